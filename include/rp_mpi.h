@@ -1,0 +1,64 @@
+/* rp_mpi.h - MPI helpers shared by every stage: checked calls, agreement on return codes,
+ * 64-bit counts, and all-to-all exchanges whose counts exceed an int. */
+#ifndef RP_MPI_H
+#define RP_MPI_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rp_err.h"
+
+/* RP_MPI - wrap an MPI call: on failure log the MPI error string and goto cleanup. */
+#define RP_MPI(call)                                                            \
+    do {                                                                        \
+        int rp_mpi_e_ = (call);                                                 \
+        if (rp_mpi_e_ != MPI_SUCCESS) {                                         \
+            char rp_mpi_s_[MPI_MAX_ERROR_STRING];                               \
+            int rp_mpi_l_ = 0;                                                  \
+            MPI_Error_string(rp_mpi_e_, rp_mpi_s_, &rp_mpi_l_);                 \
+            RP_FAIL(RP_ERR_MPI, "%s: %s", #call, rp_mpi_s_);                    \
+        }                                                                       \
+    } while (0)
+
+/* RP_AGREE - end of a phase: all ranks take the worst rc (MPI_MAX) and branch alike.
+ * Collective on comm. A failure of the reduction itself aborts (peers may hang). */
+#define RP_AGREE(comm, rc_var)                                                  \
+    do {                                                                        \
+        (rc_var) = rp_mpi_agree((comm), (rc_var));                              \
+        if ((rc_var) != RP_OK) goto cleanup;                                    \
+    } while (0)
+
+/* rp_mpi_agree - collective: returns the maximum rc over comm; aborts if MPI fails. */
+int rp_mpi_agree(MPI_Comm comm, int rc);
+
+/* rp_die - abort the whole job after logging msg (a failed collective may leave peers hung). */
+void rp_die(MPI_Comm comm, int code, const char *msg) __attribute__((noreturn));
+
+/* rp_int_cast - range-checked int64 -> int for MPI counts. Returns RP_ERR_INTERNAL if out of range. */
+int rp_int_cast(int64_t v, int *out);
+
+/* rp_mpi_exscan_i64 - exclusive prefix sum of v over ranks (0 on rank 0). Collective. */
+int rp_mpi_exscan_i64(MPI_Comm comm, int64_t v, int64_t *out);
+/* rp_mpi_sum_i64 / max / min - in-place allreduce over n values. Collective. */
+int rp_mpi_sum_i64(MPI_Comm comm, int64_t *v, int n);
+int rp_mpi_max_i64(MPI_Comm comm, int64_t *v, int n);
+int rp_mpi_min_i64(MPI_Comm comm, int64_t *v, int n);
+int rp_mpi_sum_f64(MPI_Comm comm, double *v, int n);
+int rp_mpi_max_f64(MPI_Comm comm, double *v, int n);
+
+/* rp_mpi_alltoallv_bytes - personalised all-to-all of raw bytes with 64-bit counts.
+ * sendcounts[p] bytes go to rank p from sendbuf at sdispls[p]. Collective.
+ * Out: *recvbuf allocated here (caller frees), recvcounts/rdispls (size entries, caller-provided),
+ * *recvtotal. Large messages are sent in pieces so no count overflows an int. */
+int rp_mpi_alltoallv_bytes(MPI_Comm comm, const void *sendbuf, const int64_t *sendcounts,
+                           const int64_t *sdispls, void **recvbuf, int64_t *recvcounts,
+                           int64_t *rdispls, int64_t *recvtotal);
+
+/* rp_mpi_bcast_str - broadcast a string from root into buf (capacity cap). Collective. */
+int rp_mpi_bcast_str(MPI_Comm comm, char *buf, size_t cap, int root);
+
+/* rp_wtime_max - seconds since t0, the maximum over ranks. Collective. */
+double rp_wtime_max(MPI_Comm comm, double t0);
+
+#endif

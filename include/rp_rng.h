@@ -1,0 +1,33 @@
+/* rp_rng.h - counter-based random numbers keyed by (seed, stream, index): a value depends only on
+ * its key, never on which rank draws it or in what order, so results are rank-count independent.
+ * Used by rp-synth (data), rp-als (initial factors), rp-twotower (init, shuffles). */
+#ifndef RP_RNG_H
+#define RP_RNG_H
+
+#include <stdint.h>
+
+/* rp_rng_hash - 64 well-mixed bits for (seed, stream, idx). Pure function. */
+uint64_t rp_rng_hash(uint64_t seed, uint64_t stream, uint64_t idx);
+/* rp_rng_uniform - uniform double in (0, 1) for the key. */
+double rp_rng_uniform(uint64_t seed, uint64_t stream, uint64_t idx);
+/* rp_rng_normal - standard normal for the key (Box-Muller on two derived uniforms). */
+double rp_rng_normal(uint64_t seed, uint64_t stream, uint64_t idx);
+
+/* A cursor over one stream: draws idx = ctr, ctr+1, ... */
+typedef struct rp_rng {
+    uint64_t seed;
+    uint64_t stream;
+    uint64_t ctr;
+} rp_rng;
+
+void rp_rng_init(rp_rng *r, uint64_t seed, uint64_t stream, uint64_t start);
+uint64_t rp_rng_next(rp_rng *r);
+double rp_rng_next_uniform(rp_rng *r);
+double rp_rng_next_normal(rp_rng *r);
+/* rp_rng_next_below - uniform integer in [0, n), n > 0 (unbiased). */
+uint64_t rp_rng_next_below(rp_rng *r, uint64_t n);
+
+/* rp_rng_stream - derive a stream id from a name ("als.init") so modules never collide. */
+uint64_t rp_rng_stream(const char *name);
+
+#endif

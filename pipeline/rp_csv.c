@@ -1,0 +1,293 @@
+/* rp_csv.c - line-aligned byte-range CSV reading and fast strict number parsing. */
+#include "rp_csv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rp_err.h"
+#include "rp_mpi.h"
+
+static int read_at(int fd, char *buf, size_t n, int64_t off, size_t *got)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pread(fd, buf + done, n - done, (off_t)(off + (int64_t)done));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) break;
+        done += (size_t)r;
+    }
+    *got = done;
+    return 0;
+}
+
+/* First line start at or after byte b: 0 for b == 0, else one past the first '\n' at >= b-1. */
+static int find_line_start(int fd, int64_t fsize, int64_t b, int64_t *start)
+{
+    if (b <= 0) {
+        *start = 0;
+        return 0;
+    }
+    char tmp[65536];
+    for (int64_t off = b - 1; off < fsize; off += (int64_t)sizeof tmp) {
+        size_t got = 0;
+        if (read_at(fd, tmp, sizeof tmp, off, &got) != 0) return -1;
+        char *nl = memchr(tmp, '\n', got);
+        if (nl) {
+            *start = off + (nl - tmp) + 1;
+            return 0;
+        }
+        if (got == 0) break;
+    }
+    *start = fsize;
+    return 0;
+}
+
+static int open_sized(const char *path, int *fd, int64_t *fsize)
+{
+    int rc = RP_OK;
+    struct stat st;
+    *fd = open(path, O_RDONLY);
+    if (*fd < 0) RP_FAIL_USER(RP_ERR_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode))
+        RP_FAIL_USER(RP_ERR_NOINPUT, "%s: not a regular file", path);
+    if (st.st_size == 0) RP_FAIL_USER(RP_ERR_NOINPUT, "%s: empty file", path);
+    *fsize = (int64_t)st.st_size;
+cleanup:
+    return rc;
+}
+
+/* Rank 0: drop the BOM and the header line from the chunk, checking it against want. */
+static int take_header(rp_csv_chunk *ck, const char *want)
+{
+    int rc = RP_OK;
+    size_t skip = 0;
+    if (ck->len >= 3 && memcmp(ck->buf, "\xEF\xBB\xBF", 3) == 0) skip = 3;
+    char *nl = memchr(ck->buf + skip, '\n', ck->len - skip);
+    size_t end = nl ? (size_t)(nl - ck->buf) : ck->len;
+    size_t hlen = end - skip;
+    if (hlen > 0 && ck->buf[skip + hlen - 1] == '\r') hlen--;
+    if (want != NULL && (hlen != strlen(want) || memcmp(ck->buf + skip, want, hlen) != 0)) {
+        char got[160];
+        rp_csv_sanitize(ck->buf + skip, hlen, got, sizeof got);
+        RP_FAIL_USER(RP_ERR_DATA, "%s:1: header is '%s', expected '%s'", ck->path, got, want);
+    }
+    size_t drop = nl ? end + 1 : ck->len;
+    memmove(ck->buf, ck->buf + drop, ck->len - drop + 1);
+    ck->len -= drop;
+    ck->byte_offset += (int64_t)drop;
+cleanup:
+    return rc;
+}
+
+int rp_csv_read_chunk(MPI_Comm comm, const char *path, const char *header, rp_csv_chunk *ck)
+{
+    int rc = RP_OK;
+    int rank = 0, size = 1, fd = -1;
+    int64_t fsize = 0, start = 0, *starts = NULL;
+    memset(ck, 0, sizeof *ck);
+    snprintf(ck->path, sizeof ck->path, "%s", path);
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    /* Rank 0 reports open problems once; the verdict is shared. */
+    int verdict = RP_OK;
+    if (rank == 0) verdict = open_sized(path, &fd, &fsize);
+    RP_MPI(MPI_Bcast(&verdict, 1, MPI_INT, 0, comm));
+    if (verdict != RP_OK) {
+        rc = verdict;
+        goto cleanup;
+    }
+    if (rank != 0) {
+        fd = open(path, O_RDONLY);
+        RP_REQUIRE(fd >= 0, RP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    RP_MPI(MPI_Bcast(&fsize, 1, MPI_INT64_T, 0, comm));
+    ck->file_bytes = fsize;
+    RP_REQUIRE(find_line_start(fd, fsize, fsize * rank / size, &start) == 0, RP_ERR_IO,
+               "%s: read failed: %s", path, strerror(errno));
+    RP_ALLOC(starts = malloc(((size_t)size + 1) * sizeof *starts));
+    RP_MPI(MPI_Allgather(&start, 1, MPI_INT64_T, starts, 1, MPI_INT64_T, comm));
+    starts[size] = fsize;
+    int64_t end = starts[rank + 1];
+    ck->len = (size_t)(end - start);
+    ck->byte_offset = start;
+    RP_ALLOC(ck->buf = malloc(ck->len + 1));
+    size_t got = 0;
+    RP_REQUIRE(read_at(fd, ck->buf, ck->len, start, &got) == 0 && got == ck->len, RP_ERR_IO,
+               "%s: read failed at byte %lld", path, (long long)start);
+    ck->buf[ck->len] = '\0';
+    int64_t nl = 0;
+    for (const char *p = ck->buf; (p = memchr(p, '\n', ck->len - (size_t)(p - ck->buf))); p++) nl++;
+    RP_CALL(rp_mpi_exscan_i64(comm, nl, &ck->first_line));
+    ck->first_line += 1;
+    if (rank == 0) {
+        rc = take_header(ck, header);
+        ck->first_line = 2;
+    }
+cleanup:
+    if (fd >= 0) close(fd);
+    free(starts);
+    rc = rp_mpi_agree(comm, rc);
+    if (rc != RP_OK) rp_csv_chunk_clear(ck);
+    return rc;
+}
+
+void rp_csv_chunk_clear(rp_csv_chunk *ck)
+{
+    free(ck->buf);
+    ck->buf = NULL;
+    ck->len = 0;
+}
+
+int rp_csv_next_line(const rp_csv_chunk *ck, size_t *pos, const char **s, const char **e,
+                     int64_t *line, int *truncated)
+{
+    if (*pos >= ck->len) return 0;
+    const char *b = ck->buf + *pos;
+    const char *nl = memchr(b, '\n', ck->len - *pos);
+    const char *end = nl ? nl : ck->buf + ck->len;
+    /* The line number is the chunk's first plus the newlines consumed so far; callers iterate
+     * in order, so count incrementally through *line. */
+    *line = (*pos == 0) ? ck->first_line : *line + 1;
+    *truncated = nl == NULL;
+    *pos = (size_t)(end - ck->buf) + (nl ? 1 : 0);
+    if (end > b && end[-1] == '\r') end--;
+    *s = b;
+    *e = end;
+    return 1;
+}
+
+int rp_csv_split(const char *s, const char *e, rp_csv_field *f, int maxf)
+{
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        rp_csv_field cur = {p, 0, 0};
+        if (p < e && *p == '"') {
+            const char *q = p + 1;
+            for (;;) {
+                const char *c = memchr(q, '"', (size_t)(e - q));
+                if (c == NULL) return -1;
+                if (c + 1 < e && c[1] == '"') {
+                    q = c + 2;
+                    continue;
+                }
+                cur.p = p + 1;
+                cur.len = (size_t)(c - p - 1);
+                cur.quoted = 1;
+                p = c + 1;
+                break;
+            }
+            if (p < e && *p != ',') return -1; /* text after the closing quote */
+        } else {
+            const char *c = memchr(p, ',', (size_t)(e - p));
+            const char *end = c ? c : e;
+            cur.len = (size_t)(end - p);
+            p = end;
+        }
+        if (n < maxf) f[n] = cur;
+        n++;
+        if (p >= e) return n;
+        p++; /* the comma */
+    }
+}
+
+size_t rp_csv_unquote(const rp_csv_field *f, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < f->len && o + 1 < cap; i++) {
+        buf[o++] = f->p[i];
+        if (f->quoted && f->p[i] == '"' && i + 1 < f->len && f->p[i + 1] == '"') i++;
+    }
+    buf[o] = '\0';
+    return o;
+}
+
+int rp_parse_i64(const char *s, size_t len, int64_t *v)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (len > 0 && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    if (i == len || len - i > 19) return -1;
+    uint64_t x = 0;
+    for (; i < len; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (d > 9) return -1;
+        x = x * 10 + d;
+    }
+    if (x > (uint64_t)INT64_MAX + (uint64_t)neg) return -1;
+    *v = neg ? (int64_t)(0 - x) : (int64_t)x;
+    return 0;
+}
+
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Slow path for what the fast path cannot round exactly: strtod on a bounded copy. */
+static int parse_f64_slow(const char *s, size_t len, double *v)
+{
+    char tmp[64];
+    if (len >= sizeof tmp) return -1;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(tmp, &end);
+    if (end != tmp + len || !isfinite(x)) return -1;
+    *v = x;
+    return 0;
+}
+
+int rp_parse_f64(const char *s, size_t len, double *v)
+{
+    size_t i = 0;
+    int neg = 0, ndig = 0, exp10 = 0;
+    uint64_t m = 0;
+    if (len > 0 && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    for (; i < len && (unsigned)(s[i] - '0') <= 9; i++, ndig++) m = m * 10 + (uint64_t)(s[i] - '0');
+    int intdig = ndig;
+    if (i < len && s[i] == '.') {
+        for (i++; i < len && (unsigned)(s[i] - '0') <= 9; i++, ndig++) {
+            m = m * 10 + (uint64_t)(s[i] - '0');
+            exp10--;
+        }
+    }
+    if (ndig == 0 || (intdig == 0 && ndig == 0)) return -1;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) return parse_f64_slow(s, len, v);
+    if (i != len) return -1;
+    /* Clinger's fast path: an integer mantissa below 2^53 times an exact power of ten rounds
+     * correctly with one IEEE operation. */
+    if (ndig > 19 || m > (1ULL << 53) || exp10 < -22) return parse_f64_slow(s, len, v);
+    double x = (double)m / pow10_exact[-exp10];
+    *v = neg ? -x : x;
+    return 0;
+}
+
+void rp_csv_sanitize(const char *s, size_t len, char *buf, size_t cap)
+{
+    size_t o = 0, i = 0;
+    /* Keep 8 bytes spare: room for one escape plus the "..." marker. */
+    for (; i < len && o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 32 || c == 127) o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+        else buf[o++] = (char)c;
+    }
+    if (i < len) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+}

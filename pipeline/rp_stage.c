@@ -1,0 +1,112 @@
+/* rp_stage.c - stage start/end boilerplate, signals, output stamps, the summary line. */
+#include "rp_stage.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "rp_args.h"
+#include "rp_h5.h"
+#include "rp_log.h"
+#include "rp_mpi.h"
+
+/* Set from the signal handler; read at iteration boundaries. */
+static volatile sig_atomic_t signal_seen = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    signal_seen = 1;
+}
+
+int rp_stage_begin(MPI_Comm comm, const char *prog, int argc, char **argv, rp_stage *st)
+{
+    int rc = RP_OK;
+    memset(st, 0, sizeof *st);
+    st->prog = prog;
+    st->comm = comm;
+    st->t0 = MPI_Wtime();
+    MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+    RP_MPI(MPI_Comm_rank(comm, &st->rank));
+    RP_MPI(MPI_Comm_size(comm, &st->size));
+    rp_log_init(prog, st->rank, st->size);
+    const char *lvl = getenv("RP_LOG");
+    if (lvl != NULL) rp_log_set_level(atoi(lvl));
+    rp_h5_init();
+    rp_args_cmdline(argc, argv, st->cmdline, sizeof st->cmdline);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+cleanup:
+    return rc;
+}
+
+void rp_stage_add(rp_stage *st, const char *key, const char *fmt, ...)
+{
+    size_t used = strlen(st->summary);
+    if (used + 2 >= sizeof st->summary) return;
+    int n = snprintf(st->summary + used, sizeof st->summary - used, "%s%s=", used ? " " : "", key);
+    if (n < 0 || used + (size_t)n >= sizeof st->summary) return;
+    used += (size_t)n;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->summary + used, sizeof st->summary - used, fmt, ap);
+    va_end(ap);
+}
+
+int rp_stage_end(rp_stage *st, int rc)
+{
+    if (rc == RP_HELP) return 0;
+    rc = rp_mpi_agree(st->comm, rc);
+    double secs = rp_wtime_max(st->comm, st->t0);
+    double mem = rp_peak_rss_mb();
+    MPI_Allreduce(MPI_IN_PLACE, &mem, 1, MPI_DOUBLE, MPI_MAX, st->comm);
+    if (rc == RP_OK && st->rank == 0) {
+        printf("%s: ok %s%sseconds=%.2f peak_rss_mb_per_rank=%.0f nprocs=%d\n", st->prog,
+               st->summary, st->summary[0] ? " " : "", secs, mem, st->size);
+        fflush(stdout);
+    } else if (rc != RP_OK && st->rank == 0) {
+        rp_log_info("failed (exit %d) after %.2f s", rc, secs);
+    }
+    return rc;
+}
+
+int rp_stage_stamp(const rp_stage *st, hid_t file, const char *schema, int version,
+                   const char *inputs)
+{
+    int rc = RP_OK;
+    char created[256];
+    int64_t v = version, np = st->size;
+    snprintf(created, sizeof created, "%s %s", st->prog, RP_VERSION);
+    RP_CALL(rp_h5_attr_write_str(file, "/", "schema", schema));
+    RP_CALL(rp_h5_attr_write(file, "/", "schema_version", RP_I64, 1, &v));
+    RP_CALL(rp_h5_attr_write_str(file, "/", "created_by", created));
+    RP_CALL(rp_h5_attr_write(file, "/", "nprocs", RP_I64, 1, &np));
+    RP_CALL(rp_h5_attr_write_str(file, "/", "params", st->cmdline));
+    RP_CALL(rp_h5_attr_write_str(file, "/", "inputs", inputs ? inputs : ""));
+cleanup:
+    return rc;
+}
+
+int rp_signal_raised(void) { return signal_seen != 0; }
+
+int rp_signal_pending(MPI_Comm comm)
+{
+    int flag = signal_seen ? 1 : 0;
+    if (MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
+        rp_die(comm, RP_ERR_MPI, "MPI_Allreduce of signal flags failed");
+    return flag;
+}
+
+double rp_peak_rss_mb(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
+    return (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
+}

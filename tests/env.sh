@@ -1,0 +1,11 @@
+# tests/env.sh - environment for running MPI programs in tests and benchmarks (sourced).
+# Open MPI refuses root without these; tests oversubscribe 4 ranks on small machines; BLAS
+# threads would fight the ranks for cores.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+export HDF5_USE_FILE_LOCKING=FALSE
+: "${MPIEXEC:=mpiexec}"
+# rp_mpirun NP cmd... : run cmd under NP ranks.
+rp_mpirun() { local np=$1; shift; $MPIEXEC -n "$np" "$@"; }

@@ -1,0 +1,156 @@
+/* test_rp_io_mpi.c - collective HDF5 helpers and line-aligned CSV chunks under 1..4 ranks. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rp_csv.h"
+#include "rp_h5.h"
+#include "rp_mpi.h"
+#include "rp_part.h"
+#include "rp_sha256.h"
+#include "rp_test.h"
+
+int test_rp_io_mpi_register(void);
+
+/* Every line of a CSV is seen by exactly one rank, with its true line number. */
+static void csv_chunks_cover_lines(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    const char *path = rp_test_path("chunks.csv");
+    char *text = malloc(200000);
+    size_t o = (size_t)sprintf(text, "\xEF\xBB\xBF" "a,b\r\n");
+    for (int i = 0; i < 5000; i++) o += (size_t)sprintf(text + o, "%d,%d\r\n", i + 2, i * 7);
+    rp_test_write_file(path, text);
+    free(text);
+    rp_csv_chunk ck;
+    CU_ASSERT_EQUAL_FATAL(rp_csv_read_chunk(comm, path, "a,b", &ck), RP_OK);
+    size_t pos = 0;
+    const char *s, *e;
+    int64_t line = 0, count = 0, bad = 0;
+    int trunc = 0;
+    while (rp_csv_next_line(&ck, &pos, &s, &e, &line, &trunc)) {
+        rp_csv_field f[3];
+        int64_t a = 0, b = 0;
+        if (rp_csv_split(s, e, f, 3) != 2 || rp_parse_i64(f[0].p, f[0].len, &a) != 0 ||
+            rp_parse_i64(f[1].p, f[1].len, &b) != 0 || a != line || b != (line - 2) * 7)
+            bad++;
+        count++;
+    }
+    rp_csv_chunk_clear(&ck);
+    rp_mpi_sum_i64(comm, &count, 1);
+    rp_mpi_sum_i64(comm, &bad, 1);
+    CU_ASSERT_EQUAL(count, 5000);
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+static void csv_bad_header_and_missing(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    const char *path = rp_test_path("hdr.csv");
+    rp_test_write_file(path, "x,y\n1,2\n");
+    rp_csv_chunk ck;
+    CU_ASSERT_EQUAL(rp_csv_read_chunk(comm, path, "a,b", &ck), RP_ERR_DATA);
+    CU_ASSERT_EQUAL(rp_csv_read_chunk(comm, rp_test_path("nope.csv"), "a,b", &ck), RP_ERR_NOINPUT);
+    const char *empty = rp_test_path("empty.csv");
+    rp_test_write_file(empty, "");
+    CU_ASSERT_EQUAL(rp_csv_read_chunk(comm, empty, "a,b", &ck), RP_ERR_NOINPUT);
+}
+
+/* Rows written by N ranks as hyperslabs read back identically; commit renames atomically. */
+static void h5_write_read_commit(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    const char *path = rp_test_path("t.h5");
+    hid_t f = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_create(comm, path, &f), RP_OK);
+    int64_t n = 103, off, cnt;
+    rp_part_even(n, size, rank, &off, &cnt);
+    double *x = malloc((size_t)(cnt * 3 + 1) * sizeof *x);
+    for (int64_t i = 0; i < cnt * 3; i++) x[i] = (double)(off * 3 + i) * 0.5;
+    int rc = rp_h5_write_2d(f, "/g/sub/x", RP_F64, n, 3, off, cnt, x);
+    CU_ASSERT_EQUAL(rc, RP_OK);
+    int64_t k = 42;
+    const char *cols[] = {"alpha", "b", "gamma_long_name"};
+    CU_ASSERT_EQUAL(rp_h5_attr_write(f, "/g/sub/x", "k", RP_I64, 1, &k), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_attr_write_strs(f, "/g/sub/x", "columns", 3, cols), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_attr_write_str(f, "/", "schema", "recpipe.test"), RP_OK);
+    CU_ASSERT_EQUAL(access(path, F_OK), -1); /* nothing final before commit */
+    CU_ASSERT_EQUAL(rp_h5_commit(comm, &f, path, RP_OK), RP_OK);
+    CU_ASSERT_EQUAL(access(path, F_OK), 0);
+    free(x);
+
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, path, &f), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_check_schema(f, path, "recpipe.test"), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_check_schema(f, path, "recpipe.other"), RP_ERR_DATA);
+    double *all = NULL;
+    int nd = 0;
+    int64_t dims[2];
+    CU_ASSERT_EQUAL(rp_h5_read_all(f, "/g/sub/x", RP_F64, (void **)&all, &nd, dims), RP_OK);
+    CU_ASSERT_EQUAL(nd, 2);
+    CU_ASSERT_EQUAL(dims[0], 103);
+    int good = 1;
+    for (int64_t i = 0; all && i < n * 3; i++) good &= all[i] == (double)i * 0.5;
+    CU_ASSERT(good);
+    free(all);
+    int64_t k2 = 0;
+    CU_ASSERT_EQUAL(rp_h5_attr_read(f, "/g/sub/x", "k", RP_I64, 1, &k2), RP_OK);
+    CU_ASSERT_EQUAL(k2, 42);
+    char **names = NULL;
+    int64_t nn = 0;
+    CU_ASSERT_EQUAL(rp_h5_attr_read_strs(f, "/g/sub/x", "columns", &names, &nn), RP_OK);
+    CU_ASSERT_EQUAL(nn, 3);
+    if (nn == 3) CU_ASSERT_STRING_EQUAL(names[2], "gamma_long_name");
+    rp_h5_strs_free(names, nn);
+    CU_ASSERT_EQUAL(rp_h5_dims(f, "/missing", &nd, dims), RP_ERR_DATA);
+    rp_h5_close(&f);
+}
+
+/* A failed stage removes its partial file and leaves the previous output untouched. */
+static void h5_failed_commit_keeps_old(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    const char *path = rp_test_path("keep.h5");
+    rp_test_write_file(path, "old");
+    hid_t f = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_create(comm, path, &f), RP_OK);
+    int size;
+    MPI_Comm_size(comm, &size);
+    int fail = rank == size - 1 ? RP_ERR_DATA : RP_OK;
+    CU_ASSERT_EQUAL(rp_h5_commit(comm, &f, path, fail), RP_ERR_DATA);
+    char p2[1200];
+    snprintf(p2, sizeof p2, "%s.partial", path);
+    CU_ASSERT_EQUAL(access(p2, F_OK), -1);
+    FILE *fp = fopen(path, "r");
+    char buf[8] = "";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    CU_ASSERT_PTR_NOT_NULL(fgets(buf, sizeof buf, fp));
+    fclose(fp);
+    CU_ASSERT_STRING_EQUAL(buf, "old");
+    CU_ASSERT_EQUAL(rp_h5_open(comm, path, &f), RP_ERR_DATA); /* not HDF5 */
+}
+
+/* The parallel file hash does not depend on the number of ranks: compare to a serial digest. */
+static void hash_file_matches_serial(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    const char *path = rp_test_path("hash.txt");
+    rp_test_write_file(path, "abc");
+    char hex[65];
+    CU_ASSERT_EQUAL(rp_hash_file(comm, path, hex), RP_OK);
+    CU_ASSERT_STRING_EQUAL(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+int test_rp_io_mpi_register(void)
+{
+    RP_ADD_SUITE("rp_io_mpi", RP_T(csv_chunks_cover_lines), RP_T(csv_bad_header_and_missing),
+                 RP_T(h5_write_read_commit), RP_T(h5_failed_commit_keeps_old),
+                 RP_T(hash_file_matches_serial));
+    return 0;
+}

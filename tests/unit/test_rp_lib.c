@@ -1,0 +1,136 @@
+/* test_rp_lib.c - unit tests of the small shared modules: rng, part, args, sha256. */
+#include <stdint.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp_args.h"
+#include "rp_err.h"
+#include "rp_part.h"
+#include "rp_rng.h"
+#include "rp_sha256.h"
+#include "rp_test.h"
+
+int test_rp_lib_register(void);
+
+static void rng_is_keyed(void)
+{
+    CU_ASSERT_EQUAL(rp_rng_hash(1, 2, 3), rp_rng_hash(1, 2, 3));
+    CU_ASSERT_NOT_EQUAL(rp_rng_hash(1, 2, 3), rp_rng_hash(1, 2, 4));
+    CU_ASSERT_NOT_EQUAL(rp_rng_hash(1, 2, 3), rp_rng_hash(2, 2, 3));
+    CU_ASSERT_NOT_EQUAL(rp_rng_hash(1, 2, 3), rp_rng_hash(1, 3, 3));
+    rp_rng r;
+    rp_rng_init(&r, 7, 9, 100);
+    CU_ASSERT_EQUAL(rp_rng_next(&r), rp_rng_hash(7, 9, 100));
+    CU_ASSERT_EQUAL(rp_rng_next(&r), rp_rng_hash(7, 9, 101));
+}
+
+static void rng_moments(void)
+{
+    double s = 0, s2 = 0, n = 200000;
+    int hist[10] = {0};
+    for (int i = 0; i < (int)n; i++) {
+        double z = rp_rng_normal(5, 1, (uint64_t)i);
+        s += z;
+        s2 += z * z;
+        double u = rp_rng_uniform(5, 2, (uint64_t)i);
+        CU_ASSERT(u > 0.0 && u < 1.0);
+        hist[(int)(u * 10)]++;
+    }
+    CU_ASSERT(fabs(s / n) < 0.01);
+    CU_ASSERT(fabs(s2 / n - 1.0) < 0.02);
+    for (int b = 0; b < 10; b++) CU_ASSERT(abs(hist[b] - 20000) < 600);
+    rp_rng r;
+    rp_rng_init(&r, 1, 1, 0);
+    for (int i = 0; i < 1000; i++) CU_ASSERT(rp_rng_next_below(&r, 7) < 7);
+}
+
+static void part_even_covers(void)
+{
+    for (int size = 1; size <= 5; size++) {
+        int64_t next = 0;
+        for (int rank = 0; rank < size; rank++) {
+            int64_t off, cnt;
+            rp_part_even(11, size, rank, &off, &cnt);
+            CU_ASSERT_EQUAL(off, next);
+            next = off + cnt;
+        }
+        CU_ASSERT_EQUAL(next, 11);
+    }
+}
+
+static void part_weighted_balances(void)
+{
+    /* Row i has i nonzeros: the weight grows, so later blocks hold fewer rows. */
+    int64_t off[101];
+    off[0] = 0;
+    for (int i = 0; i < 100; i++) off[i + 1] = off[i] + i;
+    int64_t cuts[5];
+    rp_part_weighted(off, 100, 4, 0.0, cuts);
+    CU_ASSERT_EQUAL(cuts[0], 0);
+    CU_ASSERT_EQUAL(cuts[4], 100);
+    for (int p = 0; p < 4; p++) {
+        double w = (double)(off[cuts[p + 1]] - off[cuts[p]]);
+        CU_ASSERT(fabs(w - off[100] / 4.0) < 100.0);
+    }
+    CU_ASSERT(cuts[1] - cuts[0] > cuts[4] - cuts[3]);
+    for (int64_t r = 0; r < 100; r++) {
+        int p = rp_part_owner(cuts, 4, r);
+        CU_ASSERT(cuts[p] <= r && r < cuts[p + 1]);
+    }
+    /* Empty blocks when there are more ranks than rows still cover every row exactly once. */
+    int64_t small[3] = {0, 5, 9}, c[6];
+    rp_part_weighted(small, 2, 5, 1.0, c);
+    for (int64_t r = 0; r < 2; r++) {
+        int p = rp_part_owner(c, 5, r);
+        CU_ASSERT(c[p] <= r && r < c[p + 1]);
+    }
+}
+
+static void sha256_known_vectors(void)
+{
+    char hex[65];
+    rp_sha256_hex("", 0, hex);
+    CU_ASSERT_STRING_EQUAL(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    rp_sha256_hex("abc", 3, hex);
+    CU_ASSERT_STRING_EQUAL(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    rp_sha256_hex(m, strlen(m), hex);
+    CU_ASSERT_STRING_EQUAL(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+static void args_parse_kinds(void)
+{
+    int k = 8, flag = 1;
+    double lr = 0.1;
+    const char *mode = "a";
+    static const char *const modes[] = {"a", "b", NULL};
+    rp_arg args[] = {
+        {"k", RP_ARG_INT, &k, "N", "rank", NULL},
+        {"lr", RP_ARG_DBL, &lr, "X", "rate", NULL},
+        {"mode", RP_ARG_STR, &mode, "M", "mode", modes},
+        {"flag", RP_ARG_FLAG, &flag, NULL, "a flag", NULL},
+    };
+    rp_cmd cmd = {"rp-test", "test", NULL};
+    char *ok[] = {"p", "--k", "16", "--lr=0.5", "--mode", "b", "--no-flag"};
+    CU_ASSERT_EQUAL(rp_args_parse(7, ok, &cmd, args, 4), RP_OK);
+    CU_ASSERT_EQUAL(k, 16);
+    CU_ASSERT_DOUBLE_EQUAL(lr, 0.5, 0);
+    CU_ASSERT_STRING_EQUAL(mode, "b");
+    CU_ASSERT_EQUAL(flag, 0);
+    char *bad1[] = {"p", "--k", "x"};
+    CU_ASSERT_EQUAL(rp_args_parse(3, bad1, &cmd, args, 4), RP_ERR_USAGE);
+    char *bad2[] = {"p", "--mode", "c"};
+    CU_ASSERT_EQUAL(rp_args_parse(3, bad2, &cmd, args, 4), RP_ERR_USAGE);
+    char *bad3[] = {"p", "--nope"};
+    CU_ASSERT_EQUAL(rp_args_parse(2, bad3, &cmd, args, 4), RP_ERR_USAGE);
+    char *bad4[] = {"p", "--k"};
+    CU_ASSERT_EQUAL(rp_args_parse(2, bad4, &cmd, args, 4), RP_ERR_USAGE);
+}
+
+int test_rp_lib_register(void)
+{
+    RP_ADD_SUITE("rp_lib", RP_T(rng_is_keyed), RP_T(rng_moments), RP_T(part_even_covers),
+                 RP_T(part_weighted_balances), RP_T(sha256_known_vectors), RP_T(args_parse_kinds));
+    return 0;
+}
