@@ -1,0 +1,64 @@
+/* rp_model.h - score any trained model the same way: rp-eval, rp-hybrid and rp-recommend load a
+ * model file (als.h5, twotower.h5, hybrid.h5) or build one in memory (baselines) and ask for
+ * normalised predictions of (user, item) pairs or of user blocks against every item.
+ * Models are replicated on every rank (embeddings are small next to the interactions). */
+#ifndef RP_MODEL_H
+#define RP_MODEL_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+typedef struct rp_model rp_model;
+
+/* A model kind: how to score. Kinds other than the dot form (rp_model.c) live in their own
+ * files and are listed in rp_model.c's loader table. */
+typedef struct rp_model_ops {
+    const char *kind;
+    /* out[p] = prediction for (users[p], items[p]), p < n. Local, deterministic per pair. */
+    int (*score_pairs)(const rp_model *m, const int32_t *users, const int32_t *items, int64_t n,
+                       float *out);
+    /* out[r * n_items + i] for users u0 .. u0+nu-1 and every item i. Local. */
+    int (*score_block)(const rp_model *m, int64_t u0, int64_t nu, float *out);
+    void (*destroy)(void *impl);
+} rp_model_ops;
+
+struct rp_model {
+    char name[64];     /* "als", "twotower", "hybrid", "bias", ... */
+    int64_t n_users;
+    int64_t n_items;
+    const rp_model_ops *ops;
+    void *impl;
+};
+
+/* Post-processing of the dot form. */
+typedef enum { RP_POST_IDENTITY = 0, RP_POST_SIGMOID = 1 } rp_post;
+
+/* rp_model_load - open path collectively and load the model it holds (dispatch on the "schema"
+ * root attribute and the presence of /score). n_users/n_items must match the file.
+ * Out: *m (rp_model_destroy). Returns RP_OK, RP_ERR_NOINPUT, RP_ERR_DATA (one-line message
+ * naming the file: wrong schema, missing dataset, dimension mismatch). Collective. */
+int rp_model_load(MPI_Comm comm, const char *path, int64_t n_users, int64_t n_items,
+                  rp_model **m);
+
+/* rp_model_from_dot - an in-memory dot-form model; copies U [n_users, d] and V [n_items, d]
+ * (row-major doubles). pred = clamp01(post(scale * U[u].V[i] + shift)). Local. */
+int rp_model_from_dot(const char *name, int64_t n_users, int64_t n_items, int64_t d,
+                      const double *U, const double *V, rp_post post, double scale, double shift,
+                      rp_model **m);
+
+/* rp_model_load_dot - read /score/user, /score/item and their attributes from an open file
+ * (helper for kinds that embed dot-form components under a group prefix, "" for the root).
+ * Collective. */
+int rp_model_load_dot(MPI_Comm comm, int64_t file, const char *path, const char *prefix,
+                      const char *name, int64_t n_users, int64_t n_items, rp_model **m);
+
+int rp_model_score_pairs(const rp_model *m, const int32_t *users, const int32_t *items,
+                         int64_t n, float *out);
+int rp_model_score_block(const rp_model *m, int64_t u0, int64_t nu, float *out);
+void rp_model_destroy(rp_model **m);
+
+/* Rows per user block in rp_model_score_block callers that must be rank-count independent:
+ * partition users in multiples of this so the same GEMM shapes occur for any N. */
+#define RP_MODEL_USER_BLOCK 256
+
+#endif
