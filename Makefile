@@ -37,64 +37,68 @@ else
 Q := @
 endif
 
+# Output folders: a sanitizer build uses its own (make sanitize).
+B ?= build
+BIN ?= bin
+
 # ---- sources: the shared library, one program per stages/<name>/, auto-discovered tests ----
 LIB_SRCS := $(wildcard pipeline/*.c)
-LIB := build/librecpipe.a
+LIB := $(B)/librecpipe.a
 STAGES := $(notdir $(patsubst %/,%,$(dir $(wildcard stages/*/main.c))))
-PROGS := $(addprefix bin/rp-,$(STAGES))
+PROGS := $(addprefix $(BIN)/rp-,$(STAGES))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 MPI_SRCS := $(wildcard tests/mpi/test_*_mpi.c)
 ALL_SRCS := $(LIB_SRCS) $(wildcard stages/*/*.c) $(UNIT_SRCS) $(MPI_SRCS) \
             tests/unit/runner.c tests/mpi/runner.c tests/rp_test.c $(wildcard tests/fuzz/*.c)
-OBJS_OF = $(patsubst %.c,build/%.o,$(1))
+OBJS_OF = $(patsubst %.c,$(B)/%.o,$(1))
 
 .PHONY: all
-all: $(PROGS) bin/test-unit bin/test-mpi
+all: $(PROGS) $(BIN)/test-unit $(BIN)/test-mpi
 
-build/%.o: %.c | build
+$(B)/%.o: %.c | $(B)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(MPICC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-build bin:
+$(B) $(BIN):
 	$(Q)mkdir -p $@
 
 $(LIB): $(call OBJS_OF,$(LIB_SRCS))
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-# Each stage: its modules (all but main.c) form build/libstage_<s>.a so tests can link them.
+# Each stage: its modules (all but main.c) form $(B)/libstage_<s>.a so tests can link them.
 define STAGE_template
 STAGE_$(1)_MODS := $$(filter-out stages/$(1)/main.c,$$(wildcard stages/$(1)/*.c))
-build/libstage_$(1).a: $$(call OBJS_OF,$$(STAGE_$(1)_MODS)) build/empty.o | build
+$(B)/libstage_$(1).a: $$(call OBJS_OF,$$(STAGE_$(1)_MODS)) $(B)/empty.o | $(B)
 	$$(Q)rm -f $$@ && ar rcs $$@ $$^
-bin/rp-$(1): build/stages/$(1)/main.o build/libstage_$(1).a $(LIB) | bin
+$(BIN)/rp-$(1): $(B)/stages/$(1)/main.o $(B)/libstage_$(1).a $(LIB) | $(BIN)
 	@$$(if $$(Q),echo "  LD      $$@")
 	$$(Q)$$(MPICC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
 endef
 $(foreach s,$(STAGES),$(eval $(call STAGE_template,$(s))))
-STAGE_LIBS := $(addprefix build/libstage_,$(addsuffix .a,$(STAGES)))
+STAGE_LIBS := $(addprefix $(B)/libstage_,$(addsuffix .a,$(STAGES)))
 
-build/empty.o: | build
+$(B)/empty.o: | $(B)
 	$(Q)echo 'typedef int rp_empty_unit;' | $(MPICC) -x c -c -o $@ -
 
 # Unit and MPI test runners: one CUnit binary each, suites registered from the file names.
-build/tests/unit_suites.inc: $(UNIT_SRCS) Makefile | build
+$(B)/tests/unit_suites.inc: $(UNIT_SRCS) Makefile | $(B)
 	@mkdir -p $(dir $@)
 	$(Q)printf '%s\n' $(foreach f,$(UNIT_SRCS),'RP_SUITE($(basename $(notdir $(f))))') > $@.tmp && mv $@.tmp $@
-build/tests/mpi_suites.inc: $(MPI_SRCS) Makefile | build
+$(B)/tests/mpi_suites.inc: $(MPI_SRCS) Makefile | $(B)
 	@mkdir -p $(dir $@)
 	$(Q)printf '%s\n' $(foreach f,$(MPI_SRCS),'RP_SUITE($(basename $(notdir $(f))))') > $@.tmp && mv $@.tmp $@
-build/tests/unit/runner.o: build/tests/unit_suites.inc
-build/tests/mpi/runner.o: build/tests/mpi_suites.inc
-build/tests/%.o: ALL_CFLAGS += -Ibuild/tests -Itests
+$(B)/tests/unit/runner.o: $(B)/tests/unit_suites.inc
+$(B)/tests/mpi/runner.o: $(B)/tests/mpi_suites.inc
+$(B)/tests/%.o: ALL_CFLAGS += -I$(B)/tests -Itests
 
-bin/test-unit: $(call OBJS_OF,tests/unit/runner.c tests/rp_test.c $(UNIT_SRCS)) $(STAGE_LIBS) $(LIB) | bin
+$(BIN)/test-unit: $(call OBJS_OF,tests/unit/runner.c tests/rp_test.c $(UNIT_SRCS)) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)
-bin/test-mpi: $(call OBJS_OF,tests/mpi/runner.c tests/rp_test.c $(MPI_SRCS)) $(STAGE_LIBS) $(LIB) | bin
+$(BIN)/test-mpi: $(call OBJS_OF,tests/mpi/runner.c tests/rp_test.c $(MPI_SRCS)) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)
 
 
--include $(patsubst %.c,build/%.d,$(ALL_SRCS))
+-include $(patsubst %.c,$(B)/%.d,$(ALL_SRCS))
 
 # ---- dependencies ----
 DEB_PACKAGES := libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev \
@@ -127,3 +131,27 @@ clean:
 	rm -rf build bin
 
 include mk/dag.mk
+-include mk/bench.mk
+
+# ---- reliability: sanitizers and fuzzing (see tests/e2e/faults*.sh for the fault suite) ----
+# Leak checking stays off: Open MPI keeps allocations in dlopened components until exit,
+# which LeakSanitizer cannot attribute or suppress.
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+.PHONY: sanitize
+sanitize: check-deps
+	$(MAKE) --no-print-directory B=build/san BIN=build/san/bin CFLAGS="$(SAN_FLAGS)" \
+	    LDFLAGS="$(SAN_FLAGS)" build/san/bin/test-unit build/san/bin/test-mpi
+	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    TEST_BIN_DIR=build/san/bin TEST_ONLY=units tests/run-all.sh
+
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+.PHONY: fuzz
+fuzz: check-deps
+	@mkdir -p build/fuzz/corpus_csv
+	cp tests/fuzz/corpus_csv/* build/fuzz/corpus_csv/
+	OMPI_CC=$(FUZZ_CC) $(MPICC) -std=c17 -D_GNU_SOURCE $(FUZZ_FLAGS) -Iinclude $(HDF5_CFLAGS) \
+	    tests/fuzz/fuzz_csv.c pipeline/rp_csv.c pipeline/rp_log.c pipeline/rp_mpi.c \
+	    -o build/fuzz/fuzz_csv -lm
+	build/fuzz/fuzz_csv -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus_csv

@@ -8,6 +8,9 @@ cd "$top"
 . tests/env.sh
 export RP_BIN="$top/bin" RP_TOP="$top" SHARED="${SHARED:-$(cd "$top/.." && pwd)/shared}"
 only=${TEST_ONLY:-all}
+bin=${TEST_BIN_DIR:-bin}
+# "units" = unit + MPI suites (no e2e).
+[ "$only" = units ] && only_units=1 || only_units=0
 nps=${TEST_NPS:-1 2 3 4}
 log_dir=$(mktemp -d "${TMPDIR:-/tmp}/rp-tests.XXXXXX")
 passed=0 failed=0 skipped=0 failures=()
@@ -27,19 +30,19 @@ count_cunit() {
     fi
 }
 
-if [ "$only" = all ] || [ "$only" = unit ]; then
+if [ "$only" = all ] || [ "$only" = unit ] || [ $only_units = 1 ]; then
     echo "== unit suites"
     out=$log_dir/unit.log
-    timeout 600 bin/test-unit > "$out" 2>&1; st=$?
+    timeout 600 "$bin/test-unit" > "$out" 2>&1; st=$?
     grep -E "^(Suite|  Test|Run Summary|.*(suites|tests|asserts) )" "$out" | grep -v "passed$" | head -n 200
     count_cunit "$out" unit $st
     [ $st != 0 ] && cat "$out" | tail -n 60
 fi
-if [ "$only" = all ] || [ "$only" = mpi ]; then
+if [ "$only" = all ] || [ "$only" = mpi ] || [ $only_units = 1 ]; then
     for np in $nps; do
         echo "== MPI suites, np=$np"
         out=$log_dir/mpi-$np.log
-        timeout 900 $MPIEXEC -n "$np" bin/test-mpi > "$out" 2>&1; st=$?
+        timeout 900 $MPIEXEC -n "$np" "$bin/test-mpi" > "$out" 2>&1; st=$?
         count_cunit "$out" "mpi np=$np" $st
         if [ $st != 0 ]; then tail -n 60 "$out"; fi
     done
