@@ -49,11 +49,12 @@ PROGS := $(addprefix $(BIN)/rp-,$(STAGES))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 MPI_SRCS := $(wildcard tests/mpi/test_*_mpi.c)
 ALL_SRCS := $(LIB_SRCS) $(wildcard stages/*/*.c) $(UNIT_SRCS) $(MPI_SRCS) \
-            tests/unit/runner.c tests/mpi/runner.c tests/rp_test.c $(wildcard tests/fuzz/*.c)
+            tests/unit/runner.c tests/mpi/runner.c tests/rp_test.c $(wildcard tests/fuzz/*.c) \
+            $(wildcard tests/tools/*.c)
 OBJS_OF = $(patsubst %.c,$(B)/%.o,$(1))
 
 .PHONY: all
-all: $(PROGS) $(BIN)/test-unit $(BIN)/test-mpi
+all: $(PROGS) $(BIN)/test-unit $(BIN)/test-mpi $(BIN)/test-h5drop
 
 $(B)/%.o: %.c | $(B)
 	@mkdir -p $(dir $@)
@@ -97,6 +98,10 @@ $(BIN)/test-unit: $(call OBJS_OF,tests/unit/runner.c tests/rp_test.c $(UNIT_SRCS
 $(BIN)/test-mpi: $(call OBJS_OF,tests/mpi/runner.c tests/rp_test.c $(MPI_SRCS)) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)
 
+
+# Small tools used only by the e2e tests.
+$(BIN)/test-%: $(B)/tests/tools/%.o | $(BIN)
+	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 -include $(patsubst %.c,$(B)/%.d,$(ALL_SRCS))
 
