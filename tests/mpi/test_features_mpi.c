@@ -582,10 +582,83 @@ static void features_groups_switch(void)
     rp_h5_close(&f);
 }
 
+/* The real user_features.csv and item_categories.csv through the whole program, with a shards
+ * file holding every user and video: cardinalities and missing counts of KUAIREC.md. */
+static void features_real_files(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    const char *shared = getenv("SHARED");
+    char real[2048], up[2100], ip[2100];
+    snprintf(real, sizeof real, "%s/data/kuairec-real", shared && *shared ? shared : "../shared");
+    snprintf(up, sizeof up, "%s/user_features.csv", real);
+    snprintf(ip, sizeof ip, "%s/item_categories.csv", real);
+    if (access(up, R_OK) != 0 || access(ip, R_OK) != 0) {
+        if (rank == 0) printf("\n    SKIPPED: %s not present (real-data checks)\n", real);
+        return;
+    }
+    enum { NU = 7176, NI = 10728 };
+    int64_t *uraw = malloc(NU * sizeof *uraw), *iraw = malloc(NI * sizeof *iraw);
+    for (int i = 0; i < NU; i++) uraw[i] = i;
+    for (int i = 0; i < NI; i++) iraw[i] = i;
+    static const int tu[2] = {0, 1}, ti[2] = {0, 5};
+    static const float tv[2] = {0.5f, 0.25f};
+    fx_split sp[3] = {{2, tu, ti, tv}, {0, tu, ti, tv}, {0, tu, ti, tv}};
+    char dir[1300], shards[1400], out[1400];
+    snprintf(dir, sizeof dir, "%s", rp_test_path("real"));
+    mkdir0(dir);
+    snprintf(shards, sizeof shards, "%s/shards.h5", dir);
+    snprintf(out, sizeof out, "%s/features.h5", dir);
+    make_shards(shards, NU, uraw, NI, iraw, sp);
+    free(uraw);
+    free(iraw);
+    char *argv[] = {"rp-features", "--data", real, "--shards", shards, "--out", out, NULL};
+    CU_ASSERT_EQUAL_FATAL(run_cap(comm, "real", argv, 7), 0);
+    hid_t f = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, out, &f), RP_OK);
+    static const int card[FEAT_N_ONEHOT] = {2, 8, 30, 1076, 12, 10, 3, 47, 340,
+                                            7, 5,  3,  2,    2,  2,  2, 2,  2};
+    static const int missing[FEAT_N_ONEHOT] = {0, 0, 0, 0, 201, 0, 0, 0, 0,
+                                               0, 0, 0, 77, 75, 75, 74, 74, 74};
+    for (int k = 0; k < FEAT_N_ONEHOT; k++) {
+        int64_t nr = 0, zeros = 0;
+        int32_t *v = read_col(f, RP_DS_USER_CAT, feat_onehot_names[k], 0, &nr);
+        CU_ASSERT_EQUAL(nr, NU);
+        for (int64_t i = 0; v && i < nr; i++) zeros += v[i] == 0;
+        free(v);
+        CU_ASSERT_EQUAL(zeros, missing[k]);
+        CU_ASSERT_EQUAL(card_of(f, RP_DS_USER_CAT_CARD, RP_DS_USER_CAT, feat_onehot_names[k]),
+                        card[k] + 1);
+    }
+    int64_t nr = 0, deg[4] = {0};
+    int32_t *d = read_col(f, RP_DS_USER_CAT, "user_active_degree", 0, &nr);
+    for (int64_t i = 0; d && i < nr; i++) deg[d[i] & 3]++;
+    free(d);
+    /* codes: 0 UNKNOWN, 1 full_active, 2 high_active, 3 middle_active */
+    CU_ASSERT(deg[0] == 118 && deg[1] == 6092 && deg[2] == 938 && deg[3] == 28);
+    int32_t *tags = NULL;
+    int nd = 0;
+    int64_t dims[2] = {0, 0}, hist[5] = {0};
+    CU_ASSERT_EQUAL(rp_h5_read_all(f, RP_DS_ITEM_TAGS, RP_I32, (void **)&tags, &nd, dims), RP_OK);
+    for (int64_t i = 0; tags && i < dims[0]; i++) {
+        int c = 0;
+        for (int64_t j = 0; j < dims[1]; j++) c += tags[i * dims[1] + j] != 0;
+        hist[c]++;
+    }
+    free(tags);
+    CU_ASSERT(dims[0] == NI && hist[0] == 0 && hist[1] == 8970 && hist[2] == 1562 &&
+              hist[3] == 185 && hist[4] == 11);
+    int64_t miss = -1;
+    rp_h5_attr_read(f, RP_DS_USER_CAT, "users_missing", RP_I64, 1, &miss);
+    CU_ASSERT_EQUAL(miss, 0);
+    rp_h5_close(&f);
+}
+
 int test_features_mpi_register(void)
 {
     RP_ADD_SUITE("features_mpi", RP_T(features_fixture_round_trip),
                  RP_T(features_rank_independent), RP_T(features_malformed_files),
-                 RP_T(features_optional_and_required), RP_T(features_groups_switch));
+                 RP_T(features_optional_and_required), RP_T(features_groups_switch), RP_T(features_real_files));
     return 0;
 }
