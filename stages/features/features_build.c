@@ -505,10 +505,12 @@ static int write_item_attrs(hid_t f, const feat_opts *opt, const feat_inputs *in
     RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "items_missing_tags", m->items_missing_tags));
     RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "tag_rows_ignored", m->tag_rows_ignored));
     RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "caption_file_used", in->have_caps));
-    RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "items_missing_caption", in->have_caps ? m->items_missing_caption : in->n_items));
+    RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "items_missing_caption",
+                    in->have_caps ? m->items_missing_caption : in->n_items));
     RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "caption_rows_ignored", m->caption_rows_ignored));
     RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "daily_file_used", in->have_daily));
-    RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "items_missing_daily", in->have_daily ? m->items_missing_daily : in->n_items));
+    RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "items_missing_daily",
+                    in->have_daily ? m->items_missing_daily : in->n_items));
     RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "daily_videos_ignored", m->daily_ignored));
     RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "author_min_count", opt->min_author_count));
     RP_CALL(put_i64(f, RP_DS_ITEM_CAT, "authors_kept", kept));

@@ -61,7 +61,8 @@ static void write_csr(hid_t f, const char *grp, const fx_split *s, int64_t nrows
     int64_t dn = n, dr = nrows + 1;
     snprintf(p, sizeof p, "%s/%s/offsets", grp, by_item ? "by_item" : "by_user");
     rp_h5_write_replicated(comm, f, p, RP_I64, 1, &dr, off);
-    snprintf(p, sizeof p, "%s/%s/%s", grp, by_item ? "by_item" : "by_user", by_item ? "user" : "item");
+    snprintf(p, sizeof p, "%s/%s/%s", grp, by_item ? "by_item" : "by_user",
+             by_item ? "user" : "item");
     rp_h5_write_replicated(comm, f, p, RP_I32, 1, &dn, col);
     snprintf(p, sizeof p, "%s/%s/value", grp, by_item ? "by_item" : "by_user");
     rp_h5_write_replicated(comm, f, p, RP_F32, 1, &dn, val);
@@ -251,7 +252,8 @@ static int err_has(const char *tag, const char *s)
     }
     int local = found;
     MPI_Allreduce(MPI_IN_PLACE, &found, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (!found && !local && f) fprintf(stderr, "[rank %d] '%s' not in stderr of %s:\n%s\n", rank, s, tag, buf);
+    if (!found && !local && f)
+        fprintf(stderr, "[rank %d] '%s' not in stderr of %s:\n%s\n", rank, s, tag, buf);
     return found;
 }
 
@@ -439,7 +441,8 @@ static int same_datasets(const char *a, const char *b)
                                      RP_DS_ITEM_CAT, RP_DS_ITEM_CAT_CARD, RP_DS_ITEM_TAGS,
                                      RP_DS_ITEM_NUM};
     hid_t fa = H5I_INVALID_HID, fb = H5I_INVALID_HID;
-    int same = rp_h5_open(MPI_COMM_SELF, a, &fa) == RP_OK && rp_h5_open(MPI_COMM_SELF, b, &fb) == RP_OK;
+    int same = rp_h5_open(MPI_COMM_SELF, a, &fa) == RP_OK &&
+               rp_h5_open(MPI_COMM_SELF, b, &fb) == RP_OK;
     for (size_t k = 0; same && k < sizeof ds / sizeof ds[0]; k++) {
         void *x = NULL, *y = NULL;
         int na = 0, nb = 0;
@@ -659,6 +662,7 @@ int test_features_mpi_register(void)
 {
     RP_ADD_SUITE("features_mpi", RP_T(features_fixture_round_trip),
                  RP_T(features_rank_independent), RP_T(features_malformed_files),
-                 RP_T(features_optional_and_required), RP_T(features_groups_switch), RP_T(features_real_files));
+                 RP_T(features_optional_and_required), RP_T(features_groups_switch),
+                 RP_T(features_real_files));
     return 0;
 }
