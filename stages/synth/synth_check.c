@@ -58,7 +58,7 @@ int synth_stats_check(const synth_stats *s, double d, double tol, int v)
     double rows = (double)(s->big_rows ? s->big_rows : 1);
     bad += near("big per-user median", s->cnt_median, 1846.5 * d, tol, v);
     bad += near("big per-user mean", s->cnt_mean, 12530806.0 / 7176 * d, tol, v);
-    bad += within("big per-user min", s->cnt_min, 0.5 * 100 * d, 1.5 * 100 * d + 2, v);
+    bad += within("big per-user min", s->cnt_min, 0.4 * 100 * d, 1.5 * 100 * d + 2, v);
     bad += within("big per-user max", s->cnt_max, 0.4 * 16015 * d, 1.5 * 16015 * d, v);
     bad += near("big unique-pair density", (double)s->big_unique_pairs / ((double)s->big_users * (double)s->big_items), 0.134, tol, v);
     bad += near("big exact duplicate share", s->big_dups / rows, 965819.0 / 12530806, tol, v);
@@ -83,6 +83,6 @@ int synth_stats_check(const synth_stats *s, double d, double tol, int v)
     bad += within("small/big overlapping pairs", (double)s->small_overlap, 0, 0, v);
     bad += within("small duplicate pairs", (double)s->small_dups, 0, 0, v);
     bad += near("small empty-time share", s->small_empty_time / (double)(s->small_rows ? s->small_rows : 1), 181992.0 / 4676570, tol, v);
-    bad += within("small per-user min / videos", s->small_min_per_user / (double)s->small_items, 0.985, 1, v);
+    bad += within("small per-user min / videos", s->small_min_per_user / (double)s->small_items, 0.98, 1, v);
     return bad;
 }

@@ -14,10 +14,10 @@
 /* Streams, one per kind of draw, so changing one part never shifts another. */
 #define ST(name) rp_rng_stream("synth." name)
 
-const synth_regime SYNTH_BIG = {.skip = 1.0, .partial = 0.095, .outlier = 0.0022,
-                                .noise = 0.50, .heavy_p = 0.06, .heavy_k = 2.3, .mu = -0.12};
-const synth_regime SYNTH_SMALL = {.skip = 0.30, .partial = 0.06, .outlier = 0.0012,
-                                  .noise = 0.38, .heavy_p = 0.03, .heavy_k = 2.0, .mu = -0.12};
+const synth_regime SYNTH_BIG = {.skip = 1.0, .partial = 0.17, .outlier = 0.0036,
+                                .noise = 0.36, .heavy_p = 0.07, .heavy_k = 2.6, .mu = -0.10};
+const synth_regime SYNTH_SMALL = {.skip = 0.30, .partial = 0.06, .outlier = 0.0030,
+                                  .noise = 0.30, .heavy_p = 0.04, .heavy_k = 2.5, .mu = -0.19};
 
 double synth_u01(uint64_t seed, const char *stream, uint64_t idx)
 {
@@ -131,10 +131,10 @@ static int build_users(synth_model *m)
     }
     uint64_t sb = ST("ubias"), sf = ST("ufac");
     for (int64_t u = 0; u < n; u++) {
-        m->u_bias[u] = (float)(0.25 * rp_rng_normal(m->seed, sb, (uint64_t)u) + m->u_feff[u]);
+        m->u_bias[u] = (float)(0.2 * rp_rng_normal(m->seed, sb, (uint64_t)u) + m->u_feff[u]);
         for (int k = 0; k < SYNTH_K; k++)
             m->u_fac[u * SYNTH_K + k] =
-                (float)(0.3 * rp_rng_normal(m->seed, sf, (uint64_t)u * SYNTH_K + (uint64_t)k));
+                (float)(0.27 * rp_rng_normal(m->seed, sf, (uint64_t)u * SYNTH_K + (uint64_t)k));
         double t = user_rows_target(m->seed, u, m->u_degree[u]) * m->density;
         m->u_rows[u] = (int32_t)(t < 1 ? 1 : t + 0.5);
         m->u_small[u] = -1;
@@ -220,11 +220,11 @@ static int build_items(synth_model *m)
         m->i_weight[i] = (float)exp(1.1 * zp);
         wsum += m->i_weight[i];
         /* popular videos are watched a little longer: learnable popularity signal */
-        m->i_bias[i] = (float)(0.3 * (0.4 * zp + 0.92 * zb));
-        for (int k = 0; k < SYNTH_K; k++) m->i_fac[i * SYNTH_K + k] = (float)(0.3 * rp_rng_next_normal(&r));
+        m->i_bias[i] = (float)(0.2 * (0.4 * zp + 0.92 * zb));
+        for (int k = 0; k < SYNTH_K; k++) m->i_fac[i * SYNTH_K + k] = (float)(0.27 * rp_rng_next_normal(&r));
         double te = 0;
         for (int k = 0; k < m->i_ntags[i]; k++) te += tag_eff[m->i_tags[i * 4 + k] % SYNTH_NTAGS];
-        double ae = 0.2 * rp_rng_normal(m->seed, ST("autheff"), (uint64_t)m->i_author[i]);
+        double ae = 0.15 * rp_rng_normal(m->seed, ST("autheff"), (uint64_t)m->i_author[i]);
         /* short videos get higher watch ratios, long ones rarely pass 1 */
         double de = -0.32 * log(d / 9636.0);
         de = de < -1.0 ? -1.0 : de > 0.9 ? 0.9 : de;
@@ -340,7 +340,7 @@ static double expected_wr(const synth_model *m, const synth_regime *g, int64_t u
     double s = g->noise, sk = g->noise * g->heavy_k;
     double mnoise = (1 - g->heavy_p) * exp(s * s / 2) + g->heavy_p * exp(sk * sk / 2);
     double e_out = (hi - 5) / log(hi / 5);
-    return ps * (1 - P_ZERO) * 0.04 + g->partial * 0.3 + g->outlier * e_out +
+    return ps * (1 - P_ZERO) * 0.04 + g->partial * 0.25 + g->outlier * e_out +
            (1 - ps - g->partial - g->outlier) * exp(g->mu + synth_logm(m, u, i)) * mnoise;
 }
 
@@ -357,7 +357,7 @@ static int32_t draw_play(const synth_model *m, const synth_regime *g, int64_t i,
     double wr;
     if (x < ps * P_ZERO) wr = 0;
     else if (x < ps) wr = 0.1 * pow(y, 1.5);
-    else if (x < ps + g->partial) wr = 0.1 + 0.4 * y;
+    else if (x < ps + g->partial) wr = 0.1 + 0.3 * y;
     else if (x < ps + g->partial + g->outlier) wr = 5 * exp(y * log(m->i_out_hi[i] / 5));
     else {
         double z = rp_rng_next_normal(r);

@@ -88,7 +88,7 @@ int synth_write_table(MPI_Comm comm, const char *dir, const char *name, const ch
     }
     RP_AGREE(comm, rc);
     int64_t nchunks = (n_units + chunk - 1) / chunk;
-    int64_t nrounds = (nchunks + size - 1) / size, every = nrounds / 10 > 0 ? nrounds / 10 : 1;
+    int64_t nrounds = (nchunks + size - 1) / size;
     for (int64_t r = 0; r < nrounds; r++) {
         int64_t c = r * size + rank, off = 0, total = 0;
         b.len = 0;
@@ -101,7 +101,7 @@ int synth_write_table(MPI_Comm comm, const char *dir, const char *name, const ch
         rc = write_at(fh, base + off, b.p, b.len, partial);
         RP_AGREE(comm, rc);
         base += total;
-        if ((r + 1) % every == 0 && nrounds >= 10)
+        if (nrounds >= 10 && (r + 1) * 10 / nrounds > r * 10 / nrounds)
             rp_log_info("%s: %lld%% (%.0f MB)", name, (long long)(100 * (r + 1) / nrounds), base / 1e6);
     }
     if (bytes_out) *bytes_out = base;
