@@ -35,17 +35,32 @@ void synth_put_mem(synth_buf *b, const char *s, size_t n)
 
 void synth_put_str(synth_buf *b, const char *s) { synth_put_mem(b, s, strlen(s)); }
 
+static const char DIGITS2[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 void synth_put_i64(synth_buf *b, int64_t v)
 {
+    /* two digits per division: this is the hottest function of a full-size run */
     char tmp[24];
-    int n = 0;
+    int n = 24;
     uint64_t x = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     if (v < 0) b->p[b->len++] = '-';
-    do {
-        tmp[n++] = (char)('0' + x % 10);
-        x /= 10;
-    } while (x);
-    while (n) b->p[b->len++] = tmp[--n];
+    while (x >= 100) {
+        unsigned r = (unsigned)(x % 100) * 2;
+        x /= 100;
+        tmp[--n] = DIGITS2[r + 1];
+        tmp[--n] = DIGITS2[r];
+    }
+    if (x >= 10) {
+        tmp[--n] = DIGITS2[x * 2 + 1];
+        tmp[--n] = DIGITS2[x * 2];
+    } else {
+        tmp[--n] = (char)('0' + x);
+    }
+    memcpy(b->p + b->len, tmp + n, (size_t)(24 - n));
+    b->len += (size_t)(24 - n);
 }
 
 /* Fraction digits of frac (0 <= frac < 10^ndig) with trailing zeros dropped. */

@@ -11,8 +11,14 @@
 #include "synth.h"
 #include "synth_model.h"
 
-/* Streams, one per kind of draw, so changing one part never shifts another. */
-#define ST(name) rp_rng_stream("synth." name)
+/* Streams, one per kind of draw, so changing one part never shifts another. The id is a hash
+ * of the name, cached per call site (hot loops draw per pair). */
+#define ST(name)                                                                \
+    __extension__({                                                             \
+        static uint64_t st_id_ = 0;                                             \
+        if (st_id_ == 0) st_id_ = rp_rng_stream("synth." name);                 \
+        st_id_;                                                                 \
+    })
 
 const synth_regime SYNTH_BIG = {.skip = 1.0, .partial = 0.17, .outlier = 0.0036,
                                 .noise = 0.36, .heavy_p = 0.07, .heavy_k = 2.6, .mu = -0.10};
@@ -282,14 +288,15 @@ int synth_model_build(MPI_Comm comm, const synth_opts *o, synth_model *m)
     m->seed = (uint64_t)o->seed;
     m->side = o->side;
     if (o->side) RP_CALL(synth_side_read(comm, o->side, m));
-    double sc = o->scale;
-    if (m->n_users == 0) m->n_users = o->users ? o->users : llround(SYNTH_REAL_USERS * sc);
-    if (m->n_items == 0) m->n_items = o->items ? o->items : llround(SYNTH_REAL_ITEMS * sc);
-    double su = (double)m->n_users / SYNTH_REAL_USERS, si = (double)m->n_items / SYNTH_REAL_ITEMS;
-    if (o->users || o->side) sc = su; /* small sizes follow the user/item counts */
-    m->n_small_users = o->small_users ? o->small_users : llround(SYNTH_REAL_SMALL_USERS * (o->users || o->side ? su : o->scale));
-    m->n_small_items = o->small_items ? o->small_items : llround(SYNTH_REAL_SMALL_ITEMS * (o->items || o->side ? si : o->scale));
-    m->n_social = llround(SYNTH_REAL_SOCIAL * su);
+    /* sizes: explicit counts, else the real ones times --scale; small sizes follow the user and
+     * video counts when those were given (or read from --side) */
+    if (m->n_users == 0) m->n_users = o->users ? o->users : llround(SYNTH_REAL_USERS * o->scale);
+    if (m->n_items == 0) m->n_items = o->items ? o->items : llround(SYNTH_REAL_ITEMS * o->scale);
+    double su = (o->users || o->side) ? (double)m->n_users / SYNTH_REAL_USERS : o->scale;
+    double si = (o->items || o->side) ? (double)m->n_items / SYNTH_REAL_ITEMS : o->scale;
+    m->n_small_users = o->small_users ? o->small_users : llround(SYNTH_REAL_SMALL_USERS * su);
+    m->n_small_items = o->small_items ? o->small_items : llround(SYNTH_REAL_SMALL_ITEMS * si);
+    m->n_social = llround(SYNTH_REAL_SOCIAL * (double)m->n_users / SYNTH_REAL_USERS);
     if (m->n_small_users < 1) m->n_small_users = 1;
     if (m->n_small_items < 1) m->n_small_items = 1;
     if (m->n_social < 1) m->n_social = 1;
@@ -302,12 +309,11 @@ int synth_model_build(MPI_Comm comm, const synth_opts *o, synth_model *m)
                       (long long)m->n_users, (long long)m->n_items);
     if (m->n_small_items >= m->n_items)
         RP_FAIL_USER0(RP_ERR_USAGE, "small matrix must leave videos for the big one (--small-items < --items)");
-    m->density = si;
+    m->density = (double)m->n_items / SYNTH_REAL_ITEMS;
     RP_CALL(build_items(m));
     RP_CALL(build_users(m));
     RP_CALL(build_tables(m));
 cleanup:
-    (void)sc;
     return rc;
 }
 
@@ -391,14 +397,56 @@ static int geom(rp_rng *r, double mean)
     return k;
 }
 
-static int cmp_row(const void *a, const void *b)
+/* Row order within a user: by time (empty times last), then video, then play_duration. The
+ * 64-bit key packs time since day 0 (33 bits of ms) and the video (31 bits); rows equal in key
+ * and play are identical copies, so any correct sort gives the same bytes. */
+static uint64_t row_key(const synth_row *r)
 {
-    const synth_row *x = a, *y = b;
-    /* empty times (-1) go last; otherwise by time, then video, then play */
-    int64_t tx = x->ts_ms < 0 ? INT64_MAX : x->ts_ms, ty = y->ts_ms < 0 ? INT64_MAX : y->ts_ms;
-    if (tx != ty) return tx < ty ? -1 : 1;
-    if (x->item != y->item) return x->item < y->item ? -1 : 1;
-    return (x->play > y->play) - (x->play < y->play);
+    uint64_t t = r->ts_ms < 0 ? (1ULL << 33) - 1 : (uint64_t)(r->ts_ms - SYNTH_DAY0_EPOCH * 1000);
+    return t << 31 | (uint64_t)r->item;
+}
+
+static int row_less(const synth_row *x, uint64_t kx, const synth_row *y, uint64_t ky)
+{
+    return kx != ky ? kx < ky : x->play < y->play;
+}
+
+/* Bottom-up merge sort of rows by (key, play) through a scratch array (no callbacks). */
+static int sort_rows(synth_row *rows, size_t n)
+{
+    if (n < 2) return RP_OK;
+    synth_row *tmp = malloc(n * sizeof *tmp);
+    uint64_t *key = malloc(n * sizeof *key), *ktmp = malloc(n * sizeof *ktmp);
+    if (tmp == NULL || key == NULL || ktmp == NULL) {
+        free(tmp);
+        free(key);
+        free(ktmp);
+        return RP_ERR_NOMEM;
+    }
+    for (size_t k = 0; k < n; k++) key[k] = row_key(&rows[k]);
+    synth_row *src = rows, *dst = tmp;
+    uint64_t *ks = key, *kd = ktmp;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t a = lo, b = mid, o = lo;
+            while (a < mid && b < hi) {
+                int take_b = row_less(&src[b], ks[b], &src[a], ks[a]);
+                size_t j = take_b ? b++ : a++;
+                dst[o] = src[j];
+                kd[o++] = ks[j];
+            }
+            while (a < mid) { dst[o] = src[a]; kd[o++] = ks[a++]; }
+            while (b < hi) { dst[o] = src[b]; kd[o++] = ks[b++]; }
+        }
+        synth_row *t = src; src = dst; dst = t;
+        uint64_t *kt = ks; ks = kd; kd = kt;
+    }
+    if (src != rows) memcpy(rows, src, n * sizeof *rows);
+    free(tmp);
+    free(key);
+    free(ktmp);
+    return RP_OK;
 }
 
 static int push_row(synth_row **rows, size_t *cap, size_t *n, synth_row v)
@@ -453,7 +501,7 @@ int synth_user_big(const synth_model *m, int64_t u, synth_row **rows, size_t *ca
         if (p < 1 && rp_rng_uniform(m->seed, ssel, (uint64_t)(u * m->n_items + i)) >= p) continue;
         RP_CALL(emit_pair(m, u, i, rho, rows, cap, n));
     }
-    qsort(*rows, *n, sizeof **rows, cmp_row);
+    RP_CALL(sort_rows(*rows, *n));
 cleanup:
     return rc;
 }
@@ -489,7 +537,7 @@ int synth_user_small(const synth_model *m, int64_t su, synth_row **rows, size_t 
         row.expect = expected_wr(m, &SYNTH_SMALL, u, i);
         RP_CALL(push_row(rows, cap, n, row));
     }
-    qsort(*rows, *n, sizeof **rows, cmp_row);
+    RP_CALL(sort_rows(*rows, *n));
 cleanup:
     return rc;
 }

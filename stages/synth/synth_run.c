@@ -44,16 +44,30 @@ int synth_parse_args(int argc, char **argv, synth_opts *o)
     if (o->users < 0 || o->items < 0 || o->small_users < 0 || o->small_items < 0)
         RP_FAIL_USER0(RP_ERR_USAGE, "sizes must not be negative");
     if (o->seed < 0) RP_FAIL_USER0(RP_ERR_USAGE, "--seed must be >= 0");
+    if (o->side && (o->users || o->items))
+        RP_FAIL_USER0(RP_ERR_USAGE, "--users/--items cannot be combined with --side (its files give the sizes)");
 cleanup:
     return rc;
 }
 
+/* mkdir -p on rank 0: the output folder and any missing parents. Collective (agrees). */
 static int make_dir(MPI_Comm comm, const char *dir)
 {
     int rc = RP_OK, rank = 0;
+    char path[4096];
     MPI_Comm_rank(comm, &rank);
-    if (rank == 0 && mkdir(dir, 0777) != 0 && errno != EEXIST)
-        RP_FAIL_USER(RP_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
+    if (rank == 0) {
+        snprintf(path, sizeof path, "%s", dir);
+        for (char *p = path + 1; ; p++) {
+            int end = *p == '\0';
+            if (*p != '/' && !end) continue;
+            *p = '\0';
+            if (mkdir(path, 0777) != 0 && errno != EEXIST)
+                RP_FAIL_USER(RP_ERR_IO, "%s: cannot create folder: %s", path, strerror(errno));
+            if (end) break;
+            *p = '/';
+        }
+    }
 cleanup:
     return rp_mpi_agree(comm, rc);
 }
