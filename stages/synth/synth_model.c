@@ -382,7 +382,8 @@ static int64_t draw_time(rp_rng *r)
                                       4.4, 4.4, 4, 4, 4.2, 4.4, 4.8, 5.4, 6, 6.4, 6.2, 5.2};
     int d = (int)floor(rp_rng_next_uniform(r) * 28);
     int day = d < 8 ? d : d < 18 ? 27 + (d - 8) : 53 + (d - 18);
-    double x = rp_rng_next_uniform(r) * 92.7, acc = 0; /* 92.7 = sum of hour_w */
+    /* the weights sum to 87.2; drawing over 92.7 gives hour 23 the remainder too: a late peak */
+    double x = rp_rng_next_uniform(r) * 92.7, acc = 0;
     int h = 0;
     while (h < 23 && (acc += hour_w[h]) < x) h++;
     int64_t ms = (int64_t)h * 3600000 + (int64_t)rp_rng_next_below(r, 3600000);

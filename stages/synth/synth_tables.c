@@ -12,6 +12,7 @@
 #include "rp_part.h"
 #include "rp_rng.h"
 #include "rp_schema.h"
+#include "rp_sha256.h"
 #include "synth.h"
 #include "synth_meta.h"
 #include "synth_model.h"
@@ -136,11 +137,28 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
+/* Lineage of --side files for truth.h5's "inputs" attribute (empty without --side). */
+static int side_inputs(MPI_Comm comm, const synth_model *m, char *buf, size_t cap)
+{
+    int rc = RP_OK;
+    static const char *const names[2] = {"user_features.csv", "item_categories.csv"};
+    buf[0] = '\0';
+    for (int k = 0; m->side && k < 2; k++) {
+        char path[4096], hex[65];
+        snprintf(path, sizeof path, "%s/%s", m->side, names[k]);
+        RP_CALL(rp_hash_file(comm, path, hex));
+        size_t used = strlen(buf);
+        snprintf(buf + used, cap - used, "%s=%s sha256=%s\n", names[k], path, hex);
+    }
+cleanup:
+    return rc;
+}
+
 static int truth_open(rp_stage *st, const char *dir, const synth_model *m, row_ctx *c,
                       int64_t *n_total)
 {
     int rc = RP_OK;
-    char path[4096];
+    char path[4096], inputs[9000];
     hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
     int64_t off, cnt, total = 0;
     /* the row count first (cheap: only the missing-cell draws), so the datasets have their
@@ -150,7 +168,8 @@ static int truth_open(rp_stage *st, const char *dir, const synth_model *m, row_c
     RP_CALL(rp_mpi_sum_i64(st->comm, &total, 1));
     snprintf(path, sizeof path, "%s/truth.h5", dir);
     RP_CALL(rp_h5_create(st->comm, path, &c->file));
-    RP_CALL(rp_stage_stamp(st, c->file, RP_SCHEMA_TRUTH, RP_SCHEMA_VERSION, NULL));
+    RP_CALL(side_inputs(st->comm, m, inputs, sizeof inputs));
+    RP_CALL(rp_stage_stamp(st, c->file, RP_SCHEMA_TRUTH, RP_SCHEMA_VERSION, inputs));
     hsize_t dims = (hsize_t)total;
     RP_H5(space = H5Screate_simple(1, &dims, NULL));
     RP_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
