@@ -57,7 +57,6 @@ typedef struct synth_opts {
     int64_t seed;
     const char *side;
     const char *stats;  /* --stats DIR: check a folder's statistics instead of generating */
-    int64_t chunk;      /* users per write chunk (fixed: part of the byte layout) */
 } synth_opts;
 
 /* The planted model, replicated on every rank (O(users + items) memory). */

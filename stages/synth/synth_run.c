@@ -17,7 +17,7 @@ int synth_run(rp_stage *st, const synth_opts *o);
 int synth_parse_args(int argc, char **argv, synth_opts *o)
 {
     int rc = RP_OK;
-    *o = (synth_opts){.scale = 1.0, .seed = 42, .chunk = 16};
+    *o = (synth_opts){.scale = 1.0, .seed = 42};
     rp_arg args[] = {
         {"out", RP_ARG_STR, &o->out, "DIR", "output folder (created if missing)", NULL},
         {"scale", RP_ARG_DBL, &o->scale, "X", "multiply users, videos, small users and small videos of the real size", NULL},

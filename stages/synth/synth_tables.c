@@ -197,6 +197,17 @@ static void row_ctx_clear(row_ctx *c)
     free(c->t_exp);
 }
 
+/* Units per chunk: about 256k rows (bounded memory whatever the number of users, few rounds
+ * of collectives), and at least 4 chunks per rank when there are enough units (balance). The
+ * bytes written do not depend on it. */
+static int64_t chunk_units(int64_t n_units, double rows_per_unit, int size)
+{
+    int64_t c = (int64_t)(262144.0 / (rows_per_unit > 1 ? rows_per_unit : 1));
+    int64_t balance = (n_units + 4LL * size - 1) / (4LL * size);
+    if (c > balance) c = balance;
+    return c < 1 ? 1 : c;
+}
+
 static int write_interactions(rp_stage *st, const synth_opts *o, const synth_model *m)
 {
     int rc = RP_OK, committed = 0;
@@ -206,14 +217,17 @@ static int write_interactions(rp_stage *st, const synth_opts *o, const synth_mod
     rp_log_info("big_matrix.csv: %lld users x %lld videos", (long long)m->n_users,
                 (long long)m->n_items);
     RP_CALL(synth_write_table(st->comm, o->out, "big_matrix.csv", SYNTH_HDR_BIG, m->n_users,
-                              o->chunk, m, big_unit, NULL, &big, &bytes));
+                              chunk_units(m->n_users, 1746.0 * m->density, st->size), m,
+                              big_unit, NULL, &big, &bytes));
     RP_CALL(rp_mpi_sum_i64(st->comm, &big.nrows, 1));
     rp_stage_add(st, "big_rows", "%lld", (long long)big.nrows);
     rp_log_info("small_matrix.csv: %lld users x %lld videos", (long long)m->n_small_users,
                 (long long)m->n_small_items);
     RP_CALL(truth_open(st, o->out, m, &small, &n_small));
     rc = synth_write_table(st->comm, o->out, "small_matrix.csv", SYNTH_HDR_SMALL,
-                           m->n_small_users, o->chunk, m, small_unit, truth_round, &small, NULL);
+                           m->n_small_users,
+                           chunk_units(m->n_small_users, (double)m->n_small_items, st->size), m,
+                           small_unit, truth_round, &small, NULL);
     for (int k = 0; k < 3; k++) {
         if (small.dset[k] >= 0) H5Dclose(small.dset[k]);
         small.dset[k] = H5I_INVALID_HID;
