@@ -62,6 +62,12 @@ done
 rp_mpirun 2 "$synth" --out s01 --scale 0.1 > /dev/null 2>&1 || fail "scale 0.1"
 rp_mpirun 2 "$synth" --stats s01 > stats.txt 2>&1 || { cat stats.txt; fail "statistics off target"; }
 cat stats.txt
+# the checker can fail: a big-matrix row copied into the small matrix is an overlapping pair
+mkdir s01bad && cp s01/big_matrix.csv s01bad/ && cp s01/small_matrix.csv s01bad/
+sed -n 2p s01/big_matrix.csv >> s01bad/small_matrix.csv
+rp_mpirun 2 "$synth" --stats s01bad > bad.txt 2>&1; st=$?
+[ $st = 65 ] || { cat bad.txt; fail "--stats on an overlapping pair: exit $st, want 65"; }
+grep -q "small/big overlapping pairs = 1" bad.txt || { cat bad.txt; fail "overlap not reported"; }
 
 # --side: real rows (every 9th user, every 17th video: sparse ids, empty fields, quoted lists).
 if [ -r "$real/user_features.csv" ] && [ -r "$real/item_categories.csv" ]; then
