@@ -1,0 +1,13 @@
+/* synth_meta.h - row formatters of rp-synth's side tables (one unit = one user or video). */
+#ifndef SYNTH_META_H
+#define SYNTH_META_H
+
+#include "synth.h"
+
+int synth_users_unit(const synth_model *m, int64_t u, synth_buf *b, void *ctx);
+int synth_items_unit(const synth_model *m, int64_t i, synth_buf *b, void *ctx);
+int synth_daily_unit(const synth_model *m, int64_t i, synth_buf *b, void *ctx);
+int synth_caption_unit(const synth_model *m, int64_t i, synth_buf *b, void *ctx);
+int synth_social_unit(const synth_model *m, int64_t k, synth_buf *b, void *ctx);
+
+#endif

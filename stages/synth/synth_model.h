@@ -1,0 +1,37 @@
+/* synth_model.h - internals of rp-synth's planted model shared by its table writers. */
+#ifndef SYNTH_MODEL_H
+#define SYNTH_MODEL_H
+
+#include <stdint.h>
+
+#include "synth.h"
+
+/* Watch-ratio regime: the big matrix (organic feed) and the small one (every video shown). */
+typedef struct synth_regime {
+    double skip;      /* multiplier of the item's skip probability */
+    double partial;   /* probability of a partial view, watch ratio U(0.1, 0.5) */
+    double outlier;   /* probability of a looping outlier, log-uniform in [5, item bound] */
+    double noise;     /* sd of the log-normal main part */
+    double heavy_p;   /* probability that the noise sd is multiplied by heavy_k */
+    double heavy_k;
+    double mu;        /* global log-median of the main part */
+} synth_regime;
+
+extern const synth_regime SYNTH_BIG, SYNTH_SMALL;
+
+/* Generated user features (when no --side). */
+typedef struct synth_user_feat {
+    int degree, lowactive, streamer, author;
+    int64_t follow, fans, friends, register_days;
+    int onehot[18];
+    int missing[18];
+} synth_user_feat;
+
+void synth_user_gen(const synth_model *m, int64_t u, synth_user_feat *f);
+double synth_user_feat_effect(int degree, int author, int feat1, int feat6);
+void synth_item_gen_tags(uint64_t seed, int64_t i, uint8_t *ntags, uint8_t *tags);
+double synth_u01(uint64_t seed, const char *stream, uint64_t idx);
+/* log of the main part's median for (u, i), regime excluded */
+double synth_logm(const synth_model *m, int64_t u, int64_t i);
+
+#endif

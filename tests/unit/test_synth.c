@@ -1,0 +1,154 @@
+/* test_synth.c - rp-synth's formatting (numbers, times, CSV quoting) and planted model
+ * (determinism, big/small disjointness, sizes from --scale, bad options). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp_err.h"
+#include "rp_test.h"
+#include "../../stages/synth/synth.h"
+
+int test_synth_register(void);
+
+static const char *fmt(void (*f)(synth_buf *, int64_t), int64_t v)
+{
+    static char out[128];
+    synth_buf b = {0};
+    synth_buf_reserve(&b, 100);
+    f(&b, v);
+    memcpy(out, b.p, b.len);
+    out[b.len] = '\0';
+    synth_buf_clear(&b);
+    return out;
+}
+
+static void numbers(void)
+{
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_micro, 1273397), "1.273397");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_micro, 2000000), "2.0");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_micro, 0), "0.0");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_micro, 500000), "0.5");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_micro, 573460000), "573.46");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_micro, 1), "0.000001");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_i64, -124), "-124");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_i64, 3999999999LL), "3999999999");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_i64, 0), "0");
+}
+
+static void times(void)
+{
+    /* KUAIREC.md's example row: 2020-07-05 00:08:23.438 <-> 1593878903.438 (UTC+8) */
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_time, 1593878903438LL), "2020-07-05 00:08:23.438");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_ts, 1593878903438LL), "1593878903.438");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_time, 1593878903740LL), "2020-07-05 00:08:23.74");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_ts, 1593878903740LL), "1593878903.74");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_time, 1593878903000LL), "2020-07-05 00:08:23");
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_ts, 1593878903000LL), "1593878903.0");
+    /* 2020-09-05 23:59:59.999 local */
+    int64_t last = (SYNTH_DAY0_EPOCH + 63LL * 86400) * 1000 - 1;
+    CU_ASSERT_STRING_EQUAL(fmt(synth_put_time, last), "2020-09-05 23:59:59.999");
+    synth_buf b = {0};
+    synth_buf_reserve(&b, 64);
+    synth_put_ymd(&b, last, 0);
+    synth_put_ch(&b, ' ');
+    synth_put_ymd(&b, last, 1);
+    synth_put_ch(&b, ' ');
+    synth_put_ymd(&b, 1593878903438LL, -1);
+    b.p[b.len] = '\0';
+    CU_ASSERT_STRING_EQUAL(b.p, "20200905 20200906 20200704");
+    synth_buf_clear(&b);
+    int y, m, d;
+    synth_day_ymd(-5, &y, &m, &d);
+    CU_ASSERT(y == 2020 && m == 6 && d == 30);
+    synth_day_ymd(-200, &y, &m, &d);
+    CU_ASSERT(y == 2019 && m == 12 && d == 18);
+}
+
+static void quoting(void)
+{
+    const char *in[] = {"plain", "a,b", "say \"hi\"", "中文，全角逗号", ""};
+    const char *want[] = {"plain", "\"a,b\"", "\"say \"\"hi\"\"\"", "中文，全角逗号", ""};
+    for (int k = 0; k < 5; k++) {
+        synth_buf b = {0};
+        synth_buf_reserve(&b, 128);
+        synth_put_csv_text(&b, in[k], strlen(in[k]));
+        b.p[b.len] = '\0';
+        CU_ASSERT_STRING_EQUAL(b.p, want[k]);
+        synth_buf_clear(&b);
+    }
+}
+
+int synth_parse_args(int argc, char **argv, synth_opts *o);
+
+static int build(const char *scale, synth_model *m)
+{
+    synth_opts o;
+    char *argv[] = {"rp-synth", "--out", "x", "--scale", (char *)scale, NULL};
+    int rc = synth_parse_args(5, argv, &o);
+    if (rc == RP_OK) rc = synth_model_build(MPI_COMM_WORLD, &o, m);
+    return rc;
+}
+
+static void model(void)
+{
+    synth_model m = {0};
+    CU_ASSERT_EQUAL_FATAL(build("0.02", &m), RP_OK);
+    CU_ASSERT_EQUAL(m.n_users, 144);
+    CU_ASSERT_EQUAL(m.n_items, 215);
+    CU_ASSERT_EQUAL(m.n_small_users, 28);
+    CU_ASSERT_EQUAL(m.n_small_items, 67);
+    synth_row *r1 = NULL, *r2 = NULL;
+    size_t c1 = 0, c2 = 0, n1 = 0, n2 = 0;
+    int64_t u = m.small_users[0], checked = 0;
+    CU_ASSERT_EQUAL(synth_user_big(&m, u, &r1, &c1, &n1), RP_OK);
+    CU_ASSERT_EQUAL(synth_user_big(&m, u, &r2, &c2, &n2), RP_OK);
+    CU_ASSERT(n1 > 0);
+    CU_ASSERT(n1 == n2 && memcmp(r1, r2, n1 * sizeof *r1) == 0); /* deterministic */
+    for (size_t k = 0; k < n1; k++) {
+        CU_ASSERT(m.i_small[r1[k].item] < 0); /* big and small share no pair */
+        if (k) CU_ASSERT(r1[k - 1].ts_ms <= r1[k].ts_ms);
+    }
+    CU_ASSERT_EQUAL(synth_user_small(&m, 0, &r1, &c1, &n1), RP_OK);
+    CU_ASSERT_EQUAL((int64_t)n1, synth_small_count(&m, 0));
+    for (size_t k = 0; k < n1; k++) {
+        CU_ASSERT(r1[k].expect > 0 && isfinite(r1[k].expect));
+        checked += fabs(r1[k].expect - synth_expected_small(&m, u, r1[k].item)) < 1e-12;
+    }
+    CU_ASSERT_EQUAL(checked, (int64_t)n1);
+    free(r1);
+    free(r2);
+    synth_model_clear(&m);
+    /* short videos get higher expected watch ratios (duration effect) */
+    CU_ASSERT_EQUAL_FATAL(build("0.2", &m), RP_OK);
+    double s_short = 0, s_long = 0;
+    int64_t n_short = 0, n_long = 0;
+    for (int64_t i = 0; i < m.n_items; i++) {
+        double e = synth_expected_small(&m, 0, i);
+        if (m.i_dur[i] < 6000) { s_short += e; n_short++; }
+        if (m.i_dur[i] > 30000) { s_long += e; n_long++; }
+    }
+    CU_ASSERT(n_short > 0 && n_long > 0 && s_short / n_short > 1.3 * s_long / n_long);
+    synth_model_clear(&m);
+}
+
+static void bad_args(void)
+{
+    synth_opts o;
+    char *a1[] = {"rp-synth", "--scale", "2", NULL};
+    CU_ASSERT_EQUAL(synth_parse_args(3, a1, &o), RP_ERR_USAGE); /* no --out */
+    char *a2[] = {"rp-synth", "--out", "x", "--scale", "0", NULL};
+    CU_ASSERT_EQUAL(synth_parse_args(5, a2, &o), RP_ERR_USAGE);
+    char *a3[] = {"rp-synth", "--out", "x", "--seed", "-3", NULL};
+    CU_ASSERT_EQUAL(synth_parse_args(5, a3, &o), RP_ERR_USAGE);
+    synth_model m = {0};
+    char *a4[] = {"rp-synth", "--out", "x", "--users", "10", "--small-users", "11", NULL};
+    CU_ASSERT_EQUAL_FATAL(synth_parse_args(7, a4, &o), RP_OK);
+    CU_ASSERT_EQUAL(synth_model_build(MPI_COMM_WORLD, &o, &m), RP_ERR_USAGE);
+    synth_model_clear(&m);
+}
+
+int test_synth_register(void)
+{
+    RP_ADD_SUITE("synth", RP_T(numbers), RP_T(times), RP_T(quoting), RP_T(model), RP_T(bad_args));
+    return 0;
+}
