@@ -16,6 +16,7 @@
 #define SYNTH_REAL_SMALL_USERS 1411
 #define SYNTH_REAL_SMALL_ITEMS 3327
 #define SYNTH_REAL_SOCIAL 472
+#define SYNTH_REAL_MIN_ROWS 100 /* fewest big-matrix rows of a user (a filter of the real data) */
 #define SYNTH_K 8          /* latent dimension of the planted model */
 #define SYNTH_NTAGS 31     /* tag ids 0..30 */
 #define SYNTH_NDAYS 63     /* 2020-07-05 .. 2020-09-05 */
@@ -72,6 +73,7 @@ typedef struct synth_model {
     int64_t *small_users;    /* [n_small_users] dense user indices, ascending */
     int64_t *social_users;   /* [n_social] ascending */
     int32_t *u_rows;         /* target big-matrix rows */
+    int32_t min_rows;        /* floor of a user's big-matrix rows: synth_min_rows(density) */
     float *i_bias, *i_fac;   /* [n_items], [n_items * K] */
     double *i_logm;          /* item part of log m: bias, tags, author, duration */
     float *i_weight;         /* selection weight (popularity), normalised to sum 1 */
@@ -116,6 +118,9 @@ void synth_day_ymd(int day, int *y, int *m, int *d);
 /* Model (synth_model.c). */
 int synth_model_build(MPI_Comm comm, const synth_opts *o, synth_model *m);
 void synth_model_clear(synth_model *m);
+/* the per-user floor of big-matrix rows at a density (videos / 10,728): 100 scaled like the
+ * other counts, rounded, at least 1 */
+int32_t synth_min_rows(double density);
 /* One generated interaction row. */
 typedef struct synth_row {
     int64_t ts_ms;       /* epoch ms, or -1 = empty time fields (small matrix) */

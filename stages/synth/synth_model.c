@@ -20,10 +20,16 @@
         st_id_;                                                                 \
     })
 
-const synth_regime SYNTH_BIG = {.skip = 1.0, .partial = 0.17, .outlier = 0.0036,
+#define SHORT_SHARE 0.005 /* videos of 140 ms .. 3 s */
+#define LOOP_MS 3e5       /* a looping outlier plays up to ~300 s (x the video: up to WR_CAP) */
+#define WR_CAP 575.0      /* largest watch ratio (KuaiRec: 573.46 big, 571.52 small) */
+
+/* Tail calibration (full size, seed 42, against KUAIREC.md): the outlier rates set the share
+ * above 5 (big 0.92%, small 0.49%), the small regime's heavy-noise share its p99 (3.585). */
+const synth_regime SYNTH_BIG = {.skip = 1.0, .partial = 0.17, .outlier = 0.0048,
                                 .noise = 0.36, .heavy_p = 0.07, .heavy_k = 2.6, .mu = -0.10};
 const synth_regime SYNTH_SMALL = {.skip = 0.30, .partial = 0.06, .outlier = 0.0030,
-                                  .noise = 0.30, .heavy_p = 0.04, .heavy_k = 2.5, .mu = -0.19};
+                                  .noise = 0.30, .heavy_p = 0.09, .heavy_k = 2.6, .mu = -0.19};
 
 double synth_u01(uint64_t seed, const char *stream, uint64_t idx)
 {
@@ -218,7 +224,11 @@ static int build_items(synth_model *m)
         rp_rng r;
         rp_rng_init(&r, m->seed, ST("item"), (uint64_t)i << 5);
         double zd = rp_rng_next_normal(&r), mix = rp_rng_next_uniform(&r);
-        double d = mix < 0.93 ? exp(log(9000.0) + 0.55 * zd) : exp(log(30000.0) + 0.9 * zd);
+        /* a few very short clips (KuaiRec's shortest is 140 ms): they loop, so they carry the
+         * largest outliers; the rest a log-normal body and a long-video component */
+        double d = mix < SHORT_SHARE ? exp(log(140.0) + mix / SHORT_SHARE * log(3000.0 / 140))
+                   : mix < 0.93      ? exp(log(9000.0) + 0.55 * zd)
+                                     : exp(log(30000.0) + 0.9 * zd);
         d = d < 140 ? 140 : d > 315072 ? 315072 : d;
         m->i_dur[i] = (int32_t)d;
         m->i_author[i] = (int32_t)floor(n_authors * pow(rp_rng_next_uniform(&r), 1.5));
@@ -237,8 +247,8 @@ static int build_items(synth_model *m)
         m->i_logm[i] = m->i_bias[i] + te / m->i_ntags[i] + ae + de;
         double ps = 0.085 * pow(d / 9636.0, 0.4);
         m->i_skip[i] = ps < 0.02 ? 0.02 : ps > 0.35 ? 0.35 : ps;
-        double hi = 4e5 / d;
-        m->i_out_hi[i] = hi < 8 ? 8 : hi > 600 ? 600 : hi;
+        double hi = LOOP_MS / d;
+        m->i_out_hi[i] = hi < 8 ? 8 : hi > WR_CAP ? WR_CAP : hi;
         m->i_small[i] = -1;
     }
     for (int64_t i = 0; i < n; i++) m->i_weight[i] = (float)(m->i_weight[i] / wsum);
@@ -310,11 +320,18 @@ int synth_model_build(MPI_Comm comm, const synth_opts *o, synth_model *m)
     if (m->n_small_items >= m->n_items)
         RP_FAIL_USER0(RP_ERR_USAGE, "small matrix must leave videos for the big one (--small-items < --items)");
     m->density = (double)m->n_items / SYNTH_REAL_ITEMS;
+    m->min_rows = synth_min_rows(m->density);
     RP_CALL(build_items(m));
     RP_CALL(build_users(m));
     RP_CALL(build_tables(m));
 cleanup:
     return rc;
+}
+
+int32_t synth_min_rows(double density)
+{
+    double f = SYNTH_REAL_MIN_ROWS * density + 0.5;
+    return f < 1 ? 1 : f > 2e9 ? 2000000000 : (int32_t)f;
 }
 
 void synth_model_clear(synth_model *m)
@@ -369,24 +386,46 @@ static int32_t draw_play(const synth_model *m, const synth_regime *g, int64_t i,
         double z = rp_rng_next_normal(r);
         if (y < g->heavy_p) z *= g->heavy_k;
         wr = exp(g->mu + logm + g->noise * z);
-        if (wr > 600) wr = 600;
+        if (wr > WR_CAP) wr = WR_CAP;
     }
     return (int32_t)llround(wr * m->i_dur[i]);
 }
 
-/* Time of a view: a day in the three windows (Jul 5-12, Aug 1-10, Aug 27-Sep 5), an hour of
- * a day-night curve, a millisecond. */
-static int64_t draw_time(rp_rng *r)
+/* Hour-of-day curve (relative weights, a day-night cycle) and its cumulative share, built once
+ * from the weights so the draw is over exactly their sum. */
+static const double HOUR_W[24] = {4, 2.5, 1.5, 1, 0.8, 0.8, 1.2, 2.2, 3, 3.4, 3.6, 3.8,
+                                  4.4, 4.4, 4, 4, 4.2, 4.4, 4.8, 5.4, 6, 6.4, 6.2, 5.2};
+
+double synth_hour_share(int h)
 {
-    static const double hour_w[24] = {4, 2.5, 1.5, 1, 0.8, 0.8, 1.2, 2.2, 3, 3.4, 3.6, 3.8,
-                                      4.4, 4.4, 4, 4, 4.2, 4.4, 4.8, 5.4, 6, 6.4, 6.2, 5.2};
+    double s = 0;
+    for (int k = 0; k < 24; k++) s += HOUR_W[k];
+    return h >= 0 && h < 24 ? HOUR_W[h] / s : 0;
+}
+
+static int draw_hour(rp_rng *r)
+{
+    static double cum[24];
+    static int init = 0;
+    if (!init) { /* idempotent: every thread computes the same table */
+        double s = 0;
+        for (int h = 0; h < 24; h++) cum[h] = (s += HOUR_W[h]);
+        for (int h = 0; h < 24; h++) cum[h] /= s;
+        init = 1;
+    }
+    double x = rp_rng_next_uniform(r);
+    int h = 0;
+    while (h < 23 && cum[h] <= x) h++;
+    return h;
+}
+
+/* Time of a view: a day in the three windows (Jul 5-12, Aug 1-10, Aug 27-Sep 5), an hour of
+ * the day-night curve, a millisecond. */
+int64_t synth_draw_time(rp_rng *r)
+{
     int d = (int)floor(rp_rng_next_uniform(r) * 28);
     int day = d < 8 ? d : d < 18 ? 27 + (d - 8) : 53 + (d - 18);
-    /* the weights sum to 87.2; drawing over 92.7 gives hour 23 the remainder too: a late peak */
-    double x = rp_rng_next_uniform(r) * 92.7, acc = 0;
-    int h = 0;
-    while (h < 23 && (acc += hour_w[h]) < x) h++;
-    int64_t ms = (int64_t)h * 3600000 + (int64_t)rp_rng_next_below(r, 3600000);
+    int64_t ms = (int64_t)draw_hour(r) * 3600000 + (int64_t)rp_rng_next_below(r, 3600000);
     return (SYNTH_DAY0_EPOCH + (int64_t)day * 86400) * 1000 + ms;
 }
 
@@ -472,7 +511,7 @@ static int emit_pair(const synth_model *m, int64_t u, int64_t i, double rho, syn
     double logm = synth_logm(m, u, i);
     int views = 1 + geom(&r, rho);
     for (int v = 0; v < views; v++) {
-        synth_row row = {.item = (int32_t)i, .ts_ms = draw_time(&r)};
+        synth_row row = {.item = (int32_t)i, .ts_ms = synth_draw_time(&r)};
         row.play = draw_play(m, &SYNTH_BIG, i, logm, &r);
         if (rp_rng_next_uniform(&r) < 0.001) row.shift = rp_rng_next_uniform(&r) < 0.5 ? -1 : 1;
         int copies = 1 + geom(&r, DELTA);
@@ -482,18 +521,13 @@ cleanup:
     return rc;
 }
 
-int synth_user_big(const synth_model *m, int64_t u, synth_row **rows, size_t *cap, size_t *n)
+/* One pass over the videos: pairs selected with probability min(1, c w_i), their rows appended.
+ * The selection draw is keyed by the pair, so a larger c selects a superset. */
+static int select_pairs(const synth_model *m, int64_t u, double c, double rho, synth_row **rows,
+                        size_t *cap, size_t *n)
 {
     int rc = RP_OK;
     int is_small = m->u_small[u] >= 0;
-    const double *tab = is_small ? m->tab_ns : m->tab_all;
-    double avail = tab[m->ntab - 1], rho = RHO;
-    double uniq = m->u_rows[u] / ((1 + RHO) * (1 + DELTA));
-    if (uniq > 0.8 * avail) { /* heavy users: fewer distinct videos, more repeat views */
-        uniq = 0.8 * avail;
-        rho = m->u_rows[u] / (uniq * (1 + DELTA)) - 1;
-    }
-    double c = invert_table(m, tab, uniq);
     uint64_t ssel = ST("select");
     *n = 0;
     for (int64_t i = 0; i < m->n_items; i++) {
@@ -501,6 +535,30 @@ int synth_user_big(const synth_model *m, int64_t u, synth_row **rows, size_t *ca
         double p = c * m->i_weight[i];
         if (p < 1 && rp_rng_uniform(m->seed, ssel, (uint64_t)(u * m->n_items + i)) >= p) continue;
         RP_CALL(emit_pair(m, u, i, rho, rows, cap, n));
+    }
+cleanup:
+    return rc;
+}
+
+int synth_user_big(const synth_model *m, int64_t u, synth_row **rows, size_t *cap, size_t *n)
+{
+    int rc = RP_OK;
+    const double *tab = m->u_small[u] >= 0 ? m->tab_ns : m->tab_all;
+    double avail = tab[m->ntab - 1], rho = RHO;
+    double uniq = m->u_rows[u] / ((1 + RHO) * (1 + DELTA));
+    if (uniq > 0.8 * avail) { /* heavy users: fewer distinct videos, more repeat views */
+        uniq = 0.8 * avail;
+        rho = m->u_rows[u] / (uniq * (1 + DELTA)) - 1;
+    }
+    double c = invert_table(m, tab, uniq);
+    RP_CALL(select_pairs(m, u, c, rho, rows, cap, n));
+    /* KuaiRec keeps only users with >= 100 rows (scaled: m->min_rows): a user the Bernoulli
+     * draw left short widens its selection in small steps (a superset each time) until it
+     * reaches the floor, so the minimum lands just on it. Bounded: tiny video sets may not
+     * reach it. */
+    for (int step = 0; step < 200 && *n < (size_t)m->min_rows; step++) {
+        c *= 1.01 + 0.5 * (double)(m->min_rows - (int64_t)*n) / m->min_rows;
+        RP_CALL(select_pairs(m, u, c, rho, rows, cap, n));
     }
     RP_CALL(sort_rows(*rows, *n));
 cleanup:
@@ -532,7 +590,7 @@ int synth_user_small(const synth_model *m, int64_t su, synth_row **rows, size_t 
         if (rp_rng_uniform(m->seed, smiss, key) < SMALL_MISSING) continue;
         rp_rng r;
         rp_rng_init(&r, m->seed, ST("spair"), key << 4);
-        synth_row row = {.item = (int32_t)i, .ts_ms = draw_time(&r)};
+        synth_row row = {.item = (int32_t)i, .ts_ms = synth_draw_time(&r)};
         row.play = draw_play(m, &SYNTH_SMALL, i, synth_logm(m, u, i), &r);
         if (rp_rng_uniform(m->seed, sempty, key) < SMALL_EMPTY) row.ts_ms = -1;
         row.expect = expected_wr(m, &SYNTH_SMALL, u, i);

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "rp_rng.h"
+
 #include "synth.h"
 
 /* Watch-ratio regime: the big matrix (organic feed) and the small one (every video shown). */
@@ -33,5 +35,9 @@ void synth_item_gen_tags(uint64_t seed, int64_t i, uint8_t *ntags, uint8_t *tags
 double synth_u01(uint64_t seed, const char *stream, uint64_t idx);
 /* log of the main part's median for (u, i), regime excluded */
 double synth_logm(const synth_model *m, int64_t u, int64_t i);
+/* time of one view (epoch ms): day of the three windows, hour of the day-night curve */
+int64_t synth_draw_time(rp_rng *r);
+/* share of views in local hour h (0..23) under that curve */
+double synth_hour_share(int h);
 
 #endif

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # synth.sh - rp-synth end to end: --help and bad options (exit 64), byte-identical output for
-# np 1, 2, 3, headers identical to the real files, statistics at scale 0.1 (--stats), and
+# np 1, 2, 3, headers identical to the real files, statistics at scale 0.1 (--stats, which must
+# also catch an overlapping pair and a user below the row floor), and
 # --side with rows of the real user_features.csv / item_categories.csv.
 set -u
 source "$RP_TOP/tests/env.sh"
@@ -68,6 +69,13 @@ sed -n 2p s01/big_matrix.csv >> s01bad/small_matrix.csv
 rp_mpirun 2 "$synth" --stats s01bad > bad.txt 2>&1; st=$?
 [ $st = 65 ] || { cat bad.txt; fail "--stats on an overlapping pair: exit $st, want 65"; }
 grep -q "small/big overlapping pairs = 1" bad.txt || { cat bad.txt; fail "overlap not reported"; }
+# ... and a user below the floor of 100 rows (10 at this scale) is a miss
+grep -q "per-user min=10 " stats.txt || fail "per-user minimum is not the floor 10"
+mkdir s01short && cp s01/small_matrix.csv s01short/
+awk -F, 'NR == 1 || $1 != 0 || ++k <= 3' s01/big_matrix.csv > s01short/big_matrix.csv
+rp_mpirun 2 "$synth" --stats s01short > short.txt 2>&1; st=$?
+[ $st = 65 ] || { cat short.txt; fail "--stats with a 3-row user: exit $st, want 65"; }
+grep -q "big per-user min = 3," short.txt || { cat short.txt; fail "short user not reported"; }
 
 # --side: real rows (every 9th user, every 17th video: sparse ids, empty fields, quoted lists).
 if [ -r "$real/user_features.csv" ] && [ -r "$real/item_categories.csv" ]; then

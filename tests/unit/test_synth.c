@@ -1,5 +1,6 @@
 /* test_synth.c - rp-synth's formatting (numbers, times, CSV quoting) and planted model
- * (determinism, big/small disjointness, sizes from --scale, bad options). */
+ * (determinism, big/small disjointness, sizes from --scale, the per-user floor, the hour-of-day
+ * curve, bad options). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "rp_err.h"
 #include "rp_test.h"
 #include "../../stages/synth/synth.h"
+#include "../../stages/synth/synth_model.h"
 
 int test_synth_register(void);
 
@@ -131,6 +133,53 @@ static void model(void)
     synth_model_clear(&m);
 }
 
+/* Every user reaches the floor of big-matrix rows (100 scaled by videos / 10,728), and some
+ * users sit near it (the floor binds, as in KuaiRec). */
+static void user_floor(void)
+{
+    CU_ASSERT_EQUAL(synth_min_rows(1.0), 100);
+    CU_ASSERT_EQUAL(synth_min_rows(1073.0 / 10728), 10);
+    CU_ASSERT_EQUAL(synth_min_rows(0.001), 1);
+    synth_model m = {0};
+    CU_ASSERT_EQUAL_FATAL(build("0.05", &m), RP_OK);
+    CU_ASSERT_EQUAL(m.min_rows, 5);
+    synth_row *r = NULL;
+    size_t cap = 0, n = 0, fewest = (size_t)-1;
+    int64_t below = 0;
+    for (int64_t u = 0; u < m.n_users; u++) {
+        CU_ASSERT_EQUAL_FATAL(synth_user_big(&m, u, &r, &cap, &n), RP_OK);
+        below += n < (size_t)m.min_rows;
+        if (n < fewest) fewest = n;
+    }
+    CU_ASSERT_EQUAL(below, 0);
+    CU_ASSERT(fewest <= (size_t)m.min_rows + 1);
+    free(r);
+    synth_model_clear(&m);
+}
+
+/* Hours of the day follow the curve's shares: 23:00 has no extra peak (the weights were once
+ * drawn over 92.7 instead of their sum 87.2, doubling hour 23). */
+static void hours(void)
+{
+    int64_t cnt[24] = {0}, n = 240000;
+    double sum = 0;
+    rp_rng r;
+    rp_rng_init(&r, 42, rp_rng_stream("test.hours"), 0);
+    for (int64_t k = 0; k < n; k++) {
+        int64_t t = synth_draw_time(&r), local = t / 1000 - SYNTH_DAY0_EPOCH;
+        CU_ASSERT_FATAL(local >= 0 && local < SYNTH_NDAYS * 86400LL);
+        cnt[(local % 86400) / 3600]++;
+    }
+    for (int h = 0; h < 24; h++) {
+        double p = synth_hour_share(h), sd = sqrt(p * (1 - p) / (double)n);
+        sum += p;
+        CU_ASSERT(fabs((double)cnt[h] / (double)n - p) < 5 * sd);
+    }
+    CU_ASSERT(fabs(sum - 1) < 1e-12);
+    CU_ASSERT(fabs(synth_hour_share(23) - 5.2 / 87.2) < 1e-12);
+    CU_ASSERT(cnt[23] < cnt[21]); /* the evening peak is at 21:00, 23:00 is on its way down */
+}
+
 static void bad_args(void)
 {
     synth_opts o;
@@ -149,6 +198,7 @@ static void bad_args(void)
 
 int test_synth_register(void)
 {
-    RP_ADD_SUITE("synth", RP_T(numbers), RP_T(times), RP_T(quoting), RP_T(model), RP_T(bad_args));
+    RP_ADD_SUITE("synth", RP_T(numbers), RP_T(times), RP_T(quoting), RP_T(model), RP_T(user_floor),
+                 RP_T(hours), RP_T(bad_args));
     return 0;
 }
