@@ -2,8 +2,9 @@
 # bench-synth.sh [OUT] - full-size rp-synth run: wall time and peak memory per rank on NP ranks
 # (default 2), then the statistics of the result against KuaiRec's (rp-synth --stats, exit 65
 # when a check misses) and the headers against data-manifest.txt. OUT (default a temp folder,
-# removed afterwards) keeps the data. With BENCH_WIDE=1 also 10x the users (71,760) on a tenth
-# of the videos, to show memory per rank stays bounded (about the same rows, 10x the users).
+# removed afterwards) keeps the data, with SHA256SUMS of its CSV files. With BENCH_WIDE=1 also
+# 10x the users (71,760) on a tenth of the videos, to show memory per rank stays bounded (about
+# the same rows, 10x the users).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 source "$top/tests/env.sh"
@@ -27,6 +28,8 @@ run() { # label, args...: prints the summary line and wall seconds
 
 echo "== rp-synth full size (7,176 x 10,728, seed $seed) into $out"
 run full --out "$out" --seed "$seed"
+# SHA256SUMS of the CSV files (as /work/data/full has): the same seed must reproduce them
+(cd "$out" && sha256sum *.csv > SHA256SUMS)
 du -b "$out"/*.csv "$out"/truth.h5 | awk '{printf "  %-32s %8.1f MB\n", $2, $1 / 1e6}' | sed "s|$out/||"
 echo "== statistics (targets from KUAIREC.md; counts scaled by density)"
 t0=$(date +%s.%N)

@@ -11,7 +11,7 @@
 /* Watch-ratio regime: the big matrix (organic feed) and the small one (every video shown). */
 typedef struct synth_regime {
     double skip;      /* multiplier of the item's skip probability */
-    double partial;   /* probability of a partial view, watch ratio U(0.1, 0.5) */
+    double partial;   /* probability of a partial view, watch ratio U(0.1, 0.4) */
     double outlier;   /* probability of a looping outlier, log-uniform in [5, item bound] */
     double noise;     /* sd of the log-normal main part */
     double heavy_p;   /* probability that the noise sd is multiplied by heavy_k */
