@@ -2,10 +2,12 @@
 #include "rp_h5.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "rp_mpi.h"
@@ -146,7 +148,8 @@ int rp_h5_commit(MPI_Comm comm, hid_t *file, const char *path, int rc_so_far)
     MPI_Comm_rank(comm, &rank);
     int crc = rp_h5_close(file);
     if (rc == RP_OK && crc != RP_OK) {
-        rp_log_user_error("%s: write failed while closing (disk full?)", partial);
+        rp_log_user_error("%s: write failed while closing: %s", partial,
+                          errno ? strerror(errno) : "HDF5 error (disk full?)");
         rc = crc;
     }
     rc = rp_mpi_agree(comm, rc);
@@ -206,6 +209,51 @@ cleanup:
     return rc;
 }
 
+/* HDF5 often loses errno on the MPI-IO path: look at the folder's free space instead. */
+static int disk_full(const char *fname)
+{
+    char dir[1024];
+    struct statvfs vfs;
+    snprintf(dir, sizeof dir, "%s", fname);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0'; else snprintf(dir, sizeof dir, ".");
+    return statvfs(dir[0] ? dir : "/", &vfs) == 0 && vfs.f_bavail * vfs.f_frsize < (1u << 20);
+}
+
+/* Collective write, then agreement: the lowest failing rank names the file and the cause once
+ * (a full disk is the usual one) instead of every rank printing HDF5's stack. */
+static int write_agreed(hid_t file, hid_t dset, const char *name, rp_dtype t, hid_t mspace,
+                        hid_t fspace, hid_t dxpl, const void *buf)
+{
+    int rc = RP_OK, rank = 0;
+    hid_t fapl = H5I_INVALID_HID;
+    MPI_Comm comm = MPI_COMM_NULL;
+    MPI_Info info = MPI_INFO_NULL;
+    errno = 0;
+    herr_t st = H5Dwrite(dset, rp_dtype_h5(t), mspace, fspace, dxpl, buf);
+    int err = st < 0 ? errno : 0;
+    char why[256];
+    if (st < 0) rp_h5_last_error(why, sizeof why);
+    RP_H5(fapl = H5Fget_access_plist(file));
+    RP_H5(H5Pget_fapl_mpio(fapl, &comm, &info));
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    int first = st < 0 ? rank : INT_MAX;
+    RP_MPI(MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, comm));
+    if (first != INT_MAX) {
+        char fname[1024];
+        rp_h5_filename(file, fname, sizeof fname);
+        if (rank == first)
+            rp_log_user_error("%s: cannot write %s: %s", fname, name,
+                              err != 0 ? strerror(err) : (disk_full(fname) ? "disk full" : why));
+        rc = RP_ERR_IO;
+    }
+cleanup:
+    if (info != MPI_INFO_NULL) MPI_Info_free(&info);
+    if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
+    if (fapl >= 0) H5Pclose(fapl);
+    return rc;
+}
+
 int rp_h5_write(hid_t file, const char *name, rp_dtype t, int ndims, const int64_t *gdims,
                 int64_t row_offset, int64_t nrows_local, const void *buf)
 {
@@ -230,7 +278,7 @@ int rp_h5_write(hid_t file, const char *name, rp_dtype t, int ndims, const int64
     RP_CALL(xfer_plist(&dxpl));
     /* A zero-size dataset (empty split, zero columns) has nothing to write; HDF5 rejects it. */
     if (dims[0] > 0 && dims[1] > 0)
-        RP_H5(H5Dwrite(dset, rp_dtype_h5(t), mspace, fspace, dxpl, buf));
+        RP_CALL(write_agreed(file, dset, name, t, mspace, fspace, dxpl, buf));
 cleanup:
     if (dxpl >= 0) H5Pclose(dxpl);
     if (dcpl >= 0) H5Pclose(dcpl);
