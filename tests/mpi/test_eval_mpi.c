@@ -1,0 +1,257 @@
+/* test_eval_mpi.c - rp_baseline fits and rp-eval runs on tiny hand-made shards/features/model
+ * files under 1..4 ranks: hand-computed values, rank-count independence, error handling. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rp_baseline.h"
+#include "rp_h5.h"
+#include "rp_model.h"
+#include "rp_mpi.h"
+#include "rp_schema.h"
+#include "rp_test.h"
+
+int test_eval_mpi_register(void);
+
+typedef struct fx_rating {
+    int32_t u, i;
+    float value, watch;
+} fx_rating;
+
+static int cmp_by_user(const void *a, const void *b)
+{
+    const fx_rating *x = a, *y = b;
+    if (x->u != y->u) return x->u < y->u ? -1 : 1;
+    return x->i < y->i ? -1 : (x->i > y->i);
+}
+
+static int cmp_by_item(const void *a, const void *b)
+{
+    const fx_rating *x = a, *y = b;
+    if (x->i != y->i) return x->i < y->i ? -1 : 1;
+    return x->u < y->u ? -1 : (x->u > y->u);
+}
+
+/* Write one split's CSR by user and CSC by item (every rank passes the same ratings). */
+static int fx_split(MPI_Comm comm, hid_t f, const char *split, int64_t nu, int64_t ni,
+                    const fx_rating *r, int64_t n)
+{
+    int rc = RP_OK;
+    char ds[128];
+    fx_rating *s = malloc((size_t)(n + 1) * sizeof *s);
+    int64_t *off = calloc((size_t)((nu > ni ? nu : ni) + 1), sizeof *off);
+    int32_t *idx = malloc((size_t)(n + 1) * sizeof *idx);
+    float *val = malloc((size_t)(n + 1) * sizeof *val), *wr = malloc((size_t)(n + 1) * sizeof *wr);
+    double *ts = malloc((size_t)(n + 1) * sizeof *ts);
+    memcpy(s, r, (size_t)n * sizeof *s);
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t rows = pass == 0 ? nu : ni;
+        qsort(s, (size_t)n, sizeof *s, pass == 0 ? cmp_by_user : cmp_by_item);
+        memset(off, 0, (size_t)(rows + 1) * sizeof *off);
+        for (int64_t k = 0; k < n; k++) {
+            off[(pass == 0 ? s[k].u : s[k].i) + 1]++;
+            idx[k] = pass == 0 ? s[k].i : s[k].u;
+            val[k] = s[k].value;
+            wr[k] = s[k].watch;
+            ts[k] = 1.6e9 + (double)k;
+        }
+        for (int64_t k = 0; k < rows; k++) off[k + 1] += off[k];
+        const char *g = pass == 0 ? "by_user" : "by_item";
+        int64_t d1 = rows + 1;
+        snprintf(ds, sizeof ds, "%s/%s/offsets", split, g);
+        RP_CALL(rp_h5_write_replicated(comm, f, ds, RP_I64, 1, &d1, off));
+        snprintf(ds, sizeof ds, "%s/%s/%s", split, g, pass == 0 ? "item" : "user");
+        RP_CALL(rp_h5_write_replicated(comm, f, ds, RP_I32, 1, &n, idx));
+        snprintf(ds, sizeof ds, "%s/%s/value", split, g);
+        RP_CALL(rp_h5_write_replicated(comm, f, ds, RP_F32, 1, &n, val));
+        if (pass == 0) {
+            snprintf(ds, sizeof ds, "%s/by_user/watch_ratio", split);
+            RP_CALL(rp_h5_write_replicated(comm, f, ds, RP_F32, 1, &n, wr));
+            snprintf(ds, sizeof ds, "%s/by_user/timestamp", split);
+            RP_CALL(rp_h5_write_replicated(comm, f, ds, RP_F64, 1, &n, ts));
+        }
+    }
+cleanup:
+    free(s);
+    free(off);
+    free(idx);
+    free(val);
+    free(wr);
+    free(ts);
+    return rc;
+}
+
+/* A shards.h5 with the given train and test ratings (valid = empty). norm: [0, 4]. */
+static int fx_shards(MPI_Comm comm, const char *path, int64_t nu, int64_t ni,
+                     const fx_rating *train, int64_t ntrain, const fx_rating *test, int64_t ntest)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    int64_t *ids = malloc((size_t)(nu > ni ? nu : ni) * sizeof *ids);
+    double nmin = 0.0, nmax = 4.0;
+    RP_CALL(rp_h5_create(comm, path, &f));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "schema", RP_SCHEMA_SHARDS));
+    RP_CALL(rp_h5_attr_write(f, "/", "n_users", RP_I64, 1, &nu));
+    RP_CALL(rp_h5_attr_write(f, "/", "n_items", RP_I64, 1, &ni));
+    RP_CALL(rp_h5_attr_write(f, "/", "norm_min", RP_F64, 1, &nmin));
+    RP_CALL(rp_h5_attr_write(f, "/", "norm_max", RP_F64, 1, &nmax));
+    for (int64_t k = 0; k < nu; k++) ids[k] = 100 + 2 * k;
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_USER_RAW, RP_I64, 1, &nu, ids));
+    for (int64_t k = 0; k < ni; k++) ids[k] = 1000 + 3 * k;
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_ITEM_RAW, RP_I64, 1, &ni, ids));
+    RP_CALL(fx_split(comm, f, RP_SPLIT_TRAIN, nu, ni, train, ntrain));
+    RP_CALL(fx_split(comm, f, RP_SPLIT_VALID, nu, ni, train, 1));
+    RP_CALL(fx_split(comm, f, RP_SPLIT_TEST, nu, ni, test, ntest));
+cleanup:
+    free(ids);
+    return rp_h5_commit(comm, &f, path, rc);
+}
+
+/* 3 users x 4 items; user 2 has no train rows, item 3 has none. value = watch / 4. */
+static const fx_rating tiny_train[] = {
+    {0, 0, 0.50f, 2.0f}, {0, 1, 0.25f, 1.0f}, {0, 2, 1.00f, 4.0f},
+    {1, 0, 0.75f, 3.0f}, {1, 2, 0.00f, 0.0f},
+};
+static const fx_rating tiny_test[] = {
+    {0, 3, 0.125f, 0.5f}, {1, 1, 0.625f, 2.5f}, {1, 3, 0.25f, 1.0f},
+    {2, 0, 0.875f, 3.5f}, {2, 1, 0.375f, 1.5f}, {2, 2, 0.50f, 2.0f},
+};
+
+static hid_t open_tiny(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    const char *path = rp_test_path("tiny_shards.h5");
+    static int made = 0; /* every rank runs the tests in the same order */
+    hid_t f = H5I_INVALID_HID;
+    if (!made && fx_shards(comm, path, 3, 4, tiny_train, 5, tiny_test, 6) != RP_OK) return f;
+    made = 1;
+    if (rp_h5_open(comm, path, &f) != RP_OK) return H5I_INVALID_HID;
+    return f;
+}
+
+static double pred(const rp_model *m, int32_t u, int32_t i)
+{
+    float p = -1.0f;
+    rp_model_score_pairs(m, &u, &i, 1, &p);
+    return p;
+}
+
+/* mu = 2.5 / 5 = 0.5; means per user and item from the table above, mu where empty. */
+static void means_hand_computed(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    hid_t f = open_tiny();
+    CU_ASSERT_FATAL(f >= 0);
+    rp_model *g = NULL, *um = NULL, *im = NULL;
+    double mu = -1.0;
+    CU_ASSERT_EQUAL(rp_baseline_train_mean(comm, f, &mu), RP_OK);
+    CU_ASSERT_DOUBLE_EQUAL(mu, 0.5, 1e-12);
+    CU_ASSERT_EQUAL(rp_baseline_global_mean(comm, f, &g), RP_OK);
+    CU_ASSERT_EQUAL(rp_baseline_user_mean(comm, f, &um), RP_OK);
+    CU_ASSERT_EQUAL(rp_baseline_item_mean(comm, f, &im), RP_OK);
+    if (g && um && im) {
+        CU_ASSERT_STRING_EQUAL(im->name, "video_mean");
+        CU_ASSERT_DOUBLE_EQUAL(pred(g, 2, 3), 0.5, 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(pred(um, 0, 3), 1.75 / 3.0, 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(pred(um, 1, 0), 0.375, 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(pred(um, 2, 1), 0.5, 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(pred(im, 1, 0), 0.625, 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(pred(im, 0, 1), 0.25, 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(pred(im, 2, 2), 0.5, 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(pred(im, 2, 3), 0.5, 1e-6);
+    }
+    rp_model_destroy(&g);
+    rp_model_destroy(&um);
+    rp_model_destroy(&im);
+    rp_h5_close(&f);
+}
+
+/* reg = 1: b_i = sum(r - mu) / (1 + n_i): b0 = 0.25/3, b1 = -0.25/2, b2 = 0/3, b3 = 0;
+ * b_u = sum(r - mu - b_i) / (1 + n_u): b_u0 = (0 - b0 + (-0.25 - b1) + (0.5 - b2)) / 4,
+ * b_u1 = (0.25 - b0 + (-0.5 - b2)) / 3, b_u2 = 0. */
+static void bias_hand_computed(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    hid_t f = open_tiny();
+    CU_ASSERT_FATAL(f >= 0);
+    rp_model *m = NULL;
+    CU_ASSERT_EQUAL(rp_baseline_bias(comm, f, 1.0, &m), RP_OK);
+    if (m != NULL) {
+        double b[4] = {0.25 / 3, -0.25 / 2, 0.0, 0.0};
+        double bu[3] = {(-b[0] + (-0.25 - b[1]) + (0.5 - b[2])) / 4,
+                        (0.25 - b[0] + (-0.5 - b[2])) / 3, 0.0};
+        CU_ASSERT_STRING_EQUAL(m->name, "bias");
+        for (int32_t u = 0; u < 3; u++)
+            for (int32_t i = 0; i < 4; i++) {
+                double want = 0.5 + bu[u] + b[i];
+                want = want < 0 ? 0 : (want > 1 ? 1 : want);
+                CU_ASSERT_DOUBLE_EQUAL(pred(m, u, i), want, 1e-6);
+            }
+    }
+    rp_model_destroy(&m);
+    /* reg = 0: plain mean offsets; a user with no rows gets 0, not NaN. */
+    CU_ASSERT_EQUAL(rp_baseline_bias(comm, f, 0.0, &m), RP_OK);
+    if (m != NULL) {
+        CU_ASSERT_DOUBLE_EQUAL(pred(m, 2, 1), 0.5 + (-0.25 / 1), 1e-6);
+        CU_ASSERT_FALSE(isnan(pred(m, 2, 3)));
+    }
+    rp_model_destroy(&m);
+    rp_h5_close(&f);
+}
+
+/* A bigger random problem: every rank gets bit-identical predictions, equal to a fit on
+ * MPI_COMM_SELF (one rank), so the fit does not depend on the number of ranks. */
+static void bias_rank_independent(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    const char *path = rp_test_path("rand_shards.h5");
+    int64_t nu = 37, ni = 23, n = 0;
+    fx_rating *r = malloc((size_t)(nu * ni) * sizeof *r);
+    uint64_t x = 88172645463325252ULL;
+    for (int32_t u = 0; u < nu; u++)
+        for (int32_t i = 0; i < ni; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            if (x % 3 == 0) continue;
+            float v = (float)((x >> 11) % 1000) / 999.0f;
+            r[n++] = (fx_rating){u, i, v, 4.0f * v};
+        }
+    CU_ASSERT_EQUAL_FATAL(fx_shards(comm, path, nu, ni, r, n, r, n), RP_OK);
+    free(r);
+    hid_t f = H5I_INVALID_HID;
+    rp_model *m = NULL, *m1 = NULL;
+    float *all = malloc((size_t)(nu * ni) * sizeof *all), *one = malloc((size_t)(nu * ni) * 4);
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, path, &f), RP_OK);
+    CU_ASSERT_EQUAL(rp_baseline_bias(comm, f, 2.5, &m), RP_OK);
+    rp_h5_close(&f);
+    int same = 1;
+    if (m != NULL && rank == 0) {
+        hid_t f1 = H5I_INVALID_HID;
+        CU_ASSERT_EQUAL(rp_h5_open(MPI_COMM_SELF, path, &f1), RP_OK);
+        CU_ASSERT_EQUAL(rp_baseline_bias(MPI_COMM_SELF, f1, 2.5, &m1), RP_OK);
+        rp_h5_close(&f1);
+        rp_model_score_block(m, 0, nu, all);
+        if (m1 != NULL) rp_model_score_block(m1, 0, nu, one);
+        same = m1 != NULL && memcmp(all, one, (size_t)(nu * ni) * sizeof *all) == 0;
+    }
+    CU_ASSERT(same);
+    /* Replicas agree bit for bit: compare every rank's scores with rank 0's. */
+    if (m != NULL) rp_model_score_block(m, 0, nu, all);
+    memcpy(one, all, (size_t)(nu * ni) * sizeof *all);
+    MPI_Bcast(one, (int)(nu * ni), MPI_FLOAT, 0, comm);
+    CU_ASSERT(memcmp(all, one, (size_t)(nu * ni) * sizeof *all) == 0);
+    rp_model_destroy(&m);
+    rp_model_destroy(&m1);
+    free(all);
+    free(one);
+}
+
+int test_eval_mpi_register(void)
+{
+    RP_ADD_SUITE("eval_baseline_mpi", RP_T(means_hand_computed), RP_T(bias_hand_computed),
+                 RP_T(bias_rank_independent));
+    return 0;
+}
