@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lapacke.h>
+
 #include "rp_baseline.h"
 #include "rp_h5.h"
 #include "rp_model.h"
@@ -249,9 +251,188 @@ static void bias_rank_independent(void)
     free(one);
 }
 
+/* Features of the random problem: user cat columns with 3 and 40 levels, 1 numeric; item
+ * cat 4 levels, tags (cardinality 5, 2 slots, 0 = pad), 2 numerics. */
+#define FX_NU 37
+#define FX_NI 23
+static int32_t fx_ucat[FX_NU][2], fx_icat[FX_NI], fx_tags[FX_NI][2];
+static float fx_unum[FX_NU], fx_inum[FX_NI][2];
+static const int32_t fx_ucard[2] = {3, 40}, fx_icard[1] = {4};
+
+static int fx_features(MPI_Comm comm, const char *path)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    for (int u = 0; u < FX_NU; u++) {
+        fx_ucat[u][0] = u % 3;
+        fx_ucat[u][1] = (u * 7) % 40;
+        fx_unum[u] = (float)((u * 13) % 10) / 9.0f;
+    }
+    for (int i = 0; i < FX_NI; i++) {
+        fx_icat[i] = (i * 5) % 4;
+        fx_tags[i][0] = 1 + i % 5;
+        fx_tags[i][1] = i % 3 == 0 ? 0 : 1 + (i * 2) % 5;
+        fx_inum[i][0] = (float)(i % 7) / 6.0f;
+        fx_inum[i][1] = (float)((i * 3) % 11) / 2.0f;
+    }
+    int64_t d[2], tagc = 5;
+    RP_CALL(rp_h5_create(comm, path, &f));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "schema", RP_SCHEMA_FEATURES));
+    d[0] = FX_NU, d[1] = 2;
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_USER_CAT, RP_I32, 2, d, fx_ucat));
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_USER_CAT_CARD, RP_I32, 1, &d[1], fx_ucard));
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_USER_NUM, RP_F32, 1, d, fx_unum));
+    d[0] = FX_NI, d[1] = 1;
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_ITEM_CAT, RP_I32, 2, d, fx_icat));
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_ITEM_CAT_CARD, RP_I32, 1, &d[1], fx_icard));
+    d[1] = 2;
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_ITEM_TAGS, RP_I32, 2, d, fx_tags));
+    RP_CALL(rp_h5_attr_write(f, RP_DS_ITEM_TAGS, "cardinality", RP_I64, 1, &tagc));
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_ITEM_NUM, RP_F32, 2, d, fx_inum));
+cleanup:
+    return rp_h5_commit(comm, &f, path, rc);
+}
+
+/* The dense design row of (u, i): [1, onehot(ucat0), onehot(ucat1) if kept, unum,
+ * onehot(icat), multi-hot tags (6 slots, slot 0 never set), inum0, inum1]. */
+static int fx_row(int u, int i, int keep_wide, double *x)
+{
+    int c = 0;
+    x[c++] = 1.0;
+    for (int k = 0; k < 3; k++) x[c++] = fx_ucat[u][0] == k;
+    for (int k = 0; keep_wide && k < 40; k++) x[c++] = fx_ucat[u][1] == k;
+    x[c++] = fx_unum[u];
+    for (int k = 0; k < 4; k++) x[c++] = fx_icat[i] == k;
+    for (int k = 0; k < 6; k++)
+        x[c++] = k > 0 ? (double)(fx_tags[i][0] == k) + (double)(fx_tags[i][1] == k) : 0.0;
+    x[c++] = fx_inum[i][0];
+    x[c++] = fx_inum[i][1];
+    return c;
+}
+
+/* Ridge regression by a direct dense solve of (X^T X + ridge D) w = X^T y. */
+static void dense_linreg(const fx_rating *r, int64_t n, double ridge, int keep_wide, double *w,
+                         int *p_out)
+{
+    double x[80];
+    int p = fx_row(0, 0, keep_wide, x);
+    double *A = calloc((size_t)(p * p), sizeof *A);
+    memset(w, 0, (size_t)p * sizeof *w);
+    for (int64_t k = 0; k < n; k++) {
+        fx_row(r[k].u, r[k].i, keep_wide, x);
+        for (int a = 0; a < p; a++) {
+            for (int b = 0; b < p; b++) A[a * p + b] += x[a] * x[b];
+            w[a] += x[a] * r[k].value;
+        }
+    }
+    for (int a = 1; a < p; a++) A[a * p + a] += ridge;
+    CU_ASSERT_EQUAL(LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', p, 1, A, p, w, 1), 0);
+    free(A);
+    *p_out = p;
+}
+
+static int64_t fx_random(fx_rating *r)
+{
+    int64_t n = 0;
+    uint64_t x = 88172645463325252ULL;
+    for (int32_t u = 0; u < FX_NU; u++)
+        for (int32_t i = 0; i < FX_NI; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            if (x % 3 == 0) continue;
+            float v = (float)((x >> 11) % 1000) / 999.0f;
+            r[n++] = (fx_rating){u, i, v, 4.0f * v};
+        }
+    return n;
+}
+
+/* rp_baseline_linreg against the dense solve, with and without the 40-level column. */
+static void linreg_matches_dense_solve(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    const char *sp = rp_test_path("lr_shards.h5"), *fp = rp_test_path("lr_features.h5");
+    fx_rating *r = malloc(FX_NU * FX_NI * sizeof *r);
+    int64_t n = fx_random(r);
+    CU_ASSERT_EQUAL_FATAL(fx_shards(comm, sp, FX_NU, FX_NI, r, n, r, n), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(fx_features(comm, fp), RP_OK);
+    hid_t s = H5I_INVALID_HID, f = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, sp, &s), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, fp, &f), RP_OK);
+    for (int keep = 0; keep < 2; keep++) {
+        rp_baseline_linreg_opts o = {0.7, keep ? 40 : 39};
+        rp_model *m = NULL;
+        double w[80], x[80];
+        int p = 0;
+        dense_linreg(r, n, 0.7, keep, w, &p);
+        CU_ASSERT_EQUAL(rp_baseline_linreg(comm, s, f, &o, &m), RP_OK);
+        if (m == NULL) continue;
+        CU_ASSERT_STRING_EQUAL(m->name, "linreg");
+        double worst = 0.0;
+        for (int32_t u = 0; u < FX_NU; u++)
+            for (int32_t i = 0; i < FX_NI; i++) {
+                fx_row(u, i, keep, x);
+                double want = 0.0;
+                for (int a = 0; a < p; a++) want += x[a] * w[a];
+                want = want < 0 ? 0 : (want > 1 ? 1 : want);
+                worst = fmax(worst, fabs(pred(m, u, i) - want));
+            }
+        CU_ASSERT(worst < 1e-5);
+        rp_model_destroy(&m);
+    }
+    rp_h5_close(&s);
+    rp_h5_close(&f);
+    free(r);
+}
+
+/* The same fit on one rank (MPI_COMM_SELF) is bit-identical to the fit on all ranks. */
+static void linreg_rank_independent(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    const char *sp = rp_test_path("lr_shards.h5"), *fp = rp_test_path("lr_features.h5");
+    rp_baseline_linreg_opts o = {0.3, 100};
+    hid_t s = H5I_INVALID_HID, f = H5I_INVALID_HID;
+    rp_model *m = NULL, *m1 = NULL;
+    float all[FX_NU * FX_NI], one[FX_NU * FX_NI];
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, sp, &s), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, fp, &f), RP_OK);
+    CU_ASSERT_EQUAL(rp_baseline_linreg(comm, s, f, &o, &m), RP_OK);
+    rp_h5_close(&s);
+    rp_h5_close(&f);
+    int same = 1;
+    if (m != NULL && rank == 0) {
+        CU_ASSERT_EQUAL(rp_h5_open(MPI_COMM_SELF, sp, &s), RP_OK);
+        CU_ASSERT_EQUAL(rp_h5_open(MPI_COMM_SELF, fp, &f), RP_OK);
+        CU_ASSERT_EQUAL(rp_baseline_linreg(MPI_COMM_SELF, s, f, &o, &m1), RP_OK);
+        rp_h5_close(&s);
+        rp_h5_close(&f);
+        rp_model_score_block(m, 0, FX_NU, all);
+        if (m1 != NULL) rp_model_score_block(m1, 0, FX_NU, one);
+        same = m1 != NULL && memcmp(all, one, sizeof all) == 0;
+    }
+    CU_ASSERT(same);
+    rp_model_destroy(&m);
+    rp_model_destroy(&m1);
+}
+
+/* Features with the wrong number of rows are a data error naming the file. */
+static void linreg_mismatch(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    hid_t s = open_tiny(), f = H5I_INVALID_HID;
+    rp_baseline_linreg_opts o = {1.0, 100};
+    rp_model *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, rp_test_path("lr_features.h5"), &f), RP_OK);
+    CU_ASSERT_EQUAL(rp_baseline_linreg(comm, s, f, &o, &m), RP_ERR_DATA);
+    CU_ASSERT_PTR_NULL(m);
+    rp_h5_close(&s);
+    rp_h5_close(&f);
+}
+
 int test_eval_mpi_register(void)
 {
     RP_ADD_SUITE("eval_baseline_mpi", RP_T(means_hand_computed), RP_T(bias_hand_computed),
-                 RP_T(bias_rank_independent));
+                 RP_T(bias_rank_independent), RP_T(linreg_matches_dense_solve),
+                 RP_T(linreg_rank_independent), RP_T(linreg_mismatch));
     return 0;
 }
