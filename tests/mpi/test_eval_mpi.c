@@ -14,6 +14,7 @@
 #include "rp_mpi.h"
 #include "rp_schema.h"
 #include "rp_test.h"
+#include "../../stages/eval/eval.h"
 
 int test_eval_mpi_register(void);
 
@@ -429,8 +430,216 @@ static void linreg_mismatch(void)
     rp_h5_close(&f);
 }
 
+/* A dot-form model file: U [nu, 2], V [ni, 2] from a formula, /history with iterations. */
+static int fx_model(MPI_Comm comm, const char *path, const char *schema, int64_t nu, int64_t ni)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    double *U = malloc((size_t)(2 * nu) * sizeof *U), *V = malloc((size_t)(2 * ni) * sizeof *V);
+    for (int64_t u = 0; u < nu; u++) U[2 * u] = 0.1 * (double)(u % 5), U[2 * u + 1] = 1.0;
+    for (int64_t i = 0; i < ni; i++) V[2 * i] = 0.2 * (double)(i % 4), V[2 * i + 1] = 0.05 * (double)(i % 3);
+    int64_t d[2] = {nu, 2}, it[4] = {1, 2, 3, 4};
+    double tr[4] = {0.3, 0.2, 0.15, 0.12}, va[4] = {0.31, 0.25, 0.22, 0.21}, one = 1.0, sh = 0.1;
+    int64_t four = 4;
+    RP_CALL(rp_h5_create(comm, path, &f));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "schema", schema));
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_SCORE_USER, RP_F64, 2, d, U));
+    d[0] = ni;
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_SCORE_ITEM, RP_F64, 2, d, V));
+    RP_CALL(rp_h5_attr_write_str(f, RP_GRP_SCORE, "post", "identity"));
+    RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "scale", RP_F64, 1, &one));
+    RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "shift", RP_F64, 1, &sh));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/history/iteration", RP_I64, 1, &four, it));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/history/train_rmse", RP_F64, 1, &four, tr));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/history/valid_rmse", RP_F64, 1, &four, va));
+cleanup:
+    free(U);
+    free(V);
+    return rp_h5_commit(comm, &f, path, rc);
+}
+
+/* truth.h5 for the tiny problem: the observed test watch ratios plus one pair not in test. */
+static int fx_truth(MPI_Comm comm, const char *path)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    int64_t n = 7, ur[7], ir[7];
+    double e[7];
+    for (int k = 0; k < 6; k++) {
+        ur[k] = 100 + 2 * tiny_test[5 - k].u; /* reversed: order must not matter */
+        ir[k] = 1000 + 3 * tiny_test[5 - k].i;
+        e[k] = tiny_test[5 - k].watch;
+    }
+    ur[6] = 100, ir[6] = 1000, e[6] = 9.0; /* (0, 0) is a train pair: ignored */
+    RP_CALL(rp_h5_create(comm, path, &f));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "schema", RP_SCHEMA_TRUTH));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/user_raw", RP_I64, 1, &n, ur));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/item_raw", RP_I64, 1, &n, ir));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/expected_watch_ratio", RP_F64, 1, &n, e));
+cleanup:
+    return rp_h5_commit(comm, &f, path, rc);
+}
+
+static int run_eval(MPI_Comm comm, const char **args, int n)
+{
+    char *argv[32];
+    argv[0] = (char *)"rp-eval";
+    for (int k = 0; k < n; k++) argv[k + 1] = (char *)args[k];
+    argv[n + 1] = NULL;
+    return eval_run(comm, n + 1, argv);
+}
+
+/* Read /metrics of an eval.h5 and the index of model and metric names (-1 when absent). */
+typedef struct fx_eval {
+    double *m;
+    char **models, **metrics;
+    int64_t nm, nc;
+} fx_eval;
+
+static int fx_read_eval(MPI_Comm comm, const char *path, fx_eval *e)
+{
+    hid_t f = H5I_INVALID_HID;
+    int nd = 0;
+    int64_t d[2];
+    memset(e, 0, sizeof *e);
+    if (rp_h5_open(comm, path, &f) != RP_OK) return -1;
+    int rc = rp_h5_read_all(f, "/metrics", RP_F64, (void **)&e->m, &nd, d);
+    if (rc == RP_OK) rc = rp_h5_attr_read_strs(f, "/metrics", "models", &e->models, &e->nm);
+    if (rc == RP_OK) rc = rp_h5_attr_read_strs(f, "/metrics", "metrics", &e->metrics, &e->nc);
+    rp_h5_close(&f);
+    return rc;
+}
+
+static double fx_get(const fx_eval *e, const char *model, const char *metric)
+{
+    int64_t r = -1, c = -1;
+    for (int64_t k = 0; k < e->nm; k++) if (strcmp(e->models[k], model) == 0) r = k;
+    for (int64_t k = 0; k < e->nc; k++) if (strcmp(e->metrics[k], metric) == 0) c = k;
+    return r < 0 || c < 0 ? -999.0 : e->m[r * e->nc + c];
+}
+
+static void fx_eval_free(fx_eval *e)
+{
+    free(e->m);
+    rp_h5_strs_free(e->models, e->nm);
+    rp_h5_strs_free(e->metrics, e->nc);
+}
+
+/* The global mean row (pred 0.5 everywhere, ties broken by item index) against hand values;
+ * the truth row has zero error; a missing model file is skipped. */
+static void eval_tiny_hand_computed(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    hid_t f = open_tiny();
+    rp_h5_close(&f);
+    CU_ASSERT_EQUAL_FATAL(fx_model(comm, rp_test_path("tiny_als.h5"), RP_SCHEMA_ALS, 3, 4), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(fx_truth(comm, rp_test_path("tiny_truth.h5")), RP_OK);
+    const char *args[] = {"--shards", rp_test_path("tiny_shards.h5"), "--als",
+                          rp_test_path("tiny_als.h5"), "--twotower", rp_test_path("none.h5"),
+                          "--truth", rp_test_path("tiny_truth.h5"), "--out",
+                          rp_test_path("tiny_eval.h5"), "--k-list", "10,2"};
+    CU_ASSERT_EQUAL_FATAL(run_eval(comm, args, 12), RP_OK);
+    fx_eval e;
+    CU_ASSERT_EQUAL_FATAL(fx_read_eval(comm, rp_test_path("tiny_eval.h5"), &e), RP_OK);
+    CU_ASSERT_EQUAL(e.nm, 6); /* 3 means, bias, als, truth; no linreg, no twotower */
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "mae"), 1.25 / 6, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "rmse"), sqrt(0.375 / 6), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "mae_raw"), 5.0 / 6, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "rmse_raw"), 4 * sqrt(0.375 / 6), 1e-9);
+    double l3 = log2(3.0);
+    double u2 = (3.5 + 1.5 / l3 + 2.0 / 2) / (3.5 + 2.0 / l3 + 1.5 / 2);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "ndcg@10"), (1 + 1 + u2) / 3, 1e-9);
+    double u2k2 = (3.5 + 1.5 / l3) / (3.5 + 2.0 / l3);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "ndcg@2"), (1 + 1 + u2k2) / 3, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "precision@10"), (0 + 0.5 + 1.0 / 3) / 3, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "precision@2"), (0 + 0.5 + 0.5) / 3, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "recall@10"), 1.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "auc"), 0.5, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "coverage@10"), 1.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "coverage@2"), 0.75, 1e-9); /* {3}+{1,3}+{0,1} */
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "mae_vs_truth_raw"), 5.0 / 6, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "mae_raw"), 0.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "rmse"), 0.0, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "ndcg@10"), 1.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "auc"), 1.0, 1e-9);
+    CU_ASSERT(fx_get(&e, "als", "rmse") >= 0.0);
+    CU_ASSERT_EQUAL(fx_get(&e, "twotower", "rmse"), -999.0);
+    fx_eval_free(&e);
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    if (rank == 0) {
+        CU_ASSERT_EQUAL(access(rp_test_path("report.json"), F_OK), 0);
+        CU_ASSERT_EQUAL(access(rp_test_path("report.md"), F_OK), 0);
+    }
+}
+
+/* A model with the wrong number of items: exit 65, no eval.h5 and no partial file. */
+static void eval_mismatched_model(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    hid_t f = open_tiny();
+    rp_h5_close(&f);
+    CU_ASSERT_EQUAL_FATAL(fx_model(comm, rp_test_path("bad_als.h5"), RP_SCHEMA_ALS, 3, 5), RP_OK);
+    const char *out = rp_test_path("bad_eval.h5");
+    const char *args[] = {"--shards", rp_test_path("tiny_shards.h5"), "--als",
+                          rp_test_path("bad_als.h5"), "--out", out, "--no-plots"};
+    CU_ASSERT_EQUAL(run_eval(comm, args, 7), RP_ERR_DATA);
+    CU_ASSERT_NOT_EQUAL(access(out, F_OK), 0);
+    char partial[1300];
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    CU_ASSERT_NOT_EQUAL(access(partial, F_OK), 0);
+    const char *bad_k[] = {"--shards", rp_test_path("tiny_shards.h5"), "--out", out,
+                           "--k-list", "10,x"};
+    CU_ASSERT_EQUAL(run_eval(comm, bad_k, 6), RP_ERR_USAGE);
+    const char *no_shards[] = {"--shards", rp_test_path("nothing.h5"), "--out", out};
+    CU_ASSERT_EQUAL(run_eval(comm, no_shards, 4), RP_ERR_NOINPUT);
+}
+
+/* eval.h5 datasets from all ranks equal those from one rank (MPI_COMM_SELF) byte for byte. */
+static void eval_rank_independent(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    const char *sp = rp_test_path("ev_shards.h5"), *fp = rp_test_path("ev_features.h5");
+    const char *mp = rp_test_path("ev_twotower.h5");
+    fx_rating *r = malloc(FX_NU * FX_NI * sizeof *r);
+    int64_t n = fx_random(r);
+    CU_ASSERT_EQUAL_FATAL(fx_shards(comm, sp, FX_NU, FX_NI, r, n / 2, r + n / 2, n - n / 2), RP_OK);
+    free(r);
+    CU_ASSERT_EQUAL_FATAL(fx_features(comm, fp), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(fx_model(comm, mp, RP_SCHEMA_TWOTOWER, FX_NU, FX_NI), RP_OK);
+    char outw[1300], outs[1300], dirw[1300], dirs[1300];
+    snprintf(outw, sizeof outw, "%s", rp_test_path("eval_world.h5"));
+    snprintf(outs, sizeof outs, "%s", rp_test_path("eval_self.h5"));
+    snprintf(dirw, sizeof dirw, "%s", rp_test_path("rep_world"));
+    snprintf(dirs, sizeof dirs, "%s", rp_test_path("rep_self"));
+    const char *aw[] = {"--shards", sp, "--features", fp, "--twotower", mp, "--out", outw,
+                        "--report-dir", dirw, "--k-list", "3,10", "--like-threshold", "2.5"};
+    CU_ASSERT_EQUAL_FATAL(run_eval(comm, aw, 14), RP_OK);
+    int same = 1;
+    if (rank == 0) {
+        const char *as[] = {"--shards", sp, "--features", fp, "--twotower", mp, "--out", outs,
+                            "--report-dir", dirs, "--k-list", "3,10", "--like-threshold", "2.5",
+                            "--no-plots"};
+        same = run_eval(MPI_COMM_SELF, as, 15) == RP_OK;
+        fx_eval a, b;
+        same = same && fx_read_eval(MPI_COMM_SELF, outw, &a) == RP_OK;
+        same = same && fx_read_eval(MPI_COMM_SELF, outs, &b) == RP_OK;
+        same = same && a.nm == 6 && a.nm == b.nm && a.nc == b.nc &&
+               memcmp(a.m, b.m, (size_t)(a.nm * a.nc) * sizeof *a.m) == 0;
+        CU_ASSERT(same && fx_get(&a, "linreg", "rmse") > 0.0 && fx_get(&a, "twotower", "auc") > 0);
+        fx_eval_free(&a);
+        fx_eval_free(&b);
+    }
+    MPI_Bcast(&same, 1, MPI_INT, 0, comm);
+    CU_ASSERT(same);
+}
+
 int test_eval_mpi_register(void)
 {
+    RP_ADD_SUITE("eval_run_mpi", RP_T(eval_tiny_hand_computed), RP_T(eval_mismatched_model),
+                 RP_T(eval_rank_independent));
     RP_ADD_SUITE("eval_baseline_mpi", RP_T(means_hand_computed), RP_T(bias_hand_computed),
                  RP_T(bias_rank_independent), RP_T(linreg_matches_dense_solve),
                  RP_T(linreg_rank_independent), RP_T(linreg_mismatch));
