@@ -303,6 +303,7 @@ int eval_load_test(MPI_Comm comm, const eval_opts *o, eval_test *t)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
+    double t0 = MPI_Wtime();
     memset(t, 0, sizeof *t);
     RP_CALL(rp_h5_open(comm, o->shards, &f));
     RP_CALL(read_test(comm, f, o->shards, t));
@@ -312,6 +313,8 @@ int eval_load_test(MPI_Comm comm, const eval_opts *o, eval_test *t)
         rp_log_info("notice: %s does not exist: no comparison with the noise-free truth",
                     o->truth);
     }
+    rp_log_info("test split: %lld pairs, %lld users (%.2f s)", (long long)t->nnz_global,
+                (long long)t->n_users, MPI_Wtime() - t0);
 cleanup:
     rp_h5_close(&f);
     return rp_mpi_agree(comm, rc);
@@ -397,9 +400,11 @@ cleanup:
 int eval_load_models(MPI_Comm comm, const eval_opts *o, eval_state *s)
 {
     int rc = RP_OK;
+    double t0 = MPI_Wtime();
     RP_CALL(add_input(comm, s, "shards", o->shards));
     rp_log_info("fitting baselines on %s", o->shards);
     RP_CALL(load_baselines(comm, o, s));
+    rp_log_info("baselines fitted (%.2f s with input hashing)", MPI_Wtime() - t0);
     RP_CALL(load_model_file(comm, &s->test, s, "als", o->als));
     RP_CALL(load_model_file(comm, &s->test, s, "twotower", o->twotower));
     RP_CALL(load_model_file(comm, &s->test, s, "hybrid", o->hybrid));

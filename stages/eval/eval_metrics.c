@@ -20,14 +20,20 @@ static int by_gain_desc(const void *a, const void *b)
     return x > y ? -1 : (x < y);
 }
 
+/* DCG of the first min(k, n) gains of g (ranked order, or descending for the ideal). */
+static double dcg_at(const float *g, int64_t n, int k)
+{
+    double s = 0.0;
+    for (int64_t r = 0; r < n && r < k; r++) s += g[r] / log2((double)r + 2.0);
+    return s;
+}
+
 double eval_ndcg(const eval_item *ranked, int64_t n, int k, float *scratch)
 {
-    int64_t top = n < k ? n : k;
-    double dcg = 0.0, idcg = 0.0;
-    for (int64_t r = 0; r < top; r++) dcg += ranked[r].gain / log2((double)r + 2.0);
     for (int64_t r = 0; r < n; r++) scratch[r] = ranked[r].gain;
+    double dcg = dcg_at(scratch, n, k);
     qsort(scratch, (size_t)n, sizeof *scratch, by_gain_desc);
-    for (int64_t r = 0; r < top; r++) idcg += scratch[r] / log2((double)r + 2.0);
+    double idcg = dcg_at(scratch, n, k);
     return idcg > 0.0 ? dcg / idcg : NAN;
 }
 
@@ -62,10 +68,17 @@ int eval_rank_user(eval_item *items, int64_t n, const int *k, int nk, double lik
     qsort(items, (size_t)n, sizeof *items, by_pred);
     int64_t liked = 0;
     for (int64_t r = 0; r < n; r++) liked += items[r].gain > like_threshold;
+    /* The ideal order is the same for every k: sort the gains once. */
+    for (int64_t r = 0; r < n; r++) scratch[r] = items[r].gain;
+    qsort(scratch, (size_t)n, sizeof *scratch, by_gain_desc);
     for (int j = 0; j < nk; j++) {
         int64_t top = n < k[j] ? n : k[j], hits = 0;
-        for (int64_t r = 0; r < top; r++) hits += items[r].gain > like_threshold;
-        out->ndcg[j] = n > 0 ? eval_ndcg(items, n, k[j], scratch) : NAN;
+        double dcg = 0.0, idcg = dcg_at(scratch, n, k[j]);
+        for (int64_t r = 0; r < top; r++) {
+            hits += items[r].gain > like_threshold;
+            dcg += items[r].gain / log2((double)r + 2.0);
+        }
+        out->ndcg[j] = idcg > 0.0 ? dcg / idcg : NAN;
         out->precision[j] = top > 0 ? (double)hits / (double)top : NAN;
         out->recall[j] = liked > 0 ? (double)hits / (double)liked : NAN;
     }

@@ -223,11 +223,12 @@ int eval_score_all(MPI_Comm comm, const eval_opts *o, eval_state *s)
     RP_ALLOC(s->metrics = malloc((size_t)(s->n_entries * s->n_metrics) * sizeof *s->metrics));
     RP_ALLOC(s->counts = malloc((size_t)(s->n_entries * s->n_counts) * sizeof *s->counts));
     for (int k = 0; k < s->n_entries; k++) {
-        double *met = s->metrics + (int64_t)k * s->n_metrics;
+        double *met = s->metrics + (int64_t)k * s->n_metrics, t0 = MPI_Wtime();
         RP_CALL(score_entry(comm, o, &s->test, &s->entries[k], met,
                             s->counts + (int64_t)k * s->n_counts));
-        rp_log_info("%-12s rmse=%.4f mae=%.4f ndcg@%d=%.4f auc=%.4f", s->entries[k].name, met[1],
-                    met[0], o->k[0], met[4], met[4 + 3 * o->nk]);
+        rp_log_info("%-12s rmse=%.4f mae=%.4f ndcg@%d=%.4f auc=%.4f (%.2f s)",
+                    s->entries[k].name, met[1], met[0], o->k[0], met[4], met[4 + 3 * o->nk],
+                    MPI_Wtime() - t0);
     }
 cleanup:
     return rp_mpi_agree(comm, rc);

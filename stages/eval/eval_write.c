@@ -1,5 +1,5 @@
-/* eval_write.c - rp-eval outputs: eval.h5 (collective, atomic), then from rank 0 report.json and
- * report.md (written to a temporary name and renamed). */
+/* eval_write.c - rp-eval outputs: eval.h5 (collective, atomic: renamed last), report.json,
+ * report.md and plots from rank 0 (each written to a temporary name and renamed). */
 #include <errno.h>
 #include <libgen.h>
 #include <math.h>
@@ -36,12 +36,12 @@ cleanup:
     return rc;
 }
 
-/* eval.h5: /metrics [n_models, n_metrics] float64 and /counts [n_models, n_counts] int64, with
- * "models", "metrics"/"columns" and "sources" string-array attributes. Collective. */
-static int write_h5(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const eval_state *s)
+/* eval.h5 contents: /metrics [n_models, n_metrics] float64 and /counts [n_models, n_counts]
+ * int64, with "models", "metrics"/"columns" and "sources" string-array attributes. Collective. */
+static int write_h5(MPI_Comm comm, hid_t f, const rp_stage *st, const eval_opts *o,
+                    const eval_state *s)
 {
     int rc = RP_OK;
-    hid_t f = H5I_INVALID_HID;
     const char *models[EVAL_MAX_MODELS], *sources[EVAL_MAX_MODELS], *mn[64], *cn[64];
     int nm = eval_metric_names(o, mn, 64), nc = eval_count_names(cn, 64);
     int64_t dm[2] = {s->n_entries, nm}, dc[2] = {s->n_entries, nc};
@@ -49,7 +49,6 @@ static int write_h5(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const
         models[k] = s->entries[k].name;
         sources[k] = s->entries[k].source;
     }
-    RP_CALL(rp_h5_create(comm, o->out, &f));
     RP_CALL(rp_stage_stamp(st, f, RP_SCHEMA_EVAL, RP_SCHEMA_VERSION, s->inputs));
     RP_CALL(write_attrs(f, o, s));
     RP_CALL(rp_h5_write_replicated(comm, f, "/metrics", RP_F64, 2, dm, s->metrics));
@@ -60,7 +59,7 @@ static int write_h5(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const
     RP_CALL(rp_h5_attr_write_strs(f, "/counts", "models", s->n_entries, models));
     RP_CALL(rp_h5_attr_write_strs(f, "/counts", "columns", nc, cn));
 cleanup:
-    return rp_h5_commit(comm, &f, o->out, rc);
+    return rc;
 }
 
 /* The report folder: --report-dir, else the directory of --out. */
@@ -103,18 +102,25 @@ int eval_write(MPI_Comm comm, const void *stage, const eval_opts *o, const eval_
     char dir[4096];
     eval_history *h = NULL;
     int nh = 0;
+    hid_t f = H5I_INVALID_HID;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     eval_report_dir(o, dir, sizeof dir);
     RP_CALL(eval_read_histories(comm, s, &h, &nh));
-    RP_CALL(write_h5(comm, st, o, s));
-    if (rank == 0) {
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-            RP_FAIL_USER(RP_ERR_IO, "%s: cannot create report folder: %s", dir, strerror(errno));
-        rc = eval_write_json(dir, st, o, s);
+    RP_CALL(rp_h5_create(comm, o->out, &f));
+    rc = rp_mpi_agree(comm, write_h5(comm, f, st, o, s));
+    /* Reports before the rename: eval.h5 (the DAG's target) exists only if they were written. */
+    if (rc == RP_OK && rank == 0) {
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            rp_log_user_error("%s: cannot create report folder: %s", dir, strerror(errno));
+            rc = RP_ERR_IO;
+        }
+        if (rc == RP_OK) rc = eval_write_json(dir, st, o, s);
         if (rc == RP_OK) rc = eval_write_md(dir, st, o, s);
         if (rc == RP_OK && o->plots) rc = eval_plots(dir, o, s, h, nh);
     }
+    rc = rp_h5_commit(comm, &f, o->out, rc);
 cleanup:
+    if (f >= 0) rc = rp_h5_commit(comm, &f, o->out, rc == RP_OK ? RP_ERR_INTERNAL : rc);
     eval_histories_free(h, nh);
     return rp_mpi_agree(comm, rc);
 }

@@ -28,6 +28,8 @@ static void hand_computed(void)
     CU_ASSERT_DOUBLE_EQUAL(r.ndcg[0], 1.0 / (3.0 + 2.5 / l3), 1e-12);
     /* @3: DCG = 1 + 0 + 3/2; IDCG = 3 + 2.5/log2(3) + 1/2. */
     CU_ASSERT_DOUBLE_EQUAL(r.ndcg[1], 2.5 / (3.0 + 2.5 / l3 + 0.5), 1e-12);
+    float scratch[4];
+    CU_ASSERT_DOUBLE_EQUAL(eval_ndcg(it, 4, 3, scratch), r.ndcg[1], 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(r.precision[0], 0.0, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(r.precision[1], 1.0 / 3, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(r.recall[0], 0.0, 1e-12);
