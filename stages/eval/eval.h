@@ -67,7 +67,7 @@ typedef struct eval_test {
 typedef struct eval_entry {
     char name[64];
     rp_model *model;   /* NULL for the truth row */
-    char source[1024]; /* file it came from, "" for baselines */
+    char source[4096]; /* file it came from, "" for baselines */
 } eval_entry;
 
 typedef struct eval_state {

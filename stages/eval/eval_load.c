@@ -57,7 +57,9 @@ int eval_parse(int argc, char **argv, eval_opts *o)
         {"features", RP_ARG_STR, &o->features, "FILE", "features.h5 for the linear regression", NULL},
         {"als", RP_ARG_STR, &o->als, "FILE", "ALS model file", NULL},
         {"twotower", RP_ARG_STR, &o->twotower, "FILE", "two-tower model file", NULL},
-        {"hybrid", RP_ARG_STR, &o->hybrid, "FILE", "hybrid model file", NULL},
+        {"hybrid", RP_ARG_STR, &o->hybrid, "FILE",
+         "hybrid model file; FILE#variant picks a variant; a comma list gives several rows",
+         NULL},
         {"truth", RP_ARG_STR, &o->truth, "FILE", "truth.h5 (noise-free expected watch ratio)", NULL},
         {"out", RP_ARG_STR, &o->out, "FILE", "output eval.h5", NULL},
         {"report-dir", RP_ARG_STR, &o->report_dir, "DIR", "report folder (default: dir of --out)", NULL},
@@ -345,24 +347,62 @@ cleanup:
     return rc;
 }
 
-/* Load one optional model file: skipped with a notice when absent, an error when malformed. */
-static int load_model_file(MPI_Comm comm, const eval_test *t, eval_state *s, const char *role,
-                           const char *path)
+/* "hybrid.h5#concat" -> "hybrid.h5": the file part of a model spec (the '#' suffix names a
+ * variant of a hybrid file, resolved by rp_model_load). */
+static void spec_file(const char *spec, char *file, size_t cap)
+{
+    snprintf(file, cap, "%s", spec);
+    char *hash = strrchr(file, '#'), *slash = strrchr(file, '/');
+    if (hash != NULL && (slash == NULL || hash > slash)) *hash = '\0';
+}
+
+/* A unique row name: name, or name-2, name-3, ... when taken. */
+static void unique_name(const eval_state *s, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", name);
+    for (int n = 2, taken = 1; taken; n++) {
+        taken = 0;
+        for (int k = 0; k < s->n_entries; k++) taken |= strcmp(s->entries[k].name, out) == 0;
+        if (taken) snprintf(out, cap, "%.50s-%d", name, n);
+    }
+}
+
+/* Load one model spec: skipped with a notice when its file is absent, an error when it is
+ * malformed or mismatched. */
+static int load_model_spec(MPI_Comm comm, const eval_test *t, eval_state *s, const char *role,
+                           const char *spec)
 {
     int rc = RP_OK;
     rp_model *m = NULL;
-    if (path == NULL) goto cleanup;
-    if (!file_exists(comm, path)) {
-        rp_log_info("notice: %s does not exist: %s skipped", path, role);
+    char file[4096], name[64];
+    spec_file(spec, file, sizeof file);
+    if (!file_exists(comm, file)) {
+        rp_log_info("notice: %s does not exist: %s skipped", file, role);
         goto cleanup;
     }
-    RP_CALL(rp_model_load(comm, path, t->n_users, t->n_items, &m));
-    RP_CALL(add_input(comm, s, role, path));
-    /* rp_model_load gives one model per file; variants would arrive as further entries here. */
-    RP_CALL(add_entry(s, m->name[0] ? m->name : role, m, path));
+    RP_CALL(rp_model_load(comm, spec, t->n_users, t->n_items, &m));
+    RP_CALL(add_input(comm, s, role, file));
+    unique_name(s, m->name[0] ? m->name : role, name, sizeof name);
+    RP_CALL(add_entry(s, name, m, file));
     m = NULL;
 cleanup:
     rp_model_destroy(&m);
+    return rp_mpi_agree(comm, rc);
+}
+
+/* A model option is a comma-separated list of specs (file or file#variant), each one row. */
+static int load_model_file(MPI_Comm comm, const eval_test *t, eval_state *s, const char *role,
+                           const char *list)
+{
+    int rc = RP_OK;
+    char spec[4096];
+    for (const char *p = list; p != NULL && *p;) {
+        size_t l = strcspn(p, ",");
+        snprintf(spec, sizeof spec, "%.*s", (int)l, p);
+        if (spec[0]) RP_CALL(load_model_spec(comm, t, s, role, spec));
+        p += l + (p[l] == ',');
+    }
+cleanup:
     return rp_mpi_agree(comm, rc);
 }
 

@@ -33,6 +33,14 @@ for f in r1/report.json r1/report.md r1/plots/metrics.png r1/plots/learning_als.
 done
 [ -e r3/plots/metrics.png ] && fail "--no-plots drew plots"
 grep -q '"ndcg@50"' r1/report.json && grep -q '^| truth |' r1/report.md || fail "report content"
+# Model options take comma lists of FILE[#variant]: one row each, names made unique, a missing
+# file (variant suffix stripped) skipped.
+mkdir -p rl
+rp_mpirun 2 "$RP_BIN/rp-eval" --shards data/shards.h5 --als data/als.h5 \
+    --hybrid "data/als.h5,data/none.h5#concat" --out rl/eval.h5 --no-plots > lout.txt 2> lerr.txt \
+    || { cat lerr.txt; fail "list run"; }
+grep -q "data/none.h5 does not exist" lerr.txt || fail "no notice for none.h5#concat"
+h5dump -a /metrics/models rl/eval.h5 | grep -q '"als-2"' || fail "second als row not named als-2"
 # A model from another dataset: exit 65, one line naming it, no eval.h5, no partial file.
 rp_mpirun 2 "$RP_BIN/rp-eval" --shards data/shards.h5 --twotower data/bad_twotower.h5 \
     --out bad/eval.h5 > badout.txt 2> baderr.txt
