@@ -33,6 +33,10 @@ for f in r1/report.json r1/report.md r1/plots/metrics.png r1/plots/learning_als.
 done
 [ -e r3/plots/metrics.png ] && fail "--no-plots drew plots"
 grep -q '"ndcg@50"' r1/report.json && grep -q '^| truth |' r1/report.md || fail "report content"
+if command -v python3 > /dev/null; then
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert len(d["models"]) == 8' \
+        r1/report.json || fail "report.json is not valid JSON with 8 models"
+fi
 # Model options take comma lists of FILE[#variant]: one row each, names made unique, a missing
 # file (variant suffix stripped) skipped.
 mkdir -p rl
