@@ -562,7 +562,13 @@ static void eval_tiny_hand_computed(void)
     CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "rmse"), 0.0, 1e-7);
     CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "ndcg@10"), 1.0, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "auc"), 1.0, 1e-9);
-    CU_ASSERT(fx_get(&e, "als", "rmse") >= 0.0);
+    /* als: pred = 0.02 u i' + 0.05 (i % 3) + 0.1 with i' = i % 4: u0 i3 0.1; u1 i1 0.17,
+     * i3 0.16; u2 i0 0.1, i1 0.19, i2 0.28. |errors| sum to 1.75. */
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als", "mae"), 1.75 / 6, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als", "auc"), 0.5, 1e-9); /* u1: 1, u2: 0 */
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als", "precision@2"), (0 + 0.5 + 0) / 3, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als", "recall@2"), (1 + 0) / 2.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als", "coverage@2"), 0.75, 1e-9); /* {3,1,2} */
     CU_ASSERT_EQUAL(fx_get(&e, "twotower", "rmse"), -999.0);
     fx_eval_free(&e);
     int rank = 0;
