@@ -16,6 +16,7 @@
 typedef struct eval_opts {
     const char *shards, *features, *als, *twotower, *hybrid, *truth, *out, *report_dir;
     const char *k_list;   /* "10,50" */
+    const char *gnuplot;  /* program drawing the plots (PATH search unless it has a '/') */
     double like_threshold; /* like = watch_ratio > this */
     double bias_reg;      /* regularisation of the bias baseline */
     double ridge;         /* ridge of the linear regression */

@@ -52,6 +52,7 @@ int eval_parse(int argc, char **argv, eval_opts *o)
     o->ridge = 1.0;
     o->max_card = 2000;
     o->plots = 1;
+    o->gnuplot = "gnuplot";
     rp_arg args[] = {
         {"shards", RP_ARG_STR, &o->shards, "FILE", "shards.h5 (train for baselines, test)", NULL},
         {"features", RP_ARG_STR, &o->features, "FILE", "features.h5 for the linear regression", NULL},
@@ -70,6 +71,7 @@ int eval_parse(int argc, char **argv, eval_opts *o)
         {"max-cardinality", RP_ARG_INT, &o->max_card, "N",
          "linear regression: skip categorical columns with more levels", NULL},
         {"plots", RP_ARG_FLAG, &o->plots, NULL, "draw PNG plots with gnuplot", NULL},
+        {"gnuplot", RP_ARG_STR, &o->gnuplot, "PROG", "gnuplot program (searched in PATH)", NULL},
     };
     RP_CALL(rp_args_parse(argc, argv, &cmd, args, (int)(sizeof args / sizeof args[0])));
     if (o->shards == NULL || o->out == NULL)

@@ -275,14 +275,16 @@ void eval_histories_free(eval_history *h, int nh)
 
 /* ---- plots ---- */
 
-static int find_gnuplot(void)
+/* 1 if prog (a path, or a name searched in PATH) is executable. */
+static int find_gnuplot(const char *prog)
 {
     const char *path = getenv("PATH");
     char dir[4096], exe[4200];
+    if (strchr(prog, '/') != NULL) return access(prog, X_OK) == 0;
     while (path && *path) {
         size_t l = strcspn(path, ":");
         snprintf(dir, sizeof dir, "%.*s", (int)l, path);
-        snprintf(exe, sizeof exe, "%s/gnuplot", dir[0] ? dir : ".");
+        snprintf(exe, sizeof exe, "%s/%s", dir[0] ? dir : ".", prog);
         if (access(exe, X_OK) == 0) return 1;
         path += l + (path[l] == ':');
     }
@@ -298,7 +300,8 @@ static void sb_gp_str(sbuf *b, const char *s)
 }
 
 /* Run gnuplot on script text writing png_tmp, then rename it to png. 0 on success. */
-static int run_gnuplot(const char *dir, const char *script, const char *png_tmp, const char *png)
+static int run_gnuplot(const char *prog, const char *dir, const char *script, const char *png_tmp,
+                       const char *png)
 {
     char spath[4200];
     snprintf(spath, sizeof spath, "%s/.plot.gp", dir);
@@ -312,8 +315,8 @@ static int run_gnuplot(const char *dir, const char *script, const char *png_tmp,
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    char *argv[] = {"gnuplot", spath, NULL};
-    if (!bad && posix_spawnp(&pid, "gnuplot", &fa, NULL, argv, environ) == 0)
+    char *argv[] = {(char *)prog, spath, NULL};
+    if (!bad && posix_spawnp(&pid, prog, &fa, NULL, argv, environ) == 0)
         waitpid(pid, &status, 0);
     posix_spawn_file_actions_destroy(&fa);
     unlink(spath);
@@ -324,7 +327,7 @@ static int run_gnuplot(const char *dir, const char *script, const char *png_tmp,
     return 0;
 }
 
-static int plot_history(const char *pdir, const eval_history *h)
+static int plot_history(const char *prog, const char *pdir, const eval_history *h)
 {
     char dat[4400], png[4400], tmp[4500];
     snprintf(dat, sizeof dat, "%s/.learning_%s.dat", pdir, h->model);
@@ -342,21 +345,22 @@ static int plot_history(const char *pdir, const eval_history *h)
     sb_printf(&b, "set terminal png size 900,540\nset termoption noenhanced\nset output ");
     sb_gp_str(&b, tmp);
     sb_printf(&b, "\nset title 'Learning curve: %s'\nset xlabel '%s'\nset grid\nset key outside\n"
-                  "plot ", h->model, h->xname);
+                  "%s\nplot ", h->model, h->xname, h->n <= 20 ? "set xtics 1" : "");
     for (int j = 0; j < h->nseries; j++) {
         sb_printf(&b, "%s", j ? ", " : "");
         sb_gp_str(&b, dat);
         sb_printf(&b, " using 1:%d with linespoints title '%s'", j + 2, h->names[j]);
     }
     sb_printf(&b, "\n");
-    int r = bad || b.oom ? -1 : run_gnuplot(pdir, b.p, tmp, png);
+    int r = bad || b.oom ? -1 : run_gnuplot(prog, pdir, b.p, tmp, png);
     free(b.p);
     unlink(dat);
     return r;
 }
 
 /* Clustered bars: the main metrics (rows) for every model (columns). */
-static int plot_metrics(const char *pdir, const eval_opts *o, const eval_state *s)
+static int plot_metrics(const char *prog, const char *pdir, const eval_opts *o,
+                        const eval_state *s)
 {
     const char *mn[64];
     int nm = eval_metric_names(o, mn, 64), pick[8], np = 0;
@@ -394,7 +398,7 @@ static int plot_metrics(const char *pdir, const eval_opts *o, const eval_state *
               s->n_entries + 1);
     sb_gp_str(&b, dat);
     sb_printf(&b, " using c:xtic(1) title columnheader(c)\n");
-    int r = bad || b.oom ? -1 : run_gnuplot(pdir, b.p, tmp, png);
+    int r = bad || b.oom ? -1 : run_gnuplot(prog, pdir, b.p, tmp, png);
     free(b.p);
     unlink(dat);
     return r;
@@ -404,8 +408,8 @@ int eval_plots(const char *dir, const eval_opts *o, const eval_state *s, const e
                int nh)
 {
     char pdir[4200];
-    if (!find_gnuplot()) {
-        rp_log_info("notice: gnuplot not found: plots skipped");
+    if (!find_gnuplot(o->gnuplot)) {
+        rp_log_info("notice: %s not found: plots skipped", o->gnuplot);
         return RP_OK;
     }
     snprintf(pdir, sizeof pdir, "%s/plots", dir);
@@ -415,10 +419,10 @@ int eval_plots(const char *dir, const eval_opts *o, const eval_state *s, const e
     }
     int drawn = 0;
     for (int k = 0; k < nh; k++) {
-        if (plot_history(pdir, &h[k]) == 0) drawn++;
+        if (plot_history(o->gnuplot, pdir, &h[k]) == 0) drawn++;
         else rp_log_warn("gnuplot failed on the learning curve of %s", h[k].model);
     }
-    if (plot_metrics(pdir, o, s) == 0) drawn++;
+    if (plot_metrics(o->gnuplot, pdir, o, s) == 0) drawn++;
     else rp_log_warn("gnuplot failed on the metric chart");
     rp_log_info("%d plot(s) in %s", drawn, pdir);
     return RP_OK;

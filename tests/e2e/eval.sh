@@ -45,6 +45,12 @@ rp_mpirun 2 "$RP_BIN/rp-eval" --shards data/shards.h5 --als data/als.h5 \
     || { cat lerr.txt; fail "list run"; }
 grep -q "data/none.h5 does not exist" lerr.txt || fail "no notice for none.h5#concat"
 h5dump -a /metrics/models rl/eval.h5 | grep -q '"als-2"' || fail "second als row not named als-2"
+# Without gnuplot: a notice, every other output, exit 0.
+mkdir -p ng
+rp_mpirun 1 "$RP_BIN/rp-eval" --shards data/shards.h5 --als data/als.h5 --out ng/eval.h5 \
+    --gnuplot "$TMPDIR/no/gnuplot" > /dev/null 2> ngerr.txt || fail "run without gnuplot"
+grep -q "no/gnuplot not found: plots skipped" ngerr.txt || fail "no notice without gnuplot"
+[ -s ng/eval.h5 ] && [ -s ng/report.md ] && [ ! -e ng/plots/metrics.png ] || fail "outputs without gnuplot"
 # A model from another dataset: exit 65, one line naming it, no eval.h5, no partial file.
 rp_mpirun 2 "$RP_BIN/rp-eval" --shards data/shards.h5 --twotower data/bad_twotower.h5 \
     --out bad/eval.h5 > badout.txt 2> baderr.txt
