@@ -28,6 +28,7 @@ done
 if [ -e r1/eval.h5 ] && [ -e r2/eval.h5 ]; then
     h5dump -d /metrics r1/eval.h5 | sed 1d > a.txt
     h5dump -d /metrics r2/eval.h5 | sed 1d > b.txt
-    cmp -s a.txt b.txt && echo "np 1 and np 2: /metrics identical" || echo "np 1 and np 2: /metrics DIFFER"
+    cmp -s a.txt b.txt && echo "np 1 and np 2: /metrics identical" \
+        || echo "np 1 and np 2: /metrics DIFFER"
 fi
 cat r1/report.md

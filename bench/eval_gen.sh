@@ -30,9 +30,19 @@ static double expected(int64_t u, int64_t i)
     for (int k = 0; k < 4; k++) s += UF[u * 4 + k] * IF[i * 4 + k];
     return 1.2 * exp(0.6 * s); /* mean about 1, heavy right tail like watch_ratio */
 }
-#define CK(x) do { if ((x) != RP_OK) { fprintf(stderr, "eval_gen: %s failed\n", #x); exit(1); } } while (0)
+#define CK(x) \
+    do { if ((x) != RP_OK) { fprintf(stderr, "eval_gen: %s failed\n", #x); exit(1); } } while (0)
 
-static void split(hid_t f, const char *sp, int64_t users, int64_t per, int64_t stride, int64_t phase)
+/* Write the 1-D dataset <sp>/<name> from rank 0. */
+static void put(hid_t f, const char *sp, const char *name, rp_dtype t, int64_t n, const void *b)
+{
+    char ds[128];
+    snprintf(ds, sizeof ds, "%s/%s", sp, name);
+    CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, ds, t, 1, &n, b));
+}
+
+static void split(hid_t f, const char *sp, int64_t users, int64_t per, int64_t stride,
+                  int64_t phase)
 {
     int64_t n = users * per, d1;
     int64_t *uo = calloc(NU + 1, 8), *io = calloc(NI + 1, 8), *fill = calloc(NI, 8);
@@ -59,25 +69,28 @@ static void split(hid_t f, const char *sp, int64_t users, int64_t per, int64_t s
             us[p] = (int32_t)u;
             iv[p] = v[q];
         }
-    char ds[128];
     d1 = NU + 1;
-    snprintf(ds, sizeof ds, "%s/by_user/offsets", sp); CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, ds, RP_I64, 1, &d1, uo));
-    snprintf(ds, sizeof ds, "%s/by_user/item", sp); CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, ds, RP_I32, 1, &n, it));
-    snprintf(ds, sizeof ds, "%s/by_user/value", sp); CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, ds, RP_F32, 1, &n, v));
-    snprintf(ds, sizeof ds, "%s/by_user/watch_ratio", sp); CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, ds, RP_F32, 1, &n, w));
+    put(f, sp, "by_user/offsets", RP_I64, d1, uo);
+    put(f, sp, "by_user/item", RP_I32, n, it);
+    put(f, sp, "by_user/value", RP_F32, n, v);
+    put(f, sp, "by_user/watch_ratio", RP_F32, n, w);
     d1 = NI + 1;
-    snprintf(ds, sizeof ds, "%s/by_item/offsets", sp); CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, ds, RP_I64, 1, &d1, io));
-    snprintf(ds, sizeof ds, "%s/by_item/user", sp); CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, ds, RP_I32, 1, &n, us));
-    snprintf(ds, sizeof ds, "%s/by_item/value", sp); CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, ds, RP_F32, 1, &n, iv));
+    put(f, sp, "by_item/offsets", RP_I64, d1, io);
+    put(f, sp, "by_item/user", RP_I32, n, us);
+    put(f, sp, "by_item/value", RP_F32, n, iv);
     free(uo); free(io); free(fill); free(it); free(us); free(v); free(w); free(iv);
 }
 
-static void model(const char *path, const char *schema, int64_t nu, int64_t ni, int64_t d, double noise)
+/* A dot-form model: the planted factors in the first 4 columns, noise in the others. */
+static void model(const char *path, const char *schema, int64_t nu, int64_t ni, int64_t d,
+                  double noise)
 {
     hid_t f;
     double *U = malloc(nu * d * 8), *V = malloc(ni * d * 8), one = 0.25 / 4.0, sh = 0.0;
-    for (int64_t x = 0; x < nu * d; x++) U[x] = x % d < 4 && x / d < NU ? UF[(x / d) * 4 + x % d] : noise * urand();
-    for (int64_t x = 0; x < ni * d; x++) V[x] = x % d < 4 && x / d < NI ? IF[(x / d) * 4 + x % d] : noise * urand();
+    for (int64_t x = 0; x < nu * d; x++)
+        U[x] = x % d < 4 && x / d < NU ? UF[(x / d) * 4 + x % d] : noise * urand();
+    for (int64_t x = 0; x < ni * d; x++)
+        V[x] = x % d < 4 && x / d < NI ? IF[(x / d) * 4 + x % d] : noise * urand();
     int64_t dims[2] = {nu, d}, n = 5, it[5] = {1, 2, 3, 4, 5};
     double tr[5] = {0.3, 0.2, 0.16, 0.14, 0.13}, va[5] = {0.31, 0.24, 0.21, 0.2, 0.2};
     CK(rp_h5_create(MPI_COMM_WORLD, path, &f));
@@ -107,7 +120,9 @@ static void features(const char *path)
         un[u] = (float)(UF[u * 4] > 0);
     }
     for (int64_t i = 0; i < NI; i++) {
-        ic[i] = (int32_t)(i % 6), tg[2 * i] = 1 + (int32_t)(i % 31), tg[2 * i + 1] = i % 2 ? 0 : 1 + (int32_t)((i / 2) % 31);
+        ic[i] = (int32_t)(i % 6);
+        tg[2 * i] = 1 + (int32_t)(i % 31);
+        tg[2 * i + 1] = i % 2 ? 0 : 1 + (int32_t)((i / 2) % 31);
         in[i] = (float)(0.5 + 0.5 * tanh(IF[i * 4]));
     }
     int64_t d[2] = {NU, 2}, two = 2, one = 1, tagc = 31;
@@ -148,7 +163,11 @@ int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     rp_h5_init();
-    if (argc != 9) { fprintf(stderr, "usage: eval_gen DIR nu ni train_per_user test_users test_per_user d seed\n"); return 64; }
+    if (argc != 9) {
+        fprintf(stderr, "usage: eval_gen DIR nu ni train_per_user test_users test_per_user "
+                        "d seed\n");
+        return 64;
+    }
     const char *dir = argv[1];
     NU = atoll(argv[2]), NI = atoll(argv[3]);
     int64_t tpu = atoll(argv[4]), tu = atoll(argv[5]), tpe = atoll(argv[6]), d = atoll(argv[7]);
@@ -182,7 +201,8 @@ int main(int argc, char **argv)
     snprintf(p, sizeof p, "%s/truth.h5", dir); truth(p, tu, tpe, stride);
     snprintf(p, sizeof p, "%s/als.h5", dir); model(p, RP_SCHEMA_ALS, NU, NI, d, 0.05);
     snprintf(p, sizeof p, "%s/twotower.h5", dir); model(p, RP_SCHEMA_TWOTOWER, NU, NI, d, 0.3);
-    snprintf(p, sizeof p, "%s/bad_twotower.h5", dir); model(p, RP_SCHEMA_TWOTOWER, NU, NI + 1, d, 0.3);
+    snprintf(p, sizeof p, "%s/bad_twotower.h5", dir);
+    model(p, RP_SCHEMA_TWOTOWER, NU, NI + 1, d, 0.3); /* another dataset's n_items */
     MPI_Finalize();
     return 0;
 }

@@ -193,7 +193,8 @@ static int64_t dataset_len(hid_t f, const char *path)
     if (d < 0) return -1;
     sp = H5Dget_space(d);
     hsize_t dims[2];
-    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, dims, NULL) == 1)
+    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+        H5Sget_simple_extent_dims(sp, dims, NULL) == 1)
         n = (int64_t)dims[0];
     if (sp >= 0) H5Sclose(sp);
     H5Dclose(d);

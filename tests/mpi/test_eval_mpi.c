@@ -437,7 +437,8 @@ static int fx_model(MPI_Comm comm, const char *path, const char *schema, int64_t
     hid_t f = H5I_INVALID_HID;
     double *U = malloc((size_t)(2 * nu) * sizeof *U), *V = malloc((size_t)(2 * ni) * sizeof *V);
     for (int64_t u = 0; u < nu; u++) U[2 * u] = 0.1 * (double)(u % 5), U[2 * u + 1] = 1.0;
-    for (int64_t i = 0; i < ni; i++) V[2 * i] = 0.2 * (double)(i % 4), V[2 * i + 1] = 0.05 * (double)(i % 3);
+    for (int64_t i = 0; i < ni; i++)
+        V[2 * i] = 0.2 * (double)(i % 4), V[2 * i + 1] = 0.05 * (double)(i % 3);
     int64_t d[2] = {nu, 2}, it[4] = {1, 2, 3, 4};
     double tr[4] = {0.3, 0.2, 0.15, 0.12}, va[4] = {0.31, 0.25, 0.22, 0.21}, one = 1.0, sh = 0.1;
     int64_t four = 4;
@@ -542,33 +543,55 @@ static void eval_tiny_hand_computed(void)
     fx_eval e;
     CU_ASSERT_EQUAL_FATAL(fx_read_eval(comm, rp_test_path("tiny_eval.h5"), &e), RP_OK);
     CU_ASSERT_EQUAL(e.nm, 6); /* 3 means, bias, als, truth; no linreg, no twotower */
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "mae"), 1.25 / 6, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "rmse"), sqrt(0.375 / 6), 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "mae_raw"), 5.0 / 6, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "rmse_raw"), 4 * sqrt(0.375 / 6), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "mae"), 1.25 / 6, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "rmse"), sqrt(0.375 / 6), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "mae_raw"), 5.0 / 6, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "rmse_raw"), 4 * sqrt(0.375 / 6), 1e-9);
     double l3 = log2(3.0);
     double u2 = (3.5 + 1.5 / l3 + 2.0 / 2) / (3.5 + 2.0 / l3 + 1.5 / 2);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "ndcg@10"), (1 + 1 + u2) / 3, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "ndcg@10"), (1 + 1 + u2) / 3, 1e-9);
     double u2k2 = (3.5 + 1.5 / l3) / (3.5 + 2.0 / l3);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "ndcg@2"), (1 + 1 + u2k2) / 3, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "precision@10"), (0 + 0.5 + 1.0 / 3) / 3, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "precision@2"), (0 + 0.5 + 0.5) / 3, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "recall@10"), 1.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "auc"), 0.5, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "coverage@10"), 1.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "coverage@2"), 0.75, 1e-9); /* {3}+{1,3}+{0,1} */
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean", "mae_vs_truth_raw"), 5.0 / 6, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "mae_raw"), 0.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "rmse"), 0.0, 1e-7);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "ndcg@10"), 1.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "auc"), 1.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "ndcg@2"), (1 + 1 + u2k2) / 3, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "precision@10"), (0 + 0.5 + 1.0 / 3) / 3, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "precision@2"), (0 + 0.5 + 0.5) / 3, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "recall@10"), 1.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "auc"), 0.5, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "coverage@10"), 1.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "coverage@2"), 0.75, 1e-9); /* {3}+{1,3}+{0,1} */
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "mae_vs_truth_raw"), 5.0 / 6, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth",
+                           "mae_raw"), 0.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth",
+                           "rmse"), 0.0, 1e-7);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth",
+                           "ndcg@10"), 1.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth",
+                           "auc"), 1.0, 1e-9);
     /* als: pred = 0.02 u i' + 0.05 (i % 3) + 0.1 with i' = i % 4: u0 i3 0.1; u1 i1 0.17,
      * i3 0.16; u2 i0 0.1, i1 0.19, i2 0.28. |errors| sum to 1.75. */
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als", "mae"), 1.75 / 6, 1e-6);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als", "auc"), 0.5, 1e-9); /* u1: 1, u2: 0 */
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als", "precision@2"), (0 + 0.5 + 0) / 3, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als", "recall@2"), (1 + 0) / 2.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als", "coverage@2"), 0.75, 1e-9); /* {3,1,2} */
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als",
+                           "mae"), 1.75 / 6, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als",
+                           "auc"), 0.5, 1e-9); /* u1: 1, u2: 0 */
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als",
+                           "precision@2"), (0 + 0.5 + 0) / 3, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als",
+                           "recall@2"), (1 + 0) / 2.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als",
+                           "coverage@2"), 0.75, 1e-9); /* {3,1,2} */
     CU_ASSERT_EQUAL(fx_get(&e, "twotower", "rmse"), -999.0);
     fx_eval_free(&e);
     int rank = 0;
