@@ -58,6 +58,7 @@ typedef struct rp_baseline_linreg_opts {
  * to a fixed-point int64 with a scale set by global bounds, and reduced with MPI_Allreduce:
  * integer sums are exact, so the fit is identical for any rank count. Additive, hence dot form:
  * U = [w_0 + f_u.w_u, 1], V = [1, f_i.w_i]. features rows must match n_users / n_items.
+ * Columns left out are announced (rank 0); more than 8000 columns in all is RP_ERR_DATA.
  * Name "linreg". */
 int rp_baseline_linreg(MPI_Comm comm, hid_t shards, hid_t features,
                        const rp_baseline_linreg_opts *o, rp_model **m);

@@ -397,8 +397,13 @@ static int read_cards(hid_t f, const char *cat_name, const char *card_name, int 
     if (d[0] != tb->ncols)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld entries for %lld columns of %s", fname,
                       card_name, (long long)d[0], (long long)tb->ncols, cat_name);
-    for (int64_t c = 0; c < tb->ncols; c++)
+    for (int64_t c = 0; c < tb->ncols; c++) {
         tb->card[c] = card[c] > 0 && card[c] <= max_card ? card[c] : -1;
+        if (card[c] > max_card)
+            rp_log_info("notice: %s: %s column %lld has %d levels > max_cardinality %d: left "
+                        "out of the linear regression", fname, cat_name, (long long)c, card[c],
+                        max_card);
+    }
 cleanup:
     free(card);
     return rc;
@@ -610,8 +615,10 @@ static int ne_alloc(normal_eq *ne, int64_t pu, int64_t pi)
     int rc = RP_OK;
     ne->pu = pu;
     ne->p = pu + pi;
-    RP_REQUIRE(ne->p <= 20000, RP_ERR_DATA, "linear regression: %lld columns is too wide "
-               "(lower --max-cardinality)", (long long)ne->p);
+    /* 8000 columns: two 8000^2 matrices (int64 and double) are 1 GiB; beyond, refuse. */
+    if (ne->p > 8000)
+        RP_FAIL_USER0(RP_ERR_DATA, "linear regression: %lld feature columns is too wide "
+                      "(lower the maximum cardinality)", (long long)ne->p);
     RP_ALLOC(ne->A = calloc((size_t)(ne->p * ne->p), sizeof *ne->A));
     RP_ALLOC(ne->b = calloc((size_t)ne->p, sizeof *ne->b));
     RP_ALLOC(ne->t = calloc((size_t)(pi > 0 ? pi : 1), sizeof *ne->t));
