@@ -105,6 +105,10 @@ static void model(const char *path, const char *schema, int64_t nu, int64_t ni, 
     CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, "/history/iteration", RP_I64, 1, &n, it));
     CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, "/history/train_rmse", RP_F64, 1, &n, tr));
     CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, "/history/valid_rmse", RP_F64, 1, &n, va));
+    if (strcmp(schema, RP_SCHEMA_TWOTOWER) == 0) { /* a nested history, like hybrid's */
+        CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, "/extra/history/epoch", RP_I64, 1, &n, it));
+        CK(rp_h5_write_replicated(MPI_COMM_WORLD, f, "/extra/history/loss", RP_F64, 1, &n, tr));
+    }
     CK(rp_h5_commit(MPI_COMM_WORLD, &f, path, RP_OK));
     free(U); free(V);
 }

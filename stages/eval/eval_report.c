@@ -201,28 +201,28 @@ static int64_t dataset_len(hid_t f, const char *path)
     return n;
 }
 
-/* Read /history of one open file into h (n = 0 when absent). Collective. */
-static int read_history(hid_t f, const char *model, eval_history *h)
+/* Read the history group grp (e.g. "/history") of an open file into h, drawn as `name`.
+ * Collective. h->nseries = 0 when it holds no usable series. */
+static int read_history(hid_t f, const char *grp, const char *name, eval_history *h)
 {
     int rc = RP_OK;
     name_list l = {0};
     hid_t g = H5I_INVALID_HID;
-    char path[160];
+    char path[256];
     memset(h, 0, sizeof *h);
-    snprintf(h->model, sizeof h->model, "%s", model);
-    if (!rp_h5_exists(f, RP_GRP_HISTORY)) goto cleanup;
-    RP_H5(g = H5Gopen2(f, RP_GRP_HISTORY, H5P_DEFAULT));
+    snprintf(h->model, sizeof h->model, "%s", name);
+    RP_H5(g = H5Gopen2(f, grp, H5P_DEFAULT));
     RP_H5(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_name, &l));
     for (int k = 0; k < l.n; k++) { /* the x axis: iteration or epoch */
         if (strcmp(l.names[k], "iteration") != 0 && strcmp(l.names[k], "epoch") != 0) continue;
-        snprintf(path, sizeof path, "%s/%s", RP_GRP_HISTORY, l.names[k]);
+        snprintf(path, sizeof path, "%s/%s", grp, l.names[k]);
         if ((h->n = dataset_len(f, path)) <= 0) continue;
         snprintf(h->xname, sizeof h->xname, "%s", l.names[k]);
         RP_CALL(rp_h5_read_all(f, path, RP_F64, (void **)&h->x, NULL, NULL));
         break;
     }
     for (int k = 0; k < l.n && h->nseries < EVAL_MAX_SERIES; k++) {
-        snprintf(path, sizeof path, "%s/%s", RP_GRP_HISTORY, l.names[k]);
+        snprintf(path, sizeof path, "%s/%s", grp, l.names[k]);
         int64_t n = dataset_len(f, path);
         if (n <= 0 || strcmp(l.names[k], h->xname) == 0 || strcmp(l.names[k], "seconds") == 0)
             continue;
@@ -241,19 +241,67 @@ cleanup:
     return rc;
 }
 
+static void history_clear(eval_history *h)
+{
+    free(h->x);
+    for (int j = 0; j < h->nseries; j++) free(h->y[j]);
+    memset(h, 0, sizeof *h);
+}
+
+/* Every history of one model file: /history (drawn as `stem`) and /<group>/history for each
+ * root group (drawn as `stem_group`, e.g. hybrid's /concat/history). Collective. */
+static int file_histories(hid_t f, const char *stem, eval_history *h, int cap, int *n)
+{
+    int rc = RP_OK;
+    name_list roots = {0};
+    char grp[160], name[64];
+    RP_H5(H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_name, &roots));
+    for (int k = -1; k < roots.n && *n < cap; k++) {
+        if (k < 0) {
+            snprintf(grp, sizeof grp, "%s", RP_GRP_HISTORY);
+            snprintf(name, sizeof name, "%s", stem);
+        } else {
+            snprintf(grp, sizeof grp, "/%.64s%s", roots.names[k], RP_GRP_HISTORY);
+            snprintf(name, sizeof name, "%.30s_%.30s", stem, roots.names[k]);
+        }
+        if (!rp_h5_exists(f, grp)) continue;
+        hid_t o = H5Oopen(f, grp, H5P_DEFAULT);
+        int is_group = o >= 0 && H5Iget_type(o) == H5I_GROUP;
+        if (o >= 0) H5Oclose(o);
+        if (!is_group) continue;
+        RP_CALL(read_history(f, grp, name, &h[*n]));
+        if (h[*n].nseries > 0) (*n)++; else history_clear(&h[*n]);
+    }
+cleanup:
+    return rc;
+}
+
+/* "run/als.h5" -> "als". */
+static void file_stem(const char *path, char *out, size_t cap)
+{
+    const char *b = strrchr(path, '/');
+    snprintf(out, cap, "%s", b ? b + 1 : path);
+    char *dot = strrchr(out, '.');
+    if (dot != NULL && dot != out) *dot = '\0';
+}
+
 int eval_read_histories(MPI_Comm comm, const eval_state *s, eval_history **out, int *nh)
 {
     int rc = RP_OK, n = 0;
     eval_history *h = NULL;
     hid_t f = H5I_INVALID_HID;
+    char stem[64];
     RP_ALLOC(h = calloc(EVAL_MAX_MODELS, sizeof *h));
     for (int k = 0; k < s->n_entries; k++) {
-        if (s->entries[k].model == NULL || s->entries[k].source[0] == '\0') continue;
-        RP_CALL(rp_h5_open(comm, s->entries[k].source, &f));
-        rc = read_history(f, s->entries[k].name, &h[n]);
+        const char *src = s->entries[k].source;
+        int seen = s->entries[k].model == NULL || src[0] == '\0';
+        for (int j = 0; j < k && !seen; j++) seen = strcmp(s->entries[j].source, src) == 0;
+        if (seen) continue; /* baselines, truth, and files already read (hybrid variants) */
+        file_stem(src, stem, sizeof stem);
+        RP_CALL(rp_h5_open(comm, src, &f));
+        rc = file_histories(f, stem, h, EVAL_MAX_MODELS, &n);
         rp_h5_close(&f);
         RP_AGREE(comm, rc);
-        if (h[n].nseries > 0) n++;
     }
     *out = h;
     h = NULL;

@@ -17,7 +17,8 @@ rp_mpirun 1 "$RP_BIN/rp-eval" "${common[@]}" --out r1/eval.h5 > out1.txt 2> err1
 rp_mpirun 3 "$RP_BIN/rp-eval" "${common[@]}" --out r3/eval.h5 --no-plots > out3.txt 2> err3.txt \
     || { cat err3.txt; fail "np 3 run"; }
 grep -q "no_hybrid.h5 does not exist" err1.txt || fail "no notice for the missing hybrid"
-[ "$(wc -l < out1.txt)" = 1 ] && grep -q "^rp-eval: ok models=8 " out1.txt || fail "summary: $(cat out1.txt)"
+[ "$(wc -l < out1.txt)" = 1 ] && grep -q "^rp-eval: ok models=8 " out1.txt \
+    || fail "summary: $(cat out1.txt)"
 for ds in /metrics /counts; do
     h5dump -d "$ds" r1/eval.h5 | sed 1d > a.txt
     h5dump -d "$ds" r3/eval.h5 | sed 1d > b.txt
@@ -28,7 +29,7 @@ for m in global_mean user_mean video_mean bias linreg als twotower truth; do
     h5dump -a /metrics/models r1/eval.h5 | grep -q "\"$m\"" || fail "no row for $m"
 done
 for f in r1/report.json r1/report.md r1/plots/metrics.png r1/plots/learning_als.png \
-         r1/plots/learning_twotower.png r3/report.json; do
+         r1/plots/learning_twotower.png r1/plots/learning_twotower_extra.png r3/report.json; do
     [ -s "$f" ] || fail "$f missing"
 done
 [ -e r3/plots/metrics.png ] && fail "--no-plots drew plots"
@@ -50,7 +51,8 @@ mkdir -p ng
 rp_mpirun 1 "$RP_BIN/rp-eval" --shards data/shards.h5 --als data/als.h5 --out ng/eval.h5 \
     --gnuplot "$TMPDIR/no/gnuplot" > /dev/null 2> ngerr.txt || fail "run without gnuplot"
 grep -q "no/gnuplot not found: plots skipped" ngerr.txt || fail "no notice without gnuplot"
-[ -s ng/eval.h5 ] && [ -s ng/report.md ] && [ ! -e ng/plots/metrics.png ] || fail "outputs without gnuplot"
+[ -s ng/eval.h5 ] && [ -s ng/report.md ] && [ ! -e ng/plots/metrics.png ] \
+    || fail "outputs without gnuplot"
 # A model from another dataset: exit 65, one line naming it, no eval.h5, no partial file.
 rp_mpirun 2 "$RP_BIN/rp-eval" --shards data/shards.h5 --twotower data/bad_twotower.h5 \
     --out bad/eval.h5 > badout.txt 2> baderr.txt
