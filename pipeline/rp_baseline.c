@@ -583,14 +583,17 @@ static int ne_solve(MPI_Comm comm, normal_eq *ne, double ridge, double *w)
     RP_CALL(rp_int_cast(p * p, &n));
     RP_MPI(MPI_Allreduce(MPI_IN_PLACE, ne->A, n, MPI_INT64_T, MPI_SUM, comm));
     RP_MPI(MPI_Allreduce(MPI_IN_PLACE, ne->b, (int)p, MPI_INT64_T, MPI_SUM, comm));
-    if (rank == 0) {
-        RP_ALLOC(A = malloc((size_t)(p * p) * sizeof *A));
+    /* Rank 0 solves; every outcome, out of memory included, reaches the others by info. */
+    if (rank == 0 && (A = malloc((size_t)(p * p) * sizeof *A)) == NULL) info = INT32_MIN;
+    if (rank == 0 && A != NULL) {
         for (int64_t x = 0; x < p * p; x++) A[x] = (double)ne->A[x] / ne->scale;
         for (int64_t x = 0; x < p; x++) w[x] = (double)ne->b[x] / ne->scale;
         for (int64_t x = 1; x < p; x++) A[x * p + x] += ridge;
         info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)p, 1, A, (lapack_int)p, w, 1);
     }
     RP_MPI(MPI_Bcast(&info, 1, MPI_INT, 0, comm));
+    RP_REQUIRE(info != INT32_MIN, RP_ERR_NOMEM, "linear regression: out of memory for %lld^2",
+               (long long)p);
     if (info != 0)
         RP_FAIL_USER0(RP_ERR_DATA, "linear regression: normal equations not positive definite "
                       "(LAPACK info=%d): raise --ridge", info);

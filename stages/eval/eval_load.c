@@ -212,6 +212,9 @@ static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
     int64_t m = 0;
     for (int64_t k = 0; k < n; k++) {
         int32_t u = dense_of(uraw, ud[0], ru[k]), i = dense_of(iraw, id[0], ri[k]);
+        if (!isfinite(e[k]))
+            RP_FAIL_USER(RP_ERR_DATA, "%s: /expected_watch_ratio[%lld] is not finite", path,
+                         (long long)(off + k));
         if (u < 0 || i < 0) continue;
         out[m++] = (truth_rec){u, i, e[k]};
     }
@@ -287,7 +290,8 @@ static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *
     RP_CALL(rp_mpi_alltoallv_bytes(comm, recs, sc, sd, &in, rcn, rd, &nin));
     nin /= (int64_t)sizeof(truth_rec);
     qsort(in, (size_t)nin, sizeof(truth_rec), by_ui);
-    RP_CALL(truth_attach(t, in, nin, path));
+    rc = truth_attach(t, in, nin, path); /* local: a duplicate pair fails on its owner only */
+    RP_AGREE(comm, rc);
     int64_t missing = 0;
     for (int64_t z = 0; z < t->off[t->nu]; z++) missing += isnan(t->truth[z]) != 0;
     RP_CALL(rp_mpi_sum_i64(comm, &missing, 1));

@@ -66,7 +66,12 @@ static int predict(const eval_test *t, const eval_entry *e, float *pn, double *p
     for (int64_t u = 0; u < t->nu; u++)
         for (int64_t z = t->off[u]; z < t->off[u + 1]; z++) users[z] = (int32_t)(t->u0 + u);
     RP_CALL(rp_model_score_pairs(e->model, users, t->item, nz, pn));
-    for (int64_t z = 0; z < nz; z++) praw[z] = t->norm_min + (double)pn[z] * span;
+    for (int64_t z = 0; z < nz; z++) {
+        if (!isfinite(pn[z]))
+            RP_FAIL_USER(RP_ERR_DATA, "%s: model %s predicts %g for user %d, item %d (NaN or "
+                         "infinite factors?)", e->source, e->name, pn[z], users[z], t->item[z]);
+        praw[z] = t->norm_min + (double)pn[z] * span;
+    }
 cleanup:
     free(users);
     return rc;
@@ -189,15 +194,21 @@ static int score_entry(MPI_Comm comm, const eval_opts *o, const eval_test *t, co
     unsigned char *cover = NULL;
     for (int64_t u = 0; u < t->nu; u++)
         if (t->off[u + 1] - t->off[u] > maxn) maxn = t->off[u + 1] - t->off[u];
-    RP_ALLOC(pn = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *pn));
-    RP_ALLOC(praw = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *praw));
-    RP_ALLOC(scratch = malloc((size_t)maxn * sizeof *scratch));
-    RP_ALLOC(local = malloc((size_t)((t->nu > 0 ? t->nu : 1) * w) * sizeof *local));
-    RP_ALLOC(full = malloc((size_t)(t->n_users * w) * sizeof *full));
-    RP_ALLOC(cover = calloc((size_t)(o->nk * t->n_items), 1));
-    RP_CALL(predict(t, e, pn, praw));
-    for (int64_t u = 0; u < t->nu; u++)
-        RP_CALL(user_row(o, t, u, pn, praw, scratch, cover, local + u * w));
+    /* Local phase: failures (memory, a non-finite prediction on this rank's users) flow to
+     * the one RP_AGREE below so every rank makes the same collective calls. */
+    pn = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *pn);
+    praw = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *praw);
+    scratch = malloc((size_t)maxn * sizeof *scratch);
+    local = malloc((size_t)((t->nu > 0 ? t->nu : 1) * w) * sizeof *local);
+    full = malloc((size_t)(t->n_users * w) * sizeof *full);
+    cover = calloc((size_t)(o->nk * t->n_items), 1);
+    if (!pn || !praw || !scratch || !local || !full || !cover) {
+        rp_log_error(__FILE__, __LINE__, "scoring %s: out of memory", e->name);
+        rc = RP_ERR_NOMEM;
+    }
+    if (rc == RP_OK) rc = predict(t, e, pn, praw);
+    for (int64_t u = 0; u < t->nu && rc == RP_OK; u++)
+        rc = user_row(o, t, u, pn, praw, scratch, cover, local + u * w);
     RP_AGREE(comm, rc);
     RP_CALL(gather_user_rows(comm, t, w, local, full));
     RP_CALL(rp_int_cast(o->nk * t->n_items, &ncov));
@@ -220,8 +231,13 @@ int eval_score_all(MPI_Comm comm, const eval_opts *o, eval_state *s)
     const char *names[64];
     s->n_metrics = eval_metric_names(o, names, 64);
     s->n_counts = eval_count_names(names, 64);
-    RP_ALLOC(s->metrics = malloc((size_t)(s->n_entries * s->n_metrics) * sizeof *s->metrics));
-    RP_ALLOC(s->counts = malloc((size_t)(s->n_entries * s->n_counts) * sizeof *s->counts));
+    s->metrics = malloc((size_t)(s->n_entries * s->n_metrics) * sizeof *s->metrics);
+    s->counts = malloc((size_t)(s->n_entries * s->n_counts) * sizeof *s->counts);
+    if (s->metrics == NULL || s->counts == NULL) {
+        rp_log_error(__FILE__, __LINE__, "metric tables: out of memory");
+        rc = RP_ERR_NOMEM;
+    }
+    RP_AGREE(comm, rc);
     for (int k = 0; k < s->n_entries; k++) {
         double *met = s->metrics + (int64_t)k * s->n_metrics, t0 = MPI_Wtime();
         RP_CALL(score_entry(comm, o, &s->test, &s->entries[k], met,

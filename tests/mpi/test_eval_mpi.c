@@ -431,12 +431,14 @@ static void linreg_mismatch(void)
 }
 
 /* A dot-form model file: U [nu, 2], V [ni, 2] from a formula, /history with iterations. */
-static int fx_model(MPI_Comm comm, const char *path, const char *schema, int64_t nu, int64_t ni)
+static int fx_model_nan(MPI_Comm comm, const char *path, const char *schema, int64_t nu,
+                        int64_t ni, int64_t nan_user)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
     double *U = malloc((size_t)(2 * nu) * sizeof *U), *V = malloc((size_t)(2 * ni) * sizeof *V);
     for (int64_t u = 0; u < nu; u++) U[2 * u] = 0.1 * (double)(u % 5), U[2 * u + 1] = 1.0;
+    if (nan_user >= 0) U[2 * nan_user] = NAN;
     for (int64_t i = 0; i < ni; i++)
         V[2 * i] = 0.2 * (double)(i % 4), V[2 * i + 1] = 0.05 * (double)(i % 3);
     int64_t d[2] = {nu, 2}, it[4] = {1, 2, 3, 4};
@@ -459,8 +461,13 @@ cleanup:
     return rp_h5_commit(comm, &f, path, rc);
 }
 
+static int fx_model(MPI_Comm comm, const char *path, const char *schema, int64_t nu, int64_t ni)
+{
+    return fx_model_nan(comm, path, schema, nu, ni, -1);
+}
+
 /* truth.h5 for the tiny problem: the observed test watch ratios plus one pair not in test. */
-static int fx_truth(MPI_Comm comm, const char *path)
+static int fx_truth(MPI_Comm comm, const char *path, int dup)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
@@ -472,6 +479,7 @@ static int fx_truth(MPI_Comm comm, const char *path)
         e[k] = tiny_test[5 - k].watch;
     }
     ur[6] = 100, ir[6] = 1000, e[6] = 9.0; /* (0, 0) is a train pair: ignored */
+    if (dup) ur[6] = ur[0], ir[6] = ir[0]; /* the first test pair twice */
     RP_CALL(rp_h5_create(comm, path, &f));
     RP_CALL(rp_h5_attr_write_str(f, "/", "schema", RP_SCHEMA_TRUTH));
     RP_CALL(rp_h5_write_replicated(comm, f, "/user_raw", RP_I64, 1, &n, ur));
@@ -534,7 +542,7 @@ static void eval_tiny_hand_computed(void)
     hid_t f = open_tiny();
     rp_h5_close(&f);
     CU_ASSERT_EQUAL_FATAL(fx_model(comm, rp_test_path("tiny_als.h5"), RP_SCHEMA_ALS, 3, 4), RP_OK);
-    CU_ASSERT_EQUAL_FATAL(fx_truth(comm, rp_test_path("tiny_truth.h5")), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(fx_truth(comm, rp_test_path("tiny_truth.h5"), 0), RP_OK);
     const char *args[] = {"--shards", rp_test_path("tiny_shards.h5"), "--als",
                           rp_test_path("tiny_als.h5"), "--twotower", rp_test_path("none.h5"),
                           "--truth", rp_test_path("tiny_truth.h5"), "--out",
@@ -609,12 +617,13 @@ static void eval_mismatched_model(void)
     hid_t f = open_tiny();
     rp_h5_close(&f);
     CU_ASSERT_EQUAL_FATAL(fx_model(comm, rp_test_path("bad_als.h5"), RP_SCHEMA_ALS, 3, 5), RP_OK);
-    const char *out = rp_test_path("bad_eval.h5");
+    char out[1300]; /* rp_test_path's buffers rotate: keep a copy */
+    snprintf(out, sizeof out, "%s", rp_test_path("bad_eval.h5"));
     const char *args[] = {"--shards", rp_test_path("tiny_shards.h5"), "--als",
                           rp_test_path("bad_als.h5"), "--out", out, "--no-plots"};
     CU_ASSERT_EQUAL(run_eval(comm, args, 7), RP_ERR_DATA);
     CU_ASSERT_NOT_EQUAL(access(out, F_OK), 0);
-    char partial[1300];
+    char partial[1400];
     snprintf(partial, sizeof partial, "%s.partial", out);
     CU_ASSERT_NOT_EQUAL(access(partial, F_OK), 0);
     const char *bad_k[] = {"--shards", rp_test_path("tiny_shards.h5"), "--out", out,
@@ -622,6 +631,18 @@ static void eval_mismatched_model(void)
     CU_ASSERT_EQUAL(run_eval(comm, bad_k, 6), RP_ERR_USAGE);
     const char *no_shards[] = {"--shards", rp_test_path("nothing.h5"), "--out", out};
     CU_ASSERT_EQUAL(run_eval(comm, no_shards, 4), RP_ERR_NOINPUT);
+    /* Failures found by one rank only (its users' predictions, its truth records) are agreed
+     * on without a hang. User 2 is the last user, on the last rank. */
+    CU_ASSERT_EQUAL_FATAL(fx_model_nan(comm, rp_test_path("nan_als.h5"), RP_SCHEMA_ALS, 3, 4, 2),
+                          RP_OK);
+    const char *nan[] = {"--shards", rp_test_path("tiny_shards.h5"), "--als",
+                         rp_test_path("nan_als.h5"), "--out", out, "--no-plots"};
+    CU_ASSERT_EQUAL(run_eval(comm, nan, 7), RP_ERR_DATA);
+    CU_ASSERT_EQUAL_FATAL(fx_truth(comm, rp_test_path("dup_truth.h5"), 1), RP_OK);
+    const char *dup[] = {"--shards", rp_test_path("tiny_shards.h5"), "--truth",
+                         rp_test_path("dup_truth.h5"), "--out", out, "--no-plots"};
+    CU_ASSERT_EQUAL(run_eval(comm, dup, 7), RP_ERR_DATA);
+    CU_ASSERT_NOT_EQUAL(access(out, F_OK), 0);
 }
 
 /* eval.h5 datasets from all ranks equal those from one rank (MPI_COMM_SELF) byte for byte. */
