@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "rp_model.h"
+#include "rp_stage.h"
 
 #define EVAL_MAX_K 8
 #define EVAL_MAX_MODELS 32
@@ -94,7 +95,7 @@ int eval_score_all(MPI_Comm comm, const eval_opts *o, eval_state *s);
 int eval_metric_names(const eval_opts *o, const char **names, int cap);
 int eval_count_names(const char **names, int cap);
 /* eval_write - eval.h5 (atomic), then report.json, report.md and plots from rank 0. */
-int eval_write(MPI_Comm comm, const void *stage, const eval_opts *o, const eval_state *s);
+int eval_write(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const eval_state *s);
 /* eval_run - the whole program on comm (main() minus MPI_Init); returns the agreed rc. */
 int eval_run(MPI_Comm comm, int argc, char **argv);
 void eval_state_clear(eval_state *s);

@@ -95,10 +95,9 @@ cleanup:
     return rc;
 }
 
-int eval_write(MPI_Comm comm, const void *stage, const eval_opts *o, const eval_state *s)
+int eval_write(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const eval_state *s)
 {
     int rc = RP_OK, rank = 0;
-    const rp_stage *st = stage;
     char dir[4096];
     eval_history *h = NULL;
     int nh = 0;
