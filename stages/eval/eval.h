@@ -1,0 +1,103 @@
+/* eval.h - rp-eval: baselines and trained models scored on the test split of shards.h5
+ * (accuracy, ranking, coverage, distance to the noise-free truth), written to eval.h5,
+ * report.json, report.md and gnuplot plots. */
+#ifndef EVAL_H
+#define EVAL_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdint.h>
+
+#include "rp_model.h"
+#include "rp_stage.h"
+
+#define EVAL_MAX_K 8
+#define EVAL_MAX_MODELS 32
+
+typedef struct eval_opts {
+    const char *shards, *features, *als, *twotower, *hybrid, *truth, *out, *report_dir;
+    const char *k_list;   /* "10,50" */
+    const char *gnuplot;  /* program drawing the plots (PATH search unless it has a '/') */
+    double like_threshold; /* like = watch_ratio > this */
+    double bias_reg;      /* regularisation of the bias baseline */
+    double ridge;         /* ridge of the linear regression */
+    int max_card;         /* categorical columns with more levels are left out of linreg */
+    int plots;            /* 0: no gnuplot */
+    int nk;
+    int k[EVAL_MAX_K];
+} eval_opts;
+
+/* One test item of one user, the unit the ranking metrics work on. */
+typedef struct eval_item {
+    float pred;  /* normalised prediction */
+    float gain;  /* raw watch ratio (graded relevance) */
+    int32_t item;
+} eval_item;
+
+/* Per-user ranking results for each k of the k-list; NaN where undefined. */
+typedef struct eval_user_rank {
+    double ndcg[EVAL_MAX_K], precision[EVAL_MAX_K], recall[EVAL_MAX_K];
+    double auc;
+} eval_user_rank;
+
+/* eval_rank_user - the ranking metrics of one user over their n test items (any order; the
+ * array is reordered: on return items[0 .. min(k_max, n)) is the top list, best first).
+ * Order: prediction descending, ties by item index ascending. Local; RP_OK or RP_ERR_NOMEM. */
+int eval_rank_user(eval_item *items, int64_t n, const int *k, int nk, double like_threshold,
+                   eval_user_rank *out);
+
+/* eval_ndcg - DCG of the first min(k, n) of items (already in ranked order) over the ideal DCG
+ * of the same gains; NaN if the ideal DCG is 0. scratch holds n floats. Pure. */
+double eval_ndcg(const eval_item *ranked, int64_t n, int k, float *scratch);
+
+/* eval_auc - probability that a liked item (gain > thr) scores above a non-liked one, ties
+ * 0.5; NaN if either class is empty. items must be sorted by pred descending. Pure. */
+double eval_auc(const eval_item *ranked, int64_t n, double thr);
+
+/* Test split block of this rank (users [u0, u0 + nu)), truth aligned with it. */
+typedef struct eval_test {
+    int64_t n_users, n_items, u0, nu, nnz_global;
+    double norm_min, norm_max;
+    int64_t *off;      /* [nu + 1], local offsets (0-based) */
+    int32_t *item;     /* [nnz_local] */
+    float *value;      /* normalised observed value */
+    float *watch;      /* raw watch ratio */
+    double *truth;     /* expected watch ratio or NULL when no truth.h5 */
+    int64_t *cuts;     /* [size + 1] user blocks */
+} eval_test;
+
+typedef struct eval_entry {
+    char name[64];
+    rp_model *model;   /* NULL for the truth row */
+    char source[4096]; /* file it came from, "" for baselines */
+} eval_entry;
+
+typedef struct eval_state {
+    eval_test test;
+    eval_entry entries[EVAL_MAX_MODELS];
+    int n_entries;
+    int n_metrics, n_counts;
+    double *metrics;   /* [n_entries, n_metrics] */
+    int64_t *counts;   /* [n_entries, n_counts] */
+    char inputs[8192]; /* lineage lines for the stamp */
+} eval_state;
+
+/* eval_parse - options; checks the k-list. Local; RP_OK, RP_HELP or RP_ERR_USAGE. */
+int eval_parse(int argc, char **argv, eval_opts *o);
+/* eval_load_test - this rank's block of /test and the aligned truth. Collective. */
+int eval_load_test(MPI_Comm comm, const eval_opts *o, eval_test *t);
+/* eval_load_models - baselines (fitted here) and model files that exist. Collective. */
+int eval_load_models(MPI_Comm comm, const eval_opts *o, eval_state *s);
+/* eval_score_all - every entry's metrics into s->metrics / s->counts. Collective. */
+int eval_score_all(MPI_Comm comm, const eval_opts *o, eval_state *s);
+/* eval_metric_names - the column names for a k-list: fills names (cap entries), returns count.
+ * Strings are static or allocated in a static pool. */
+int eval_metric_names(const eval_opts *o, const char **names, int cap);
+int eval_count_names(const char **names, int cap);
+/* eval_write - eval.h5 (atomic), then report.json, report.md and plots from rank 0. */
+int eval_write(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const eval_state *s);
+/* eval_run - the whole program on comm (main() minus MPI_Init); returns the agreed rc. */
+int eval_run(MPI_Comm comm, int argc, char **argv);
+void eval_state_clear(eval_state *s);
+
+#endif

@@ -1,0 +1,483 @@
+/* eval_load.c - rp-eval inputs: options, this rank's block of test users from shards.h5, the
+ * noise-free truth aligned with it (truth.h5 from rp-synth), baselines and model files. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "eval.h"
+#include "rp_args.h"
+#include "rp_baseline.h"
+#include "rp_err.h"
+#include "rp_h5.h"
+#include "rp_mpi.h"
+#include "rp_part.h"
+#include "rp_schema.h"
+#include "rp_sha256.h"
+
+static int parse_k_list(const char *s, eval_opts *o)
+{
+    int rc = RP_OK;
+    const char *p = s;
+    o->nk = 0;
+    while (*p) {
+        char *end = NULL;
+        long k = strtol(p, &end, 10);
+        if (end == p || k <= 0 || k > 100000 || o->nk == EVAL_MAX_K || (*end && *end != ','))
+            RP_FAIL_USER0(RP_ERR_USAGE,
+                          "--k-list '%s': expected up to %d positive integers separated by ','",
+                          s, EVAL_MAX_K);
+        o->k[o->nk++] = (int)k;
+        p = *end ? end + 1 : end;
+    }
+    if (o->nk == 0) RP_FAIL_USER0(RP_ERR_USAGE, "--k-list is empty");
+cleanup:
+    return rc;
+}
+
+int eval_parse(int argc, char **argv, eval_opts *o)
+{
+    int rc = RP_OK;
+    static const rp_cmd cmd = {
+        "rp-eval",
+        "Score baselines and trained models on the test split: accuracy, ranking, coverage.",
+        "Inputs: shards.h5 (required); features.h5 (linear regression), als.h5, twotower.h5,\n"
+        "hybrid.h5, truth.h5 when they exist (missing ones are skipped with a notice).\n"
+        "Outputs: eval.h5, and report.json, report.md, plots/*.png in --report-dir.\n"};
+    memset(o, 0, sizeof *o);
+    o->k_list = "10,50";
+    o->like_threshold = 2.0;
+    o->bias_reg = 10.0;
+    o->ridge = 1.0;
+    o->max_card = 2000;
+    o->plots = 1;
+    o->gnuplot = "gnuplot";
+    rp_arg args[] = {
+        {"shards", RP_ARG_STR, &o->shards, "FILE", "shards.h5 (train for baselines, test)", NULL},
+        {"features", RP_ARG_STR, &o->features, "FILE", "features.h5 for the linear regression",
+         NULL},
+        {"als", RP_ARG_STR, &o->als, "FILE", "ALS model file", NULL},
+        {"twotower", RP_ARG_STR, &o->twotower, "FILE", "two-tower model file", NULL},
+        {"hybrid", RP_ARG_STR, &o->hybrid, "FILE",
+         "hybrid model file; FILE#variant picks a variant; a comma list gives several rows",
+         NULL},
+        {"truth", RP_ARG_STR, &o->truth, "FILE", "truth.h5 (noise-free expected watch ratio)",
+         NULL},
+        {"out", RP_ARG_STR, &o->out, "FILE", "output eval.h5", NULL},
+        {"report-dir", RP_ARG_STR, &o->report_dir, "DIR",
+         "report folder (default: dir of --out)", NULL},
+        {"k-list", RP_ARG_STR, &o->k_list, "K,K", "cut-offs of the ranking metrics", NULL},
+        {"like-threshold", RP_ARG_DBL, &o->like_threshold, "X", "like = watch_ratio > X", NULL},
+        {"bias-reg", RP_ARG_DBL, &o->bias_reg, "X", "regularisation of the bias baseline", NULL},
+        {"ridge", RP_ARG_DBL, &o->ridge, "X", "ridge penalty of the linear regression", NULL},
+        {"max-cardinality", RP_ARG_INT, &o->max_card, "N",
+         "linear regression: skip categorical columns with more levels", NULL},
+        {"plots", RP_ARG_FLAG, &o->plots, NULL, "draw PNG plots with gnuplot", NULL},
+        {"gnuplot", RP_ARG_STR, &o->gnuplot, "PROG", "gnuplot program (searched in PATH)", NULL},
+    };
+    RP_CALL(rp_args_parse(argc, argv, &cmd, args, (int)(sizeof args / sizeof args[0])));
+    if (o->shards == NULL || o->out == NULL)
+        RP_FAIL_USER0(RP_ERR_USAGE, "--shards and --out are required (try rp-eval --help)");
+    if (o->bias_reg < 0 || o->ridge < 0)
+        RP_FAIL_USER0(RP_ERR_USAGE, "--bias-reg and --ridge must be >= 0");
+    RP_CALL(parse_k_list(o->k_list, o));
+cleanup:
+    return rc;
+}
+
+/* 1 on every rank if path names an existing file (rank 0 looks). Collective. */
+static int file_exists(MPI_Comm comm, const char *path)
+{
+    int rank = 0, yes = 0;
+    MPI_Comm_rank(comm, &rank);
+    struct stat st;
+    if (rank == 0) yes = path != NULL && stat(path, &st) == 0;
+    MPI_Bcast(&yes, 1, MPI_INT, 0, comm);
+    return yes;
+}
+
+static int read_block_arrays(hid_t f, eval_test *t, int64_t z0, int64_t nz, const char *path)
+{
+    int rc = RP_OK;
+    RP_ALLOC(t->item = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->item));
+    RP_ALLOC(t->value = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->value));
+    RP_ALLOC(t->watch = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->watch));
+    RP_CALL(rp_h5_read(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_ITEM, RP_I32, z0, nz, t->item));
+    RP_CALL(rp_h5_read(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_VALUE, RP_F32, z0, nz, t->value));
+    RP_CALL(rp_h5_read(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_WATCH, RP_F32, z0, nz, t->watch));
+    for (int64_t z = 0; z < nz; z++) {
+        if (t->item[z] < 0 || t->item[z] >= t->n_items || !isfinite(t->value[z]) ||
+            !isfinite(t->watch[z]))
+            RP_FAIL_USER(RP_ERR_DATA, "%s: test entry %lld: item %d outside [0, %lld) or value "
+                         "not finite", path, (long long)(z0 + z), t->item[z],
+                         (long long)t->n_items);
+    }
+cleanup:
+    return rc;
+}
+
+/* Root attributes and the test CSR block of this rank. */
+static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
+{
+    int rc = RP_OK, rank = 0, size = 1, nd = 0;
+    int64_t *off = NULL, od[2], vd[2];
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_SHARDS));
+    RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &t->n_users));
+    RP_CALL(rp_h5_attr_read(f, "/", "n_items", RP_I64, 1, &t->n_items));
+    RP_CALL(rp_h5_attr_read(f, "/", "norm_min", RP_F64, 1, &t->norm_min));
+    RP_CALL(rp_h5_attr_read(f, "/", "norm_max", RP_F64, 1, &t->norm_max));
+    if (t->n_users <= 0 || t->n_items <= 0 || t->n_items > INT32_MAX || t->n_users > INT32_MAX ||
+        !(t->norm_max > t->norm_min))
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes n_users/n_items/norm_min/norm_max",
+                      path);
+    RP_CALL(rp_h5_read_all(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_OFFSETS, RP_I64, (void **)&off,
+                           &nd, od));
+    RP_CALL(rp_h5_dims(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_ITEM, &nd, vd));
+    if (od[0] != t->n_users + 1 || off[0] != 0 || off[t->n_users] != vd[0])
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: /test/by_user/offsets does not match n_users and nnz",
+                      path);
+    for (int64_t u = 0; u < t->n_users; u++)
+        if (off[u + 1] < off[u])
+            RP_FAIL_USER0(RP_ERR_DATA, "%s: /test/by_user/offsets decreases at %lld", path,
+                          (long long)u);
+    RP_ALLOC(t->cuts = malloc((size_t)(size + 1) * sizeof *t->cuts));
+    rp_part_weighted(off, t->n_users, size, 1.0, t->cuts);
+    t->u0 = t->cuts[rank];
+    t->nu = t->cuts[rank + 1] - t->u0;
+    t->nnz_global = vd[0];
+    RP_ALLOC(t->off = malloc((size_t)(t->nu + 1) * sizeof *t->off));
+    for (int64_t r = 0; r <= t->nu; r++) t->off[r] = off[t->u0 + r] - off[t->u0];
+    RP_CALL(read_block_arrays(f, t, off[t->u0], t->off[t->nu], path));
+cleanup:
+    free(off);
+    return rp_mpi_agree(comm, rc);
+}
+
+/* A truth row on its way to the rank owning its user. */
+typedef struct truth_rec {
+    int32_t u, i;
+    double e;
+} truth_rec;
+
+static int by_ui(const void *a, const void *b)
+{
+    const truth_rec *x = a, *y = b;
+    if (x->u != y->u) return x->u < y->u ? -1 : 1;
+    return x->i < y->i ? -1 : (x->i > y->i);
+}
+
+/* Dense index of raw id v in the sorted ids[n], or -1. */
+static int32_t dense_of(const int64_t *ids, int64_t n, int64_t v)
+{
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < v) lo = mid + 1; else hi = mid;
+    }
+    return lo < n && ids[lo] == v ? (int32_t)lo : -1;
+}
+
+/* Read an even block of truth rows and map raw ids to dense ones (unknown ids dropped).
+ * Out: *recs, *n (records grouped by destination rank, *per[p] each). */
+static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
+                       const eval_test *t, truth_rec **recs, int64_t *per)
+{
+    int rc = RP_OK, rank = 0, size = 1, nd = 0;
+    int64_t *uraw = NULL, *iraw = NULL, *ru = NULL, *ri = NULL, ud[2], id[2], d[3][2];
+    double *e = NULL;
+    truth_rec *out = NULL;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    RP_CALL(rp_h5_read_all(shards, RP_DS_USER_RAW, RP_I64, (void **)&uraw, &nd, ud));
+    RP_CALL(rp_h5_read_all(shards, RP_DS_ITEM_RAW, RP_I64, (void **)&iraw, &nd, id));
+    RP_CALL(rp_h5_dims(tf, "/user_raw", &nd, d[0]));
+    RP_CALL(rp_h5_dims(tf, "/item_raw", &nd, d[1]));
+    RP_CALL(rp_h5_dims(tf, "/expected_watch_ratio", &nd, d[2]));
+    if (d[0][0] != d[1][0] || d[0][0] != d[2][0] || ud[0] != t->n_users || id[0] != t->n_items)
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: /user_raw, /item_raw, /expected_watch_ratio lengths "
+                      "differ (or shards ids do not match n_users/n_items)", path);
+    int64_t off = 0, n = 0;
+    rp_part_even(d[0][0], size, rank, &off, &n);
+    RP_ALLOC(ru = malloc((size_t)(n + 1) * sizeof *ru));
+    RP_ALLOC(ri = malloc((size_t)(n + 1) * sizeof *ri));
+    RP_ALLOC(e = malloc((size_t)(n + 1) * sizeof *e));
+    RP_ALLOC(out = malloc((size_t)(n + 1) * sizeof *out));
+    RP_CALL(rp_h5_read(tf, "/user_raw", RP_I64, off, n, ru));
+    RP_CALL(rp_h5_read(tf, "/item_raw", RP_I64, off, n, ri));
+    RP_CALL(rp_h5_read(tf, "/expected_watch_ratio", RP_F64, off, n, e));
+    for (int p = 0; p < size; p++) per[p] = 0;
+    int64_t m = 0;
+    for (int64_t k = 0; k < n; k++) {
+        int32_t u = dense_of(uraw, ud[0], ru[k]), i = dense_of(iraw, id[0], ri[k]);
+        if (!isfinite(e[k]))
+            RP_FAIL_USER(RP_ERR_DATA, "%s: /expected_watch_ratio[%lld] is not finite", path,
+                         (long long)(off + k));
+        if (u < 0 || i < 0) continue;
+        out[m++] = (truth_rec){u, i, e[k]};
+    }
+    /* Group by owner: users are in blocks, so sorting by user groups by rank too. */
+    qsort(out, (size_t)m, sizeof *out, by_ui);
+    for (int64_t k = 0; k < m; k++) per[rp_part_owner(t->cuts, size, out[k].u)]++;
+    *recs = out;
+    out = NULL;
+cleanup:
+    free(uraw);
+    free(iraw);
+    free(ru);
+    free(ri);
+    free(e);
+    free(out);
+    return rp_mpi_agree(comm, rc);
+}
+
+static int by_local_ui(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : (x[1] < y[1] ? -1 : (x[1] > y[1]));
+}
+
+/* Put received truth records (sorted by user, item) on the matching test entries. */
+static int truth_attach(eval_test *t, const truth_rec *r, int64_t n, const char *path)
+{
+    int rc = RP_OK;
+    int64_t nz = t->off[t->nu], *key = NULL; /* triples (user, item, position) */
+    RP_ALLOC(t->truth = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->truth));
+    RP_ALLOC(key = malloc((size_t)(nz > 0 ? 3 * nz : 1) * sizeof *key));
+    for (int64_t u = 0; u < t->nu; u++)
+        for (int64_t z = t->off[u]; z < t->off[u + 1]; z++) {
+            key[3 * z] = t->u0 + u;
+            key[3 * z + 1] = t->item[z];
+            key[3 * z + 2] = z;
+            t->truth[z] = NAN;
+        }
+    qsort(key, (size_t)nz, 3 * sizeof *key, by_local_ui);
+    for (int64_t a = 0, b = 0; a < nz && b < n;) {
+        if (b + 1 < n && r[b].u == r[b + 1].u && r[b].i == r[b + 1].i)
+            RP_FAIL_USER(RP_ERR_DATA, "%s: pair (user %d, item %d) (dense) appears twice", path,
+                         r[b].u, r[b].i);
+        int64_t ku = key[3 * a], ki = key[3 * a + 1];
+        if (ku == r[b].u && ki == r[b].i) t->truth[key[3 * a + 2]] = r[b].e;
+        if (ku < r[b].u || (ku == r[b].u && ki <= r[b].i)) a++; else b++;
+    }
+cleanup:
+    free(key);
+    return rc;
+}
+
+/* Send each truth row to its user's owner, attach, and require every test pair covered. */
+static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *t)
+{
+    int rc = RP_OK, size = 1;
+    hid_t tf = H5I_INVALID_HID;
+    truth_rec *recs = NULL;
+    void *in = NULL;
+    int64_t *sc = NULL, *sd = NULL, *rcn = NULL, *rd = NULL, nin = 0;
+    RP_MPI(MPI_Comm_size(comm, &size));
+    RP_ALLOC(sc = calloc((size_t)size, sizeof *sc));
+    RP_ALLOC(sd = calloc((size_t)size, sizeof *sd));
+    RP_ALLOC(rcn = calloc((size_t)size, sizeof *rcn));
+    RP_ALLOC(rd = calloc((size_t)size, sizeof *rd));
+    RP_CALL(rp_h5_open(comm, path, &tf));
+    RP_CALL(rp_h5_check_schema(tf, path, RP_SCHEMA_TRUTH));
+    RP_CALL(truth_block(comm, shards, tf, path, t, &recs, sc));
+    for (int p = 0; p < size; p++) {
+        sc[p] *= (int64_t)sizeof(truth_rec);
+        sd[p] = p ? sd[p - 1] + sc[p - 1] : 0;
+    }
+    RP_CALL(rp_mpi_alltoallv_bytes(comm, recs, sc, sd, &in, rcn, rd, &nin));
+    nin /= (int64_t)sizeof(truth_rec);
+    qsort(in, (size_t)nin, sizeof(truth_rec), by_ui);
+    rc = truth_attach(t, in, nin, path); /* local: a duplicate pair fails on its owner only */
+    RP_AGREE(comm, rc);
+    int64_t missing = 0;
+    for (int64_t z = 0; z < t->off[t->nu]; z++) missing += isnan(t->truth[z]) != 0;
+    RP_CALL(rp_mpi_sum_i64(comm, &missing, 1));
+    if (missing > 0)
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: %lld of %lld test pairs have no expected watch ratio "
+                      "(truth of another dataset?)", path, (long long)missing,
+                      (long long)t->nnz_global);
+cleanup:
+    rp_h5_close(&tf);
+    free(recs);
+    free(in);
+    free(sc);
+    free(sd);
+    free(rcn);
+    free(rd);
+    return rp_mpi_agree(comm, rc);
+}
+
+int eval_load_test(MPI_Comm comm, const eval_opts *o, eval_test *t)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    double t0 = MPI_Wtime();
+    memset(t, 0, sizeof *t);
+    RP_CALL(rp_h5_open(comm, o->shards, &f));
+    RP_CALL(read_test(comm, f, o->shards, t));
+    if (o->truth != NULL && file_exists(comm, o->truth)) {
+        RP_CALL(read_truth(comm, f, o->truth, t));
+    } else if (o->truth != NULL) {
+        rp_log_info("notice: %s does not exist: no comparison with the noise-free truth",
+                    o->truth);
+    }
+    rp_log_info("test split: %lld pairs, %lld users (%.2f s)", (long long)t->nnz_global,
+                (long long)t->n_users, MPI_Wtime() - t0);
+cleanup:
+    rp_h5_close(&f);
+    return rp_mpi_agree(comm, rc);
+}
+
+static int add_entry(eval_state *s, const char *name, rp_model *m, const char *source)
+{
+    int rc = RP_OK;
+    RP_REQUIRE(s->n_entries < EVAL_MAX_MODELS, RP_ERR_INTERNAL, "too many models");
+    eval_entry *e = &s->entries[s->n_entries++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->model = m;
+    snprintf(e->source, sizeof e->source, "%s", source ? source : "");
+cleanup:
+    return rc;
+}
+
+/* Lineage line "role=<path> sha256=<hex>" appended to s->inputs. Collective. */
+static int add_input(MPI_Comm comm, eval_state *s, const char *role, const char *path)
+{
+    int rc = RP_OK;
+    char hex[65], key[4200];
+    snprintf(key, sizeof key, "%s=%s sha256=", role, path);
+    if (strstr(s->inputs, key) != NULL) goto cleanup; /* variants of one file: hash it once */
+    RP_CALL(rp_hash_file(comm, path, hex));
+    size_t used = strlen(s->inputs);
+    snprintf(s->inputs + used, sizeof s->inputs - used, "%s%s=%s sha256=%s", used ? "\n" : "",
+             role, path, hex);
+cleanup:
+    return rc;
+}
+
+/* "hybrid.h5#concat" -> "hybrid.h5": the file part of a model spec (the '#' suffix names a
+ * variant of a hybrid file, resolved by rp_model_load). */
+static void spec_file(const char *spec, char *file, size_t cap)
+{
+    snprintf(file, cap, "%s", spec);
+    char *hash = strrchr(file, '#'), *slash = strrchr(file, '/');
+    if (hash != NULL && (slash == NULL || hash > slash)) *hash = '\0';
+}
+
+/* A unique row name: name, or name-2, name-3, ... when taken. */
+static void unique_name(const eval_state *s, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", name);
+    for (int n = 2, taken = 1; taken; n++) {
+        taken = 0;
+        for (int k = 0; k < s->n_entries; k++) taken |= strcmp(s->entries[k].name, out) == 0;
+        if (taken) snprintf(out, cap, "%.50s-%d", name, n);
+    }
+}
+
+/* Load one model spec: skipped with a notice when its file is absent, an error when it is
+ * malformed or mismatched. */
+static int load_model_spec(MPI_Comm comm, const eval_test *t, eval_state *s, const char *role,
+                           const char *spec)
+{
+    int rc = RP_OK;
+    rp_model *m = NULL;
+    char file[4096], name[64];
+    spec_file(spec, file, sizeof file);
+    if (!file_exists(comm, file)) {
+        rp_log_info("notice: %s does not exist: %s skipped", file, role);
+        goto cleanup;
+    }
+    RP_CALL(rp_model_load(comm, spec, t->n_users, t->n_items, &m));
+    RP_CALL(add_input(comm, s, role, file));
+    unique_name(s, m->name[0] ? m->name : role, name, sizeof name);
+    RP_CALL(add_entry(s, name, m, file));
+    m = NULL;
+cleanup:
+    rp_model_destroy(&m);
+    return rp_mpi_agree(comm, rc);
+}
+
+/* A model option is a comma-separated list of specs (file or file#variant), each one row. */
+static int load_model_file(MPI_Comm comm, const eval_test *t, eval_state *s, const char *role,
+                           const char *list)
+{
+    int rc = RP_OK;
+    char spec[4096];
+    for (const char *p = list; p != NULL && *p;) {
+        size_t l = strcspn(p, ",");
+        snprintf(spec, sizeof spec, "%.*s", (int)l, p);
+        if (spec[0]) RP_CALL(load_model_spec(comm, t, s, role, spec));
+        p += l + (p[l] == ',');
+    }
+cleanup:
+    return rp_mpi_agree(comm, rc);
+}
+
+static int load_baselines(MPI_Comm comm, const eval_opts *o, eval_state *s)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID, ff = H5I_INVALID_HID;
+    rp_model *m[5] = {NULL};
+    int nm = 0;
+    RP_CALL(rp_h5_open(comm, o->shards, &f));
+    RP_CALL(rp_baseline_global_mean(comm, f, &m[nm++]));
+    RP_CALL(rp_baseline_user_mean(comm, f, &m[nm++]));
+    RP_CALL(rp_baseline_item_mean(comm, f, &m[nm++]));
+    RP_CALL(rp_baseline_bias(comm, f, o->bias_reg, &m[nm++]));
+    if (o->features != NULL && file_exists(comm, o->features)) {
+        rp_baseline_linreg_opts lo = {o->ridge, o->max_card};
+        RP_CALL(rp_h5_open(comm, o->features, &ff));
+        RP_CALL(rp_h5_check_schema(ff, o->features, RP_SCHEMA_FEATURES));
+        RP_CALL(rp_baseline_linreg(comm, f, ff, &lo, &m[nm++]));
+        RP_CALL(add_input(comm, s, "features", o->features));
+    } else if (o->features != NULL) {
+        rp_log_info("notice: %s does not exist: linear regression skipped", o->features);
+    }
+    for (int k = 0; k < nm; k++) {
+        RP_CALL(add_entry(s, m[k]->name, m[k], NULL));
+        m[k] = NULL;
+    }
+cleanup:
+    for (int k = 0; k < nm; k++) rp_model_destroy(&m[k]);
+    rp_h5_close(&ff);
+    rp_h5_close(&f);
+    return rp_mpi_agree(comm, rc);
+}
+
+int eval_load_models(MPI_Comm comm, const eval_opts *o, eval_state *s)
+{
+    int rc = RP_OK;
+    double t0 = MPI_Wtime();
+    RP_CALL(add_input(comm, s, "shards", o->shards));
+    rp_log_info("fitting baselines on %s", o->shards);
+    RP_CALL(load_baselines(comm, o, s));
+    rp_log_info("baselines fitted (%.2f s with input hashing)", MPI_Wtime() - t0);
+    RP_CALL(load_model_file(comm, &s->test, s, "als", o->als));
+    RP_CALL(load_model_file(comm, &s->test, s, "twotower", o->twotower));
+    RP_CALL(load_model_file(comm, &s->test, s, "hybrid", o->hybrid));
+    if (s->test.truth != NULL) {
+        RP_CALL(add_entry(s, "truth", NULL, o->truth));
+        RP_CALL(add_input(comm, s, "truth", o->truth));
+    }
+cleanup:
+    return rp_mpi_agree(comm, rc);
+}
+
+void eval_state_clear(eval_state *s)
+{
+    for (int k = 0; k < s->n_entries; k++) rp_model_destroy(&s->entries[k].model);
+    eval_test *t = &s->test;
+    free(t->off);
+    free(t->item);
+    free(t->value);
+    free(t->watch);
+    free(t->truth);
+    free(t->cuts);
+    free(s->metrics);
+    free(s->counts);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,251 @@
+/* eval_score.c - rp-eval's scoring: each rank predicts its test users' pairs, computes per-user
+ * sums and ranking metrics, and the per-user rows are gathered in user order so the reductions
+ * (summed in user order on every rank) do not depend on the number of ranks. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval.h"
+#include "rp_err.h"
+#include "rp_log.h"
+#include "rp_mpi.h"
+
+/* Per-user row: sums first, then the ranking metrics. */
+enum { S_N, S_AE, S_SE, S_AE_RAW, S_SE_RAW, S_AE_TRUTH, S_SE_TRUTH, S_N_TRUTH, S_RANK };
+#define ROW_WIDTH(nk) (S_RANK + 3 * (nk) + 1)
+
+static char name_pool[64][32];
+
+int eval_metric_names(const eval_opts *o, const char **names, int cap)
+{
+    int n = 0, pool = 0;
+    static const char *fixed[] = {"mae", "rmse", "mae_raw", "rmse_raw"};
+    for (int j = 0; j < 4 && n < cap; j++) names[n++] = fixed[j];
+    static const char *ranked[] = {"ndcg", "precision", "recall"};
+    for (int r = 0; r < 3; r++)
+        for (int j = 0; j < o->nk && n < cap && pool < 64; j++) {
+            snprintf(name_pool[pool], sizeof name_pool[0], "%s@%d", ranked[r], o->k[j]);
+            names[n++] = name_pool[pool++];
+        }
+    if (n < cap) names[n++] = "auc";
+    for (int j = 0; j < o->nk && n < cap && pool < 64; j++) {
+        snprintf(name_pool[pool], sizeof name_pool[0], "coverage@%d", o->k[j]);
+        names[n++] = name_pool[pool++];
+    }
+    if (n < cap) names[n++] = "mae_vs_truth_raw";
+    if (n < cap) names[n++] = "rmse_vs_truth_raw";
+    return n;
+}
+
+int eval_count_names(const char **names, int cap)
+{
+    static const char *c[] = {"test_pairs", "test_users", "users_ndcg", "users_recall",
+                              "users_auc", "truth_pairs"};
+    int n = 0;
+    for (; n < 6 && n < cap; n++) names[n] = c[n];
+    return n;
+}
+
+/* Normalised and raw predictions of this rank's test pairs for entry e. */
+static int predict(const eval_test *t, const eval_entry *e, float *pn, double *praw)
+{
+    int rc = RP_OK;
+    int32_t *users = NULL;
+    int64_t nz = t->off[t->nu];
+    double span = t->norm_max - t->norm_min;
+    if (e->model == NULL) { /* the noise-free truth */
+        for (int64_t z = 0; z < nz; z++) {
+            double c = fmin(fmax(t->truth[z], t->norm_min), t->norm_max);
+            pn[z] = (float)((c - t->norm_min) / span);
+            praw[z] = t->truth[z];
+        }
+        goto cleanup;
+    }
+    RP_ALLOC(users = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *users));
+    for (int64_t u = 0; u < t->nu; u++)
+        for (int64_t z = t->off[u]; z < t->off[u + 1]; z++) users[z] = (int32_t)(t->u0 + u);
+    RP_CALL(rp_model_score_pairs(e->model, users, t->item, nz, pn));
+    for (int64_t z = 0; z < nz; z++) {
+        if (!isfinite(pn[z]))
+            RP_FAIL_USER(RP_ERR_DATA, "%s: model %s predicts %g for user %d, item %d (NaN or "
+                         "infinite factors?)", e->source, e->name, pn[z], users[z], t->item[z]);
+        praw[z] = t->norm_min + (double)pn[z] * span;
+    }
+cleanup:
+    free(users);
+    return rc;
+}
+
+/* Row of user u (local index): error sums in file order, then ranking metrics. Marks the top-k
+ * items of the user in cover[j * n_items + item]. */
+static int user_row(const eval_opts *o, const eval_test *t, int64_t u, const float *pn,
+                    const double *praw, eval_item *scratch, unsigned char *cover, double *row)
+{
+    int rc = RP_OK;
+    int64_t a = t->off[u], n = t->off[u + 1] - a;
+    memset(row, 0, (size_t)ROW_WIDTH(o->nk) * sizeof *row);
+    for (int64_t z = a; z < a + n; z++) {
+        double e = (double)pn[z] - (double)t->value[z], er = praw[z] - (double)t->watch[z];
+        row[S_N] += 1.0;
+        row[S_AE] += fabs(e);
+        row[S_SE] += e * e;
+        row[S_AE_RAW] += fabs(er);
+        row[S_SE_RAW] += er * er;
+        if (t->truth != NULL) {
+            double et = praw[z] - t->truth[z];
+            row[S_AE_TRUTH] += fabs(et);
+            row[S_SE_TRUTH] += et * et;
+            row[S_N_TRUTH] += 1.0;
+        }
+        scratch[z - a] = (eval_item){pn[z], t->watch[z], t->item[z]};
+    }
+    eval_user_rank r;
+    RP_CALL(eval_rank_user(scratch, n, o->k, o->nk, o->like_threshold, &r));
+    for (int j = 0; j < o->nk; j++) {
+        row[S_RANK + j] = r.ndcg[j];
+        row[S_RANK + o->nk + j] = r.precision[j];
+        row[S_RANK + 2 * o->nk + j] = r.recall[j];
+        for (int64_t x = 0; x < n && x < o->k[j]; x++)
+            cover[(int64_t)j * t->n_items + scratch[x].item] = 1;
+    }
+    row[S_RANK + 3 * o->nk] = r.auc;
+cleanup:
+    return rc;
+}
+
+/* All users' rows in user order on every rank. Collective. */
+static int gather_user_rows(MPI_Comm comm, const eval_test *t, int width, const double *local,
+                            double *full)
+{
+    int rc = RP_OK, size = 1, rank = 0;
+    int *cnt = NULL, *dsp = NULL;
+    RP_MPI(MPI_Comm_size(comm, &size));
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_ALLOC(cnt = malloc((size_t)size * sizeof *cnt));
+    RP_ALLOC(dsp = malloc((size_t)size * sizeof *dsp));
+    for (int p = 0; p < size; p++) {
+        RP_CALL(rp_int_cast((t->cuts[p + 1] - t->cuts[p]) * width, &cnt[p]));
+        RP_CALL(rp_int_cast(t->cuts[p] * width, &dsp[p]));
+    }
+    RP_MPI(MPI_Allgatherv(local, cnt[rank], MPI_DOUBLE, full, cnt, dsp, MPI_DOUBLE, comm));
+cleanup:
+    free(cnt);
+    free(dsp);
+    return rc;
+}
+
+/* Mean of column c over users where it is defined (not NaN); *n how many. In user order. */
+static double user_mean(const double *rows, int64_t n_users, int width, int c, int64_t *n)
+{
+    double s = 0.0;
+    *n = 0;
+    for (int64_t u = 0; u < n_users; u++) {
+        double v = rows[u * width + c];
+        if (!isnan(v)) {
+            s += v;
+            (*n)++;
+        }
+    }
+    return *n > 0 ? s / (double)*n : NAN;
+}
+
+/* Final metrics and counts of one entry from the gathered rows and coverage bitmaps. */
+static void finish_entry(const eval_opts *o, const eval_test *t, const double *rows,
+                         const unsigned char *cover, double *met, int64_t *cnt)
+{
+    int w = ROW_WIDTH(o->nk), nk = o->nk, c = 0;
+    double sum[S_RANK] = {0};
+    int64_t users = 0, nd = 0;
+    for (int64_t u = 0; u < t->n_users; u++) {
+        for (int s = 0; s < S_RANK; s++) sum[s] += rows[u * w + s];
+        users += rows[u * w + S_N] > 0;
+    }
+    double n = sum[S_N], nt = sum[S_N_TRUTH];
+    met[c++] = n > 0 ? sum[S_AE] / n : NAN;
+    met[c++] = n > 0 ? sqrt(sum[S_SE] / n) : NAN;
+    met[c++] = n > 0 ? sum[S_AE_RAW] / n : NAN;
+    met[c++] = n > 0 ? sqrt(sum[S_SE_RAW] / n) : NAN;
+    for (int j = 0; j < 3 * nk; j++) met[c++] = user_mean(rows, t->n_users, w, S_RANK + j, &nd);
+    int64_t n_ndcg = 0, n_rec = 0, n_auc = 0;
+    user_mean(rows, t->n_users, w, S_RANK, &n_ndcg);
+    user_mean(rows, t->n_users, w, S_RANK + 2 * nk, &n_rec);
+    met[c++] = user_mean(rows, t->n_users, w, S_RANK + 3 * nk, &n_auc);
+    for (int j = 0; j < nk; j++) {
+        int64_t hit = 0;
+        for (int64_t i = 0; i < t->n_items; i++) hit += cover[(int64_t)j * t->n_items + i];
+        met[c++] = (double)hit / (double)t->n_items;
+    }
+    met[c++] = nt > 0 ? sum[S_AE_TRUTH] / nt : NAN;
+    met[c++] = nt > 0 ? sqrt(sum[S_SE_TRUTH] / nt) : NAN;
+    int64_t out[6] = {(int64_t)n, users, n_ndcg, n_rec, n_auc, (int64_t)nt};
+    memcpy(cnt, out, sizeof out);
+}
+
+/* Score entry e: local rows, gather, coverage union, final numbers. Collective. */
+static int score_entry(MPI_Comm comm, const eval_opts *o, const eval_test *t, const eval_entry *e,
+                       double *met, int64_t *cnt)
+{
+    int rc = RP_OK, w = ROW_WIDTH(o->nk), ncov = 0;
+    int64_t nz = t->off[t->nu], maxn = 1;
+    float *pn = NULL;
+    double *praw = NULL, *local = NULL, *full = NULL;
+    eval_item *scratch = NULL;
+    unsigned char *cover = NULL;
+    for (int64_t u = 0; u < t->nu; u++)
+        if (t->off[u + 1] - t->off[u] > maxn) maxn = t->off[u + 1] - t->off[u];
+    /* Local phase: failures (memory, a non-finite prediction on this rank's users) flow to
+     * the one RP_AGREE below so every rank makes the same collective calls. */
+    pn = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *pn);
+    praw = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *praw);
+    scratch = malloc((size_t)maxn * sizeof *scratch);
+    local = malloc((size_t)((t->nu > 0 ? t->nu : 1) * w) * sizeof *local);
+    full = malloc((size_t)(t->n_users * w) * sizeof *full);
+    cover = calloc((size_t)(o->nk * t->n_items), 1);
+    if (!pn || !praw || !scratch || !local || !full || !cover) {
+        rp_log_error(__FILE__, __LINE__, "scoring %s: out of memory", e->name);
+        rc = RP_ERR_NOMEM;
+    }
+    if (rc == RP_OK) rc = predict(t, e, pn, praw);
+    for (int64_t u = 0; u < t->nu && rc == RP_OK; u++)
+        rc = user_row(o, t, u, pn, praw, scratch, cover, local + u * w);
+    RP_AGREE(comm, rc);
+    RP_CALL(gather_user_rows(comm, t, w, local, full));
+    RP_CALL(rp_int_cast(o->nk * t->n_items, &ncov));
+    /* A union of 0/1 flags: MAX is exact, so coverage is rank-count independent too. */
+    RP_MPI(MPI_Allreduce(MPI_IN_PLACE, cover, ncov, MPI_UNSIGNED_CHAR, MPI_MAX, comm));
+    finish_entry(o, t, full, cover, met, cnt);
+cleanup:
+    free(pn);
+    free(praw);
+    free(scratch);
+    free(local);
+    free(full);
+    free(cover);
+    return rp_mpi_agree(comm, rc);
+}
+
+int eval_score_all(MPI_Comm comm, const eval_opts *o, eval_state *s)
+{
+    int rc = RP_OK;
+    const char *names[64];
+    s->n_metrics = eval_metric_names(o, names, 64);
+    s->n_counts = eval_count_names(names, 64);
+    s->metrics = malloc((size_t)(s->n_entries * s->n_metrics) * sizeof *s->metrics);
+    s->counts = malloc((size_t)(s->n_entries * s->n_counts) * sizeof *s->counts);
+    if (s->metrics == NULL || s->counts == NULL) {
+        rp_log_error(__FILE__, __LINE__, "metric tables: out of memory");
+        rc = RP_ERR_NOMEM;
+    }
+    RP_AGREE(comm, rc);
+    for (int k = 0; k < s->n_entries; k++) {
+        double *met = s->metrics + (int64_t)k * s->n_metrics, t0 = MPI_Wtime();
+        RP_CALL(score_entry(comm, o, &s->test, &s->entries[k], met,
+                            s->counts + (int64_t)k * s->n_counts));
+        rp_log_info("%-12s rmse=%.4f mae=%.4f ndcg@%d=%.4f auc=%.4f (%.2f s)",
+                    s->entries[k].name, met[1], met[0], o->k[0], met[4], met[4 + 3 * o->nk],
+                    MPI_Wtime() - t0);
+    }
+cleanup:
+    return rp_mpi_agree(comm, rc);
+}
