@@ -96,6 +96,14 @@ int hyb_concat_train(MPI_Comm comm, const hyb_opts *o, rp_model *als, rp_model *
 /* hyb_rmse - RMSE of model m over every rank's pairs (rank-count independent). Collective. */
 int hyb_rmse(MPI_Comm comm, const rp_model *m, const hyb_pairs *p, double *rmse);
 
+/* hyb_parse - command line (every rank parses alike). Returns RP_OK, RP_HELP, RP_ERR_USAGE. */
+int hyb_parse(int argc, char **argv, hyb_opts *o);
+/* hyb_open_inputs - shards (pairs, bias baseline), ALS and two-tower models, lineage hashes.
+ * Collective. Returns RP_OK, RP_ERR_NOINPUT, RP_ERR_DATA, RP_ERR_IO. */
+int hyb_open_inputs(MPI_Comm comm, const hyb_opts *o, hyb_state *st);
+/* hyb_fuse - fit the blend, train the concat MLP, pick the default. Collective. */
+int hyb_fuse(MPI_Comm comm, const hyb_opts *o, hyb_state *st);
+
 /* hyb_write - write hybrid.h5 atomically. Collective. */
 int hyb_write(const rp_stage *stg, const hyb_opts *o, const hyb_state *st);
 

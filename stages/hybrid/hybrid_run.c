@@ -16,9 +16,6 @@
 
 static const char *const default_choices[] = {"auto", "blend", "concat", NULL};
 
-int hyb_parse(int argc, char **argv, hyb_opts *o);
-int hyb_open_inputs(MPI_Comm comm, const hyb_opts *o, hyb_state *st);
-int hyb_fuse(MPI_Comm comm, const hyb_opts *o, hyb_state *st);
 
 int hyb_parse(int argc, char **argv, hyb_opts *o)
 {

@@ -4,9 +4,6 @@
 #include "hybrid.h"
 #include "rp_err.h"
 
-int hyb_parse(int argc, char **argv, hyb_opts *o);
-int hyb_open_inputs(MPI_Comm comm, const hyb_opts *o, hyb_state *st);
-int hyb_fuse(MPI_Comm comm, const hyb_opts *o, hyb_state *st);
 
 int main(int argc, char **argv)
 {
