@@ -34,27 +34,53 @@ static int split_of(int64_t u, int64_t i, int64_t ni, double p_train, uint64_t s
     return 3;
 }
 
-static int write_csr(MPI_Comm comm, hid_t f, const char *grp, int64_t nrows, int64_t ncols,
-                     int by_item, int which, int64_t ni, double p_train, uint64_t seed)
+/* The planted factors, computed once (full-size benchmark fixtures have 77M pairs). */
+typedef struct fx_ctx {
+    int64_t nu, ni;
+    double p_train;
+    uint64_t seed;
+    double *A, *B; /* [nu, HYB_FX_D], [ni, HYB_FX_D] */
+} fx_ctx;
+
+static double fx_value(const fx_ctx *c, int64_t u, int64_t i)
+{
+    double s = 0.0;
+    for (int k = 0; k < HYB_FX_D; k++) s += c->A[u * HYB_FX_D + k] * c->B[i * HYB_FX_D + k];
+    double v = 0.5 + 0.2 * s / sqrt((double)HYB_FX_D);
+    v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+    v += 0.02 * rp_rng_normal(c->seed, rp_rng_stream("fx.noise"), (uint64_t)(u * c->ni + i));
+    return v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+}
+
+/* One CSR (by_user) or CSC (by_item) of split `which`: count, then fill (bounded memory). */
+static int write_csr(MPI_Comm comm, hid_t f, const char *grp, const fx_ctx *c, int by_item,
+                     int which)
 {
     int rc = RP_OK;
+    int64_t nrows = by_item ? c->ni : c->nu, ncols = by_item ? c->nu : c->ni;
     int64_t *off = NULL, nnz = 0;
     int32_t *idx = NULL;
     float *val = NULL;
     char ds[256];
     RP_ALLOC(off = calloc((size_t)nrows + 1, sizeof *off));
-    RP_ALLOC(idx = malloc((size_t)(nrows * ncols) * sizeof *idx + 4));
-    RP_ALLOC(val = malloc((size_t)(nrows * ncols) * sizeof *val + 4));
-    for (int64_t r = 0; r < nrows; r++) {
-        for (int64_t c = 0; c < ncols; c++) {
-            int64_t u = by_item ? c : r, i = by_item ? r : c;
-            if (split_of(u, i, ni, p_train, seed) != which) continue;
-            double noise = 0.02 * rp_rng_normal(seed, rp_rng_stream("fx.noise"), (uint64_t)(u * ni + i));
-            double v = hyb_fixture_truth(u, i, seed) + noise;
-            idx[nnz] = (int32_t)c;
-            val[nnz++] = (float)(v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v));
+    for (int pass = 0; pass < 2; pass++) {
+        nnz = 0;
+        for (int64_t r = 0; r < nrows; r++) {
+            for (int64_t col = 0; col < ncols; col++) {
+                int64_t u = by_item ? col : r, i = by_item ? r : col;
+                if (split_of(u, i, c->ni, c->p_train, c->seed) != which) continue;
+                if (pass == 1) {
+                    idx[nnz] = (int32_t)col;
+                    val[nnz] = (float)fx_value(c, u, i);
+                }
+                nnz++;
+            }
+            off[r + 1] = nnz;
         }
-        off[r + 1] = nnz;
+        if (pass == 0) {
+            RP_ALLOC(idx = malloc((size_t)(nnz + 1) * sizeof *idx));
+            RP_ALLOC(val = malloc((size_t)(nnz + 1) * sizeof *val));
+        }
     }
     int64_t n1 = nrows + 1;
     snprintf(ds, sizeof ds, "%s/offsets", grp);
@@ -82,6 +108,7 @@ int hyb_fixture_shards(MPI_Comm comm, const char *path, int64_t nu, int64_t ni, 
     int64_t *ur = NULL, *ir = NULL;
     const char *splits[3] = {RP_SPLIT_TRAIN, RP_SPLIT_VALID, RP_SPLIT_TEST};
     char grp[64];
+    fx_ctx c = {nu, ni, p_train, seed, NULL, NULL};
     RP_ALLOC(ur = malloc((size_t)nu * sizeof *ur));
     RP_ALLOC(ir = malloc((size_t)ni * sizeof *ir));
     for (int64_t u = 0; u < nu; u++) ur[u] = 10 * u + 3;
@@ -92,13 +119,21 @@ int hyb_fixture_shards(MPI_Comm comm, const char *path, int64_t nu, int64_t ni, 
     RP_CALL(rp_h5_attr_write(f, "/", "n_items", RP_I64, 1, &ni));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_USER_RAW, RP_I64, 1, &nu, ur));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_ITEM_RAW, RP_I64, 1, &ni, ir));
+    RP_ALLOC(c.A = malloc((size_t)(nu * HYB_FX_D) * sizeof *c.A));
+    RP_ALLOC(c.B = malloc((size_t)(ni * HYB_FX_D) * sizeof *c.B));
+    for (int64_t u = 0; u < nu; u++)
+        for (int k = 0; k < HYB_FX_D; k++) c.A[u * HYB_FX_D + k] = factor(seed, "fx.user", u, k);
+    for (int64_t i = 0; i < ni; i++)
+        for (int k = 0; k < HYB_FX_D; k++) c.B[i * HYB_FX_D + k] = factor(seed, "fx.item", i, k);
     for (int s = 0; s < 3; s++) {
         snprintf(grp, sizeof grp, "%s/by_user", splits[s]);
-        RP_CALL(write_csr(comm, f, grp, nu, ni, 0, s, ni, p_train, seed));
+        RP_CALL(write_csr(comm, f, grp, &c, 0, s));
         snprintf(grp, sizeof grp, "%s/by_item", splits[s]);
-        RP_CALL(write_csr(comm, f, grp, ni, nu, 1, s, ni, p_train, seed));
+        RP_CALL(write_csr(comm, f, grp, &c, 1, s));
     }
 cleanup:
+    free(c.A);
+    free(c.B);
     free(ur);
     free(ir);
     return rp_h5_commit(comm, &f, path, rc);
