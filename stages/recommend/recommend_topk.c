@@ -44,7 +44,11 @@ void rec_topk(const float *scores, int64_t n, const uint32_t *mark, uint32_t sta
               int32_t *heap, int32_t *idx, float *val)
 {
     int size = 0;
+    float thr = NAN; /* score of the worst kept item once the heap is full */
     for (int64_t i = 0; i < n && k > 0; i++) {
+        /* Fast reject: most items score below the K-th best (an equal score still loses to the
+         * kept item, whose index is lower). A NaN threshold disables the shortcut. */
+        if (size == k && scores[i] < thr) continue;
         if (mark != NULL && mark[i] == stamp) continue;
         if (size < k) {
             heap[size] = (int32_t)i;
@@ -52,7 +56,10 @@ void rec_topk(const float *scores, int64_t n, const uint32_t *mark, uint32_t sta
         } else if (rec_better(scores[i], (int32_t)i, scores[heap[0]], heap[0])) {
             heap[0] = (int32_t)i;
             sift_down(heap, size, scores, 0);
+        } else {
+            continue;
         }
+        if (size == k) thr = scores[heap[0]];
     }
     /* Pop the worst repeatedly: fills the output from the back in rank order. */
     for (int r = k - 1; r >= size; r--) {
