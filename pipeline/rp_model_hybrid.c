@@ -10,7 +10,6 @@
 #include "rp_err.h"
 #include "rp_h5.h"
 #include "rp_mlp.h"
-#include "rp_mpi.h"
 
 #define MAX_COMP 8
 /* Items per GEMM row batch when scoring a user against every item with the concat MLP. */
@@ -37,7 +36,6 @@ typedef struct blend_impl {
     int n;
     rp_model *comp[MAX_COMP];
     double w[MAX_COMP + 1];
-    float *tmp; /* scratch for score_block: n * rows * n_items */
 } blend_impl;
 
 static int blend_combine(const blend_impl *im, float *const *p, int64_t n, float *out)
@@ -87,7 +85,6 @@ static void blend_destroy(void *v)
     blend_impl *im = v;
     if (im == NULL) return;
     for (int k = 0; k < im->n; k++) rp_model_destroy(&im->comp[k]);
-    free(im->tmp);
     free(im);
 }
 
