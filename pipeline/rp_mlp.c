@@ -82,7 +82,8 @@ void rp_mlp_forward_from(const rp_mlp *m, int l0, const float *X, int64_t n, flo
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, dn, di, 1.0f, in, di, W,
                         dn, 1.0f, a, dn);
         if (l + 1 < m->n_layers)
-            for (int64_t x = 0; x < n * dn; x++) a[x] = a[x] > 0.0f ? a[x] : 0.0f;
+            /* Branch-free ReLU (exact: v + |v| is 2v or 0): signs are unpredictable. */
+            for (int64_t x = 0; x < n * dn; x++) a[x] = 0.5f * (a[x] + fabsf(a[x]));
         in = a;
     }
     int dl = m->dims[m->n_layers];

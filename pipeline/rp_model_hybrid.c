@@ -185,25 +185,24 @@ cleanup:
     return rc;
 }
 
-/* Score one user against every item: first layer from the precomputed halves, the rest by GEMM
- * over fixed item chunks (same shapes whatever the user block or rank count). */
+/* Score one user against every item: the first layer is Bi + au + pa wa + pt wt for a chunk of
+ * items (a copy and three BLAS rank-1 updates), the rest by GEMM over fixed item chunks (same
+ * shapes whatever the user block or rank count). ones: CONCAT_ITEM_CHUNK ones. */
 static void concat_user(const concat_impl *im, int64_t u, int64_t n_items, const float *pa,
-                        const float *pt, float *h0, float *work, float *out)
+                        const float *pt, const float *ones, float *h0, float *work, float *out)
 {
     const rp_mlp *m = &im->mlp;
     int h = im->h;
     for (int64_t i0 = 0; i0 < n_items; i0 += CONCAT_ITEM_CHUNK) {
-        int64_t ni = n_items - i0 < CONCAT_ITEM_CHUNK ? n_items - i0 : CONCAT_ITEM_CHUNK;
-        for (int64_t r = 0; r < ni; r++) {
-            float *hr = h0 + r * h;
-            const float *bi = im->Bi + (i0 + r) * h, *au = im->Au + u * h;
-            for (int c = 0; c < h; c++) {
-                float z = au[c] + bi[c] + pa[i0 + r] * im->wa[c] + pt[i0 + r] * im->wt[c];
-                hr[c] = (m->n_layers > 1 && z < 0.0f) ? 0.0f : z;
-            }
-        }
+        int ni = (int)(n_items - i0 < CONCAT_ITEM_CHUNK ? n_items - i0 : CONCAT_ITEM_CHUNK);
+        memcpy(h0, im->Bi + i0 * h, (size_t)ni * (size_t)h * sizeof *h0);
+        cblas_sger(CblasRowMajor, ni, h, 1.0f, ones, 1, im->Au + u * h, 1, h0, h);
+        cblas_sger(CblasRowMajor, ni, h, 1.0f, pa + i0, 1, im->wa, 1, h0, h);
+        cblas_sger(CblasRowMajor, ni, h, 1.0f, pt + i0, 1, im->wt, 1, h0, h);
         const float *z = h0;
         if (m->n_layers > 1) {
+            /* Branch-free ReLU (exact: v + |v| = 2v or 0): signs are unpredictable. */
+            for (int64_t x = 0; x < (int64_t)ni * h; x++) h0[x] = 0.5f * (h0[x] + fabsf(h0[x]));
             rp_mlp_forward_from(m, 1, h0, ni, work, NULL);
             z = work + rp_mlp_work_size(m, ni) - ni; /* the last layer's [ni, 1] output */
         }
@@ -215,22 +214,25 @@ static int concat_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
 {
     const concat_impl *im = m->impl;
     int rc = RP_OK;
-    float *pa = NULL, *pt = NULL, *h0 = NULL, *work = NULL;
+    float *pa = NULL, *pt = NULL, *h0 = NULL, *work = NULL, *ones = NULL;
     int64_t cells = nu * m->n_items;
     RP_REQUIRE(u0 >= 0 && u0 + nu <= m->n_users, RP_ERR_INTERNAL, "concat: users out of range");
     RP_ALLOC(pa = malloc((size_t)(cells > 0 ? cells : 1) * sizeof *pa));
     RP_ALLOC(pt = malloc((size_t)(cells > 0 ? cells : 1) * sizeof *pt));
     RP_ALLOC(h0 = malloc((size_t)CONCAT_ITEM_CHUNK * (size_t)im->h * sizeof *h0));
+    RP_ALLOC(ones = malloc(CONCAT_ITEM_CHUNK * sizeof *ones));
+    for (int x = 0; x < CONCAT_ITEM_CHUNK; x++) ones[x] = 1.0f;
     RP_ALLOC(work = malloc((size_t)rp_mlp_work_size(&im->mlp, CONCAT_ITEM_CHUNK) * sizeof *work));
     RP_CALL(rp_model_score_block(im->als, u0, nu, pa));
     RP_CALL(rp_model_score_block(im->tt, u0, nu, pt));
     for (int64_t r = 0; r < nu; r++)
-        concat_user(im, u0 + r, m->n_items, pa + r * m->n_items, pt + r * m->n_items, h0, work,
-                    out + r * m->n_items);
+        concat_user(im, u0 + r, m->n_items, pa + r * m->n_items, pt + r * m->n_items, ones, h0,
+                    work, out + r * m->n_items);
 cleanup:
     free(pa);
     free(pt);
     free(h0);
+    free(ones);
     free(work);
     return rc;
 }
