@@ -17,6 +17,9 @@ typedef struct hyb_opts {
     const char *shards, *als, *twotower, *features, *out;
     const char *deflt;  /* auto|blend|concat */
     const char *hidden; /* "32" or "64,32" */
+    const char *checkpoint; /* concat training checkpoint (NULL: none; CLI default <out>.ckpt) */
+    int resume;
+    char ckpt_default[4096];
     double ridge, lr, bias_reg;
     int epochs, batch, patience;
     int64_t seed, epoch_samples;
@@ -95,6 +98,23 @@ int hyb_concat_train(MPI_Comm comm, const hyb_opts *o, rp_model *als, rp_model *
 
 /* hyb_rmse - RMSE of model m over every rank's pairs (rank-count independent). Collective. */
 int hyb_rmse(MPI_Comm comm, const rp_model *m, const hyb_pairs *p, double *rmse);
+
+/* Concat training state at an epoch boundary (identical on every rank). Arrays are borrowed
+ * when writing, allocated by hyb_ckpt_read (hyb_ckpt_clear). */
+typedef struct hyb_ckpt {
+    char fingerprint[512]; /* parameters and input sizes the state belongs to */
+    int64_t epoch, step, bad, best_epoch, n_params;
+    double best_rmse;
+    float *params, *m1, *m2, *best; /* [n_params] */
+    double *hist_train, *hist_valid; /* [epoch] */
+} hyb_ckpt;
+
+void hyb_ckpt_clear(hyb_ckpt *c);
+/* hyb_ckpt_write - write c atomically to path (".partial" + rename). Collective. */
+int hyb_ckpt_write(MPI_Comm comm, const char *path, const hyb_ckpt *c);
+/* hyb_ckpt_read - read path into c if it exists (*found = 1) and check its fingerprint equals
+ * want (else RP_ERR_DATA: "written with other parameters"). Collective. */
+int hyb_ckpt_read(MPI_Comm comm, const char *path, const char *want, hyb_ckpt *c, int *found);
 
 /* hyb_parse - command line (every rank parses alike). Returns RP_OK, RP_HELP, RP_ERR_USAGE. */
 int hyb_parse(int argc, char **argv, hyb_opts *o);

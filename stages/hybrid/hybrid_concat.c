@@ -12,6 +12,7 @@
 #include "rp_model_hybrid.h"
 #include "rp_mpi.h"
 #include "rp_rng.h"
+#include "rp_sha256.h"
 #include "rp_stage.h"
 
 /* Rows per gradient chunk: a global batch is cut into chunks of this many samples, chunk c is
@@ -108,7 +109,6 @@ static int trainer_init(trainer *t, const hyb_opts *o, hyb_concat_result *res)
     RP_ALLOC(t->pa = malloc(HYB_CHUNK * sizeof *t->pa));
     RP_ALLOC(t->pt = malloc(HYB_CHUNK * sizeof *t->pt));
     RP_ALLOC(t->perm = malloc((size_t)(t->train->n > 0 ? t->train->n : 1) * sizeof *t->perm));
-    for (int64_t x = 0; x < t->train->n; x++) t->perm[x] = x;
 cleanup:
     return rc;
 }
@@ -185,10 +185,12 @@ cleanup:
     return rc;
 }
 
-/* Keyed Fisher-Yates: the same permutation on every rank for (seed, epoch). */
+/* Keyed Fisher-Yates from the identity: the same permutation on every rank for (seed, epoch),
+ * whatever ran before (a resumed run shuffles as an uninterrupted one). */
 static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int epoch)
 {
     rp_rng r;
+    for (int64_t x = 0; x < n; x++) perm[x] = x;
     rp_rng_init(&r, seed, rp_rng_stream("hybrid.shuffle"), (uint64_t)epoch << 40);
     for (int64_t x = n - 1; x > 0; x--) {
         int64_t j = (int64_t)rp_rng_next_below(&r, (uint64_t)x + 1);
@@ -212,13 +214,79 @@ cleanup:
     return rc;
 }
 
+/* What a checkpoint must match: the options that shape training and a hash of its inputs. */
+static void fingerprint(const trainer *t, const hyb_opts *o, char *buf, size_t cap)
+{
+    rp_sha256 h;
+    unsigned char dg[32];
+    rp_sha256_init(&h);
+    rp_sha256_update(&h, t->Fu, (size_t)(t->als->n_users * t->du) * sizeof(float));
+    rp_sha256_update(&h, t->Fi, (size_t)(t->als->n_items * t->di) * sizeof(float));
+    rp_sha256_update(&h, t->train->u, (size_t)t->train->n * sizeof(int32_t));
+    rp_sha256_update(&h, t->train->i, (size_t)t->train->n * sizeof(int32_t));
+    rp_sha256_update(&h, t->train->y, (size_t)t->train->n * sizeof(float));
+    rp_sha256_final(&h, dg);
+    snprintf(buf, cap, "hidden=%s lr=%.17g batch=%d seed=%lld epoch_samples=%lld early_stop=%d "
+             "inputs=%02x%02x%02x%02x%02x%02x%02x%02x", o->hidden, o->lr, o->batch,
+             (long long)o->seed, (long long)o->epoch_samples, o->patience, dg[0], dg[1], dg[2],
+             dg[3], dg[4], dg[5], dg[6], dg[7]);
+}
+
+static int save(trainer *t, const hyb_opts *o, const hyb_concat_result *res, int e, int bad)
+{
+    hyb_ckpt c = {.epoch = e, .step = t->step, .bad = bad, .best_epoch = res->best_epoch,
+                  .n_params = t->mlp.n_params, .best_rmse = res->valid_rmse,
+                  .params = t->mlp.params, .m1 = t->m1, .m2 = t->m2, .best = res->mlp.params,
+                  .hist_train = res->hist_train, .hist_valid = res->hist_valid};
+    fingerprint(t, o, c.fingerprint, sizeof c.fingerprint);
+    return hyb_ckpt_write(t->comm, o->checkpoint, &c);
+}
+
+/* Restore the state of a checkpoint if --resume finds one. Out: *e0 first epoch to run. */
+static int restore(trainer *t, const hyb_opts *o, hyb_concat_result *res, int *e0, int *bad)
+{
+    int rc = RP_OK, found = 0;
+    hyb_ckpt c = {0};
+    char want[512];
+    *e0 = 1;
+    if (!o->resume || o->checkpoint == NULL) goto cleanup;
+    fingerprint(t, o, want, sizeof want);
+    RP_CALL(hyb_ckpt_read(t->comm, o->checkpoint, want, &c, &found));
+    if (!found) {
+        rp_log_info("no checkpoint %s: starting from epoch 1", o->checkpoint);
+        goto cleanup;
+    }
+    if (c.n_params != t->mlp.n_params)
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: %lld parameters, the model has %lld", o->checkpoint,
+                      (long long)c.n_params, (long long)t->mlp.n_params);
+    size_t bytes = (size_t)c.n_params * sizeof(float);
+    memcpy(t->mlp.params, c.params, bytes);
+    memcpy(t->m1, c.m1, bytes);
+    memcpy(t->m2, c.m2, bytes);
+    memcpy(res->mlp.params, c.best, bytes);
+    t->step = c.step;
+    res->valid_rmse = c.best_rmse;
+    res->best_epoch = (int)c.best_epoch;
+    res->epochs_run = (int)(c.epoch < o->epochs ? c.epoch : o->epochs);
+    memcpy(res->hist_train, c.hist_train, (size_t)res->epochs_run * sizeof(double));
+    memcpy(res->hist_valid, c.hist_valid, (size_t)res->epochs_run * sizeof(double));
+    *e0 = (int)c.epoch + 1;
+    *bad = (int)c.bad;
+    rp_log_info("resuming concat training after epoch %lld (%s)", (long long)c.epoch,
+                o->checkpoint);
+cleanup:
+    hyb_ckpt_clear(&c);
+    return rp_mpi_agree(t->comm, rc);
+}
+
 static int run_epochs(trainer *t, const hyb_opts *o, hyb_concat_result *res)
 {
-    int rc = RP_OK, bad = 0;
+    int rc = RP_OK, bad = 0, e0 = 1;
     int64_t ns = t->train->n;
     if (o->epoch_samples > 0 && o->epoch_samples < ns) ns = o->epoch_samples;
     res->valid_rmse = INFINITY;
-    for (int e = 1; e <= o->epochs && bad < o->patience; e++) {
+    RP_CALL(restore(t, o, res, &e0, &bad));
+    for (int e = e0; e <= o->epochs && bad < o->patience; e++) {
         double loss = 0.0, vr = 0.0;
         shuffle(t->perm, t->train->n, (uint64_t)o->seed, e);
         for (int64_t b0 = 0; b0 < ns; b0 += o->batch) {
@@ -240,9 +308,11 @@ static int run_epochs(trainer *t, const hyb_opts *o, hyb_concat_result *res)
         } else {
             bad++;
         }
+        if (o->checkpoint != NULL) RP_CALL(save(t, o, res, e, bad));
         if (rp_signal_pending(t->comm)) {
-            rp_log_info("signal received: stopping after epoch %d (no checkpoint: rerun)", e);
-            RP_FAIL(RP_ERR_INTERRUPTED, "interrupted");
+            rp_log_info("signal received: checkpointed after epoch %d; rerun with --resume", e);
+            rc = RP_ERR_INTERRUPTED;
+            goto cleanup;
         }
     }
 cleanup:

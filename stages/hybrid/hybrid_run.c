@@ -45,6 +45,11 @@ int hyb_parse(int argc, char **argv, hyb_opts *o)
         {"seed", RP_ARG_I64, &o->seed, "S", "concat: seed of initial weights and shuffles", NULL},
         {"early-stop", RP_ARG_INT, &o->patience, "P",
          "concat: stop after P epochs without a better validation RMSE", NULL},
+        {"checkpoint", RP_ARG_STR, &o->checkpoint, "FILE",
+         "concat: checkpoint written after every epoch (default <out>.ckpt, removed on success)",
+         NULL},
+        {"resume", RP_ARG_FLAG, &o->resume, NULL, "continue from the checkpoint if it exists",
+         NULL},
     };
     rp_cmd cmd = {"rp-hybrid",
                   "Fuse ALS, two-tower and the bias baseline: a ridge blend fitted on the "
@@ -61,6 +66,10 @@ int hyb_parse(int argc, char **argv, hyb_opts *o)
                       "--early-stop >= 1, --lr > 0, --epoch-samples >= 0");
     int w[RP_MLP_MAX_LAYERS], n = 0;
     RP_CALL(hyb_parse_hidden(o->hidden, w, &n, RP_MLP_MAX_LAYERS - 1));
+    if (o->checkpoint == NULL) {
+        snprintf(o->ckpt_default, sizeof o->ckpt_default, "%s.ckpt", o->out);
+        o->checkpoint = o->ckpt_default;
+    }
 cleanup:
     return rc;
 }

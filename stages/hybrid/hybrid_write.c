@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hybrid.h"
 #include "rp_err.h"
@@ -99,5 +100,7 @@ int hyb_write(const rp_stage *stg, const hyb_opts *o, const hyb_state *st)
     RP_CALL(rp_h5_attr_write(f, "/", "n_valid", RP_I64, 1, &st->n_valid_global));
 cleanup:
     if (f >= 0 || rc != RP_OK) rc = rp_h5_commit(comm, &f, o->out, rc);
+    /* The checkpoint has served: a later --resume must not pick it up. */
+    if (rc == RP_OK && o->checkpoint != NULL && stg->rank == 0) unlink(o->checkpoint);
     return rc;
 }

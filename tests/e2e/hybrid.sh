@@ -75,4 +75,22 @@ h5dump -d /items bias1.h5 > items.txt
 grep -q "( 2, 50 )" items.txt || fail "--users 3,2993 --k 50: want 2x50 items"
 h5dump -A hybrid1.h5 > attrs.txt
 grep -q "recpipe.hybrid" attrs.txt || fail "hybrid schema"
+# SIGTERM during concat training: checkpoint at the epoch boundary, exit 75, no output; --resume
+# (here at np 2) finishes with the same weights as an uninterrupted run, and drops the checkpoint.
+long=(--shards shards.h5 --als als.h5 --twotower twotower.h5 --epochs 150 --early-stop 150
+      --epoch-samples 4000 --hidden 16)
+"$RP_BIN/rp-hybrid" "${long[@]}" --out full.h5 > /dev/null 2>&1
+"$RP_BIN/rp-hybrid" "${long[@]}" --out sig.h5 > /dev/null 2> sig.log &
+pid=$!
+for _ in $(seq 1 600); do grep -q "concat epoch 2:" sig.log && break; sleep 0.05; done
+kill -TERM $pid
+set +e; wait $pid; st=$?; set -e
+[ $st = 75 ] || fail "SIGTERM: exit $st, want 75"
+[ -e sig.h5.ckpt ] && [ ! -e sig.h5 ] && [ ! -e sig.h5.partial ] || fail "checkpoint/output state after SIGTERM"
+rp_mpirun 2 "$RP_BIN/rp-hybrid" "${long[@]}" --out sig.h5 --resume > /dev/null 2> resume.log
+grep -q "resuming concat training after epoch" resume.log || fail "did not resume"
+[ ! -e sig.h5.ckpt ] || fail "checkpoint left after success"
+h5dump -d /concat/params -d /concat/history/valid_rmse full.h5 | tail -n +2 > p1.txt
+h5dump -d /concat/params -d /concat/history/valid_rmse sig.h5 | tail -n +2 > p2.txt
+cmp -s p1.txt p2.txt || fail "resumed weights differ from an uninterrupted run"
 echo "ok"

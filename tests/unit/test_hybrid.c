@@ -2,6 +2,7 @@
  * planted problem, the ridge blend (recovers planted weights, never worse than its best input),
  * option parsing. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,43 @@ static void concat_learns_planted(void)
     rp_model_destroy(&tt);
 }
 
+/* Two epochs, then --resume to four: bitwise the weights and curve of four straight epochs;
+ * a checkpoint of other parameters is refused. */
+static void concat_resume_bitwise(void)
+{
+    int64_t nu = 50, ni = 60;
+    rp_model *truth = planted_model("truth", nu, ni, 0.0, 0);
+    rp_model *als = planted_model("als", nu, ni, 0.3, 1), *tt = planted_model("tt", nu, ni, 0.8, 2);
+    hyb_pairs train = {0}, valid = {0};
+    make_pairs(truth, nu, ni, 1000, 300, &train);
+    make_pairs(truth, nu, ni, 300, 400, &valid);
+    const char *ck = rp_test_path("concat.ckpt");
+    hyb_opts o = {.hidden = "8", .lr = 1e-2, .epochs = 4, .batch = 64, .patience = 10,
+                  .seed = 7, .checkpoint = ck};
+    hyb_concat_result a = {0}, b = {0}, c = {0};
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, als, tt, &train, &valid, &a), RP_OK);
+    remove(ck);
+    o.epochs = 2;
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, als, tt, &train, &valid, &b), RP_OK);
+    hyb_concat_result_clear(&b);
+    o.epochs = 4;
+    o.resume = 1;
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, als, tt, &train, &valid, &b), RP_OK);
+    CU_ASSERT_EQUAL(b.epochs_run, 4);
+    CU_ASSERT_EQUAL(a.best_epoch, b.best_epoch);
+    CU_ASSERT(memcmp(a.mlp.params, b.mlp.params, (size_t)a.mlp.n_params * sizeof(float)) == 0);
+    CU_ASSERT(memcmp(a.hist_valid, b.hist_valid, 4 * sizeof(double)) == 0);
+    o.lr = 2e-2;
+    CU_ASSERT_EQUAL(hyb_concat_train(MPI_COMM_SELF, &o, als, tt, &train, &valid, &c), RP_ERR_DATA);
+    hyb_concat_result_clear(&a);
+    hyb_concat_result_clear(&b);
+    hyb_pairs_clear(&train);
+    hyb_pairs_clear(&valid);
+    rp_model_destroy(&truth);
+    rp_model_destroy(&als);
+    rp_model_destroy(&tt);
+}
+
 static void blend_recovers_weights(void)
 {
     enum { N = 2000 };
@@ -210,7 +248,7 @@ static void hidden_and_variant_parsing(void)
 
 int test_hybrid_register(void)
 {
-    RP_ADD_SUITE("hybrid", RP_T(mlp_gradient_check), RP_T(concat_learns_planted),
+    RP_ADD_SUITE("hybrid", RP_T(mlp_gradient_check), RP_T(concat_learns_planted), RP_T(concat_resume_bitwise),
                  RP_T(blend_recovers_weights), RP_T(blend_never_worse),
                  RP_T(hidden_and_variant_parsing));
     return 0;
