@@ -19,7 +19,8 @@ static double factor(uint64_t seed, const char *side, int64_t row, int k)
 double hyb_fixture_truth(int64_t u, int64_t i, uint64_t seed)
 {
     double s = 0.0;
-    for (int k = 0; k < HYB_FX_D; k++) s += factor(seed, "fx.user", u, k) * factor(seed, "fx.item", i, k);
+    for (int k = 0; k < HYB_FX_D; k++)
+        s += factor(seed, "fx.user", u, k) * factor(seed, "fx.item", i, k);
     double z = 0.5 + 0.2 * s / sqrt((double)HYB_FX_D);
     return z < 0.0 ? 0.0 : (z > 1.0 ? 1.0 : z);
 }

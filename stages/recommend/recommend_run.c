@@ -226,7 +226,8 @@ static int score_slice(rec_ctx *c, const rec_opts *o, rec_result *r, double *pai
             rec_topk(buf + (u - u0) * c->n_items, c->n_items, o->exclude_train ? mark : NULL,
                      stamp, k, heap, idx, r->scores + row * k);
             r->user_raw[row] = c->user_raw[u];
-            for (int j = 0; j < k; j++) r->items[row * k + j] = idx[j] < 0 ? -1 : c->item_raw[idx[j]];
+            for (int j = 0; j < k; j++)
+                r->items[row * k + j] = idx[j] < 0 ? -1 : c->item_raw[idx[j]];
         }
         s = e;
     }

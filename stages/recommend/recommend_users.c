@@ -82,7 +82,8 @@ int rec_select_users(const char *spec, const int64_t *user_raw, int64_t n_users,
         char *end = NULL;
         errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || errno != 0 || (*end != '\0' && *end != ',' && !isspace((unsigned char)*end)))
+        int sep = *end == '\0' || *end == ',' || isspace((unsigned char)*end);
+        if (end == p || errno != 0 || !sep)
             RP_FAIL_USER0(RP_ERR_USAGE, "%s: '%.20s' is not a user id", what, p);
         int64_t d = find_raw(user_raw, n_users, (int64_t)v);
         if (d < 0) RP_FAIL_USER0(RP_ERR_USAGE, "%s: user %lld is not in the data", what, v);

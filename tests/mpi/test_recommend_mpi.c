@@ -122,7 +122,8 @@ static int brute_force_mismatches(const recs *r, int exclude)
         for (int j = 0; j < K; j++) {
             int64_t want = j < n ? 7 * order[j] + 1 : -1, got = r->items[row * K + j];
             bad += got != want;
-            if (j < n) bad += memcmp(&r->scores[row * K + j], &g_scores[order[j]], sizeof(float)) != 0;
+            if (j < n)
+                bad += memcmp(&r->scores[row * K + j], &g_scores[order[j]], sizeof(float)) != 0;
             for (int64_t t = off[u]; t < off[u + 1]; t++) in_train += 7 * items[t] + 1 == got;
         }
     }

@@ -26,7 +26,8 @@ static void mlp_gradient_check(void)
     float X[N * 5], dout[N * 2], out[N * 2], work[N * 12], scratch[2 * N * 6];
     for (int x = 0; x < N * 5; x++) X[x] = (float)rp_rng_normal(3, 1, (uint64_t)x);
     for (int x = 0; x < N * 2; x++) dout[x] = (float)rp_rng_normal(3, 2, (uint64_t)x);
-    for (int64_t p = 0; p < m.n_params; p++) m.params[p] += (float)(0.1 * rp_rng_normal(3, 3, (uint64_t)p));
+    for (int64_t p = 0; p < m.n_params; p++)
+        m.params[p] += (float)(0.1 * rp_rng_normal(3, 3, (uint64_t)p));
     CU_ASSERT_EQUAL_FATAL(rp_mlp_work_size(&m, N), N * 12);
     float *grad = malloc((size_t)m.n_params * sizeof *grad);
     rp_mlp_forward(&m, X, N, work, out);
@@ -195,14 +196,15 @@ static void blend_never_worse(void)
             double truth = rp_rng_uniform(2, 9, (uint64_t)x);
             y[x] = (float)truth;
             for (int c = 0; c < K; c++) {
-                double v = truth + (0.05 + 0.2 * c) * rp_rng_normal(2, (uint64_t)(10 * t + c), (uint64_t)x);
+                double sd = 0.05 + 0.2 * c;
+                double v = truth + sd * rp_rng_normal(2, (uint64_t)(10 * t + c), (uint64_t)x);
                 p[c][x] = (float)(v < 0 ? 0 : (v > 1 ? 1 : v));
             }
         }
         double w[K + 1], rmse, in[K];
         int fb = 0;
-        CU_ASSERT_EQUAL_FATAL(hyb_blend_fit(MPI_COMM_SELF, K, p, y, N, ridges[t], w, &rmse, in, &fb),
-                              RP_OK);
+        int rc = hyb_blend_fit(MPI_COMM_SELF, K, p, y, N, ridges[t], w, &rmse, in, &fb);
+        CU_ASSERT_EQUAL_FATAL(rc, RP_OK);
         double best = fmin(in[0], fmin(in[1], in[2]));
         CU_ASSERT(rmse <= best);
         hyb_blend_predict(K, w, p, N, pred);
@@ -248,7 +250,8 @@ static void hidden_and_variant_parsing(void)
 
 int test_hybrid_register(void)
 {
-    RP_ADD_SUITE("hybrid", RP_T(mlp_gradient_check), RP_T(concat_learns_planted), RP_T(concat_resume_bitwise),
+    RP_ADD_SUITE("hybrid", RP_T(mlp_gradient_check), RP_T(concat_learns_planted),
+                 RP_T(concat_resume_bitwise),
                  RP_T(blend_recovers_weights), RP_T(blend_never_worse),
                  RP_T(hidden_and_variant_parsing));
     return 0;
