@@ -52,6 +52,12 @@ int rp_model_from_dot(const char *name, int64_t n_users, int64_t n_items, int64_
 int rp_model_load_dot(MPI_Comm comm, int64_t file, const char *path, const char *prefix,
                       const char *name, int64_t n_users, int64_t n_items, rp_model **m);
 
+/* rp_model_dot_parts - borrow the factors of a dot-form model (from rp_model_from_dot or
+ * rp_model_load_dot) so it can be copied into another file (rp-hybrid). Local.
+ * Returns RP_OK, or RP_ERR_INTERNAL if m is not of the dot kind. */
+int rp_model_dot_parts(const rp_model *m, int64_t *d, const double **U, const double **V,
+                       rp_post *post, double *scale, double *shift);
+
 int rp_model_score_pairs(const rp_model *m, const int32_t *users, const int32_t *items,
                          int64_t n, float *out);
 int rp_model_score_block(const rp_model *m, int64_t u0, int64_t nu, float *out);

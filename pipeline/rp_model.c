@@ -9,6 +9,7 @@
 
 #include "rp_err.h"
 #include "rp_h5.h"
+#include "rp_model_hybrid.h"
 #include "rp_mpi.h"
 #include "rp_schema.h"
 
@@ -156,13 +157,21 @@ int rp_model_load(MPI_Comm comm, const char *path, int64_t n_users, int64_t n_it
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
-    char schema[128] = "", name[64];
+    char schema[128] = "", name[64], file_path[4096], variant[64];
+    /* "hybrid.h5#concat" names one variant of a hybrid file (rp_model_hybrid.c). */
+    rp_model_split_variant(path, file_path, sizeof file_path, variant, sizeof variant);
+    path = file_path;
     RP_CALL(rp_h5_open(comm, path, &f));
     if (!rp_h5_attr_exists(f, "/", "schema"))
         RP_FAIL_USER0(RP_ERR_DATA, "%s: not a recpipe model file (no schema attribute)", path);
     RP_CALL(rp_h5_attr_read_str(f, "/", "schema", schema, sizeof schema));
     name_of(schema, name, sizeof name);
-    if (rp_h5_exists(f, RP_DS_SCORE_USER)) {
+    if (strcmp(schema, RP_SCHEMA_HYBRID) == 0) {
+        RP_CALL(rp_model_load_hybrid(comm, f, path, variant, n_users, n_items, out));
+    } else if (variant[0] != '\0') {
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: '#%s' names a variant, only hybrid files have them",
+                      path, variant);
+    } else if (rp_h5_exists(f, RP_DS_SCORE_USER)) {
         RP_CALL(rp_model_load_dot(comm, f, path, "", name, n_users, n_items, out));
     } else {
         RP_FAIL_USER0(RP_ERR_DATA, "%s: schema '%s' has no %s: not a scorable model file", path,
@@ -171,6 +180,22 @@ int rp_model_load(MPI_Comm comm, const char *path, int64_t n_users, int64_t n_it
 cleanup:
     rp_h5_close(&f);
     return rp_mpi_agree(comm, rc);
+}
+
+int rp_model_dot_parts(const rp_model *m, int64_t *d, const double **U, const double **V,
+                       rp_post *post, double *scale, double *shift)
+{
+    int rc = RP_OK;
+    RP_REQUIRE(m->ops == &dot_ops, RP_ERR_INTERNAL, "model '%s' is not of the dot kind", m->name);
+    const dot_impl *im = m->impl;
+    *d = im->d;
+    *U = im->U;
+    *V = im->V;
+    *post = im->post;
+    *scale = im->scale;
+    *shift = im->shift;
+cleanup:
+    return rc;
 }
 
 int rp_model_score_pairs(const rp_model *m, const int32_t *users, const int32_t *items,

@@ -1,0 +1,134 @@
+/* hybrid_data.c - rp-hybrid's inputs: train and validation pairs from shards.h5, and the
+ * rank-count independent sums used for the blend's normal equations and every RMSE. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hybrid.h"
+#include "rp_err.h"
+#include "rp_h5.h"
+#include "rp_mpi.h"
+#include "rp_part.h"
+#include "rp_schema.h"
+
+const char *const hyb_comp_names[HYB_NCOMP] = {"als", "twotower", "bias"};
+
+void hyb_pairs_clear(hyb_pairs *p)
+{
+    free(p->u);
+    free(p->i);
+    free(p->y);
+    memset(p, 0, sizeof *p);
+}
+
+void hyb_concat_result_clear(hyb_concat_result *r)
+{
+    rp_mlp_clear(&r->mlp);
+    free(r->umean);
+    free(r->uscale);
+    free(r->imean);
+    free(r->iscale);
+    free(r->hist_train);
+    free(r->hist_valid);
+    memset(r, 0, sizeof *r);
+}
+
+void hyb_state_clear(hyb_state *st)
+{
+    hyb_pairs_clear(&st->train);
+    hyb_pairs_clear(&st->valid);
+    for (int c = 0; c < HYB_NCOMP; c++) rp_model_destroy(&st->comp[c]);
+    hyb_concat_result_clear(&st->concat);
+}
+
+/* Fixed point with 2^34 steps per unit: terms are at most a few units (squares and products of
+ * numbers in [0, 1]) and at most ~2^26 of them, so sums stay far inside int64. */
+#define HYB_FIXED_ONE 17179869184.0
+
+int64_t hyb_fixed(double x) { return (int64_t)llround(x * HYB_FIXED_ONE); }
+
+int hyb_exact_sum(MPI_Comm comm, int64_t *acc, int n, double *out)
+{
+    int rc = RP_OK;
+    RP_CALL(rp_mpi_sum_i64(comm, acc, n));
+    for (int x = 0; x < n; x++) out[x] = (double)acc[x] / HYB_FIXED_ONE;
+cleanup:
+    return rc;
+}
+
+/* Validate the pairs read for rows [u0, u0 + nu) against the dimensions. */
+static int check_pairs(const char *path, const char *split, const hyb_pairs *p, int64_t n_items)
+{
+    int rc = RP_OK;
+    for (int64_t x = 0; x < p->n; x++) {
+        if (p->i[x] < 0 || p->i[x] >= n_items)
+            RP_FAIL_USER(RP_ERR_DATA, "%s: %s/%s entry %lld: item %d outside [0, %lld)", path,
+                         split, RP_DS_BY_USER_ITEM, (long long)x, p->i[x], (long long)n_items);
+        if (!(p->y[x] >= 0.0f && p->y[x] <= 1.0f))
+            RP_FAIL_USER(RP_ERR_DATA, "%s: %s/%s entry %lld: value %g outside [0, 1]", path,
+                         split, RP_DS_BY_USER_VALUE, (long long)x, (double)p->y[x]);
+    }
+cleanup:
+    return rc;
+}
+
+int hyb_read_pairs(MPI_Comm comm, hid_t f, const char *path, const char *split, int replicated,
+                   int64_t n_users, int64_t n_items, hyb_pairs *p)
+{
+    int rc = RP_OK, rank = 0, size = 1, nd = 0;
+    int64_t *off = NULL, od[2], u0 = 0, nu = n_users;
+    char ds[256];
+    memset(p, 0, sizeof *p);
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    snprintf(ds, sizeof ds, "%s/%s", split, RP_DS_BY_USER_OFFSETS);
+    RP_CALL(rp_h5_read_all(f, ds, RP_I64, (void **)&off, &nd, od));
+    if (nd != 1 || od[0] != n_users + 1)
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld entries, expected n_users+1 = %lld", path, ds,
+                      (long long)od[0], (long long)(n_users + 1));
+    for (int64_t r = 0; r < n_users; r++)
+        if (off[r + 1] < off[r] || off[0] != 0)
+            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s is not a nondecreasing offset vector from 0",
+                          path, ds);
+    if (!replicated) rp_part_even(n_users, size, rank, &u0, &nu);
+    p->n = off[u0 + nu] - off[u0];
+    size_t cap = (size_t)(p->n > 0 ? p->n : 1);
+    RP_ALLOC(p->u = malloc(cap * sizeof *p->u));
+    RP_ALLOC(p->i = malloc(cap * sizeof *p->i));
+    RP_ALLOC(p->y = malloc(cap * sizeof *p->y));
+    for (int64_t u = u0; u < u0 + nu; u++)
+        for (int64_t x = off[u]; x < off[u + 1]; x++) p->u[x - off[u0]] = (int32_t)u;
+    snprintf(ds, sizeof ds, "%s/%s", split, RP_DS_BY_USER_ITEM);
+    RP_CALL(rp_h5_read(f, ds, RP_I32, off[u0], p->n, p->i));
+    snprintf(ds, sizeof ds, "%s/%s", split, RP_DS_BY_USER_VALUE);
+    RP_CALL(rp_h5_read(f, ds, RP_F32, off[u0], p->n, p->y));
+    RP_CALL(check_pairs(path, split, p, n_items));
+cleanup:
+    free(off);
+    rc = rp_mpi_agree(comm, rc);
+    if (rc != RP_OK) hyb_pairs_clear(p);
+    return rc;
+}
+
+int hyb_rmse(MPI_Comm comm, const rp_model *m, const hyb_pairs *p, double *rmse)
+{
+    int rc = RP_OK;
+    float *pred = NULL;
+    int64_t acc[2] = {0, hyb_fixed(1.0) * p->n}; /* the count in the same fixed point */
+    RP_ALLOC(pred = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *pred));
+    RP_CALL(rp_model_score_pairs(m, p->u, p->i, p->n, pred));
+    for (int64_t x = 0; x < p->n; x++) {
+        double e = (double)pred[x] - p->y[x];
+        acc[0] += hyb_fixed(e * e);
+    }
+cleanup:
+    rc = rp_mpi_agree(comm, rc);
+    if (rc == RP_OK) {
+        double s[2] = {0.0, 0.0};
+        rc = hyb_exact_sum(comm, acc, 2, s);
+        *rmse = s[1] > 0 ? sqrt(s[0] / s[1]) : NAN;
+    }
+    free(pred);
+    return rc;
+}

@@ -1,0 +1,106 @@
+/* hybrid_write.c - hybrid.h5: both variants, their validation scores and the default, with the
+ * component dot-form models copied in so scoring needs nothing else. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hybrid.h"
+#include "rp_err.h"
+#include "rp_h5.h"
+#include "rp_model_hybrid.h"
+#include "rp_schema.h"
+
+static int write_component(MPI_Comm comm, hid_t f, const char *name, const rp_model *m)
+{
+    int rc = RP_OK;
+    int64_t d = 0;
+    const double *U = NULL, *V = NULL;
+    rp_post post;
+    double scale = 1.0, shift = 0.0;
+    char ds[256], grp[256];
+    RP_CALL(rp_model_dot_parts(m, &d, &U, &V, &post, &scale, &shift));
+    int64_t ud[2] = {m->n_users, d}, id[2] = {m->n_items, d};
+    snprintf(ds, sizeof ds, "%s/%s%s", RP_HYB_COMPONENTS, name, RP_DS_SCORE_USER);
+    RP_CALL(rp_h5_write_replicated(comm, f, ds, RP_F64, 2, ud, U));
+    snprintf(ds, sizeof ds, "%s/%s%s", RP_HYB_COMPONENTS, name, RP_DS_SCORE_ITEM);
+    RP_CALL(rp_h5_write_replicated(comm, f, ds, RP_F64, 2, id, V));
+    snprintf(grp, sizeof grp, "%s/%s%s", RP_HYB_COMPONENTS, name, RP_GRP_SCORE);
+    RP_CALL(rp_h5_attr_write_str(f, grp, "post", post == RP_POST_SIGMOID ? "sigmoid" : "identity"));
+    RP_CALL(rp_h5_attr_write(f, grp, "scale", RP_F64, 1, &scale));
+    RP_CALL(rp_h5_attr_write(f, grp, "shift", RP_F64, 1, &shift));
+cleanup:
+    return rc;
+}
+
+static int write_blend(MPI_Comm comm, hid_t f, const hyb_opts *o, const hyb_state *st)
+{
+    int rc = RP_OK;
+    int64_t n = HYB_NCOMP + 1, nc = HYB_NCOMP;
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_BLEND_WEIGHTS, RP_F64, 1, &n, st->w));
+    RP_CALL(rp_h5_attr_write_strs(f, RP_HYB_BLEND, "components", nc, hyb_comp_names));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "valid_rmse", RP_F64, 1, &st->blend_rmse));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "input_valid_rmse", RP_F64, nc, st->input_rmse));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "ridge", RP_F64, 1, &o->ridge));
+    RP_CALL(rp_h5_attr_write_str(f, RP_HYB_BLEND, "fallback",
+                                 st->fallback >= 0 ? hyb_comp_names[st->fallback] : ""));
+cleanup:
+    return rc;
+}
+
+static int write_concat(MPI_Comm comm, hid_t f, const hyb_opts *o, const hyb_state *st)
+{
+    int rc = RP_OK;
+    const hyb_concat_result *r = &st->concat;
+    int64_t dims[RP_MLP_MAX_LAYERS + 1], nl = r->mlp.n_layers + 1, np = r->mlp.n_params;
+    int64_t ne = r->epochs_run, *epochs = NULL, best = r->best_epoch;
+    for (int64_t l = 0; l < nl; l++) dims[l] = r->mlp.dims[l];
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_DIMS, RP_I64, 1, &nl, dims));
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_PARAMS, RP_F32, 1, &np, r->mlp.params));
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_USER_MEAN, RP_F32, 1, &r->du, r->umean));
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_USER_SCALE, RP_F32, 1, &r->du,
+                                   r->uscale));
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_ITEM_MEAN, RP_F32, 1, &r->di, r->imean));
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_ITEM_SCALE, RP_F32, 1, &r->di,
+                                   r->iscale));
+    RP_ALLOC(epochs = malloc((size_t)(ne > 0 ? ne : 1) * sizeof *epochs));
+    for (int64_t e = 0; e < ne; e++) epochs[e] = e + 1;
+    RP_CALL(rp_h5_write_replicated(comm, f, "/concat/history/epoch", RP_I64, 1, &ne, epochs));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/concat/history/train_rmse", RP_F64, 1, &ne,
+                                   r->hist_train));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/concat/history/valid_rmse", RP_F64, 1, &ne,
+                                   r->hist_valid));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "valid_rmse", RP_F64, 1, &r->valid_rmse));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "best_epoch", RP_I64, 1, &best));
+    RP_CALL(rp_h5_attr_write_str(f, RP_HYB_CONCAT, "hidden", o->hidden));
+    RP_CALL(rp_h5_attr_write_str(f, RP_HYB_CONCAT, "inputs",
+                                 "als_user,twotower_user,als_item,twotower_item,"
+                                 "als_pred,twotower_pred"));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "lr", RP_F64, 1, &o->lr));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "seed", RP_I64, 1, &o->seed));
+cleanup:
+    free(epochs);
+    return rc;
+}
+
+int hyb_write(const rp_stage *stg, const hyb_opts *o, const hyb_state *st)
+{
+    int rc = RP_OK;
+    MPI_Comm comm = stg->comm;
+    hid_t f = H5I_INVALID_HID;
+    RP_CALL(rp_h5_create(comm, o->out, &f));
+    RP_CALL(rp_stage_stamp(stg, f, RP_SCHEMA_HYBRID, RP_SCHEMA_VERSION, st->inputs));
+    for (int c = 0; c < HYB_NCOMP; c++)
+        RP_CALL(write_component(comm, f, hyb_comp_names[c], st->comp[c]));
+    RP_CALL(write_blend(comm, f, o, st));
+    RP_CALL(write_concat(comm, f, o, st));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "default", st->deflt));
+    RP_CALL(rp_h5_attr_write(f, "/", "valid_rmse_blend", RP_F64, 1, &st->blend_rmse));
+    RP_CALL(rp_h5_attr_write(f, "/", "valid_rmse_concat", RP_F64, 1, &st->concat.valid_rmse));
+    RP_CALL(rp_h5_attr_write(f, "/", "n_valid", RP_I64, 1, &st->n_valid_global));
+cleanup:
+    if (f >= 0 || rc != RP_OK) rc = rp_h5_commit(comm, &f, o->out, rc);
+    /* The checkpoint has served: a later --resume must not pick it up. */
+    if (rc == RP_OK && o->checkpoint != NULL && stg->rank == 0) unlink(o->checkpoint);
+    return rc;
+}

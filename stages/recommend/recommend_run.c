@@ -1,0 +1,367 @@
+/* recommend_run.c - rp-recommend: options, inputs, blocked scoring with a top-K heap per user,
+ * recs.h5 and the optional CSV. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recommend.h"
+#include "rp_args.h"
+#include "rp_baseline.h"
+#include "rp_err.h"
+#include "rp_h5.h"
+#include "rp_log.h"
+#include "rp_model_hybrid.h"
+#include "rp_mpi.h"
+#include "rp_part.h"
+#include "rp_schema.h"
+#include "rp_sha256.h"
+
+static const char *const model_choices[] = {"als", "twotower", "hybrid", "bias", NULL};
+
+void rec_result_clear(rec_result *r)
+{
+    free(r->user_raw);
+    free(r->items);
+    free(r->scores);
+    memset(r, 0, sizeof *r);
+}
+
+int rec_parse(int argc, char **argv, rec_opts *o)
+{
+    int rc = RP_OK;
+    *o = (rec_opts){.k = 50, .exclude_train = 1, .bias_reg = 10.0};
+    rp_arg args[] = {
+        {"shards", RP_ARG_STR, &o->shards, "FILE", "shards.h5 (ids and the train split)", NULL},
+        {"model-file", RP_ARG_STR, &o->model_file, "FILE",
+         "model to score: als.h5, twotower.h5, hybrid.h5[#blend|#concat]", NULL},
+        {"model", RP_ARG_STR, &o->model, "M",
+         "expected model kind (checked against the file); bias fits the bias baseline from "
+         "--shards and needs no file", model_choices},
+        {"out", RP_ARG_STR, &o->out, "FILE", "output recs.h5", NULL},
+        {"k", RP_ARG_INT, &o->k, "K", "videos per user", NULL},
+        {"exclude-train", RP_ARG_FLAG, &o->exclude_train, NULL,
+         "never recommend a video the user watched in the train split", NULL},
+        {"users", RP_ARG_STR, &o->users, "LIST",
+         "only these raw user ids: 1,2,3 or @file (default: every user)", NULL},
+        {"csv", RP_ARG_STR, &o->csv, "PATH", "also write user_id,rank,video_id,score", NULL},
+        {"bias-reg", RP_ARG_DBL, &o->bias_reg, "R", "regulariser of --model bias", NULL},
+    };
+    rp_cmd cmd = {"rp-recommend", "Top-K videos for every user from any trained model.",
+                  "Output: recs.h5 (schema recpipe.recs): /user_raw [n], /items [n, K] raw video "
+                  "ids, /scores [n, K].\n"};
+    RP_CALL(rp_args_parse(argc, argv, &cmd, args, (int)(sizeof args / sizeof args[0])));
+    if (o->shards == NULL || o->out == NULL)
+        RP_FAIL_USER0(RP_ERR_USAGE, "--shards and --out are required (try rp-recommend --help)");
+    int is_bias = o->model != NULL && strcmp(o->model, "bias") == 0;
+    if (!is_bias && o->model_file == NULL)
+        RP_FAIL_USER0(RP_ERR_USAGE, "--model-file is required unless --model bias");
+    if (is_bias && o->model_file != NULL)
+        RP_FAIL_USER0(RP_ERR_USAGE, "--model bias is fitted from --shards: drop --model-file");
+    if (o->k < 1 || o->k > 100000 || o->bias_reg < 0)
+        RP_FAIL_USER0(RP_ERR_USAGE, "--k must be in 1..100000 and --bias-reg >= 0");
+cleanup:
+    return rc;
+}
+
+/* Everything the scoring loop needs. */
+typedef struct rec_ctx {
+    MPI_Comm comm;
+    int rank, size;
+    int64_t n_users, n_items;
+    int64_t *user_raw, *item_raw;
+    int64_t *sel, n_sel;      /* selected dense users, sorted */
+    int64_t s0, s1;           /* my slice sel[s0 .. s1) */
+    int64_t *off;             /* train offsets [n_users + 1] */
+    int32_t *train_items;     /* items of users sel[s0] .. sel[s1-1] (contiguous range) */
+    int64_t train_base;       /* off[sel[s0]] */
+    rp_model *m;
+} rec_ctx;
+
+static void ctx_clear(rec_ctx *c)
+{
+    free(c->user_raw);
+    free(c->item_raw);
+    free(c->sel);
+    free(c->off);
+    free(c->train_items);
+    rp_model_destroy(&c->m);
+}
+
+/* Assign whole aligned user blocks to ranks: my slice of sel covers blocks [b0, b1). */
+static void my_slice(rec_ctx *c)
+{
+    int64_t nb = 0, last = -1;
+    for (int64_t s = 0; s < c->n_sel; s++) {
+        int64_t b = c->sel[s] / RP_MODEL_USER_BLOCK;
+        if (b != last) nb++;
+        last = b;
+    }
+    int64_t b0, cnt;
+    rp_part_even(nb, c->size, c->rank, &b0, &cnt);
+    int64_t bi = -1;
+    c->s0 = c->s1 = -1;
+    last = -1;
+    for (int64_t s = 0; s < c->n_sel; s++) {
+        int64_t b = c->sel[s] / RP_MODEL_USER_BLOCK;
+        if (b != last) bi++;
+        last = b;
+        if (bi >= b0 && bi < b0 + cnt) {
+            if (c->s0 < 0) c->s0 = s;
+            c->s1 = s + 1;
+        }
+    }
+    if (c->s0 < 0) c->s0 = c->s1 = 0;
+}
+
+static int read_ids(rec_ctx *c, hid_t f, const char *path)
+{
+    int rc = RP_OK, nd = 0;
+    int64_t d[2];
+    RP_CALL(rp_h5_read_all(f, RP_DS_USER_RAW, RP_I64, (void **)&c->user_raw, &nd, d));
+    if (d[0] != c->n_users)
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld ids, n_users is %lld", path, RP_DS_USER_RAW,
+                      (long long)d[0], (long long)c->n_users);
+    for (int64_t u = 1; u < c->n_users; u++)
+        if (c->user_raw[u] <= c->user_raw[u - 1])
+            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s is not strictly increasing at %lld", path,
+                          RP_DS_USER_RAW, (long long)u);
+    RP_CALL(rp_h5_read_all(f, RP_DS_ITEM_RAW, RP_I64, (void **)&c->item_raw, &nd, d));
+    if (d[0] != c->n_items)
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld ids, n_items is %lld", path, RP_DS_ITEM_RAW,
+                      (long long)d[0], (long long)c->n_items);
+cleanup:
+    return rc;
+}
+
+/* Train items of my users (one contiguous range of the CSR), for the exclusion marks. */
+static int read_train(rec_ctx *c, hid_t f, const char *path)
+{
+    int rc = RP_OK, nd = 0;
+    int64_t d[2];
+    RP_CALL(rp_h5_read_all(f, RP_SPLIT_TRAIN "/" RP_DS_BY_USER_OFFSETS, RP_I64, (void **)&c->off,
+                           &nd, d));
+    if (d[0] != c->n_users + 1 || c->off[0] != 0)
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: /train/%s has %lld entries, expected %lld from 0", path,
+                      RP_DS_BY_USER_OFFSETS, (long long)d[0], (long long)(c->n_users + 1));
+    for (int64_t u = 0; u < c->n_users; u++)
+        if (c->off[u + 1] < c->off[u])
+            RP_FAIL_USER0(RP_ERR_DATA, "%s: /train/%s decreases at %lld", path,
+                          RP_DS_BY_USER_OFFSETS, (long long)u);
+    int64_t lo = 0, n = 0;
+    if (c->s1 > c->s0) {
+        lo = c->off[c->sel[c->s0]];
+        n = c->off[c->sel[c->s1 - 1] + 1] - lo;
+    }
+    c->train_base = lo;
+    RP_ALLOC(c->train_items = malloc((size_t)(n > 0 ? n : 1) * sizeof *c->train_items));
+    RP_CALL(rp_h5_read(f, RP_SPLIT_TRAIN "/" RP_DS_BY_USER_ITEM, RP_I32, lo, n, c->train_items));
+    for (int64_t x = 0; x < n; x++)
+        if (c->train_items[x] < 0 || c->train_items[x] >= c->n_items)
+            RP_FAIL_USER(RP_ERR_DATA, "%s: /train/%s entry %lld: item %d outside [0, %lld)", path,
+                         RP_DS_BY_USER_ITEM, (long long)(lo + x), c->train_items[x],
+                         (long long)c->n_items);
+cleanup:
+    return rc;
+}
+
+static int open_inputs(rec_ctx *c, const rec_opts *o)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    RP_CALL(rp_h5_open(c->comm, o->shards, &f));
+    RP_CALL(rp_h5_check_schema(f, o->shards, RP_SCHEMA_SHARDS));
+    RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &c->n_users));
+    RP_CALL(rp_h5_attr_read(f, "/", "n_items", RP_I64, 1, &c->n_items));
+    if (c->n_users <= 0 || c->n_items <= 0 || c->n_items > INT32_MAX || c->n_users > INT32_MAX)
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: n_users=%lld n_items=%lld out of range", o->shards,
+                      (long long)c->n_users, (long long)c->n_items);
+    RP_CALL(read_ids(c, f, o->shards));
+    RP_CALL(rec_select_users(o->users, c->user_raw, c->n_users, &c->sel, &c->n_sel));
+    my_slice(c);
+    RP_CALL(read_train(c, f, o->shards));
+    if (o->model != NULL && strcmp(o->model, "bias") == 0) {
+        RP_CALL(rp_baseline_bias(c->comm, f, o->bias_reg, &c->m));
+    } else {
+        RP_CALL(rp_model_load(c->comm, o->model_file, c->n_users, c->n_items, &c->m));
+        if (o->model != NULL && strncmp(c->m->name, o->model, strlen(o->model)) != 0)
+            RP_FAIL_USER0(RP_ERR_DATA, "%s: holds a '%s' model, not --model %s", o->model_file,
+                          c->m->name, o->model);
+    }
+cleanup:
+    rp_h5_close(&f);
+    return rp_mpi_agree(c->comm, rc);
+}
+
+/* Score my slice block by block: each aligned block's selected users span [first, last] is one
+ * rp_model_score_block call (same GEMM shape for any rank count), then a heap per user. */
+static int score_slice(rec_ctx *c, const rec_opts *o, rec_result *r, double *pairs)
+{
+    int rc = RP_OK, k = o->k;
+    float *buf = NULL;
+    uint32_t *mark = NULL;
+    int32_t *heap = NULL, *idx = NULL;
+    int64_t n = c->s1 - c->s0;
+    r->k = k;
+    r->n_local = n;
+    RP_ALLOC(buf = malloc((size_t)(RP_MODEL_USER_BLOCK * c->n_items) * sizeof *buf));
+    RP_ALLOC(mark = calloc((size_t)c->n_items, sizeof *mark));
+    RP_ALLOC(heap = malloc((size_t)k * sizeof *heap));
+    RP_ALLOC(idx = malloc((size_t)k * sizeof *idx));
+    RP_ALLOC(r->user_raw = malloc((size_t)(n > 0 ? n : 1) * sizeof *r->user_raw));
+    RP_ALLOC(r->items = malloc((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->items));
+    RP_ALLOC(r->scores = malloc((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->scores));
+    for (int64_t s = c->s0; s < c->s1;) {
+        int64_t b = c->sel[s] / RP_MODEL_USER_BLOCK, e = s;
+        while (e < c->s1 && c->sel[e] / RP_MODEL_USER_BLOCK == b) e++;
+        int64_t u0 = c->sel[s], nu = c->sel[e - 1] - u0 + 1;
+        RP_CALL(rp_model_score_block(c->m, u0, nu, buf));
+        *pairs += (double)nu * (double)c->n_items;
+        for (int64_t x = s; x < e; x++) {
+            int64_t u = c->sel[x], row = x - c->s0;
+            uint32_t stamp = (uint32_t)(x + 1); /* distinct per selected user: no reset needed */
+            if (o->exclude_train)
+                for (int64_t t = c->off[u]; t < c->off[u + 1]; t++)
+                    mark[c->train_items[t - c->train_base]] = stamp;
+            rec_topk(buf + (u - u0) * c->n_items, c->n_items, o->exclude_train ? mark : NULL,
+                     stamp, k, heap, idx, r->scores + row * k);
+            r->user_raw[row] = c->user_raw[u];
+            for (int j = 0; j < k; j++)
+                r->items[row * k + j] = idx[j] < 0 ? -1 : c->item_raw[idx[j]];
+        }
+        s = e;
+    }
+cleanup:
+    free(buf);
+    free(mark);
+    free(heap);
+    free(idx);
+    return rc;
+}
+
+static int write_recs(const rp_stage *stg, const rec_opts *o, const rec_ctx *c,
+                      const rec_result *r)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    char inputs[4096], hex[65];
+    int64_t k = r->k, ex = o->exclude_train;
+    const char *mpath = o->model_file ? o->model_file : "";
+    RP_CALL(rp_hash_file(c->comm, o->shards, hex));
+    int used = snprintf(inputs, sizeof inputs, "shards=%s sha256=%s", o->shards, hex);
+    if (o->model_file != NULL) {
+        char fpath[4096], var[64];
+        rp_model_split_variant(o->model_file, fpath, sizeof fpath, var, sizeof var);
+        RP_CALL(rp_hash_file(c->comm, fpath, hex));
+        snprintf(inputs + used, sizeof inputs - (size_t)used, "\nmodel=%s sha256=%s", fpath, hex);
+    }
+    RP_CALL(rp_h5_create(c->comm, o->out, &f));
+    RP_CALL(rp_stage_stamp(stg, f, RP_SCHEMA_RECS, RP_SCHEMA_VERSION, inputs));
+    RP_CALL(rp_h5_write_1d(f, "/user_raw", RP_I64, r->n_global, r->row_offset, r->n_local,
+                           r->user_raw));
+    RP_CALL(rp_h5_write_2d(f, "/items", RP_I64, r->n_global, k, r->row_offset, r->n_local,
+                           r->items));
+    RP_CALL(rp_h5_write_2d(f, "/scores", RP_F32, r->n_global, k, r->row_offset, r->n_local,
+                           r->scores));
+    RP_CALL(rp_h5_attr_write(f, "/", "k", RP_I64, 1, &k));
+    RP_CALL(rp_h5_attr_write(f, "/", "exclude_train", RP_I64, 1, &ex));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "model", c->m->name));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "model_file", mpath));
+cleanup:
+    return rp_h5_commit(c->comm, &f, o->out, rc);
+}
+
+/* My rows as CSV text (header on rank 0). Out: *text, *len. */
+static int csv_text(const rec_result *r, int rank, char **text, size_t *len)
+{
+    int rc = RP_OK;
+    size_t cap = 64 + (size_t)(r->n_local * r->k) * 64, used = 0;
+    char *b = NULL;
+    RP_ALLOC(b = malloc(cap));
+    if (rank == 0) used += (size_t)snprintf(b, cap, "user_id,rank,video_id,score\n");
+    for (int64_t row = 0; row < r->n_local; row++)
+        for (int j = 0; j < r->k; j++) {
+            int64_t item = r->items[row * r->k + j];
+            if (item < 0) continue; /* fewer candidates than K */
+            used += (size_t)snprintf(b + used, cap - used, "%lld,%d,%lld,%.9g\n",
+                                     (long long)r->user_raw[row], j + 1, (long long)item,
+                                     (double)r->scores[row * r->k + j]);
+        }
+    *text = b;
+    *len = used;
+    b = NULL;
+cleanup:
+    free(b);
+    return rc;
+}
+
+/* Write the CSV collectively to "<path>.partial" at exclusive-prefix offsets, then rename. */
+static int write_csv(MPI_Comm comm, const char *path, const rec_result *r)
+{
+    int rc = RP_OK, rank = 0;
+    char *text = NULL, partial[4096];
+    size_t len = 0;
+    int64_t off = 0;
+    MPI_File fh = MPI_FILE_NULL;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    RP_CALL(csv_text(r, rank, &text, &len));
+    RP_CALL(rp_mpi_exscan_i64(comm, (int64_t)len, &off));
+    rc = rp_mpi_agree(comm, rc);
+    if (rc != RP_OK) goto cleanup;
+    if (MPI_File_open(comm, partial, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh) !=
+        MPI_SUCCESS)
+        RP_FAIL_USER0(RP_ERR_IO, "%s: cannot create", partial);
+    RP_MPI(MPI_File_set_size(fh, 0));
+    for (size_t done = 0; done < len;) {
+        int piece = (int)(len - done > (1u << 30) ? (1u << 30) : len - done);
+        RP_MPI(MPI_File_write_at(fh, (MPI_Offset)(off + (int64_t)done), text + done, piece,
+                                 MPI_BYTE, MPI_STATUS_IGNORE));
+        done += (size_t)piece;
+    }
+cleanup:
+    if (fh != MPI_FILE_NULL && MPI_File_close(&fh) != MPI_SUCCESS && rc == RP_OK) rc = RP_ERR_IO;
+    rc = rp_mpi_agree(comm, rc);
+    if (rank == 0) {
+        if (rc == RP_OK && rename(partial, path) != 0) {
+            rp_log_user_error("%s: cannot rename to %s", partial, path);
+            rc = RP_ERR_IO;
+        }
+        if (rc != RP_OK) remove(partial);
+    }
+    free(text);
+    return rp_mpi_agree(comm, rc);
+}
+
+int rec_run(const rp_stage *stg, const rec_opts *o, int64_t *n_users_out, double *pairs_out)
+{
+    int rc = RP_OK;
+    rec_ctx c = {0};
+    rec_result r = {0};
+    double pairs = 0.0, t0 = MPI_Wtime();
+    c.comm = stg->comm;
+    RP_MPI(MPI_Comm_rank(c.comm, &c.rank));
+    RP_MPI(MPI_Comm_size(c.comm, &c.size));
+    RP_CALL(open_inputs(&c, o));
+    rp_log_info("%s: %lld users x %lld videos, top-%d%s", c.m->name, (long long)c.n_sel,
+                (long long)c.n_items, o->k, o->exclude_train ? ", train videos excluded" : "");
+    t0 = MPI_Wtime();
+    rc = score_slice(&c, o, &r, &pairs);
+    RP_AGREE(c.comm, rc);
+    double secs = rp_wtime_max(c.comm, t0);
+    RP_CALL(rp_mpi_sum_f64(c.comm, &pairs, 1));
+    rp_log_info("scored %.0f pairs in %.2f s (%.3g pairs/s)", pairs, secs,
+                secs > 0 ? pairs / secs : 0.0);
+    r.n_global = r.n_local;
+    RP_CALL(rp_mpi_sum_i64(c.comm, &r.n_global, 1));
+    RP_CALL(rp_mpi_exscan_i64(c.comm, r.n_local, &r.row_offset));
+    RP_CALL(write_recs(stg, o, &c, &r));
+    if (o->csv != NULL) RP_CALL(write_csv(c.comm, o->csv, &r));
+    *n_users_out = r.n_global;
+    *pairs_out = pairs;
+cleanup:
+    rc = rp_mpi_agree(c.comm, rc);
+    rec_result_clear(&r);
+    ctx_clear(&c);
+    return rc;
+}

@@ -1,0 +1,161 @@
+/* test_hybrid_mpi.c - rp-hybrid end to end on planted inputs under 1..4 ranks: hybrid.h5 has
+ * the same datasets as a single-process run, every variant loads through rp_model_load and
+ * scores the validation split exactly as recorded, bad inputs fail with the documented code and
+ * leave no output. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../stages/hybrid/hybrid.h"
+#include "../../stages/hybrid/hybrid_fixture.h"
+#include "rp_h5.h"
+#include "rp_model_hybrid.h"
+#include "rp_mpi.h"
+#include "rp_schema.h"
+#include "rp_test.h"
+
+int test_hybrid_mpi_register(void);
+
+#define NU 60
+#define NI 80
+
+static void fixtures(void)
+{
+    static int done = 0;
+    if (done) return;
+    MPI_Comm comm = MPI_COMM_WORLD;
+    CU_ASSERT_EQUAL(hyb_fixture_shards(comm, rp_test_path("hy_shards.h5"), NU, NI, 0.4, 3), RP_OK);
+    CU_ASSERT_EQUAL(hyb_fixture_model(comm, rp_test_path("hy_als.h5"), RP_SCHEMA_ALS, NU, NI, 2,
+                                      0.3, 3), RP_OK);
+    CU_ASSERT_EQUAL(hyb_fixture_model(comm, rp_test_path("hy_tt.h5"), RP_SCHEMA_TWOTOWER, NU, NI,
+                                      3, 0.7, 3), RP_OK);
+    CU_ASSERT_EQUAL(hyb_fixture_model(comm, rp_test_path("hy_wrong.h5"), RP_SCHEMA_ALS, NU + 1,
+                                      NI, 2, 0.3, 3), RP_OK);
+    done = 1;
+}
+
+/* rp-hybrid's main steps on comm with the given --als / --shards and --out. */
+static int run_hybrid(MPI_Comm comm, const char *shards, const char *als, const char *out)
+{
+    rp_stage stg;
+    memset(&stg, 0, sizeof stg);
+    stg.prog = "rp-hybrid";
+    stg.comm = comm;
+    MPI_Comm_rank(comm, &stg.rank);
+    MPI_Comm_size(comm, &stg.size);
+    char *argv[] = {"rp-hybrid", "--shards", (char *)shards, "--als", (char *)als, "--twotower",
+                    (char *)rp_test_path("hy_tt.h5"), "--out", (char *)out, "--epochs", "4",
+                    "--hidden", "8", "--batch", "100", "--lr", "0.01"};
+    hyb_opts o;
+    hyb_state st = {0};
+    int rc = hyb_parse(17, argv, &o);
+    if (rc == RP_OK) rc = hyb_open_inputs(comm, &o, &st);
+    if (rc == RP_OK) rc = hyb_fuse(comm, &o, &st);
+    if (rc == RP_OK) rc = hyb_write(&stg, &o, &st);
+    hyb_state_clear(&st);
+    return rc;
+}
+
+static int same_dataset(hid_t a, hid_t b, const char *name)
+{
+    void *x = NULL, *y = NULL;
+    int nd = 0, same = 0;
+    int64_t dx[2] = {0, 0}, dy[2] = {0, 0};
+    if (rp_h5_read_all(a, name, RP_F64, &x, &nd, dx) == RP_OK &&
+        rp_h5_read_all(b, name, RP_F64, &y, &nd, dy) == RP_OK)
+        same = dx[0] == dy[0] && dx[1] == dy[1] &&
+               memcmp(x, y, (size_t)(dx[0] * dx[1]) * sizeof(double)) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+static void hybrid_np_independent_and_loadable(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    fixtures();
+    const char *shards = rp_test_path("hy_shards.h5"), *out = rp_test_path("hy_np.h5");
+    const char *one = rp_test_path("hy_one.h5");
+    CU_ASSERT_EQUAL_FATAL(run_hybrid(comm, shards, rp_test_path("hy_als.h5"), out), RP_OK);
+    int rc1 = RP_OK;
+    if (rank == 0) rc1 = run_hybrid(MPI_COMM_SELF, shards, rp_test_path("hy_als.h5"), one);
+    MPI_Bcast(&rc1, 1, MPI_INT, 0, comm);
+    CU_ASSERT_EQUAL_FATAL(rc1, RP_OK);
+    hid_t a = H5I_INVALID_HID, b = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, out, &a), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, one, &b), RP_OK);
+    const char *names[] = {RP_HYB_CONCAT_PARAMS, RP_HYB_BLEND_WEIGHTS, RP_HYB_CONCAT_USER_MEAN,
+                           "/components/bias/score/user", "/components/als/score/item",
+                           "/concat/history/valid_rmse"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        CU_ASSERT(same_dataset(a, b, names[k]));
+    double vb = 0, vc = 0, in[3] = {0, 0, 0};
+    char deflt[16] = "";
+    rp_h5_attr_read(a, "/", "valid_rmse_blend", RP_F64, 1, &vb);
+    rp_h5_attr_read(a, "/", "valid_rmse_concat", RP_F64, 1, &vc);
+    rp_h5_attr_read(a, RP_HYB_BLEND, "input_valid_rmse", RP_F64, 3, in);
+    rp_h5_attr_read_str(a, "/", "default", deflt, sizeof deflt);
+    CU_ASSERT(vb <= in[0] && vb <= in[1] && vb <= in[2]);
+    CU_ASSERT(vb < in[1]); /* the planted two-tower is much noisier than the blend */
+    CU_ASSERT_STRING_EQUAL(deflt, vc < vb ? "concat" : "blend");
+    rp_h5_close(&a);
+    rp_h5_close(&b);
+    hyb_pairs valid = {0};
+    hid_t s = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, shards, &s), RP_OK);
+    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 0, NU, NI, &valid), RP_OK);
+    rp_h5_close(&s);
+    /* Each variant, loaded by name, scores validation exactly as rp-hybrid recorded. */
+    char path[1400];
+    const char *vars[3] = {"", "#blend", "#concat"}, *want[3] = {"hybrid", "hybrid-blend",
+                                                                 "hybrid-concat"};
+    double rec[3] = {vc < vb ? vc : vb, vb, vc};
+    for (int v = 0; v < 3; v++) {
+        rp_model *m = NULL;
+        double r = -1;
+        snprintf(path, sizeof path, "%s%s", out, vars[v]);
+        CU_ASSERT_EQUAL_FATAL(rp_model_load(comm, path, NU, NI, &m), RP_OK);
+        CU_ASSERT_STRING_EQUAL(m->name, want[v]);
+        CU_ASSERT_EQUAL(hyb_rmse(comm, m, &valid, &r), RP_OK);
+        CU_ASSERT(fabs(r - rec[v]) < 1e-12);
+        rp_model_destroy(&m);
+    }
+    rp_model *m = NULL;
+    snprintf(path, sizeof path, "%s#mlp", out);
+    CU_ASSERT_EQUAL(rp_model_load(comm, path, NU, NI, &m), RP_ERR_DATA);
+    snprintf(path, sizeof path, "%s#blend", rp_test_path("hy_als.h5"));
+    CU_ASSERT_EQUAL(rp_model_load(comm, path, NU, NI, &m), RP_ERR_DATA);
+    hyb_pairs_clear(&valid);
+}
+
+static void no_output(const char *out)
+{
+    char partial[1400];
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    CU_ASSERT(access(out, F_OK) != 0);
+    CU_ASSERT(access(partial, F_OK) != 0);
+}
+
+static void hybrid_bad_inputs(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    fixtures();
+    const char *shards = rp_test_path("hy_shards.h5"), *out = rp_test_path("hy_bad.h5");
+    CU_ASSERT_EQUAL(run_hybrid(comm, shards, rp_test_path("hy_missing.h5"), out), RP_ERR_NOINPUT);
+    no_output(out);
+    CU_ASSERT_EQUAL(run_hybrid(comm, shards, rp_test_path("hy_wrong.h5"), out), RP_ERR_DATA);
+    no_output(out);
+    CU_ASSERT_EQUAL(run_hybrid(comm, rp_test_path("hy_als.h5"), rp_test_path("hy_als.h5"), out),
+                    RP_ERR_DATA);
+    no_output(out);
+}
+
+int test_hybrid_mpi_register(void)
+{
+    RP_ADD_SUITE("hybrid_mpi", RP_T(hybrid_np_independent_and_loadable), RP_T(hybrid_bad_inputs));
+    return 0;
+}

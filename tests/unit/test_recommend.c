@@ -1,0 +1,126 @@
+/* test_recommend.c - rp-recommend pieces: the heap top-K equals a brute-force sort (with many
+ * ties, exclusions, K above the candidate count), user selection and option errors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../stages/recommend/recommend.h"
+#include "rp_err.h"
+#include "rp_rng.h"
+#include "rp_test.h"
+
+int test_recommend_register(void);
+
+static const float *cmp_scores;
+
+/* Brute-force order: higher score first, then lower index (the documented total order). */
+static int cmp_rank(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    float sx = cmp_scores[x], sy = cmp_scores[y];
+    if (sx != sy) return sx > sy ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+static void topk_matches_bruteforce(void)
+{
+    enum { N = 500 };
+    float s[N];
+    uint32_t mark[N];
+    int32_t heap[N + 10], idx[N + 10], all[N];
+    float val[N + 10];
+    int ks[6] = {1, 5, 17, 50, 300, N + 5};
+    int mismatches = 0, excluded_seen = 0, trials = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        /* Scores on a coarse grid: many exact ties. */
+        int levels = 1 + trial % 9;
+        for (int i = 0; i < N; i++) {
+            rp_rng r = {7, (uint64_t)trial, (uint64_t)i};
+            s[i] = (float)rp_rng_next_below(&r, (uint64_t)levels) / 8.0f;
+            mark[i] = rp_rng_uniform(8, (uint64_t)trial, (uint64_t)i) < 0.3 ? 5u : 0u;
+        }
+        int n = 0;
+        for (int i = 0; i < N; i++)
+            if (mark[i] != 5u) all[n++] = i;
+        cmp_scores = s;
+        qsort(all, (size_t)n, sizeof *all, cmp_rank);
+        for (int kk = 0; kk < 6; kk++) {
+            int k = ks[kk];
+            rec_topk(s, N, mark, 5u, k, heap, idx, val);
+            trials++;
+            for (int r = 0; r < k; r++) {
+                int want = r < n ? all[r] : -1;
+                if (idx[r] != want) mismatches++;
+                if (want >= 0 && val[r] != s[want]) mismatches++;
+                if (want < 0 && !isnan(val[r])) mismatches++;
+                if (idx[r] >= 0 && mark[idx[r]] == 5u) excluded_seen++;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(mismatches, 0);
+    CU_ASSERT_EQUAL(excluded_seen, 0);
+    CU_ASSERT_EQUAL(trials, 240);
+    /* No exclusion: an all-equal row gives the first K indices. */
+    for (int i = 0; i < N; i++) s[i] = 0.5f;
+    rec_topk(s, N, NULL, 0, 4, heap, idx, val);
+    CU_ASSERT(idx[0] == 0 && idx[1] == 1 && idx[2] == 2 && idx[3] == 3);
+    /* NaN ranks last. */
+    s[0] = NAN;
+    s[7] = 0.9f;
+    rec_topk(s, 3, NULL, 0, 3, heap, idx, val);
+    CU_ASSERT(idx[0] == 1 && idx[1] == 2 && idx[2] == 0);
+    CU_ASSERT(rec_better(0.9f, 7, 0.5f, 1));
+    CU_ASSERT(!rec_better(0.5f, 3, 0.5f, 1));
+}
+
+static void select_users(void)
+{
+    int64_t raw[5] = {3, 13, 23, 33, 43}, *sel = NULL, n = 0;
+    CU_ASSERT_EQUAL_FATAL(rec_select_users(NULL, raw, 5, &sel, &n), RP_OK);
+    CU_ASSERT(n == 5 && sel[4] == 4);
+    free(sel);
+    CU_ASSERT_EQUAL_FATAL(rec_select_users("43,3, 13,3", raw, 5, &sel, &n), RP_OK);
+    CU_ASSERT(n == 3 && sel[0] == 0 && sel[1] == 1 && sel[2] == 4);
+    free(sel);
+    const char *path = rp_test_path("users.txt");
+    rp_test_write_file(path, "23\n33\n\n");
+    char spec[1300];
+    snprintf(spec, sizeof spec, "@%s", path);
+    CU_ASSERT_EQUAL_FATAL(rec_select_users(spec, raw, 5, &sel, &n), RP_OK);
+    CU_ASSERT(n == 2 && sel[0] == 2 && sel[1] == 3);
+    free(sel);
+    CU_ASSERT_EQUAL(rec_select_users("3,4", raw, 5, &sel, &n), RP_ERR_USAGE);
+    CU_ASSERT_EQUAL(rec_select_users("3,x", raw, 5, &sel, &n), RP_ERR_USAGE);
+    CU_ASSERT_EQUAL(rec_select_users("3.5", raw, 5, &sel, &n), RP_ERR_USAGE);
+    CU_ASSERT_EQUAL(rec_select_users(",", raw, 5, &sel, &n), RP_ERR_USAGE);
+    CU_ASSERT_EQUAL(rec_select_users("@/nonexistent/users", raw, 5, &sel, &n), RP_ERR_NOINPUT);
+}
+
+static void parse_errors(void)
+{
+    rec_opts o;
+    char *ok[] = {"rp-recommend", "--shards", "s", "--model-file", "m", "--out", "o",
+                  "--no-exclude-train", "--k", "3"};
+    CU_ASSERT_EQUAL(rec_parse(10, ok, &o), RP_OK);
+    CU_ASSERT(o.k == 3 && o.exclude_train == 0);
+    char *bias[] = {"rp-recommend", "--shards", "s", "--model", "bias", "--out", "o"};
+    CU_ASSERT_EQUAL(rec_parse(7, bias, &o), RP_OK);
+    char *nofile[] = {"rp-recommend", "--shards", "s", "--model", "als", "--out", "o"};
+    CU_ASSERT_EQUAL(rec_parse(7, nofile, &o), RP_ERR_USAGE);
+    char *badk[] = {"rp-recommend", "--shards", "s", "--model-file", "m", "--out", "o", "--k",
+                    "0"};
+    CU_ASSERT_EQUAL(rec_parse(9, badk, &o), RP_ERR_USAGE);
+    char *badm[] = {"rp-recommend", "--shards", "s", "--model", "svd", "--out", "o"};
+    CU_ASSERT_EQUAL(rec_parse(7, badm, &o), RP_ERR_USAGE);
+    char *both[] = {"rp-recommend", "--shards", "s", "--model", "bias", "--model-file", "m",
+                    "--out", "o"};
+    CU_ASSERT_EQUAL(rec_parse(9, both, &o), RP_ERR_USAGE);
+}
+
+int test_recommend_register(void)
+{
+    RP_ADD_SUITE("recommend", RP_T(topk_matches_bruteforce), RP_T(select_users),
+                 RP_T(parse_errors));
+    return 0;
+}
