@@ -228,7 +228,8 @@ int rp_h5_write(hid_t file, const char *name, rp_dtype t, int ndims, const int64
     if (nrows_local == 0) RP_H5(H5Sselect_none(mspace));
     RP_CALL(select_rows(fspace, ndims, dims, row_offset, nrows_local));
     RP_CALL(xfer_plist(&dxpl));
-    RP_H5(H5Dwrite(dset, rp_dtype_h5(t), mspace, fspace, dxpl, buf));
+    /* An empty dataset (e.g. a split with no rows) has nothing to write; HDF5 rejects it. */
+    if (dims[0] > 0) RP_H5(H5Dwrite(dset, rp_dtype_h5(t), mspace, fspace, dxpl, buf));
 cleanup:
     if (dxpl >= 0) H5Pclose(dxpl);
     if (dcpl >= 0) H5Pclose(dcpl);

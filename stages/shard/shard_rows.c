@@ -1,0 +1,241 @@
+/* shard_rows.c - rp-shard's row work on the owner of each user: the all-to-all to user owners,
+ * sort, exact-duplicate removal, aggregation of repeat views, the per-user time split and the
+ * outlier rule. Everything is ordered by keys of the data alone, so any rank count gives the
+ * same pairs in the same order. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp_err.h"
+#include "rp_mpi.h"
+#include "rp_part.h"
+#include "shard.h"
+
+int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, const int64_t *user_cuts)
+{
+    int rc = RP_OK;
+    int size = 1;
+    int64_t *sc = NULL, *sd = NULL, *rcnt = NULL, *rd = NULL, *fill = NULL;
+    shard_row *send = NULL;
+    void *recv = NULL;
+    RP_MPI(MPI_Comm_size(comm, &size));
+    if (size == 1) return RP_OK; /* every row is already home */
+    RP_ALLOC(sc = calloc((size_t)size, sizeof *sc));
+    RP_ALLOC(sd = calloc((size_t)size, sizeof *sd));
+    RP_ALLOC(rcnt = calloc((size_t)size, sizeof *rcnt));
+    RP_ALLOC(rd = calloc((size_t)size, sizeof *rd));
+    RP_ALLOC(fill = calloc((size_t)size, sizeof *fill));
+    for (int64_t k = 0; k < *n; k++) sc[rp_part_owner(user_cuts, size, (*rows)[k].user)]++;
+    for (int p = 1; p < size; p++) fill[p] = fill[p - 1] + sc[p - 1];
+    RP_ALLOC(send = malloc((size_t)(*n + 1) * sizeof *send));
+    for (int64_t k = 0; k < *n; k++)
+        send[fill[rp_part_owner(user_cuts, size, (*rows)[k].user)]++] = (*rows)[k];
+    free(*rows);
+    *rows = NULL;
+    for (int p = 0; p < size; p++) {
+        sd[p] = (p ? sd[p - 1] + sc[p - 1] : 0);
+    }
+    for (int p = 0; p < size; p++) {
+        sc[p] *= (int64_t)sizeof *send;
+        sd[p] *= (int64_t)sizeof *send;
+    }
+    int64_t total = 0;
+    rc = rp_mpi_alltoallv_bytes(comm, send, sc, sd, &recv, rcnt, rd, &total);
+    if (rc != RP_OK) goto cleanup;
+    *rows = recv;
+    recv = NULL;
+    *n = total / (int64_t)sizeof(shard_row);
+cleanup:
+    free(recv);
+    free(send);
+    free(fill);
+    free(rd);
+    free(rcnt);
+    free(sd);
+    free(sc);
+    return rc;
+}
+
+/* Time order with missing times first: the last view of a pair is then its latest. */
+static int cmp_ts_nan_first(double a, double b)
+{
+    int na = isnan(a), nb = isnan(b);
+    if (na || nb) return nb - na;
+    return (a > b) - (a < b);
+}
+
+static int cmp_view(const void *pa, const void *pb)
+{
+    const shard_row *a = pa, *b = pb;
+    if (a->item != b->item) return a->item < b->item ? -1 : 1;
+    int c = cmp_ts_nan_first(a->ts, b->ts);
+    if (c) return c;
+    if (a->hash != b->hash) return a->hash < b->hash ? -1 : 1;
+    return (a->wr > b->wr) - (a->wr < b->wr);
+}
+
+static int same_row(const shard_row *a, const shard_row *b)
+{
+    return a->item == b->item && a->hash == b->hash && a->wr == b->wr &&
+           (a->ts == b->ts || (isnan(a->ts) && isnan(b->ts)));
+}
+
+/* Counting sort by user (stable), then each user's rows by (item, time, hash). */
+static int sort_rows(shard_row **rows, int64_t n)
+{
+    int rc = RP_OK;
+    int64_t *start = NULL;
+    shard_row *out = NULL;
+    if (n == 0) return RP_OK;
+    int32_t umin = (*rows)[0].user, umax = umin;
+    for (int64_t k = 1; k < n; k++) {
+        if ((*rows)[k].user < umin) umin = (*rows)[k].user;
+        if ((*rows)[k].user > umax) umax = (*rows)[k].user;
+    }
+    int64_t nu = (int64_t)umax - umin + 1;
+    RP_ALLOC(start = calloc((size_t)nu + 1, sizeof *start));
+    for (int64_t k = 0; k < n; k++) start[(*rows)[k].user - umin + 1]++;
+    for (int64_t u = 0; u < nu; u++) start[u + 1] += start[u];
+    RP_ALLOC(out = malloc((size_t)n * sizeof *out));
+    for (int64_t k = 0; k < n; k++) out[start[(*rows)[k].user - umin]++] = (*rows)[k];
+    free(*rows);
+    *rows = out;
+    out = NULL;
+    for (int64_t k = 0, e; k < n; k = e) {
+        for (e = k + 1; e < n && (*rows)[e].user == (*rows)[k].user; e++) {}
+        qsort(*rows + k, (size_t)(e - k), sizeof **rows, cmp_view);
+    }
+cleanup:
+    free(out);
+    free(start);
+    return rc;
+}
+
+int shard_aggregate(shard_row *rows, int64_t n, const shard_opts *opt, shard_pair **pairs,
+                    int64_t *npairs)
+{
+    int rc = RP_OK;
+    int64_t np = 0;
+    RP_CALL(sort_rows(&rows, n));
+    /* Pairs overwrite rows in place: pair j is written after rows >= j were read. */
+    for (int64_t k = 0, e; k < n; k = e) {
+        shard_pair p = {rows[k].user, rows[k].item, NAN, 0.0, 0, 0};
+        double sum = 0.0;
+        for (e = k; e < n && rows[e].user == p.user && rows[e].item == p.item; e++) {
+            if (opt->dedup && e > k && same_row(&rows[e], &rows[e - 1])) {
+                p.dups++;
+                continue;
+            }
+            p.views++;
+            sum += rows[e].wr;
+            p.wr = rows[e].wr; /* the latest so far */
+            if (!isnan(rows[e].ts)) p.ts = rows[e].ts;
+        }
+        if (opt->repeat_rule == SHARD_REP_MEAN) p.wr = sum / p.views;
+        memcpy((char *)rows + (size_t)np * sizeof p, &p, sizeof p);
+        np++;
+    }
+    *pairs = (shard_pair *)(void *)rows;
+    rows = NULL;
+    if (np > 0) {
+        shard_pair *shrunk = realloc(*pairs, (size_t)np * sizeof **pairs);
+        if (shrunk) *pairs = shrunk;
+    }
+    *npairs = np;
+cleanup:
+    free(rows);
+    return rc;
+}
+
+int64_t shard_n_valid(int64_t n, double frac)
+{
+    /* The epsilon keeps products like 0.1 * 25 = 2.5000000000000004 or 0.29 * 100 =
+     * 28.999999999999996 on the side a decimal reader expects. */
+    int64_t v = (int64_t)floor((double)n * frac + 0.5 + 1e-9);
+    return v < 0 ? 0 : (v > n ? n : v);
+}
+
+/* By-user order: time with missing times last, then item. */
+static int cmp_time_item(const void *pa, const void *pb)
+{
+    const shard_pair *a = pa, *b = pb;
+    int na = isnan(a->ts), nb = isnan(b->ts);
+    if (na != nb) return na - nb;
+    if (!na && a->ts != b->ts) return a->ts < b->ts ? -1 : 1;
+    return (a->item > b->item) - (a->item < b->item);
+}
+
+static void sort_users_by_time(shard_pair *p, int64_t n)
+{
+    for (int64_t k = 0, e; k < n; k = e) {
+        for (e = k + 1; e < n && p[e].user == p[k].user; e++) {}
+        qsort(p + k, (size_t)(e - k), sizeof *p, cmp_time_item);
+    }
+}
+
+double shard_target(double wr, const shard_opts *opt, int split)
+{
+    if (split != SHARD_TEST && opt->outlier_rule == SHARD_OUT_CLIP && wr > opt->outlier_max)
+        return opt->outlier_max;
+    return wr;
+}
+
+float shard_value(double target, double nmin, double nmax)
+{
+    double v = nmax > nmin ? (target - nmin) / (nmax - nmin) : (target > nmin ? 1.0 : 0.0);
+    return (float)(v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v));
+}
+
+/* Count a pair into its split; returns 1 if the outlier rule drops it. */
+static int account(shard_counts *c, const shard_pair *p, const shard_opts *opt, int apply_rule)
+{
+    c->read += p->views + p->dups;
+    c->duplicate += p->dups;
+    c->aggregated += p->views - 1;
+    int out = apply_rule && opt->outlier_rule != SHARD_OUT_NONE && p->wr > opt->outlier_max;
+    c->outlier += out;
+    int drop = out && opt->outlier_rule == SHARD_OUT_DROP;
+    c->kept += !drop;
+    return drop;
+}
+
+int shard_split_pairs(shard_pair *pairs, int64_t n, const shard_opts *opt, shard_split *train,
+                      shard_split *valid)
+{
+    int rc = RP_OK;
+    shard_pair *v = NULL;
+    int64_t nt = 0, nv = 0;
+    sort_users_by_time(pairs, n);
+    RP_ALLOC(v = malloc((size_t)(n + 1) * sizeof *v));
+    /* Train pairs compact in place at the front; valid pairs go to their own array. */
+    for (int64_t k = 0, e; k < n; k = e) {
+        for (e = k + 1; e < n && pairs[e].user == pairs[k].user; e++) {}
+        int64_t first_valid = e - shard_n_valid(e - k, opt->valid_frac);
+        for (int64_t j = k; j < e; j++) {
+            shard_split *s = j < first_valid ? train : valid;
+            if (account(&s->counts, &pairs[j], opt, 1)) continue;
+            if (j < first_valid) pairs[nt++] = pairs[j];
+            else v[nv++] = pairs[j];
+        }
+    }
+    train->pairs = pairs;
+    train->n = nt;
+    valid->pairs = v;
+    valid->n = nv;
+    v = NULL;
+cleanup:
+    free(v);
+    if (rc != RP_OK) free(pairs);
+    return rc;
+}
+
+int shard_finish_test(shard_pair *pairs, int64_t n, shard_split *test)
+{
+    shard_opts none;
+    shard_opts_defaults(&none);
+    sort_users_by_time(pairs, n);
+    for (int64_t k = 0; k < n; k++) account(&test->counts, &pairs[k], &none, 0);
+    test->pairs = pairs;
+    test->n = n;
+    return RP_OK;
+}
