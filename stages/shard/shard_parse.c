@@ -193,8 +193,9 @@ static int report_bad(MPI_Comm comm, const char *path, const shard_parsed *p, in
             }
         }
         if (fatal)
-            rp_log_user_error("%s: %lld bad row%s (--max-bad-rows allows %lld more)", path,
-                              (long long)nbad, nbad == 1 ? "" : "s", (long long)budget);
+            rp_log_user_error("%s: %lld bad row%s, more than the %lld that --max-bad-rows "
+                              "leaves for this file", path, (long long)nbad, nbad == 1 ? "" : "s",
+                              (long long)budget);
         else
             rp_log_warn("%s: %lld bad row%s skipped", path, (long long)nbad, nbad == 1 ? "" : "s");
     }
