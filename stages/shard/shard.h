@@ -29,6 +29,7 @@ typedef struct shard_opts {
     int dedup;
     const char *repeat;    /* "mean" | "last" */
     int64_t max_bad_rows;  /* over both files */
+    int64_t read_kb;       /* read window per rank */
     int outlier_rule;      /* SHARD_OUT_* from outlier */
     int repeat_rule;       /* SHARD_REP_* from repeat */
 } shard_opts;
@@ -75,7 +76,7 @@ typedef struct shard_err {
 
 typedef struct shard_parsed {
     shard_raw *rows;
-    int64_t n;
+    int64_t n, cap;
     int64_t nbad;                   /* bad rows on this rank */
     int nerr;                       /* messages kept (<= SHARD_MAX_ERRS) */
     shard_err errs[SHARD_MAX_ERRS]; /* in file order */
@@ -116,16 +117,24 @@ int shard_opts_check(shard_opts *opt);
  * one-phrase reason in why (cap bytes). Pure. */
 int shard_parse_line(const char *s, const char *e, int allow_empty_time, shard_raw *row,
                      char *why, size_t cap);
-/* shard_parse_chunk - parse every line of ck into out->rows; bad lines are counted and the first
- * SHARD_MAX_ERRS noted as "path:line: why". A last line without '\n' is bad ("truncated").
- * Local. Returns RP_OK or RP_ERR_NOMEM. */
+/* shard_parse_chunk - parse every line of ck, appending to out->rows (grown here; start from a
+ * zeroed *out); bad lines are counted and the first SHARD_MAX_ERRS noted with their line
+ * numbers (from ck->first_line). A last line without '\n' is bad ("truncated"). Local.
+ * Returns RP_OK or RP_ERR_NOMEM. */
 int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed *out);
-/* shard_read_file - rp_csv_read_chunk + parse + report: gathers error messages to rank 0, which
- * prints the first ones in file order and the total. Collective. Returns RP_OK (bad rows within
- * budget: *nbad_global set), RP_ERR_NOINPUT, RP_ERR_DATA (a header problem, or too many bad rows
- * when budget >= 0 is exceeded), RP_ERR_IO. */
+/* shard_stream_file - parse this rank's line-aligned byte range of path (rp_csv_read_chunk's
+ * split of the data lines) through a window of `window` bytes, so the text is never held whole.
+ * Rank 0 checks the header (BOM and CRLF accepted). Collective. Out: *out (rows, bad-row notes
+ * with file line numbers, bytes). Returns RP_OK, RP_ERR_NOINPUT ("path: cannot open" / "empty
+ * file"), RP_ERR_DATA ("path:1: header is ..."), RP_ERR_IO. */
+int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_empty_time,
+                      shard_parsed *out);
+/* shard_read_file - shard_stream_file + the bad-row report: rank 0 prints the first
+ * SHARD_MAX_ERRS messages in file order and the total. Collective. Returns RP_OK (bad rows
+ * within budget; *nbad_global, *nread_global set), RP_ERR_NOINPUT (also for a header-only
+ * file), RP_ERR_DATA (bad header, or more bad rows than budget), RP_ERR_IO. */
 int shard_read_file(MPI_Comm comm, const char *path, int allow_empty_time, int64_t budget,
-                    shard_parsed *out, int64_t *nbad_global, int64_t *nread_global);
+                    size_t window, shard_parsed *out, int64_t *nbad_global, int64_t *nread_global);
 void shard_parsed_clear(shard_parsed *p);
 uint64_t shard_hash_bytes(const char *s, size_t n);
 

@@ -22,6 +22,7 @@ void shard_opts_defaults(shard_opts *opt)
     opt->dedup = 1;
     opt->repeat = "mean";
     opt->max_bad_rows = 0;
+    opt->read_kb = 8192;
 }
 
 int shard_opts_check(shard_opts *opt)
@@ -40,6 +41,9 @@ int shard_opts_check(shard_opts *opt)
                         : strcmp(opt->outlier, "none") == 0 ? SHARD_OUT_NONE
                                                             : SHARD_OUT_DROP;
     opt->repeat_rule = strcmp(opt->repeat, "last") == 0 ? SHARD_REP_LAST : SHARD_REP_MEAN;
+    if (opt->read_kb < 1 || opt->read_kb > 4194304)
+        RP_FAIL_USER0(RP_ERR_USAGE, "--read-kb %lld: must be in [1, 4194304]",
+                      (long long)opt->read_kb);
 cleanup:
     return rc;
 }
@@ -65,6 +69,8 @@ int shard_parse_args(int argc, char **argv, shard_opts *opt)
          repeat_choices},
         {"max-bad-rows", RP_ARG_I64, &opt->max_bad_rows, "N",
          "tolerate (skip and count) up to N malformed rows over both files", NULL},
+        {"read-kb", RP_ARG_I64, &opt->read_kb, "KB",
+         "read window per rank in KiB (memory holds parsed rows, not the CSV text)", NULL},
     };
     const rp_cmd cmd = {
         "rp-shard",

@@ -143,9 +143,16 @@ int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed
     int64_t line = 0;
     int trunc = 0;
     char why[SHARD_ERR_LEN];
-    memset(out, 0, sizeof *out);
-    RP_ALLOC(out->rows = malloc((size_t)count_lines(ck) * sizeof *out->rows));
-    out->bytes = (int64_t)ck->len;
+    int64_t need = out->n + count_lines(ck);
+    if (need > out->cap) {
+        /* Large blocks grow by mremap in glibc: no copy, no doubled peak. */
+        int64_t cap = need + need / 8;
+        shard_raw *bigger = realloc(out->rows, (size_t)cap * sizeof *bigger);
+        RP_ALLOC(bigger);
+        out->rows = bigger;
+        out->cap = cap;
+    }
+    out->bytes += (int64_t)ck->len;
     while (rp_csv_next_line(ck, &pos, &s, &e, &line, &trunc)) {
         if (trunc) {
             note_bad(out, line, "truncated last line (no newline at end of file)");
@@ -164,7 +171,7 @@ void shard_parsed_clear(shard_parsed *p)
 {
     free(p->rows);
     p->rows = NULL;
-    p->n = 0;
+    p->n = p->cap = 0;
 }
 
 /* Rank 0 gets every rank's first messages; chunks are in rank order, so the first
@@ -207,15 +214,10 @@ cleanup:
 }
 
 int shard_read_file(MPI_Comm comm, const char *path, int allow_empty_time, int64_t budget,
-                    shard_parsed *out, int64_t *nbad_global, int64_t *nread_global)
+                    size_t window, shard_parsed *out, int64_t *nbad_global, int64_t *nread_global)
 {
     int rc = RP_OK;
-    rp_csv_chunk ck = {0};
-    memset(out, 0, sizeof *out);
-    RP_CALL(rp_csv_read_chunk(comm, path, SHARD_HEADER, &ck));
-    rc = shard_parse_chunk(&ck, allow_empty_time, out);
-    rp_csv_chunk_clear(&ck); /* the text is no longer needed: halves the peak memory */
-    RP_AGREE(comm, rc);
+    RP_CALL(shard_stream_file(comm, path, window, allow_empty_time, out));
     int64_t tot[2] = {out->nbad, out->n + out->nbad};
     RP_CALL(rp_mpi_sum_i64(comm, tot, 2));
     if (tot[1] == 0) RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: no data rows (header only)", path);
@@ -224,7 +226,6 @@ int shard_read_file(MPI_Comm comm, const char *path, int allow_empty_time, int64
     *nbad_global = tot[0];
     *nread_global = tot[1];
 cleanup:
-    rp_csv_chunk_clear(&ck);
     if (rc != RP_OK) shard_parsed_clear(out);
     return rc;
 }

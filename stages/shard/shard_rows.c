@@ -80,34 +80,46 @@ static int same_row(const shard_row *a, const shard_row *b)
            (a->ts == b->ts || (isnan(a->ts) && isnan(b->ts)));
 }
 
-/* Counting sort by user (stable), then each user's rows by (item, time, hash). */
-static int sort_rows(shard_row **rows, int64_t n)
+/* In-place bucket sort by user (American flag sort: no second copy of the rows), then each
+ * user's rows by (item, time, hash), which makes the order independent of the arrival order. */
+static int sort_rows(shard_row *rows, int64_t n)
 {
     int rc = RP_OK;
-    int64_t *start = NULL;
-    shard_row *out = NULL;
+    int64_t *next = NULL, *end = NULL;
     if (n == 0) return RP_OK;
-    int32_t umin = (*rows)[0].user, umax = umin;
+    int32_t umin = rows[0].user, umax = umin;
     for (int64_t k = 1; k < n; k++) {
-        if ((*rows)[k].user < umin) umin = (*rows)[k].user;
-        if ((*rows)[k].user > umax) umax = (*rows)[k].user;
+        if (rows[k].user < umin) umin = rows[k].user;
+        if (rows[k].user > umax) umax = rows[k].user;
     }
     int64_t nu = (int64_t)umax - umin + 1;
-    RP_ALLOC(start = calloc((size_t)nu + 1, sizeof *start));
-    for (int64_t k = 0; k < n; k++) start[(*rows)[k].user - umin + 1]++;
-    for (int64_t u = 0; u < nu; u++) start[u + 1] += start[u];
-    RP_ALLOC(out = malloc((size_t)n * sizeof *out));
-    for (int64_t k = 0; k < n; k++) out[start[(*rows)[k].user - umin]++] = (*rows)[k];
-    free(*rows);
-    *rows = out;
-    out = NULL;
+    RP_ALLOC(next = calloc((size_t)nu + 1, sizeof *next));
+    RP_ALLOC(end = calloc((size_t)nu + 1, sizeof *end));
+    for (int64_t k = 0; k < n; k++) end[rows[k].user - umin]++;
+    for (int64_t u = 0, acc = 0; u < nu; u++) {
+        next[u] = acc;
+        acc += end[u];
+        end[u] = acc;
+    }
+    for (int64_t b = 0; b < nu; b++) {
+        while (next[b] < end[b]) {
+            int64_t d = rows[next[b]].user - umin;
+            if (d == b) {
+                next[b]++;
+                continue;
+            }
+            shard_row t = rows[next[d]];
+            rows[next[d]++] = rows[next[b]];
+            rows[next[b]] = t;
+        }
+    }
     for (int64_t k = 0, e; k < n; k = e) {
-        for (e = k + 1; e < n && (*rows)[e].user == (*rows)[k].user; e++) {}
-        qsort(*rows + k, (size_t)(e - k), sizeof **rows, cmp_view);
+        for (e = k + 1; e < n && rows[e].user == rows[k].user; e++) {}
+        qsort(rows + k, (size_t)(e - k), sizeof *rows, cmp_view);
     }
 cleanup:
-    free(out);
-    free(start);
+    free(end);
+    free(next);
     return rc;
 }
 
@@ -116,7 +128,7 @@ int shard_aggregate(shard_row *rows, int64_t n, const shard_opts *opt, shard_pai
 {
     int rc = RP_OK;
     int64_t np = 0;
-    RP_CALL(sort_rows(&rows, n));
+    RP_CALL(sort_rows(rows, n));
     /* Pairs overwrite rows in place: pair j is written after rows >= j were read. */
     for (int64_t k = 0, e; k < n; k = e) {
         shard_pair p = {rows[k].user, rows[k].item, NAN, 0.0, 0, 0};
@@ -205,8 +217,13 @@ int shard_split_pairs(shard_pair *pairs, int64_t n, const shard_opts *opt, shard
     int rc = RP_OK;
     shard_pair *v = NULL;
     int64_t nt = 0, nv = 0;
+    int64_t want = 0;
     sort_users_by_time(pairs, n);
-    RP_ALLOC(v = malloc((size_t)(n + 1) * sizeof *v));
+    for (int64_t k = 0, e; k < n; k = e) {
+        for (e = k + 1; e < n && pairs[e].user == pairs[k].user; e++) {}
+        want += shard_n_valid(e - k, opt->valid_frac);
+    }
+    RP_ALLOC(v = malloc((size_t)(want + 1) * sizeof *v));
     /* Train pairs compact in place at the front; valid pairs go to their own array. */
     for (int64_t k = 0, e; k < n; k = e) {
         for (e = k + 1; e < n && pairs[e].user == pairs[k].user; e++) {}

@@ -46,16 +46,27 @@ static int read_inputs(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_p
 {
     int rc = RP_OK;
     const shard_opts *o = &s->opt;
-    RP_CALL(shard_read_file(comm, o->big, 0, o->max_bad_rows, big, &s->bad_big, &s->read_big));
+    size_t win = (size_t)o->read_kb * 1024;
+    RP_CALL(shard_read_file(comm, o->big, 0, o->max_bad_rows, win, big, &s->bad_big,
+                            &s->read_big));
     rp_log_info("%s: %lld rows, %lld bad", o->big, (long long)s->read_big, (long long)s->bad_big);
-    RP_CALL(shard_read_file(comm, o->small, 1, o->max_bad_rows - s->bad_big, small, &s->bad_small,
-                            &s->read_small));
+    RP_CALL(shard_read_file(comm, o->small, 1, o->max_bad_rows - s->bad_big, win, small,
+                            &s->bad_small, &s->read_small));
     rp_log_info("%s: %lld rows, %lld bad", o->small, (long long)s->read_small,
                 (long long)s->bad_small);
     s->bytes_parsed = big->bytes + small->bytes;
     RP_CALL(rp_mpi_sum_i64(comm, &s->bytes_parsed, 1));
 cleanup:
     return rc;
+}
+
+/* Give back the parse slack and the 8 bytes per row that densifying freed (in place: mremap). */
+static void shrink_rows(shard_parsed *p)
+{
+    if (p->n == 0) return;
+    void *r = realloc(p->rows, (size_t)p->n * sizeof(shard_row));
+    if (r != NULL) p->rows = r;
+    p->cap = p->n;
 }
 
 /* Raw ids -> dense, rows counted per user to cut user blocks. Collective. */
@@ -70,6 +81,8 @@ static int make_ids(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_pars
         rc = shard_ids_densify(small->rows, small->n, s->user_raw, s->n_users, s->item_raw,
                                s->n_items);
     RP_AGREE(comm, rc);
+    shrink_rows(big);
+    shrink_rows(small);
     RP_ALLOC(cnt = calloc((size_t)s->n_users + 1, sizeof *cnt));
     const shard_row *b = (const shard_row *)(void *)big->rows, *t = (const shard_row *)(void *)small->rows;
     for (int64_t k = 0; k < big->n; k++) cnt[b[k].user]++;
@@ -207,21 +220,27 @@ int shard_run(rp_stage *st, shard_state *s)
     double t0 = MPI_Wtime();
     RP_CALL(read_inputs(comm, s, &big, &small));
     double parse_secs = rp_wtime_max(comm, t0);
+    rp_log_debug("parsed: %.2f s, peak %.0f MiB", parse_secs, rp_peak_rss_mb());
     RP_CALL(make_ids(comm, s, &big, &small));
+    rp_log_debug("ids: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     rp_log_info("%lld users, %lld videos; cleaning", (long long)s->n_users, (long long)s->n_items);
     RP_CALL(owner_pairs(comm, s, &big, &pairs, &np));
     rc = shard_split_pairs(pairs, np, &s->opt, &s->split[SHARD_TRAIN], &s->split[SHARD_VALID]);
     pairs = NULL;
     RP_AGREE(comm, rc);
+    rp_log_debug("big split: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     RP_CALL(owner_pairs(comm, s, &small, &pairs, &np));
     rc = shard_finish_test(pairs, np, &s->split[SHARD_TEST]);
     pairs = NULL;
     RP_AGREE(comm, rc);
+    rp_log_debug("test cleaned: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     RP_CALL(fit_norm(comm, s));
     RP_CALL(item_blocks(comm, s));
     RP_CALL(hash_inputs(comm, s));
     rp_log_info("writing %s", s->opt.out);
+    rp_log_debug("hashed: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     RP_CALL(shard_write_output(st, s));
+    rp_log_debug("written: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     RP_CALL(global_counts(comm, s, g));
     for (int sp = 0; sp < SHARD_NSPLITS; sp++) s->split[sp].counts = g[sp];
     summarize(st, s, parse_secs);

@@ -43,6 +43,7 @@ static int run_shard(MPI_Comm comm, const char *big, const char *small, const ch
     s.opt.big = big;
     s.opt.small = small;
     s.opt.out = out;
+    s.opt.read_kb = 1; /* many windows, lines cut at window edges */
     shard_opts_check(&s.opt);
     int rc = shard_run(&st, &s);
     shard_state_clear(&s);
@@ -291,21 +292,30 @@ static void bad_rows_across_ranks(void)
     }
     rp_test_write_file(path, t);
     free(t);
-    shard_parsed p;
-    int64_t nbad = -1, nread = -1;
-    CU_ASSERT_EQUAL(shard_read_file(comm, path, 0, 2, &p, &nbad, &nread), RP_ERR_DATA);
-    CU_ASSERT_EQUAL(shard_read_file(comm, path, 0, 3, &p, &nbad, &nread), RP_OK);
-    CU_ASSERT_EQUAL(nbad, 3);
-    CU_ASSERT_EQUAL(nread, 3000);
-    /* every good row's user id is its line number: the rows and lines line up on every rank */
-    int64_t sum[2] = {p.n, 0};
-    for (int64_t k = 0; k < p.n; k++) sum[1] += p.rows[k].user;
-    for (int k = 0; k < p.nerr; k++) CU_ASSERT(p.errs[k].line == 40 || p.errs[k].line == 1500 ||
-                                               p.errs[k].line == 2999);
-    rp_mpi_sum_i64(comm, sum, 2);
-    CU_ASSERT_EQUAL(sum[0], 2997);
-    CU_ASSERT_EQUAL(sum[1], (int64_t)3001 * 3002 / 2 - 1 - 40 - 1500 - 2999);
-    shard_parsed_clear(&p);
+    /* windows: shorter than a line (grows), a few lines, the whole file */
+    const size_t windows[] = {17, 1000, 1 << 20};
+    for (int w = 0; w < 3; w++) {
+        shard_parsed p;
+        int64_t nbad = -1, nread = -1;
+        CU_ASSERT_EQUAL(shard_read_file(comm, path, 0, 2, windows[w], &p, &nbad, &nread),
+                        RP_ERR_DATA);
+        CU_ASSERT_EQUAL(shard_read_file(comm, path, 0, 3, windows[w], &p, &nbad, &nread), RP_OK);
+        CU_ASSERT_EQUAL(nbad, 3);
+        CU_ASSERT_EQUAL(nread, 3000);
+        /* every good row's user id is its line number: rows and lines line up on every rank */
+        int64_t sum[3] = {p.n, 0, 0};
+        for (int64_t k = 0; k < p.n; k++) sum[1] += p.rows[k].user;
+        for (int k = 0; k < p.nerr; k++) {
+            int64_t l = p.errs[k].line;
+            sum[2] += l;
+            CU_ASSERT(l == 40 || l == 1500 || l == 2999);
+        }
+        rp_mpi_sum_i64(comm, sum, 3);
+        CU_ASSERT_EQUAL(sum[0], 2997);
+        CU_ASSERT_EQUAL(sum[1], (int64_t)3001 * 3002 / 2 - 1 - 40 - 1500 - 2999);
+        CU_ASSERT_EQUAL(sum[2], 40 + 1500 + 2999);
+        shard_parsed_clear(&p);
+    }
 }
 
 int test_shard_mpi_register(void)

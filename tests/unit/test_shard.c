@@ -107,6 +107,7 @@ static void chunk_crlf_and_truncation(void)
     ck.first_line = 7;
     strcpy(ck.path, "x.csv");
     shard_parsed p;
+    memset(&p, 0, sizeof p);
     CU_ASSERT_EQUAL_FATAL(shard_parse_chunk(&ck, 0, &p), RP_OK);
     CU_ASSERT_EQUAL(p.n, 2);
     CU_ASSERT_EQUAL(p.nbad, 2);
@@ -118,6 +119,17 @@ static void chunk_crlf_and_truncation(void)
     CU_ASSERT_EQUAL(p.rows[1].user, 2);
     CU_ASSERT_EQUAL(p.rows[1].wr, 0.5); /* the '\r' was not part of the number */
     CU_ASSERT_EQUAL(p.bytes, (int64_t)strlen(text));
+    /* a second chunk appends */
+    char more[] = "9,9,9,9,t,20200101,1.0,0.75\n";
+    ck.buf = more;
+    ck.len = strlen(more);
+    ck.first_line = 11;
+    CU_ASSERT_EQUAL_FATAL(shard_parse_chunk(&ck, 0, &p), RP_OK);
+    CU_ASSERT_EQUAL(p.n, 3);
+    CU_ASSERT_EQUAL(p.rows[0].user, 1);
+    CU_ASSERT_EQUAL(p.rows[2].user, 9);
+    CU_ASSERT_EQUAL(p.rows[2].wr, 0.75);
+    CU_ASSERT_EQUAL(p.nbad, 2);
     shard_parsed_clear(&p);
 }
 
