@@ -112,6 +112,16 @@ cleanup:
     return rc;
 }
 
+/* No checkpoint to take: a SIGTERM/SIGUSR1 stops the run between phases with no output. */
+static int check_signal(MPI_Comm comm)
+{
+    int rc = RP_OK;
+    if (rp_signal_pending(comm))
+        RP_FAIL_USER0(RP_ERR_INTERRUPTED, "interrupted by a signal: no output written, rerun");
+cleanup:
+    return rc;
+}
+
 /* Train-only min-max bounds of the target. Collective. */
 static int fit_norm(MPI_Comm comm, shard_state *s)
 {
@@ -221,6 +231,7 @@ int shard_run(rp_stage *st, shard_state *s)
     RP_CALL(read_inputs(comm, s, &big, &small));
     double parse_secs = rp_wtime_max(comm, t0);
     rp_log_debug("parsed: %.2f s, peak %.0f MiB", parse_secs, rp_peak_rss_mb());
+    RP_CALL(check_signal(comm));
     RP_CALL(make_ids(comm, s, &big, &small));
     rp_log_debug("ids: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     rp_log_info("%lld users, %lld videos; cleaning", (long long)s->n_users, (long long)s->n_items);
@@ -234,9 +245,11 @@ int shard_run(rp_stage *st, shard_state *s)
     pairs = NULL;
     RP_AGREE(comm, rc);
     rp_log_debug("test cleaned: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
+    RP_CALL(check_signal(comm));
     RP_CALL(fit_norm(comm, s));
     RP_CALL(item_blocks(comm, s));
     RP_CALL(hash_inputs(comm, s));
+    RP_CALL(check_signal(comm));
     rp_log_info("writing %s", s->opt.out);
     rp_log_debug("hashed: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     RP_CALL(shard_write_output(st, s));
