@@ -36,20 +36,23 @@ uint64_t shard_hash_bytes(const char *s, size_t n)
     return h;
 }
 
-/* Split on commas; quoted lines (never in the real files) take the general splitter. */
+/* Split on commas. A quote only means something at the start of a field (as in rp_csv_split),
+ * so a line where some piece starts with '"' (never in the real files) is split again by the
+ * general splitter, which honours commas inside quotes. */
 static int split_fields(const char *s, const char *e, rp_csv_field *f)
 {
-    if (memchr(s, '"', (size_t)(e - s)) != NULL) return rp_csv_split(s, e, f, SHARD_NCOLS);
-    int n = 0;
+    int n = 0, quoted = 0;
     const char *p = s;
     for (;;) {
         const char *c = memchr(p, ',', (size_t)(e - p));
         const char *end = c ? c : e;
+        quoted |= p < e && *p == '"';
         if (n < SHARD_NCOLS) f[n] = (rp_csv_field){p, (size_t)(end - p), 0};
         n++;
-        if (c == NULL) return n;
+        if (c == NULL) break;
         p = c + 1;
     }
+    return quoted ? rp_csv_split(s, e, f, SHARD_NCOLS) : n;
 }
 
 static int bad_field(const rp_csv_field *f, int col, const char *what, char *why, size_t cap)
