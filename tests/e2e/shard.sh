@@ -129,6 +129,11 @@ cp big.csv b.csv; echo "1,2,3,4,t,20200101,5.0,-1" >> b.csv
 cp small.csv s.csv; echo "1,2,3,4,t,20200101,5.0,x" >> s.csv
 check "budget over both files" 65 "s.csv:5: watch_ratio 'x'" 2 --big b.csv --small s.csv --max-bad-rows 1
 
+# a failed run with a new output path creates nothing at all
+rp_mpirun 2 "$SHARD" --big b.csv --small s.csv --out fresh.h5 > /dev/null 2>&1
+[ $? = 65 ] || fail "fresh output: wrong exit"
+[ ! -e fresh.h5 ] && [ ! -e fresh.h5.partial ] || fail "a failed run created fresh.h5 or its partial"
+
 # ---- many bad rows over 3 ranks: the first 10 in file order, then the total ----
 {
     echo "$H"
