@@ -80,12 +80,49 @@ static int same_row(const shard_row *a, const shard_row *b)
            (a->ts == b->ts || (isnan(a->ts) && isnan(b->ts)));
 }
 
+/* A stable bottom-up merge sort with the comparison inlined (glibc's qsort calls through a
+ * pointer per comparison, which dominated the cleaning phase). tmp holds n elements. */
+#define SHARD_MSORT(name, T, LESS)                                                          \
+    static void name(T *a, int64_t n, T *tmp)                                               \
+    {                                                                                       \
+        for (int64_t lo = 0; lo < n; lo += 16) {                                            \
+            int64_t hi = lo + 16 < n ? lo + 16 : n;                                         \
+            for (int64_t i = lo + 1; i < hi; i++) {                                         \
+                T x = a[i];                                                                 \
+                int64_t j = i;                                                              \
+                for (; j > lo && LESS(&x, &a[j - 1]); j--) a[j] = a[j - 1];                 \
+                a[j] = x;                                                                   \
+            }                                                                               \
+        }                                                                                   \
+        T *src = a, *dst = tmp;                                                             \
+        for (int64_t w = 16; w < n; w *= 2) {                                               \
+            for (int64_t lo = 0; lo < n; lo += 2 * w) {                                     \
+                int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n; \
+                int64_t i = lo, j = mid, k = lo;                                            \
+                while (i < mid && j < hi) dst[k++] = LESS(&src[j], &src[i]) ? src[j++] : src[i++]; \
+                while (i < mid) dst[k++] = src[i++];                                        \
+                while (j < hi) dst[k++] = src[j++];                                         \
+            }                                                                               \
+            T *t = src;                                                                     \
+            src = dst;                                                                      \
+            dst = t;                                                                        \
+        }                                                                                   \
+        if (src != a) memcpy(a, src, (size_t)n * sizeof *a);                                \
+    }
+
+static inline int view_less(const shard_row *a, const shard_row *b)
+{
+    return cmp_view(a, b) < 0;
+}
+SHARD_MSORT(sort_views, shard_row, view_less)
+
 /* In-place bucket sort by user (American flag sort: no second copy of the rows), then each
  * user's rows by (item, time, hash), which makes the order independent of the arrival order. */
 static int sort_rows(shard_row *rows, int64_t n)
 {
     int rc = RP_OK;
     int64_t *next = NULL, *end = NULL;
+    shard_row *tmp = NULL;
     if (n == 0) return RP_OK;
     int32_t umin = rows[0].user, umax = umin;
     for (int64_t k = 1; k < n; k++) {
@@ -113,11 +150,18 @@ static int sort_rows(shard_row *rows, int64_t n)
             rows[next[b]] = t;
         }
     }
+    int64_t most = 0;
+    for (int64_t b = 0; b < nu; b++) {
+        int64_t len = end[b] - (b ? end[b - 1] : 0);
+        if (len > most) most = len;
+    }
+    RP_ALLOC(tmp = malloc((size_t)(most + 1) * sizeof *tmp));
     for (int64_t k = 0, e; k < n; k = e) {
         for (e = k + 1; e < n && rows[e].user == rows[k].user; e++) {}
-        qsort(rows + k, (size_t)(e - k), sizeof *rows, cmp_view);
+        sort_views(rows + k, e - k, tmp);
     }
 cleanup:
+    free(tmp);
     free(end);
     free(next);
     return rc;
@@ -177,12 +221,29 @@ static int cmp_time_item(const void *pa, const void *pb)
     return (a->item > b->item) - (a->item < b->item);
 }
 
-static void sort_users_by_time(shard_pair *p, int64_t n)
+static inline int time_less(const shard_pair *a, const shard_pair *b)
 {
+    return cmp_time_item(a, b) < 0;
+}
+SHARD_MSORT(sort_by_time, shard_pair, time_less)
+
+static int sort_users_by_time(shard_pair *p, int64_t n)
+{
+    int rc = RP_OK;
+    shard_pair *tmp = NULL;
+    int64_t most = 0;
     for (int64_t k = 0, e; k < n; k = e) {
         for (e = k + 1; e < n && p[e].user == p[k].user; e++) {}
-        qsort(p + k, (size_t)(e - k), sizeof *p, cmp_time_item);
+        if (e - k > most) most = e - k;
     }
+    RP_ALLOC(tmp = malloc((size_t)(most + 1) * sizeof *tmp));
+    for (int64_t k = 0, e; k < n; k = e) {
+        for (e = k + 1; e < n && p[e].user == p[k].user; e++) {}
+        sort_by_time(p + k, e - k, tmp);
+    }
+cleanup:
+    free(tmp);
+    return rc;
 }
 
 double shard_target(double wr, const shard_opts *opt, int split)
@@ -218,7 +279,7 @@ int shard_split_pairs(shard_pair *pairs, int64_t n, const shard_opts *opt, shard
     shard_pair *v = NULL;
     int64_t nt = 0, nv = 0;
     int64_t want = 0;
-    sort_users_by_time(pairs, n);
+    RP_CALL(sort_users_by_time(pairs, n));
     for (int64_t k = 0, e; k < n; k = e) {
         for (e = k + 1; e < n && pairs[e].user == pairs[k].user; e++) {}
         want += shard_n_valid(e - k, opt->valid_frac);
@@ -248,11 +309,15 @@ cleanup:
 
 int shard_finish_test(shard_pair *pairs, int64_t n, shard_split *test)
 {
+    int rc = RP_OK;
     shard_opts none;
     shard_opts_defaults(&none);
-    sort_users_by_time(pairs, n);
+    RP_CALL(sort_users_by_time(pairs, n));
     for (int64_t k = 0; k < n; k++) account(&test->counts, &pairs[k], &none, 0);
     test->pairs = pairs;
     test->n = n;
-    return RP_OK;
+    pairs = NULL;
+cleanup:
+    free(pairs);
+    return rc;
 }
