@@ -221,6 +221,13 @@ int shard_read_file(MPI_Comm comm, const char *path, int allow_empty_time, int64
 {
     int rc = RP_OK;
     RP_CALL(shard_stream_file(comm, path, window, allow_empty_time, out));
+    if (out->n > 0 && out->n < out->cap) { /* drop the growth slack before the next file */
+        shard_raw *fit = realloc(out->rows, (size_t)out->n * sizeof *fit);
+        if (fit != NULL) {
+            out->rows = fit;
+            out->cap = out->n;
+        }
+    }
     int64_t tot[2] = {out->nbad, out->n + out->nbad};
     RP_CALL(rp_mpi_sum_i64(comm, tot, 2));
     if (tot[1] == 0) RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: no data rows (header only)", path);

@@ -121,6 +121,8 @@ static int gather_by_item(MPI_Comm comm, const shard_state *s, int sp, csc_entry
         sd[p] *= (int64_t)sizeof *send;
     }
     RP_CALL(rp_mpi_alltoallv_bytes(comm, send, sc, sd, (void **)&recv, rcnt, rd, &total));
+    free(send); /* at most two copies of the entries at any time */
+    send = NULL;
     int64_t n = total / (int64_t)sizeof *recv;
     int64_t i0 = s->item_cuts[rank], ni = s->item_cuts[rank + 1] - i0;
     free(fill);
@@ -129,6 +131,8 @@ static int gather_by_item(MPI_Comm comm, const shard_state *s, int sp, csc_entry
     for (int64_t j = 0; j < ni; j++) fill[j + 1] += fill[j];
     RP_ALLOC(sorted = malloc((size_t)(n + 1) * sizeof *sorted));
     for (int64_t k = 0; k < n; k++) sorted[fill[recv[k].item - i0]++] = recv[k];
+    free(recv);
+    recv = NULL;
     *out = sorted;
     *nout = n;
     sorted = NULL;
