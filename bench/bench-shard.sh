@@ -7,6 +7,8 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 source "$top/tests/env.sh"
+# A shared machine: idle ranks yield instead of spinning (override by exporting it).
+export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
 data=${1:-${DATA:-/work/data/full}}
 nps=${BENCH_NPS:-1 2}
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-shard.XXXXXX")
