@@ -77,6 +77,29 @@ cmp -s digest1.txt digest4.txt || fail "np 1 vs 4 differ: $(diff digest1.txt dig
 grep -q "/train/by_user/value" digest1.txt || fail "digest lists no datasets"
 h5dump -a /norm_max np1.h5 | grep -q "(0): 2$" || fail "norm_max is not 2"
 
+# ---- cleaning options, against values worked out by hand for these rows ----
+# attr FILE PATH: the value of one scalar attribute
+attr() { h5dump -a "$2" "$1" | sed -n 's/^ *(0): //p' | head -n 1; }
+expect() { local got; got=$(attr "$1" "$2"); [ "$got" = "$3" ] || fail "$1 $2 is '$got', want '$3'"; }
+rp_mpirun 2 "$SHARD" --big big.csv --small small.csv --out clip.h5 --outlier clip > /dev/null 2>&1 ||
+    fail "--outlier clip failed"
+expect clip.h5 /norm_max 3            # the 4.0 outlier is kept with its target capped at 3
+expect clip.h5 /train/rows_outlier 1
+expect clip.h5 /train/rows_kept 13
+expect clip.h5 /valid/rows_kept 2     # user 20's 3.5 stays in valid, clipped
+expect clip.h5 /outlier_rule '"clip"'
+rp_mpirun 1 "$SHARD" --big big.csv --small small.csv --out none.h5 --outlier none --no-dedup \
+    --repeat last --valid-frac 0 > /dev/null 2>&1 || fail "--outlier none --no-dedup failed"
+expect none.h5 /norm_max 4
+expect none.h5 /train/rows_outlier 0
+expect none.h5 /train/rows_duplicate 0
+expect none.h5 /train/rows_aggregated 2   # the duplicate now counts as a third view of 101
+expect none.h5 /train/rows_kept 15
+expect none.h5 /valid/rows_kept 0
+expect none.h5 /dedup 0
+h5dump -d /train/by_user/watch_ratio none.h5 | grep -q "1.5, 0.25" ||
+    fail "--repeat last did not keep the latest view of video 101"
+
 # ---- bad inputs: exit code, file:line message, no output, old output untouched ----
 cp np1.h5 out.h5
 keep=$(sha256sum < out.h5)
