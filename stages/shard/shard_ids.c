@@ -115,23 +115,26 @@ cleanup:
 }
 
 /* Union over ranks of sorted local id lists (allgatherv, then sort-unique on every rank). */
-static int union_ids(MPI_Comm comm, const int64_t *mine, int64_t nmine, int64_t **all, int64_t *nall)
+static int union_ids(MPI_Comm comm, const int64_t *mine, int64_t nmine, int64_t **all,
+                     int64_t *nall)
 {
     int rc = RP_OK;
     int size = 1, n = 0;
     int *counts = NULL, *displs = NULL;
     int64_t *buf = NULL;
     RP_MPI(MPI_Comm_size(comm, &size));
-    RP_ALLOC(counts = malloc((size_t)size * sizeof *counts));
-    RP_ALLOC(displs = malloc((size_t)size * sizeof *displs));
-    RP_CALL(rp_int_cast(nmine, &n));
+    counts = malloc((size_t)size * sizeof *counts);
+    displs = malloc((size_t)size * sizeof *displs);
+    rc = rp_int_cast(nmine, &n);
+    SHARD_AGREE_LOCAL(comm, counts == NULL || displs == NULL);
     RP_MPI(MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, comm));
     int64_t total = 0;
     for (int p = 0; p < size; p++) {
         RP_CALL(rp_int_cast(total, &displs[p]));
         total += counts[p];
     }
-    RP_ALLOC(buf = malloc((size_t)(total + 1) * sizeof *buf));
+    buf = malloc((size_t)(total + 1) * sizeof *buf);
+    SHARD_AGREE_LOCAL(comm, buf == NULL);
     RP_MPI(MPI_Allgatherv(mine, n, MPI_INT64_T, buf, counts, displs, MPI_INT64_T, comm));
     *nall = sort_unique(buf, total);
     *all = buf;

@@ -102,7 +102,8 @@ int shard_parse_line(const char *s, const char *e, int allow_empty_time, shard_r
         return -1;
     if (f[4].len == 0 && f[5].len == 0 && f[6].len == 0) {
         if (!allow_empty_time) {
-            snprintf(why, cap, "empty time, date and timestamp (only the small matrix may omit them)");
+            snprintf(why, cap,
+                     "empty time, date and timestamp (only the small matrix may omit them)");
             return -1;
         }
         row->ts = NAN;
@@ -188,8 +189,9 @@ static int report_bad(MPI_Comm comm, const char *path, const shard_parsed *p, in
     shard_err *all = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    RP_ALLOC(counts = calloc((size_t)size, sizeof *counts));
-    RP_ALLOC(all = malloc((size_t)size * sizeof p->errs));
+    counts = calloc((size_t)size, sizeof *counts);
+    all = malloc((size_t)size * sizeof p->errs);
+    SHARD_AGREE_LOCAL(comm, counts == NULL || all == NULL);
     RP_MPI(MPI_Gather(&p->nerr, 1, MPI_INT, counts, 1, MPI_INT, 0, comm));
     RP_MPI(MPI_Gather(p->errs, (int)sizeof p->errs, MPI_BYTE, all, (int)sizeof p->errs, MPI_BYTE,
                       0, comm));

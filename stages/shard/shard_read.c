@@ -93,9 +93,12 @@ static int my_range(MPI_Comm comm, int fd, int64_t fsize, int64_t data_start, in
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
     int64_t b = data_start + (fsize - data_start) * rank / size;
-    RP_REQUIRE(line_start(fd, fsize, data_start, b, &start) == 0, RP_ERR_IO, "read failed: %s",
-               strerror(errno));
-    RP_ALLOC(starts = malloc(((size_t)size + 1) * sizeof *starts));
+    if (line_start(fd, fsize, data_start, b, &start) != 0) {
+        rp_log_error(__FILE__, __LINE__, "read failed: %s", strerror(errno));
+        rc = RP_ERR_IO;
+    }
+    starts = malloc(((size_t)size + 1) * sizeof *starts);
+    SHARD_AGREE_LOCAL(comm, starts == NULL);
     RP_MPI(MPI_Allgather(&start, 1, MPI_INT64_T, starts, 1, MPI_INT64_T, comm));
     *lo = start;
     *hi = rank + 1 < size ? starts[rank + 1] : fsize;
@@ -173,7 +176,11 @@ int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_
         goto cleanup;
     }
     fd = open(path, O_RDONLY);
-    RP_REQUIRE(fd >= 0, RP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) {
+        rp_log_user_error("%s: cannot open: %s", path, strerror(errno));
+        rc = RP_ERR_IO;
+    }
+    RP_AGREE(comm, rc);
     rc = my_range(comm, fd, head[1], head[2], &lo, &hi);
     RP_AGREE(comm, rc);
     rc = stream_range(fd, path, lo, hi, window, allow_empty_time, out);

@@ -11,44 +11,57 @@
 #include "rp_part.h"
 #include "shard.h"
 
-int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, const int64_t *user_cuts)
+/* Count rows per destination and copy them, grouped by destination, into *send (byte counts
+ * and displacements for the all-to-all). Local. */
+static int pack_by_user_owner(const shard_row *rows, int64_t n, const int64_t *user_cuts, int size,
+                              shard_row **send, int64_t *sc, int64_t *sd)
 {
     int rc = RP_OK;
-    int size = 1;
-    int64_t *sc = NULL, *sd = NULL, *rcnt = NULL, *rd = NULL, *fill = NULL;
-    shard_row *send = NULL;
-    void *recv = NULL;
-    RP_MPI(MPI_Comm_size(comm, &size));
-    if (size == 1) return RP_OK; /* every row is already home */
-    RP_ALLOC(sc = calloc((size_t)size, sizeof *sc));
-    RP_ALLOC(sd = calloc((size_t)size, sizeof *sd));
-    RP_ALLOC(rcnt = calloc((size_t)size, sizeof *rcnt));
-    RP_ALLOC(rd = calloc((size_t)size, sizeof *rd));
+    int64_t *fill = NULL;
     RP_ALLOC(fill = calloc((size_t)size, sizeof *fill));
-    for (int64_t k = 0; k < *n; k++) sc[rp_part_owner(user_cuts, size, (*rows)[k].user)]++;
+    RP_ALLOC(*send = malloc((size_t)(n + 1) * sizeof **send));
+    for (int64_t k = 0; k < n; k++) sc[rp_part_owner(user_cuts, size, rows[k].user)]++;
     for (int p = 1; p < size; p++) fill[p] = fill[p - 1] + sc[p - 1];
-    RP_ALLOC(send = malloc((size_t)(*n + 1) * sizeof *send));
-    for (int64_t k = 0; k < *n; k++)
-        send[fill[rp_part_owner(user_cuts, size, (*rows)[k].user)]++] = (*rows)[k];
-    free(*rows);
-    *rows = NULL;
+    for (int64_t k = 0; k < n; k++) {
+        int dest = rp_part_owner(user_cuts, size, rows[k].user);
+        (*send)[fill[dest]++] = rows[k];
+    }
     for (int p = 0; p < size; p++) {
         sd[p] = (p ? sd[p - 1] + sc[p - 1] : 0);
     }
     for (int p = 0; p < size; p++) {
-        sc[p] *= (int64_t)sizeof *send;
-        sd[p] *= (int64_t)sizeof *send;
+        sc[p] *= (int64_t)sizeof(shard_row);
+        sd[p] *= (int64_t)sizeof(shard_row);
     }
-    int64_t total = 0;
-    rc = rp_mpi_alltoallv_bytes(comm, send, sc, sd, &recv, rcnt, rd, &total);
-    if (rc != RP_OK) goto cleanup;
+cleanup:
+    free(fill);
+    return rc;
+}
+
+int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, const int64_t *user_cuts)
+{
+    int rc = RP_OK;
+    int size = 1;
+    int64_t *sc = NULL, *sd = NULL, *rcnt = NULL, *rd = NULL, total = 0;
+    shard_row *send = NULL;
+    void *recv = NULL;
+    RP_MPI(MPI_Comm_size(comm, &size));
+    if (size == 1) return RP_OK; /* every row is already home */
+    sc = calloc((size_t)size, sizeof *sc);
+    sd = calloc((size_t)size, sizeof *sd);
+    rcnt = calloc((size_t)size, sizeof *rcnt);
+    rd = calloc((size_t)size, sizeof *rd);
+    if (sc && sd && rcnt && rd) rc = pack_by_user_owner(*rows, *n, user_cuts, size, &send, sc, sd);
+    SHARD_AGREE_LOCAL(comm, !(sc && sd && rcnt && rd));
+    free(*rows);
+    *rows = NULL;
+    RP_CALL(rp_mpi_alltoallv_bytes(comm, send, sc, sd, &recv, rcnt, rd, &total));
     *rows = recv;
     recv = NULL;
     *n = total / (int64_t)sizeof(shard_row);
 cleanup:
     free(recv);
     free(send);
-    free(fill);
     free(rd);
     free(rcnt);
     free(sd);

@@ -26,18 +26,22 @@ void shard_state_clear(shard_state *s)
     s->opt = o;
 }
 
-/* Balanced blocks of n rows whose global counts are summed from the local ones. Collective. */
-static int weighted_cuts(MPI_Comm comm, int64_t *counts, int64_t n, int64_t **cuts)
+/* Blocks of n rows with about equal global counts (counts already summed over ranks). Agreed:
+ * collective on comm. */
+static int weighted_cuts(MPI_Comm comm, const int64_t *counts, int64_t n, int64_t **cuts)
 {
     int rc = RP_OK;
     int size = 1;
     int64_t *off = NULL;
     RP_MPI(MPI_Comm_size(comm, &size));
-    RP_ALLOC(off = malloc((size_t)(n + 1) * sizeof *off));
-    RP_ALLOC(*cuts = malloc((size_t)(size + 1) * sizeof **cuts));
-    off[0] = 0;
-    for (int64_t i = 0; i < n; i++) off[i + 1] = off[i] + counts[i];
-    rp_part_weighted(off, n, size, 1.0, *cuts);
+    off = malloc((size_t)(n + 1) * sizeof *off);
+    *cuts = malloc((size_t)(size + 1) * sizeof **cuts);
+    if (off != NULL && *cuts != NULL) {
+        off[0] = 0;
+        for (int64_t i = 0; i < n; i++) off[i + 1] = off[i] + counts[i];
+        rp_part_weighted(off, n, size, 1.0, *cuts);
+    }
+    SHARD_AGREE_LOCAL(comm, off == NULL || *cuts == NULL);
 cleanup:
     free(off);
     return rc;
@@ -84,8 +88,10 @@ static int make_ids(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_pars
     RP_AGREE(comm, rc);
     shrink_rows(big);
     shrink_rows(small);
-    RP_ALLOC(cnt = calloc((size_t)s->n_users + 1, sizeof *cnt));
-    const shard_row *b = (const shard_row *)(void *)big->rows, *t = (const shard_row *)(void *)small->rows;
+    cnt = calloc((size_t)s->n_users + 1, sizeof *cnt);
+    SHARD_AGREE_LOCAL(comm, cnt == NULL);
+    const shard_row *b = (const shard_row *)(void *)big->rows;
+    const shard_row *t = (const shard_row *)(void *)small->rows;
     for (int64_t k = 0; k < big->n; k++) cnt[b[k].user]++;
     for (int64_t k = 0; k < small->n; k++) cnt[t[k].user]++;
     RP_CALL(rp_mpi_sum_i64(comm, cnt, (int)s->n_users));
@@ -149,16 +155,16 @@ static int item_blocks(MPI_Comm comm, shard_state *s)
 {
     int rc = RP_OK;
     int64_t ni = s->n_items, *tot = NULL;
-    RP_ALLOC(s->item_nnz = calloc((size_t)(SHARD_NSPLITS * ni) + 1, sizeof *s->item_nnz));
-    RP_ALLOC(tot = calloc((size_t)ni + 1, sizeof *tot));
+    int cnt = 0;
+    s->item_nnz = calloc((size_t)(SHARD_NSPLITS * ni) + 1, sizeof *s->item_nnz);
+    tot = calloc((size_t)ni + 1, sizeof *tot);
+    SHARD_AGREE_LOCAL(comm, s->item_nnz == NULL || tot == NULL);
+    RP_CALL(rp_int_cast(ni, &cnt)); /* ni is the same on every rank */
     for (int sp = 0; sp < SHARD_NSPLITS; sp++)
         for (int64_t k = 0; k < s->split[sp].n; k++)
             s->item_nnz[(size_t)sp * (size_t)ni + (size_t)s->split[sp].pairs[k].item]++;
-    for (int sp = 0; sp < SHARD_NSPLITS; sp++) {
-        int cnt = 0;
-        RP_CALL(rp_int_cast(ni, &cnt));
+    for (int sp = 0; sp < SHARD_NSPLITS; sp++)
         RP_CALL(rp_mpi_sum_i64(comm, s->item_nnz + (size_t)sp * (size_t)ni, cnt));
-    }
     for (int sp = 0; sp < SHARD_NSPLITS; sp++)
         for (int64_t i = 0; i < ni; i++) tot[i] += s->item_nnz[(size_t)sp * (size_t)ni + (size_t)i];
     RP_CALL(weighted_cuts(comm, tot, ni, &s->item_cuts));
@@ -208,8 +214,11 @@ static void summarize(rp_stage *st, const shard_state *s, double parse_secs, dou
     double mb = (double)s->bytes_parsed / 1e6;
     rp_stage_add(st, "csv_mb", "%.1f", mb);
     rp_stage_add(st, "parse_seconds", "%.2f", parse_secs);
-    rp_stage_add(st, "parse_mb_s_per_rank", "%.1f", mb / st->size / (parse_secs > 0 ? parse_secs : 1e-9));
-    rp_stage_add(st, "parse_cpu_mb_s_per_rank", "%.1f", mb / st->size / (parse_cpu > 0 ? parse_cpu : 1e-9));
+    double per_rank = mb / st->size;
+    rp_stage_add(st, "parse_mb_s_per_rank", "%.1f",
+                 per_rank / (parse_secs > 0 ? parse_secs : 1e-9));
+    rp_stage_add(st, "parse_cpu_mb_s_per_rank", "%.1f",
+                 per_rank / (parse_cpu > 0 ? parse_cpu : 1e-9));
     double secs = MPI_Wtime() - st->t0;
     rp_stage_add(st, "mb_s", "%.1f", mb / (secs > 0 ? secs : 1e-9));
 }

@@ -22,17 +22,99 @@ typedef struct csc_entry {
     float value;
 } csc_entry;
 
-/* offsets of a block of rows [r0, r1) whose local entries start at global `base`; the last
- * rank adds the final entry (nnz). Out: *off (r1 - r0 + last entries). */
-static int block_offsets(const int32_t *keys, int64_t n, int64_t r0, int64_t r1, int64_t base,
-                         int last, int64_t **off)
+/* A rank's block of rows [r0, r1) of a CSR/CSC array whose entries start at global `base`;
+ * the last rank also writes the final offset (nnz). */
+typedef struct block {
+    int64_t r0, r1, base;
+    int last;
+} block;
+
+/* This rank's slice of one split's arrays: CSR (idx = item, with wr and ts) or CSC (idx = user). */
+typedef struct slice {
+    int64_t *off; /* r1 - r0 (+ 1 on the last rank) global offsets */
+    int32_t *idx;
+    float *val, *wr;
+    double *ts;
+} slice;
+
+static void slice_clear(slice *x)
+{
+    free(x->off);
+    free(x->idx);
+    free(x->val);
+    free(x->wr);
+    free(x->ts);
+    memset(x, 0, sizeof *x);
+}
+
+/* off[j + 1] holds row j's count on entry; becomes global offsets. */
+static void finish_offsets(int64_t *off, const block *b)
+{
+    off[0] = b->base;
+    for (int64_t j = 1; j <= b->r1 - b->r0; j++) off[j] += off[j - 1];
+}
+
+/* CSR slice from the pairs of this rank's user block. Local. */
+static int csr_slice(const shard_state *s, int sp, const block *b, slice *out)
 {
     int rc = RP_OK;
-    int64_t m = r1 - r0 + (last ? 1 : 0);
-    RP_ALLOC(*off = calloc((size_t)m + 1, sizeof **off));
-    for (int64_t k = 0; k < n; k++) (*off)[keys[k] - r0 + 1]++;
-    (*off)[0] = base;
-    for (int64_t j = 1; j <= r1 - r0; j++) (*off)[j] += (*off)[j - 1];
+    const shard_split *x = &s->split[sp];
+    size_t n1 = (size_t)x->n + 1;
+    RP_ALLOC(out->off = calloc((size_t)(b->r1 - b->r0) + 2, sizeof *out->off));
+    RP_ALLOC(out->idx = malloc(n1 * sizeof *out->idx));
+    RP_ALLOC(out->val = malloc(n1 * sizeof *out->val));
+    RP_ALLOC(out->wr = malloc(n1 * sizeof *out->wr));
+    RP_ALLOC(out->ts = malloc(n1 * sizeof *out->ts));
+    for (int64_t k = 0; k < x->n; k++) {
+        const shard_pair *p = &x->pairs[k];
+        out->off[p->user - b->r0 + 1]++;
+        out->idx[k] = p->item;
+        out->val[k] = shard_value(shard_target(p->wr, &s->opt, sp), s->norm_min, s->norm_max);
+        out->wr[k] = (float)p->wr;
+        out->ts[k] = p->ts;
+    }
+    finish_offsets(out->off, b);
+cleanup:
+    return rc;
+}
+
+/* CSC slice from this rank's entries, sorted by (item, user). Local. */
+static int csc_slice(const csc_entry *e, int64_t n, const block *b, slice *out)
+{
+    int rc = RP_OK;
+    RP_ALLOC(out->off = calloc((size_t)(b->r1 - b->r0) + 2, sizeof *out->off));
+    RP_ALLOC(out->idx = malloc(((size_t)n + 1) * sizeof *out->idx));
+    RP_ALLOC(out->val = malloc(((size_t)n + 1) * sizeof *out->val));
+    for (int64_t k = 0; k < n; k++) {
+        out->off[e[k].item - b->r0 + 1]++;
+        out->idx[k] = e[k].user;
+        out->val[k] = e[k].value;
+    }
+    finish_offsets(out->off, b);
+cleanup:
+    return rc;
+}
+
+/* Write one dataset "<split>/<name>" of nglobal entries from this rank's n at offset. */
+static int write_part(hid_t f, int sp, const char *name, rp_dtype t, int64_t nglobal,
+                      int64_t offset, int64_t n, const void *buf)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", split_group[sp], name);
+    return rp_h5_write_1d(f, path, t, nglobal, offset, n, buf);
+}
+
+/* The rank's block, its first entry and the global nnz. Collective. */
+static int make_block(MPI_Comm comm, const int64_t *cuts, int64_t nlocal, block *b, int64_t *nnz)
+{
+    int rc = RP_OK;
+    int rank = 0, size = 1;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    *b = (block){cuts[rank], cuts[rank + 1], 0, rank == size - 1};
+    *nnz = nlocal;
+    RP_CALL(rp_mpi_exscan_i64(comm, nlocal, &b->base));
+    RP_CALL(rp_mpi_sum_i64(comm, nnz, 1));
 cleanup:
     return rc;
 }
@@ -40,99 +122,91 @@ cleanup:
 static int write_csr(MPI_Comm comm, hid_t f, const shard_state *s, int sp, int64_t *ucounts)
 {
     int rc = RP_OK;
-    int rank = 0, size = 1;
     const shard_split *x = &s->split[sp];
-    int32_t *users = NULL, *item = NULL;
-    float *val = NULL, *wr = NULL;
-    double *ts = NULL;
-    int64_t *off = NULL, base = 0, nnz = x->n;
-    char name[128];
-    RP_MPI(MPI_Comm_rank(comm, &rank));
-    RP_MPI(MPI_Comm_size(comm, &size));
-    RP_ALLOC(users = malloc((size_t)(x->n + 1) * sizeof *users));
-    RP_ALLOC(item = malloc((size_t)(x->n + 1) * sizeof *item));
-    RP_ALLOC(val = malloc((size_t)(x->n + 1) * sizeof *val));
-    RP_ALLOC(wr = malloc((size_t)(x->n + 1) * sizeof *wr));
-    RP_ALLOC(ts = malloc((size_t)(x->n + 1) * sizeof *ts));
-    for (int64_t k = 0; k < x->n; k++) {
-        const shard_pair *p = &x->pairs[k];
-        users[k] = p->user;
-        item[k] = p->item;
-        val[k] = shard_value(shard_target(p->wr, &s->opt, sp), s->norm_min, s->norm_max);
-        wr[k] = (float)p->wr;
-        ts[k] = p->ts;
-    }
-    RP_CALL(rp_mpi_exscan_i64(comm, x->n, &base));
-    RP_CALL(rp_mpi_sum_i64(comm, &nnz, 1));
-    int64_t u0 = s->user_cuts[rank], u1 = s->user_cuts[rank + 1];
-    RP_CALL(block_offsets(users, x->n, u0, u1, base, rank == size - 1, &off));
-    for (int64_t j = 0; j < u1 - u0; j++) ucounts[j] = off[j + 1] - off[j];
-    snprintf(name, sizeof name, "%s/%s", split_group[sp], RP_DS_BY_USER_OFFSETS);
-    RP_CALL(rp_h5_write_1d(f, name, RP_I64, s->n_users + 1, u0, u1 - u0 + (rank == size - 1), off));
-    snprintf(name, sizeof name, "%s/%s", split_group[sp], RP_DS_BY_USER_ITEM);
-    RP_CALL(rp_h5_write_1d(f, name, RP_I32, nnz, base, x->n, item));
-    snprintf(name, sizeof name, "%s/%s", split_group[sp], RP_DS_BY_USER_VALUE);
-    RP_CALL(rp_h5_write_1d(f, name, RP_F32, nnz, base, x->n, val));
-    snprintf(name, sizeof name, "%s/%s", split_group[sp], RP_DS_BY_USER_WATCH);
-    RP_CALL(rp_h5_write_1d(f, name, RP_F32, nnz, base, x->n, wr));
-    snprintf(name, sizeof name, "%s/%s", split_group[sp], RP_DS_BY_USER_TIME);
-    RP_CALL(rp_h5_write_1d(f, name, RP_F64, nnz, base, x->n, ts));
+    slice sl = {0};
+    block b;
+    int64_t nnz = 0;
+    RP_CALL(make_block(comm, s->user_cuts, x->n, &b, &nnz));
+    rc = csr_slice(s, sp, &b, &sl);
+    RP_AGREE(comm, rc);
+    for (int64_t j = 0; j < b.r1 - b.r0; j++) ucounts[j] = sl.off[j + 1] - sl.off[j];
+    int64_t noff = b.r1 - b.r0 + b.last;
+    RP_CALL(write_part(f, sp, RP_DS_BY_USER_OFFSETS, RP_I64, s->n_users + 1, b.r0, noff, sl.off));
+    RP_CALL(write_part(f, sp, RP_DS_BY_USER_ITEM, RP_I32, nnz, b.base, x->n, sl.idx));
+    RP_CALL(write_part(f, sp, RP_DS_BY_USER_VALUE, RP_F32, nnz, b.base, x->n, sl.val));
+    RP_CALL(write_part(f, sp, RP_DS_BY_USER_WATCH, RP_F32, nnz, b.base, x->n, sl.wr));
+    RP_CALL(write_part(f, sp, RP_DS_BY_USER_TIME, RP_F64, nnz, b.base, x->n, sl.ts));
 cleanup:
-    free(off);
-    free(ts);
-    free(wr);
-    free(val);
-    free(item);
-    free(users);
+    slice_clear(&sl);
     return rc;
 }
 
-/* Send (item, user, value) to the item owners. Rows leave in user order and user blocks are in
- * rank order, so the received entries are sorted by user; a stable counting sort by item then
- * gives the CSC order (item, user). Out: *out (sorted), *nout. */
-static int gather_by_item(MPI_Comm comm, const shard_state *s, int sp, csc_entry **out,
-                          int64_t *nout)
+/* (item, user, value) of every pair, grouped by the item's owner. Local. */
+static int pack_by_item_owner(const shard_state *s, int sp, int size, csc_entry **send,
+                              int64_t *sc, int64_t *sd)
 {
     int rc = RP_OK;
-    int rank = 0, size = 1;
     const shard_split *x = &s->split[sp];
-    int64_t *sc = NULL, *sd = NULL, *rcnt = NULL, *rd = NULL, *fill = NULL, total = 0;
-    csc_entry *send = NULL, *recv = NULL, *sorted = NULL;
-    RP_MPI(MPI_Comm_rank(comm, &rank));
-    RP_MPI(MPI_Comm_size(comm, &size));
-    RP_ALLOC(sc = calloc((size_t)size, sizeof *sc));
-    RP_ALLOC(sd = calloc((size_t)size, sizeof *sd));
-    RP_ALLOC(rcnt = calloc((size_t)size, sizeof *rcnt));
-    RP_ALLOC(rd = calloc((size_t)size, sizeof *rd));
-    RP_ALLOC(fill = calloc((size_t)size + 1, sizeof *fill));
-    RP_ALLOC(send = malloc((size_t)(x->n + 1) * sizeof *send));
+    int64_t *fill = NULL;
+    RP_ALLOC(fill = calloc((size_t)size, sizeof *fill));
+    RP_ALLOC(*send = malloc((size_t)(x->n + 1) * sizeof **send));
     for (int64_t k = 0; k < x->n; k++) sc[rp_part_owner(s->item_cuts, size, x->pairs[k].item)]++;
     for (int p = 1; p < size; p++) fill[p] = fill[p - 1] + sc[p - 1];
     for (int64_t k = 0; k < x->n; k++) {
         const shard_pair *p = &x->pairs[k];
         float v = shard_value(shard_target(p->wr, &s->opt, sp), s->norm_min, s->norm_max);
-        send[fill[rp_part_owner(s->item_cuts, size, p->item)]++] = (csc_entry){p->item, p->user, v};
+        int dest = rp_part_owner(s->item_cuts, size, p->item);
+        (*send)[fill[dest]++] = (csc_entry){p->item, p->user, v};
     }
+    for (int p = 0; p < size; p++) sd[p] = p ? sd[p - 1] + sc[p - 1] : 0;
     for (int p = 0; p < size; p++) {
-        sd[p] = (p ? sd[p - 1] + sc[p - 1] : 0);
+        sc[p] *= (int64_t)sizeof(csc_entry);
+        sd[p] *= (int64_t)sizeof(csc_entry);
     }
-    for (int p = 0; p < size; p++) {
-        sc[p] *= (int64_t)sizeof *send;
-        sd[p] *= (int64_t)sizeof *send;
-    }
+cleanup:
+    free(fill);
+    return rc;
+}
+
+/* Stable counting sort of the received entries by item (block [i0, i0 + ni)). Local. */
+static int sort_by_item(const csc_entry *in, int64_t n, int64_t i0, int64_t ni, csc_entry **out)
+{
+    int rc = RP_OK;
+    int64_t *fill = NULL;
+    RP_ALLOC(fill = calloc((size_t)ni + 1, sizeof *fill));
+    RP_ALLOC(*out = malloc((size_t)(n + 1) * sizeof **out));
+    for (int64_t k = 0; k < n; k++) fill[in[k].item - i0 + 1]++;
+    for (int64_t j = 0; j < ni; j++) fill[j + 1] += fill[j];
+    for (int64_t k = 0; k < n; k++) (*out)[fill[in[k].item - i0]++] = in[k];
+cleanup:
+    free(fill);
+    return rc;
+}
+
+/* Send (item, user, value) to the item owners. Rows leave in user order and user blocks are in
+ * rank order, so the received entries are sorted by user; a stable counting sort by item then
+ * gives the CSC order (item, user). Collective. Out: *out (sorted), *nout. */
+static int gather_by_item(MPI_Comm comm, const shard_state *s, int sp, csc_entry **out,
+                          int64_t *nout)
+{
+    int rc = RP_OK;
+    int rank = 0, size = 1;
+    int64_t *sc = NULL, *sd = NULL, *rcnt = NULL, *rd = NULL, total = 0;
+    csc_entry *send = NULL, *recv = NULL, *sorted = NULL;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    sc = calloc((size_t)size, sizeof *sc);
+    sd = calloc((size_t)size, sizeof *sd);
+    rcnt = calloc((size_t)size, sizeof *rcnt);
+    rd = calloc((size_t)size, sizeof *rd);
+    if (sc && sd && rcnt && rd) rc = pack_by_item_owner(s, sp, size, &send, sc, sd);
+    SHARD_AGREE_LOCAL(comm, !(sc && sd && rcnt && rd));
     RP_CALL(rp_mpi_alltoallv_bytes(comm, send, sc, sd, (void **)&recv, rcnt, rd, &total));
     free(send); /* at most two copies of the entries at any time */
     send = NULL;
-    int64_t n = total / (int64_t)sizeof *recv;
-    int64_t i0 = s->item_cuts[rank], ni = s->item_cuts[rank + 1] - i0;
-    free(fill);
-    RP_ALLOC(fill = calloc((size_t)ni + 1, sizeof *fill));
-    for (int64_t k = 0; k < n; k++) fill[recv[k].item - i0 + 1]++;
-    for (int64_t j = 0; j < ni; j++) fill[j + 1] += fill[j];
-    RP_ALLOC(sorted = malloc((size_t)(n + 1) * sizeof *sorted));
-    for (int64_t k = 0; k < n; k++) sorted[fill[recv[k].item - i0]++] = recv[k];
-    free(recv);
-    recv = NULL;
+    int64_t n = total / (int64_t)sizeof *recv, i0 = s->item_cuts[rank];
+    rc = sort_by_item(recv, n, i0, s->item_cuts[rank + 1] - i0, &sorted);
+    RP_AGREE(comm, rc);
     *out = sorted;
     *nout = n;
     sorted = NULL;
@@ -140,7 +214,6 @@ cleanup:
     free(sorted);
     free(recv);
     free(send);
-    free(fill);
     free(rd);
     free(rcnt);
     free(sd);
@@ -151,41 +224,22 @@ cleanup:
 static int write_csc(MPI_Comm comm, hid_t f, const shard_state *s, int sp)
 {
     int rc = RP_OK;
-    int rank = 0, size = 1;
     csc_entry *e = NULL;
-    int32_t *items = NULL, *users = NULL;
-    float *val = NULL;
-    int64_t *off = NULL, n = 0, base = 0, nnz = 0;
-    char name[128];
-    RP_MPI(MPI_Comm_rank(comm, &rank));
-    RP_MPI(MPI_Comm_size(comm, &size));
+    slice sl = {0};
+    block b;
+    int64_t n = 0, nnz = 0;
     RP_CALL(gather_by_item(comm, s, sp, &e, &n));
-    RP_ALLOC(items = malloc((size_t)(n + 1) * sizeof *items));
-    RP_ALLOC(users = malloc((size_t)(n + 1) * sizeof *users));
-    RP_ALLOC(val = malloc((size_t)(n + 1) * sizeof *val));
-    for (int64_t k = 0; k < n; k++) {
-        items[k] = e[k].item;
-        users[k] = e[k].user;
-        val[k] = e[k].value;
-    }
+    RP_CALL(make_block(comm, s->item_cuts, n, &b, &nnz));
+    rc = csc_slice(e, n, &b, &sl);
     free(e);
     e = NULL;
-    nnz = n;
-    RP_CALL(rp_mpi_exscan_i64(comm, n, &base));
-    RP_CALL(rp_mpi_sum_i64(comm, &nnz, 1));
-    int64_t i0 = s->item_cuts[rank], i1 = s->item_cuts[rank + 1];
-    RP_CALL(block_offsets(items, n, i0, i1, base, rank == size - 1, &off));
-    snprintf(name, sizeof name, "%s/%s", split_group[sp], RP_DS_BY_ITEM_OFFSETS);
-    RP_CALL(rp_h5_write_1d(f, name, RP_I64, s->n_items + 1, i0, i1 - i0 + (rank == size - 1), off));
-    snprintf(name, sizeof name, "%s/%s", split_group[sp], RP_DS_BY_ITEM_USER);
-    RP_CALL(rp_h5_write_1d(f, name, RP_I32, nnz, base, n, users));
-    snprintf(name, sizeof name, "%s/%s", split_group[sp], RP_DS_BY_ITEM_VALUE);
-    RP_CALL(rp_h5_write_1d(f, name, RP_F32, nnz, base, n, val));
+    RP_AGREE(comm, rc);
+    int64_t noff = b.r1 - b.r0 + b.last;
+    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_OFFSETS, RP_I64, s->n_items + 1, b.r0, noff, sl.off));
+    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_USER, RP_I32, nnz, b.base, n, sl.idx));
+    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_VALUE, RP_F32, nnz, b.base, n, sl.val));
 cleanup:
-    free(off);
-    free(val);
-    free(users);
-    free(items);
+    slice_clear(&sl);
     free(e);
     return rc;
 }
@@ -229,7 +283,8 @@ static int split_attrs(MPI_Comm comm, hid_t f, const shard_state *s, int sp)
     if (sp == SHARD_TRAIN) v[1] = s->bad_big;
     if (sp == SHARD_TEST) v[1] = s->bad_small;
     v[0] += v[1];
-    for (int k = 0; k < 6; k++) RP_CALL(rp_h5_attr_write(f, split_group[sp], names[k], RP_I64, 1, &v[k]));
+    for (int k = 0; k < 6; k++)
+        RP_CALL(rp_h5_attr_write(f, split_group[sp], names[k], RP_I64, 1, &v[k]));
     RP_CALL(rp_h5_attr_write(f, split_group[sp], "nnz", RP_I64, 1, &v[5]));
     const char *rule = sp == SHARD_TEST ? "keep" : s->opt.outlier;
     RP_CALL(rp_h5_attr_write_str(f, split_group[sp], "outlier_rule", rule));
@@ -271,7 +326,8 @@ static int write_all(const rp_stage *st, hid_t f, shard_state *s)
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_USER_RAW, RP_I64, 1, &s->n_users, s->user_raw));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_ITEM_RAW, RP_I64, 1, &s->n_items, s->item_raw));
     for (int sp = 0; sp < SHARD_NSPLITS; sp++) {
-        RP_ALLOC(ucnt[sp] = calloc((size_t)nblock + 1, sizeof *ucnt[sp]));
+        ucnt[sp] = calloc((size_t)nblock + 1, sizeof *ucnt[sp]);
+        SHARD_AGREE_LOCAL(comm, ucnt[sp] == NULL);
         RP_CALL(write_csr(comm, f, s, sp, ucnt[sp]));
         RP_CALL(write_csc(comm, f, s, sp));
         RP_CALL(split_attrs(comm, f, s, sp));

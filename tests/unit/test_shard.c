@@ -19,21 +19,24 @@ static void parse_good_rows(void)
 {
     shard_raw r;
     char why[200];
-    CU_ASSERT_EQUAL(parse("0,3649,13838,10867,2020-07-05 00:08:23.438,20200705,1593878903.438,1.273397",
-                          0, &r, why), 0);
+    const char *real = "0,3649,13838,10867,2020-07-05 00:08:23.438,20200705,1593878903.438,"
+                       "1.273397";
+    CU_ASSERT_EQUAL(parse(real, 0, &r, why), 0);
     CU_ASSERT_EQUAL(r.user, 0);
     CU_ASSERT_EQUAL(r.item, 3649);
     CU_ASSERT_EQUAL(r.ts, 1593878903.438);
     CU_ASSERT_EQUAL(r.wr, 1.273397);
     /* exponent, integer timestamp, zero watch ratio, a large id */
-    CU_ASSERT_EQUAL(parse("9223372036854775807,1,0,140,x,20200101,1593878903,2.5e-1", 0, &r, why), 0);
+    CU_ASSERT_EQUAL(parse("9223372036854775807,1,0,140,x,20200101,1593878903,2.5e-1", 0, &r, why),
+                    0);
     CU_ASSERT_EQUAL(r.user, INT64_MAX);
     CU_ASSERT_EQUAL(r.ts, 1593878903.0);
     CU_ASSERT_EQUAL(r.wr, 0.25);
     CU_ASSERT_EQUAL(parse("1,2,0,140,x,20200101,1.5,0", 0, &r, why), 0);
     CU_ASSERT_EQUAL(r.wr, 0.0);
     /* quoted fields, a comma inside the quoted time */
-    CU_ASSERT_EQUAL(parse("\"7\",\"8\",1,2,\"2020-07-05, 00:08\",20200705,\"10.5\",0.5", 0, &r, why), 0);
+    const char *quoted = "\"7\",\"8\",1,2,\"2020-07-05, 00:08\",20200705,\"10.5\",0.5";
+    CU_ASSERT_EQUAL(parse(quoted, 0, &r, why), 0);
     CU_ASSERT_EQUAL(r.user, 7);
     CU_ASSERT_EQUAL(r.item, 8);
     CU_ASSERT_EQUAL(r.ts, 10.5);
