@@ -60,6 +60,10 @@ $SHARD --big big.csv --small small.csv --out o.h5 --valid-frac 1.5 > /dev/null 2
 [ $? = 64 ] || fail "--valid-frac 1.5 accepted"
 $SHARD --big big.csv --small small.csv --out o.h5 --outlier maybe > /dev/null 2>&1
 [ $? = 64 ] || fail "--outlier maybe accepted"
+$SHARD --big big.csv --small small.csv --out o.h5 --read-kb 0 > /dev/null 2>&1
+[ $? = 64 ] || fail "--read-kb 0 accepted"
+$SHARD --big big.csv --small small.csv --out o.h5 --max-bad-rows -1 > /dev/null 2>&1
+[ $? = 64 ] || fail "--max-bad-rows -1 accepted"
 [ ! -e o.h5 ] || fail "usage error left o.h5"
 
 # ---- np independence ----
