@@ -1,0 +1,196 @@
+/* shard.h - rp-shard's internal interface: options, the row records that travel between ranks,
+ * and the phases (parse, ids, owner exchange, clean/split, write). Used by main.c and tests. */
+#ifndef SHARD_H
+#define SHARD_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rp_csv.h"
+#include "rp_stage.h"
+
+#define SHARD_HEADER "user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio"
+#define SHARD_NCOLS 8
+#define SHARD_MAX_ERRS 10 /* bad-row messages printed per file */
+#define SHARD_ERR_LEN 200
+
+enum { SHARD_OUT_DROP = 0, SHARD_OUT_CLIP = 1, SHARD_OUT_NONE = 2 };
+enum { SHARD_REP_MEAN = 0, SHARD_REP_LAST = 1 };
+enum { SHARD_TRAIN = 0, SHARD_VALID = 1, SHARD_TEST = 2, SHARD_NSPLITS = 3 };
+
+typedef struct shard_opts {
+    const char *big;
+    const char *small;
+    const char *out;
+    double valid_frac;
+    const char *outlier;   /* "drop" | "clip" | "none" */
+    double outlier_max;
+    int dedup;
+    const char *repeat;    /* "mean" | "last" */
+    int64_t max_bad_rows;  /* over both files */
+    int64_t read_kb;       /* read window per rank */
+    int outlier_rule;      /* SHARD_OUT_* from outlier */
+    int repeat_rule;       /* SHARD_REP_* from repeat */
+} shard_opts;
+
+/* SHARD_AGREE_LOCAL - end of a rank-local step that precedes a collective: a failed
+ * allocation (cond true) is logged and every rank agrees on rc before anyone enters the
+ * collective, so one rank's failure never leaves the others waiting. Needs rc and cleanup:. */
+#define SHARD_AGREE_LOCAL(comm, cond)                                           \
+    do {                                                                        \
+        if ((cond) && rc == RP_OK) {                                            \
+            rp_log_error(__FILE__, __LINE__, "out of memory");                  \
+            rc = RP_ERR_NOMEM;                                                  \
+        }                                                                       \
+        RP_AGREE((comm), rc);                                                   \
+    } while (0)
+
+/* One parsed CSV row. hash is a 64-bit hash of the whole line text (CR stripped): two rows are
+ * exact duplicates when hash and every parsed field agree. */
+typedef struct shard_raw {
+    int64_t user;
+    int64_t item;
+    double ts; /* NaN when the small matrix leaves time/date/timestamp empty */
+    double wr;
+    uint64_t hash;
+} shard_raw;
+
+/* The same row after raw ids became dense indices: what the owner exchange moves. */
+typedef struct shard_row {
+    int32_t user;
+    int32_t item;
+    double ts;
+    double wr;
+    uint64_t hash;
+} shard_row;
+
+/* One (user, item) pair after dedup and aggregation of repeat views. */
+typedef struct shard_pair {
+    int32_t user;
+    int32_t item;
+    double ts;      /* latest view (NaN only if every view lacks a time) */
+    double wr;      /* aggregated raw watch_ratio (mean or last view) */
+    int32_t views;  /* distinct views merged into this pair */
+    int32_t dups;   /* exact duplicate rows dropped for this pair */
+} shard_pair;
+
+/* Row counts of one split (attributes on the split's group, see docs/stages/shard.md). */
+typedef struct shard_counts {
+    int64_t read, bad, duplicate, outlier, aggregated, kept;
+} shard_counts;
+
+/* A bad row noted while parsing: the first few per rank are gathered to rank 0. */
+typedef struct shard_err {
+    int64_t line;
+    char msg[SHARD_ERR_LEN]; /* the reason, without "file:line: " */
+} shard_err;
+
+typedef struct shard_parsed {
+    shard_raw *rows;
+    int64_t n, cap;
+    int64_t nbad;                   /* bad rows on this rank */
+    int nerr;                       /* messages kept (<= SHARD_MAX_ERRS) */
+    shard_err errs[SHARD_MAX_ERRS]; /* in file order */
+    int64_t bytes;                  /* CSV bytes parsed on this rank */
+} shard_parsed;
+
+/* Per-split data held by one rank after cleaning: CSR rows of its user block. */
+typedef struct shard_split {
+    shard_pair *pairs; /* sorted by user, then time (NaN last), then item */
+    int64_t n;
+    shard_counts counts;
+} shard_split;
+
+typedef struct shard_state {
+    shard_opts opt;
+    int64_t *user_raw, *item_raw; /* replicated, sorted */
+    int64_t n_users, n_items;
+    int64_t *user_cuts, *item_cuts; /* size + 1 block boundaries (dense index) */
+    int64_t *item_nnz;              /* [split][item] global nnz, replicated */
+    shard_split split[SHARD_NSPLITS];
+    double norm_min, norm_max;
+    int64_t bad_big, bad_small, read_big, read_small; /* global */
+    int64_t bytes_parsed;                             /* global */
+    char inputs[2400];
+} shard_state;
+
+/* shard_opts.c */
+/* shard_parse_args - parse argv into *opt (defaults set here). Local; rank 0 prints usage
+ * errors. Returns RP_OK, RP_HELP or RP_ERR_USAGE. */
+int shard_parse_args(int argc, char **argv, shard_opts *opt);
+void shard_opts_defaults(shard_opts *opt);
+/* shard_opts_check - derived fields and value ranges; RP_ERR_USAGE with a message. Local. */
+int shard_opts_check(shard_opts *opt);
+
+/* shard_parse.c */
+/* shard_parse_line - parse one line [s, e) (CR already stripped). allow_empty_time: the
+ * time/date/timestamp fields may be empty together. Out: *row. Returns 0, or -1 with a
+ * one-phrase reason in why (cap bytes). Pure. */
+int shard_parse_line(const char *s, const char *e, int allow_empty_time, shard_raw *row,
+                     char *why, size_t cap);
+/* shard_parse_chunk - parse every line of ck, appending to out->rows (grown here; start from a
+ * zeroed *out); bad lines are counted and the first SHARD_MAX_ERRS noted with their line
+ * numbers (from ck->first_line). A last line without '\n' is bad ("truncated"). Local.
+ * Returns RP_OK or RP_ERR_NOMEM. */
+int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed *out);
+/* shard_stream_file - parse this rank's line-aligned byte range of path (rp_csv_read_chunk's
+ * split of the data lines) through a window of `window` bytes, so the text is never held whole.
+ * Rank 0 checks the header (BOM and CRLF accepted). Collective. Out: *out (rows, bad-row notes
+ * with file line numbers, bytes). Returns RP_OK, RP_ERR_NOINPUT ("path: cannot open" / "empty
+ * file"), RP_ERR_DATA ("path:1: header is ..."), RP_ERR_IO. */
+int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_empty_time,
+                      shard_parsed *out);
+/* shard_read_file - shard_stream_file + the bad-row report: rank 0 prints the first
+ * SHARD_MAX_ERRS messages in file order and the total. Collective. Returns RP_OK (bad rows
+ * within budget; *nbad_global, *nread_global set), RP_ERR_NOINPUT (also for a header-only
+ * file), RP_ERR_DATA (bad header, or more bad rows than budget), RP_ERR_IO. */
+int shard_read_file(MPI_Comm comm, const char *path, int allow_empty_time, int64_t budget,
+                    size_t window, shard_parsed *out, int64_t *nbad_global, int64_t *nread_global);
+void shard_parsed_clear(shard_parsed *p);
+uint64_t shard_hash_bytes(const char *s, size_t n);
+
+/* shard_ids.c */
+/* shard_ids_build - the sorted union over ranks of the user ids and item ids of a and b.
+ * Collective. Out: *users, *items (replicated, caller frees), counts. */
+int shard_ids_build(MPI_Comm comm, const shard_raw *a, int64_t na, const shard_raw *b,
+                    int64_t nb, int64_t **users, int64_t *nu, int64_t **items, int64_t *ni);
+/* shard_ids_densify - rewrite raw rows as dense rows in place (the buffer is reused: the result
+ * is (shard_row *)rows). Local. Returns RP_OK or RP_ERR_INTERNAL (an id not in the maps). */
+int shard_ids_densify(shard_raw *rows, int64_t n, const int64_t *users, int64_t nu,
+                      const int64_t *items, int64_t ni);
+
+/* shard_rows.c */
+/* shard_exchange - send every row to the owner of its user (user_cuts) with one all-to-all.
+ * Collective. Takes ownership of *rows (freed); Out: *rows, *n received, grouped by source rank. */
+int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, const int64_t *user_cuts);
+/* shard_aggregate - sort this rank's rows of one file by (user, item, time, hash), drop exact
+ * duplicates (if dedup) and merge repeat views into pairs. Local. Takes ownership of rows.
+ * Out: *pairs sorted by (user, item), *np. */
+int shard_aggregate(shard_row *rows, int64_t n, const shard_opts *opt, shard_pair **pairs,
+                    int64_t *npairs);
+/* shard_n_valid - how many of a user's n interactions go to validation: round(frac * n),
+ * halves up. Pure. */
+int64_t shard_n_valid(int64_t n, double frac);
+/* shard_split_pairs - order each user's pairs by (time, item); the last shard_n_valid go to
+ * valid; the outlier rule then applies to train and valid. Local. Takes ownership of pairs.
+ * Out: train and valid (counts filled). */
+int shard_split_pairs(shard_pair *pairs, int64_t n, const shard_opts *opt, shard_split *train,
+                      shard_split *valid);
+/* shard_finish_test - order the test pairs by (user, time, item), no outlier rule. Local. */
+int shard_finish_test(shard_pair *pairs, int64_t n, shard_split *test);
+/* shard_target - the training target of a pair's watch ratio under the rule (clip caps it). */
+double shard_target(double wr, const shard_opts *opt, int split);
+/* shard_value - normalised value in [0, 1]. Pure. */
+float shard_value(double target, double nmin, double nmax);
+
+/* shard_write.c */
+/* shard_write_output - write shards.h5 atomically (datasets, attributes, stamp). Collective. */
+int shard_write_output(const rp_stage *st, shard_state *s);
+
+/* shard_run.c */
+/* shard_run - the whole stage after argument parsing. Collective. */
+int shard_run(rp_stage *st, shard_state *s);
+void shard_state_clear(shard_state *s);
+
+#endif

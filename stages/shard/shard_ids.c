@@ -1,0 +1,206 @@
+/* shard_ids.c - raw KuaiRec ids -> dense indices shared by every split: the sorted union of the
+ * ids of both files over all ranks (replicated; tens of thousands of ids), and a hash map for
+ * the per-row lookup. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp_err.h"
+#include "rp_mpi.h"
+#include "shard.h"
+
+/* Open addressing with linear probing; key -1 marks an empty slot (ids are >= 0). */
+typedef struct idmap {
+    int64_t *keys;
+    int32_t *vals;
+    size_t cap; /* power of two */
+    size_t n;
+} idmap;
+
+static size_t slot_of(int64_t key, size_t cap)
+{
+    uint64_t x = (uint64_t)key * 0x9E3779B97F4A7C15ULL;
+    return (size_t)((x ^ (x >> 29)) & (cap - 1));
+}
+
+static void idmap_clear(idmap *m)
+{
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+static int idmap_init(idmap *m, size_t want)
+{
+    int rc = RP_OK;
+    size_t cap = 64;
+    while (cap < 2 * want) cap *= 2;
+    memset(m, 0, sizeof *m);
+    RP_ALLOC(m->keys = malloc(cap * sizeof *m->keys));
+    RP_ALLOC(m->vals = malloc(cap * sizeof *m->vals));
+    memset(m->keys, 0xFF, cap * sizeof *m->keys);
+    m->cap = cap;
+cleanup:
+    if (rc != RP_OK) idmap_clear(m);
+    return rc;
+}
+
+/* Insert key (value v) if absent; grows at half load. */
+static int idmap_put(idmap *m, int64_t key, int32_t v)
+{
+    int rc = RP_OK;
+    if (2 * (m->n + 1) > m->cap) {
+        idmap big;
+        RP_CALL(idmap_init(&big, m->cap));
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->keys[i] >= 0) RP_CALL(idmap_put(&big, m->keys[i], m->vals[i]));
+        idmap_clear(m);
+        *m = big;
+    }
+    size_t s = slot_of(key, m->cap);
+    while (m->keys[s] >= 0 && m->keys[s] != key) s = (s + 1) & (m->cap - 1);
+    if (m->keys[s] < 0) {
+        m->keys[s] = key;
+        m->vals[s] = v;
+        m->n++;
+    }
+cleanup:
+    return rc;
+}
+
+static int32_t idmap_get(const idmap *m, int64_t key)
+{
+    size_t s = slot_of(key, m->cap);
+    while (m->keys[s] >= 0) {
+        if (m->keys[s] == key) return m->vals[s];
+        s = (s + 1) & (m->cap - 1);
+    }
+    return -1;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t sort_unique(int64_t *v, int64_t n)
+{
+    if (n == 0) return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_i64);
+    int64_t k = 1;
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] != v[k - 1]) v[k++] = v[i];
+    return k;
+}
+
+/* The distinct user (which == 0) or item ids of this rank's rows, sorted. */
+static int local_ids(const shard_raw *a, int64_t na, const shard_raw *b, int64_t nb, int which,
+                     int64_t **ids, int64_t *n)
+{
+    int rc = RP_OK;
+    idmap m = {0};
+    RP_CALL(idmap_init(&m, 1024));
+    for (int64_t i = 0; i < na + nb; i++) {
+        const shard_raw *r = i < na ? &a[i] : &b[i - na];
+        RP_CALL(idmap_put(&m, which == 0 ? r->user : r->item, 0));
+    }
+    RP_ALLOC(*ids = malloc((m.n + 1) * sizeof **ids));
+    int64_t k = 0;
+    for (size_t i = 0; i < m.cap; i++)
+        if (m.keys[i] >= 0) (*ids)[k++] = m.keys[i];
+    *n = sort_unique(*ids, k);
+cleanup:
+    idmap_clear(&m);
+    return rc;
+}
+
+/* Union over ranks of sorted local id lists (allgatherv, then sort-unique on every rank). */
+static int union_ids(MPI_Comm comm, const int64_t *mine, int64_t nmine, int64_t **all,
+                     int64_t *nall)
+{
+    int rc = RP_OK;
+    int size = 1, n = 0;
+    int *counts = NULL, *displs = NULL;
+    int64_t *buf = NULL;
+    RP_MPI(MPI_Comm_size(comm, &size));
+    counts = malloc((size_t)size * sizeof *counts);
+    displs = malloc((size_t)size * sizeof *displs);
+    rc = rp_int_cast(nmine, &n);
+    SHARD_AGREE_LOCAL(comm, counts == NULL || displs == NULL);
+    RP_MPI(MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, comm));
+    int64_t total = 0;
+    for (int p = 0; p < size; p++) {
+        RP_CALL(rp_int_cast(total, &displs[p]));
+        total += counts[p];
+    }
+    buf = malloc((size_t)(total + 1) * sizeof *buf);
+    SHARD_AGREE_LOCAL(comm, buf == NULL);
+    RP_MPI(MPI_Allgatherv(mine, n, MPI_INT64_T, buf, counts, displs, MPI_INT64_T, comm));
+    *nall = sort_unique(buf, total);
+    *all = buf;
+    buf = NULL;
+cleanup:
+    free(buf);
+    free(displs);
+    free(counts);
+    return rc;
+}
+
+int shard_ids_build(MPI_Comm comm, const shard_raw *a, int64_t na, const shard_raw *b,
+                    int64_t nb, int64_t **users, int64_t *nu, int64_t **items, int64_t *ni)
+{
+    int rc = RP_OK;
+    int64_t *lu = NULL, *li = NULL, nlu = 0, nli = 0;
+    int64_t *gu = NULL, *gi = NULL, ngu = 0, ngi = 0;
+    rc = local_ids(a, na, b, nb, 0, &lu, &nlu);
+    if (rc == RP_OK) rc = local_ids(a, na, b, nb, 1, &li, &nli);
+    RP_AGREE(comm, rc);
+    RP_CALL(union_ids(comm, lu, nlu, &gu, &ngu));
+    RP_CALL(union_ids(comm, li, nli, &gi, &ngi));
+    if (ngu > INT32_MAX || ngi > INT32_MAX)
+        RP_FAIL_USER0(RP_ERR_DATA, "%lld users / %lld videos: more than int32 indices allow",
+                      (long long)ngu, (long long)ngi);
+    *users = gu;
+    *items = gi;
+    *nu = ngu;
+    *ni = ngi;
+    gu = gi = NULL;
+cleanup:
+    free(gu);
+    free(gi);
+    free(lu);
+    free(li);
+    return rp_mpi_agree(comm, rc);
+}
+
+static int build_map(const int64_t *ids, int64_t n, idmap *m)
+{
+    int rc = RP_OK;
+    RP_CALL(idmap_init(m, (size_t)n));
+    for (int64_t k = 0; k < n; k++) RP_CALL(idmap_put(m, ids[k], (int32_t)k));
+cleanup:
+    return rc;
+}
+
+int shard_ids_densify(shard_raw *rows, int64_t n, const int64_t *users, int64_t nu,
+                      const int64_t *items, int64_t ni)
+{
+    int rc = RP_OK;
+    idmap mu = {0}, mi = {0};
+    char *base = (char *)rows;
+    RP_CALL(build_map(users, nu, &mu));
+    RP_CALL(build_map(items, ni, &mi));
+    /* Row k (32 bytes) lands at or before raw row k (40 bytes), which is read first: safe. */
+    for (int64_t k = 0; k < n; k++) {
+        shard_raw r;
+        memcpy(&r, base + (size_t)k * sizeof r, sizeof r);
+        shard_row w = {idmap_get(&mu, r.user), idmap_get(&mi, r.item), r.ts, r.wr, r.hash};
+        RP_REQUIRE(w.user >= 0 && w.item >= 0, RP_ERR_INTERNAL, "id %lld/%lld not in the maps",
+                   (long long)r.user, (long long)r.item);
+        memcpy(base + (size_t)k * sizeof w, &w, sizeof w);
+    }
+cleanup:
+    idmap_clear(&mu);
+    idmap_clear(&mi);
+    return rc;
+}

@@ -1,0 +1,243 @@
+/* shard_parse.c - rp-shard's strict parser of the KuaiRec interaction CSVs: one pass over each
+ * rank's line-aligned chunk, bad rows noted as "file:line: reason", first ones printed by rank 0
+ * in file order. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp_err.h"
+#include "rp_log.h"
+#include "rp_mpi.h"
+#include "shard.h"
+
+static const char *const col_name[SHARD_NCOLS] = {"user_id", "video_id", "play_duration",
+                                                  "video_duration", "time", "date",
+                                                  "timestamp", "watch_ratio"};
+
+uint64_t shard_hash_bytes(const char *s, size_t n)
+{
+    /* Word-at-a-time multiply-xorshift: fast, and only needs to separate distinct lines of the
+     * same (user, video, time, watch_ratio), never adversarial input. */
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)n * 0xFF51AFD7ED558CCDULL);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+        h ^= h >> 31;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s + i, n - i);
+    h = (h ^ w) * 0x94D049BB133111EBULL;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 32;
+    return h;
+}
+
+/* Split on commas. A quote only means something at the start of a field (as in rp_csv_split),
+ * so a line where some piece starts with '"' (never in the real files) is split again by the
+ * general splitter, which honours commas inside quotes. */
+static int split_fields(const char *s, const char *e, rp_csv_field *f)
+{
+    int n = 0, quoted = 0;
+    const char *p = s;
+    for (;;) {
+        const char *c = memchr(p, ',', (size_t)(e - p));
+        const char *end = c ? c : e;
+        quoted |= p < e && *p == '"';
+        if (n < SHARD_NCOLS) f[n] = (rp_csv_field){p, (size_t)(end - p), 0};
+        n++;
+        if (c == NULL) break;
+        p = c + 1;
+    }
+    return quoted ? rp_csv_split(s, e, f, SHARD_NCOLS) : n;
+}
+
+static int bad_field(const rp_csv_field *f, int col, const char *what, char *why, size_t cap)
+{
+    char txt[64];
+    rp_csv_sanitize(f->p, f->len, txt, sizeof txt);
+    if (f->len == 0) snprintf(why, cap, "empty %s", col_name[col]);
+    else snprintf(why, cap, "%s '%s' %s", col_name[col], txt, what);
+    return -1;
+}
+
+/* A non-negative integer column. */
+static int get_count(const rp_csv_field *f, int col, int64_t *v, char *why, size_t cap)
+{
+    if (rp_parse_i64(f->p, f->len, v) != 0) return bad_field(f, col, "is not an integer", why, cap);
+    if (*v < 0) return bad_field(f, col, "is negative", why, cap);
+    return 0;
+}
+
+static int get_real(const rp_csv_field *f, int col, double *v, char *why, size_t cap)
+{
+    if (rp_parse_f64(f->p, f->len, v) != 0)
+        return bad_field(f, col, "is not a finite number", why, cap);
+    return 0;
+}
+
+int shard_parse_line(const char *s, const char *e, int allow_empty_time, shard_raw *row,
+                     char *why, size_t cap)
+{
+    rp_csv_field f[SHARD_NCOLS];
+    int64_t play = 0, vdur = 0, date = 0;
+    if (s == e) {
+        snprintf(why, cap, "empty line");
+        return -1;
+    }
+    int nf = split_fields(s, e, f);
+    if (nf < 0) {
+        snprintf(why, cap, "unterminated quote or text after a closing quote");
+        return -1;
+    }
+    if (nf != SHARD_NCOLS) {
+        snprintf(why, cap, "%d fields, expected %d", nf, SHARD_NCOLS);
+        return -1;
+    }
+    if (get_count(&f[0], 0, &row->user, why, cap) || get_count(&f[1], 1, &row->item, why, cap) ||
+        get_count(&f[2], 2, &play, why, cap) || get_count(&f[3], 3, &vdur, why, cap))
+        return -1;
+    if (f[4].len == 0 && f[5].len == 0 && f[6].len == 0) {
+        if (!allow_empty_time) {
+            snprintf(why, cap,
+                     "empty time, date and timestamp (only the small matrix may omit them)");
+            return -1;
+        }
+        row->ts = NAN;
+    } else if (f[4].len == 0) {
+        return bad_field(&f[4], 4, "", why, cap);
+    } else if (get_count(&f[5], 5, &date, why, cap) || get_real(&f[6], 6, &row->ts, why, cap)) {
+        return -1;
+    }
+    if (get_real(&f[7], 7, &row->wr, why, cap)) return -1;
+    if (row->wr < 0) return bad_field(&f[7], 7, "is negative", why, cap);
+    row->hash = shard_hash_bytes(s, (size_t)(e - s));
+    return 0;
+}
+
+static int64_t count_lines(const rp_csv_chunk *ck)
+{
+    int64_t n = 0;
+    const char *p = ck->buf, *end = ck->buf + ck->len;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
+    return n + 1; /* a last line without '\n' */
+}
+
+static void note_bad(shard_parsed *out, int64_t line, const char *why)
+{
+    if (out->nerr < SHARD_MAX_ERRS) {
+        shard_err *er = &out->errs[out->nerr++];
+        er->line = line;
+        snprintf(er->msg, sizeof er->msg, "%s", why);
+    }
+    out->nbad++;
+}
+
+int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed *out)
+{
+    int rc = RP_OK;
+    size_t pos = 0;
+    const char *s, *e;
+    int64_t line = 0;
+    int trunc = 0;
+    char why[SHARD_ERR_LEN];
+    int64_t need = out->n + count_lines(ck);
+    if (need > out->cap) {
+        /* Large blocks grow by mremap in glibc: no copy, no doubled peak. */
+        int64_t cap = need + need / 8;
+        shard_raw *bigger = realloc(out->rows, (size_t)cap * sizeof *bigger);
+        RP_ALLOC(bigger);
+        out->rows = bigger;
+        out->cap = cap;
+    }
+    out->bytes += (int64_t)ck->len;
+    while (rp_csv_next_line(ck, &pos, &s, &e, &line, &trunc)) {
+        if (trunc) {
+            note_bad(out, line, "truncated last line (no newline at end of file)");
+            continue;
+        }
+        if (shard_parse_line(s, e, allow_empty_time, &out->rows[out->n], why, sizeof why) != 0)
+            note_bad(out, line, why);
+        else
+            out->n++;
+    }
+cleanup:
+    return rc;
+}
+
+void shard_parsed_clear(shard_parsed *p)
+{
+    free(p->rows);
+    p->rows = NULL;
+    p->n = p->cap = 0;
+}
+
+/* Rank 0 gets every rank's first messages; chunks are in rank order, so the first
+ * SHARD_MAX_ERRS in rank order are the first in the file. */
+static int report_bad(MPI_Comm comm, const char *path, const shard_parsed *p, int64_t nbad,
+                      int64_t budget)
+{
+    int rc = RP_OK;
+    int rank = 0, size = 1;
+    int *counts = NULL;
+    shard_err *all = NULL;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    counts = calloc((size_t)size, sizeof *counts);
+    all = malloc((size_t)size * sizeof p->errs);
+    SHARD_AGREE_LOCAL(comm, counts == NULL || all == NULL);
+    RP_MPI(MPI_Gather(&p->nerr, 1, MPI_INT, counts, 1, MPI_INT, 0, comm));
+    RP_MPI(MPI_Gather(p->errs, (int)sizeof p->errs, MPI_BYTE, all, (int)sizeof p->errs, MPI_BYTE,
+                      0, comm));
+    if (rank == 0) {
+        int shown = 0, fatal = nbad > budget;
+        for (int r = 0; r < size && shown < SHARD_MAX_ERRS; r++) {
+            for (int k = 0; k < counts[r] && shown < SHARD_MAX_ERRS; k++, shown++) {
+                const shard_err *er = &all[(size_t)r * SHARD_MAX_ERRS + (size_t)k];
+                if (fatal) rp_log_user_error("%s:%lld: %s", path, (long long)er->line, er->msg);
+                else rp_log_warn("%s:%lld: %s (skipped)", path, (long long)er->line, er->msg);
+            }
+        }
+        if (fatal)
+            rp_log_user_error("%s: %lld bad row%s, more than the %lld that --max-bad-rows "
+                              "leaves for this file", path, (long long)nbad, nbad == 1 ? "" : "s",
+                              (long long)budget);
+        else
+            rp_log_warn("%s: %lld bad row%s skipped", path, (long long)nbad, nbad == 1 ? "" : "s");
+    }
+    if (nbad > budget) rc = RP_ERR_DATA;
+cleanup:
+    free(all);
+    free(counts);
+    return rc;
+}
+
+int shard_read_file(MPI_Comm comm, const char *path, int allow_empty_time, int64_t budget,
+                    size_t window, shard_parsed *out, int64_t *nbad_global, int64_t *nread_global)
+{
+    int rc = RP_OK;
+    RP_CALL(shard_stream_file(comm, path, window, allow_empty_time, out));
+    if (out->n > 0 && out->n < out->cap) { /* drop the growth slack before the next file */
+        shard_raw *fit = realloc(out->rows, (size_t)out->n * sizeof *fit);
+        if (fit != NULL) {
+            out->rows = fit;
+            out->cap = out->n;
+        }
+    }
+    int64_t tot[2] = {out->nbad, out->n + out->nbad};
+    RP_CALL(rp_mpi_sum_i64(comm, tot, 2));
+    if (tot[1] == 0) RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: no data rows (header only)", path);
+    if (tot[0] > 0) rc = report_bad(comm, path, out, tot[0], budget);
+    RP_AGREE(comm, rc);
+    *nbad_global = tot[0];
+    *nread_global = tot[1];
+cleanup:
+    if (rc != RP_OK) shard_parsed_clear(out);
+    return rc;
+}

@@ -1,0 +1,195 @@
+/* shard_read.c - rp-shard's streaming reader: each rank parses its own line-aligned byte range
+ * of a CSV (the same split as rp_csv_read_chunk) through a fixed-size window, so memory holds
+ * the parsed rows, not the text. Line numbers for messages come from an exclusive scan of the
+ * per-rank line counts after the pass. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rp_err.h"
+#include "rp_log.h"
+#include "rp_mpi.h"
+#include "shard.h"
+
+static int read_at(int fd, char *buf, size_t n, int64_t off, size_t *got)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pread(fd, buf + done, n - done, (off_t)(off + (int64_t)done));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) break;
+        done += (size_t)r;
+    }
+    *got = done;
+    return 0;
+}
+
+/* Rank 0: the file exists, is regular and non-empty, and starts with the header (after an
+ * optional UTF-8 BOM, CRLF accepted). Out: *fsize, *data_start (first byte after the header). */
+static int check_head(const char *path, int64_t *fsize, int64_t *data_start)
+{
+    int rc = RP_OK;
+    int fd = -1;
+    struct stat st;
+    char head[4096];
+    size_t got = 0;
+    fd = open(path, O_RDONLY);
+    if (fd < 0) RP_FAIL_USER(RP_ERR_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        RP_FAIL_USER(RP_ERR_NOINPUT, "%s: not a regular file", path);
+    if (st.st_size == 0) RP_FAIL_USER(RP_ERR_NOINPUT, "%s: empty file", path);
+    if (read_at(fd, head, sizeof head, 0, &got) != 0)
+        RP_FAIL_USER(RP_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+    size_t skip = got >= 3 && memcmp(head, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    char *nl = memchr(head + skip, '\n', got - skip);
+    size_t end = nl ? (size_t)(nl - head) : got, hlen = end - skip;
+    if (hlen > 0 && head[skip + hlen - 1] == '\r') hlen--;
+    if (hlen != strlen(SHARD_HEADER) || memcmp(head + skip, SHARD_HEADER, hlen) != 0) {
+        char shown[160];
+        rp_csv_sanitize(head + skip, hlen, shown, sizeof shown);
+        RP_FAIL_USER(RP_ERR_DATA, "%s:1: header is '%s', expected '%s'", path, shown, SHARD_HEADER);
+    }
+    *fsize = (int64_t)st.st_size;
+    *data_start = nl ? (int64_t)end + 1 : (int64_t)got;
+cleanup:
+    if (fd >= 0) close(fd);
+    return rc;
+}
+
+/* First line start at or after b (> lo): one past the first '\n' at or after b - 1. */
+static int line_start(int fd, int64_t fsize, int64_t lo, int64_t b, int64_t *start)
+{
+    char tmp[65536];
+    if (b <= lo) {
+        *start = lo;
+        return 0;
+    }
+    for (int64_t off = b - 1; off < fsize; off += (int64_t)sizeof tmp) {
+        size_t got = 0;
+        if (read_at(fd, tmp, sizeof tmp, off, &got) != 0) return -1;
+        char *nl = memchr(tmp, '\n', got);
+        if (nl) {
+            *start = off + (nl - tmp) + 1;
+            return 0;
+        }
+        if (got == 0) break;
+    }
+    *start = fsize;
+    return 0;
+}
+
+/* This rank's byte range [*lo, *hi) of the data lines. Collective. */
+static int my_range(MPI_Comm comm, int fd, int64_t fsize, int64_t data_start, int64_t *lo,
+                    int64_t *hi)
+{
+    int rc = RP_OK;
+    int rank = 0, size = 1;
+    int64_t *starts = NULL, start = 0;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    int64_t b = data_start + (fsize - data_start) * rank / size;
+    if (line_start(fd, fsize, data_start, b, &start) != 0) {
+        rp_log_error(__FILE__, __LINE__, "read failed: %s", strerror(errno));
+        rc = RP_ERR_IO;
+    }
+    starts = malloc(((size_t)size + 1) * sizeof *starts);
+    SHARD_AGREE_LOCAL(comm, starts == NULL);
+    RP_MPI(MPI_Allgather(&start, 1, MPI_INT64_T, starts, 1, MPI_INT64_T, comm));
+    *lo = start;
+    *hi = rank + 1 < size ? starts[rank + 1] : fsize;
+cleanup:
+    free(starts);
+    return rc;
+}
+
+/* Parse [lo, hi) through a window of `window` bytes (grown for longer lines). Local. Error line
+ * numbers are relative (1 = this rank's first line) until the caller shifts them. */
+static int stream_range(int fd, const char *path, int64_t lo, int64_t hi, size_t window,
+                        int allow_empty_time, shard_parsed *out)
+{
+    int rc = RP_OK;
+    size_t cap = window, carry = 0;
+    char *buf = NULL;
+    int64_t line = 1;
+    RP_ALLOC(buf = malloc(cap + 1));
+    for (int64_t pos = lo; pos < hi || carry > 0;) {
+        size_t want = cap - carry, got = 0;
+        if ((int64_t)want > hi - pos) want = (size_t)(hi - pos);
+        RP_REQUIRE(read_at(fd, buf + carry, want, pos, &got) == 0 && got == want, RP_ERR_IO,
+                   "%s: read failed at byte %lld", path, (long long)pos);
+        pos += (int64_t)got;
+        size_t len = carry + got, use = len;
+        if (pos < hi) { /* keep the partial last line for the next window */
+            char *nl = memrchr(buf, '\n', len);
+            if (nl == NULL) { /* a line longer than the window */
+                char *bigger = realloc(buf, 2 * cap + 1);
+                RP_ALLOC(bigger);
+                buf = bigger;
+                cap *= 2;
+                carry = len;
+                continue;
+            }
+            use = (size_t)(nl - buf) + 1;
+        }
+        rp_csv_chunk ck = {.buf = buf, .len = use, .first_line = line};
+        snprintf(ck.path, sizeof ck.path, "%s", path);
+        int64_t before = out->n + out->nbad;
+        RP_CALL(shard_parse_chunk(&ck, allow_empty_time, out));
+        line += out->n + out->nbad - before;
+        carry = len - use;
+        memmove(buf, buf + use, carry);
+    }
+cleanup:
+    free(buf);
+    return rc;
+}
+
+/* Turn relative error line numbers into file line numbers (the header is line 1). */
+static int shift_lines(MPI_Comm comm, shard_parsed *out)
+{
+    int rc = RP_OK;
+    int64_t before = 0;
+    RP_CALL(rp_mpi_exscan_i64(comm, out->n + out->nbad, &before));
+    for (int k = 0; k < out->nerr; k++) out->errs[k].line += 1 + before;
+cleanup:
+    return rc;
+}
+
+int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_empty_time,
+                      shard_parsed *out)
+{
+    int rc = RP_OK;
+    int rank = 0, fd = -1;
+    int64_t head[3] = {RP_OK, 0, 0}; /* verdict, file size, data start */
+    int64_t lo = 0, hi = 0;
+    memset(out, 0, sizeof *out);
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    if (rank == 0) head[0] = check_head(path, &head[1], &head[2]);
+    RP_MPI(MPI_Bcast(head, 3, MPI_INT64_T, 0, comm));
+    if (head[0] != RP_OK) {
+        rc = (int)head[0];
+        goto cleanup;
+    }
+    fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        rp_log_user_error("%s: cannot open: %s", path, strerror(errno));
+        rc = RP_ERR_IO;
+    }
+    RP_AGREE(comm, rc);
+    rc = my_range(comm, fd, head[1], head[2], &lo, &hi);
+    RP_AGREE(comm, rc);
+    rc = stream_range(fd, path, lo, hi, window, allow_empty_time, out);
+    out->bytes = hi - lo;
+    RP_AGREE(comm, rc);
+    RP_CALL(shift_lines(comm, out));
+cleanup:
+    if (fd >= 0) close(fd);
+    rc = rp_mpi_agree(comm, rc);
+    if (rc != RP_OK) shard_parsed_clear(out);
+    return rc;
+}

@@ -1,0 +1,255 @@
+/* test_shard.c - rp-shard's parser (numbers, quoting, empty fields, CRLF, truncation), the
+ * validation split rounding, aggregation of duplicates and repeat views, and normalisation. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp_err.h"
+#include "rp_test.h"
+#include "../../stages/shard/shard.h"
+
+int test_shard_register(void);
+
+static int parse(const char *line, int allow_empty, shard_raw *r, char *why)
+{
+    return shard_parse_line(line, line + strlen(line), allow_empty, r, why, 200);
+}
+
+static void parse_good_rows(void)
+{
+    shard_raw r;
+    char why[200];
+    const char *real = "0,3649,13838,10867,2020-07-05 00:08:23.438,20200705,1593878903.438,"
+                       "1.273397";
+    CU_ASSERT_EQUAL(parse(real, 0, &r, why), 0);
+    CU_ASSERT_EQUAL(r.user, 0);
+    CU_ASSERT_EQUAL(r.item, 3649);
+    CU_ASSERT_EQUAL(r.ts, 1593878903.438);
+    CU_ASSERT_EQUAL(r.wr, 1.273397);
+    /* exponent, integer timestamp, zero watch ratio, a large id */
+    CU_ASSERT_EQUAL(parse("9223372036854775807,1,0,140,x,20200101,1593878903,2.5e-1", 0, &r, why),
+                    0);
+    CU_ASSERT_EQUAL(r.user, INT64_MAX);
+    CU_ASSERT_EQUAL(r.ts, 1593878903.0);
+    CU_ASSERT_EQUAL(r.wr, 0.25);
+    CU_ASSERT_EQUAL(parse("1,2,0,140,x,20200101,1.5,0", 0, &r, why), 0);
+    CU_ASSERT_EQUAL(r.wr, 0.0);
+    /* quoted fields, a comma inside the quoted time */
+    const char *quoted = "\"7\",\"8\",1,2,\"2020-07-05, 00:08\",20200705,\"10.5\",0.5";
+    CU_ASSERT_EQUAL(parse(quoted, 0, &r, why), 0);
+    CU_ASSERT_EQUAL(r.user, 7);
+    CU_ASSERT_EQUAL(r.item, 8);
+    CU_ASSERT_EQUAL(r.ts, 10.5);
+    /* the small matrix's empty time fields */
+    CU_ASSERT_EQUAL(parse("3,4,100,200,,,,0.5", 1, &r, why), 0);
+    CU_ASSERT(isnan(r.ts));
+    CU_ASSERT_EQUAL(r.wr, 0.5);
+}
+
+/* Each malformed line is rejected with a reason naming the column. */
+static void parse_bad_rows(void)
+{
+    static const struct { const char *line; int allow_empty; const char *want; } cases[] = {
+        {"", 0, "empty line"},
+        {"1,2,3,4,t,20200101,5.0", 0, "7 fields, expected 8"},
+        {"1,2,3,4,t,20200101,5.0,1,9", 0, "9 fields, expected 8"},
+        {"x1,2,3,4,t,20200101,5.0,1", 0, "user_id 'x1' is not an integer"},
+        {"1,2.5,3,4,t,20200101,5.0,1", 0, "video_id '2.5' is not an integer"},
+        {"-1,2,3,4,t,20200101,5.0,1", 0, "user_id '-1' is negative"},
+        {"1,2,-3,4,t,20200101,5.0,1", 0, "play_duration '-3' is negative"},
+        {"1,2,3,-4,t,20200101,5.0,1", 0, "video_duration '-4' is negative"},
+        {"1,2,3,4,t,20200101,5.0,nan", 0, "watch_ratio 'nan' is not a finite number"},
+        {"1,2,3,4,t,20200101,5.0,inf", 0, "watch_ratio 'inf' is not a finite number"},
+        {"1,2,3,4,t,20200101,5.0,1e999", 0, "watch_ratio '1e999' is not a finite number"},
+        {"1,2,3,4,t,20200101,5.0,-0.5", 0, "watch_ratio '-0.5' is negative"},
+        {"1,2,3,4,t,20200101,NaN,1", 0, "timestamp 'NaN' is not a finite number"},
+        {"1,2,3,4,t,20200101,5.0,", 0, "empty watch_ratio"},
+        {"1,2,3,4,t,20200101,5.0, 1", 0, "watch_ratio ' 1' is not a finite number"},
+        {"1,2,3,4,t,2020x,5.0,1", 0, "date '2020x' is not an integer"},
+        {"99999999999999999999,2,3,4,t,1,5.0,1", 0, "is not an integer"},
+        {"1,2,3,4,,,,1", 0, "only the small matrix"},
+        {"1,2,3,4,,20200101,5.0,1", 1, "empty time"},
+        {"1,2,3,4,t,,5.0,1", 1, "empty date"},
+        {"1,2,3,4,t,20200101,,1", 1, "empty timestamp"},
+        {"1,2,3,4,\"t,20200101,5.0,1", 0, "unterminated quote"},
+        {"1,2,3,4,\"t\"x,20200101,5.0,1", 0, "unterminated quote or text after"},
+        {"\x01\xff\xfe,\x80", 0, "2 fields, expected 8"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        shard_raw r;
+        char why[200] = "";
+        int got = parse(cases[k].line, cases[k].allow_empty, &r, why);
+        CU_ASSERT_EQUAL(got, -1);
+        if (strstr(why, cases[k].want) == NULL)
+            fprintf(stderr, "case %zu: '%s' lacks '%s'\n", k, why, cases[k].want);
+        CU_ASSERT_PTR_NOT_NULL(strstr(why, cases[k].want));
+    }
+}
+
+static void hash_separates_lines(void)
+{
+    const char *a = "0,1,2,3,t,4,5.5,0.25", *b = "0,1,2,3,t,4,5.5,0.26";
+    CU_ASSERT_EQUAL(shard_hash_bytes(a, strlen(a)), shard_hash_bytes(a, strlen(a)));
+    CU_ASSERT_NOT_EQUAL(shard_hash_bytes(a, strlen(a)), shard_hash_bytes(b, strlen(b)));
+    CU_ASSERT_NOT_EQUAL(shard_hash_bytes(a, 8), shard_hash_bytes(a, 9));
+    CU_ASSERT_NOT_EQUAL(shard_hash_bytes("", 0), shard_hash_bytes("0", 1));
+}
+
+/* A chunk with CRLF endings, a bad row and a truncated last line: line numbers come from the
+ * chunk's first line. */
+static void chunk_crlf_and_truncation(void)
+{
+    char text[] = "1,2,3,4,t,20200101,5.0,1\r\n"
+                  "1,2,3,4,t,20200101,5.0,oops\r\n"
+                  "2,3,3,4,t,20200101,6.0,0.5\r\n"
+                  "4,5,3,4,t,20200101,6.0,0.";
+    rp_csv_chunk ck;
+    memset(&ck, 0, sizeof ck);
+    ck.buf = text;
+    ck.len = strlen(text);
+    ck.first_line = 7;
+    strcpy(ck.path, "x.csv");
+    shard_parsed p;
+    memset(&p, 0, sizeof p);
+    CU_ASSERT_EQUAL_FATAL(shard_parse_chunk(&ck, 0, &p), RP_OK);
+    CU_ASSERT_EQUAL(p.n, 2);
+    CU_ASSERT_EQUAL(p.nbad, 2);
+    CU_ASSERT_EQUAL(p.nerr, 2);
+    CU_ASSERT_EQUAL(p.errs[0].line, 8);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.errs[0].msg, "watch_ratio 'oops'"));
+    CU_ASSERT_EQUAL(p.errs[1].line, 10);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.errs[1].msg, "truncated last line"));
+    CU_ASSERT_EQUAL(p.rows[1].user, 2);
+    CU_ASSERT_EQUAL(p.rows[1].wr, 0.5); /* the '\r' was not part of the number */
+    CU_ASSERT_EQUAL(p.bytes, (int64_t)strlen(text));
+    /* a second chunk appends */
+    char more[] = "9,9,9,9,t,20200101,1.0,0.75\n";
+    ck.buf = more;
+    ck.len = strlen(more);
+    ck.first_line = 11;
+    CU_ASSERT_EQUAL_FATAL(shard_parse_chunk(&ck, 0, &p), RP_OK);
+    CU_ASSERT_EQUAL(p.n, 3);
+    CU_ASSERT_EQUAL(p.rows[0].user, 1);
+    CU_ASSERT_EQUAL(p.rows[2].user, 9);
+    CU_ASSERT_EQUAL(p.rows[2].wr, 0.75);
+    CU_ASSERT_EQUAL(p.nbad, 2);
+    shard_parsed_clear(&p);
+}
+
+static void n_valid_rounding(void)
+{
+    static const struct { int64_t n; double frac; int64_t want; } cases[] = {
+        {0, 0.1, 0},   {1, 0.1, 0},   {4, 0.1, 0},    {5, 0.1, 1},    {10, 0.1, 1},
+        {14, 0.1, 1},  {15, 0.1, 2},  {25, 0.1, 3},   {100, 0.1, 10}, {1846, 0.1, 185},
+        {100, 0.29, 29}, {3, 0.5, 2}, {7, 0.0, 0},    {2, 0.99, 2},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        CU_ASSERT_EQUAL(shard_n_valid(cases[k].n, cases[k].frac), cases[k].want);
+}
+
+static shard_row row(int32_t u, int32_t i, double ts, double wr, uint64_t h)
+{
+    return (shard_row){u, i, ts, wr, h};
+}
+
+/* Exact duplicates dropped, repeat views merged (mean or last, latest time). */
+static void aggregate_views(void)
+{
+    for (int mode = 0; mode < 3; mode++) {
+        shard_opts o;
+        shard_opts_defaults(&o);
+        o.dedup = mode != 2;
+        o.repeat_rule = mode == 1 ? SHARD_REP_LAST : SHARD_REP_MEAN;
+        shard_row *r = malloc(7 * sizeof *r);
+        r[0] = row(3, 5, 20.0, 1.0, 11);
+        r[1] = row(1, 9, 5.0, 0.5, 12);
+        r[2] = row(3, 5, 10.0, 2.0, 13);
+        r[3] = row(3, 5, 20.0, 1.0, 11); /* exact duplicate of r[0] */
+        r[4] = row(3, 2, NAN, 0.7, 14);
+        r[5] = row(1, 9, 7.0, 0.25, 15);
+        r[6] = row(3, 5, 15.0, 3.0, 16);
+        shard_pair *p = NULL;
+        int64_t np = 0;
+        CU_ASSERT_EQUAL_FATAL(shard_aggregate(r, 7, &o, &p, &np), RP_OK);
+        CU_ASSERT_EQUAL_FATAL(np, 3);
+        /* sorted by (user, item): (1,9) (3,2) (3,5) */
+        CU_ASSERT(p[0].user == 1 && p[0].item == 9 && p[1].item == 2 && p[2].item == 5);
+        CU_ASSERT_EQUAL(p[0].views, 2);
+        CU_ASSERT_EQUAL(p[0].ts, 7.0);
+        CU_ASSERT(isnan(p[1].ts));
+        CU_ASSERT_EQUAL(p[2].ts, 20.0);
+        if (mode == 0) {
+            CU_ASSERT_EQUAL(p[0].wr, 0.375);
+            CU_ASSERT_EQUAL(p[2].wr, 2.0); /* (2 + 3 + 1) / 3 */
+            CU_ASSERT_EQUAL(p[2].views, 3);
+            CU_ASSERT_EQUAL(p[2].dups, 1);
+        } else if (mode == 1) {
+            CU_ASSERT_EQUAL(p[0].wr, 0.25);
+            CU_ASSERT_EQUAL(p[2].wr, 1.0);
+        } else {
+            CU_ASSERT_EQUAL(p[2].views, 4);
+            CU_ASSERT_EQUAL(p[2].dups, 0);
+            CU_ASSERT_EQUAL(p[2].wr, 1.75); /* (2 + 3 + 1 + 1) / 4 */
+        }
+        free(p);
+    }
+}
+
+static shard_pair pair(int32_t u, int32_t i, double ts, double wr)
+{
+    return (shard_pair){u, i, ts, wr, 1, 0};
+}
+
+/* One user with 10 pairs (1 to valid), one with 5 (round(0.5) = 1), one with 2 (none). */
+static void split_by_time(void)
+{
+    shard_opts o;
+    shard_opts_defaults(&o);
+    shard_pair *p = malloc(17 * sizeof *p);
+    for (int k = 0; k < 10; k++) p[k] = pair(0, k, 100.0 - k, k == 4 ? 3.5 : 0.1 * k);
+    for (int k = 0; k < 5; k++) p[10 + k] = pair(1, k, 50.0, 1.0 + k);
+    p[15] = pair(2, 0, 1.0, 0.5);
+    p[16] = pair(2, 1, 2.0, 0.6);
+    shard_split tr = {0}, va = {0};
+    CU_ASSERT_EQUAL_FATAL(shard_split_pairs(p, 17, &o, &tr, &va), RP_OK);
+    /* user 0: latest is item 0 (ts 100) -> valid; item 4 (3.5) dropped as an outlier.
+     * user 1: equal times, ordered by item: item 4 (wr 5, an outlier) is last -> valid, dropped;
+     * item 3 (wr 4) is an outlier in train, item 2 (wr 3, not above 3) stays. */
+    CU_ASSERT_EQUAL(va.n, 1);
+    CU_ASSERT(va.pairs[0].user == 0 && va.pairs[0].item == 0);
+    CU_ASSERT_EQUAL(va.counts.outlier, 1);
+    CU_ASSERT_EQUAL(va.counts.read, 2);
+    CU_ASSERT_EQUAL(tr.counts.outlier, 2);
+    CU_ASSERT_EQUAL(tr.n, 8 + 3 + 2);
+    CU_ASSERT_EQUAL(tr.counts.kept, tr.n);
+    CU_ASSERT_EQUAL(tr.counts.read, 15);
+    /* train order within user 0 is by time: items 9, 8, 7, 6, 5, 3, 2, 1 */
+    CU_ASSERT(tr.pairs[0].item == 9 && tr.pairs[5].item == 3 && tr.pairs[7].item == 1);
+    CU_ASSERT(tr.pairs[8].user == 1 && tr.pairs[8].item == 0 && tr.pairs[9].item == 1);
+    free(tr.pairs);
+    free(va.pairs);
+}
+
+static void normalise(void)
+{
+    CU_ASSERT_EQUAL(shard_value(1.0, 0.0, 2.0), 0.5f);
+    CU_ASSERT_EQUAL(shard_value(-1.0, 0.0, 2.0), 0.0f);
+    CU_ASSERT_EQUAL(shard_value(9.0, 0.0, 2.0), 1.0f);
+    CU_ASSERT_EQUAL(shard_value(0.75, 0.5, 1.5), 0.25f);
+    CU_ASSERT_EQUAL(shard_value(1.0, 1.0, 1.0), 0.0f); /* degenerate span */
+    shard_opts o;
+    shard_opts_defaults(&o);
+    o.outlier_rule = SHARD_OUT_CLIP;
+    CU_ASSERT_EQUAL(shard_target(5.0, &o, SHARD_TRAIN), 3.0);
+    CU_ASSERT_EQUAL(shard_target(5.0, &o, SHARD_VALID), 3.0);
+    CU_ASSERT_EQUAL(shard_target(5.0, &o, SHARD_TEST), 5.0);
+    CU_ASSERT_EQUAL(shard_target(2.0, &o, SHARD_TRAIN), 2.0);
+}
+
+int test_shard_register(void)
+{
+    RP_ADD_SUITE("shard", RP_T(parse_good_rows), RP_T(parse_bad_rows), RP_T(hash_separates_lines),
+                 RP_T(chunk_crlf_and_truncation), RP_T(n_valid_rounding), RP_T(aggregate_views),
+                 RP_T(split_by_time), RP_T(normalise));
+    return 0;
+}
