@@ -76,13 +76,14 @@ static double half_flops(const als_state *st, int s)
     return f;
 }
 
-/* iterations since the best validation RMSE (NaNs never count as better) */
+/* iterations since the validation RMSE last improved on the best so far by more than 0.01%
+ * (ALS creeps towards its fixed point; tiny gains do not count). NaNs never improve. */
 static int64_t since_best(const als_state *st)
 {
     int best = -1;
     for (int i = 0; i < st->n_hist; i++)
         if (!isnan(st->h_valid_rmse[i]) &&
-            (best < 0 || st->h_valid_rmse[i] < st->h_valid_rmse[best]))
+            (best < 0 || st->h_valid_rmse[i] < st->h_valid_rmse[best] * (1.0 - 1e-4)))
             best = i;
     return best < 0 ? 0 : st->n_hist - 1 - best;
 }
@@ -167,7 +168,8 @@ int als_train(rp_stage *stg, als_state *st, const als_opts *opt, int64_t *iters_
             RP_CALL(als_checkpoint_write(stg, st, opt->checkpoint, it));
             rp_log_info("signal: checkpoint %s after iteration %lld; rerun with --resume",
                         opt->checkpoint, (long long)it);
-            RP_FAIL(RP_ERR_INTERRUPTED, "interrupted by a signal (checkpoint written)");
+            rc = RP_ERR_INTERRUPTED;
+            goto cleanup;
         }
         if (opt->ckpt_every > 0 && it % opt->ckpt_every == 0)
             RP_CALL(als_checkpoint_write(stg, st, opt->checkpoint, it));
