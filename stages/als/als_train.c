@@ -45,7 +45,7 @@ int als_parse_args(int argc, char **argv, als_opts *opt)
     const rp_cmd cmd = {"rp-als",
                         "Explicit ALS with biases on shards.h5 /train values; writes als.h5.",
                         "Outputs: /user_factors, /item_factors, /user_bias, /item_bias, "
-                        "/score/{user,item}, /history.\n" RP_COMMON_EPILOG};
+                        "/score/{user,item}, /history.\n"};
     RP_CALL(rp_args_parse(argc, argv, &cmd, args, (int)(sizeof args / sizeof args[0])));
     if (opt->shards == NULL || opt->out == NULL)
         RP_FAIL_USER0(RP_ERR_USAGE, "--shards and --out are required (see --help)");
