@@ -6,7 +6,7 @@ set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
 fail() { echo "FAIL: $*"; exit 1; }
-"$RP_TOP/stages/als/tools/build.sh" ./als-fixture || fail "cannot build als-fixture"
+"$RP_TOP/stages/als/tools/build.sh" fixture ./als-fixture || fail "cannot build als-fixture"
 rp_mpirun 2 ./als-fixture shards.h5 150 110 0.08 4 0.02 || fail "fixture"
 
 datasets="/user_factors /item_factors /user_bias /item_bias /score/user /score/item

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# bench-als.sh - rp-als benchmark (`make bench-als`; not a test). Full-size KuaiRec-shaped data:
+# $SHARDS if set (e.g. rp-shard output of the real big_matrix), else a planted fixture of
+# 7,176 users x 10,728 videos at density 0.17 (~12.5M train+valid rows, like big_matrix.csv).
+# Reports per (k, precision, np): seconds per sweep (best of ITERS), GFLOP/s, the DGEMM/SGEMM
+# roofline measured in the same run (sweep flops / summed GEMM rate of np single-threaded
+# ranks), peak memory per rank, bytes exchanged per sweep; then weak scaling with 2x and 4x
+# the users at np 2 and 4. Env: BENCH_DIR (scratch, default /tmp/rp-bench-als), ITERS (3),
+# KS ("32 64"), NPS ("1 2"), PRECS ("fp64 fp32"), WEAK (1), OUT (report, default
+# $BENCH_DIR/report.txt), BENCH_USERS/BENCH_ITEMS/BENCH_DENSITY (fixture size). The machine may be shared: timings are noisy.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+source "$top/tests/env.sh"
+dir=${BENCH_DIR:-/tmp/rp-bench-als}
+iters=${ITERS:-3} ks=${KS:-32 64} nps=${NPS:-1 2} precs=${PRECS:-fp64 fp32} weak=${WEAK:-1}
+mkdir -p "$dir"
+out=${OUT:-$dir/report.txt}
+"$top/stages/als/tools/build.sh" fixture "$dir/als-fixture" || exit 1
+"$top/stages/als/tools/build.sh" roofline "$dir/als-roofline" || exit 1
+users=${BENCH_USERS:-7176} items=${BENCH_ITEMS:-10728} density=${BENCH_DENSITY:-0.17}
+make_fixture() { # make_fixture PATH N_USERS NP
+    [ -s "$1" ] && return 0
+    echo "generating $1 ($2 users x $items videos)" >&2
+    $MPIEXEC -n "$3" "$dir/als-fixture" "$1" "$2" "$items" "$density" 16 0.15 || exit 1
+}
+shards=${SHARDS:-$dir/shards_1x.h5}
+[ -n "${SHARDS:-}" ] || make_fixture "$shards" $users 2
+field() { grep -o " $1=[^ ]*" "$2" | head -n 1 | cut -d= -f2; }
+
+declare -A roof
+for np in $nps 4; do
+    r=$($MPIEXEC -n $np "$dir/als-roofline" 1024 5)
+    roof[d$np]=$(echo "$r" | grep -o 'dgemm_gflops=[0-9.]*' | cut -d= -f2)
+    roof[s$np]=$(echo "$r" | grep -o 'sgemm_gflops=[0-9.]*' | cut -d= -f2)
+done
+{
+echo "# rp-als benchmark $(date -u +%FT%TZ) on $(getconf _NPROCESSORS_ONLN) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+echo "# input: $shards (nnz train $(h5dump -A -a /train/nnz "$shards" 2>/dev/null | awk '/\(0\)/{print $2}'))"
+echo "# roofline (sum over np single-threaded ranks, GFLOP/s): $(for np in $nps 4; do printf 'np%s dgemm=%s sgemm=%s  ' $np ${roof[d$np]} ${roof[s$np]}; done)"
+printf "%-4s %-5s %-3s %10s %10s %8s %10s %8s %10s %14s %8s\n" k prec np sweep_s sweep_mean gflop gflops roof_s ratio bytes/sweep rss_mb
+} | tee "$out"
+run() { # run K PREC NP SHARDS LABEL
+    local log="$dir/run_$5_k$1_$2_np$3.txt"
+    $MPIEXEC -n $3 "$top/bin/rp-als" --shards "$4" --out "$dir/als_$5.h5" --k $1 \
+        --precision $2 --iters $iters --checkpoint-every 0 > "$log" 2> "$log.err" || {
+        echo "rp-als failed: $(tail -n 2 "$log.err")"; return 1; }
+    local best mean gf rate rss bytes key rf
+    best=$(field sweep_s_best "$log"); mean=$(field sweep_s_mean "$log")
+    gf=$(field gflop_per_sweep "$log"); rate=$(field gflops_best "$log")
+    rss=$(field peak_rss_mb_per_rank "$log"); bytes=$(field exchange_bytes_per_sweep "$log")
+    key=$([ $2 = fp64 ] && echo d || echo s)$3
+    rf=$(awk -v g="$gf" -v r="${roof[$key]}" 'BEGIN{printf "%.3f", g / r}')
+    printf "%-4s %-5s %-3s %10s %10s %8s %10s %8s %10s %14s %8s\n" $1 $2 $3 "$best" "$mean" \
+        "$gf" "$rate" "$rf" "$(awk -v a="$best" -v b="$rf" 'BEGIN{printf "%.2fx", a / b}')" \
+        "$bytes" "$rss" | tee -a "$out"
+}
+for k in $ks; do
+    for prec in $precs; do
+        for np in $nps; do run $k $prec $np "$shards" full; done
+    done
+done
+if [ "$weak" = 1 ]; then
+    echo "# weak scaling: k=32 fp64, users x np/1 (np 1 = the row above)" | tee -a "$out"
+    make_fixture "$dir/shards_2x.h5" $((2 * users)) 2
+    run 32 fp64 2 "$dir/shards_2x.h5" weak2x
+    rm -f "$dir/shards_2x.h5"
+    make_fixture "$dir/shards_4x.h5" $((4 * users)) 2
+    run 32 fp64 4 "$dir/shards_4x.h5" weak4x
+    rm -f "$dir/shards_4x.h5"
+fi
+echo "# report: $out"
