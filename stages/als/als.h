@@ -110,6 +110,14 @@ int als_metrics(als_state *st, double *train_rmse, double *train_mae, double *va
  * Collective; for tests (sum order depends on np). */
 int als_objective(als_state *st, int s, double *obj);
 
+/* als_gram.c: AVX-512 normal equations read straight from the table (see als_gram.inc).
+ * als_gram_available - 1 when the CPU has AVX-512F and $RP_ALS_NO_AVX512 is unset. */
+int als_gram_available(void);
+void als_gram_d(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
+                const double *table, const double *zero, double *sv, double *c, double *b);
+void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
+                const float *table, const float *zero, float *sv, float *c, float *b);
+
 /* als_io.c */
 int als_checkpoint_write(const rp_stage *stg, als_state *st, const char *path, int64_t iter);
 /* als_checkpoint_read - restore item factors, user factors and history; *iter the iteration

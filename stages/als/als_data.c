@@ -341,7 +341,7 @@ static int alloc_work(als_state *st)
             if (n > maxn) maxn = n;
         }
     size_t kk = (size_t)st->k + 2, es = st->dbl ? sizeof(double) : sizeof(float);
-    size_t bytes = ((size_t)maxn * kk + kk * kk + kk + 16) * es;
+    size_t bytes = ((size_t)maxn * kk + kk * kk + 3 * kk + 16) * es;
     bytes = (bytes + 63) / 64 * 64;
     st->work_rows = maxn;
     RP_ALLOC(st->work = aligned_alloc(64, bytes));

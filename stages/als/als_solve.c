@@ -12,20 +12,24 @@
 #define FN(name) name##_d
 #define SYRK rp_la_dsyrk_tn
 #define POSV rp_la_dposv_upper
+#define GRAM als_gram_d
 #include "als_kernel.inc"
 #undef REAL
 #undef FN
 #undef SYRK
 #undef POSV
+#undef GRAM
 #define REAL float
 #define FN(name) name##_s
 #define SYRK rp_la_ssyrk_tn
 #define POSV rp_la_sposv_upper
+#define GRAM als_gram_s
 #include "als_kernel.inc"
 #undef REAL
 #undef FN
 #undef SYRK
 #undef POSV
+#undef GRAM
 
 int als_exchange(als_state *st, int s)
 {
@@ -77,7 +81,7 @@ int als_solve_row_dense(int k, double lambda, double mu, int64_t n, const double
     double *work = NULL;
     size_t kk = (size_t)k + 2;
     RP_ALLOC(lcol = malloc((size_t)(n + 1) * sizeof *lcol));
-    RP_ALLOC(work = malloc(((size_t)n * kk + kk * kk + kk) * sizeof *work));
+    RP_ALLOC(work = malloc(((size_t)n * kk + kk * kk + 3 * kk) * sizeof *work));
     for (int64_t e = 0; e < n; e++) lcol[e] = (int32_t)e;
     RP_CALL(solve_row_d(k, lambda, mu, n, lcol, r, y, work, out));
 cleanup:
