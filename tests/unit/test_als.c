@@ -96,6 +96,54 @@ static void row_solve_matches_dense(void)
     free(r);
 }
 
+/* The AVX-512 normal equations equal a plain loop for ranks that do and do not fill whole
+ * vectors and column blocks, and entry counts that do not fill whole groups. */
+static void gram_kernel_matches_loops(void)
+{
+    if (!als_gram_available()) {
+        fprintf(stderr, "gram kernel: no AVX-512 here, only the SYRK path runs\n");
+        return;
+    }
+    static const int ks[] = {1, 5, 8, 16, 17, 32, 33, 64, 70};
+    int n_tab = 50, bad = 0;
+    int64_t n = 23;
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        int k = ks[t], kk = k + 2;
+        double *tab = malloc((size_t)n_tab * (k + 1) * sizeof *tab), *c = calloc((size_t)kk * kk, 8);
+        float *tabf = malloc((size_t)n_tab * (k + 1) * sizeof *tabf), *cf = calloc((size_t)kk * kk, 4);
+        double *ref = calloc((size_t)kk * kk, 8), *b = calloc(kk, 8), *rb = calloc(kk, 8);
+        double *zero = calloc(kk, 8), *sv = calloc(kk, 8);
+        float *bf = calloc(kk, 4), *zf = calloc(kk, 4), *svf = calloc(kk, 4);
+        int32_t lcol[23];
+        float val[23];
+        for (int i = 0; i < n_tab * (k + 1); i++) tabf[i] = (float)(tab[i] = rp_rng_normal(5, 6, (uint64_t)i));
+        for (int64_t e = 0; e < n; e++) {
+            lcol[e] = (int32_t)rp_rng_next_below(&(rp_rng){5, 7, (uint64_t)e}, (uint64_t)n_tab);
+            val[e] = (float)rp_rng_uniform(5, 8, (uint64_t)e);
+            const double *y = tab + (size_t)lcol[e] * (k + 1);
+            double tt = (double)val[e] - 0.3 - y[k];
+            for (int i = 0; i <= k; i++) {
+                double yi = i < k ? y[i] : 1.0;
+                for (int j = i; j <= k; j++) ref[i * kk + j] += yi * (j < k ? y[j] : 1.0);
+                rb[i] += yi * tt;
+            }
+        }
+        als_gram_d(k, n, lcol, val, 0.3, tab, zero, sv, c, b);
+        als_gram_s(k, n, lcol, val, 0.3, tabf, zf, svf, cf, bf);
+        for (int i = 0; i <= k; i++) {
+            for (int j = i; j <= k; j++) {
+                bad += !rp_test_close(c[i * kk + j], ref[i * kk + j], 1e-12);
+                bad += !rp_test_close(cf[i * kk + j], ref[i * kk + j], 1e-4);
+            }
+            bad += !rp_test_close(b[i], rb[i], 1e-12) + !rp_test_close(bf[i], rb[i], 1e-4);
+        }
+        if (bad) fprintf(stderr, "gram kernel: k=%d: %d mismatches\n", k, bad);
+        free(tab); free(c); free(tabf); free(cf); free(ref); free(b); free(rb);
+        free(zero); free(sv); free(bf); free(zf); free(svf);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 static als_opts small_opts(const char *shards, int k, double lambda)
 {
     return (als_opts){.shards = shards, .out = rp_test_path("u_als.h5"), .precision = "fp64",
@@ -212,7 +260,7 @@ static void bad_inputs(void)
 
 int test_als_register(void)
 {
-    RP_ADD_SUITE("als", RP_T(la_wrappers), RP_T(row_solve_matches_dense),
+    RP_ADD_SUITE("als", RP_T(la_wrappers), RP_T(row_solve_matches_dense), RP_T(gram_kernel_matches_loops),
                  RP_T(planted_recovered), RP_T(objective_monotone), RP_T(bad_inputs));
     return 0;
 }
