@@ -64,12 +64,14 @@ cleanup:
 }
 
 /* The row-major upper triangle is the column-major lower one: call LAPACK column-major with 'L'
- * so LAPACKE does not transpose the matrix on every small solve. */
+ * so LAPACKE does not transpose the matrix on every small solve. The _work entry points skip
+ * LAPACKE's NaN scan of the inputs (a third of the time of a 33 x 33 solve); a NaN still makes
+ * potrf fail or propagates to the solution. */
 int rp_la_dposv_upper(int n, double *a, int lda, double *b)
 {
     int rc = RP_OK;
     RP_REQUIRE(n > 0 && lda >= n, RP_ERR_INTERNAL, "dposv: bad dimensions n=%d lda=%d", n, lda);
-    RP_LAPACK(LAPACKE_dposv(LAPACK_COL_MAJOR, 'L', n, 1, a, lda, b, n));
+    RP_LAPACK(LAPACKE_dposv_work(LAPACK_COL_MAJOR, 'L', n, 1, a, lda, b, n));
 cleanup:
     return rc;
 }
@@ -78,7 +80,7 @@ int rp_la_sposv_upper(int n, float *a, int lda, float *b)
 {
     int rc = RP_OK;
     RP_REQUIRE(n > 0 && lda >= n, RP_ERR_INTERNAL, "sposv: bad dimensions n=%d lda=%d", n, lda);
-    RP_LAPACK(LAPACKE_sposv(LAPACK_COL_MAJOR, 'L', n, 1, a, lda, b, n));
+    RP_LAPACK(LAPACKE_sposv_work(LAPACK_COL_MAJOR, 'L', n, 1, a, lda, b, n));
 cleanup:
     return rc;
 }

@@ -118,37 +118,35 @@ cleanup:
     return rc;
 }
 
-static int cmp_i32(const void *a, const void *b)
-{
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* need_list - sorted distinct columns of the blocks (train, and valid when given). */
-static int need_list(const als_block *t, const als_block *v, int32_t **out, int64_t *n_out)
+/* need_list - sorted distinct columns (< n_cols) of the blocks (train, and valid when given):
+ * a marker per column, so O(nnz + n_cols) instead of a sort. */
+static int need_list(const als_block *t, const als_block *v, int64_t n_cols, int32_t **out,
+                     int64_t *n_out)
 {
     int rc = RP_OK;
-    int64_t n = t->nnz + (v ? v->nnz : 0), m = 0;
+    unsigned char *seen = NULL;
     int32_t *ids = NULL;
-    RP_ALLOC(ids = malloc((size_t)(n + 1) * sizeof *ids));
-    memcpy(ids, t->col, (size_t)t->nnz * sizeof *ids);
-    if (v) memcpy(ids + t->nnz, v->col, (size_t)v->nnz * sizeof *ids);
-    qsort(ids, (size_t)n, sizeof *ids, cmp_i32);
-    for (int64_t i = 0; i < n; i++)
-        if (m == 0 || ids[m - 1] != ids[i]) ids[m++] = ids[i];
+    int64_t m = 0;
+    RP_ALLOC(seen = calloc((size_t)n_cols + 1, 1));
+    for (int64_t j = 0; j < t->nnz; j++) seen[t->col[j]] = 1;
+    for (int64_t j = 0; v && j < v->nnz; j++) seen[v->col[j]] = 1;
+    for (int64_t c = 0; c < n_cols; c++) m += seen[c];
+    RP_ALLOC(ids = malloc((size_t)(m + 1) * sizeof *ids));
+    m = 0;
+    for (int64_t c = 0; c < n_cols; c++)
+        if (seen[c]) ids[m++] = (int32_t)c;
     *out = ids;
     *n_out = m;
 cleanup:
+    free(seen);
     return rc;
 }
 
-static void map_cols(als_block *b, const int32_t *need, int64_t n_need, int identity)
+/* map_cols - table row of every nonzero: its column's position in need (pos[c], built by the
+ * caller), or the column itself when the table holds every row. */
+static void map_cols(als_block *b, const int32_t *pos, int identity)
 {
-    for (int64_t j = 0; j < b->nnz; j++) {
-        if (identity) { b->lcol[j] = b->col[j]; continue; }
-        const int32_t *p = bsearch(&b->col[j], need, (size_t)n_need, sizeof *need, cmp_i32);
-        b->lcol[j] = (int32_t)(p - need); /* always found: need holds every column */
-    }
+    for (int64_t j = 0; j < b->nnz; j++) b->lcol[j] = identity ? b->col[j] : pos[b->col[j]];
 }
 
 /* route_requests - alltoallv mode: tell each owner which of its rows this rank needs (need is
@@ -181,9 +179,10 @@ static int build_route(als_state *st, int s, int mode)
     als_side *sd = &st->side[s];
     const als_side *so = &st->side[1 - s];
     als_route *r = &sd->route;
-    int32_t *need = NULL;
+    int32_t *need = NULL, *pos = NULL;
     int64_t n_need = 0;
-    RP_CALL(need_list(&sd->train, s == ALS_ITEM ? &sd->valid : NULL, &need, &n_need));
+    RP_CALL(need_list(&sd->train, s == ALS_ITEM ? &sd->valid : NULL, so->n_global, &need,
+                      &n_need));
     RP_ALLOC(r->recvcounts = calloc((size_t)size, sizeof(int)));
     RP_ALLOC(r->rdispls = calloc((size_t)size, sizeof(int)));
     RP_ALLOC(r->sendcounts = calloc((size_t)size, sizeof(int)));
@@ -204,16 +203,19 @@ static int build_route(als_state *st, int s, int mode)
         r->n_need = n_need;
     }
     r->recv_remote_rows = r->n_need - r->recvcounts[st->rank];
+    RP_ALLOC(pos = malloc((size_t)(so->n_global + 1) * sizeof *pos));
+    for (int64_t j = 0; j < n_need; j++) pos[need[j]] = (int32_t)j;
     RP_ALLOC(sd->train.lcol = malloc((size_t)(sd->train.nnz + 1) * sizeof(int32_t)));
-    map_cols(&sd->train, need, n_need, r->allgather);
+    map_cols(&sd->train, pos, r->allgather);
     if (s == ALS_ITEM) {
         RP_ALLOC(sd->valid.lcol = malloc((size_t)(sd->valid.nnz + 1) * sizeof(int32_t)));
-        map_cols(&sd->valid, need, n_need, r->allgather);
+        map_cols(&sd->valid, pos, r->allgather);
     }
     size_t es = st->dbl ? sizeof(double) : sizeof(float);
     RP_ALLOC(sd->table = malloc((size_t)(r->n_need + 1) * (size_t)(st->k + 1) * es));
 cleanup:
     free(need);
+    free(pos);
     return rc;
 }
 

@@ -14,6 +14,8 @@
 #define VW 8
 #define GN(name) name##_d
 #define VLOADM(m, p) _mm512_maskz_loadu_pd((m), (p))
+#define VLOAD(p) _mm512_loadu_pd(p)
+#define VSTORE(p, v) _mm512_storeu_pd((p), (v))
 #define VSTOREM(p, m, v) _mm512_mask_storeu_pd((p), (m), (v))
 #define VSET1(x) _mm512_set1_pd(x)
 #define VFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
@@ -25,6 +27,8 @@
 #undef VW
 #undef GN
 #undef VLOADM
+#undef VLOAD
+#undef VSTORE
 #undef VSTOREM
 #undef VSET1
 #undef VFMA
@@ -35,6 +39,8 @@
 #define VW 16
 #define GN(name) name##_s
 #define VLOADM(m, p) _mm512_maskz_loadu_ps((m), (p))
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
 #define VSTOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #define VSET1(x) _mm512_set1_ps(x)
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
