@@ -113,6 +113,8 @@ int als_objective(als_state *st, int s, double *obj);
 /* als_gram.c: AVX-512 normal equations read straight from the table (see als_gram.inc).
  * als_gram_available - 1 when the CPU has AVX-512F and $RP_ALS_NO_AVX512 is unset. */
 int als_gram_available(void);
+/* als_gram_enable - tests: 0 forces the gather + SYRK path, 1 restores the automatic choice. */
+void als_gram_enable(int on);
 void als_gram_d(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
                 const double *table, const double *zero, double *sv, double *c, double *b);
 void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double mu,

@@ -47,9 +47,17 @@
 #define VADD(a, b) _mm512_add_ps((a), (b))
 #include "als_gram.inc"
 
+static int have = -1; /* -1: not yet decided */
+
+void als_gram_enable(int on)
+{
+    have = -1;
+    if (!on) have = 0;
+    else (void)als_gram_available();
+}
+
 int als_gram_available(void)
 {
-    static int have = -1;
     if (have < 0) {
         const char *off = getenv("RP_ALS_NO_AVX512");
         have = (off == NULL || *off == '\0') && __builtin_cpu_supports("avx512f");

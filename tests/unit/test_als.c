@@ -88,8 +88,11 @@ static void row_solve_matches_dense(void)
     }
     for (int i = 0; i < kk; i++) a[i * kk + i] += lambda * (double)n;
     dense_solve(kk, a, b);
-    CU_ASSERT_EQUAL_FATAL(als_solve_row_dense(k, lambda, mu, n, y, r, x), RP_OK);
-    for (int j = 0; j < kk; j++) CU_ASSERT(rp_test_close(x[j], b[j], 1e-10));
+    for (int path = 0; path < 2; path++) { /* gather + SYRK, then the automatic choice */
+        als_gram_enable(path);
+        CU_ASSERT_EQUAL_FATAL(als_solve_row_dense(k, lambda, mu, n, y, r, x), RP_OK);
+        for (int j = 0; j < kk; j++) CU_ASSERT(rp_test_close(x[j], b[j], 1e-10));
+    }
     CU_ASSERT_EQUAL(als_solve_row_dense(k, lambda, mu, 0, y, r, x), RP_OK); /* empty row */
     CU_ASSERT_DOUBLE_EQUAL(x[0], 0.0, 0.0);
     free(y);
@@ -193,7 +196,9 @@ static void objective_monotone(void)
     als_fixture fx = als_fixture_default(90, 70);
     fx.density = 0.15;
     CU_ASSERT_EQUAL_FATAL(als_fixture_write(MPI_COMM_SELF, path, &fx), RP_OK);
-    for (int prec = 0; prec < 2; prec++) {
+    for (int run = 0; run < 4; run++) { /* fp64, fp32; then both again on the SYRK path */
+        int prec = run % 2;
+        als_gram_enable(run < 2);
         als_opts opt = small_opts(path, 6, 0.05);
         opt.precision = prec ? "fp32" : "fp64";
         als_state st = {0};
@@ -212,6 +217,7 @@ static void objective_monotone(void)
         CU_ASSERT(isfinite(obj) && obj > 0.0);
         als_state_clear(&st);
     }
+    als_gram_enable(1);
 }
 
 /* Damaged inputs are refused with the documented codes. */
