@@ -113,6 +113,9 @@ int als_objective(als_state *st, int s, double *obj);
 /* als_gram.c: AVX-512 normal equations read straight from the table (see als_gram.inc).
  * als_gram_available - 1 when the CPU has AVX-512F and $RP_ALS_NO_AVX512 is unset. */
 int als_gram_available(void);
+/* als_dot_d / als_dot_s - x . y in double with AVX-512 (only when als_gram_available()). */
+double als_dot_d(int k, const double *x, const double *y);
+double als_dot_s(int k, const float *x, const float *y);
 /* als_gram_enable - tests: 0 forces the gather + SYRK path, 1 restores the automatic choice. */
 void als_gram_enable(int on);
 void als_gram_d(int k, int64_t n, const int32_t *lcol, const float *val, double mu,

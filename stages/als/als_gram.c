@@ -8,6 +8,17 @@
 
 #include "als.h"
 
+/* eight values as doubles (the dot products of the metrics accumulate in double) */
+static inline __attribute__((always_inline, target("avx512f"))) __m512d widen_d(const double *p)
+{
+    return _mm512_loadu_pd(p);
+}
+
+static inline __attribute__((always_inline, target("avx512f"))) __m512d widen_s(const float *p)
+{
+    return _mm512_cvtps_pd(_mm256_loadu_ps(p));
+}
+
 #define REAL double
 #define VEC __m512d
 #define MASK __mmask8
@@ -76,3 +87,6 @@ void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double 
 {
     gram_s(k, n, lcol, val, mu, table, zero, sv, c, b);
 }
+
+double als_dot_d(int k, const double *x, const double *y) { return dot_d(k, x, y); }
+double als_dot_s(int k, const float *x, const float *y) { return dot_s(k, x, y); }

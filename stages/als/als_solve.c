@@ -13,23 +13,27 @@
 #define SYRK rp_la_dsyrk_tn
 #define POSV rp_la_dposv_upper
 #define GRAM als_gram_d
+#define DOT als_dot_d
 #include "als_kernel.inc"
 #undef REAL
 #undef FN
 #undef SYRK
 #undef POSV
 #undef GRAM
+#undef DOT
 #define REAL float
 #define FN(name) name##_s
 #define SYRK rp_la_ssyrk_tn
 #define POSV rp_la_sposv_upper
 #define GRAM als_gram_s
+#define DOT als_dot_s
 #include "als_kernel.inc"
 #undef REAL
 #undef FN
 #undef SYRK
 #undef POSV
 #undef GRAM
+#undef DOT
 
 int als_exchange(als_state *st, int s)
 {
