@@ -2,10 +2,11 @@
 # bench-als.sh - rp-als benchmark (`make bench-als`; not a test). Full-size KuaiRec-shaped data:
 # $SHARDS if set (e.g. rp-shard output of the real big_matrix), else a planted fixture of
 # 7,176 users x 10,728 videos at density 0.17 (~12.5M train+valid rows, like big_matrix.csv).
-# Reports per (k, precision, np): seconds per sweep (best of ITERS), GFLOP/s, the DGEMM/SGEMM
-# roofline measured in the same run (sweep flops / summed GEMM rate of np single-threaded
-# ranks), peak memory per rank, bytes exchanged per sweep; then weak scaling with 2x and 4x
-# the users at np 2 and 4. Env: BENCH_DIR (scratch, default /tmp/rp-bench-als), ITERS (3),
+# Reports per (k, precision, np): seconds per sweep (best and mean of ITERS, wall; cpu_s = CPU
+# seconds of the busiest rank, steadier when the machine is shared), GFLOP/s, the DGEMM/SGEMM
+# roofline measured in the same run (roof_s = sweep flops / summed GEMM rate of np
+# single-threaded ranks; ratio = sweep_s / roof_s, cpu_rat = cpu_s / roof_s), peak memory per
+# rank, bytes exchanged per sweep; then weak scaling with 2x and 4x the users at np 2 and 4. Env: BENCH_DIR (scratch, default /tmp/rp-bench-als), ITERS (3),
 # KS ("32 64"), NPS ("1 2"), PRECS ("fp64 fp32"), WEAK (1), OUT (report, default
 # $BENCH_DIR/report.txt), BENCH_USERS/BENCH_ITEMS/BENCH_DENSITY (fixture size). The machine may be shared: timings are noisy.
 set -u
@@ -36,23 +37,25 @@ done
 {
 echo "# rp-als benchmark $(date -u +%FT%TZ) on $(getconf _NPROCESSORS_ONLN) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "# input: $shards (nnz train $(h5dump -A -a /train/nnz "$shards" 2>/dev/null | awk '/\(0\)/{print $2}'))"
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# roofline (sum over np single-threaded ranks, GFLOP/s): $(for np in $nps 4; do printf 'np%s dgemm=%s sgemm=%s  ' $np ${roof[d$np]} ${roof[s$np]}; done)"
-printf "%-4s %-5s %-3s %10s %10s %8s %10s %8s %10s %14s %8s\n" k prec np sweep_s sweep_mean gflop gflops roof_s ratio bytes/sweep rss_mb
+printf "%-4s %-5s %-3s %9s %9s %9s %8s %8s %8s %7s %7s %12s %7s\n" k prec np sweep_s mean_s cpu_s gflop gflops roof_s ratio cpu_rat bytes/sweep rss_mb
 } | tee "$out"
 run() { # run K PREC NP SHARDS LABEL
     local log="$dir/run_$5_k$1_$2_np$3.txt"
     $MPIEXEC -n $3 "$top/bin/rp-als" --shards "$4" --out "$dir/als_$5.h5" --k $1 \
         --precision $2 --iters $iters --checkpoint-every 0 > "$log" 2> "$log.err" || {
         echo "rp-als failed: $(tail -n 2 "$log.err")"; return 1; }
-    local best mean gf rate rss bytes key rf
+    local best mean cpu gf rate rss bytes key rf
     best=$(field sweep_s_best "$log"); mean=$(field sweep_s_mean "$log")
+    cpu=$(field sweep_cpu_s_best "$log")
     gf=$(field gflop_per_sweep "$log"); rate=$(field gflops_best "$log")
     rss=$(field peak_rss_mb_per_rank "$log"); bytes=$(field exchange_bytes_per_sweep "$log")
     key=$([ $2 = fp64 ] && echo d || echo s)$3
-    rf=$(awk -v g="$gf" -v r="${roof[$key]}" 'BEGIN{printf "%.3f", g / r}')
-    printf "%-4s %-5s %-3s %10s %10s %8s %10s %8s %10s %14s %8s\n" $1 $2 $3 "$best" "$mean" \
-        "$gf" "$rate" "$rf" "$(awk -v a="$best" -v b="$rf" 'BEGIN{printf "%.2fx", a / b}')" \
-        "$bytes" "$rss" | tee -a "$out"
+    rf=$(awk -v g="$gf" -v r="${roof[$key]}" 'BEGIN{printf "%.4f", g / r}')
+    printf "%-4s %-5s %-3s %9s %9s %9s %8s %8s %8s %7s %7s %12s %7s\n" $1 $2 $3 "$best" \
+        "$mean" "$cpu" "$gf" "$rate" "$rf" "$(awk -v a="$best" -v b="$rf" 'BEGIN{printf "%.2fx", a / b}')" \
+        "$(awk -v a="$cpu" -v b="$rf" 'BEGIN{printf "%.2fx", a / b}')" "$bytes" "$rss" | tee -a "$out"
 }
 for k in $ks; do
     for prec in $precs; do
@@ -68,4 +71,5 @@ if [ "$weak" = 1 ]; then
     run 32 fp64 4 "$dir/shards_4x.h5" weak4x
     rm -f "$dir/shards_4x.h5"
 fi
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out"
 echo "# report: $out"
