@@ -19,7 +19,7 @@ int als_parse_args(int argc, char **argv, als_opts *opt)
 {
     int rc = RP_OK;
     static char ckpt[1100];
-    *opt = (als_opts){.precision = "fp64", .exchange = "auto", .k = 32, .lambda = 0.05,
+    *opt = (als_opts){.precision = "fp64", .exchange = "auto", .k = 32, .lambda = 0.01,
                       .iters = 10, .seed = 42, .ckpt_every = 2};
     const rp_arg args[] = {
         {"shards", RP_ARG_STR, &opt->shards, "PATH", "input shards.h5 (rp-shard)", NULL},

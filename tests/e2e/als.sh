@@ -61,7 +61,7 @@ grep -q "fp16" e.txt || fail "precision message"
 "$RP_BIN/rp-als" --help > help.txt || fail "--help exit"
 grep -q -- "--early-stop" help.txt || fail "--help text"
 # early stop with patience 2 stops before 30 iterations on this small problem
-rp_mpirun 2 "$RP_BIN/rp-als" --shards shards.h5 --out es.h5 --k 6 --iters 30 \
+rp_mpirun 2 "$RP_BIN/rp-als" --shards shards.h5 --out es.h5 --k 6 --lambda 0.05 --iters 30 \
     --early-stop 2 > es.txt 2> es.err || fail "early stop run"
 grep -q "early stop" es.err || fail "no early stop: $(tail -n 3 es.err)"
 n=$(h5dump -H -d /history/iteration es.h5 | grep -o 'SIMPLE { ( [0-9]* )' | grep -o '[0-9]*')
