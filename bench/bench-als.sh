@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench-als.sh - rp-als benchmark (`make bench-als`; not a test). Full-size KuaiRec-shaped data:
-# $SHARDS if set (e.g. rp-shard output of the real big_matrix), else a planted fixture of
-# 7,176 users x 10,728 videos at density 0.17 (~12.5M train+valid rows, like big_matrix.csv).
+# bench-als.sh - rp-als benchmark (`make bench-als`; not a test). Full-size data: $SHARDS if set;
+# else rp-shard ($RP_SHARD, default bin/rp-shard) on $BENCH_DATA/{big,small}_matrix.csv
+# (default /work/data/full) when both exist; else a planted fixture of 7,176 users x 10,728
+# videos at density 0.17 (~12.5M rows like big_matrix.csv). Weak scaling always uses fixtures.
 # Reports per (k, precision, np): seconds per sweep (best and mean of ITERS, wall; cpu_s = CPU
 # seconds of the busiest rank, steadier when the machine is shared), GFLOP/s, the DGEMM/SGEMM
 # roofline measured in the same run (roof_s = sweep flops / summed GEMM rate of np
@@ -24,8 +25,17 @@ make_fixture() { # make_fixture PATH N_USERS NP
     echo "generating $1 ($2 users x $items videos)" >&2
     $MPIEXEC -n "$3" "$dir/als-fixture" "$1" "$2" "$items" "$density" 16 0.15 || exit 1
 }
-shards=${SHARDS:-$dir/shards_1x.h5}
-[ -n "${SHARDS:-}" ] || make_fixture "$shards" $users 2
+data=${BENCH_DATA:-/work/data/full} shard_bin=${RP_SHARD:-$top/bin/rp-shard}
+if [ -n "${SHARDS:-}" ]; then
+    shards=$SHARDS
+elif [ -x "$shard_bin" ] && [ -e "$data/big_matrix.csv" ] && [ -e "$data/small_matrix.csv" ]; then
+    shards=$dir/shards_real.h5
+    [ -s "$shards" ] || $MPIEXEC -n 2 "$shard_bin" --big "$data/big_matrix.csv" \
+        --small "$data/small_matrix.csv" --out "$shards" > /dev/null || exit 1
+else
+    shards=$dir/shards_1x.h5
+    make_fixture "$shards" $users 2
+fi
 field() { grep -o " $1=[^ ]*" "$2" | head -n 1 | cut -d= -f2; }
 
 declare -A roof
@@ -63,7 +73,9 @@ for k in $ks; do
     done
 done
 if [ "$weak" = 1 ]; then
-    echo "# weak scaling: k=32 fp64, users x np/1 (np 1 = the row above)" | tee -a "$out"
+    echo "# weak scaling (fixtures): k=32 fp64, 1x users at np 1, 2x at np 2, 4x at np 4" | tee -a "$out"
+    make_fixture "$dir/shards_1x.h5" $users 2
+    run 32 fp64 1 "$dir/shards_1x.h5" weak1x
     make_fixture "$dir/shards_2x.h5" $((2 * users)) 2
     run 32 fp64 2 "$dir/shards_2x.h5" weak2x
     rm -f "$dir/shards_2x.h5"
