@@ -5,9 +5,10 @@
 # videos at density 0.17 (~12.5M rows like big_matrix.csv). Weak scaling always uses fixtures.
 # Reports per (k, precision, np): seconds per sweep (best and mean of ITERS, wall; cpu_s = CPU
 # seconds of the busiest rank, steadier when the machine is shared), GFLOP/s, the DGEMM/SGEMM
-# roofline measured in the same run (roof_s = sweep flops / summed GEMM rate of np
-# single-threaded ranks; ratio = sweep_s / roof_s, cpu_rat = cpu_s / roof_s), peak memory per
-# rank, bytes exchanged per sweep; then weak scaling with 2x and 4x the users at np 2 and 4. Env: BENCH_DIR (scratch, default /tmp/rp-bench-als), ITERS (3),
+# roofline measured in the same run (roof_s = sweep flops / summed wall-clock GEMM rate of np
+# single-threaded ranks; ratio = sweep_s / roof_s; cpu_rat = cpu_s / (sweep flops / summed
+# CPU-time GEMM rate), the like-for-like figure when other jobs share the cores), peak memory
+# per rank, bytes exchanged per sweep; then weak scaling with 2x and 4x the users at np 2 and 4. Env: BENCH_DIR (scratch, default /tmp/rp-bench-als), ITERS (3),
 # KS ("32 64"), NPS ("1 2"), PRECS ("fp64 fp32"), WEAK (1), OUT (report, default
 # $BENCH_DIR/report.txt), BENCH_USERS/BENCH_ITEMS/BENCH_DENSITY (fixture size). The machine may be shared: timings are noisy.
 set -u
@@ -43,12 +44,14 @@ for np in $nps 4; do
     r=$($MPIEXEC -n $np "$dir/als-roofline" 1024 5)
     roof[d$np]=$(echo "$r" | grep -o 'dgemm_gflops=[0-9.]*' | cut -d= -f2)
     roof[s$np]=$(echo "$r" | grep -o 'sgemm_gflops=[0-9.]*' | cut -d= -f2)
+    roof[cd$np]=$(echo "$r" | grep -o 'dgemm_cpu_gflops=[0-9.]*' | cut -d= -f2)
+    roof[cs$np]=$(echo "$r" | grep -o 'sgemm_cpu_gflops=[0-9.]*' | cut -d= -f2)
 done
 {
 echo "# rp-als benchmark $(date -u +%FT%TZ) on $(getconf _NPROCESSORS_ONLN) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "# input: $shards (nnz train $(h5dump -A -a /train/nnz "$shards" 2>/dev/null | awk '/\(0\)/{print $2}'))"
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# roofline (sum over np single-threaded ranks, GFLOP/s): $(for np in $nps 4; do printf 'np%s dgemm=%s sgemm=%s  ' $np ${roof[d$np]} ${roof[s$np]}; done)"
+echo "# roofline (sum over np single-threaded ranks, GFLOP/s by wall / by CPU time): $(for np in $nps 4; do printf 'np%s dgemm=%s/%s sgemm=%s/%s  ' $np ${roof[d$np]} ${roof[cd$np]} ${roof[s$np]} ${roof[cs$np]}; done)"
 printf "%-4s %-5s %-3s %9s %9s %9s %8s %8s %8s %7s %7s %12s %7s\n" k prec np sweep_s mean_s cpu_s gflop gflops roof_s ratio cpu_rat bytes/sweep rss_mb
 } | tee "$out"
 run() { # run K PREC NP SHARDS LABEL
@@ -56,16 +59,17 @@ run() { # run K PREC NP SHARDS LABEL
     $MPIEXEC -n $3 "$top/bin/rp-als" --shards "$4" --out "$dir/als_$5.h5" --k $1 \
         --precision $2 --iters $iters --checkpoint-every 0 > "$log" 2> "$log.err" || {
         echo "rp-als failed: $(tail -n 2 "$log.err")"; return 1; }
-    local best mean cpu gf rate rss bytes key rf
+    local best mean cpu gf rate rss bytes key rf rfc
     best=$(field sweep_s_best "$log"); mean=$(field sweep_s_mean "$log")
     cpu=$(field sweep_cpu_s_best "$log")
     gf=$(field gflop_per_sweep "$log"); rate=$(field gflops_best "$log")
     rss=$(field peak_rss_mb_per_rank "$log"); bytes=$(field exchange_bytes_per_sweep "$log")
     key=$([ $2 = fp64 ] && echo d || echo s)$3
     rf=$(awk -v g="$gf" -v r="${roof[$key]}" 'BEGIN{printf "%.4f", g / r}')
+    rfc=$(awk -v g="$gf" -v r="${roof[c$key]}" 'BEGIN{printf "%.4f", g / r}')
     printf "%-4s %-5s %-3s %9s %9s %9s %8s %8s %8s %7s %7s %12s %7s\n" $1 $2 $3 "$best" \
         "$mean" "$cpu" "$gf" "$rate" "$rf" "$(awk -v a="$best" -v b="$rf" 'BEGIN{printf "%.2fx", a / b}')" \
-        "$(awk -v a="$cpu" -v b="$rf" 'BEGIN{printf "%.2fx", a / b}')" "$bytes" "$rss" | tee -a "$out"
+        "$(awk -v a="$cpu" -v b="$rfc" 'BEGIN{printf "%.2fx", a / b}')" "$bytes" "$rss" | tee -a "$out"
 }
 for k in $ks; do
     for prec in $precs; do

@@ -31,8 +31,9 @@ int rp_la_dposv_upper(int n, double *a, int lda, double *b);
 int rp_la_sposv_upper(int n, float *a, int lda, float *b);
 
 /* rp_la_gemm_rate - a roofline: GFLOP/s of a square n x n x n GEMM (fp64 when dbl, else fp32)
- * on this process, best of reps runs after a warm-up. Local. Returns the rate, or 0 on
- * allocation failure. */
-double rp_la_gemm_rate(int n, int dbl, int reps);
+ * on this process, best of reps runs after a warm-up, timed in wall seconds, or in this
+ * process's CPU seconds when cpu is nonzero (steadier on a shared machine). Local. Returns the
+ * rate, or 0 on allocation failure. */
+double rp_la_gemm_rate(int n, int dbl, int reps, int cpu);
 
 #endif

@@ -63,7 +63,8 @@ static void la_wrappers(void)
     double g[4] = {0};
     CU_ASSERT_EQUAL(rp_la_dgemm(1, 0, 2, 2, 3, 1.0, a, 2, a, 2, 0.0, g, 2), RP_OK);
     CU_ASSERT_DOUBLE_EQUAL(g[2], 44.0, 1e-12);
-    CU_ASSERT(rp_la_gemm_rate(64, 1, 1) > 0.0);
+    CU_ASSERT(rp_la_gemm_rate(64, 1, 1, 0) > 0.0);
+    CU_ASSERT(rp_la_gemm_rate(64, 0, 1, 1) > 0.0);
 }
 
 /* One row's normal-equation solve equals (Y~^T Y~ + lambda n I) x = Y~^T t solved densely,
