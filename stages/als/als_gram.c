@@ -1,0 +1,92 @@
+/* als_gram.c - rp-als normal equations without BLAS packing on AVX-512 machines (the per-row
+ * SYRK of OpenBLAS spends a third of its time copying small panels); als_solve.c falls back to
+ * gather + SYRK elsewhere. Both paths give the same bits for any number of ranks. */
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "als.h"
+
+/* eight values as doubles (the dot products of the metrics accumulate in double) */
+static inline __attribute__((always_inline, target("avx512f"))) __m512d widen_d(const double *p)
+{
+    return _mm512_loadu_pd(p);
+}
+
+static inline __attribute__((always_inline, target("avx512f"))) __m512d widen_s(const float *p)
+{
+    return _mm512_cvtps_pd(_mm256_loadu_ps(p));
+}
+
+#define REAL double
+#define VEC __m512d
+#define MASK __mmask8
+#define VW 8
+#define GN(name) name##_d
+#define VLOADM(m, p) _mm512_maskz_loadu_pd((m), (p))
+#define VLOAD(p) _mm512_loadu_pd(p)
+#define VSTORE(p, v) _mm512_storeu_pd((p), (v))
+#define VSTOREM(p, m, v) _mm512_mask_storeu_pd((p), (m), (v))
+#define VSET1(x) _mm512_set1_pd(x)
+#define VFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+#define VADD(a, b) _mm512_add_pd((a), (b))
+#include "als_gram.inc"
+#undef REAL
+#undef VEC
+#undef MASK
+#undef VW
+#undef GN
+#undef VLOADM
+#undef VLOAD
+#undef VSTORE
+#undef VSTOREM
+#undef VSET1
+#undef VFMA
+#undef VADD
+#define REAL float
+#define VEC __m512
+#define MASK __mmask16
+#define VW 16
+#define GN(name) name##_s
+#define VLOADM(m, p) _mm512_maskz_loadu_ps((m), (p))
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define VSTOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
+#define VSET1(x) _mm512_set1_ps(x)
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VADD(a, b) _mm512_add_ps((a), (b))
+#include "als_gram.inc"
+
+static int have = -1; /* -1: not yet decided */
+
+void als_gram_enable(int on)
+{
+    have = -1;
+    if (!on) have = 0;
+    else (void)als_gram_available();
+}
+
+int als_gram_available(void)
+{
+    if (have < 0) {
+        const char *off = getenv("RP_ALS_NO_AVX512");
+        have = (off == NULL || *off == '\0') && __builtin_cpu_supports("avx512f");
+    }
+    return have;
+}
+
+void als_gram_d(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
+                const double *table, const double *zero, double *sv, double *c, double *b)
+{
+    gram_d(k, n, lcol, val, mu, table, zero, sv, c, b);
+}
+
+void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
+                const float *table, const float *zero, float *sv, float *c, float *b)
+{
+    gram_s(k, n, lcol, val, mu, table, zero, sv, c, b);
+}
+
+double als_dot_d(int k, const double *x, const double *y) { return dot_d(k, x, y); }
+double als_dot_s(int k, const float *x, const float *y) { return dot_s(k, x, y); }

@@ -1,0 +1,159 @@
+/* als_solve.c - rp-als half-sweeps: the factor exchange (alltoallv on the routing tables or an
+ * all-gather), per-row normal equations (BLAS-3 SYRK + Cholesky), metrics, objective. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "als.h"
+#include "rp_la.h"
+#include "rp_mpi.h"
+
+#define REAL double
+#define FN(name) name##_d
+#define SYRK rp_la_dsyrk_tn
+#define POSV rp_la_dposv_upper
+#define GRAM als_gram_d
+#define DOT als_dot_d
+#include "als_kernel.inc"
+#undef REAL
+#undef FN
+#undef SYRK
+#undef POSV
+#undef GRAM
+#undef DOT
+#define REAL float
+#define FN(name) name##_s
+#define SYRK rp_la_ssyrk_tn
+#define POSV rp_la_sposv_upper
+#define GRAM als_gram_s
+#define DOT als_dot_s
+#include "als_kernel.inc"
+#undef REAL
+#undef FN
+#undef SYRK
+#undef POSV
+#undef GRAM
+#undef DOT
+
+int als_exchange(als_state *st, int s)
+{
+    int rc = RP_OK, k = st->k, nloc = 0;
+    const als_side *so = &st->side[1 - s];
+    als_side *sd = &st->side[s];
+    als_route *r = &sd->route;
+    size_t rb = (size_t)(k + 1) * (st->dbl ? sizeof(double) : sizeof(float));
+    char *sendbuf = NULL;
+    if (r->allgather) {
+        RP_CALL(rp_int_cast(so->nrows, &nloc));
+        RP_MPI(MPI_Allgatherv(so->fac, nloc, st->row_type, sd->table, r->recvcounts, r->rdispls,
+                              st->row_type, st->comm));
+    } else {
+        /* pack the requested own rows in the order the requester listed them */
+        RP_ALLOC(sendbuf = malloc((size_t)(r->n_send + 1) * rb));
+        for (int64_t j = 0; j < r->n_send; j++)
+            memcpy(sendbuf + (size_t)j * rb, (const char *)so->fac + (size_t)r->send_rows[j] * rb,
+                   rb);
+        RP_MPI(MPI_Alltoallv(sendbuf, r->sendcounts, r->sdispls, st->row_type, sd->table,
+                             r->recvcounts, r->rdispls, st->row_type, st->comm));
+    }
+cleanup:
+    free(sendbuf);
+    return rc;
+}
+
+int als_solve_side(als_state *st, int s)
+{
+    return st->dbl ? solve_side_d(st, s) : solve_side_s(st, s);
+}
+
+int als_half_sweep(als_state *st, int s)
+{
+    int rc = RP_OK;
+    RP_CALL(als_exchange(st, s));
+    RP_AGREE(st->comm, rc);
+    rc = als_solve_side(st, s);
+    RP_AGREE(st->comm, rc);
+cleanup:
+    return rc;
+}
+
+int als_solve_row_dense(int k, double lambda, double mu, int64_t n, const double *y,
+                        const float *r, double *out)
+{
+    int rc = RP_OK;
+    int32_t *lcol = NULL;
+    double *work = NULL;
+    size_t kk = (size_t)k + 2;
+    RP_ALLOC(lcol = malloc((size_t)(n + 1) * sizeof *lcol));
+    RP_ALLOC(work = malloc(((size_t)n * kk + kk * kk + 3 * kk) * sizeof *work));
+    for (int64_t e = 0; e < n; e++) lcol[e] = (int32_t)e;
+    RP_CALL(solve_row_d(k, lambda, mu, n, lcol, r, y, work, out));
+cleanup:
+    free(lcol);
+    free(work);
+    return rc;
+}
+
+/* Sum per-row (se, ae) pairs over rows in global row order on rank 0, broadcast. */
+static int ordered_sum(als_state *st, const als_side *sd, const double *rows, int width,
+                       double *tot)
+{
+    int rc = RP_OK, nloc = 0;
+    int *counts = NULL, *displs = NULL;
+    double *all = NULL;
+    RP_ALLOC(counts = calloc((size_t)st->size, sizeof *counts));
+    RP_ALLOC(displs = calloc((size_t)st->size, sizeof *displs));
+    for (int p = 0; p < st->size; p++) {
+        RP_CALL(rp_int_cast((sd->cuts[p + 1] - sd->cuts[p]) * width, &counts[p]));
+        RP_CALL(rp_int_cast(sd->cuts[p] * width, &displs[p]));
+    }
+    RP_CALL(rp_int_cast(sd->nrows * width, &nloc));
+    RP_ALLOC(all = malloc((size_t)(st->rank == 0 ? sd->n_global * width + 1 : 1) * sizeof *all));
+    RP_MPI(MPI_Gatherv(rows, nloc, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, st->comm));
+    for (int w = 0; w < width; w++) tot[w] = 0.0;
+    if (st->rank == 0)
+        for (int64_t i = 0; i < sd->n_global * width; i++) tot[i % width] += all[i];
+    RP_MPI(MPI_Bcast(tot, width, MPI_DOUBLE, 0, st->comm));
+cleanup:
+    free(counts);
+    free(displs);
+    free(all);
+    return rc;
+}
+
+int als_metrics(als_state *st, double *train_rmse, double *train_mae, double *valid_rmse,
+                double *valid_mae)
+{
+    int rc = RP_OK;
+    const als_side *sd = &st->side[ALS_ITEM];
+    double *rows = NULL, tot[4];
+    RP_ALLOC(rows = calloc((size_t)(sd->nrows + 1) * 4, sizeof *rows));
+    if (st->dbl) {
+        row_errors_d(st, sd, &sd->train, rows, 4);
+        row_errors_d(st, sd, &sd->valid, rows + 2, 4);
+    } else {
+        row_errors_s(st, sd, &sd->train, rows, 4);
+        row_errors_s(st, sd, &sd->valid, rows + 2, 4);
+    }
+    RP_CALL(ordered_sum(st, sd, rows, 4, tot));
+    double nt = (double)st->nnz_train, nv = (double)st->nnz_valid;
+    *train_rmse = nt > 0 ? sqrt(tot[0] / nt) : NAN;
+    *train_mae = nt > 0 ? tot[1] / nt : NAN;
+    *valid_rmse = nv > 0 ? sqrt(tot[2] / nv) : NAN;
+    *valid_mae = nv > 0 ? tot[3] / nv : NAN;
+cleanup:
+    free(rows);
+    return rp_mpi_agree(st->comm, rc);
+}
+
+int als_objective(als_state *st, int s, double *obj)
+{
+    int rc = RP_OK;
+    double t[3];
+    if (st->dbl) objective_d(st, s, &t[0], &t[1], &t[2]);
+    else objective_s(st, s, &t[0], &t[1], &t[2]);
+    RP_CALL(rp_mpi_sum_f64(st->comm, t, 3));
+    *obj = t[0] + t[1] + t[2];
+cleanup:
+    return rc;
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# als.sh - rp-als end to end: als.h5 datasets bit-identical for np 1..4 (both exchanges),
+# the /score convention, and bad/missing/wrong-schema inputs -> exit codes, one-line
+# messages, no output.
+set -u
+source "$RP_TOP/tests/env.sh"
+cd "$TMPDIR"
+fail() { echo "FAIL: $*"; exit 1; }
+"$RP_TOP/stages/als/tools/build.sh" fixture ./als-fixture || fail "cannot build als-fixture"
+rp_mpirun 2 ./als-fixture shards.h5 150 110 0.08 4 0.02 || fail "fixture"
+
+datasets="/user_factors /item_factors /user_bias /item_bias /score/user /score/item
+          /history/train_rmse /history/valid_rmse /history/train_mae /history/valid_mae"
+for ex in alltoallv allgather; do
+    for np in 1 2 3 4; do
+        rp_mpirun $np "$RP_BIN/rp-als" --shards shards.h5 --out als_${ex}_$np.h5 --k 6 \
+            --iters 4 --exchange $ex > out_$np.txt 2> err_$np.txt || fail "np=$np exit $?"
+        grep -q "^rp-als: ok .*iterations=4" out_$np.txt || fail "np=$np summary: $(cat out_$np.txt)"
+        grep -q "iter 4 train_rmse=" err_$np.txt || fail "np=$np: no progress line"
+        [ ! -e als_${ex}_$np.h5.ckpt ] || fail "checkpoint left behind"
+    done
+    for np in 2 3 4; do
+        for d in $datasets; do
+            h5diff -q als_${ex}_1.h5 als_${ex}_$np.h5 $d $d || fail "$ex np=$np: $d differs from np=1"
+        done
+    done
+done
+for d in $datasets; do
+    h5diff -q als_alltoallv_3.h5 als_allgather_1.h5 $d $d || fail "exchange modes differ in $d"
+done
+# score convention: [p_u, b_u, 1] . [q_i, 1, b_i], shift = global_mean
+h5dump -a /score/post als_allgather_1.h5 | grep -q '"identity"' || fail "/score post"
+mu=$(h5dump -a /global_mean als_allgather_1.h5 | awk '/\(0\)/ {print $2}')
+sh=$(h5dump -a /score/shift als_allgather_1.h5 | awk '/\(0\)/ {print $2}')
+[ -n "$mu" ] && [ "$mu" = "$sh" ] || fail "shift '$sh' != global_mean '$mu'"
+h5dump -d /score/user -s "0,6" -c "3,2" als_allgather_1.h5 > su.txt
+h5dump -d /user_bias -s 0 -c 3 als_allgather_1.h5 > ub.txt
+ub=$(awk '/\(0\)/ {gsub(",", ""); print $2, $3, $4}' ub.txt)
+su=$(grep -E '^\s*\([0-9]+,6\)' su.txt | awk '{gsub(",", ""); print $2, $3}' | tr '\n' ' ')
+set -- $su
+[ "$1 $3 $5" = "$ub" ] && [ "$2 $4 $6" = "1 1 1" ] || fail "/score/user columns '$su' vs bias '$ub'"
+h5dump -a /schema als_allgather_1.h5 | grep -q '"recpipe.als"' || fail "schema attr"
+
+# errors: code, one line naming the file, no output
+expect() { # expect CODE NAME args...
+    local code=$1 name=$2; shift 2
+    rp_mpirun 2 "$RP_BIN/rp-als" "$@" > o.txt 2> e.txt; local st=$?
+    [ $st = $code ] || fail "$name: exit $st, want $code: $(cat e.txt)"
+    [ "$(grep -c 'error' e.txt)" -ge 1 ] || fail "$name: no error line"
+    [ ! -e bad.h5 ] && [ ! -e bad.h5.partial ] || fail "$name: output left behind"
+    [ ! -s o.txt ] || fail "$name: stdout not empty"
+}
+expect 66 missing --shards nope.h5 --out bad.h5
+echo "not hdf5" > text.h5
+expect 65 not-hdf5 --shards text.h5 --out bad.h5
+expect 65 wrong-schema --shards als_allgather_1.h5 --out bad.h5
+expect 64 no-shards --out bad.h5
+expect 64 bad-k --shards shards.h5 --out bad.h5 --k 0
+expect 64 bad-precision --shards shards.h5 --out bad.h5 --precision fp16
+grep -q "fp16" e.txt || fail "precision message"
+"$RP_BIN/rp-als" --help > help.txt || fail "--help exit"
+grep -q -- "--early-stop" help.txt || fail "--help text"
+# early stop with patience 2 stops before 30 iterations on this small problem
+rp_mpirun 2 "$RP_BIN/rp-als" --shards shards.h5 --out es.h5 --k 6 --lambda 0.05 --iters 30 \
+    --early-stop 2 > es.txt 2> es.err || fail "early stop run"
+grep -q "early stop" es.err || fail "no early stop: $(tail -n 3 es.err)"
+n=$(h5dump -H -d /history/iteration es.h5 | grep -o 'SIMPLE { ( [0-9]* )' | grep -o '[0-9]*')
+[ "$n" -lt 30 ] || fail "early stop ran $n iterations"
+echo "als e2e ok"

@@ -1,0 +1,273 @@
+/* test_als.c - rp-als and rp_la on one process: BLAS/LAPACK wrappers, one row's solve against a
+ * direct dense solve, planted low-rank recovery, monotone objective, bad inputs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../stages/als/als.h"
+#include "../../stages/als/als_fixture.h"
+#include "rp_err.h"
+#include "rp_h5.h"
+#include "rp_la.h"
+#include "rp_rng.h"
+#include "rp_test.h"
+
+int test_als_register(void);
+
+/* Gaussian elimination with partial pivoting on a dense n x n system (test reference). */
+static void dense_solve(int n, double *a, double *b)
+{
+    for (int c = 0; c < n; c++) {
+        int p = c;
+        for (int r = c + 1; r < n; r++)
+            if (fabs(a[r * n + c]) > fabs(a[p * n + c])) p = r;
+        for (int j = 0; j < n; j++) {
+            double t = a[c * n + j];
+            a[c * n + j] = a[p * n + j];
+            a[p * n + j] = t;
+        }
+        double t = b[c];
+        b[c] = b[p];
+        b[p] = t;
+        for (int r = c + 1; r < n; r++) {
+            double f = a[r * n + c] / a[c * n + c];
+            for (int j = c; j < n; j++) a[r * n + j] -= f * a[c * n + j];
+            b[r] -= f * b[c];
+        }
+    }
+    for (int r = n - 1; r >= 0; r--) {
+        for (int j = r + 1; j < n; j++) b[r] -= a[r * n + j] * b[j];
+        b[r] /= a[r * n + r];
+    }
+}
+
+static void la_wrappers(void)
+{
+    double a[6] = {1, 2, 3, 4, 5, 6}, c[4] = {0, 0, -7, 0}; /* A 3 x 2 */
+    CU_ASSERT_EQUAL(rp_la_dsyrk_tn(3, 2, a, 2, c, 2), RP_OK);
+    CU_ASSERT_DOUBLE_EQUAL(c[0], 35.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(c[1], 44.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(c[3], 56.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(c[2], -7.0, 0.0); /* lower triangle untouched */
+    double spd[4] = {4, 2, 0, 3}, b[2] = {2, 1}; /* upper: [[4,2],[2,3]] x = [2,1] */
+    CU_ASSERT_EQUAL(rp_la_dposv_upper(2, spd, 2, b), RP_OK);
+    CU_ASSERT_DOUBLE_EQUAL(b[0], 0.5, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(b[1], 0.0, 1e-12);
+    double bad[4] = {-1, 0, 0, 1}, bb[2] = {1, 1};
+    CU_ASSERT_EQUAL(rp_la_dposv_upper(2, bad, 2, bb), RP_ERR_INTERNAL);
+    CU_ASSERT_EQUAL(rp_la_dsyrk_tn(3, 2, a, 1, c, 2), RP_ERR_INTERNAL);
+    float fa[6] = {1, 2, 3, 4, 5, 6}, fc[4] = {0};
+    CU_ASSERT_EQUAL(rp_la_ssyrk_tn(3, 2, fa, 2, fc, 2), RP_OK);
+    CU_ASSERT_DOUBLE_EQUAL(fc[1], 44.0, 1e-5);
+    double g[4] = {0};
+    CU_ASSERT_EQUAL(rp_la_dgemm(1, 0, 2, 2, 3, 1.0, a, 2, a, 2, 0.0, g, 2), RP_OK);
+    CU_ASSERT_DOUBLE_EQUAL(g[2], 44.0, 1e-12);
+    CU_ASSERT(rp_la_gemm_rate(64, 1, 1, 0) > 0.0);
+    CU_ASSERT(rp_la_gemm_rate(64, 0, 1, 1) > 0.0);
+}
+
+/* One row's normal-equation solve equals (Y~^T Y~ + lambda n I) x = Y~^T t solved densely,
+ * Y~ = [y, 1], t = r - mu - bias(y). */
+static void row_solve_matches_dense(void)
+{
+    int k = 5, kk = k + 1;
+    int64_t n = 37;
+    double lambda = 0.3, mu = 0.4, *y = malloc((size_t)n * kk * sizeof *y), x[6];
+    float *r = malloc((size_t)n * sizeof *r);
+    double a[36] = {0}, b[6] = {0};
+    for (int64_t e = 0; e < n; e++) {
+        for (int j = 0; j < kk; j++) y[e * kk + j] = rp_rng_normal(3, 1, (uint64_t)(e * kk + j));
+        r[e] = (float)rp_rng_uniform(3, 2, (uint64_t)e);
+        double z[6], t = (double)r[e] - mu - y[e * kk + k];
+        memcpy(z, y + e * kk, (size_t)k * sizeof *z);
+        z[k] = 1.0;
+        for (int i = 0; i < kk; i++) {
+            for (int j = 0; j < kk; j++) a[i * kk + j] += z[i] * z[j];
+            b[i] += z[i] * t;
+        }
+    }
+    for (int i = 0; i < kk; i++) a[i * kk + i] += lambda * (double)n;
+    dense_solve(kk, a, b);
+    for (int path = 0; path < 2; path++) { /* gather + SYRK, then the automatic choice */
+        als_gram_enable(path);
+        CU_ASSERT_EQUAL_FATAL(als_solve_row_dense(k, lambda, mu, n, y, r, x), RP_OK);
+        for (int j = 0; j < kk; j++) CU_ASSERT(rp_test_close(x[j], b[j], 1e-10));
+    }
+    CU_ASSERT_EQUAL(als_solve_row_dense(k, lambda, mu, 0, y, r, x), RP_OK); /* empty row */
+    CU_ASSERT_DOUBLE_EQUAL(x[0], 0.0, 0.0);
+    free(y);
+    free(r);
+}
+
+/* The AVX-512 normal equations equal a plain loop for ranks that do and do not fill whole
+ * vectors and column blocks, and entry counts that do not fill whole groups. */
+static void gram_kernel_matches_loops(void)
+{
+    if (!als_gram_available()) {
+        fprintf(stderr, "gram kernel: no AVX-512 here, only the SYRK path runs\n");
+        return;
+    }
+    static const int ks[] = {1, 5, 8, 16, 17, 32, 33, 64, 70};
+    int n_tab = 50, bad = 0;
+    int64_t n = 23;
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        int k = ks[t], kk = k + 2;
+        double *tab = malloc((size_t)n_tab * (k + 1) * sizeof *tab), *c = calloc((size_t)kk * kk, 8);
+        float *tabf = malloc((size_t)n_tab * (k + 1) * sizeof *tabf), *cf = calloc((size_t)kk * kk, 4);
+        double *ref = calloc((size_t)kk * kk, 8), *b = calloc(kk, 8), *rb = calloc(kk, 8);
+        double *zero = calloc(kk, 8), *sv = calloc(kk, 8);
+        float *bf = calloc(kk, 4), *zf = calloc(kk, 4), *svf = calloc(kk, 4);
+        int32_t lcol[23];
+        float val[23];
+        for (int i = 0; i < n_tab * (k + 1); i++) tabf[i] = (float)(tab[i] = rp_rng_normal(5, 6, (uint64_t)i));
+        for (int64_t e = 0; e < n; e++) {
+            lcol[e] = (int32_t)rp_rng_next_below(&(rp_rng){5, 7, (uint64_t)e}, (uint64_t)n_tab);
+            val[e] = (float)rp_rng_uniform(5, 8, (uint64_t)e);
+            const double *y = tab + (size_t)lcol[e] * (k + 1);
+            double tt = (double)val[e] - 0.3 - y[k];
+            for (int i = 0; i <= k; i++) {
+                double yi = i < k ? y[i] : 1.0;
+                for (int j = i; j <= k; j++) ref[i * kk + j] += yi * (j < k ? y[j] : 1.0);
+                rb[i] += yi * tt;
+            }
+        }
+        als_gram_d(k, n, lcol, val, 0.3, tab, zero, sv, c, b);
+        als_gram_s(k, n, lcol, val, 0.3, tabf, zf, svf, cf, bf);
+        for (int i = 0; i <= k; i++) {
+            for (int j = i; j <= k; j++) {
+                bad += !rp_test_close(c[i * kk + j], ref[i * kk + j], 1e-12);
+                bad += !rp_test_close(cf[i * kk + j], ref[i * kk + j], 1e-4);
+            }
+            bad += !rp_test_close(b[i], rb[i], 1e-12) + !rp_test_close(bf[i], rb[i], 1e-4);
+        }
+        if (bad) fprintf(stderr, "gram kernel: k=%d: %d mismatches\n", k, bad);
+        free(tab); free(c); free(tabf); free(cf); free(ref); free(b); free(rb);
+        free(zero); free(sv); free(bf); free(zf); free(svf);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+static als_opts small_opts(const char *shards, int k, double lambda)
+{
+    return (als_opts){.shards = shards, .out = rp_test_path("u_als.h5"), .precision = "fp64",
+                      .exchange = "auto", .k = k, .lambda = lambda, .iters = 1, .seed = 42};
+}
+
+/* Train on a planted rank-4 model with noise 0.02: predictions approach the noise-free truth
+ * well below the noise level and validation RMSE sits at the noise level. */
+static void planted_recovered(void)
+{
+    const char *path = rp_test_path("planted.h5");
+    als_fixture fx = als_fixture_default(240, 160);
+    fx.density = 0.6; /* the sparsest users still see ~6% of 160 items */
+    CU_ASSERT_EQUAL_FATAL(als_fixture_write(MPI_COMM_SELF, path, &fx), RP_OK);
+    als_opts opt = small_opts(path, 4, 0.002);
+    als_state st = {0};
+    CU_ASSERT_EQUAL_FATAL(als_load(MPI_COMM_SELF, &opt, &st), RP_OK);
+    double m[4] = {0};
+    for (int it = 0; it < 20; it++) {
+        CU_ASSERT_EQUAL(als_half_sweep(&st, ALS_USER), RP_OK);
+        CU_ASSERT_EQUAL(als_half_sweep(&st, ALS_ITEM), RP_OK);
+    }
+    CU_ASSERT_EQUAL(als_metrics(&st, &m[0], &m[1], &m[2], &m[3]), RP_OK);
+    CU_ASSERT(m[2] < 1.15 * fx.sigma); /* valid RMSE at the noise level */
+    CU_ASSERT(m[0] < fx.sigma);        /* train RMSE below it (fitted noise) */
+    /* error against the truth over every pair, observed or not */
+    const double *P = st.side[ALS_USER].fac, *Q = st.side[ALS_ITEM].fac;
+    double se = 0.0;
+    for (int64_t u = 0; u < fx.n_users; u++)
+        for (int64_t i = 0; i < fx.n_items; i++) {
+            double p = st.mu + P[u * 5 + 4] + Q[i * 5 + 4];
+            for (int j = 0; j < 4; j++) p += P[u * 5 + j] * Q[i * 5 + j];
+            double d = p - als_fixture_truth(&fx, u, i);
+            se += d * d;
+        }
+    double truth_rmse = sqrt(se / (double)(fx.n_users * fx.n_items));
+    CU_ASSERT(truth_rmse < 0.6 * fx.sigma);
+    fprintf(stderr, "planted: valid_rmse=%.5f train_rmse=%.5f truth_rmse=%.5f sigma=%.3f\n",
+            m[2], m[0], truth_rmse, fx.sigma);
+    als_state_clear(&st);
+}
+
+/* Each half-sweep minimises the objective exactly over one side: it never increases. */
+static void objective_monotone(void)
+{
+    const char *path = rp_test_path("mono.h5");
+    als_fixture fx = als_fixture_default(90, 70);
+    fx.density = 0.15;
+    CU_ASSERT_EQUAL_FATAL(als_fixture_write(MPI_COMM_SELF, path, &fx), RP_OK);
+    for (int run = 0; run < 4; run++) { /* fp64, fp32; then both again on the SYRK path */
+        int prec = run % 2;
+        als_gram_enable(run < 2);
+        als_opts opt = small_opts(path, 6, 0.05);
+        opt.precision = prec ? "fp32" : "fp64";
+        als_state st = {0};
+        CU_ASSERT_EQUAL_FATAL(als_load(MPI_COMM_SELF, &opt, &st), RP_OK);
+        double prev = INFINITY, obj = 0.0;
+        int ok = 1;
+        for (int h = 0; h < 12; h++) {
+            int s = h % 2;
+            CU_ASSERT_EQUAL(als_half_sweep(&st, s), RP_OK);
+            CU_ASSERT_EQUAL(als_objective(&st, s, &obj), RP_OK);
+            /* fp32 solves round: allow its epsilon relative to the objective */
+            if (obj > prev * (1.0 + (prec ? 1e-5 : 1e-12))) ok = 0;
+            prev = obj;
+        }
+        CU_ASSERT(ok);
+        CU_ASSERT(isfinite(obj) && obj > 0.0);
+        als_state_clear(&st);
+    }
+    als_gram_enable(1);
+}
+
+/* Damaged inputs are refused with the documented codes. */
+static void bad_inputs(void)
+{
+    als_opts opt = small_opts(rp_test_path("missing.h5"), 4, 0.1);
+    als_state st = {0};
+    CU_ASSERT_EQUAL(als_load(MPI_COMM_SELF, &opt, &st), RP_ERR_NOINPUT);
+    als_state_clear(&st);
+    const char *txt = rp_test_path("text.h5");
+    rp_test_write_file(txt, "not hdf5\n");
+    opt.shards = txt;
+    CU_ASSERT_EQUAL(als_load(MPI_COMM_SELF, &opt, &st), RP_ERR_DATA);
+    als_state_clear(&st);
+    /* wrong schema */
+    const char *ws = rp_test_path("schema.h5");
+    hid_t f = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_create(MPI_COMM_SELF, ws, &f), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_attr_write_str(f, "/", "schema", "recpipe.als"), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_commit(MPI_COMM_SELF, &f, ws, RP_OK), RP_OK);
+    opt.shards = ws;
+    CU_ASSERT_EQUAL(als_load(MPI_COMM_SELF, &opt, &st), RP_ERR_DATA);
+    als_state_clear(&st);
+    /* an item index out of range */
+    const char *bad = rp_test_path("badidx.h5");
+    als_fixture fx = als_fixture_default(20, 10);
+    CU_ASSERT_EQUAL_FATAL(als_fixture_write(MPI_COMM_SELF, bad, &fx), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(MPI_COMM_SELF, bad, &f), RP_OK); /* read-only: reopen rw */
+    rp_h5_close(&f);
+    hid_t raw = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    CU_ASSERT_FATAL(raw >= 0);
+    hid_t d = H5Dopen2(raw, "/train/by_user/item", H5P_DEFAULT);
+    int32_t big = 99;
+    hsize_t one = 1, at = 3;
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &one, NULL);
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &at, NULL, &one, NULL);
+    CU_ASSERT(H5Dwrite(d, H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, &big) >= 0);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(d);
+    H5Fclose(raw);
+    opt.shards = bad;
+    CU_ASSERT_EQUAL(als_load(MPI_COMM_SELF, &opt, &st), RP_ERR_DATA);
+    als_state_clear(&st);
+}
+
+int test_als_register(void)
+{
+    RP_ADD_SUITE("als", RP_T(la_wrappers), RP_T(row_solve_matches_dense), RP_T(gram_kernel_matches_loops),
+                 RP_T(planted_recovered), RP_T(objective_monotone), RP_T(bad_inputs));
+    return 0;
+}
