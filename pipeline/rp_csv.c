@@ -276,14 +276,33 @@ int rp_parse_f64(const char *s, size_t len, double *v)
     return 0;
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes are not valid UTF-8. */
+static size_t utf8_len(const unsigned char *s, size_t avail)
+{
+    size_t n = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
+    if (n == 0 || n > avail) return 0;
+    for (size_t k = 1; k < n; k++)
+        if ((s[k] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
 void rp_csv_sanitize(const char *s, size_t len, char *buf, size_t cap)
 {
     size_t o = 0, i = 0;
-    /* Keep 8 bytes spare: room for one escape plus the "..." marker. */
-    for (; i < len && o + 8 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 32 || c == 127) o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
-        else buf[o++] = (char)c;
+    /* Keep 8 bytes spare: room for one escape plus the "..." marker. Valid UTF-8 (captions,
+     * tag names) is kept; control bytes and invalid bytes (binary garbage) are escaped. */
+    while (i < len && o + 8 < cap) {
+        const unsigned char *c = (const unsigned char *)s + i;
+        size_t n = c[0] >= 0x80 ? utf8_len(c, len - i) : 1;
+        if (n > 1 && o + n + 8 < cap) {
+            memcpy(buf + o, c, n);
+            o += n;
+            i += n;
+            continue;
+        }
+        if (c[0] < 32 || c[0] >= 127) o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c[0]);
+        else buf[o++] = (char)c[0];
+        i++;
     }
     if (i < len) {
         memcpy(buf + o, "...", 3);
