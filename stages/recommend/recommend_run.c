@@ -148,6 +148,11 @@ static int read_train(rec_ctx *c, hid_t f, const char *path)
         if (c->off[u + 1] < c->off[u])
             RP_FAIL_USER0(RP_ERR_DATA, "%s: /train/%s decreases at %lld", path,
                           RP_DS_BY_USER_OFFSETS, (long long)u);
+    RP_CALL(rp_h5_dims(f, RP_SPLIT_TRAIN "/" RP_DS_BY_USER_ITEM, &nd, d));
+    if (c->off[c->n_users] != d[0])
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: /train/%s ends at %lld, /train/%s has %lld entries", path,
+                      RP_DS_BY_USER_OFFSETS, (long long)c->off[c->n_users], RP_DS_BY_USER_ITEM,
+                      (long long)d[0]);
     int64_t lo = 0, n = 0;
     if (c->s1 > c->s0) {
         lo = c->off[c->sel[c->s0]];
@@ -179,7 +184,8 @@ static int open_inputs(rec_ctx *c, const rec_opts *o)
     RP_CALL(read_ids(c, f, o->shards));
     RP_CALL(rec_select_users(o->users, c->user_raw, c->n_users, &c->sel, &c->n_sel));
     my_slice(c);
-    RP_CALL(read_train(c, f, o->shards));
+    /* A bad train item is seen only by the rank holding it: agree before the collective loads. */
+    RP_CALL(rp_mpi_agree(c->comm, read_train(c, f, o->shards)));
     if (o->model != NULL && strcmp(o->model, "bias") == 0) {
         RP_CALL(rp_baseline_bias(c->comm, f, o->bias_reg, &c->m));
     } else {
