@@ -4,17 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "eval.h"
 #include "rp_args.h"
 #include "rp_baseline.h"
 #include "rp_err.h"
 #include "rp_h5.h"
+#include "rp_inputs.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
-#include "rp_sha256.h"
 
 static int parse_k_list(const char *s, eval_opts *o)
 {
@@ -84,17 +83,6 @@ int eval_parse(int argc, char **argv, eval_opts *o)
     RP_CALL(parse_k_list(o->k_list, o));
 cleanup:
     return rc;
-}
-
-/* 1 on every rank if path names an existing file (rank 0 looks). Collective. */
-static int file_exists(MPI_Comm comm, const char *path)
-{
-    int rank = 0, yes = 0;
-    MPI_Comm_rank(comm, &rank);
-    struct stat st;
-    if (rank == 0) yes = path != NULL && stat(path, &st) == 0;
-    MPI_Bcast(&yes, 1, MPI_INT, 0, comm);
-    return yes;
 }
 
 static int read_block_arrays(hid_t f, eval_test *t, int64_t z0, int64_t nz, const char *path)
@@ -318,7 +306,7 @@ int eval_load_test(MPI_Comm comm, const eval_opts *o, eval_test *t)
     memset(t, 0, sizeof *t);
     RP_CALL(rp_h5_open(comm, o->shards, &f));
     RP_CALL(read_test(comm, f, o->shards, t));
-    if (o->truth != NULL && file_exists(comm, o->truth)) {
+    if (o->truth != NULL && rp_inputs_exists(comm, o->truth)) {
         RP_CALL(read_truth(comm, f, o->truth, t));
     } else if (o->truth != NULL) {
         rp_log_info("notice: %s does not exist: no comparison with the noise-free truth",
@@ -343,19 +331,10 @@ cleanup:
     return rc;
 }
 
-/* Lineage line "role=<path> sha256=<hex>" appended to s->inputs. Collective. */
+/* Lineage line of one input in s->inputs (variants of one file: hashed once). Collective. */
 static int add_input(MPI_Comm comm, eval_state *s, const char *role, const char *path)
 {
-    int rc = RP_OK;
-    char hex[65], key[4200];
-    snprintf(key, sizeof key, "%s=%s sha256=", role, path);
-    if (strstr(s->inputs, key) != NULL) goto cleanup; /* variants of one file: hash it once */
-    RP_CALL(rp_hash_file(comm, path, hex));
-    size_t used = strlen(s->inputs);
-    snprintf(s->inputs + used, sizeof s->inputs - used, "%s%s=%s sha256=%s", used ? "\n" : "",
-             role, path, hex);
-cleanup:
-    return rc;
+    return rp_inputs_lineage(comm, s->inputs, sizeof s->inputs, role, path);
 }
 
 /* "hybrid.h5#concat" -> "hybrid.h5": the file part of a model spec (the '#' suffix names a
@@ -387,7 +366,7 @@ static int load_model_spec(MPI_Comm comm, const eval_test *t, eval_state *s, con
     rp_model *m = NULL;
     char file[4096], name[64];
     spec_file(spec, file, sizeof file);
-    if (!file_exists(comm, file)) {
+    if (!rp_inputs_exists(comm, file)) {
         rp_log_info("notice: %s does not exist: %s skipped", file, role);
         goto cleanup;
     }
@@ -428,7 +407,7 @@ static int load_baselines(MPI_Comm comm, const eval_opts *o, eval_state *s)
     RP_CALL(rp_baseline_user_mean(comm, f, &m[nm++]));
     RP_CALL(rp_baseline_item_mean(comm, f, &m[nm++]));
     RP_CALL(rp_baseline_bias(comm, f, o->bias_reg, &m[nm++]));
-    if (o->features != NULL && file_exists(comm, o->features)) {
+    if (o->features != NULL && rp_inputs_exists(comm, o->features)) {
         rp_baseline_linreg_opts lo = {o->ridge, o->max_card};
         RP_CALL(rp_h5_open(comm, o->features, &ff));
         RP_CALL(rp_h5_check_schema(ff, o->features, RP_SCHEMA_FEATURES));

@@ -5,15 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "features_stage.h"
 #include "features_tab.h"
 #include "rp_h5.h"
+#include "rp_inputs.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
-#include "rp_sha256.h"
 #include "rp_stage.h"
 
 /* Everything read, replicated on every rank. */
@@ -138,27 +137,9 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
-/* 1 if path exists (rank 0 looks; every rank gets the answer). */
-static int file_exists(MPI_Comm comm, const char *path)
-{
-    int rank = 0, yes = 0;
-    struct stat sb;
-    MPI_Comm_rank(comm, &rank);
-    if (rank == 0) yes = stat(path, &sb) == 0;
-    MPI_Bcast(&yes, 1, MPI_INT, 0, comm);
-    return yes;
-}
-
 static int add_lineage(MPI_Comm comm, feat_inputs *in, const char *name, const char *path)
 {
-    int rc = RP_OK;
-    char hex[65];
-    RP_CALL(rp_hash_file(comm, path, hex));
-    size_t used = strlen(in->inputs);
-    snprintf(in->inputs + used, sizeof in->inputs - used, "%s%s=%s sha256=%s", used ? "\n" : "",
-             name, path, hex);
-cleanup:
-    return rc;
+    return rp_inputs_lineage(comm, in->inputs, sizeof in->inputs, name, path);
 }
 
 static int read_side_files(MPI_Comm comm, const feat_opts *opt, feat_inputs *in)
@@ -172,7 +153,7 @@ static int read_side_files(MPI_Comm comm, const feat_opts *opt, feat_inputs *in)
     RP_CALL(features_read_tags(comm, p, &in->tags, &in->n_tag_recs));
     RP_CALL(add_lineage(comm, in, "item_categories", p));
     snprintf(p, sizeof p, "%s/kuairec_caption_category.csv", opt->data);
-    in->have_caps = opt->caption_cats && file_exists(comm, p);
+    in->have_caps = opt->caption_cats && rp_inputs_exists(comm, p);
     if (in->have_caps) {
         RP_CALL(features_read_captions(comm, p, &in->caps, &in->n_cap_recs));
         RP_CALL(add_lineage(comm, in, "kuairec_caption_category", p));
@@ -181,7 +162,7 @@ static int read_side_files(MPI_Comm comm, const feat_opts *opt, feat_inputs *in)
     }
     snprintf(p, sizeof p, "%s/item_daily_features.csv", opt->data);
     int want_daily = opt->author || opt->video_type || opt->duration || opt->popularity;
-    in->have_daily = want_daily && file_exists(comm, p);
+    in->have_daily = want_daily && rp_inputs_exists(comm, p);
     if (in->have_daily) {
         RP_CALL(features_read_daily(comm, p, opt->popularity_until, &in->daily,
                                     &in->n_daily_recs));

@@ -10,12 +10,12 @@
 #include "rp_baseline.h"
 #include "rp_err.h"
 #include "rp_h5.h"
+#include "rp_inputs.h"
 #include "rp_log.h"
 #include "rp_model_hybrid.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
-#include "rp_sha256.h"
 
 static const char *const model_choices[] = {"als", "twotower", "hybrid", "bias", NULL};
 
@@ -250,16 +250,14 @@ static int write_recs(const rp_stage *stg, const rec_opts *o, const rec_ctx *c,
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
-    char inputs[4096], hex[65];
+    char inputs[9000] = "";
     int64_t k = r->k, ex = o->exclude_train;
     const char *mpath = o->model_file ? o->model_file : "";
-    RP_CALL(rp_hash_file(c->comm, o->shards, hex));
-    int used = snprintf(inputs, sizeof inputs, "shards=%s sha256=%s", o->shards, hex);
+    RP_CALL(rp_inputs_lineage(c->comm, inputs, sizeof inputs, "shards", o->shards));
     if (o->model_file != NULL) {
         char fpath[4096], var[64];
         rp_model_split_variant(o->model_file, fpath, sizeof fpath, var, sizeof var);
-        RP_CALL(rp_hash_file(c->comm, fpath, hex));
-        snprintf(inputs + used, sizeof inputs - (size_t)used, "\nmodel=%s sha256=%s", fpath, hex);
+        RP_CALL(rp_inputs_lineage(c->comm, inputs, sizeof inputs, "model", fpath));
     }
     RP_CALL(rp_h5_create(c->comm, o->out, &f));
     RP_CALL(rp_stage_stamp(stg, f, RP_SCHEMA_RECS, RP_SCHEMA_VERSION, inputs));
