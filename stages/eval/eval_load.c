@@ -8,6 +8,7 @@
 #include "eval.h"
 #include "rp_args.h"
 #include "rp_baseline.h"
+#include "rp_csr.h"
 #include "rp_err.h"
 #include "rp_h5.h"
 #include "rp_inputs.h"
@@ -108,8 +109,8 @@ cleanup:
 /* Root attributes and the test CSR block of this rank. */
 static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
 {
-    int rc = RP_OK, rank = 0, size = 1, nd = 0;
-    int64_t *off = NULL, od[2], vd[2];
+    int rc = RP_OK, rank = 0, size = 1;
+    int64_t *off = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
     RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_SHARDS));
@@ -121,21 +122,12 @@ static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
         !(t->norm_max > t->norm_min))
         RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes n_users/n_items/norm_min/norm_max",
                       path);
-    RP_CALL(rp_h5_read_all(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_OFFSETS, RP_I64, (void **)&off,
-                           &nd, od));
-    RP_CALL(rp_h5_dims(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_ITEM, &nd, vd));
-    if (od[0] != t->n_users + 1 || off[0] != 0 || off[t->n_users] != vd[0])
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: /test/by_user/offsets does not match n_users and nnz",
-                      path);
-    for (int64_t u = 0; u < t->n_users; u++)
-        if (off[u + 1] < off[u])
-            RP_FAIL_USER0(RP_ERR_DATA, "%s: /test/by_user/offsets decreases at %lld", path,
-                          (long long)u);
+    RP_CALL(rp_csr_read_offsets(f, RP_SPLIT_TEST "/by_user", "item", t->n_users, &off,
+                                &t->nnz_global));
     RP_ALLOC(t->cuts = malloc((size_t)(size + 1) * sizeof *t->cuts));
     rp_part_weighted(off, t->n_users, size, 1.0, t->cuts);
     t->u0 = t->cuts[rank];
     t->nu = t->cuts[rank + 1] - t->u0;
-    t->nnz_global = vd[0];
     RP_ALLOC(t->off = malloc((size_t)(t->nu + 1) * sizeof *t->off));
     for (int64_t r = 0; r <= t->nu; r++) t->off[r] = off[t->u0 + r] - off[t->u0];
     RP_CALL(read_block_arrays(f, t, off[t->u0], t->off[t->nu], path));

@@ -8,6 +8,7 @@
 
 #include "features_stage.h"
 #include "features_tab.h"
+#include "rp_csr.h"
 #include "rp_h5.h"
 #include "rp_inputs.h"
 #include "rp_mpi.h"
@@ -78,25 +79,14 @@ cleanup:
 static int read_train(MPI_Comm comm, hid_t f, const char *path, feat_inputs *in)
 {
     int rc = RP_OK;
-    int rank = 0, size = 1, nd = 0;
-    int64_t *offs = NULL, dims[2] = {0, 0}, off = 0, cnt = 0, nall = 0;
+    int rank = 0, size = 1;
+    int64_t *offs = NULL, off = 0, cnt = 0, nall = 0;
     double *vals = NULL, *sums = NULL;
-    const char *ods = RP_SPLIT_TRAIN "/" RP_DS_BY_ITEM_OFFSETS;
     const char *vds = RP_SPLIT_TRAIN "/" RP_DS_BY_ITEM_VALUE;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    RP_CALL(rp_h5_read_all(f, ods, RP_I64, (void **)&offs, &nd, dims));
-    if (nd != 1 || dims[0] != in->n_items + 1)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld entries, want n_items + 1 = %lld", path, ods,
-                      (long long)dims[0], (long long)(in->n_items + 1));
-    RP_CALL(rp_h5_dims(f, vds, &nd, dims));
-    for (int64_t i = 0; i < in->n_items; i++)
-        if (offs[i + 1] < offs[i] || offs[0] != 0)
-            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s decreases at %lld", path, ods, (long long)i);
-    if (nd != 1 || dims[0] != offs[in->n_items])
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld values, offsets say %lld", path, vds,
-                      (long long)dims[0], (long long)offs[in->n_items]);
-    in->train_nnz = offs[in->n_items];
+    RP_CALL(rp_csr_read_offsets(f, RP_SPLIT_TRAIN "/by_item", "value", in->n_items, &offs,
+                                &in->train_nnz));
     rp_part_even(in->n_items, size, rank, &off, &cnt);
     int64_t lo = offs[off], hi = offs[off + cnt];
     RP_ALLOC(vals = malloc((size_t)(hi - lo + 1) * sizeof *vals));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hybrid.h"
+#include "rp_csr.h"
 #include "rp_err.h"
 #include "rp_h5.h"
 #include "rp_mpi.h"
@@ -79,26 +80,14 @@ cleanup:
 int hyb_read_pairs(MPI_Comm comm, hid_t f, const char *path, const char *split, int replicated,
                    int64_t n_users, int64_t n_items, hyb_pairs *p)
 {
-    int rc = RP_OK, rank = 0, size = 1, nd = 0;
-    int64_t *off = NULL, od[2], vd[2], u0 = 0, nu = n_users;
+    int rc = RP_OK, rank = 0, size = 1;
+    int64_t *off = NULL, u0 = 0, nu = n_users;
     char ds[256];
     memset(p, 0, sizeof *p);
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    snprintf(ds, sizeof ds, "%s/%s", split, RP_DS_BY_USER_OFFSETS);
-    RP_CALL(rp_h5_read_all(f, ds, RP_I64, (void **)&off, &nd, od));
-    if (nd != 1 || od[0] != n_users + 1)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld entries, expected n_users+1 = %lld", path, ds,
-                      (long long)od[0], (long long)(n_users + 1));
-    for (int64_t r = 0; r < n_users; r++)
-        if (off[r + 1] < off[r] || off[0] != 0)
-            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s is not a nondecreasing offset vector from 0",
-                          path, ds);
-    snprintf(ds, sizeof ds, "%s/%s", split, RP_DS_BY_USER_ITEM);
-    RP_CALL(rp_h5_dims(f, ds, &nd, vd));
-    if (off[n_users] != vd[0])
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s/%s ends at %lld, %s has %lld entries", path, split,
-                      RP_DS_BY_USER_OFFSETS, (long long)off[n_users], ds, (long long)vd[0]);
+    snprintf(ds, sizeof ds, "%s/by_user", split);
+    RP_CALL(rp_csr_read_offsets(f, ds, "item", n_users, &off, NULL));
     if (!replicated) rp_part_even(n_users, size, rank, &u0, &nu);
     p->n = off[u0 + nu] - off[u0];
     size_t cap = (size_t)(p->n > 0 ? p->n : 1);

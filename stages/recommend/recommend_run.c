@@ -8,6 +8,7 @@
 #include "recommend.h"
 #include "rp_args.h"
 #include "rp_baseline.h"
+#include "rp_csr.h"
 #include "rp_err.h"
 #include "rp_h5.h"
 #include "rp_inputs.h"
@@ -137,22 +138,8 @@ cleanup:
 /* Train items of my users (one contiguous range of the CSR), for the exclusion marks. */
 static int read_train(rec_ctx *c, hid_t f, const char *path)
 {
-    int rc = RP_OK, nd = 0;
-    int64_t d[2];
-    RP_CALL(rp_h5_read_all(f, RP_SPLIT_TRAIN "/" RP_DS_BY_USER_OFFSETS, RP_I64, (void **)&c->off,
-                           &nd, d));
-    if (d[0] != c->n_users + 1 || c->off[0] != 0)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: /train/%s has %lld entries, expected %lld from 0", path,
-                      RP_DS_BY_USER_OFFSETS, (long long)d[0], (long long)(c->n_users + 1));
-    for (int64_t u = 0; u < c->n_users; u++)
-        if (c->off[u + 1] < c->off[u])
-            RP_FAIL_USER0(RP_ERR_DATA, "%s: /train/%s decreases at %lld", path,
-                          RP_DS_BY_USER_OFFSETS, (long long)u);
-    RP_CALL(rp_h5_dims(f, RP_SPLIT_TRAIN "/" RP_DS_BY_USER_ITEM, &nd, d));
-    if (c->off[c->n_users] != d[0])
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: /train/%s ends at %lld, /train/%s has %lld entries", path,
-                      RP_DS_BY_USER_OFFSETS, (long long)c->off[c->n_users], RP_DS_BY_USER_ITEM,
-                      (long long)d[0]);
+    int rc = RP_OK;
+    RP_CALL(rp_csr_read_offsets(f, RP_SPLIT_TRAIN "/by_user", "item", c->n_users, &c->off, NULL));
     int64_t lo = 0, n = 0;
     if (c->s1 > c->s0) {
         lo = c->off[c->sel[c->s0]];
