@@ -194,10 +194,11 @@ static const char *const CAT1[] = {"颜值", "舞蹈", "音乐", "游戏", "美�
 static const char *const SUB[] = {"日常", "随拍", "分享", "教程", "互动", "剪辑", "记录", "达人"};
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static void put_caption(rp_rng *r, synth_buf *b, int *ntags, int tags[3])
+/* Returns RP_OK or RP_ERR_NOMEM: a silent early return would change the row and skip draws. */
+static int put_caption(rp_rng *r, synth_buf *b, int *ntags, int tags[3])
 {
     synth_buf t = {0};
-    if (synth_buf_reserve(&t, 1024) != RP_OK) return;
+    if (synth_buf_reserve(&t, 1024) != RP_OK) return RP_ERR_NOMEM;
     int np = 1 + (int)rp_rng_next_below(r, 3);
     for (int k = 0; k < np; k++) {
         if (k) synth_put_str(&t, rp_rng_next_uniform(r) < 0.3 ? ", " : "，");
@@ -213,6 +214,7 @@ static void put_caption(rp_rng *r, synth_buf *b, int *ntags, int tags[3])
     if (rp_rng_next_uniform(r) < 0.0004) synth_put_str(&t, "\r下一行"); /* as in 4 real records */
     synth_put_csv_text(b, t.p, t.len);
     synth_buf_clear(&t);
+    return RP_OK;
 }
 
 int synth_caption_unit(const synth_model *m, int64_t i, synth_buf *b, void *ctx)
@@ -227,7 +229,8 @@ int synth_caption_unit(const synth_model *m, int64_t i, synth_buf *b, void *ctx)
     if (rp_rng_next_uniform(&r) < 0.7) synth_put_str(b, "UNKNOWN");
     else synth_put_str(b, PHRASE[rp_rng_next_below(&r, NELEM(PHRASE))]);
     synth_put_ch(b, ',');
-    if (rp_rng_next_uniform(&r) < 0.85) put_caption(&r, b, &ntags, tags);
+    if (rp_rng_next_uniform(&r) < 0.85 && put_caption(&r, b, &ntags, tags) != RP_OK)
+        return RP_ERR_NOMEM;
     synth_put_str(b, ntags > 1 ? ",\"[" : ",[");
     for (int k = 0; k < ntags; k++) {
         if (k) synth_put_ch(b, ',');
