@@ -97,6 +97,8 @@ typedef struct synth_buf {
     size_t len, cap;
 } synth_buf;
 
+/* synth_buf_reserve - room for extra more bytes plus a NUL (capacity doubles from 64 KiB).
+ * Returns RP_OK or RP_ERR_NOMEM (b unchanged). synth_buf_clear frees and zeroes b. */
 int synth_buf_reserve(synth_buf *b, size_t extra);
 void synth_buf_clear(synth_buf *b);
 
@@ -170,7 +172,11 @@ typedef struct synth_stats {
     double small_min_per_user, small_max_per_user;
     double wr_small[9];
 } synth_stats;
+/* synth_stats_compute - read big_matrix.csv and small_matrix.csv of dir (line-aligned byte
+ * ranges per rank) and reduce the statistics that --stats checks into *s on every rank.
+ * Collective. Returns RP_OK, RP_ERR_NOINPUT, RP_ERR_DATA (file:line), RP_ERR_NOMEM. */
 int synth_stats_compute(MPI_Comm comm, const char *dir, synth_stats *s);
+/* synth_stats_print - the --stats table on stdout next to the KUAIREC.md targets (rank 0). */
 void synth_stats_print(const synth_stats *s, int64_t n_items_hint);
 /* synth_stats_check - compare with KUAIREC.md targets scaled by density (items / 10,728).
  * Returns the number of failed checks; prints each on stderr when verbose. */
