@@ -22,7 +22,8 @@
 #define SYNTH_NDAYS 63     /* 2020-07-05 .. 2020-09-05 */
 #define SYNTH_DAY0_EPOCH 1593878400LL /* 2020-07-05 00:00 local (UTC+8) */
 
-#define SYNTH_HDR_BIG "user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio"
+#define SYNTH_HDR_BIG                                                                              \
+    "user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio"
 #define SYNTH_HDR_SMALL SYNTH_HDR_BIG
 #define SYNTH_HDR_USERS                                                                        \
     "user_id,user_active_degree,is_lowactive_period,is_live_streamer,is_video_author,"        \
