@@ -154,31 +154,6 @@ static void hybrid_bad_inputs(void)
     no_output(out);
 }
 
-/* Rank 0 sets the last entry of an int64 vector (serial driver): a CSR whose offsets run past
- * its item array. */
-static int poke_last_i64(MPI_Comm comm, const char *path, const char *name, int64_t v)
-{
-    int rank = 0, ok = 1;
-    MPI_Comm_rank(comm, &rank);
-    if (rank == 0) {
-        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-        hid_t d = f < 0 ? -1 : H5Dopen2(f, name, H5P_DEFAULT);
-        hid_t fs = d < 0 ? -1 : H5Dget_space(d);
-        hsize_t n = 0, one = 1;
-        ok = fs >= 0 && H5Sget_simple_extent_dims(fs, &n, NULL) == 1 && n > 0;
-        hsize_t last = n - 1;
-        hid_t ms = H5Screate_simple(1, &one, NULL);
-        ok = ok && H5Sselect_hyperslab(fs, H5S_SELECT_SET, &last, NULL, &one, NULL) >= 0 &&
-             H5Dwrite(d, H5T_NATIVE_INT64, ms, fs, H5P_DEFAULT, &v) >= 0;
-        H5Sclose(ms);
-        if (fs >= 0) H5Sclose(fs);
-        if (d >= 0) H5Dclose(d);
-        if (f >= 0) H5Fclose(f);
-    }
-    MPI_Bcast(&ok, 1, MPI_INT, 0, comm);
-    return ok;
-}
-
 /* Offsets that end past the item array are bad data (65), not an HDF5 read failure (74). */
 static void hybrid_offsets_past_end(void)
 {
@@ -186,7 +161,8 @@ static void hybrid_offsets_past_end(void)
     fixtures();
     const char *shards = rp_test_path("hy_badoff.h5"), *out = rp_test_path("hy_bo.h5");
     CU_ASSERT_EQUAL(hyb_fixture_shards(comm, shards, NU, NI, 0.4, 3), RP_OK);
-    CU_ASSERT(poke_last_i64(comm, shards, RP_SPLIT_VALID "/" RP_DS_BY_USER_OFFSETS, 1 << 20));
+    CU_ASSERT(hyb_fixture_poke_last(comm, shards, RP_SPLIT_VALID "/" RP_DS_BY_USER_OFFSETS,
+                                    1 << 20));
     CU_ASSERT_EQUAL(run_hybrid(comm, shards, rp_test_path("hy_als.h5"), out), RP_ERR_DATA);
     no_output(out);
 }
