@@ -13,6 +13,7 @@
 #include "rp_inputs.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
+#include "rp_records.h"
 #include "rp_schema.h"
 #include "rp_stage.h"
 
@@ -99,7 +100,7 @@ static int read_train(MPI_Comm comm, hid_t f, const char *path, feat_inputs *in)
             sums[i] += vals[j - lo];
         }
     RP_AGREE(comm, rc);
-    RP_CALL(features_allgather(comm, sums, cnt, sizeof *sums, (void **)&in->train_sum, &nall));
+    RP_CALL(rp_records_allgather(comm, sums, cnt, sizeof *sums, (void **)&in->train_sum, &nall));
     RP_ALLOC(in->train_count = malloc((size_t)(in->n_items + 1) * sizeof *in->train_count));
     for (int64_t i = 0; i < in->n_items; i++) in->train_count[i] = offs[i + 1] - offs[i];
 cleanup:

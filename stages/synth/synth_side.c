@@ -7,35 +7,12 @@
 #include "rp_csv.h"
 #include "rp_err.h"
 #include "rp_mpi.h"
+#include "rp_records.h"
 #include "synth.h"
 #include "synth_model.h"
 
 typedef struct side_user { int64_t id; int32_t degree, author, feat1, feat6; } side_user;
 typedef struct side_item { int64_t id; uint8_t ntags, tags[4]; uint8_t pad[3]; } side_item;
-
-static int gather(MPI_Comm comm, const void *mine, int64_t n_local, size_t rec, void **all,
-                  int64_t *n_all)
-{
-    int rc = RP_OK, size = 1, nl = 0;
-    int *counts = NULL, *displs = NULL;
-    RP_MPI(MPI_Comm_size(comm, &size));
-    RP_ALLOC(counts = malloc((size_t)size * sizeof *counts));
-    RP_ALLOC(displs = malloc((size_t)size * sizeof *displs));
-    RP_CALL(rp_int_cast(n_local * (int64_t)rec, &nl));
-    RP_MPI(MPI_Allgather(&nl, 1, MPI_INT, counts, 1, MPI_INT, comm));
-    int64_t tot = 0;
-    for (int p = 0; p < size; p++) {
-        RP_CALL(rp_int_cast(tot, &displs[p]));
-        tot += counts[p];
-    }
-    RP_ALLOC(*all = malloc((size_t)tot + 1));
-    RP_MPI(MPI_Allgatherv(mine, nl, MPI_BYTE, *all, counts, displs, MPI_BYTE, comm));
-    *n_all = tot / (int64_t)rec;
-cleanup:
-    free(counts);
-    free(displs);
-    return rc;
-}
 
 static int field_i64(const rp_csv_chunk *ck, int64_t line, const rp_csv_field *f, int col,
                      int64_t *v, int empty_ok)
@@ -95,7 +72,8 @@ static int read_users(MPI_Comm comm, const char *path, side_user **out, int64_t 
 cleanup:
     rc = rp_mpi_agree(comm, rc);
     if (rc == RP_OK)
-        rc = rp_mpi_agree(comm, gather(comm, mine, (int64_t)cnt, sizeof *mine, (void **)out, n));
+        rc = rp_mpi_agree(comm, rp_records_allgather(comm, mine, (int64_t)cnt, sizeof *mine,
+                                                     (void **)out, n));
     rp_csv_chunk_clear(&ck);
     free(mine);
     return rc;
@@ -157,7 +135,8 @@ static int read_items(MPI_Comm comm, const char *path, side_item **out, int64_t 
 cleanup:
     rc = rp_mpi_agree(comm, rc);
     if (rc == RP_OK)
-        rc = rp_mpi_agree(comm, gather(comm, mine, (int64_t)cnt, sizeof *mine, (void **)out, n));
+        rc = rp_mpi_agree(comm, rp_records_allgather(comm, mine, (int64_t)cnt, sizeof *mine,
+                                                     (void **)out, n));
     rp_csv_chunk_clear(&ck);
     free(mine);
     return rc;
