@@ -58,9 +58,18 @@ int rp_model_load_dot(MPI_Comm comm, int64_t file, const char *path, const char 
 int rp_model_dot_parts(const rp_model *m, int64_t *d, const double **U, const double **V,
                        rp_post *post, double *scale, double *shift);
 
+/* rp_model_score_pairs - out[p] = normalised prediction in [0, 1] of the dense pair
+ * (users[p], items[p]) for p < n (indices in range). Local; a pair's value does not depend on
+ * the other pairs, so any split over ranks gives the same bits. Returns RP_OK, RP_ERR_NOMEM. */
 int rp_model_score_pairs(const rp_model *m, const int32_t *users, const int32_t *items,
                          int64_t n, float *out);
+/* rp_model_score_block - out[r * n_items + i] = prediction of user u0 + r and item i for
+ * r < nu and every item (blocked single-precision products: may differ in the last bits from
+ * rp_model_score_pairs; keep blocks aligned to RP_MODEL_USER_BLOCK for rank-count independent
+ * bits). out holds nu * n_items floats. Local. Returns RP_OK, RP_ERR_NOMEM, RP_ERR_INTERNAL
+ * (users outside the model). */
 int rp_model_score_block(const rp_model *m, int64_t u0, int64_t nu, float *out);
+/* rp_model_destroy - free *m (NULL and *m == NULL accepted) and set *m = NULL. */
 void rp_model_destroy(rp_model **m);
 
 /* Rows per user block in rp_model_score_block callers that must be rank-count independent:

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "rp_err.h"
+#include "rp_csr.h"
 #include "rp_h5.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
@@ -48,43 +49,20 @@ cleanup:
     return rc;
 }
 
-/* Check that offsets are a valid CSR offset vector over nnz entries. */
-static int check_offsets(hid_t f, const char *name, const int64_t *off, int64_t n, int64_t nnz)
-{
-    int rc = RP_OK;
-    char fname[1024];
-    rp_h5_filename(f, fname, sizeof fname);
-    if (off[0] != 0 || off[n] != nnz)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s runs from %lld to %lld, expected 0 to nnz=%lld", fname,
-                      name, (long long)off[0], (long long)off[n], (long long)nnz);
-    for (int64_t r = 0; r < n; r++)
-        if (off[r + 1] < off[r])
-            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s decreases at row %lld", fname, name, (long long)r);
-cleanup:
-    return rc;
-}
-
 /* Read my block of rows of grp ("/train/by_item") with nrows rows; idx_name ("user"/"item")
  * is read too when idx_name != NULL and checked against idx_bound. Collective. */
 static int read_block(MPI_Comm comm, hid_t f, const char *grp, const char *idx_name,
                       int64_t idx_bound, int64_t nrows, rows_block *b)
 {
-    int rc = RP_OK, rank = 0, size = 1, nd = 0;
+    int rc = RP_OK, rank = 0, size = 1;
     char ds[256], fname[1024];
-    int64_t vd[2], od[2];
     memset(b, 0, sizeof *b);
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
     b->nrows = nrows;
-    snprintf(ds, sizeof ds, "%s/offsets", grp);
-    RP_CALL(rp_h5_read_all(f, ds, RP_I64, (void **)&b->offsets, &nd, od));
     rp_h5_filename(f, fname, sizeof fname);
-    if (od[0] != nrows + 1)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld entries, expected %lld", fname, ds,
-                      (long long)od[0], (long long)(nrows + 1));
+    RP_CALL(rp_csr_read_offsets(f, grp, "value", nrows, &b->offsets, NULL));
     snprintf(ds, sizeof ds, "%s/value", grp);
-    RP_CALL(rp_h5_dims(f, ds, &nd, vd));
-    RP_CALL(check_offsets(f, ds, b->offsets, nrows, vd[0]));
     RP_ALLOC(b->cuts = malloc((size_t)(size + 1) * sizeof *b->cuts));
     rp_part_weighted(b->offsets, nrows, size, 1.0, b->cuts);
     b->r0 = b->cuts[rank];

@@ -4,17 +4,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "eval.h"
 #include "rp_args.h"
 #include "rp_baseline.h"
+#include "rp_csr.h"
 #include "rp_err.h"
 #include "rp_h5.h"
+#include "rp_inputs.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
-#include "rp_sha256.h"
 
 static int parse_k_list(const char *s, eval_opts *o)
 {
@@ -86,17 +86,6 @@ cleanup:
     return rc;
 }
 
-/* 1 on every rank if path names an existing file (rank 0 looks). Collective. */
-static int file_exists(MPI_Comm comm, const char *path)
-{
-    int rank = 0, yes = 0;
-    MPI_Comm_rank(comm, &rank);
-    struct stat st;
-    if (rank == 0) yes = path != NULL && stat(path, &st) == 0;
-    MPI_Bcast(&yes, 1, MPI_INT, 0, comm);
-    return yes;
-}
-
 static int read_block_arrays(hid_t f, eval_test *t, int64_t z0, int64_t nz, const char *path)
 {
     int rc = RP_OK;
@@ -120,8 +109,8 @@ cleanup:
 /* Root attributes and the test CSR block of this rank. */
 static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
 {
-    int rc = RP_OK, rank = 0, size = 1, nd = 0;
-    int64_t *off = NULL, od[2], vd[2];
+    int rc = RP_OK, rank = 0, size = 1;
+    int64_t *off = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
     RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_SHARDS));
@@ -133,21 +122,12 @@ static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
         !(t->norm_max > t->norm_min))
         RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes n_users/n_items/norm_min/norm_max",
                       path);
-    RP_CALL(rp_h5_read_all(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_OFFSETS, RP_I64, (void **)&off,
-                           &nd, od));
-    RP_CALL(rp_h5_dims(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_ITEM, &nd, vd));
-    if (od[0] != t->n_users + 1 || off[0] != 0 || off[t->n_users] != vd[0])
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: /test/by_user/offsets does not match n_users and nnz",
-                      path);
-    for (int64_t u = 0; u < t->n_users; u++)
-        if (off[u + 1] < off[u])
-            RP_FAIL_USER0(RP_ERR_DATA, "%s: /test/by_user/offsets decreases at %lld", path,
-                          (long long)u);
+    RP_CALL(rp_csr_read_offsets(f, RP_SPLIT_TEST "/by_user", "item", t->n_users, &off,
+                                &t->nnz_global));
     RP_ALLOC(t->cuts = malloc((size_t)(size + 1) * sizeof *t->cuts));
     rp_part_weighted(off, t->n_users, size, 1.0, t->cuts);
     t->u0 = t->cuts[rank];
     t->nu = t->cuts[rank + 1] - t->u0;
-    t->nnz_global = vd[0];
     RP_ALLOC(t->off = malloc((size_t)(t->nu + 1) * sizeof *t->off));
     for (int64_t r = 0; r <= t->nu; r++) t->off[r] = off[t->u0 + r] - off[t->u0];
     RP_CALL(read_block_arrays(f, t, off[t->u0], t->off[t->nu], path));
@@ -318,7 +298,7 @@ int eval_load_test(MPI_Comm comm, const eval_opts *o, eval_test *t)
     memset(t, 0, sizeof *t);
     RP_CALL(rp_h5_open(comm, o->shards, &f));
     RP_CALL(read_test(comm, f, o->shards, t));
-    if (o->truth != NULL && file_exists(comm, o->truth)) {
+    if (o->truth != NULL && rp_inputs_exists(comm, o->truth)) {
         RP_CALL(read_truth(comm, f, o->truth, t));
     } else if (o->truth != NULL) {
         rp_log_info("notice: %s does not exist: no comparison with the noise-free truth",
@@ -343,19 +323,10 @@ cleanup:
     return rc;
 }
 
-/* Lineage line "role=<path> sha256=<hex>" appended to s->inputs. Collective. */
+/* Lineage line of one input in s->inputs (variants of one file: hashed once). Collective. */
 static int add_input(MPI_Comm comm, eval_state *s, const char *role, const char *path)
 {
-    int rc = RP_OK;
-    char hex[65], key[4200];
-    snprintf(key, sizeof key, "%s=%s sha256=", role, path);
-    if (strstr(s->inputs, key) != NULL) goto cleanup; /* variants of one file: hash it once */
-    RP_CALL(rp_hash_file(comm, path, hex));
-    size_t used = strlen(s->inputs);
-    snprintf(s->inputs + used, sizeof s->inputs - used, "%s%s=%s sha256=%s", used ? "\n" : "",
-             role, path, hex);
-cleanup:
-    return rc;
+    return rp_inputs_lineage(comm, s->inputs, sizeof s->inputs, role, path);
 }
 
 /* "hybrid.h5#concat" -> "hybrid.h5": the file part of a model spec (the '#' suffix names a
@@ -387,7 +358,7 @@ static int load_model_spec(MPI_Comm comm, const eval_test *t, eval_state *s, con
     rp_model *m = NULL;
     char file[4096], name[64];
     spec_file(spec, file, sizeof file);
-    if (!file_exists(comm, file)) {
+    if (!rp_inputs_exists(comm, file)) {
         rp_log_info("notice: %s does not exist: %s skipped", file, role);
         goto cleanup;
     }
@@ -428,7 +399,7 @@ static int load_baselines(MPI_Comm comm, const eval_opts *o, eval_state *s)
     RP_CALL(rp_baseline_user_mean(comm, f, &m[nm++]));
     RP_CALL(rp_baseline_item_mean(comm, f, &m[nm++]));
     RP_CALL(rp_baseline_bias(comm, f, o->bias_reg, &m[nm++]));
-    if (o->features != NULL && file_exists(comm, o->features)) {
+    if (o->features != NULL && rp_inputs_exists(comm, o->features)) {
         rp_baseline_linreg_opts lo = {o->ridge, o->max_card};
         RP_CALL(rp_h5_open(comm, o->features, &ff));
         RP_CALL(rp_h5_check_schema(ff, o->features, RP_SCHEMA_FEATURES));

@@ -5,15 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "features_stage.h"
 #include "features_tab.h"
+#include "rp_csr.h"
 #include "rp_h5.h"
+#include "rp_inputs.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
+#include "rp_records.h"
 #include "rp_schema.h"
-#include "rp_sha256.h"
 #include "rp_stage.h"
 
 /* Everything read, replicated on every rank. */
@@ -79,25 +80,14 @@ cleanup:
 static int read_train(MPI_Comm comm, hid_t f, const char *path, feat_inputs *in)
 {
     int rc = RP_OK;
-    int rank = 0, size = 1, nd = 0;
-    int64_t *offs = NULL, dims[2] = {0, 0}, off = 0, cnt = 0, nall = 0;
+    int rank = 0, size = 1;
+    int64_t *offs = NULL, off = 0, cnt = 0, nall = 0;
     double *vals = NULL, *sums = NULL;
-    const char *ods = RP_SPLIT_TRAIN "/" RP_DS_BY_ITEM_OFFSETS;
     const char *vds = RP_SPLIT_TRAIN "/" RP_DS_BY_ITEM_VALUE;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    RP_CALL(rp_h5_read_all(f, ods, RP_I64, (void **)&offs, &nd, dims));
-    if (nd != 1 || dims[0] != in->n_items + 1)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld entries, want n_items + 1 = %lld", path, ods,
-                      (long long)dims[0], (long long)(in->n_items + 1));
-    RP_CALL(rp_h5_dims(f, vds, &nd, dims));
-    for (int64_t i = 0; i < in->n_items; i++)
-        if (offs[i + 1] < offs[i] || offs[0] != 0)
-            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s decreases at %lld", path, ods, (long long)i);
-    if (nd != 1 || dims[0] != offs[in->n_items])
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld values, offsets say %lld", path, vds,
-                      (long long)dims[0], (long long)offs[in->n_items]);
-    in->train_nnz = offs[in->n_items];
+    RP_CALL(rp_csr_read_offsets(f, RP_SPLIT_TRAIN "/by_item", "value", in->n_items, &offs,
+                                &in->train_nnz));
     rp_part_even(in->n_items, size, rank, &off, &cnt);
     int64_t lo = offs[off], hi = offs[off + cnt];
     RP_ALLOC(vals = malloc((size_t)(hi - lo + 1) * sizeof *vals));
@@ -110,7 +100,7 @@ static int read_train(MPI_Comm comm, hid_t f, const char *path, feat_inputs *in)
             sums[i] += vals[j - lo];
         }
     RP_AGREE(comm, rc);
-    RP_CALL(features_allgather(comm, sums, cnt, sizeof *sums, (void **)&in->train_sum, &nall));
+    RP_CALL(rp_records_allgather(comm, sums, cnt, sizeof *sums, (void **)&in->train_sum, &nall));
     RP_ALLOC(in->train_count = malloc((size_t)(in->n_items + 1) * sizeof *in->train_count));
     for (int64_t i = 0; i < in->n_items; i++) in->train_count[i] = offs[i + 1] - offs[i];
 cleanup:
@@ -138,27 +128,9 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
-/* 1 if path exists (rank 0 looks; every rank gets the answer). */
-static int file_exists(MPI_Comm comm, const char *path)
-{
-    int rank = 0, yes = 0;
-    struct stat sb;
-    MPI_Comm_rank(comm, &rank);
-    if (rank == 0) yes = stat(path, &sb) == 0;
-    MPI_Bcast(&yes, 1, MPI_INT, 0, comm);
-    return yes;
-}
-
 static int add_lineage(MPI_Comm comm, feat_inputs *in, const char *name, const char *path)
 {
-    int rc = RP_OK;
-    char hex[65];
-    RP_CALL(rp_hash_file(comm, path, hex));
-    size_t used = strlen(in->inputs);
-    snprintf(in->inputs + used, sizeof in->inputs - used, "%s%s=%s sha256=%s", used ? "\n" : "",
-             name, path, hex);
-cleanup:
-    return rc;
+    return rp_inputs_lineage(comm, in->inputs, sizeof in->inputs, name, path);
 }
 
 static int read_side_files(MPI_Comm comm, const feat_opts *opt, feat_inputs *in)
@@ -172,7 +144,7 @@ static int read_side_files(MPI_Comm comm, const feat_opts *opt, feat_inputs *in)
     RP_CALL(features_read_tags(comm, p, &in->tags, &in->n_tag_recs));
     RP_CALL(add_lineage(comm, in, "item_categories", p));
     snprintf(p, sizeof p, "%s/kuairec_caption_category.csv", opt->data);
-    in->have_caps = opt->caption_cats && file_exists(comm, p);
+    in->have_caps = opt->caption_cats && rp_inputs_exists(comm, p);
     if (in->have_caps) {
         RP_CALL(features_read_captions(comm, p, &in->caps, &in->n_cap_recs));
         RP_CALL(add_lineage(comm, in, "kuairec_caption_category", p));
@@ -181,7 +153,7 @@ static int read_side_files(MPI_Comm comm, const feat_opts *opt, feat_inputs *in)
     }
     snprintf(p, sizeof p, "%s/item_daily_features.csv", opt->data);
     int want_daily = opt->author || opt->video_type || opt->duration || opt->popularity;
-    in->have_daily = want_daily && file_exists(comm, p);
+    in->have_daily = want_daily && rp_inputs_exists(comm, p);
     if (in->have_daily) {
         RP_CALL(features_read_daily(comm, p, opt->popularity_until, &in->daily,
                                     &in->n_daily_recs));

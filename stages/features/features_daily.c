@@ -10,6 +10,7 @@
 #include "features_stage.h"
 #include "rp_csv.h"
 #include "rp_mpi.h"
+#include "rp_records.h"
 
 const char *const feat_daily_header =
     "video_id,date,author_id,video_type,upload_dt,upload_type,visible_status,video_duration,"
@@ -253,7 +254,7 @@ int features_read_daily(MPI_Comm comm, const char *path, int64_t pop_until, feat
     rc = parse_daily_chunk(&ck, pop_until, &t);
     rp_csv_chunk_clear(&ck);
     RP_AGREE(comm, rc);
-    RP_CALL(features_allgather(comm, t.rec, t.n, sizeof *t.rec, (void **)&all, &nall));
+    RP_CALL(rp_records_allgather(comm, t.rec, t.n, sizeof *t.rec, (void **)&all, &nall));
     /* A video split over ranks appears once per rank: sort (stable order is irrelevant because
      * merge_rec is commutative) and fold equal ids. */
     qsort(all, (size_t)nall, sizeof *all, cmp_daily);

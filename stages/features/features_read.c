@@ -9,6 +9,7 @@
 #include "features_stage.h"
 #include "rp_csv.h"
 #include "rp_mpi.h"
+#include "rp_records.h"
 
 const char *const feat_user_header =
     "user_id,user_active_degree,is_lowactive_period,is_live_streamer,is_video_author,"
@@ -247,37 +248,6 @@ cleanup:
     return rc;
 }
 
-int features_allgather(MPI_Comm comm, const void *local, int64_t nlocal, size_t recsz, void **all,
-                       int64_t *nall)
-{
-    int rc = RP_OK;
-    int size = 1, mine = 0;
-    int *counts = NULL, *displs = NULL;
-    char *out = NULL;
-    RP_MPI(MPI_Comm_size(comm, &size));
-    RP_CALL(rp_int_cast(nlocal * (int64_t)recsz, &mine));
-    RP_ALLOC(counts = malloc((size_t)size * sizeof *counts));
-    RP_ALLOC(displs = malloc((size_t)size * sizeof *displs));
-    RP_MPI(MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm));
-    int64_t total = 0;
-    for (int p = 0; p < size; p++) {
-        RP_CALL(rp_int_cast(total, &displs[p]));
-        total += counts[p];
-    }
-    RP_REQUIRE(total < 2000000000, RP_ERR_INTERNAL, "gather of %lld bytes too large",
-               (long long)total);
-    RP_ALLOC(out = malloc((size_t)total + 1));
-    RP_MPI(MPI_Allgatherv(local, mine, MPI_BYTE, out, counts, displs, MPI_BYTE, comm));
-    *all = out;
-    out = NULL;
-    *nall = total / (int64_t)recsz;
-cleanup:
-    free(out);
-    free(displs);
-    free(counts);
-    return rc;
-}
-
 static int cmp_id(const void *a, const void *b)
 {
     const int64_t *x = a, *y = b;
@@ -312,7 +282,7 @@ static int read_records(MPI_Comm comm, const char *path, const char *header, siz
     RP_CALL(rp_csv_read_chunk(comm, path, header, &ck));
     rc = parse_chunk(&ck, recsz, parse, &local, &nlocal);
     RP_AGREE(comm, rc);
-    RP_CALL(features_allgather(comm, local, nlocal, recsz, &all, &nall));
+    RP_CALL(rp_records_allgather(comm, local, nlocal, recsz, &all, &nall));
     RP_AGREE(comm, rc);
     RP_CALL(features_sort_unique(all, nall, recsz, path));
     *recs = all;

@@ -90,11 +90,6 @@ int features_read_captions(MPI_Comm comm, const char *path, feat_caption_rec **r
 int features_read_daily(MPI_Comm comm, const char *path, int64_t pop_until, feat_daily_rec **recs,
                         int64_t *n);
 
-/* features_allgather - concatenate every rank's nlocal records of recsz bytes, in rank order,
- * on every rank. Collective. Out: *all (caller frees), *nall. */
-int features_allgather(MPI_Comm comm, const void *local, int64_t nlocal, size_t recsz, void **all,
-                       int64_t *nall);
-
 /* features_sort_unique - sort records (int64 id, int64 line first) by id; RP_ERR_DATA naming the
  * second line of a duplicated id. Local but identical on every rank, so rank 0 reports. */
 int features_sort_unique(void *recs, int64_t n, size_t recsz, const char *path);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hybrid.h"
+#include "rp_csr.h"
 #include "rp_err.h"
 #include "rp_h5.h"
 #include "rp_mpi.h"
@@ -57,17 +58,20 @@ cleanup:
     return rc;
 }
 
-/* Validate the pairs read for rows [u0, u0 + nu) against the dimensions. */
-static int check_pairs(const char *path, const char *split, const hyb_pairs *p, int64_t n_items)
+/* Validate the pairs read from entry `base` on against the dimensions; messages give the
+ * entry's index in the file, so they do not depend on the rank count. */
+static int check_pairs(const char *path, const char *split, const hyb_pairs *p, int64_t base,
+                       int64_t n_items)
 {
     int rc = RP_OK;
     for (int64_t x = 0; x < p->n; x++) {
         if (p->i[x] < 0 || p->i[x] >= n_items)
             RP_FAIL_USER(RP_ERR_DATA, "%s: %s/%s entry %lld: item %d outside [0, %lld)", path,
-                         split, RP_DS_BY_USER_ITEM, (long long)x, p->i[x], (long long)n_items);
+                         split, RP_DS_BY_USER_ITEM, (long long)(base + x), p->i[x],
+                         (long long)n_items);
         if (!(p->y[x] >= 0.0f && p->y[x] <= 1.0f))
             RP_FAIL_USER(RP_ERR_DATA, "%s: %s/%s entry %lld: value %g outside [0, 1]", path,
-                         split, RP_DS_BY_USER_VALUE, (long long)x, (double)p->y[x]);
+                         split, RP_DS_BY_USER_VALUE, (long long)(base + x), (double)p->y[x]);
     }
 cleanup:
     return rc;
@@ -76,21 +80,14 @@ cleanup:
 int hyb_read_pairs(MPI_Comm comm, hid_t f, const char *path, const char *split, int replicated,
                    int64_t n_users, int64_t n_items, hyb_pairs *p)
 {
-    int rc = RP_OK, rank = 0, size = 1, nd = 0;
-    int64_t *off = NULL, od[2], u0 = 0, nu = n_users;
+    int rc = RP_OK, rank = 0, size = 1;
+    int64_t *off = NULL, u0 = 0, nu = n_users;
     char ds[256];
     memset(p, 0, sizeof *p);
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    snprintf(ds, sizeof ds, "%s/%s", split, RP_DS_BY_USER_OFFSETS);
-    RP_CALL(rp_h5_read_all(f, ds, RP_I64, (void **)&off, &nd, od));
-    if (nd != 1 || od[0] != n_users + 1)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld entries, expected n_users+1 = %lld", path, ds,
-                      (long long)od[0], (long long)(n_users + 1));
-    for (int64_t r = 0; r < n_users; r++)
-        if (off[r + 1] < off[r] || off[0] != 0)
-            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s is not a nondecreasing offset vector from 0",
-                          path, ds);
+    snprintf(ds, sizeof ds, "%s/by_user", split);
+    RP_CALL(rp_csr_read_offsets(f, ds, "item", n_users, &off, NULL));
     if (!replicated) rp_part_even(n_users, size, rank, &u0, &nu);
     p->n = off[u0 + nu] - off[u0];
     size_t cap = (size_t)(p->n > 0 ? p->n : 1);
@@ -103,7 +100,7 @@ int hyb_read_pairs(MPI_Comm comm, hid_t f, const char *path, const char *split, 
     RP_CALL(rp_h5_read(f, ds, RP_I32, off[u0], p->n, p->i));
     snprintf(ds, sizeof ds, "%s/%s", split, RP_DS_BY_USER_VALUE);
     RP_CALL(rp_h5_read(f, ds, RP_F32, off[u0], p->n, p->y));
-    RP_CALL(check_pairs(path, split, p, n_items));
+    RP_CALL(check_pairs(path, split, p, off[u0], n_items));
 cleanup:
     free(off);
     rc = rp_mpi_agree(comm, rc);

@@ -171,3 +171,26 @@ cleanup:
     free(V);
     return rp_h5_commit(comm, &f, path, rc);
 }
+
+int hyb_fixture_poke_last(MPI_Comm comm, const char *path, const char *name, int64_t v)
+{
+    int rank = 0, ok = 1;
+    MPI_Comm_rank(comm, &rank);
+    if (rank == 0) { /* the serial driver: one writer, no collective calls to match */
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t d = f < 0 ? H5I_INVALID_HID : H5Dopen2(f, name, H5P_DEFAULT);
+        hid_t fs = d < 0 ? H5I_INVALID_HID : H5Dget_space(d);
+        hid_t ms = H5Screate_simple(1, (hsize_t[]){1}, NULL);
+        hsize_t n = 0, one = 1;
+        ok = fs >= 0 && H5Sget_simple_extent_dims(fs, &n, NULL) == 1 && n > 0;
+        hsize_t last = n > 0 ? n - 1 : 0;
+        ok = ok && H5Sselect_hyperslab(fs, H5S_SELECT_SET, &last, NULL, &one, NULL) >= 0 &&
+             H5Dwrite(d, H5T_NATIVE_INT64, ms, fs, H5P_DEFAULT, &v) >= 0;
+        H5Sclose(ms);
+        if (fs >= 0) H5Sclose(fs);
+        if (d >= 0) H5Dclose(d);
+        if (f >= 0) H5Fclose(f);
+    }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, comm);
+    return ok;
+}

@@ -23,4 +23,9 @@ int hyb_fixture_shards(MPI_Comm comm, const char *path, int64_t nu, int64_t ni, 
 int hyb_fixture_model(MPI_Comm comm, const char *path, const char *schema, int64_t nu,
                       int64_t ni, int extra, double noise, uint64_t seed);
 
+/* hyb_fixture_poke_last - rank 0 overwrites the last element of the 1-D dataset `name` of the
+ * closed file path with v (converted to the dataset's type) through the serial driver, to make
+ * a bad input. Collective (a broadcast). Returns 1 on success on every rank, else 0. */
+int hyb_fixture_poke_last(MPI_Comm comm, const char *path, const char *name, int64_t v);
+
 #endif

@@ -9,10 +9,10 @@
 #include "rp_baseline.h"
 #include "rp_err.h"
 #include "rp_h5.h"
+#include "rp_inputs.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "rp_schema.h"
-#include "rp_sha256.h"
 
 static const char *const default_choices[] = {"auto", "blend", "concat", NULL};
 
@@ -96,16 +96,9 @@ static int lineage(MPI_Comm comm, const hyb_opts *o, char *buf, size_t cap)
     int rc = RP_OK;
     const char *names[4] = {"shards", "als", "twotower", "features"};
     const char *paths[4] = {o->shards, o->als, o->twotower, o->features};
-    size_t used = 0;
     buf[0] = '\0';
-    for (int k = 0; k < 4; k++) {
-        char hex[65];
-        if (paths[k] == NULL) continue;
-        RP_CALL(rp_hash_file(comm, paths[k], hex));
-        int n = snprintf(buf + used, cap - used, "%s%s=%s sha256=%s", used ? "\n" : "", names[k],
-                         paths[k], hex);
-        if (n > 0 && used + (size_t)n < cap) used += (size_t)n;
-    }
+    for (int k = 0; k < 4; k++)
+        if (paths[k] != NULL) RP_CALL(rp_inputs_lineage(comm, buf, cap, names[k], paths[k]));
 cleanup:
     return rc;
 }

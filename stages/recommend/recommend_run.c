@@ -8,14 +8,15 @@
 #include "recommend.h"
 #include "rp_args.h"
 #include "rp_baseline.h"
+#include "rp_csr.h"
 #include "rp_err.h"
 #include "rp_h5.h"
+#include "rp_inputs.h"
 #include "rp_log.h"
 #include "rp_model_hybrid.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
-#include "rp_sha256.h"
 
 static const char *const model_choices[] = {"als", "twotower", "hybrid", "bias", NULL};
 
@@ -137,17 +138,8 @@ cleanup:
 /* Train items of my users (one contiguous range of the CSR), for the exclusion marks. */
 static int read_train(rec_ctx *c, hid_t f, const char *path)
 {
-    int rc = RP_OK, nd = 0;
-    int64_t d[2];
-    RP_CALL(rp_h5_read_all(f, RP_SPLIT_TRAIN "/" RP_DS_BY_USER_OFFSETS, RP_I64, (void **)&c->off,
-                           &nd, d));
-    if (d[0] != c->n_users + 1 || c->off[0] != 0)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: /train/%s has %lld entries, expected %lld from 0", path,
-                      RP_DS_BY_USER_OFFSETS, (long long)d[0], (long long)(c->n_users + 1));
-    for (int64_t u = 0; u < c->n_users; u++)
-        if (c->off[u + 1] < c->off[u])
-            RP_FAIL_USER0(RP_ERR_DATA, "%s: /train/%s decreases at %lld", path,
-                          RP_DS_BY_USER_OFFSETS, (long long)u);
+    int rc = RP_OK;
+    RP_CALL(rp_csr_read_offsets(f, RP_SPLIT_TRAIN "/by_user", "item", c->n_users, &c->off, NULL));
     int64_t lo = 0, n = 0;
     if (c->s1 > c->s0) {
         lo = c->off[c->sel[c->s0]];
@@ -179,7 +171,8 @@ static int open_inputs(rec_ctx *c, const rec_opts *o)
     RP_CALL(read_ids(c, f, o->shards));
     RP_CALL(rec_select_users(o->users, c->user_raw, c->n_users, &c->sel, &c->n_sel));
     my_slice(c);
-    RP_CALL(read_train(c, f, o->shards));
+    /* A bad train item is seen only by the rank holding it: agree before the collective loads. */
+    RP_CALL(rp_mpi_agree(c->comm, read_train(c, f, o->shards)));
     if (o->model != NULL && strcmp(o->model, "bias") == 0) {
         RP_CALL(rp_baseline_bias(c->comm, f, o->bias_reg, &c->m));
     } else {
@@ -244,16 +237,14 @@ static int write_recs(const rp_stage *stg, const rec_opts *o, const rec_ctx *c,
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
-    char inputs[4096], hex[65];
+    char inputs[9000] = "";
     int64_t k = r->k, ex = o->exclude_train;
     const char *mpath = o->model_file ? o->model_file : "";
-    RP_CALL(rp_hash_file(c->comm, o->shards, hex));
-    int used = snprintf(inputs, sizeof inputs, "shards=%s sha256=%s", o->shards, hex);
+    RP_CALL(rp_inputs_lineage(c->comm, inputs, sizeof inputs, "shards", o->shards));
     if (o->model_file != NULL) {
         char fpath[4096], var[64];
         rp_model_split_variant(o->model_file, fpath, sizeof fpath, var, sizeof var);
-        RP_CALL(rp_hash_file(c->comm, fpath, hex));
-        snprintf(inputs + used, sizeof inputs - (size_t)used, "\nmodel=%s sha256=%s", fpath, hex);
+        RP_CALL(rp_inputs_lineage(c->comm, inputs, sizeof inputs, "model", fpath));
     }
     RP_CALL(rp_h5_create(c->comm, o->out, &f));
     RP_CALL(rp_stage_stamp(stg, f, RP_SCHEMA_RECS, RP_SCHEMA_VERSION, inputs));

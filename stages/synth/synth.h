@@ -22,7 +22,8 @@
 #define SYNTH_NDAYS 63     /* 2020-07-05 .. 2020-09-05 */
 #define SYNTH_DAY0_EPOCH 1593878400LL /* 2020-07-05 00:00 local (UTC+8) */
 
-#define SYNTH_HDR_BIG "user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio"
+#define SYNTH_HDR_BIG                                                                              \
+    "user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio"
 #define SYNTH_HDR_SMALL SYNTH_HDR_BIG
 #define SYNTH_HDR_USERS                                                                        \
     "user_id,user_active_degree,is_lowactive_period,is_live_streamer,is_video_author,"        \
@@ -97,6 +98,8 @@ typedef struct synth_buf {
     size_t len, cap;
 } synth_buf;
 
+/* synth_buf_reserve - room for extra more bytes plus a NUL (capacity doubles from 64 KiB).
+ * Returns RP_OK or RP_ERR_NOMEM (b unchanged). synth_buf_clear frees and zeroes b. */
 int synth_buf_reserve(synth_buf *b, size_t extra);
 void synth_buf_clear(synth_buf *b);
 
@@ -170,7 +173,11 @@ typedef struct synth_stats {
     double small_min_per_user, small_max_per_user;
     double wr_small[9];
 } synth_stats;
+/* synth_stats_compute - read big_matrix.csv and small_matrix.csv of dir (line-aligned byte
+ * ranges per rank) and reduce the statistics that --stats checks into *s on every rank.
+ * Collective. Returns RP_OK, RP_ERR_NOINPUT, RP_ERR_DATA (file:line), RP_ERR_NOMEM. */
 int synth_stats_compute(MPI_Comm comm, const char *dir, synth_stats *s);
+/* synth_stats_print - the --stats table on stdout next to the KUAIREC.md targets (rank 0). */
 void synth_stats_print(const synth_stats *s, int64_t n_items_hint);
 /* synth_stats_check - compare with KUAIREC.md targets scaled by density (items / 10,728).
  * Returns the number of failed checks; prints each on stderr when verbose. */

@@ -7,8 +7,10 @@
 #include "synth.h"
 
 static const double WR_BIG[9] = {0.9445, 1.6746, 0.3148, 0.7235, 1.1776, 4.79, 573.46, 0.0092, 0};
-static const double WR_SMALL[9] = {0.9071, 1.3623, 0.4676, 0.7692, 1.1206, 3.585, 571.52, 0.0049, 0};
-static const char *const WR_NAME[9] = {"mean", "std", "p25", "p50", "p75", "p99", "max", "share>5", "share==0"};
+static const double WR_SMALL[9] = {0.9071, 1.3623, 0.4676, 0.7692, 1.1206,
+                                   3.585,  571.52, 0.0049, 0};
+static const char *const WR_NAME[9] = {"mean", "std", "p25",     "p50",     "p75",
+                                       "p99",  "max", "share>5", "share==0"};
 
 void synth_stats_print(const synth_stats *s, int64_t n_items_hint)
 {
@@ -18,9 +20,11 @@ void synth_stats_print(const synth_stats *s, int64_t n_items_hint)
            (long long)s->big_items, (long long)s->big_unique_pairs, (long long)s->big_dups,
            100.0 * s->big_dups / (double)s->big_rows,
            100.0 * (double)(s->big_rows - s->big_dups - s->big_unique_pairs) / (double)s->big_rows);
-    printf("big: per-user min=%.0f median=%.1f mean=%.1f max=%.0f; videos: top 1%% share=%.3f gini=%.3f\n",
+    printf("big: per-user min=%.0f median=%.1f mean=%.1f max=%.0f; videos: top 1%% share=%.3f "
+           "gini=%.3f\n",
            s->cnt_min, s->cnt_median, s->cnt_mean, s->cnt_max, s->item_top1pct_share, s->item_gini);
-    printf("big: date!=timestamp %.3f%%, outside windows %lld, play!=round(wr*dur) %lld, >1 %.1f%%, <0.1 %.1f%%\n",
+    printf("big: date!=timestamp %.3f%%, outside windows %lld, play!=round(wr*dur) %lld, >1 "
+           "%.1f%%, <0.1 %.1f%%\n",
            100.0 * s->big_date_mismatch / (double)s->big_rows, (long long)s->big_outside_windows,
            (long long)s->big_bad_play, 100 * s->big_above1, 100 * s->big_below01);
     printf("small: rows=%lld users=%lld videos=%lld per-user %.0f..%.0f empty_time=%.2f%% "
@@ -40,7 +44,8 @@ static int near(const char *what, double got, double want, double tol, int verbo
 {
     int ok = fabs(got - want) <= tol * fabs(want);
     if (!ok && verbose)
-        fprintf(stderr, "rp-synth: stats: %s = %g, target %g (+-%.0f%%)\n", what, got, want, 100 * tol);
+        fprintf(stderr, "rp-synth: stats: %s = %g, target %g (+-%.0f%%)\n", what, got, want,
+                100 * tol);
     return !ok;
 }
 
@@ -63,12 +68,17 @@ int synth_stats_check(const synth_stats *s, double d, double tol, int v)
     double floor_rows = synth_min_rows(d);
     bad += within("big per-user min", s->cnt_min, floor_rows, floor_rows * (1 + tol) + 1, v);
     bad += within("big per-user max", s->cnt_max, 0.4 * 16015 * d, 1.5 * 16015 * d, v);
-    bad += near("big unique-pair density", (double)s->big_unique_pairs / ((double)s->big_users * (double)s->big_items), 0.134, tol, v);
+    bad += near("big unique-pair density",
+                (double)s->big_unique_pairs / ((double)s->big_users * (double)s->big_items), 0.134,
+                tol, v);
     bad += near("big exact duplicate share", s->big_dups / rows, 965819.0 / 12530806, tol, v);
-    bad += near("big repeat-view share", (double)(s->big_rows - s->big_dups - s->big_unique_pairs) / rows, 0.0997, 2 * tol, v);
+    bad +=
+        near("big repeat-view share",
+             (double)(s->big_rows - s->big_dups - s->big_unique_pairs) / rows, 0.0997, 2 * tol, v);
     bad += within("big date!=timestamp share", s->big_date_mismatch / rows, 0.0004, 0.002, v);
     bad += within("big rows outside the date windows", (double)s->big_outside_windows, 0, 0, v);
-    bad += within("rows with play != round(wr x duration)", (double)(s->big_bad_play + s->small_bad_play), 0, 0, v);
+    bad += within("rows with play != round(wr x duration)",
+                  (double)(s->big_bad_play + s->small_bad_play), 0, 0, v);
     bad += near("big share > 1", s->big_above1, 0.338, tol, v);
     bad += near("big share < 0.1", s->big_below01, 0.089, tol, v);
     for (int k = 0; k < 6; k++) {
@@ -95,7 +105,10 @@ int synth_stats_check(const synth_stats *s, double d, double tol, int v)
     bad += within("big zero share", s->wr_big[8], 1e-4, 0.02, v);
     bad += within("small/big overlapping pairs", (double)s->small_overlap, 0, 0, v);
     bad += within("small duplicate pairs", (double)s->small_dups, 0, 0, v);
-    bad += near("small empty-time share", s->small_empty_time / (double)(s->small_rows ? s->small_rows : 1), 181992.0 / 4676570, tol, v);
-    bad += within("small per-user min / videos", s->small_min_per_user / (double)s->small_items, 0.98, 1, v);
+    bad += near("small empty-time share",
+                s->small_empty_time / (double)(s->small_rows ? s->small_rows : 1),
+                181992.0 / 4676570, tol, v);
+    bad += within("small per-user min / videos", s->small_min_per_user / (double)s->small_items,
+                  0.98, 1, v);
     return bad;
 }

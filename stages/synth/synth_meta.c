@@ -14,14 +14,25 @@ static const char *const DEGREE[4] = {"full_active", "high_active", "middle_acti
 
 static const char *follow_range(int64_t v)
 {
-    return v == 0 ? "0" : v <= 10 ? "\"(0,10]\"" : v <= 50 ? "\"(10,50]\"" : v <= 100 ? "\"(50,100]\""
-         : v <= 150 ? "\"(100,150]\"" : v <= 250 ? "\"(150,250]\"" : v <= 500 ? "\"(250,500]\"" : "500+";
+    return v == 0     ? "0"
+           : v <= 10  ? "\"(0,10]\""
+           : v <= 50  ? "\"(10,50]\""
+           : v <= 100 ? "\"(50,100]\""
+           : v <= 150 ? "\"(100,150]\""
+           : v <= 250 ? "\"(150,250]\""
+           : v <= 500 ? "\"(250,500]\""
+                      : "500+";
 }
 
 static const char *fans_range(int64_t v)
 {
-    return v == 0 ? "0" : v < 10 ? "\"[1,10)\"" : v < 100 ? "\"[10,100)\"" : v < 1000 ? "\"[100,1k)\""
-         : v < 5000 ? "\"[1k,5k)\"" : v < 10000 ? "\"[5k,1w)\"" : "\"[1w,10w)\"";
+    return v == 0      ? "0"
+           : v < 10    ? "\"[1,10)\""
+           : v < 100   ? "\"[10,100)\""
+           : v < 1000  ? "\"[100,1k)\""
+           : v < 5000  ? "\"[1k,5k)\""
+           : v < 10000 ? "\"[5k,1w)\""
+                       : "\"[1w,10w)\"";
 }
 
 static const char *friend_range(int64_t v)
@@ -124,7 +135,10 @@ static void put_daily_row(const synth_model *m, int64_t i, int day, const rp_rng
         synth_put_i64(b, m->i_dur[i]);
         synth_put_str(b, ".0");
     }
-    synth_put_str(b, shape < 6 ? ",720,1280," : shape < 8 ? ",1080,1920," : shape < 9 ? ",576,1024," : ",1280,720,");
+    synth_put_str(b, shape < 6   ? ",720,1280,"
+                     : shape < 8 ? ",1080,1920,"
+                     : shape < 9 ? ",576,1024,"
+                                 : ",1280,720,");
     synth_put_i64(b, (int64_t)music);
     synth_put_ch(b, ',');
     synth_put_i64(b, tag);
@@ -194,10 +208,11 @@ static const char *const CAT1[] = {"颜值", "舞蹈", "音乐", "游戏", "美�
 static const char *const SUB[] = {"日常", "随拍", "分享", "教程", "互动", "剪辑", "记录", "达人"};
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static void put_caption(rp_rng *r, synth_buf *b, int *ntags, int tags[3])
+/* Returns RP_OK or RP_ERR_NOMEM: a silent early return would change the row and skip draws. */
+static int put_caption(rp_rng *r, synth_buf *b, int *ntags, int tags[3])
 {
     synth_buf t = {0};
-    if (synth_buf_reserve(&t, 1024) != RP_OK) return;
+    if (synth_buf_reserve(&t, 1024) != RP_OK) return RP_ERR_NOMEM;
     int np = 1 + (int)rp_rng_next_below(r, 3);
     for (int k = 0; k < np; k++) {
         if (k) synth_put_str(&t, rp_rng_next_uniform(r) < 0.3 ? ", " : "，");
@@ -213,6 +228,7 @@ static void put_caption(rp_rng *r, synth_buf *b, int *ntags, int tags[3])
     if (rp_rng_next_uniform(r) < 0.0004) synth_put_str(&t, "\r下一行"); /* as in 4 real records */
     synth_put_csv_text(b, t.p, t.len);
     synth_buf_clear(&t);
+    return RP_OK;
 }
 
 int synth_caption_unit(const synth_model *m, int64_t i, synth_buf *b, void *ctx)
@@ -227,16 +243,20 @@ int synth_caption_unit(const synth_model *m, int64_t i, synth_buf *b, void *ctx)
     if (rp_rng_next_uniform(&r) < 0.7) synth_put_str(b, "UNKNOWN");
     else synth_put_str(b, PHRASE[rp_rng_next_below(&r, NELEM(PHRASE))]);
     synth_put_ch(b, ',');
-    if (rp_rng_next_uniform(&r) < 0.85) put_caption(&r, b, &ntags, tags);
+    if (rp_rng_next_uniform(&r) < 0.85 && put_caption(&r, b, &ntags, tags) != RP_OK)
+        return RP_ERR_NOMEM;
     synth_put_str(b, ntags > 1 ? ",\"[" : ",[");
     for (int k = 0; k < ntags; k++) {
         if (k) synth_put_ch(b, ',');
         synth_put_str(b, HASHTAG[tags[k]]);
     }
     synth_put_str(b, ntags > 1 ? "]\"," : "],");
-    int c1 = rp_rng_next_uniform(&r) < 40.0 / 10728 ? -124 : 1 + (int)rp_rng_next_below(&r, NELEM(CAT1));
-    int c2 = c1 < 0 || rp_rng_next_uniform(&r) < 0.334 ? -124 : 100 + (int)rp_rng_next_below(&r, 700);
-    int c3 = c2 < 0 || rp_rng_next_uniform(&r) < 0.455 ? -124 : 1000 + (int)rp_rng_next_below(&r, 1677);
+    int c1 =
+        rp_rng_next_uniform(&r) < 40.0 / 10728 ? -124 : 1 + (int)rp_rng_next_below(&r, NELEM(CAT1));
+    int c2 =
+        c1 < 0 || rp_rng_next_uniform(&r) < 0.334 ? -124 : 100 + (int)rp_rng_next_below(&r, 700);
+    int c3 =
+        c2 < 0 || rp_rng_next_uniform(&r) < 0.455 ? -124 : 1000 + (int)rp_rng_next_below(&r, 1677);
     int ids[3] = {c1, c2, c3};
     for (int k = 0; k < 3; k++) {
         if (k) synth_put_ch(b, ',');

@@ -4,6 +4,8 @@
 
 #include "synth.h"
 
+/* Each appends the CSV row(s) of one unit (user u, video i, or friend-list entry k) to b, from
+ * the model alone (so any rank can format any unit). Local. Returns RP_OK or RP_ERR_NOMEM. */
 int synth_users_unit(const synth_model *m, int64_t u, synth_buf *b, void *ctx);
 int synth_items_unit(const synth_model *m, int64_t i, synth_buf *b, void *ctx);
 int synth_daily_unit(const synth_model *m, int64_t i, synth_buf *b, void *ctx);

@@ -85,7 +85,8 @@ void synth_user_gen(const synth_model *m, int64_t u, synth_user_feat *f)
     if (f->follow > 2100) f->follow = 2100;
     f->fans = (int64_t)floor(exp(0.6 + 1.8 * rp_rng_next_normal(&r))) - 1;
     if (f->fans < 0) f->fans = 0;
-    f->friends = rp_rng_next_uniform(&r) < 0.6 ? 0 : (int64_t)floor(exp(0.8 + 1.2 * rp_rng_next_normal(&r)));
+    f->friends =
+        rp_rng_next_uniform(&r) < 0.6 ? 0 : (int64_t)floor(exp(0.8 + 1.2 * rp_rng_next_normal(&r)));
     if (f->friends < 0) f->friends = 0;
     f->register_days = 15 + (int64_t)floor(exp(5.4 + 0.8 * rp_rng_next_normal(&r)));
     if (f->register_days > 2245) f->register_days = 2245;
@@ -200,7 +201,8 @@ static int build_items(synth_model *m)
     int rc = RP_OK;
     int64_t n = m->n_items;
     double tag_eff[SYNTH_NTAGS], wsum = 0;
-    for (int t = 0; t < SYNTH_NTAGS; t++) tag_eff[t] = 0.15 * rp_rng_normal(m->seed, ST("tageff"), (uint64_t)t);
+    for (int t = 0; t < SYNTH_NTAGS; t++)
+        tag_eff[t] = 0.15 * rp_rng_normal(m->seed, ST("tageff"), (uint64_t)t);
     RP_ALLOC(m->i_bias = malloc((size_t)n * sizeof *m->i_bias));
     RP_ALLOC(m->i_fac = malloc((size_t)n * SYNTH_K * sizeof *m->i_fac));
     RP_ALLOC(m->i_logm = malloc((size_t)n * sizeof *m->i_logm));
@@ -237,7 +239,8 @@ static int build_items(synth_model *m)
         wsum += m->i_weight[i];
         /* popular videos are watched a little longer: learnable popularity signal */
         m->i_bias[i] = (float)(0.2 * (0.4 * zp + 0.92 * zb));
-        for (int k = 0; k < SYNTH_K; k++) m->i_fac[i * SYNTH_K + k] = (float)(0.27 * rp_rng_next_normal(&r));
+        for (int k = 0; k < SYNTH_K; k++)
+            m->i_fac[i * SYNTH_K + k] = (float)(0.27 * rp_rng_next_normal(&r));
         double te = 0;
         for (int k = 0; k < m->i_ntags[i]; k++) te += tag_eff[m->i_tags[i * 4 + k] % SYNTH_NTAGS];
         double ae = 0.15 * rp_rng_normal(m->seed, ST("autheff"), (uint64_t)m->i_author[i]);
@@ -314,11 +317,13 @@ int synth_model_build(MPI_Comm comm, const synth_opts *o, synth_model *m)
         RP_FAIL_USER0(RP_ERR_USAGE, "too few users (%lld) or videos (%lld): need at least 2",
                       (long long)m->n_users, (long long)m->n_items);
     if (m->n_small_users > m->n_users || m->n_small_items > m->n_items)
-        RP_FAIL_USER0(RP_ERR_USAGE, "small matrix (%lld x %lld) larger than the big one (%lld x %lld)",
+        RP_FAIL_USER0(RP_ERR_USAGE,
+                      "small matrix (%lld x %lld) larger than the big one (%lld x %lld)",
                       (long long)m->n_small_users, (long long)m->n_small_items,
                       (long long)m->n_users, (long long)m->n_items);
     if (m->n_small_items >= m->n_items)
-        RP_FAIL_USER0(RP_ERR_USAGE, "small matrix must leave videos for the big one (--small-items < --items)");
+        RP_FAIL_USER0(RP_ERR_USAGE,
+                      "small matrix must leave videos for the big one (--small-items < --items)");
     m->density = (double)m->n_items / SYNTH_REAL_ITEMS;
     m->min_rows = synth_min_rows(m->density);
     RP_CALL(build_items(m));
@@ -573,7 +578,8 @@ int64_t synth_small_count(const synth_model *m, int64_t su)
     int64_t u = m->small_users[su], c = 0;
     uint64_t s = ST("smissing");
     for (int64_t j = 0; j < m->n_small_items; j++)
-        c += rp_rng_uniform(m->seed, s, (uint64_t)(u * m->n_items + m->small_items[j])) >= SMALL_MISSING;
+        c += rp_rng_uniform(m->seed, s, (uint64_t)(u * m->n_items + m->small_items[j])) >=
+             SMALL_MISSING;
     return c;
 }
 

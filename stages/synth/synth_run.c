@@ -20,14 +20,20 @@ int synth_parse_args(int argc, char **argv, synth_opts *o)
     *o = (synth_opts){.scale = 1.0, .seed = 42};
     rp_arg args[] = {
         {"out", RP_ARG_STR, &o->out, "DIR", "output folder (created if missing)", NULL},
-        {"scale", RP_ARG_DBL, &o->scale, "X", "multiply users, videos, small users and small videos of the real size", NULL},
+        {"scale", RP_ARG_DBL, &o->scale, "X",
+         "multiply users, videos, small users and small videos of the real size", NULL},
         {"users", RP_ARG_I64, &o->users, "N", "users (0 = 7,176 x scale)", NULL},
         {"items", RP_ARG_I64, &o->items, "N", "videos (0 = 10,728 x scale)", NULL},
-        {"small-users", RP_ARG_I64, &o->small_users, "N", "small-matrix users (0 = 1,411 x users/7,176)", NULL},
-        {"small-items", RP_ARG_I64, &o->small_items, "N", "small-matrix videos (0 = 3,327 x videos/10,728)", NULL},
-        {"seed", RP_ARG_I64, &o->seed, "S", "random seed: the same seed gives the same bytes for any rank count", NULL},
-        {"side", RP_ARG_STR, &o->side, "DIR", "take user_features.csv and item_categories.csv from this KuaiRec folder", NULL},
-        {"stats", RP_ARG_STR, &o->stats, "DIR", "measure DIR's big/small matrices against KuaiRec's statistics (no generation)", NULL},
+        {"small-users", RP_ARG_I64, &o->small_users, "N",
+         "small-matrix users (0 = 1,411 x users/7,176)", NULL},
+        {"small-items", RP_ARG_I64, &o->small_items, "N",
+         "small-matrix videos (0 = 3,327 x videos/10,728)", NULL},
+        {"seed", RP_ARG_I64, &o->seed, "S",
+         "random seed: the same seed gives the same bytes for any rank count", NULL},
+        {"side", RP_ARG_STR, &o->side, "DIR",
+         "take user_features.csv and item_categories.csv from this KuaiRec folder", NULL},
+        {"stats", RP_ARG_STR, &o->stats, "DIR",
+         "measure DIR's big/small matrices against KuaiRec's statistics (no generation)", NULL},
     };
     rp_cmd cmd = {"rp-synth", "write KuaiRec 2.0 format data of any size from a planted model",
                   "Outputs in --out: big_matrix.csv small_matrix.csv user_features.csv\n"
@@ -45,7 +51,8 @@ int synth_parse_args(int argc, char **argv, synth_opts *o)
         RP_FAIL_USER0(RP_ERR_USAGE, "sizes must not be negative");
     if (o->seed < 0) RP_FAIL_USER0(RP_ERR_USAGE, "--seed must be >= 0");
     if (o->side && (o->users || o->items))
-        RP_FAIL_USER0(RP_ERR_USAGE, "--users/--items cannot be combined with --side (its files give the sizes)");
+        RP_FAIL_USER0(RP_ERR_USAGE,
+                      "--users/--items cannot be combined with --side (its files give the sizes)");
 cleanup:
     return rc;
 }

@@ -7,35 +7,12 @@
 #include "rp_csv.h"
 #include "rp_err.h"
 #include "rp_mpi.h"
+#include "rp_records.h"
 #include "synth.h"
 #include "synth_model.h"
 
 typedef struct side_user { int64_t id; int32_t degree, author, feat1, feat6; } side_user;
 typedef struct side_item { int64_t id; uint8_t ntags, tags[4]; uint8_t pad[3]; } side_item;
-
-static int gather(MPI_Comm comm, const void *mine, int64_t n_local, size_t rec, void **all,
-                  int64_t *n_all)
-{
-    int rc = RP_OK, size = 1, nl = 0;
-    int *counts = NULL, *displs = NULL;
-    RP_MPI(MPI_Comm_size(comm, &size));
-    RP_ALLOC(counts = malloc((size_t)size * sizeof *counts));
-    RP_ALLOC(displs = malloc((size_t)size * sizeof *displs));
-    RP_CALL(rp_int_cast(n_local * (int64_t)rec, &nl));
-    RP_MPI(MPI_Allgather(&nl, 1, MPI_INT, counts, 1, MPI_INT, comm));
-    int64_t tot = 0;
-    for (int p = 0; p < size; p++) {
-        RP_CALL(rp_int_cast(tot, &displs[p]));
-        tot += counts[p];
-    }
-    RP_ALLOC(*all = malloc((size_t)tot + 1));
-    RP_MPI(MPI_Allgatherv(mine, nl, MPI_BYTE, *all, counts, displs, MPI_BYTE, comm));
-    *n_all = tot / (int64_t)rec;
-cleanup:
-    free(counts);
-    free(displs);
-    return rc;
-}
 
 static int field_i64(const rp_csv_chunk *ck, int64_t line, const rp_csv_field *f, int col,
                      int64_t *v, int empty_ok)
@@ -70,7 +47,8 @@ static int read_users(MPI_Comm comm, const char *path, side_user **out, int64_t 
         if (s == e) continue;
         rp_csv_field f[32];
         int nf = rp_csv_split(s, e, f, 32);
-        if (nf != 31) RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: %d fields, expected 31", path, (long long)line, nf);
+        if (nf != 31)
+            RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: %d fields, expected 31", path, (long long)line, nf);
         if (cnt == cap) {
             side_user *p = realloc(mine, (cap *= 2) * sizeof *mine);
             RP_ALLOC(p);
@@ -82,7 +60,8 @@ static int read_users(MPI_Comm comm, const char *path, side_user **out, int64_t 
         RP_CALL(field_i64(&ck, line, f, 4, &a, 1));
         RP_CALL(field_i64(&ck, line, f, 14, &f1, 1));
         RP_CALL(field_i64(&ck, line, f, 19, &f6, 1));
-        static const char *const deg[4] = {"full_active", "high_active", "middle_active", "UNKNOWN"};
+        static const char *const deg[4] = {"full_active", "high_active", "middle_active",
+                                           "UNKNOWN"};
         r->degree = 3;
         for (int k = 0; k < 4; k++)
             if (f[1].len == strlen(deg[k]) && memcmp(f[1].p, deg[k], f[1].len) == 0) r->degree = k;
@@ -92,7 +71,9 @@ static int read_users(MPI_Comm comm, const char *path, side_user **out, int64_t 
     }
 cleanup:
     rc = rp_mpi_agree(comm, rc);
-    if (rc == RP_OK) rc = rp_mpi_agree(comm, gather(comm, mine, (int64_t)cnt, sizeof *mine, (void **)out, n));
+    if (rc == RP_OK)
+        rc = rp_mpi_agree(comm, rp_records_allgather(comm, mine, (int64_t)cnt, sizeof *mine,
+                                                     (void **)out, n));
     rp_csv_chunk_clear(&ck);
     free(mine);
     return rc;
@@ -133,7 +114,8 @@ static int read_items(MPI_Comm comm, const char *path, side_item **out, int64_t 
         if (s == e) continue;
         rp_csv_field f[3];
         int nf = rp_csv_split(s, e, f, 3);
-        if (nf != 2) RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: %d fields, expected 2", path, (long long)line, nf);
+        if (nf != 2)
+            RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: %d fields, expected 2", path, (long long)line, nf);
         if (cnt == cap) {
             side_item *p = realloc(mine, (cap *= 2) * sizeof *mine);
             RP_ALLOC(p);
@@ -145,13 +127,16 @@ static int read_items(MPI_Comm comm, const char *path, side_item **out, int64_t 
         if (parse_tags(&f[1], r) != 0) {
             char t[64];
             rp_csv_sanitize(f[1].p, f[1].len, t, sizeof t);
-            RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: feat '%s' is not a tag list like [8] or \"[27, 9]\"",
-                         path, (long long)line, t);
+            RP_FAIL_USER(RP_ERR_DATA,
+                         "%s:%lld: feat '%s' is not a tag list like [8] or \"[27, 9]\"", path,
+                         (long long)line, t);
         }
     }
 cleanup:
     rc = rp_mpi_agree(comm, rc);
-    if (rc == RP_OK) rc = rp_mpi_agree(comm, gather(comm, mine, (int64_t)cnt, sizeof *mine, (void **)out, n));
+    if (rc == RP_OK)
+        rc = rp_mpi_agree(comm, rp_records_allgather(comm, mine, (int64_t)cnt, sizeof *mine,
+                                                     (void **)out, n));
     rp_csv_chunk_clear(&ck);
     free(mine);
     return rc;
@@ -168,7 +153,9 @@ int synth_side_read(MPI_Comm comm, const char *dir, synth_model *m)
     RP_CALL(read_users(comm, path, &us, &nu));
     snprintf(path, sizeof path, "%s/item_categories.csv", dir);
     RP_CALL(read_items(comm, path, &is, &ni));
-    if (nu < 2 || ni < 2) RP_FAIL_USER0(RP_ERR_DATA, "%s: too few users (%lld) or videos (%lld)", dir, (long long)nu, (long long)ni);
+    if (nu < 2 || ni < 2)
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: too few users (%lld) or videos (%lld)", dir, (long long)nu,
+                      (long long)ni);
     m->n_users = nu;
     m->n_items = ni;
     RP_ALLOC(m->u_raw = malloc((size_t)nu * sizeof *m->u_raw));
@@ -177,7 +164,8 @@ int synth_side_read(MPI_Comm comm, const char *dir, synth_model *m)
     for (int64_t u = 0; u < nu; u++) {
         m->u_raw[u] = us[u].id;
         m->u_degree[u] = (int8_t)us[u].degree;
-        m->u_feff[u] = (float)synth_user_feat_effect(us[u].degree, us[u].author, us[u].feat1, us[u].feat6);
+        m->u_feff[u] =
+            (float)synth_user_feat_effect(us[u].degree, us[u].author, us[u].feat1, us[u].feat6);
     }
     RP_ALLOC(m->i_raw = malloc((size_t)ni * sizeof *m->i_raw));
     RP_ALLOC(m->i_ntags = malloc((size_t)ni));

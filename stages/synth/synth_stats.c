@@ -36,7 +36,8 @@ static int parse_row(const rp_csv_chunk *ck, int64_t line, const char *s, const 
     int rc = RP_OK;
     rp_csv_field f[9];
     int nf = rp_csv_split(s, e, f, 9);
-    if (nf != 8) RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: %d fields, expected 8", ck->path, (long long)line, nf);
+    if (nf != 8)
+        RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: %d fields, expected 8", ck->path, (long long)line, nf);
     r->has_time = f[4].len > 0;
     r->date = 0;
     r->ts = -1;
@@ -47,7 +48,8 @@ static int parse_row(const rp_csv_chunk *ck, int64_t line, const char *s, const 
                          rp_parse_f64(f[6].p, f[6].len, &r->ts))))
         RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: bad number", ck->path, (long long)line);
     if (!r->has_time && (f[5].len || f[6].len))
-        RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: time empty but date/timestamp not", ck->path, (long long)line);
+        RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: time empty but date/timestamp not", ck->path,
+                     (long long)line);
 cleanup:
     return rc;
 }
@@ -71,7 +73,8 @@ static void add_wr(acc *a, const row *r)
         int y, m, d;
         synth_day_ymd((int)day, &y, &m, &d);
         a->mism += r->date != (int64_t)y * 10000 + m * 100 + d;
-        a->outside += !((day >= 0 && day <= 7) || (day >= 27 && day <= 36) || (day >= 53 && day <= 62));
+        a->outside +=
+            !((day >= 0 && day <= 7) || (day >= 27 && day <= 36) || (day >= 53 && day <= 62));
     } else {
         a->empty++;
     }

@@ -7,12 +7,12 @@
 
 #include "rp_err.h"
 #include "rp_h5.h"
+#include "rp_inputs.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_rng.h"
 #include "rp_schema.h"
-#include "rp_sha256.h"
 #include "synth.h"
 #include "synth_meta.h"
 #include "synth_model.h"
@@ -144,11 +144,9 @@ static int side_inputs(MPI_Comm comm, const synth_model *m, char *buf, size_t ca
     static const char *const names[2] = {"user_features.csv", "item_categories.csv"};
     buf[0] = '\0';
     for (int k = 0; m->side && k < 2; k++) {
-        char path[4096], hex[65];
+        char path[4096];
         snprintf(path, sizeof path, "%s/%s", m->side, names[k]);
-        RP_CALL(rp_hash_file(comm, path, hex));
-        size_t used = strlen(buf);
-        snprintf(buf + used, cap - used, "%s=%s sha256=%s\n", names[k], path, hex);
+        RP_CALL(rp_inputs_lineage(comm, buf, cap, names[k], path));
     }
 cleanup:
     return rc;

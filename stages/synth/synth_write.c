@@ -102,7 +102,8 @@ int synth_write_table(MPI_Comm comm, const char *dir, const char *name, const ch
         RP_AGREE(comm, rc);
         base += total;
         if (nrounds >= 10 && (r + 1) * 10 / nrounds > r * 10 / nrounds)
-            rp_log_info("%s: %lld%% (%.0f MB)", name, (long long)(100 * (r + 1) / nrounds), base / 1e6);
+            rp_log_info("%s: %lld%% (%.0f MB)", name, (long long)(100 * (r + 1) / nrounds),
+                        base / 1e6);
     }
     if (bytes_out) *bytes_out = base;
 cleanup:

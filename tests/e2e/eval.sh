@@ -61,6 +61,20 @@ st=$?
 [ "$(grep -c 'error' baderr.txt)" = 1 ] && grep -q 'bad_twotower.h5' baderr.txt || \
     { cat baderr.txt; fail "error message"; }
 [ -e bad/eval.h5 ] || [ -e bad/eval.h5.partial ] || [ -e bad/report.json ] && fail "partial output"
+# Issue 9: rp-eval reports both hybrid variants of one hybrid.h5, one row each.
+mkdir -p hv
+"$RP_BIN/rp-hybrid" --shards data/shards.h5 --als data/als.h5 --twotower data/twotower.h5 \
+    --out data/hybrid.h5 --epochs 2 --hidden 8 > /dev/null 2> hyberr.txt \
+    || { cat hyberr.txt; fail "rp-hybrid on the eval inputs"; }
+rp_mpirun 2 "$RP_BIN/rp-eval" --shards data/shards.h5 \
+    --hybrid "data/hybrid.h5#blend,data/hybrid.h5#concat" --out hv/eval.h5 --no-plots \
+    > hvout.txt 2> hverr.txt || { cat hverr.txt; fail "eval of both hybrid variants"; }
+for m in hybrid-blend hybrid-concat; do
+    h5dump -a /metrics/models hv/eval.h5 | grep -q "\"$m\"" || fail "no row for $m"
+    grep -q "\"$m\"" hv/report.json && grep -q "^| $m |" hv/report.md || fail "$m not reported"
+done
+[ "$(grep -c 'sha256=' <(h5dump -a /inputs hv/eval.h5))" = 2 ] \
+    || fail "lineage: hybrid.h5 must be listed (and hashed) once next to shards.h5"
 "$RP_BIN/rp-eval" --help > help.txt || fail "--help"
 grep -q -- "--k-list" help.txt || fail "help text"
 "$RP_BIN/rp-eval" --shards data/shards.h5 > /dev/null 2>&1; [ $? = 64 ] || fail "usage exit"

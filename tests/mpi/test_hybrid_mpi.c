@@ -154,8 +154,22 @@ static void hybrid_bad_inputs(void)
     no_output(out);
 }
 
+/* Offsets that end past the item array are bad data (65), not an HDF5 read failure (74). */
+static void hybrid_offsets_past_end(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    fixtures();
+    const char *shards = rp_test_path("hy_badoff.h5"), *out = rp_test_path("hy_bo.h5");
+    CU_ASSERT_EQUAL(hyb_fixture_shards(comm, shards, NU, NI, 0.4, 3), RP_OK);
+    CU_ASSERT(hyb_fixture_poke_last(comm, shards, RP_SPLIT_VALID "/" RP_DS_BY_USER_OFFSETS,
+                                    1 << 20));
+    CU_ASSERT_EQUAL(run_hybrid(comm, shards, rp_test_path("hy_als.h5"), out), RP_ERR_DATA);
+    no_output(out);
+}
+
 int test_hybrid_mpi_register(void)
 {
-    RP_ADD_SUITE("hybrid_mpi", RP_T(hybrid_np_independent_and_loadable), RP_T(hybrid_bad_inputs));
+    RP_ADD_SUITE("hybrid_mpi", RP_T(hybrid_np_independent_and_loadable), RP_T(hybrid_bad_inputs),
+                 RP_T(hybrid_offsets_past_end));
     return 0;
 }

@@ -218,9 +218,25 @@ static void recommend_bad_inputs(void)
     CU_ASSERT(access(partial, F_OK) != 0);
 }
 
+/* A bad train item seen by one rank only fails every rank with 65 (no hang in the model load). */
+static void recommend_bad_train_one_rank(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    fixtures();
+    const char *sh = rp_test_path("rc_badtrain.h5");
+    char *mf = (char *)rp_test_path("rc_als.h5"), *out = (char *)rp_test_path("rc_bt.h5");
+    CU_ASSERT_EQUAL(hyb_fixture_shards(comm, sh, NU, NI, 0.4, 5), RP_OK);
+    /* The last entry belongs to a user of the last block: at np > 1 only the last rank sees it. */
+    CU_ASSERT(hyb_fixture_poke_last(comm, sh, RP_SPLIT_TRAIN "/" RP_DS_BY_USER_ITEM, NI + 5));
+    char *argv[] = {"rp-recommend", "--shards", (char *)sh, "--model-file", mf, "--out", out};
+    CU_ASSERT_EQUAL(run_rec(comm, 7, argv), RP_ERR_DATA);
+    MPI_Barrier(comm);
+    CU_ASSERT(access(out, F_OK) != 0);
+}
+
 int test_recommend_mpi_register(void)
 {
     RP_ADD_SUITE("recommend_mpi", RP_T(recs_np_independent_and_exact), RP_T(users_subset),
-                 RP_T(recommend_bad_inputs));
+                 RP_T(recommend_bad_inputs), RP_T(recommend_bad_train_one_rank));
     return 0;
 }
