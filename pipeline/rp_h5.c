@@ -74,12 +74,43 @@ cleanup:
     return rc;
 }
 
+/* mkdir -p of the folder holding path. */
+static int make_dirs_for(const char *path)
+{
+    int rc = RP_OK;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir) return RP_OK;
+    *slash = '\0';
+    for (char *p = dir + 1; ; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+            RP_FAIL_USER(RP_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
+        *p = c;
+        if (c == '\0') break;
+    }
+cleanup:
+    return rc;
+}
+
 int rp_h5_create(MPI_Comm comm, const char *path, hid_t *file)
 {
     int rc = RP_OK;
     hid_t fapl = H5I_INVALID_HID, f = H5I_INVALID_HID;
     char partial[4096];
     snprintf(partial, sizeof partial, "%s.partial", path);
+    /* Outputs may name a folder that does not exist yet (runs/new/als.h5): rank 0 makes it. */
+    int rank = 0, mk = RP_OK;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    if (rank == 0) mk = make_dirs_for(partial);
+    RP_MPI(MPI_Bcast(&mk, 1, MPI_INT, 0, comm));
+    if (mk != RP_OK) {
+        rc = mk;
+        goto cleanup;
+    }
     RP_CALL(make_fapl(comm, &fapl));
     f = H5Fcreate(partial, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (f < 0) {
@@ -357,9 +388,17 @@ int rp_h5_read(hid_t file, const char *name, rp_dtype t, int64_t row_offset,
     char fname[1024];
     RP_CALL(rp_h5_dims(file, name, &nd, gd));
     rp_h5_filename(file, fname, sizeof fname);
-    RP_REQUIRE(row_offset >= 0 && nrows_local >= 0 && row_offset + nrows_local <= gd[0],
-               RP_ERR_DATA, "%s: %s has %lld rows, need rows [%lld, %lld)", fname, name,
-               (long long)gd[0], (long long)row_offset, (long long)(row_offset + nrows_local));
+    /* A bad range is this rank's alone: report it, but still take part in the collective read
+     * with an empty selection so the other ranks do not wait forever. */
+    int range_rc = RP_OK;
+    if (row_offset < 0 || nrows_local < 0 || row_offset + nrows_local > gd[0]) {
+        rp_log_user_error("%s: %s has %lld rows, need rows [%lld, %lld)", fname, name,
+                          (long long)gd[0], (long long)row_offset,
+                          (long long)(row_offset + nrows_local));
+        range_rc = RP_ERR_DATA;
+        row_offset = 0;
+        nrows_local = 0;
+    }
     hsize_t dims[2] = {(hsize_t)gd[0], (hsize_t)gd[1]};
     RP_H5(dset = H5Dopen2(file, name, H5P_DEFAULT));
     RP_H5(fspace = H5Dget_space(dset));
@@ -370,6 +409,7 @@ int rp_h5_read(hid_t file, const char *name, rp_dtype t, int64_t row_offset,
     RP_CALL(xfer_plist(&dxpl));
     if (H5Dread(dset, rp_dtype_h5(t), mspace, fspace, dxpl, buf) < 0)
         RP_FAIL_USER(RP_ERR_DATA, "%s: cannot read %s (truncated or corrupt file?)", fname, name);
+    rc = range_rc;
 cleanup:
     if (dxpl >= 0) H5Pclose(dxpl);
     if (mspace >= 0) H5Sclose(mspace);

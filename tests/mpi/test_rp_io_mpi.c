@@ -136,6 +136,31 @@ static void h5_failed_commit_keeps_old(void)
     CU_ASSERT_EQUAL(rp_h5_open(comm, path, &f), RP_ERR_DATA); /* not HDF5 */
 }
 
+/* One rank asking for rows past the end gets RP_ERR_DATA; the others still complete the
+ * collective read (no hang) and get their rows. */
+static void h5_bad_range_on_one_rank(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    const char *path = rp_test_path("range.h5");
+    hid_t f = H5I_INVALID_HID;
+    int32_t v[4] = {1, 2, 3, 4};
+    CU_ASSERT_EQUAL_FATAL(rp_h5_create(comm, rp_test_path("sub/dir/range.h5"), &f), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_commit(comm, &f, rp_test_path("sub/dir/range.h5"), RP_OK), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(rp_h5_create(comm, path, &f), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_write_replicated(comm, f, "/v", RP_I32, 1, (int64_t[]){4}, v), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_commit(comm, &f, path, RP_OK), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, path, &f), RP_OK);
+    int32_t got[4] = {0};
+    int last = rank == size - 1;
+    int rc = rp_h5_read(f, "/v", RP_I32, last ? 3 : 1, last ? 5 : 2, got);
+    CU_ASSERT_EQUAL(rc, last ? RP_ERR_DATA : RP_OK);
+    if (!last) CU_ASSERT(got[0] == 2 && got[1] == 3);
+    rp_h5_close(&f);
+}
+
 /* The parallel file hash does not depend on the number of ranks: compare to a serial digest. */
 static void hash_file_matches_serial(void)
 {
@@ -150,7 +175,7 @@ static void hash_file_matches_serial(void)
 int test_rp_io_mpi_register(void)
 {
     RP_ADD_SUITE("rp_io_mpi", RP_T(csv_chunks_cover_lines), RP_T(csv_bad_header_and_missing),
-                 RP_T(h5_write_read_commit), RP_T(h5_failed_commit_keeps_old),
+                 RP_T(h5_write_read_commit), RP_T(h5_failed_commit_keeps_old), RP_T(h5_bad_range_on_one_rank),
                  RP_T(hash_file_matches_serial));
     return 0;
 }
