@@ -289,3 +289,7 @@ endif
 verify-data:
 	@if [ -z "$(DATA)" ]; then echo 'usage: make verify-data DATA=".../KuaiRec 2.0/data"' >&2; exit 64; fi
 	@tools/verify-data.sh "$(DATA)"
+
+# rp-print-VAR: print a variable's value as this make sees it (used by slurm/submit.sh).
+rp-print-%:
+	@printf '%s\n' "$($*)"
