@@ -132,7 +132,7 @@ PARAMS_twotower = $(call rp_opt,--epochs,$(TT_EPOCHS)) $(call rp_opt,--batch,$(T
   $(call rp_opt,--output,$(TT_OUTPUT)) $(call rp_opt,--loss,$(TT_LOSS)) \
   $(call rp_opt,--weight-decay,$(TT_WEIGHT_DECAY)) $(call rp_opt,--seed,$(SEED)) \
   $(call rp_opt,--early-stop,$(TT_EARLY_STOP)) $(TT_ARGS)
-PARAMS_hybrid = $(call rp_opt,--default,$(HYBRID_DEFAULT)) $(HYBRID_ARGS)
+PARAMS_hybrid = $(call rp_opt,--default,$(HYBRID_DEFAULT)) $(call rp_opt,--seed,$(SEED)) $(HYBRID_ARGS)
 PARAMS_eval = $(EVAL_ARGS)
 PARAMS_recommend = $(call rp_opt,--model,$(RECS_MODEL)) $(call rp_opt,--k,$(RECS_K)) \
   $(if $(filter 1 yes on true,$(RECS_CSV)),--csv $(RUN)/recs.csv) $(RECS_ARGS)
@@ -149,10 +149,11 @@ HYBRID := $(RUN)/hybrid.h5
 EVAL := $(RUN)/eval.h5
 REPORT := $(RUN)/report
 RECS := $(RUN)/recs.h5
+# What rp-features reads (the first two are required, the others optional).
 RAW_SIDE := user_features.csv item_categories.csv item_daily_features.csv \
-            kuairec_caption_category.csv social_network.csv
-# The model file rp-recommend scores (the bias model lives in als.h5).
-RECS_FILE = $(RUN)/$(if $(filter bias,$(RECS_MODEL)),als,$(RECS_MODEL)).h5
+            kuairec_caption_category.csv
+# The model file rp-recommend scores (the bias model is fitted from shards.h5: no file).
+RECS_FILE = $(if $(filter bias,$(RECS_MODEL)),,$(RUN)/$(RECS_MODEL).h5)
 
 ifeq ($(strip $(DATA)),)
 # Generated data: the folder is written whole (data.partial, then renamed), truth.h5 marks it.
@@ -244,7 +245,7 @@ $(EVAL): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(HYBRID) $(EVAL_IN) $(BIN)/rp
 	  $(PARAMS_eval),$(REPORT))
 
 $(RECS): $(SHARDS) $(RECS_FILE) $(BIN)/rp-recommend $(P)/recommend
-	$(call rp_stage,recommend,$(BIN)/rp-recommend --shards $(SHARDS) --model-file $(RECS_FILE) \
+	$(call rp_stage,recommend,$(BIN)/rp-recommend --shards $(SHARDS) $(call rp_opt,--model-file,$(RECS_FILE)) \
 	  --out $@ $(PARAMS_recommend),$(RUN)/recs.csv)
 
 # A program that is neither built by the Makefile nor present: say which stage is missing.
