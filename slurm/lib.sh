@@ -5,7 +5,7 @@
 # How an interruption flows: the job is submitted with --signal=B:USR1@120 --requeue, so 120 s
 # before its time limit Slurm sends USR1 to this batch shell only. The trap below sets a flag;
 # the wait loop then signals the job's steps (the srun-launched MPI ranks) with
-# `scancel --signal=USR1` once a second until make ends, so a stage that was still starting gets
+# `scancel --signal=USR1` every half second until make ends, so a stage that was still starting gets
 # it too. rp-als / rp-twotower write a checkpoint at the next iteration boundary and exit 75; the
 # make recipe records "<stage> 75" in $RP_STATUS_FILE; we call `scontrol requeue`, and the rerun
 # (SLURM_RESTART_COUNT > 0) passes RESUME=1 so make adds --resume. Steps are signalled, not the
@@ -33,7 +33,7 @@ rp_slurm_make() {
         if [ "$signalled" = 1 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
             scancel --signal=USR1 "$SLURM_JOB_ID" 2>/dev/null || true
         fi
-        sleep 1
+        sleep 0.5
     done
     wait "$pid"
     rc=$?

@@ -93,7 +93,7 @@ for s in $stages; do
     [ -n "$mem" ] && args+=(--mem-per-cpu="$mem")
     case $s in
     als|twotower|hybrid) args+=(--time="$train_time" --signal="B:USR1@$signal_time" --requeue) ;;
-    *) args+=(--time="$stage_time") ;;
+    *) args+=(--time="$stage_time" --no-requeue) ;;
     esac
     dep=
     for d in $(deps "$s"); do

@@ -18,7 +18,8 @@ start() {
     done
     mkdir -p "$D/ctld" "$D/d"
     local mem cpus
-    cpus=$(nproc)
+    # nproc obeys OMP_NUM_THREADS (tests export 1): ask for the CPUs without it.
+    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
     mem=$(( $(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo) * 9 / 10 ))
     # MpiDefault=pmix so that a plain `srun` starts Debian's Open MPI programs; proctrack
     # linuxproc and task/none need no cgroups (containers).
