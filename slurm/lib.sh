@@ -33,7 +33,7 @@ rp_slurm_make() {
         if [ "$signalled" = 1 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
             scancel --signal=USR1 "$SLURM_JOB_ID" 2>/dev/null || true
         fi
-        sleep 0.5
+        sleep 0.5 & wait $! # (a trapped signal interrupts wait at once, not sleep)
     done
     wait "$pid"
     rc=$?

@@ -105,7 +105,7 @@ ok "failing als: FAILED (exit 64), hybrid/eval/recommend CANCELLED, twotower COM
 # parameters, interrupted by Slurm's warning signal while rp-als iterates: the job checkpoints,
 # requeues itself, resumes with --resume, then builds hybrid, eval and recommend; the factors
 # equal an uninterrupted run's.
-iters=150
+iters=60
 j=$(cd "$RP_TOP" && RECPIPE_DIR=$RP_TOP sbatch --parsable --ntasks=2 --time=00:10:00 \
     --output="$run/logs/pipeline-%j.out" slurm/pipeline.sbatch RUN="$run" BIN="$RP_BIN" SCALE=0.02 \
     ALS_ITERS=$iters ALS_CHECKPOINT_EVERY=1) || fail "sbatch pipeline.sbatch failed"
