@@ -74,6 +74,7 @@ TT_ARGS ?=
 # rp-hybrid, rp-eval, rp-recommend
 HYBRID_DEFAULT ?=
 HYBRID_ARGS ?=
+EVAL_HYBRID_VARIANTS ?= blend concat
 EVAL_ARGS ?=
 RECS_MODEL ?= hybrid
 RECS_K ?= 50
@@ -133,7 +134,14 @@ PARAMS_twotower = $(call rp_opt,--epochs,$(TT_EPOCHS)) $(call rp_opt,--batch,$(T
   $(call rp_opt,--weight-decay,$(TT_WEIGHT_DECAY)) $(call rp_opt,--seed,$(SEED)) \
   $(call rp_opt,--early-stop,$(TT_EARLY_STOP)) $(TT_ARGS)
 PARAMS_hybrid = $(call rp_opt,--default,$(HYBRID_DEFAULT)) $(call rp_opt,--seed,$(SEED)) $(HYBRID_ARGS)
-PARAMS_eval = $(EVAL_ARGS)
+# rp-eval reports each hybrid variant as a row (hybrid.h5#blend,...); none listed: the default.
+rp_comma := ,
+rp_empty :=
+rp_space := $(rp_empty) $(rp_empty)
+rp_hash := \#
+EVAL_HYBRID_SPEC = $(if $(strip $(EVAL_HYBRID_VARIANTS)),$(subst $(rp_space),$(rp_comma),$(strip \
+  $(foreach v,$(EVAL_HYBRID_VARIANTS),$(HYBRID)$(rp_hash)$(v)))),$(HYBRID))
+PARAMS_eval = --hybrid $(EVAL_HYBRID_SPEC) $(EVAL_ARGS)
 PARAMS_recommend = $(call rp_opt,--model,$(RECS_MODEL)) $(call rp_opt,--k,$(RECS_K)) \
   $(if $(filter 1 yes on true,$(RECS_CSV)),--csv $(RUN)/recs.csv) $(RECS_ARGS)
 
@@ -241,7 +249,7 @@ $(HYBRID): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(BIN)/rp-hybrid $(P)/hybrid
 
 $(EVAL): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(HYBRID) $(EVAL_IN) $(BIN)/rp-eval $(P)/eval
 	$(call rp_stage,eval,$(BIN)/rp-eval --shards $(SHARDS) --features $(FEATURES) --als $(ALS) \
-	  --twotower $(TWOTOWER) --hybrid $(HYBRID) $(TRUTH_OPT) --out $@ --report-dir $(REPORT) \
+	  --twotower $(TWOTOWER) $(TRUTH_OPT) --out $@ --report-dir $(REPORT) \
 	  $(PARAMS_eval),$(REPORT))
 
 $(RECS): $(SHARDS) $(RECS_FILE) $(BIN)/rp-recommend $(P)/recommend
