@@ -84,9 +84,11 @@ RECS_ARGS ?=
 # ---- the launcher -------------------------------------------------------------------------
 # Physical cores available to us: Open MPI gives one slot per core, so --oversubscribe is added
 # only when NP exceeds them. (nproc obeys OMP_NUM_THREADS, which tests set to 1.)
-NCORES ?= $(shell c=$$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 1); \
+ifeq ($(origin NCORES),undefined)
+NCORES := $(shell c=$$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 1); \
                   p=$$(lscpu -p=core,socket 2>/dev/null | grep -v '^\#' | sort -u | wc -l); \
                   [ "$${p:-0}" -gt 0 ] && [ "$$p" -lt "$$c" ] && c=$$p; echo $$c)
+endif
 rp_over = $(shell [ "$(NP)" -gt "$(NCORES)" ] 2>/dev/null && $(LAUNCH) --version 2>&1 | grep -q 'Open MPI' && echo --oversubscribe)
 ifeq ($(LAUNCH),srun)
 LAUNCHER = srun --mpi=pmix -n $(NP) $(LAUNCH_FLAGS)
