@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # dag.sh - the Makefile DAG end to end on tiny generated data: `make run` writes every output
 # (valid HDF5 with its schema attribute); an unchanged second run reruns nothing; changing an ALS
-# parameter reruns exactly als, hybrid, eval and recommend; `make -j2` gives the same bits; a
-# failing stage leaves no output; a second concurrent `make run` is refused by the lock;
-# CONFIG=file; a real-data-style DATA= folder (name with a space) through a link; clean-run.
+# parameter reruns exactly als, hybrid, eval and recommend; CONFIG=file; `make -j2` gives the
+# same bits while a second concurrent `make run` is refused by the lock; a failing stage leaves
+# no output; a real-data-style DATA= folder (name with a space) through a link; clean-run; the
+# launcher choice.
 set -u
 . "$RP_TOP/tests/env.sh"
 # Isolate from a calling make (make test) and from the user's pipeline variables.
@@ -87,51 +88,48 @@ mk als RUN="$run" CONFIG="$TMPDIR/nonexistent.mk" > "$TMPDIR/run4c.log" 2>&1 && 
 grep -q 'no such file' "$TMPDIR/run4c.log" || fail "missing CONFIG: no clear message"
 ok "CONFIG=file"
 
-# 5. a failing stage leaves no output and stops the stages after it
-mk run RUN="$run" ALS_K=8 ALS_ARGS=--no-such-option > "$TMPDIR/run5.log" 2>&1 && fail "a failing stage did not fail make"
-grep -q 'recpipe: stage als failed (exit 64)' "$TMPDIR/run5.log" || fail "no 'stage als failed (exit 64)' message"
-[ ! -e "$run/als.h5" ] || fail "als.h5 left after als failed"
-[ -z "$(find "$run" -name '*.partial')" ] || fail "partial file left after a failure"
-got=$(stages "$TMPDIR/run5.log")
-[ "$got" = "als " ] || fail "stages started despite the failure: $got"
-[ -e "$run/shards.h5" ] && [ -e "$run/features.h5" ] || fail "a failing als removed upstream outputs"
-ok "failing stage leaves no output"
-mk run RUN="$run" ALS_K=8 > "$TMPDIR/run5b.log" 2>&1 || fail "rerun after the failure failed"
-got=$(stages "$TMPDIR/run5b.log")
-[ "$got" = "als eval hybrid recommend " ] || fail "rerun after the failure ran: '$got'"
-check_outputs "$run" || fail "outputs after the repaired rerun"
-
-# 6. make -j2 from scratch: the same bits as the serial run (als and twotower side by side)
+# 5. the lock and make -j2: a -j2 run from scratch (als and twotower side by side) holds the lock;
+# a second make on the same RUN meanwhile is refused; the -j2 outputs equal the serial run's
 runj=$TMPDIR/runj
-mk -j2 run RUN="$runj" ALS_K=8 > "$TMPDIR/run6.log" 2>&1 || { tail -n 20 "$TMPDIR/run6.log"; fail "make -j2 run failed"; }
-check_outputs "$runj" || fail "make -j2 outputs"
-for d in /user_factors /item_factors; do
-    [ "$(dataset "$run/als.h5" $d)" = "$(dataset "$runj/als.h5" $d)" ] || fail "-j2 run: als.h5 $d differs"
-done
-[ "$(dataset "$run/recs.h5" /items)" = "$(dataset "$runj/recs.h5" /items)" ] || fail "-j2 run: recs.h5 /items differ"
-ok "make -j2 run matches the serial run"
-
-# 7. the lock: a second make on the same RUN while one runs is refused
-mk clean-run RUN="$runj" > /dev/null 2>&1 || fail "clean-run failed"
-[ -z "$(ls -A "$runj" | grep -v '^\.lock$')" ] || fail "clean-run left: $(ls -A "$runj")"
-mk run RUN="$runj" > "$TMPDIR/run7a.log" 2>&1 &
+mk -j2 run RUN="$runj" > "$TMPDIR/run5a.log" 2>&1 &
 first=$!
 held=0
-for _ in $(seq 1 200); do
+for _ in $(seq 1 400); do
     if [ -e "$runj/.lock" ] && ! flock -n "$runj/.lock" true; then held=1; break; fi
     sleep 0.05
 done
 if [ $held = 1 ]; then
-    mk run RUN="$runj" > "$TMPDIR/run7b.log" 2>&1 && fail "a concurrent make run was not refused"
-    grep -q 'is in use by another make' "$TMPDIR/run7b.log" || fail "refusal message missing: $(cat "$TMPDIR/run7b.log")"
+    mk run RUN="$runj" > "$TMPDIR/run5b.log" 2>&1 && fail "a concurrent make run was not refused"
+    grep -q 'is in use by another make' "$TMPDIR/run5b.log" || fail "refusal message missing: $(cat "$TMPDIR/run5b.log")"
 else
     fail "the first make run never took the lock"
 fi
-wait $first || fail "the first make run failed while a second was refused"
-check_outputs "$runj" || fail "outputs of the locked run"
-ok "concurrent make run refused by the lock"
+wait $first || { tail -n 20 "$TMPDIR/run5a.log"; fail "make -j2 run failed (while a second make was refused)"; }
+check_outputs "$runj" || fail "make -j2 outputs"
+[ -z "$(stages "$TMPDIR/run5b.log")" ] || fail "the refused make ran stages"
+for d in /train/by_user/item /train/by_user/value /test/by_item/user; do
+    [ "$(dataset "$run/shards.h5" $d)" = "$(dataset "$runj/shards.h5" $d)" ] || fail "-j2 run: shards.h5 $d differs"
+done
+for d in /user/cat /item/num; do
+    [ "$(dataset "$run/features.h5" $d)" = "$(dataset "$runj/features.h5" $d)" ] || fail "-j2 run: features.h5 $d differs"
+done
+[ "$(dataset "$run/twotower.h5" /user_embedding)" = "$(dataset "$runj/twotower.h5" /user_embedding)" ] ||
+    fail "-j2 run: twotower.h5 /user_embedding differs"
+ok "make -j2 run holds the lock, refuses a concurrent run, matches the serial run"
+mk clean-run RUN="$runj" > /dev/null 2>&1 || fail "clean-run failed"
+[ -z "$(ls -A "$runj" | grep -v '^\.lock$')" ] || fail "clean-run left: $(ls -A "$runj")"
 
-# 8. DATA= a KuaiRec-style folder whose name has a space: linked, no truth, untouched by clean-run
+# 6. a failing stage leaves no output and stops the stages after it
+mk run RUN="$run" ALS_K=8 ALS_ARGS=--no-such-option > "$TMPDIR/run6.log" 2>&1 && fail "a failing stage did not fail make"
+grep -q 'recpipe: stage als failed (exit 64)' "$TMPDIR/run6.log" || fail "no 'stage als failed (exit 64)' message"
+[ ! -e "$run/als.h5" ] || fail "als.h5 left after als failed"
+[ -z "$(find "$run" -name '*.partial')" ] || fail "partial file left after a failure"
+got=$(stages "$TMPDIR/run6.log")
+[ "$got" = "als " ] || fail "stages started despite the failure: $got"
+[ -e "$run/shards.h5" ] && [ -e "$run/features.h5" ] || fail "a failing als removed upstream outputs"
+ok "failing stage leaves no output"
+
+# 7. DATA= a KuaiRec-style folder whose name has a space: linked, no truth, untouched by clean-run
 real="$TMPDIR/KuaiRec 2.0/data"
 mkdir -p "$real"
 cp "$run"/data/*.csv "$real/"
@@ -152,7 +150,7 @@ mk clean-run RUN="$runr" > /dev/null 2>&1
 [ ! -e "$runr/data" ] || fail "clean-run left the data link"
 ok "DATA= folder with a space in its name"
 
-# 9. the launcher: --oversubscribe only when NP exceeds the cores; srun inside Slurm
+# 8. the launcher: --oversubscribe only when NP exceeds the cores; srun inside Slurm
 cores=$(make -C "$RP_TOP" -s --no-print-directory rp-print-NCORES)
 mk -n als RUN="$TMPDIR/dry" NP=$((cores + 1)) 2>&1 | grep -q -- "--oversubscribe -n $((cores + 1))" ||
     fail "NP=$((cores + 1)) > $cores cores: no --oversubscribe"
