@@ -76,6 +76,13 @@ CONF
 
 stop() {
     local f pid
+    # End this cluster's jobs first so no job step outlives the daemons.
+    if [ -s "$D/slurmctld.pid" ] && scancel --user="$(id -un)" 2>/dev/null; then
+        for _ in $(seq 1 20); do
+            [ -z "$(squeue -h 2>/dev/null)" ] && break
+            sleep 0.25
+        done
+    fi
     for f in "$D/slurmd.pid" "$D/slurmctld.pid" "$D/munged.pid"; do
         [ -s "$f" ] || continue
         pid=$(cat "$f")
