@@ -89,7 +89,8 @@ NCORES := $(shell c=$$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/n
                   p=$$(lscpu -p=core,socket 2>/dev/null | grep -v '^\#' | sort -u | wc -l); \
                   [ "$${p:-0}" -gt 0 ] && [ "$$p" -lt "$$c" ] && c=$$p; echo $$c)
 endif
-rp_over = $(shell [ "$(NP)" -gt "$(NCORES)" ] 2>/dev/null && $(LAUNCH) --version 2>&1 | grep -q 'Open MPI' && echo --oversubscribe)
+rp_over = $(shell [ "$(NP)" -gt "$(NCORES)" ] 2>/dev/null && \
+                  $(LAUNCH) --version 2>&1 | grep -q 'Open MPI' && echo --oversubscribe)
 ifeq ($(LAUNCH),srun)
 LAUNCHER = srun --mpi=pmix -n $(NP) $(LAUNCH_FLAGS)
 else ifeq ($(LAUNCH),none)
@@ -166,7 +167,8 @@ RAW_SIDE := user_features.csv item_categories.csv item_daily_features.csv \
 RECS_FILE = $(if $(filter bias,$(RECS_MODEL)),,$(RUN)/$(RECS_MODEL).h5)
 
 ifeq ($(strip $(DATA)),)
-# Generated data: the folder is written whole (data.partial, then renamed), truth.h5 marks it.
+# Generated data: the folder is written whole (data.partial, then renamed); truth.h5 stands for
+# the whole folder.
 SHARD_IN := $(D)/truth.h5
 FEATURES_IN := $(D)/truth.h5
 EVAL_IN := $(D)/truth.h5
@@ -191,13 +193,14 @@ echo "recpipe: [$(1)] $(strip $(LAUNCHER) $(2))" >&2; \
 $(LAUNCHER) $(2); rc=$$?; \
 if [ -n "$$RP_STATUS_FILE" ]; then echo "$(1) $$rc" >> "$$RP_STATUS_FILE"; fi; \
 if [ $$rc != 0 ]; then rm -rf $@ $@.partial $(3); \
-  echo "recpipe: stage $(1) failed (exit $$rc)$(if $(4),$$([ $$rc = 75 ] && echo '; interrupted after a checkpoint: rerun with RESUME=1'))" >&2; \
+  hint=; [ $$rc = 75 ] && hint='; interrupted after a checkpoint: rerun with RESUME=1'; \
+  echo "recpipe: stage $(1) failed (exit $$rc)$$hint" >&2; \
   exit $$rc; fi
 endef
 # $(call rp_resume,checkpoint): --resume when RESUME is set and the checkpoint is newer than
 # every prerequisite (a checkpoint of other inputs or parameters is never resumed).
-rp_resume = $$(ok=$(if $(filter 1 yes,$(RESUME)),1,0); for p in $^; do [ $(1) -nt $$p ] || ok=0; done; \
-              [ $$ok = 1 ] && echo --resume)
+rp_resume = $$(ok=$(if $(filter 1 yes,$(RESUME)),1,0); \
+              for p in $^; do [ $(1) -nt $$p ] || ok=0; done; [ $$ok = 1 ] && echo --resume)
 
 FORCE:
 .PHONY: FORCE
@@ -210,13 +213,8 @@ $(P)/%: FORCE
 
 ifeq ($(strip $(DATA)),)
 $(D)/truth.h5: $(BIN)/rp-synth $(P)/synth
-	@mkdir -p $(RUN); rm -rf $(D) $(D).partial; \
-	echo "recpipe: [synth] $(strip $(LAUNCHER) $(BIN)/rp-synth --out $(D).partial $(PARAMS_synth))" >&2; \
-	$(LAUNCHER) $(BIN)/rp-synth --out $(D).partial $(PARAMS_synth); rc=$$?; \
-	if [ -n "$$RP_STATUS_FILE" ]; then echo "synth $$rc" >> "$$RP_STATUS_FILE"; fi; \
-	if [ $$rc != 0 ] || [ ! -e $(D).partial/truth.h5 ]; then rm -rf $(D).partial; \
-	  echo "recpipe: stage synth failed (exit $$rc)" >&2; exit $$(( rc ? rc : 70 )); fi; \
-	mv $(D).partial $(D)
+	$(call rp_stage,synth,$(BIN)/rp-synth --out $(D).partial $(PARAMS_synth),$(D) $(D).partial)
+	@mv $(D).partial $(D)
 else
 # Relink when DATA changes; the link stamp is what the CSVs hang on.
 $(RUN)/.data-link: $(P)/data
@@ -238,12 +236,12 @@ $(FEATURES): $(SHARDS) $(FEATURES_IN) $(BIN)/rp-features $(P)/features
 $(ALS): $(SHARDS) $(BIN)/rp-als $(P)/als
 	@mkdir -p $(CKPT)
 	$(call rp_stage,als,$(BIN)/rp-als --shards $(SHARDS) --out $@ --checkpoint $(CKPT)/als.h5 \
-	  $(call rp_resume,$(CKPT)/als.h5) $(PARAMS_als),,75)
+	  $(call rp_resume,$(CKPT)/als.h5) $(PARAMS_als))
 
 $(TWOTOWER): $(SHARDS) $(FEATURES) $(BIN)/rp-twotower $(P)/twotower
 	@mkdir -p $(CKPT)
 	$(call rp_stage,twotower,$(BIN)/rp-twotower --shards $(SHARDS) --features $(FEATURES) --out $@ \
-	  --checkpoint $(CKPT)/twotower.h5 $(call rp_resume,$(CKPT)/twotower.h5) $(PARAMS_twotower),,75)
+	  --checkpoint $(CKPT)/twotower.h5 $(call rp_resume,$(CKPT)/twotower.h5) $(PARAMS_twotower))
 
 $(HYBRID): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(BIN)/rp-hybrid $(P)/hybrid
 	$(call rp_stage,hybrid,$(BIN)/rp-hybrid --shards $(SHARDS) --als $(ALS) --twotower $(TWOTOWER) \
@@ -255,8 +253,8 @@ $(EVAL): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(HYBRID) $(EVAL_IN) $(BIN)/rp
 	  $(PARAMS_eval),$(REPORT))
 
 $(RECS): $(SHARDS) $(RECS_FILE) $(BIN)/rp-recommend $(P)/recommend
-	$(call rp_stage,recommend,$(BIN)/rp-recommend --shards $(SHARDS) $(call rp_opt,--model-file,$(RECS_FILE)) \
-	  --out $@ $(PARAMS_recommend),$(RUN)/recs.csv)
+	$(call rp_stage,recommend,$(BIN)/rp-recommend --shards $(SHARDS) \
+	  $(call rp_opt,--model-file,$(RECS_FILE)) --out $@ $(PARAMS_recommend),$(RUN)/recs.csv)
 
 # A program that is neither built by the Makefile nor present: say which stage is missing.
 $(BIN)/rp-%:

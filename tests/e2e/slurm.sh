@@ -2,9 +2,10 @@
 # slurm.sh - slurm/ on a real one-node Slurm cluster (slurmctld + slurmd + munge) that this test
 # starts and stops itself (tools/slurm-local.sh): slurm/submit.sh runs the pipeline on tiny data
 # and every job ends COMPLETED (JobState, not sbatch's exit code) with valid outputs; a failing
-# stage cancels its dependents; slurm/pipeline.sbatch (`make run` in one job), interrupted by
-# Slurm's warning signal during ALS, checkpoints, requeues itself and resumes to the same factors
-# as an uninterrupted run. Skips (77) when Slurm cannot be started here.
+# stage cancels its dependents; an als job interrupted by Slurm's warning signal checkpoints,
+# requeues itself and resumes to the same factors as an uninterrupted run while its dependents
+# wait; slurm/pipeline.sbatch runs `make run` in one job. Skips (77) when Slurm cannot be started
+# here.
 set -u
 . "$RP_TOP/tests/env.sh"
 unset MAKEFLAGS MAKELEVEL MFLAGS RUN DATA NP LAUNCH CONFIG SCALE
@@ -101,43 +102,48 @@ done
 [ ! -e "$run/als.h5" ] || fail "the failed als left als.h5"
 ok "failing als: FAILED (exit 64), hybrid/eval/recommend CANCELLED, twotower COMPLETED"
 
-# 3. slurm/pipeline.sbatch (`make run` in one job, srun as launcher) on the run above with new ALS
-# parameters, interrupted by Slurm's warning signal while rp-als iterates: the job checkpoints,
-# requeues itself, resumes with --resume, then builds hybrid, eval and recommend; the factors
-# equal an uninterrupted run's.
+# interrupt JOB LOG: once rp-als logs an iteration in LOG, send USR1 to the job's batch shell (as
+# Slurm does 120 s before the limit), then release the requeued job without Slurm's two-minute
+# hold (after 2 s: slurmd rejects a relaunch within the second its credential was revoked).
+interrupt() {
+    local j=$1 log=$2 signalled=0 st restarts
+    for _ in $(seq 1 1200); do
+        if grep -q 'rp-als.*iter [0-9]' "$log" 2>/dev/null; then
+            scancel --batch --signal=USR1 "$j" && signalled=1
+            break
+        fi
+        case $(jobfield "$j" JobState) in COMPLETED|FAILED|CANCELLED|TIMEOUT) break ;; esac
+        sleep 0.1
+    done
+    [ $signalled = 1 ] || { fail "job $j never reached an ALS iteration to signal"; return 1; }
+    for _ in $(seq 1 600); do
+        st=$(jobfield "$j" JobState) restarts=$(jobfield "$j" Restarts)
+        if [ "${restarts:-0}" -ge 1 ] && [ "$st" = PENDING ]; then
+            sleep 2; scontrol update JobId="$j" StartTime=now; return 0
+        fi
+        case $st in COMPLETED|FAILED|CANCELLED|TIMEOUT) break ;; esac
+        sleep 0.2
+    done
+    fail "job $j was not requeued (state $st)"
+}
+
+# 3. a training job interrupted by Slurm's warning signal: the als job (new parameters) checkpoints,
+# exits 75, requeues itself, resumes with --resume; hybrid, eval and recommend wait for it and
+# complete; the factors equal an uninterrupted run's.
 iters=60
-j=$(cd "$RP_TOP" && RECPIPE_DIR=$RP_TOP sbatch --parsable --ntasks=2 --time=00:10:00 \
-    --output="$run/logs/pipeline-%j.out" slurm/pipeline.sbatch RUN="$run" BIN="$RP_BIN" SCALE=0.02 \
-    ALS_ITERS=$iters ALS_CHECKPOINT_EVERY=1) || fail "sbatch pipeline.sbatch failed"
-log=$run/logs/pipeline-$j.out
-signalled=0
-for _ in $(seq 1 1200); do
-    if grep -q 'rp-als.*iter [0-9]' "$log" 2>/dev/null; then
-        scancel --batch --signal=USR1 "$j" && signalled=1
-        break
-    fi
-    case $(jobfield "$j" JobState) in COMPLETED|FAILED|CANCELLED|TIMEOUT) break ;; esac
-    sleep 0.1
-done
-[ $signalled = 1 ] || fail "the pipeline job never reached an ALS iteration to signal"
-# Slurm holds a requeued job for about two minutes: release it once requeued (after 2 s: slurmd
-# rejects a relaunch within the second its credential was revoked).
-for _ in $(seq 1 600); do
-    st=$(jobfield "$j" JobState) restarts=$(jobfield "$j" Restarts)
-    if [ "${restarts:-0}" -ge 1 ] && [ "$st" = PENDING ]; then
-        sleep 2; scontrol update JobId="$j" StartTime=now; break
-    fi
-    case $st in COMPLETED|FAILED|CANCELLED|TIMEOUT) break ;; esac
-    sleep 0.2
-done
-wait_jobs "$j" || fail "requeued pipeline job did not finish"
-[ "$(jobfield "$j" JobState)" = COMPLETED ] || fail "requeued pipeline job ended $(jobfield "$j" JobState)"
-[ "$(jobfield "$j" Restarts)" = 1 ] || fail "pipeline job restarts: $(jobfield "$j" Restarts), want 1"
+submit RUN="$run" --stages "als hybrid eval recommend" ALS_ITERS=$iters ALS_CHECKPOINT_EVERY=1 > "$TMPDIR/jobs3" 2>&1 ||
+    fail "submit.sh (als ...) failed"
+j=$(id_of als "$TMPDIR/jobs3")
+log=$run/logs/als-$j.out
+interrupt "$j" "$log"
+wait_jobs $(awk '{print $2}' "$TMPDIR/jobs3") || fail "jobs after the requeued als did not finish"
+while read -r s jj; do
+    [ "$(jobfield "$jj" JobState)" = COMPLETED ] || fail "job $s ($jj) after the requeue ended $(jobfield "$jj" JobState)"
+done < "$TMPDIR/jobs3"
+[ "$(jobfield "$j" Restarts)" = 1 ] || fail "als job restarts: $(jobfield "$j" Restarts), want 1"
 grep -q 'als stopped at a checkpoint; requeueing' "$log" || fail "no requeue message in $log"
 grep -q "srun --mpi=pmix -n 2 $RP_BIN/rp-als .*--resume" "$log" || fail "the requeued run did not pass --resume via srun"
 grep -q 'rp-als.*resumed from .* after iteration [1-9]' "$log" || fail "rp-als did not resume from a checkpoint"
-[ "$(sed -n 's/^recpipe: \[\([a-z]*\)\].*/\1/p' "$log" | tr '\n' ' ')" = "als als hybrid eval recommend " ] ||
-    fail "stages run by the pipeline job: $(sed -n 's/^recpipe: \[\([a-z]*\)\].*/\1/p' "$log" | tr '\n' ' ')"
 for f in als hybrid eval recs; do
     [ "$(schema "$run/$f.h5")" = "recpipe.$f" ] || fail "$run/$f.h5 invalid after the requeued run"
 done
@@ -147,8 +153,22 @@ for d in /user_factors /item_factors /user_bias /item_bias; do
     [ "$(h5dump -d $d "$run/als.h5" | sed 1d)" = "$(h5dump -d $d "$TMPDIR/als-ref.h5" | sed 1d)" ] ||
         fail "resumed als.h5 $d differs from an uninterrupted run"
 done
-[ $fails = 0 ] && ok "pipeline.sbatch: USR1 -> checkpoint, exit 75, requeue, --resume, identical factors, rest of the DAG"
-[ $fails = 0 ] || { echo "== pipeline log"; cat "$log"; }
+[ $fails = 0 ] && ok "als job: USR1 -> checkpoint, exit 75, requeue, --resume, identical factors; dependents COMPLETED"
+[ $fails = 0 ] || { echo "== als log"; cat "$log"; }
+
+# 4. slurm/pipeline.sbatch: `make run` in one job with srun as the launcher, on the run above with
+# another recommendation size, so only rp-recommend reruns (keeps the test short)
+j=$(cd "$RP_TOP" && RECPIPE_DIR=$RP_TOP sbatch --parsable --ntasks=2 --time=00:10:00 \
+    --output="$run/logs/pipeline-%j.out" slurm/pipeline.sbatch RUN="$run" BIN="$RP_BIN" SCALE=0.02 \
+    ALS_ITERS=$iters ALS_CHECKPOINT_EVERY=1 RECS_K=7) || fail "sbatch pipeline.sbatch failed"
+wait_jobs "$j" || fail "pipeline job did not finish"
+plog=$run/logs/pipeline-$j.out
+[ "$(jobfield "$j" JobState)" = COMPLETED ] || { fail "pipeline job ended $(jobfield "$j" JobState)"; tail -n 20 "$plog"; }
+[ "$(sed -n 's/^recpipe: \[\([a-z]*\)\].*/\1/p' "$plog" | tr '\n' ' ')" = "recommend " ] ||
+    fail "pipeline.sbatch ran other stages than recommend: $(grep '^recpipe: \[' "$plog")"
+grep -q "srun --mpi=pmix -n 2 $RP_BIN/rp-recommend" "$plog" || fail "pipeline.sbatch did not launch with srun"
+h5dump -H -d /items "$run/recs.h5" | grep -q 'SIMPLE { ( [0-9]*, 7 )' || fail "recs.h5 /items is not K=7 wide"
+ok "pipeline.sbatch: make run in one job"
 
 [ $fails = 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "slurm: all checks passed"
