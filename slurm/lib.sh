@@ -5,16 +5,19 @@
 # How an interruption flows: the job is submitted with --signal=B:USR1@120 --requeue, so 120 s
 # before its time limit Slurm sends USR1 to this batch shell only. The trap below sets a flag;
 # the wait loop then signals the job's steps (the srun-launched MPI ranks) with
-# `scancel --signal=USR1` every half second until make ends, so a stage that was still starting gets
-# it too. rp-als / rp-twotower write a checkpoint at the next iteration boundary and exit 75; the
-# make recipe records "<stage> 75" in $RP_STATUS_FILE; we call `scontrol requeue`, and the rerun
-# (SLURM_RESTART_COUNT > 0) passes RESUME=1 so make adds --resume. Steps are signalled, not the
-# make process: make would die of USR1.
+# `scancel --signal=USR1` every half second until make ends, so a stage that was still starting
+# gets it too. rp-als / rp-twotower write a checkpoint at the next iteration boundary and exit
+# 75; the make recipe records "<stage> 75" in $RP_STATUS_FILE; we call `scontrol requeue`, and
+# the rerun (SLURM_RESTART_COUNT > 0) passes RESUME=1 so make adds --resume. Steps are
+# signalled, not the make process: make would die of USR1. (A program still inside MPI_Init has
+# no handler yet and dies of the signal; with 120 s of warning that window is tiny.)
 
 # rp_slurm_enter - cd to the recpipe checkout the job was submitted from.
 rp_slurm_enter() {
-    cd "${RECPIPE_DIR:-${SLURM_SUBMIT_DIR:-.}}" || { echo "recpipe: cannot cd to the checkout" >&2; exit 66; }
-    [ -f mk/dag.mk ] || { echo "recpipe: $(pwd) is not a recpipe checkout (set RECPIPE_DIR)" >&2; exit 66; }
+    cd "${RECPIPE_DIR:-${SLURM_SUBMIT_DIR:-.}}" ||
+        { echo "recpipe: cannot cd to the checkout" >&2; exit 66; }
+    [ -f mk/dag.mk ] ||
+        { echo "recpipe: $(pwd) is not a recpipe checkout (set RECPIPE_DIR)" >&2; exit 66; }
 }
 
 # rp_slurm_make GOAL [VAR=value ...] - run `make GOAL` with srun as the launcher and the job's
