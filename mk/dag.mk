@@ -1,8 +1,304 @@
-# mk/dag.mk - the pipeline DAG (included by the Makefile). Stage outputs are the targets.
+# mk/dag.mk - the pipeline DAG (included at the end of the Makefile). Stage outputs are the
+# targets; every variable below is documented in README.md ("Make variables").
+#
+#   data (rp-synth, or a link to DATA) -> shards.h5 -> features.h5 -> als.h5 + twotower.h5
+#     -> hybrid.h5 -> eval.h5 + report/ ; recs.h5 (+ recs.csv)
+#
+# A stage reruns when an input, its program (bin/rp-*) or its parameters change. Parameters are
+# kept in $(RUN)/.params/<stage>, rewritten only when the option string changes, so make's own
+# time stamps do the rest. Each recipe deletes the old output first and removes everything it
+# wrote when the program fails: a failed stage leaves no output. The whole make holds a lock on
+# $(RUN)/.lock (tools/dag-lock.sh) so two runs cannot write the same folder.
+
+# ---- configuration: CONFIG=file (make syntax, "VAR = value" lines) overrides the defaults
+# below; the command line overrides both.
+ifneq ($(strip $(CONFIG)),)
+ifeq ($(wildcard $(CONFIG)),)
+$(error CONFIG=$(CONFIG): no such file)
+endif
+include $(CONFIG)
+endif
+
+# Run folder, input data, programs, ranks and launcher.
 RUN ?= runs/default
+DATA ?=
+BIN ?= bin
 NP ?= 2
-SEED ?= 42
 LAUNCH ?= mpirun
-.PHONY: run
-run: check-deps all
-	@echo "recpipe: the DAG is being assembled; stages land one by one"
+LAUNCH_FLAGS ?=
+LOCK ?= 1
+RESUME ?=
+SEED ?= 42
+# rp-synth (ignored when DATA is set). Empty = the program's default (full KuaiRec size).
+SCALE ?=
+SYNTH_USERS ?=
+SYNTH_ITEMS ?=
+SYNTH_SMALL_USERS ?=
+SYNTH_SMALL_ITEMS ?=
+SIDE ?=
+SYNTH_ARGS ?=
+# rp-shard
+VALID_FRAC ?= 0.1
+OUTLIER ?= drop
+OUTLIER_MAX ?= 3
+DEDUP ?= 1
+REPEAT ?= mean
+MAX_BAD_ROWS ?= 0
+SHARD_ARGS ?=
+# rp-features
+TAG_LEN ?= 4
+MIN_AUTHOR_COUNT ?= 5
+SMOOTHING ?= 20
+POPULARITY ?= 0
+FEATURES_ARGS ?=
+# rp-als
+ALS_K ?= 32
+ALS_LAMBDA ?=
+ALS_ITERS ?=
+ALS_PRECISION ?=
+ALS_CHECKPOINT_EVERY ?=
+ALS_EARLY_STOP ?=
+ALS_EXCHANGE ?=
+ALS_ARGS ?=
+# rp-twotower
+TT_EPOCHS ?=
+TT_BATCH ?=
+TT_LR ?=
+TT_DIM ?=
+TT_HIDDEN ?=
+TT_OUTPUT ?=
+TT_LOSS ?=
+TT_WEIGHT_DECAY ?=
+TT_EARLY_STOP ?=
+TT_ARGS ?=
+# rp-hybrid, rp-eval, rp-recommend
+HYBRID_DEFAULT ?=
+HYBRID_ARGS ?=
+EVAL_HYBRID_VARIANTS ?= blend concat
+EVAL_ARGS ?=
+RECS_MODEL ?= hybrid
+RECS_K ?= 50
+RECS_CSV ?= 1
+RECS_ARGS ?=
+
+# ---- the launcher -------------------------------------------------------------------------
+# Physical cores available to us: Open MPI gives one slot per core, so --oversubscribe is added
+# only when NP exceeds them. (nproc obeys OMP_NUM_THREADS, which tests set to 1.)
+ifeq ($(origin NCORES),undefined)
+NCORES := $(shell c=$$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 1); \
+                  p=$$(lscpu -p=core,socket 2>/dev/null | grep -v '^\#' | sort -u | wc -l); \
+                  [ "$${p:-0}" -gt 0 ] && [ "$$p" -lt "$$c" ] && c=$$p; echo $$c)
+endif
+rp_over = $(shell [ "$(NP)" -gt "$(NCORES)" ] 2>/dev/null && \
+                  $(LAUNCH) --version 2>&1 | grep -q 'Open MPI' && echo --oversubscribe)
+ifeq ($(LAUNCH),srun)
+LAUNCHER = srun --mpi=pmix -n $(NP) $(LAUNCH_FLAGS)
+else ifeq ($(LAUNCH),none)
+LAUNCHER =
+else
+LAUNCHER = $(LAUNCH) $(rp_over) -n $(NP) $(LAUNCH_FLAGS)
+endif
+# BLAS threads would fight the ranks for the cores; containers often forbid the single-copy
+# (CMA) path; HDF5 file locks fail on many parallel file systems. Open MPI refuses root
+# without its two confirmations.
+export OPENBLAS_NUM_THREADS := 1
+export OMPI_MCA_btl_vader_single_copy_mechanism ?= none
+export HDF5_USE_FILE_LOCKING ?= FALSE
+ifeq ($(shell id -u),0)
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+endif
+
+# ---- option strings (the parameter stamps hold exactly these) --------------------------------
+rp_sq = '$(subst ','\'',$(1))'
+# $(call rp_opt,--flag,value): "--flag 'value'", or nothing when value is empty.
+rp_opt = $(if $(strip $(2)),$(1) $(call rp_sq,$(strip $(2))))
+# $(call rp_bool,value,--on,--off): 1/yes -> --on, 0/no -> --off, empty -> nothing.
+rp_bool = $(if $(filter 1 yes on true,$(1)),$(2),$(if $(filter 0 no off false,$(1)),$(3)))
+
+PARAMS_synth = $(call rp_opt,--scale,$(SCALE)) $(call rp_opt,--users,$(SYNTH_USERS)) \
+  $(call rp_opt,--items,$(SYNTH_ITEMS)) $(call rp_opt,--small-users,$(SYNTH_SMALL_USERS)) \
+  $(call rp_opt,--small-items,$(SYNTH_SMALL_ITEMS)) $(call rp_opt,--seed,$(SEED)) \
+  $(call rp_opt,--side,$(SIDE)) $(SYNTH_ARGS)
+PARAMS_data = $(DATA)
+PARAMS_shard = $(call rp_opt,--valid-frac,$(VALID_FRAC)) $(call rp_opt,--outlier,$(OUTLIER)) \
+  $(call rp_opt,--outlier-max,$(OUTLIER_MAX)) $(call rp_bool,$(DEDUP),--dedup,--no-dedup) \
+  $(call rp_opt,--repeat,$(REPEAT)) $(call rp_opt,--max-bad-rows,$(MAX_BAD_ROWS)) $(SHARD_ARGS)
+PARAMS_features = $(call rp_opt,--tag-len,$(TAG_LEN)) \
+  $(call rp_opt,--min-author-count,$(MIN_AUTHOR_COUNT)) $(call rp_opt,--smoothing,$(SMOOTHING)) \
+  $(call rp_bool,$(POPULARITY),--popularity,--no-popularity) $(FEATURES_ARGS)
+PARAMS_als = $(call rp_opt,--k,$(ALS_K)) $(call rp_opt,--lambda,$(ALS_LAMBDA)) \
+  $(call rp_opt,--iters,$(ALS_ITERS)) $(call rp_opt,--precision,$(ALS_PRECISION)) \
+  $(call rp_opt,--seed,$(SEED)) $(call rp_opt,--checkpoint-every,$(ALS_CHECKPOINT_EVERY)) \
+  $(call rp_opt,--early-stop,$(ALS_EARLY_STOP)) $(call rp_opt,--exchange,$(ALS_EXCHANGE)) $(ALS_ARGS)
+PARAMS_twotower = $(call rp_opt,--epochs,$(TT_EPOCHS)) $(call rp_opt,--batch,$(TT_BATCH)) \
+  $(call rp_opt,--lr,$(TT_LR)) $(call rp_opt,--dim,$(TT_DIM)) $(call rp_opt,--hidden,$(TT_HIDDEN)) \
+  $(call rp_opt,--output,$(TT_OUTPUT)) $(call rp_opt,--loss,$(TT_LOSS)) \
+  $(call rp_opt,--weight-decay,$(TT_WEIGHT_DECAY)) $(call rp_opt,--seed,$(SEED)) \
+  $(call rp_opt,--early-stop,$(TT_EARLY_STOP)) $(TT_ARGS)
+PARAMS_hybrid = $(call rp_opt,--default,$(HYBRID_DEFAULT)) $(call rp_opt,--seed,$(SEED)) $(HYBRID_ARGS)
+# rp-eval reports each hybrid variant as a row (hybrid.h5#blend,...); none listed: the default.
+rp_comma := ,
+rp_empty :=
+rp_space := $(rp_empty) $(rp_empty)
+rp_hash := \#
+EVAL_HYBRID_SPEC = $(if $(strip $(EVAL_HYBRID_VARIANTS)),$(subst $(rp_space),$(rp_comma),$(strip \
+  $(foreach v,$(EVAL_HYBRID_VARIANTS),$(HYBRID)$(rp_hash)$(v)))),$(HYBRID))
+PARAMS_eval = --hybrid $(EVAL_HYBRID_SPEC) $(EVAL_ARGS)
+PARAMS_recommend = $(call rp_opt,--model,$(RECS_MODEL)) $(call rp_opt,--k,$(RECS_K)) \
+  $(if $(filter 1 yes on true,$(RECS_CSV)),--csv $(RUN)/recs.csv) $(RECS_ARGS)
+
+# ---- files -------------------------------------------------------------------------------
+D := $(RUN)/data
+P := $(RUN)/.params
+CKPT := $(RUN)/ckpt
+SHARDS := $(RUN)/shards.h5
+FEATURES := $(RUN)/features.h5
+ALS := $(RUN)/als.h5
+TWOTOWER := $(RUN)/twotower.h5
+HYBRID := $(RUN)/hybrid.h5
+EVAL := $(RUN)/eval.h5
+REPORT := $(RUN)/report
+RECS := $(RUN)/recs.h5
+# What rp-features reads (the first two are required, the others optional).
+RAW_SIDE := user_features.csv item_categories.csv item_daily_features.csv \
+            kuairec_caption_category.csv
+# The model file rp-recommend scores (the bias model is fitted from shards.h5: no file).
+RECS_FILE = $(if $(filter bias,$(RECS_MODEL)),,$(RUN)/$(RECS_MODEL).h5)
+
+ifeq ($(strip $(DATA)),)
+# Generated data: the folder is written whole (data.partial, then renamed); truth.h5 stands for
+# the whole folder.
+SHARD_IN := $(D)/truth.h5
+FEATURES_IN := $(D)/truth.h5
+EVAL_IN := $(D)/truth.h5
+TRUTH_OPT = --truth $(D)/truth.h5
+else
+# Real data: $(RUN)/data is a symbolic link to DATA (the KuaiRec folder name has a space, which
+# make prerequisites cannot hold); the CSVs' own time stamps are the inputs.
+# The side files are optional to rp-features: only those DATA holds are inputs.
+SHARD_IN := $(D)/big_matrix.csv $(D)/small_matrix.csv
+FEATURES_IN := $(shell for f in $(RAW_SIDE); do [ -e "$(DATA)/$$f" ] && echo $(D)/$$f; done)
+EVAL_IN :=
+TRUTH_OPT =
+endif
+
+# $(call rp_stage,name,command,extra outputs): run one stage program under the launcher.
+# Deletes the old outputs first, records "name exit-code" in $RP_STATUS_FILE when set (the
+# Slurm scripts use it to tell an interruption, exit 75, from a failure) and removes every
+# output on failure.
+define rp_stage
+@mkdir -p $(RUN); rm -rf $@ $@.partial $(3); \
+echo "recpipe: [$(1)] $(strip $(LAUNCHER) $(2))" >&2; \
+$(LAUNCHER) $(2); rc=$$?; \
+if [ -n "$$RP_STATUS_FILE" ]; then echo "$(1) $$rc" >> "$$RP_STATUS_FILE"; fi; \
+if [ $$rc != 0 ]; then rm -rf $@ $@.partial $(3); \
+  hint=; [ $$rc = 75 ] && hint='; interrupted after a checkpoint: rerun with RESUME=1'; \
+  echo "recpipe: stage $(1) failed (exit $$rc)$$hint" >&2; \
+  exit $$rc; fi
+endef
+# $(call rp_resume,checkpoint): --resume when RESUME is set and the checkpoint is newer than
+# every prerequisite (a checkpoint of other inputs or parameters is never resumed).
+rp_resume = $$(ok=$(if $(filter 1 yes,$(RESUME)),1,0); \
+              for p in $^; do [ $(1) -nt $$p ] || ok=0; done; [ $$ok = 1 ] && echo --resume)
+
+FORCE:
+.PHONY: FORCE
+
+# A parameter stamp is rewritten only when its option string changes (unique temporary name:
+# Slurm stage jobs may evaluate the same stamp at once).
+$(P)/%: FORCE
+	@mkdir -p $(@D); t=$@.$$$$.tmp; printf '%s\n' $(call rp_sq,$(strip $(PARAMS_$*))) > $$t; \
+	if cmp -s $$t $@; then rm -f $$t; else mv -f $$t $@; fi
+
+ifeq ($(strip $(DATA)),)
+$(D)/truth.h5: $(BIN)/rp-synth $(P)/synth
+	$(call rp_stage,synth,$(BIN)/rp-synth --out $(D).partial $(PARAMS_synth),$(D) $(D).partial)
+	@mv $(D).partial $(D)
+else
+# Relink when DATA changes; the link stamp is what the CSVs hang on.
+$(RUN)/.data-link: $(P)/data
+	@mkdir -p $(RUN); abs=$$(cd "$(DATA)" 2>/dev/null && pwd) || \
+	  { echo "recpipe: DATA=$(DATA): no such folder" >&2; exit 66; }; \
+	if [ -L $(D) ] || [ ! -e $(D) ]; then rm -f $(D); else rm -rf $(D); fi; \
+	ln -s "$$abs" $(D) && touch $@
+$(D)/%.csv: | $(RUN)/.data-link
+	@test -e $@ || { echo "recpipe: $(DATA)/$*.csv: missing (see make verify-data)" >&2; exit 66; }
+endif
+
+$(SHARDS): $(SHARD_IN) $(BIN)/rp-shard $(P)/shard
+	$(call rp_stage,shard,$(BIN)/rp-shard --big $(D)/big_matrix.csv --small $(D)/small_matrix.csv \
+	  --out $@ $(PARAMS_shard))
+
+$(FEATURES): $(SHARDS) $(FEATURES_IN) $(BIN)/rp-features $(P)/features
+	$(call rp_stage,features,$(BIN)/rp-features --data $(D) --shards $(SHARDS) --out $@ $(PARAMS_features))
+
+$(ALS): $(SHARDS) $(BIN)/rp-als $(P)/als
+	@mkdir -p $(CKPT)
+	$(call rp_stage,als,$(BIN)/rp-als --shards $(SHARDS) --out $@ --checkpoint $(CKPT)/als.h5 \
+	  $(call rp_resume,$(CKPT)/als.h5) $(PARAMS_als))
+
+$(TWOTOWER): $(SHARDS) $(FEATURES) $(BIN)/rp-twotower $(P)/twotower
+	@mkdir -p $(CKPT)
+	$(call rp_stage,twotower,$(BIN)/rp-twotower --shards $(SHARDS) --features $(FEATURES) --out $@ \
+	  --checkpoint $(CKPT)/twotower.h5 $(call rp_resume,$(CKPT)/twotower.h5) $(PARAMS_twotower))
+
+$(HYBRID): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(BIN)/rp-hybrid $(P)/hybrid
+	$(call rp_stage,hybrid,$(BIN)/rp-hybrid --shards $(SHARDS) --als $(ALS) --twotower $(TWOTOWER) \
+	  --features $(FEATURES) --out $@ $(PARAMS_hybrid))
+
+$(EVAL): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(HYBRID) $(EVAL_IN) $(BIN)/rp-eval $(P)/eval
+	$(call rp_stage,eval,$(BIN)/rp-eval --shards $(SHARDS) --features $(FEATURES) --als $(ALS) \
+	  --twotower $(TWOTOWER) $(TRUTH_OPT) --out $@ --report-dir $(REPORT) \
+	  $(PARAMS_eval),$(REPORT))
+
+$(RECS): $(SHARDS) $(RECS_FILE) $(BIN)/rp-recommend $(P)/recommend
+	$(call rp_stage,recommend,$(BIN)/rp-recommend --shards $(SHARDS) \
+	  $(call rp_opt,--model-file,$(RECS_FILE)) --out $@ $(PARAMS_recommend),$(RUN)/recs.csv)
+
+# A program that is neither built by the Makefile nor present: say which stage is missing.
+$(BIN)/rp-%:
+	@echo "recpipe: $@ does not exist: stage '$*' is not built (no stages/$*/main.c?)" >&2; exit 66
+
+# ---- named goals, under the lock ---------------------------------------------------------
+DAG_GOALS := run synth shard features als twotower hybrid eval recommend clean-run
+.PHONY: $(DAG_GOALS) rp-locked
+LOCKED_GOALS := $(if $(filter 1 yes,$(LOCK)),$(if $(RP_LOCK_HELD),,$(filter $(DAG_GOALS),$(MAKECMDGOALS))))
+ifneq ($(LOCKED_GOALS),)
+# Outer make: take $(RUN)/.lock (refuse if held) and run the same goals in a make under it.
+$(LOCKED_GOALS): rp-locked
+	@:
+rp-locked:
+	@tools/dag-lock.sh "$(RUN)" $(MAKE) --no-print-directory RP_LOCK_HELD=1 $(LOCKED_GOALS)
+else
+run: check-deps $(EVAL) $(RECS)
+	@echo "recpipe: run complete in $(RUN) (report: $(REPORT)/report.md, recommendations: $(RECS))"
+ifeq ($(strip $(DATA)),)
+synth: $(D)/truth.h5
+else
+synth:
+	@echo "recpipe: DATA=$(DATA) is set: nothing to generate"
+endif
+shard: $(SHARDS)
+features: $(FEATURES)
+als: $(ALS)
+twotower: $(TWOTOWER)
+hybrid: $(HYBRID)
+eval: $(EVAL)
+recommend: $(RECS)
+# Everything in RUN but the lock (rm -rf removes a DATA link, never the folder it points to).
+clean-run:
+	@case "$(abspath $(RUN))" in /|$(abspath .)|$(abspath $(HOME))) \
+	  echo "recpipe: refusing to clear RUN=$(RUN)" >&2; exit 64;; esac; \
+	if [ -d $(RUN) ]; then find $(RUN) -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +; fi; \
+	echo "recpipe: cleared $(RUN)"
+endif
+
+.PHONY: verify-data
+verify-data:
+	@if [ -z "$(DATA)" ]; then echo 'usage: make verify-data DATA=".../KuaiRec 2.0/data"' >&2; exit 64; fi
+	@tools/verify-data.sh "$(DATA)"
+
+# rp-print-VAR: print a variable's value as this make sees it (used by slurm/submit.sh).
+rp-print-%:
+	@printf '%s\n' "$($*)"
