@@ -27,7 +27,9 @@ NP ?= 2
 LAUNCH ?= mpirun
 LAUNCH_FLAGS ?=
 LOCK ?= 1
-RESUME ?=
+# Resume an interrupted or killed training stage from its checkpoint (only a checkpoint newer
+# than every input and parameter of the stage is used); RESUME=0 always starts afresh.
+RESUME ?= 1
 SEED ?= 42
 # rp-synth (ignored when DATA is set). Empty = the program's default (full KuaiRec size).
 SCALE ?=
@@ -193,7 +195,7 @@ echo "recpipe: [$(1)] $(strip $(LAUNCHER) $(2))" >&2; \
 $(LAUNCHER) $(2); rc=$$?; \
 if [ -n "$$RP_STATUS_FILE" ]; then echo "$(1) $$rc" >> "$$RP_STATUS_FILE"; fi; \
 if [ $$rc != 0 ]; then rm -rf $@ $@.partial $(3); \
-  hint=; [ $$rc = 75 ] && hint='; interrupted after a checkpoint: rerun with RESUME=1'; \
+  hint=; [ $$rc = 75 ] && hint='; interrupted after a checkpoint: make continues from it next time'; \
   echo "recpipe: stage $(1) failed (exit $$rc)$$hint" >&2; \
   exit $$rc; fi
 endef
@@ -244,8 +246,10 @@ $(TWOTOWER): $(SHARDS) $(FEATURES) $(BIN)/rp-twotower $(P)/twotower
 	  --checkpoint $(CKPT)/twotower.h5 $(call rp_resume,$(CKPT)/twotower.h5) $(PARAMS_twotower))
 
 $(HYBRID): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(BIN)/rp-hybrid $(P)/hybrid
+	@mkdir -p $(CKPT)
 	$(call rp_stage,hybrid,$(BIN)/rp-hybrid --shards $(SHARDS) --als $(ALS) --twotower $(TWOTOWER) \
-	  --features $(FEATURES) --out $@ $(PARAMS_hybrid))
+	  --features $(FEATURES) --out $@ --checkpoint $(CKPT)/hybrid.h5 \
+	  $(call rp_resume,$(CKPT)/hybrid.h5) $(PARAMS_hybrid))
 
 $(EVAL): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(HYBRID) $(EVAL_IN) $(BIN)/rp-eval $(P)/eval
 	$(call rp_stage,eval,$(BIN)/rp-eval --shards $(SHARDS) --features $(FEATURES) --als $(ALS) \
