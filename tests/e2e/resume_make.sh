@@ -15,19 +15,29 @@ make -s features RUN="$A" "${common[@]}" > /dev/null 2>&1 || fail "make features
 cp -a "$A" "$B"
 make -s als RUN="$B" "${common[@]}" > /dev/null 2>&1 || fail "uninterrupted make als"
 
-# The test hook slows each ALS iteration so the kill lands mid-run, after a checkpoint.
-RP_ALS_TEST_DELAY_MS=200 make -s als RUN="$A" "${common[@]}" > kill.log 2>&1 &
-mk=$!
-for _ in $(seq 600); do [ -e "$A/ckpt/als.h5" ] && break; sleep 0.1; done
-[ -e "$A/ckpt/als.h5" ] || fail "no checkpoint appeared"
-sleep 0.3
-victim=$(pgrep -f "rp-als --shards $A/" | tail -n 1)
-[ -n "$victim" ] || fail "no rp-als rank found"
-kill -KILL "$victim"
-wait $mk && fail "make als succeeded although a rank was killed"
-[ ! -e "$A/als.h5" ] && [ ! -e "$A/als.h5.partial" ] || fail "a killed run left output"
-[ -e "$A/ckpt/als.h5" ] || fail "the checkpoint is gone"
+# kill_als: start `make als` (the test hook slows each iteration so the kill lands mid-run,
+# after a checkpoint), SIGKILL one rank, check make failed cleanly and the checkpoint stayed.
+kill_als() {
+    RP_ALS_TEST_DELAY_MS=200 make -s als RUN="$A" "${common[@]}" > kill.log 2>&1 &
+    local mk=$! victim
+    for _ in $(seq 600); do [ -e "$A/ckpt/als.h5" ] && break; sleep 0.1; done
+    [ -e "$A/ckpt/als.h5" ] || fail "no checkpoint appeared"
+    sleep 0.3
+    victim=$(pgrep -f "rp-als --shards $A/" | tail -n 1)
+    [ -n "$victim" ] || fail "no rp-als rank found"
+    kill -KILL "$victim"
+    wait $mk && fail "make als succeeded although a rank was killed"
+    [ ! -e "$A/als.h5" ] && [ ! -e "$A/als.h5.partial" ] || fail "a killed run left output"
+    [ -e "$A/ckpt/als.h5" ] || fail "the checkpoint is gone"
+}
 
+# A changed parameter never resumes the old checkpoint.
+kill_als
+make als RUN="$A" "${common[@]}" ALS_K=5 > k5.log 2>&1 || fail "make als ALS_K=5"
+grep -q -- "--resume" k5.log && fail "a changed parameter resumed an old checkpoint"
+
+# The same parameters resume and match the uninterrupted run bit for bit.
+kill_als
 make als RUN="$A" "${common[@]}" > resume.log 2>&1 || fail "make after the kill: $(tail -n 3 resume.log)"
 grep -q -- "--resume" resume.log || fail "make did not resume: $(grep rp-als resume.log)"
 grep -q "resumed from" resume.log || fail "rp-als did not report a resume"
@@ -35,7 +45,4 @@ for d in /user_factors /item_factors /user_bias /item_bias /score/user /score/it
          /history/train_rmse /history/valid_rmse; do
     h5diff -q "$A/als.h5" "$B/als.h5" $d $d || fail "$d differs from the uninterrupted run"
 done
-# A changed parameter must not resume the old checkpoint.
-make als RUN="$A" "${common[@]}" ALS_K=5 > k5.log 2>&1 || fail "make als ALS_K=5"
-grep -q -- "--resume" k5.log && fail "a changed parameter resumed an old checkpoint"
 echo "make-level kill and resume ok"
