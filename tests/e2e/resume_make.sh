@@ -4,7 +4,7 @@
 # resumes from the checkpoint and ends with the same bits as an uninterrupted run.
 source "$RP_TOP/tests/env.sh"
 set -u
-for p in synth shard features als twotower; do
+for p in synth shard features als; do
     [ -x "$RP_BIN/rp-$p" ] || { echo "skipped: bin/rp-$p not built yet"; exit 77; }
 done
 fail() { echo "FAIL: $*"; exit 1; }
