@@ -11,11 +11,12 @@
 #define TT_MAX_LAYERS 8
 #define TT_USER 0
 #define TT_ITEM 1
+#define TT_MAX_EMB 1024
 
 /* Command-line options (defaults in twotower_opts_default). */
 typedef struct tt_opts {
     const char *shards, *features, *out, *checkpoint;
-    int epochs, batch, dim, emb_dim, early_stop, user_id, item_id, resume;
+    int epochs, batch, micro_batch, dim, emb_dim, early_stop, user_id, item_id, resume;
     const char *hidden, *output, *loss;
     double lr, weight_decay, huber_delta;
     int64_t seed, interrupt_after; /* interrupt_after: test aid, 0 = never */

@@ -15,9 +15,10 @@
 void twotower_config_string(const tt_opts *o, char *buf, size_t cap)
 {
     snprintf(buf, cap, "dim=%d emb_dim=%d hidden=%s output=%s loss=%s huber_delta=%.17g "
-             "user_id=%d item_id=%d seed=%lld batch=%d lr=%.17g weight_decay=%.17g", o->dim,
+             "user_id=%d item_id=%d seed=%lld batch=%d micro_batch=%d lr=%.17g "
+             "weight_decay=%.17g", o->dim,
              o->emb_dim, o->hidden, o->output, o->loss, o->huber_delta, o->user_id, o->item_id,
-             (long long)o->seed, o->batch, o->lr, o->weight_decay);
+             (long long)o->seed, o->batch, o->micro_batch, o->lr, o->weight_decay);
 }
 
 /* Write a replicated float/double/int64 vector or matrix. */

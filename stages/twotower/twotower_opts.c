@@ -15,6 +15,7 @@ void twotower_opts_default(tt_opts *o)
     memset(o, 0, sizeof *o);
     o->epochs = 10;
     o->batch = 1024;
+    o->micro_batch = 128;
     o->dim = 32;
     o->emb_dim = 16;
     o->hidden = "64";
@@ -41,6 +42,9 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
         {"out", RP_ARG_STR, &o->out, "PATH", "output twotower.h5 (required)", NULL},
         {"epochs", RP_ARG_INT, &o->epochs, "N", "training epochs", NULL},
         {"batch", RP_ARG_INT, &o->batch, "B", "global batch (interactions per step, all ranks)",
+         NULL},
+        {"micro-batch", RP_ARG_INT, &o->micro_batch, "M", "samples per gradient unit; the "
+         "units of a batch are spread over the ranks (results do not depend on the rank count)",
          NULL},
         {"lr", RP_ARG_DBL, &o->lr, "X", "Adam learning rate", NULL},
         {"dim", RP_ARG_INT, &o->dim, "D", "tower output dimension", NULL},
@@ -81,8 +85,8 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
                       "rp-twotower --help)");
     if (o->epochs < 1 || o->batch < 1 || o->dim < 1 || o->emb_dim < 1 || !(o->lr > 0.0) ||
         o->weight_decay < 0.0 || !(o->huber_delta > 0.0) || o->early_stop < 0 ||
-        o->interrupt_after < 0 || o->batch > 1 << 24 || o->dim > 4096 || o->emb_dim > 4096)
-        RP_FAIL_USER0(RP_ERR_USAGE, "out-of-range option: need epochs, batch, dim, emb-dim >= 1, "
+        o->interrupt_after < 0 || o->batch > 1 << 24 || o->dim > 4096 || o->emb_dim > TT_MAX_EMB || o->micro_batch < 1)
+        RP_FAIL_USER0(RP_ERR_USAGE, "out-of-range option: need epochs, batch, micro-batch, dim, emb-dim >= 1, "
                       "lr > 0, weight-decay >= 0, huber-delta > 0, early-stop >= 0");
     if (o->checkpoint == NULL) {
         snprintf(ckpt_default, sizeof ckpt_default, "%s.ckpt", o->out);

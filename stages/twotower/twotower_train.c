@@ -16,17 +16,81 @@
 #define ADAM_B2 0.999
 #define ADAM_EPS 1e-8f
 
+/* Fixed-point sums: gradients are summed as int64 multiples of 2^-40, which is exact and
+ * associative, so the sum over ranks (and over micro-batches) has the same bits for any rank
+ * count and any reduction order. */
+#define TT_FIX_SCALE 1099511627776.0 /* 2^40 */
+#define TT_FIX_MAX 4.0e18
+
+static int64_t fix_of(double x)
+{
+    double v = x * TT_FIX_SCALE;
+    if (!(v < TT_FIX_MAX)) v = isnan(v) ? 0.0 : TT_FIX_MAX;
+    if (v < -TT_FIX_MAX) v = -TT_FIX_MAX;
+    return (int64_t)llrint(v);
+}
+
+/* A sparse accumulator of embedding-row gradients in fixed point. */
+typedef struct tt_fix {
+    int32_t *slot; /* [n_rows], -1 = absent */
+    int32_t *rows;
+    int64_t *vals; /* [cap, E] */
+    int64_t nrows, cap;
+} tt_fix;
+
 /* Per-step scratch that is not part of the model or the checkpoint. */
 typedef struct tt_step {
     uint32_t *perm;
     int32_t *users, *items;
-    float *y, *gbuf, *send, *recv;
+    float *y, *gbuf, *uvals;
+    int64_t *ibuf, *send, *recv;
     int *counts, *displs;
     uint8_t *decay;
     tt_ws ws;
-    tt_grad g, sum; /* local gradient; sum of all ranks' sparse rows */
-    int64_t local_cap, recv_cap;
+    tt_grad g;     /* float gradient of one micro-batch */
+    tt_fix loc, uni; /* this rank's rows over its micro-batches; all ranks' rows */
+    int64_t recv_cap;
 } tt_step;
+
+static int fix_init(tt_fix *a, int64_t n_rows, int64_t cap, int E)
+{
+    int rc = RP_OK;
+    memset(a, 0, sizeof *a);
+    a->cap = cap < n_rows ? cap : n_rows;
+    RP_ALLOC(a->slot = malloc((size_t)(n_rows > 0 ? n_rows : 1) * sizeof *a->slot));
+    RP_ALLOC(a->rows = malloc((size_t)(a->cap + 1) * sizeof *a->rows));
+    RP_ALLOC(a->vals = malloc((size_t)(a->cap + 1) * E * sizeof *a->vals));
+    for (int64_t r = 0; r < n_rows; r++) a->slot[r] = -1;
+cleanup:
+    return rc;
+}
+
+static void fix_clear(tt_fix *a)
+{
+    free(a->slot);
+    free(a->rows);
+    free(a->vals);
+    memset(a, 0, sizeof *a);
+}
+
+static void fix_reset(tt_fix *a)
+{
+    for (int64_t k = 0; k < a->nrows; k++) a->slot[a->rows[k]] = -1;
+    a->nrows = 0;
+}
+
+static void fix_add(tt_fix *a, int E, int32_t row, const int64_t *v)
+{
+    int32_t s = a->slot[row];
+    if (s < 0) {
+        s = (int32_t)a->nrows++;
+        a->slot[row] = s;
+        a->rows[s] = row;
+        memcpy(a->vals + (size_t)s * E, v, (size_t)E * sizeof *v);
+        return;
+    }
+    for (int q = 0; q < E; q++) a->vals[(size_t)s * E + q] += v[q];
+}
 
 /* The epoch's permutation of the training interactions: Fisher-Yates keyed by (seed, epoch),
  * computed identically on every rank. */
@@ -55,18 +119,18 @@ static void adam_update(float *w, float *mo, float *ve, const float *g, int64_t 
     }
 }
 
-/* Gather every rank's touched rows (row id bit-cast into the first float of each record) and
- * sum them in rank order into st->sum, so every replica gets the same bits. */
+/* Gather every rank's touched rows (records [row, E fixed-point values]) and sum them into
+ * st->uni: only rows some rank touched travel, so traffic is independent of the table sizes. */
 static int exchange_sparse(MPI_Comm comm, int size, const tt_model *m, tt_step *st,
                            double *bytes)
 {
     int rc = RP_OK;
-    tt_grad *g = &st->g, *u = &st->sum;
+    tt_fix *l = &st->loc, *u = &st->uni;
     int E = m->E, rec = 1 + E, nloc = 0, total = 0;
-    RP_CALL(rp_int_cast(g->nrows * rec, &nloc));
-    for (int64_t k = 0; k < g->nrows; k++) {
-        memcpy(st->send + k * rec, &g->rows[k], sizeof(int32_t));
-        memcpy(st->send + k * rec + 1, g->vals + k * E, (size_t)E * sizeof(float));
+    RP_CALL(rp_int_cast(l->nrows * rec, &nloc));
+    for (int64_t k = 0; k < l->nrows; k++) {
+        st->send[k * rec] = l->rows[k];
+        memcpy(st->send + k * rec + 1, l->vals + k * E, (size_t)E * sizeof(int64_t));
     }
     RP_MPI(MPI_Allgather(&nloc, 1, MPI_INT, st->counts, 1, MPI_INT, comm));
     for (int p = 0; p < size; p++) {
@@ -74,32 +138,19 @@ static int exchange_sparse(MPI_Comm comm, int size, const tt_model *m, tt_step *
         total += st->counts[p];
     }
     RP_REQUIRE(total <= st->recv_cap, RP_ERR_INTERNAL, "sparse exchange overflow");
-    RP_MPI(MPI_Allgatherv(st->send, nloc, MPI_FLOAT, st->recv, st->counts, st->displs, MPI_FLOAT,
-                          comm));
-    *bytes += (double)total * sizeof(float);
-    for (int64_t k = 0; k < u->nrows; k++) u->slot[u->rows[k]] = -1;
-    u->nrows = 0;
-    for (int64_t k = 0; k < total / rec; k++) {
-        int32_t row;
-        const float *v = st->recv + k * rec;
-        memcpy(&row, v, sizeof row);
-        int32_t s = u->slot[row];
-        if (s < 0) {
-            s = (int32_t)u->nrows++;
-            u->slot[row] = s;
-            u->rows[s] = row;
-            memcpy(u->vals + (size_t)s * E, v + 1, (size_t)E * sizeof(float));
-        } else {
-            for (int q = 0; q < E; q++) u->vals[(size_t)s * E + q] += v[1 + q];
-        }
-    }
+    RP_MPI(MPI_Allgatherv(st->send, nloc, MPI_INT64_T, st->recv, st->counts, st->displs,
+                          MPI_INT64_T, comm));
+    *bytes += (double)total * sizeof(int64_t);
+    fix_reset(u);
+    for (int64_t k = 0; k < total / rec; k++)
+        fix_add(u, E, (int32_t)st->recv[k * rec], st->recv + k * rec + 1);
 cleanup:
     return rc;
 }
 
 /* Coupled L2 weight decay (as torch.optim.Adam's weight_decay) then Adam. Embedding rows are
  * decayed and updated only when a step touched them (lazy, as torch's SparseAdam). */
-static void optimizer_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_grad *rows)
+static void optimizer_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_fix *rows)
 {
     tt_model *m = &tr->m;
     float wd = (float)o->weight_decay;
@@ -114,52 +165,73 @@ static void optimizer_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt
     adam_update(m->dense, tr->m_dense, tr->v_dense, gd, m->n_dense, lr_t, bc2);
     for (int64_t k = 0; k < rows->nrows; k++) {
         size_t r = (size_t)rows->rows[k] * E;
-        float *gv = rows->vals + (size_t)k * E;
+        float *gv = st->uvals;
+        for (int q = 0; q < E; q++)
+            gv[q] = (float)((double)rows->vals[(size_t)k * E + q] / TT_FIX_SCALE);
         if (wd > 0.0f)
             for (int q = 0; q < E; q++) gv[q] += wd * m->emb[r + q];
         adam_update(m->emb + r, tr->m_emb + r, tr->v_emb + r, gv, E, lr_t, bc2);
     }
 }
 
-/* One global step: this rank's share of positions [p0, p0 + gbn) of the permutation.
- * Returns RP_OK; *stop = 1 when any rank saw a signal (carried in the allreduce buffer). */
-static int train_step(MPI_Comm comm, int rank, int size, const tt_opts *o, const tt_data *d,
-                      tt_train *tr, tt_step *st, int64_t p0, int64_t gbn, int *stop)
+/* Gradient of micro-batch [q0, q0 + n) of the permutation, added to this rank's fixed-point
+ * sums (dense into st->ibuf, rows into st->loc). */
+static void micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_t q0, int n,
+                        int64_t gbn)
 {
-    int rc = RP_OK;
-    tt_model *m = &tr->m;
-    int64_t off = 0, cnt = 0;
-    rp_part_even(gbn, size, rank, &off, &cnt);
-    for (int64_t i = 0; i < cnt; i++) {
-        uint32_t k = st->perm[p0 + off + i];
+    for (int i = 0; i < n; i++) {
+        uint32_t k = st->perm[q0 + i];
         st->users[i] = d->train.user[k];
         st->items[i] = d->train.item[k];
         st->y[i] = d->train.value[k];
     }
     twotower_grad_reset(&st->g, m);
     double sse = 0.0, sae = 0.0;
-    twotower_loss_grad(m, st->users, st->items, st->y, (int)cnt, 1.0f / (float)gbn, &st->ws,
-                       &st->g, &sse, &sae);
-    int64_t nd = m->n_dense;
-    memcpy(st->gbuf, st->g.dense, (size_t)nd * sizeof(float));
-    st->gbuf[nd] = (float)sse;
-    st->gbuf[nd + 1] = (float)sae;
-    st->gbuf[nd + 2] = rp_signal_raised() ? 1.0f : 0.0f;
+    twotower_loss_grad(m, st->users, st->items, st->y, n, 1.0f / (float)gbn, &st->ws, &st->g,
+                       &sse, &sae);
+    int64_t nd = m->n_dense, v[TT_MAX_EMB];
+    for (int64_t k = 0; k < nd; k++) st->ibuf[k] += fix_of(st->g.dense[k]);
+    st->ibuf[nd] += fix_of(sse);
+    st->ibuf[nd + 1] += fix_of(sae);
+    for (int64_t k = 0; k < st->g.nrows; k++) {
+        for (int q = 0; q < m->E; q++) v[q] = fix_of(st->g.vals[k * m->E + q]);
+        fix_add(&st->loc, m->E, st->g.rows[k], v);
+    }
+}
+
+/* One global step over positions [p0, p0 + gbn) of the permutation, cut into micro-batches of
+ * o->micro_batch; this rank takes an even block of them. Returns RP_OK; *stop = 1 when any
+ * rank saw a signal (carried in the allreduce buffer). */
+static int train_step(MPI_Comm comm, int rank, int size, const tt_opts *o, const tt_data *d,
+                      tt_train *tr, tt_step *st, int64_t p0, int64_t gbn, int *stop)
+{
+    int rc = RP_OK;
+    tt_model *m = &tr->m;
+    int64_t M = o->micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0, nd = m->n_dense;
+    rp_part_even(nmb, size, rank, &c0, &cc);
+    memset(st->ibuf, 0, (size_t)(nd + 3) * sizeof *st->ibuf);
+    fix_reset(&st->loc);
+    for (int64_t c = c0; c < c0 + cc; c++) {
+        int64_t q0 = c * M, n = gbn - q0 < M ? gbn - q0 : M;
+        micro_batch(d, m, st, p0 + q0, (int)n, gbn);
+    }
+    st->ibuf[nd + 2] = rp_signal_raised() ? 1 : 0;
     int nbuf = 0;
     RP_CALL(rp_int_cast(nd + 3, &nbuf));
     if (size > 1)
-        RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->gbuf, nbuf, MPI_FLOAT, MPI_SUM, comm));
-    tr->bytes_dense += (double)nbuf * sizeof(float);
-    const tt_grad *rows = &st->g;
+        RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, comm));
+    tr->bytes_dense += (double)nbuf * sizeof(int64_t);
+    for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)((double)st->ibuf[k] / TT_FIX_SCALE);
+    const tt_fix *rows = &st->loc;
     if (size > 1) {
         RP_CALL(exchange_sparse(comm, size, m, st, &tr->bytes_sparse));
-        rows = &st->sum;
+        rows = &st->uni;
     }
     optimizer_step(o, tr, st, rows);
-    tr->ep_sse += st->gbuf[nd];
-    tr->ep_sae += st->gbuf[nd + 1];
+    tr->ep_sse += (double)st->ibuf[nd] / TT_FIX_SCALE;
+    tr->ep_sae += (double)st->ibuf[nd + 1] / TT_FIX_SCALE;
     tr->ep_n += (double)gbn;
-    *stop = st->gbuf[nd + 2] > 0.0f;
+    *stop = st->ibuf[nd + 2] > 0;
 cleanup:
     return rc;
 }
@@ -171,7 +243,7 @@ int twotower_evaluate(MPI_Comm comm, const tt_model *m, const tt_split *s, doubl
     int rank = 0, size = 1;
     tt_ws ws;
     const int chunk = 1024;
-    double acc[2] = {0.0, 0.0};
+    int64_t acc[2] = {0, 0}; /* fixed point (2^-32): exact, so any rank count sums alike */
     memset(&ws, 0, sizeof ws);
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
@@ -183,17 +255,17 @@ int twotower_evaluate(MPI_Comm comm, const tt_model *m, const tt_split *s, doubl
         twotower_predict(m, s->user + off + i, s->item + off + i, c, &ws);
         for (int k = 0; k < c; k++) {
             double p = fmin(fmax(ws.pred[k], 0.0), 1.0), r = p - s->value[off + i + k];
-            acc[0] += r * r;
-            acc[1] += fabs(r);
+            acc[0] += llrint(r * r * 4294967296.0);
+            acc[1] += llrint(fabs(r) * 4294967296.0);
         }
     }
 cleanup:
     twotower_ws_clear(&ws);
     rc = rp_mpi_agree(comm, rc);
-    if (rc == RP_OK) rc = rp_mpi_sum_f64(comm, acc, 2);
+    if (rc == RP_OK) rc = rp_mpi_sum_i64(comm, acc, 2);
     if (rc == RP_OK) {
-        *rmse = s->n > 0 ? sqrt(acc[0] / (double)s->n) : NAN;
-        *mae = s->n > 0 ? acc[1] / (double)s->n : NAN;
+        *rmse = s->n > 0 ? sqrt((double)acc[0] / 4294967296.0 / (double)s->n) : NAN;
+        *mae = s->n > 0 ? (double)acc[1] / 4294967296.0 / (double)s->n : NAN;
     }
     return rc;
 }
@@ -202,25 +274,29 @@ static int step_alloc(int size, const tt_opts *o, const tt_data *d, tt_train *tr
 {
     int rc = RP_OK;
     const tt_model *m = &tr->m;
+    int M = o->micro_batch, E = m->E;
+    int64_t nmb_local = ((o->batch + M - 1) / M + size - 1) / size;
     memset(st, 0, sizeof *st);
-    st->local_cap = (o->batch + size - 1) / size;
-    int cap = (int)st->local_cap;
+    RP_REQUIRE(E <= TT_MAX_EMB, RP_ERR_USAGE, "--emb-dim at most %d", TT_MAX_EMB);
     RP_ALLOC(st->perm = malloc((size_t)d->train.n * sizeof *st->perm));
-    RP_ALLOC(st->users = malloc((size_t)cap * sizeof(int32_t)));
-    RP_ALLOC(st->items = malloc((size_t)cap * sizeof(int32_t)));
-    RP_ALLOC(st->y = malloc((size_t)cap * sizeof(float)));
+    RP_ALLOC(st->users = malloc((size_t)M * sizeof(int32_t)));
+    RP_ALLOC(st->items = malloc((size_t)M * sizeof(int32_t)));
+    RP_ALLOC(st->y = malloc((size_t)M * sizeof(float)));
     RP_ALLOC(st->gbuf = malloc((size_t)(m->n_dense + 3) * sizeof(float)));
+    RP_ALLOC(st->ibuf = malloc((size_t)(m->n_dense + 3) * sizeof(int64_t)));
+    RP_ALLOC(st->uvals = malloc((size_t)E * sizeof(float)));
     RP_ALLOC(st->decay = calloc((size_t)m->n_dense, 1));
     for (int t = 0; t < 2; t++)
         for (int l = 0; l < m->tw[t].nlayers; l++)
             memset(st->decay + m->tw[t].w_off[l], 1,
                    (size_t)m->tw[t].dims[l] * m->tw[t].dims[l + 1]);
-    RP_CALL(twotower_ws_init(&st->ws, m, cap));
-    RP_CALL(twotower_grad_init(&st->g, m, cap));
-    RP_CALL(twotower_grad_init(&st->sum, m, cap * size));
-    st->recv_cap = st->g.cap_rows * size * (1 + m->E);
-    RP_ALLOC(st->send = malloc((size_t)(st->g.cap_rows + 1) * (1 + m->E) * sizeof(float)));
-    RP_ALLOC(st->recv = malloc((size_t)(st->recv_cap + 1) * sizeof(float)));
+    RP_CALL(twotower_ws_init(&st->ws, m, M));
+    RP_CALL(twotower_grad_init(&st->g, m, M));
+    RP_CALL(fix_init(&st->loc, m->n_rows, st->g.cap_rows * nmb_local, E));
+    RP_CALL(fix_init(&st->uni, m->n_rows, st->loc.cap * size, E));
+    st->recv_cap = st->loc.cap * size * (1 + E);
+    RP_ALLOC(st->send = malloc((size_t)(st->loc.cap + 1) * (1 + E) * sizeof(int64_t)));
+    RP_ALLOC(st->recv = malloc((size_t)(st->recv_cap + 1) * sizeof(int64_t)));
     RP_ALLOC(st->counts = malloc((size_t)size * sizeof(int)));
     RP_ALLOC(st->displs = malloc((size_t)size * sizeof(int)));
 cleanup:
@@ -234,6 +310,8 @@ static void step_clear(tt_step *st)
     free(st->items);
     free(st->y);
     free(st->gbuf);
+    free(st->ibuf);
+    free(st->uvals);
     free(st->decay);
     free(st->send);
     free(st->recv);
@@ -241,7 +319,8 @@ static void step_clear(tt_step *st)
     free(st->displs);
     twotower_ws_clear(&st->ws);
     twotower_grad_clear(&st->g);
-    twotower_grad_clear(&st->sum);
+    fix_clear(&st->loc);
+    fix_clear(&st->uni);
 }
 
 /* Allocate optimiser state, best copy and history for a fresh run. */
