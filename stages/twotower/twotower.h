@@ -12,6 +12,7 @@
 #define TT_USER 0
 #define TT_ITEM 1
 #define TT_MAX_EMB 1024
+#define TT_EMBED_CHUNK 1024
 
 /* Command-line options (defaults in twotower_opts_default). */
 typedef struct tt_opts {
@@ -119,10 +120,17 @@ double twotower_loss_grad(const tt_model *m, const int32_t *users, const int32_t
                           double *sse, double *sae);
 /* twotower_grad_reset - zero the dense gradient and forget touched rows. */
 void twotower_grad_reset(tt_grad *g, const tt_model *m);
-/* twotower_score_rows - normalised (cosine) or raw tower outputs of rows [r0, r0+n) of side t
- * into out[n, D]; raw tower outputs into raw (may be NULL). */
+/* twotower_embed_rows - scores (unit-normalised for the cosine head, else raw) of rows
+ * [r0, r0+n) of side t into score[n, D], raw tower outputs into raw (may be NULL), computed in
+ * chunks of TT_EMBED_CHUNK rows from r0 (sgemm bits depend on the chunk, so callers use r0 = 0). */
 int twotower_embed_rows(const tt_model *m, int t, int64_t r0, int64_t n, float *score,
                         float *raw);
+/* twotower_embed_all - every row of side t: the model's tower outputs for prediction and
+ * output, the same bits for any rank count. */
+int twotower_embed_all(const tt_model *m, int t, float *score, float *raw);
+/* twotower_pair_pred - the model's prediction from two score rows, exactly the /score
+ * convention: clamp01(post(scale * dot + shift)), dot in double. */
+double twotower_pair_pred(const tt_model *m, const float *su, const float *si);
 
 /* twotower_train.c */
 typedef struct tt_hist {

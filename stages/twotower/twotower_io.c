@@ -8,7 +8,6 @@
 
 #include "rp_h5.h"
 #include "rp_mpi.h"
-#include "rp_part.h"
 #include "rp_schema.h"
 #include "twotower.h"
 
@@ -165,26 +164,23 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
-/* Tower outputs of every row of side t, this rank's even block, as /score/<side> (normalised
- * for the cosine head) and /<side>_embedding (raw). */
+/* Tower outputs of every row of side t as /score/<side> (normalised for the cosine head) and
+ * /<side>_embedding (raw). Every rank computes all rows (cheap: one forward per row, fixed
+ * chunks, so the bits do not depend on the rank count); rank 0 writes. */
 static int write_side_scores(MPI_Comm comm, hid_t f, const tt_model *m, int t, int64_t n,
                              const char *side)
 {
-    int rc = RP_OK, rank = 0, size = 1;
+    int rc = RP_OK;
     float *score = NULL, *raw = NULL;
-    int64_t off = 0, cnt = 0;
     char name[64];
-    RP_MPI(MPI_Comm_rank(comm, &rank));
-    RP_MPI(MPI_Comm_size(comm, &size));
-    rp_part_even(n, size, rank, &off, &cnt);
-    RP_ALLOC(score = malloc((size_t)(cnt > 0 ? cnt : 1) * m->D * sizeof(float)));
-    RP_ALLOC(raw = malloc((size_t)(cnt > 0 ? cnt : 1) * m->D * sizeof(float)));
-    rc = twotower_embed_rows(m, t, off, cnt, score, raw);
+    RP_ALLOC(score = malloc((size_t)(n > 0 ? n : 1) * m->D * sizeof(float)));
+    RP_ALLOC(raw = malloc((size_t)(n > 0 ? n : 1) * m->D * sizeof(float)));
+    rc = twotower_embed_all(m, t, score, raw);
     RP_AGREE(comm, rc);
     snprintf(name, sizeof name, "/score/%s", side);
-    RP_CALL(rp_h5_write_2d(f, name, RP_F32, n, m->D, off, cnt, score));
+    RP_CALL(put(comm, f, name, RP_F32, n, m->D, score));
     snprintf(name, sizeof name, "/%s_embedding", side);
-    RP_CALL(rp_h5_write_2d(f, name, RP_F32, n, m->D, off, cnt, raw));
+    RP_CALL(put(comm, f, name, RP_F32, n, m->D, raw));
 cleanup:
     free(score);
     free(raw);

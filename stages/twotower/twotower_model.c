@@ -440,13 +440,26 @@ double twotower_loss_grad(const tt_model *m, const int32_t *users, const int32_t
     return loss;
 }
 
+int twotower_embed_all(const tt_model *m, int t, float *score, float *raw)
+{
+    return twotower_embed_rows(m, t, 0, m->tw[t].f->n, score, raw);
+}
+
+double twotower_pair_pred(const tt_model *m, const float *su, const float *si)
+{
+    double dot = 0.0, a = m->dense[m->head_off], c = m->dense[m->head_off + 1];
+    for (int k = 0; k < m->D; k++) dot += (double)su[k] * si[k];
+    double z = a * dot + c, p = m->cosine ? z : 1.0 / (1.0 + exp(-z));
+    return fmin(fmax(p, 0.0), 1.0);
+}
+
 int twotower_embed_rows(const tt_model *m, int t, int64_t r0, int64_t n, float *score,
                         float *raw)
 {
     int rc = RP_OK;
     tt_ws ws;
     int32_t *rows = NULL;
-    const int chunk = 1024;
+    const int chunk = TT_EMBED_CHUNK;
     int D = m->D;
     RP_CALL(twotower_ws_init(&ws, m, chunk));
     RP_ALLOC(rows = malloc(chunk * sizeof *rows));

@@ -241,26 +241,28 @@ int twotower_evaluate(MPI_Comm comm, const tt_model *m, const tt_split *s, doubl
 {
     int rc = RP_OK;
     int rank = 0, size = 1;
-    tt_ws ws;
-    const int chunk = 1024;
+    float *su = NULL, *si = NULL;
     int64_t acc[2] = {0, 0}; /* fixed point (2^-32): exact, so any rank count sums alike */
-    memset(&ws, 0, sizeof ws);
+    int64_t D = m->D;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
+    /* Predictions come from the tower outputs of every user and video (as in /score), cheaper
+     * than a forward pass per interaction and exactly what later stages will score. */
+    RP_ALLOC(su = malloc((size_t)(m->tw[TT_USER].f->n * D) * sizeof(float)));
+    RP_ALLOC(si = malloc((size_t)(m->tw[TT_ITEM].f->n * D) * sizeof(float)));
+    RP_CALL(twotower_embed_all(m, TT_USER, su, NULL));
+    RP_CALL(twotower_embed_all(m, TT_ITEM, si, NULL));
     int64_t off = 0, cnt = 0;
     rp_part_even(s->n, size, rank, &off, &cnt);
-    RP_CALL(twotower_ws_init(&ws, m, chunk));
-    for (int64_t i = 0; i < cnt; i += chunk) {
-        int c = (int)(cnt - i < chunk ? cnt - i : chunk);
-        twotower_predict(m, s->user + off + i, s->item + off + i, c, &ws);
-        for (int k = 0; k < c; k++) {
-            double p = fmin(fmax(ws.pred[k], 0.0), 1.0), r = p - s->value[off + i + k];
-            acc[0] += llrint(r * r * 4294967296.0);
-            acc[1] += llrint(fabs(r) * 4294967296.0);
-        }
+    for (int64_t k = off; k < off + cnt; k++) {
+        double p = twotower_pair_pred(m, su + s->user[k] * D, si + s->item[k] * D);
+        double r = p - s->value[k];
+        acc[0] += llrint(r * r * 4294967296.0);
+        acc[1] += llrint(fabs(r) * 4294967296.0);
     }
 cleanup:
-    twotower_ws_clear(&ws);
+    free(su);
+    free(si);
     rc = rp_mpi_agree(comm, rc);
     if (rc == RP_OK) rc = rp_mpi_sum_i64(comm, acc, 2);
     if (rc == RP_OK) {
