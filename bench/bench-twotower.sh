@@ -33,10 +33,13 @@ printf '%-22s %12s %10s %12s %14s %14s %11s\n' run samples/s s/epoch peak_MB/ran
 for np in $NPS; do
     out=$dir/tt-np$np.h5
     rm -f "$out" "$out.ckpt"
-    line=$(RP_LOG=0 rp_mpirun "$np" "$top/bin/rp-twotower" "${common[@]}" --out "$out" | tail -n 1)
+    line=$(RP_LOG=0 rp_mpirun "$np" "$top/bin/rp-twotower" "${common[@]}" --out "$out" |
+           tail -n 1)
     get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< "$line"; }
-    spe=$(h5dump -d /history/seconds "$out" | awk '/\(0\)/ {gsub(/.*\):/, ""); n = split($0, a, ","); s = 0; for (i = 1; i <= n; i++) s += a[i]; printf "%.1f", s / n}')
-    mae=$(h5dump -d /history/valid_mae "$out" | awk '/\(0\)/ {gsub(/.*\):/, ""); n = split($0, a, ","); printf "%.5f", a[n]}')
+    spe=$(h5dump -d /history/seconds "$out" | awk '/\(0\)/ {gsub(/.*\):/, "");
+          n = split($0, a, ","); s = 0; for (i = 1; i <= n; i++) s += a[i]; printf "%.1f", s / n}')
+    mae=$(h5dump -d /history/valid_mae "$out" | awk '/\(0\)/ {gsub(/.*\):/, "");
+          n = split($0, a, ","); printf "%.5f", a[n]}')
     printf '%-22s %12s %10s %12s %14s %14s %11s\n' "rp-twotower np=$np" "$(get samples_per_s)" \
         "$spe" "$(get peak_rss_mb_per_rank)" "$(get allreduce_bytes_per_step)" \
         "$(get sparse_bytes_per_step)" "$mae"

@@ -19,6 +19,7 @@ int main(int argc, char **argv)
     if (rc == RP_OK) rc = twotower_read_inputs(st.comm, &o, &d);
     if (rc == RP_OK) rc = twotower_train(st.comm, &o, &d, &tr);
     if (rc == RP_OK) rc = twotower_write_output(&st, &o, &d, &tr);
+    if (rc == RP_OK) twotower_checkpoint_remove(st.comm, &o);
     if (rc == RP_OK) {
         int64_t k = tr.hist.n - 1, b = tr.best_epoch - 1 >= 0 ? tr.best_epoch - 1 : k;
         rp_stage_add(&st, "epochs", "%lld", (long long)tr.hist.n);

@@ -162,8 +162,13 @@ int twotower_evaluate(MPI_Comm comm, const tt_model *m, const tt_split *s, doubl
                       double *mae);
 
 /* twotower_io.c */
-int twotower_checkpoint_write(MPI_Comm comm, const tt_opts *o, const tt_train *tr);
-int twotower_checkpoint_read(MPI_Comm comm, const tt_opts *o, tt_train *tr);
+/* Checkpoints carry the options that fix the bits and the inputs' hashes: a checkpoint from
+ * other options or other data is refused (RP_ERR_USAGE) instead of silently resumed. */
+int twotower_checkpoint_write(MPI_Comm comm, const tt_opts *o, const tt_data *d,
+                              const tt_train *tr);
+int twotower_checkpoint_read(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr);
+/* twotower_checkpoint_remove - rank 0 deletes the checkpoint after a committed output. */
+void twotower_checkpoint_remove(MPI_Comm comm, const tt_opts *o);
 int twotower_write_output(const rp_stage *st, const tt_opts *o, const tt_data *d,
                           const tt_train *tr);
 /* twotower_config_string - the options that fix the parameter layout (checked on resume). */

@@ -41,7 +41,8 @@ cleanup:
     return rc;
 }
 
-int twotower_checkpoint_write(MPI_Comm comm, const tt_opts *o, const tt_train *tr)
+int twotower_checkpoint_write(MPI_Comm comm, const tt_opts *o, const tt_data *d,
+                              const tt_train *tr)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
@@ -62,10 +63,18 @@ int twotower_checkpoint_write(MPI_Comm comm, const tt_opts *o, const tt_train *t
     RP_CALL(put(comm, f, "/best/emb", RP_F32, m->n_rows, m->E, tr->best_emb));
     RP_CALL(write_hist(comm, f, &tr->hist, hl));
     RP_CALL(rp_h5_attr_write_str(f, "/", "config", cfg));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "inputs", d->inputs));
     RP_CALL(rp_h5_attr_write(f, "/", "counters", RP_I64, 6, ctr));
     RP_CALL(rp_h5_attr_write(f, "/", "accumulators", RP_F64, 5, acc));
 cleanup:
     return rp_h5_commit(comm, &f, o->checkpoint, rc);
+}
+
+void twotower_checkpoint_remove(MPI_Comm comm, const tt_opts *o)
+{
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    if (rank == 0) unlink(o->checkpoint);
 }
 
 /* Read a replicated dataset of exactly n elements of type t into dst. */
@@ -109,7 +118,7 @@ cleanup:
     return rc;
 }
 
-int twotower_checkpoint_read(MPI_Comm comm, const tt_opts *o, tt_train *tr)
+int twotower_checkpoint_read(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr)
 {
     int rc = RP_OK, rank = 0, exists = 0;
     hid_t f = H5I_INVALID_HID;
@@ -131,6 +140,10 @@ int twotower_checkpoint_read(MPI_Comm comm, const tt_opts *o, tt_train *tr)
     if (strcmp(want, got) != 0)
         RP_FAIL_USER0(RP_ERR_USAGE, "%s: checkpoint made with other options (%s); delete it or "
                       "rerun with them", p, got);
+    RP_CALL(rp_h5_attr_read_str(f, "/", "inputs", got, sizeof got));
+    if (strcmp(d->inputs, got) != 0)
+        RP_FAIL_USER0(RP_ERR_USAGE, "%s: checkpoint made from other input files (%s); delete it",
+                      p, got);
     RP_CALL(rp_h5_attr_read(f, "/", "counters", RP_I64, 6, ctr));
     RP_CALL(rp_h5_attr_read(f, "/", "accumulators", RP_F64, 5, acc));
     if (ctr[5] > o->epochs || ctr[5] < 0)

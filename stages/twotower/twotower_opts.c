@@ -43,8 +43,8 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
         {"epochs", RP_ARG_INT, &o->epochs, "N", "training epochs", NULL},
         {"batch", RP_ARG_INT, &o->batch, "B", "global batch (interactions per step, all ranks)",
          NULL},
-        {"micro-batch", RP_ARG_INT, &o->micro_batch, "M", "samples per gradient unit; the "
-         "units of a batch are spread over the ranks (results do not depend on the rank count)",
+        {"micro-batch", RP_ARG_INT, &o->micro_batch, "M", "gradient unit: a batch's units are "
+         "spread over ranks; results never depend on the rank count",
          NULL},
         {"lr", RP_ARG_DBL, &o->lr, "X", "Adam learning rate", NULL},
         {"dim", RP_ARG_INT, &o->dim, "D", "tower output dimension", NULL},
@@ -77,7 +77,7 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
         "Reads /train and /valid of shards.h5 and the user/video features of features.h5.\n"
         "Writes /score/{user,item} (+ post/scale/shift), /user_embedding, /item_embedding,\n"
         "/weights/..., /history/... (see docs/stages/twotower.md).\n"
-        "SIGTERM/SIGUSR1: checkpoint at the next step and exit 75.\n" RP_COMMON_EPILOG};
+        "SIGTERM/SIGUSR1: checkpoint at the next step and exit 75.\n"};
     rc = rp_args_parse(argc, argv, &cmd, args, (int)(sizeof args / sizeof args[0]));
     if (rc != RP_OK) return rc;
     if (o->shards == NULL || o->features == NULL || o->out == NULL)
@@ -85,9 +85,11 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
                       "rp-twotower --help)");
     if (o->epochs < 1 || o->batch < 1 || o->dim < 1 || o->emb_dim < 1 || !(o->lr > 0.0) ||
         o->weight_decay < 0.0 || !(o->huber_delta > 0.0) || o->early_stop < 0 ||
-        o->interrupt_after < 0 || o->batch > 1 << 24 || o->dim > 4096 || o->emb_dim > TT_MAX_EMB || o->micro_batch < 1)
-        RP_FAIL_USER0(RP_ERR_USAGE, "out-of-range option: need epochs, batch, micro-batch, dim, emb-dim >= 1, "
-                      "lr > 0, weight-decay >= 0, huber-delta > 0, early-stop >= 0");
+        o->interrupt_after < 0 || o->batch > 1 << 24 || o->dim > 4096 ||
+        o->emb_dim > TT_MAX_EMB || o->micro_batch < 1)
+        RP_FAIL_USER0(RP_ERR_USAGE, "out-of-range option: need epochs, batch, micro-batch, dim, "
+                      "emb-dim >= 1 (emb-dim <= %d), lr > 0, weight-decay >= 0, "
+                      "huber-delta > 0, early-stop >= 0", TT_MAX_EMB);
     if (o->checkpoint == NULL) {
         snprintf(ckpt_default, sizeof ckpt_default, "%s.ckpt", o->out);
         o->checkpoint = ckpt_default;

@@ -453,7 +453,7 @@ int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *
     rc = twotower_model_init(&tr->m, o, d);
     if (rc == RP_OK) rc = train_alloc(o, tr);
     RP_AGREE(comm, rc);
-    if (o->resume) RP_CALL(twotower_checkpoint_read(comm, o, tr));
+    if (o->resume) RP_CALL(twotower_checkpoint_read(comm, o, d, tr));
     rc = step_alloc(size, o, d, tr, &st);
     RP_AGREE(comm, rc);
     rp_log_info("%lld train / %lld valid interactions, %lld dense parameters, %lld embedding "
@@ -464,7 +464,7 @@ int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *
         RP_AGREE(comm, rc);
         if (!interrupted) RP_CALL(end_epoch(comm, o, d, tr));
         if (!interrupted) interrupted = rp_signal_pending(comm);
-        RP_CALL(twotower_checkpoint_write(comm, o, tr));
+        RP_CALL(twotower_checkpoint_write(comm, o, d, tr));
         if (interrupted) {
             rp_log_info("interrupted: checkpoint %s written at epoch %lld step %lld",
                         o->checkpoint, (long long)tr->epoch, (long long)tr->step);

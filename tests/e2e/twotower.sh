@@ -20,6 +20,7 @@ tt 2 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out o2.h5 "${common[@
 tt 1 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out o1.h5 "${common[@]}" > sum1.txt \
     || fail "np 1 run"
 grep -q "^rp-twotower: ok .*valid_mae=" sum2.txt || fail "summary line: $(cat sum2.txt)"
+[ ! -e o2.h5.ckpt ] || fail "checkpoint left after a successful run"
 for ds in /score/user /score/item /user_embedding /item_embedding /weights/head \
           /weights/user/layer0/W /weights/item/emb/tags /weights/user/emb/id /history/epoch \
           /history/train_rmse /history/train_mae /history/valid_rmse /history/valid_mae \

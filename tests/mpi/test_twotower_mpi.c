@@ -159,7 +159,8 @@ static void planted_problem_is_learned(void)
         /* noise is 0.02; the baseline is about 0.12 */
         CU_ASSERT(base > 0.08);
         CU_ASSERT(mae < 0.4 * base);
-        if (!(mae < 0.4 * base)) rp_log_warn("%s: valid MAE %g vs baseline %g", o.output, mae, base);
+        if (!(mae < 0.4 * base))
+            rp_log_warn("%s: valid MAE %g vs baseline %g", o.output, mae, base);
     }
 }
 
