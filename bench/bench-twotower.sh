@@ -28,8 +28,8 @@ common=(--shards "$shards" --features "$features" --epochs "$EPOCHS" --batch "$B
         --weight-decay 0 --early-stop 0)
 echo "rp-twotower benchmark: $data; epochs=$EPOCHS batch=$BATCH; $(getconf _NPROCESSORS_ONLN) cores; $(date -u)"
 echo "host load: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-22s %12s %10s %12s %14s %14s %11s\n' run samples/s s/epoch peak_MB/rank \
-    allreduce_B/step sparse_B/step valid_mae
+fmt='%-22s %12s %10s %12s %14s %14s %11s\n'
+printf "$fmt" run samples/s s/epoch peak_MB/rank allreduce_B/step sparse_B/step valid_mae
 for np in $NPS; do
     out=$dir/tt-np$np.h5
     rm -f "$out" "$out.ckpt"
@@ -40,7 +40,7 @@ for np in $NPS; do
           n = split($0, a, ","); s = 0; for (i = 1; i <= n; i++) s += a[i]; printf "%.1f", s / n}')
     mae=$(h5dump -d /history/valid_mae "$out" | awk '/\(0\)/ {gsub(/.*\):/, "");
           n = split($0, a, ","); printf "%.5f", a[n]}')
-    printf '%-22s %12s %10s %12s %14s %14s %11s\n' "rp-twotower np=$np" "$(get samples_per_s)" \
+    printf "$fmt" "rp-twotower np=$np" "$(get samples_per_s)" \
         "$spe" "$(get peak_rss_mb_per_rank)" "$(get allreduce_bytes_per_step)" \
         "$(get sparse_bytes_per_step)" "$mae"
 done
@@ -49,7 +49,8 @@ if ! "$PYTHON" -c "import torch, h5py" 2> /dev/null; then
     exit 0
 fi
 for th in $THREADS; do
-    js=$(OMP_NUM_THREADS=$th "$PYTHON" "$top/bench/twotower_torch.py" --shards "$shards" \
+    # passive OpenMP waiting: spinning threads on a loaded shared machine slow torch 10-30x
+    js=$(OMP_NUM_THREADS=$th OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$top/bench/twotower_torch.py" --shards "$shards" \
         --features "$features" --epochs "$EPOCHS" --batch "$BATCH" --threads "$th")
     echo "$js" > "$dir/torch-$th.json"
     "$PYTHON" - "$th" "$js" <<'EOF'
