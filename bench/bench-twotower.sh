@@ -26,7 +26,8 @@ else
 fi
 common=(--shards "$shards" --features "$features" --epochs "$EPOCHS" --batch "$BATCH"
         --weight-decay 0 --early-stop 0)
-echo "rp-twotower benchmark: $data; epochs=$EPOCHS batch=$BATCH; $(getconf _NPROCESSORS_ONLN) cores; $(date -u)"
+echo "rp-twotower benchmark: $data; epochs=$EPOCHS batch=$BATCH;" \
+    "$(getconf _NPROCESSORS_ONLN) cores; $(date -u)"
 echo "host load: $(cut -d' ' -f1-3 /proc/loadavg)"
 fmt='%-22s %12s %10s %12s %14s %14s %11s\n'
 printf "$fmt" run samples/s s/epoch peak_MB/rank allreduce_B/step sparse_B/step valid_mae
@@ -50,8 +51,8 @@ if ! "$PYTHON" -c "import torch, h5py" 2> /dev/null; then
 fi
 for th in $THREADS; do
     # passive OpenMP waiting: spinning threads on a loaded shared machine slow torch 10-30x
-    js=$(OMP_NUM_THREADS=$th OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$top/bench/twotower_torch.py" --shards "$shards" \
-        --features "$features" --epochs "$EPOCHS" --batch "$BATCH" --threads "$th")
+    js=$(OMP_NUM_THREADS=$th OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$top/bench/twotower_torch.py" \
+        --shards "$shards" --features "$features" --epochs "$EPOCHS" --batch "$BATCH" --threads "$th")
     echo "$js" > "$dir/torch-$th.json"
     "$PYTHON" - "$th" "$js" <<'EOF'
 import json, sys
