@@ -24,6 +24,10 @@ else
             tagcard=31 seed=11
     fi
 fi
+# Ranks that wait in MPI yield the core (Open MPI only does so by itself when it sees more ranks
+# than cores); on a shared, loaded machine a spinning rank steals time from its partner. The
+# PyTorch runs get the matching OMP_WAIT_POLICY=PASSIVE below.
+export OMPI_MCA_mpi_yield_when_idle=1
 common=(--shards "$shards" --features "$features" --epochs "$EPOCHS" --batch "$BATCH"
         --weight-decay 0 --early-stop 0)
 echo "rp-twotower benchmark: $data; epochs=$EPOCHS batch=$BATCH;" \
@@ -51,8 +55,9 @@ if ! "$PYTHON" -c "import torch, h5py" 2> /dev/null; then
 fi
 for th in $THREADS; do
     # passive OpenMP waiting: spinning threads on a loaded shared machine slow torch 10-30x
-    js=$(OMP_NUM_THREADS=$th OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$top/bench/twotower_torch.py" \
-        --shards "$shards" --features "$features" --epochs "$EPOCHS" --batch "$BATCH" --threads "$th")
+    js=$(OMP_NUM_THREADS=$th OMP_WAIT_POLICY=PASSIVE "$PYTHON" \
+        "$top/bench/twotower_torch.py" --shards "$shards" --features "$features" \
+        --epochs "$EPOCHS" --batch "$BATCH" --threads "$th")
     echo "$js" > "$dir/torch-$th.json"
     "$PYTHON" - "$th" "$js" <<'EOF'
 import json, sys
