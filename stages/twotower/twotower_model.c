@@ -1,0 +1,500 @@
+/* twotower_model.c - parameter layout, initialisation, forward and backward passes of the
+ * two-tower model on float32 (matrix work in cblas_sgemm). Used by rp-twotower and its tests. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp_err.h"
+#include "rp_rng.h"
+#include "twotower.h"
+
+#define TT_COS_EPS 1e-8
+
+/* ReLU on the bits: sign set (negative, -0, -NaN) -> +0. Branch-free, because the signs are
+ * random and a mispredicted branch per activation costs more than the sgemm work per sample. */
+static inline float relu(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u &= ~(uint32_t)((int32_t)u >> 31);
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* g if the ReLU output a was positive (a is +0 or positive after relu()), else +0. */
+static inline float relu_mask(float g, float a)
+{
+    uint32_t ug, ua;
+    memcpy(&ug, &g, sizeof ug);
+    memcpy(&ua, &a, sizeof ua);
+    ug &= -(uint32_t)(ua != 0);
+    memcpy(&g, &ug, sizeof g);
+    return g;
+}
+
+/* Parse "64,32" into dims[1..]; "" means no hidden layer. Returns the number of hidden layers
+ * or -1 on a malformed list. */
+static int parse_hidden(const char *s, int *dims)
+{
+    int n = 0;
+    const char *p = s;
+    while (*p != '\0') {
+        char *end = NULL;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 65536 || n >= TT_MAX_LAYERS - 1) return -1;
+        dims[++n] = (int)v;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p != '\0') return -1;
+    }
+    return n;
+}
+
+/* Lay out one tower's slots (embedding tables) and MLP; advances the row and dense cursors. */
+static int tower_layout(tt_tower *tw, const tt_side *f, int use_id, const tt_opts *o, int E,
+                        int64_t *row, int64_t *dense)
+{
+    int nh = parse_hidden(o->hidden, tw->dims);
+    if (nh < 0) return RP_ERR_USAGE;
+    tw->f = f;
+    tw->use_id = use_id;
+    tw->nslots = 0;
+    if (use_id) {
+        tw->slot_base[tw->nslots++] = *row;
+        *row += f->n;
+    }
+    for (int j = 0; j < f->ncat; j++) {
+        if (tw->nslots >= 63) return RP_ERR_USAGE;
+        tw->slot_base[tw->nslots++] = *row;
+        *row += f->card[j];
+    }
+    if (f->tag_len > 0) {
+        tw->slot_base[tw->nslots++] = *row;
+        *row += f->tag_rows;
+    }
+    tw->dims[0] = tw->nslots * E + f->nnum;
+    if (tw->dims[0] == 0) return RP_ERR_USAGE;
+    tw->nlayers = nh + 1;
+    tw->dims[tw->nlayers] = o->dim;
+    for (int l = 0; l < tw->nlayers; l++) {
+        tw->w_off[l] = *dense;
+        *dense += (int64_t)tw->dims[l] * tw->dims[l + 1];
+        tw->b_off[l] = *dense;
+        *dense += tw->dims[l + 1];
+    }
+    return RP_OK;
+}
+
+/* Glorot-normal weights, zero biases; embeddings uniform(-0.05, 0.05) like Keras. Each value is
+ * keyed by its flat index, so the initial model is the same for any rank count. */
+static void init_weights(tt_model *m, uint64_t seed, double mean_target)
+{
+    uint64_t sd = rp_rng_stream("twotower.init.dense"), se = rp_rng_stream("twotower.init.emb");
+    memset(m->dense, 0, (size_t)m->n_dense * sizeof *m->dense);
+    for (int t = 0; t < 2; t++) {
+        const tt_tower *tw = &m->tw[t];
+        for (int l = 0; l < tw->nlayers; l++) {
+            int64_t nw = (int64_t)tw->dims[l] * tw->dims[l + 1];
+            double sdv = sqrt(2.0 / (tw->dims[l] + tw->dims[l + 1]));
+            for (int64_t k = 0; k < nw; k++)
+                m->dense[tw->w_off[l] + k] =
+                    (float)(sdv * rp_rng_normal(seed, sd, (uint64_t)(tw->w_off[l] + k)));
+        }
+    }
+    double mu = fmin(fmax(mean_target, 1e-3), 1.0 - 1e-3);
+    /* Start at the bias-only prediction so early steps fit structure, not the mean. */
+    m->dense[m->head_off] = m->cosine ? 0.25f : 1.0f;
+    m->dense[m->head_off + 1] = m->cosine ? (float)mu : (float)log(mu / (1.0 - mu));
+    for (int64_t k = 0; k < m->n_rows * m->E; k++)
+        m->emb[k] = (float)(0.1 * rp_rng_uniform(seed, se, (uint64_t)k) - 0.05);
+}
+
+int twotower_model_init(tt_model *m, const tt_opts *o, const tt_data *d)
+{
+    int rc = RP_OK;
+    memset(m, 0, sizeof *m);
+    m->E = o->emb_dim;
+    m->D = o->dim;
+    m->cosine = strcmp(o->output, "cosine") == 0;
+    m->huber = strcmp(o->loss, "huber") == 0;
+    m->delta = (float)o->huber_delta;
+    RP_REQUIRE(m->E >= 1 && m->D >= 1, RP_ERR_USAGE, "--emb-dim and --dim must be >= 1");
+    int64_t row = 0, dense = 0;
+    if (tower_layout(&m->tw[TT_USER], &d->side[TT_USER], o->user_id, o, m->E, &row, &dense) ||
+        tower_layout(&m->tw[TT_ITEM], &d->side[TT_ITEM], o->item_id, o, m->E, &row, &dense))
+        RP_FAIL_USER0(RP_ERR_USAGE, "bad --hidden '%s' or a tower without any input "
+                      "(at most %d hidden layers, 63 categorical columns)", o->hidden,
+                      TT_MAX_LAYERS - 1);
+    m->head_off = dense;
+    m->n_dense = dense + 2;
+    m->n_rows = row;
+    RP_ALLOC(m->dense = malloc((size_t)m->n_dense * sizeof *m->dense));
+    RP_ALLOC(m->emb = malloc((size_t)(m->n_rows > 0 ? m->n_rows : 1) * m->E * sizeof *m->emb));
+    init_weights(m, (uint64_t)o->seed, d->train_mean);
+cleanup:
+    if (rc != RP_OK) twotower_model_clear(m);
+    return rc;
+}
+
+void twotower_model_clear(tt_model *m)
+{
+    free(m->dense);
+    free(m->emb);
+    m->dense = m->emb = NULL;
+}
+
+static int max_width(const tt_model *m)
+{
+    int w = 1;
+    for (int t = 0; t < 2; t++)
+        for (int l = 0; l <= m->tw[t].nlayers; l++)
+            if (m->tw[t].dims[l] > w) w = m->tw[t].dims[l];
+    return w;
+}
+
+int twotower_ws_init(tt_ws *ws, const tt_model *m, int cap)
+{
+    int rc = RP_OK;
+    memset(ws, 0, sizeof *ws);
+    ws->cap = cap;
+    size_t c = (size_t)cap, w = (size_t)max_width(m);
+    for (int t = 0; t < 2; t++) {
+        RP_ALLOC(ws->x[t] = malloc(c * (size_t)m->tw[t].dims[0] * sizeof(float)));
+        for (int l = 0; l < m->tw[t].nlayers; l++)
+            RP_ALLOC(ws->h[t][l] = malloc(c * (size_t)m->tw[t].dims[l + 1] * sizeof(float)));
+        RP_ALLOC(ws->nrm[t] = malloc(c * (size_t)m->D * sizeof(float)));
+        RP_ALLOC(ws->dout[t] = malloc(c * (size_t)m->D * sizeof(float)));
+    }
+    RP_ALLOC(ws->g0 = malloc(c * w * sizeof(float)));
+    RP_ALLOC(ws->g1 = malloc(c * w * sizeof(float)));
+    RP_ALLOC(ws->pred = malloc(c * sizeof(double)));
+    RP_ALLOC(ws->s = malloc(c * sizeof(double)));
+cleanup:
+    if (rc != RP_OK) twotower_ws_clear(ws);
+    return rc;
+}
+
+void twotower_ws_clear(tt_ws *ws)
+{
+    for (int t = 0; t < 2; t++) {
+        free(ws->x[t]);
+        for (int l = 0; l < TT_MAX_LAYERS; l++) free(ws->h[t][l]);
+        free(ws->nrm[t]);
+        free(ws->dout[t]);
+    }
+    free(ws->g0);
+    free(ws->g1);
+    free(ws->pred);
+    free(ws->s);
+    memset(ws, 0, sizeof *ws);
+}
+
+int twotower_grad_init(tt_grad *g, const tt_model *m, int cap)
+{
+    int rc = RP_OK;
+    memset(g, 0, sizeof *g);
+    int64_t per = 0;
+    for (int t = 0; t < 2; t++) per += m->tw[t].nslots + m->tw[t].f->tag_len;
+    g->cap_rows = (int64_t)cap * per;
+    if (g->cap_rows > m->n_rows) g->cap_rows = m->n_rows;
+    RP_ALLOC(g->dense = calloc((size_t)m->n_dense, sizeof *g->dense));
+    RP_ALLOC(g->slot = malloc((size_t)(m->n_rows > 0 ? m->n_rows : 1) * sizeof *g->slot));
+    RP_ALLOC(g->rows = malloc((size_t)(g->cap_rows > 0 ? g->cap_rows : 1) * sizeof *g->rows));
+    RP_ALLOC(g->vals = malloc((size_t)(g->cap_rows > 0 ? g->cap_rows : 1) * m->E * sizeof(float)));
+    for (int64_t r = 0; r < m->n_rows; r++) g->slot[r] = -1;
+cleanup:
+    if (rc != RP_OK) twotower_grad_clear(g);
+    return rc;
+}
+
+void twotower_grad_clear(tt_grad *g)
+{
+    free(g->dense);
+    free(g->slot);
+    free(g->rows);
+    free(g->vals);
+    memset(g, 0, sizeof *g);
+}
+
+void twotower_grad_reset(tt_grad *g, const tt_model *m)
+{
+    memset(g->dense, 0, (size_t)m->n_dense * sizeof *g->dense);
+    for (int64_t k = 0; k < g->nrows; k++) g->slot[g->rows[k]] = -1;
+    g->nrows = 0;
+}
+
+/* Add scale * v (E floats) to the gradient of embedding row `row`. */
+static void grad_add_row(tt_grad *g, int E, int32_t row, const float *v, float scale)
+{
+    int32_t s = g->slot[row];
+    float *dst;
+    if (s < 0) {
+        s = (int32_t)g->nrows++;
+        g->slot[row] = s;
+        g->rows[s] = row;
+        dst = g->vals + (size_t)s * E;
+        for (int k = 0; k < E; k++) dst[k] = scale * v[k];
+        return;
+    }
+    dst = g->vals + (size_t)s * E;
+    for (int k = 0; k < E; k++) dst[k] += scale * v[k];
+}
+
+/* Build the input rows: one E-wide segment per slot (tags: mean of the present tags), then the
+ * numeric features. */
+static void gather_inputs(const tt_model *m, int t, const int32_t *rows, int n, float *x)
+{
+    const tt_tower *tw = &m->tw[t];
+    const tt_side *f = tw->f;
+    int E = m->E, in = tw->dims[0];
+    size_t rowb = (size_t)E * sizeof(float);
+    for (int i = 0; i < n; i++) {
+        int64_t r = rows[i];
+        float *xi = x + (size_t)i * in;
+        int s = 0;
+        if (tw->use_id) memcpy(xi + (s++) * E, m->emb + (tw->slot_base[0] + r) * E, rowb);
+        for (int j = 0; j < f->ncat; j++, s++)
+            memcpy(xi + s * E, m->emb + (tw->slot_base[s] + f->cat[r * f->ncat + j]) * E, rowb);
+        if (f->tag_len > 0) {
+            float *seg = xi + s * E;
+            int cnt = 0;
+            memset(seg, 0, rowb);
+            for (int k = 0; k < f->tag_len; k++) {
+                int32_t tg = f->tags[r * f->tag_len + k];
+                if (tg == 0) continue;
+                const float *e = m->emb + (tw->slot_base[s] + tg) * E;
+                for (int q = 0; q < E; q++) seg[q] += e[q];
+                cnt++;
+            }
+            for (int q = 0; cnt > 1 && q < E; q++) seg[q] /= (float)cnt;
+            s++;
+        }
+        if (f->nnum > 0) memcpy(xi + s * E, f->num + r * f->nnum, (size_t)f->nnum * sizeof(float));
+    }
+}
+
+void twotower_tower_forward(const tt_model *m, int t, const int32_t *rows, int n, tt_ws *ws)
+{
+    const tt_tower *tw = &m->tw[t];
+    gather_inputs(m, t, rows, n, ws->x[t]);
+    const float *a = ws->x[t];
+    for (int l = 0; l < tw->nlayers; l++) {
+        int in = tw->dims[l], out = tw->dims[l + 1];
+        float *h = ws->h[t][l];
+        const float *b = m->dense + tw->b_off[l];
+        for (int i = 0; i < n; i++) memcpy(h + (size_t)i * out, b, (size_t)out * sizeof(float));
+        if (n > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, a, in,
+                        m->dense + tw->w_off[l], out, 1.0f, h, out);
+        if (l < tw->nlayers - 1)
+            for (size_t k = 0; k < (size_t)n * out; k++) h[k] = relu(h[k]);
+        a = h;
+    }
+}
+
+/* Cosine variant: unit-normalise tower outputs in float, as written to /score (so the scoring
+ * convention reproduces the prediction); nrm_inv[i] = 1/|u_i| for the backward pass. */
+static void normalise(const float *u, int n, int D, float *un, double *nrm_inv)
+{
+    for (int i = 0; i < n; i++) {
+        double ss = TT_COS_EPS;
+        for (int k = 0; k < D; k++) ss += (double)u[i * D + k] * u[i * D + k];
+        double inv = 1.0 / sqrt(ss);
+        for (int k = 0; k < D; k++) un[i * D + k] = (float)(u[i * D + k] * inv);
+        if (nrm_inv) nrm_inv[i] = inv;
+    }
+}
+
+/* Head: s = dot (sigmoid) or cosine; pred = post(a*s + c). Dot products in double. */
+static void head_forward(const tt_model *m, int n, tt_ws *ws)
+{
+    int D = m->D;
+    const float *u = ws->h[TT_USER][m->tw[TT_USER].nlayers - 1];
+    const float *v = ws->h[TT_ITEM][m->tw[TT_ITEM].nlayers - 1];
+    if (m->cosine) {
+        normalise(u, n, D, ws->nrm[TT_USER], NULL);
+        normalise(v, n, D, ws->nrm[TT_ITEM], NULL);
+        u = ws->nrm[TT_USER];
+        v = ws->nrm[TT_ITEM];
+    }
+    double a = m->dense[m->head_off], c = m->dense[m->head_off + 1];
+    for (int i = 0; i < n; i++) {
+        double s = 0.0;
+        for (int k = 0; k < D; k++) s += (double)u[i * D + k] * v[i * D + k];
+        double z = a * s + c;
+        ws->s[i] = s;
+        ws->pred[i] = m->cosine ? z : 1.0 / (1.0 + exp(-z));
+    }
+}
+
+void twotower_predict(const tt_model *m, const int32_t *users, const int32_t *items, int n,
+                      tt_ws *ws)
+{
+    twotower_tower_forward(m, TT_USER, users, n, ws);
+    twotower_tower_forward(m, TT_ITEM, items, n, ws);
+    head_forward(m, n, ws);
+}
+
+/* Loss derivative dL/dp for residual r; returns the loss. */
+static double loss_of(const tt_model *m, double r, double *dldp)
+{
+    if (!m->huber) {
+        *dldp = 2.0 * r;
+        return r * r;
+    }
+    double d = m->delta, ar = fabs(r);
+    if (ar <= d) {
+        *dldp = r;
+        return 0.5 * r * r;
+    }
+    *dldp = r > 0 ? d : -d;
+    return d * (ar - 0.5 * d);
+}
+
+/* Backward of the head into ws->dout[*] and the head gradient; returns the loss sum. */
+static double head_backward(const tt_model *m, const float *y, int n, float inv_b, tt_ws *ws,
+                            tt_grad *g, double *sse, double *sae)
+{
+    int D = m->D;
+    const float *u = ws->h[TT_USER][m->tw[TT_USER].nlayers - 1];
+    const float *v = ws->h[TT_ITEM][m->tw[TT_ITEM].nlayers - 1];
+    double a = m->dense[m->head_off], loss = 0.0, ga = 0.0, gc = 0.0;
+    for (int i = 0; i < n; i++) {
+        double p = ws->pred[i], r = p - y[i], dldp, pc = fmin(fmax(p, 0.0), 1.0);
+        loss += loss_of(m, r, &dldp);
+        *sse += (pc - y[i]) * (pc - y[i]);
+        *sae += fabs(pc - y[i]);
+        double dz = dldp * inv_b * (m->cosine ? 1.0 : p * (1.0 - p));
+        ga += dz * ws->s[i];
+        gc += dz;
+        double ds = dz * a;
+        const float *ui = u + (size_t)i * D, *vi = v + (size_t)i * D;
+        float *du = ws->dout[TT_USER] + (size_t)i * D, *dv = ws->dout[TT_ITEM] + (size_t)i * D;
+        if (!m->cosine) {
+            for (int k = 0; k < D; k++) {
+                du[k] = (float)(ds * vi[k]);
+                dv[k] = (float)(ds * ui[k]);
+            }
+            continue;
+        }
+        /* un = u/|u|: du = ds * (vn - s*un) / |u| (and symmetrically for v). */
+        const float *un = ws->nrm[TT_USER] + (size_t)i * D, *vn = ws->nrm[TT_ITEM] + (size_t)i * D;
+        double su = TT_COS_EPS, sv = TT_COS_EPS;
+        for (int k = 0; k < D; k++) {
+            su += (double)ui[k] * ui[k];
+            sv += (double)vi[k] * vi[k];
+        }
+        double iu = 1.0 / sqrt(su), iv = 1.0 / sqrt(sv), s = ws->s[i];
+        for (int k = 0; k < D; k++) {
+            du[k] = (float)(ds * (vn[k] - s * un[k]) * iu);
+            dv[k] = (float)(ds * (un[k] - s * vn[k]) * iv);
+        }
+    }
+    g->dense[m->head_off] += (float)ga;
+    g->dense[m->head_off + 1] += (float)gc;
+    return loss;
+}
+
+/* Scatter the input gradient dx [n, in] of tower t into the embedding rows it came from. */
+static void scatter_inputs(const tt_model *m, int t, const int32_t *rows, int n, const float *dx,
+                           tt_grad *g)
+{
+    const tt_tower *tw = &m->tw[t];
+    const tt_side *f = tw->f;
+    int E = m->E, in = tw->dims[0];
+    for (int i = 0; i < n; i++) {
+        int64_t r = rows[i];
+        const float *di = dx + (size_t)i * in;
+        int s = 0;
+        if (tw->use_id) {
+            grad_add_row(g, E, (int32_t)(tw->slot_base[0] + r), di, 1.0f);
+            s++;
+        }
+        for (int j = 0; j < f->ncat; j++, s++)
+            grad_add_row(g, E, (int32_t)(tw->slot_base[s] + f->cat[r * f->ncat + j]), di + s * E,
+                         1.0f);
+        if (f->tag_len == 0) continue;
+        int cnt = 0;
+        for (int k = 0; k < f->tag_len; k++) cnt += f->tags[r * f->tag_len + k] != 0;
+        for (int k = 0; k < f->tag_len; k++) {
+            int32_t tg = f->tags[r * f->tag_len + k];
+            if (tg != 0)
+                grad_add_row(g, E, (int32_t)(tw->slot_base[s] + tg), di + s * E, 1.0f / (float)cnt);
+        }
+    }
+}
+
+/* Backward through tower t's MLP from ws->dout[t]; accumulates dW, db, embedding rows. */
+static void tower_backward(const tt_model *m, int t, const int32_t *rows, int n, tt_ws *ws,
+                           tt_grad *g)
+{
+    const tt_tower *tw = &m->tw[t];
+    float *cur = ws->dout[t];
+    for (int l = tw->nlayers - 1; l >= 0; l--) {
+        int in = tw->dims[l], out = tw->dims[l + 1];
+        const float *a = l == 0 ? ws->x[t] : ws->h[t][l - 1];
+        float *db = g->dense + tw->b_off[l];
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, n, 1.0f, a, in, cur, out,
+                    1.0f, g->dense + tw->w_off[l], out);
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < out; k++) db[k] += cur[(size_t)i * out + k];
+        float *next = cur == ws->g0 ? ws->g1 : ws->g0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, in, out, 1.0f, cur, out,
+                    m->dense + tw->w_off[l], out, 0.0f, next, in);
+        if (l > 0) /* ReLU mask: the layer's output was clamped at 0 */
+            for (size_t k = 0; k < (size_t)n * in; k++) next[k] = relu_mask(next[k], a[k]);
+        cur = next;
+    }
+    scatter_inputs(m, t, rows, n, cur, g);
+}
+
+double twotower_loss_grad(const tt_model *m, const int32_t *users, const int32_t *items,
+                          const float *y, int n, float inv_b, tt_ws *ws, tt_grad *g,
+                          double *sse, double *sae)
+{
+    if (n <= 0) return 0.0;
+    twotower_predict(m, users, items, n, ws);
+    double loss = head_backward(m, y, n, inv_b, ws, g, sse, sae);
+    tower_backward(m, TT_USER, users, n, ws, g);
+    tower_backward(m, TT_ITEM, items, n, ws, g);
+    return loss;
+}
+
+int twotower_embed_all(const tt_model *m, int t, float *score, float *raw)
+{
+    return twotower_embed_rows(m, t, 0, m->tw[t].f->n, score, raw);
+}
+
+double twotower_pair_pred(const tt_model *m, const float *su, const float *si)
+{
+    double dot = 0.0, a = m->dense[m->head_off], c = m->dense[m->head_off + 1];
+    for (int k = 0; k < m->D; k++) dot += (double)su[k] * si[k];
+    double z = a * dot + c, p = m->cosine ? z : 1.0 / (1.0 + exp(-z));
+    return fmin(fmax(p, 0.0), 1.0);
+}
+
+int twotower_embed_rows(const tt_model *m, int t, int64_t r0, int64_t n, float *score,
+                        float *raw)
+{
+    int rc = RP_OK;
+    tt_ws ws;
+    int32_t *rows = NULL;
+    const int chunk = TT_EMBED_CHUNK;
+    int D = m->D;
+    RP_CALL(twotower_ws_init(&ws, m, chunk));
+    RP_ALLOC(rows = malloc(chunk * sizeof *rows));
+    for (int64_t done = 0; done < n; done += chunk) {
+        int c = (int)(n - done < chunk ? n - done : chunk);
+        for (int i = 0; i < c; i++) rows[i] = (int32_t)(r0 + done + i);
+        twotower_tower_forward(m, t, rows, c, &ws);
+        const float *u = ws.h[t][m->tw[t].nlayers - 1];
+        if (raw) memcpy(raw + done * D, u, (size_t)c * D * sizeof(float));
+        if (m->cosine) normalise(u, c, D, score + done * D, NULL);
+        else memcpy(score + done * D, u, (size_t)c * D * sizeof(float));
+    }
+cleanup:
+    free(rows);
+    twotower_ws_clear(&ws);
+    return rc;
+}

@@ -1,0 +1,499 @@
+/* twotower_train.c - data-parallel training of the two-tower model: a global shuffle per epoch
+ * (independent of the rank count), each rank computes the gradient of its share of every global
+ * batch; dense gradients are summed with one MPI_Allreduce, embedding rows exchanged sparsely;
+ * every replica applies the same Adam update. Validation, early stopping, checkpoints. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <immintrin.h>
+#endif
+
+#include "rp_mpi.h"
+#include "rp_part.h"
+#include "rp_rng.h"
+#include "twotower.h"
+
+#define ADAM_B1 0.9
+#define ADAM_B2 0.999
+#define ADAM_EPS 1e-8f
+
+/* Fixed-point sums: gradients are summed as int64 multiples of 2^-40, which is exact and
+ * associative, so the sum over ranks (and over micro-batches) has the same bits for any rank
+ * count and any reduction order. */
+#define TT_FIX_SCALE 1099511627776.0 /* 2^40 */
+#define TT_FIX_MAX 4.0e18
+
+/* Branch-free (it runs once per gradient entry per micro-batch): clamp, then truncate. NaN
+ * maps to 0; a diverging run shows in the loss, not as undefined behaviour here. */
+static inline int64_t fix_of(double x)
+{
+    double v = x * TT_FIX_SCALE;
+    v = v == v ? v : 0.0;
+    v = v > TT_FIX_MAX ? TT_FIX_MAX : v;
+    v = v < -TT_FIX_MAX ? -TT_FIX_MAX : v;
+    return (int64_t)v;
+}
+
+/* A sparse accumulator of embedding-row gradients in fixed point. */
+typedef struct tt_fix {
+    int32_t *slot; /* [n_rows], -1 = absent */
+    int32_t *rows;
+    int64_t *vals; /* [cap, E] */
+    int64_t nrows, cap;
+} tt_fix;
+
+/* Per-step scratch that is not part of the model or the checkpoint. */
+typedef struct tt_step {
+    uint32_t *perm;
+    int32_t *users, *items;
+    float *y, *gbuf, *uvals;
+    int64_t *ibuf, *send, *recv;
+    int *counts, *displs;
+    uint8_t *decay;
+    tt_ws ws;
+    tt_grad g;     /* float gradient of one micro-batch */
+    tt_fix loc, uni; /* this rank's rows over its micro-batches; all ranks' rows */
+    int64_t recv_cap;
+} tt_step;
+
+static int fix_init(tt_fix *a, int64_t n_rows, int64_t cap, int E)
+{
+    int rc = RP_OK;
+    memset(a, 0, sizeof *a);
+    a->cap = cap < n_rows ? cap : n_rows;
+    RP_ALLOC(a->slot = malloc((size_t)(n_rows > 0 ? n_rows : 1) * sizeof *a->slot));
+    RP_ALLOC(a->rows = malloc((size_t)(a->cap + 1) * sizeof *a->rows));
+    RP_ALLOC(a->vals = malloc((size_t)(a->cap + 1) * E * sizeof *a->vals));
+    for (int64_t r = 0; r < n_rows; r++) a->slot[r] = -1;
+cleanup:
+    return rc;
+}
+
+static void fix_clear(tt_fix *a)
+{
+    free(a->slot);
+    free(a->rows);
+    free(a->vals);
+    memset(a, 0, sizeof *a);
+}
+
+static void fix_reset(tt_fix *a)
+{
+    for (int64_t k = 0; k < a->nrows; k++) a->slot[a->rows[k]] = -1;
+    a->nrows = 0;
+}
+
+static void fix_add(tt_fix *a, int E, int32_t row, const int64_t *v)
+{
+    int32_t s = a->slot[row];
+    if (s < 0) {
+        s = (int32_t)a->nrows++;
+        a->slot[row] = s;
+        a->rows[s] = row;
+        memcpy(a->vals + (size_t)s * E, v, (size_t)E * sizeof *v);
+        return;
+    }
+    for (int q = 0; q < E; q++) a->vals[(size_t)s * E + q] += v[q];
+}
+
+/* The epoch's permutation of the training interactions: Fisher-Yates keyed by (seed, epoch),
+ * computed identically on every rank. */
+static void make_perm(uint64_t seed, int64_t epoch, int64_t n, uint32_t *perm)
+{
+    rp_rng r;
+    rp_rng_init(&r, seed, rp_rng_stream("twotower.shuffle"), (uint64_t)epoch * (uint64_t)n);
+    for (int64_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        uint64_t j = rp_rng_next_below(&r, (uint64_t)i + 1);
+        uint32_t tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+}
+
+/* Adam on n entries. SSE when available (IEEE sqrt and division are correctly rounded, so the
+ * vector and scalar paths give the same bits); the per-step dense update and every touched
+ * embedding row go through here, which made it the top non-BLAS cost when scalar. */
+static void adam_update(float *w, float *mo, float *ve, const float *g, int64_t n, double lr_t,
+                        double bc2)
+{
+    float b1 = (float)ADAM_B1, b2 = (float)ADAM_B2, ibc2 = (float)(1.0 / sqrt(bc2));
+    float c1 = 1.0f - b1, c2 = 1.0f - b2, step = (float)lr_t;
+    int64_t k = 0;
+#ifdef __SSE2__
+    __m128 vb1 = _mm_set1_ps(b1), vc1 = _mm_set1_ps(c1), vb2 = _mm_set1_ps(b2);
+    __m128 vc2 = _mm_set1_ps(c2), vib = _mm_set1_ps(ibc2), veps = _mm_set1_ps(ADAM_EPS);
+    __m128 vst = _mm_set1_ps(step);
+    for (; k + 4 <= n; k += 4) {
+        __m128 gk = _mm_loadu_ps(g + k);
+        __m128 m = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(mo + k)), _mm_mul_ps(vc1, gk));
+        __m128 v = _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(ve + k)),
+                              _mm_mul_ps(_mm_mul_ps(vc2, gk), gk));
+        _mm_storeu_ps(mo + k, m);
+        _mm_storeu_ps(ve + k, v);
+        __m128 den = _mm_add_ps(_mm_mul_ps(_mm_sqrt_ps(v), vib), veps);
+        _mm_storeu_ps(w + k, _mm_sub_ps(_mm_loadu_ps(w + k), _mm_div_ps(_mm_mul_ps(vst, m), den)));
+    }
+#endif
+    for (; k < n; k++) {
+        mo[k] = b1 * mo[k] + c1 * g[k];
+        ve[k] = b2 * ve[k] + c2 * g[k] * g[k];
+        /* ve >= 0, so the builtin (no errno path) is exact sqrtf */
+        w[k] -= step * mo[k] / (__builtin_sqrtf(ve[k]) * ibc2 + ADAM_EPS);
+    }
+}
+
+/* Gather every rank's touched rows (records [row, E fixed-point values]) and sum them into
+ * st->uni: only rows some rank touched travel, so traffic is independent of the table sizes. */
+static int exchange_sparse(MPI_Comm comm, int size, const tt_model *m, tt_step *st,
+                           double *bytes)
+{
+    int rc = RP_OK;
+    tt_fix *l = &st->loc, *u = &st->uni;
+    int E = m->E, rec = 1 + E, nloc = 0, total = 0;
+    RP_CALL(rp_int_cast(l->nrows * rec, &nloc));
+    for (int64_t k = 0; k < l->nrows; k++) {
+        st->send[k * rec] = l->rows[k];
+        memcpy(st->send + k * rec + 1, l->vals + k * E, (size_t)E * sizeof(int64_t));
+    }
+    RP_MPI(MPI_Allgather(&nloc, 1, MPI_INT, st->counts, 1, MPI_INT, comm));
+    for (int p = 0; p < size; p++) {
+        st->displs[p] = total;
+        total += st->counts[p];
+    }
+    RP_REQUIRE(total <= st->recv_cap, RP_ERR_INTERNAL, "sparse exchange overflow");
+    RP_MPI(MPI_Allgatherv(st->send, nloc, MPI_INT64_T, st->recv, st->counts, st->displs,
+                          MPI_INT64_T, comm));
+    *bytes += (double)total * sizeof(int64_t);
+    fix_reset(u);
+    for (int64_t k = 0; k < total / rec; k++)
+        fix_add(u, E, (int32_t)st->recv[k * rec], st->recv + k * rec + 1);
+cleanup:
+    return rc;
+}
+
+/* Coupled L2 weight decay (as torch.optim.Adam's weight_decay) then Adam. Embedding rows are
+ * decayed and updated only when a step touched them (lazy, as torch's SparseAdam). */
+static void optimizer_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_fix *rows)
+{
+    tt_model *m = &tr->m;
+    float wd = (float)o->weight_decay;
+    int E = m->E;
+    tr->t++;
+    double bc1 = 1.0 - pow(ADAM_B1, (double)tr->t), bc2 = 1.0 - pow(ADAM_B2, (double)tr->t);
+    double lr_t = o->lr / bc1;
+    float *gd = st->gbuf;
+    if (wd > 0.0f)
+        for (int64_t k = 0; k < m->n_dense; k++)
+            if (st->decay[k]) gd[k] += wd * m->dense[k];
+    adam_update(m->dense, tr->m_dense, tr->v_dense, gd, m->n_dense, lr_t, bc2);
+    for (int64_t k = 0; k < rows->nrows; k++) {
+        size_t r = (size_t)rows->rows[k] * E;
+        float *gv = st->uvals;
+        for (int q = 0; q < E; q++)
+            gv[q] = (float)((double)rows->vals[(size_t)k * E + q] / TT_FIX_SCALE);
+        if (wd > 0.0f)
+            for (int q = 0; q < E; q++) gv[q] += wd * m->emb[r + q];
+        adam_update(m->emb + r, tr->m_emb + r, tr->v_emb + r, gv, E, lr_t, bc2);
+    }
+}
+
+/* Gradient of micro-batch [q0, q0 + n) of the permutation, added to this rank's fixed-point
+ * sums (dense into st->ibuf, rows into st->loc). */
+static void micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_t q0, int n,
+                        int64_t gbn)
+{
+    for (int i = 0; i < n; i++) {
+        uint32_t k = st->perm[q0 + i];
+        st->users[i] = d->train.user[k];
+        st->items[i] = d->train.item[k];
+        st->y[i] = d->train.value[k];
+    }
+    twotower_grad_reset(&st->g, m);
+    double sse = 0.0, sae = 0.0;
+    twotower_loss_grad(m, st->users, st->items, st->y, n, 1.0f / (float)gbn, &st->ws, &st->g,
+                       &sse, &sae);
+    int64_t nd = m->n_dense, v[TT_MAX_EMB];
+    for (int64_t k = 0; k < nd; k++) st->ibuf[k] += fix_of(st->g.dense[k]);
+    st->ibuf[nd] += fix_of(sse);
+    st->ibuf[nd + 1] += fix_of(sae);
+    for (int64_t k = 0; k < st->g.nrows; k++) {
+        for (int q = 0; q < m->E; q++) v[q] = fix_of(st->g.vals[k * m->E + q]);
+        fix_add(&st->loc, m->E, st->g.rows[k], v);
+    }
+}
+
+/* One global step over positions [p0, p0 + gbn) of the permutation, cut into micro-batches of
+ * o->micro_batch; this rank takes an even block of them. Returns RP_OK; *stop = 1 when any
+ * rank saw a signal (carried in the allreduce buffer). */
+static int train_step(MPI_Comm comm, int rank, int size, const tt_opts *o, const tt_data *d,
+                      tt_train *tr, tt_step *st, int64_t p0, int64_t gbn, int *stop)
+{
+    int rc = RP_OK;
+    tt_model *m = &tr->m;
+    int64_t M = o->micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0, nd = m->n_dense;
+    rp_part_even(nmb, size, rank, &c0, &cc);
+    memset(st->ibuf, 0, (size_t)(nd + 3) * sizeof *st->ibuf);
+    fix_reset(&st->loc);
+    for (int64_t c = c0; c < c0 + cc; c++) {
+        int64_t q0 = c * M, n = gbn - q0 < M ? gbn - q0 : M;
+        micro_batch(d, m, st, p0 + q0, (int)n, gbn);
+    }
+    st->ibuf[nd + 2] = rp_signal_raised() ? 1 : 0;
+    int nbuf = 0;
+    RP_CALL(rp_int_cast(nd + 3, &nbuf));
+    if (size > 1)
+        RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, comm));
+    tr->bytes_dense += (double)nbuf * sizeof(int64_t);
+    for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)((double)st->ibuf[k] / TT_FIX_SCALE);
+    const tt_fix *rows = &st->loc;
+    if (size > 1) {
+        RP_CALL(exchange_sparse(comm, size, m, st, &tr->bytes_sparse));
+        rows = &st->uni;
+    }
+    optimizer_step(o, tr, st, rows);
+    tr->ep_sse += (double)st->ibuf[nd] / TT_FIX_SCALE;
+    tr->ep_sae += (double)st->ibuf[nd + 1] / TT_FIX_SCALE;
+    tr->ep_n += (double)gbn;
+    *stop = st->ibuf[nd + 2] > 0;
+cleanup:
+    return rc;
+}
+
+int twotower_evaluate(MPI_Comm comm, const tt_model *m, const tt_split *s, double *rmse,
+                      double *mae)
+{
+    int rc = RP_OK;
+    int rank = 0, size = 1;
+    float *su = NULL, *si = NULL;
+    int64_t acc[2] = {0, 0}; /* fixed point (2^-32): exact, so any rank count sums alike */
+    int64_t D = m->D;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    /* Predictions come from the tower outputs of every user and video (as in /score), cheaper
+     * than a forward pass per interaction and exactly what later stages will score. */
+    RP_ALLOC(su = malloc((size_t)(m->tw[TT_USER].f->n * D) * sizeof(float)));
+    RP_ALLOC(si = malloc((size_t)(m->tw[TT_ITEM].f->n * D) * sizeof(float)));
+    RP_CALL(twotower_embed_all(m, TT_USER, su, NULL));
+    RP_CALL(twotower_embed_all(m, TT_ITEM, si, NULL));
+    int64_t off = 0, cnt = 0;
+    rp_part_even(s->n, size, rank, &off, &cnt);
+    for (int64_t k = off; k < off + cnt; k++) {
+        double p = twotower_pair_pred(m, su + s->user[k] * D, si + s->item[k] * D);
+        double r = p - s->value[k];
+        acc[0] += llrint(r * r * 4294967296.0);
+        acc[1] += llrint(fabs(r) * 4294967296.0);
+    }
+cleanup:
+    free(su);
+    free(si);
+    rc = rp_mpi_agree(comm, rc);
+    if (rc == RP_OK) rc = rp_mpi_sum_i64(comm, acc, 2);
+    if (rc == RP_OK) {
+        *rmse = s->n > 0 ? sqrt((double)acc[0] / 4294967296.0 / (double)s->n) : NAN;
+        *mae = s->n > 0 ? (double)acc[1] / 4294967296.0 / (double)s->n : NAN;
+    }
+    return rc;
+}
+
+static int step_alloc(int size, const tt_opts *o, const tt_data *d, tt_train *tr, tt_step *st)
+{
+    int rc = RP_OK;
+    const tt_model *m = &tr->m;
+    int M = o->micro_batch, E = m->E;
+    int64_t nmb_local = ((o->batch + M - 1) / M + size - 1) / size;
+    memset(st, 0, sizeof *st);
+    RP_REQUIRE(E <= TT_MAX_EMB, RP_ERR_USAGE, "--emb-dim at most %d", TT_MAX_EMB);
+    RP_ALLOC(st->perm = malloc((size_t)d->train.n * sizeof *st->perm));
+    RP_ALLOC(st->users = malloc((size_t)M * sizeof(int32_t)));
+    RP_ALLOC(st->items = malloc((size_t)M * sizeof(int32_t)));
+    RP_ALLOC(st->y = malloc((size_t)M * sizeof(float)));
+    RP_ALLOC(st->gbuf = malloc((size_t)(m->n_dense + 3) * sizeof(float)));
+    RP_ALLOC(st->ibuf = malloc((size_t)(m->n_dense + 3) * sizeof(int64_t)));
+    RP_ALLOC(st->uvals = malloc((size_t)E * sizeof(float)));
+    RP_ALLOC(st->decay = calloc((size_t)m->n_dense, 1));
+    for (int t = 0; t < 2; t++)
+        for (int l = 0; l < m->tw[t].nlayers; l++)
+            memset(st->decay + m->tw[t].w_off[l], 1,
+                   (size_t)m->tw[t].dims[l] * m->tw[t].dims[l + 1]);
+    RP_CALL(twotower_ws_init(&st->ws, m, M));
+    RP_CALL(twotower_grad_init(&st->g, m, M));
+    RP_CALL(fix_init(&st->loc, m->n_rows, st->g.cap_rows * nmb_local, E));
+    RP_CALL(fix_init(&st->uni, m->n_rows, st->loc.cap * size, E));
+    st->recv_cap = st->loc.cap * size * (1 + E);
+    RP_ALLOC(st->send = malloc((size_t)(st->loc.cap + 1) * (1 + E) * sizeof(int64_t)));
+    RP_ALLOC(st->recv = malloc((size_t)(st->recv_cap + 1) * sizeof(int64_t)));
+    RP_ALLOC(st->counts = malloc((size_t)size * sizeof(int)));
+    RP_ALLOC(st->displs = malloc((size_t)size * sizeof(int)));
+cleanup:
+    return rc;
+}
+
+static void step_clear(tt_step *st)
+{
+    free(st->perm);
+    free(st->users);
+    free(st->items);
+    free(st->y);
+    free(st->gbuf);
+    free(st->ibuf);
+    free(st->uvals);
+    free(st->decay);
+    free(st->send);
+    free(st->recv);
+    free(st->counts);
+    free(st->displs);
+    twotower_ws_clear(&st->ws);
+    twotower_grad_clear(&st->g);
+    fix_clear(&st->loc);
+    fix_clear(&st->uni);
+}
+
+/* Allocate optimiser state, best copy and history for a fresh run. */
+static int train_alloc(const tt_opts *o, tt_train *tr)
+{
+    int rc = RP_OK;
+    const tt_model *m = &tr->m;
+    size_t nd = (size_t)m->n_dense, ne = (size_t)(m->n_rows > 0 ? m->n_rows : 1) * m->E;
+    size_t ep = (size_t)(o->epochs > 0 ? o->epochs : 1);
+    RP_ALLOC(tr->m_dense = calloc(nd, sizeof(float)));
+    RP_ALLOC(tr->v_dense = calloc(nd, sizeof(float)));
+    RP_ALLOC(tr->m_emb = calloc(ne, sizeof(float)));
+    RP_ALLOC(tr->v_emb = calloc(ne, sizeof(float)));
+    RP_ALLOC(tr->best_dense = malloc(nd * sizeof(float)));
+    RP_ALLOC(tr->best_emb = malloc(ne * sizeof(float)));
+    RP_ALLOC(tr->hist.epoch = calloc(ep, sizeof(int64_t)));
+    RP_ALLOC(tr->hist.train_rmse = calloc(ep, sizeof(double)));
+    RP_ALLOC(tr->hist.train_mae = calloc(ep, sizeof(double)));
+    RP_ALLOC(tr->hist.valid_rmse = calloc(ep, sizeof(double)));
+    RP_ALLOC(tr->hist.valid_mae = calloc(ep, sizeof(double)));
+    RP_ALLOC(tr->hist.seconds = calloc(ep, sizeof(double)));
+    memcpy(tr->best_dense, m->dense, nd * sizeof(float));
+    memcpy(tr->best_emb, m->emb, (size_t)m->n_rows * m->E * sizeof(float));
+    tr->best_epoch = -1;
+    tr->best_mae = INFINITY;
+cleanup:
+    return rc;
+}
+
+/* End of an epoch: validation, history, early-stopping bookkeeping. */
+static int end_epoch(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr)
+{
+    int rc = RP_OK;
+    double vr = NAN, va = NAN;
+    RP_CALL(twotower_evaluate(comm, &tr->m, &d->valid, &vr, &va));
+    tt_hist *h = &tr->hist;
+    int64_t k = h->n++;
+    h->epoch[k] = tr->epoch + 1;
+    h->train_rmse[k] = sqrt(tr->ep_sse / tr->ep_n);
+    h->train_mae[k] = tr->ep_sae / tr->ep_n;
+    h->valid_rmse[k] = vr;
+    h->valid_mae[k] = va;
+    h->seconds[k] = tr->ep_seconds;
+    /* Without validation data the last epoch is the best. */
+    if (isnan(va) || va < tr->best_mae) {
+        tr->best_mae = isnan(va) ? INFINITY : va;
+        tr->best_epoch = tr->epoch + 1;
+        tr->bad_epochs = 0;
+        memcpy(tr->best_dense, tr->m.dense, (size_t)tr->m.n_dense * sizeof(float));
+        memcpy(tr->best_emb, tr->m.emb, (size_t)tr->m.n_rows * tr->m.E * sizeof(float));
+    } else {
+        tr->bad_epochs++;
+    }
+    rp_log_info("epoch %lld/%d: train_rmse=%.5f train_mae=%.5f valid_rmse=%.5f valid_mae=%.5f "
+                "%.1f s", (long long)(tr->epoch + 1), o->epochs, h->train_rmse[k],
+                h->train_mae[k], vr, va, tr->ep_seconds);
+    tr->epoch++;
+    tr->step = 0;
+    tr->ep_sse = tr->ep_sae = tr->ep_n = tr->ep_seconds = 0.0;
+cleanup:
+    return rc;
+}
+
+/* Run the remaining steps of the current epoch. *interrupted on a signal or --interrupt-after. */
+static int run_epoch(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr,
+                     tt_step *st, int64_t *run_steps, int *interrupted)
+{
+    int rc = RP_OK, rank = 0, size = 1;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    int64_t n = d->train.n, B = o->batch, nsteps = (n + B - 1) / B;
+    make_perm((uint64_t)o->seed, tr->epoch, n, st->perm);
+    double t0 = MPI_Wtime();
+    while (tr->step < nsteps) {
+        int64_t p0 = tr->step * B, gbn = n - p0 < B ? n - p0 : B;
+        int stop = 0;
+        RP_CALL(train_step(comm, rank, size, o, d, tr, st, p0, gbn, &stop));
+        tr->step++;
+        tr->steps_done++;
+        tr->samples_done += (double)gbn;
+        ++*run_steps;
+        if (stop || (o->interrupt_after > 0 && *run_steps >= o->interrupt_after)) {
+            *interrupted = 1;
+            break;
+        }
+    }
+    double dt = MPI_Wtime() - t0;
+    MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, comm);
+    tr->ep_seconds += dt;
+    tr->train_seconds += dt;
+cleanup:
+    return rc;
+}
+
+int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr)
+{
+    int rc = RP_OK, size = 1, interrupted = 0;
+    tt_step st;
+    int64_t run_steps = 0;
+    memset(&st, 0, sizeof st);
+    RP_MPI(MPI_Comm_size(comm, &size));
+    rc = twotower_model_init(&tr->m, o, d);
+    if (rc == RP_OK) rc = train_alloc(o, tr);
+    RP_AGREE(comm, rc);
+    if (o->resume) RP_CALL(twotower_checkpoint_read(comm, o, d, tr));
+    rc = step_alloc(size, o, d, tr, &st);
+    RP_AGREE(comm, rc);
+    rp_log_info("%lld train / %lld valid interactions, %lld dense parameters, %lld embedding "
+                "rows x %d, batch %d on %d ranks", (long long)d->train.n, (long long)d->valid.n,
+                (long long)tr->m.n_dense, (long long)tr->m.n_rows, tr->m.E, o->batch, size);
+    while (tr->epoch < o->epochs && !(o->early_stop > 0 && tr->bad_epochs >= o->early_stop)) {
+        rc = run_epoch(comm, o, d, tr, &st, &run_steps, &interrupted);
+        RP_AGREE(comm, rc);
+        if (!interrupted) RP_CALL(end_epoch(comm, o, d, tr));
+        if (!interrupted) interrupted = rp_signal_pending(comm);
+        RP_CALL(twotower_checkpoint_write(comm, o, d, tr));
+        if (interrupted) {
+            rp_log_info("interrupted: checkpoint %s written at epoch %lld step %lld",
+                        o->checkpoint, (long long)tr->epoch, (long long)tr->step);
+            rc = RP_ERR_INTERRUPTED; /* not an error: exit 75 asks for a requeue */
+            goto cleanup;
+        }
+    }
+    /* The output is the model of the best validation epoch. */
+    memcpy(tr->m.dense, tr->best_dense, (size_t)tr->m.n_dense * sizeof(float));
+    memcpy(tr->m.emb, tr->best_emb, (size_t)tr->m.n_rows * tr->m.E * sizeof(float));
+cleanup:
+    step_clear(&st);
+    return rp_mpi_agree(comm, rc);
+}
+
+void twotower_train_clear(tt_train *tr)
+{
+    twotower_model_clear(&tr->m);
+    free(tr->best_dense);
+    free(tr->best_emb);
+    free(tr->m_dense);
+    free(tr->v_dense);
+    free(tr->m_emb);
+    free(tr->v_emb);
+    free(tr->hist.epoch);
+    free(tr->hist.train_rmse);
+    free(tr->hist.train_mae);
+    free(tr->hist.valid_rmse);
+    free(tr->hist.valid_mae);
+    free(tr->hist.seconds);
+    memset(tr, 0, sizeof *tr);
+}

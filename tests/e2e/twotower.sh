@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# twotower.sh - rp-twotower end to end on planted synthetic inputs: outputs and the /score
+# attributes, identical datasets for 1 and 2 ranks, exit codes and no output on bad input,
+# SIGUSR1/SIGTERM -> checkpoint + exit 75, and --resume reproducing the uninterrupted run.
+set -u
+source "$RP_TOP/tests/env.sh"
+cd "$TMPDIR"
+fail() { echo "FAIL: $*"; exit 1; }
+tt() { rp_mpirun "$@"; }
+fix="$RP_TOP/bench/twotower_fixture.sh"
+bash "$fix" 1 s.h5 f.h5 || fail "fixture"
+bash "$fix" 1 s_big.h5 f_big.h5 users=300 items=200 train=100 valid=10 || fail "fixture big"
+bash "$fix" 1 s50.h5 f50.h5 users=50 || fail "fixture 50"
+common=(--epochs 4 --batch 64 --micro-batch 16 --dim 8 --hidden 16)
+export RP_LOG=0
+
+# 1. runs, writes what the docs promise, same bits for 1 and 2 ranks
+tt 2 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out o2.h5 "${common[@]}" > sum2.txt \
+    || fail "np 2 run"
+tt 1 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out o1.h5 "${common[@]}" > sum1.txt \
+    || fail "np 1 run"
+grep -q "^rp-twotower: ok .*valid_mae=" sum2.txt || fail "summary line: $(cat sum2.txt)"
+[ ! -e o2.h5.ckpt ] || fail "checkpoint left after a successful run"
+for ds in /score/user /score/item /user_embedding /item_embedding /weights/head \
+          /weights/user/layer0/W /weights/item/emb/tags /weights/user/emb/id /history/epoch \
+          /history/train_rmse /history/train_mae /history/valid_rmse /history/valid_mae \
+          /history/seconds; do
+    h5ls "o2.h5$ds" > /dev/null 2>&1 || fail "missing $ds"
+done
+h5dump -a /score/post o2.h5 | grep -q '"identity"' || fail "/score post attribute"
+h5dump -A o2.h5 | grep -q 'recpipe.twotower' || fail "schema attribute"
+[ "$(h5dump -d /score/user -H o2.h5 | grep -c '( 60, 8 )')" = 1 ] || fail "/score/user shape"
+for obj in /score /weights /user_embedding /item_embedding /history/valid_mae; do
+    h5diff o1.h5 o2.h5 "$obj" "$obj" > /dev/null || fail "np 1 and np 2 differ in $obj"
+done
+tt 1 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out sig.h5 "${common[@]}" \
+    --output sigmoid --loss huber --no-user-id > /dev/null || fail "sigmoid/huber run"
+h5dump -a /score/post sig.h5 | grep -q '"sigmoid"' || fail "sigmoid post attribute"
+h5ls sig.h5/weights/user/emb/id > /dev/null 2>&1 && fail "--no-user-id still has an id table"
+
+# 2. exit codes, no output on failure
+expect() { # expect CODE OUT args...
+    local want=$1 out=$2
+    shift 2
+    rm -f "$out"
+    tt 2 "$RP_BIN/rp-twotower" "$@" > /dev/null 2> err.txt
+    local st=$?
+    [ "$st" = "$want" ] || fail "exit $st, want $want for: $* ($(head -n 2 err.txt))"
+    [ "$want" = 0 ] || [ ! -e "$out" ] || fail "output $out left after failure"
+    [ ! -e "$out.partial" ] || fail "partial $out.partial left"
+}
+expect 0 none.h5 --help
+expect 64 x.h5 --shards s.h5 --features f.h5
+expect 64 x.h5 --shards s.h5 --features f.h5 --out x.h5 --bogus 1
+expect 64 x.h5 --shards s.h5 --features f.h5 --out x.h5 --output tanh
+expect 64 x.h5 --shards s.h5 --features f.h5 --out x.h5 --hidden "64,abc"
+expect 66 x.h5 --shards nope.h5 --features f.h5 --out x.h5
+expect 66 x.h5 --shards s.h5 --features nope.h5 --out x.h5
+expect 65 x.h5 --shards f.h5 --features f.h5 --out x.h5
+echo "not hdf5" > text.h5
+expect 65 x.h5 --shards text.h5 --features f.h5 --out x.h5
+head -c 2000 s.h5 > trunc.h5
+expect 65 x.h5 --shards trunc.h5 --features f.h5 --out x.h5
+expect 65 x.h5 --shards s.h5 --features f50.h5 --out x.h5
+grep -q "f50.h5" err.txt || fail "bad-data message does not name the file: $(cat err.txt)"
+
+# 3. signals: checkpoint + 75, then --resume equals the uninterrupted run
+big=(--shards s_big.h5 --features f_big.h5 --epochs 5 --batch 64 --micro-batch 16 --early-stop 0)
+tt 2 "$RP_BIN/rp-twotower" "${big[@]}" --out full.h5 > /dev/null || fail "uninterrupted run"
+interrupt() { # interrupt NP SIGNAL TARGET(mpiexec|rank) OUT
+    local np=$1 sig=$2 target=$3 out=$4
+    rm -f "$out" "$out.ckpt"
+    $MPIEXEC -n "$np" "$RP_BIN/rp-twotower" "${big[@]}" --out "$out" > /dev/null 2>&1 &
+    local pid=$! n=0
+    while [ ! -e "$out.ckpt" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+    if [ "$target" = rank ]; then
+        kill -"$sig" $(pgrep -P "$pid") 2> /dev/null
+    else
+        kill -"$sig" "$pid"
+    fi
+    wait "$pid"
+    local st=$?
+    [ "$st" = 75 ] || fail "$sig to $target: exit $st, want 75"
+    [ -e "$out" ] && fail "$sig: output written although interrupted"
+    [ -e "$out.ckpt" ] || fail "$sig: no checkpoint"
+    tt "$np" "$RP_BIN/rp-twotower" "${big[@]}" --out "$out" --resume > /dev/null \
+        || fail "$sig: resume failed"
+    for obj in /score /weights /history/valid_mae /history/train_rmse; do
+        h5diff full.h5 "$out" "$obj" "$obj" > /dev/null || fail "$sig: resumed run differs in $obj"
+    done
+}
+interrupt 2 USR1 mpiexec usr1.h5
+interrupt 1 TERM rank term.h5
+echo "twotower e2e: all checks passed"
