@@ -45,4 +45,25 @@ for d in /user_factors /item_factors /user_bias /item_bias /score/user /score/it
          /history/train_rmse /history/valid_rmse; do
     h5diff -q "$A/als.h5" "$B/als.h5" $d $d || fail "$d differs from the uninterrupted run"
 done
+
+# The same for rp-twotower (checkpoint after every epoch): kill a rank after the first one.
+if [ -x "$RP_BIN/rp-twotower" ]; then
+    tt=(TT_EPOCHS=40 TT_EARLY_STOP=0)
+    make -s twotower RUN="$B" "${common[@]}" "${tt[@]}" > /dev/null 2>&1 || fail "uninterrupted twotower"
+    make -s twotower RUN="$A" "${common[@]}" "${tt[@]}" > ttkill.log 2>&1 &
+    mk=$!
+    for _ in $(seq 600); do [ -e "$A/ckpt/twotower.h5" ] && break; sleep 0.05; done
+    [ -e "$A/ckpt/twotower.h5" ] || fail "no two-tower checkpoint appeared"
+    victim=$(pgrep -f "rp-twotower --shards $A/" | tail -n 1)
+    [ -n "$victim" ] && kill -KILL "$victim"
+    wait $mk && fail "make twotower finished before the kill (too fast to test)"
+    [ ! -e "$A/twotower.h5" ] || fail "a killed two-tower run left output"
+    make twotower RUN="$A" "${common[@]}" "${tt[@]}" > ttresume.log 2>&1 ||
+        fail "make twotower after the kill: $(tail -n 3 ttresume.log)"
+    grep -q -- "--resume" ttresume.log || fail "make did not resume rp-twotower"
+    for d in /score/user /score/item /user_embedding /item_embedding /weights/head \
+             /history/valid_rmse /history/train_rmse; do
+        h5diff -q "$A/twotower.h5" "$B/twotower.h5" $d $d || fail "twotower $d differs"
+    done
+fi
 echo "make-level kill and resume ok"
