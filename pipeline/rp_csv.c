@@ -11,21 +11,8 @@
 #include <unistd.h>
 
 #include "rp_err.h"
+#include "rp_file.h"
 #include "rp_mpi.h"
-
-static int read_at(int fd, char *buf, size_t n, int64_t off, size_t *got)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t r = pread(fd, buf + done, n - done, (off_t)(off + (int64_t)done));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return -1;
-        if (r == 0) break;
-        done += (size_t)r;
-    }
-    *got = done;
-    return 0;
-}
 
 /* First line start at or after byte b: 0 for b == 0, else one past the first '\n' at >= b-1. */
 static int find_line_start(int fd, int64_t fsize, int64_t b, int64_t *start)
@@ -37,7 +24,7 @@ static int find_line_start(int fd, int64_t fsize, int64_t b, int64_t *start)
     char tmp[65536];
     for (int64_t off = b - 1; off < fsize; off += (int64_t)sizeof tmp) {
         size_t got = 0;
-        if (read_at(fd, tmp, sizeof tmp, off, &got) != 0) return -1;
+        if (rp_file_pread_full(fd, tmp, sizeof tmp, off, &got) != 0) return -1;
         char *nl = memchr(tmp, '\n', got);
         if (nl) {
             *start = off + (nl - tmp) + 1;
@@ -119,7 +106,7 @@ int rp_csv_read_chunk(MPI_Comm comm, const char *path, const char *header, rp_cs
     ck->byte_offset = start;
     RP_ALLOC(ck->buf = malloc(ck->len + 1));
     size_t got = 0;
-    RP_REQUIRE(read_at(fd, ck->buf, ck->len, start, &got) == 0 && got == ck->len, RP_ERR_IO,
+    RP_REQUIRE(rp_file_pread_full(fd, ck->buf, ck->len, start, &got) == 0 && got == ck->len, RP_ERR_IO,
                "%s: read failed at byte %lld", path, (long long)start);
     ck->buf[ck->len] = '\0';
     int64_t nl = 0;

@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "rp_file.h"
 #include "rp_mpi.h"
 
 size_t rp_dtype_size(rp_dtype t)
@@ -74,28 +75,6 @@ cleanup:
     return rc;
 }
 
-/* mkdir -p of the folder holding path. */
-static int make_dirs_for(const char *path)
-{
-    int rc = RP_OK;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir) return RP_OK;
-    *slash = '\0';
-    for (char *p = dir + 1; ; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-            RP_FAIL_USER(RP_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
-        *p = c;
-        if (c == '\0') break;
-    }
-cleanup:
-    return rc;
-}
-
 int rp_h5_create(MPI_Comm comm, const char *path, hid_t *file)
 {
     int rc = RP_OK;
@@ -105,7 +84,7 @@ int rp_h5_create(MPI_Comm comm, const char *path, hid_t *file)
     /* Outputs may name a folder that does not exist yet (runs/new/als.h5): rank 0 makes it. */
     int rank = 0, mk = RP_OK;
     RP_MPI(MPI_Comm_rank(comm, &rank));
-    if (rank == 0) mk = make_dirs_for(partial);
+    if (rank == 0) mk = rp_file_mkdirs_for(partial);
     RP_MPI(MPI_Bcast(&mk, 1, MPI_INT, 0, comm));
     if (mk != RP_OK) {
         rc = mk;
@@ -173,25 +152,15 @@ cleanup:
 int rp_h5_commit(MPI_Comm comm, hid_t *file, const char *path, int rc_so_far)
 {
     int rc = rc_so_far;
-    int rank = 0;
     char partial[4096];
     snprintf(partial, sizeof partial, "%s.partial", path);
-    MPI_Comm_rank(comm, &rank);
     int crc = rp_h5_close(file);
     if (rc == RP_OK && crc != RP_OK) {
         rp_log_user_error("%s: write failed while closing: %s", partial,
                           errno ? strerror(errno) : "HDF5 error (disk full?)");
         rc = crc;
     }
-    rc = rp_mpi_agree(comm, rc);
-    if (rank == 0) {
-        if (rc == RP_OK && rename(partial, path) != 0) {
-            rp_log_user_error("%s: cannot rename to %s: %s", partial, path, strerror(errno));
-            rc = RP_ERR_IO;
-        }
-        if (rc != RP_OK) unlink(partial);
-    }
-    return rp_mpi_agree(comm, rc);
+    return rp_file_commit(comm, partial, path, rc);
 }
 
 /* Create every missing group on the path to `name` (without recording times). */

@@ -10,6 +10,7 @@
 #include "rp_baseline.h"
 #include "rp_csr.h"
 #include "rp_err.h"
+#include "rp_file.h"
 #include "rp_h5.h"
 #include "rp_inputs.h"
 #include "rp_log.h"
@@ -312,16 +313,8 @@ static int write_csv(MPI_Comm comm, const char *path, const rec_result *r)
     }
 cleanup:
     if (fh != MPI_FILE_NULL && MPI_File_close(&fh) != MPI_SUCCESS && rc == RP_OK) rc = RP_ERR_IO;
-    rc = rp_mpi_agree(comm, rc);
-    if (rank == 0) {
-        if (rc == RP_OK && rename(partial, path) != 0) {
-            rp_log_user_error("%s: cannot rename to %s", partial, path);
-            rc = RP_ERR_IO;
-        }
-        if (rc != RP_OK) remove(partial);
-    }
     free(text);
-    return rp_mpi_agree(comm, rc);
+    return rp_file_commit(comm, partial, path, rc);
 }
 
 int rec_run(const rp_stage *stg, const rec_opts *o, int64_t *n_users_out, double *pairs_out)

@@ -11,23 +11,10 @@
 #include <unistd.h>
 
 #include "rp_err.h"
+#include "rp_file.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "shard.h"
-
-static int read_at(int fd, char *buf, size_t n, int64_t off, size_t *got)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t r = pread(fd, buf + done, n - done, (off_t)(off + (int64_t)done));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return -1;
-        if (r == 0) break;
-        done += (size_t)r;
-    }
-    *got = done;
-    return 0;
-}
 
 /* Rank 0: the file exists, is regular and non-empty, and starts with the header (after an
  * optional UTF-8 BOM, CRLF accepted). Out: *fsize, *data_start (first byte after the header). */
@@ -43,7 +30,7 @@ static int check_head(const char *path, int64_t *fsize, int64_t *data_start)
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         RP_FAIL_USER(RP_ERR_NOINPUT, "%s: not a regular file", path);
     if (st.st_size == 0) RP_FAIL_USER(RP_ERR_NOINPUT, "%s: empty file", path);
-    if (read_at(fd, head, sizeof head, 0, &got) != 0)
+    if (rp_file_pread_full(fd, head, sizeof head, 0, &got) != 0)
         RP_FAIL_USER(RP_ERR_IO, "%s: read failed: %s", path, strerror(errno));
     size_t skip = got >= 3 && memcmp(head, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     char *nl = memchr(head + skip, '\n', got - skip);
@@ -71,7 +58,7 @@ static int line_start(int fd, int64_t fsize, int64_t lo, int64_t b, int64_t *sta
     }
     for (int64_t off = b - 1; off < fsize; off += (int64_t)sizeof tmp) {
         size_t got = 0;
-        if (read_at(fd, tmp, sizeof tmp, off, &got) != 0) return -1;
+        if (rp_file_pread_full(fd, tmp, sizeof tmp, off, &got) != 0) return -1;
         char *nl = memchr(tmp, '\n', got);
         if (nl) {
             *start = off + (nl - tmp) + 1;
@@ -120,7 +107,7 @@ static int stream_range(int fd, const char *path, int64_t lo, int64_t hi, size_t
     for (int64_t pos = lo; pos < hi || carry > 0;) {
         size_t want = cap - carry, got = 0;
         if ((int64_t)want > hi - pos) want = (size_t)(hi - pos);
-        RP_REQUIRE(read_at(fd, buf + carry, want, pos, &got) == 0 && got == want, RP_ERR_IO,
+        RP_REQUIRE(rp_file_pread_full(fd, buf + carry, want, pos, &got) == 0 && got == want, RP_ERR_IO,
                    "%s: read failed at byte %lld", path, (long long)pos);
         pos += (int64_t)got;
         size_t len = carry + got, use = len;

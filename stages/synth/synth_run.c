@@ -7,6 +7,7 @@
 
 #include "rp_args.h"
 #include "rp_err.h"
+#include "rp_file.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "synth.h"
@@ -60,22 +61,9 @@ cleanup:
 /* mkdir -p on rank 0: the output folder and any missing parents. Collective (agrees). */
 static int make_dir(MPI_Comm comm, const char *dir)
 {
-    int rc = RP_OK, rank = 0;
-    char path[4096];
+    int rank = 0, rc = RP_OK;
     MPI_Comm_rank(comm, &rank);
-    if (rank == 0) {
-        snprintf(path, sizeof path, "%s", dir);
-        for (char *p = path + 1; ; p++) {
-            int end = *p == '\0';
-            if (*p != '/' && !end) continue;
-            *p = '\0';
-            if (mkdir(path, 0777) != 0 && errno != EEXIST)
-                RP_FAIL_USER(RP_ERR_IO, "%s: cannot create folder: %s", path, strerror(errno));
-            if (end) break;
-            *p = '/';
-        }
-    }
-cleanup:
+    if (rank == 0) rc = rp_file_mkdirs(dir);
     return rp_mpi_agree(comm, rc);
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "rp_err.h"
+#include "rp_file.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "synth.h"
@@ -34,22 +35,6 @@ static int write_at(MPI_File fh, int64_t off, const char *p, size_t len, const c
     }
 cleanup:
     return rc;
-}
-
-/* Rank 0 renames the partial file on success and removes it on failure. Collective. */
-static int finish_file(MPI_Comm comm, const char *partial, const char *path, int rc)
-{
-    int rank = 0;
-    MPI_Comm_rank(comm, &rank);
-    rc = rp_mpi_agree(comm, rc);
-    if (rank == 0) {
-        if (rc == RP_OK && rename(partial, path) != 0) {
-            rp_log_user_error("%s: cannot rename to %s: %s", partial, path, strerror(errno));
-            rc = RP_ERR_IO;
-        }
-        if (rc != RP_OK) unlink(partial);
-    }
-    return rp_mpi_agree(comm, rc);
 }
 
 static int format_chunk(const synth_model *m, int64_t c, int64_t chunk, int64_t n_units,
@@ -109,7 +94,7 @@ int synth_write_table(MPI_Comm comm, const char *dir, const char *name, const ch
 cleanup:
     if (opened && MPI_File_close(&fh) != MPI_SUCCESS && rc == RP_OK) rc = RP_ERR_IO;
     synth_buf_clear(&b);
-    if (opened) rc = finish_file(comm, partial, path, rc);
+    if (opened) rc = rp_file_commit(comm, partial, path, rc);
     return rc;
 }
 
@@ -143,6 +128,6 @@ cleanup:
     free(buf);
     if (rank == 0 && rc != RP_OK) unlink(partial);
     rc = rp_mpi_agree(comm, rc);
-    if (rc == RP_OK) rc = finish_file(comm, partial, path, rc);
+    if (rc == RP_OK) rc = rp_file_commit(comm, partial, path, rc);
     return rc;
 }
