@@ -128,6 +128,11 @@ test-unit: bin/test-unit
 	@TEST_ONLY=unit tests/run-all.sh
 test-mpi: bin/test-mpi
 	@MPIEXEC="$(MPIEXEC)" TEST_NPS="$(TEST_NPS)" TEST_ONLY=mpi tests/run-all.sh
+# The reliability suite (issue 10): bad-input corpus, full disk, killed ranks and resumes.
+FAULT_TESTS ?= faults resume_make als_resume twotower hybrid
+.PHONY: test-faults
+test-faults: all
+	@MPIEXEC="$(MPIEXEC)" TEST_ONLY=e2e TEST_E2E="$(FAULT_TESTS)" tests/run-all.sh
 test-e2e: all
 	@MPIEXEC="$(MPIEXEC)" SHARED="$(SHARED)" TEST_ONLY=e2e tests/run-all.sh
 
