@@ -154,14 +154,21 @@ sanitize: check-deps
 	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    TEST_BIN_DIR=build/san/bin TEST_ONLY=units tests/run-all.sh
 
-FUZZ_SECONDS ?= 60
+# Two targets, FUZZ_SECONDS each: the shared CSV layer, and rp-shard's row parser.
+FUZZ_SECONDS ?= 30
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB := pipeline/rp_csv.c pipeline/rp_file.c pipeline/rp_log.c pipeline/rp_mpi.c
 .PHONY: fuzz
 fuzz: check-deps
-	@mkdir -p build/fuzz/corpus_csv
-	cp tests/fuzz/corpus_csv/* build/fuzz/corpus_csv/
+	@mkdir -p build/fuzz
 	OMPI_CC=$(FUZZ_CC) $(MPICC) -std=c17 -D_GNU_SOURCE $(FUZZ_FLAGS) -Iinclude $(HDF5_CFLAGS) \
-	    tests/fuzz/fuzz_csv.c pipeline/rp_csv.c pipeline/rp_log.c pipeline/rp_mpi.c \
-	    -o build/fuzz/fuzz_csv -lm
-	build/fuzz/fuzz_csv -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus_csv
+	    tests/fuzz/fuzz_csv.c $(FUZZ_LIB) -o build/fuzz/fuzz_csv -lm
+	OMPI_CC=$(FUZZ_CC) $(MPICC) -std=c17 -D_GNU_SOURCE $(FUZZ_FLAGS) -Iinclude -Istages/shard \
+	    $(HDF5_CFLAGS) $(BLAS_CFLAGS) tests/fuzz/fuzz_shard_row.c \
+	    $(filter-out stages/shard/main.c,$(wildcard stages/shard/*.c)) $(LIB_SRCS) \
+	    -o build/fuzz/fuzz_shard_row $(LIBS)
+	for t in csv shard_row; do \
+	    rm -rf build/fuzz/corpus_$$t && cp -r tests/fuzz/corpus_$$t build/fuzz/corpus_$$t && \
+	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus_$$t \
+	    || exit 1; done

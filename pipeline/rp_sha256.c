@@ -45,6 +45,7 @@ static void compress(uint32_t *h, const unsigned char *b)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define RP_HAVE_SHANI 1
 
@@ -89,9 +90,11 @@ static void (*compress_fn(void))(uint32_t *, const unsigned char *)
     static int have = -1;
     if (have < 0) {
         const char *force = getenv("RP_SHA256_PORTABLE");
-        __builtin_cpu_init();
-        have = (force == NULL || *force == '0') && __builtin_cpu_supports("sha") &&
-               __builtin_cpu_supports("sse4.1");
+        unsigned a = 0, b = 0, c = 0, d = 0, c1 = 0;
+        /* CPUID leaf 7 EBX bit 29: SHA extensions; leaf 1 ECX bit 19: SSE4.1. */
+        int sha = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1u);
+        int sse41 = __get_cpuid(1, &a, &b, &c1, &d) && (c1 >> 19 & 1u);
+        have = (force == NULL || *force == '0') && sha && sse41;
     }
     if (have) return compress_shani;
 #endif
