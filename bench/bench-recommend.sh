@@ -83,7 +83,7 @@ C
 mpicc -O2 "$work/sgemm.c" -lopenblas -o "$work/sgemm"
 read -r gflops gemm_pairs < <(OPENBLAS_NUM_THREADS=1 "$work/sgemm" "$ni" "$d")
 
-echo "== bench-recommend: $data, K=$k, ALS width d=$d, $(nproc) cores (shared: timings are noisy)"
+echo "== bench-recommend: $data, K=$k, ALS width d=$d, $(getconf _NPROCESSORS_ONLN) cores; load $(cut -d" " -f1-3 /proc/loadavg) (shared: timings are noisy)"
 printf "SGEMM 256x%sx%s single core: %.2f GFLOP/s = %.4g pairs/s (2d flops per pair)\n" "$ni" "$d" "$gflops" "$gemm_pairs"
 printf "%-16s %3s %12s %14s %12s %10s\n" model np scored_pairs pairs_per_s per_rank_vs_gemm wall_s
 models=("$als")

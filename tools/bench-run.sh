@@ -16,14 +16,16 @@ for name in "$@"; do
     script=bench/bench-$name.sh
     [ -f "$script" ] || { echo "bench: no $script" >&2; failed=1; continue; }
     echo "== bench $name ($script; output in $out/$name.out)" >&2
-    t0=$(date +%s)
+    t0=$(date +%s) load0=$(cut -d' ' -f1 /proc/loadavg)
     # stdout to both files and the terminal, stderr to the log and the terminal
     bash "$script" 2> >(tee -a "$out/$name.log.tmp" >&2) | tee "$out/$name.out.tmp" | tee -a "$out/$name.log.tmp"
     st=${PIPESTATUS[0]}
     sleep 0.1 # let the stderr tee finish
     mv -f "$out/$name.out.tmp" "$out/$name.out"
     mv -f "$out/$name.log.tmp" "$out/$name.log"
-    printf '%s %s %s\n' "$st" "$(( $(date +%s) - t0 ))" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$out/$name.status"
+    # load average (1 min) at start and end: the figures mean little without it
+    printf '%s %s %s %s\n' "$st" "$(( $(date +%s) - t0 ))" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        "$load0/$(cut -d' ' -f1 /proc/loadavg)" > "$out/$name.status"
     [ "$st" = 0 ] || { echo "bench: $name failed (exit $st); see $out/$name.log" >&2; failed=1; }
 done
 
@@ -33,14 +35,14 @@ done
     echo
     echo "Host: $(hostname), $(env -u OMP_NUM_THREADS nproc) CPUs. Timings on a shared machine are noisy."
     echo
-    echo "| benchmark | status | seconds | finished (UTC) |"
-    echo "|---|---|---|---|"
+    echo "| benchmark | status | seconds | finished (UTC) | load start/end |"
+    echo "|---|---|---|---|---|"
     for s in "$out"/*.status; do
         [ -e "$s" ] || continue
-        read -r st secs when < "$s"
+        read -r st secs when load < "$s"
         name=$(basename "$s" .status)
         [ "$st" = 0 ] && st=ok || st="FAILED ($st)"
-        echo "| $name | $st | $secs | $when |"
+        echo "| $name | $st | $secs | $when | ${load:--} |"
     done
     for s in "$out"/*.status; do
         [ -e "$s" ] || continue
