@@ -99,7 +99,8 @@ $(BIN)/test-mpi: $(call OBJS_OF,tests/mpi/runner.c tests/rp_test.c $(MPI_SRCS)) 
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)
 
 
-# Small tools used only by the e2e tests.
+# Small tools used only by the e2e tests (their objects are kept: not intermediate files).
+.SECONDARY: $(patsubst tests/tools/%.c,$(B)/tests/tools/%.o,$(wildcard tests/tools/*.c))
 $(BIN)/test-%: $(B)/tests/tools/%.o | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
