@@ -61,6 +61,11 @@ int rp_model_dot_parts(const rp_model *m, int64_t *d, const double **U, const do
 /* rp_model_score_pairs - out[p] = normalised prediction in [0, 1] of the dense pair
  * (users[p], items[p]) for p < n (indices in range). Local; a pair's value does not depend on
  * the other pairs, so any split over ranks gives the same bits. Returns RP_OK, RP_ERR_NOMEM. */
+/* rp_model_set - fill a model's identity (name, sizes) and its kind (ops, impl taken over).
+ * For the files that implement kinds. Local. */
+void rp_model_set(rp_model *m, const char *name, int64_t n_users, int64_t n_items,
+                  const rp_model_ops *ops, void *impl);
+
 int rp_model_score_pairs(const rp_model *m, const int32_t *users, const int32_t *items,
                          int64_t n, float *out);
 /* rp_model_score_block - out[r * n_items + i] = prediction of user u0 + r and item i for

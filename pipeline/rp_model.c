@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,11 +96,7 @@ int rp_model_from_dot(const char *name, int64_t n_users, int64_t n_items, int64_
     im->post = post;
     im->scale = scale;
     im->shift = shift;
-    snprintf(m->name, sizeof m->name, "%s", name);
-    m->n_users = n_users;
-    m->n_items = n_items;
-    m->ops = &dot_ops;
-    m->impl = im;
+    rp_model_set(m, name, n_users, n_items, &dot_ops, im);
     im = NULL;
     *out = m;
     m = NULL;
@@ -196,6 +193,16 @@ int rp_model_dot_parts(const rp_model *m, int64_t *d, const double **U, const do
     *shift = im->shift;
 cleanup:
     return rc;
+}
+
+void rp_model_set(rp_model *m, const char *name, int64_t n_users, int64_t n_items,
+                  const rp_model_ops *ops, void *impl)
+{
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->n_users = n_users;
+    m->n_items = n_items;
+    m->ops = ops;
+    m->impl = impl;
 }
 
 int rp_model_score_pairs(const rp_model *m, const int32_t *users, const int32_t *items,

@@ -389,11 +389,7 @@ int rp_model_concat_create(const char *name, int64_t n_users, int64_t n_items,
     im->als = p->als;
     im->tt = p->tt;
     im->borrow = p->borrow;
-    snprintf(m->name, sizeof m->name, "%s", name);
-    m->n_users = n_users;
-    m->n_items = n_items;
-    m->ops = &concat_ops;
-    m->impl = im;
+    rp_model_set(m, name, n_users, n_items, &concat_ops, im);
     im = NULL;
     *out = m;
     m = NULL;
@@ -477,11 +473,7 @@ int rp_model_load_hybrid(MPI_Comm comm, int64_t file, const char *path, const ch
         m = calloc(1, sizeof *m);
         if (m == NULL) blend_destroy(im);
         RP_ALLOC(m);
-        snprintf(m->name, sizeof m->name, "%s", name);
-        m->n_users = n_users;
-        m->n_items = n_items;
-        m->ops = &blend_ops;
-        m->impl = im;
+        rp_model_set(m, name, n_users, n_items, &blend_ops, im);
     } else if (strcmp(var, "concat") == 0) {
         RP_CALL(load_concat(comm, f, path, name, n_users, n_items, &m));
     } else {

@@ -32,50 +32,66 @@ cleanup:
     return rc;
 }
 
-static int read_users(MPI_Comm comm, const char *path, side_user **out, int64_t *n)
+/* Parses one row's fields into the record rec (zeroed). Returns RP_OK or an error (logged). */
+typedef int (*side_row_fn)(const rp_csv_chunk *ck, int64_t line, const rp_csv_field *f,
+                           void *rec);
+
+/* Read one side table: every rank its line range, nfields per row, one rec_size record per
+ * row, gathered to every rank in file order. Collective. Out: *out (caller frees), *n. */
+static int read_side(MPI_Comm comm, const char *path, const char *header, int nfields,
+                     size_t rec_size, side_row_fn row, void **out, int64_t *n)
 {
     int rc = RP_OK;
     rp_csv_chunk ck = {0};
-    side_user *mine = NULL;
+    char *mine = NULL;
     size_t cap = 1024, cnt = 0, pos = 0;
     const char *s, *e;
     int64_t line = 0;
     int trunc = 0;
-    RP_CALL(rp_csv_read_chunk(comm, path, SYNTH_HDR_USERS, &ck));
-    RP_ALLOC(mine = malloc(cap * sizeof *mine));
+    rp_csv_field f[32];
+    RP_CALL(rp_csv_read_chunk(comm, path, header, &ck));
+    RP_ALLOC(mine = malloc(cap * rec_size));
     while (rp_csv_next_line(&ck, &pos, &s, &e, &line, &trunc)) {
         if (s == e) continue;
-        rp_csv_field f[32];
         int nf = rp_csv_split(s, e, f, 32);
-        if (nf != 31)
-            RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: %d fields, expected 31", path, (long long)line, nf);
+        if (nf != nfields)
+            RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: %d fields, expected %d", path, (long long)line, nf,
+                         nfields);
         if (cnt == cap) {
-            side_user *p = realloc(mine, (cap *= 2) * sizeof *mine);
+            char *p = realloc(mine, (cap *= 2) * rec_size);
             RP_ALLOC(p);
             mine = p;
         }
-        side_user *r = &mine[cnt++];
-        int64_t a = 0, f1 = 0, f6 = 0;
-        RP_CALL(field_i64(&ck, line, f, 0, &r->id, 0));
-        RP_CALL(field_i64(&ck, line, f, 4, &a, 1));
-        RP_CALL(field_i64(&ck, line, f, 14, &f1, 1));
-        RP_CALL(field_i64(&ck, line, f, 19, &f6, 1));
-        static const char *const deg[4] = {"full_active", "high_active", "middle_active",
-                                           "UNKNOWN"};
-        r->degree = 3;
-        for (int k = 0; k < 4; k++)
-            if (f[1].len == strlen(deg[k]) && memcmp(f[1].p, deg[k], f[1].len) == 0) r->degree = k;
-        r->author = (int32_t)a;
-        r->feat1 = (int32_t)f1;
-        r->feat6 = (int32_t)f6;
+        void *rec = mine + cnt++ * rec_size;
+        memset(rec, 0, rec_size);
+        RP_CALL(row(&ck, line, f, rec));
     }
 cleanup:
     rc = rp_mpi_agree(comm, rc);
     if (rc == RP_OK)
-        rc = rp_mpi_agree(comm, rp_records_allgather(comm, mine, (int64_t)cnt, sizeof *mine,
-                                                     (void **)out, n));
+        rc = rp_mpi_agree(comm, rp_records_allgather(comm, mine, (int64_t)cnt, rec_size, out, n));
     rp_csv_chunk_clear(&ck);
     free(mine);
+    return rc;
+}
+
+static int user_row(const rp_csv_chunk *ck, int64_t line, const rp_csv_field *f, void *rec)
+{
+    int rc = RP_OK;
+    side_user *r = rec;
+    int64_t a = 0, f1 = 0, f6 = 0;
+    static const char *const deg[4] = {"full_active", "high_active", "middle_active", "UNKNOWN"};
+    RP_CALL(field_i64(ck, line, f, 0, &r->id, 0));
+    RP_CALL(field_i64(ck, line, f, 4, &a, 1));
+    RP_CALL(field_i64(ck, line, f, 14, &f1, 1));
+    RP_CALL(field_i64(ck, line, f, 19, &f6, 1));
+    r->degree = 3;
+    for (int k = 0; k < 4; k++)
+        if (f[1].len == strlen(deg[k]) && memcmp(f[1].p, deg[k], f[1].len) == 0) r->degree = k;
+    r->author = (int32_t)a;
+    r->feat1 = (int32_t)f1;
+    r->feat6 = (int32_t)f6;
+cleanup:
     return rc;
 }
 
@@ -99,46 +115,18 @@ static int parse_tags(const rp_csv_field *f, side_item *r)
     return r->ntags > 0 ? 0 : -1;
 }
 
-static int read_items(MPI_Comm comm, const char *path, side_item **out, int64_t *n)
+static int item_row(const rp_csv_chunk *ck, int64_t line, const rp_csv_field *f, void *rec)
 {
     int rc = RP_OK;
-    rp_csv_chunk ck = {0};
-    side_item *mine = NULL;
-    size_t cap = 1024, cnt = 0, pos = 0;
-    const char *s, *e;
-    int64_t line = 0;
-    int trunc = 0;
-    RP_CALL(rp_csv_read_chunk(comm, path, SYNTH_HDR_ITEMS, &ck));
-    RP_ALLOC(mine = malloc(cap * sizeof *mine));
-    while (rp_csv_next_line(&ck, &pos, &s, &e, &line, &trunc)) {
-        if (s == e) continue;
-        rp_csv_field f[3];
-        int nf = rp_csv_split(s, e, f, 3);
-        if (nf != 2)
-            RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: %d fields, expected 2", path, (long long)line, nf);
-        if (cnt == cap) {
-            side_item *p = realloc(mine, (cap *= 2) * sizeof *mine);
-            RP_ALLOC(p);
-            mine = p;
-        }
-        side_item *r = &mine[cnt++];
-        memset(r, 0, sizeof *r);
-        RP_CALL(field_i64(&ck, line, f, 0, &r->id, 0));
-        if (parse_tags(&f[1], r) != 0) {
-            char t[64];
-            rp_csv_sanitize(f[1].p, f[1].len, t, sizeof t);
-            RP_FAIL_USER(RP_ERR_DATA,
-                         "%s:%lld: feat '%s' is not a tag list like [8] or \"[27, 9]\"", path,
-                         (long long)line, t);
-        }
+    side_item *r = rec;
+    RP_CALL(field_i64(ck, line, f, 0, &r->id, 0));
+    if (parse_tags(&f[1], r) != 0) {
+        char t[64];
+        rp_csv_sanitize(f[1].p, f[1].len, t, sizeof t);
+        RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: feat '%s' is not a tag list like [8] or \"[27, 9]\"",
+                     ck->path, (long long)line, t);
     }
 cleanup:
-    rc = rp_mpi_agree(comm, rc);
-    if (rc == RP_OK)
-        rc = rp_mpi_agree(comm, rp_records_allgather(comm, mine, (int64_t)cnt, sizeof *mine,
-                                                     (void **)out, n));
-    rp_csv_chunk_clear(&ck);
-    free(mine);
     return rc;
 }
 
@@ -150,9 +138,11 @@ int synth_side_read(MPI_Comm comm, const char *dir, synth_model *m)
     side_item *is = NULL;
     int64_t nu = 0, ni = 0;
     snprintf(path, sizeof path, "%s/user_features.csv", dir);
-    RP_CALL(read_users(comm, path, &us, &nu));
+    RP_CALL(read_side(comm, path, SYNTH_HDR_USERS, 31, sizeof *us, user_row, (void **)&us,
+                      &nu));
     snprintf(path, sizeof path, "%s/item_categories.csv", dir);
-    RP_CALL(read_items(comm, path, &is, &ni));
+    RP_CALL(read_side(comm, path, SYNTH_HDR_ITEMS, 2, sizeof *is, item_row, (void **)&is,
+                      &ni));
     if (nu < 2 || ni < 2)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: too few users (%lld) or videos (%lld)", dir, (long long)nu,
                       (long long)ni);
