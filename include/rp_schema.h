@@ -59,6 +59,11 @@
 #define RP_GRP_HISTORY "/history"
 
 /* truth.h5 (rp-synth): noise-free expected watch ratio of every small-matrix pair, in the
- * order of small_matrix.csv rows: /user_raw, /item_raw (int64), /expected_watch_ratio (float64). */
+ * order of small_matrix.csv rows: /user_raw, /item_raw (int64), /expected_watch_ratio (float64),
+ * /expected_clipped (float64, E[min(wr, clip_max)]; root attribute clip_max, float64). Files
+ * made before /expected_clipped existed lack it and clip_max. */
+#define RP_TRUTH_EXPECTED "expected_watch_ratio"
+#define RP_TRUTH_CLIPPED "expected_clipped"
+#define RP_TRUTH_CLIP_MAX "clip_max"
 
 #endif

@@ -29,30 +29,45 @@ typedef struct eval_opts {
 
 /* One test item of one user, the unit the ranking metrics work on. */
 typedef struct eval_item {
-    float pred;  /* normalised prediction */
-    float gain;  /* raw watch ratio (graded relevance) */
+    double pred; /* ranking key: the normalised prediction (the truth row: unclamped) */
+    float wr;    /* raw watch ratio: graded relevance (clipped or raw) and the like test */
     int32_t item;
 } eval_item;
 
+/* What eval_rank_user computes: cut-offs, like threshold, and the gain clip point. */
+typedef struct eval_rank_opts {
+    const int *k;
+    int nk;
+    double like_threshold; /* like = wr > this */
+    double gain_max;       /* headline NDCG gain = min(wr, gain_max) (OUTLIER_MAX) */
+} eval_rank_opts;
+
 /* Per-user ranking results for each k of the k-list; NaN where undefined. */
 typedef struct eval_user_rank {
-    double ndcg[EVAL_MAX_K], precision[EVAL_MAX_K], recall[EVAL_MAX_K];
+    double ndcg[EVAL_MAX_K];     /* gains min(wr, gain_max): the headline ranking metric */
+    double ndcg_raw[EVAL_MAX_K]; /* gains wr: dominated by looping outliers */
+    double precision[EVAL_MAX_K], recall[EVAL_MAX_K];
     double auc;
 } eval_user_rank;
 
 /* eval_rank_user - the ranking metrics of one user over their n test items (any order; the
  * array is reordered: on return items[0 .. min(k_max, n)) is the top list, best first).
  * Order: prediction descending, ties by item index ascending. Local; RP_OK or RP_ERR_NOMEM. */
-int eval_rank_user(eval_item *items, int64_t n, const int *k, int nk, double like_threshold,
-                   eval_user_rank *out);
+int eval_rank_user(eval_item *items, int64_t n, const eval_rank_opts *ro, eval_user_rank *out);
 
-/* eval_ndcg - DCG of the first min(k, n) of items (already in ranked order) over the ideal DCG
- * of the same gains; NaN if the ideal DCG is 0. scratch holds n floats. Pure. */
-double eval_ndcg(const eval_item *ranked, int64_t n, int k, float *scratch);
+/* eval_ndcg - DCG of the first min(k, n) of items (already in ranked order) with gains
+ * min(wr, gain_max) (INFINITY: raw gains) over the ideal DCG of the same gains; NaN if the
+ * ideal DCG is 0. scratch holds n floats. Pure. */
+double eval_ndcg(const eval_item *ranked, int64_t n, int k, double gain_max, float *scratch);
 
-/* eval_auc - probability that a liked item (gain > thr) scores above a non-liked one, ties
+/* eval_auc - probability that a liked item (wr > thr) scores above a non-liked one, ties
  * 0.5; NaN if either class is empty. items must be sorted by pred descending. Pure. */
 double eval_auc(const eval_item *ranked, int64_t n, double thr);
+
+/* eval_gap_share - share of the bias-to-truth MSE gap a model closes:
+ * (mse_bias - mse_model) / (mse_bias - mse_truth); 1 = as good as the truth, 0 = the bias
+ * model, < 0 worse. NaN when an input is NaN or mse_bias <= mse_truth. Pure. */
+double eval_gap_share(double mse_bias, double mse_model, double mse_truth);
 
 /* Test split block of this rank (users [u0, u0 + nu)), truth aligned with it. */
 typedef struct eval_test {
@@ -62,14 +77,18 @@ typedef struct eval_test {
     int32_t *item;     /* [nnz_local] */
     float *value;      /* normalised observed value */
     float *watch;      /* raw watch ratio */
-    double *truth;     /* expected watch ratio or NULL when no truth.h5 */
+    double *truth;     /* the truth row's prediction (E[min(wr, clip_max)], or E[wr] from an
+                          old truth.h5) or NULL when no truth.h5 */
     int64_t *cuts;     /* [size + 1] user blocks */
+    double gain_max;   /* NDCG gain clip: shards.h5's outlier_threshold (OUTLIER_MAX) */
+    char truth_target[64]; /* "expected_clipped" or "expected_watch_ratio" (fallback) */
 } eval_test;
 
 typedef struct eval_entry {
     char name[64];
     rp_model *model;   /* NULL for the truth row */
     char source[4096]; /* file it came from, "" for baselines */
+    char variant[64];  /* "blend" of hybrid.h5#blend, "" when the spec names none */
 } eval_entry;
 
 typedef struct eval_state {

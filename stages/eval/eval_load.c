@@ -12,6 +12,8 @@
 #include "rp_err.h"
 #include "rp_h5.h"
 #include "rp_inputs.h"
+#include "rp_log.h"
+#include "rp_model_hybrid.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
@@ -106,6 +108,25 @@ cleanup:
     return rc;
 }
 
+/* The NDCG gain clip: OUTLIER_MAX as rp-shard recorded it (outlier_threshold); a file
+ * without it (not from rp-shard) falls back to norm_max, the top of the normalised target. */
+static int read_gain_max(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
+{
+    int rc = RP_OK, rank = 0;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    t->gain_max = t->norm_max;
+    if (rp_h5_attr_exists(f, "/", "outlier_threshold") > 0)
+        RP_CALL(rp_h5_attr_read(f, "/", "outlier_threshold", RP_F64, 1, &t->gain_max));
+    else if (rank == 0)
+        rp_log_warn("%s: no outlier_threshold attribute: NDCG gains clipped at norm_max %g",
+                    path, t->norm_max);
+    if (!(t->gain_max > 0) || !isfinite(t->gain_max))
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: outlier_threshold %g: must be a finite number > 0",
+                      path, t->gain_max);
+cleanup:
+    return rc;
+}
+
 /* Root attributes and the test CSR block of this rank. */
 static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
 {
@@ -122,6 +143,7 @@ static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
         !(t->norm_max > t->norm_min))
         RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes n_users/n_items/norm_min/norm_max",
                       path);
+    RP_CALL(read_gain_max(comm, f, path, t));
     RP_CALL(rp_csr_read_offsets(f, RP_SPLIT_TEST "/by_user", "item", t->n_users, &off,
                                 &t->nnz_global));
     RP_ALLOC(t->cuts = malloc((size_t)(size + 1) * sizeof *t->cuts));
@@ -163,7 +185,7 @@ static int32_t dense_of(const int64_t *ids, int64_t n, int64_t v)
 /* Read an even block of truth rows and map raw ids to dense ones (unknown ids dropped).
  * Out: *recs, *n (records grouped by destination rank, *per[p] each). */
 static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
-                       const eval_test *t, truth_rec **recs, int64_t *per)
+                       const char *dset, const eval_test *t, truth_rec **recs, int64_t *per)
 {
     int rc = RP_OK, rank = 0, size = 1, nd = 0;
     int64_t *uraw = NULL, *iraw = NULL, *ru = NULL, *ri = NULL, ud[2], id[2], d[3][2];
@@ -175,10 +197,10 @@ static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
     RP_CALL(rp_h5_read_all(shards, RP_DS_ITEM_RAW, RP_I64, (void **)&iraw, &nd, id));
     RP_CALL(rp_h5_dims(tf, "/user_raw", &nd, d[0]));
     RP_CALL(rp_h5_dims(tf, "/item_raw", &nd, d[1]));
-    RP_CALL(rp_h5_dims(tf, "/expected_watch_ratio", &nd, d[2]));
+    RP_CALL(rp_h5_dims(tf, dset, &nd, d[2]));
     if (d[0][0] != d[1][0] || d[0][0] != d[2][0] || ud[0] != t->n_users || id[0] != t->n_items)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: /user_raw, /item_raw, /expected_watch_ratio lengths "
-                      "differ (or shards ids do not match n_users/n_items)", path);
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: /user_raw, /item_raw, %s lengths differ (or shards "
+                      "ids do not match n_users/n_items)", path, dset);
     int64_t off = 0, n = 0;
     rp_part_even(d[0][0], size, rank, &off, &n);
     RP_ALLOC(ru = malloc((size_t)(n + 1) * sizeof *ru));
@@ -187,13 +209,13 @@ static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
     RP_ALLOC(out = malloc((size_t)(n + 1) * sizeof *out));
     RP_CALL(rp_h5_read(tf, "/user_raw", RP_I64, off, n, ru));
     RP_CALL(rp_h5_read(tf, "/item_raw", RP_I64, off, n, ri));
-    RP_CALL(rp_h5_read(tf, "/expected_watch_ratio", RP_F64, off, n, e));
+    RP_CALL(rp_h5_read(tf, dset, RP_F64, off, n, e));
     for (int p = 0; p < size; p++) per[p] = 0;
     int64_t m = 0;
     for (int64_t k = 0; k < n; k++) {
         int32_t u = dense_of(uraw, ud[0], ru[k]), i = dense_of(iraw, id[0], ri[k]);
         if (!isfinite(e[k]))
-            RP_FAIL_USER(RP_ERR_DATA, "%s: /expected_watch_ratio[%lld] is not finite", path,
+            RP_FAIL_USER(RP_ERR_DATA, "%s: %s[%lld] is not finite", path, dset,
                          (long long)(off + k));
         if (u < 0 || i < 0) continue;
         out[m++] = (truth_rec){u, i, e[k]};
@@ -247,12 +269,42 @@ cleanup:
     return rc;
 }
 
+/* Which truth dataset the truth row predicts with: /expected_clipped, E[min(wr, clip_max)],
+ * the best predictor of the clipped target, when its clip_max is the shards' gain_max; else
+ * (an older truth.h5, or another clip point) E[wr], with a warning. Collective (reads). */
+static int truth_choose(MPI_Comm comm, hid_t tf, const char *path, eval_test *t,
+                        const char **dset)
+{
+    int rc = RP_OK, rank = 0;
+    double clip = NAN;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    *dset = "/" RP_TRUTH_EXPECTED;
+    int have = rp_h5_exists(tf, "/" RP_TRUTH_CLIPPED) &&
+               rp_h5_attr_exists(tf, "/", RP_TRUTH_CLIP_MAX) > 0;
+    if (have) RP_CALL(rp_h5_attr_read(tf, "/", RP_TRUTH_CLIP_MAX, RP_F64, 1, &clip));
+    if (have && clip == t->gain_max) {
+        *dset = "/" RP_TRUTH_CLIPPED;
+    } else if (rank == 0 && have) {
+        rp_log_warn("%s: clip_max %g is not the shards' outlier threshold %g: the truth row "
+                    "uses E[watch ratio] (rerun rp-synth with --clip-max %g)", path, clip,
+                    t->gain_max, t->gain_max);
+    } else if (rank == 0) {
+        rp_log_warn("%s: no /%s (made before it existed): the truth row uses E[watch ratio], "
+                    "not the best predictor of the clipped target (rerun rp-synth)", path,
+                    RP_TRUTH_CLIPPED);
+    }
+    snprintf(t->truth_target, sizeof t->truth_target, "%s", *dset + 1);
+cleanup:
+    return rc;
+}
+
 /* Send each truth row to its user's owner, attach, and require every test pair covered. */
 static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *t)
 {
     int rc = RP_OK, size = 1;
     hid_t tf = H5I_INVALID_HID;
     truth_rec *recs = NULL;
+    const char *dset = NULL;
     void *in = NULL;
     int64_t *sc = NULL, *sd = NULL, *rcn = NULL, *rd = NULL, nin = 0;
     RP_MPI(MPI_Comm_size(comm, &size));
@@ -262,7 +314,8 @@ static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *
     RP_ALLOC(rd = calloc((size_t)size, sizeof *rd));
     RP_CALL(rp_h5_open(comm, path, &tf));
     RP_CALL(rp_h5_check_schema(tf, path, RP_SCHEMA_TRUTH));
-    RP_CALL(truth_block(comm, shards, tf, path, t, &recs, sc));
+    RP_CALL(truth_choose(comm, tf, path, t, &dset));
+    RP_CALL(truth_block(comm, shards, tf, path, dset, t, &recs, sc));
     for (int p = 0; p < size; p++) {
         sc[p] *= (int64_t)sizeof(truth_rec);
         sd[p] = p ? sd[p - 1] + sc[p - 1] : 0;
@@ -276,7 +329,7 @@ static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *
     for (int64_t z = 0; z < t->off[t->nu]; z++) missing += isnan(t->truth[z]) != 0;
     RP_CALL(rp_mpi_sum_i64(comm, &missing, 1));
     if (missing > 0)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %lld of %lld test pairs have no expected watch ratio "
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: %lld of %lld test pairs have no expected value "
                       "(truth of another dataset?)", path, (long long)missing,
                       (long long)t->nnz_global);
 cleanup:
@@ -367,6 +420,8 @@ static int load_model_spec(MPI_Comm comm, const eval_test *t, eval_state *s, con
     unique_name(s, m->name[0] ? m->name : role, name, sizeof name);
     RP_CALL(add_entry(s, name, m, file));
     m = NULL;
+    rp_model_split_variant(spec, file, sizeof file, s->entries[s->n_entries - 1].variant,
+                           sizeof s->entries[0].variant);
 cleanup:
     rp_model_destroy(&m);
     return rp_mpi_agree(comm, rc);

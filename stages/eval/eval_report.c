@@ -103,7 +103,50 @@ static void json_params(sbuf *b, const rp_stage *st, const eval_opts *o, const e
               t->norm_min, t->norm_max);
 }
 
-int eval_write_json(const char *dir, const rp_stage *st, const eval_opts *o, const eval_state *s)
+/* A model file's validation attributes, when it has them: ",\n     "validation": {...}". */
+static void json_attrs(sbuf *b, const eval_model_attrs *a)
+{
+    if (!a->present) return;
+    sb_printf(b, ",\n     \"validation\": {\"valid_rmse\": ");
+    sb_json_num(b, a->valid_rmse);
+    sb_printf(b, ", \"bias_valid_rmse\": ");
+    sb_json_num(b, a->bias_valid_rmse);
+    if (a->beats_bias >= 0) sb_printf(b, ", \"beats_bias\": %d", a->beats_bias);
+    else sb_printf(b, ", \"beats_bias\": null");
+    sb_printf(b, ", \"fallback\": ");
+    sb_json_str(b, a->fallback);
+    sb_printf(b, "}");
+}
+
+/* als.h5's grid as a list of points, or nothing. */
+static void json_grid(sbuf *b, const eval_als_grid *g)
+{
+    if (g->n == 0) return;
+    sb_printf(b, "  \"als_grid\": {\"source\": ");
+    sb_json_str(b, g->source);
+    sb_printf(b, ", \"selected_by\": ");
+    sb_json_str(b, g->selected_by);
+    sb_printf(b, ", \"k\": ");
+    sb_json_num(b, g->k_sel);
+    sb_printf(b, ", \"lambda\": ");
+    sb_json_num(b, g->lambda_sel);
+    sb_printf(b, ", \"lambda_bias\": ");
+    sb_json_num(b, g->lambda_bias_sel);
+    sb_printf(b, ",\n    \"points\": [");
+    for (int64_t j = 0; j < g->n; j++) {
+        sb_printf(b, "%s\n      {\"k\": %d, \"lambda\": ", j ? "," : "", g->k[j]);
+        sb_json_num(b, g->lambda[j]);
+        sb_printf(b, ", \"lambda_bias\": ");
+        sb_json_num(b, g->lambda_bias[j]);
+        sb_printf(b, ", \"valid_rmse\": ");
+        sb_json_num(b, g->valid_rmse[j]);
+        sb_printf(b, ", \"best_iter\": %d}", g->best_iter[j]);
+    }
+    sb_printf(b, "]},\n");
+}
+
+int eval_write_json(const char *dir, const rp_stage *st, const eval_opts *o, const eval_state *s,
+                    const eval_report_data *d)
 {
     sbuf b = {0};
     const char *mn[64], *cn[64];
@@ -111,6 +154,12 @@ int eval_write_json(const char *dir, const rp_stage *st, const eval_opts *o, con
     sb_printf(&b, "{\n  \"schema\": \"%s\",\n  \"schema_version\": %d,\n", RP_SCHEMA_EVAL,
               RP_SCHEMA_VERSION);
     json_params(&b, st, o, s);
+    sb_printf(&b, "  \"gain_max\": ");
+    sb_json_num(&b, d->gain_max);
+    sb_printf(&b, ",\n  \"truth_target\": ");
+    sb_json_str(&b, d->truth_target);
+    sb_printf(&b, ",\n");
+    json_grid(&b, &d->grid);
     sb_printf(&b, "  \"metrics\": [");
     for (int j = 0; j < nm; j++) sb_printf(&b, "%s\"%s\"", j ? ", " : "", mn[j]);
     sb_printf(&b, "],\n  \"models\": [\n");
@@ -128,45 +177,149 @@ int eval_write_json(const char *dir, const rp_stage *st, const eval_opts *o, con
         for (int j = 0; j < nc; j++)
             sb_printf(&b, "%s\"%s\": %lld", j ? ", " : "", cn[j],
                       (long long)s->counts[(int64_t)k * s->n_counts + j]);
-        sb_printf(&b, "}}%s\n", k + 1 < s->n_entries ? "," : "");
+        sb_printf(&b, "}");
+        json_attrs(&b, &d->rows[k].attrs);
+        sb_printf(&b, "}%s\n", k + 1 < s->n_entries ? "," : "");
     }
     sb_printf(&b, "  ]\n}\n");
     return sb_finish(&b, dir, "report.json");
 }
 
-int eval_write_md(const char *dir, const rp_stage *st, const eval_opts *o, const eval_state *s)
+static void md_cell(sbuf *b, double v, const char *fmt)
+{
+    if (isfinite(v)) { sb_printf(b, " "); sb_printf(b, fmt, v); sb_printf(b, " |"); }
+    else sb_printf(b, " - |");
+}
+
+/* The headline table: accuracy, clipped and raw NDCG at the first cut-off, the share of the
+ * bias-to-truth gap, and the model file's own validation verdict. */
+static void md_headline(sbuf *b, const eval_report_data *d)
+{
+    sb_printf(b, "## Headline\n\n`ndcg@%d` ranks with gains min(watch ratio, %g) (OUTLIER_MAX, "
+                 "the training target's cap); `ndcg_raw@%d` with the raw watch ratio, which "
+                 "looping videos (watch ratio > 5) dominate. `gap share` = (MSE_bias - "
+                 "MSE_model) / (MSE_bias - MSE_truth) on the test split (normalised scale): 0 = "
+                 "the bias model, 100%% = the truth.%s `valid` columns come from the model file "
+                 "(validation split, normalised scale).\n\n",
+              d->k1, d->gain_max, d->k1,
+              d->has_truth && d->has_bias ? "" : " (undefined: no bias or no truth row)");
+    sb_printf(b, "| model | rmse | mae | ndcg@%d | ndcg_raw@%d | gap share | valid rmse | "
+                 "bias valid rmse | beats bias | fallback |\n"
+                 "|---|---:|---:|---:|---:|---:|---:|---:|:---:|---|\n", d->k1, d->k1);
+    for (int k = 0; k < d->n_rows; k++) {
+        const eval_report_row *r = &d->rows[k];
+        const eval_model_attrs *a = &r->attrs;
+        sb_printf(b, "| %s |", r->name);
+        md_cell(b, r->rmse, "%.4f");
+        md_cell(b, r->mae, "%.4f");
+        md_cell(b, r->ndcg, "%.4f");
+        md_cell(b, r->ndcg_raw, "%.4f");
+        md_cell(b, 100.0 * r->gap_share, "%.1f%%");
+        md_cell(b, a->valid_rmse, "%.4f");
+        md_cell(b, a->bias_valid_rmse, "%.4f");
+        const char *beats = a->beats_bias == 1 ? "yes" : a->beats_bias == 0 ? "**no**" : "-";
+        sb_printf(b, " %s | %s |\n", beats,
+                  a->fallback[0] ? a->fallback : (a->present ? "none" : "-"));
+    }
+}
+
+/* Models whose file says they cannot beat the bias model, named plainly. */
+static void md_losers(sbuf *b, const eval_report_data *d)
+{
+    int n = 0;
+    for (int k = 0; k < d->n_rows; k++) {
+        const eval_model_attrs *a = &d->rows[k].attrs;
+        if (a->beats_bias != 0) continue;
+        if (n++ == 0) sb_printf(b, "\n");
+        sb_printf(b, "- **%s cannot beat the bias model** on validation (rmse %.4f vs %.4f)%s%s\n",
+                  d->rows[k].name, a->valid_rmse, a->bias_valid_rmse,
+                  a->fallback[0] ? "; it fell back: " : "", a->fallback);
+    }
+}
+
+/* als.h5's K x lambda grid, the chosen point marked. */
+static void md_grid(sbuf *b, const eval_report_data *d)
+{
+    const eval_als_grid *g = &d->grid;
+    if (g->n == 0) return;
+    sb_printf(b, "\n## ALS grid (`%s`)\n\nValidation RMSE (normalised, best iteration) of every "
+                 "point; chosen: K = %g, lambda = %g, lambda_bias = %g, selected by %s.\n\n"
+                 "| K | lambda | lambda_bias | valid rmse | best iter | |\n"
+                 "|---:|---:|---:|---:|---:|---|\n",
+              g->source, g->k_sel, g->lambda_sel, g->lambda_bias_sel,
+              g->selected_by[0] ? g->selected_by : "-");
+    for (int64_t j = 0; j < g->n; j++) {
+        int chosen = g->k[j] == g->k_sel && g->lambda[j] == g->lambda_sel &&
+                     g->lambda_bias[j] == g->lambda_bias_sel;
+        sb_printf(b, "| %d | %g | %g | %.4f | %d | %s |\n", g->k[j], g->lambda[j],
+                  g->lambda_bias[j], g->valid_rmse[j], g->best_iter[j], chosen ? "chosen" : "");
+    }
+}
+
+/* Every metric column of every row. */
+static void md_all_metrics(sbuf *b, const eval_report_data *d)
+{
+    sb_printf(b, "\n## All metrics\n\n| model |");
+    for (int j = 0; j < d->n_metrics; j++) sb_printf(b, " %s |", d->metric_names[j]);
+    sb_printf(b, "\n|---|");
+    for (int j = 0; j < d->n_metrics; j++) sb_printf(b, "---:|");
+    sb_printf(b, "\n");
+    for (int k = 0; k < d->n_rows; k++) {
+        sb_printf(b, "| %s |", d->rows[k].name);
+        for (int j = 0; j < d->n_metrics; j++) md_cell(b, d->rows[k].metrics[j], "%.4f");
+        sb_printf(b, "\n");
+    }
+}
+
+static void md_params(sbuf *b, const rp_stage *st, const eval_opts *o, const eval_report_data *d)
+{
+    sb_printf(b, "\n## Parameters\n\n- command: `%s`\n- ranks: %d\n- k-list: %s\n"
+                 "- like: watch_ratio > %g\n- NDCG gain cap: %g (shards.h5 outlier_threshold)\n"
+                 "- bias baseline reg: %g\n- linear regression ridge: %g, max cardinality %d\n"
+                 "- normalisation: [%g, %g]\n",
+              st->cmdline, st->size, o->k_list, o->like_threshold, d->gain_max, o->bias_reg,
+              o->ridge, o->max_card, d->norm_min, d->norm_max);
+    for (int k = 0; k < d->n_rows; k++)
+        if (d->rows[k].source[0])
+            sb_printf(b, "- %s: `%s`\n", d->rows[k].name, d->rows[k].source);
+    if (d->truth_target != NULL)
+        sb_printf(b, "\nThe `truth` row predicts the planted model's `%s` (truth.h5): %s\n",
+                  d->truth_target,
+                  strcmp(d->truth_target, "expected_clipped") == 0
+                      ? "E[min(watch ratio, OUTLIER_MAX)], the best any model of the clipped "
+                        "target can reach on these noisy test values."
+                      : "E[watch ratio] from a truth.h5 without /expected_clipped (or another "
+                        "clip point): not the best predictor of the clipped target.");
+}
+
+char *eval_md_text(const rp_stage *st, const eval_opts *o, const eval_report_data *d)
 {
     sbuf b = {0};
-    const char *mn[64];
-    int nm = eval_metric_names(o, mn, 64);
-    const eval_test *t = &s->test;
     sb_printf(&b, "# rp-eval report\n\nMetrics on the test split (%lld pairs, %lld users, "
-                  "%lld videos). Definitions: docs/stages/eval.md. `-` = undefined.\n\n| model |",
-              (long long)t->nnz_global, (long long)t->n_users, (long long)t->n_items);
-    for (int j = 0; j < nm; j++) sb_printf(&b, " %s |", mn[j]);
-    sb_printf(&b, "\n|---|");
-    for (int j = 0; j < nm; j++) sb_printf(&b, "---:|");
-    sb_printf(&b, "\n");
-    for (int k = 0; k < s->n_entries; k++) {
-        sb_printf(&b, "| %s |", s->entries[k].name);
-        for (int j = 0; j < nm; j++) {
-            double v = s->metrics[(int64_t)k * s->n_metrics + j];
-            if (isfinite(v)) sb_printf(&b, " %.4f |", v); else sb_printf(&b, " - |");
-        }
-        sb_printf(&b, "\n");
+                  "%lld videos). Definitions: docs/stages/eval.md. `-` = undefined.\n\n",
+              (long long)d->n_test_pairs, (long long)d->n_users, (long long)d->n_items);
+    md_headline(&b, d);
+    md_losers(&b, d);
+    md_grid(&b, d);
+    md_all_metrics(&b, d);
+    md_params(&b, st, o, d);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
     }
-    sb_printf(&b, "\n## Parameters\n\n- command: `%s`\n- ranks: %d\n- k-list: %s\n"
-                  "- like: watch_ratio > %g\n- bias baseline reg: %g\n- linear regression "
-                  "ridge: %g, max cardinality %d\n- normalisation: [%g, %g]\n",
-              st->cmdline, st->size, o->k_list, o->like_threshold, o->bias_reg, o->ridge,
-              o->max_card, t->norm_min, t->norm_max);
-    for (int k = 0; k < s->n_entries; k++)
-        if (s->entries[k].source[0])
-            sb_printf(&b, "- %s: `%s`\n", s->entries[k].name, s->entries[k].source);
-    if (t->truth != NULL)
-        sb_printf(&b, "\nThe `truth` row scores the noise-free expected watch ratio: its error "
-                      "is the best any model can reach on these noisy test values.\n");
-    return sb_finish(&b, dir, "report.md");
+    return b.p;
+}
+
+int eval_write_md(const char *dir, const rp_stage *st, const eval_opts *o,
+                  const eval_report_data *d)
+{
+    int rc = RP_OK;
+    char *text = eval_md_text(st, o, d);
+    if (text == NULL) RP_FAIL(RP_ERR_NOMEM, "report.md: out of memory building the report");
+    RP_CALL(eval_write_atomic(dir, "report.md", text));
+cleanup:
+    free(text);
+    return rc;
 }
 
 /* ---- histories ---- */

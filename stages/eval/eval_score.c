@@ -13,7 +13,9 @@
 
 /* Per-user row: sums first, then the ranking metrics. */
 enum { S_N, S_AE, S_SE, S_AE_RAW, S_SE_RAW, S_AE_TRUTH, S_SE_TRUTH, S_N_TRUTH, S_RANK };
-#define ROW_WIDTH(nk) (S_RANK + 3 * (nk) + 1)
+/* ranking block: ndcg, ndcg_raw, precision, recall (nk each), auc */
+#define N_RANKED 4
+#define ROW_WIDTH(nk) (S_RANK + N_RANKED * (nk) + 1)
 
 static char name_pool[64][32];
 
@@ -22,8 +24,8 @@ int eval_metric_names(const eval_opts *o, const char **names, int cap)
     int n = 0, pool = 0;
     static const char *fixed[] = {"mae", "rmse", "mae_raw", "rmse_raw"};
     for (int j = 0; j < 4 && n < cap; j++) names[n++] = fixed[j];
-    static const char *ranked[] = {"ndcg", "precision", "recall"};
-    for (int r = 0; r < 3; r++)
+    static const char *ranked[N_RANKED] = {"ndcg", "ndcg_raw", "precision", "recall"};
+    for (int r = 0; r < N_RANKED; r++)
         for (int j = 0; j < o->nk && n < cap && pool < 64; j++) {
             snprintf(name_pool[pool], sizeof name_pool[0], "%s@%d", ranked[r], o->k[j]);
             names[n++] = name_pool[pool++];
@@ -35,6 +37,7 @@ int eval_metric_names(const eval_opts *o, const char **names, int cap)
     }
     if (n < cap) names[n++] = "mae_vs_truth_raw";
     if (n < cap) names[n++] = "rmse_vs_truth_raw";
+    if (n < cap) names[n++] = "gap_share";
     return n;
 }
 
@@ -78,12 +81,15 @@ cleanup:
 }
 
 /* Row of user u (local index): error sums in file order, then ranking metrics. Marks the top-k
- * items of the user in cover[j * n_items + item]. */
-static int user_row(const eval_opts *o, const eval_test *t, int64_t u, const float *pn,
-                    const double *praw, eval_item *scratch, unsigned char *cover, double *row)
+ * items of the user in cover[j * n_items + item]. The truth row (is_truth) is ranked by its
+ * unclamped expectation, so values above norm_max do not tie. */
+static int user_row(const eval_opts *o, const eval_test *t, int64_t u, int is_truth,
+                    const float *pn, const double *praw, eval_item *scratch, unsigned char *cover,
+                    double *row)
 {
     int rc = RP_OK;
     int64_t a = t->off[u], n = t->off[u + 1] - a;
+    double span = t->norm_max - t->norm_min;
     memset(row, 0, (size_t)ROW_WIDTH(o->nk) * sizeof *row);
     for (int64_t z = a; z < a + n; z++) {
         double e = (double)pn[z] - (double)t->value[z], er = praw[z] - (double)t->watch[z];
@@ -98,18 +104,21 @@ static int user_row(const eval_opts *o, const eval_test *t, int64_t u, const flo
             row[S_SE_TRUTH] += et * et;
             row[S_N_TRUTH] += 1.0;
         }
-        scratch[z - a] = (eval_item){pn[z], t->watch[z], t->item[z]};
+        double key = is_truth ? (praw[z] - t->norm_min) / span : (double)pn[z];
+        scratch[z - a] = (eval_item){key, t->watch[z], t->item[z]};
     }
     eval_user_rank r;
-    RP_CALL(eval_rank_user(scratch, n, o->k, o->nk, o->like_threshold, &r));
+    eval_rank_opts ro = {o->k, o->nk, o->like_threshold, t->gain_max};
+    RP_CALL(eval_rank_user(scratch, n, &ro, &r));
     for (int j = 0; j < o->nk; j++) {
         row[S_RANK + j] = r.ndcg[j];
-        row[S_RANK + o->nk + j] = r.precision[j];
-        row[S_RANK + 2 * o->nk + j] = r.recall[j];
+        row[S_RANK + o->nk + j] = r.ndcg_raw[j];
+        row[S_RANK + 2 * o->nk + j] = r.precision[j];
+        row[S_RANK + 3 * o->nk + j] = r.recall[j];
         for (int64_t x = 0; x < n && x < o->k[j]; x++)
             cover[(int64_t)j * t->n_items + scratch[x].item] = 1;
     }
-    row[S_RANK + 3 * o->nk] = r.auc;
+    row[S_RANK + N_RANKED * o->nk] = r.auc;
 cleanup:
     return rc;
 }
@@ -166,11 +175,12 @@ static void finish_entry(const eval_opts *o, const eval_test *t, const double *r
     met[c++] = n > 0 ? sqrt(sum[S_SE] / n) : NAN;
     met[c++] = n > 0 ? sum[S_AE_RAW] / n : NAN;
     met[c++] = n > 0 ? sqrt(sum[S_SE_RAW] / n) : NAN;
-    for (int j = 0; j < 3 * nk; j++) met[c++] = user_mean(rows, t->n_users, w, S_RANK + j, &nd);
+    for (int j = 0; j < N_RANKED * nk; j++)
+        met[c++] = user_mean(rows, t->n_users, w, S_RANK + j, &nd);
     int64_t n_ndcg = 0, n_rec = 0, n_auc = 0;
     user_mean(rows, t->n_users, w, S_RANK, &n_ndcg);
-    user_mean(rows, t->n_users, w, S_RANK + 2 * nk, &n_rec);
-    met[c++] = user_mean(rows, t->n_users, w, S_RANK + 3 * nk, &n_auc);
+    user_mean(rows, t->n_users, w, S_RANK + 3 * nk, &n_rec);
+    met[c++] = user_mean(rows, t->n_users, w, S_RANK + N_RANKED * nk, &n_auc);
     for (int j = 0; j < nk; j++) {
         int64_t hit = 0;
         for (int64_t i = 0; i < t->n_items; i++) hit += cover[(int64_t)j * t->n_items + i];
@@ -178,6 +188,7 @@ static void finish_entry(const eval_opts *o, const eval_test *t, const double *r
     }
     met[c++] = nt > 0 ? sum[S_AE_TRUTH] / nt : NAN;
     met[c++] = nt > 0 ? sqrt(sum[S_SE_TRUTH] / nt) : NAN;
+    met[c++] = NAN; /* gap_share: filled once every entry is scored */
     int64_t out[6] = {(int64_t)n, users, n_ndcg, n_rec, n_auc, (int64_t)nt};
     memcpy(cnt, out, sizeof out);
 }
@@ -208,7 +219,7 @@ static int score_entry(MPI_Comm comm, const eval_opts *o, const eval_test *t, co
     }
     if (rc == RP_OK) rc = predict(t, e, pn, praw);
     for (int64_t u = 0; u < t->nu && rc == RP_OK; u++)
-        rc = user_row(o, t, u, pn, praw, scratch, cover, local + u * w);
+        rc = user_row(o, t, u, e->model == NULL, pn, praw, scratch, cover, local + u * w);
     RP_AGREE(comm, rc);
     RP_CALL(gather_user_rows(comm, t, w, local, full));
     RP_CALL(rp_int_cast(o->nk * t->n_items, &ncov));
@@ -223,6 +234,25 @@ cleanup:
     free(full);
     free(cover);
     return rp_mpi_agree(comm, rc);
+}
+
+/* The gap_share column: each row's share of the bias-to-truth test MSE gap (normalised scale;
+ * MSE = rmse^2, column 1). NaN without a bias or truth row. */
+static void fill_gap_share(eval_state *s)
+{
+    int bias = -1, truth = -1, col = s->n_metrics - 1;
+    for (int k = 0; k < s->n_entries; k++) {
+        if (s->entries[k].model == NULL) truth = k;
+        else if (strcmp(s->entries[k].name, "bias") == 0 && s->entries[k].source[0] == '\0')
+            bias = k;
+    }
+    for (int k = 0; k < s->n_entries; k++) {
+        double *met = s->metrics + (int64_t)k * s->n_metrics;
+        if (bias < 0 || truth < 0) { met[col] = NAN; continue; }
+        double rb = s->metrics[(int64_t)bias * s->n_metrics + 1];
+        double rt = s->metrics[(int64_t)truth * s->n_metrics + 1];
+        met[col] = eval_gap_share(rb * rb, met[1] * met[1], rt * rt);
+    }
 }
 
 int eval_score_all(MPI_Comm comm, const eval_opts *o, eval_state *s)
@@ -242,10 +272,11 @@ int eval_score_all(MPI_Comm comm, const eval_opts *o, eval_state *s)
         double *met = s->metrics + (int64_t)k * s->n_metrics, t0 = MPI_Wtime();
         RP_CALL(score_entry(comm, o, &s->test, &s->entries[k], met,
                             s->counts + (int64_t)k * s->n_counts));
-        rp_log_info("%-12s rmse=%.4f mae=%.4f ndcg@%d=%.4f auc=%.4f (%.2f s)",
-                    s->entries[k].name, met[1], met[0], o->k[0], met[4], met[4 + 3 * o->nk],
-                    MPI_Wtime() - t0);
+        rp_log_info("%-12s rmse=%.4f mae=%.4f ndcg@%d=%.4f ndcg_raw@%d=%.4f (%.2f s)",
+                    s->entries[k].name, met[1], met[0], o->k[0], met[4], o->k[0],
+                    met[4 + o->nk], MPI_Wtime() - t0);
     }
+    fill_gap_share(s);
 cleanup:
     return rp_mpi_agree(comm, rc);
 }

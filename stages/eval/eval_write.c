@@ -100,11 +100,13 @@ int eval_write(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const eval
     int rc = RP_OK, rank = 0;
     char dir[4096];
     eval_history *h = NULL;
+    eval_report_data d = {0};
     int nh = 0;
     hid_t f = H5I_INVALID_HID;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     eval_report_dir(o, dir, sizeof dir);
     RP_CALL(eval_read_histories(comm, s, &h, &nh));
+    RP_CALL(eval_report_gather(comm, o, s, &d));
     RP_CALL(rp_h5_create(comm, o->out, &f));
     rc = rp_mpi_agree(comm, write_h5(comm, f, st, o, s));
     /* Reports before the rename: eval.h5 (the DAG's target) exists only if they were written. */
@@ -113,13 +115,14 @@ int eval_write(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const eval
             rp_log_user_error("%s: cannot create report folder: %s", dir, strerror(errno));
             rc = RP_ERR_IO;
         }
-        if (rc == RP_OK) rc = eval_write_json(dir, st, o, s);
-        if (rc == RP_OK) rc = eval_write_md(dir, st, o, s);
+        if (rc == RP_OK) rc = eval_write_json(dir, st, o, s, &d);
+        if (rc == RP_OK) rc = eval_write_md(dir, st, o, &d);
         if (rc == RP_OK && o->plots) rc = eval_plots(dir, o, s, h, nh);
     }
     rc = rp_h5_commit(comm, &f, o->out, rc);
 cleanup:
     if (f >= 0) rc = rp_h5_commit(comm, &f, o->out, rc == RP_OK ? RP_ERR_INTERNAL : rc);
     eval_histories_free(h, nh);
+    eval_report_data_clear(&d);
     return rp_mpi_agree(comm, rc);
 }

@@ -59,11 +59,13 @@ typedef struct synth_opts {
     int64_t seed;
     const char *side;
     const char *stats;  /* --stats DIR: check a folder's statistics instead of generating */
+    double clip_max;    /* truth.h5's /expected_clipped is E[min(watch ratio, clip_max)] */
 } synth_opts;
 
 /* The planted model, replicated on every rank (O(users + items) memory). */
 typedef struct synth_model {
     uint64_t seed;
+    double clip_max;         /* --clip-max: the truth's E[min(wr, clip_max)] */
     int64_t n_users, n_items, n_small_users, n_small_items, n_social;
     double density;          /* n_items / real items: scales per-user counts */
     int64_t *u_raw, *i_raw;  /* dense index -> id written to the files */
@@ -132,6 +134,7 @@ typedef struct synth_row {
     int32_t shift;       /* date shifted by this many days (0.1% disagreement) */
     int32_t pad;
     double expect;       /* small matrix: noise-free expected watch ratio */
+    double expect_clipped; /* small matrix: E[min(watch ratio, m->clip_max)] */
 } synth_row;
 /* synth_user_big - this user's big-matrix rows, sorted by time. Out: *rows (grown), *n. */
 int synth_user_big(const synth_model *m, int64_t u, synth_row **rows, size_t *cap, size_t *n);

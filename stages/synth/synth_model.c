@@ -299,6 +299,7 @@ int synth_model_build(MPI_Comm comm, const synth_opts *o, synth_model *m)
 {
     int rc = RP_OK;
     m->seed = (uint64_t)o->seed;
+    m->clip_max = o->clip_max > 0 ? o->clip_max : 3.0;
     m->side = o->side;
     if (o->side) RP_CALL(synth_side_read(comm, o->side, m));
     /* sizes: explicit counts, else the real ones times --scale; small sizes follow the user and
@@ -377,9 +378,59 @@ double synth_expected_small(const synth_model *m, int64_t u, int64_t i)
     return expected_wr(m, &SYNTH_SMALL, u, i);
 }
 
-/* One watch: play_duration in ms from the regime's mixture. */
-static int32_t draw_play(const synth_model *m, const synth_regime *g, int64_t i, double logm,
-                         rp_rng *r)
+/* E[min(X, c)] for log X ~ N(mu, s^2), closed form:
+ * E[X; X < c] + c P(X >= c) = e^(mu + s^2/2) Phi((ln c - mu - s^2)/s) + c Phi((mu - ln c)/s).
+ * Phi through erfc keeps the relative precision in both tails. */
+static double lognormal_min(double mu, double s, double c)
+{
+    double lc = log(c);
+    double below = 0.5 * erfc(-((lc - mu - s * s) / s) / M_SQRT2);
+    double above = 0.5 * erfc(-((mu - lc) / s) / M_SQRT2);
+    return exp(mu + s * s / 2) * below + c * above;
+}
+
+/* E[min(Y, c)] for Y = 0.1 y^1.5, y ~ U(0, 1): y below t = (10 c)^(2/3) is not clipped. */
+static double skip_min(double c)
+{
+    if (c >= 0.1) return 0.04;
+    double t = pow(10 * c, 2.0 / 3.0);
+    return 0.1 * pow(t, 2.5) / 2.5 + c * (1 - t);
+}
+
+/* E[min(U, c)] for U ~ U(a, b). */
+static double uniform_min(double a, double b, double c)
+{
+    if (c >= b) return (a + b) / 2;
+    if (c <= a) return c;
+    return ((c * c - a * a) / 2 + c * (b - c)) / (b - a);
+}
+
+/* E[min(L, c)] for L = 5 (hi/5)^y, y ~ U(0, 1) (log-uniform on [5, hi]): the density of L is
+ * 1 / (l ln(hi/5)), so E[L; L < c] = (c - 5) / ln(hi/5) and P(L >= c) = ln(hi/c) / ln(hi/5). */
+static double loguniform_min(double hi, double c)
+{
+    double span = log(hi / 5);
+    if (c <= 5) return c;
+    if (c >= hi) return (hi - 5) / span;
+    return (c - 5) / span + c * log(hi / c) / span;
+}
+
+/* The same mixture as synth_draw_wr, each component's E[min(., c)] in closed form. The main
+ * part's draws are capped at WR_CAP, so its clip point is min(c, WR_CAP). */
+double synth_expected_clipped(const synth_model *m, const synth_regime *g, int64_t u, int64_t i,
+                              double c)
+{
+    double ps = g->skip * m->i_skip[i], mu = g->mu + synth_logm(m, u, i);
+    double cm = c < WR_CAP ? c : WR_CAP;
+    double main = (1 - g->heavy_p) * lognormal_min(mu, g->noise, cm) +
+                  g->heavy_p * lognormal_min(mu, g->noise * g->heavy_k, cm);
+    return ps * (1 - P_ZERO) * skip_min(c) + g->partial * uniform_min(0.1, 0.4, c) +
+           g->outlier * loguniform_min(m->i_out_hi[i], c) +
+           (1 - ps - g->partial - g->outlier) * main;
+}
+
+double synth_draw_wr(const synth_model *m, const synth_regime *g, int64_t i, double logm,
+                     rp_rng *r)
 {
     double ps = g->skip * m->i_skip[i], x = rp_rng_next_uniform(r), y = rp_rng_next_uniform(r);
     double wr;
@@ -393,7 +444,14 @@ static int32_t draw_play(const synth_model *m, const synth_regime *g, int64_t i,
         wr = exp(g->mu + logm + g->noise * z);
         if (wr > WR_CAP) wr = WR_CAP;
     }
-    return (int32_t)llround(wr * m->i_dur[i]);
+    return wr;
+}
+
+/* One watch: play_duration in ms from the regime's mixture. */
+static int32_t draw_play(const synth_model *m, const synth_regime *g, int64_t i, double logm,
+                         rp_rng *r)
+{
+    return (int32_t)llround(synth_draw_wr(m, g, i, logm, r) * m->i_dur[i]);
 }
 
 /* Hour-of-day curve (relative weights, a day-night cycle) and its cumulative share, built once
@@ -600,6 +658,7 @@ int synth_user_small(const synth_model *m, int64_t su, synth_row **rows, size_t 
         row.play = draw_play(m, &SYNTH_SMALL, i, synth_logm(m, u, i), &r);
         if (rp_rng_uniform(m->seed, sempty, key) < SMALL_EMPTY) row.ts_ms = -1;
         row.expect = expected_wr(m, &SYNTH_SMALL, u, i);
+        row.expect_clipped = synth_expected_clipped(m, &SYNTH_SMALL, u, i, m->clip_max);
         RP_CALL(push_row(rows, cap, n, row));
     }
     RP_CALL(sort_rows(*rows, *n));

@@ -33,6 +33,16 @@ void synth_user_gen(const synth_model *m, int64_t u, synth_user_feat *f);
 double synth_user_feat_effect(int degree, int author, int feat1, int feat6);
 void synth_item_gen_tags(uint64_t seed, int64_t i, uint8_t *ntags, uint8_t *tags);
 double synth_u01(uint64_t seed, const char *stream, uint64_t idx);
+/* synth_draw_wr - one watch ratio of video i from regime g's mixture (skip, partial view,
+ * looping outlier, log-normal main part with heavy noise); logm = synth_logm(m, u, i). Draws
+ * from r (two uniforms, plus a normal for the main part). Pure but for r. */
+double synth_draw_wr(const synth_model *m, const synth_regime *g, int64_t i, double logm,
+                     rp_rng *r);
+/* synth_expected_clipped - E[min(W, c)] for W drawn by synth_draw_wr(m, g, i, logm(u, i)),
+ * exact (closed form per mixture component; c > 0). c = +inf gives E[W] but for the WR_CAP
+ * cap of the main part, which expected_wr ignores. Pure. */
+double synth_expected_clipped(const synth_model *m, const synth_regime *g, int64_t u, int64_t i,
+                              double c);
 /* log of the main part's median for (u, i), regime excluded */
 double synth_logm(const synth_model *m, int64_t u, int64_t i);
 /* time of one view (epoch ms): day of the three windows, hour of the day-night curve */

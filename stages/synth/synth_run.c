@@ -1,6 +1,7 @@
 /* synth_run.c - rp-synth's options and top-level flow: build the model, write the tables, or
  * (--stats) measure a folder. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,7 +19,7 @@ int synth_run(rp_stage *st, const synth_opts *o);
 int synth_parse_args(int argc, char **argv, synth_opts *o)
 {
     int rc = RP_OK;
-    *o = (synth_opts){.scale = 1.0, .seed = 42};
+    *o = (synth_opts){.scale = 1.0, .seed = 42, .clip_max = 3.0};
     rp_arg args[] = {
         {"out", RP_ARG_STR, &o->out, "DIR", "output folder (created if missing)", NULL},
         {"scale", RP_ARG_DBL, &o->scale, "X",
@@ -33,13 +34,17 @@ int synth_parse_args(int argc, char **argv, synth_opts *o)
          "random seed: the same seed gives the same bytes for any rank count", NULL},
         {"side", RP_ARG_STR, &o->side, "DIR",
          "take user_features.csv and item_categories.csv from this KuaiRec folder", NULL},
+        {"clip-max", RP_ARG_DBL, &o->clip_max, "X",
+         "truth.h5's /expected_clipped = E[min(watch ratio, X)] (rp-shard's --outlier-max)",
+         NULL},
         {"stats", RP_ARG_STR, &o->stats, "DIR",
          "measure DIR's big/small matrices against KuaiRec's statistics (no generation)", NULL},
     };
     rp_cmd cmd = {"rp-synth", "write KuaiRec 2.0 format data of any size from a planted model",
                   "Outputs in --out: big_matrix.csv small_matrix.csv user_features.csv\n"
                   "item_categories.csv item_daily_features.csv kuairec_caption_category.csv\n"
-                  "social_network.csv truth.h5 (expected watch ratio of every small row).\n"
+                  "social_network.csv truth.h5 (expected watch ratio of every small row,\n"
+                  "unclipped and clipped at --clip-max).\n"
                   "--stats DIR prints the statistics and exits 65 when they miss the targets.\n"
                   RP_COMMON_EPILOG};
     rc = rp_args_parse(argc, argv, &cmd, args, (int)(sizeof args / sizeof args[0]));
@@ -51,6 +56,8 @@ int synth_parse_args(int argc, char **argv, synth_opts *o)
     if (o->users < 0 || o->items < 0 || o->small_users < 0 || o->small_items < 0)
         RP_FAIL_USER0(RP_ERR_USAGE, "sizes must not be negative");
     if (o->seed < 0) RP_FAIL_USER0(RP_ERR_USAGE, "--seed must be >= 0");
+    if (!(o->clip_max > 0) || !isfinite(o->clip_max))
+        RP_FAIL_USER0(RP_ERR_USAGE, "--clip-max must be a finite number > 0, got %g", o->clip_max);
     if (o->side && (o->users || o->items))
         RP_FAIL_USER0(RP_ERR_USAGE,
                       "--users/--items cannot be combined with --side (its files give the sizes)");

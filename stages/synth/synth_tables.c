@@ -17,15 +17,21 @@
 #include "synth_meta.h"
 #include "synth_model.h"
 
+/* truth.h5 datasets, in this order in row_ctx.dset */
+#define TRUTH_NDSETS 4
+static const char *const truth_names[TRUTH_NDSETS] = {"/user_raw", "/item_raw",
+                                                      "/" RP_TRUTH_EXPECTED,
+                                                      "/" RP_TRUTH_CLIPPED};
+
 typedef struct row_ctx {
     synth_row *rows;
     size_t cap, n;
     int64_t nrows;           /* rows formatted by this rank */
     /* truth rows of the current chunk (small matrix) */
     int64_t *t_user, *t_item;
-    double *t_exp;
+    double *t_exp, *t_clip;
     size_t t_n, t_cap;
-    hid_t file, dset[3];
+    hid_t file, dset[TRUTH_NDSETS];
     int64_t t_base;
 } row_ctx;
 
@@ -77,7 +83,9 @@ static int grow_truth(row_ctx *c, size_t extra)
     if (bb) c->t_item = bb;
     double *e = realloc(c->t_exp, nc * sizeof *e);
     if (e) c->t_exp = e;
-    if (!a || !bb || !e) return RP_ERR_NOMEM;
+    double *ec = realloc(c->t_clip, nc * sizeof *ec);
+    if (ec) c->t_clip = ec;
+    if (!a || !bb || !e || !ec) return RP_ERR_NOMEM;
     c->t_cap = nc;
     return RP_OK;
 }
@@ -94,7 +102,8 @@ static int small_unit(const synth_model *m, int64_t su, synth_buf *b, void *vctx
         put_interaction(b, m, u, &c->rows[k]);
         c->t_user[c->t_n] = m->u_raw[u];
         c->t_item[c->t_n] = m->i_raw[c->rows[k].item];
-        c->t_exp[c->t_n++] = c->rows[k].expect;
+        c->t_exp[c->t_n] = c->rows[k].expect;
+        c->t_clip[c->t_n++] = c->rows[k].expect_clipped;
     }
     c->nrows += (int64_t)c->n;
 cleanup:
@@ -118,9 +127,10 @@ static int truth_round(void *vctx, int64_t chunk, int have)
     hsize_t n = c->t_n, start = (hsize_t)(c->t_base + off), one = 1;
     RP_H5(ms = H5Screate_simple(1, n ? &n : &one, NULL));
     if (n == 0) RP_H5(H5Sselect_none(ms));
-    const void *bufs[3] = {c->t_user, c->t_item, c->t_exp};
-    hid_t types[3] = {H5T_NATIVE_INT64, H5T_NATIVE_INT64, H5T_NATIVE_DOUBLE};
-    for (int k = 0; k < 3; k++) {
+    const void *bufs[TRUTH_NDSETS] = {c->t_user, c->t_item, c->t_exp, c->t_clip};
+    hid_t types[TRUTH_NDSETS] = {H5T_NATIVE_INT64, H5T_NATIVE_INT64, H5T_NATIVE_DOUBLE,
+                                 H5T_NATIVE_DOUBLE};
+    for (int k = 0; k < TRUTH_NDSETS; k++) {
         RP_H5(fs = H5Dget_space(c->dset[k]));
         if (n) RP_H5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &n, NULL));
         else RP_H5(H5Sselect_none(fs));
@@ -168,16 +178,16 @@ static int truth_open(rp_stage *st, const char *dir, const synth_model *m, row_c
     RP_CALL(rp_h5_create(st->comm, path, &c->file));
     RP_CALL(side_inputs(st->comm, m, inputs, sizeof inputs));
     RP_CALL(rp_stage_stamp(st, c->file, RP_SCHEMA_TRUTH, RP_SCHEMA_VERSION, inputs));
+    RP_CALL(rp_h5_attr_write(c->file, "/", RP_TRUTH_CLIP_MAX, RP_F64, 1, &m->clip_max));
     hsize_t dims = (hsize_t)total;
     RP_H5(space = H5Screate_simple(1, &dims, NULL));
     RP_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
     RP_H5(H5Pset_obj_track_times(dcpl, 0));
     RP_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER));
-    const char *names[3] = {"/user_raw", "/item_raw", "/expected_watch_ratio"};
-    hid_t types[3] = {H5T_STD_I64LE, H5T_STD_I64LE, H5T_IEEE_F64LE};
-    for (int k = 0; k < 3; k++)
-        RP_H5(c->dset[k] = H5Dcreate2(c->file, names[k], types[k], space, H5P_DEFAULT, dcpl,
-                                      H5P_DEFAULT));
+    hid_t types[TRUTH_NDSETS] = {H5T_STD_I64LE, H5T_STD_I64LE, H5T_IEEE_F64LE, H5T_IEEE_F64LE};
+    for (int k = 0; k < TRUTH_NDSETS; k++)
+        RP_H5(c->dset[k] = H5Dcreate2(c->file, truth_names[k], types[k], space, H5P_DEFAULT,
+                                      dcpl, H5P_DEFAULT));
     *n_total = total;
 cleanup:
     if (space >= 0) H5Sclose(space);
@@ -191,6 +201,7 @@ static void row_ctx_clear(row_ctx *c)
     free(c->t_user);
     free(c->t_item);
     free(c->t_exp);
+    free(c->t_clip);
 }
 
 /* Units per chunk: about 256k rows (bounded memory whatever the number of users, few rounds
@@ -206,7 +217,7 @@ static int64_t chunk_units(int64_t n_units, double rows_per_unit, int size)
 
 static void close_dsets(row_ctx *c)
 {
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < TRUTH_NDSETS; k++) {
         if (c->dset[k] >= 0) H5Dclose(c->dset[k]);
         c->dset[k] = H5I_INVALID_HID;
     }
@@ -219,7 +230,7 @@ static int write_interactions(rp_stage *st, const synth_opts *o, const synth_mod
     int64_t n_small = 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/truth.h5", o->out);
-    for (int k = 0; k < 3; k++) big.dset[k] = small.dset[k] = H5I_INVALID_HID;
+    for (int k = 0; k < TRUTH_NDSETS; k++) big.dset[k] = small.dset[k] = H5I_INVALID_HID;
     rp_log_info("big_matrix.csv: %lld users x %lld videos", (long long)m->n_users,
                 (long long)m->n_items);
     RP_CALL(synth_write_table(st->comm, o->out, "big_matrix.csv", SYNTH_HDR_BIG, m->n_users,

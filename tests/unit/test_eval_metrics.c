@@ -1,5 +1,6 @@
 /* test_eval_metrics.c - rp-eval's per-user ranking metrics against hand-computed values and a
- * brute-force O(n^2) reference (positions by counting, AUC over all pairs). */
+ * brute-force O(n^2) reference (positions by counting, AUC over all pairs); NDCG with gains
+ * clipped at OUTLIER_MAX; the share of the bias-to-truth gap. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,8 @@ static void hand_computed(void)
     eval_item it[4] = {{0.9f, 1.0f, 3}, {0.5f, 3.0f, 7}, {0.5f, 0.0f, 2}, {0.1f, 2.5f, 5}};
     int k[2] = {2, 3};
     eval_user_rank r;
-    CU_ASSERT_EQUAL_FATAL(eval_rank_user(it, 4, k, 2, 2.0, &r), RP_OK);
+    eval_rank_opts ro = {k, 2, 2.0, INFINITY}; /* no clipping: raw and clipped agree */
+    CU_ASSERT_EQUAL_FATAL(eval_rank_user(it, 4, &ro, &r), RP_OK);
     CU_ASSERT_EQUAL(it[0].item, 3);
     CU_ASSERT_EQUAL(it[1].item, 2);
     CU_ASSERT_EQUAL(it[2].item, 7);
@@ -29,7 +31,8 @@ static void hand_computed(void)
     /* @3: DCG = 1 + 0 + 3/2; IDCG = 3 + 2.5/log2(3) + 1/2. */
     CU_ASSERT_DOUBLE_EQUAL(r.ndcg[1], 2.5 / (3.0 + 2.5 / l3 + 0.5), 1e-12);
     float scratch[4];
-    CU_ASSERT_DOUBLE_EQUAL(eval_ndcg(it, 4, 3, scratch), r.ndcg[1], 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(eval_ndcg(it, 4, 3, INFINITY, scratch), r.ndcg[1], 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(r.ndcg_raw[1], r.ndcg[1], 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(r.precision[0], 0.0, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(r.precision[1], 1.0 / 3, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(r.recall[0], 0.0, 1e-12);
@@ -45,16 +48,17 @@ static void undefined_cases(void)
     eval_item all_liked[2] = {{0.3f, 5.0f, 1}, {0.2f, 4.0f, 0}};
     int k[1] = {10};
     eval_user_rank r;
-    CU_ASSERT_EQUAL(eval_rank_user(zero, 2, k, 1, 2.0, &r), RP_OK);
+    eval_rank_opts ro = {k, 1, 2.0, 3.0};
+    CU_ASSERT_EQUAL(eval_rank_user(zero, 2, &ro, &r), RP_OK);
     CU_ASSERT(isnan(r.ndcg[0]));   /* ideal DCG is 0 */
     CU_ASSERT(isnan(r.recall[0])); /* nothing liked */
     CU_ASSERT(isnan(r.auc));
     CU_ASSERT_DOUBLE_EQUAL(r.precision[0], 0.0, 1e-12); /* k > n: divide by n */
-    CU_ASSERT_EQUAL(eval_rank_user(all_liked, 2, k, 1, 2.0, &r), RP_OK);
+    CU_ASSERT_EQUAL(eval_rank_user(all_liked, 2, &ro, &r), RP_OK);
     CU_ASSERT(isnan(r.auc)); /* nothing disliked */
     CU_ASSERT_DOUBLE_EQUAL(r.precision[0], 1.0, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(r.ndcg[0], 1.0, 1e-12);
-    CU_ASSERT_EQUAL(eval_rank_user(zero, 0, k, 1, 2.0, &r), RP_OK);
+    CU_ASSERT_EQUAL(eval_rank_user(zero, 0, &ro, &r), RP_OK);
     CU_ASSERT(isnan(r.ndcg[0]) && isnan(r.precision[0]) && isnan(r.auc));
 }
 
@@ -72,7 +76,7 @@ static int64_t bf_ideal_pos(const eval_item *x, int64_t n, int64_t a)
 {
     int64_t p = 0;
     for (int64_t b = 0; b < n; b++)
-        if (x[b].gain > x[a].gain || (x[b].gain == x[a].gain && b < a)) p++;
+        if (x[b].wr > x[a].wr || (x[b].wr == x[a].wr && b < a)) p++;
     return p;
 }
 
@@ -82,15 +86,15 @@ static void brute_force(const eval_item *x, int64_t n, int k, double thr, double
     double dcg = 0, idcg = 0, hits = 0, liked = 0, wins = 0, pos = 0, neg = 0;
     for (int64_t a = 0; a < n; a++) {
         int64_t p = bf_pos(x, n, a), q = bf_ideal_pos(x, n, a);
-        if (p < k) dcg += x[a].gain / log2((double)p + 2);
-        if (q < k) idcg += x[a].gain / log2((double)q + 2);
-        int like = x[a].gain > thr;
+        if (p < k) dcg += x[a].wr / log2((double)p + 2);
+        if (q < k) idcg += x[a].wr / log2((double)q + 2);
+        int like = x[a].wr > thr;
         liked += like;
         if (p < k) hits += like;
         if (!like) continue;
         pos++;
         for (int64_t b = 0; b < n; b++) {
-            if (x[b].gain > thr) continue;
+            if (x[b].wr > thr) continue;
             wins += x[a].pred > x[b].pred ? 1.0 : (x[a].pred == x[b].pred ? 0.5 : 0.0);
         }
     }
@@ -115,22 +119,86 @@ static void against_brute_force(void)
         for (int64_t a = 0; a < n; a++) {
             s ^= s << 13, s ^= s >> 7, s ^= s << 17;
             x[a].pred = (float)(s % 7) / 6.0f;
-            x[a].gain = (float)((s >> 8) % 9) * 0.5f;
+            x[a].wr = (float)((s >> 8) % 9) * 0.5f;
             x[a].item = (int32_t)((a * 17 + user) % 97); /* distinct per user */
         }
         memcpy(y, x, sizeof x);
         eval_user_rank r;
-        CU_ASSERT_EQUAL_FATAL(eval_rank_user(y, n, k, 3, 2.0, &r), RP_OK);
+        eval_rank_opts ro = {k, 3, 2.0, INFINITY};
+        CU_ASSERT_EQUAL_FATAL(eval_rank_user(y, n, &ro, &r), RP_OK);
         for (int j = 0; j < 3; j++) {
             double nd, pr, rc, au;
             brute_force(x, n, k[j], 2.0, &nd, &pr, &rc, &au);
-            bad += !same(nd, r.ndcg[j]) || !same(pr, r.precision[j]) || !same(rc, r.recall[j]) ||
-                   !same(au, r.auc);
+            bad += !same(nd, r.ndcg[j]) || !same(nd, r.ndcg_raw[j]) ||
+                   !same(pr, r.precision[j]) || !same(rc, r.recall[j]) || !same(au, r.auc);
         }
         for (int64_t a = 0; a < n; a++) /* the top list is the brute-force order */
             bad += bf_pos(x, n, a) < n && y[bf_pos(x, n, a)].item != x[a].item;
     }
     CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* Gains clipped at 3, worked by hand. One user, five videos, ranked by prediction:
+ *   rank 1: id 4, wr 1.0      gain 1
+ *   rank 2: id 1, wr 12.0     gain 3  (a loop)
+ *   rank 3: id 0, wr 2.5      gain 2.5
+ *   rank 4: id 2, wr 3.2      gain 3
+ *   rank 5: id 3, wr 0.0      gain 0
+ * Discounts 1/log2(r + 1): 1, 1/log2(3) = 0.630930, 1/2, 1/log2(5) = 0.430677.
+ * Clipped @3: DCG = 1 + 3 (0.630930) + 2.5 (0.5) = 4.142789; ideal gains 3, 3, 2.5:
+ *   IDCG = 3 + 3 (0.630930) + 1.25 = 6.142789; NDCG = 0.674415.
+ * Raw @3: DCG = 1 + 12 (0.630930) + 1.25 = 9.821157; ideal gains 12, 3.2, 2.5:
+ *   IDCG = 12 + 3.2 (0.630930) + 1.25 = 15.268975; NDCG = 0.643210.
+ * Clipped @5: DCG = 4.142789 + 3 (0.430677) = 5.434820; ideal adds 1 (0.430677) + 0:
+ *   IDCG = 6.142789 + 0.430677 = 6.573466; NDCG = 0.826781. */
+static void clipped_gains(void)
+{
+    eval_item it[5] = {{0.2, 2.5f, 0}, {0.8, 12.0f, 1}, {0.1, 3.2f, 2}, {0.0, 0.0f, 3},
+                       {0.9, 1.0f, 4}};
+    int k[2] = {3, 5};
+    eval_rank_opts ro = {k, 2, 2.0, 3.0};
+    eval_user_rank r;
+    CU_ASSERT_EQUAL_FATAL(eval_rank_user(it, 5, &ro, &r), RP_OK);
+    CU_ASSERT_DOUBLE_EQUAL(r.ndcg[0], 0.674415, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(r.ndcg_raw[0], 0.643210, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(r.ndcg[1], 0.826781, 1e-6);
+    /* exact forms of the same */
+    double l3 = 1 / log2(3.0), l5 = 1 / log2(5.0);
+    CU_ASSERT_DOUBLE_EQUAL(r.ndcg[0], (1 + 3 * l3 + 1.25) / (3 + 3 * l3 + 1.25), 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(r.ndcg_raw[0], (1 + 12 * l3 + 1.25) / (12 + (double)3.2f * l3 + 1.25),
+                           1e-12); /* the stored gain is a float */
+    CU_ASSERT_DOUBLE_EQUAL(r.ndcg[1], (1 + 3 * l3 + 1.25 + 3 * l5) / (3 + 3 * l3 + 1.25 + l5),
+                           1e-12);
+    float scratch[5];
+    CU_ASSERT_DOUBLE_EQUAL(eval_ndcg(it, 5, 3, 3.0, scratch), r.ndcg[0], 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(eval_ndcg(it, 5, 3, INFINITY, scratch), r.ndcg_raw[0], 1e-12);
+    /* like (wr > 2) is on the raw ratio: ids 1, 0, 2 liked, 2 of them in the top 3 */
+    CU_ASSERT_DOUBLE_EQUAL(r.precision[0], 2.0 / 3, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(r.recall[0], 2.0 / 3, 1e-12);
+    /* a predictor that puts the loop first is perfect on raw gains, not on clipped ones */
+    eval_item loop_first[3] = {{0.9, 12.0f, 0}, {0.5, 1.0f, 1}, {0.1, 3.0f, 2}};
+    int k1[1] = {2};
+    eval_rank_opts r1 = {k1, 1, 2.0, 3.0};
+    CU_ASSERT_EQUAL_FATAL(eval_rank_user(loop_first, 3, &r1, &r), RP_OK);
+    CU_ASSERT_DOUBLE_EQUAL(r.ndcg_raw[0], (12 + 1 * l3) / (12 + 3 * l3), 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(r.ndcg[0], (3 + 1 * l3) / (3 + 3 * l3), 1e-12);
+}
+
+/* (mse_bias - mse_model) / (mse_bias - mse_truth), worked by hand. */
+static void gap_share(void)
+{
+    CU_ASSERT_DOUBLE_EQUAL(eval_gap_share(0.04, 0.03, 0.02), 0.5, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(eval_gap_share(0.04, 0.04, 0.02), 0.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(eval_gap_share(0.04, 0.02, 0.02), 1.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(eval_gap_share(0.04, 0.05, 0.02), -0.5, 1e-12); /* worse than bias */
+    /* the figures: bias rmse 0.1590, ALS 0.1541, truth 0.1466 */
+    double b = 0.1590 * 0.1590, m = 0.1541 * 0.1541, t = 0.1466 * 0.1466;
+    CU_ASSERT_DOUBLE_EQUAL(eval_gap_share(b, m, t), (b - m) / (b - t), 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(eval_gap_share(b, m, t), 0.40486, 1e-4);
+    CU_ASSERT(isnan(eval_gap_share(0.02, 0.03, 0.02))); /* no gap */
+    CU_ASSERT(isnan(eval_gap_share(0.01, 0.03, 0.02))); /* truth worse than bias */
+    CU_ASSERT(isnan(eval_gap_share(NAN, 0.03, 0.02)));
+    CU_ASSERT(isnan(eval_gap_share(0.04, 0.03, NAN)));
 }
 
 static void metric_names(void)
@@ -141,16 +209,18 @@ static void metric_names(void)
     o.k[1] = 50;
     const char *n[64];
     const char *want[] = {"mae", "rmse", "mae_raw", "rmse_raw", "ndcg@10", "ndcg@50",
-                          "precision@10", "precision@50", "recall@10", "recall@50", "auc",
-                          "coverage@10", "coverage@50", "mae_vs_truth_raw", "rmse_vs_truth_raw"};
+                          "ndcg_raw@10", "ndcg_raw@50", "precision@10", "precision@50",
+                          "recall@10", "recall@50", "auc", "coverage@10", "coverage@50",
+                          "mae_vs_truth_raw", "rmse_vs_truth_raw", "gap_share"};
     int m = eval_metric_names(&o, n, 64);
-    CU_ASSERT_EQUAL_FATAL(m, 15);
+    CU_ASSERT_EQUAL_FATAL(m, 18);
     for (int j = 0; j < m; j++) CU_ASSERT_STRING_EQUAL(n[j], want[j]);
 }
 
 int test_eval_metrics_register(void)
 {
     RP_ADD_SUITE("eval_metrics", RP_T(hand_computed), RP_T(undefined_cases),
-                 RP_T(against_brute_force), RP_T(metric_names));
+                 RP_T(against_brute_force), RP_T(clipped_gains), RP_T(gap_share),
+                 RP_T(metric_names));
     return 0;
 }

@@ -2,6 +2,7 @@
  * (determinism, big/small disjointness, sizes from --scale, the per-user floor, the hour-of-day
  * curve, bad options). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,6 +181,78 @@ static void hours(void)
     CU_ASSERT(cnt[23] < cnt[21]); /* the evening peak is at 21:00, 23:00 is on its way down */
 }
 
+/* Monte Carlo of min(W, c) over n draws of the generator's own synth_draw_wr; the mean and its
+ * standard error. */
+static void mc_clipped(const synth_model *m, int64_t u, int64_t i, const double *c, int nc,
+                       int64_t n, double *mean, double *se)
+{
+    rp_rng r;
+    rp_rng_init(&r, 12345, rp_rng_stream("test.mc"), (uint64_t)(u * m->n_items + i) << 24);
+    double logm = synth_logm(m, u, i), s1[8] = {0}, s2[8] = {0};
+    for (int64_t k = 0; k < n; k++) {
+        double w = synth_draw_wr(m, &SYNTH_SMALL, i, logm, &r);
+        for (int j = 0; j < nc; j++) {
+            double v = w < c[j] ? w : c[j];
+            s1[j] += v;
+            s2[j] += v * v;
+        }
+    }
+    for (int j = 0; j < nc; j++) {
+        mean[j] = s1[j] / (double)n;
+        se[j] = sqrt(fmax(s2[j] / (double)n - mean[j] * mean[j], 0) / (double)n);
+    }
+}
+
+/* E[min(W, c)] (closed form) against 400,000 draws of the generator, for clip points in every
+ * part of the mixture: inside the skips (0.05), the partial views (0.25), the main part (1, 3),
+ * the outliers (7) and above everything (1e9: the unclipped mean). Pairs: the small user's
+ * first video, its highest-median video (clipping at 3 matters most) and a video with a long
+ * outlier range. */
+static void expected_clipped(void)
+{
+    synth_model m = {0};
+    CU_ASSERT_EQUAL_FATAL(build("0.02", &m), RP_OK);
+    int64_t u = m.small_users[0], best = 0, loop = 0;
+    for (int64_t i = 1; i < m.n_items; i++) {
+        if (synth_logm(&m, u, i) > synth_logm(&m, u, best)) best = i;
+        if (m.i_out_hi[i] > m.i_out_hi[loop]) loop = i;
+    }
+    int64_t items[3] = {m.small_items[0], best, loop};
+    const double c[6] = {0.05, 0.25, 1.0, 3.0, 7.0, 1e9};
+    int bad = 0;
+    for (int p = 0; p < 3; p++) {
+        double mean[6], se[6], prev = 0;
+        mc_clipped(&m, u, items[p], c, 6, 400000, mean, se);
+        for (int j = 0; j < 6; j++) {
+            double e = synth_expected_clipped(&m, &SYNTH_SMALL, u, items[p], c[j]);
+            /* 5 standard errors: a wrong component weight or bound is off by far more */
+            if (!(fabs(e - mean[j]) <= 5 * se[j] + 1e-12)) {
+                bad++;
+                fprintf(stderr, "item %lld c=%g: exact %.6f, Monte Carlo %.6f +- %.6f\n",
+                        (long long)items[p], c[j], e, mean[j], se[j]);
+            }
+            CU_ASSERT(e >= prev && e <= c[j]); /* increasing in c, never above c */
+            prev = e;
+        }
+        /* far above every draw it is the unclipped expectation of synth_expected_small */
+        double e_all = synth_expected_clipped(&m, &SYNTH_SMALL, u, items[p], 1e9);
+        CU_ASSERT_DOUBLE_EQUAL(e_all, synth_expected_small(&m, u, items[p]), 1e-9 * e_all);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* the truth rows carry the clipped expectation at the model's clip_max (default 3) */
+    synth_row *rows = NULL;
+    size_t cap = 0, n = 0;
+    CU_ASSERT_EQUAL(m.clip_max, 3.0);
+    CU_ASSERT_EQUAL_FATAL(synth_user_small(&m, 0, &rows, &cap, &n), RP_OK);
+    for (size_t k = 0; k < n; k++)
+        bad += rows[k].expect_clipped !=
+               synth_expected_clipped(&m, &SYNTH_SMALL, u, rows[k].item, 3.0) ||
+               !(rows[k].expect_clipped < rows[k].expect);
+    CU_ASSERT_EQUAL(bad, 0);
+    free(rows);
+    synth_model_clear(&m);
+}
+
 static void bad_args(void)
 {
     synth_opts o;
@@ -189,6 +262,8 @@ static void bad_args(void)
     CU_ASSERT_EQUAL(synth_parse_args(5, a2, &o), RP_ERR_USAGE);
     char *a3[] = {"rp-synth", "--out", "x", "--seed", "-3", NULL};
     CU_ASSERT_EQUAL(synth_parse_args(5, a3, &o), RP_ERR_USAGE);
+    char *a5[] = {"rp-synth", "--out", "x", "--clip-max", "0", NULL};
+    CU_ASSERT_EQUAL(synth_parse_args(5, a5, &o), RP_ERR_USAGE);
     synth_model m = {0};
     char *a4[] = {"rp-synth", "--out", "x", "--users", "10", "--small-users", "11", NULL};
     CU_ASSERT_EQUAL_FATAL(synth_parse_args(7, a4, &o), RP_OK);
@@ -199,6 +274,6 @@ static void bad_args(void)
 int test_synth_register(void)
 {
     RP_ADD_SUITE("synth", RP_T(numbers), RP_T(times), RP_T(quoting), RP_T(model), RP_T(user_floor),
-                 RP_T(hours), RP_T(bad_args));
+                 RP_T(hours), RP_T(expected_clipped), RP_T(bad_args));
     return 0;
 }
