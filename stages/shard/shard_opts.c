@@ -17,7 +17,10 @@ void shard_opts_defaults(shard_opts *opt)
     opt->small = NULL;
     opt->out = NULL;
     opt->valid_frac = 0.1;
-    opt->outlier = "drop";
+    /* clip, not drop: dropping the pairs above the threshold removes exactly the videos
+     * watched most, while the test split keeps them (issue 13) */
+    opt->outlier = "clip";
+    opt->outlier_rule = SHARD_OUT_CLIP;
     opt->outlier_max = 3.0;
     opt->dedup = 1;
     opt->repeat = "mean";

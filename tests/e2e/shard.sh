@@ -69,7 +69,8 @@ $SHARD --big big.csv --small small.csv --out o.h5 --max-bad-rows -1 > /dev/null 
 
 # ---- np independence ----
 for np in 1 2 4; do
-    rp_mpirun $np "$SHARD" --big big.csv --small small.csv --out np$np.h5 > sum$np.txt 2> log$np.txt
+    rp_mpirun $np "$SHARD" --big big.csv --small small.csv --out np$np.h5 --outlier drop \
+        > sum$np.txt 2> log$np.txt
     st=$?
     [ $st = 0 ] || { fail "np=$np exit $st"; cat log$np.txt; continue; }
     [ "$(wc -l < sum$np.txt)" = 1 ] || fail "np=$np: summary is not one line"
@@ -93,6 +94,11 @@ expect clip.h5 /train/rows_outlier 1
 expect clip.h5 /train/rows_kept 13
 expect clip.h5 /valid/rows_kept 2     # user 20's 3.5 stays in valid, clipped
 expect clip.h5 /outlier_rule '"clip"'
+# clip is the default: the same datasets without --outlier
+rp_mpirun 2 "$SHARD" --big big.csv --small small.csv --out default.h5 > /dev/null 2>&1 ||
+    fail "default rule failed"
+expect default.h5 /outlier_rule '"clip"'
+cmp -s <(digest clip.h5) <(digest default.h5) || fail "the default rule is not clip"
 rp_mpirun 1 "$SHARD" --big big.csv --small small.csv --out none.h5 --outlier none --no-dedup \
     --repeat last --valid-frac 0 > /dev/null 2>&1 || fail "--outlier none --no-dedup failed"
 expect none.h5 /norm_max 4

@@ -86,20 +86,22 @@ cleanup:
     return rc;
 }
 
-/* A shards.h5 with the given train and test ratings (valid = empty). norm: [0, 4]. */
+/* A shards.h5 with the given train and test ratings (valid = empty). norm: [0, 4]; outlier
+ * threshold 3 (the NDCG gain cap). */
 static int fx_shards(MPI_Comm comm, const char *path, int64_t nu, int64_t ni,
                      const fx_rating *train, int64_t ntrain, const fx_rating *test, int64_t ntest)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
     int64_t *ids = malloc((size_t)(nu > ni ? nu : ni) * sizeof *ids);
-    double nmin = 0.0, nmax = 4.0;
+    double nmin = 0.0, nmax = 4.0, thr = 3.0;
     RP_CALL(rp_h5_create(comm, path, &f));
     RP_CALL(rp_h5_attr_write_str(f, "/", "schema", RP_SCHEMA_SHARDS));
     RP_CALL(rp_h5_attr_write(f, "/", "n_users", RP_I64, 1, &nu));
     RP_CALL(rp_h5_attr_write(f, "/", "n_items", RP_I64, 1, &ni));
     RP_CALL(rp_h5_attr_write(f, "/", "norm_min", RP_F64, 1, &nmin));
     RP_CALL(rp_h5_attr_write(f, "/", "norm_max", RP_F64, 1, &nmax));
+    RP_CALL(rp_h5_attr_write(f, "/", "outlier_threshold", RP_F64, 1, &thr));
     for (int64_t k = 0; k < nu; k++) ids[k] = 100 + 2 * k;
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_USER_RAW, RP_I64, 1, &nu, ids));
     for (int64_t k = 0; k < ni; k++) ids[k] = 1000 + 3 * k;
@@ -466,8 +468,10 @@ static int fx_model(MPI_Comm comm, const char *path, const char *schema, int64_t
     return fx_model_nan(comm, path, schema, nu, ni, -1);
 }
 
-/* truth.h5 for the tiny problem: the observed test watch ratios plus one pair not in test. */
-static int fx_truth(MPI_Comm comm, const char *path, int dup)
+/* truth.h5 for the tiny problem: the observed test watch ratios plus one pair not in test.
+ * clip_max > 0 adds /expected_clipped = watch ratio - 0.25 (told apart from the unclipped
+ * values by that offset) with that clip_max. */
+static int fx_truth(MPI_Comm comm, const char *path, int dup, double clip_max)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
@@ -485,6 +489,11 @@ static int fx_truth(MPI_Comm comm, const char *path, int dup)
     RP_CALL(rp_h5_write_replicated(comm, f, "/user_raw", RP_I64, 1, &n, ur));
     RP_CALL(rp_h5_write_replicated(comm, f, "/item_raw", RP_I64, 1, &n, ir));
     RP_CALL(rp_h5_write_replicated(comm, f, "/expected_watch_ratio", RP_F64, 1, &n, e));
+    if (clip_max > 0) {
+        for (int k = 0; k < 7; k++) e[k] -= 0.25;
+        RP_CALL(rp_h5_write_replicated(comm, f, "/expected_clipped", RP_F64, 1, &n, e));
+        RP_CALL(rp_h5_attr_write(f, "/", "clip_max", RP_F64, 1, &clip_max));
+    }
 cleanup:
     return rp_h5_commit(comm, &f, path, rc);
 }
@@ -542,7 +551,7 @@ static void eval_tiny_hand_computed(void)
     hid_t f = open_tiny();
     rp_h5_close(&f);
     CU_ASSERT_EQUAL_FATAL(fx_model(comm, rp_test_path("tiny_als.h5"), RP_SCHEMA_ALS, 3, 4), RP_OK);
-    CU_ASSERT_EQUAL_FATAL(fx_truth(comm, rp_test_path("tiny_truth.h5"), 0), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(fx_truth(comm, rp_test_path("tiny_truth.h5"), 0, 0), RP_OK);
     const char *args[] = {"--shards", rp_test_path("tiny_shards.h5"), "--als",
                           rp_test_path("tiny_als.h5"), "--twotower", rp_test_path("none.h5"),
                           "--truth", rp_test_path("tiny_truth.h5"), "--out",
@@ -559,11 +568,16 @@ static void eval_tiny_hand_computed(void)
                            "mae_raw"), 5.0 / 6, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
                            "rmse_raw"), 4 * sqrt(0.375 / 6), 1e-9);
+    /* user 2 ranks i0 (3.5), i1 (1.5), i2 (2.0) (ties by index); the gains are clipped at
+     * the shards' outlier_threshold 3 in ndcg, raw in ndcg_raw */
     double l3 = log2(3.0);
-    double u2 = (3.5 + 1.5 / l3 + 2.0 / 2) / (3.5 + 2.0 / l3 + 1.5 / 2);
+    double u2 = (3.0 + 1.5 / l3 + 2.0 / 2) / (3.0 + 2.0 / l3 + 1.5 / 2);
     CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
                            "ndcg@10"), (1 + 1 + u2) / 3, 1e-9);
-    double u2k2 = (3.5 + 1.5 / l3) / (3.5 + 2.0 / l3);
+    double u2raw = (3.5 + 1.5 / l3 + 2.0 / 2) / (3.5 + 2.0 / l3 + 1.5 / 2);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
+                           "ndcg_raw@10"), (1 + 1 + u2raw) / 3, 1e-9);
+    double u2k2 = (3.0 + 1.5 / l3) / (3.0 + 2.0 / l3);
     CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
                            "ndcg@2"), (1 + 1 + u2k2) / 3, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "global_mean",
@@ -601,6 +615,13 @@ static void eval_tiny_hand_computed(void)
     CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als",
                            "coverage@2"), 0.75, 1e-9); /* {3,1,2} */
     CU_ASSERT_EQUAL(fx_get(&e, "twotower", "rmse"), -999.0);
+    /* gap share: bias 0, truth 1, als from the rmse column */
+    double rb = fx_get(&e, "bias", "rmse"), ra = fx_get(&e, "als", "rmse");
+    double rt = fx_get(&e, "truth", "rmse");
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "bias", "gap_share"), 0.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "gap_share"), 1.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "als", "gap_share"),
+                           (rb * rb - ra * ra) / (rb * rb - rt * rt), 1e-12);
     fx_eval_free(&e);
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
@@ -608,6 +629,110 @@ static void eval_tiny_hand_computed(void)
         CU_ASSERT_EQUAL(access(rp_test_path("report.json"), F_OK), 0);
         CU_ASSERT_EQUAL(access(rp_test_path("report.md"), F_OK), 0);
     }
+}
+
+/* The truth row predicts /expected_clipped when its clip_max is the shards' threshold (3),
+ * else (another clip_max, or an old file without it) the expected watch ratio. */
+static void eval_truth_clipped(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    hid_t f = open_tiny();
+    rp_h5_close(&f);
+    const double clip[3] = {3.0, 5.0, 0.0}, want_mae_raw[3] = {0.25, 0.0, 0.0};
+    for (int c = 0; c < 3; c++) {
+        char truth[1300], out[1300];
+        snprintf(truth, sizeof truth, "%s", rp_test_path("clip_truth.h5"));
+        snprintf(out, sizeof out, "%s", rp_test_path("clip_eval.h5"));
+        CU_ASSERT_EQUAL_FATAL(fx_truth(comm, truth, 0, clip[c]), RP_OK);
+        const char *args[] = {"--shards", rp_test_path("tiny_shards.h5"), "--truth", truth,
+                              "--out", out, "--no-plots"};
+        CU_ASSERT_EQUAL_FATAL(run_eval(comm, args, 7), RP_OK);
+        fx_eval e;
+        CU_ASSERT_EQUAL_FATAL(fx_read_eval(comm, out, &e), RP_OK);
+        CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "mae_raw"), want_mae_raw[c], 1e-9);
+        fx_eval_free(&e);
+    }
+}
+
+/* An ALS file with the validation attributes (contract 1) and a K x lambda grid (contract 2):
+ * the dot-form scores of fx_model_nan plus root attributes and /grid. */
+static int fx_model_contract(MPI_Comm comm, const char *path)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    double U[6] = {0, 1, 0.1, 1, 0.2, 1}, V[8] = {0, 0, 0.2, 0.05, 0.4, 0.1, 0.6, 0};
+    double one = 1.0, sh = 0.1, vr = 0.2, bvr = 0.19, lam[3] = {0.1, 1, 1}, lb[3] = {0, 0, 0};
+    double grmse[3] = {0.21, 0.2, 0.205}, ksel = 16, lsel = 1, lbsel = 0;
+    int32_t beats = 0, gk[3] = {8, 8, 16}, gbest[3] = {3, 5, 4};
+    int64_t d[2] = {3, 2}, three = 3;
+    RP_CALL(rp_h5_create(comm, path, &f));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "schema", RP_SCHEMA_ALS));
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_SCORE_USER, RP_F64, 2, d, U));
+    d[0] = 4;
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_SCORE_ITEM, RP_F64, 2, d, V));
+    RP_CALL(rp_h5_attr_write_str(f, RP_GRP_SCORE, "post", "identity"));
+    RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "scale", RP_F64, 1, &one));
+    RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "shift", RP_F64, 1, &sh));
+    RP_CALL(rp_h5_attr_write(f, "/", "valid_rmse", RP_F64, 1, &vr));
+    RP_CALL(rp_h5_attr_write(f, "/", "bias_valid_rmse", RP_F64, 1, &bvr));
+    RP_CALL(rp_h5_attr_write(f, "/", "beats_bias", RP_I32, 1, &beats));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "fallback", "bias terms only"));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/grid/k", RP_I32, 1, &three, gk));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/grid/lambda", RP_F64, 1, &three, lam));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/grid/lambda_bias", RP_F64, 1, &three, lb));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/grid/valid_rmse", RP_F64, 1, &three, grmse));
+    RP_CALL(rp_h5_write_replicated(comm, f, "/grid/best_iter", RP_I32, 1, &three, gbest));
+    RP_CALL(rp_h5_attr_write(f, "/", "k", RP_F64, 1, &ksel));
+    RP_CALL(rp_h5_attr_write(f, "/", "lambda", RP_F64, 1, &lsel));
+    RP_CALL(rp_h5_attr_write(f, "/", "lambda_bias", RP_F64, 1, &lbsel));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "selected_by", "grid"));
+cleanup:
+    return rp_h5_commit(comm, &f, path, rc);
+}
+
+/* 1 if the file holds the text. */
+static int file_has(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "r");
+    static char buf[1 << 16];
+    size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+    if (fp) fclose(fp);
+    buf[n] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
+/* report.md and report.json show the model file's validation verdict and the ALS grid. */
+static void eval_report_attrs(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    hid_t f = open_tiny();
+    rp_h5_close(&f);
+    char als[1300], out[1300], dir[1300], md[1400], js[1400];
+    snprintf(als, sizeof als, "%s", rp_test_path("contract_als.h5"));
+    snprintf(out, sizeof out, "%s", rp_test_path("contract_eval.h5"));
+    snprintf(dir, sizeof dir, "%s", rp_test_path("contract_rep"));
+    CU_ASSERT_EQUAL_FATAL(fx_model_contract(comm, als), RP_OK);
+    const char *args[] = {"--shards", rp_test_path("tiny_shards.h5"), "--als", als, "--out", out,
+                          "--report-dir", dir, "--no-plots"};
+    CU_ASSERT_EQUAL_FATAL(run_eval(comm, args, 9), RP_OK);
+    if (rank != 0) return;
+    snprintf(md, sizeof md, "%s/report.md", dir);
+    snprintf(js, sizeof js, "%s/report.json", dir);
+    CU_ASSERT(file_has(md, "| als |"));
+    CU_ASSERT(file_has(md, "| 0.2000 | 0.1900 | **no** | bias terms only |"));
+    CU_ASSERT(file_has(md, "**als cannot beat the bias model** on validation (rmse 0.2000 vs "
+                           "0.1900); it fell back: bias terms only"));
+    CU_ASSERT(file_has(md, "## ALS grid"));
+    CU_ASSERT(file_has(md, "K = 16, lambda = 1, lambda_bias = 0, selected by grid"));
+    CU_ASSERT(file_has(md, "| 16 | 1 | 0 | 0.2050 | 4 | chosen |"));
+    CU_ASSERT(file_has(md, "| 8 | 1 | 0 | 0.2000 | 5 |  |"));
+    CU_ASSERT(file_has(md, "| bias |")); /* baselines have no file: dashes */
+    CU_ASSERT(file_has(js, "\"validation\": {\"valid_rmse\": 0.20000000000000001, "
+                           "\"bias_valid_rmse\": 0.19, \"beats_bias\": 0, "
+                           "\"fallback\": \"bias terms only\"}"));
+    CU_ASSERT(file_has(js, "\"selected_by\": \"grid\""));
 }
 
 /* A model with the wrong number of items: exit 65, no eval.h5 and no partial file. */
@@ -638,7 +763,7 @@ static void eval_mismatched_model(void)
     const char *nan[] = {"--shards", rp_test_path("tiny_shards.h5"), "--als",
                          rp_test_path("nan_als.h5"), "--out", out, "--no-plots"};
     CU_ASSERT_EQUAL(run_eval(comm, nan, 7), RP_ERR_DATA);
-    CU_ASSERT_EQUAL_FATAL(fx_truth(comm, rp_test_path("dup_truth.h5"), 1), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(fx_truth(comm, rp_test_path("dup_truth.h5"), 1, 0), RP_OK);
     const char *dup[] = {"--shards", rp_test_path("tiny_shards.h5"), "--truth",
                          rp_test_path("dup_truth.h5"), "--out", out, "--no-plots"};
     CU_ASSERT_EQUAL(run_eval(comm, dup, 7), RP_ERR_DATA);
@@ -688,7 +813,8 @@ static void eval_rank_independent(void)
 
 int test_eval_mpi_register(void)
 {
-    RP_ADD_SUITE("eval_run_mpi", RP_T(eval_tiny_hand_computed), RP_T(eval_mismatched_model),
+    RP_ADD_SUITE("eval_run_mpi", RP_T(eval_tiny_hand_computed), RP_T(eval_truth_clipped),
+                 RP_T(eval_report_attrs), RP_T(eval_mismatched_model),
                  RP_T(eval_rank_independent));
     RP_ADD_SUITE("eval_baseline_mpi", RP_T(means_hand_computed), RP_T(bias_hand_computed),
                  RP_T(bias_rank_independent), RP_T(linreg_matches_dense_solve),

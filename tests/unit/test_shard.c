@@ -205,6 +205,9 @@ static void split_by_time(void)
 {
     shard_opts o;
     shard_opts_defaults(&o);
+    CU_ASSERT_EQUAL(o.outlier_rule, SHARD_OUT_CLIP); /* the default */
+    o.outlier = "drop";
+    o.outlier_rule = SHARD_OUT_DROP; /* the counts below are worked out for drop */
     shard_pair *p = malloc(17 * sizeof *p);
     for (int k = 0; k < 10; k++) p[k] = pair(0, k, 100.0 - k, k == 4 ? 3.5 : 0.1 * k);
     for (int k = 0; k < 5; k++) p[10 + k] = pair(1, k, 50.0, 1.0 + k);
