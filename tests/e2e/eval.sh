@@ -33,7 +33,9 @@ for f in r1/report.json r1/report.md r1/plots/metrics.png r1/plots/learning_als.
     [ -s "$f" ] || fail "$f missing"
 done
 [ -e r3/plots/metrics.png ] && fail "--no-plots drew plots"
-grep -q '"ndcg@50"' r1/report.json && grep -q '^| truth |' r1/report.md || fail "report content"
+grep -q '"ndcg@50"' r1/report.json && grep -q '"ndcg_raw@50"' r1/report.json &&
+    grep -q '"gap_share"' r1/report.json && grep -q '^| truth |' r1/report.md &&
+    grep -q '^## Headline' r1/report.md || fail "report content"
 if command -v python3 > /dev/null; then
     python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert len(d["models"]) == 8' \
         r1/report.json || fail "report.json is not valid JSON with 8 models"
