@@ -81,6 +81,7 @@ typedef struct eval_test {
                           old truth.h5) or NULL when no truth.h5 */
     int64_t *cuts;     /* [size + 1] user blocks */
     double gain_max;   /* NDCG gain clip: shards.h5's outlier_threshold (OUTLIER_MAX) */
+    char outlier_rule[16]; /* shards.h5's outlier_rule (train/valid): clip, drop, none, "" */
     char truth_target[64]; /* "expected_clipped" or "expected_watch_ratio" (fallback) */
 } eval_test;
 

@@ -144,6 +144,7 @@ int eval_report_gather(MPI_Comm comm, const eval_opts *o, const eval_state *s,
     d->norm_min = t->norm_min;
     d->norm_max = t->norm_max;
     d->gain_max = t->gain_max;
+    d->outlier_rule = t->outlier_rule;
     d->truth_target = t->truth != NULL ? t->truth_target : NULL;
     d->n_rows = s->n_entries;
     for (int k = 0; k < s->n_entries; k++) {

@@ -120,6 +120,9 @@ static int read_gain_max(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
     else if (rank == 0)
         rp_log_warn("%s: no outlier_threshold attribute: NDCG gains clipped at norm_max %g",
                     path, t->norm_max);
+    if (rp_h5_attr_exists(f, "/", "outlier_rule") > 0)
+        RP_CALL(rp_h5_attr_read_str(f, "/", "outlier_rule", t->outlier_rule,
+                                    sizeof t->outlier_rule));
     if (!(t->gain_max > 0) || !isfinite(t->gain_max))
         RP_FAIL_USER0(RP_ERR_DATA, "%s: outlier_threshold %g: must be a finite number > 0",
                       path, t->gain_max);

@@ -271,6 +271,22 @@ static void md_all_metrics(sbuf *b, const eval_report_data *d)
     }
 }
 
+/* What the run's outlier rule did to the training target, and why clip is the default. */
+static void md_outlier_rule(sbuf *b, const eval_report_data *d)
+{
+    const char *r = d->outlier_rule;
+    if (strcmp(r, "clip") == 0)
+        sb_printf(b, "- outlier rule: clip (the default): train and validation watch ratios "
+                     "above %g are capped at %g, like the test target\n", d->gain_max,
+                  d->gain_max);
+    else if (strcmp(r, "drop") == 0)
+        sb_printf(b, "- outlier rule: drop (the seed's): train and validation pairs with watch "
+                     "ratio above %g were removed, while the test split keeps them capped; the "
+                     "default clips instead\n", d->gain_max);
+    else if (r[0] != '\0')
+        sb_printf(b, "- outlier rule: %s (threshold %g)\n", r, d->gain_max);
+}
+
 static void md_params(sbuf *b, const rp_stage *st, const eval_opts *o, const eval_report_data *d)
 {
     sb_printf(b, "\n## Parameters\n\n- command: `%s`\n- ranks: %d\n- k-list: %s\n"
@@ -279,6 +295,7 @@ static void md_params(sbuf *b, const rp_stage *st, const eval_opts *o, const eva
                  "- normalisation: [%g, %g]\n",
               st->cmdline, st->size, o->k_list, o->like_threshold, d->gain_max, o->bias_reg,
               o->ridge, o->max_card, d->norm_min, d->norm_max);
+    md_outlier_rule(b, d);
     for (int k = 0; k < d->n_rows; k++)
         if (d->rows[k].source[0])
             sb_printf(b, "- %s: `%s`\n", d->rows[k].name, d->rows[k].source);

@@ -60,6 +60,7 @@ typedef struct eval_report_data {
     int64_t n_test_pairs, n_users, n_items;
     double norm_min, norm_max;
     double gain_max;             /* NDCG gains min(wr, gain_max) */
+    const char *outlier_rule;    /* shards.h5's rule for train/valid ("" if unknown) */
     const char *truth_target;    /* truth dataset the truth row predicts with, or NULL */
     int has_truth, has_bias;
     eval_als_grid grid;          /* the first als.h5 with a /grid (n = 0 if none) */

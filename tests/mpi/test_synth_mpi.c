@@ -105,7 +105,9 @@ static void all_tables_parse(void)
     CU_ASSERT(t[0].rows > 144 * 2 && t[1].rows > 28 * 60 && t[4].rows > 215);
 }
 
-/* truth.h5 row k is small_matrix.csv data row k; expected predicts observed. */
+/* truth.h5 row k is small_matrix.csv data row k; expected predicts observed; the clipped
+ * expectation is below both the unclipped one and clip_max (3), and its mean matches the mean
+ * of min(watch ratio, 3) over the written rows (within 5 standard errors). */
 static void truth_matches_small(void)
 {
     MPI_Comm comm = MPI_COMM_WORLD;
@@ -115,11 +117,15 @@ static void truth_matches_small(void)
     CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, path, &f), RP_OK);
     CU_ASSERT_EQUAL(rp_h5_check_schema(f, path, RP_SCHEMA_TRUTH), RP_OK);
     int64_t *ur = NULL, *ir = NULL, dims[2];
-    double *ex = NULL;
+    double *ex = NULL, *ec = NULL, clip = 0;
     int nd;
     CU_ASSERT_EQUAL(rp_h5_read_all(f, "/user_raw", RP_I64, (void **)&ur, &nd, dims), RP_OK);
     CU_ASSERT_EQUAL(rp_h5_read_all(f, "/item_raw", RP_I64, (void **)&ir, &nd, dims), RP_OK);
     CU_ASSERT_EQUAL(rp_h5_read_all(f, "/expected_watch_ratio", RP_F64, (void **)&ex, &nd, dims), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_read_all(f, "/expected_clipped", RP_F64, (void **)&ec, &nd, dims),
+                    RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_attr_read(f, "/", "clip_max", RP_F64, 1, &clip), RP_OK);
+    CU_ASSERT_EQUAL(clip, 3.0);
     rp_h5_close(&f);
     int64_t n = dims[0];
     snprintf(path, sizeof path, "%s/small_matrix.csv", out_dir());
@@ -130,6 +136,7 @@ static void truth_matches_small(void)
     int64_t line = 0, rows = 0, mismatch = 0;
     int trunc = 0;
     double sxy[5] = {0}; /* sums of x, y, xx, yy, xy for the correlation */
+    double sc[3] = {0};  /* sums of min(w, 3), its square, and the clipped expectation */
     while (rp_csv_next_line(&ck, &pos, &s, &e, &line, &trunc)) {
         rp_csv_field fl[8];
         int64_t u = -1, i = -1, k = line - 2;
@@ -139,7 +146,10 @@ static void truth_matches_small(void)
         rp_parse_i64(fl[0].p, fl[0].len, &u);
         rp_parse_i64(fl[1].p, fl[1].len, &i);
         rp_parse_f64(fl[7].p, fl[7].len, &w);
-        mismatch += u != ur[k] || i != ir[k] || !(ex[k] > 0);
+        mismatch += u != ur[k] || i != ir[k] || !(ex[k] > 0) || !(ec[k] < ex[k]) ||
+                    !(ec[k] > 0 && ec[k] <= 3);
+        double wc = w < 3 ? w : 3;
+        sc[0] += wc; sc[1] += wc * wc; sc[2] += ec[k];
         w = w > 5 ? 5 : w;
         double x = ex[k] > 5 ? 5 : ex[k];
         sxy[0] += x; sxy[1] += w; sxy[2] += x * x; sxy[3] += w * w; sxy[4] += x * w;
@@ -148,11 +158,15 @@ static void truth_matches_small(void)
     rp_mpi_sum_i64(comm, &rows, 1);
     rp_mpi_sum_i64(comm, &mismatch, 1);
     rp_mpi_sum_f64(comm, sxy, 5);
+    rp_mpi_sum_f64(comm, sc, 3);
     CU_ASSERT_EQUAL(rows, n);
     CU_ASSERT_EQUAL(mismatch, 0);
     double m = (double)rows, cov = sxy[4] / m - sxy[0] * sxy[1] / m / m;
     double corr = cov / sqrt((sxy[2] / m - pow(sxy[0] / m, 2)) * (sxy[3] / m - pow(sxy[1] / m, 2)));
     CU_ASSERT(corr > 0.25); /* the planted model explains a real share of the variance */
+    double se = sqrt((sc[1] / m - pow(sc[0] / m, 2)) / m);
+    CU_ASSERT(fabs(sc[0] / m - sc[2] / m) < 5 * se);
+    free(ec);
     free(ur);
     free(ir);
     free(ex);
