@@ -108,9 +108,9 @@ cleanup:
     return rc;
 }
 
-/* The NDCG gain clip: OUTLIER_MAX as rp-shard recorded it (outlier_threshold); a file
- * without it (not from rp-shard) falls back to norm_max, the top of the normalised target. */
-static int read_gain_max(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
+/* The NDCG gain clip, OUTLIER_MAX as rp-shard recorded it (outlier_threshold; a file
+ * without it, not from rp-shard, falls back to norm_max), and the outlier rule. */
+static int read_outlier_attrs(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
 {
     int rc = RP_OK, rank = 0;
     RP_MPI(MPI_Comm_rank(comm, &rank));
@@ -146,7 +146,7 @@ static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
         !(t->norm_max > t->norm_min))
         RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes n_users/n_items/norm_min/norm_max",
                       path);
-    RP_CALL(read_gain_max(comm, f, path, t));
+    RP_CALL(read_outlier_attrs(comm, f, path, t));
     RP_CALL(rp_csr_read_offsets(f, RP_SPLIT_TEST "/by_user", "item", t->n_users, &off,
                                 &t->nnz_global));
     RP_ALLOC(t->cuts = malloc((size_t)(size + 1) * sizeof *t->cuts));
