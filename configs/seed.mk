@@ -14,15 +14,19 @@ OUTLIER_MAX = 3
 ALS_K = 32
 ALS_LAMBDA = 0.01
 
-# Two-tower: 32-d towers, a 64-unit ReLU layer, 10 epochs at lr 0.002, patience 3.
+# Two-tower: 32-d towers, 16-d embeddings, a 64-unit ReLU layer, batch 1024, 10 epochs at lr 0.002,
+# weight decay 1e-6, patience 3.
 TT_DIM = 32
 TT_HIDDEN = 64
+TT_BATCH = 1024
 TT_EPOCHS = 10
 TT_LR = 0.002
+TT_WEIGHT_DECAY = 1e-6
 TT_EARLY_STOP = 3
-# ... and the seed's shape: a cosine head without bias terms, the id embeddings fed through the
-# hidden layer, a constant learning rate, the best epoch chosen by validation MAE. An
-# rp-twotower from before issue 13 has exactly this shape and none of these options; one from
-# after it needs them (its defaults are the dot head with biases). The source says which.
-TT_ARGS = $(if $(shell grep -qs '"id-path"' stages/twotower/twotower_opts.c && echo y),\
-  --head cosine --id-path mlp --no-bias --schedule constant --select mae)
+# ... and the seed's shape (docs/stages/twotower.md, "The seed's shape"): a cosine head without
+# bias terms, the id embedding as an input of the hidden layer, a constant learning rate, the
+# best epoch chosen by validation MAE. An rp-twotower from before issue 13 has exactly this
+# shape and none of these options; one from after it needs them (its defaults are the dot head
+# with bias terms). The source says which.
+TT_ARGS = --emb-dim 16 $(if $(shell grep -qs '"id-path"' stages/twotower/twotower_opts.c && echo y),\
+  --head cosine --id-path mlp --no-bias --select mae --schedule constant --emb-weight-decay 1e-6)
