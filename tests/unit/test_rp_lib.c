@@ -7,6 +7,7 @@
 
 #include "rp_args.h"
 #include "rp_csv.h"
+#include "rp_log.h"
 #include "rp_err.h"
 #include "rp_part.h"
 #include "rp_rng.h"
@@ -133,6 +134,19 @@ static void parse_i64_float_written(void)
     }
 }
 
+static void progress_line_format(void)
+{
+    char buf[256];
+    rp_progress_format(buf, sizeof buf, "parsing x.csv", "rows", 1200000, 4500000, 4.0);
+    CU_ASSERT_STRING_EQUAL(buf, "parsing x.csv: 1.2M/4.5M rows (27%), 300.0k rows/s, 11 s left");
+    rp_progress_format(buf, sizeof buf, "epoch 2", "batches", 30, 600, 60.0);
+    CU_ASSERT_STRING_EQUAL(buf, "epoch 2: 30/600 batches (5%), 0.50 batches/s, 19 min 00 s left");
+    rp_progress_format(buf, sizeof buf, "top-k", "users", 500, 500, 2.0);
+    CU_ASSERT_STRING_EQUAL(buf, "top-k: 500/500 users (100%), 250 users/s");
+    rp_progress_format(buf, sizeof buf, "reading", "bytes", 20000, 0, 0.0);
+    CU_ASSERT_STRING_EQUAL(buf, "reading: 20.0k bytes, 0.00 bytes/s");
+}
+
 static void args_parse_kinds(void)
 {
     int k = 8, flag = 1;
@@ -166,6 +180,6 @@ int test_rp_lib_register(void)
 {
     RP_ADD_SUITE("rp_lib", RP_T(rng_is_keyed), RP_T(rng_moments), RP_T(part_even_covers),
                  RP_T(part_weighted_balances), RP_T(sha256_known_vectors), RP_T(args_parse_kinds),
-                 RP_T(parse_i64_float_written));
+                 RP_T(parse_i64_float_written), RP_T(progress_line_format));
     return 0;
 }
