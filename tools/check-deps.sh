@@ -7,7 +7,7 @@
 #
 # The probes test what the build needs, not package names, so a cluster with module-loaded MPI
 # and HDF5 (HDF5_CFLAGS, LAPACK_LIBS, CUNIT_LIBS set) passes without any Debian package.
-# RP_DEPS_ASSUME_MISSING="probe ..." (tests only) makes the named probes fail.
+# RP_DEPS_ASSUME_MISSING="package ..." (tests only) treats those Debian packages as absent.
 set -u
 mpicc=$1 pc=$2 pkgs=$3
 exec 1>&2
@@ -17,7 +17,7 @@ missing=()
 probe() {
     local name=$1 pkg=$2
     shift 2
-    if [[ " ${RP_DEPS_ASSUME_MISSING:-} " != *" $name "* ]] && "$@" > /dev/null 2>&1; then
+    if [[ " ${RP_DEPS_ASSUME_MISSING:-} " != *" $pkg "* ]] && "$@" > /dev/null 2>&1; then
         return 0
     fi
     missing+=("$name ($pkg)")

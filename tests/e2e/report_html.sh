@@ -20,7 +20,7 @@ make -C "$RP_TOP" --no-print-directory BIN="$RP_BIN" RUN="$run" SCALE=0.02 NP=2 
 [ -s "$page" ] || { echo "FAIL: no $page"; exit 1; }
 
 # Self-contained: every src is a data URI, no link/href/url() to elsewhere.
-grep -oE '(src|href)="[^"]{0,16}' "$page" | grep -v 'src="data:image/png;base64,' &&
+grep -oE '(src|href)="[^"]{0,40}' "$page" | grep -v '^src="data:image/png;base64,' &&
     fail "index.html refers to other files"
 grep -q 'url(' "$page" && fail "index.html has a CSS url()"
 nimg=$(grep -o '<img ' "$page" | wc -l)
