@@ -10,6 +10,25 @@ MPICC ?= mpicc
 CFLAGS ?= -O2 -g
 LDFLAGS ?=
 HDF5_PC ?= hdf5-openmpi
+
+# make -n / make -q: only look, never write (mk/dag.mk then compares parameter stamps instead
+# of rewriting them, and nothing is checked or installed).
+RP_DRY := $(if $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS))),1)
+
+# ---- dependencies: `make run` and `make test` check them first, while make parses (before the
+# flags below ask pkg-config, before anything is built, even under -j). As root, the missing
+# Debian packages are installed (the apt-get line is printed); otherwise make stops with the
+# one command to run. CHECK_DEPS=0 skips this (module-loaded toolchains on clusters).
+DEB_PACKAGES := libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev \
+                liblapacke-dev libcunit1-dev libssl-dev pkg-config gcc gnuplot-nox
+CHECK_DEPS ?= 1
+ifneq ($(filter run test check,$(MAKECMDGOALS)),)
+ifeq ($(if $(filter 1 yes,$(CHECK_DEPS)),$(if $(RP_DRY)$(RP_LOCK_HELD),,1)),1)
+ifneq ($(shell tools/check-deps.sh "$(MPICC)" "$(HDF5_PC)" "$(DEB_PACKAGES)" || echo missing),)
+$(error recpipe: dependencies missing (see above))
+endif
+endif
+endif
 ifeq ($(origin HDF5_CFLAGS),undefined)
 HDF5_CFLAGS := $(shell pkg-config --cflags $(HDF5_PC) 2>/dev/null)
 endif
@@ -106,12 +125,11 @@ $(BIN)/test-%: $(B)/tests/tools/%.o | $(BIN)
 
 -include $(patsubst %.c,$(B)/%.d,$(ALL_SRCS))
 
-# ---- dependencies ----
-DEB_PACKAGES := libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev \
-                liblapacke-dev libcunit1-dev pkg-config
+# ---- dependencies (DEB_PACKAGES: see the top) ----
 .PHONY: deps check-deps
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "recpipe: apt-get update && apt-get install -y $(DEB_PACKAGES)"; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES); \
 	else \
 	  echo "run as root:  sudo apt-get install -y $(DEB_PACKAGES)"; \
@@ -123,7 +141,7 @@ check-deps:
 TEST_NPS ?= 1 2 3 4
 SHARED ?= $(abspath ../shared)
 .PHONY: test check test-unit test-mpi test-e2e
-test check: check-deps all
+test check: all
 	@MPIEXEC="$(MPIEXEC)" TEST_NPS="$(TEST_NPS)" SHARED="$(SHARED)" tests/run-all.sh
 test-unit: bin/test-unit
 	@TEST_ONLY=unit tests/run-all.sh

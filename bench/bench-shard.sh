@@ -41,7 +41,7 @@ done
 set -- $nps
 if [ $# -ge 2 ]; then
     if h5diff "$work/shards-np$1.h5" "$work/shards-np$2.h5" > "$work/diff.txt" 2>&1 ||
-       ! grep -v -e nprocs -e params -e "differences found" -e "^$" "$work/diff.txt" | grep -q .; then
+       ! grep -v -e nprocs -e params -e elapsed_s -e peak_rss_mb -e "differences found" -e "^$" "$work/diff.txt" | grep -q .; then
         echo "np $1 and np $2 outputs: same data (only nprocs/params attributes differ)"
     else
         echo "np $1 and np $2 outputs DIFFER:"; head "$work/diff.txt"

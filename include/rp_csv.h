@@ -47,7 +47,9 @@ int rp_csv_split(const char *s, const char *e, rp_csv_field *f, int maxf);
 size_t rp_csv_unquote(const rp_csv_field *f, char *buf, size_t cap);
 
 /* Strict number parsers over [s, s+len): no spaces, no trailing garbage.
- * rp_parse_i64: optional '-', digits, no overflow. rp_parse_f64: decimal with optional fraction
+ * rp_parse_i64: optional '-', digits, no overflow; a float-written integer ("20200705.0",
+ * "3.00") is accepted as that integer, any other fraction ("20200705.5") is rejected.
+ * rp_parse_f64: decimal with optional fraction
  * and exponent; NaN, inf and empty are rejected (finite numbers only). Return 0 ok, -1 bad. */
 int rp_parse_i64(const char *s, size_t len, int64_t *v);
 int rp_parse_f64(const char *s, size_t len, double *v);

@@ -33,7 +33,9 @@ int rp_stage_end(rp_stage *st, int rc);
 
 /* rp_stage_stamp - write the standard root attributes of an output file: schema,
  * schema_version, created_by, nprocs, params (command line), inputs ("name=<path>
- * sha256=<hex>" lines, may be NULL). Collective. */
+ * sha256=<hex>" lines, may be NULL), elapsed_s (float64: wall seconds since rp_stage_begin)
+ * and peak_rss_mb (float64: peak resident MiB of one rank so far), both the max over ranks.
+ * Collective. */
 int rp_stage_stamp(const rp_stage *st, hid_t file, const char *schema, int version,
                    const char *inputs);
 

@@ -208,11 +208,56 @@ rp_resume = $$(ok=$(if $(filter 1 yes,$(RESUME)),1,0); \
 FORCE:
 .PHONY: FORCE
 
-# A parameter stamp is rewritten only when its option string changes (unique temporary name:
-# Slurm stage jobs may evaluate the same stamp at once).
-$(P)/%: FORCE
-	@mkdir -p $(@D); t=$@.$$$$.tmp; printf '%s\n' $(call rp_sq,$(strip $(PARAMS_$*))) > $$t; \
-	if cmp -s $$t $@; then rm -f $$t; else mv -f $$t $@; fi
+# ---- parameter stamps, compared while make parses -----------------------------------------
+# A stamp that were a target with a recipe would look rewritten to `make -n`, which would then
+# list every later stage. So the stamps of the stages the goals lead to are compared with the
+# option strings now, before any rule runs: a real make rewrites the ones that changed (unique
+# temporary name: Slurm stage jobs may do this at once); under -n/-q nothing is written and a
+# stage whose stamp differs is made out of date (FORCE). `make -n <goal>` therefore lists, and
+# `make -q <goal>` tests, exactly the stages a real run would execute.
+RP_SRC := $(if $(strip $(DATA)),data,synth)
+UP_synth = $(RP_SRC)
+UP_shard = $(RP_SRC) shard
+UP_features = $(UP_shard) features
+UP_als = $(UP_shard) als
+UP_twotower = $(UP_features) twotower
+UP_hybrid = $(UP_als) $(UP_twotower) hybrid
+UP_eval = $(UP_hybrid) eval
+UP_recommend = $(UP_shard) $(if $(RECS_FILE),$(UP_$(RECS_MODEL))) recommend
+UP_run = $(UP_eval) $(UP_recommend)
+OUT_synth = $(D)/truth.h5
+OUT_data = $(RUN)/.data-link
+OUT_shard = $(SHARDS)
+OUT_features = $(FEATURES)
+OUT_als = $(ALS)
+OUT_twotower = $(TWOTOWER)
+OUT_hybrid = $(HYBRID)
+OUT_eval = $(EVAL)
+OUT_recommend = $(RECS)
+# The make that runs the stages: the one under the run-folder lock (or LOCK=0), or a dry run.
+RP_RUNS_STAGES := $(if $(RP_DRY)$(RP_LOCK_HELD)$(filter-out 1 yes,$(LOCK)),1)
+RP_STAMPED := $(if $(RP_RUNS_STAGES),$(sort $(foreach g,$(MAKECMDGOALS),$(UP_$(g)))))
+rp_params_line = printf '%s\n' $(call rp_sq,$(strip $(PARAMS_$(1))))
+rp_write_stamp = t=$$(mktemp $(P)/.$(1).XXXXXX) && $(call rp_params_line,$(1)) > $$t && \
+  { cmp -s $$t $(P)/$(1) && rm -f $$t || mv -f $$t $(P)/$(1); };
+ifneq ($(RP_STAMPED),)
+ifeq ($(RP_DRY),1)
+RP_STALE := $(foreach s,$(RP_STAMPED),$(shell $(call rp_params_line,$(s)) | cmp -s - $(P)/$(s) || echo $(s)))
+$(foreach s,$(RP_STALE),$(eval $(OUT_$(s)): FORCE))
+else
+RP_STAMP_ERR := $(shell mkdir -p $(P) && { $(foreach s,$(RP_STAMPED),$(call rp_write_stamp,$(s))) } 2>&1)
+ifneq ($(strip $(RP_STAMP_ERR)),)
+$(error recpipe: cannot write the parameter stamps in $(P): $(RP_STAMP_ERR))
+endif
+endif
+endif
+ifeq ($(RP_DRY),1)
+$(P)/%: ;
+else
+# A stamp no goal above covered (an output file named directly as the goal): written if missing.
+$(P)/%:
+	@mkdir -p $(@D); $(call rp_write_stamp,$*)
+endif
 
 ifeq ($(strip $(DATA)),)
 $(D)/truth.h5: $(BIN)/rp-synth $(P)/synth
@@ -268,7 +313,7 @@ $(BIN)/rp-%:
 # ---- named goals, under the lock ---------------------------------------------------------
 DAG_GOALS := run synth shard features als twotower hybrid eval recommend clean-run
 .PHONY: $(DAG_GOALS) rp-locked
-LOCKED_GOALS := $(if $(filter 1 yes,$(LOCK)),$(if $(RP_LOCK_HELD),,$(filter $(DAG_GOALS),$(MAKECMDGOALS))))
+LOCKED_GOALS := $(if $(filter 1 yes,$(LOCK)),$(if $(RP_LOCK_HELD)$(RP_DRY),,$(filter $(DAG_GOALS),$(MAKECMDGOALS))))
 ifneq ($(LOCKED_GOALS),)
 # Outer make: take $(RUN)/.lock (refuse if held) and run the same goals in a make under it.
 $(LOCKED_GOALS): rp-locked
@@ -276,8 +321,12 @@ $(LOCKED_GOALS): rp-locked
 rp-locked:
 	@tools/dag-lock.sh "$(RUN)" $(MAKE) --no-print-directory RP_LOCK_HELD=1 $(LOCKED_GOALS)
 else
-run: check-deps $(EVAL) $(RECS)
+# (The dependencies were checked while the outer make parsed. No recipe under -n/-q: make -q
+# run then exits 0 when every output is up to date.)
+run: $(EVAL) $(RECS)
+ifneq ($(RP_DRY),1)
 	@echo "recpipe: run complete in $(RUN) (report: $(REPORT)/report.md, recommendations: $(RECS))"
+endif
 ifeq ($(strip $(DATA)),)
 synth: $(D)/truth.h5
 else

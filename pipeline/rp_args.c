@@ -60,7 +60,10 @@ void rp_args_print_help(const rp_cmd *cmd, const rp_arg *args, int nargs)
             for (int c = 0; a->choices[c]; c++) printf("%s%s", c ? "|" : "", a->choices[c]);
             printf(")");
         }
-        if (def[0]) printf(" [%s]", def);
+        /* Every option shows its default; an unset string is "none" (or "required" when the
+         * help text says so). */
+        if (!def[0]) snprintf(def, sizeof def, "%s", strstr(a->help, "required") ? "required" : "none");
+        printf(" [%s]", def);
         printf("\n");
     }
     printf("  %-30s %s\n  %-30s %s\n", "--help", "show this help and exit", "--version",

@@ -196,9 +196,21 @@ size_t rp_csv_unquote(const rp_csv_field *f, char *buf, size_t cap)
     return o;
 }
 
+/* Length of [s, s+len) without a float-written integer's ".0", ".00", ... suffix: dataframe
+ * libraries write an integer column that has missing values as floats (KuaiRec's small_matrix
+ * dates are "20200705.0"). Any other fraction is left in place, so the caller rejects it. */
+static size_t strip_zero_fraction(const char *s, size_t len)
+{
+    size_t k = len;
+    while (k > 0 && s[k - 1] == '0') k--;
+    if (k > 0 && k < len && s[k - 1] == '.') return k - 1;
+    return len;
+}
+
 int rp_parse_i64(const char *s, size_t len, int64_t *v)
 {
     size_t i = 0;
+    len = strip_zero_fraction(s, len);
     int neg = 0;
     if (len > 0 && (s[0] == '-' || s[0] == '+')) {
         neg = s[0] == '-';

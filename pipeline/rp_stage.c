@@ -90,6 +90,12 @@ int rp_stage_stamp(const rp_stage *st, hid_t file, const char *schema, int versi
     RP_CALL(rp_h5_attr_write(file, "/", "nprocs", RP_I64, 1, &np));
     RP_CALL(rp_h5_attr_write_str(file, "/", "params", st->cmdline));
     RP_CALL(rp_h5_attr_write_str(file, "/", "inputs", inputs ? inputs : ""));
+    /* What the run cost up to this file (max over ranks), for rp-eval's report page: the
+     * only attributes that differ between two runs with the same inputs. */
+    double cost[2] = {MPI_Wtime() - st->t0, rp_peak_rss_mb()};
+    RP_MPI(MPI_Allreduce(MPI_IN_PLACE, cost, 2, MPI_DOUBLE, MPI_MAX, st->comm));
+    RP_CALL(rp_h5_attr_write(file, "/", "elapsed_s", RP_F64, 1, &cost[0]));
+    RP_CALL(rp_h5_attr_write(file, "/", "peak_rss_mb", RP_F64, 1, &cost[1]));
 cleanup:
     return rc;
 }

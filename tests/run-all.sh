@@ -15,6 +15,21 @@ nps=${TEST_NPS:-1 2 3 4}
 log_dir=$(mktemp -d "${TMPDIR:-/tmp}/rp-tests.XXXXXX")
 passed=0 failed=0 skipped=0 failures=()
 
+# The tests must leave the source tree as they found it (they write only under a temporary
+# folder or runs/): in a git checkout, `git status --porcelain` (plus the content of each listed
+# file) is taken before and after. From a clean checkout that means: still clean at the end.
+tree_state() {
+    git -C "$top" status --porcelain --untracked-files=all 2>/dev/null | while IFS= read -r l; do
+        f=$top/${l:3}
+        if [ -f "$f" ]; then echo "$l $(git hash-object "$f")"; else echo "$l"; fi
+    done
+    # Ignored files count too (a stray *.log is still litter), but not the build and run folders.
+    git -C "$top" status --porcelain --ignored 2>/dev/null | grep '^!! ' | grep -vxE '!! (build|bin|runs)/'
+}
+in_git=0
+git -C "$top" rev-parse --is-inside-work-tree > /dev/null 2>&1 && in_git=1
+[ $in_git = 1 ] && tree_before=$(tree_state)
+
 # Add a CUnit run's "tests" summary row to the totals.
 count_cunit() {
     local out=$1 name=$2 status=$3 row
@@ -62,6 +77,19 @@ if [ "$only" = all ] || [ "$only" = e2e ]; then
         *) failed=$((failed + 1)); failures+=("e2e $name"); echo "  e2e $name ... FAILED (exit $st, ${dt}s)"; tail -n 40 "$out" | sed 's/^/    | /';;
         esac
     done
+fi
+# Last test of the suite: the clean source tree.
+if [ $in_git = 1 ]; then
+    tree_after=$(tree_state)
+    if [ "$tree_before" = "$tree_after" ]; then
+        passed=$((passed + 1)); echo "  clean-tree ... passed (git status unchanged)"
+    else
+        failed=$((failed + 1)); failures+=("clean-tree (the tests changed files in $top)")
+        echo "  clean-tree ... FAILED: the tests left these in the source tree (git status --porcelain):"
+        diff <(printf '%s\n' "$tree_before") <(printf '%s\n' "$tree_after") | sed -n 's/^> /    | /p'
+    fi
+else
+    skipped=$((skipped + 1)); echo "  clean-tree ... SKIPPED: $top is not a git checkout"
 fi
 echo
 echo "Run Summary:    Type  Total    Ran Passed Failed Inactive"

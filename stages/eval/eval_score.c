@@ -218,8 +218,15 @@ static int score_entry(MPI_Comm comm, const eval_opts *o, const eval_test *t, co
         rc = RP_ERR_NOMEM;
     }
     if (rc == RP_OK) rc = predict(t, e, pn, praw);
-    for (int64_t u = 0; u < t->nu && rc == RP_OK; u++)
+    char what[128];
+    rp_progress pg;
+    snprintf(what, sizeof what, "ranking %s", e->name);
+    rp_progress_begin(&pg, what, t->nu, "users"); /* rank 0's block of users */
+    for (int64_t u = 0; u < t->nu && rc == RP_OK; u++) {
         rc = user_row(o, t, u, e->model == NULL, pn, praw, scratch, cover, local + u * w);
+        rp_progress_update(&pg, u + 1);
+    }
+    rp_progress_end(&pg);
     RP_AGREE(comm, rc);
     RP_CALL(gather_user_rows(comm, t, w, local, full));
     RP_CALL(rp_int_cast(o->nk * t->n_items, &ncov));

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "eval.h"
+#include "eval_html.h"
 #include "eval_report.h"
 #include "rp_err.h"
 #include "rp_h5.h"
@@ -118,6 +119,7 @@ int eval_write(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const eval
         if (rc == RP_OK) rc = eval_write_json(dir, st, o, s, &d);
         if (rc == RP_OK) rc = eval_write_md(dir, st, o, &d);
         if (rc == RP_OK && o->plots) rc = eval_plots(dir, o, s, h, nh);
+        if (rc == RP_OK) rc = eval_write_html(dir, st, o, s); /* embeds the plots */
     }
     rc = rp_h5_commit(comm, &f, o->out, rc);
 cleanup:

@@ -220,7 +220,12 @@ static int parse_daily_chunk(const rp_csv_chunk *ck, int64_t pop_until, daily_ta
     size_t pos = 0;
     const char *s, *e;
     int trunc = 0;
+    char what[4200];
+    rp_progress pg;
+    snprintf(what, sizeof what, "parsing %s", ck->path);
+    rp_progress_begin(&pg, what, (int64_t)ck->len, "bytes"); /* rank 0's chunk */
     while (rp_csv_next_line(ck, &pos, &s, &e, &line, &trunc)) {
+        rp_progress_update(&pg, (int64_t)pos);
         feat_daily_rec row, *agg = NULL;
         memset(&row, 0, sizeof row);
         row.author = -1;
@@ -232,6 +237,7 @@ static int parse_daily_chunk(const rp_csv_chunk *ck, int64_t pop_until, daily_ta
         RP_CALL(table_get(t, row.id, &agg));
         merge_rec(agg, &row);
     }
+    rp_progress_end(&pg);
 cleanup:
     return rc;
 }

@@ -205,6 +205,8 @@ static int score_slice(rec_ctx *c, const rec_opts *o, rec_result *r, double *pai
     RP_ALLOC(r->user_raw = malloc((size_t)(n > 0 ? n : 1) * sizeof *r->user_raw));
     RP_ALLOC(r->items = malloc((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->items));
     RP_ALLOC(r->scores = malloc((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->scores));
+    rp_progress pg;
+    rp_progress_begin(&pg, "top-k", n, "users"); /* rank 0's slice */
     for (int64_t s = c->s0; s < c->s1;) {
         int64_t b = c->sel[s] / RP_MODEL_USER_BLOCK, e = s;
         while (e < c->s1 && c->sel[e] / RP_MODEL_USER_BLOCK == b) e++;
@@ -224,7 +226,9 @@ static int score_slice(rec_ctx *c, const rec_opts *o, rec_result *r, double *pai
                 r->items[row * k + j] = idx[j] < 0 ? -1 : c->item_raw[idx[j]];
         }
         s = e;
+        rp_progress_update(&pg, s - c->s0);
     }
+    rp_progress_end(&pg);
 cleanup:
     free(buf);
     free(mark);

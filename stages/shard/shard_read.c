@@ -103,6 +103,10 @@ static int stream_range(int fd, const char *path, int64_t lo, int64_t hi, size_t
     size_t cap = window, carry = 0;
     char *buf = NULL;
     int64_t line = 1;
+    rp_progress pg;
+    char what[4200];
+    snprintf(what, sizeof what, "parsing %s", path);
+    rp_progress_begin(&pg, what, hi - lo, "bytes"); /* rank 0's byte range */
     RP_ALLOC(buf = malloc(cap + 1));
     for (int64_t pos = lo; pos < hi || carry > 0;) {
         size_t want = cap - carry, got = 0;
@@ -130,7 +134,9 @@ static int stream_range(int fd, const char *path, int64_t lo, int64_t hi, size_t
         line += out->n + out->nbad - before;
         carry = len - use;
         memmove(buf, buf + use, carry);
+        rp_progress_update(&pg, pos - lo);
     }
+    rp_progress_end(&pg);
 cleanup:
     free(buf);
     return rc;

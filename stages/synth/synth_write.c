@@ -74,6 +74,13 @@ int synth_write_table(MPI_Comm comm, const char *dir, const char *name, const ch
     RP_AGREE(comm, rc);
     int64_t nchunks = (n_units + chunk - 1) / chunk;
     int64_t nrounds = (nchunks + size - 1) / size;
+    char what[256];
+    rp_progress pg;
+    snprintf(what, sizeof what, "writing %s", name);
+    /* A table's units are its first column's entities (one user's rows, one video's rows). */
+    rp_progress_begin(&pg, what, n_units, strncmp(header, "user_id", 7) == 0    ? "users"
+                                          : strncmp(header, "video_id", 8) == 0 ? "videos"
+                                                                                : "rows");
     for (int64_t r = 0; r < nrounds; r++) {
         int64_t c = r * size + rank, off = 0, total = 0;
         b.len = 0;
@@ -86,10 +93,10 @@ int synth_write_table(MPI_Comm comm, const char *dir, const char *name, const ch
         rc = write_at(fh, base + off, b.p, b.len, partial);
         RP_AGREE(comm, rc);
         base += total;
-        if (nrounds >= 10 && (r + 1) * 10 / nrounds > r * 10 / nrounds)
-            rp_log_info("%s: %lld%% (%.0f MB)", name, (long long)(100 * (r + 1) / nrounds),
-                        base / 1e6);
+        int64_t done = (r + 1) * size * chunk;
+        rp_progress_update(&pg, done < n_units ? done : n_units);
     }
+    rp_progress_end(&pg);
     if (bytes_out) *bytes_out = base;
 cleanup:
     if (opened && MPI_File_close(&fh) != MPI_SUCCESS && rc == RP_OK) rc = RP_ERR_IO;

@@ -64,8 +64,8 @@ for f in hybrid recs bias; do
     h5dump ${f}1.h5 | grep -v 'HDF5 "' > a.txt
     h5dump ${f}3.h5 | grep -v 'HDF5 "' > b.txt
     # Drop nprocs, params and the lineage (it names the np-specific model file), then compare everything else.
-    awk '/ATTRIBUTE "(nprocs|params|inputs|model_file)"/{skip=1} skip&&/^   }/{skip=0; next} !skip' a.txt > a2.txt
-    awk '/ATTRIBUTE "(nprocs|params|inputs|model_file)"/{skip=1} skip&&/^   }/{skip=0; next} !skip' b.txt > b2.txt
+    awk '/ATTRIBUTE "(nprocs|params|inputs|model_file|elapsed_s|peak_rss_mb)"/{skip=1} skip&&/^   }/{skip=0; next} !skip' a.txt > a2.txt
+    awk '/ATTRIBUTE "(nprocs|params|inputs|model_file|elapsed_s|peak_rss_mb)"/{skip=1} skip&&/^   }/{skip=0; next} !skip' b.txt > b2.txt
     cmp -s a2.txt b2.txt || { diff a2.txt b2.txt | head; fail "$f differs between np 1 and 3"; }
 done
 cmp recs1.csv recs3.csv || fail "CSV differs between np 1 and 3"

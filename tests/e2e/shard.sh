@@ -13,7 +13,8 @@ H=user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-# Digest of every dataset's bytes plus every attribute except nprocs and params.
+# Digest of every dataset's bytes plus every attribute except nprocs, params and the run costs
+# (elapsed_s, peak_rss_mb).
 digest() {
     local f=$1 d
     for d in $(h5ls -r "$f" | awk '$2 == "Dataset" {print $1}'); do
@@ -21,7 +22,7 @@ digest() {
         echo "$d $(sha256sum < ds.bin)"
     done
     h5dump -A "$f" | sed 1d | awk '
-        /ATTRIBUTE "(nprocs|params)"/ { skip = 1; ind = index($0, "A"); next }
+        /ATTRIBUTE "(nprocs|params|elapsed_s|peak_rss_mb)"/ { skip = 1; ind = index($0, "A"); next }
         skip && index($0, "}") == ind && substr($0, 1, ind - 1) ~ /^ *$/ { skip = 0; next }
         !skip { print }'
 }

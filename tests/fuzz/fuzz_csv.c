@@ -29,7 +29,11 @@ static void check_number(const char *s, size_t len)
         char *end = NULL;
         errno = 0;
         long long ref = strtoll(tmp, &end, 10);
-        if (end != tmp + len || errno != 0 || ref != i) abort();
+        /* A float-written integer ("12.0", "12.000") is accepted as its integer part. */
+        const char *q = end;
+        if (q < tmp + len && *q == '.' && q + 1 < tmp + len)
+            for (q++; q < tmp + len && *q == '0'; q++) continue;
+        if (q != tmp + len || end == tmp || errno != 0 || ref != i) abort();
     }
 }
 

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "rp_args.h"
+#include "rp_csv.h"
+#include "rp_log.h"
 #include "rp_err.h"
 #include "rp_part.h"
 #include "rp_rng.h"
@@ -113,6 +115,38 @@ static void sha256_known_vectors(void)
     CU_ASSERT_STRING_EQUAL(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+/* Float-written integers ("20200705.0") read as integers; any other fraction is rejected. */
+static void parse_i64_float_written(void)
+{
+    static const struct { const char *s; int ok; int64_t v; } cases[] = {
+        {"20200705", 0, 20200705}, {"20200705.0", 0, 20200705}, {"7.000", 0, 7},
+        {"-3.0", 0, -3},           {"0.0", 0, 0},               {"100", 0, 100},
+        {"20200705.5", -1, 0},     {"20200705.", -1, 0},        {".0", -1, 0},
+        {"-.0", -1, 0},            {"1.0.0", -1, 0},            {"1.01", -1, 0},
+        {"1e3", -1, 0},            {"", -1, 0},                 {"9223372036854775808.0", -1, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int64_t v = -99;
+        int got = rp_parse_i64(cases[k].s, strlen(cases[k].s), &v);
+        if (got != cases[k].ok) fprintf(stderr, "rp_parse_i64('%s') = %d\n", cases[k].s, got);
+        CU_ASSERT_EQUAL(got, cases[k].ok);
+        if (cases[k].ok == 0) CU_ASSERT_EQUAL(v, cases[k].v);
+    }
+}
+
+static void progress_line_format(void)
+{
+    char buf[256];
+    rp_progress_format(buf, sizeof buf, "parsing x.csv", "rows", 1200000, 4500000, 4.0);
+    CU_ASSERT_STRING_EQUAL(buf, "parsing x.csv: 1.2M/4.5M rows (27%), 300.0k rows/s, 11 s left");
+    rp_progress_format(buf, sizeof buf, "epoch 2", "batches", 30, 600, 60.0);
+    CU_ASSERT_STRING_EQUAL(buf, "epoch 2: 30/600 batches (5%), 0.50 batches/s, 19 min 00 s left");
+    rp_progress_format(buf, sizeof buf, "top-k", "users", 500, 500, 2.0);
+    CU_ASSERT_STRING_EQUAL(buf, "top-k: 500/500 users (100%), 250 users/s");
+    rp_progress_format(buf, sizeof buf, "reading", "bytes", 20000, 0, 0.0);
+    CU_ASSERT_STRING_EQUAL(buf, "reading: 20.0k bytes, 0.00 bytes/s");
+}
+
 static void args_parse_kinds(void)
 {
     int k = 8, flag = 1;
@@ -145,6 +179,7 @@ static void args_parse_kinds(void)
 int test_rp_lib_register(void)
 {
     RP_ADD_SUITE("rp_lib", RP_T(rng_is_keyed), RP_T(rng_moments), RP_T(part_even_covers),
-                 RP_T(part_weighted_balances), RP_T(sha256_known_vectors), RP_T(args_parse_kinds));
+                 RP_T(part_weighted_balances), RP_T(sha256_known_vectors), RP_T(args_parse_kinds),
+                 RP_T(parse_i64_float_written), RP_T(progress_line_format));
     return 0;
 }

@@ -1,6 +1,7 @@
 /* test_shard.c - rp-shard's parser (numbers, quoting, empty fields, CRLF, truncation), the
  * validation split rounding, aggregation of duplicates and repeat views, and normalisation. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +85,58 @@ static void parse_bad_rows(void)
             fprintf(stderr, "case %zu: '%s' lacks '%s'\n", k, why, cases[k].want);
         CU_ASSERT_PTR_NOT_NULL(strstr(why, cases[k].want));
     }
+}
+
+/* The real files' rows (tests/fixtures/kuairec, quoted in KUAIREC.md): big_matrix writes date
+ * as an integer, small_matrix as a float ("20200705.0"); both forms read alike. */
+static void parse_real_fixture(const char *name, int allow_empty, int want_rows)
+{
+    const char *top = getenv("RP_TOP");
+    char path[4096], line[1024], why[200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/kuairec/%s", top ? top : ".", name);
+    FILE *f = fopen(path, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    int rows = 0, lineno = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (lineno++ == 0) {
+            CU_ASSERT_STRING_EQUAL(line, SHARD_HEADER);
+            continue;
+        }
+        shard_raw r;
+        int got = parse(line, allow_empty, &r, why);
+        if (got != 0) fprintf(stderr, "%s:%d: %s\n", name, lineno, why);
+        CU_ASSERT_EQUAL(got, 0);
+        rows++;
+    }
+    fclose(f);
+    CU_ASSERT_EQUAL(rows, want_rows);
+}
+
+static void parse_real_rows(void)
+{
+    parse_real_fixture("big_matrix_rows.csv", 0, 2);
+    parse_real_fixture("small_matrix_rows.csv", 1, 1);
+    shard_raw a, b;
+    char why[200] = "";
+    const char *as_float = "14,148,4381,6067,2020-07-05 05:27:48.378,20200705.0,1593898068.378,"
+                           "0.722103";
+    const char *as_int = "14,148,4381,6067,2020-07-05 05:27:48.378,20200705,1593898068.378,"
+                         "0.722103";
+    CU_ASSERT_EQUAL(parse(as_float, 1, &a, why), 0);
+    CU_ASSERT_EQUAL(parse(as_int, 1, &b, why), 0);
+    CU_ASSERT_EQUAL(a.user, 14);
+    CU_ASSERT_EQUAL(a.item, b.item);
+    CU_ASSERT_EQUAL(a.ts, b.ts);
+    CU_ASSERT_EQUAL(a.wr, b.wr);
+    /* any integer column may be float-written; a real fraction is still an error */
+    CU_ASSERT_EQUAL(parse("14.0,148.00,4381.0,6067.0,t,20200705.0,1.5,0.5", 0, &a, why), 0);
+    CU_ASSERT_EQUAL(a.item, 148);
+    CU_ASSERT_EQUAL(parse("14,148,4381,6067,t,20200705.5,1.5,0.5", 0, &a, why), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "date '20200705.5' is not an integer"));
+    CU_ASSERT_EQUAL(parse("14,148,4381,6067,t,20200705.,1.5,0.5", 0, &a, why), -1);
+    CU_ASSERT_EQUAL(parse("14,148.01,4381,6067,t,20200705,1.5,0.5", 0, &a, why), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "video_id '148.01' is not an integer"));
 }
 
 static void hash_separates_lines(void)
@@ -251,7 +304,7 @@ static void normalise(void)
 
 int test_shard_register(void)
 {
-    RP_ADD_SUITE("shard", RP_T(parse_good_rows), RP_T(parse_bad_rows), RP_T(hash_separates_lines),
+    RP_ADD_SUITE("shard", RP_T(parse_good_rows), RP_T(parse_bad_rows), RP_T(parse_real_rows), RP_T(hash_separates_lines),
                  RP_T(chunk_crlf_and_truncation), RP_T(n_valid_rounding), RP_T(aggregate_views),
                  RP_T(split_by_time), RP_T(normalise));
     return 0;
