@@ -283,9 +283,12 @@ int hyb_fuse(MPI_Comm comm, const hyb_opts *o, hyb_state *st)
                  st->concat.valid_rmse < st->blend.fold0_rmse ? "concat" : "blend");
     else
         snprintf(st->deflt, sizeof st->deflt, "%s", o->deflt);
+    double best_in = st->blend.input_fold0_rmse[0];
+    for (int c = 1; c < st->n_comp; c++)
+        best_in = fmin(best_in, st->blend.input_fold0_rmse[c]);
     rp_log_info("concat: heldout_rmse=%.5f (blend %.5f, best input %.5f) valid_rmse=%.5f "
                 "best_epoch=%d%s; default=%s", st->concat.valid_rmse, st->blend.fold0_rmse,
-                st->blend.input_fold0_rmse[0], st->concat_rmse, st->concat.best_epoch,
+                best_in, st->concat_rmse, st->concat.best_epoch,
                 st->concat_fallback >= 0 ? " [fell back to the best input]" : "", st->deflt);
 cleanup:
     return rp_mpi_agree(comm, rc);

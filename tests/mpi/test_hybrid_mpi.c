@@ -101,14 +101,35 @@ static void hybrid_np_independent_and_loadable(void)
     rp_h5_attr_read_str(a, "/", "default", deflt, sizeof deflt);
     CU_ASSERT(vb <= in[0] && vb <= in[1] && vb <= in[2]);
     CU_ASSERT(vb < in[1]); /* the planted two-tower is much noisier than the blend */
-    CU_ASSERT_STRING_EQUAL(deflt, vc < vb ? "concat" : "blend");
+    /* The contract: the root holds the default variant's numbers; the planted inputs win. */
+    double root_v = -1, bias_v = -1, var_v = -2;
+    int32_t beats = 0;
+    char fb[32] = "x", grp[16];
+    snprintf(grp, sizeof grp, "/%s", deflt);
+    rp_h5_attr_read(a, "/", "valid_rmse", RP_F64, 1, &root_v);
+    rp_h5_attr_read(a, grp, "valid_rmse", RP_F64, 1, &var_v);
+    rp_h5_attr_read(a, "/", "bias_valid_rmse", RP_F64, 1, &bias_v);
+    rp_h5_attr_read(a, "/", "beats_bias", RP_I32, 1, &beats);
+    rp_h5_attr_read_str(a, "/", "fallback", fb, sizeof fb);
+    CU_ASSERT(root_v == var_v && fabs(bias_v - in[2]) < 1e-15);
+    CU_ASSERT(beats == 1 && root_v < bias_v);
+    CU_ASSERT_STRING_EQUAL(fb, "");
+    int64_t tr = -1, ho = -1;
+    rp_h5_attr_read(a, RP_HYB_CONCAT, "train_rows", RP_I64, 1, &tr);
+    rp_h5_attr_read(a, RP_HYB_CONCAT, "heldout_rows", RP_I64, 1, &ho);
     rp_h5_close(&a);
     rp_h5_close(&b);
-    hyb_pairs valid = {0};
+    hyb_pairs valid = {0}, all = {0};
     hid_t s = H5I_INVALID_HID;
     CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, shards, &s), RP_OK);
     CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 0, NU, NI, &valid), RP_OK);
+    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 1, NU, NI, &all), RP_OK);
     rp_h5_close(&s);
+    /* The concat's rows are exactly the validation pairs: fold 0 (seed 42, 5 folds) held out. */
+    int64_t n0 = 0;
+    for (int64_t x = 0; x < all.n; x++) n0 += hyb_fold_of(all.u[x], 42, 5) == 0;
+    CU_ASSERT(ho == n0 && tr == all.n - n0 && n0 > 0);
+    hyb_pairs_clear(&all);
     /* Each variant, loaded by name, scores validation exactly as rp-hybrid recorded. */
     char path[1400];
     const char *vars[3] = {"", "#blend", "#concat"}, *want[3] = {"hybrid", "hybrid-blend",
