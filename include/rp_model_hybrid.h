@@ -20,7 +20,8 @@
  *   /concat/{user,item}_{mean,scale} float32: standardisation of the user / item feature rows
  *   /concat attrs: components (prediction inputs, in order), embeddings (components whose rows
  *     are the features, in order); both absent = "als, twotower" (files before seqrec);
- *     fallback: "" or the component the variant scores alone */
+ *     fallback: "" or the component the variant scores alone
+ *   /concat/offset_weights float64 [k+1]: the logit offset's blend weights (absent = no offset) */
 #define RP_HYB_COMPONENTS "/components"
 #define RP_HYB_BLEND "/blend"
 #define RP_HYB_BLEND_WEIGHTS "/blend/weights"
@@ -31,6 +32,7 @@
 #define RP_HYB_CONCAT_USER_SCALE "/concat/user_scale"
 #define RP_HYB_CONCAT_ITEM_MEAN "/concat/item_mean"
 #define RP_HYB_CONCAT_ITEM_SCALE "/concat/item_scale"
+#define RP_HYB_CONCAT_OFFSET "/concat/offset_weights"
 
 /* rp_model_split_variant - "hybrid.h5#concat" -> file "hybrid.h5", variant "concat"; without a
  * '#' suffix variant is "". Local. */
@@ -54,9 +56,16 @@ typedef struct rp_hybrid_concat_parts {
     const float *Fi;           /* [n_items, di] standardised item feature rows (copied) */
     int64_t di;
     const struct rp_mlp *mlp;  /* dims[0] == du + di + n_comp, output width 1 (copied) */
+    const double *offset_w;    /* [n_comp + 1] blend weights of the logit offset, or NULL */
 } rp_hybrid_concat_parts;
 
-/* rp_model_concat_create - pred = clamp01(sigmoid(MLP([Fu[u], Fi[i], p_0 .. p_{n-1}]))). Local.
+/* rp_hybrid_offset - the concat's logit offset: logit(clamp(w0 + sum_q w_q p_q, eps, 1 - eps)),
+ * eps = RP_HYB_OFFSET_EPS. Local, pure. */
+#define RP_HYB_OFFSET_EPS 1e-3
+double rp_hybrid_offset(int k, const double *w, const double *p);
+
+/* rp_model_concat_create - pred = clamp01(sigmoid(offset + MLP([Fu[u], Fi[i], p_0 .. p_{n-1}])))
+ * (offset 0 without offset_w). Local.
  * Returns RP_OK, RP_ERR_DATA (inconsistent widths), RP_ERR_NOMEM. */
 int rp_model_concat_create(const char *name, int64_t n_users, int64_t n_items,
                            const rp_hybrid_concat_parts *parts, rp_model **m);

@@ -142,9 +142,24 @@ typedef struct concat_impl {
     float *Au;               /* [n_users, h] = Fu W0[user rows] + b0 */
     float *Bi;               /* [n_items, h] = Fi W0[item rows] */
     const float *wp[MAX_COMP]; /* W0 rows of the prediction inputs (inside mlp.params) */
+    int has_off;             /* 1: add the logit offset of the blend woff */
+    double woff[MAX_COMP + 1];
 } concat_impl;
 
 static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
+
+double rp_hybrid_offset(int k, const double *w, const double *p)
+{
+    double b = w[0];
+    for (int q = 0; q < k; q++) b += w[q + 1] * p[q];
+    b = b < RP_HYB_OFFSET_EPS ? RP_HYB_OFFSET_EPS : (b > 1.0 - RP_HYB_OFFSET_EPS ? 1.0 - RP_HYB_OFFSET_EPS : b);
+    return log(b / (1.0 - b));
+}
+
+static double concat_offset(const concat_impl *im, const double *p)
+{
+    return im->has_off ? rp_hybrid_offset(im->k, im->woff, p) : 0.0;
+}
 
 /* One pair in double precision with plain loops: the result does not depend on batching. */
 static float concat_one(const concat_impl *im, int64_t u, int64_t i, const double *p)
@@ -167,7 +182,7 @@ static float concat_one(const concat_impl *im, int64_t u, int64_t i, const doubl
         }
         memcpy(a, b, (size_t)dn * sizeof *a);
     }
-    return (float)clamp01(sigmoid(a[0]));
+    return (float)clamp01(sigmoid(a[0] + concat_offset(im, p)));
 }
 
 static int concat_pairs(const rp_model *m, const int32_t *users, const int32_t *items, int64_t n,
@@ -212,7 +227,11 @@ static void concat_user(const concat_impl *im, int64_t u, int64_t n_items, const
             rp_mlp_forward_from(m, 1, h0, ni, work, NULL);
             z = work + rp_mlp_work_size(m, ni) - ni; /* the last layer's [ni, 1] output */
         }
-        for (int64_t r = 0; r < ni; r++) out[i0 + r] = (float)clamp01(sigmoid(z[r]));
+        for (int64_t r = 0; r < ni; r++) {
+            double pv[MAX_COMP];
+            for (int q = 0; q < im->k; q++) pv[q] = pc[q][i0 + r];
+            out[i0 + r] = (float)clamp01(sigmoid((double)z[r] + concat_offset(im, pv)));
+        }
     }
 }
 
@@ -403,6 +422,8 @@ int rp_model_concat_create(const char *name, int64_t n_users, int64_t n_items,
     im->k = p->n_comp;
     RP_CALL(concat_first_layer(im, p->Fu, p->du, n_users, p->Fi, p->di, n_items));
     for (int q = 0; q < im->k; q++) im->comp[q] = p->comp[q];
+    im->has_off = p->offset_w != NULL;
+    if (im->has_off) memcpy(im->woff, p->offset_w, (size_t)(im->k + 1) * sizeof *im->woff);
     im->borrow = p->borrow;
     rp_model_set(m, name, n_users, n_items, &concat_ops, im);
     im = NULL;
@@ -472,6 +493,7 @@ static int load_concat(MPI_Comm comm, hid_t f, const char *path, const char *nam
     char **cn = NULL, **en = NULL;
     int64_t nc = 0, ne = 0, du = 0, di = 0;
     float *Fu = NULL, *Fi = NULL;
+    double *off = NULL;
     RP_CALL(concat_names(f, "components", &cn, &nc));
     RP_CALL(concat_names(f, "embeddings", &en, &ne));
     if (nc < 1 || nc > MAX_COMP || ne < 1 || ne > nc)
@@ -484,7 +506,15 @@ static int load_concat(MPI_Comm comm, hid_t f, const char *path, const char *nam
     RP_CALL(side_features(f, path, "item", en, (int)ne, RP_HYB_CONCAT_ITEM_MEAN,
                           RP_HYB_CONCAT_ITEM_SCALE, n_items, &Fi, &di));
     RP_CALL(read_concat_mlp(f, path, du + di + nc, &mlp));
-    rp_hybrid_concat_parts parts = {(int)nc, comp, 0, Fu, du, Fi, di, &mlp};
+    if (rp_h5_exists(f, RP_HYB_CONCAT_OFFSET)) {
+        int nd = 0;
+        int64_t od[2];
+        RP_CALL(rp_h5_read_all(f, RP_HYB_CONCAT_OFFSET, RP_F64, (void **)&off, &nd, od));
+        if (nd != 1 || od[0] != nc + 1)
+            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld values, expected %lld", path,
+                          RP_HYB_CONCAT_OFFSET, (long long)od[0], (long long)(nc + 1));
+    }
+    rp_hybrid_concat_parts parts = {(int)nc, comp, 0, Fu, du, Fi, di, &mlp, off};
     if (rp_model_concat_create(name, n_users, n_items, &parts, out) != RP_OK)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: inconsistent concat model", path);
     memset(comp, 0, sizeof comp); /* owned by *out now */
@@ -495,6 +525,7 @@ cleanup:
     rp_mlp_clear(&mlp);
     free(Fu);
     free(Fi);
+    free(off);
     return rc;
 }
 

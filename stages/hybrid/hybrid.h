@@ -40,6 +40,7 @@ typedef struct hyb_pairs {
 typedef struct hyb_blend {
     double w[HYB_MAXCOMP + 1];     /* intercept, then one weight per component */
     double ridge;                  /* the ridge used (relative to each input's variance) */
+    double w_fold0[HYB_MAXCOMP + 1]; /* the same ridge fitted without fold 0 (no fallback) */
     int n_grid;                    /* ridges tried (1 when given) */
     double grid[16], grid_cv_rmse[16];
     double rmse;                   /* final weights (fitted on all validation pairs) */
@@ -50,7 +51,8 @@ typedef struct hyb_blend {
 } hyb_blend;
 
 typedef struct hyb_concat_result {
-    rp_mlp mlp;            /* best weights (early stopping) */
+    rp_mlp mlp;            /* best weights (early stopping; epoch 0 = the offset alone) */
+    double offset_w[HYB_MAXCOMP + 1]; /* the logit offset's blend weights (w_fold0) */
     float *umean, *uscale, *imean, *iscale;
     float *Fu, *Fi;        /* standardised embedding rows [n_users, du], [n_items, di] */
     int64_t du, di;
@@ -123,13 +125,16 @@ int hyb_parse_hidden(const char *s, int *widths, int *n, int max);
  * split (replicated on every rank; its inputs, the k components, were fitted on the train
  * split), the rows with fold[x] != 0 are the training rows and fold 0 the early-stopping rows.
  * Inputs: the embedding rows of comp[0 .. n_embed) and the predictions of comp[0 .. k).
- * Adam, data-parallel: the chunks of every global batch are spread over ranks and their
+ * Output: sigmoid(logit(offset) + MLP), offset = clamp(offset_w . [1, p]) (offset_w [k+1], a blend
+ * fitted without fold 0; NULL = no offset). The last layer starts at zero, so training starts
+ * from the offset, and epoch 0 (the offset alone) competes in the early stopping. Adam, data-parallel: the chunks of every global batch are spread over ranks and their
  * gradients combined in chunk order after one MPI_Allreduce, so every replica and the result
  * are identical for any rank count. Collective.
  * Returns RP_OK, RP_ERR_USAGE, RP_ERR_DATA (no training or held-out rows),
  * RP_ERR_INTERRUPTED (signal at an epoch boundary), ... */
 int hyb_concat_train(MPI_Comm comm, const hyb_opts *o, int k, int n_embed, rp_model *const *comp,
-                     const hyb_pairs *pairs, const uint8_t *fold, hyb_concat_result *res);
+                     const double *offset_w, const hyb_pairs *pairs, const uint8_t *fold,
+                     hyb_concat_result *res);
 
 /* hyb_rmse - RMSE of model m over every rank's pairs (rank-count independent). Collective. */
 int hyb_rmse(MPI_Comm comm, const rp_model *m, const hyb_pairs *p, double *rmse);

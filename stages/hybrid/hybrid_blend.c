@@ -134,14 +134,15 @@ cleanup:
     return rc;
 }
 
-/* Out-of-fold SSE of one ridge: fold f is scored by the fit on the other folds. Folds whose
- * complement is empty keep the plain mean (w = [mean_y, 0...]). sse as in fold_sse. */
+/* Out-of-fold SSE of one ridge: fold f is scored by the fit on the other folds (W [nfolds,
+ * k+1]). Folds whose complement is empty keep the plain mean (w = [mean_y, 0...]). sse as in
+ * fold_sse. */
 static int cv_sse(MPI_Comm comm, int k, float *const *p, const float *y, const uint8_t *fold,
                   int64_t n, int nfolds, const double *M, const double *mean, double ridge,
-                  double *sse)
+                  double *sse, double *W)
 {
     int rc = RP_OK;
-    double W[HYB_MAX_FOLDS * (MAXK + 1)], S[NMOM];
+    double S[NMOM];
     for (int f = 0; f < nfolds; f++) {
         double *w = W + f * (k + 1);
         moments_without(nfolds, M, f, S);
@@ -174,18 +175,19 @@ static int choose_ridge(MPI_Comm comm, int k, float *const *p, const float *y,
                         double *best_sse)
 {
     int rc = RP_OK;
-    double sse[HYB_MAX_FOLDS * (MAXK + 1)];
+    double sse[HYB_MAX_FOLDS * (MAXK + 1)], W[HYB_MAX_FOLDS * (MAXK + 1)];
     out->n_grid = ridge < 0.0 ? NGRID : 1;
     int best = 0;
     for (int g = 0; g < out->n_grid; g++) {
         out->grid[g] = ridge < 0.0 ? ridge_grid[g] : ridge;
-        RP_CALL(cv_sse(comm, k, p, y, fold, n, nfolds, M, mean, out->grid[g], sse));
+        RP_CALL(cv_sse(comm, k, p, y, fold, n, nfolds, M, mean, out->grid[g], sse, W));
         double s = sum_folds(sse, nfolds, 1);
         out->grid_cv_rmse[g] = sqrt(s / (double)total);
         if (g == 0 || s < best_sse[0]) {
             best = g;
             best_sse[0] = s;
             best_sse[1] = sse[0]; /* fold 0 */
+            memcpy(out->w_fold0, W, (size_t)(k + 1) * sizeof *W);
             for (int c = 0; c < k; c++) {
                 best_sse[2 + c] = sum_folds(sse + nfolds + c, nfolds, k);
                 best_sse[2 + k + c] = sse[nfolds + c]; /* input c on fold 0 */

@@ -48,6 +48,7 @@ typedef struct trainer {
     int64_t *rows, n_rows;   /* training rows: pairs outside fold 0 */
     hyb_pairs stop;          /* this rank's share of fold 0 (early stopping) */
     const uint8_t *fold;
+    const double *offw;      /* the logit offset's blend weights [k + 1], or NULL */
     const float *Fu, *Fi;    /* standardised embedding rows (owned by the result) */
     int64_t du, di, D;
     rp_mlp mlp;
@@ -141,6 +142,9 @@ static int trainer_init(trainer *t, const hyb_opts *o, hyb_concat_result *res)
     for (int l = 0; l < nh; l++) dims[l + 1] = widths[l];
     dims[nh + 1] = 1;
     RP_CALL(rp_mlp_init(&t->mlp, nh + 1, dims, (uint64_t)o->seed));
+    /* Zero last layer: the model starts as the offset (the blend) and learns a correction. */
+    for (int64_t x = rp_mlp_w_offset(&t->mlp, nh); x < t->mlp.n_params; x++)
+        t->mlp.params[x] = 0.0f;
     int64_t P = t->mlp.n_params, nch = (o->batch + HYB_CHUNK - 1) / HYB_CHUNK, maxd = t->D;
     for (int l = 0; l <= nh + 1; l++) maxd = dims[l] > maxd ? dims[l] : maxd;
     RP_ALLOC(t->m1 = calloc((size_t)P, sizeof *t->m1));
@@ -182,7 +186,10 @@ static int chunk_grad(trainer *t, const int64_t *idx, int64_t nc, int64_t nb, fl
     rp_mlp_forward(&t->mlp, t->X, nc, t->work, t->z);
     double loss = 0.0;
     for (int64_t r = 0; r < nc; r++) {
-        double s = 1.0 / (1.0 + exp(-(double)t->z[r])), e = s - ys[r];
+        double pv[HYB_MAXCOMP], off = 0.0;
+        for (int c = 0; c < t->k; c++) pv[c] = t->pc[c][r];
+        if (t->offw != NULL) off = rp_hybrid_offset(t->k, t->offw, pv);
+        double s = 1.0 / (1.0 + exp(-((double)t->z[r] + off))), e = s - ys[r];
         loss += e * e;
         t->dz[r] = (float)(e * s * (1.0 - s) / (double)nb);
     }
@@ -251,7 +258,8 @@ static int valid_rmse(trainer *t, double *rmse)
 {
     int rc = RP_OK;
     rp_model *m = NULL;
-    rp_hybrid_concat_parts parts = {t->k, t->comp, 1, t->Fu, t->du, t->Fi, t->di, &t->mlp};
+    rp_hybrid_concat_parts parts = {t->k, t->comp, 1, t->Fu, t->du, t->Fi, t->di, &t->mlp,
+                                    t->offw};
     RP_CALL(rp_model_concat_create("hybrid-concat", t->comp[0]->n_users, t->comp[0]->n_items,
                                    &parts, &m));
 cleanup:
@@ -274,6 +282,7 @@ static void fingerprint(const trainer *t, const hyb_opts *o, char *buf, size_t c
     rp_sha256_update(&h, p->i, (size_t)p->n * sizeof(int32_t));
     rp_sha256_update(&h, p->y, (size_t)p->n * sizeof(float));
     rp_sha256_update(&h, t->fold, (size_t)p->n);
+    if (t->offw != NULL) rp_sha256_update(&h, t->offw, (size_t)(t->k + 1) * sizeof(double));
     rp_sha256_final(&h, dg);
     snprintf(buf, cap, "hidden=%s lr=%.17g batch=%d seed=%lld epoch_samples=%lld early_stop=%d "
              "components=%d inputs=%02x%02x%02x%02x%02x%02x%02x%02x", o->hidden, o->lr, o->batch,
@@ -335,6 +344,13 @@ static int run_epochs(trainer *t, const hyb_opts *o, hyb_concat_result *res)
     if (o->epoch_samples > 0 && o->epoch_samples < ns) ns = o->epoch_samples;
     res->valid_rmse = INFINITY;
     RP_CALL(restore(t, o, res, &e0, &bad));
+    if (e0 == 1) {
+        /* Epoch 0: the offset alone (zero last layer) is the first candidate. */
+        RP_CALL(valid_rmse(t, &res->valid_rmse));
+        res->best_epoch = 0;
+        memcpy(res->mlp.params, t->mlp.params, (size_t)t->mlp.n_params * sizeof(float));
+        rp_log_info("concat epoch 0 (offset alone): heldout_rmse=%.5f", res->valid_rmse);
+    }
     for (int e = e0; e <= o->epochs && bad < o->patience; e++) {
         double loss = 0.0, vr = 0.0;
         shuffle(t->perm, t->n_rows, (uint64_t)o->seed, e);
@@ -369,7 +385,8 @@ cleanup:
 }
 
 int hyb_concat_train(MPI_Comm comm, const hyb_opts *o, int k, int n_embed, rp_model *const *comp,
-                     const hyb_pairs *pairs, const uint8_t *fold, hyb_concat_result *res)
+                     const double *offset_w, const hyb_pairs *pairs, const uint8_t *fold,
+                     hyb_concat_result *res)
 {
     int rc = RP_OK;
     trainer t = {0};
@@ -380,6 +397,10 @@ int hyb_concat_train(MPI_Comm comm, const hyb_opts *o, int k, int n_embed, rp_mo
     t.pairs = pairs;
     t.fold = fold;
     memset(res, 0, sizeof *res);
+    if (offset_w != NULL) {
+        memcpy(res->offset_w, offset_w, (size_t)(k + 1) * sizeof *offset_w);
+        t.offw = res->offset_w;
+    }
     RP_REQUIRE(o->epochs >= 1 && o->batch >= 1 && o->patience >= 1 && o->lr > 0.0, RP_ERR_USAGE,
                "concat: epochs=%d batch=%d early-stop=%d lr=%g must be positive", o->epochs,
                o->batch, o->patience, o->lr);

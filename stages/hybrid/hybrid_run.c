@@ -228,7 +228,8 @@ static int concat_scores(MPI_Comm comm, hyb_state *st, double *all)
     rp_model *m = NULL;
     hyb_pairs mine = {st->nx, st->valid.u + st->x0, st->valid.i + st->x0, st->valid.y + st->x0};
     hyb_concat_result *r = &st->concat;
-    rp_hybrid_concat_parts parts = {st->n_comp, st->comp, 1, r->Fu, r->du, r->Fi, r->di, &r->mlp};
+    rp_hybrid_concat_parts parts = {st->n_comp, st->comp, 1, r->Fu, r->du, r->Fi, r->di, &r->mlp,
+                                    r->offset_w};
     RP_CALL(rp_model_concat_create("hybrid-concat", st->n_users, st->n_items, &parts, &m));
 cleanup:
     rc = rp_mpi_agree(comm, rc);
@@ -273,8 +274,8 @@ int hyb_fuse(MPI_Comm comm, const hyb_opts *o, hyb_state *st)
     int rc = RP_OK;
     RP_CALL(fit_blend(comm, o, st));
     log_blend(st);
-    RP_CALL(hyb_concat_train(comm, o, st->n_comp, st->n_embed, st->comp, &st->valid, st->fold,
-                             &st->concat));
+    RP_CALL(hyb_concat_train(comm, o, st->n_comp, st->n_embed, st->comp, st->blend.w_fold0,
+                             &st->valid, st->fold, &st->concat));
     RP_CALL(concat_scores(comm, st, &st->concat_rmse));
     concat_fallback(st);
     /* Both variants compared where neither was fitted: fold 0 (the blend's out-of-fold fit). */

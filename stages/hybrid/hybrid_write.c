@@ -63,6 +63,7 @@ static int write_blend(MPI_Comm comm, hid_t f, const hyb_state *st)
     RP_CALL(write_contract(f, RP_HYB_BLEND, b->rmse, bias, fallback_name(st, b->fallback)));
     RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "heldout_rmse", RP_F64, 1, &b->cv_rmse));
     RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "bias_heldout_rmse", RP_F64, 1, &bias));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "fold0_rmse", RP_F64, 1, &b->fold0_rmse));
     RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "input_valid_rmse", RP_F64, nc, b->input_rmse));
     RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "ridge", RP_F64, 1, &b->ridge));
     RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "ridge_grid", RP_F64, ng, b->grid));
@@ -82,6 +83,8 @@ static int write_concat(MPI_Comm comm, hid_t f, const hyb_opts *o, const hyb_sta
     for (int64_t l = 0; l < nl; l++) dims[l] = r->mlp.dims[l];
     RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_DIMS, RP_I64, 1, &nl, dims));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_PARAMS, RP_F32, 1, &np, r->mlp.params));
+    int64_t nw = st->n_comp + 1;
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_OFFSET, RP_F64, 1, &nw, r->offset_w));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_USER_MEAN, RP_F32, 1, &r->du, r->umean));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_USER_SCALE, RP_F32, 1, &r->du,
                                    r->uscale));

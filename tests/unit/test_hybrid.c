@@ -129,7 +129,7 @@ static void concat_learns_planted(void)
     hyb_pairs all = {0};
     uint8_t *fold = join_pairs(&train, &valid, &all);
     rp_model *comp[2] = {als, tt};
-    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, &all, fold, &r), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &r), RP_OK);
     CU_ASSERT(r.epochs_run >= 3);
     CU_ASSERT(r.valid_rmse < 0.5 * sqrt(var));
     CU_ASSERT(r.valid_rmse < r.hist_valid[0]);
@@ -137,7 +137,7 @@ static void concat_learns_planted(void)
     CU_ASSERT_EQUAL(r.hist_valid[r.best_epoch - 1], r.valid_rmse);
     /* Same seed: bitwise the same weights. */
     hyb_concat_result r2 = {0};
-    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, &all, fold, &r2), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &r2), RP_OK);
     CU_ASSERT(memcmp(r.mlp.params, r2.mlp.params, (size_t)r.mlp.n_params * sizeof(float)) == 0);
     hyb_pairs_clear(&all);
     free(fold);
@@ -167,20 +167,20 @@ static void concat_resume_bitwise(void)
     hyb_pairs all = {0};
     uint8_t *fold = join_pairs(&train, &valid, &all);
     rp_model *comp[2] = {als, tt};
-    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, &all, fold, &a), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &a), RP_OK);
     remove(ck);
     o.epochs = 2;
-    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, &all, fold, &b), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &b), RP_OK);
     hyb_concat_result_clear(&b);
     o.epochs = 4;
     o.resume = 1;
-    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, &all, fold, &b), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &b), RP_OK);
     CU_ASSERT_EQUAL(b.epochs_run, 4);
     CU_ASSERT_EQUAL(a.best_epoch, b.best_epoch);
     CU_ASSERT(memcmp(a.mlp.params, b.mlp.params, (size_t)a.mlp.n_params * sizeof(float)) == 0);
     CU_ASSERT(memcmp(a.hist_valid, b.hist_valid, 4 * sizeof(double)) == 0);
     o.lr = 2e-2;
-    CU_ASSERT_EQUAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, &all, fold, &c), RP_ERR_DATA);
+    CU_ASSERT_EQUAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &c), RP_ERR_DATA);
     hyb_pairs_clear(&all);
     free(fold);
     hyb_concat_result_clear(&a);
@@ -399,10 +399,10 @@ static void concat_trained_on_heldout(void)
     hyb_opts o = {.hidden = "16", .lr = 3e-3, .epochs = 30, .batch = 64, .patience = 4,
                   .seed = 42, .epoch_samples = 0};
     hyb_concat_result held = {0};
-    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 3, 2, comp, &B, foldB, &held), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 3, 2, comp, NULL, &B, foldB, &held), RP_OK);
     CU_ASSERT(n0 > 0 && held.heldout_rows == n0 && held.train_rows == B.n - n0);
     rp_model *mh = NULL;
-    rp_hybrid_concat_parts ph = {3, comp, 1, held.Fu, held.du, held.Fi, held.di, &held.mlp};
+    rp_hybrid_concat_parts ph = {3, comp, 1, held.Fu, held.du, held.Fi, held.di, &held.mlp, NULL};
     CU_ASSERT_EQUAL_FATAL(rp_model_concat_create("h", NU, NI, &ph, &mh), RP_OK);
     double rh = rmse_on(mh, &C);
     CU_ASSERT(rh < rmse_on(tt, &C) && rh < rmse_on(als, &C) && rh < rmse_on(bias, &C));
