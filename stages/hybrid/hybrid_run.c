@@ -253,8 +253,10 @@ static void log_blend(const hyb_state *st)
                 b->fallback >= 0 ? " [fell back to the best input]" : "");
 }
 
-/* The concat variant must not lose to the best input, on its held-out fold nor on all of
- * validation; if it does, hybrid.h5#concat scores that input alone. */
+/* The concat starts from the blend fitted without fold 0 (epoch 0) and keeps it unless training
+ * does better on fold 0, so it inherits the blend's cross-validated check against its inputs
+ * (fold 0 alone is too small to judge that without noise). It falls back to the best input when
+ * the blend did, or when it loses to that input on all of validation (the contract's number). */
 static void concat_fallback(hyb_state *st)
 {
     const hyb_blend *b = &st->blend;
@@ -262,7 +264,8 @@ static void concat_fallback(hyb_state *st)
     for (int c = 1; c < st->n_comp; c++)
         if (b->input_rmse[c] < b->input_rmse[best]) best = c;
     st->concat_fallback = -1;
-    if (st->concat.valid_rmse > b->input_fold0_rmse[best] || st->concat_rmse > b->input_rmse[best]) {
+    int lose_heldout = b->fallback >= 0 && st->concat.valid_rmse > b->input_fold0_rmse[best];
+    if (lose_heldout || st->concat_rmse > b->input_rmse[best]) {
         st->concat_fallback = best;
         st->concat.valid_rmse = b->input_fold0_rmse[best];
         st->concat_rmse = b->input_rmse[best];
@@ -278,10 +281,12 @@ int hyb_fuse(MPI_Comm comm, const hyb_opts *o, hyb_state *st)
                              &st->valid, st->fold, &st->concat));
     RP_CALL(concat_scores(comm, st, &st->concat_rmse));
     concat_fallback(st);
-    /* Both variants compared where neither was fitted: fold 0 (the blend's out-of-fold fit). */
+    /* Both variants compared where neither was fitted: fold 0 (the blend's out-of-fold fit).
+     * A concat that kept epoch 0 is the blend (fitted on less), so the blend stays default. */
+    int concat_wins = st->concat_fallback < 0 && st->concat.best_epoch > 0 &&
+                      st->concat.valid_rmse < st->blend.fold0_rmse;
     if (strcmp(o->deflt, "auto") == 0)
-        snprintf(st->deflt, sizeof st->deflt, "%s",
-                 st->concat.valid_rmse < st->blend.fold0_rmse ? "concat" : "blend");
+        snprintf(st->deflt, sizeof st->deflt, "%s", concat_wins ? "concat" : "blend");
     else
         snprintf(st->deflt, sizeof st->deflt, "%s", o->deflt);
     double best_in = st->blend.input_fold0_rmse[0];

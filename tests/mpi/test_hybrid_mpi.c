@@ -114,8 +114,12 @@ static void hybrid_np_independent_and_loadable(void)
     double hb = 0, hc = 0; /* the default: the lower RMSE on fold 0, where neither was fitted */
     rp_h5_attr_read(a, RP_HYB_BLEND, "fold0_rmse", RP_F64, 1, &hb);
     rp_h5_attr_read(a, RP_HYB_CONCAT, "heldout_rmse", RP_F64, 1, &hc);
-    CU_ASSERT(hb > 0 && hc > 0);
-    CU_ASSERT_STRING_EQUAL(deflt, hc < hb ? "concat" : "blend");
+    int64_t be = -1;
+    char cfb[32] = "x";
+    rp_h5_attr_read(a, RP_HYB_CONCAT, "best_epoch", RP_I64, 1, &be);
+    rp_h5_attr_read_str(a, RP_HYB_CONCAT, "fallback", cfb, sizeof cfb);
+    CU_ASSERT(hb > 0 && hc > 0 && be >= 0);
+    CU_ASSERT_STRING_EQUAL(deflt, hc < hb && be > 0 && cfb[0] == '\0' ? "concat" : "blend");
     /* The contract: the root holds the default variant's numbers; the planted inputs win. */
     double root_v = -1, bias_v = -1, var_v = -2;
     int32_t beats = 0;
