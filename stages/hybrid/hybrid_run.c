@@ -50,7 +50,8 @@ int hyb_parse(int argc, char **argv, hyb_opts *o)
          "features.h5: checked and recorded in the lineage (optional)", NULL},
         {"out", RP_ARG_STR, &o->out, "FILE", "output hybrid.h5", NULL},
         {"default", RP_ARG_STR, &o->deflt, "V",
-         "variant rp_model_load returns; auto = the lower validation RMSE", default_choices},
+         "variant rp_model_load returns; auto = the concat if it beat the blend on the held-out "
+         "fold 0, else the blend", default_choices},
         {"ridge", RP_ARG_STR, &o->ridge, "L",
          "blend: ridge on the centred slopes, relative to each input's variance; auto = chosen "
          "by k-fold cross-validation over validation users", NULL},
@@ -64,7 +65,7 @@ int hyb_parse(int argc, char **argv, hyb_opts *o)
         {"lr", RP_ARG_DBL, &o->lr, "X", "concat: Adam learning rate", NULL},
         {"batch", RP_ARG_INT, &o->batch, "B", "concat: global batch size", NULL},
         {"epoch-samples", RP_ARG_I64, &o->epoch_samples, "N",
-         "concat: train samples per epoch (0 = all)", NULL},
+         "concat: training rows (validation folds 1..K-1) per epoch (0 = all)", NULL},
         {"seed", RP_ARG_I64, &o->seed, "S",
          "seed of the validation folds and the concat's initial weights and shuffles", NULL},
         {"early-stop", RP_ARG_INT, &o->patience, "P",
