@@ -42,7 +42,8 @@ int hyb_parse(int argc, char **argv, hyb_opts *o)
                     .seed = 42, .epoch_samples = 1000000};
     rp_arg args[] = {
         {"shards", RP_ARG_STR, &o->shards, "FILE", "shards.h5 (rp-shard)", NULL},
-        {"als", RP_ARG_STR, &o->als, "FILE", "als.h5 (rp-als)", NULL},
+        {"als", RP_ARG_STR, &o->als, "FILE", "als.h5 (rp-als); the components given (at least one) are fused with the bias baseline",
+         NULL},
         {"twotower", RP_ARG_STR, &o->twotower, "FILE", "twotower.h5 (rp-twotower)", NULL},
         {"seqrec", RP_ARG_STR, &o->seqrec, "FILE",
          "seqrec.h5 (rp-seqrec): a third component with the /score dot form (optional)", NULL},
@@ -83,9 +84,9 @@ int hyb_parse(int argc, char **argv, hyb_opts *o)
                   "Output: hybrid.h5 (schema recpipe.hybrid); load a variant with "
                   "'hybrid.h5#blend' or 'hybrid.h5#concat'.\n"};
     RP_CALL(rp_args_parse(argc, argv, &cmd, args, (int)(sizeof args / sizeof args[0])));
-    if (!o->shards || !o->als || !o->twotower || !o->out)
-        RP_FAIL_USER0(RP_ERR_USAGE, "--shards, --als, --twotower and --out are required "
-                      "(try rp-hybrid --help)");
+    if (!o->shards || !o->out || (!o->als && !o->twotower && !o->seqrec))
+        RP_FAIL_USER0(RP_ERR_USAGE, "--shards, --out and at least one of --als, --twotower, "
+                      "--seqrec are required (try rp-hybrid --help)");
     if (o->bias_reg < 0 || o->epochs < 1 || o->batch < 1 || o->patience < 1 || o->lr <= 0 ||
         o->epoch_samples < 0 || o->folds < 2 || o->folds > HYB_MAX_FOLDS)
         RP_FAIL_USER0(RP_ERR_USAGE, "--bias-reg must be >= 0, --epochs/--batch/--early-stop "

@@ -440,7 +440,9 @@ static void hidden_and_variant_parsing(void)
                    "--default", "best"};
     CU_ASSERT_EQUAL(hyb_parse(11, bad, &o), RP_ERR_USAGE);
     char *missing[] = {"rp-hybrid", "--shards", "s", "--out", "o"};
-    CU_ASSERT_EQUAL(hyb_parse(5, missing, &o), RP_ERR_USAGE);
+    CU_ASSERT_EQUAL(hyb_parse(5, missing, &o), RP_ERR_USAGE); /* no component */
+    char *one[] = {"rp-hybrid", "--shards", "s", "--out", "o", "--twotower", "t"};
+    CU_ASSERT_EQUAL(hyb_parse(7, one, &o), RP_OK);
     char *ok[] = {"rp-hybrid", "--shards", "s", "--als", "a", "--twotower", "t", "--out", "o",
                   "--hidden", "8,4", "--epochs", "3"};
     CU_ASSERT_EQUAL(hyb_parse(13, ok, &o), RP_OK);
