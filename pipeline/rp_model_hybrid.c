@@ -131,28 +131,45 @@ cleanup:
     return rc;
 }
 
-/* ---- concat: sigmoid(MLP([Fu[u], Fi[i], p_als, p_tt])) ---- */
+/* ---- concat: sigmoid(MLP([Fu[u], Fi[i], p_0 .. p_{k-1}])) ---- */
 
 typedef struct concat_impl {
-    rp_model *als, *tt;  /* dot-form components: their predictions are two MLP inputs */
-    int borrow;          /* 1: als and tt belong to the caller */
+    int k;                   /* components: their predictions are the last k MLP inputs */
+    rp_model *comp[MAX_COMP];
+    int borrow;              /* 1: comp belong to the caller */
     rp_mlp mlp;
-    int h;               /* width of the first layer's output */
-    float *Au;           /* [n_users, h] = Fu W0[user rows] + b0 */
-    float *Bi;           /* [n_items, h] = Fi W0[item rows] */
-    const float *wa, *wt;/* W0 rows of the two prediction inputs (inside mlp.params) */
+    int h;                   /* width of the first layer's output */
+    float *Au;               /* [n_users, h] = Fu W0[user rows] + b0 */
+    float *Bi;               /* [n_items, h] = Fi W0[item rows] */
+    const float *wp[MAX_COMP]; /* W0 rows of the prediction inputs (inside mlp.params) */
+    int has_off;             /* 1: add the logit offset of the blend woff */
+    double woff[MAX_COMP + 1];
 } concat_impl;
 
 static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
 
+double rp_hybrid_offset(int k, const double *w, const double *p)
+{
+    double b = w[0];
+    for (int q = 0; q < k; q++) b += w[q + 1] * p[q];
+    b = b < RP_HYB_OFFSET_EPS ? RP_HYB_OFFSET_EPS : (b > 1.0 - RP_HYB_OFFSET_EPS ? 1.0 - RP_HYB_OFFSET_EPS : b);
+    return log(b / (1.0 - b));
+}
+
+static double concat_offset(const concat_impl *im, const double *p)
+{
+    return im->has_off ? rp_hybrid_offset(im->k, im->woff, p) : 0.0;
+}
+
 /* One pair in double precision with plain loops: the result does not depend on batching. */
-static float concat_one(const concat_impl *im, int64_t u, int64_t i, double pa, double pt)
+static float concat_one(const concat_impl *im, int64_t u, int64_t i, const double *p)
 {
     const rp_mlp *m = &im->mlp;
     double a[1024], b[1024];
     int h = im->h;
     for (int c = 0; c < h; c++) {
-        double z = (double)im->Au[u * h + c] + im->Bi[i * h + c] + pa * im->wa[c] + pt * im->wt[c];
+        double z = (double)im->Au[u * h + c] + im->Bi[i * h + c];
+        for (int q = 0; q < im->k; q++) z += p[q] * im->wp[q][c];
         a[c] = (m->n_layers > 1 && z < 0.0) ? 0.0 : z;
     }
     for (int l = 1; l < m->n_layers; l++) {
@@ -165,7 +182,7 @@ static float concat_one(const concat_impl *im, int64_t u, int64_t i, double pa, 
         }
         memcpy(a, b, (size_t)dn * sizeof *a);
     }
-    return (float)clamp01(sigmoid(a[0]));
+    return (float)clamp01(sigmoid(a[0] + concat_offset(im, p)));
 }
 
 static int concat_pairs(const rp_model *m, const int32_t *users, const int32_t *items, int64_t n,
@@ -173,23 +190,27 @@ static int concat_pairs(const rp_model *m, const int32_t *users, const int32_t *
 {
     const concat_impl *im = m->impl;
     int rc = RP_OK;
-    float *pa = NULL, *pt = NULL;
-    RP_ALLOC(pa = malloc((size_t)(n > 0 ? n : 1) * sizeof *pa));
-    RP_ALLOC(pt = malloc((size_t)(n > 0 ? n : 1) * sizeof *pt));
-    RP_CALL(rp_model_score_pairs(im->als, users, items, n, pa));
-    RP_CALL(rp_model_score_pairs(im->tt, users, items, n, pt));
-    for (int64_t p = 0; p < n; p++) out[p] = concat_one(im, users[p], items[p], pa[p], pt[p]);
+    float *pc[MAX_COMP] = {0};
+    double pv[MAX_COMP];
+    for (int q = 0; q < im->k; q++) {
+        RP_ALLOC(pc[q] = malloc((size_t)(n > 0 ? n : 1) * sizeof *pc[q]));
+        RP_CALL(rp_model_score_pairs(im->comp[q], users, items, n, pc[q]));
+    }
+    for (int64_t p = 0; p < n; p++) {
+        for (int q = 0; q < im->k; q++) pv[q] = pc[q][p];
+        out[p] = concat_one(im, users[p], items[p], pv);
+    }
 cleanup:
-    free(pa);
-    free(pt);
+    for (int q = 0; q < im->k; q++) free(pc[q]);
     return rc;
 }
 
-/* Score one user against every item: the first layer is Bi + au + pa wa + pt wt for a chunk of
- * items (a copy and three BLAS rank-1 updates), the rest by GEMM over fixed item chunks (same
- * shapes whatever the user block or rank count). ones: CONCAT_ITEM_CHUNK ones. */
-static void concat_user(const concat_impl *im, int64_t u, int64_t n_items, const float *pa,
-                        const float *pt, const float *ones, float *h0, float *work, float *out)
+/* Score one user against every item: the first layer is Bi + au + sum_q p_q wp_q for a chunk of
+ * items (a copy and k + 1 BLAS rank-1 updates), the rest by GEMM over fixed item chunks (same
+ * shapes whatever the user block or rank count). pc[q]: this user's row of component q's
+ * scores; ones: CONCAT_ITEM_CHUNK ones. */
+static void concat_user(const concat_impl *im, int64_t u, int64_t n_items, const float *const *pc,
+                        const float *ones, float *h0, float *work, float *out)
 {
     const rp_mlp *m = &im->mlp;
     int h = im->h;
@@ -197,8 +218,8 @@ static void concat_user(const concat_impl *im, int64_t u, int64_t n_items, const
         int ni = (int)(n_items - i0 < CONCAT_ITEM_CHUNK ? n_items - i0 : CONCAT_ITEM_CHUNK);
         memcpy(h0, im->Bi + i0 * h, (size_t)ni * (size_t)h * sizeof *h0);
         cblas_sger(CblasRowMajor, ni, h, 1.0f, ones, 1, im->Au + u * h, 1, h0, h);
-        cblas_sger(CblasRowMajor, ni, h, 1.0f, pa + i0, 1, im->wa, 1, h0, h);
-        cblas_sger(CblasRowMajor, ni, h, 1.0f, pt + i0, 1, im->wt, 1, h0, h);
+        for (int q = 0; q < im->k; q++)
+            cblas_sger(CblasRowMajor, ni, h, 1.0f, pc[q] + i0, 1, im->wp[q], 1, h0, h);
         const float *z = h0;
         if (m->n_layers > 1) {
             /* Branch-free ReLU (exact: v + |v| = 2v or 0): signs are unpredictable. */
@@ -206,7 +227,11 @@ static void concat_user(const concat_impl *im, int64_t u, int64_t n_items, const
             rp_mlp_forward_from(m, 1, h0, ni, work, NULL);
             z = work + rp_mlp_work_size(m, ni) - ni; /* the last layer's [ni, 1] output */
         }
-        for (int64_t r = 0; r < ni; r++) out[i0 + r] = (float)clamp01(sigmoid(z[r]));
+        for (int64_t r = 0; r < ni; r++) {
+            double pv[MAX_COMP];
+            for (int q = 0; q < im->k; q++) pv[q] = pc[q][i0 + r];
+            out[i0 + r] = (float)clamp01(sigmoid((double)z[r] + concat_offset(im, pv)));
+        }
     }
 }
 
@@ -214,37 +239,35 @@ static int concat_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
 {
     const concat_impl *im = m->impl;
     int rc = RP_OK;
-    float *pa = NULL, *pt = NULL, *h0 = NULL, *work = NULL, *ones = NULL;
+    float *pc[MAX_COMP] = {0}, *h0 = NULL, *work = NULL, *ones = NULL;
+    const float *row[MAX_COMP];
     int64_t cells = nu * m->n_items;
     RP_REQUIRE(u0 >= 0 && u0 + nu <= m->n_users, RP_ERR_INTERNAL, "concat: users out of range");
-    RP_ALLOC(pa = malloc((size_t)(cells > 0 ? cells : 1) * sizeof *pa));
-    RP_ALLOC(pt = malloc((size_t)(cells > 0 ? cells : 1) * sizeof *pt));
+    for (int q = 0; q < im->k; q++) {
+        RP_ALLOC(pc[q] = malloc((size_t)(cells > 0 ? cells : 1) * sizeof *pc[q]));
+        RP_CALL(rp_model_score_block(im->comp[q], u0, nu, pc[q]));
+    }
     RP_ALLOC(h0 = malloc((size_t)CONCAT_ITEM_CHUNK * (size_t)im->h * sizeof *h0));
     RP_ALLOC(ones = malloc(CONCAT_ITEM_CHUNK * sizeof *ones));
     for (int x = 0; x < CONCAT_ITEM_CHUNK; x++) ones[x] = 1.0f;
     RP_ALLOC(work = malloc((size_t)rp_mlp_work_size(&im->mlp, CONCAT_ITEM_CHUNK) * sizeof *work));
-    RP_CALL(rp_model_score_block(im->als, u0, nu, pa));
-    RP_CALL(rp_model_score_block(im->tt, u0, nu, pt));
-    for (int64_t r = 0; r < nu; r++)
-        concat_user(im, u0 + r, m->n_items, pa + r * m->n_items, pt + r * m->n_items, ones, h0,
-                    work, out + r * m->n_items);
+    for (int64_t r = 0; r < nu; r++) {
+        for (int q = 0; q < im->k; q++) row[q] = pc[q] + r * m->n_items;
+        concat_user(im, u0 + r, m->n_items, row, ones, h0, work, out + r * m->n_items);
+    }
 cleanup:
-    free(pa);
-    free(pt);
+    for (int q = 0; q < im->k; q++) free(pc[q]);
     free(h0);
     free(ones);
     free(work);
     return rc;
 }
-
 static void concat_destroy(void *v)
 {
     concat_impl *im = v;
     if (im == NULL) return;
-    if (!im->borrow) {
-        rp_model_destroy(&im->als);
-        rp_model_destroy(&im->tt);
-    }
+    if (!im->borrow)
+        for (int q = 0; q < im->k; q++) rp_model_destroy(&im->comp[q]);
     rp_mlp_clear(&im->mlp);
     free(im->Au);
     free(im->Bi);
@@ -253,13 +276,22 @@ static void concat_destroy(void *v)
 
 static const rp_model_ops concat_ops = {"concat", concat_pairs, concat_block, concat_destroy};
 
-int rp_hybrid_feature_rows(const double *A, int64_t da, const double *T, int64_t dt, int64_t n,
+/* Column c of the concatenated rows of the nm matrices, row r. */
+static double feature_at(int nm, const double *const *A, const int64_t *d, int64_t r, int64_t c)
+{
+    int q = 0;
+    while (q < nm - 1 && c >= d[q]) c -= d[q++];
+    return A[q][r * d[q] + c];
+}
+
+int rp_hybrid_feature_rows(int nm, const double *const *A, const int64_t *dm, int64_t n,
                            const float *mean, const float *scale, float **F, float **mean_out,
                            float **scale_out)
 {
     int rc = RP_OK;
-    int64_t d = da + dt;
+    int64_t d = 0;
     float *f = NULL, *mu = NULL, *sc = NULL;
+    for (int q = 0; q < nm; q++) d += dm[q];
     RP_ALLOC(f = malloc((size_t)(n * d > 0 ? n * d : 1) * sizeof *f));
     RP_ALLOC(mu = malloc((size_t)(d > 0 ? d : 1) * sizeof *mu));
     RP_ALLOC(sc = malloc((size_t)(d > 0 ? d : 1) * sizeof *sc));
@@ -272,7 +304,7 @@ int rp_hybrid_feature_rows(const double *A, int64_t da, const double *T, int64_t
         /* Column statistics in row order (deterministic); constant columns keep scale 1. */
         double s = 0.0, s2 = 0.0;
         for (int64_t r = 0; r < n; r++) {
-            double x = c < da ? A[r * da + c] : T[r * dt + c - da];
+            double x = feature_at(nm, A, dm, r, c);
             s += x;
             s2 += x * x;
         }
@@ -281,10 +313,8 @@ int rp_hybrid_feature_rows(const double *A, int64_t da, const double *T, int64_t
         sc[c] = var > 1e-12 ? (float)(1.0 / sqrt(var)) : 1.0f;
     }
     for (int64_t r = 0; r < n; r++)
-        for (int64_t c = 0; c < d; c++) {
-            double x = c < da ? A[r * da + c] : T[r * dt + c - da];
-            f[r * d + c] = (float)((x - mu[c]) * sc[c]);
-        }
+        for (int64_t c = 0; c < d; c++)
+            f[r * d + c] = (float)((feature_at(nm, A, dm, r, c) - mu[c]) * sc[c]);
     *F = f;
     f = NULL;
     if (mean_out) { *mean_out = mu; mu = NULL; }
@@ -314,30 +344,33 @@ cleanup:
     return rc;
 }
 
-/* Standardised feature rows of one side ("user" or "item") from the stored components. */
-static int side_features(hid_t f, const char *path, const char *side, const char *mean_ds,
-                         const char *scale_ds, int64_t n, float **F, int64_t *d)
+/* Standardised feature rows of one side ("user" or "item") from the stored components named
+ * in emb (their rows, concatenated in that order). */
+static int side_features(hid_t f, const char *path, const char *side, char *const *emb, int ne,
+                         const char *mean_ds, const char *scale_ds, int64_t n, float **F,
+                         int64_t *d)
 {
     int rc = RP_OK;
-    double *A = NULL, *T = NULL;
+    double *A[MAX_COMP] = {0};
     float *mu = NULL, *sc = NULL;
     int nd = 0;
-    int64_t ad[2], td[2];
+    int64_t dm[MAX_COMP], dims[2];
     char name[256];
-    snprintf(name, sizeof name, "%s/als/score/%s", RP_HYB_COMPONENTS, side);
-    RP_CALL(rp_h5_read_all(f, name, RP_F64, (void **)&A, &nd, ad));
-    snprintf(name, sizeof name, "%s/twotower/score/%s", RP_HYB_COMPONENTS, side);
-    RP_CALL(rp_h5_read_all(f, name, RP_F64, (void **)&T, &nd, td));
-    if (ad[0] != n || td[0] != n)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s component rows %lld/%lld, expected %lld", path, side,
-                      (long long)ad[0], (long long)td[0], (long long)n);
-    RP_CALL(read_vec_f32(f, path, mean_ds, ad[1] + td[1], &mu));
-    RP_CALL(read_vec_f32(f, path, scale_ds, ad[1] + td[1], &sc));
-    RP_CALL(rp_hybrid_feature_rows(A, ad[1], T, td[1], n, mu, sc, F, NULL, NULL));
-    *d = ad[1] + td[1];
+    *d = 0;
+    for (int q = 0; q < ne; q++) {
+        snprintf(name, sizeof name, "%s/%s/score/%s", RP_HYB_COMPONENTS, emb[q], side);
+        RP_CALL(rp_h5_read_all(f, name, RP_F64, (void **)&A[q], &nd, dims));
+        if (nd != 2 || dims[0] != n)
+            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld rows, expected %lld", path, name,
+                          (long long)dims[0], (long long)n);
+        dm[q] = dims[1];
+        *d += dims[1];
+    }
+    RP_CALL(read_vec_f32(f, path, mean_ds, *d, &mu));
+    RP_CALL(read_vec_f32(f, path, scale_ds, *d, &sc));
+    RP_CALL(rp_hybrid_feature_rows(ne, (const double *const *)A, dm, n, mu, sc, F, NULL, NULL));
 cleanup:
-    free(A);
-    free(T);
+    for (int q = 0; q < ne; q++) free(A[q]);
     free(mu);
     free(sc);
     return rc;
@@ -361,8 +394,7 @@ static int concat_first_layer(concat_impl *im, const float *Fu, int64_t du, int6
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n_items, h, (int)di, 1.0f, Fi,
                     (int)di, W0 + du * h, h, 0.0f, im->Bi, h);
     im->h = h;
-    im->wa = W0 + (du + di) * h;
-    im->wt = W0 + (du + di + 1) * h;
+    for (int q = 0; q < im->k; q++) im->wp[q] = W0 + (du + di + q) * h;
 cleanup:
     return rc;
 }
@@ -374,9 +406,11 @@ int rp_model_concat_create(const char *name, int64_t n_users, int64_t n_items,
     rp_model *m = NULL;
     concat_impl *im = NULL;
     const rp_mlp *src = p->mlp;
-    RP_REQUIRE(src->dims[0] == p->du + p->di + 2 && src->dims[src->n_layers] == 1, RP_ERR_DATA,
-               "concat: MLP input %d, expected %lld, output %d", src->dims[0],
-               (long long)(p->du + p->di + 2), src->dims[src->n_layers]);
+    RP_REQUIRE(p->n_comp >= 1 && p->n_comp <= MAX_COMP, RP_ERR_DATA, "concat: %d components",
+               p->n_comp);
+    RP_REQUIRE(src->dims[0] == p->du + p->di + p->n_comp && src->dims[src->n_layers] == 1,
+               RP_ERR_DATA, "concat: MLP input %d, expected %lld, output %d", src->dims[0],
+               (long long)(p->du + p->di + p->n_comp), src->dims[src->n_layers]);
     for (int l = 1; l < src->n_layers; l++)
         RP_REQUIRE(src->dims[l] <= 1024, RP_ERR_DATA, "concat: hidden width %d > 1024",
                    src->dims[l]);
@@ -385,9 +419,11 @@ int rp_model_concat_create(const char *name, int64_t n_users, int64_t n_items,
     im->borrow = 1; /* until success: never destroy the caller's components here */
     RP_CALL(rp_mlp_init(&im->mlp, src->n_layers, src->dims, 0));
     memcpy(im->mlp.params, src->params, (size_t)src->n_params * sizeof *src->params);
+    im->k = p->n_comp;
     RP_CALL(concat_first_layer(im, p->Fu, p->du, n_users, p->Fi, p->di, n_items));
-    im->als = p->als;
-    im->tt = p->tt;
+    for (int q = 0; q < im->k; q++) im->comp[q] = p->comp[q];
+    im->has_off = p->offset_w != NULL;
+    if (im->has_off) memcpy(im->woff, p->offset_w, (size_t)(im->k + 1) * sizeof *im->woff);
     im->borrow = p->borrow;
     rp_model_set(m, name, n_users, n_items, &concat_ops, im);
     im = NULL;
@@ -399,22 +435,28 @@ cleanup:
     return rc;
 }
 
-static int load_concat(MPI_Comm comm, hid_t f, const char *path, const char *name,
-                       int64_t n_users, int64_t n_items, rp_model **out)
+/* A string-list attribute of /concat, or the two original components when it is absent. */
+static int concat_names(hid_t f, const char *attr, char ***names, int64_t *n)
+{
+    static const char *const old[2] = {"als", "twotower"};
+    int rc = RP_OK;
+    if (rp_h5_attr_exists(f, RP_HYB_CONCAT, attr))
+        return rp_h5_attr_read_strs(f, RP_HYB_CONCAT, attr, names, n);
+    RP_ALLOC(*names = calloc(2, sizeof **names));
+    *n = 2;
+    for (int q = 0; q < 2; q++) RP_ALLOC((*names)[q] = strdup(old[q]));
+cleanup:
+    return rc;
+}
+
+/* The MLP of /concat: widths checked against the input width want. */
+static int read_concat_mlp(hid_t f, const char *path, int64_t want, rp_mlp *mlp)
 {
     int rc = RP_OK;
-    rp_model *als = NULL, *tt = NULL;
-    rp_mlp mlp = {0};
-    int64_t *dims = NULL, du = 0, di = 0;
-    float *params = NULL, *Fu = NULL, *Fi = NULL;
+    int64_t *dims = NULL;
+    float *params = NULL;
     int nd = 0, dl[RP_MLP_MAX_LAYERS + 1];
     int64_t d[2], pd[2];
-    RP_CALL(load_component(comm, f, path, "als", n_users, n_items, &als));
-    RP_CALL(load_component(comm, f, path, "twotower", n_users, n_items, &tt));
-    RP_CALL(side_features(f, path, "user", RP_HYB_CONCAT_USER_MEAN, RP_HYB_CONCAT_USER_SCALE,
-                          n_users, &Fu, &du));
-    RP_CALL(side_features(f, path, "item", RP_HYB_CONCAT_ITEM_MEAN, RP_HYB_CONCAT_ITEM_SCALE,
-                          n_items, &Fi, &di));
     RP_CALL(rp_h5_read_all(f, RP_HYB_CONCAT_DIMS, RP_I64, (void **)&dims, &nd, d));
     if (nd != 1 || d[0] < 2 || d[0] > RP_MLP_MAX_LAYERS + 1)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: %s must hold 2..%d widths", path, RP_HYB_CONCAT_DIMS,
@@ -425,28 +467,81 @@ static int load_concat(MPI_Comm comm, hid_t f, const char *path, const char *nam
                           (long long)dims[l]);
         dl[l] = (int)dims[l];
     }
-    if (dims[0] != du + di + 2 || dims[d[0] - 1] != 1)
+    if (dims[0] != want || dims[d[0] - 1] != 1)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: %s is %lld..%lld, expected input %lld and output 1", path,
                       RP_HYB_CONCAT_DIMS, (long long)dims[0], (long long)dims[d[0] - 1],
-                      (long long)(du + di + 2));
-    RP_CALL(rp_mlp_init(&mlp, (int)d[0] - 1, dl, 0));
+                      (long long)want);
+    RP_CALL(rp_mlp_init(mlp, (int)d[0] - 1, dl, 0));
     RP_CALL(rp_h5_read_all(f, RP_HYB_CONCAT_PARAMS, RP_F32, (void **)&params, &nd, pd));
-    if (nd != 1 || pd[0] != mlp.n_params)
+    if (nd != 1 || pd[0] != mlp->n_params)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld values, the widths need %lld", path,
-                      RP_HYB_CONCAT_PARAMS, (long long)pd[0], (long long)mlp.n_params);
-    memcpy(mlp.params, params, (size_t)pd[0] * sizeof *params);
-    rp_hybrid_concat_parts parts = {als, tt, 0, Fu, du, Fi, di, &mlp};
-    if (rp_model_concat_create(name, n_users, n_items, &parts, out) != RP_OK)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: inconsistent concat model", path);
-    als = tt = NULL; /* owned by *out now */
+                      RP_HYB_CONCAT_PARAMS, (long long)pd[0], (long long)mlp->n_params);
+    memcpy(mlp->params, params, (size_t)pd[0] * sizeof *params);
 cleanup:
-    rp_model_destroy(&als);
-    rp_model_destroy(&tt);
-    rp_mlp_clear(&mlp);
+    if (rc != RP_OK) rp_mlp_clear(mlp);
     free(dims);
     free(params);
+    return rc;
+}
+
+static int load_concat(MPI_Comm comm, hid_t f, const char *path, const char *name,
+                       int64_t n_users, int64_t n_items, rp_model **out)
+{
+    int rc = RP_OK;
+    rp_model *comp[MAX_COMP] = {0};
+    rp_mlp mlp = {0};
+    char **cn = NULL, **en = NULL;
+    int64_t nc = 0, ne = 0, du = 0, di = 0;
+    float *Fu = NULL, *Fi = NULL;
+    double *off = NULL;
+    RP_CALL(concat_names(f, "components", &cn, &nc));
+    RP_CALL(concat_names(f, "embeddings", &en, &ne));
+    if (nc < 1 || nc > MAX_COMP || ne < 1 || ne > nc)
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s lists %lld components and %lld embeddings", path,
+                      RP_HYB_CONCAT, (long long)nc, (long long)ne);
+    for (int64_t q = 0; q < nc; q++)
+        RP_CALL(load_component(comm, f, path, cn[q], n_users, n_items, &comp[q]));
+    RP_CALL(side_features(f, path, "user", en, (int)ne, RP_HYB_CONCAT_USER_MEAN,
+                          RP_HYB_CONCAT_USER_SCALE, n_users, &Fu, &du));
+    RP_CALL(side_features(f, path, "item", en, (int)ne, RP_HYB_CONCAT_ITEM_MEAN,
+                          RP_HYB_CONCAT_ITEM_SCALE, n_items, &Fi, &di));
+    RP_CALL(read_concat_mlp(f, path, du + di + nc, &mlp));
+    if (rp_h5_exists(f, RP_HYB_CONCAT_OFFSET)) {
+        int nd = 0;
+        int64_t od[2];
+        RP_CALL(rp_h5_read_all(f, RP_HYB_CONCAT_OFFSET, RP_F64, (void **)&off, &nd, od));
+        if (nd != 1 || od[0] != nc + 1)
+            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld values, expected %lld", path,
+                          RP_HYB_CONCAT_OFFSET, (long long)od[0], (long long)(nc + 1));
+    }
+    rp_hybrid_concat_parts parts = {(int)nc, comp, 0, Fu, du, Fi, di, &mlp, off};
+    if (rp_model_concat_create(name, n_users, n_items, &parts, out) != RP_OK)
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: inconsistent concat model", path);
+    memset(comp, 0, sizeof comp); /* owned by *out now */
+cleanup:
+    for (int q = 0; q < MAX_COMP; q++) rp_model_destroy(&comp[q]);
+    rp_h5_strs_free(cn, nc);
+    rp_h5_strs_free(en, ne);
+    rp_mlp_clear(&mlp);
     free(Fu);
     free(Fi);
+    free(off);
+    return rc;
+}
+
+/* A variant that fell back scores its best input alone, under the variant's name. */
+static int load_fallback(MPI_Comm comm, hid_t f, const char *path, const char *group,
+                         const char *name, int64_t n_users, int64_t n_items, rp_model **out)
+{
+    int rc = RP_OK;
+    char fb[64] = "";
+    *out = NULL;
+    if (!rp_h5_attr_exists(f, group, "fallback")) goto cleanup;
+    RP_CALL(rp_h5_attr_read_str(f, group, "fallback", fb, sizeof fb));
+    if (fb[0] == '\0') goto cleanup;
+    RP_CALL(load_component(comm, f, path, fb, n_users, n_items, out));
+    snprintf((*out)->name, sizeof (*out)->name, "%s", name);
+cleanup:
     return rc;
 }
 
@@ -475,7 +570,8 @@ int rp_model_load_hybrid(MPI_Comm comm, int64_t file, const char *path, const ch
         RP_ALLOC(m);
         rp_model_set(m, name, n_users, n_items, &blend_ops, im);
     } else if (strcmp(var, "concat") == 0) {
-        RP_CALL(load_concat(comm, f, path, name, n_users, n_items, &m));
+        RP_CALL(load_fallback(comm, f, path, RP_HYB_CONCAT, name, n_users, n_items, &m));
+        if (m == NULL) RP_CALL(load_concat(comm, f, path, name, n_users, n_items, &m));
     } else {
         RP_FAIL_USER0(RP_ERR_DATA, "%s: unknown hybrid variant '%s' (blend|concat)", path, var);
     }

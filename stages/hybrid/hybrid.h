@@ -11,17 +11,21 @@
 #include "rp_model.h"
 #include "rp_stage.h"
 
-#define HYB_NCOMP 3 /* als, twotower, bias (blend inputs, in this order) */
+/* Components, in this order: als, twotower, seqrec (only with --seqrec), bias. The learned ones
+ * (all but the bias) give the concat MLP their embedding rows; all of them give predictions. */
+#define HYB_MAXCOMP 4
+#define HYB_MAX_FOLDS 16
 
 typedef struct hyb_opts {
-    const char *shards, *als, *twotower, *features, *out;
+    const char *shards, *als, *twotower, *seqrec, *features, *out;
     const char *deflt;  /* auto|blend|concat */
     const char *hidden; /* "32" or "64,32" */
+    const char *ridge;  /* "auto" (k-fold choice from a grid) or one number */
     const char *checkpoint; /* concat training checkpoint (NULL: none; CLI default <out>.ckpt) */
     int resume;
     char ckpt_default[4096];
-    double ridge, lr, bias_reg;
-    int epochs, batch, patience;
+    double lr, bias_reg;
+    int epochs, batch, patience, folds;
     int64_t seed, epoch_samples;
 } hyb_opts;
 
@@ -32,11 +36,28 @@ typedef struct hyb_pairs {
     float *y;
 } hyb_pairs;
 
+/* The blend's fit. All RMSEs are over the whole validation split unless named cv/fold. */
+typedef struct hyb_blend {
+    double w[HYB_MAXCOMP + 1];     /* intercept, then one weight per component */
+    double ridge;                  /* the ridge used (relative to each input's variance) */
+    double w_fold0[HYB_MAXCOMP + 1]; /* the same ridge fitted without fold 0 (no fallback) */
+    int n_grid;                    /* ridges tried (1 when given) */
+    double grid[16], grid_cv_rmse[16];
+    double rmse;                   /* final weights (fitted on all validation pairs) */
+    double cv_rmse;                /* out-of-fold: each fold scored by a fit without it */
+    double fold0_rmse;             /* out-of-fold RMSE on fold 0 (the concat's held-out fold) */
+    double input_rmse[HYB_MAXCOMP], input_fold0_rmse[HYB_MAXCOMP];
+    int fallback;                  /* -1, or the component the blend fell back to */
+} hyb_blend;
+
 typedef struct hyb_concat_result {
-    rp_mlp mlp;            /* best weights (early stopping) */
+    rp_mlp mlp;            /* best weights (early stopping; epoch 0 = the offset alone) */
+    double offset_w[HYB_MAXCOMP + 1]; /* the logit offset's blend weights (w_fold0) */
     float *umean, *uscale, *imean, *iscale;
+    float *Fu, *Fi;        /* standardised embedding rows [n_users, du], [n_items, di] */
     int64_t du, di;
-    double valid_rmse;
+    double valid_rmse;     /* best held-out (fold 0) RMSE: selects the epoch */
+    int64_t train_rows, heldout_rows; /* validation pairs outside / inside fold 0 */
     int epochs_run, best_epoch;
     double *hist_train, *hist_valid; /* [epochs_run] */
 } hyb_concat_result;
@@ -44,18 +65,20 @@ typedef struct hyb_concat_result {
 typedef struct hyb_state {
     int64_t n_users, n_items;
     char inputs[4096];
-    hyb_pairs train;             /* every train pair, replicated (concat training) */
-    hyb_pairs valid;             /* this rank's block of validation pairs */
+    int n_comp, n_embed;         /* components; the first n_embed give embedding rows */
+    const char *names[HYB_MAXCOMP];
+    rp_model *comp[HYB_MAXCOMP]; /* dot-form components */
+    hyb_pairs valid;             /* every validation pair, replicated */
+    uint8_t *fold;               /* [valid.n] fold of each pair's user */
+    int64_t x0, nx;              /* this rank's slice of valid for the exact sums */
     int64_t n_valid_global;
-    rp_model *comp[HYB_NCOMP];   /* dot-form components */
-    double w[HYB_NCOMP + 1];     /* blend: intercept, then one weight per component */
-    double blend_rmse, input_rmse[HYB_NCOMP];
-    int fallback;                /* -1, or the component the blend fell back to */
+    hyb_blend blend;
     hyb_concat_result concat;
+    double concat_rmse;          /* concat (as written) over all validation pairs */
+    double bias_fold0_rmse;      /* bias input on fold 0 */
+    int concat_fallback;         /* -1, or the component the concat variant fell back to */
     char deflt[16];
 } hyb_state;
-
-extern const char *const hyb_comp_names[HYB_NCOMP];
 
 void hyb_pairs_clear(hyb_pairs *p);
 void hyb_concat_result_clear(hyb_concat_result *r);
@@ -67,34 +90,51 @@ void hyb_state_clear(hyb_state *st);
 int hyb_read_pairs(MPI_Comm comm, hid_t f, const char *path, const char *split, int replicated,
                    int64_t n_users, int64_t n_items, hyb_pairs *p);
 
+/* hyb_fold_of - the validation fold (0 .. nfolds-1) of a user: a hash of (seed, user), so all
+ * of a user's pairs share a fold and the split does not depend on the rank count. Pure. */
+int hyb_fold_of(int64_t user, uint64_t seed, int nfolds);
+
 /* hyb_exact_sum - sum over ranks of n per-rank double vectors whose entries are sums of terms
  * each quantised with hyb_fixed: exact integer arithmetic, so the result does not depend on the
  * rank count. Collective. */
 int64_t hyb_fixed(double x);
 int hyb_exact_sum(MPI_Comm comm, int64_t *acc, int n, double *out);
 
-/* hyb_blend_fit - ridge regression of y on [1, p_0 .. p_{k-1}] over every rank's pairs (normal
- * equations divided by the pair count, ridge on the slopes only), then the validation RMSE of
- * the blend and of each input. If the blend is worse than the best input the weights become
- * that input alone (*fallback = its index, else -1): the blend is never worse on these pairs.
- * p[c][x], y[x]: x < n local pairs. Out: w [k+1], *rmse, rmse_in [k]. Collective.
- * Returns RP_OK, RP_ERR_DATA (no validation pairs), RP_ERR_INTERNAL (singular system). */
-int hyb_blend_fit(MPI_Comm comm, int k, float *const *p, const float *y, int64_t n, double ridge,
-                  double *w, double *rmse, double *rmse_in, int *fallback);
+/* hyb_blend_fit - ridge regression of y on [1, p_0 .. p_{k-1}] with centred inputs: the
+ * intercept is free (not shrunk) and the ridge shrinks each slope by ridge times its input's
+ * variance (so it means the same whatever the inputs' scale and offset). ridge < 0 chooses it
+ * from a grid by k-fold cross-validation over the folds fold[x] (0 .. nfolds-1, whole users);
+ * the final weights are fitted on every pair. If the blend loses to its best input, in-sample
+ * or out-of-fold, the weights become that input alone (out->fallback = its index, else -1).
+ * p[c][x], y[x], fold[x]: x < n, this rank's pairs (any partition of the pairs over ranks
+ * gives the same bits). Collective. Returns RP_OK, RP_ERR_DATA (no validation pairs),
+ * RP_ERR_INTERNAL (bad k, singular system). */
+int hyb_blend_fit(MPI_Comm comm, int k, float *const *p, const float *y, const uint8_t *fold,
+                  int64_t n, int nfolds, double ridge, hyb_blend *out);
 
 /* hyb_blend_predict - clamp01(w0 + sum_c w_c p_c[x]). Local. */
 void hyb_blend_predict(int k, const double *w, float *const *p, int64_t n, float *out);
 
+/* hyb_parse_ridge - "auto" -> -1, else a number in [0, 1e6]. Returns RP_OK or RP_ERR_USAGE. */
+int hyb_parse_ridge(const char *s, double *ridge);
+
 /* hyb_parse_hidden - "64,32" -> widths. Returns RP_OK or RP_ERR_USAGE. */
 int hyb_parse_hidden(const char *s, int *widths, int *n, int max);
 
-/* hyb_concat_train - train the concat MLP (Adam, data-parallel: the chunks of every global
- * batch are spread over ranks and their gradients combined in chunk order after one
- * MPI_Allreduce, so every replica and the result are identical for any rank count), early
- * stopping on the validation RMSE. als/tt: dot-form components. Collective.
- * Returns RP_OK, RP_ERR_USAGE, RP_ERR_INTERRUPTED (signal at an epoch boundary), ... */
-int hyb_concat_train(MPI_Comm comm, const hyb_opts *o, rp_model *als, rp_model *tt,
-                     const hyb_pairs *train, const hyb_pairs *valid, hyb_concat_result *res);
+/* hyb_concat_train - train the concat MLP on held-out predictions: pairs are the validation
+ * split (replicated on every rank; its inputs, the k components, were fitted on the train
+ * split), the rows with fold[x] != 0 are the training rows and fold 0 the early-stopping rows.
+ * Inputs: the embedding rows of comp[0 .. n_embed) and the predictions of comp[0 .. k).
+ * Output: sigmoid(logit(offset) + MLP), offset = clamp(offset_w . [1, p]) (offset_w [k+1], a blend
+ * fitted without fold 0; NULL = no offset). The last layer starts at zero, so training starts
+ * from the offset, and epoch 0 (the offset alone) competes in the early stopping. Adam, data-parallel: the chunks of every global batch are spread over ranks and their
+ * gradients combined in chunk order after one MPI_Allreduce, so every replica and the result
+ * are identical for any rank count. Collective.
+ * Returns RP_OK, RP_ERR_USAGE, RP_ERR_DATA (no training or held-out rows),
+ * RP_ERR_INTERRUPTED (signal at an epoch boundary), ... */
+int hyb_concat_train(MPI_Comm comm, const hyb_opts *o, int k, int n_embed, rp_model *const *comp,
+                     const double *offset_w, const hyb_pairs *pairs, const uint8_t *fold,
+                     hyb_concat_result *res);
 
 /* hyb_rmse - RMSE of model m over every rank's pairs (rank-count independent). Collective. */
 int hyb_rmse(MPI_Comm comm, const rp_model *m, const hyb_pairs *p, double *rmse);
@@ -118,10 +158,12 @@ int hyb_ckpt_read(MPI_Comm comm, const char *path, const char *want, hyb_ckpt *c
 
 /* hyb_parse - command line (every rank parses alike). Returns RP_OK, RP_HELP, RP_ERR_USAGE. */
 int hyb_parse(int argc, char **argv, hyb_opts *o);
-/* hyb_open_inputs - shards (pairs, bias baseline), ALS and two-tower models, lineage hashes.
+/* hyb_open_inputs - shards (validation pairs and folds, bias baseline), the ALS, two-tower and
+ * (optional) seqrec models, lineage hashes.
  * Collective. Returns RP_OK, RP_ERR_NOINPUT, RP_ERR_DATA, RP_ERR_IO. */
 int hyb_open_inputs(MPI_Comm comm, const hyb_opts *o, hyb_state *st);
-/* hyb_fuse - fit the blend, train the concat MLP, pick the default. Collective. */
+/* hyb_fuse - fit the blend, train the concat MLP, apply the fallbacks, pick the default (the
+ * lower RMSE on the held-out fold 0, where neither variant was fitted). Collective. */
 int hyb_fuse(MPI_Comm comm, const hyb_opts *o, hyb_state *st);
 
 /* hyb_write - write hybrid.h5 atomically. Collective. */

@@ -1,6 +1,6 @@
-/* hybrid_concat.c - the embedding-concat hybrid: an MLP on [ALS user factors, two-tower user
- * embedding, ALS item factors, two-tower item embedding, ALS prediction, two-tower prediction]
- * trained data-parallel with Adam and early stopping on the validation RMSE. */
+/* hybrid_concat.c - the embedding-concat hybrid: an MLP on [user rows of the learned components,
+ * their item rows, every component's prediction], trained on held-out predictions (validation
+ * folds 1..K-1) data-parallel with Adam, early stopping on validation fold 0. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "rp_log.h"
 #include "rp_model_hybrid.h"
 #include "rp_mpi.h"
+#include "rp_part.h"
 #include "rp_rng.h"
 #include "rp_sha256.h"
 #include "rp_stage.h"
@@ -41,45 +42,90 @@ cleanup:
 /* Everything one training run needs, built once. */
 typedef struct trainer {
     MPI_Comm comm;
-    int rank, size;
-    rp_model *als, *tt;
-    const hyb_pairs *train, *valid;
-    float *Fu, *Fi; /* standardised feature rows */
+    int rank, size, k, n_embed;
+    rp_model *const *comp;
+    const hyb_pairs *pairs;  /* every validation pair (replicated) */
+    int64_t *rows, n_rows;   /* training rows: pairs outside fold 0 */
+    hyb_pairs stop;          /* this rank's share of fold 0 (early stopping) */
+    const uint8_t *fold;
+    const double *offw;      /* the logit offset's blend weights [k + 1], or NULL */
+    const float *Fu, *Fi;    /* standardised embedding rows (owned by the result) */
     int64_t du, di, D;
     rp_mlp mlp;
     float *m1, *m2;    /* Adam moments */
     float *G;          /* [chunks, P + 1] chunk gradients + chunk loss */
     float *g;          /* [P] combined gradient */
-    float *X, *work, *scratch, *z, *dz, *pa, *pt;
+    float *X, *work, *scratch, *z, *dz, *pc[HYB_MAXCOMP];
     int64_t *perm;
     int64_t step;
 } trainer;
 
 static void trainer_clear(trainer *t)
 {
-    free(t->Fu); free(t->Fi); free(t->m1); free(t->m2); free(t->G); free(t->g);
-    free(t->X); free(t->work); free(t->scratch); free(t->z); free(t->dz); free(t->pa);
-    free(t->pt); free(t->perm);
+    free(t->rows); free(t->m1); free(t->m2); free(t->G); free(t->g);
+    free(t->X); free(t->work); free(t->scratch); free(t->z); free(t->dz); free(t->perm);
+    for (int c = 0; c < HYB_MAXCOMP; c++) free(t->pc[c]);
+    hyb_pairs_clear(&t->stop);
     rp_mlp_clear(&t->mlp);
 }
 
+/* Standardised embedding rows of the first n_embed components, users and items. */
 static int features(trainer *t, hyb_concat_result *res, int64_t n_users, int64_t n_items)
 {
     int rc = RP_OK;
-    int64_t da = 0, dt = 0;
-    const double *Ua, *Va, *Ut, *Vt;
+    int64_t d[HYB_MAXCOMP];
+    const double *U[HYB_MAXCOMP], *V[HYB_MAXCOMP];
     rp_post post;
     double sc, sh;
-    RP_CALL(rp_model_dot_parts(t->als, &da, &Ua, &Va, &post, &sc, &sh));
-    RP_CALL(rp_model_dot_parts(t->tt, &dt, &Ut, &Vt, &post, &sc, &sh));
-    RP_CALL(rp_hybrid_feature_rows(Ua, da, Ut, dt, n_users, NULL, NULL, &t->Fu, &res->umean,
+    res->du = 0;
+    for (int c = 0; c < t->n_embed; c++) {
+        RP_CALL(rp_model_dot_parts(t->comp[c], &d[c], &U[c], &V[c], &post, &sc, &sh));
+        res->du += d[c];
+    }
+    RP_CALL(rp_hybrid_feature_rows(t->n_embed, U, d, n_users, NULL, NULL, &res->Fu, &res->umean,
                                    &res->uscale));
-    RP_CALL(rp_hybrid_feature_rows(Va, da, Vt, dt, n_items, NULL, NULL, &t->Fi, &res->imean,
+    RP_CALL(rp_hybrid_feature_rows(t->n_embed, V, d, n_items, NULL, NULL, &res->Fi, &res->imean,
                                    &res->iscale));
-    t->du = t->di = da + dt;
-    t->D = t->du + t->di + 2;
-    res->du = t->du;
-    res->di = t->di;
+    res->di = res->du;
+    t->Fu = res->Fu;
+    t->Fi = res->Fi;
+    t->du = t->di = res->du;
+    t->D = t->du + t->di + t->k;
+cleanup:
+    return rc;
+}
+
+/* Training rows (fold != 0, in pair order) and this rank's even share of the fold-0 pairs. */
+static int split_rows(trainer *t, hyb_concat_result *res)
+{
+    int rc = RP_OK;
+    const hyb_pairs *p = t->pairs;
+    int64_t n0 = 0, s0 = 0, sn = 0, seen = 0;
+    RP_ALLOC(t->rows = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *t->rows));
+    for (int64_t x = 0; x < p->n; x++) {
+        if (t->fold[x] != 0) t->rows[t->n_rows++] = x;
+        else n0++;
+    }
+    if (t->n_rows == 0 || n0 == 0)
+        RP_FAIL_USER0(RP_ERR_DATA, "concat: %lld training and %lld held-out validation pairs: "
+                      "too few validation users for the folds", (long long)t->n_rows,
+                      (long long)n0);
+    rp_part_even(n0, t->size, t->rank, &s0, &sn);
+    res->train_rows = t->n_rows;
+    res->heldout_rows = n0;
+    t->stop.n = sn;
+    RP_ALLOC(t->stop.u = malloc((size_t)(sn > 0 ? sn : 1) * sizeof *t->stop.u));
+    RP_ALLOC(t->stop.i = malloc((size_t)(sn > 0 ? sn : 1) * sizeof *t->stop.i));
+    RP_ALLOC(t->stop.y = malloc((size_t)(sn > 0 ? sn : 1) * sizeof *t->stop.y));
+    for (int64_t x = 0, w = 0; x < p->n; x++) {
+        if (t->fold[x] != 0) continue;
+        if (seen >= s0 && seen < s0 + sn) {
+            t->stop.u[w] = p->u[x];
+            t->stop.i[w] = p->i[x];
+            t->stop.y[w++] = p->y[x];
+        }
+        seen++;
+    }
 cleanup:
     return rc;
 }
@@ -90,11 +136,15 @@ static int trainer_init(trainer *t, const hyb_opts *o, hyb_concat_result *res)
     RP_MPI(MPI_Comm_rank(t->comm, &t->rank));
     RP_MPI(MPI_Comm_size(t->comm, &t->size));
     RP_CALL(hyb_parse_hidden(o->hidden, widths, &nh, RP_MLP_MAX_LAYERS - 1));
-    RP_CALL(features(t, res, t->als->n_users, t->als->n_items));
+    RP_CALL(split_rows(t, res));
+    RP_CALL(features(t, res, t->comp[0]->n_users, t->comp[0]->n_items));
     dims[0] = (int)t->D;
     for (int l = 0; l < nh; l++) dims[l + 1] = widths[l];
     dims[nh + 1] = 1;
     RP_CALL(rp_mlp_init(&t->mlp, nh + 1, dims, (uint64_t)o->seed));
+    /* Zero last layer: the model starts as the offset (the blend) and learns a correction. */
+    for (int64_t x = rp_mlp_w_offset(&t->mlp, nh); x < t->mlp.n_params; x++)
+        t->mlp.params[x] = 0.0f;
     int64_t P = t->mlp.n_params, nch = (o->batch + HYB_CHUNK - 1) / HYB_CHUNK, maxd = t->D;
     for (int l = 0; l <= nh + 1; l++) maxd = dims[l] > maxd ? dims[l] : maxd;
     RP_ALLOC(t->m1 = calloc((size_t)P, sizeof *t->m1));
@@ -106,9 +156,8 @@ static int trainer_init(trainer *t, const hyb_opts *o, hyb_concat_result *res)
     RP_ALLOC(t->scratch = malloc((size_t)(2 * HYB_CHUNK * maxd) * sizeof *t->scratch));
     RP_ALLOC(t->z = malloc(HYB_CHUNK * sizeof *t->z));
     RP_ALLOC(t->dz = malloc(HYB_CHUNK * sizeof *t->dz));
-    RP_ALLOC(t->pa = malloc(HYB_CHUNK * sizeof *t->pa));
-    RP_ALLOC(t->pt = malloc(HYB_CHUNK * sizeof *t->pt));
-    RP_ALLOC(t->perm = malloc((size_t)(t->train->n > 0 ? t->train->n : 1) * sizeof *t->perm));
+    for (int c = 0; c < t->k; c++) RP_ALLOC(t->pc[c] = malloc(HYB_CHUNK * sizeof *t->pc[c]));
+    RP_ALLOC(t->perm = malloc((size_t)t->n_rows * sizeof *t->perm));
 cleanup:
     return rc;
 }
@@ -118,25 +167,29 @@ cleanup:
 static int chunk_grad(trainer *t, const int64_t *idx, int64_t nc, int64_t nb, float *G)
 {
     int rc = RP_OK;
-    const hyb_pairs *tr = t->train;
+    const hyb_pairs *tr = t->pairs;
     int32_t us[HYB_CHUNK], is[HYB_CHUNK];
+    float ys[HYB_CHUNK];
     for (int64_t r = 0; r < nc; r++) {
-        us[r] = tr->u[idx[r]];
-        is[r] = tr->i[idx[r]];
+        int64_t x = t->rows[idx[r]];
+        us[r] = tr->u[x];
+        is[r] = tr->i[x];
+        ys[r] = tr->y[x];
     }
-    RP_CALL(rp_model_score_pairs(t->als, us, is, nc, t->pa));
-    RP_CALL(rp_model_score_pairs(t->tt, us, is, nc, t->pt));
+    for (int c = 0; c < t->k; c++) RP_CALL(rp_model_score_pairs(t->comp[c], us, is, nc, t->pc[c]));
     for (int64_t r = 0; r < nc; r++) {
         float *x = t->X + r * t->D;
         memcpy(x, t->Fu + (int64_t)us[r] * t->du, (size_t)t->du * sizeof *x);
         memcpy(x + t->du, t->Fi + (int64_t)is[r] * t->di, (size_t)t->di * sizeof *x);
-        x[t->du + t->di] = t->pa[r];
-        x[t->du + t->di + 1] = t->pt[r];
+        for (int c = 0; c < t->k; c++) x[t->du + t->di + c] = t->pc[c][r];
     }
     rp_mlp_forward(&t->mlp, t->X, nc, t->work, t->z);
     double loss = 0.0;
     for (int64_t r = 0; r < nc; r++) {
-        double s = 1.0 / (1.0 + exp(-(double)t->z[r])), e = s - tr->y[idx[r]];
+        double pv[HYB_MAXCOMP], off = 0.0;
+        for (int c = 0; c < t->k; c++) pv[c] = t->pc[c][r];
+        if (t->offw != NULL) off = rp_hybrid_offset(t->k, t->offw, pv);
+        double s = 1.0 / (1.0 + exp(-((double)t->z[r] + off))), e = s - ys[r];
         loss += e * e;
         t->dz[r] = (float)(e * s * (1.0 - s) / (double)nb);
     }
@@ -200,16 +253,18 @@ static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int epoch)
     }
 }
 
-/* Validation RMSE of the current weights through the exact scoring path of hybrid.h5. */
+/* Held-out (fold 0) RMSE of the current weights through the exact scoring path of hybrid.h5. */
 static int valid_rmse(trainer *t, double *rmse)
 {
     int rc = RP_OK;
     rp_model *m = NULL;
-    rp_hybrid_concat_parts parts = {t->als, t->tt, 1, t->Fu, t->du, t->Fi, t->di, &t->mlp};
-    RP_CALL(rp_model_concat_create("hybrid-concat", t->als->n_users, t->als->n_items, &parts, &m));
+    rp_hybrid_concat_parts parts = {t->k, t->comp, 1, t->Fu, t->du, t->Fi, t->di, &t->mlp,
+                                    t->offw};
+    RP_CALL(rp_model_concat_create("hybrid-concat", t->comp[0]->n_users, t->comp[0]->n_items,
+                                   &parts, &m));
 cleanup:
     rc = rp_mpi_agree(t->comm, rc);
-    if (rc == RP_OK) rc = hyb_rmse(t->comm, m, t->valid, rmse);
+    if (rc == RP_OK) rc = hyb_rmse(t->comm, m, &t->stop, rmse);
     rp_model_destroy(&m);
     return rc;
 }
@@ -219,16 +274,19 @@ static void fingerprint(const trainer *t, const hyb_opts *o, char *buf, size_t c
 {
     rp_sha256 h;
     unsigned char dg[32];
+    const hyb_pairs *p = t->pairs;
     rp_sha256_init(&h);
-    rp_sha256_update(&h, t->Fu, (size_t)(t->als->n_users * t->du) * sizeof(float));
-    rp_sha256_update(&h, t->Fi, (size_t)(t->als->n_items * t->di) * sizeof(float));
-    rp_sha256_update(&h, t->train->u, (size_t)t->train->n * sizeof(int32_t));
-    rp_sha256_update(&h, t->train->i, (size_t)t->train->n * sizeof(int32_t));
-    rp_sha256_update(&h, t->train->y, (size_t)t->train->n * sizeof(float));
+    rp_sha256_update(&h, t->Fu, (size_t)(t->comp[0]->n_users * t->du) * sizeof(float));
+    rp_sha256_update(&h, t->Fi, (size_t)(t->comp[0]->n_items * t->di) * sizeof(float));
+    rp_sha256_update(&h, p->u, (size_t)p->n * sizeof(int32_t));
+    rp_sha256_update(&h, p->i, (size_t)p->n * sizeof(int32_t));
+    rp_sha256_update(&h, p->y, (size_t)p->n * sizeof(float));
+    rp_sha256_update(&h, t->fold, (size_t)p->n);
+    if (t->offw != NULL) rp_sha256_update(&h, t->offw, (size_t)(t->k + 1) * sizeof(double));
     rp_sha256_final(&h, dg);
     snprintf(buf, cap, "hidden=%s lr=%.17g batch=%d seed=%lld epoch_samples=%lld early_stop=%d "
-             "inputs=%02x%02x%02x%02x%02x%02x%02x%02x", o->hidden, o->lr, o->batch,
-             (long long)o->seed, (long long)o->epoch_samples, o->patience, dg[0], dg[1], dg[2],
+             "components=%d inputs=%02x%02x%02x%02x%02x%02x%02x%02x", o->hidden, o->lr, o->batch,
+             (long long)o->seed, (long long)o->epoch_samples, o->patience, t->k, dg[0], dg[1], dg[2],
              dg[3], dg[4], dg[5], dg[6], dg[7]);
 }
 
@@ -282,13 +340,20 @@ cleanup:
 static int run_epochs(trainer *t, const hyb_opts *o, hyb_concat_result *res)
 {
     int rc = RP_OK, bad = 0, e0 = 1;
-    int64_t ns = t->train->n;
+    int64_t ns = t->n_rows;
     if (o->epoch_samples > 0 && o->epoch_samples < ns) ns = o->epoch_samples;
     res->valid_rmse = INFINITY;
     RP_CALL(restore(t, o, res, &e0, &bad));
+    if (e0 == 1) {
+        /* Epoch 0: the offset alone (zero last layer) is the first candidate. */
+        RP_CALL(valid_rmse(t, &res->valid_rmse));
+        res->best_epoch = 0;
+        memcpy(res->mlp.params, t->mlp.params, (size_t)t->mlp.n_params * sizeof(float));
+        rp_log_info("concat epoch 0 (offset alone): heldout_rmse=%.5f", res->valid_rmse);
+    }
     for (int e = e0; e <= o->epochs && bad < o->patience; e++) {
         double loss = 0.0, vr = 0.0;
-        shuffle(t->perm, t->train->n, (uint64_t)o->seed, e);
+        shuffle(t->perm, t->n_rows, (uint64_t)o->seed, e);
         for (int64_t b0 = 0; b0 < ns; b0 += o->batch) {
             int64_t nb = ns - b0 < o->batch ? ns - b0 : o->batch;
             rc = batch_step(t, o, b0, nb, &loss);
@@ -298,8 +363,8 @@ static int run_epochs(trainer *t, const hyb_opts *o, hyb_concat_result *res)
         res->hist_train[e - 1] = ns > 0 ? sqrt(loss / (double)ns) : NAN;
         res->hist_valid[e - 1] = vr;
         res->epochs_run = e;
-        rp_log_info("concat epoch %d: train_rmse=%.5f valid_rmse=%.5f", e, res->hist_train[e - 1],
-                    vr);
+        rp_log_info("concat epoch %d: train_rmse=%.5f heldout_rmse=%.5f", e,
+                    res->hist_train[e - 1], vr);
         if (vr < res->valid_rmse) {
             res->valid_rmse = vr;
             res->best_epoch = e;
@@ -319,20 +384,28 @@ cleanup:
     return rc;
 }
 
-int hyb_concat_train(MPI_Comm comm, const hyb_opts *o, rp_model *als, rp_model *tt,
-                     const hyb_pairs *train, const hyb_pairs *valid, hyb_concat_result *res)
+int hyb_concat_train(MPI_Comm comm, const hyb_opts *o, int k, int n_embed, rp_model *const *comp,
+                     const double *offset_w, const hyb_pairs *pairs, const uint8_t *fold,
+                     hyb_concat_result *res)
 {
     int rc = RP_OK;
     trainer t = {0};
     t.comm = comm;
-    t.als = als;
-    t.tt = tt;
-    t.train = train;
-    t.valid = valid;
+    t.k = k;
+    t.n_embed = n_embed;
+    t.comp = comp;
+    t.pairs = pairs;
+    t.fold = fold;
     memset(res, 0, sizeof *res);
+    if (offset_w != NULL) {
+        memcpy(res->offset_w, offset_w, (size_t)(k + 1) * sizeof *offset_w);
+        t.offw = res->offset_w;
+    }
     RP_REQUIRE(o->epochs >= 1 && o->batch >= 1 && o->patience >= 1 && o->lr > 0.0, RP_ERR_USAGE,
                "concat: epochs=%d batch=%d early-stop=%d lr=%g must be positive", o->epochs,
                o->batch, o->patience, o->lr);
+    RP_REQUIRE(k >= 1 && k <= HYB_MAXCOMP && n_embed >= 1 && n_embed <= k, RP_ERR_INTERNAL,
+               "concat: %d components, %d embedded", k, n_embed);
     RP_CALL(trainer_init(&t, o, res));
     RP_CALL(rp_mlp_init(&res->mlp, t.mlp.n_layers, t.mlp.dims, 0));
     RP_ALLOC(res->hist_train = calloc((size_t)o->epochs, sizeof *res->hist_train));

@@ -1,5 +1,6 @@
 /* hybrid_data.c - rp-hybrid's inputs: train and validation pairs from shards.h5, and the
- * rank-count independent sums used for the blend's normal equations and every RMSE. */
+ * validation folds, and the rank-count independent sums used for the blend's moments and every
+ * RMSE. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +12,8 @@
 #include "rp_h5.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
+#include "rp_rng.h"
 #include "rp_schema.h"
-
-const char *const hyb_comp_names[HYB_NCOMP] = {"als", "twotower", "bias"};
 
 void hyb_pairs_clear(hyb_pairs *p)
 {
@@ -30,6 +30,8 @@ void hyb_concat_result_clear(hyb_concat_result *r)
     free(r->uscale);
     free(r->imean);
     free(r->iscale);
+    free(r->Fu);
+    free(r->Fi);
     free(r->hist_train);
     free(r->hist_valid);
     memset(r, 0, sizeof *r);
@@ -37,10 +39,17 @@ void hyb_concat_result_clear(hyb_concat_result *r)
 
 void hyb_state_clear(hyb_state *st)
 {
-    hyb_pairs_clear(&st->train);
     hyb_pairs_clear(&st->valid);
-    for (int c = 0; c < HYB_NCOMP; c++) rp_model_destroy(&st->comp[c]);
+    free(st->fold);
+    st->fold = NULL;
+    for (int c = 0; c < HYB_MAXCOMP; c++) rp_model_destroy(&st->comp[c]);
     hyb_concat_result_clear(&st->concat);
+}
+
+int hyb_fold_of(int64_t user, uint64_t seed, int nfolds)
+{
+    return (int)(rp_rng_hash(seed, rp_rng_stream("hybrid.fold"), (uint64_t)user) %
+                 (uint64_t)nfolds);
 }
 
 /* Fixed point with 2^34 steps per unit: terms are at most a few units (squares and products of

@@ -33,17 +33,41 @@ cleanup:
     return rc;
 }
 
-static int write_blend(MPI_Comm comm, hid_t f, const hyb_opts *o, const hyb_state *st)
+/* The contract attributes (docs/SCHEMA.md) of one variant, on its group or the root. */
+static int write_contract(hid_t f, const char *obj, double rmse, double bias_rmse,
+                          const char *fallback)
 {
     int rc = RP_OK;
-    int64_t n = HYB_NCOMP + 1, nc = HYB_NCOMP;
-    RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_BLEND_WEIGHTS, RP_F64, 1, &n, st->w));
-    RP_CALL(rp_h5_attr_write_strs(f, RP_HYB_BLEND, "components", nc, hyb_comp_names));
-    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "valid_rmse", RP_F64, 1, &st->blend_rmse));
-    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "input_valid_rmse", RP_F64, nc, st->input_rmse));
-    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "ridge", RP_F64, 1, &o->ridge));
-    RP_CALL(rp_h5_attr_write_str(f, RP_HYB_BLEND, "fallback",
-                                 st->fallback >= 0 ? hyb_comp_names[st->fallback] : ""));
+    int32_t beats = rmse <= bias_rmse;
+    RP_CALL(rp_h5_attr_write(f, obj, "valid_rmse", RP_F64, 1, &rmse));
+    RP_CALL(rp_h5_attr_write(f, obj, "bias_valid_rmse", RP_F64, 1, &bias_rmse));
+    RP_CALL(rp_h5_attr_write(f, obj, "beats_bias", RP_I32, 1, &beats));
+    RP_CALL(rp_h5_attr_write_str(f, obj, "fallback", fallback));
+cleanup:
+    return rc;
+}
+
+static const char *fallback_name(const hyb_state *st, int c)
+{
+    return c >= 0 ? st->names[c] : "";
+}
+
+static int write_blend(MPI_Comm comm, hid_t f, const hyb_state *st)
+{
+    int rc = RP_OK;
+    const hyb_blend *b = &st->blend;
+    int64_t n = st->n_comp + 1, nc = st->n_comp, ng = b->n_grid;
+    double bias = b->input_rmse[st->n_comp - 1];
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_BLEND_WEIGHTS, RP_F64, 1, &n, b->w));
+    RP_CALL(rp_h5_attr_write_strs(f, RP_HYB_BLEND, "components", nc, st->names));
+    RP_CALL(write_contract(f, RP_HYB_BLEND, b->rmse, bias, fallback_name(st, b->fallback)));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "heldout_rmse", RP_F64, 1, &b->cv_rmse));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "bias_heldout_rmse", RP_F64, 1, &bias));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "fold0_rmse", RP_F64, 1, &b->fold0_rmse));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "input_valid_rmse", RP_F64, nc, b->input_rmse));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "ridge", RP_F64, 1, &b->ridge));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "ridge_grid", RP_F64, ng, b->grid));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_BLEND, "ridge_cv_rmse", RP_F64, ng, b->grid_cv_rmse));
 cleanup:
     return rc;
 }
@@ -52,11 +76,15 @@ static int write_concat(MPI_Comm comm, hid_t f, const hyb_opts *o, const hyb_sta
 {
     int rc = RP_OK;
     const hyb_concat_result *r = &st->concat;
+    const hyb_blend *b = &st->blend;
+    int64_t nc = st->n_comp, nemb = st->n_embed;
     int64_t dims[RP_MLP_MAX_LAYERS + 1], nl = r->mlp.n_layers + 1, np = r->mlp.n_params;
     int64_t ne = r->epochs_run, *epochs = NULL, best = r->best_epoch;
     for (int64_t l = 0; l < nl; l++) dims[l] = r->mlp.dims[l];
     RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_DIMS, RP_I64, 1, &nl, dims));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_PARAMS, RP_F32, 1, &np, r->mlp.params));
+    int64_t nw = st->n_comp + 1;
+    RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_OFFSET, RP_F64, 1, &nw, r->offset_w));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_USER_MEAN, RP_F32, 1, &r->du, r->umean));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_USER_SCALE, RP_F32, 1, &r->du,
                                    r->uscale));
@@ -70,12 +98,17 @@ static int write_concat(MPI_Comm comm, hid_t f, const hyb_opts *o, const hyb_sta
                                    r->hist_train));
     RP_CALL(rp_h5_write_replicated(comm, f, "/concat/history/valid_rmse", RP_F64, 1, &ne,
                                    r->hist_valid));
-    RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "valid_rmse", RP_F64, 1, &r->valid_rmse));
+    RP_CALL(write_contract(f, RP_HYB_CONCAT, st->concat_rmse, b->input_rmse[st->n_comp - 1],
+                           fallback_name(st, st->concat_fallback)));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "heldout_rmse", RP_F64, 1, &r->valid_rmse));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "bias_heldout_rmse", RP_F64, 1,
+                             &b->input_fold0_rmse[st->n_comp - 1]));
     RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "best_epoch", RP_I64, 1, &best));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "train_rows", RP_I64, 1, &r->train_rows));
+    RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "heldout_rows", RP_I64, 1, &r->heldout_rows));
     RP_CALL(rp_h5_attr_write_str(f, RP_HYB_CONCAT, "hidden", o->hidden));
-    RP_CALL(rp_h5_attr_write_str(f, RP_HYB_CONCAT, "inputs",
-                                 "als_user,twotower_user,als_item,twotower_item,"
-                                 "als_pred,twotower_pred"));
+    RP_CALL(rp_h5_attr_write_strs(f, RP_HYB_CONCAT, "components", nc, st->names));
+    RP_CALL(rp_h5_attr_write_strs(f, RP_HYB_CONCAT, "embeddings", nemb, st->names));
     RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "lr", RP_F64, 1, &o->lr));
     RP_CALL(rp_h5_attr_write(f, RP_HYB_CONCAT, "seed", RP_I64, 1, &o->seed));
 cleanup:
@@ -90,13 +123,17 @@ int hyb_write(const rp_stage *stg, const hyb_opts *o, const hyb_state *st)
     hid_t f = H5I_INVALID_HID;
     RP_CALL(rp_h5_create(comm, o->out, &f));
     RP_CALL(rp_stage_stamp(stg, f, RP_SCHEMA_HYBRID, RP_SCHEMA_VERSION, st->inputs));
-    for (int c = 0; c < HYB_NCOMP; c++)
-        RP_CALL(write_component(comm, f, hyb_comp_names[c], st->comp[c]));
-    RP_CALL(write_blend(comm, f, o, st));
+    for (int c = 0; c < st->n_comp; c++)
+        RP_CALL(write_component(comm, f, st->names[c], st->comp[c]));
+    RP_CALL(write_blend(comm, f, st));
     RP_CALL(write_concat(comm, f, o, st));
     RP_CALL(rp_h5_attr_write_str(f, "/", "default", st->deflt));
-    RP_CALL(rp_h5_attr_write(f, "/", "valid_rmse_blend", RP_F64, 1, &st->blend_rmse));
-    RP_CALL(rp_h5_attr_write(f, "/", "valid_rmse_concat", RP_F64, 1, &st->concat.valid_rmse));
+    int blend = strcmp(st->deflt, "blend") == 0;
+    RP_CALL(write_contract(f, "/", blend ? st->blend.rmse : st->concat_rmse,
+                           st->blend.input_rmse[st->n_comp - 1],
+                           fallback_name(st, blend ? st->blend.fallback : st->concat_fallback)));
+    RP_CALL(rp_h5_attr_write(f, "/", "valid_rmse_blend", RP_F64, 1, &st->blend.rmse));
+    RP_CALL(rp_h5_attr_write(f, "/", "valid_rmse_concat", RP_F64, 1, &st->concat_rmse));
     RP_CALL(rp_h5_attr_write(f, "/", "n_valid", RP_I64, 1, &st->n_valid_global));
 cleanup:
     if (f >= 0 || rc != RP_OK) rc = rp_h5_commit(comm, &f, o->out, rc);

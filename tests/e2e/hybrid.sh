@@ -35,8 +35,8 @@ mpicc -std=c17 -I"$RP_TOP/include" -I"$RP_TOP/stages/hybrid" $(pkg-config --cfla
 "$RP_BIN/rp-recommend" --help > help2.txt || fail "rp-recommend --help exit $?"
 grep -q -- "--twotower" help1.txt && grep -q -- "--exclude-train" help2.txt || fail "--help text"
 set +e
-"$RP_BIN/rp-hybrid" --shards shards.h5 --als als.h5 --out x.h5 2>/dev/null; st=$?
-[ $st = 64 ] || fail "missing --twotower: exit $st, want 64"
+"$RP_BIN/rp-hybrid" --shards shards.h5 --out x.h5 2>/dev/null; st=$?
+[ $st = 64 ] || fail "no component: exit $st, want 64"
 "$RP_BIN/rp-hybrid" --shards shards.h5 --als nope.h5 --twotower twotower.h5 --out x.h5 2>err; st=$?
 [ $st = 66 ] && grep -q "nope.h5" err || fail "missing als: exit $st, want 66 naming the file"
 "$RP_BIN/rp-hybrid" --shards als.h5 --als als.h5 --twotower twotower.h5 --out x.h5 2>/dev/null; st=$?

@@ -33,11 +33,15 @@ static void fixtures(void)
                                       3, 0.7, 3), RP_OK);
     CU_ASSERT_EQUAL(hyb_fixture_model(comm, rp_test_path("hy_wrong.h5"), RP_SCHEMA_ALS, NU + 1,
                                       NI, 2, 0.3, 3), RP_OK);
+    CU_ASSERT_EQUAL(hyb_fixture_model(comm, rp_test_path("hy_seq.h5"), "recpipe.seqrec", NU, NI,
+                                      1, 0.5, 5), RP_OK);
     done = 1;
 }
 
-/* rp-hybrid's main steps on comm with the given --als / --shards and --out. */
-static int run_hybrid(MPI_Comm comm, const char *shards, const char *als, const char *out)
+/* rp-hybrid's main steps on comm with the given --als / --shards and --out, and --seqrec when
+ * seqrec is not NULL. */
+static int run_hybrid_seq(MPI_Comm comm, const char *shards, const char *als, const char *seqrec,
+                          const char *out)
 {
     rp_stage stg;
     memset(&stg, 0, sizeof stg);
@@ -47,15 +51,21 @@ static int run_hybrid(MPI_Comm comm, const char *shards, const char *als, const 
     MPI_Comm_size(comm, &stg.size);
     char *argv[] = {"rp-hybrid", "--shards", (char *)shards, "--als", (char *)als, "--twotower",
                     (char *)rp_test_path("hy_tt.h5"), "--out", (char *)out, "--epochs", "4",
-                    "--hidden", "8", "--batch", "100", "--lr", "0.01"};
+                    "--hidden", "8", "--batch", "100", "--lr", "0.01", "--seqrec",
+                    (char *)seqrec};
     hyb_opts o;
     hyb_state st = {0};
-    int rc = hyb_parse(17, argv, &o);
+    int rc = hyb_parse(seqrec ? 19 : 17, argv, &o);
     if (rc == RP_OK) rc = hyb_open_inputs(comm, &o, &st);
     if (rc == RP_OK) rc = hyb_fuse(comm, &o, &st);
     if (rc == RP_OK) rc = hyb_write(&stg, &o, &st);
     hyb_state_clear(&st);
     return rc;
+}
+
+static int run_hybrid(MPI_Comm comm, const char *shards, const char *als, const char *out)
+{
+    return run_hybrid_seq(comm, shards, als, NULL, out);
 }
 
 static int same_dataset(hid_t a, hid_t b, const char *name)
@@ -101,19 +111,49 @@ static void hybrid_np_independent_and_loadable(void)
     rp_h5_attr_read_str(a, "/", "default", deflt, sizeof deflt);
     CU_ASSERT(vb <= in[0] && vb <= in[1] && vb <= in[2]);
     CU_ASSERT(vb < in[1]); /* the planted two-tower is much noisier than the blend */
-    CU_ASSERT_STRING_EQUAL(deflt, vc < vb ? "concat" : "blend");
+    double hb = 0, hc = 0; /* the default: the lower RMSE on fold 0, where neither was fitted */
+    rp_h5_attr_read(a, RP_HYB_BLEND, "fold0_rmse", RP_F64, 1, &hb);
+    rp_h5_attr_read(a, RP_HYB_CONCAT, "heldout_rmse", RP_F64, 1, &hc);
+    int64_t be = -1;
+    char cfb[32] = "x";
+    rp_h5_attr_read(a, RP_HYB_CONCAT, "best_epoch", RP_I64, 1, &be);
+    rp_h5_attr_read_str(a, RP_HYB_CONCAT, "fallback", cfb, sizeof cfb);
+    CU_ASSERT(hb > 0 && hc > 0 && be >= 0);
+    CU_ASSERT_STRING_EQUAL(deflt, hc < hb && be > 0 && cfb[0] == '\0' ? "concat" : "blend");
+    /* The contract: the root holds the default variant's numbers; the planted inputs win. */
+    double root_v = -1, bias_v = -1, var_v = -2;
+    int32_t beats = 0;
+    char fb[32] = "x", grp[16];
+    snprintf(grp, sizeof grp, "/%s", deflt);
+    rp_h5_attr_read(a, "/", "valid_rmse", RP_F64, 1, &root_v);
+    rp_h5_attr_read(a, grp, "valid_rmse", RP_F64, 1, &var_v);
+    rp_h5_attr_read(a, "/", "bias_valid_rmse", RP_F64, 1, &bias_v);
+    rp_h5_attr_read(a, "/", "beats_bias", RP_I32, 1, &beats);
+    rp_h5_attr_read_str(a, "/", "fallback", fb, sizeof fb);
+    CU_ASSERT(root_v == var_v && fabs(bias_v - in[2]) < 1e-15);
+    CU_ASSERT(beats == 1 && root_v < bias_v);
+    CU_ASSERT_STRING_EQUAL(fb, "");
+    int64_t tr = -1, ho = -1;
+    rp_h5_attr_read(a, RP_HYB_CONCAT, "train_rows", RP_I64, 1, &tr);
+    rp_h5_attr_read(a, RP_HYB_CONCAT, "heldout_rows", RP_I64, 1, &ho);
     rp_h5_close(&a);
     rp_h5_close(&b);
-    hyb_pairs valid = {0};
+    hyb_pairs valid = {0}, all = {0};
     hid_t s = H5I_INVALID_HID;
     CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, shards, &s), RP_OK);
     CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 0, NU, NI, &valid), RP_OK);
+    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 1, NU, NI, &all), RP_OK);
     rp_h5_close(&s);
+    /* The concat's rows are exactly the validation pairs: fold 0 (seed 42, 5 folds) held out. */
+    int64_t n0 = 0;
+    for (int64_t x = 0; x < all.n; x++) n0 += hyb_fold_of(all.u[x], 42, 5) == 0;
+    CU_ASSERT(ho == n0 && tr == all.n - n0 && n0 > 0);
+    hyb_pairs_clear(&all);
     /* Each variant, loaded by name, scores validation exactly as rp-hybrid recorded. */
     char path[1400];
     const char *vars[3] = {"", "#blend", "#concat"}, *want[3] = {"hybrid", "hybrid-blend",
                                                                  "hybrid-concat"};
-    double rec[3] = {vc < vb ? vc : vb, vb, vc};
+    double rec[3] = {strcmp(deflt, "concat") == 0 ? vc : vb, vb, vc};
     for (int v = 0; v < 3; v++) {
         rp_model *m = NULL;
         double r = -1;
@@ -167,9 +207,51 @@ static void hybrid_offsets_past_end(void)
     no_output(out);
 }
 
+/* A third learned component (--seqrec): four blend weights, the concat's inputs name it, both
+ * variants load back and score validation as recorded, and the blend is no worse than with two. */
+static void hybrid_with_seqrec(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    fixtures();
+    const char *shards = rp_test_path("hy_shards.h5"), *out = rp_test_path("hy_seqout.h5");
+    CU_ASSERT_EQUAL_FATAL(run_hybrid_seq(comm, shards, rp_test_path("hy_als.h5"),
+                                         rp_test_path("hy_seq.h5"), out), RP_OK);
+    hid_t a = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, out, &a), RP_OK);
+    char **names = NULL;
+    int64_t nn = 0;
+    double vb = 0, vc = 0, in[4] = {0, 0, 0, 0};
+    CU_ASSERT_EQUAL(rp_h5_attr_read_strs(a, RP_HYB_CONCAT, "components", &names, &nn), RP_OK);
+    CU_ASSERT(nn == 4 && strcmp(names[2], "seqrec") == 0 && strcmp(names[3], "bias") == 0);
+    rp_h5_strs_free(names, nn);
+    rp_h5_attr_read(a, "/", "valid_rmse_blend", RP_F64, 1, &vb);
+    rp_h5_attr_read(a, "/", "valid_rmse_concat", RP_F64, 1, &vc);
+    rp_h5_attr_read(a, RP_HYB_BLEND, "input_valid_rmse", RP_F64, 4, in);
+    rp_h5_close(&a);
+    CU_ASSERT(vb <= in[0] && vb <= in[1] && vb <= in[2] && vb <= in[3]);
+    hyb_pairs valid = {0};
+    hid_t s = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, shards, &s), RP_OK);
+    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 0, NU, NI, &valid), RP_OK);
+    rp_h5_close(&s);
+    char path[1400];
+    const char *vars[2] = {"#blend", "#concat"};
+    double rec[2] = {vb, vc};
+    for (int v = 0; v < 2; v++) {
+        rp_model *m = NULL;
+        double r = -1;
+        snprintf(path, sizeof path, "%s%s", out, vars[v]);
+        CU_ASSERT_EQUAL_FATAL(rp_model_load(comm, path, NU, NI, &m), RP_OK);
+        CU_ASSERT_EQUAL(hyb_rmse(comm, m, &valid, &r), RP_OK);
+        CU_ASSERT(fabs(r - rec[v]) < 1e-12);
+        rp_model_destroy(&m);
+    }
+    hyb_pairs_clear(&valid);
+}
+
 int test_hybrid_mpi_register(void)
 {
     RP_ADD_SUITE("hybrid_mpi", RP_T(hybrid_np_independent_and_loadable), RP_T(hybrid_bad_inputs),
-                 RP_T(hybrid_offsets_past_end));
+                 RP_T(hybrid_offsets_past_end), RP_T(hybrid_with_seqrec));
     return 0;
 }

@@ -1,6 +1,7 @@
 /* test_hybrid.c - rp-hybrid pieces: MLP gradients (finite differences), MLP learning on a
  * planted problem, the ridge blend (recovers planted weights, never worse than its best input),
  * option parsing. */
+#include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,26 @@ static void make_pairs(const rp_model *truth, int64_t nu, int64_t ni, int64_t n,
     rp_model_score_pairs(truth, p->u, p->i, n, p->y);
 }
 
+/* train (fold 1, the training rows) and valid (fold 0, the early-stopping rows) as one list. */
+static uint8_t *join_pairs(const hyb_pairs *train, const hyb_pairs *valid, hyb_pairs *all)
+{
+    int64_t n = train->n + valid->n;
+    uint8_t *fold = malloc((size_t)n);
+    all->n = n;
+    all->u = malloc((size_t)n * sizeof *all->u);
+    all->i = malloc((size_t)n * sizeof *all->i);
+    all->y = malloc((size_t)n * sizeof *all->y);
+    for (int64_t x = 0; x < n; x++) {
+        const hyb_pairs *s = x < train->n ? train : valid;
+        int64_t j = x < train->n ? x : x - train->n;
+        all->u[x] = s->u[j];
+        all->i[x] = s->i[j];
+        all->y[x] = s->y[j];
+        fold[x] = x < train->n ? 1 : 0;
+    }
+    return fold;
+}
+
 /* The concat MLP learns the planted preferences from noisy embeddings: validation RMSE far
  * below the constant predictor's and below its first epoch's. */
 static void concat_learns_planted(void)
@@ -105,7 +126,10 @@ static void concat_learns_planted(void)
     hyb_opts o = {.hidden = "16", .lr = 3e-3, .epochs = 12, .batch = 128, .patience = 3,
                   .seed = 42, .epoch_samples = 0};
     hyb_concat_result r = {0};
-    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, als, tt, &train, &valid, &r), RP_OK);
+    hyb_pairs all = {0};
+    uint8_t *fold = join_pairs(&train, &valid, &all);
+    rp_model *comp[2] = {als, tt};
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &r), RP_OK);
     CU_ASSERT(r.epochs_run >= 3);
     CU_ASSERT(r.valid_rmse < 0.5 * sqrt(var));
     CU_ASSERT(r.valid_rmse < r.hist_valid[0]);
@@ -113,8 +137,10 @@ static void concat_learns_planted(void)
     CU_ASSERT_EQUAL(r.hist_valid[r.best_epoch - 1], r.valid_rmse);
     /* Same seed: bitwise the same weights. */
     hyb_concat_result r2 = {0};
-    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, als, tt, &train, &valid, &r2), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &r2), RP_OK);
     CU_ASSERT(memcmp(r.mlp.params, r2.mlp.params, (size_t)r.mlp.n_params * sizeof(float)) == 0);
+    hyb_pairs_clear(&all);
+    free(fold);
     hyb_concat_result_clear(&r);
     hyb_concat_result_clear(&r2);
     hyb_pairs_clear(&train);
@@ -138,20 +164,25 @@ static void concat_resume_bitwise(void)
     hyb_opts o = {.hidden = "8", .lr = 1e-2, .epochs = 4, .batch = 64, .patience = 10,
                   .seed = 7, .checkpoint = ck};
     hyb_concat_result a = {0}, b = {0}, c = {0};
-    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, als, tt, &train, &valid, &a), RP_OK);
+    hyb_pairs all = {0};
+    uint8_t *fold = join_pairs(&train, &valid, &all);
+    rp_model *comp[2] = {als, tt};
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &a), RP_OK);
     remove(ck);
     o.epochs = 2;
-    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, als, tt, &train, &valid, &b), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &b), RP_OK);
     hyb_concat_result_clear(&b);
     o.epochs = 4;
     o.resume = 1;
-    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, als, tt, &train, &valid, &b), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &b), RP_OK);
     CU_ASSERT_EQUAL(b.epochs_run, 4);
     CU_ASSERT_EQUAL(a.best_epoch, b.best_epoch);
     CU_ASSERT(memcmp(a.mlp.params, b.mlp.params, (size_t)a.mlp.n_params * sizeof(float)) == 0);
     CU_ASSERT(memcmp(a.hist_valid, b.hist_valid, 4 * sizeof(double)) == 0);
     o.lr = 2e-2;
-    CU_ASSERT_EQUAL(hyb_concat_train(MPI_COMM_SELF, &o, als, tt, &train, &valid, &c), RP_ERR_DATA);
+    CU_ASSERT_EQUAL(hyb_concat_train(MPI_COMM_SELF, &o, 2, 2, comp, NULL, &all, fold, &c), RP_ERR_DATA);
+    hyb_pairs_clear(&all);
+    free(fold);
     hyb_concat_result_clear(&a);
     hyb_concat_result_clear(&b);
     hyb_pairs_clear(&train);
@@ -172,12 +203,16 @@ static void blend_recovers_weights(void)
         p[1][x] = (float)rp_rng_uniform(1, 2, (uint64_t)x);
         y[x] = (float)(0.1 + 0.5 * p[0][x] + 0.3 * p[1][x]);
     }
-    double w[3], rmse, in[2];
-    int fb = 7;
-    CU_ASSERT_EQUAL_FATAL(hyb_blend_fit(MPI_COMM_SELF, 2, p, y, N, 0.0, w, &rmse, in, &fb), RP_OK);
-    CU_ASSERT(fabs(w[0] - 0.1) < 1e-4 && fabs(w[1] - 0.5) < 1e-4 && fabs(w[2] - 0.3) < 1e-4);
-    CU_ASSERT(rmse < 1e-5);
-    CU_ASSERT_EQUAL(fb, -1);
+    uint8_t fold[N];
+    for (int x = 0; x < N; x++) fold[x] = (uint8_t)(x % 5);
+    hyb_blend b;
+    CU_ASSERT_EQUAL_FATAL(hyb_blend_fit(MPI_COMM_SELF, 2, p, y, fold, N, 5, 0.0, &b), RP_OK);
+    CU_ASSERT(fabs(b.w[0] - 0.1) < 1e-4 && fabs(b.w[1] - 0.5) < 1e-4 && fabs(b.w[2] - 0.3) < 1e-4);
+    CU_ASSERT(b.rmse < 1e-5 && b.cv_rmse < 1e-5);
+    CU_ASSERT_EQUAL(b.fallback, -1);
+    /* auto: the grid is tried out of fold and an exact fit keeps (near) zero ridge */
+    CU_ASSERT_EQUAL_FATAL(hyb_blend_fit(MPI_COMM_SELF, 2, p, y, fold, N, 5, -1.0, &b), RP_OK);
+    CU_ASSERT(b.n_grid > 3 && b.ridge <= 1e-4 && b.rmse < 1e-3);
     free(p[0]);
     free(p[1]);
 }
@@ -189,9 +224,11 @@ static void blend_never_worse(void)
     enum { N = 1500, K = 3 };
     float *p[K], y[N], pred[N];
     for (int c = 0; c < K; c++) p[c] = malloc(N * sizeof(float));
-    double ridges[4] = {0.0, 1e-3, 1.0, 1e6};
+    double ridges[5] = {0.0, 1e-3, 1.0, 1e6, -1.0};
+    uint8_t fold[N];
+    for (int x = 0; x < N; x++) fold[x] = (uint8_t)(x % 4);
     int fell_back = 0;
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 5; t++) {
         for (int x = 0; x < N; x++) {
             double truth = rp_rng_uniform(2, 9, (uint64_t)x);
             y[x] = (float)truth;
@@ -201,10 +238,11 @@ static void blend_never_worse(void)
                 p[c][x] = (float)(v < 0 ? 0 : (v > 1 ? 1 : v));
             }
         }
-        double w[K + 1], rmse, in[K];
-        int fb = 0;
-        int rc = hyb_blend_fit(MPI_COMM_SELF, K, p, y, N, ridges[t], w, &rmse, in, &fb);
+        hyb_blend b;
+        int rc = hyb_blend_fit(MPI_COMM_SELF, K, p, y, fold, N, 4, ridges[t], &b);
         CU_ASSERT_EQUAL_FATAL(rc, RP_OK);
+        double *w = b.w, rmse = b.rmse, *in = b.input_rmse;
+        int fb = b.fallback;
         double best = fmin(in[0], fmin(in[1], in[2]));
         CU_ASSERT(rmse <= best);
         hyb_blend_predict(K, w, p, N, pred);
@@ -213,10 +251,171 @@ static void blend_never_worse(void)
         CU_ASSERT(fabs(sqrt(s / N) - rmse) < 1e-7);
         fell_back += fb >= 0;
         if (t == 3) CU_ASSERT_EQUAL(fb, 0); /* huge ridge: the slopes vanish, input 0 wins */
-        if (t == 0) CU_ASSERT(rmse < best); /* a real blend of three noisy inputs helps */
+        if (t == 0 || t == 4) CU_ASSERT(rmse < best); /* a blend of three noisy inputs helps */
+        if (t == 4) CU_ASSERT(b.cv_rmse < best && fb == -1); /* ... out of fold too */
     }
     CU_ASSERT(fell_back >= 1);
     for (int c = 0; c < K; c++) free(p[c]);
+}
+
+/* The old blend: uncentred moments, an absolute ridge on the slopes. */
+static double uncentred_blend_rmse(int k, float *const *p, const float *y, int n, double ridge)
+{
+    double G[9] = {0}, b[3] = {0}, r[3];
+    for (int x = 0; x < n; x++) {
+        r[0] = 1.0;
+        for (int c = 0; c < k; c++) r[c + 1] = p[c][x];
+        for (int a = 0; a <= k; a++) {
+            for (int c = 0; c <= k; c++) G[a * (k + 1) + c] += r[a] * r[c] / n;
+            b[a] += r[a] * y[x] / n;
+        }
+    }
+    for (int a = 1; a <= k; a++) G[a * (k + 1) + a] += ridge;
+    CU_ASSERT_EQUAL_FATAL(LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', k + 1, 1, G, k + 1, b, 1), 0);
+    float *pred = malloc((size_t)n * sizeof *pred);
+    hyb_blend_predict(k, b, p, n, pred);
+    double s = 0.0;
+    for (int x = 0; x < n; x++) s += pow((double)pred[x] - y[x], 2);
+    free(pred);
+    return sqrt(s / n);
+}
+
+/* Predictions like the real ones: a large common offset, a spread of a few percent. The old
+ * fit's absolute ridge (1e-3, in mean-squared units) is of the order of the inputs' variance, so
+ * it shrinks the slopes towards a constant and loses to the better input; the centred fit with a
+ * ridge relative to each input's variance (the same nominal 1e-3) wins, and is unchanged (but
+ * for its intercept) when inputs and target move by a constant. */
+static void blend_centred_beats_uncentred(void)
+{
+    enum { N = 4000, K = 2 };
+    float *p[K], *q[K], y[N], y2[N];
+    uint8_t fold[N];
+    for (int c = 0; c < K; c++) {
+        p[c] = malloc(N * sizeof(float));
+        q[c] = malloc(N * sizeof(float));
+    }
+    for (int x = 0; x < N; x++) {
+        double t = 0.3 + 0.05 * rp_rng_normal(4, 1, (uint64_t)x);
+        y[x] = (float)(t + 0.02 * rp_rng_normal(4, 2, (uint64_t)x));
+        p[0][x] = (float)(t + 0.01 * rp_rng_normal(4, 3, (uint64_t)x));
+        p[1][x] = (float)(t + 0.03 * rp_rng_normal(4, 4, (uint64_t)x));
+        y2[x] = y[x] + 0.25f;
+        for (int c = 0; c < K; c++) q[c][x] = p[c][x] + 0.25f;
+        fold[x] = (uint8_t)(x % 5);
+    }
+    hyb_blend b, b2;
+    CU_ASSERT_EQUAL_FATAL(hyb_blend_fit(MPI_COMM_SELF, K, p, y, fold, N, 5, 1e-3, &b), RP_OK);
+    double best = fmin(b.input_rmse[0], b.input_rmse[1]);
+    double old = uncentred_blend_rmse(K, p, y, N, 1e-3);
+    CU_ASSERT(old > best);                 /* the old fit loses to input 0 ... */
+    CU_ASSERT(b.fallback == -1 && b.rmse < best && b.cv_rmse < best); /* ... the new one wins */
+    CU_ASSERT(b.w[1] > 0.5 && b.w[1] + b.w[2] > 0.95);
+    CU_ASSERT_EQUAL_FATAL(hyb_blend_fit(MPI_COMM_SELF, K, q, y2, fold, N, 5, 1e-3, &b2), RP_OK);
+    CU_ASSERT(fabs(b2.w[1] - b.w[1]) < 1e-6 && fabs(b2.w[2] - b.w[2]) < 1e-6);
+    CU_ASSERT(fabs(b2.w[0] - (b.w[0] + 0.25 * (1.0 - b.w[1] - b.w[2]))) < 1e-5);
+    for (int c = 0; c < K; c++) {
+        free(p[c]);
+        free(q[c]);
+    }
+}
+
+/* A memorising component: exact on the pairs it was fitted on (split A), noisy elsewhere;
+ * d = n_items columns, U[u][i] = its prediction for (u, i), V = identity. */
+static rp_model *memoriser(const rp_model *truth, int64_t nu, int64_t ni, const int8_t *split,
+                           const float *y)
+{
+    double *U = calloc((size_t)(nu * ni), sizeof *U), *V = calloc((size_t)(ni * ni), sizeof *V);
+    for (int64_t u = 0; u < nu; u++)
+        for (int64_t i = 0; i < ni; i++) {
+            int32_t uu = (int32_t)u, ii = (int32_t)i;
+            float t = 0.0f;
+            rp_model_score_pairs(truth, &uu, &ii, 1, &t);
+            double v = split[u * ni + i] == 0 ? y[u * ni + i]
+                                              : t + 0.25 * rp_rng_normal(6, 1, (uint64_t)(u * ni + i));
+            U[u * ni + i] = v < 0 ? 0 : (v > 1 ? 1 : v);
+        }
+    for (int64_t i = 0; i < ni; i++) V[i * ni + i] = 1.0;
+    rp_model *m = NULL;
+    rp_model_from_dot("als", nu, ni, ni, U, V, RP_POST_IDENTITY, 1.0, 0.0, &m);
+    free(U);
+    free(V);
+    return m;
+}
+
+static void pairs_of_split(const int8_t *split, int want, const float *y, int64_t nu, int64_t ni,
+                           hyb_pairs *p)
+{
+    memset(p, 0, sizeof *p);
+    p->u = malloc((size_t)(nu * ni) * sizeof *p->u);
+    p->i = malloc((size_t)(nu * ni) * sizeof *p->i);
+    p->y = malloc((size_t)(nu * ni) * sizeof *p->y);
+    for (int64_t x = 0; x < nu * ni; x++)
+        if (split[x] == want) {
+            p->u[p->n] = (int32_t)(x / ni);
+            p->i[p->n] = (int32_t)(x % ni);
+            p->y[p->n++] = y[x];
+        }
+}
+
+static double rmse_on(const rp_model *m, const hyb_pairs *p)
+{
+    double r = 0;
+    CU_ASSERT_EQUAL(hyb_rmse(MPI_COMM_SELF, m, p, &r), RP_OK);
+    return r;
+}
+
+/* Held-out training: the ALS stand-in was fitted on split A (it reproduces A's targets, noise
+ * included, and is noisy elsewhere). The concat is trained on split B only (validation: where
+ * the inputs show their real error): its training rows are B's rows outside fold 0, its
+ * early-stopping rows B's fold 0, and on unseen pairs (split C) it beats both inputs. */
+static void concat_trained_on_heldout(void)
+{
+    enum { NU = 90, NI = 60 };
+    int8_t split[NU * NI];
+    float y[NU * NI];
+    rp_model *truth = planted_model("truth", NU, NI, 0.0, 0);
+    for (int64_t x = 0; x < NU * NI; x++) {
+        int32_t u = (int32_t)(x / NI), i = (int32_t)(x % NI);
+        float t = 0.0f;
+        rp_model_score_pairs(truth, &u, &i, 1, &t);
+        double v = t + 0.08 * rp_rng_normal(6, 2, (uint64_t)x), h = rp_rng_uniform(6, 3, (uint64_t)x);
+        y[x] = (float)(v < 0 ? 0 : (v > 1 ? 1 : v));
+        split[x] = (int8_t)(h < 0.4 ? 0 : (h < 0.8 ? 1 : 2)); /* A train, B valid, C test */
+    }
+    rp_model *als = memoriser(truth, NU, NI, split, y), *tt = planted_model("tt", NU, NI, 0.5, 2);
+    rp_model *bias = planted_model("bias", NU, NI, 3.0, 1);
+    hyb_pairs A, B, C;
+    pairs_of_split(split, 0, y, NU, NI, &A);
+    pairs_of_split(split, 1, y, NU, NI, &B);
+    pairs_of_split(split, 2, y, NU, NI, &C);
+    CU_ASSERT(rmse_on(als, &A) < 1e-6 && rmse_on(als, &C) > 0.2);
+    uint8_t *foldB = malloc((size_t)B.n);
+    int64_t n0 = 0;
+    for (int64_t x = 0; x < B.n; x++) {
+        foldB[x] = (uint8_t)hyb_fold_of(B.u[x], 42, 5);
+        n0 += foldB[x] == 0;
+    }
+    rp_model *comp[3] = {als, tt, bias};
+    hyb_opts o = {.hidden = "16", .lr = 3e-3, .epochs = 30, .batch = 64, .patience = 4,
+                  .seed = 42, .epoch_samples = 0};
+    hyb_concat_result held = {0};
+    CU_ASSERT_EQUAL_FATAL(hyb_concat_train(MPI_COMM_SELF, &o, 3, 2, comp, NULL, &B, foldB, &held), RP_OK);
+    CU_ASSERT(n0 > 0 && held.heldout_rows == n0 && held.train_rows == B.n - n0);
+    rp_model *mh = NULL;
+    rp_hybrid_concat_parts ph = {3, comp, 1, held.Fu, held.du, held.Fi, held.di, &held.mlp, NULL};
+    CU_ASSERT_EQUAL_FATAL(rp_model_concat_create("h", NU, NI, &ph, &mh), RP_OK);
+    double rh = rmse_on(mh, &C);
+    CU_ASSERT(rh < rmse_on(tt, &C) && rh < rmse_on(als, &C) && rh < rmse_on(bias, &C));
+    rp_model_destroy(&mh);
+    hyb_concat_result_clear(&held);
+    free(foldB);
+    hyb_pairs_clear(&A);
+    hyb_pairs_clear(&B);
+    hyb_pairs_clear(&C);
+    rp_model_destroy(&als);
+    rp_model_destroy(&tt);
+    rp_model_destroy(&bias);
+    rp_model_destroy(&truth);
 }
 
 static void hidden_and_variant_parsing(void)
@@ -241,7 +440,9 @@ static void hidden_and_variant_parsing(void)
                    "--default", "best"};
     CU_ASSERT_EQUAL(hyb_parse(11, bad, &o), RP_ERR_USAGE);
     char *missing[] = {"rp-hybrid", "--shards", "s", "--out", "o"};
-    CU_ASSERT_EQUAL(hyb_parse(5, missing, &o), RP_ERR_USAGE);
+    CU_ASSERT_EQUAL(hyb_parse(5, missing, &o), RP_ERR_USAGE); /* no component */
+    char *one[] = {"rp-hybrid", "--shards", "s", "--out", "o", "--twotower", "t"};
+    CU_ASSERT_EQUAL(hyb_parse(7, one, &o), RP_OK);
     char *ok[] = {"rp-hybrid", "--shards", "s", "--als", "a", "--twotower", "t", "--out", "o",
                   "--hidden", "8,4", "--epochs", "3"};
     CU_ASSERT_EQUAL(hyb_parse(13, ok, &o), RP_OK);
@@ -253,6 +454,7 @@ int test_hybrid_register(void)
     RP_ADD_SUITE("hybrid", RP_T(mlp_gradient_check), RP_T(concat_learns_planted),
                  RP_T(concat_resume_bitwise),
                  RP_T(blend_recovers_weights), RP_T(blend_never_worse),
+                 RP_T(blend_centred_beats_uncentred), RP_T(concat_trained_on_heldout),
                  RP_T(hidden_and_variant_parsing));
     return 0;
 }
