@@ -13,8 +13,12 @@ enum { ALS_EX_AUTO = 0, ALS_EX_ALLTOALLV = 1, ALS_EX_ALLGATHER = 2 };
 
 /* Defaults (measured: docs/stages/als.md, "Choosing K and lambda"). */
 #define ALS_DEFAULT_GRID_K "8,16,32,64"
-#define ALS_DEFAULT_GRID_LAMBDA "0.003,0.01,0.03,0.1"
-#define ALS_DEFAULT_LAMBDA_BIAS 10.0
+#define ALS_DEFAULT_GRID_LAMBDA "0.0025,0.0035,0.005,0.007,0.01,0.014,0.02,0.028,0.04"
+#define ALS_DEFAULT_LAMBDA_BIAS 1.0
+/* A grid point must beat the best so far by more than this share of its validation RMSE to
+ * replace it (the same rule as the early stop): differences below it are noise, and the
+ * point tried first (nearer the start, usually cheaper) keeps the choice. */
+#define ALS_GRID_TOL 1e-4
 #define ALS_DEFAULT_ITERS 10
 #define ALS_DEFAULT_EARLY_STOP 2
 
@@ -148,8 +152,8 @@ void als_grid_clear(als_grid *g);
  * point so far on the axes (smaller K, larger K, smaller lambda, larger lambda) until the best
  * point has no untried neighbour. Returns 1 and *k, *lambda, or 0 when the search is over. */
 int als_grid_next(const als_grid *g, int *k, double *lambda);
-/* als_grid_best - index of the best point done (lowest valid RMSE, first on ties; NaN never
- * wins), -1 if none. */
+/* als_grid_best - index of the best point done (lowest valid RMSE; a later point wins only
+ * when lower by more than ALS_GRID_TOL relative; NaN never wins), -1 if none. */
 int als_grid_best(const als_grid *g);
 /* als_grid_push - record a finished point. */
 void als_grid_push(als_grid *g, int k, double lambda, double lambda_bias, double valid_rmse,

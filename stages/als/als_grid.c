@@ -90,7 +90,8 @@ int als_grid_best(const als_grid *g)
 {
     int best = -1;
     for (int p = 0; p < g->n; p++)
-        if (!isnan(g->valid_rmse[p]) && (best < 0 || g->valid_rmse[p] < g->valid_rmse[best]))
+        if (!isnan(g->valid_rmse[p]) &&
+            (best < 0 || g->valid_rmse[p] < g->valid_rmse[best] * (1.0 - ALS_GRID_TOL)))
             best = p;
     return best;
 }

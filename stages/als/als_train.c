@@ -251,7 +251,7 @@ cleanup:
 }
 
 /* finish_point - record the point in the grid; its best iterate becomes the overall best when
- * its validation RMSE is lower (ties keep the earlier point). */
+ * the grid says it is the best point (als_grid_best). */
 static int finish_point(als_state *st, int64_t iters, const sweep_stats *sw, sweep_stats *sw_best)
 {
     int rc = RP_OK;
@@ -260,7 +260,7 @@ static int finish_point(als_state *st, int64_t iters, const sweep_stats *sw, swe
     als_grid_push(&st->grid, st->k, st->lambda, st->lambda_bias, v, (int)pb->iter, (int)iters);
     rp_log_info("grid point k=%d lambda=%g: best valid_rmse=%.6f at iteration %lld of %lld",
                 st->k, st->lambda, v, (long long)pb->iter, (long long)iters);
-    if (pb->k > 0 && (st->best.k == 0 || v < st->best.valid_rmse)) {
+    if (als_grid_best(&st->grid) == st->grid.n - 1) { /* this point is the new best */
         void *fac[2] = {st->best.fac[0], st->best.fac[1]};
         RP_CALL(als_hist_copy(&st->best.hist, &st->hist));
         st->best.fac[0] = pb->fac[0]; /* swap the buffers instead of copying */
