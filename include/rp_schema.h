@@ -54,6 +54,24 @@
 #define RP_DS_SCORE_USER "/score/user"
 #define RP_DS_SCORE_ITEM "/score/item"
 #define RP_GRP_SCORE "/score"
+/* Root attributes of every learned model file (als.h5, twotower.h5, hybrid.h5): the
+ * validation RMSE (normalised scale) of the model as written, the bias baseline's
+ * (rp_baseline_bias) on the same pairs computed the same way, beats_bias (int32: valid_rmse <=
+ * bias_valid_rmse) and fallback (string, "" when none: what the model did instead of losing
+ * to the bias baseline). */
+#define RP_ATTR_VALID_RMSE "valid_rmse"
+#define RP_ATTR_BIAS_VALID_RMSE "bias_valid_rmse"
+#define RP_ATTR_BEATS_BIAS "beats_bias"
+#define RP_ATTR_FALLBACK "fallback"
+/* als.h5 model selection: one entry per grid point trained, in the order trained; root
+ * attributes k, lambda, lambda_bias hold the chosen values and selected_by "grid"|"given". */
+#define RP_ATTR_SELECTED_BY "selected_by"
+#define RP_DS_ALS_GRID_K "/grid/k"                     /* int32 [n] */
+#define RP_DS_ALS_GRID_LAMBDA "/grid/lambda"           /* float64 [n] */
+#define RP_DS_ALS_GRID_LAMBDA_BIAS "/grid/lambda_bias" /* float64 [n] */
+#define RP_DS_ALS_GRID_VALID_RMSE "/grid/valid_rmse"   /* float64 [n], best over iterations */
+#define RP_DS_ALS_GRID_BEST_ITER "/grid/best_iter"     /* int32 [n] */
+#define RP_DS_ALS_GRID_ITERATIONS "/grid/iterations"   /* int32 [n], iterations run */
 /* Learning curves of iterative models: /history/{iteration, train_rmse, valid_rmse, train_mae,
  * valid_mae, seconds} (int64 / float64 [n_iter]). */
 #define RP_GRP_HISTORY "/history"

@@ -55,8 +55,11 @@ SMOOTHING ?= 20
 POPULARITY ?= 0
 FEATURES_ARGS ?=
 # rp-als
-ALS_K ?= 32
+ALS_K ?=
 ALS_LAMBDA ?=
+ALS_LAMBDA_BIAS ?=
+ALS_GRID_K ?=
+ALS_GRID_LAMBDA ?=
 ALS_ITERS ?=
 ALS_PRECISION ?=
 ALS_CHECKPOINT_EVERY ?=
@@ -131,6 +134,8 @@ PARAMS_features = $(call rp_opt,--tag-len,$(TAG_LEN)) \
   $(call rp_opt,--min-author-count,$(MIN_AUTHOR_COUNT)) $(call rp_opt,--smoothing,$(SMOOTHING)) \
   $(call rp_bool,$(POPULARITY),--popularity,--no-popularity) $(FEATURES_ARGS)
 PARAMS_als = $(call rp_opt,--k,$(ALS_K)) $(call rp_opt,--lambda,$(ALS_LAMBDA)) \
+  $(call rp_opt,--lambda-bias,$(ALS_LAMBDA_BIAS)) $(call rp_opt,--grid-k,$(ALS_GRID_K)) \
+  $(call rp_opt,--grid-lambda,$(ALS_GRID_LAMBDA)) \
   $(call rp_opt,--iters,$(ALS_ITERS)) $(call rp_opt,--precision,$(ALS_PRECISION)) \
   $(call rp_opt,--seed,$(SEED)) $(call rp_opt,--checkpoint-every,$(ALS_CHECKPOINT_EVERY)) \
   $(call rp_opt,--early-stop,$(ALS_EARLY_STOP)) $(call rp_opt,--exchange,$(ALS_EXCHANGE)) $(ALS_ARGS)

@@ -11,20 +11,64 @@
 enum { ALS_USER = 0, ALS_ITEM = 1 }; /* the two sides; the other side of s is 1 - s */
 enum { ALS_EX_AUTO = 0, ALS_EX_ALLTOALLV = 1, ALS_EX_ALLGATHER = 2 };
 
+/* Defaults (measured: docs/stages/als.md, "Choosing K and lambda"). */
+#define ALS_DEFAULT_GRID_K "8,16,32,64"
+#define ALS_DEFAULT_GRID_LAMBDA "0.0025,0.0035,0.005,0.007,0.01,0.014,0.02,0.028,0.04"
+#define ALS_DEFAULT_LAMBDA_BIAS 1.0
+/* A grid point must beat the best so far by more than this share of its validation RMSE to
+ * replace it (the same rule as the early stop): differences below it are noise, and the
+ * point tried first (nearer the start, usually cheaper) keeps the choice. */
+#define ALS_GRID_TOL 1e-4
+#define ALS_DEFAULT_ITERS 10
+#define ALS_DEFAULT_EARLY_STOP 2
+
 typedef struct als_opts {
     const char *shards;
     const char *out;
     const char *checkpoint; /* NULL: "<out>.ckpt" */
     const char *precision;  /* "fp64" | "fp32" */
     const char *exchange;   /* "auto" | "alltoallv" | "allgather" */
-    int k;
-    double lambda;
-    int iters;
+    int k;                   /* 0: chosen on validation from grid_k */
+    double lambda;           /* 0: chosen on validation from grid_lambda */
+    double lambda_bias;      /* ridge on each bias, not scaled by the row's count */
+    const char *grid_k;      /* "8,16,32,64": candidate ranks (ascending) */
+    const char *grid_lambda; /* candidate lambdas (ascending) */
+    double bias_reg;         /* reg of the bias baseline the model must beat (rp_baseline_bias) */
+    int iters;               /* per grid point */
     int64_t seed;
     int ckpt_every;
     int resume;
     int early_stop; /* patience in iterations, 0 = off */
 } als_opts;
+
+/* A learning curve (replicated; rank 0 prints it). */
+typedef struct als_hist {
+    int n;
+    int64_t *iter;
+    double *train_rmse, *valid_rmse, *train_mae, *valid_mae, *seconds;
+} als_hist;
+
+/* A copy of both sides' own factor rows [nrows, k + 1] at one iterate: the best iterate of the
+ * point being trained, and the best of all points so far (with that point's curve). */
+typedef struct als_snap {
+    int k;             /* 0: empty */
+    double lambda;
+    int64_t iter;      /* iterations done when it was taken */
+    double valid_rmse;
+    void *fac[2];      /* capacity kmax + 1 reals per own row */
+    als_hist hist;     /* the overall best only: its point's whole curve */
+} als_snap;
+
+/* The K x lambda search (als_grid.c): the axes and the points trained so far, in order. */
+typedef struct als_grid {
+    int nk, nl;
+    int32_t *ks;       /* [nk] ascending */
+    double *ls;        /* [nl] ascending */
+    int n;             /* points done */
+    int32_t *k;        /* [nk * nl] per point done */
+    double *lambda, *lambda_bias, *valid_rmse; /* valid_rmse: best over the point's iterations */
+    int32_t *best_iter, *iters;
+} als_grid;
 
 /* This rank's CSR rows of one side of one split, columns are global ids of the other side. */
 typedef struct als_block {
@@ -65,9 +109,11 @@ typedef struct als_side {
 typedef struct als_state {
     MPI_Comm comm;
     int rank, size;
-    int k;
+    int k;                /* rank of the point being trained */
+    int kmax;             /* capacity of the factor buffers (largest rank of the grid) */
     int dbl;              /* 1 fp64, 0 fp32 */
     double lambda;
+    double lambda_bias;
     uint64_t seed;
     double mu;            /* global mean of train values */
     int64_t nnz_train, nnz_valid;
@@ -76,10 +122,13 @@ typedef struct als_state {
     void *work;           /* per-row scratch: gathered rows + normal equations */
     int64_t work_rows;
     double flops_half[2]; /* this rank's flops of one half-sweep per side */
-    /* history (replicated, rank 0 meaningful) */
-    int n_hist;
-    int64_t *h_iter;
-    double *h_train_rmse, *h_valid_rmse, *h_train_mae, *h_valid_mae, *h_seconds;
+    als_hist hist;        /* curve of the point being trained */
+    als_grid grid;
+    als_snap point_best;  /* best iterate of the point being trained */
+    als_snap best;        /* best iterate over the points done */
+    double bias_valid_rmse; /* the bias baseline on /valid, measured like valid_rmse */
+    double bias_mu;       /* its global mean */
+    int fallback;         /* 1: best holds the bias baseline (ALS did not beat it) */
 } als_state;
 
 /* als_data.c */
@@ -89,6 +138,42 @@ int als_load(MPI_Comm comm, const als_opts *opt, als_state *st);
 void als_state_clear(als_state *st);
 /* als_init_factors - factors from rp_rng keyed by (seed, side, global row, column), biases 0. */
 void als_init_factors(als_state *st);
+/* als_set_rank - train rank k (<= kmax) with lambda from now on: the MPI row type follows k;
+ * factors are left as they are (call als_init_factors or restore a snapshot). Collective. */
+int als_set_rank(als_state *st, int k, double lambda);
+
+/* als_grid.c */
+/* als_grid_init - the axes from opt (a given --k / --lambda is a one-value axis); checks the
+ * lists (positive, strictly ascending, k <= 1024). Local. RP_ERR_USAGE names the option. */
+int als_grid_init(const als_opts *opt, als_grid *g);
+void als_grid_clear(als_grid *g);
+/* als_grid_next - the next point of the pattern search, a pure function of the points done:
+ * start at the middle of each axis (lower middle), then try the untried neighbours of the best
+ * point so far on the axes (smaller K, larger K, smaller lambda, larger lambda) until the best
+ * point has no untried neighbour. Returns 1 and *k, *lambda, or 0 when the search is over. */
+int als_grid_next(const als_grid *g, int *k, double *lambda);
+/* als_grid_best - index of the best point done (lowest valid RMSE; a later point wins only
+ * when lower by more than ALS_GRID_TOL relative; NaN never wins), -1 if none. */
+int als_grid_best(const als_grid *g);
+/* als_grid_push - record a finished point. */
+void als_grid_push(als_grid *g, int k, double lambda, double lambda_bias, double valid_rmse,
+                   int best_iter, int iters);
+/* als_snap_alloc / als_snap_take / als_snap_restore / als_snap_clear - copies of both sides'
+ * own rows (take: from the state's factors at its current k; restore: back into them). */
+int als_snap_alloc(const als_state *st, als_snap *sn);
+void als_snap_take(const als_state *st, als_snap *sn, int64_t iter, double valid_rmse);
+void als_snap_restore(als_state *st, const als_snap *sn);
+void als_snap_clear(als_snap *sn);
+/* als_hist_copy - dst = src (dst's old arrays freed). */
+int als_hist_copy(als_hist *dst, const als_hist *src);
+void als_hist_clear(als_hist *h);
+/* als_bias_baseline - the bias baseline of rp_baseline.c (reg = opt->bias_reg) measured on
+ * /valid exactly like the ALS iterates (als_metrics), into st->bias_valid_rmse; leaves its rows
+ * ([0..0, b]) in the factors for als_fallback. Collective. */
+int als_bias_baseline(als_state *st, const als_opts *opt);
+/* als_fallback - replace st->best by the bias baseline (zero factors, its biases and mean):
+ * used when no ALS iterate beat it on validation. Collective. */
+int als_fallback(als_state *st, const als_opts *opt);
 
 /* als_solve.c */
 /* als_exchange - fill side s's table with the other side's current factor rows. Collective. */
@@ -99,8 +184,8 @@ int als_solve_side(als_state *st, int s);
 int als_half_sweep(als_state *st, int s);
 /* als_solve_row - normal equations of one row: rows y [n, k+1] of the other side ([x, bias]),
  * values r; writes [x, bias] of the row to out (k + 1 doubles). Used by the tests. */
-int als_solve_row_dense(int k, double lambda, double mu, int64_t n, const double *y,
-                        const float *r, double *out);
+int als_solve_row_dense(int k, double lambda, double lambda_bias, double mu, int64_t n,
+                        const double *y, const float *r, double *out);
 /* als_metrics - train and valid RMSE/MAE from side ITEM (after the item half-sweep, whose
  * table then holds current user rows), summed per item then in item order: np-independent.
  * Collective; results on every rank. */
@@ -124,12 +209,17 @@ void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double 
                 const float *table, const float *zero, float *sv, float *c, float *b);
 
 /* als_io.c */
-int als_checkpoint_write(const rp_stage *stg, als_state *st, const char *path, int64_t iter);
-/* als_checkpoint_read - restore item factors, user factors and history; *iter the iteration
- * it was written after. Returns RP_ERR_NOINPUT if missing, RP_ERR_DATA if it does not match. */
-int als_checkpoint_read(als_state *st, const char *path, int64_t *iter);
+/* als_checkpoint_write - the whole search state after iteration iter of the current point:
+ * the grid so far, the current factors and curve, the point's best iterate, the overall best
+ * (factors and curve). Collective; atomic. */
+int als_checkpoint_write(const rp_stage *stg, als_state *st, const als_opts *opt,
+                         const char *path, int64_t iter);
+/* als_checkpoint_read - restore what als_checkpoint_write saved (after als_load and the bias
+ * baseline); *iter the iteration of the current point it was written after. Collective.
+ * Returns RP_ERR_NOINPUT if missing, RP_ERR_DATA if written with other parameters. */
+int als_checkpoint_read(als_state *st, const als_opts *opt, const char *path, int64_t *iter);
 int als_write_output(const rp_stage *stg, als_state *st, const als_opts *opt, int64_t iters);
-int als_hist_push(als_state *st, int64_t iter, const double m[4], double seconds);
+int als_hist_push(als_hist *h, int64_t iter, const double m[4], double seconds);
 
 /* als_train.c */
 int als_parse_args(int argc, char **argv, als_opts *opt);

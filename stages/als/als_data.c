@@ -46,12 +46,10 @@ void als_state_clear(als_state *st)
     }
     if (st->row_type != MPI_DATATYPE_NULL && st->row_type != 0) MPI_Type_free(&st->row_type);
     free(st->work);
-    free(st->h_iter);
-    free(st->h_train_rmse);
-    free(st->h_valid_rmse);
-    free(st->h_train_mae);
-    free(st->h_valid_mae);
-    free(st->h_seconds);
+    als_hist_clear(&st->hist);
+    als_grid_clear(&st->grid);
+    als_snap_clear(&st->point_best);
+    als_snap_clear(&st->best);
     memset(st, 0, sizeof *st);
 }
 
@@ -212,7 +210,7 @@ static int build_route(als_state *st, int s, int mode)
         map_cols(&sd->valid, pos, r->allgather);
     }
     size_t es = st->dbl ? sizeof(double) : sizeof(float);
-    RP_ALLOC(sd->table = malloc((size_t)(r->n_need + 1) * (size_t)(st->k + 1) * es));
+    RP_ALLOC(sd->table = malloc((size_t)(r->n_need + 1) * (size_t)(st->kmax + 1) * es));
 cleanup:
     free(need);
     free(pos);
@@ -306,8 +304,9 @@ static int load_side(als_state *st, hid_t f, const char *path, int s)
     RP_CALL(read_offsets(f, path, RP_SPLIT_TRAIN, s, sd->n_global, &off));
     RP_CALL(read_offsets(f, path, RP_SPLIT_VALID, s, sd->n_global, &voff));
     RP_ALLOC(sd->cuts = malloc((size_t)(st->size + 1) * sizeof *sd->cuts));
-    /* a row costs its nonzeros plus about k for the Cholesky solve and bookkeeping */
-    rp_part_weighted(off, sd->n_global, st->size, (double)st->k, sd->cuts);
+    /* a row costs its nonzeros plus about k for the Cholesky solve and bookkeeping (the
+     * largest k of the grid: one partition serves every point) */
+    rp_part_weighted(off, sd->n_global, st->size, (double)st->kmax, sd->cuts);
     sd->row_offset = sd->cuts[st->rank];
     sd->nrows = sd->cuts[st->rank + 1] - sd->row_offset;
     if (s == ALS_USER) st->nnz_train = off[sd->n_global];
@@ -318,7 +317,7 @@ static int load_side(als_state *st, hid_t f, const char *path, int s)
         RP_CALL(read_block(f, path, RP_SPLIT_VALID, s, voff, sd->row_offset,
                            sd->row_offset + sd->nrows, n_cols, &sd->valid));
     size_t es = st->dbl ? sizeof(double) : sizeof(float);
-    RP_ALLOC(sd->fac = calloc((size_t)(sd->nrows + 1) * (size_t)(st->k + 1), es));
+    RP_ALLOC(sd->fac = calloc((size_t)(sd->nrows + 1) * (size_t)(st->kmax + 1), es));
 cleanup:
     free(off);
     free(voff);
@@ -342,7 +341,7 @@ static int alloc_work(als_state *st)
             int64_t n = st->side[s].train.off[i + 1] - st->side[s].train.off[i];
             if (n > maxn) maxn = n;
         }
-    size_t kk = (size_t)st->k + 2, es = st->dbl ? sizeof(double) : sizeof(float);
+    size_t kk = (size_t)st->kmax + 2, es = st->dbl ? sizeof(double) : sizeof(float);
     size_t bytes = ((size_t)maxn * kk + kk * kk + 3 * kk + 16) * es;
     bytes = (bytes + 63) / 64 * 64;
     st->work_rows = maxn;
@@ -368,6 +367,18 @@ cleanup:
     return rc;
 }
 
+int als_set_rank(als_state *st, int k, double lambda)
+{
+    int rc = RP_OK;
+    if (st->row_type != MPI_DATATYPE_NULL) MPI_Type_free(&st->row_type);
+    st->k = k;
+    st->lambda = lambda;
+    RP_MPI(MPI_Type_contiguous(k + 1, st->dbl ? MPI_DOUBLE : MPI_FLOAT, &st->row_type));
+    RP_MPI(MPI_Type_commit(&st->row_type));
+cleanup:
+    return rc;
+}
+
 int als_load(MPI_Comm comm, const als_opts *opt, als_state *st)
 {
     int rc = RP_OK;
@@ -375,15 +386,21 @@ int als_load(MPI_Comm comm, const als_opts *opt, als_state *st)
     st->row_type = MPI_DATATYPE_NULL;
     RP_MPI(MPI_Comm_rank(comm, &st->rank));
     RP_MPI(MPI_Comm_size(comm, &st->size));
-    st->k = opt->k;
+    RP_CALL(als_grid_init(opt, &st->grid));
+    st->kmax = st->grid.ks[st->grid.nk - 1];
     st->dbl = strcmp(opt->precision, "fp32") != 0;
-    st->lambda = opt->lambda;
+    st->lambda_bias = opt->lambda_bias;
     st->seed = (uint64_t)opt->seed;
+    /* start at the search's first point (the only one when --k and --lambda are given) */
+    int k0 = 0;
+    double l0 = 0.0;
+    als_grid_next(&st->grid, &k0, &l0);
+    st->k = k0;
+    st->lambda = l0;
     RP_CALL(load_inputs(comm, opt, st));
     if (st->nnz_train == 0)
         RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: /train has no interactions", opt->shards);
-    RP_MPI(MPI_Type_contiguous(st->k + 1, st->dbl ? MPI_DOUBLE : MPI_FLOAT, &st->row_type));
-    RP_MPI(MPI_Type_commit(&st->row_type));
+    RP_CALL(als_set_rank(st, k0, l0));
     RP_CALL(build_route(st, ALS_USER, exchange_mode(opt->exchange)));
     RP_CALL(build_route(st, ALS_ITEM, exchange_mode(opt->exchange)));
     RP_CALL(global_mean(st));

@@ -1,5 +1,6 @@
 /* test_als_mpi.c - rp-als under 1..4 ranks: factors bit-identical to a one-rank run for both
- * exchange modes and precisions; a resumed run bit-identical to an uninterrupted one. */
+ * exchange modes and precisions, with given K and lambda and with the grid search; a resumed
+ * run (given or grid) bit-identical to an uninterrupted one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@ int test_als_mpi_register(void);
 static const char *const compared[] = {"/user_factors", "/item_factors", "/user_bias",
                                        "/item_bias",    "/score/user",   "/score/item",
                                        "/history/train_rmse", "/history/valid_rmse",
-                                       "/history/valid_mae"};
+                                       "/history/valid_mae", "/grid/valid_rmse",
+                                       "/grid/lambda"};
 
 /* train_to - load, train and write out with the given options on comm. Collective on comm. */
 static int train_to(MPI_Comm comm, als_opts *opt)
@@ -48,7 +50,8 @@ static int count_differences(const char *a, const char *b, int fp32)
         void *x = NULL, *y = NULL;
         int nd = 0;
         int64_t da[2] = {0, 0}, db[2] = {0, 0};
-        rp_dtype t = strncmp(compared[d], "/history", 8) == 0 || !fp32 ? RP_F64 : RP_F32;
+        int stats = strncmp(compared[d], "/history", 8) == 0 || strncmp(compared[d], "/grid", 5) == 0;
+        rp_dtype t = stats || !fp32 ? RP_F64 : RP_F32;
         if (rp_h5_read_all(fa, compared[d], t, &x, &nd, da) != RP_OK ||
             rp_h5_read_all(fb, compared[d], t, &y, &nd, db) != RP_OK || da[0] != db[0] ||
             da[1] != db[1] || memcmp(x, y, (size_t)(da[0] * da[1]) * rp_dtype_size(t)) != 0)
@@ -80,20 +83,32 @@ static const char *sparse_fixture(void)
     return path;
 }
 
+/* grid mode: K and lambda searched (a small grid over the same fixture) */
+static void use_grid(als_opts *opt)
+{
+    opt->k = 0;
+    opt->lambda = 0.0;
+    opt->grid_k = "3,6";
+    opt->grid_lambda = "0.01,0.05,0.2";
+    opt->lambda_bias = 1.0;
+    opt->early_stop = 1;
+}
+
 static void identical_for_any_np(void)
 {
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     const char *shards = sparse_fixture();
     static const char *const modes[] = {"alltoallv", "allgather"};
-    for (int v = 0; v < 8; v++) {
-        int m = v % 2, fp32 = (v / 2) % 2, syrk = v / 4;
+    for (int v = 0; v < 10; v++) { /* 8, 9: the grid search, fp64 then fp32 */
+        int m = v % 2, fp32 = (v / 2) % 2, syrk = v / 4 == 1;
         als_gram_enable(!syrk); /* the AVX-512 kernel (where present), then gather + SYRK */
         {
             char p_np[1200], p_one[1200];
             snprintf(p_np, sizeof p_np, "%s", rp_test_path("als_np_out.h5"));
             snprintf(p_one, sizeof p_one, "%s", rp_test_path("als_one_out.h5"));
             als_opts opt = base_opts(shards, p_np);
+            if (v >= 8) use_grid(&opt);
             opt.exchange = modes[m];
             opt.precision = fp32 ? "fp32" : "fp64";
             CU_ASSERT_EQUAL(train_to(MPI_COMM_WORLD, &opt), RP_OK);
@@ -108,39 +123,47 @@ static void identical_for_any_np(void)
             MPI_Bcast(&diff, 1, MPI_INT, 0, MPI_COMM_WORLD);
             CU_ASSERT_EQUAL(diff, 0);
             if (diff && rank == 0)
-                fprintf(stderr, "als np mismatch: exchange=%s fp32=%d syrk=%d: %d differ\n",
-                        modes[m], fp32, syrk, diff);
+                fprintf(stderr, "als np mismatch: exchange=%s fp32=%d syrk=%d grid=%d: %d differ\n",
+                        modes[m], fp32, syrk, v >= 8, diff);
         }
     }
     als_gram_enable(1);
 }
 
-/* Train 5 iterations with checkpoints after 2 and 4; resume from that checkpoint for the
- * fifth: the outputs must match bit for bit. */
+/* Train with checkpoints; resume from the last checkpoint: the outputs must match bit for
+ * bit. Given K and lambda (5 iterations, checkpoints after 2 and 4), then the grid search
+ * (checkpoints every iteration: the last one is inside the last point, with the grid so far
+ * and the best point's factors to restore). */
 static void resume_identical(void)
 {
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     const char *shards = sparse_fixture();
-    char full[1200], resumed[1200], ckpt[1200];
-    snprintf(full, sizeof full, "%s", rp_test_path("als_full.h5"));
-    snprintf(resumed, sizeof resumed, "%s", rp_test_path("als_resumed.h5"));
-    snprintf(ckpt, sizeof ckpt, "%s", rp_test_path("als.ckpt"));
-    als_opts opt = base_opts(shards, full);
-    opt.iters = 5;
-    opt.ckpt_every = 2;
-    opt.checkpoint = ckpt;
-    CU_ASSERT_EQUAL(train_to(MPI_COMM_WORLD, &opt), RP_OK);
-    opt.out = resumed;
-    opt.resume = 1;
-    opt.ckpt_every = 0;
-    CU_ASSERT_EQUAL(train_to(MPI_COMM_WORLD, &opt), RP_OK);
-    int diff = rank == 0 ? count_differences(full, resumed, 0) : 0;
-    MPI_Bcast(&diff, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    CU_ASSERT_EQUAL(diff, 0);
-    /* a checkpoint of other parameters is refused */
-    opt.k = 7;
-    CU_ASSERT_EQUAL(train_to(MPI_COMM_WORLD, &opt), RP_ERR_DATA);
+    for (int grid = 0; grid < 2; grid++) {
+        char full[1200], resumed[1200], ckpt[1200];
+        snprintf(full, sizeof full, "%s", rp_test_path("als_full.h5"));
+        snprintf(resumed, sizeof resumed, "%s", rp_test_path("als_resumed.h5"));
+        snprintf(ckpt, sizeof ckpt, "%s", rp_test_path("als.ckpt"));
+        als_opts opt = base_opts(shards, full);
+        opt.iters = 5;
+        opt.ckpt_every = 2;
+        if (grid) {
+            use_grid(&opt);
+            opt.ckpt_every = 1;
+        }
+        opt.checkpoint = ckpt;
+        CU_ASSERT_EQUAL(train_to(MPI_COMM_WORLD, &opt), RP_OK);
+        opt.out = resumed;
+        opt.resume = 1;
+        opt.ckpt_every = 0;
+        CU_ASSERT_EQUAL(train_to(MPI_COMM_WORLD, &opt), RP_OK);
+        int diff = rank == 0 ? count_differences(full, resumed, 0) : 0;
+        MPI_Bcast(&diff, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        CU_ASSERT_EQUAL(diff, 0);
+        /* a checkpoint of other parameters is refused */
+        opt.k = 7;
+        CU_ASSERT_EQUAL(train_to(MPI_COMM_WORLD, &opt), RP_ERR_DATA);
+    }
 }
 
 int test_als_mpi_register(void)

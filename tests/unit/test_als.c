@@ -69,11 +69,13 @@ static void la_wrappers(void)
 
 /* One row's normal-equation solve equals (Y~^T Y~ + lambda n I) x = Y~^T t solved densely,
  * Y~ = [y, 1], t = r - mu - bias(y). */
+/* The factors get the weighted ridge lambda * n, the bias its own lambda_bias (not scaled by
+ * n): the solve equals a dense reference solve with that diagonal. */
 static void row_solve_matches_dense(void)
 {
     int k = 5, kk = k + 1;
     int64_t n = 37;
-    double lambda = 0.3, mu = 0.4, *y = malloc((size_t)n * kk * sizeof *y), x[6];
+    double lambda = 0.3, lambda_bias = 2.5, mu = 0.4, *y = malloc((size_t)n * kk * sizeof *y), x[6];
     float *r = malloc((size_t)n * sizeof *r);
     double a[36] = {0}, b[6] = {0};
     for (int64_t e = 0; e < n; e++) {
@@ -87,14 +89,23 @@ static void row_solve_matches_dense(void)
             b[i] += z[i] * t;
         }
     }
-    for (int i = 0; i < kk; i++) a[i * kk + i] += lambda * (double)n;
+    for (int i = 0; i < k; i++) a[i * kk + i] += lambda * (double)n;
+    a[k * kk + k] += lambda_bias;
     dense_solve(kk, a, b);
     for (int path = 0; path < 2; path++) { /* gather + SYRK, then the automatic choice */
         als_gram_enable(path);
-        CU_ASSERT_EQUAL_FATAL(als_solve_row_dense(k, lambda, mu, n, y, r, x), RP_OK);
+        CU_ASSERT_EQUAL_FATAL(als_solve_row_dense(k, lambda, lambda_bias, mu, n, y, r, x),
+                              RP_OK);
         for (int j = 0; j < kk; j++) CU_ASSERT(rp_test_close(x[j], b[j], 1e-10));
     }
-    CU_ASSERT_EQUAL(als_solve_row_dense(k, lambda, mu, 0, y, r, x), RP_OK); /* empty row */
+    /* the bias penalty is its own: a huge factor ridge zeroes the factors, while the bias is
+     * the mean residual shrunk only by lambda_bias: sum(t) / (n + lambda_bias) */
+    CU_ASSERT_EQUAL_FATAL(als_solve_row_dense(k, 1e9, lambda_bias, mu, n, y, r, x), RP_OK);
+    double tsum = 0.0;
+    for (int64_t e = 0; e < n; e++) tsum += (double)r[e] - mu - y[e * kk + k];
+    for (int j = 0; j < k; j++) CU_ASSERT(fabs(x[j]) < 1e-6);
+    CU_ASSERT(rp_test_close(x[k], tsum / ((double)n + lambda_bias), 1e-6));
+    CU_ASSERT_EQUAL(als_solve_row_dense(k, lambda, lambda_bias, mu, 0, y, r, x), RP_OK);
     CU_ASSERT_DOUBLE_EQUAL(x[0], 0.0, 0.0);
     free(y);
     free(r);
