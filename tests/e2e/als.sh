@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# als.sh - rp-als end to end: als.h5 datasets bit-identical for np 1..4 (both exchanges),
-# the /score convention, and bad/missing/wrong-schema inputs -> exit codes, one-line
-# messages, no output.
+# als.sh - rp-als end to end: als.h5 datasets bit-identical for np 1..4 (both exchanges, given
+# K and lambda; and the grid search), the /score convention, the model-selection attributes,
+# and bad/missing/wrong-schema inputs -> exit codes, one-line messages, no output.
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
@@ -14,7 +14,7 @@ datasets="/user_factors /item_factors /user_bias /item_bias /score/user /score/i
 for ex in alltoallv allgather; do
     for np in 1 2 3 4; do
         rp_mpirun $np "$RP_BIN/rp-als" --shards shards.h5 --out als_${ex}_$np.h5 --k 6 \
-            --iters 4 --exchange $ex > out_$np.txt 2> err_$np.txt || fail "np=$np exit $?"
+            --lambda 0.05 --early-stop 0 --iters 4 --exchange $ex > out_$np.txt 2> err_$np.txt || fail "np=$np exit $?"
         grep -q "^rp-als: ok .*iterations=4" out_$np.txt || fail "np=$np summary: $(cat out_$np.txt)"
         grep -q "iter 4 train_rmse=" err_$np.txt || fail "np=$np: no progress line"
         [ ! -e als_${ex}_$np.h5.ckpt ] || fail "checkpoint left behind"
@@ -28,6 +28,23 @@ done
 for d in $datasets; do
     h5diff -q als_alltoallv_3.h5 als_allgather_1.h5 $d $d || fail "exchange modes differ in $d"
 done
+# the grid search: the same bits for np 1 and 3, the grid and the choice written
+for np in 1 3; do
+    rp_mpirun $np "$RP_BIN/rp-als" --shards shards.h5 --out grid_$np.h5 --grid-k 3,6 \
+        --grid-lambda 0.01,0.05,0.2 --iters 4 > grid_$np.txt 2> grid_$np.err || fail "grid np=$np"
+done
+for d in $datasets /grid/k /grid/lambda /grid/lambda_bias /grid/valid_rmse /grid/best_iter; do
+    h5dump -d $d grid_1.h5 > /dev/null 2>&1 || fail "grid: no $d"
+    h5diff -q grid_1.h5 grid_3.h5 $d $d || fail "grid np=3: $d differs from np=1"
+done
+h5dump -a /selected_by grid_1.h5 | grep -q '"grid"' || fail "selected_by not grid"
+h5dump -a /selected_by als_allgather_1.h5 | grep -q '"given"' || fail "selected_by not given"
+for a in valid_rmse bias_valid_rmse beats_bias fallback lambda_bias best_iteration; do
+    h5dump -a /$a grid_1.h5 > /dev/null 2>&1 || fail "grid: no attribute $a"
+done
+grep -q "grid point k=" grid_1.err || fail "no grid progress lines"
+grep -q "^rp-als: ok k=[36] lambda=.* grid_points=" grid_1.txt || fail "grid summary: $(cat grid_1.txt)"
+
 # score convention: [p_u, b_u, 1] . [q_i, 1, b_i], shift = global_mean
 h5dump -a /score/post als_allgather_1.h5 | grep -q '"identity"' || fail "/score post"
 mu=$(h5dump -a /global_mean als_allgather_1.h5 | awk '/\(0\)/ {print $2}')

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # als_resume.sh - rp-als robustness: a run whose rank is SIGKILLed (mpirun aborts the rest) and
 # then resumed, and a run stopped by SIGTERM (checkpoint, exit 75) and resumed, both end with
-# the same bits as an uninterrupted run.
+# the same bits as an uninterrupted run (the grid search: the grid so far, the current point and
+# the best point's factors are restored).
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
 fail() { echo "FAIL: $*"; exit 1; }
 "$RP_TOP/stages/als/tools/build.sh" fixture ./als-fixture || fail "cannot build als-fixture"
 rp_mpirun 2 ./als-fixture shards.h5 160 120 0.1 4 0.02 || fail "fixture"
-args="--shards shards.h5 --k 6 --iters 10 --checkpoint-every 1"
+args="--shards shards.h5 --grid-k 4,6 --grid-lambda 0.01,0.03,0.1 --iters 6 --checkpoint-every 1"
 rp_mpirun 2 "$RP_BIN/rp-als" $args --out ref.h5 > /dev/null 2>&1 || fail "reference run"
 datasets="/user_factors /item_factors /user_bias /item_bias /score/user /score/item
-          /history/train_rmse /history/valid_rmse /history/train_mae /history/valid_mae"
+          /history/train_rmse /history/valid_rmse /history/train_mae /history/valid_mae
+          /grid/k /grid/lambda /grid/valid_rmse /grid/best_iter"
 same() { for d in $datasets; do h5diff -q ref.h5 "$1" $d $d || fail "$2: $d differs"; done; }
 
 # wait_ckpt PATH - until the checkpoint exists (the loop is running), at most 60 s
@@ -32,7 +34,7 @@ wait $mpid; st=$?
 [ $st != 0 ] || fail "killed run exited 0"
 [ ! -e k.h5 ] || fail "killed run left an output"
 rp_mpirun 2 "$RP_BIN/rp-als" $args --out k.h5 --resume > k2.txt 2> k2.err || fail "resume after kill: $(tail -n 2 k2.err)"
-grep -q "resumed from k.h5.ckpt after iteration" k2.err || fail "did not resume: $(head -n 3 k2.err)"
+grep -q "resumed from k.h5.ckpt: .* after iteration" k2.err || fail "did not resume: $(head -n 3 k2.err)"
 same k.h5 "SIGKILL+resume"
 
 # 2. SIGTERM to one rank: checkpoint at the next iteration boundary, exit 75
