@@ -101,11 +101,13 @@ int eval_write(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const eval
     int rc = RP_OK, rank = 0;
     char dir[4096];
     eval_history *h = NULL;
+    static eval_costs costs; /* large; one per process */
     int nh = 0;
     hid_t f = H5I_INVALID_HID;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     eval_report_dir(o, dir, sizeof dir);
     RP_CALL(eval_read_histories(comm, s, &h, &nh));
+    RP_CALL(eval_read_costs(comm, o, s, &costs));
     RP_CALL(rp_h5_create(comm, o->out, &f));
     rc = rp_mpi_agree(comm, write_h5(comm, f, st, o, s));
     /* Reports before the rename: eval.h5 (the DAG's target) exists only if they were written. */
@@ -117,7 +119,7 @@ int eval_write(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const eval
         if (rc == RP_OK) rc = eval_write_json(dir, st, o, s);
         if (rc == RP_OK) rc = eval_write_md(dir, st, o, s);
         if (rc == RP_OK && o->plots) rc = eval_plots(dir, o, s, h, nh);
-        if (rc == RP_OK) rc = eval_write_html(dir, st, o, s); /* embeds the plots */
+        if (rc == RP_OK) rc = eval_write_html(dir, st, o, s, &costs); /* embeds the plots */
     }
     rc = rp_h5_commit(comm, &f, o->out, rc);
 cleanup:
