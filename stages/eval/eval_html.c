@@ -5,7 +5,6 @@
 #include "eval_html.h"
 
 #include <dirent.h>
-#include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +13,10 @@
 #include "eval_report.h"
 #include "rp_err.h"
 #include "rp_h5.h"
+#include "rp_inputs.h"
 #include "rp_log.h"
+#include "rp_mpi.h"
 
-#define HTML_MAX_FILES 16
 #define HTML_MAX_PLOTS 64
 
 static int metric_col(const eval_opts *o, const char *name)
@@ -33,17 +33,6 @@ static int entry_row(const eval_state *s, const char *name)
     for (int k = 0; k < s->n_entries; k++)
         if (strcmp(s->entries[k].name, name) == 0) return k;
     return -1;
-}
-
-double eval_gap_closed(const eval_opts *o, const eval_state *s, int entry)
-{
-    int col = metric_col(o, "rmse"), bias = entry_row(s, "bias"), truth = entry_row(s, "truth");
-    if (col < 0 || bias < 0 || truth < 0) return NAN;
-    double rb = s->metrics[(int64_t)bias * s->n_metrics + col];
-    double rt = s->metrics[(int64_t)truth * s->n_metrics + col];
-    double rm = s->metrics[(int64_t)entry * s->n_metrics + col];
-    if (!(rb - rt > 0) || !isfinite(rm)) return NAN;
-    return (rb - rm) / (rb - rt);
 }
 
 void eval_base64(const unsigned char *in, size_t n, char *out)
@@ -147,10 +136,9 @@ static void write_metrics(FILE *fp, const eval_opts *o, const eval_state *s)
 {
     const char *mn[64];
     int nm = eval_metric_names(o, mn, 64);
-    int gap = entry_row(s, "bias") >= 0 && entry_row(s, "truth") >= 0;
+    int gap = metric_col(o, "gap_share") >= 0;
     fputs("<h2>Metrics on the test split</h2>\n<div style=\"overflow-x:auto\">\n"
           "<table id=\"metrics\">\n<tr><th>model</th>", fp);
-    if (gap) fputs("<th title=\"(rmse(bias) - rmse) / (rmse(bias) - rmse(truth))\">gap closed</th>", fp);
     for (int j = 0; j < nm; j++) {
         fputs("<th>", fp);
         html_text(fp, mn[j]);
@@ -161,11 +149,6 @@ static void write_metrics(FILE *fp, const eval_opts *o, const eval_state *s)
         fputs("<tr><td class=\"model\">", fp);
         html_text(fp, s->entries[k].name);
         fputs("</td>", fp);
-        if (gap) {
-            fputs("<td>", fp);
-            html_num(fp, 100 * eval_gap_closed(o, s, k), "%.1f%%");
-            fputs("</td>", fp);
-        }
         for (int j = 0; j < nm; j++) {
             fputs("<td>", fp);
             html_num(fp, s->metrics[(int64_t)k * s->n_metrics + j], "%.4f");
@@ -175,69 +158,91 @@ static void write_metrics(FILE *fp, const eval_opts *o, const eval_state *s)
     }
     fputs("</table>\n</div>\n", fp);
     if (gap)
-        fputs("<p>Gap closed: the share of the distance from the bias model's RMSE to the "
-              "noise-free truth's RMSE (the best reachable) that a model covers; 0% = no better "
-              "than the bias model, 100% = as good as the truth.</p>\n", fp);
+        fputs("<p><code>gap_share</code>: the share of the bias-to-truth test MSE gap a model "
+              "closes, (mse(bias) - mse) / (mse(bias) - mse(truth)); 0 = no better than the bias "
+              "model, 1 = as good as the truth (the best reachable).</p>\n", fp);
     fputs("<p>Normalised scale unless the name ends in <code>_raw</code>; definitions in "
           "docs/stages/eval.md; <code>-</code> = undefined.</p>\n", fp);
 }
 
-/* One table row for an output file: its writer, time and memory (root attributes written by
- * rp_stage_stamp); "-" for what an older file lacks. */
-static void cost_row(FILE *fp, const char *path)
-{
-    char who[256] = "?";
-    double secs = NAN, mem = NAN;
-    int64_t np = 0;
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f >= 0) {
-        if (rp_h5_attr_read_str(f, "/", "created_by", who, sizeof who) == RP_OK)
-            who[strcspn(who, " ")] = '\0';
-        if (rp_h5_attr_exists(f, "/", "elapsed_s") == 1)
-            rp_h5_attr_read(f, "/", "elapsed_s", RP_F64, 1, &secs);
-        if (rp_h5_attr_exists(f, "/", "peak_rss_mb") == 1)
-            rp_h5_attr_read(f, "/", "peak_rss_mb", RP_F64, 1, &mem);
-        if (rp_h5_attr_exists(f, "/", "nprocs") == 1)
-            rp_h5_attr_read(f, "/", "nprocs", RP_I64, 1, &np);
-        H5Fclose(f);
-    }
-    fputs("<tr><td>", fp);
-    html_text(fp, who);
-    fputs("</td><td><code>", fp);
-    html_text(fp, path);
-    fputs("</code></td><td>", fp);
-    html_num(fp, secs, "%.1f");
-    fputs("</td><td>", fp);
-    html_num(fp, mem, "%.0f");
-    fprintf(fp, "</td><td>%lld</td></tr>\n", (long long)np);
-}
-
 /* Every distinct file this evaluation read: truth, shards, features, the model files. */
-static int input_files(const eval_opts *o, const eval_state *s, char files[][4096], int cap)
+static int input_files(const eval_opts *o, const eval_state *s, eval_cost *files, int cap)
 {
     const char *fixed[] = {o->truth, o->shards, o->features};
     int n = 0;
-    for (int k = -3; k < s->n_entries && n < cap; k++) {
+    for (int k = -3; k < s->n_entries && n < cap; k++) { /* k < 0: the fixed inputs */
         const char *p = k < 0 ? fixed[k + 3] : s->entries[k].source;
         if (p == NULL || p[0] == '\0') continue;
         char path[4096];
         snprintf(path, sizeof path, "%s", p);
         path[strcspn(path, "#")] = '\0'; /* hybrid.h5#blend -> hybrid.h5 */
         int seen = 0;
-        for (int j = 0; j < n; j++) seen |= strcmp(files[j], path) == 0;
-        if (!seen) memcpy(files[n++], path, sizeof path);
+        for (int j = 0; j < n; j++) seen |= strcmp(files[j].path, path) == 0;
+        if (!seen) memcpy(files[n++].path, path, sizeof path);
     }
     return n;
 }
 
-static void write_costs(FILE *fp, const rp_stage *st, const eval_opts *o, const eval_state *s)
+/* The cost attributes of one open file (absent ones stay NaN / 0 / "?"). Collective. */
+static int read_cost(hid_t f, eval_cost *c)
 {
-    static char files[HTML_MAX_FILES][4096];
-    int n = input_files(o, s, files, HTML_MAX_FILES);
+    int rc = RP_OK;
+    snprintf(c->prog, sizeof c->prog, "?");
+    c->elapsed_s = c->peak_rss_mb = NAN;
+    c->nprocs = 0;
+    if (rp_h5_attr_exists(f, "/", "created_by") == 1) {
+        RP_CALL(rp_h5_attr_read_str(f, "/", "created_by", c->prog, sizeof c->prog));
+        c->prog[strcspn(c->prog, " ")] = '\0'; /* "rp-als 0.1.0" -> "rp-als" */
+    }
+    if (rp_h5_attr_exists(f, "/", "elapsed_s") == 1)
+        RP_CALL(rp_h5_attr_read(f, "/", "elapsed_s", RP_F64, 1, &c->elapsed_s));
+    if (rp_h5_attr_exists(f, "/", "peak_rss_mb") == 1)
+        RP_CALL(rp_h5_attr_read(f, "/", "peak_rss_mb", RP_F64, 1, &c->peak_rss_mb));
+    if (rp_h5_attr_exists(f, "/", "nprocs") == 1)
+        RP_CALL(rp_h5_attr_read(f, "/", "nprocs", RP_I64, 1, &c->nprocs));
+cleanup:
+    return rc;
+}
+
+int eval_read_costs(MPI_Comm comm, const eval_opts *o, const eval_state *s, eval_costs *c)
+{
+    int rc = RP_OK, n = 0;
+    hid_t f = H5I_INVALID_HID;
+    static eval_cost all[EVAL_MAX_COSTS];
+    int nall = input_files(o, s, all, EVAL_MAX_COSTS);
+    memset(c, 0, sizeof *c);
+    for (int k = 0; k < nall; k++) {
+        /* Optional inputs rp-eval skipped (no truth, no features) have no row. */
+        if (rp_inputs_exists(comm, all[k].path) != 1) continue;
+        RP_CALL(rp_h5_open(comm, all[k].path, &f));
+        rc = read_cost(f, &all[k]);
+        rp_h5_close(&f);
+        RP_AGREE(comm, rc);
+        c->file[n++] = all[k];
+    }
+    c->n = n;
+cleanup:
+    rp_h5_close(&f);
+    return rp_mpi_agree(comm, rc);
+}
+
+static void write_costs(FILE *fp, const rp_stage *st, const eval_opts *o, const eval_costs *c)
+{
     fputs("<h2>Stages of this run: time and memory</h2>\n<table id=\"stages\">\n"
           "<tr><th>program</th><th>output</th><th>seconds</th><th>peak MiB per rank</th>"
           "<th>ranks</th></tr>\n", fp);
-    for (int k = 0; k < n; k++) cost_row(fp, files[k]);
+    for (int k = 0; k < c->n; k++) {
+        const eval_cost *e = &c->file[k];
+        fputs("<tr><td>", fp);
+        html_text(fp, e->prog);
+        fputs("</td><td><code>", fp);
+        html_text(fp, e->path);
+        fputs("</code></td><td>", fp);
+        html_num(fp, e->elapsed_s, "%.1f");
+        fputs("</td><td>", fp);
+        html_num(fp, e->peak_rss_mb, "%.0f");
+        fprintf(fp, "</td><td>%lld</td></tr>\n", (long long)e->nprocs);
+    }
     fprintf(fp, "<tr><td>rp-eval</td><td><code>");
     html_text(fp, o->out);
     fprintf(fp, "</code> (so far)</td><td>%.1f</td><td>%.0f (rank 0)</td><td>%d</td></tr>\n",
@@ -290,7 +295,8 @@ static const char page_head[] =
     "  document.body.setAttribute('data-images', ok + '/' + im.length);\n});\n"
     "</script>\n</head>\n<body>\n";
 
-int eval_write_html(const char *dir, const rp_stage *st, const eval_opts *o, const eval_state *s)
+int eval_write_html(const char *dir, const rp_stage *st, const eval_opts *o, const eval_state *s,
+                    const eval_costs *c)
 {
     int rc = RP_OK;
     char *text = NULL;
@@ -306,7 +312,7 @@ int eval_write_html(const char *dir, const rp_stage *st, const eval_opts *o, con
     fputs("</code></p>\n", fp);
     write_metrics(fp, o, s);
     write_plots(fp, dir, o);
-    write_costs(fp, st, o, s);
+    write_costs(fp, st, o, c);
     fputs("</body>\n</html>\n", fp);
     if (fclose(fp) != 0 || text == NULL) RP_FAIL(RP_ERR_NOMEM, "index.html: out of memory");
     RP_CALL(eval_write_atomic(dir, "index.html", text));

@@ -102,12 +102,14 @@ int eval_write(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const eval
     char dir[4096];
     eval_history *h = NULL;
     eval_report_data d = {0};
+    static eval_costs costs; /* large; one per process */
     int nh = 0;
     hid_t f = H5I_INVALID_HID;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     eval_report_dir(o, dir, sizeof dir);
     RP_CALL(eval_read_histories(comm, s, &h, &nh));
     RP_CALL(eval_report_gather(comm, o, s, &d));
+    RP_CALL(eval_read_costs(comm, o, s, &costs));
     RP_CALL(rp_h5_create(comm, o->out, &f));
     rc = rp_mpi_agree(comm, write_h5(comm, f, st, o, s));
     /* Reports before the rename: eval.h5 (the DAG's target) exists only if they were written. */
@@ -119,7 +121,7 @@ int eval_write(MPI_Comm comm, const rp_stage *st, const eval_opts *o, const eval
         if (rc == RP_OK) rc = eval_write_json(dir, st, o, s, &d);
         if (rc == RP_OK) rc = eval_write_md(dir, st, o, &d);
         if (rc == RP_OK && o->plots) rc = eval_plots(dir, o, s, h, nh);
-        if (rc == RP_OK) rc = eval_write_html(dir, st, o, s); /* embeds the plots */
+        if (rc == RP_OK) rc = eval_write_html(dir, st, o, s, &costs); /* embeds the plots */
     }
     rc = rp_h5_commit(comm, &f, o->out, rc);
 cleanup:

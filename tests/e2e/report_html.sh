@@ -34,7 +34,7 @@ models=$(grep -o '{"name": "[^"]*"' "$run/report/report.json" | sed 's/.*: "//; 
 for m in $models; do
     grep -q "<td class=\"model\">$m</td>" "$page" || fail "model $m has no row in index.html"
 done
-grep -q '<th[^>]*>gap closed</th>' "$page" || fail "no gap-closed column"
+grep -q '<th>gap_share</th>' "$page" || fail "no gap_share column"
 grep -q '<td class="model">truth</td><td>100.0%</td>' "$page" || fail "truth does not close 100% of the gap"
 grep -q '<td class="model">bias</td><td>0.0%</td>' "$page" || fail "bias does not close 0% of the gap"
 # Time and memory of every stage before eval.
