@@ -28,13 +28,6 @@ static int metric_col(const eval_opts *o, const char *name)
     return -1;
 }
 
-static int entry_row(const eval_state *s, const char *name)
-{
-    for (int k = 0; k < s->n_entries; k++)
-        if (strcmp(s->entries[k].name, name) == 0) return k;
-    return -1;
-}
-
 void eval_base64(const unsigned char *in, size_t n, char *out)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
