@@ -24,8 +24,9 @@ typedef struct tt_opts {
     const char *shards, *features, *out, *checkpoint;
     int epochs, batch, micro_batch, dim, emb_dim, early_stop, user_id, item_id, resume;
     int bias;                       /* per-user and per-video bias terms */
+    int bias_init;                  /* start them at the bias model's */
     const char *hidden, *head, *loss;
-    const char *id_path;            /* "add": u = id vector + MLP(features); "mlp": id is an input */
+    const char *id_path;            /* "add": u = id vector + MLP(features); "mlp": id = input */
     const char *schedule, *select;  /* lr schedule "cosine"/"constant"; best epoch "rmse"/"mae" */
     double lr, lr_final, weight_decay, emb_weight_decay, huber_delta, bias_reg;
     int64_t warmup;                 /* linear warm-up steps of the cosine schedule */
@@ -213,6 +214,10 @@ int twotower_better(double x, double best);
  * (rp_baseline_bias) on /valid and fall back to the bias model's terms when it loses: fills
  * valid_rmse, bias_valid_rmse, fallback, fb_*. Collective. */
 int twotower_finish(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr);
+/* twotower_init_biases - start the bias terms and the shift at the bias model's b_u, b_i and
+ * mean (identical on every rank and for any rank count), so training begins at the bias
+ * model's error instead of having to find it through noisy sparse Adam steps. Collective. */
+int twotower_init_biases(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_model *m);
 /* twotower_output_dot - the dot form written to /score: the model's, or the fallback's.
  * *user, *item allocated here (caller frees). */
 int twotower_output_dot(const tt_train *tr, const tt_data *d, float **user, float **item,

@@ -11,29 +11,75 @@
 #include "rp_mpi.h"
 #include "twotower.h"
 
-/* Rows [0 .. 0, b_u, 1] (users) and [0 .. 0, 1, b_i] (videos) of width D + 2: the bias model in
- * the bias-column layout of the two-tower's /score. */
-static int bias_rows(const rp_model *bm, int D, int64_t n_users, int64_t n_items, float **user,
-                     float **item, double *mu)
+/* The bias model rp-eval reports (rp_baseline_bias on /train, bit-identical for any rank
+ * count): b_u [n_users], b_i [n_items] (allocated here, caller frees) and the global mean. */
+static int bias_model(MPI_Comm comm, const tt_opts *o, const tt_data *d, double **bu, double **bi,
+                      double *mu)
 {
     int rc = RP_OK;
-    int64_t d = 0, S = D + 2;
+    hid_t f = H5I_INVALID_HID;
+    rp_model *bm = NULL;
+    int64_t dd = 0;
     const double *U = NULL, *V = NULL;
     rp_post post;
-    double scale = 1.0;
-    float *u = NULL, *v = NULL;
-    RP_CALL(rp_model_dot_parts(bm, &d, &U, &V, &post, &scale, mu));
-    RP_REQUIRE(d == 2 && post == RP_POST_IDENTITY && scale == 1.0, RP_ERR_INTERNAL,
+    double scale = 1.0, *u = NULL, *v = NULL;
+    RP_CALL(rp_h5_open(comm, o->shards, &f));
+    rc = rp_baseline_bias(comm, f, o->bias_reg, &bm);
+    rp_h5_close(&f);
+    RP_CALL(rc);
+    RP_CALL(rp_model_dot_parts(bm, &dd, &U, &V, &post, &scale, mu));
+    RP_REQUIRE(dd == 2 && post == RP_POST_IDENTITY && scale == 1.0, RP_ERR_INTERNAL,
                "bias model is not in the [b_u, 1] . [1, b_i] form");
+    RP_ALLOC(u = malloc((size_t)d->n_users * sizeof *u));
+    RP_ALLOC(v = malloc((size_t)d->n_items * sizeof *v));
+    for (int64_t r = 0; r < d->n_users; r++) u[r] = U[r * 2];
+    for (int64_t r = 0; r < d->n_items; r++) v[r] = V[r * 2 + 1];
+    *bu = u;
+    *bi = v;
+    u = v = NULL;
+cleanup:
+    free(u);
+    free(v);
+    rp_model_destroy(&bm);
+    rp_h5_close(&f);
+    return rp_mpi_agree(comm, rc);
+}
+
+int twotower_init_biases(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_model *m)
+{
+    int rc = RP_OK;
+    double *bu = NULL, *bi = NULL, mu = 0.0;
+    RP_CALL(bias_model(comm, o, d, &bu, &bi, &mu));
+    for (int t = 0; t < 2; t++) {
+        const tt_tower *tw = &m->tw[t];
+        const double *b = t == TT_USER ? bu : bi;
+        for (int64_t r = 0; tw->has_bias && r < tw->f->n; r++)
+            m->emb[(tw->id_base + r * tw->id_span) * m->E + (tw->id_add ? m->D : 0)] = (float)b[r];
+    }
+    m->dense[m->head_off + 1] = (float)mu;
+cleanup:
+    free(bu);
+    free(bi);
+    return rc;
+}
+
+/* Rows [0 .. 0, b_u, 1] (users) and [0 .. 0, 1, b_i] (videos) of width D + 2: the bias model in
+ * the bias-column layout of the two-tower's /score. */
+static int bias_rows(const double *bu, const double *bi, int D, int64_t n_users, int64_t n_items,
+                     float **user, float **item)
+{
+    int rc = RP_OK;
+    int64_t S = D + 2;
+    float *u = NULL, *v = NULL;
     RP_ALLOC(u = calloc((size_t)(n_users * S), sizeof *u));
     RP_ALLOC(v = calloc((size_t)(n_items * S), sizeof *v));
     for (int64_t r = 0; r < n_users; r++) {
-        u[r * S + D] = (float)U[r * 2];
-        u[r * S + D + 1] = (float)U[r * 2 + 1];
+        u[r * S + D] = (float)bu[r];
+        u[r * S + D + 1] = 1.0f;
     }
     for (int64_t r = 0; r < n_items; r++) {
-        v[r * S + D] = (float)V[r * 2];
-        v[r * S + D + 1] = (float)V[r * 2 + 1];
+        v[r * S + D] = 1.0f;
+        v[r * S + D + 1] = (float)bi[r];
     }
     *user = u;
     *item = v;
@@ -47,16 +93,11 @@ cleanup:
 int twotower_finish(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr)
 {
     int rc = RP_OK;
-    hid_t f = H5I_INVALID_HID;
-    rp_model *bm = NULL;
+    double *b_u = NULL, *b_i = NULL, mu = 0.0, mae = 0.0;
     float *bu = NULL, *bi = NULL;
-    double mu = 0.0, mae = 0.0;
     tr->fallback[0] = '\0';
-    RP_CALL(rp_h5_open(comm, o->shards, &f));
-    rc = rp_baseline_bias(comm, f, o->bias_reg, &bm);
-    rp_h5_close(&f);
-    RP_CALL(rc);
-    rc = bias_rows(bm, tr->m.D, d->n_users, d->n_items, &bu, &bi, &mu);
+    RP_CALL(bias_model(comm, o, d, &b_u, &b_i, &mu));
+    rc = bias_rows(b_u, b_i, tr->m.D, d->n_users, d->n_items, &bu, &bi);
     RP_AGREE(comm, rc);
     /* Both models are scored through the same float rows and the same fixed-point sums. */
     tt_dot bias = {tr->m.D + 2, 0, 1.0, mu, bu, bi};
@@ -75,10 +116,10 @@ int twotower_finish(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train 
     rp_log_info("valid_rmse %.6f, bias model %.6f%s", tr->valid_rmse, tr->bias_valid_rmse,
                 tr->fallback[0] ? " (fallback)" : "");
 cleanup:
+    free(b_u);
+    free(b_i);
     free(bu);
     free(bi);
-    rp_model_destroy(&bm);
-    rp_h5_close(&f);
     return rp_mpi_agree(comm, rc);
 }
 

@@ -18,11 +18,11 @@ void twotower_config_string(const tt_opts *o, char *buf, size_t cap)
     snprintf(buf, cap, "dim=%d emb_dim=%d hidden=%s head=%s id_path=%s bias=%d loss=%s "
              "huber_delta=%.17g user_id=%d item_id=%d seed=%lld batch=%d micro_batch=%d "
              "lr=%.17g schedule=%s warmup=%lld lr_final=%.17g epochs=%d weight_decay=%.17g "
-             "emb_weight_decay=%.17g select=%s", o->dim, o->emb_dim, o->hidden, o->head,
-             o->id_path, o->bias, o->loss, o->huber_delta, o->user_id, o->item_id,
+             "emb_weight_decay=%.17g select=%s bias_init=%d", o->dim, o->emb_dim, o->hidden,
+             o->head, o->id_path, o->bias, o->loss, o->huber_delta, o->user_id, o->item_id,
              (long long)o->seed, o->batch, o->micro_batch, o->lr, o->schedule,
              (long long)o->warmup, o->lr_final, fixed_epochs, o->weight_decay,
-             o->emb_weight_decay, o->select);
+             o->emb_weight_decay, o->select, o->bias_init);
 }
 
 /* Write a replicated float/double/int64 vector or matrix. */

@@ -460,7 +460,8 @@ static double head_backward(const tt_model *m, const float *y, int n, float inv_
             continue;
         }
         /* un = u/|u|: du = ds * (vn - s*un) / |u| (and symmetrically for v). */
-        const float *un = ws->nrm[TT_USER] + (size_t)ju * D, *vn = ws->nrm[TT_ITEM] + (size_t)ji * D;
+        const float *un = ws->nrm[TT_USER] + (size_t)ju * D;
+        const float *vn = ws->nrm[TT_ITEM] + (size_t)ji * D;
         double su = TT_COS_EPS, sv = TT_COS_EPS;
         for (int k = 0; k < D; k++) {
             su += (double)ui[k] * ui[k];

@@ -13,29 +13,30 @@ static char ckpt_default[4096];
 void twotower_opts_default(tt_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->epochs = 10;
-    o->batch = 1024;
-    o->micro_batch = 128;
-    o->dim = 32;
-    o->emb_dim = 16;
-    o->hidden = "64";
+    o->epochs = 3;
+    o->batch = 8192;
+    o->micro_batch = 1024;
+    o->dim = 16;
+    o->emb_dim = 8;
+    o->hidden = "";
     o->head = "dot";
     o->id_path = "add";
     o->bias = 1;
+    o->bias_init = 1;
     o->schedule = "cosine";
     o->select = "rmse";
-    o->warmup = 100;
+    o->warmup = 20;
     o->lr_final = 0.05;
     o->loss = "mse";
     o->lr = 0.002;
     o->weight_decay = 1e-6;
-    o->emb_weight_decay = 1e-6;
+    o->emb_weight_decay = 1e-4;
     o->bias_reg = 10.0;
     o->huber_delta = 0.1;
     o->seed = 42;
     o->user_id = 1;
     o->item_id = 1;
-    o->early_stop = 3;
+    o->early_stop = 2;
 }
 
 static const char *const heads[] = {"dot", "sigmoid", "cosine", NULL};
@@ -74,6 +75,8 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
         {"id-path", RP_ARG_STR, &o->id_path, "P", "add: tower = id vector + MLP(features); mlp: "
          "the id embedding is an MLP input (the seed's shape)", id_paths},
         {"bias", RP_ARG_FLAG, &o->bias, NULL, "per-user and per-video bias terms", NULL},
+        {"bias-init", RP_ARG_FLAG, &o->bias_init, NULL, "start the bias terms and the shift at "
+         "the bias model's (dot and cosine heads)", NULL},
         {"loss", RP_ARG_STR, &o->loss, "L", "training loss", losses},
         {"huber-delta", RP_ARG_DBL, &o->huber_delta, "X", "Huber threshold", NULL},
         {"weight-decay", RP_ARG_DBL, &o->weight_decay, "W", "L2 on MLP weight matrices", NULL},

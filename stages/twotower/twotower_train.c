@@ -481,7 +481,10 @@ int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *
     memset(&st, 0, sizeof st);
     RP_MPI(MPI_Comm_size(comm, &size));
     rc = twotower_model_init(&tr->m, o, d);
-    if (rc == RP_OK) rc = train_alloc(o, tr);
+    RP_AGREE(comm, rc);
+    if (o->bias && o->bias_init && tr->m.head != TT_HEAD_SIGMOID)
+        RP_CALL(twotower_init_biases(comm, o, d, &tr->m));
+    rc = train_alloc(o, tr);
     RP_AGREE(comm, rc);
     if (o->resume) RP_CALL(twotower_checkpoint_read(comm, o, d, tr));
     rc = step_alloc(size, o, d, tr, &st);
