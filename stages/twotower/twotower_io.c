@@ -194,7 +194,6 @@ static int write_scores(MPI_Comm comm, hid_t f, const tt_train *tr, const tt_dat
     tt_dot dot;
     rc = twotower_output_dot(tr, d, &su, &si, &dot);
     if (rc == RP_OK) rc = (raw = malloc((size_t)nmax * m->D * sizeof *raw)) ? RP_OK : RP_ERR_NOMEM;
-    if (rc == RP_OK) rc = twotower_embed_all(m, TT_USER, raw, NULL);
     RP_AGREE(comm, rc);
     RP_CALL(put(comm, f, "/score/user", RP_F32, d->n_users, dot.S, su));
     RP_CALL(put(comm, f, "/score/item", RP_F32, d->n_items, dot.S, si));
