@@ -30,7 +30,7 @@ void twotower_opts_default(tt_opts *o)
     o->loss = "mse";
     o->lr = 0.002;
     o->weight_decay = 1e-6;
-    o->emb_weight_decay = 1e-4;
+    o->emb_weight_decay = 3e-4;
     o->bias_reg = 10.0;
     o->huber_delta = 0.1;
     o->seed = 42;
@@ -81,7 +81,7 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
         {"huber-delta", RP_ARG_DBL, &o->huber_delta, "X", "Huber threshold", NULL},
         {"weight-decay", RP_ARG_DBL, &o->weight_decay, "W", "L2 on MLP weight matrices", NULL},
         {"emb-weight-decay", RP_ARG_DBL, &o->emb_weight_decay, "W", "L2 on the embedding rows "
-         "(feature tables, id vectors, bias terms) a step touched", NULL},
+         "(feature tables, id vectors; not bias terms) a step touched", NULL},
         {"seed", RP_ARG_I64, &o->seed, "S", "seed of initialisation and shuffles", NULL},
         {"user-id", RP_ARG_FLAG, &o->user_id, NULL, "user id embedding in the user tower", NULL},
         {"item-id", RP_ARG_FLAG, &o->item_id, NULL, "video id embedding in the video tower",

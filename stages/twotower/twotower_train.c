@@ -187,6 +187,22 @@ double twotower_lr_at(const tt_opts *o, int64_t t, int64_t total_steps)
     return lo + 0.5 * (o->lr - lo) * (1.0 + cos(3.14159265358979323846 * x));
 }
 
+/* The column of embedding row `row` that holds a bias term, or -1. Bias terms are not decayed:
+ * coupled L2 on a batch-mean loss shrinks a row in proportion to how often it is touched, which
+ * would pull every b_u, b_i towards 0 by a constant factor instead of acting like the bias
+ * model's count-based regularisation. */
+static int bias_column(const tt_model *m, int64_t row)
+{
+    for (int t = 0; t < 2; t++) {
+        const tt_tower *tw = &m->tw[t];
+        if (!tw->has_bias || row < tw->id_base || row >= tw->id_base + tw->f->n * tw->id_span)
+            continue;
+        int pos = tw->id_add ? m->D : 0;
+        return (int)((row - tw->id_base) % tw->id_span) == pos / m->E ? pos % m->E : -1;
+    }
+    return -1;
+}
+
 /* Coupled L2 weight decay (as torch.optim.Adam's weight_decay) then Adam. Embedding rows are
  * decayed and updated only when a step touched them (lazy, as torch's SparseAdam). */
 static void optimizer_step(const tt_opts *o, const tt_data *d, tt_train *tr, tt_step *st,
@@ -209,8 +225,11 @@ static void optimizer_step(const tt_opts *o, const tt_data *d, tt_train *tr, tt_
         float *gv = st->uvals;
         for (int q = 0; q < E; q++)
             gv[q] = (float)((double)rows->vals[(size_t)k * E + q] / TT_FIX_SCALE);
-        if (wde > 0.0f)
-            for (int q = 0; q < E; q++) gv[q] += wde * m->emb[r + q];
+        if (wde > 0.0f) {
+            int keep = bias_column(m, rows->rows[k]);
+            for (int q = 0; q < E; q++)
+                if (q != keep) gv[q] += wde * m->emb[r + q];
+        }
         adam_update(m->emb + r, tr->m_emb + r, tr->v_emb + r, gv, E, lr_t, bc2);
     }
 }
