@@ -1,11 +1,16 @@
 #!/usr/bin/python3
 """twotower_torch.py - the rp-twotower architecture in PyTorch, for bench/bench-twotower.sh only.
 
-Same inputs (shards.h5 /train, /valid; features.h5), same model: user tower = embeddings of the
-user id and every categorical column + standardised numerics -> MLP (ReLU) -> D; video tower =
-id, categoricals, mean-pooled tag bag, numerics -> MLP -> D; head a*cos(u,v)+c (cosine) or
-sigmoid(a*u.v+c); MSE; Adam on dense weights, SparseAdam on embeddings (lazy, like rp-twotower);
-Glorot-normal weights, uniform(-0.05, 0.05) embeddings; batch B, reshuffled each epoch.
+Same inputs (shards.h5 /train, /valid; features.h5), same model: user tower = embeddings of
+every categorical column + standardised numerics -> MLP (ReLU) -> D, plus the user's id vector
+(--id-path add, the default) or with the id embedding as one more MLP input (--id-path mlp);
+video tower = categoricals, mean-pooled tag bag, numerics, id likewise; per-user and per-video
+biases (--bias 1); head u.v+c+b_u+b_i (dot), sigmoid(a*u.v+c+b_u+b_i) or a*cos(u,v)+c+b_u+b_i;
+MSE; Adam on dense weights, SparseAdam on embeddings, id vectors and biases (lazy, like
+rp-twotower); the learning-rate schedule of rp-twotower (linear warm-up, cosine decay to
+lr*lr_final over all epochs, per step); Glorot-normal weights, uniform(-0.05, 0.05) embeddings
+and id vectors, zero biases; batch B, reshuffled each epoch. No weight decay (SparseAdam has
+none): compare with rp-twotower --weight-decay 0 --emb-weight-decay 0.
 Prints one JSON line with samples/s, seconds per epoch and validation MAE/RMSE per epoch.
 """
 import argparse
@@ -46,11 +51,11 @@ def read_side(f, side):
 
 
 class Tower(nn.Module):
-    def __init__(self, n, side, E, hidden, D, use_id):
+    def __init__(self, n, side, E, hidden, D, id_path, bias):
         super().__init__()
         self.side = side
-        self.use_id = use_id
-        tables = ([n] if use_id else []) + side["card"]
+        self.id_mlp = id_path == "mlp"
+        tables = ([n] if self.id_mlp else []) + side["card"]
         self.embs = nn.ModuleList(nn.Embedding(c, E, sparse=True) for c in tables)
         self.bag = None
         if side["tags"] is not None:
@@ -68,11 +73,17 @@ class Tower(nn.Module):
         self.mlp = nn.Sequential(*layers[:-1])
         for e in list(self.embs) + ([self.bag] if self.bag is not None else []):
             nn.init.uniform_(e.weight, -0.05, 0.05)
+        self.idvec = None if self.id_mlp else nn.Embedding(n, D, sparse=True)
+        if self.idvec is not None:
+            nn.init.uniform_(self.idvec.weight, -0.05, 0.05)
+        self.bias = nn.Embedding(n, 1, sparse=True) if bias else None
+        if self.bias is not None:
+            nn.init.zeros_(self.bias.weight)
 
     def forward(self, rows):
         parts = []
         k = 0
-        if self.use_id:
+        if self.id_mlp:
             parts.append(self.embs[0](rows))
             k = 1
         if self.side["cat"] is not None:
@@ -84,39 +95,64 @@ class Tower(nn.Module):
             parts.append(bag)
         if self.side["num"] is not None:
             parts.append(self.side["num"][rows])
-        return self.mlp(torch.cat(parts, dim=1))
+        out = self.mlp(torch.cat(parts, dim=1))
+        if self.idvec is not None:
+            out = out + self.idvec(rows)
+        return out
+
+    def row_bias(self, rows):
+        return 0.0 if self.bias is None else self.bias(rows)[:, 0]
 
 
 class TwoTower(nn.Module):
     def __init__(self, nu, ni, us, its, a):
         super().__init__()
         hidden = [int(h) for h in a.hidden.split(",") if h]
-        self.user = Tower(nu, us, a.emb_dim, hidden, a.dim, True)
-        self.item = Tower(ni, its, a.emb_dim, hidden, a.dim, True)
-        self.cosine = a.output == "cosine"
+        self.user = Tower(nu, us, a.emb_dim, hidden, a.dim, a.id_path, a.bias)
+        self.item = Tower(ni, its, a.emb_dim, hidden, a.dim, a.id_path, a.bias)
+        self.kind = a.head
         mu = min(max(a.mean, 1e-3), 1 - 1e-3)
-        self.head = nn.Parameter(torch.tensor(
-            [0.25, mu] if self.cosine else [1.0, math.log(mu / (1 - mu))]))
+        init = {"cosine": [0.25, mu], "sigmoid": [1.0, math.log(mu / (1 - mu))],
+                "dot": [1.0, mu]}[a.head]
+        self.head = nn.Parameter(torch.tensor(init))
+        self.head.requires_grad_(True)
 
     def score(self, u, v):
-        if self.cosine:
+        if self.kind == "cosine":
             u = u / torch.sqrt((u * u).sum(1, keepdim=True) + 1e-8)
             v = v / torch.sqrt((v * v).sum(1, keepdim=True) + 1e-8)
         return u, v
 
+    def link(self, s, bu, bi):
+        # the dot head's scale is fixed at 1 (rp-twotower does not learn it)
+        a = 1.0 if self.kind == "dot" else self.head[0]
+        z = a * s + self.head[1] + bu + bi
+        return torch.sigmoid(z) if self.kind == "sigmoid" else z
+
     def forward(self, users, items):
         u, v = self.score(self.user(users), self.item(items))
-        z = self.head[0] * (u * v).sum(1) + self.head[1]
-        return z if self.cosine else torch.sigmoid(z)
+        return self.link((u * v).sum(1), self.user.row_bias(users), self.item.row_bias(items))
 
 
 def evaluate(model, nu, ni, vu, vi, vy):
     with torch.no_grad():
         su, si = model.score(model.user(torch.arange(nu)), model.item(torch.arange(ni)))
-        z = model.head[0] * (su[vu] * si[vi]).sum(1) + model.head[1]
-        p = (z if model.cosine else torch.sigmoid(z)).clamp(0, 1)
+        p = model.link((su[vu] * si[vi]).sum(1), model.user.row_bias(vu),
+                       model.item.row_bias(vi)).clamp(0, 1)
         r = (p - vy).double()
         return float(r.pow(2).mean().sqrt()), float(r.abs().mean())
+
+
+def lr_at(a, t, total):
+    """rp-twotower's twotower_lr_at: step t (1-based) of total."""
+    if a.schedule == "constant":
+        return a.lr
+    if t <= a.warmup:
+        return a.lr * t / (a.warmup + 1)
+    span = total - a.warmup
+    x = min(1.0, (t - a.warmup) / span) if span > 0 else 1.0
+    lo = a.lr * a.lr_final
+    return lo + 0.5 * (a.lr - lo) * (1 + math.cos(math.pi * x))
 
 
 def main():
@@ -124,12 +160,17 @@ def main():
     ap.add_argument("--shards", required=True)
     ap.add_argument("--features", required=True)
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=1024)
+    ap.add_argument("--batch", type=int, default=8192)
     ap.add_argument("--lr", type=float, default=0.002)
-    ap.add_argument("--dim", type=int, default=32)
-    ap.add_argument("--emb-dim", type=int, default=16)
-    ap.add_argument("--hidden", default="64")
-    ap.add_argument("--output", default="cosine")
+    ap.add_argument("--dim", type=int, default=16)
+    ap.add_argument("--emb-dim", type=int, default=8)
+    ap.add_argument("--hidden", default="")
+    ap.add_argument("--head", default="dot", choices=["dot", "sigmoid", "cosine"])
+    ap.add_argument("--id-path", default="add", choices=["add", "mlp"])
+    ap.add_argument("--bias", type=int, default=1)
+    ap.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--lr-final", type=float, default=0.05)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
@@ -143,23 +184,32 @@ def main():
         us, its = read_side(f, "/user"), read_side(f, "/item")
     a.mean = float(ty.double().mean())
     model = TwoTower(nu, ni, us, its, a)
-    sparse = [p for n, p in model.named_parameters() if ".embs." in n or ".bag." in n]
-    dense = [p for n, p in model.named_parameters() if not (".embs." in n or ".bag." in n)]
+    is_sparse = lambda n: any(k in n for k in (".embs.", ".bag.", ".idvec.", ".bias."))
+    sparse = [p for n, p in model.named_parameters() if is_sparse(n)]
+    dense = [p for n, p in model.named_parameters() if not is_sparse(n)]
     opt_d = torch.optim.Adam(dense, lr=a.lr)
     opt_s = torch.optim.SparseAdam(sparse, lr=a.lr)
     n = len(ty)
     hist = []
     train_s = 0.0
+    total = (n + a.batch - 1) // a.batch * a.epochs
+    t = 0
     for ep in range(a.epochs):
         perm = torch.randperm(n)
         t0 = time.time()
         for s in range(0, n, a.batch):
             idx = perm[s:s + a.batch]
+            t += 1
+            for o in (opt_d, opt_s):
+                for g in o.param_groups:
+                    g["lr"] = lr_at(a, t, total)
             pred = model(tu[idx], ti[idx])
             loss = (pred - ty[idx]).pow(2).mean()
             opt_d.zero_grad(set_to_none=True)
             opt_s.zero_grad(set_to_none=True)
             loss.backward()
+            if model.kind == "dot":
+                model.head.grad[0] = 0.0
             opt_d.step()
             opt_s.step()
         dt = time.time() - t0

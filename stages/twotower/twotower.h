@@ -1,5 +1,6 @@
 /* twotower.h - private interface of rp-twotower: data-parallel two-tower model (user tower and
- * video tower MLPs over embeddings and numeric features, dot/cosine head) trained with Adam. */
+ * video tower: id vector plus an MLP over feature embeddings and numerics, per-user and
+ * per-video biases, dot/sigmoid/cosine head) trained with Adam. */
 #ifndef TWOTOWER_H
 #define TWOTOWER_H
 
@@ -14,12 +15,21 @@
 #define TT_MAX_EMB 1024
 #define TT_EMBED_CHUNK 1024
 
+/* Heads: pred = a*s + c + b_u + b_i with s = u.v (dot: a fixed at 1, not learned) or
+ * cos(u, v); sigmoid: pred = sigmoid(a*u.v + c + b_u + b_i). */
+enum { TT_HEAD_DOT = 0, TT_HEAD_SIGMOID = 1, TT_HEAD_COSINE = 2 };
+
 /* Command-line options (defaults in twotower_opts_default). */
 typedef struct tt_opts {
     const char *shards, *features, *out, *checkpoint;
     int epochs, batch, micro_batch, dim, emb_dim, early_stop, user_id, item_id, resume;
-    const char *hidden, *output, *loss;
-    double lr, weight_decay, huber_delta;
+    int bias;                       /* per-user and per-video bias terms */
+    int bias_init;                  /* start them at the bias model's */
+    const char *hidden, *head, *loss;
+    const char *id_path;            /* "add": u = id vector + MLP(features); "mlp": id = input */
+    const char *schedule, *select;  /* lr schedule "cosine"/"constant"; best epoch "rmse"/"mae" */
+    double lr, lr_final, weight_decay, emb_weight_decay, huber_delta, bias_reg;
+    int64_t warmup;                 /* linear warm-up steps of the cosine schedule */
     int64_t seed, interrupt_after; /* interrupt_after: test aid, 0 = never */
 } tt_opts;
 
@@ -54,17 +64,22 @@ typedef struct tt_data {
     char inputs[1024]; /* lineage for rp_stage_stamp */
 } tt_data;
 
-/* One tower: embedding slots (id?, categoricals, tag bag) + numerics -> MLP (ReLU, linear out). */
+/* One tower: embedding slots (id if id_path mlp, categoricals, tag bag) + numerics -> MLP (ReLU,
+ * linear out), plus the row's id block: id_span embedding rows per id holding [id vector (D,
+ * id_path add) | bias (if bias) | zero padding]. */
 typedef struct tt_tower {
     const tt_side *f;
     int use_id, nslots, nlayers;
+    int id_add, has_bias, id_span;  /* id block layout; id_span = 0: no id block */
+    int64_t id_base;                /* first embedding row of the id block */
     int dims[TT_MAX_LAYERS + 1];    /* dims[0] = input width, dims[nlayers] = output D */
     int64_t slot_base[64];          /* first embedding row of each slot's table */
     int64_t w_off[TT_MAX_LAYERS], b_off[TT_MAX_LAYERS]; /* into the dense vector */
 } tt_tower;
 
 typedef struct tt_model {
-    int E, D, cosine, huber;
+    int E, D, head, huber;
+    int S;                          /* /score width: D, or D + 2 with bias columns */
     float delta;
     tt_tower tw[2];
     int64_t n_dense, head_off;      /* dense = [user MLP | item MLP | scale, shift] */
@@ -74,10 +89,14 @@ typedef struct tt_model {
 } tt_model;
 
 /* Forward/backward workspace for up to cap samples. */
+/* Samples are deduplicated per side: the towers run once per distinct row of a call
+ * (uniq[t][0..nu[t])), map[t][i] is sample i's position in it. */
 typedef struct tt_ws {
     int cap;
-    float *x[2], *h[2][TT_MAX_LAYERS], *g0, *g1, *nrm[2], *dout[2];
+    float *x[2], *h[2][TT_MAX_LAYERS], *g0, *g1, *nrm[2], *dout[2], *out[2], *dbias[2], *idg;
     double *pred, *s;
+    int32_t *uniq[2], *map[2], *seen[2]; /* seen: [rows of side t], -1 = not in this call */
+    int nu[2];
 } tt_ws;
 
 /* Gradient: dense vector plus a sparse row accumulator for the embedding tables. */
@@ -107,9 +126,10 @@ int twotower_ws_init(tt_ws *ws, const tt_model *m, int cap);
 void twotower_ws_clear(tt_ws *ws);
 int twotower_grad_init(tt_grad *g, const tt_model *m, int cap);
 void twotower_grad_clear(tt_grad *g);
-/* twotower_tower_forward - tower t for rows[0..n): output in ws->h[t][nlayers-1] ([n, D]). */
+/* twotower_tower_forward - tower t for rows[0..n): output in ws->out[t] ([n, D]). */
 void twotower_tower_forward(const tt_model *m, int t, const int32_t *rows, int n, tt_ws *ws);
-/* twotower_predict - forward both towers and the head; ws->pred[i] = unclamped prediction. */
+/* twotower_predict - forward both towers (once per distinct row) and the head;
+ * ws->pred[i] = unclamped prediction. */
 void twotower_predict(const tt_model *m, const int32_t *users, const int32_t *items, int n,
                       tt_ws *ws);
 /* twotower_loss_grad - forward + backward for n samples; adds d(sum loss)/d(params) * inv_b
@@ -120,17 +140,33 @@ double twotower_loss_grad(const tt_model *m, const int32_t *users, const int32_t
                           double *sse, double *sae);
 /* twotower_grad_reset - zero the dense gradient and forget touched rows. */
 void twotower_grad_reset(tt_grad *g, const tt_model *m);
-/* twotower_embed_rows - scores (unit-normalised for the cosine head, else raw) of rows
- * [r0, r0+n) of side t into score[n, D], raw tower outputs into raw (may be NULL), computed in
- * chunks of TT_EMBED_CHUNK rows from r0 (sgemm bits depend on the chunk, so callers use r0 = 0). */
+/* twotower_embed_rows - /score rows (width m->S: the tower output, unit-normalised for the
+ * cosine head; with bias terms [a*u, b_u, 1] for users and [v, 1, b_i] for videos) of rows
+ * [r0, r0+n) of side t into score[n, S], raw tower outputs into raw ([n, D], may be NULL),
+ * computed in chunks of TT_EMBED_CHUNK rows from r0 (sgemm bits depend on the chunk, so callers
+ * use r0 = 0). */
 int twotower_embed_rows(const tt_model *m, int t, int64_t r0, int64_t n, float *score,
                         float *raw);
 /* twotower_embed_all - every row of side t: the model's tower outputs for prediction and
  * output, the same bits for any rank count. */
 int twotower_embed_all(const tt_model *m, int t, float *score, float *raw);
-/* twotower_pair_pred - the model's prediction from two score rows, exactly the /score
- * convention: clamp01(post(scale * dot + shift)), dot in double. */
+/* The dot form of /score: rows of width S (borrowed), post, scale, shift. */
+typedef struct tt_dot {
+    int S, sigmoid;
+    double scale, shift;
+    const float *user, *item;
+} tt_dot;
+/* twotower_dot_of - the dot form of model m over score rows su, si (from twotower_embed_all). */
+void twotower_dot_of(const tt_model *m, const float *su, const float *si, tt_dot *dot);
+/* twotower_dot_pred - clamp01(post(scale * dot(su, si) + shift)), dot in double: exactly the
+ * /score convention. */
+double twotower_dot_pred(const tt_dot *dot, const float *su, const float *si);
+/* twotower_pair_pred - the model's prediction from two of its score rows (twotower_dot_pred). */
 double twotower_pair_pred(const tt_model *m, const float *su, const float *si);
+/* twotower_score_attrs - the /score attributes of the model: post (1 = sigmoid), scale, shift. */
+void twotower_score_attrs(const tt_model *m, int *sigmoid, double *scale, double *shift);
+/* twotower_lr_at - learning rate of Adam step t (1-based) of a run of total_steps steps. */
+double twotower_lr_at(const tt_opts *o, int64_t t, int64_t total_steps);
 
 /* twotower_train.c */
 typedef struct tt_hist {
@@ -147,8 +183,13 @@ typedef struct tt_train {
     int64_t epoch, step;       /* next epoch to run, next step within it */
     double ep_sse, ep_sae, ep_n, ep_seconds; /* partial epoch (restored on resume) */
     int64_t best_epoch, bad_epochs;
-    double best_mae;
+    double best_metric;        /* validation RMSE (or MAE, --select mae) of the best epoch */
     tt_hist hist;
+    double bias_valid_rmse;    /* the bias model (rp_baseline_bias) on /valid, same pairs */
+    double valid_rmse;         /* of the model as written (after a fallback) */
+    char fallback[256];        /* "" or what was done instead of the trained model */
+    float *fb_user, *fb_item;  /* fallback /score rows [n, D + 2] (NULL: no fallback) */
+    double fb_mu;
     double bytes_dense, bytes_sparse, steps_done; /* traffic statistics of this run */
     double samples_done, train_seconds;
 } tt_train;
@@ -157,9 +198,30 @@ typedef struct tt_train {
  * Returns RP_OK, RP_ERR_INTERRUPTED (checkpoint written), or an error. */
 int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr);
 void twotower_train_clear(tt_train *tr);
-/* twotower_evaluate - RMSE/MAE of clamped predictions on a split (even share per rank). */
+/* twotower_eval_scores - RMSE/MAE on split s of the dot-form predictions; each rank scores an
+ * even share, sums in fixed point (2^-32): exact, so any rank count gives the same bits. */
+int twotower_eval_scores(MPI_Comm comm, const tt_dot *dot, const tt_split *s, double *rmse,
+                         double *mae);
+/* twotower_evaluate - RMSE/MAE of the model's clamped predictions on a split (from its /score
+ * rows, as later stages compute them). */
 int twotower_evaluate(MPI_Comm comm, const tt_model *m, const tt_split *s, double *rmse,
                       double *mae);
+
+/* twotower_better - 1 if validation metric x improves on best (NaN: no validation, the
+ * latest epoch wins). The selection rule of the best epoch. */
+int twotower_better(double x, double best);
+/* twotower_finish.c - after training: compare the selected epoch with the bias model
+ * (rp_baseline_bias) on /valid and fall back to the bias model's terms when it loses: fills
+ * valid_rmse, bias_valid_rmse, fallback, fb_*. Collective. */
+int twotower_finish(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr);
+/* twotower_init_biases - start the bias terms and the shift at the bias model's b_u, b_i and
+ * mean (identical on every rank and for any rank count), so training begins at the bias
+ * model's error instead of having to find it through noisy sparse Adam steps. Collective. */
+int twotower_init_biases(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_model *m);
+/* twotower_output_dot - the dot form written to /score: the model's, or the fallback's.
+ * *user, *item allocated here (caller frees). */
+int twotower_output_dot(const tt_train *tr, const tt_data *d, float **user, float **item,
+                        tt_dot *dot);
 
 /* twotower_io.c */
 /* Checkpoints carry the options that fix the bits and the inputs' hashes: a checkpoint from
@@ -171,6 +233,8 @@ int twotower_checkpoint_read(MPI_Comm comm, const tt_opts *o, const tt_data *d, 
 void twotower_checkpoint_remove(MPI_Comm comm, const tt_opts *o);
 int twotower_write_output(const rp_stage *st, const tt_opts *o, const tt_data *d,
                           const tt_train *tr);
+/* twotower_report - the summary line's fields (stdout, rank 0, via rp_stage_end). */
+void twotower_report(rp_stage *st, const tt_train *tr);
 /* twotower_config_string - the options that fix the parameter layout (checked on resume). */
 void twotower_config_string(const tt_opts *o, char *buf, size_t cap);
 

@@ -82,6 +82,42 @@ static double planted(const tt_fixture *fx, const fx_feats *F, int64_t u, int64_
     return v;
 }
 
+/* The CSC view (by_item, users ascending within an item) that the bias baseline reads. */
+static int write_by_item(MPI_Comm comm, hid_t f, const tt_fixture *fx, const char *split,
+                         int64_t per_user, const int32_t *item, const float *val)
+{
+    int rc = RP_OK;
+    int64_t ni = fx->n_items, nnz = fx->n_users * per_user, g1 = ni + 1;
+    int64_t *off = NULL, *pos = NULL;
+    int32_t *user = NULL;
+    float *v = NULL;
+    char name[128];
+    RP_ALLOC(off = calloc((size_t)(ni + 1), sizeof *off));
+    RP_ALLOC(pos = malloc((size_t)(ni + 1) * sizeof *pos));
+    RP_ALLOC(user = malloc((size_t)(nnz + 1) * sizeof *user));
+    RP_ALLOC(v = malloc((size_t)(nnz + 1) * sizeof *v));
+    for (int64_t k = 0; k < nnz; k++) off[item[k] + 1]++;
+    for (int64_t i = 0; i < ni; i++) off[i + 1] += off[i];
+    memcpy(pos, off, (size_t)(ni + 1) * sizeof *pos);
+    for (int64_t k = 0; k < nnz; k++) {
+        int64_t p = pos[item[k]]++;
+        user[p] = (int32_t)(k / per_user);
+        v[p] = val[k];
+    }
+    snprintf(name, sizeof name, "%s/%s", split, RP_DS_BY_ITEM_OFFSETS);
+    RP_CALL(rp_h5_write_replicated(comm, f, name, RP_I64, 1, &g1, off));
+    snprintf(name, sizeof name, "%s/%s", split, RP_DS_BY_ITEM_USER);
+    RP_CALL(rp_h5_write_replicated(comm, f, name, RP_I32, 1, &nnz, user));
+    snprintf(name, sizeof name, "%s/%s", split, RP_DS_BY_ITEM_VALUE);
+    RP_CALL(rp_h5_write_replicated(comm, f, name, RP_F32, 1, &nnz, v));
+cleanup:
+    free(off);
+    free(pos);
+    free(user);
+    free(v);
+    return rc;
+}
+
 /* CSR of one split: per_user random items for every user, values planted + noise. */
 static int write_split(MPI_Comm comm, hid_t f, const tt_fixture *fx, const fx_feats *F,
                        const char *split, int64_t per_user, uint64_t stream)
@@ -111,6 +147,7 @@ static int write_split(MPI_Comm comm, hid_t f, const tt_fixture *fx, const fx_fe
     RP_CALL(rp_h5_write_replicated(comm, f, name, RP_I32, 1, &nnz, item));
     snprintf(name, sizeof name, "%s/%s", split, RP_DS_BY_USER_VALUE);
     RP_CALL(rp_h5_write_replicated(comm, f, name, RP_F32, 1, &nnz, val));
+    RP_CALL(write_by_item(comm, f, fx, split, per_user, item, val));
 cleanup:
     free(off);
     free(item);

@@ -13,11 +13,16 @@
 
 void twotower_config_string(const tt_opts *o, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "dim=%d emb_dim=%d hidden=%s output=%s loss=%s huber_delta=%.17g "
-             "user_id=%d item_id=%d seed=%lld batch=%d micro_batch=%d lr=%.17g "
-             "weight_decay=%.17g", o->dim,
-             o->emb_dim, o->hidden, o->output, o->loss, o->huber_delta, o->user_id, o->item_id,
-             (long long)o->seed, o->batch, o->micro_batch, o->lr, o->weight_decay);
+    /* The cosine schedule spans all epochs, so --epochs fixes its bits too. */
+    int fixed_epochs = strcmp(o->schedule, "cosine") == 0 ? o->epochs : 0;
+    snprintf(buf, cap, "dim=%d emb_dim=%d hidden=%s head=%s id_path=%s bias=%d loss=%s "
+             "huber_delta=%.17g user_id=%d item_id=%d seed=%lld batch=%d micro_batch=%d "
+             "lr=%.17g schedule=%s warmup=%lld lr_final=%.17g epochs=%d weight_decay=%.17g "
+             "emb_weight_decay=%.17g select=%s bias_init=%d", o->dim, o->emb_dim, o->hidden,
+             o->head, o->id_path, o->bias, o->loss, o->huber_delta, o->user_id, o->item_id,
+             (long long)o->seed, o->batch, o->micro_batch, o->lr, o->schedule,
+             (long long)o->warmup, o->lr_final, fixed_epochs, o->weight_decay,
+             o->emb_weight_decay, o->select, o->bias_init);
 }
 
 /* Write a replicated float/double/int64 vector or matrix. */
@@ -49,7 +54,7 @@ int twotower_checkpoint_write(MPI_Comm comm, const tt_opts *o, const tt_data *d,
     const tt_model *m = &tr->m;
     char cfg[1024];
     int64_t ctr[6] = {tr->t, tr->epoch, tr->step, tr->best_epoch, tr->bad_epochs, tr->hist.n};
-    double acc[5] = {tr->best_mae, tr->ep_sse, tr->ep_sae, tr->ep_n, tr->ep_seconds};
+    double acc[5] = {tr->best_metric, tr->ep_sse, tr->ep_sae, tr->ep_n, tr->ep_seconds};
     int64_t hl = o->epochs > 0 ? o->epochs : 1;
     twotower_config_string(o, cfg, sizeof cfg);
     RP_CALL(rp_h5_create(comm, o->checkpoint, &f));
@@ -165,7 +170,7 @@ int twotower_checkpoint_read(MPI_Comm comm, const tt_opts *o, const tt_data *d, 
     tr->best_epoch = ctr[3];
     tr->bad_epochs = ctr[4];
     tr->hist.n = ctr[5];
-    tr->best_mae = acc[0];
+    tr->best_metric = acc[0];
     tr->ep_sse = acc[1];
     tr->ep_sae = acc[2];
     tr->ep_n = acc[3];
@@ -177,26 +182,70 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
-/* Tower outputs of every row of side t as /score/<side> (normalised for the cosine head) and
- * /<side>_embedding (raw). Every rank computes all rows (cheap: one forward per row, fixed
- * chunks, so the bits do not depend on the rank count); rank 0 writes. */
-static int write_side_scores(MPI_Comm comm, hid_t f, const tt_model *m, int t, int64_t n,
-                             const char *side)
+/* /score (the model's rows, or the bias model's after a fallback) and the raw tower outputs
+ * /<side>_embedding. Every rank computes all rows (cheap: one forward per row, fixed chunks, so
+ * the bits do not depend on the rank count); rank 0 writes. */
+static int write_scores(MPI_Comm comm, hid_t f, const tt_train *tr, const tt_data *d)
 {
     int rc = RP_OK;
-    float *score = NULL, *raw = NULL;
-    char name[64];
-    RP_ALLOC(score = malloc((size_t)(n > 0 ? n : 1) * m->D * sizeof(float)));
-    RP_ALLOC(raw = malloc((size_t)(n > 0 ? n : 1) * m->D * sizeof(float)));
-    rc = twotower_embed_all(m, t, score, raw);
+    const tt_model *m = &tr->m;
+    float *su = NULL, *si = NULL, *raw = NULL;
+    int64_t nmax = d->n_users > d->n_items ? d->n_users : d->n_items;
+    tt_dot dot;
+    rc = twotower_output_dot(tr, d, &su, &si, &dot);
+    if (rc == RP_OK) rc = (raw = malloc((size_t)nmax * m->D * sizeof *raw)) ? RP_OK : RP_ERR_NOMEM;
     RP_AGREE(comm, rc);
-    snprintf(name, sizeof name, "/score/%s", side);
-    RP_CALL(put(comm, f, name, RP_F32, n, m->D, score));
-    snprintf(name, sizeof name, "/%s_embedding", side);
-    RP_CALL(put(comm, f, name, RP_F32, n, m->D, raw));
+    RP_CALL(put(comm, f, "/score/user", RP_F32, d->n_users, dot.S, su));
+    RP_CALL(put(comm, f, "/score/item", RP_F32, d->n_items, dot.S, si));
+    RP_CALL(rp_h5_attr_write_str(f, RP_GRP_SCORE, "post", dot.sigmoid ? "sigmoid" : "identity"));
+    RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "scale", RP_F64, 1, &dot.scale));
+    RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "shift", RP_F64, 1, &dot.shift));
+    /* raw outputs: the tower vectors themselves (no bias columns, no normalisation) */
+    for (int t = 0; t < 2; t++) {
+        int64_t n = t == TT_USER ? d->n_users : d->n_items;
+        float *tmp = NULL;
+        rc = (tmp = malloc((size_t)(n > 0 ? n : 1) * m->S * sizeof *tmp)) ? RP_OK : RP_ERR_NOMEM;
+        if (rc == RP_OK) rc = twotower_embed_all(m, t, tmp, raw);
+        free(tmp);
+        RP_AGREE(comm, rc);
+        RP_CALL(put(comm, f, t == TT_USER ? "/user_embedding" : "/item_embedding", RP_F32, n,
+                    m->D, raw));
+    }
 cleanup:
-    free(score);
+    free(su);
+    free(si);
     free(raw);
+    return rc;
+}
+
+/* The id block as /weights/<side>/id_vector [n, D] (id path add) and /weights/<side>/bias [n]. */
+static int write_id_block(MPI_Comm comm, hid_t f, const tt_model *m, int t, const char *side)
+{
+    int rc = RP_OK;
+    const tt_tower *tw = &m->tw[t];
+    int64_t n = tw->f->n, D = m->D, w = (int64_t)tw->id_span * m->E;
+    float *vec = NULL, *bias = NULL;
+    char name[128];
+    if (tw->id_span == 0) return RP_OK;
+    RP_ALLOC(vec = malloc((size_t)(n > 0 ? n : 1) * D * sizeof *vec));
+    RP_ALLOC(bias = malloc((size_t)(n > 0 ? n : 1) * sizeof *bias));
+    for (int64_t r = 0; r < n; r++) {
+        const float *b = m->emb + tw->id_base * m->E + r * w;
+        if (tw->id_add) memcpy(vec + r * D, b, (size_t)D * sizeof *vec);
+        bias[r] = tw->has_bias ? b[tw->id_add ? D : 0] : 0.0f;
+    }
+cleanup:
+    rc = rp_mpi_agree(comm, rc);
+    if (rc == RP_OK && tw->id_add) {
+        snprintf(name, sizeof name, "/weights/%s/id_vector", side);
+        rc = put(comm, f, name, RP_F32, n, D, vec);
+    }
+    if (rc == RP_OK && tw->has_bias) {
+        snprintf(name, sizeof name, "/weights/%s/bias", side);
+        rc = put(comm, f, name, RP_F32, n, 0, bias);
+    }
+    free(vec);
+    free(bias);
     return rc;
 }
 
@@ -218,9 +267,7 @@ static int write_tower(MPI_Comm comm, hid_t f, const tt_model *m, int t, const c
             if (*c == '/' || *c == '.') *c = '_';
         snprintf(name, sizeof name, "/weights/%s/emb/%s", side, clean);
         if (rp_h5_exists(f, name)) snprintf(name, sizeof name, "/weights/%s/emb/slot%d", side, k);
-        int64_t next = k + 1 < tw->nslots ? tw->slot_base[k + 1]
-                       : t == TT_USER && m->tw[TT_ITEM].nslots > 0 ? m->tw[TT_ITEM].slot_base[0]
-                       : m->n_rows;
+        int64_t next = k + 1 < tw->nslots ? tw->slot_base[k + 1] : tw->id_base;
         RP_CALL(put(comm, f, name, RP_F32, next - tw->slot_base[k], m->E,
                     m->emb + tw->slot_base[k] * m->E));
         used += (size_t)snprintf(layout + used, sizeof layout - used, "%s%s", k ? "," : "",
@@ -233,6 +280,7 @@ static int write_tower(MPI_Comm comm, hid_t f, const tt_model *m, int t, const c
         snprintf(name, sizeof name, "/weights/%s/layer%d/b", side, l);
         RP_CALL(put(comm, f, name, RP_F32, tw->dims[l + 1], 0, m->dense + tw->b_off[l]));
     }
+    RP_CALL(write_id_block(comm, f, m, t, side));
     snprintf(name, sizeof name, "/weights/%s", side);
     if (s->nnum > 0) {
         char nm[64];
@@ -257,24 +305,44 @@ int twotower_write_output(const rp_stage *st, const tt_opts *o, const tt_data *d
     MPI_Comm comm = st->comm;
     hid_t f = H5I_INVALID_HID;
     const tt_model *m = &tr->m;
-    double scale = m->dense[m->head_off], shift = m->dense[m->head_off + 1];
     int64_t best = tr->best_epoch;
+    int32_t beats = tr->valid_rmse <= tr->bias_valid_rmse;
     RP_CALL(rp_h5_create(comm, o->out, &f));
     RP_CALL(rp_stage_stamp(st, f, RP_SCHEMA_TWOTOWER, RP_SCHEMA_VERSION, d->inputs));
-    RP_CALL(write_side_scores(comm, f, m, TT_USER, d->n_users, "user"));
-    RP_CALL(write_side_scores(comm, f, m, TT_ITEM, d->n_items, "item"));
-    RP_CALL(rp_h5_attr_write_str(f, RP_GRP_SCORE, "post", m->cosine ? "identity" : "sigmoid"));
-    RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "scale", RP_F64, 1, &scale));
-    RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "shift", RP_F64, 1, &shift));
+    RP_CALL(write_scores(comm, f, tr, d));
     RP_CALL(write_tower(comm, f, m, TT_USER, "user"));
     RP_CALL(write_tower(comm, f, m, TT_ITEM, "item"));
     RP_CALL(put(comm, f, "/weights/head", RP_F32, 2, 0, m->dense + m->head_off));
     RP_CALL(write_hist(comm, f, &tr->hist, tr->hist.n));
-    RP_CALL(rp_h5_attr_write_str(f, "/", "output", o->output));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "output", o->head));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "head", o->head));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "id_path", o->id_path));
+    RP_CALL(rp_h5_attr_write(f, "/", "valid_rmse", RP_F64, 1, &tr->valid_rmse));
+    RP_CALL(rp_h5_attr_write(f, "/", "bias_valid_rmse", RP_F64, 1, &tr->bias_valid_rmse));
+    RP_CALL(rp_h5_attr_write(f, "/", "beats_bias", RP_I32, 1, &beats));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "fallback", tr->fallback));
     RP_CALL(rp_h5_attr_write_str(f, "/", "loss", o->loss));
     RP_CALL(rp_h5_attr_write(f, "/", "best_epoch", RP_I64, 1, &best));
     RP_CALL(rp_h5_attr_write(f, "/", "n_users", RP_I64, 1, &d->n_users));
     RP_CALL(rp_h5_attr_write(f, "/", "n_items", RP_I64, 1, &d->n_items));
 cleanup:
     return rp_h5_commit(comm, &f, o->out, rc);
+}
+
+void twotower_report(rp_stage *st, const tt_train *tr)
+{
+    int64_t k = tr->hist.n - 1, b = tr->best_epoch - 1 >= 0 ? tr->best_epoch - 1 : k;
+    rp_stage_add(st, "epochs", "%lld", (long long)tr->hist.n);
+    rp_stage_add(st, "best_epoch", "%lld", (long long)tr->best_epoch);
+    rp_stage_add(st, "valid_rmse", "%.5f", tr->valid_rmse);
+    rp_stage_add(st, "valid_mae", "%.5f", tr->hist.valid_mae[b]);
+    rp_stage_add(st, "bias_valid_rmse", "%.5f", tr->bias_valid_rmse);
+    rp_stage_add(st, "fallback", "%s", tr->fallback[0] ? "bias" : "none");
+    rp_stage_add(st, "samples_per_s", "%.0f",
+                 tr->train_seconds > 0 ? tr->samples_done / tr->train_seconds : 0.0);
+    rp_stage_add(st, "train_seconds", "%.1f", tr->train_seconds);
+    rp_stage_add(st, "allreduce_bytes_per_step", "%.0f",
+                 tr->steps_done > 0 ? tr->bytes_dense / tr->steps_done : 0.0);
+    rp_stage_add(st, "sparse_bytes_per_step", "%.0f",
+                 tr->steps_done > 0 ? tr->bytes_sparse / tr->steps_done : 0.0);
 }

@@ -51,16 +51,19 @@ static int parse_hidden(const char *s, int *dims)
     return n;
 }
 
-/* Lay out one tower's slots (embedding tables) and MLP; advances the row and dense cursors. */
+/* Lay out one tower's slots (embedding tables), id block and MLP; advances the row and dense
+ * cursors. */
 static int tower_layout(tt_tower *tw, const tt_side *f, int use_id, const tt_opts *o, int E,
                         int64_t *row, int64_t *dense)
 {
     int nh = parse_hidden(o->hidden, tw->dims);
     if (nh < 0) return RP_ERR_USAGE;
     tw->f = f;
-    tw->use_id = use_id;
+    tw->id_add = use_id && strcmp(o->id_path, "add") == 0;
+    tw->use_id = use_id && !tw->id_add; /* the id as an MLP input slot */
+    tw->has_bias = o->bias;
     tw->nslots = 0;
-    if (use_id) {
+    if (tw->use_id) {
         tw->slot_base[tw->nslots++] = *row;
         *row += f->n;
     }
@@ -73,6 +76,11 @@ static int tower_layout(tt_tower *tw, const tt_side *f, int use_id, const tt_opt
         tw->slot_base[tw->nslots++] = *row;
         *row += f->tag_rows;
     }
+    /* The id vector and the bias share E-wide rows, so the sparse exchange keeps one width. */
+    int id_width = (tw->id_add ? o->dim : 0) + tw->has_bias;
+    tw->id_span = (id_width + E - 1) / E;
+    tw->id_base = *row;
+    *row += f->n * tw->id_span;
     tw->dims[0] = tw->nslots * E + f->nnum;
     if (tw->dims[0] == 0) return RP_ERR_USAGE;
     tw->nlayers = nh + 1;
@@ -86,8 +94,20 @@ static int tower_layout(tt_tower *tw, const tt_side *f, int use_id, const tt_opt
     return RP_OK;
 }
 
-/* Glorot-normal weights, zero biases; embeddings uniform(-0.05, 0.05) like Keras. Each value is
- * keyed by its flat index, so the initial model is the same for any rank count. */
+/* The id block of row r of tower tw: [id vector (D if id_add) | bias | padding]. */
+static inline float *id_block(const tt_model *m, const tt_tower *tw, int64_t r)
+{
+    return m->emb + (tw->id_base + r * tw->id_span) * m->E;
+}
+
+static inline float row_bias(const tt_model *m, const tt_tower *tw, int64_t r)
+{
+    return tw->has_bias ? id_block(m, tw, r)[tw->id_add ? m->D : 0] : 0.0f;
+}
+
+/* Glorot-normal weights, zero biases; embeddings uniform(-0.05, 0.05) like Keras, bias terms and
+ * id-block padding 0. Each value is keyed by its flat index, so the initial model is the same
+ * for any rank count. */
 static void init_weights(tt_model *m, uint64_t seed, double mean_target)
 {
     uint64_t sd = rp_rng_stream("twotower.init.dense"), se = rp_rng_stream("twotower.init.emb");
@@ -104,10 +124,17 @@ static void init_weights(tt_model *m, uint64_t seed, double mean_target)
     }
     double mu = fmin(fmax(mean_target, 1e-3), 1.0 - 1e-3);
     /* Start at the bias-only prediction so early steps fit structure, not the mean. */
-    m->dense[m->head_off] = m->cosine ? 0.25f : 1.0f;
-    m->dense[m->head_off + 1] = m->cosine ? (float)mu : (float)log(mu / (1.0 - mu));
+    m->dense[m->head_off] = m->head == TT_HEAD_COSINE ? 0.25f : 1.0f;
+    m->dense[m->head_off + 1] = m->head == TT_HEAD_SIGMOID ? (float)log(mu / (1.0 - mu))
+                                                          : (float)mu;
     for (int64_t k = 0; k < m->n_rows * m->E; k++)
         m->emb[k] = (float)(0.1 * rp_rng_uniform(seed, se, (uint64_t)k) - 0.05);
+    for (int t = 0; t < 2; t++) {
+        const tt_tower *tw = &m->tw[t];
+        int used = tw->id_add ? m->D : 0, span = tw->id_span * m->E;
+        for (int64_t r = 0; tw->id_span > 0 && r < tw->f->n; r++)
+            memset(id_block(m, tw, r) + used, 0, (size_t)(span - used) * sizeof(float));
+    }
 }
 
 int twotower_model_init(tt_model *m, const tt_opts *o, const tt_data *d)
@@ -116,7 +143,9 @@ int twotower_model_init(tt_model *m, const tt_opts *o, const tt_data *d)
     memset(m, 0, sizeof *m);
     m->E = o->emb_dim;
     m->D = o->dim;
-    m->cosine = strcmp(o->output, "cosine") == 0;
+    m->head = strcmp(o->head, "cosine") == 0    ? TT_HEAD_COSINE
+              : strcmp(o->head, "sigmoid") == 0 ? TT_HEAD_SIGMOID
+                                                : TT_HEAD_DOT;
     m->huber = strcmp(o->loss, "huber") == 0;
     m->delta = (float)o->huber_delta;
     RP_REQUIRE(m->E >= 1 && m->D >= 1, RP_ERR_USAGE, "--emb-dim and --dim must be >= 1");
@@ -128,6 +157,7 @@ int twotower_model_init(tt_model *m, const tt_opts *o, const tt_data *d)
                       TT_MAX_LAYERS - 1);
     m->head_off = dense;
     m->n_dense = dense + 2;
+    m->S = m->D + (o->bias ? 2 : 0);
     m->n_rows = row;
     RP_ALLOC(m->dense = malloc((size_t)m->n_dense * sizeof *m->dense));
     RP_ALLOC(m->emb = malloc((size_t)(m->n_rows > 0 ? m->n_rows : 1) * m->E * sizeof *m->emb));
@@ -165,7 +195,15 @@ int twotower_ws_init(tt_ws *ws, const tt_model *m, int cap)
             RP_ALLOC(ws->h[t][l] = malloc(c * (size_t)m->tw[t].dims[l + 1] * sizeof(float)));
         RP_ALLOC(ws->nrm[t] = malloc(c * (size_t)m->D * sizeof(float)));
         RP_ALLOC(ws->dout[t] = malloc(c * (size_t)m->D * sizeof(float)));
+        RP_ALLOC(ws->out[t] = malloc(c * (size_t)m->D * sizeof(float)));
+        RP_ALLOC(ws->dbias[t] = malloc(c * sizeof(float)));
+        RP_ALLOC(ws->uniq[t] = malloc(c * sizeof(int32_t)));
+        RP_ALLOC(ws->map[t] = malloc(c * sizeof(int32_t)));
+        RP_ALLOC(ws->seen[t] = malloc((size_t)(m->tw[t].f->n > 0 ? m->tw[t].f->n : 1) *
+                                      sizeof(int32_t)));
+        for (int64_t r = 0; r < m->tw[t].f->n; r++) ws->seen[t][r] = -1;
     }
+    RP_ALLOC(ws->idg = calloc((size_t)(m->D / m->E + 2) * m->E, sizeof(float)));
     RP_ALLOC(ws->g0 = malloc(c * w * sizeof(float)));
     RP_ALLOC(ws->g1 = malloc(c * w * sizeof(float)));
     RP_ALLOC(ws->pred = malloc(c * sizeof(double)));
@@ -182,7 +220,13 @@ void twotower_ws_clear(tt_ws *ws)
         for (int l = 0; l < TT_MAX_LAYERS; l++) free(ws->h[t][l]);
         free(ws->nrm[t]);
         free(ws->dout[t]);
+        free(ws->out[t]);
+        free(ws->dbias[t]);
+        free(ws->uniq[t]);
+        free(ws->map[t]);
+        free(ws->seen[t]);
     }
+    free(ws->idg);
     free(ws->g0);
     free(ws->g1);
     free(ws->pred);
@@ -195,7 +239,7 @@ int twotower_grad_init(tt_grad *g, const tt_model *m, int cap)
     int rc = RP_OK;
     memset(g, 0, sizeof *g);
     int64_t per = 0;
-    for (int t = 0; t < 2; t++) per += m->tw[t].nslots + m->tw[t].f->tag_len;
+    for (int t = 0; t < 2; t++) per += m->tw[t].nslots + m->tw[t].f->tag_len + m->tw[t].id_span;
     g->cap_rows = (int64_t)cap * per;
     if (g->cap_rows > m->n_rows) g->cap_rows = m->n_rows;
     RP_ALLOC(g->dense = calloc((size_t)m->n_dense, sizeof *g->dense));
@@ -277,6 +321,7 @@ static void gather_inputs(const tt_model *m, int t, const int32_t *rows, int n, 
 void twotower_tower_forward(const tt_model *m, int t, const int32_t *rows, int n, tt_ws *ws)
 {
     const tt_tower *tw = &m->tw[t];
+    int D = m->D;
     gather_inputs(m, t, rows, n, ws->x[t]);
     const float *a = ws->x[t];
     for (int l = 0; l < tw->nlayers; l++) {
@@ -290,6 +335,13 @@ void twotower_tower_forward(const tt_model *m, int t, const int32_t *rows, int n
         if (l < tw->nlayers - 1)
             for (size_t k = 0; k < (size_t)n * out; k++) h[k] = relu(h[k]);
         a = h;
+    }
+    /* The id vector bypasses the MLP: nothing squeezes it through a ReLU. */
+    memcpy(ws->out[t], a, (size_t)n * D * sizeof(float));
+    for (int i = 0; tw->id_add && i < n; i++) {
+        const float *e = id_block(m, tw, rows[i]);
+        float *o = ws->out[t] + (size_t)i * D;
+        for (int k = 0; k < D; k++) o[k] += e[k];
     }
 }
 
@@ -306,33 +358,55 @@ static void normalise(const float *u, int n, int D, float *un, double *nrm_inv)
     }
 }
 
-/* Head: s = dot (sigmoid) or cosine; pred = post(a*s + c). Dot products in double. */
+/* Distinct rows of side t among rows[0..n) in first-seen order into ws->uniq[t], each sample's
+ * position into ws->map[t]. */
+static void dedup(tt_ws *ws, int t, const int32_t *rows, int n)
+{
+    int nu = 0;
+    int32_t *seen = ws->seen[t];
+    for (int i = 0; i < n; i++) {
+        if (seen[rows[i]] < 0) {
+            seen[rows[i]] = nu;
+            ws->uniq[t][nu++] = rows[i];
+        }
+        ws->map[t][i] = seen[rows[i]];
+    }
+    for (int k = 0; k < nu; k++) seen[ws->uniq[t][k]] = -1;
+    ws->nu[t] = nu;
+}
+
+/* Head: s = dot or cosine; pred = post(a*s + c + b_u + b_i). Dot products in double. */
 static void head_forward(const tt_model *m, int n, tt_ws *ws)
 {
     int D = m->D;
-    const float *u = ws->h[TT_USER][m->tw[TT_USER].nlayers - 1];
-    const float *v = ws->h[TT_ITEM][m->tw[TT_ITEM].nlayers - 1];
-    if (m->cosine) {
-        normalise(u, n, D, ws->nrm[TT_USER], NULL);
-        normalise(v, n, D, ws->nrm[TT_ITEM], NULL);
+    const float *u = ws->out[TT_USER], *v = ws->out[TT_ITEM];
+    if (m->head == TT_HEAD_COSINE) {
+        normalise(u, ws->nu[TT_USER], D, ws->nrm[TT_USER], NULL);
+        normalise(v, ws->nu[TT_ITEM], D, ws->nrm[TT_ITEM], NULL);
         u = ws->nrm[TT_USER];
         v = ws->nrm[TT_ITEM];
     }
+    const tt_tower *tu = &m->tw[TT_USER], *ti = &m->tw[TT_ITEM];
     double a = m->dense[m->head_off], c = m->dense[m->head_off + 1];
     for (int i = 0; i < n; i++) {
+        int ju = ws->map[TT_USER][i], ji = ws->map[TT_ITEM][i];
+        const float *ui = u + (size_t)ju * D, *vi = v + (size_t)ji * D;
         double s = 0.0;
-        for (int k = 0; k < D; k++) s += (double)u[i * D + k] * v[i * D + k];
-        double z = a * s + c;
+        for (int k = 0; k < D; k++) s += (double)ui[k] * vi[k];
+        double z = a * s + c + (double)row_bias(m, tu, ws->uniq[TT_USER][ju]) +
+                   (double)row_bias(m, ti, ws->uniq[TT_ITEM][ji]);
         ws->s[i] = s;
-        ws->pred[i] = m->cosine ? z : 1.0 / (1.0 + exp(-z));
+        ws->pred[i] = m->head == TT_HEAD_SIGMOID ? 1.0 / (1.0 + exp(-z)) : z;
     }
 }
 
 void twotower_predict(const tt_model *m, const int32_t *users, const int32_t *items, int n,
                       tt_ws *ws)
 {
-    twotower_tower_forward(m, TT_USER, users, n, ws);
-    twotower_tower_forward(m, TT_ITEM, items, n, ws);
+    dedup(ws, TT_USER, users, n);
+    dedup(ws, TT_ITEM, items, n);
+    twotower_tower_forward(m, TT_USER, ws->uniq[TT_USER], ws->nu[TT_USER], ws);
+    twotower_tower_forward(m, TT_ITEM, ws->uniq[TT_ITEM], ws->nu[TT_ITEM], ws);
     head_forward(m, n, ws);
 }
 
@@ -352,34 +426,42 @@ static double loss_of(const tt_model *m, double r, double *dldp)
     return d * (ar - 0.5 * d);
 }
 
-/* Backward of the head into ws->dout[*] and the head gradient; returns the loss sum. */
+/* Backward of the head into ws->dout[*] and ws->dbias[*] (per distinct row) and the head
+ * gradient; returns the loss sum. */
 static double head_backward(const tt_model *m, const float *y, int n, float inv_b, tt_ws *ws,
                             tt_grad *g, double *sse, double *sae)
 {
-    int D = m->D;
-    const float *u = ws->h[TT_USER][m->tw[TT_USER].nlayers - 1];
-    const float *v = ws->h[TT_ITEM][m->tw[TT_ITEM].nlayers - 1];
+    int D = m->D, cosine = m->head == TT_HEAD_COSINE;
+    const float *u = ws->out[TT_USER], *v = ws->out[TT_ITEM];
     double a = m->dense[m->head_off], loss = 0.0, ga = 0.0, gc = 0.0;
+    for (int t = 0; t < 2; t++) {
+        memset(ws->dout[t], 0, (size_t)ws->nu[t] * D * sizeof(float));
+        memset(ws->dbias[t], 0, (size_t)ws->nu[t] * sizeof(float));
+    }
     for (int i = 0; i < n; i++) {
         double p = ws->pred[i], r = p - y[i], dldp, pc = fmin(fmax(p, 0.0), 1.0);
         loss += loss_of(m, r, &dldp);
         *sse += (pc - y[i]) * (pc - y[i]);
         *sae += fabs(pc - y[i]);
-        double dz = dldp * inv_b * (m->cosine ? 1.0 : p * (1.0 - p));
+        double dz = dldp * inv_b * (m->head == TT_HEAD_SIGMOID ? p * (1.0 - p) : 1.0);
+        int ju = ws->map[TT_USER][i], ji = ws->map[TT_ITEM][i];
         ga += dz * ws->s[i];
         gc += dz;
+        ws->dbias[TT_USER][ju] += (float)dz;
+        ws->dbias[TT_ITEM][ji] += (float)dz;
         double ds = dz * a;
-        const float *ui = u + (size_t)i * D, *vi = v + (size_t)i * D;
-        float *du = ws->dout[TT_USER] + (size_t)i * D, *dv = ws->dout[TT_ITEM] + (size_t)i * D;
-        if (!m->cosine) {
+        const float *ui = u + (size_t)ju * D, *vi = v + (size_t)ji * D;
+        float *du = ws->dout[TT_USER] + (size_t)ju * D, *dv = ws->dout[TT_ITEM] + (size_t)ji * D;
+        if (!cosine) {
             for (int k = 0; k < D; k++) {
-                du[k] = (float)(ds * vi[k]);
-                dv[k] = (float)(ds * ui[k]);
+                du[k] += (float)(ds * vi[k]);
+                dv[k] += (float)(ds * ui[k]);
             }
             continue;
         }
         /* un = u/|u|: du = ds * (vn - s*un) / |u| (and symmetrically for v). */
-        const float *un = ws->nrm[TT_USER] + (size_t)i * D, *vn = ws->nrm[TT_ITEM] + (size_t)i * D;
+        const float *un = ws->nrm[TT_USER] + (size_t)ju * D;
+        const float *vn = ws->nrm[TT_ITEM] + (size_t)ji * D;
         double su = TT_COS_EPS, sv = TT_COS_EPS;
         for (int k = 0; k < D; k++) {
             su += (double)ui[k] * ui[k];
@@ -387,13 +469,29 @@ static double head_backward(const tt_model *m, const float *y, int n, float inv_
         }
         double iu = 1.0 / sqrt(su), iv = 1.0 / sqrt(sv), s = ws->s[i];
         for (int k = 0; k < D; k++) {
-            du[k] = (float)(ds * (vn[k] - s * un[k]) * iu);
-            dv[k] = (float)(ds * (un[k] - s * vn[k]) * iv);
+            du[k] += (float)(ds * (vn[k] - s * un[k]) * iu);
+            dv[k] += (float)(ds * (un[k] - s * vn[k]) * iv);
         }
     }
-    g->dense[m->head_off] += (float)ga;
+    /* The dot head's scale is fixed at 1: the vectors carry the scale. */
+    if (m->head != TT_HEAD_DOT) g->dense[m->head_off] += (float)ga;
     g->dense[m->head_off + 1] += (float)gc;
     return loss;
+}
+
+/* Gradient of the id blocks of the distinct rows of tower t: [dout (id_add) | dbias | 0]. */
+static void scatter_id(const tt_model *m, int t, tt_ws *ws, tt_grad *g)
+{
+    const tt_tower *tw = &m->tw[t];
+    int E = m->E, D = m->D, bpos = tw->id_add ? D : 0;
+    if (tw->id_span == 0) return;
+    for (int j = 0; j < ws->nu[t]; j++) {
+        if (tw->id_add) memcpy(ws->idg, ws->dout[t] + (size_t)j * D, (size_t)D * sizeof(float));
+        if (tw->has_bias) ws->idg[bpos] = ws->dbias[t][j];
+        int64_t r0 = tw->id_base + (int64_t)ws->uniq[t][j] * tw->id_span;
+        for (int q = 0; q < tw->id_span; q++)
+            grad_add_row(g, E, (int32_t)(r0 + q), ws->idg + q * E, 1.0f);
+    }
 }
 
 /* Scatter the input gradient dx [n, in] of tower t into the embedding rows it came from. */
@@ -425,12 +523,15 @@ static void scatter_inputs(const tt_model *m, int t, const int32_t *rows, int n,
     }
 }
 
-/* Backward through tower t's MLP from ws->dout[t]; accumulates dW, db, embedding rows. */
-static void tower_backward(const tt_model *m, int t, const int32_t *rows, int n, tt_ws *ws,
-                           tt_grad *g)
+/* Backward through tower t from ws->dout[t] over its distinct rows; accumulates dW, db,
+ * embedding rows and the id blocks. */
+static void tower_backward(const tt_model *m, int t, tt_ws *ws, tt_grad *g)
 {
     const tt_tower *tw = &m->tw[t];
+    const int32_t *rows = ws->uniq[t];
+    int n = ws->nu[t];
     float *cur = ws->dout[t];
+    scatter_id(m, t, ws, g);
     for (int l = tw->nlayers - 1; l >= 0; l--) {
         int in = tw->dims[l], out = tw->dims[l + 1];
         const float *a = l == 0 ? ws->x[t] : ws->h[t][l - 1];
@@ -456,8 +557,8 @@ double twotower_loss_grad(const tt_model *m, const int32_t *users, const int32_t
     if (n <= 0) return 0.0;
     twotower_predict(m, users, items, n, ws);
     double loss = head_backward(m, y, n, inv_b, ws, g, sse, sae);
-    tower_backward(m, TT_USER, users, n, ws, g);
-    tower_backward(m, TT_ITEM, items, n, ws, g);
+    tower_backward(m, TT_USER, ws, g);
+    tower_backward(m, TT_ITEM, ws, g);
     return loss;
 }
 
@@ -466,12 +567,58 @@ int twotower_embed_all(const tt_model *m, int t, float *score, float *raw)
     return twotower_embed_rows(m, t, 0, m->tw[t].f->n, score, raw);
 }
 
+void twotower_score_attrs(const tt_model *m, int *sigmoid, double *scale, double *shift)
+{
+    *sigmoid = m->head == TT_HEAD_SIGMOID;
+    /* With bias columns the scale a is folded into the user rows. */
+    *scale = m->S > m->D ? 1.0 : (double)m->dense[m->head_off];
+    *shift = m->dense[m->head_off + 1];
+}
+
+void twotower_dot_of(const tt_model *m, const float *su, const float *si, tt_dot *dot)
+{
+    dot->S = m->S;
+    dot->user = su;
+    dot->item = si;
+    twotower_score_attrs(m, &dot->sigmoid, &dot->scale, &dot->shift);
+}
+
+double twotower_dot_pred(const tt_dot *dot, const float *su, const float *si)
+{
+    double s = 0.0;
+    for (int k = 0; k < dot->S; k++) s += (double)su[k] * si[k];
+    double z = dot->scale * s + dot->shift, p = dot->sigmoid ? 1.0 / (1.0 + exp(-z)) : z;
+    return fmin(fmax(p, 0.0), 1.0);
+}
+
 double twotower_pair_pred(const tt_model *m, const float *su, const float *si)
 {
-    double dot = 0.0, a = m->dense[m->head_off], c = m->dense[m->head_off + 1];
-    for (int k = 0; k < m->D; k++) dot += (double)su[k] * si[k];
-    double z = a * dot + c, p = m->cosine ? z : 1.0 / (1.0 + exp(-z));
-    return fmin(fmax(p, 0.0), 1.0);
+    tt_dot dot;
+    twotower_dot_of(m, su, si, &dot);
+    return twotower_dot_pred(&dot, su, si);
+}
+
+/* /score rows of n tower outputs u [n, D] of rows r0.. of side t (see twotower_embed_rows). */
+static void score_rows(const tt_model *m, int t, int64_t r0, int n, const float *u, float *nrm,
+                       float *score)
+{
+    int D = m->D, S = m->S;
+    if (m->head == TT_HEAD_COSINE) {
+        normalise(u, n, D, nrm, NULL);
+        u = nrm;
+    }
+    if (S == D) {
+        memcpy(score, u, (size_t)n * D * sizeof(float));
+        return;
+    }
+    float a = m->dense[m->head_off];
+    for (int i = 0; i < n; i++) {
+        float *o = score + (size_t)i * S, b = row_bias(m, &m->tw[t], r0 + i);
+        for (int k = 0; k < D; k++) o[k] = t == TT_USER ? a * u[(size_t)i * D + k]
+                                                        : u[(size_t)i * D + k];
+        o[D] = t == TT_USER ? b : 1.0f;
+        o[D + 1] = t == TT_USER ? 1.0f : b;
+    }
 }
 
 int twotower_embed_rows(const tt_model *m, int t, int64_t r0, int64_t n, float *score,
@@ -488,10 +635,8 @@ int twotower_embed_rows(const tt_model *m, int t, int64_t r0, int64_t n, float *
         int c = (int)(n - done < chunk ? n - done : chunk);
         for (int i = 0; i < c; i++) rows[i] = (int32_t)(r0 + done + i);
         twotower_tower_forward(m, t, rows, c, &ws);
-        const float *u = ws.h[t][m->tw[t].nlayers - 1];
-        if (raw) memcpy(raw + done * D, u, (size_t)c * D * sizeof(float));
-        if (m->cosine) normalise(u, c, D, score + done * D, NULL);
-        else memcpy(score + done * D, u, (size_t)c * D * sizeof(float));
+        if (raw) memcpy(raw + done * D, ws.out[t], (size_t)c * D * sizeof(float));
+        score_rows(m, t, r0 + done, c, ws.out[t], ws.nrm[t], score + done * m->S);
     }
 cleanup:
     free(rows);

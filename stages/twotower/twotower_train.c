@@ -174,16 +174,47 @@ cleanup:
     return rc;
 }
 
+double twotower_lr_at(const tt_opts *o, int64_t t, int64_t total_steps)
+{
+    if (strcmp(o->schedule, "constant") == 0) return o->lr;
+    /* Warm-up keeps Adam's first, noisy steps small; the cosine tail lets the last epochs settle
+     * instead of bouncing at the peak rate (the best epoch is then usually the last). */
+    if (t <= o->warmup) return o->lr * (double)t / (double)(o->warmup + 1);
+    int64_t span = total_steps - o->warmup;
+    double x = span > 0 ? (double)(t - o->warmup) / (double)span : 1.0;
+    x = x > 1.0 ? 1.0 : x;
+    double lo = o->lr * o->lr_final;
+    return lo + 0.5 * (o->lr - lo) * (1.0 + cos(3.14159265358979323846 * x));
+}
+
+/* The column of embedding row `row` that holds a bias term, or -1. Bias terms are not decayed:
+ * coupled L2 on a batch-mean loss shrinks a row in proportion to how often it is touched, which
+ * would pull every b_u, b_i towards 0 by a constant factor instead of acting like the bias
+ * model's count-based regularisation. */
+static int bias_column(const tt_model *m, int64_t row)
+{
+    for (int t = 0; t < 2; t++) {
+        const tt_tower *tw = &m->tw[t];
+        if (!tw->has_bias || row < tw->id_base || row >= tw->id_base + tw->f->n * tw->id_span)
+            continue;
+        int pos = tw->id_add ? m->D : 0;
+        return (int)((row - tw->id_base) % tw->id_span) == pos / m->E ? pos % m->E : -1;
+    }
+    return -1;
+}
+
 /* Coupled L2 weight decay (as torch.optim.Adam's weight_decay) then Adam. Embedding rows are
  * decayed and updated only when a step touched them (lazy, as torch's SparseAdam). */
-static void optimizer_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_fix *rows)
+static void optimizer_step(const tt_opts *o, const tt_data *d, tt_train *tr, tt_step *st,
+                           const tt_fix *rows)
 {
     tt_model *m = &tr->m;
-    float wd = (float)o->weight_decay;
+    float wd = (float)o->weight_decay, wde = (float)o->emb_weight_decay;
     int E = m->E;
+    int64_t steps_per_epoch = (d->train.n + o->batch - 1) / o->batch;
     tr->t++;
     double bc1 = 1.0 - pow(ADAM_B1, (double)tr->t), bc2 = 1.0 - pow(ADAM_B2, (double)tr->t);
-    double lr_t = o->lr / bc1;
+    double lr_t = twotower_lr_at(o, tr->t, steps_per_epoch * o->epochs) / bc1;
     float *gd = st->gbuf;
     if (wd > 0.0f)
         for (int64_t k = 0; k < m->n_dense; k++)
@@ -194,8 +225,11 @@ static void optimizer_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt
         float *gv = st->uvals;
         for (int q = 0; q < E; q++)
             gv[q] = (float)((double)rows->vals[(size_t)k * E + q] / TT_FIX_SCALE);
-        if (wd > 0.0f)
-            for (int q = 0; q < E; q++) gv[q] += wd * m->emb[r + q];
+        if (wde > 0.0f) {
+            int keep = bias_column(m, rows->rows[k]);
+            for (int q = 0; q < E; q++)
+                if (q != keep) gv[q] += wde * m->emb[r + q];
+        }
         adam_update(m->emb + r, tr->m_emb + r, tr->v_emb + r, gv, E, lr_t, bc2);
     }
 }
@@ -253,7 +287,7 @@ static int train_step(MPI_Comm comm, int rank, int size, const tt_opts *o, const
         RP_CALL(exchange_sparse(comm, size, m, st, &tr->bytes_sparse));
         rows = &st->uni;
     }
-    optimizer_step(o, tr, st, rows);
+    optimizer_step(o, d, tr, st, rows);
     tr->ep_sse += (double)st->ibuf[nd] / TT_FIX_SCALE;
     tr->ep_sae += (double)st->ibuf[nd + 1] / TT_FIX_SCALE;
     tr->ep_n += (double)gbn;
@@ -262,39 +296,46 @@ cleanup:
     return rc;
 }
 
-int twotower_evaluate(MPI_Comm comm, const tt_model *m, const tt_split *s, double *rmse,
-                      double *mae)
+int twotower_eval_scores(MPI_Comm comm, const tt_dot *dot, const tt_split *s, double *rmse,
+                         double *mae)
 {
-    int rc = RP_OK;
-    int rank = 0, size = 1;
-    float *su = NULL, *si = NULL;
-    int64_t acc[2] = {0, 0}; /* fixed point (2^-32): exact, so any rank count sums alike */
-    int64_t D = m->D;
+    int rc = RP_OK, rank = 0, size = 1;
+    int64_t acc[2] = {0, 0}, S = dot->S, off = 0, cnt = 0;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    /* Predictions come from the tower outputs of every user and video (as in /score), cheaper
-     * than a forward pass per interaction and exactly what later stages will score. */
-    RP_ALLOC(su = malloc((size_t)(m->tw[TT_USER].f->n * D) * sizeof(float)));
-    RP_ALLOC(si = malloc((size_t)(m->tw[TT_ITEM].f->n * D) * sizeof(float)));
-    RP_CALL(twotower_embed_all(m, TT_USER, su, NULL));
-    RP_CALL(twotower_embed_all(m, TT_ITEM, si, NULL));
-    int64_t off = 0, cnt = 0;
     rp_part_even(s->n, size, rank, &off, &cnt);
     for (int64_t k = off; k < off + cnt; k++) {
-        double p = twotower_pair_pred(m, su + s->user[k] * D, si + s->item[k] * D);
+        double p = twotower_dot_pred(dot, dot->user + s->user[k] * S, dot->item + s->item[k] * S);
         double r = p - s->value[k];
         acc[0] += llrint(r * r * 4294967296.0);
         acc[1] += llrint(fabs(r) * 4294967296.0);
     }
+    RP_CALL(rp_mpi_sum_i64(comm, acc, 2));
+    *rmse = s->n > 0 ? sqrt((double)acc[0] / 4294967296.0 / (double)s->n) : NAN;
+    *mae = s->n > 0 ? (double)acc[1] / 4294967296.0 / (double)s->n : NAN;
 cleanup:
+    return rc;
+}
+
+int twotower_evaluate(MPI_Comm comm, const tt_model *m, const tt_split *s, double *rmse,
+                      double *mae)
+{
+    int rc = RP_OK;
+    float *su = NULL, *si = NULL;
+    int64_t S = m->S;
+    tt_dot dot;
+    /* Predictions come from the /score rows of every user and video, cheaper than a forward
+     * pass per interaction and exactly what later stages will score. */
+    RP_ALLOC(su = malloc((size_t)(m->tw[TT_USER].f->n * S) * sizeof(float)));
+    RP_ALLOC(si = malloc((size_t)(m->tw[TT_ITEM].f->n * S) * sizeof(float)));
+    RP_CALL(twotower_embed_all(m, TT_USER, su, NULL));
+    RP_CALL(twotower_embed_all(m, TT_ITEM, si, NULL));
+cleanup:
+    rc = rp_mpi_agree(comm, rc);
+    twotower_dot_of(m, su, si, &dot);
+    if (rc == RP_OK) rc = twotower_eval_scores(comm, &dot, s, rmse, mae);
     free(su);
     free(si);
-    rc = rp_mpi_agree(comm, rc);
-    if (rc == RP_OK) rc = rp_mpi_sum_i64(comm, acc, 2);
-    if (rc == RP_OK) {
-        *rmse = s->n > 0 ? sqrt((double)acc[0] / 4294967296.0 / (double)s->n) : NAN;
-        *mae = s->n > 0 ? (double)acc[1] / 4294967296.0 / (double)s->n : NAN;
-    }
     return rc;
 }
 
@@ -373,9 +414,15 @@ static int train_alloc(const tt_opts *o, tt_train *tr)
     memcpy(tr->best_dense, m->dense, nd * sizeof(float));
     memcpy(tr->best_emb, m->emb, (size_t)m->n_rows * m->E * sizeof(float));
     tr->best_epoch = -1;
-    tr->best_mae = INFINITY;
+    tr->best_metric = INFINITY;
 cleanup:
     return rc;
+}
+
+int twotower_better(double x, double best)
+{
+    /* Without validation data the last epoch is the best; ties keep the earlier epoch. */
+    return isnan(x) || x < best;
 }
 
 /* End of an epoch: validation, history, early-stopping bookkeeping. */
@@ -392,9 +439,9 @@ static int end_epoch(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train
     h->valid_rmse[k] = vr;
     h->valid_mae[k] = va;
     h->seconds[k] = tr->ep_seconds;
-    /* Without validation data the last epoch is the best. */
-    if (isnan(va) || va < tr->best_mae) {
-        tr->best_mae = isnan(va) ? INFINITY : va;
+    double x = strcmp(o->select, "mae") == 0 ? va : vr;
+    if (twotower_better(x, tr->best_metric)) {
+        tr->best_metric = isnan(x) ? INFINITY : x;
         tr->best_epoch = tr->epoch + 1;
         tr->bad_epochs = 0;
         memcpy(tr->best_dense, tr->m.dense, (size_t)tr->m.n_dense * sizeof(float));
@@ -403,8 +450,10 @@ static int end_epoch(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train
         tr->bad_epochs++;
     }
     rp_log_info("epoch %lld/%d: train_rmse=%.5f train_mae=%.5f valid_rmse=%.5f valid_mae=%.5f "
-                "%.1f s", (long long)(tr->epoch + 1), o->epochs, h->train_rmse[k],
-                h->train_mae[k], vr, va, tr->ep_seconds);
+                "lr=%.3g %.1f s", (long long)(tr->epoch + 1), o->epochs, h->train_rmse[k],
+                h->train_mae[k], vr, va,
+                twotower_lr_at(o, tr->t, (d->train.n + o->batch - 1) / o->batch * o->epochs),
+                tr->ep_seconds);
     tr->epoch++;
     tr->step = 0;
     tr->ep_sse = tr->ep_sae = tr->ep_n = tr->ep_seconds = 0.0;
@@ -451,7 +500,10 @@ int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *
     memset(&st, 0, sizeof st);
     RP_MPI(MPI_Comm_size(comm, &size));
     rc = twotower_model_init(&tr->m, o, d);
-    if (rc == RP_OK) rc = train_alloc(o, tr);
+    RP_AGREE(comm, rc);
+    if (o->bias && o->bias_init && tr->m.head != TT_HEAD_SIGMOID)
+        RP_CALL(twotower_init_biases(comm, o, d, &tr->m));
+    rc = train_alloc(o, tr);
     RP_AGREE(comm, rc);
     if (o->resume) RP_CALL(twotower_checkpoint_read(comm, o, d, tr));
     rc = step_alloc(size, o, d, tr, &st);
@@ -482,6 +534,8 @@ cleanup:
 
 void twotower_train_clear(tt_train *tr)
 {
+    free(tr->fb_user);
+    free(tr->fb_item);
     twotower_model_clear(&tr->m);
     free(tr->best_dense);
     free(tr->best_emb);

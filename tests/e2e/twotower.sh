@@ -22,21 +22,33 @@ tt 1 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out o1.h5 "${common[@
 grep -q "^rp-twotower: ok .*valid_mae=" sum2.txt || fail "summary line: $(cat sum2.txt)"
 [ ! -e o2.h5.ckpt ] || fail "checkpoint left after a successful run"
 for ds in /score/user /score/item /user_embedding /item_embedding /weights/head \
-          /weights/user/layer0/W /weights/item/emb/tags /weights/user/emb/id /history/epoch \
+          /weights/user/layer0/W /weights/item/emb/tags /weights/user/id_vector \
+          /weights/user/bias /weights/item/id_vector /weights/item/bias /history/epoch \
           /history/train_rmse /history/train_mae /history/valid_rmse /history/valid_mae \
           /history/seconds; do
     h5ls "o2.h5$ds" > /dev/null 2>&1 || fail "missing $ds"
 done
 h5dump -a /score/post o2.h5 | grep -q '"identity"' || fail "/score post attribute"
 h5dump -A o2.h5 | grep -q 'recpipe.twotower' || fail "schema attribute"
-[ "$(h5dump -d /score/user -H o2.h5 | grep -c '( 60, 8 )')" = 1 ] || fail "/score/user shape"
+# dot head with bias columns: users [u, b_u, 1], videos [v, 1, b_i]
+[ "$(h5dump -d /score/user -H o2.h5 | grep -c '( 60, 10 )')" = 1 ] || fail "/score/user shape"
+for a in valid_rmse bias_valid_rmse beats_bias fallback; do
+    h5dump -a "/$a" o2.h5 > /dev/null 2>&1 || fail "root attribute $a missing"
+done
+h5dump -a /beats_bias o2.h5 | grep -q '(0): 1' || fail "planted problem: does not beat the bias model"
+# the seed's shape: cosine head, id embedding as an MLP input, no bias terms
+tt 1 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out seed.h5 "${common[@]}" \
+    --head cosine --id-path mlp --no-bias --select mae > /dev/null || fail "seed-shape run"
+h5ls seed.h5/weights/user/emb/id > /dev/null 2>&1 || fail "--id-path mlp: no id table"
+h5ls seed.h5/weights/user/bias > /dev/null 2>&1 && fail "--no-bias still has bias terms"
+[ "$(h5dump -d /score/user -H seed.h5 | grep -c '( 60, 8 )')" = 1 ] || fail "seed /score shape"
 for obj in /score /weights /user_embedding /item_embedding /history/valid_mae; do
     h5diff o1.h5 o2.h5 "$obj" "$obj" > /dev/null || fail "np 1 and np 2 differ in $obj"
 done
 tt 1 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out sig.h5 "${common[@]}" \
     --output sigmoid --loss huber --no-user-id > /dev/null || fail "sigmoid/huber run"
 h5dump -a /score/post sig.h5 | grep -q '"sigmoid"' || fail "sigmoid post attribute"
-h5ls sig.h5/weights/user/emb/id > /dev/null 2>&1 && fail "--no-user-id still has an id table"
+h5ls sig.h5/weights/user/id_vector > /dev/null 2>&1 && fail "--no-user-id still has an id vector"
 
 # 2. exit codes, no output on failure
 expect() { # expect CODE OUT args...

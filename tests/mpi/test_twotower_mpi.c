@@ -1,5 +1,6 @@
 /* test_twotower_mpi.c - rp-twotower under 1..4 ranks: replicas stay identical, the result does
- * not depend on the rank count, resume equals uninterrupted, a planted problem is learned. */
+ * not depend on the rank count, resume equals uninterrupted, a planted problem is learned, the
+ * written model is the best validation epoch, a model that loses falls back to the bias model. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,26 +148,107 @@ static void planted_problem_is_learned(void)
 {
     CU_ASSERT_EQUAL_FATAL(fixture(), RP_OK);
     double base = baseline_mae();
-    for (int head = 0; head < 2; head++) {
+    static const char *heads[3] = {"dot", "sigmoid", "cosine"};
+    for (int head = 0; head < 3; head++) {
         tt_opts o;
-        char h[65];
+        char h[65], name[32];
         double mae = NAN;
-        opts(&o, head ? "plant_sig.ckpt" : "plant_cos.ckpt");
+        snprintf(name, sizeof name, "plant_%s.ckpt", heads[head]);
+        opts(&o, name);
         o.epochs = 25;
-        o.output = head ? "sigmoid" : "cosine";
+        o.head = heads[head];
+        if (head == 2) { /* the seed's shape: id embedding in the MLP, no bias terms */
+            o.id_path = "mlp";
+            o.bias = 0;
+            o.select = "mae";
+        }
         o.early_stop = 5;
         CU_ASSERT_EQUAL(train(MPI_COMM_WORLD, &o, h, &mae), RP_OK);
         /* noise is 0.02; the baseline is about 0.12 */
         CU_ASSERT(base > 0.08);
         CU_ASSERT(mae < 0.4 * base);
         if (!(mae < 0.4 * base))
-            rp_log_warn("%s: valid MAE %g vs baseline %g", o.output, mae, base);
+            rp_log_warn("%s: valid MAE %g vs baseline %g", o.head, mae, base);
     }
+}
+
+/* Train, then finish (bias-model comparison); out: the trainer state (caller clears). */
+static int train_finish(const tt_opts *o, tt_data *d, tt_train *tr)
+{
+    int level = rp_log_level();
+    rp_log_set_level(RP_LOG_QUIET);
+    memset(tr, 0, sizeof *tr);
+    int rc = twotower_read_inputs(MPI_COMM_WORLD, o, d);
+    if (rc == RP_OK) rc = twotower_train(MPI_COMM_WORLD, o, d, tr);
+    if (rc == RP_OK) rc = twotower_finish(MPI_COMM_WORLD, o, d, tr);
+    rp_log_set_level(level);
+    return rc;
+}
+
+/* The written model is the epoch of minimum validation RMSE (not the last, not by MAE): its
+ * evaluation reproduces that epoch's history entry exactly. A large constant learning rate
+ * makes the curve bounce so the best epoch is usually not the last. */
+static void best_epoch_by_valid_rmse(void)
+{
+    CU_ASSERT_EQUAL_FATAL(fixture(), RP_OK);
+    tt_opts o;
+    tt_data d;
+    tt_train tr;
+    opts(&o, "best.ckpt");
+    o.epochs = 8;
+    o.lr = 0.05;
+    o.schedule = "constant";
+    CU_ASSERT_EQUAL_FATAL(train_finish(&o, &d, &tr), RP_OK);
+    int64_t arg = 0;
+    for (int64_t k = 1; k < tr.hist.n; k++)
+        if (tr.hist.valid_rmse[k] < tr.hist.valid_rmse[arg]) arg = k;
+    CU_ASSERT_EQUAL(tr.hist.n, 8);
+    CU_ASSERT_EQUAL(tr.best_epoch, arg + 1);
+    double rmse = NAN, mae = NAN;
+    CU_ASSERT_EQUAL(twotower_evaluate(MPI_COMM_WORLD, &tr.m, &d.valid, &rmse, &mae), RP_OK);
+    CU_ASSERT(rmse == tr.hist.valid_rmse[arg]);
+    CU_ASSERT(tr.fallback[0] == '\0');
+    CU_ASSERT(tr.valid_rmse == rmse);
+    CU_ASSERT(tr.valid_rmse < tr.bias_valid_rmse);
+    if (arg == tr.hist.n - 1) rp_log_warn("best epoch is the last one: selection not exercised");
+    twotower_train_clear(&tr);
+    twotower_data_clear(&d);
+}
+
+/* A model that cannot learn (tiny learning rate, no bias terms) loses to the bias model: the
+ * output falls back to the bias model's terms, with the bias model's validation RMSE. */
+static void loser_falls_back_to_bias(void)
+{
+    CU_ASSERT_EQUAL_FATAL(fixture(), RP_OK);
+    tt_opts o;
+    tt_data d;
+    tt_train tr;
+    opts(&o, "lose.ckpt");
+    o.epochs = 1;
+    o.lr = 1e-7;
+    o.bias = 0;
+    o.head = "cosine";
+    CU_ASSERT_EQUAL_FATAL(train_finish(&o, &d, &tr), RP_OK);
+    CU_ASSERT(tr.fallback[0] != '\0');
+    CU_ASSERT(tr.hist.valid_rmse[0] > tr.bias_valid_rmse);
+    CU_ASSERT(tr.valid_rmse == tr.bias_valid_rmse);
+    float *su = NULL, *si = NULL;
+    tt_dot dot;
+    CU_ASSERT_EQUAL_FATAL(twotower_output_dot(&tr, &d, &su, &si, &dot), RP_OK);
+    double rmse = NAN, mae = NAN;
+    CU_ASSERT_EQUAL(dot.S, o.dim + 2);
+    CU_ASSERT_EQUAL(twotower_eval_scores(MPI_COMM_WORLD, &dot, &d.valid, &rmse, &mae), RP_OK);
+    CU_ASSERT(rmse == tr.bias_valid_rmse);
+    free(su);
+    free(si);
+    twotower_train_clear(&tr);
+    twotower_data_clear(&d);
 }
 
 int test_twotower_mpi_register(void)
 {
     RP_ADD_SUITE("twotower_mpi", RP_T(replicas_identical_and_rank_count_free),
-                 RP_T(resume_equals_uninterrupted), RP_T(planted_problem_is_learned));
+                 RP_T(resume_equals_uninterrupted), RP_T(planted_problem_is_learned),
+                 RP_T(best_epoch_by_valid_rmse), RP_T(loser_falls_back_to_bias));
     return 0;
 }

@@ -1,5 +1,6 @@
 /* test_twotower.c - rp-twotower's model: analytic gradients against central finite
- * differences (both heads, both losses), and the /score convention reproducing predictions. */
+ * differences (every head, both losses, both id paths, with and without bias terms), the /score
+ * convention reproducing predictions, the learning-rate schedule, the best-epoch rule. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,7 @@ static int check_param(const tt_model *m, tt_ws *ws, tt_grad *scratch, float *p,
     return ok;
 }
 
-static void gradcheck(const char *output, const char *loss)
+static void gradcheck(const char *head, const char *loss, const char *id_path, int bias)
 {
     tt_data d;
     tt_opts o;
@@ -73,8 +74,10 @@ static void gradcheck(const char *output, const char *loss)
     tt_grad g, scratch;
     tiny_data(&d);
     twotower_opts_default(&o);
-    o.output = output;
+    o.head = head;
     o.loss = loss;
+    o.id_path = id_path;
+    o.bias = bias;
     o.huber_delta = 0.1;
     o.dim = 4;
     o.emb_dim = 3;
@@ -87,6 +90,13 @@ static void gradcheck(const char *output, const char *loss)
         for (int l = 0; l < m.tw[t].nlayers; l++)
             for (int k = 0; k < m.tw[t].dims[l + 1]; k++) m.dense[m.tw[t].b_off[l] + k] = 0.1f;
     for (int64_t k = 0; k < m.n_rows * m.E; k++) m.emb[k] *= 10.0f;
+    /* Non-zero bias terms (they start at 0). */
+    for (int t = 0; t < 2 && bias; t++) {
+        const tt_tower *tw = &m.tw[t];
+        for (int64_t r = 0; r < tw->f->n; r++)
+            m.emb[(tw->id_base + r * tw->id_span) * m.E + (tw->id_add ? m.D : 0)] =
+                0.05f * (float)(r % 3) - 0.04f;
+    }
     CU_ASSERT_EQUAL_FATAL(twotower_ws_init(&ws, &m, NS), RP_OK);
     CU_ASSERT_EQUAL_FATAL(twotower_grad_init(&g, &m, NS), RP_OK);
     CU_ASSERT_EQUAL_FATAL(twotower_grad_init(&scratch, &m, NS), RP_OK);
@@ -94,8 +104,14 @@ static void gradcheck(const char *output, const char *loss)
     twotower_grad_reset(&g, &m);
     twotower_loss_grad(&m, users, items, ys, NS, 1.0f, &ws, &g, &sse, &sae);
     int bad = 0, checked = 0;
-    for (int64_t k = 0; k < m.n_dense; k += 1 + k % 3, checked++)
+    /* Every head parameter, the rest sampled; the dot head's scale is fixed (gradient 0). */
+    for (int64_t k = 0; k < m.n_dense; k += k >= m.head_off ? 1 : 1 + k % 3, checked++) {
+        if (m.head == TT_HEAD_DOT && k == m.head_off) {
+            CU_ASSERT_EQUAL(g.dense[k], 0.0f);
+            continue;
+        }
         bad += !check_param(&m, &ws, &scratch, m.dense + k, g.dense[k], "dense", k);
+    }
     /* Every touched embedding row, every component; untouched rows have zero gradient. */
     for (int64_t s = 0; s < g.nrows; s++)
         for (int q = 0; q < m.E; q++, checked++)
@@ -107,6 +123,13 @@ static void gradcheck(const char *output, const char *loss)
     if (untouched >= 0)
         CU_ASSERT(check_param(&m, &ws, &scratch, m.emb + (int64_t)untouched * m.E, 0.0, "emb0",
                               untouched));
+    /* The id blocks (id vectors and bias terms) are among the checked rows. */
+    int id_rows = 0;
+    for (int64_t s = 0; s < g.nrows; s++)
+        id_rows += g.rows[s] >= m.tw[TT_USER].id_base &&
+                   g.rows[s] < m.tw[TT_USER].id_base + 6 * m.tw[TT_USER].id_span;
+    CU_ASSERT_EQUAL(id_rows, m.tw[TT_USER].id_span * 6); /* all 6 users appear in the batch */
+    CU_ASSERT(!bias || m.tw[TT_ITEM].id_span > 0);
     CU_ASSERT(checked > 100);
     CU_ASSERT(g.nrows > 10);
     CU_ASSERT_EQUAL(bad, 0);
@@ -116,38 +139,50 @@ static void gradcheck(const char *output, const char *loss)
     twotower_model_clear(&m);
 }
 
-static void gradcheck_cosine_mse(void) { gradcheck("cosine", "mse"); }
-static void gradcheck_sigmoid_mse(void) { gradcheck("sigmoid", "mse"); }
-static void gradcheck_cosine_huber(void) { gradcheck("cosine", "huber"); }
-static void gradcheck_sigmoid_huber(void) { gradcheck("sigmoid", "huber"); }
+static void gradcheck_dot_mse(void) { gradcheck("dot", "mse", "add", 1); }
+static void gradcheck_dot_huber(void) { gradcheck("dot", "huber", "add", 1); }
+static void gradcheck_dot_mlp_bias(void) { gradcheck("dot", "mse", "mlp", 1); }
+static void gradcheck_cosine_mse(void) { gradcheck("cosine", "mse", "add", 1); }
+static void gradcheck_sigmoid_mse(void) { gradcheck("sigmoid", "mse", "add", 1); }
+static void gradcheck_cosine_huber(void) { gradcheck("cosine", "huber", "mlp", 0); }
+static void gradcheck_sigmoid_huber(void) { gradcheck("sigmoid", "huber", "mlp", 0); }
 
 /* pred = clamp01(post(scale * dot(score_user, score_item) + shift)) is the model's prediction:
  * rp-twotower's validation metrics use exactly this, and it agrees with the training forward
- * pass (a different sgemm batching) to float rounding. */
+ * pass (a different sgemm batching) to float rounding. Every head, with and without bias
+ * columns, both id paths. */
 static void score_convention(void)
 {
-    for (int head = 0; head < 2; head++) {
+    static const char *heads[3] = {"dot", "sigmoid", "cosine"};
+    for (int cfg = 0; cfg < 6; cfg++) {
         tt_data d;
         tt_opts o;
         tt_model m;
         tt_ws ws;
         tiny_data(&d);
         twotower_opts_default(&o);
-        o.output = head ? "sigmoid" : "cosine";
+        o.head = heads[cfg % 3];
+        o.bias = cfg < 3;
+        o.id_path = cfg < 3 ? "add" : "mlp";
         o.dim = 5;
         CU_ASSERT_EQUAL_FATAL(twotower_model_init(&m, &o, &d), RP_OK);
-        m.dense[m.head_off] = 1.7f;
+        int S = m.S, sig = 0;
+        CU_ASSERT_EQUAL(S, o.bias ? 7 : 5);
+        if (m.head != TT_HEAD_DOT) m.dense[m.head_off] = 1.7f;
+        for (int64_t k = 0; k < m.n_rows * m.E; k++) m.emb[k] += 0.01f * (float)(k % 7) - 0.03f;
         CU_ASSERT_EQUAL_FATAL(twotower_ws_init(&ws, &m, NS), RP_OK);
-        float su[6 * 5], si[5 * 5], raw[6 * 5];
+        float su[6 * 7], si[5 * 7], raw[6 * 5];
         CU_ASSERT_EQUAL(twotower_embed_all(&m, TT_USER, su, raw), RP_OK);
         CU_ASSERT_EQUAL(twotower_embed_all(&m, TT_ITEM, si, NULL), RP_OK);
         twotower_predict(&m, users, items, NS, &ws);
-        double a = m.dense[m.head_off], c = m.dense[m.head_off + 1], sae = 0, sse = 0;
+        double a = 0, c = 0, sae = 0, sse = 0;
+        twotower_score_attrs(&m, &sig, &a, &c);
+        CU_ASSERT_EQUAL(sig, m.head == TT_HEAD_SIGMOID);
         int far = 0;
         for (int k = 0; k < NS; k++) {
             double dot = 0;
-            for (int q = 0; q < 5; q++) dot += (double)su[users[k] * 5 + q] * si[items[k] * 5 + q];
-            double z = a * dot + c, p = fmin(fmax(head ? 1.0 / (1.0 + exp(-z)) : z, 0), 1);
+            for (int q = 0; q < S; q++) dot += (double)su[users[k] * S + q] * si[items[k] * S + q];
+            double z = a * dot + c, p = fmin(fmax(sig ? 1.0 / (1.0 + exp(-z)) : z, 0), 1);
             far += fabs(p - fmin(fmax(ws.pred[k], 0), 1)) > 1e-6;
             sae += fabs(p - ys[k]);
             sse += (p - ys[k]) * (p - ys[k]);
@@ -158,20 +193,60 @@ static void score_convention(void)
         CU_ASSERT_EQUAL(twotower_evaluate(MPI_COMM_SELF, &m, &sp, &rmse, &mae), RP_OK);
         CU_ASSERT(fabs(mae - sae / NS) < 1e-9);
         CU_ASSERT(fabs(rmse - sqrt(sse / NS)) < 1e-9);
-        /* cosine scores are unit vectors; raw tower outputs are not */
+        /* bias columns: users [.., b_u, 1], videos [.., 1, b_i], b from the id block */
+        if (o.bias) {
+            const tt_tower *tu = &m.tw[TT_USER];
+            CU_ASSERT_EQUAL(su[2 * S + S - 1], 1.0f);
+            CU_ASSERT_EQUAL(si[3 * S + S - 2], 1.0f);
+            CU_ASSERT_EQUAL(su[2 * S + S - 2], m.emb[(tu->id_base + 2 * tu->id_span) * m.E + 5]);
+        }
+        /* cosine scores are unit vectors (scaled by a in the bias layout); raw outputs are not */
         double n0 = 0, r0 = 0;
-        for (int q = 0; q < 5; q++) n0 += (double)su[q] * su[q], r0 += (double)raw[q] * raw[q];
-        CU_ASSERT(head || fabs(n0 - 1.0) < 1e-5);
-        CU_ASSERT(head || fabs(r0 - 1.0) > 1e-3);
+        for (int q = 0; q < 5; q++) n0 += (double)si[q] * si[q], r0 += (double)raw[q] * raw[q];
+        CU_ASSERT(m.head != TT_HEAD_COSINE || fabs(n0 - 1.0) < 1e-5);
+        CU_ASSERT(m.head != TT_HEAD_COSINE || fabs(r0 - 1.0) > 1e-3);
         twotower_ws_clear(&ws);
         twotower_model_clear(&m);
     }
 }
 
+/* The cosine schedule: linear warm-up to lr, then cosine decay to lr * lr_final at the end. */
+static void lr_schedule(void)
+{
+    tt_opts o;
+    twotower_opts_default(&o);
+    o.lr = 0.01;
+    o.warmup = 9;
+    o.lr_final = 0.1;
+    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 1, 109), 0.001, 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 9, 109), 0.009, 1e-15);
+    double x = 3.14159265358979323846 / 100; /* 1 of 100 steps after the warm-up */
+    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 10, 109), 0.01 - 0.009 * (1 - cos(x)) / 2, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 59, 109), 0.0055, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 109, 109), 0.001, 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 500, 109), 0.001, 1e-15);
+    o.schedule = "constant";
+    CU_ASSERT_EQUAL(twotower_lr_at(&o, 1, 109), 0.01);
+    CU_ASSERT_EQUAL(twotower_lr_at(&o, 100, 109), 0.01);
+}
+
+/* The best epoch: strictly lower metric wins, ties keep the earlier, NaN (no validation) takes
+ * the latest. */
+static void best_epoch_rule(void)
+{
+    CU_ASSERT(twotower_better(0.15, INFINITY));
+    CU_ASSERT(twotower_better(0.149, 0.15));
+    CU_ASSERT(!twotower_better(0.15, 0.15));
+    CU_ASSERT(!twotower_better(0.151, 0.15));
+    CU_ASSERT(twotower_better(NAN, 0.15));
+}
+
 int test_twotower_register(void)
 {
-    RP_ADD_SUITE("twotower", RP_T(gradcheck_cosine_mse), RP_T(gradcheck_sigmoid_mse),
-                 RP_T(gradcheck_cosine_huber), RP_T(gradcheck_sigmoid_huber),
-                 RP_T(score_convention));
+    RP_ADD_SUITE("twotower", RP_T(gradcheck_dot_mse), RP_T(gradcheck_dot_huber),
+                 RP_T(gradcheck_dot_mlp_bias), RP_T(gradcheck_cosine_mse),
+                 RP_T(gradcheck_sigmoid_mse), RP_T(gradcheck_cosine_huber),
+                 RP_T(gradcheck_sigmoid_huber), RP_T(score_convention), RP_T(lr_schedule),
+                 RP_T(best_epoch_rule));
     return 0;
 }
