@@ -97,6 +97,15 @@ models=("$als")
 [ -f "$tt" ] && models+=("$tt")
 [ -f "$hybrid" ] && models+=("$hybrid#blend" "$hybrid#concat")
 for m in "${models[@]}"; do
+    # The SGEMM reference at this model's width (hybrids: the ALS width above).
+    mf=${m%%#*}
+    md=$(h5dump -H -d /score/user "$mf" 2> /dev/null | sed -n 's/.*SIMPLE { ( \([0-9]*\), \([0-9]*\) ).*/\2/p')
+    if [ -n "$md" ] && [ "$md" != "$d" ]; then
+        read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$work/sgemm" "$ni" "$md")
+        printf "SGEMM 256x%sx%s single core (for %s): %.4g pairs/s, %.4g pairs per cpu s\n" "$ni" "$md" "$(basename "$m")" "$gemm_pairs" "$gemm_cpu"
+    else
+        read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$work/sgemm" "$ni" "$d")
+    fi
     for np in $nps; do
       for b in "${bins[@]}"; do
         out=$work/recs-${b%%:*}.h5
@@ -121,6 +130,7 @@ for m in "${models[@]}"; do
       fi
     done
 done
-echo "(vs_gemm: pairs/s per rank as a share of the pure single-core SGEMM pair rate at d=$d, per wall"
+echo "(vs_gemm: pairs/s per rank as a share of the pure single-core SGEMM pair rate at the model's width"
+echo " (measured again just before each model's rows), per wall"
 echo " second and per CPU second (pairs_cpu_s_r: pairs per CPU second of the slowest rank's scoring);"
 echo " the rest is the top-K heap, exclusion marks and, for hybrids, the extra components/MLP)"
