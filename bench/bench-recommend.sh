@@ -4,7 +4,11 @@
 # in the same run. Uses a real run's shards.h5/als.h5/hybrid.h5 when BENCH_RUN has them
 # (default /work/data/full), else a synthetic KuaiRec-shaped input (7,176 users x 10,728 videos,
 # 13% of pairs in train, ALS-like d=66 and two-tower-like d=32 dot models).
-# Usage: bench/bench-recommend.sh   (env: BENCH_RUN, BENCH_NPS="1 2", BENCH_K=50, BENCH_DIR)
+# Rates are given per wall second and per CPU second (the machine is shared: CPU seconds are
+# steadier). BENCH_BEFORE=path/to/an/older/rp-recommend runs it too, interleaved, for a
+# before/after table from one run.
+# Usage: bench/bench-recommend.sh   (env: BENCH_RUN, BENCH_NPS="1 2", BENCH_K=50, BENCH_DIR,
+#        BENCH_BEFORE, BENCH_NO_HYBRID=1 skips training the synthetic hybrid)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -20,7 +24,7 @@ libs="$top/build/libstage_hybrid.a $top/build/librecpipe.a $(pkg-config --libs h
 
 if [ -f "$run/shards.h5" ] && [ -f "$run/als.h5" ]; then
     data="real ($run)"
-    shards=$run/shards.h5 als=$run/als.h5 hybrid=${run}/hybrid.h5
+    shards=$run/shards.h5 als=$run/als.h5 hybrid=${run}/hybrid.h5 tt=$run/twotower.h5
 else
     nu=${BENCH_USERS:-7176} ni=${BENCH_ITEMS:-10728} # smaller only to try the script
     data="synthetic KuaiRec-shaped ($nu x $ni)"
@@ -47,8 +51,8 @@ C
         (cd "$work" && ./mkfx "$nu" "$ni")
         echo "synthetic inputs written in $(( $(date +%s) - t0 )) s"
     fi
-    shards=$work/shards.h5 als=$work/als.h5 hybrid=$work/hybrid.h5
-    if [ ! -f "$hybrid" ]; then
+    shards=$work/shards.h5 als=$work/als.h5 hybrid=$work/hybrid.h5 tt=$work/twotower.h5
+    if [ ! -f "$hybrid" ] && [ -z "${BENCH_NO_HYBRID:-}" ]; then
         # A short hybrid (1 epoch of 200k samples) so its two variants can be timed too.
         rp_mpirun 2 bin/rp-hybrid --shards "$shards" --als "$als" --twotower "$work/twotower.h5" \
             --out "$hybrid" --epochs 1 --epoch-samples 200000 2> "$work/hybrid.log" | tail -1
@@ -64,42 +68,69 @@ cat > "$work/sgemm.c" <<'C'
 #include <stdlib.h>
 #include <time.h>
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+static double cpu(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 int main(int argc, char **argv)
 {
     int m = 256, n = atoi(argv[1]), k = atoi(argv[2]), reps = 0;
     float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * n * k), *c = malloc(sizeof(float) * m * n);
     for (long x = 0; x < (long)m * k; x++) a[x] = (float)(x % 7) * 0.1f;
     for (long x = 0; x < (long)n * k; x++) b[x] = (float)(x % 5) * 0.1f;
-    double t0 = now(), t;
+    double t0 = now(), c0 = cpu(), t;
     do {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
         reps++;
     } while ((t = now() - t0) < 2.0);
-    double flops = 2.0 * m * n * k * reps / t;
-    printf("%.3f %.4g\n", flops / 1e9, (double)m * n * reps / t);
+    double flops = 2.0 * m * n * k * reps / t, cs = cpu() - c0;
+    printf("%.3f %.4g %.4g\n", flops / 1e9, (double)m * n * reps / t, (double)m * n * reps / cs);
     return c[1] < -1.0f;
 }
 C
 mpicc -O2 "$work/sgemm.c" -lopenblas -o "$work/sgemm"
-read -r gflops gemm_pairs < <(OPENBLAS_NUM_THREADS=1 "$work/sgemm" "$ni" "$d")
+read -r gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$work/sgemm" "$ni" "$d")
 
 echo "== bench-recommend: $data, K=$k, ALS width d=$d, $(getconf _NPROCESSORS_ONLN) cores; load $(cut -d" " -f1-3 /proc/loadavg) (shared: timings are noisy)"
-printf "SGEMM 256x%sx%s single core: %.2f GFLOP/s = %.4g pairs/s (2d flops per pair)\n" "$ni" "$d" "$gflops" "$gemm_pairs"
-printf "%-16s %3s %12s %14s %12s %10s\n" model np scored_pairs pairs_per_s per_rank_vs_gemm wall_s
+printf "SGEMM 256x%sx%s single core: %.2f GFLOP/s = %.4g pairs/s (2d flops per pair), %.4g pairs per cpu s\n" "$ni" "$d" "$gflops" "$gemm_pairs" "$gemm_cpu"
+printf "%-16s %-7s %3s %12s %12s %9s %14s %9s %8s\n" model binary np scored_pairs pairs_per_s vs_gemm pairs_cpu_s_r vs_gemm wall_s
+bins=("after:bin/rp-recommend")
+[ -n "${BENCH_BEFORE:-}" ] && bins=("before:$BENCH_BEFORE" "${bins[@]}")
 models=("$als")
+[ -f "$tt" ] && models+=("$tt")
 [ -f "$hybrid" ] && models+=("$hybrid#blend" "$hybrid#concat")
 for m in "${models[@]}"; do
+    # The SGEMM reference at this model's width (hybrids: the ALS width above).
+    mf=${m%%#*}
+    md=$(h5dump -H -d /score/user "$mf" 2> /dev/null | sed -n 's/.*SIMPLE { ( \([0-9]*\), \([0-9]*\) ).*/\2/p')
+    if [ -n "$md" ] && [ "$md" != "$d" ]; then
+        read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$work/sgemm" "$ni" "$md")
+        printf "SGEMM 256x%sx%s single core (for %s): %.4g pairs/s, %.4g pairs per cpu s\n" "$ni" "$md" "$(basename "$m")" "$gemm_pairs" "$gemm_cpu"
+    else
+        read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$work/sgemm" "$ni" "$d")
+    fi
     for np in $nps; do
-        out=$work/recs.h5
-        summary=$(rp_mpirun "$np" bin/rp-recommend --shards "$shards" --model-file "$m" --k "$k" \
+      for b in "${bins[@]}"; do
+        out=$work/recs-${b%%:*}.h5
+        summary=$(rp_mpirun "$np" "${b#*:}" --shards "$shards" --model-file "$m" --k "$k" \
                   --out "$out" 2> "$work/rec.log")
         line=$(grep "scored" "$work/rec.log" | tail -1)
         pairs=$(sed -n 's/.*scored \([0-9]*\) pairs in \([0-9.]*\) s.*/\1/p' <<< "$line")
         secs=$(sed -n 's/.*scored \([0-9]*\) pairs in \([0-9.]*\) s.*/\2/p' <<< "$line")
+        cpu=$(sed -n 's/.*; \([0-9.]*\) cpu s per rank.*/\1/p' <<< "$line")
         wall=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<< "$summary")
-        awk -v m="$(basename "$m")" -v np="$np" -v p="$pairs" -v s="$secs" -v g="$gemm_pairs" -v w="$wall" \
-            'BEGIN { r = s > 0 ? p / s : 0; printf "%-16s %3d %12d %14.4g %12.1f%% %10s\n", m, np, p, r, 100 * r / np / g, w }'
+        awk -v m="$(basename "$m")" -v b="${b%%:*}" -v np="$np" -v p="$pairs" -v s="$secs" -v c="${cpu:-0}" \
+            -v g="$gemm_pairs" -v gc="$gemm_cpu" -v w="$wall" 'BEGIN { r = s > 0 ? p / s : 0; rc = c > 0 ? p / np / c : 0;
+            printf "%-16s %-7s %3d %12d %12.4g %8.1f%% %14.4g %8.1f%% %8s\n", m, b, np, p, r, 100 * r / np / g, rc, 100 * rc / gc, w }'
+      done
+      if [ ${#bins[@]} -gt 1 ]; then
+        if h5diff "$work/recs-before.h5" "$work/recs-after.h5" /items > /dev/null &&
+           h5diff "$work/recs-before.h5" "$work/recs-after.h5" /scores > /dev/null; then
+            echo "  before and after: same /items and /scores"
+        else
+            echo "  before and after: /items or /scores DIFFER"
+        fi
+      fi
     done
 done
-echo "(per_rank_vs_gemm: pairs/s per rank as a share of the pure single-core SGEMM pair rate at d=$d;"
+echo "(vs_gemm: pairs/s per rank as a share of the pure single-core SGEMM pair rate at the model's width"
+echo " (measured again just before each model's rows), per wall"
+echo " second and per CPU second (pairs_cpu_s_r: pairs per CPU second of the slowest rank's scoring);"
 echo " the rest is the top-K heap, exclusion marks and, for hybrids, the extra components/MLP)"

@@ -58,6 +58,18 @@ int rp_model_load_dot(MPI_Comm comm, int64_t file, const char *path, const char 
 int rp_model_dot_parts(const rp_model *m, int64_t *d, const double **U, const double **V,
                        rp_post *post, double *scale, double *shift);
 
+/* rp_model_dot_monotone - for callers that finish only some products (rp-recommend's top-K):
+ * +1 if m is of the dot kind and its score is a non-decreasing function of the raw float
+ * product U[u].V[i] (identity post, scale >= 0), -1 if non-increasing (identity, scale < 0), 0
+ * otherwise (other kinds, sigmoid). Local. */
+int rp_model_dot_monotone(const rp_model *m);
+
+/* rp_model_dot_raw_block - the raw float products of rp_model_score_block (same GEMM, same
+ * bits) before the post transform and clamp; rp_model_dot_finish(m, out[x]) gives the very
+ * score rp_model_score_block would have written. Dot kind only (else RP_ERR_INTERNAL). Local. */
+int rp_model_dot_raw_block(const rp_model *m, int64_t u0, int64_t nu, float *out);
+float rp_model_dot_finish(const rp_model *m, float raw);
+
 /* rp_model_score_pairs - out[p] = normalised prediction in [0, 1] of the dense pair
  * (users[p], items[p]) for p < n (indices in range). Local; a pair's value does not depend on
  * the other pairs, so any split over ranks gives the same bits. Returns RP_OK, RP_ERR_NOMEM. */

@@ -45,7 +45,8 @@ static int dot_pairs(const rp_model *m, const int32_t *users, const int32_t *ite
     return RP_OK;
 }
 
-static int dot_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
+/* The float products of a user block (before finish): the one GEMM both paths share. */
+static int dot_raw(const rp_model *m, int64_t u0, int64_t nu, float *out)
 {
     const dot_impl *im = m->impl;
     int rc = RP_OK;
@@ -56,9 +57,17 @@ static int dot_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nu, (int)m->n_items, (int)im->d,
                 1.0f, im->Uf + u0 * im->d, (int)im->d, im->Vf, (int)im->d, 0.0f, out,
                 (int)m->n_items);
-    for (int64_t x = 0; x < nu * m->n_items; x++) out[x] = (float)finish(im, out[x]);
 cleanup:
     return rc;
+}
+
+static int dot_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
+{
+    const dot_impl *im = m->impl;
+    int rc = dot_raw(m, u0, nu, out);
+    if (rc != RP_OK) return rc;
+    for (int64_t x = 0; x < nu * m->n_items; x++) out[x] = (float)finish(im, out[x]);
+    return RP_OK;
 }
 
 static void dot_destroy(void *p)
@@ -193,6 +202,30 @@ int rp_model_dot_parts(const rp_model *m, int64_t *d, const double **U, const do
     *shift = im->shift;
 cleanup:
     return rc;
+}
+
+int rp_model_dot_monotone(const rp_model *m)
+{
+    if (m->ops != &dot_ops) return 0;
+    const dot_impl *im = m->impl;
+    /* Rounding to nearest keeps scale * x + shift, the clamp and the float cast monotone. exp()
+     * is not guaranteed monotone to the last bit, so the sigmoid gets no shortcut. */
+    if (im->post != RP_POST_IDENTITY || isnan(im->scale) || isnan(im->shift)) return 0;
+    return im->scale >= 0.0 ? 1 : -1;
+}
+
+int rp_model_dot_raw_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
+{
+    int rc = RP_OK;
+    RP_REQUIRE(m->ops == &dot_ops, RP_ERR_INTERNAL, "model '%s' is not of the dot kind", m->name);
+    rc = dot_raw(m, u0, nu, out);
+cleanup:
+    return rc;
+}
+
+float rp_model_dot_finish(const rp_model *m, float raw)
+{
+    return (float)finish(m->impl, raw);
 }
 
 void rp_model_set(rp_model *m, const char *name, int64_t n_users, int64_t n_items,

@@ -37,6 +37,21 @@ int rec_better(float a, int32_t ia, float b, int32_t ib);
 void rec_topk(const float *scores, int64_t n, const uint32_t *mark, uint32_t stamp, int k,
               int32_t *heap, int32_t *idx, float *val);
 
+/* One kept candidate of rec_topk_monotone: its score, its sort key (sign * raw product), its
+ * dense item index. */
+typedef struct rec_entry {
+    float score, key;
+    int32_t item;
+} rec_entry;
+
+/* rec_topk_monotone - rec_topk on the raw float products of a dot-form model whose score is
+ * monotone in them (rp_model_dot_monotone(m) == sign, non-zero): the same idx/val as rec_topk
+ * on the finished scores, but only candidates whose product beats the K-th best so far are
+ * finished (rp_model_dot_finish) and touch the heap. raw[0..n) is scratch (negated in place
+ * when sign < 0). heap: k entries of scratch. Local, deterministic. */
+void rec_topk_monotone(float *raw, int64_t n, const rp_model *m, int sign, const uint32_t *mark,
+                       uint32_t stamp, int k, rec_entry *heap, int32_t *idx, float *val);
+
 /* rec_select_users - dense indices (sorted, unique) of the users to recommend for: every user
  * when spec is NULL, else the raw ids "1,2,3" or "@file" (ids separated by commas, spaces or
  * newlines) looked up in user_raw (sorted). Out: *sel (caller frees), *n. Local.

@@ -113,6 +113,10 @@ typedef struct shard_state {
     int64_t bad_big, bad_small, read_big, read_small; /* global */
     int64_t bytes_parsed;                             /* global */
     char inputs[2400];
+    /* Wall seconds of this rank inside rp_h5 dataset writes and the bytes it wrote there, and
+     * of the close + rename (shard_write.c), for the summary's per-phase timings. */
+    double h5_secs, commit_secs;
+    int64_t h5_bytes;
 } shard_state;
 
 /* shard_opts.c */

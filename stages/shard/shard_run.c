@@ -223,6 +223,39 @@ static void summarize(rp_stage *st, const shard_state *s, double parse_secs, dou
     rp_stage_add(st, "mb_s", "%.1f", mb / (secs > 0 ? secs : 1e-9));
 }
 
+/* Per-phase wall seconds after parsing (max over ranks at each phase's end: the phases end
+ * in collectives, so this is what the run waited for). */
+enum { PH_IDS, PH_SPLIT, PH_TEST, PH_HASH, PH_WRITE, SHARD_NPHASES };
+
+static void lap(double *ph, int which, double *tp)
+{
+    double now = MPI_Wtime();
+    ph[which] = now - *tp;
+    *tp = now;
+}
+
+/* Phase times and the HDF5 write rate on the summary line: the write phase is split into the
+ * dataset writes (rp_h5, summed over ranks' bytes, slowest rank's seconds), the close + rename,
+ * and the rest (CSR/CSC slices and the by-item exchange). Collective. */
+static int phase_summary(rp_stage *st, const shard_state *s, double *ph)
+{
+    int rc = RP_OK;
+    double v[3] = {s->h5_secs, s->commit_secs, (double)s->h5_bytes};
+    RP_CALL(rp_mpi_max_f64(st->comm, ph, SHARD_NPHASES));
+    RP_CALL(rp_mpi_max_f64(st->comm, v, 2));
+    RP_CALL(rp_mpi_sum_f64(st->comm, &v[2], 1));
+    static const char *const key[SHARD_NPHASES] = {"ids_seconds", "split_seconds",
+                                                   "test_seconds", "prep_seconds",
+                                                   "write_seconds"};
+    for (int p = 0; p < SHARD_NPHASES; p++) rp_stage_add(st, key[p], "%.2f", ph[p]);
+    rp_stage_add(st, "h5_write_seconds", "%.2f", v[0]);
+    rp_stage_add(st, "h5_commit_seconds", "%.2f", v[1]);
+    rp_stage_add(st, "h5_mb", "%.1f", v[2] / 1e6);
+    rp_stage_add(st, "h5_mb_s", "%.1f", v[2] / 1e6 / (v[0] > 0 ? v[0] : 1e-9));
+cleanup:
+    return rc;
+}
+
 /* Global copies of the per-split counts for the summary (the attributes sum their own). */
 static int global_counts(MPI_Comm comm, shard_state *s, shard_counts *g)
 {
@@ -254,31 +287,38 @@ int shard_run(rp_stage *st, shard_state *s)
     RP_CALL(rp_mpi_max_f64(comm, &parse_cpu, 1));
     rp_log_debug("parsed: %.2f s, peak %.0f MiB", parse_secs, rp_peak_rss_mb());
     RP_CALL(check_signal(comm));
+    double ph[SHARD_NPHASES] = {0}, tp = MPI_Wtime();
     RP_CALL(make_ids(comm, s, &big, &small));
+    lap(ph, PH_IDS, &tp);
     rp_log_debug("ids: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     rp_log_info("%lld users, %lld videos; cleaning", (long long)s->n_users, (long long)s->n_items);
     RP_CALL(owner_pairs(comm, s, &big, &pairs, &np));
     rc = shard_split_pairs(pairs, np, &s->opt, &s->split[SHARD_TRAIN], &s->split[SHARD_VALID]);
     pairs = NULL;
     RP_AGREE(comm, rc);
+    lap(ph, PH_SPLIT, &tp);
     rp_log_debug("big split: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     RP_CALL(owner_pairs(comm, s, &small, &pairs, &np));
     rc = shard_finish_test(pairs, np, &s->split[SHARD_TEST]);
     pairs = NULL;
     RP_AGREE(comm, rc);
+    lap(ph, PH_TEST, &tp);
     rp_log_debug("test cleaned: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     RP_CALL(check_signal(comm));
     RP_CALL(fit_norm(comm, s));
     RP_CALL(item_blocks(comm, s));
     RP_CALL(hash_inputs(comm, s));
     RP_CALL(check_signal(comm));
+    lap(ph, PH_HASH, &tp);
     rp_log_info("writing %s", s->opt.out);
     rp_log_debug("hashed: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     RP_CALL(shard_write_output(st, s));
+    lap(ph, PH_WRITE, &tp);
     rp_log_debug("written: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
     RP_CALL(global_counts(comm, s, g));
     for (int sp = 0; sp < SHARD_NSPLITS; sp++) s->split[sp].counts = g[sp];
     summarize(st, s, parse_secs, parse_cpu);
+    RP_CALL(phase_summary(st, s, ph));
 cleanup:
     free(pairs);
     shard_parsed_clear(&big);

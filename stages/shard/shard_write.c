@@ -95,13 +95,21 @@ cleanup:
     return rc;
 }
 
+/* Seconds and bytes of this rank's HDF5 dataset writes (shard_state's h5_secs / h5_bytes). */
+static double h5_secs;
+static int64_t h5_bytes;
+
 /* Write one dataset "<split>/<name>" of nglobal entries from this rank's n at offset. */
 static int write_part(hid_t f, int sp, const char *name, rp_dtype t, int64_t nglobal,
                       int64_t offset, int64_t n, const void *buf)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/%s", split_group[sp], name);
-    return rp_h5_write_1d(f, path, t, nglobal, offset, n, buf);
+    double t0 = MPI_Wtime();
+    int rc = rp_h5_write_1d(f, path, t, nglobal, offset, n, buf);
+    h5_secs += MPI_Wtime() - t0;
+    h5_bytes += n * (int64_t)rp_dtype_size(t);
+    return rc;
 }
 
 /* The rank's block, its first entry and the global nnz. Collective. */
@@ -345,9 +353,15 @@ int shard_write_output(const rp_stage *st, shard_state *s)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
+    h5_secs = 0.0;
+    h5_bytes = 0;
     RP_CALL(rp_h5_create(st->comm, s->opt.out, &f));
     rc = write_all(st, f, s);
-cleanup:
+cleanup:;
+    double t0 = MPI_Wtime();
     if (f >= 0 || rc == RP_OK) rc = rp_h5_commit(st->comm, &f, s->opt.out, rc);
+    s->commit_secs = MPI_Wtime() - t0;
+    s->h5_secs = h5_secs;
+    s->h5_bytes = h5_bytes;
     return rc;
 }

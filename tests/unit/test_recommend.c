@@ -1,5 +1,7 @@
 /* test_recommend.c - rp-recommend pieces: the heap top-K equals a brute-force sort (with many
- * ties, exclusions, K above the candidate count), user selection and option errors. */
+ * ties, exclusions, K above the candidate count), the fused top-K on raw dot products equals
+ * finishing every score and sorting (clamp ties, negative scale, NaN), user selection and
+ * option errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +9,7 @@
 
 #include "../../stages/recommend/recommend.h"
 #include "rp_err.h"
+#include "rp_model.h"
 #include "rp_rng.h"
 #include "rp_test.h"
 
@@ -74,6 +77,88 @@ static void topk_matches_bruteforce(void)
     CU_ASSERT(!rec_better(0.5f, 3, 0.5f, 1));
 }
 
+/* Reference order with NaN last: higher score, then lower index. */
+static int cmp_ref(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    float sx = cmp_scores[x], sy = cmp_scores[y];
+    int nx = isnan(sx), ny = isnan(sy);
+    if (nx != ny) return nx ? 1 : -1;
+    if (!nx && sx != sy) return sx > sy ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+/* One fixture: NU users x NI items, factors on a coarse grid (many equal products), scores
+ * pushed past [0, 1] by scale/shift so the clamp makes more ties. Returns mismatches of
+ * rec_topk_monotone against score_block + a full sort, for several K, with exclusions. */
+static int fused_vs_reference(double scale, double shift, int with_nan, int *checked)
+{
+    enum { NU = 37, NI = 301, D = 3 };
+    double U[NU * D], V[NI * D];
+    for (int x = 0; x < NU * D; x++) U[x] = (double)((x * 7) % 5 - 2) / 2.0;
+    for (int x = 0; x < NI * D; x++) V[x] = (double)((x * 11) % 7 - 3) / 3.0;
+    if (with_nan) V[5 * D + 1] = NAN; /* item 5 scores NaN for everyone */
+    rp_model *m = NULL;
+    if (rp_model_from_dot("als", NU, NI, D, U, V, RP_POST_IDENTITY, scale, shift, &m) != RP_OK)
+        return -1;
+    int sign = rp_model_dot_monotone(m), bad = 0;
+    float *fin = malloc(sizeof(float) * NU * NI), *raw = malloc(sizeof(float) * NU * NI);
+    uint32_t mark[NI];
+    int32_t order[NI], idx[NI + 5], heap[NI + 5];
+    rec_entry eh[NI + 5];
+    float val[NI + 5];
+    int ks[5] = {1, 4, 25, 200, NI + 5};
+    if (sign == 0 || rp_model_score_block(m, 0, NU, fin) != RP_OK ||
+        rp_model_dot_raw_block(m, 0, NU, raw) != RP_OK)
+        bad = -1;
+    for (int u = 0; u < NU && bad >= 0; u++) {
+        int n = 0;
+        for (int i = 0; i < NI; i++) {
+            mark[i] = rp_rng_uniform(9, (uint64_t)u, (uint64_t)i) < 0.2 ? 3u : 0u;
+            if (mark[i] != 3u) order[n++] = i;
+        }
+        cmp_scores = fin + (int64_t)u * NI;
+        qsort(order, (size_t)n, sizeof *order, cmp_ref);
+        for (int kk = 0; kk < 5; kk++) {
+            int k = ks[kk];
+            float row[NI];
+            memcpy(row, raw + (int64_t)u * NI, sizeof row);
+            rec_topk_monotone(row, NI, m, sign, mark, 3u, k, eh, idx, val);
+            int32_t hidx[NI + 5];
+            float hval[NI + 5];
+            rec_topk(cmp_scores, NI, mark, 3u, k, heap, hidx, hval);
+            for (int r = 0; r < k; r++) {
+                int want = r < n ? order[r] : -1;
+                float wv = want >= 0 ? cmp_scores[want] : NAN;
+                /* Same item and the same score bits as finishing every product. */
+                if (idx[r] != want || memcmp(&val[r], &wv, sizeof wv) != 0) bad++;
+                if (hidx[r] != want) bad++;
+            }
+            (*checked)++;
+        }
+    }
+    free(fin);
+    free(raw);
+    rp_model_destroy(&m);
+    return bad;
+}
+
+static void fused_topk_matches_reference(void)
+{
+    int checked = 0;
+    CU_ASSERT_EQUAL(fused_vs_reference(0.4, 0.5, 0, &checked), 0);  /* clamps at 0 and 1 */
+    CU_ASSERT_EQUAL(fused_vs_reference(-0.3, 0.5, 0, &checked), 0); /* decreasing in the product */
+    CU_ASSERT_EQUAL(fused_vs_reference(0.05, 0.5, 1, &checked), 0); /* a NaN item, no clamp */
+    CU_ASSERT_EQUAL(fused_vs_reference(0.0, 0.25, 0, &checked), 0); /* every score equal */
+    CU_ASSERT_EQUAL(checked, 4 * 37 * 5);
+    /* The sigmoid is not known monotone to the last bit: no shortcut. */
+    double U[2] = {1, 2}, V[2] = {3, 4};
+    rp_model *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(rp_model_from_dot("tt", 2, 2, 1, U, V, RP_POST_SIGMOID, 1, 0, &m), RP_OK);
+    CU_ASSERT_EQUAL(rp_model_dot_monotone(m), 0);
+    rp_model_destroy(&m);
+}
+
 static void select_users(void)
 {
     int64_t raw[5] = {3, 13, 23, 33, 43}, *sel = NULL, n = 0;
@@ -120,7 +205,8 @@ static void parse_errors(void)
 
 int test_recommend_register(void)
 {
-    RP_ADD_SUITE("recommend", RP_T(topk_matches_bruteforce), RP_T(select_users),
+    RP_ADD_SUITE("recommend", RP_T(topk_matches_bruteforce), RP_T(fused_topk_matches_reference),
+                 RP_T(select_users),
                  RP_T(parse_errors));
     return 0;
 }
