@@ -118,8 +118,10 @@ uint8_t seqrec_bucket(float value, int buckets)
 
 float seqrec_dropout_scale(uint64_t seed, uint64_t key, int site, int t, int j, float p)
 {
-    uint64_t idx = (((uint64_t)site << 20) + (uint64_t)t) << 20 | (uint64_t)j;
-    return rp_rng_uniform(seed, key, idx) < (double)p ? 0.0f : 1.0f / (1.0f - p);
+    /* one 64-bit hash gives the 16-bit uniforms of four consecutive elements */
+    uint64_t idx = (((uint64_t)site << 20) + (uint64_t)t) << 20 | (uint64_t)(j >> 2);
+    uint64_t bits = rp_rng_hash(seed, key, idx) >> (16 * (j & 3)) & 0xFFFFu;
+    return ((float)bits + 0.5f) * (1.0f / 65536.0f) < p ? 0.0f : 1.0f / (1.0f - p);
 }
 
 /* Tags of item i that are not padding: count, and the table rows in rows[]. */
@@ -240,15 +242,22 @@ static void col_sums(const float *dy, int64_t n, int w, float *db)
         for (int j = 0; j < w; j++) db[j] += dy[r * w + j];
 }
 
-/* Dropout scales of one site for every row (1 everywhere when off). */
+/* Dropout scales of one site for every row (as seqrec_dropout_scale, four per hash). */
 static void make_mask(const sr_model *m, const sr_batch *b, uint64_t seed, int site, float *mask)
 {
     int d = m->c.d;
+    float p = m->c.dropout, keep = 1.0f / (1.0f - p);
     for (int w = 0; w < b->nwin; w++)
         for (int t = 0; t < b->len[w]; t++) {
             float *mr = mask + (b->start[w] + t) * d;
-            for (int j = 0; j < d; j++)
-                mr[j] = seqrec_dropout_scale(seed, b->drop_key[w], site, t, j, m->c.dropout);
+            for (int j0 = 0; j0 < d; j0 += 4) {
+                uint64_t idx = (((uint64_t)site << 20) + (uint64_t)t) << 20 | (uint64_t)(j0 >> 2);
+                uint64_t h = rp_rng_hash(seed, b->drop_key[w], idx);
+                for (int j = j0; j < j0 + 4 && j < d; j++) {
+                    uint64_t bits = h >> (16 * (j & 3)) & 0xFFFFu;
+                    mr[j] = ((float)bits + 0.5f) * (1.0f / 65536.0f) < p ? 0.0f : keep;
+                }
+            }
         }
 }
 
@@ -277,7 +286,8 @@ static void attention(const sr_model *m, const sr_batch *b, const float *qkv, fl
                     row[j] = expf(row[j] - mx);
                     z += row[j];
                 }
-                for (int j = 0; j <= i; j++) row[j] /= z;
+                z = 1.0f / z;
+                for (int j = 0; j <= i; j++) row[j] *= z;
                 for (int j = i + 1; j < L; j++) row[j] = 0.0f;
             }
             gemm(0, 0, L, dh, L, 1.0f, P, T, v, ld, 0.0f, ctx + s * d + h * dh, d);
