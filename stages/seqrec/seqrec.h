@@ -17,7 +17,7 @@
 typedef struct sr_opts {
     const char *shards, *features, *out, *checkpoint;
     int epochs, batch, micro_batch, d, heads, blocks, ffn, window, buckets, windows_per_user;
-    int early_stop, resume;
+    int early_stop, resume, fallback;
     double lr, dropout, bias_reg;
     int64_t seed, interrupt_after;
 } sr_opts;
@@ -63,7 +63,8 @@ typedef struct sr_train {
 
 /* Scoring results written to seqrec.h5. */
 typedef struct sr_scores {
-    float *user;        /* [U, d+2] final state, user bias, 1 */
+    float *state;       /* [U, d] the transformer's final state of every user */
+    float *user;        /* [U, d+2] /score/user: final state, user bias, 1 */
     float *item;        /* [I, d+2] content vector, 1, item bias */
     float *test_pred;   /* [n_test] clamped time-aware predictions */
     double shift;       /* /score shift (the model's mu, or the bias model's after a fallback) */

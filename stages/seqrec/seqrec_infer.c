@@ -287,6 +287,7 @@ static int score_chunk(sr_eval *e, int64_t u0, int64_t u1, sr_scores *sc)
         if (r->out < 0) {
             float *row = sc->user + (int64_t)r->u * W;
             memcpy(row, e->state + k * D, (size_t)D * sizeof *row);
+            memcpy(sc->state + (int64_t)r->u * D, row, (size_t)D * sizeof *row);
             row[D] = e->m->w[e->m->l.user_bias + r->u];
             row[D + 1] = 1.0f;
         } else {
@@ -308,6 +309,7 @@ int seqrec_score(MPI_Comm comm, const sr_model *m, const sr_data *d, sr_scores *
     memset(sc, 0, sizeof *sc);
     RP_CALL(item_vectors(m, &ivec));
     RP_ALLOC(sc->user = calloc((size_t)d->n_users * W, sizeof *sc->user));
+    RP_ALLOC(sc->state = calloc((size_t)d->n_users * D, sizeof *sc->state));
     RP_ALLOC(sc->item = malloc((size_t)d->n_items * W * sizeof *sc->item));
     RP_ALLOC(sc->test_pred = calloc((size_t)(d->n_test > 0 ? d->n_test : 1), sizeof(float)));
     for (int64_t i = 0; i < d->n_items; i++) {
@@ -328,6 +330,9 @@ cleanup:
     /* Each entry was written by exactly one rank, the others hold 0: the sums are exact. */
     nu = d->n_users * W;
     nt = d->n_test;
+    if (rc == RP_OK && MPI_Allreduce(MPI_IN_PLACE, sc->state, (int)(d->n_users * D), MPI_FLOAT,
+                                     MPI_SUM, comm) != MPI_SUCCESS)
+        rp_die(comm, RP_ERR_MPI, "seqrec_score: MPI_Allreduce failed");
     for (int64_t k = 0; rc == RP_OK && k < nu; k += 1 << 24) {
         int n = (int)(nu - k < (1 << 24) ? nu - k : 1 << 24);
         if (MPI_Allreduce(MPI_IN_PLACE, sc->user + k, n, MPI_FLOAT, MPI_SUM, comm) != MPI_SUCCESS)
@@ -344,6 +349,7 @@ cleanup:
 
 void seqrec_scores_clear(sr_scores *sc)
 {
+    free(sc->state);
     free(sc->user);
     free(sc->item);
     free(sc->test_pred);

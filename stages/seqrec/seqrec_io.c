@@ -223,7 +223,7 @@ int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_
     sc->shift = m->mu;
     sc->beats_bias = !(sc->valid_rmse > sc->bias_valid_rmse);
     sc->fallback[0] = '\0';
-    if (!sc->beats_bias) {
+    if (!sc->beats_bias && o->fallback) {
         snprintf(sc->fallback, sizeof sc->fallback, "bias model: seqrec valid_rmse %.6f > bias "
                  "%.6f", sc->valid_rmse, sc->bias_valid_rmse);
         rp_log_info("falling back to the %s", sc->fallback);
@@ -306,6 +306,7 @@ int seqrec_write_output(const rp_stage *st, const sr_opts *o, const sr_data *d,
     RP_CALL(rp_h5_attr_write_str(f, RP_GRP_SCORE, "post", "identity"));
     RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "scale", RP_F64, 1, &one));
     RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "shift", RP_F64, 1, &sc->shift));
+    RP_CALL(put(comm, f, "/final_state", RP_F32, d->n_users, tr->m.c.d, sc->state));
     RP_CALL(put(comm, f, RP_DS_TEST_PRED, RP_F32, d->n_test, 0, sc->test_pred));
     RP_CALL(rp_h5_attr_write_str(f, RP_DS_TEST_PRED, "aligned_with", "shards.h5:/test/by_user"));
     RP_CALL(write_weights(comm, f, d, &tr->m));

@@ -28,6 +28,7 @@ void seqrec_opts_default(sr_opts *o)
     o->dropout = 0.2;
     o->bias_reg = 10.0;
     o->seed = 42;
+    o->fallback = 1;
 }
 
 int seqrec_parse_args(int argc, char **argv, sr_opts *o)
@@ -55,6 +56,9 @@ int seqrec_parse_args(int argc, char **argv, sr_opts *o)
          "outputs", NULL},
         {"bias-reg", RP_ARG_DBL, &o->bias_reg, "X", "regularisation of the bias model it must "
          "beat (as rp-eval's --bias-reg)", NULL},
+        {"fallback", RP_ARG_FLAG, &o->fallback, NULL, "write the bias model instead when it "
+         "validates better (--no-fallback: always the transformer; beats_bias still says)",
+         NULL},
         {"seed", RP_ARG_I64, &o->seed, "S", "seed of initialisation, windows, shuffles, dropout",
          NULL},
         {"checkpoint", RP_ARG_STR, &o->checkpoint, "PATH", "checkpoint file (default <out>.ckpt)",
@@ -72,8 +76,7 @@ int seqrec_parse_args(int argc, char **argv, sr_opts *o)
         "Reads /train, /valid, /test of shards.h5 (time-ordered rows) and /item/cat (author),\n"
         "/item/tags of features.h5. Writes /score/{user,item} (final user states), /test_pred\n"
         "(time-aware predictions aligned with /test/by_user), /weights/..., /history/...\n"
-        "(see docs/stages/seqrec.md). SIGTERM/SIGUSR1: checkpoint at the next step, exit 75.\n"
-        RP_COMMON_EPILOG};
+        "(see docs/stages/seqrec.md). SIGTERM/SIGUSR1: checkpoint at the next step, exit 75.\n"};
     rc = rp_args_parse(argc, argv, &cmd, args, (int)(sizeof args / sizeof args[0]));
     if (rc != RP_OK) return rc;
     if (o->shards == NULL || o->features == NULL || o->out == NULL)
