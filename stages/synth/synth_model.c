@@ -300,6 +300,8 @@ int synth_model_build(MPI_Comm comm, const synth_opts *o, synth_model *m)
     int rc = RP_OK;
     m->seed = (uint64_t)o->seed;
     m->side = o->side;
+    m->seq_fatigue = o->fatigue;
+    m->seq_drift = o->drift;
     if (o->side) RP_CALL(synth_side_read(comm, o->side, m));
     /* sizes: explicit counts, else the real ones times --scale; small sizes follow the user and
      * video counts when those were given (or read from --side) */
@@ -362,27 +364,36 @@ double synth_logm(const synth_model *m, int64_t u, int64_t i)
 #define RHO 0.121        /* mean extra distinct views of a (user, video) pair */
 #define DELTA 0.0839     /* mean exact copies of a row (logging duplicates) */
 
-static double expected_wr(const synth_model *m, const synth_regime *g, int64_t u, int64_t i)
+/* Expected watch ratio with the log-normal main part's log median moved by shift (the
+ * sequential effects of synth_seq.c; 0 = none). */
+static double expected_wr(const synth_model *m, const synth_regime *g, int64_t u, int64_t i,
+                          double shift)
 {
     double ps = g->skip * m->i_skip[i], hi = m->i_out_hi[i];
     double s = g->noise, sk = g->noise * g->heavy_k;
     double mnoise = (1 - g->heavy_p) * exp(s * s / 2) + g->heavy_p * exp(sk * sk / 2);
     double e_out = (hi - 5) / log(hi / 5);
     return ps * (1 - P_ZERO) * 0.04 + g->partial * 0.25 + g->outlier * e_out +
-           (1 - ps - g->partial - g->outlier) * exp(g->mu + synth_logm(m, u, i)) * mnoise;
+           (1 - ps - g->partial - g->outlier) * exp(g->mu + synth_logm(m, u, i) + shift) * mnoise;
 }
 
 double synth_expected_small(const synth_model *m, int64_t u, int64_t i)
 {
-    return expected_wr(m, &SYNTH_SMALL, u, i);
+    return expected_wr(m, &SYNTH_SMALL, u, i, 0.0);
+}
+
+double synth_expected_small_shifted(const synth_model *m, int64_t u, int64_t i, double shift)
+{
+    return expected_wr(m, &SYNTH_SMALL, u, i, shift);
 }
 
 /* One watch: play_duration in ms from the regime's mixture. */
 static int32_t draw_play(const synth_model *m, const synth_regime *g, int64_t i, double logm,
-                         rp_rng *r)
+                         rp_rng *r, int32_t *main_part)
 {
     double ps = g->skip * m->i_skip[i], x = rp_rng_next_uniform(r), y = rp_rng_next_uniform(r);
     double wr;
+    *main_part = 0;
     if (x < ps * P_ZERO) wr = 0;
     else if (x < ps) wr = 0.1 * pow(y, 1.5);
     else if (x < ps + g->partial) wr = 0.1 + 0.3 * y;
@@ -392,6 +403,7 @@ static int32_t draw_play(const synth_model *m, const synth_regime *g, int64_t i,
         if (y < g->heavy_p) z *= g->heavy_k;
         wr = exp(g->mu + logm + g->noise * z);
         if (wr > WR_CAP) wr = WR_CAP;
+        *main_part = 1;
     }
     return (int32_t)llround(wr * m->i_dur[i]);
 }
@@ -517,7 +529,7 @@ static int emit_pair(const synth_model *m, int64_t u, int64_t i, double rho, syn
     int views = 1 + geom(&r, rho);
     for (int v = 0; v < views; v++) {
         synth_row row = {.item = (int32_t)i, .ts_ms = synth_draw_time(&r)};
-        row.play = draw_play(m, &SYNTH_BIG, i, logm, &r);
+        row.play = draw_play(m, &SYNTH_BIG, i, logm, &r, &row.main_part);
         if (rp_rng_next_uniform(&r) < 0.001) row.shift = rp_rng_next_uniform(&r) < 0.5 ? -1 : 1;
         int copies = 1 + geom(&r, DELTA);
         for (int c = 0; c < copies; c++) RP_CALL(push_row(rows, cap, n, row));
@@ -566,6 +578,7 @@ int synth_user_big(const synth_model *m, int64_t u, synth_row **rows, size_t *ca
         RP_CALL(select_pairs(m, u, c, rho, rows, cap, n));
     }
     RP_CALL(sort_rows(*rows, *n));
+    synth_seq_apply_big(m, u, *rows, *n);
 cleanup:
     return rc;
 }
@@ -597,12 +610,13 @@ int synth_user_small(const synth_model *m, int64_t su, synth_row **rows, size_t 
         rp_rng r;
         rp_rng_init(&r, m->seed, ST("spair"), key << 4);
         synth_row row = {.item = (int32_t)i, .ts_ms = synth_draw_time(&r)};
-        row.play = draw_play(m, &SYNTH_SMALL, i, synth_logm(m, u, i), &r);
+        row.play = draw_play(m, &SYNTH_SMALL, i, synth_logm(m, u, i), &r, &row.main_part);
         if (rp_rng_uniform(m->seed, sempty, key) < SMALL_EMPTY) row.ts_ms = -1;
-        row.expect = expected_wr(m, &SYNTH_SMALL, u, i);
+        row.expect = expected_wr(m, &SYNTH_SMALL, u, i, 0.0);
         RP_CALL(push_row(rows, cap, n, row));
     }
     RP_CALL(sort_rows(*rows, *n));
+    RP_CALL(synth_seq_apply_small(m, u, *rows, *n));
 cleanup:
     return rc;
 }

@@ -33,6 +33,11 @@ void synth_user_gen(const synth_model *m, int64_t u, synth_user_feat *f);
 double synth_user_feat_effect(int degree, int author, int feat1, int feat6);
 void synth_item_gen_tags(uint64_t seed, int64_t i, uint8_t *ntags, uint8_t *tags);
 double synth_u01(uint64_t seed, const char *stream, uint64_t idx);
+/* small-matrix expected watch ratio with the main part's log median moved by shift */
+double synth_expected_small_shifted(const synth_model *m, int64_t u, int64_t i, double shift);
+/* synth_seq.c: planted sequential effects on a user's rows (sorted by time). */
+void synth_seq_apply_big(const synth_model *m, int64_t u, synth_row *rows, size_t n);
+int synth_seq_apply_small(const synth_model *m, int64_t u, synth_row *rows, size_t n);
 /* log of the main part's median for (u, i), regime excluded */
 double synth_logm(const synth_model *m, int64_t u, int64_t i);
 /* time of one view (epoch ms): day of the three windows, hour of the day-night curve */

@@ -85,8 +85,9 @@ int synth_parse_args(int argc, char **argv, synth_opts *o);
 static int build(const char *scale, synth_model *m)
 {
     synth_opts o;
-    char *argv[] = {"rp-synth", "--out", "x", "--scale", (char *)scale, NULL};
-    int rc = synth_parse_args(5, argv, &o);
+    char *argv[] = {"rp-synth", "--out", "x", "--scale", (char *)scale, "--no-fatigue",
+                    "--no-drift", NULL};
+    int rc = synth_parse_args(7, argv, &o);
     if (rc == RP_OK) rc = synth_model_build(MPI_COMM_WORLD, &o, m);
     return rc;
 }
