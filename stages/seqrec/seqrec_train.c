@@ -193,6 +193,7 @@ static int exchange_sparse(MPI_Comm comm, int size, sr_step *st, double *bytes)
         }
         st->amark[st->aoff[s]] = 0;
     }
+    st->naspans = 0;
 cleanup:
     return rc;
 }
@@ -281,9 +282,10 @@ static int step_alloc(int size, const sr_opts *o, const sr_data *d, sr_train *tr
     RP_CALL(seqrec_grad_init(&st->g, m, rows));
     RP_ALLOC(st->acc = calloc((size_t)m->l.n + 3, sizeof *st->acc));
     RP_ALLOC(st->amark = calloc((size_t)m->l.n, 1));
+    /* spans of this rank's micro-batches; after the exchange, of every rank's */
     st->cap_aspans = st->g.cap_spans * nmb_local;
-    RP_ALLOC(st->aoff = malloc((size_t)st->cap_aspans * sizeof *st->aoff));
-    RP_ALLOC(st->alen = malloc((size_t)st->cap_aspans * sizeof *st->alen));
+    RP_ALLOC(st->aoff = malloc((size_t)(st->cap_aspans * size) * sizeof *st->aoff));
+    RP_ALLOC(st->alen = malloc((size_t)(st->cap_aspans * size) * sizeof *st->alen));
     int64_t span_words = 2 + (m->c.d > 1 ? m->c.d : 1);
     st->cap_send = st->cap_aspans * span_words;
     st->cap_recv = st->cap_send * size;
