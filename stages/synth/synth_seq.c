@@ -12,15 +12,15 @@
  * or the author with this video adds exp(-age / SEQ_TAU_MS) to F (capped at SEQ_F_MAX); the log
  * median moves by -SEQ_ALPHA * (F - SEQ_F0 * density). SEQ_F0 (about the mean F of a view at
  * full density; view rates scale with it) keeps the marginal statistics of KUAIREC.md. */
-#define SEQ_ALPHA 0.35
+#define SEQ_ALPHA 0.25
 #define SEQ_TAU_MS (90.0 * 60 * 1000)
 #define SEQ_WINDOW_MS (6LL * 3600 * 1000)
 #define SEQ_F_MAX 3.0
-#define SEQ_F0 0.43
+#define SEQ_F0 0.38
 /* Drift: a second taste vector d_u (like the planted user factors) whose weight runs linearly
  * from -SEQ_DRIFT to +SEQ_DRIFT between the first and the last day (Jul 5 - Sep 5, 63 days):
  * log median += SEQ_DRIFT * phase(t) * 2 * d_u . q_i, phase in [-1/2, 1/2]. */
-#define SEQ_DRIFT 1.0
+#define SEQ_DRIFT 0.7
 #define SEQ_SPAN_MS (63.0 * 86400 * 1000)
 
 static int related(const synth_model *m, int32_t a, int32_t b)
