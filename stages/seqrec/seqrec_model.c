@@ -75,12 +75,13 @@ int seqrec_model_init(sr_model *m, const sr_config *c, uint64_t seed)
 {
     int rc = RP_OK;
     memset(m, 0, sizeof *m);
-    RP_REQUIRE(c->d >= 1 && c->heads >= 1 && c->heads <= SR_MAX_HEADS && c->d % c->heads == 0 &&
-               c->blocks >= 0 && c->blocks <= SR_MAX_BLOCKS && c->ffn >= 1 && c->T >= 1 &&
-               c->buckets >= 1 && c->buckets <= 256 && c->dropout >= 0.0f && c->dropout < 1.0f &&
-               c->d <= 1024 && c->tag_len <= 64 && c->n_users >= 1 && c->n_items >= 1 && c->n_authors >= 0 && c->tag_rows >= 0,
-               RP_ERR_USAGE, "seqrec: bad architecture (d <= 1024, d %% heads == 0, blocks <= %d, dropout < 1)",
-               SR_MAX_BLOCKS);
+    RP_REQUIRE(c->d >= 1 && c->d <= 1024 && c->heads >= 1 && c->heads <= SR_MAX_HEADS &&
+               c->d % c->heads == 0 && c->blocks >= 0 && c->blocks <= SR_MAX_BLOCKS &&
+               c->ffn >= 1 && c->T >= 1 && c->buckets >= 1 && c->buckets <= 256 &&
+               c->dropout >= 0.0f && c->dropout < 1.0f && c->tag_len <= 64 &&
+               c->n_users >= 1 && c->n_items >= 1 && c->n_authors >= 0 && c->tag_rows >= 0,
+               RP_ERR_USAGE, "seqrec: bad architecture (d <= 1024, d %% heads == 0, blocks <= "
+               "%d, dropout < 1)", SR_MAX_BLOCKS);
     m->c = *c;
     make_layout(c, &m->l, &m->bo);
     RP_ALLOC(m->w = calloc((size_t)m->l.n, sizeof *m->w));
