@@ -20,7 +20,7 @@ int main(int argc, char **argv)
     if (rc == RP_OK) rc = seqrec_read_inputs(st.comm, &o, &d);
     if (rc == RP_OK) rc = seqrec_train(st.comm, &o, &d, &tr);
     if (rc == RP_OK) rc = seqrec_score(st.comm, &tr.m, &d, &sc);
-    if (rc == RP_OK) rc = seqrec_fallback(st.comm, &o, &d, &tr.m, &sc);
+    if (rc == RP_OK) rc = seqrec_fallback(st.comm, &o, &d, &tr, &sc);
     if (rc == RP_OK) rc = seqrec_write_output(&st, &o, &d, &tr, &sc);
     if (rc == RP_OK) seqrec_checkpoint_remove(st.comm, &o);
     if (rc == RP_OK) {

@@ -109,7 +109,7 @@ int seqrec_checkpoint_read(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr
 void seqrec_checkpoint_remove(MPI_Comm comm, const sr_opts *o);
 /* seqrec_fallback - compare with the bias model on /valid and fall back to it when seqrec
  * does not beat it (contract 1). Collective. */
-int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_model *m,
+int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_train *tr,
                     sr_scores *sc);
 int seqrec_write_output(const rp_stage *st, const sr_opts *o, const sr_data *d,
                         const sr_train *tr, const sr_scores *sc);

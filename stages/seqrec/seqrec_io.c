@@ -200,15 +200,23 @@ cleanup:
     return rc;
 }
 
-int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_model *m,
+int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_train *tr,
                     sr_scores *sc)
 {
+    const sr_model *m = &tr->m;
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
     rp_model *bm = NULL;
     float *pv = NULL;
     int64_t acc = 0;
-    RP_CALL(seqrec_eval_valid(comm, m, d, &sc->valid_rmse, &sc->valid_mae));
+    /* the written model is the best epoch's: its validation numbers are in the history */
+    int64_t b = tr->best_epoch - 1;
+    if (b >= 0 && b < tr->hist.n) {
+        sc->valid_rmse = tr->hist.valid_rmse[b];
+        sc->valid_mae = tr->hist.valid_mae[b];
+    } else {
+        RP_CALL(seqrec_eval_valid(comm, m, d, &sc->valid_rmse, &sc->valid_mae));
+    }
     RP_CALL(rp_h5_open(comm, o->shards, &f));
     RP_CALL(rp_baseline_bias(comm, f, o->bias_reg, &bm));
     RP_ALLOC(pv = malloc((size_t)(d->n_valid > 0 ? d->n_valid : 1) * sizeof *pv));
