@@ -3,6 +3,7 @@
 #
 #   data (rp-synth, or a link to DATA) -> shards.h5 -> features.h5 -> als.h5 + twotower.h5
 #     -> hybrid.h5 -> eval.h5 + report/ ; recs.h5 (+ recs.csv)
+#   features.h5 -> seqrec.h5 (make seqrec; an input of eval.h5 only with SEQREC=1)
 #
 # A stage reruns when an input, its program (bin/rp-*) or its parameters change. Parameters are
 # kept in $(RUN)/.params/<stage>, rewritten only when the option string changes, so make's own
