@@ -99,7 +99,9 @@ int seqrec_model_init(sr_model *m, const sr_config *c, uint64_t seed)
         init_uniform(m->w, o + q->w1, d * f, sqrt(6.0 / (double)(d + f)), seed);
         init_uniform(m->w, o + q->w2, f * d, sqrt(6.0 / (double)(d + f)), seed);
     }
-    for (int64_t j = 0; j < d; j++) m->w[l->lnf_g + j] = 1.0f;
+    /* The final LN gain stays 0 (calloc): the first predictions are the biases alone (rp-seqrec
+     * starts them at the bias model), not plus a random dot product of sd ~0.3 that training
+     * spends its first epochs undoing. */
 cleanup:
     return rc;
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rp_baseline.h"
+#include "rp_h5.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
@@ -406,6 +408,32 @@ cleanup:
     return rc;
 }
 
+/* Start the user and item biases and mu at the bias model's fit (rp_baseline_bias, the model
+ * seqrec must beat): the transformer then learns what the biases miss, instead of spending
+ * epochs on 18k rarely-updated scalars. rp_baseline_bias is rank-count independent. */
+static int init_biases(MPI_Comm comm, const sr_opts *o, sr_model *m)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    rp_model *bm = NULL;
+    int64_t bd = 0;
+    const double *U = NULL, *V = NULL;
+    rp_post post;
+    double scale = 1.0, shift = 0.0;
+    RP_CALL(rp_h5_open(comm, o->shards, &f));
+    RP_CALL(rp_baseline_bias(comm, f, o->bias_reg, &bm));
+    RP_CALL(rp_model_dot_parts(bm, &bd, &U, &V, &post, &scale, &shift));
+    RP_REQUIRE(bd == 2 && bm->n_users == m->c.n_users && bm->n_items == m->c.n_items,
+               RP_ERR_INTERNAL, "unexpected bias model form");
+    for (int64_t u = 0; u < m->c.n_users; u++) m->w[m->l.user_bias + u] = (float)U[2 * u];
+    for (int64_t i = 0; i < m->c.n_items; i++) m->w[m->l.item_bias + i] = (float)V[2 * i + 1];
+    m->mu = shift;
+cleanup:
+    rp_model_destroy(&bm);
+    rp_h5_close(&f);
+    return rp_mpi_agree(comm, rc);
+}
+
 int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr)
 {
     int rc = RP_OK, size = 1, interrupted = 0;
@@ -416,10 +444,10 @@ int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr
     RP_MPI(MPI_Comm_size(comm, &size));
     seqrec_config(o, d, &c);
     rc = seqrec_model_init(&tr->m, &c, (uint64_t)o->seed);
-    if (rc == RP_OK) {
-        seqrec_bind(&tr->m, d);
-        rc = train_alloc(o, tr);
-    }
+    if (rc == RP_OK) seqrec_bind(&tr->m, d);
+    RP_AGREE(comm, rc);
+    RP_CALL(init_biases(comm, o, &tr->m));
+    rc = train_alloc(o, tr);
     RP_AGREE(comm, rc);
     if (o->resume) RP_CALL(seqrec_checkpoint_read(comm, o, d, tr));
     rc = step_alloc(size, o, d, tr, &st);
