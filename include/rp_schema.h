@@ -12,6 +12,7 @@
 #define RP_SCHEMA_EVAL "recpipe.eval"
 #define RP_SCHEMA_RECS "recpipe.recs"
 #define RP_SCHEMA_TRUTH "recpipe.truth"
+#define RP_SCHEMA_SEQREC "recpipe.seqrec"
 #define RP_SCHEMA_VERSION 1
 
 /* shards.h5: dense index <-> KuaiRec id, shared by all splits (sorted by raw id). */
@@ -72,6 +73,10 @@
 #define RP_DS_ALS_GRID_VALID_RMSE "/grid/valid_rmse"   /* float64 [n], best over iterations */
 #define RP_DS_ALS_GRID_BEST_ITER "/grid/best_iter"     /* int32 [n] */
 #define RP_DS_ALS_GRID_ITERATIONS "/grid/iterations"   /* int32 [n], iterations run */
+/* Per-pair predictions of a model that is not only a dot product (seqrec.h5: time-aware, each
+ * test pair scored from the user's history before its timestamp): float32 [nnz of /test],
+ * normalised and clamped, aligned with shards.h5 /test/by_user rows. */
+#define RP_DS_TEST_PRED "/test_pred"
 /* Learning curves of iterative models: /history/{iteration, train_rmse, valid_rmse, train_mae,
  * valid_mae, seconds} (int64 / float64 [n_iter]). */
 #define RP_GRP_HISTORY "/history"

@@ -3,6 +3,7 @@
 #
 #   data (rp-synth, or a link to DATA) -> shards.h5 -> features.h5 -> als.h5 + twotower.h5
 #     -> hybrid.h5 -> eval.h5 + report/ ; recs.h5 (+ recs.csv)
+#   features.h5 -> seqrec.h5 (make seqrec; an input of eval.h5 only with SEQREC=1)
 #
 # A stage reruns when an input, its program (bin/rp-*) or its parameters change. Parameters are
 # kept in $(RUN)/.params/<stage>, rewritten only when the option string changes, so make's own
@@ -77,6 +78,20 @@ TT_LOSS ?=
 TT_WEIGHT_DECAY ?=
 TT_EARLY_STOP ?=
 TT_ARGS ?=
+# rp-seqrec (make seqrec; SEQREC=1 also adds it to make run's evaluation)
+SEQREC ?= 0
+SEQ_EPOCHS ?=
+SEQ_WINDOWS ?=
+SEQ_BATCH ?=
+SEQ_LR ?=
+SEQ_DIM ?=
+SEQ_HEADS ?=
+SEQ_BLOCKS ?=
+SEQ_FFN ?=
+SEQ_WINDOW ?=
+SEQ_DROPOUT ?=
+SEQ_EARLY_STOP ?=
+SEQ_ARGS ?=
 # rp-hybrid, rp-eval, rp-recommend
 HYBRID_DEFAULT ?=
 HYBRID_ARGS ?=
@@ -144,6 +159,12 @@ PARAMS_twotower = $(call rp_opt,--epochs,$(TT_EPOCHS)) $(call rp_opt,--batch,$(T
   $(call rp_opt,--output,$(TT_OUTPUT)) $(call rp_opt,--loss,$(TT_LOSS)) \
   $(call rp_opt,--weight-decay,$(TT_WEIGHT_DECAY)) $(call rp_opt,--seed,$(SEED)) \
   $(call rp_opt,--early-stop,$(TT_EARLY_STOP)) $(TT_ARGS)
+PARAMS_seqrec = $(call rp_opt,--epochs,$(SEQ_EPOCHS)) \
+  $(call rp_opt,--windows-per-user,$(SEQ_WINDOWS)) $(call rp_opt,--batch,$(SEQ_BATCH)) \
+  $(call rp_opt,--lr,$(SEQ_LR)) $(call rp_opt,--dim,$(SEQ_DIM)) $(call rp_opt,--heads,$(SEQ_HEADS)) \
+  $(call rp_opt,--blocks,$(SEQ_BLOCKS)) $(call rp_opt,--ffn,$(SEQ_FFN)) \
+  $(call rp_opt,--window,$(SEQ_WINDOW)) $(call rp_opt,--dropout,$(SEQ_DROPOUT)) \
+  $(call rp_opt,--seed,$(SEED)) $(call rp_opt,--early-stop,$(SEQ_EARLY_STOP)) $(SEQ_ARGS)
 PARAMS_hybrid = $(call rp_opt,--default,$(HYBRID_DEFAULT)) $(call rp_opt,--seed,$(SEED)) $(HYBRID_ARGS)
 # rp-eval reports each hybrid variant as a row (hybrid.h5#blend,...); none listed: the default.
 rp_comma := ,
@@ -152,7 +173,8 @@ rp_space := $(rp_empty) $(rp_empty)
 rp_hash := \#
 EVAL_HYBRID_SPEC = $(if $(strip $(EVAL_HYBRID_VARIANTS)),$(subst $(rp_space),$(rp_comma),$(strip \
   $(foreach v,$(EVAL_HYBRID_VARIANTS),$(HYBRID)$(rp_hash)$(v)))),$(HYBRID))
-PARAMS_eval = --hybrid $(EVAL_HYBRID_SPEC) $(EVAL_ARGS)
+PARAMS_eval = --hybrid $(EVAL_HYBRID_SPEC) $(if $(filter 1 yes,$(SEQREC)),--seqrec $(SEQREC_OUT)) \
+  $(EVAL_ARGS)
 PARAMS_recommend = $(call rp_opt,--model,$(RECS_MODEL)) $(call rp_opt,--k,$(RECS_K)) \
   $(if $(filter 1 yes on true,$(RECS_CSV)),--csv $(RUN)/recs.csv) $(RECS_ARGS)
 
@@ -165,6 +187,8 @@ FEATURES := $(RUN)/features.h5
 ALS := $(RUN)/als.h5
 TWOTOWER := $(RUN)/twotower.h5
 HYBRID := $(RUN)/hybrid.h5
+SEQREC_OUT := $(RUN)/seqrec.h5
+EVAL_SEQREC := $(if $(filter 1 yes,$(SEQREC)),$(SEQREC_OUT))
 EVAL := $(RUN)/eval.h5
 REPORT := $(RUN)/report
 RECS := $(RUN)/recs.h5
@@ -296,13 +320,19 @@ $(TWOTOWER): $(SHARDS) $(FEATURES) $(BIN)/rp-twotower $(P)/twotower
 	$(call rp_stage,twotower,$(BIN)/rp-twotower --shards $(SHARDS) --features $(FEATURES) --out $@ \
 	  --checkpoint $(CKPT)/twotower.h5 $(call rp_resume,$(CKPT)/twotower.h5) $(PARAMS_twotower))
 
+$(SEQREC_OUT): $(SHARDS) $(FEATURES) $(BIN)/rp-seqrec $(P)/seqrec
+	@mkdir -p $(CKPT)
+	$(call rp_stage,seqrec,$(BIN)/rp-seqrec --shards $(SHARDS) --features $(FEATURES) --out $@ \
+	  --checkpoint $(CKPT)/seqrec.h5 $(call rp_resume,$(CKPT)/seqrec.h5) $(PARAMS_seqrec))
+
 $(HYBRID): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(BIN)/rp-hybrid $(P)/hybrid
 	@mkdir -p $(CKPT)
 	$(call rp_stage,hybrid,$(BIN)/rp-hybrid --shards $(SHARDS) --als $(ALS) --twotower $(TWOTOWER) \
 	  --features $(FEATURES) --out $@ --checkpoint $(CKPT)/hybrid.h5 \
 	  $(call rp_resume,$(CKPT)/hybrid.h5) $(PARAMS_hybrid))
 
-$(EVAL): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(HYBRID) $(EVAL_IN) $(BIN)/rp-eval $(P)/eval
+$(EVAL): $(SHARDS) $(FEATURES) $(ALS) $(TWOTOWER) $(HYBRID) $(EVAL_SEQREC) $(EVAL_IN) $(BIN)/rp-eval \
+  $(P)/eval
 	$(call rp_stage,eval,$(BIN)/rp-eval --shards $(SHARDS) --features $(FEATURES) --als $(ALS) \
 	  --twotower $(TWOTOWER) $(TRUTH_OPT) --out $@ --report-dir $(REPORT) \
 	  $(PARAMS_eval),$(REPORT))
@@ -316,7 +346,7 @@ $(BIN)/rp-%:
 	@echo "recpipe: $@ does not exist: stage '$*' is not built (no stages/$*/main.c?)" >&2; exit 66
 
 # ---- named goals, under the lock ---------------------------------------------------------
-DAG_GOALS := run synth shard features als twotower hybrid eval recommend clean-run
+DAG_GOALS := run synth shard features als twotower seqrec hybrid eval recommend clean-run
 .PHONY: $(DAG_GOALS) rp-locked
 LOCKED_GOALS := $(if $(filter 1 yes,$(LOCK)),$(if $(RP_LOCK_HELD)$(RP_DRY),,$(filter $(DAG_GOALS),$(MAKECMDGOALS))))
 ifneq ($(LOCKED_GOALS),)
@@ -342,6 +372,7 @@ shard: $(SHARDS)
 features: $(FEATURES)
 als: $(ALS)
 twotower: $(TWOTOWER)
+seqrec: $(SEQREC_OUT)
 hybrid: $(HYBRID)
 eval: $(EVAL)
 recommend: $(RECS)

@@ -16,6 +16,7 @@
 
 typedef struct eval_opts {
     const char *shards, *features, *als, *twotower, *hybrid, *truth, *out, *report_dir;
+    const char *seqrec;   /* model file reported per pair and as a dot form (eval_pairs.c) */
     const char *k_list;   /* "10,50" */
     const char *gnuplot;  /* program drawing the plots (PATH search unless it has a '/') */
     double like_threshold; /* like = watch_ratio > this */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "eval.h"
+#include "eval_pairs.h"
 #include "rp_args.h"
 #include "rp_baseline.h"
 #include "rp_csr.h"
@@ -63,6 +64,9 @@ int eval_parse(int argc, char **argv, eval_opts *o)
         {"twotower", RP_ARG_STR, &o->twotower, "FILE", "two-tower model file", NULL},
         {"hybrid", RP_ARG_STR, &o->hybrid, "FILE",
          "hybrid model file; FILE#variant picks a variant; a comma list gives several rows",
+         NULL},
+        {"seqrec", RP_ARG_STR, &o->seqrec, "FILE",
+         "sequential model file: rows <name> (per-pair /test_pred) and <name>-final (/score)",
          NULL},
         {"truth", RP_ARG_STR, &o->truth, "FILE", "truth.h5 (noise-free expected watch ratio)",
          NULL},
@@ -430,6 +434,33 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
+/* A model file with per-pair test predictions: two rows, "<name>" from /test_pred and
+ * "<name>-final" from its dot form (a file without /test_pred: the dot form only). */
+static int load_pairs_file(MPI_Comm comm, const eval_opts *o, eval_state *s, const char *role,
+                           const char *file)
+{
+    int rc = RP_OK;
+    rp_model *m = NULL;
+    char name[64];
+    if (file == NULL) return RP_OK;
+    if (!rp_inputs_exists(comm, file)) {
+        rp_log_info("notice: %s does not exist: %s skipped", file, role);
+        return RP_OK;
+    }
+    RP_CALL(load_model_spec(comm, &s->test, s, role, file));
+    if (!eval_pairs_has(comm, file)) goto cleanup;
+    rp_model *dot = s->entries[s->n_entries - 1].model;
+    snprintf(s->entries[s->n_entries - 1].name, sizeof s->entries[0].name, "%.50s-final",
+             dot->name);
+    RP_CALL(eval_pairs_load(comm, file, o->shards, s->test.n_users, s->test.n_items, &m));
+    unique_name(s, m->name, name, sizeof name);
+    RP_CALL(add_entry(s, name, m, file));
+    m = NULL;
+cleanup:
+    rp_model_destroy(&m);
+    return rp_mpi_agree(comm, rc);
+}
+
 /* A model option is a comma-separated list of specs (file or file#variant), each one row. */
 static int load_model_file(MPI_Comm comm, const eval_test *t, eval_state *s, const char *role,
                            const char *list)
@@ -488,6 +519,7 @@ int eval_load_models(MPI_Comm comm, const eval_opts *o, eval_state *s)
     RP_CALL(load_model_file(comm, &s->test, s, "als", o->als));
     RP_CALL(load_model_file(comm, &s->test, s, "twotower", o->twotower));
     RP_CALL(load_model_file(comm, &s->test, s, "hybrid", o->hybrid));
+    RP_CALL(load_pairs_file(comm, o, s, "seqrec", o->seqrec));
     if (s->test.truth != NULL) {
         RP_CALL(add_entry(s, "truth", NULL, o->truth));
         RP_CALL(add_input(comm, s, "truth", o->truth));

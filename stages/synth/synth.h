@@ -60,6 +60,7 @@ typedef struct synth_opts {
     const char *side;
     const char *stats;  /* --stats DIR: check a folder's statistics instead of generating */
     double clip_max;    /* truth.h5's /expected_clipped is E[min(watch ratio, clip_max)] */
+    int fatigue, drift; /* planted sequential effects (synth_seq.c), on by default */
 } synth_opts;
 
 /* The planted model, replicated on every rank (O(users + items) memory). */
@@ -92,6 +93,7 @@ typedef struct synth_model {
     int ntab;
     /* side files given with --side: copied byte for byte */
     const char *side;
+    int seq_fatigue, seq_drift; /* sequential effects switched on (synth_seq.c) */
 } synth_model;
 
 /* Growable output buffer for formatted rows. */
@@ -132,7 +134,7 @@ typedef struct synth_row {
     int32_t item;        /* dense index */
     int32_t play;        /* play_duration ms */
     int32_t shift;       /* date shifted by this many days (0.1% disagreement) */
-    int32_t pad;
+    int32_t main_part;   /* 1: drawn from the log-normal main part (sequential effects apply) */
     double expect;       /* small matrix: noise-free expected watch ratio */
     double expect_clipped; /* small matrix: E[min(watch ratio, m->clip_max)] */
 } synth_row;

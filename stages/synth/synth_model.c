@@ -301,6 +301,8 @@ int synth_model_build(MPI_Comm comm, const synth_opts *o, synth_model *m)
     m->seed = (uint64_t)o->seed;
     m->clip_max = o->clip_max > 0 ? o->clip_max : 3.0;
     m->side = o->side;
+    m->seq_fatigue = o->fatigue;
+    m->seq_drift = o->drift;
     if (o->side) RP_CALL(synth_side_read(comm, o->side, m));
     /* sizes: explicit counts, else the real ones times --scale; small sizes follow the user and
      * video counts when those were given (or read from --side) */
@@ -363,19 +365,27 @@ double synth_logm(const synth_model *m, int64_t u, int64_t i)
 #define RHO 0.121        /* mean extra distinct views of a (user, video) pair */
 #define DELTA 0.0839     /* mean exact copies of a row (logging duplicates) */
 
-static double expected_wr(const synth_model *m, const synth_regime *g, int64_t u, int64_t i)
+/* Expected watch ratio with the log-normal main part's log median moved by shift (the
+ * sequential effects of synth_seq.c; 0 = none). */
+static double expected_wr(const synth_model *m, const synth_regime *g, int64_t u, int64_t i,
+                          double shift)
 {
     double ps = g->skip * m->i_skip[i], hi = m->i_out_hi[i];
     double s = g->noise, sk = g->noise * g->heavy_k;
     double mnoise = (1 - g->heavy_p) * exp(s * s / 2) + g->heavy_p * exp(sk * sk / 2);
     double e_out = (hi - 5) / log(hi / 5);
     return ps * (1 - P_ZERO) * 0.04 + g->partial * 0.25 + g->outlier * e_out +
-           (1 - ps - g->partial - g->outlier) * exp(g->mu + synth_logm(m, u, i)) * mnoise;
+           (1 - ps - g->partial - g->outlier) * exp(g->mu + synth_logm(m, u, i) + shift) * mnoise;
 }
 
 double synth_expected_small(const synth_model *m, int64_t u, int64_t i)
 {
-    return expected_wr(m, &SYNTH_SMALL, u, i);
+    return expected_wr(m, &SYNTH_SMALL, u, i, 0.0);
+}
+
+double synth_expected_small_shifted(const synth_model *m, int64_t u, int64_t i, double shift)
+{
+    return expected_wr(m, &SYNTH_SMALL, u, i, shift);
 }
 
 /* E[min(X, c)] for log X ~ N(mu, s^2), closed form:
@@ -418,9 +428,9 @@ static double loguniform_min(double hi, double c)
 /* The same mixture as synth_draw_wr, each component's E[min(., c)] in closed form. The main
  * part's draws are capped at WR_CAP, so its clip point is min(c, WR_CAP). */
 double synth_expected_clipped(const synth_model *m, const synth_regime *g, int64_t u, int64_t i,
-                              double c)
+                              double c, double shift)
 {
-    double ps = g->skip * m->i_skip[i], mu = g->mu + synth_logm(m, u, i);
+    double ps = g->skip * m->i_skip[i], mu = g->mu + synth_logm(m, u, i) + shift;
     double cm = c < WR_CAP ? c : WR_CAP;
     double main = (1 - g->heavy_p) * lognormal_min(mu, g->noise, cm) +
                   g->heavy_p * lognormal_min(mu, g->noise * g->heavy_k, cm);
@@ -430,10 +440,11 @@ double synth_expected_clipped(const synth_model *m, const synth_regime *g, int64
 }
 
 double synth_draw_wr(const synth_model *m, const synth_regime *g, int64_t i, double logm,
-                     rp_rng *r)
+                     rp_rng *r, int32_t *main_part)
 {
     double ps = g->skip * m->i_skip[i], x = rp_rng_next_uniform(r), y = rp_rng_next_uniform(r);
     double wr;
+    int32_t main = 0;
     if (x < ps * P_ZERO) wr = 0;
     else if (x < ps) wr = 0.1 * pow(y, 1.5);
     else if (x < ps + g->partial) wr = 0.1 + 0.3 * y;
@@ -443,15 +454,17 @@ double synth_draw_wr(const synth_model *m, const synth_regime *g, int64_t i, dou
         if (y < g->heavy_p) z *= g->heavy_k;
         wr = exp(g->mu + logm + g->noise * z);
         if (wr > WR_CAP) wr = WR_CAP;
+        main = 1;
     }
+    if (main_part) *main_part = main;
     return wr;
 }
 
 /* One watch: play_duration in ms from the regime's mixture. */
 static int32_t draw_play(const synth_model *m, const synth_regime *g, int64_t i, double logm,
-                         rp_rng *r)
+                         rp_rng *r, int32_t *main_part)
 {
-    return (int32_t)llround(synth_draw_wr(m, g, i, logm, r) * m->i_dur[i]);
+    return (int32_t)llround(synth_draw_wr(m, g, i, logm, r, main_part) * m->i_dur[i]);
 }
 
 /* Hour-of-day curve (relative weights, a day-night cycle) and its cumulative share, built once
@@ -575,7 +588,7 @@ static int emit_pair(const synth_model *m, int64_t u, int64_t i, double rho, syn
     int views = 1 + geom(&r, rho);
     for (int v = 0; v < views; v++) {
         synth_row row = {.item = (int32_t)i, .ts_ms = synth_draw_time(&r)};
-        row.play = draw_play(m, &SYNTH_BIG, i, logm, &r);
+        row.play = draw_play(m, &SYNTH_BIG, i, logm, &r, &row.main_part);
         if (rp_rng_next_uniform(&r) < 0.001) row.shift = rp_rng_next_uniform(&r) < 0.5 ? -1 : 1;
         int copies = 1 + geom(&r, DELTA);
         for (int c = 0; c < copies; c++) RP_CALL(push_row(rows, cap, n, row));
@@ -624,6 +637,7 @@ int synth_user_big(const synth_model *m, int64_t u, synth_row **rows, size_t *ca
         RP_CALL(select_pairs(m, u, c, rho, rows, cap, n));
     }
     RP_CALL(sort_rows(*rows, *n));
+    synth_seq_apply_big(m, u, *rows, *n);
 cleanup:
     return rc;
 }
@@ -655,13 +669,14 @@ int synth_user_small(const synth_model *m, int64_t su, synth_row **rows, size_t 
         rp_rng r;
         rp_rng_init(&r, m->seed, ST("spair"), key << 4);
         synth_row row = {.item = (int32_t)i, .ts_ms = synth_draw_time(&r)};
-        row.play = draw_play(m, &SYNTH_SMALL, i, synth_logm(m, u, i), &r);
+        row.play = draw_play(m, &SYNTH_SMALL, i, synth_logm(m, u, i), &r, &row.main_part);
         if (rp_rng_uniform(m->seed, sempty, key) < SMALL_EMPTY) row.ts_ms = -1;
-        row.expect = expected_wr(m, &SYNTH_SMALL, u, i);
-        row.expect_clipped = synth_expected_clipped(m, &SYNTH_SMALL, u, i, m->clip_max);
+        row.expect = expected_wr(m, &SYNTH_SMALL, u, i, 0.0);
+        row.expect_clipped = synth_expected_clipped(m, &SYNTH_SMALL, u, i, m->clip_max, 0.0);
         RP_CALL(push_row(rows, cap, n, row));
     }
     RP_CALL(sort_rows(*rows, *n));
+    RP_CALL(synth_seq_apply_small(m, u, *rows, *n));
 cleanup:
     return rc;
 }

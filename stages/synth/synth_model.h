@@ -35,14 +35,21 @@ void synth_item_gen_tags(uint64_t seed, int64_t i, uint8_t *ntags, uint8_t *tags
 double synth_u01(uint64_t seed, const char *stream, uint64_t idx);
 /* synth_draw_wr - one watch ratio of video i from regime g's mixture (skip, partial view,
  * looping outlier, log-normal main part with heavy noise); logm = synth_logm(m, u, i). Draws
- * from r (two uniforms, plus a normal for the main part). Pure but for r. */
+ * from r (two uniforms, plus a normal for the main part). *main_part (may be NULL) = 1 when
+ * the draw came from the log-normal main part (the sequential effects move only that part). */
 double synth_draw_wr(const synth_model *m, const synth_regime *g, int64_t i, double logm,
-                     rp_rng *r);
-/* synth_expected_clipped - E[min(W, c)] for W drawn by synth_draw_wr(m, g, i, logm(u, i)),
- * exact (closed form per mixture component; c > 0). c = +inf gives E[W] but for the WR_CAP
- * cap of the main part, which expected_wr ignores. Pure. */
+                     rp_rng *r, int32_t *main_part);
+/* synth_expected_clipped - E[min(W, c)] for W drawn by synth_draw_wr(m, g, i, logm(u, i) +
+ * shift), exact (closed form per mixture component; c > 0; shift moves the main part's log
+ * median: the sequential effects of synth_seq.c). c = +inf gives E[W] but for the WR_CAP cap of
+ * the main part, which expected_wr ignores. Pure. */
 double synth_expected_clipped(const synth_model *m, const synth_regime *g, int64_t u, int64_t i,
-                              double c);
+                              double c, double shift);
+/* small-matrix expected watch ratio with the main part's log median moved by shift */
+double synth_expected_small_shifted(const synth_model *m, int64_t u, int64_t i, double shift);
+/* synth_seq.c: planted sequential effects on a user's rows (sorted by time). */
+void synth_seq_apply_big(const synth_model *m, int64_t u, synth_row *rows, size_t n);
+int synth_seq_apply_small(const synth_model *m, int64_t u, synth_row *rows, size_t n);
 /* log of the main part's median for (u, i), regime excluded */
 double synth_logm(const synth_model *m, int64_t u, int64_t i);
 /* time of one view (epoch ms): day of the three windows, hour of the day-night curve */

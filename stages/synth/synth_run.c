@@ -19,7 +19,7 @@ int synth_run(rp_stage *st, const synth_opts *o);
 int synth_parse_args(int argc, char **argv, synth_opts *o)
 {
     int rc = RP_OK;
-    *o = (synth_opts){.scale = 1.0, .seed = 42, .clip_max = 3.0};
+    *o = (synth_opts){.scale = 1.0, .seed = 42, .clip_max = 3.0, .fatigue = 1, .drift = 1};
     rp_arg args[] = {
         {"out", RP_ARG_STR, &o->out, "DIR", "output folder (created if missing)", NULL},
         {"scale", RP_ARG_DBL, &o->scale, "X",
@@ -39,6 +39,10 @@ int synth_parse_args(int argc, char **argv, synth_opts *o)
          NULL},
         {"stats", RP_ARG_STR, &o->stats, "DIR",
          "measure DIR's big/small matrices against KuaiRec's statistics (no generation)", NULL},
+        {"fatigue", RP_ARG_FLAG, &o->fatigue, NULL,
+         "planted fatigue: recent views of the same tag or author lower the watch ratio", NULL},
+        {"drift", RP_ARG_FLAG, &o->drift, NULL,
+         "planted interest drift: each user's taste moves over the two months", NULL},
     };
     rp_cmd cmd = {"rp-synth", "write KuaiRec 2.0 format data of any size from a planted model",
                   "Outputs in --out: big_matrix.csv small_matrix.csv user_features.csv\n"

@@ -86,8 +86,9 @@ int synth_parse_args(int argc, char **argv, synth_opts *o);
 static int build(const char *scale, synth_model *m)
 {
     synth_opts o;
-    char *argv[] = {"rp-synth", "--out", "x", "--scale", (char *)scale, NULL};
-    int rc = synth_parse_args(5, argv, &o);
+    char *argv[] = {"rp-synth", "--out", "x", "--scale", (char *)scale, "--no-fatigue",
+                    "--no-drift", NULL};
+    int rc = synth_parse_args(7, argv, &o);
     if (rc == RP_OK) rc = synth_model_build(MPI_COMM_WORLD, &o, m);
     return rc;
 }
@@ -190,7 +191,7 @@ static void mc_clipped(const synth_model *m, int64_t u, int64_t i, const double 
     rp_rng_init(&r, 12345, rp_rng_stream("test.mc"), (uint64_t)(u * m->n_items + i) << 24);
     double logm = synth_logm(m, u, i), s1[8] = {0}, s2[8] = {0};
     for (int64_t k = 0; k < n; k++) {
-        double w = synth_draw_wr(m, &SYNTH_SMALL, i, logm, &r);
+        double w = synth_draw_wr(m, &SYNTH_SMALL, i, logm, &r, NULL);
         for (int j = 0; j < nc; j++) {
             double v = w < c[j] ? w : c[j];
             s1[j] += v;
@@ -224,7 +225,7 @@ static void expected_clipped(void)
         double mean[6], se[6], prev = 0;
         mc_clipped(&m, u, items[p], c, 6, 400000, mean, se);
         for (int j = 0; j < 6; j++) {
-            double e = synth_expected_clipped(&m, &SYNTH_SMALL, u, items[p], c[j]);
+            double e = synth_expected_clipped(&m, &SYNTH_SMALL, u, items[p], c[j], 0.0);
             /* 5 standard errors: a wrong component weight or bound is off by far more */
             if (!(fabs(e - mean[j]) <= 5 * se[j] + 1e-12)) {
                 bad++;
@@ -235,7 +236,7 @@ static void expected_clipped(void)
             prev = e;
         }
         /* far above every draw it is the unclipped expectation of synth_expected_small */
-        double e_all = synth_expected_clipped(&m, &SYNTH_SMALL, u, items[p], 1e9);
+        double e_all = synth_expected_clipped(&m, &SYNTH_SMALL, u, items[p], 1e9, 0.0);
         CU_ASSERT_DOUBLE_EQUAL(e_all, synth_expected_small(&m, u, items[p]), 1e-9 * e_all);
     }
     CU_ASSERT_EQUAL(bad, 0);
@@ -243,10 +244,11 @@ static void expected_clipped(void)
     synth_row *rows = NULL;
     size_t cap = 0, n = 0;
     CU_ASSERT_EQUAL(m.clip_max, 3.0);
+    m.seq_fatigue = m.seq_drift = 0; /* no history shift: the rows' truth is the plain form */
     CU_ASSERT_EQUAL_FATAL(synth_user_small(&m, 0, &rows, &cap, &n), RP_OK);
     for (size_t k = 0; k < n; k++)
         bad += rows[k].expect_clipped !=
-               synth_expected_clipped(&m, &SYNTH_SMALL, u, rows[k].item, 3.0) ||
+               synth_expected_clipped(&m, &SYNTH_SMALL, u, rows[k].item, 3.0, 0.0) ||
                !(rows[k].expect_clipped < rows[k].expect);
     CU_ASSERT_EQUAL(bad, 0);
     free(rows);

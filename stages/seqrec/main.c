@@ -1,0 +1,44 @@
+/* main.c - rp-seqrec: a SASRec-style causal transformer over each user's viewing sequence,
+ * trained data-parallel with MPI; see docs/stages/seqrec.md. */
+#include <stdlib.h>
+
+#include "rp_err.h"
+#include "rp_stage.h"
+#include "seqrec.h"
+
+int main(int argc, char **argv)
+{
+    rp_stage st;
+    sr_opts o;
+    sr_data d = {0};
+    sr_train tr = {0};
+    sr_scores sc = {0};
+    MPI_Init(&argc, &argv);
+    seqrec_opts_default(&o);
+    int rc = rp_stage_begin(MPI_COMM_WORLD, "rp-seqrec", argc, argv, &st);
+    if (rc == RP_OK) rc = seqrec_parse_args(argc, argv, &o);
+    if (rc == RP_OK) rc = seqrec_read_inputs(st.comm, &o, &d);
+    if (rc == RP_OK) rc = seqrec_train(st.comm, &o, &d, &tr);
+    if (rc == RP_OK) rc = seqrec_score(st.comm, &tr.m, &d, &sc);
+    if (rc == RP_OK) rc = seqrec_fallback(st.comm, &o, &d, &tr, &sc);
+    if (rc == RP_OK) rc = seqrec_write_output(&st, &o, &d, &tr, &sc);
+    if (rc == RP_OK) seqrec_checkpoint_remove(st.comm, &o);
+    if (rc == RP_OK) {
+        rp_stage_add(&st, "epochs", "%lld", (long long)tr.hist.n);
+        rp_stage_add(&st, "best_epoch", "%lld", (long long)tr.best_epoch);
+        rp_stage_add(&st, "valid_rmse", "%.5f", sc.valid_rmse);
+        rp_stage_add(&st, "bias_valid_rmse", "%.5f", sc.bias_valid_rmse);
+        rp_stage_add(&st, "beats_bias", "%d", sc.beats_bias);
+        rp_stage_add(&st, "samples_per_s", "%.0f",
+                     tr.train_seconds > 0 ? tr.samples_done / tr.train_seconds : 0.0);
+        rp_stage_add(&st, "train_seconds", "%.1f", tr.train_seconds);
+        rp_stage_add(&st, "allreduce_bytes_per_step", "%.0f",
+                     tr.steps_done > 0 ? tr.bytes_reduced / tr.steps_done : 0.0);
+    }
+    rc = rp_stage_end(&st, rc);
+    seqrec_scores_clear(&sc);
+    seqrec_train_clear(&tr);
+    seqrec_data_clear(&d);
+    MPI_Finalize();
+    return rc;
+}

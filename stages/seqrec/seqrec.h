@@ -1,0 +1,117 @@
+/* seqrec.h - private interface of rp-seqrec: a SASRec-style causal transformer over each user's
+ * time-ordered views, trained data-parallel with MPI (fixed-point gradient sums), scored as a
+ * final user state (/score dot form) and time-aware per test pair. */
+#ifndef SEQREC_H
+#define SEQREC_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "rp_stage.h"
+#include "seqrec_model.h"
+
+/* Users per evaluation chunk: windows are batched per chunk, so the GEMM shapes (and bits) do
+ * not depend on the rank count. */
+#define SR_EVAL_USERS 16
+
+typedef struct sr_opts {
+    const char *shards, *features, *out, *checkpoint;
+    int epochs, batch, micro_batch, d, heads, blocks, ffn, window, buckets, windows_per_user;
+    int early_stop, resume, fallback;
+    double lr, dropout, bias_reg;
+    int64_t seed, interrupt_after;
+} sr_opts;
+
+/* Every user's big-matrix history (train rows, then valid rows, in time order) and the test
+ * pairs (CSR by user, as in shards.h5). */
+typedef struct sr_data {
+    int64_t n_users, n_items;
+    int64_t *hoff;      /* [U+1] */
+    int64_t *ntrain;    /* [U] train rows at the start of each history */
+    int32_t *hitem;
+    float *hval;
+    uint8_t *hbucket;
+    double *htime;      /* NaN: unknown */
+    int64_t *toff;      /* [U+1] test rows */
+    int32_t *titem;
+    float *tval;
+    double *ttime;
+    int64_t n_train, n_valid, n_test;
+    int32_t *author;    /* [I] author row or NULL */
+    int64_t n_authors;
+    int32_t *tags;      /* [I, tag_len] or NULL */
+    int tag_len;
+    int64_t tag_rows;
+    double train_mean;
+    char inputs[2048];
+} sr_data;
+
+typedef struct sr_hist {
+    int64_t n;
+    int64_t *epoch;
+    double *train_rmse, *valid_rmse, *valid_mae, *seconds;
+} sr_hist;
+
+typedef struct sr_train {
+    sr_model m;
+    float *best, *am, *av;            /* best weights, Adam moments */
+    int64_t t, epoch, step, best_epoch, bad_epochs;
+    double best_rmse, ep_sse, ep_n, ep_seconds;
+    sr_hist hist;
+    double bytes_reduced, steps_done, samples_done, train_seconds;
+} sr_train;
+
+/* Scoring results written to seqrec.h5. */
+typedef struct sr_scores {
+    float *state;       /* [U, d] the transformer's final state of every user */
+    float *user;        /* [U, d+2] /score/user: final state, user bias, 1 */
+    float *item;        /* [I, d+2] content vector, 1, item bias */
+    float *test_pred;   /* [n_test] clamped time-aware predictions */
+    double shift;       /* /score shift (the model's mu, or the bias model's after a fallback) */
+    double valid_rmse, valid_mae, bias_valid_rmse;
+    int beats_bias;
+    char fallback[256];
+} sr_scores;
+
+/* seqrec_opts.c */
+void seqrec_opts_default(sr_opts *o);
+int seqrec_parse_args(int argc, char **argv, sr_opts *o);
+void seqrec_config(const sr_opts *o, const sr_data *d, sr_config *c);
+void seqrec_config_string(const sr_opts *o, char *buf, size_t cap);
+
+/* seqrec_data.c - read shards.h5 and features.h5 on every rank. Collective. */
+int seqrec_read_inputs(MPI_Comm comm, const sr_opts *o, sr_data *d);
+void seqrec_data_clear(sr_data *d);
+
+/* seqrec_infer.c */
+/* seqrec_state_window - the window [*s, *s + *len) of user history (n rows) whose output at
+ * index j is the user's state after views 0..j (j = n - 1: the last T views). */
+void seqrec_state_window(int64_t j, int64_t n, int T, int64_t *s, int *len);
+/* seqrec_predict_valid - time-aware predictions of every /valid row (state after the previous
+ * view); RMSE and MAE of the clamped values (fixed-point sums: any rank count alike). */
+int seqrec_eval_valid(MPI_Comm comm, const sr_model *m, const sr_data *d, double *rmse,
+                      double *mae);
+/* seqrec_score - final states, item vectors and the time-aware test predictions, replicated on
+ * every rank. Collective. */
+int seqrec_score(MPI_Comm comm, const sr_model *m, const sr_data *d, sr_scores *sc);
+void seqrec_scores_clear(sr_scores *sc);
+
+/* seqrec_train.c */
+int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr);
+void seqrec_train_clear(sr_train *tr);
+/* seqrec_bind - attach the data's side information to a model. */
+void seqrec_bind(sr_model *m, const sr_data *d);
+
+/* seqrec_io.c */
+int seqrec_checkpoint_write(MPI_Comm comm, const sr_opts *o, const sr_data *d,
+                            const sr_train *tr);
+int seqrec_checkpoint_read(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr);
+void seqrec_checkpoint_remove(MPI_Comm comm, const sr_opts *o);
+/* seqrec_fallback - compare with the bias model on /valid and fall back to it when seqrec
+ * does not beat it (contract 1). Collective. */
+int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_train *tr,
+                    sr_scores *sc);
+int seqrec_write_output(const rp_stage *st, const sr_opts *o, const sr_data *d,
+                        const sr_train *tr, const sr_scores *sc);
+
+#endif

@@ -1,0 +1,490 @@
+/* seqrec_train.c - data-parallel training of rp-seqrec's transformer. Each epoch draws K windows
+ * per user (keyed by seed, epoch and user) and shuffles them globally; a step takes the next
+ * --batch windows, cut into micro-batches spread over the ranks. Micro-batch gradients are
+ * summed in 64-bit fixed point (exact, so identical bits for any rank count): the dense part
+ * with one MPI_Allreduce, the touched embedding rows as sparse records (MPI_Allgatherv).
+ * Every replica applies the same Adam step. Validation, early stopping, checkpoints. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp_baseline.h"
+#include "rp_h5.h"
+#include "rp_log.h"
+#include "rp_mpi.h"
+#include "rp_part.h"
+#include "rp_rng.h"
+#include "seqrec.h"
+
+#define ADAM_B1 0.9
+#define ADAM_B2 0.999
+#define ADAM_EPS 1e-8f
+#define FIX_SCALE 1099511627776.0 /* 2^40 */
+#define FIX_MAX 4.0e18
+
+static inline int64_t fix_of(double x)
+{
+    double v = x * FIX_SCALE;
+    v = v == v ? v : 0.0;
+    v = v > FIX_MAX ? FIX_MAX : v;
+    v = v < -FIX_MAX ? -FIX_MAX : v;
+    return (int64_t)v;
+}
+
+/* One epoch's windows: user, start in the history, length (inputs; targets are shifted by 1). */
+typedef struct sr_windows {
+    int64_t n;
+    int32_t *user;
+    int64_t *start;
+    int *len;
+    uint32_t *perm;
+} sr_windows;
+
+/* Per-step scratch. */
+typedef struct sr_step {
+    sr_windows win;
+    sr_batch b;
+    sr_ws ws;
+    sr_grad g;
+    int64_t *acc;         /* this rank's fixed-point sum [n] (dense part + its spans) */
+    uint8_t *amark;       /* spans of acc */
+    int64_t *aoff;
+    int32_t *alen;
+    int64_t naspans, cap_aspans;
+    int64_t *send, *recv;
+    int64_t cap_send, cap_recv;
+    int *counts, *displs;
+    float *grad;          /* [n] float gradient of the step */
+} sr_step;
+
+void seqrec_bind(sr_model *m, const sr_data *d)
+{
+    m->author = d->author;
+    m->tags = d->tags;
+    m->mu = d->train_mean;
+}
+
+/* The windows of an epoch and their global order: pure functions of (seed, epoch). */
+static void make_windows(const sr_opts *o, const sr_data *d, int64_t epoch, sr_windows *w)
+{
+    int K = o->windows_per_user, T = o->window;
+    uint64_t ws = rp_rng_stream("seqrec.windows");
+    int64_t n = 0;
+    for (int64_t u = 0; u < d->n_users; u++) {
+        int64_t nt = d->ntrain[u];
+        if (nt < 2) continue;
+        int64_t len = nt - 1 < T ? nt - 1 : T, span = nt - 1 - len + 1; /* starts 0..nt-1-len */
+        for (int k = 0; k < K; k++, n++) {
+            uint64_t key = ((uint64_t)epoch * (uint64_t)d->n_users + (uint64_t)u) * 1024u + k;
+            w->user[n] = (int32_t)u;
+            w->start[n] = (int64_t)(rp_rng_hash((uint64_t)o->seed, ws, key) % (uint64_t)span);
+            w->len[n] = (int)len;
+        }
+    }
+    w->n = n;
+    rp_rng r;
+    rp_rng_init(&r, (uint64_t)o->seed, rp_rng_stream("seqrec.shuffle"), (uint64_t)epoch * 1u << 40);
+    for (int64_t i = 0; i < n; i++) w->perm[i] = (uint32_t)i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        uint64_t j = rp_rng_next_below(&r, (uint64_t)i + 1);
+        uint32_t t = w->perm[i];
+        w->perm[i] = w->perm[j];
+        w->perm[j] = t;
+    }
+}
+
+static int64_t count_windows(const sr_opts *o, const sr_data *d)
+{
+    int64_t n = 0;
+    for (int64_t u = 0; u < d->n_users; u++) n += d->ntrain[u] >= 2 ? o->windows_per_user : 0;
+    return n;
+}
+
+/* Fill st->b with windows perm[q0 .. q0 + n) (rows weighted 1 / rows of the whole step). */
+static void fill_batch(const sr_data *d, sr_step *st, int64_t epoch, int64_t q0, int n,
+                       float weight)
+{
+    sr_batch *b = &st->b;
+    int64_t r = 0;
+    for (int k = 0; k < n; k++) {
+        uint32_t w = st->win.perm[q0 + k];
+        int32_t u = st->win.user[w];
+        int64_t h = d->hoff[u] + st->win.start[w];
+        b->user[k] = u;
+        b->len[k] = st->win.len[w];
+        b->start[k] = r;
+        b->drop_key[k] = ((uint64_t)epoch << 40) | (uint64_t)(q0 + k);
+        for (int t = 0; t < st->win.len[w]; t++, r++) {
+            b->item[r] = d->hitem[h + t];
+            b->bucket[r] = d->hbucket[h + t];
+            b->target[r] = d->hitem[h + t + 1];
+            b->y[r] = d->hval[h + t + 1];
+            b->weight[r] = weight;
+        }
+    }
+    b->nwin = n;
+    b->nrows = r;
+}
+
+/* Add the micro-batch gradient (float, in st->g) to this rank's fixed-point sum. */
+static void accumulate(const sr_model *m, sr_step *st)
+{
+    sr_grad *g = &st->g;
+    for (int64_t k = m->l.dense0; k < m->l.n; k++) st->acc[k] += fix_of(g->g[k]);
+    for (int64_t s = 0; s < g->nspans; s++) {
+        int64_t off = g->span_off[s];
+        if (!st->amark[off]) {
+            st->amark[off] = 1;
+            st->aoff[st->naspans] = off;
+            st->alen[st->naspans++] = g->span_len[s];
+        }
+        for (int32_t q = 0; q < g->span_len[s]; q++) st->acc[off + q] += fix_of(g->g[off + q]);
+    }
+    seqrec_grad_reset(g, m);
+}
+
+/* Sum the sparse spans of all ranks into st->grad (float), then forget them in acc. */
+static int exchange_sparse(MPI_Comm comm, int size, sr_step *st, double *bytes)
+{
+    int rc = RP_OK, nloc = 0, total = 0;
+    int64_t k = 0;
+    for (int64_t s = 0; s < st->naspans; s++) {
+        st->send[k++] = st->aoff[s];
+        st->send[k++] = st->alen[s];
+        for (int32_t q = 0; q < st->alen[s]; q++) st->send[k++] = st->acc[st->aoff[s] + q];
+    }
+    RP_CALL(rp_int_cast(k, &nloc));
+    if (size > 1) {
+        RP_MPI(MPI_Allgather(&nloc, 1, MPI_INT, st->counts, 1, MPI_INT, comm));
+        for (int p = 0; p < size; p++) {
+            st->displs[p] = total;
+            RP_REQUIRE((int64_t)total + st->counts[p] < INT32_MAX, RP_ERR_INTERNAL,
+                       "sparse exchange too large");
+            total += st->counts[p];
+        }
+        RP_REQUIRE(total <= st->cap_recv, RP_ERR_INTERNAL, "sparse exchange overflow");
+        RP_MPI(MPI_Allgatherv(st->send, nloc, MPI_INT64_T, st->recv, st->counts, st->displs,
+                              MPI_INT64_T, comm));
+        *bytes += (double)total * sizeof(int64_t);
+    } else {
+        memcpy(st->recv, st->send, (size_t)k * sizeof *st->send);
+        total = nloc;
+    }
+    /* rebuild the summed spans in acc (exact integer sums: order does not matter) */
+    for (int64_t s = 0; s < st->naspans; s++) {
+        memset(st->acc + st->aoff[s], 0, (size_t)st->alen[s] * sizeof(int64_t));
+        st->amark[st->aoff[s]] = 0;
+    }
+    st->naspans = 0;
+    for (int64_t p = 0; p < total;) {
+        int64_t off = st->recv[p], len = st->recv[p + 1];
+        if (!st->amark[off]) {
+            st->amark[off] = 1;
+            st->aoff[st->naspans] = off;
+            st->alen[st->naspans++] = (int32_t)len;
+        }
+        for (int64_t q = 0; q < len; q++) st->acc[off + q] += st->recv[p + 2 + q];
+        p += 2 + len;
+    }
+    for (int64_t s = 0; s < st->naspans; s++) {
+        for (int32_t q = 0; q < st->alen[s]; q++) {
+            int64_t j = st->aoff[s] + q;
+            st->grad[j] = (float)((double)st->acc[j] / FIX_SCALE);
+            st->acc[j] = 0;
+        }
+        st->amark[st->aoff[s]] = 0;
+    }
+    st->naspans = 0;
+cleanup:
+    return rc;
+}
+
+/* Adam (as torch.optim.Adam, no weight decay) over every parameter. */
+static void adam_step(const sr_opts *o, sr_train *tr, const float *g)
+{
+    sr_model *m = &tr->m;
+    tr->t++;
+    double bc1 = 1.0 - pow(ADAM_B1, (double)tr->t), bc2 = 1.0 - pow(ADAM_B2, (double)tr->t);
+    float b1 = (float)ADAM_B1, b2 = (float)ADAM_B2, c1 = 1.0f - b1, c2 = 1.0f - b2;
+    float step = (float)(o->lr / bc1), ibc2 = (float)(1.0 / sqrt(bc2));
+    float *w = m->w, *mo = tr->am, *ve = tr->av;
+    for (int64_t k = 0; k < m->l.n; k++) {
+        mo[k] = b1 * mo[k] + c1 * g[k];
+        ve[k] = b2 * ve[k] + c2 * g[k] * g[k];
+        w[k] -= step * mo[k] / (__builtin_sqrtf(ve[k]) * ibc2 + ADAM_EPS);
+    }
+}
+
+/* One global step over windows [p0, p0 + gbn) of the epoch's order. */
+static int train_step(MPI_Comm comm, int rank, int size, const sr_opts *o, const sr_data *d,
+                      sr_train *tr, sr_step *st, int64_t p0, int64_t gbn, int *stop)
+{
+    int rc = RP_OK;
+    sr_model *m = &tr->m;
+    int64_t M = o->micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0, rows = 0;
+    int64_t nd = m->l.n - m->l.dense0;
+    for (int64_t k = 0; k < gbn; k++) rows += st->win.len[st->win.perm[p0 + k]];
+    rp_part_even(nmb, size, rank, &c0, &cc);
+    int64_t *ctl = st->acc + m->l.n; /* 3 control words after the parameters */
+    ctl[0] = ctl[1] = ctl[2] = 0;
+    for (int64_t c = c0; c < c0 + cc; c++) {
+        int64_t q0 = c * M, n = gbn - q0 < M ? gbn - q0 : M;
+        double sse = 0.0, cnt = 0.0;
+        fill_batch(d, st, tr->epoch, p0 + q0, (int)n, 1.0f / (float)rows);
+        seqrec_loss_grad(m, &st->b, &st->ws, &st->g, (uint64_t)o->seed, 1, &sse, &cnt);
+        accumulate(m, st);
+        ctl[0] += fix_of(sse);
+        ctl[1] += (int64_t)cnt;
+    }
+    ctl[2] = rp_signal_raised() ? 1 : 0;
+    int nbuf = 0;
+    RP_CALL(rp_int_cast(nd + 3, &nbuf));
+    if (size > 1)
+        RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->acc + m->l.dense0, nbuf, MPI_INT64_T, MPI_SUM,
+                             comm));
+    tr->bytes_reduced += (double)nbuf * sizeof(int64_t);
+    for (int64_t k = m->l.dense0; k < m->l.n; k++) {
+        st->grad[k] = (float)((double)st->acc[k] / FIX_SCALE);
+        st->acc[k] = 0;
+    }
+    RP_CALL(exchange_sparse(comm, size, st, &tr->bytes_reduced));
+    adam_step(o, tr, st->grad);
+    memset(st->grad, 0, (size_t)m->l.dense0 * sizeof(float)); /* sparse part: zero again */
+    tr->ep_sse += (double)ctl[0] / FIX_SCALE;
+    tr->ep_n += (double)ctl[1];
+    tr->samples_done += (double)ctl[1];
+    *stop = ctl[2] > 0;
+cleanup:
+    return rc;
+}
+
+static int step_alloc(int size, const sr_opts *o, const sr_data *d, sr_train *tr, sr_step *st)
+{
+    int rc = RP_OK;
+    const sr_model *m = &tr->m;
+    int64_t nw = count_windows(o, d), M = o->micro_batch, T = o->window, rows = M * T;
+    int64_t nmb_local = ((o->batch + M - 1) / M + size - 1) / size;
+    memset(st, 0, sizeof *st);
+    int64_t nw1 = nw > 0 ? nw : 1;
+    RP_ALLOC(st->win.user = malloc((size_t)nw1 * sizeof *st->win.user));
+    RP_ALLOC(st->win.start = malloc((size_t)nw1 * sizeof *st->win.start));
+    RP_ALLOC(st->win.len = malloc((size_t)nw1 * sizeof *st->win.len));
+    RP_ALLOC(st->win.perm = malloc((size_t)nw1 * sizeof *st->win.perm));
+    RP_ALLOC(st->b.user = malloc((size_t)M * sizeof *st->b.user));
+    RP_ALLOC(st->b.len = malloc((size_t)M * sizeof *st->b.len));
+    RP_ALLOC(st->b.start = malloc((size_t)M * sizeof *st->b.start));
+    RP_ALLOC(st->b.drop_key = malloc((size_t)M * sizeof *st->b.drop_key));
+    RP_ALLOC(st->b.item = malloc((size_t)rows * sizeof *st->b.item));
+    RP_ALLOC(st->b.target = malloc((size_t)rows * sizeof *st->b.target));
+    RP_ALLOC(st->b.bucket = malloc((size_t)rows));
+    RP_ALLOC(st->b.y = malloc((size_t)rows * sizeof *st->b.y));
+    RP_ALLOC(st->b.weight = malloc((size_t)rows * sizeof *st->b.weight));
+    RP_CALL(seqrec_ws_init(&st->ws, m, rows));
+    RP_CALL(seqrec_grad_init(&st->g, m, rows));
+    RP_ALLOC(st->acc = calloc((size_t)m->l.n + 3, sizeof *st->acc));
+    RP_ALLOC(st->amark = calloc((size_t)m->l.n, 1));
+    /* spans of this rank's micro-batches; after the exchange, of every rank's */
+    st->cap_aspans = st->g.cap_spans * nmb_local;
+    RP_ALLOC(st->aoff = malloc((size_t)(st->cap_aspans * size) * sizeof *st->aoff));
+    RP_ALLOC(st->alen = malloc((size_t)(st->cap_aspans * size) * sizeof *st->alen));
+    int64_t span_words = 2 + (m->c.d > 1 ? m->c.d : 1);
+    st->cap_send = st->cap_aspans * span_words;
+    st->cap_recv = st->cap_send * size;
+    RP_ALLOC(st->send = malloc((size_t)st->cap_send * sizeof *st->send));
+    RP_ALLOC(st->recv = malloc((size_t)st->cap_recv * sizeof *st->recv));
+    RP_ALLOC(st->counts = malloc((size_t)size * sizeof(int)));
+    RP_ALLOC(st->displs = malloc((size_t)size * sizeof(int)));
+    RP_ALLOC(st->grad = calloc((size_t)m->l.n, sizeof *st->grad));
+cleanup:
+    return rc;
+}
+
+static void step_clear(sr_step *st)
+{
+    free(st->win.user);
+    free(st->win.start);
+    free(st->win.len);
+    free(st->win.perm);
+    free(st->b.user);
+    free(st->b.len);
+    free(st->b.start);
+    free(st->b.drop_key);
+    free(st->b.item);
+    free(st->b.target);
+    free(st->b.bucket);
+    free(st->b.y);
+    free(st->b.weight);
+    seqrec_ws_clear(&st->ws);
+    seqrec_grad_clear(&st->g);
+    free(st->acc);
+    free(st->amark);
+    free(st->aoff);
+    free(st->alen);
+    free(st->send);
+    free(st->recv);
+    free(st->counts);
+    free(st->displs);
+    free(st->grad);
+    memset(st, 0, sizeof *st);
+}
+
+static int train_alloc(const sr_opts *o, sr_train *tr)
+{
+    int rc = RP_OK;
+    size_t n = (size_t)tr->m.l.n, ep = (size_t)o->epochs;
+    RP_ALLOC(tr->am = calloc(n, sizeof(float)));
+    RP_ALLOC(tr->av = calloc(n, sizeof(float)));
+    RP_ALLOC(tr->best = malloc(n * sizeof(float)));
+    memcpy(tr->best, tr->m.w, n * sizeof(float));
+    RP_ALLOC(tr->hist.epoch = calloc(ep, sizeof(int64_t)));
+    RP_ALLOC(tr->hist.train_rmse = calloc(ep, sizeof(double)));
+    RP_ALLOC(tr->hist.valid_rmse = calloc(ep, sizeof(double)));
+    RP_ALLOC(tr->hist.valid_mae = calloc(ep, sizeof(double)));
+    RP_ALLOC(tr->hist.seconds = calloc(ep, sizeof(double)));
+    tr->best_epoch = -1;
+    tr->best_rmse = INFINITY;
+cleanup:
+    return rc;
+}
+
+/* End of an epoch: validation, history, early stopping, best copy. */
+static int end_epoch(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr)
+{
+    int rc = RP_OK;
+    double vr = NAN, va = NAN, t0 = MPI_Wtime();
+    RP_CALL(seqrec_eval_valid(comm, &tr->m, d, &vr, &va));
+    sr_hist *h = &tr->hist;
+    int64_t k = h->n++;
+    h->epoch[k] = tr->epoch + 1;
+    h->train_rmse[k] = tr->ep_n > 0 ? sqrt(tr->ep_sse / tr->ep_n) : NAN;
+    h->valid_rmse[k] = vr;
+    h->valid_mae[k] = va;
+    h->seconds[k] = tr->ep_seconds;
+    if (isnan(vr) || vr < tr->best_rmse) {
+        tr->best_rmse = isnan(vr) ? INFINITY : vr;
+        tr->best_epoch = tr->epoch + 1;
+        tr->bad_epochs = 0;
+        memcpy(tr->best, tr->m.w, (size_t)tr->m.l.n * sizeof(float));
+    } else {
+        tr->bad_epochs++;
+    }
+    rp_log_info("epoch %lld/%d: train_rmse=%.5f valid_rmse=%.5f valid_mae=%.5f train %.1f s, "
+                "validation %.1f s", (long long)(tr->epoch + 1), o->epochs, h->train_rmse[k], vr,
+                va, tr->ep_seconds, MPI_Wtime() - t0);
+    tr->epoch++;
+    tr->step = 0;
+    tr->ep_sse = tr->ep_n = tr->ep_seconds = 0.0;
+cleanup:
+    return rc;
+}
+
+static int run_epoch(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr,
+                     sr_step *st, int64_t *run_steps, int *interrupted)
+{
+    int rc = RP_OK, rank = 0, size = 1;
+    RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    make_windows(o, d, tr->epoch, &st->win);
+    int64_t n = st->win.n, B = o->batch, nsteps = (n + B - 1) / B;
+    double t0 = MPI_Wtime();
+    while (tr->step < nsteps) {
+        int64_t p0 = tr->step * B, gbn = n - p0 < B ? n - p0 : B;
+        int stop = 0;
+        RP_CALL(train_step(comm, rank, size, o, d, tr, st, p0, gbn, &stop));
+        tr->step++;
+        tr->steps_done++;
+        ++*run_steps;
+        if (stop || (o->interrupt_after > 0 && *run_steps >= o->interrupt_after)) {
+            *interrupted = 1;
+            break;
+        }
+    }
+    double dt = MPI_Wtime() - t0;
+    RP_MPI(MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, comm));
+    tr->ep_seconds += dt;
+    tr->train_seconds += dt;
+cleanup:
+    return rc;
+}
+
+/* Start the user and item biases and mu at the bias model's fit (rp_baseline_bias, the model
+ * seqrec must beat): the transformer then learns what the biases miss, instead of spending
+ * epochs on 18k rarely-updated scalars. rp_baseline_bias is rank-count independent. */
+static int init_biases(MPI_Comm comm, const sr_opts *o, sr_model *m)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    rp_model *bm = NULL;
+    int64_t bd = 0;
+    const double *U = NULL, *V = NULL;
+    rp_post post;
+    double scale = 1.0, shift = 0.0;
+    RP_CALL(rp_h5_open(comm, o->shards, &f));
+    RP_CALL(rp_baseline_bias(comm, f, o->bias_reg, &bm));
+    RP_CALL(rp_model_dot_parts(bm, &bd, &U, &V, &post, &scale, &shift));
+    RP_REQUIRE(bd == 2 && bm->n_users == m->c.n_users && bm->n_items == m->c.n_items,
+               RP_ERR_INTERNAL, "unexpected bias model form");
+    for (int64_t u = 0; u < m->c.n_users; u++) m->w[m->l.user_bias + u] = (float)U[2 * u];
+    for (int64_t i = 0; i < m->c.n_items; i++) m->w[m->l.item_bias + i] = (float)V[2 * i + 1];
+    m->mu = shift;
+cleanup:
+    rp_model_destroy(&bm);
+    rp_h5_close(&f);
+    return rp_mpi_agree(comm, rc);
+}
+
+int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr)
+{
+    int rc = RP_OK, size = 1, interrupted = 0;
+    sr_step st;
+    sr_config c;
+    int64_t run_steps = 0;
+    memset(&st, 0, sizeof st);
+    RP_MPI(MPI_Comm_size(comm, &size));
+    seqrec_config(o, d, &c);
+    rc = seqrec_model_init(&tr->m, &c, (uint64_t)o->seed);
+    if (rc == RP_OK) seqrec_bind(&tr->m, d);
+    RP_AGREE(comm, rc);
+    RP_CALL(init_biases(comm, o, &tr->m));
+    rc = train_alloc(o, tr);
+    RP_AGREE(comm, rc);
+    if (o->resume) RP_CALL(seqrec_checkpoint_read(comm, o, d, tr));
+    rc = step_alloc(size, o, d, tr, &st);
+    RP_AGREE(comm, rc);
+    rp_log_info("%lld users, %lld train / %lld valid views, %lld windows per epoch, %lld "
+                "parameters, batch %d windows on %d ranks", (long long)d->n_users,
+                (long long)d->n_train, (long long)d->n_valid, (long long)count_windows(o, d),
+                (long long)tr->m.l.n, o->batch, size);
+    while (tr->epoch < o->epochs && !(o->early_stop > 0 && tr->bad_epochs >= o->early_stop)) {
+        rc = run_epoch(comm, o, d, tr, &st, &run_steps, &interrupted);
+        RP_AGREE(comm, rc);
+        if (!interrupted) RP_CALL(end_epoch(comm, o, d, tr));
+        if (!interrupted) interrupted = rp_signal_pending(comm);
+        RP_CALL(seqrec_checkpoint_write(comm, o, d, tr));
+        if (interrupted) {
+            rp_log_info("interrupted: checkpoint %s written at epoch %lld step %lld",
+                        o->checkpoint, (long long)tr->epoch, (long long)tr->step);
+            rc = RP_ERR_INTERRUPTED;
+            goto cleanup;
+        }
+    }
+    memcpy(tr->m.w, tr->best, (size_t)tr->m.l.n * sizeof(float));
+cleanup:
+    step_clear(&st);
+    return rp_mpi_agree(comm, rc);
+}
+
+void seqrec_train_clear(sr_train *tr)
+{
+    seqrec_model_clear(&tr->m);
+    free(tr->best);
+    free(tr->am);
+    free(tr->av);
+    free(tr->hist.epoch);
+    free(tr->hist.train_rmse);
+    free(tr->hist.valid_rmse);
+    free(tr->hist.valid_mae);
+    free(tr->hist.seconds);
+    memset(tr, 0, sizeof *tr);
+}

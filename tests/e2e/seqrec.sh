@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# seqrec.sh - rp-seqrec end to end on tiny generated data (rp-synth -> rp-shard -> rp-features):
+# outputs and attributes, identical bits for 1-4 ranks, exit codes and no output on bad input,
+# --interrupt-after / SIGTERM / SIGUSR1 -> checkpoint + 75 and --resume reproducing the
+# uninterrupted run, the forward pass against the PyTorch reference (skipped without torch),
+# and rp-eval's two rows (seqrec, seqrec-final).
+set -u
+source "$RP_TOP/tests/env.sh"
+cd "$TMPDIR"
+fail() { echo "FAIL: $*"; exit 1; }
+export RP_LOG=0
+"$RP_BIN/rp-synth" --out d --users 40 --items 300 --small-users 10 --small-items 60 \
+    > /dev/null || fail "rp-synth"
+rp_mpirun 1 "$RP_BIN/rp-shard" --big d/big_matrix.csv --small d/small_matrix.csv --out s.h5 \
+    > /dev/null || fail "rp-shard"
+rp_mpirun 1 "$RP_BIN/rp-features" --data d --shards s.h5 --out f.h5 > /dev/null || fail "rp-features"
+small=(--shards s.h5 --features f.h5 --dim 8 --heads 2 --ffn 12 --window 12 --batch 8
+       --micro-batch 2 --windows-per-user 2)
+
+# 1. outputs; the same bits for 1, 2, 3 and 4 ranks
+for np in 1 2 3 4; do
+    rp_mpirun "$np" "$RP_BIN/rp-seqrec" "${small[@]}" --epochs 2 --out "o$np.h5" > "sum$np.txt" \
+        || fail "np $np run"
+done
+grep -q "^rp-seqrec: ok .*valid_rmse=.*beats_bias=" sum1.txt || fail "summary: $(cat sum1.txt)"
+[ ! -e o1.h5.ckpt ] || fail "checkpoint left after a successful run"
+for ds in /score/user /score/item /test_pred /final_state /weights/item /weights/block0/wqkv \
+          /weights/block1/w2 /weights/position /weights/bucket /weights/user_bias \
+          /history/epoch /history/valid_rmse /history/train_rmse; do
+    h5ls "o1.h5$ds" > /dev/null 2>&1 || fail "missing $ds"
+done
+h5dump -A o1.h5 | grep -q 'recpipe.seqrec' || fail "schema attribute"
+for a in valid_rmse bias_valid_rmse beats_bias fallback; do
+    h5dump -a "/$a" o1.h5 > /dev/null 2>&1 || fail "missing root attribute $a"
+done
+for np in 2 3 4; do
+    for obj in /score /test_pred /final_state /weights /history/valid_rmse; do
+        h5diff o1.h5 "o$np.h5" "$obj" "$obj" > /dev/null || fail "np 1 and np $np differ in $obj"
+    done
+done
+
+# 2. exit codes; no output on failure
+expect() { # expect CODE OUT args...
+    local want=$1 out=$2
+    shift 2
+    rm -f "$out"
+    rp_mpirun 2 "$RP_BIN/rp-seqrec" "$@" > /dev/null 2> err.txt
+    local st=$?
+    [ "$st" = "$want" ] || fail "exit $st, want $want for: $* ($(head -n 2 err.txt))"
+    [ "$want" = 0 ] || [ ! -e "$out" ] || fail "output $out left after failure"
+    [ ! -e "$out.partial" ] || fail "partial $out.partial left"
+    [ "$want" = 0 ] || [ "$(grep -c . err.txt)" -ge 1 ] || fail "no error message for: $*"
+}
+expect 0 none.h5 --help
+expect 64 x.h5 --shards s.h5 --features f.h5
+expect 64 x.h5 "${small[@]}" --out x.h5 --bogus 1
+expect 64 x.h5 "${small[@]}" --out x.h5 --heads 3
+expect 64 x.h5 "${small[@]}" --out x.h5 --dropout 1.5
+expect 64 x.h5 "${small[@]}" --out x.h5 --window 1
+expect 66 x.h5 --shards nope.h5 --features f.h5 --out x.h5
+expect 66 x.h5 --shards s.h5 --features nope.h5 --out x.h5
+expect 65 x.h5 --shards f.h5 --features f.h5 --out x.h5
+grep -q "f.h5" err.txt || fail "bad-data message does not name the file: $(cat err.txt)"
+echo "not hdf5" > text.h5
+expect 65 x.h5 --shards text.h5 --features f.h5 --out x.h5
+head -c 3000 s.h5 > trunc.h5
+expect 65 x.h5 --shards trunc.h5 --features f.h5 --out x.h5
+
+# 3. interruptions: checkpoint + 75, then --resume gives the uninterrupted bits
+long=("${small[@]}" --epochs 6 --early-stop 0)
+rp_mpirun 2 "$RP_BIN/rp-seqrec" "${long[@]}" --out full.h5 > /dev/null || fail "uninterrupted"
+same_as_full() {
+    for obj in /score /test_pred /weights /history/valid_rmse /history/train_rmse; do
+        h5diff full.h5 "$1" "$obj" "$obj" > /dev/null || fail "$2: resumed run differs in $obj"
+    done
+}
+rm -f ia.h5 ia.h5.ckpt
+rp_mpirun 2 "$RP_BIN/rp-seqrec" "${long[@]}" --out ia.h5 --interrupt-after 7 > /dev/null
+st=$?
+[ "$st" = 75 ] || fail "--interrupt-after: exit $st, want 75"
+[ ! -e ia.h5 ] && [ -e ia.h5.ckpt ] || fail "--interrupt-after: output or checkpoint wrong"
+rp_mpirun 3 "$RP_BIN/rp-seqrec" "${long[@]}" --out ia.h5 --resume > /dev/null || fail "resume"
+same_as_full ia.h5 "--interrupt-after then resume on 3 ranks"
+rp_mpirun 1 "$RP_BIN/rp-seqrec" "${long[@]}" --lr 0.01 --out oth.h5 --interrupt-after 1 \
+    > /dev/null 2>&1
+[ -e oth.h5.ckpt ] || fail "no checkpoint from --interrupt-after 1"
+expect 64 oth.h5 "${long[@]}" --out oth.h5 --resume
+grep -q "other options" err.txt || fail "checkpoint of other options: $(cat err.txt)"
+interrupt() { # interrupt NP SIGNAL TARGET(mpiexec|rank) OUT
+    local np=$1 sig=$2 target=$3 out=$4
+    rm -f "$out" "$out.ckpt"
+    $MPIEXEC -n "$np" "$RP_BIN/rp-seqrec" "${long[@]}" --out "$out" > /dev/null 2>&1 &
+    local pid=$! n=0
+    while [ ! -e "$out.ckpt" ] && [ $n -lt 1200 ]; do sleep 0.1; n=$((n + 1)); done
+    if [ "$target" = rank ]; then kill -"$sig" $(pgrep -P "$pid") 2> /dev/null
+    else kill -"$sig" "$pid"; fi
+    wait "$pid"
+    local st=$?
+    if [ "$st" = 0 ]; then echo "note: $sig came after the last epoch"; return; fi
+    [ "$st" = 75 ] || fail "$sig to $target: exit $st, want 75"
+    [ ! -e "$out" ] && [ -e "$out.ckpt" ] || fail "$sig: output or checkpoint wrong"
+    rp_mpirun "$np" "$RP_BIN/rp-seqrec" "${long[@]}" --out "$out" --resume > /dev/null \
+        || fail "$sig: resume failed"
+    same_as_full "$out" "$sig"
+}
+interrupt 2 USR1 mpiexec usr1.h5
+interrupt 1 TERM rank term.h5
+
+# 4. the forward pass and the time-aware test predictions against PyTorch
+rp_mpirun 2 "$RP_BIN/rp-seqrec" "${small[@]}" --epochs 1 --no-fallback --out nf.h5 > /dev/null \
+    || fail "--no-fallback run"
+if /usr/bin/python3 -c 'import torch, h5py' 2> /dev/null; then
+    /usr/bin/python3 "$RP_TOP/bench/seqrec_torch.py" check --shards s.h5 --features f.h5 \
+        --model nf.h5 --users 40 > torch.json || fail "PyTorch reference disagrees: $(cat torch.json)"
+    grep -q '"test_pairs_checked": [1-9]' torch.json || fail "no test pair checked: $(cat torch.json)"
+else
+    echo "note: python3 torch/h5py absent: PyTorch forward check skipped"
+fi
+
+# 5. rp-eval: rows seqrec (per pair) and seqrec-final (dot form)
+rp_mpirun 2 "$RP_BIN/rp-eval" --shards s.h5 --seqrec nf.h5 --truth d/truth.h5 --out e.h5 \
+    --no-plots > /dev/null || fail "rp-eval"
+h5dump -a /metrics/models e.h5 | grep -q '"seqrec"' || fail "no seqrec row"
+h5dump -a /metrics/models e.h5 | grep -q '"seqrec-final"' || fail "no seqrec-final row"
+echo "seqrec e2e: all checks passed"

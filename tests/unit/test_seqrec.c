@@ -1,0 +1,266 @@
+/* test_seqrec.c - rp-seqrec's transformer: gradients of every parameter group (embedding tables,
+ * positions, buckets, LayerNorms, attention, FFN, biases, head) against central finite
+ * differences with dropout on, the causal mask, and dropout masks keyed only by their key. */
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp_err.h"
+#include "rp_rng.h"
+#include "rp_test.h"
+#include "../../stages/seqrec/seqrec_model.h"
+
+int test_seqrec_register(void);
+
+#define NI 9
+#define NU 3
+#define TL 3
+
+static int32_t g_author[NI] = {0, 1, 2, 3, 0, 1, 2, 3, 1};
+static int32_t g_tags[NI * TL] = {1, 2, 0, 3, 0, 0, 0, 0, 0, 4, 5, 1, 2, 0, 0,
+                                  5, 5, 3, 1, 0, 0, 2, 3, 4, 0, 0, 0};
+
+typedef struct fixture {
+    sr_model m;
+    sr_batch b;
+    int32_t user[3], item[16], target[16];
+    int len[3];
+    int64_t start[3];
+    uint64_t key[3];
+    uint8_t bucket[16];
+    float y[16], weight[16];
+} fixture;
+
+/* Three windows (lengths 1, 6, 5) of a tiny model with every parameter set to a random value
+ * (so LN gains, biases and the pad-free tag rows all matter). */
+static void make_fixture(fixture *fx, int heads, float dropout)
+{
+    sr_config c = {.d = 8, .heads = heads, .blocks = 2, .ffn = 12, .T = 6, .buckets = 4,
+                   .dropout = dropout, .n_users = NU, .n_items = NI, .n_authors = 4,
+                   .tag_rows = 6, .tag_len = TL};
+    memset(fx, 0, sizeof *fx);
+    CU_ASSERT_FATAL(seqrec_model_init(&fx->m, &c, 7) == RP_OK);
+    for (int64_t k = 0; k < fx->m.l.n; k++)
+        fx->m.w[k] = (float)(0.6 * (2.0 * rp_rng_uniform(3, 9, (uint64_t)k) - 1.0));
+    fx->m.author = g_author;
+    fx->m.tags = g_tags;
+    fx->m.mu = 0.4;
+    int lens[3] = {1, 6, 5};
+    int64_t r = 0;
+    for (int w = 0; w < 3; w++) {
+        fx->user[w] = w % NU;
+        fx->len[w] = lens[w];
+        fx->start[w] = r;
+        fx->key[w] = 100 + (uint64_t)w;
+        for (int t = 0; t < lens[w]; t++, r++) {
+            fx->item[r] = (int32_t)((r * 5 + w) % NI);
+            fx->target[r] = (r % 4 == 3) ? -1 : (int32_t)((r * 7 + 2) % NI);
+            fx->bucket[r] = (uint8_t)(r % 4);
+            fx->y[r] = (float)rp_rng_uniform(5, 1, (uint64_t)r);
+            fx->weight[r] = (r % 5 == 4) ? 0.0f : 0.5f;
+        }
+    }
+    sr_batch b = {.nwin = 3, .nrows = r, .user = fx->user, .len = fx->len, .start = fx->start,
+                  .drop_key = fx->key, .item = fx->item, .target = fx->target,
+                  .bucket = fx->bucket, .y = fx->y, .weight = fx->weight};
+    fx->b = b;
+}
+
+/* The loss; *pattern gets a hash of which FFN units are active (ReLU side of every row). */
+static double loss_at(fixture *fx, sr_ws *ws, sr_grad *g, uint64_t *pattern)
+{
+    double sse = 0.0, cnt = 0.0;
+    seqrec_grad_reset(g, &fx->m);
+    double loss = seqrec_loss_grad(&fx->m, &fx->b, ws, g, 11, 1, &sse, &cnt);
+    uint64_t h = 1469598103934665603ULL;
+    for (int l = 0; l < fx->m.c.blocks; l++)
+        for (int64_t k = 0; k < fx->b.nrows * fx->m.c.ffn; k++)
+            h = (h ^ (uint64_t)(ws->h1[l][k] > 0.0f)) * 1099511628211ULL;
+    *pattern = h;
+    return loss;
+}
+
+/* Compare analytic and central-difference gradients over [off, off + n); returns the number of
+ * mismatches and prints the worst. Float forward: h = 2e-3 keeps rounding noise ~1e-4. A
+ * perturbation that moves a ReLU across its kink makes the difference meaningless: such entries
+ * are skipped, and a group may skip at most a quarter of its entries. */
+static int check_range(fixture *fx, sr_ws *ws, sr_grad *g, const float *ana, int64_t off,
+                       int64_t n, const char *what, int *nonzero)
+{
+    int bad = 0, kinks = 0;
+    double worst = 0.0;
+    const double h = 2e-3;
+    uint64_t pp = 0, pm = 0;
+    for (int64_t k = off; k < off + n; k++) {
+        float w0 = fx->m.w[k];
+        fx->m.w[k] = (float)(w0 + h);
+        double lp = loss_at(fx, ws, g, &pp);
+        fx->m.w[k] = (float)(w0 - h);
+        double lm = loss_at(fx, ws, g, &pm);
+        fx->m.w[k] = w0;
+        if (pp != pm) {
+            kinks++;
+            continue;
+        }
+        double num = (lp - lm) / ((double)(float)(w0 + h) - (double)(float)(w0 - h));
+        double err = fabs(num - ana[k]) / (3e-3 + 3e-2 * fabs(num));
+        if (fabs(ana[k]) > 1e-4) ++*nonzero;
+        if (err > worst) worst = err;
+        if (err > 1.0) bad++;
+    }
+    if (bad) printf("\n  %s: %d of %lld gradients off (worst scaled error %.2f)\n", what, bad,
+                    (long long)n, worst);
+    if (4 * kinks > n) printf("\n  %s: %d of %lld entries at a ReLU kink\n", what, kinks,
+                              (long long)n);
+    return bad + (4 * kinks > n);
+}
+
+static void gradcheck(int heads, float dropout)
+{
+    fixture fx;
+    sr_ws ws;
+    sr_grad g;
+    make_fixture(&fx, heads, dropout);
+    CU_ASSERT_FATAL(seqrec_ws_init(&ws, &fx.m, fx.b.nrows) == RP_OK);
+    CU_ASSERT_FATAL(seqrec_grad_init(&g, &fx.m, fx.b.nrows) == RP_OK);
+    uint64_t pat = 0;
+    loss_at(&fx, &ws, &g, &pat);
+    float *ana = malloc((size_t)fx.m.l.n * sizeof *ana);
+    CU_ASSERT_FATAL(ana != NULL);
+    memcpy(ana, g.g, (size_t)fx.m.l.n * sizeof *ana);
+    const sr_layout *l = &fx.m.l;
+    const sr_boff *o = &fx.m.bo;
+    int d = fx.m.c.d, f = fx.m.c.ffn;
+    struct { const char *name; int64_t off, n; } groups[] = {
+        {"item table", l->item, (int64_t)NI * d},   {"author table", l->author, 4 * d},
+        {"tag table", l->tag + d, 5 * d},           {"user bias", l->user_bias, NU},
+        {"item bias", l->item_bias, NI},            {"bucket table", l->bucket, 4 * d},
+        {"positions", l->pos, 6 * d},               {"final LayerNorm", l->lnf_g, 2 * d},
+    };
+    for (size_t k = 0; k < sizeof groups / sizeof groups[0]; k++) {
+        int nz = 0;
+        CU_ASSERT(check_range(&fx, &ws, &g, ana, groups[k].off, groups[k].n, groups[k].name,
+                              &nz) == 0);
+        CU_ASSERT(nz > 0); /* the group is exercised */
+    }
+    for (int b = 0; b < fx.m.c.blocks; b++) {
+        int64_t B = l->block[b];
+        struct { const char *name; int64_t off, n; } parts[] = {
+            {"LayerNorm 1", B + o->ln1_g, 2 * d}, {"attention Wqkv", B + o->wqkv, 3 * d * d},
+            {"attention bqkv", B + o->bqkv, 3 * d}, {"attention Wo", B + o->wo, d * d},
+            {"attention bo", B + o->bo, d},       {"LayerNorm 2", B + o->ln2_g, 2 * d},
+            {"FFN W1", B + o->w1, d * f},         {"FFN b1", B + o->b1, f},
+            {"FFN W2", B + o->w2, f * d},         {"FFN b2", B + o->b2, d},
+        };
+        for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+            int nz = 0;
+            CU_ASSERT(check_range(&fx, &ws, &g, ana, parts[k].off, parts[k].n, parts[k].name,
+                                  &nz) == 0);
+            CU_ASSERT(nz > 0);
+        }
+    }
+    /* the pad row of the tag table is never read, so never gets a gradient */
+    for (int j = 0; j < d; j++) CU_ASSERT(ana[l->tag + j] == 0.0f);
+    free(ana);
+    seqrec_grad_clear(&g);
+    seqrec_ws_clear(&ws);
+    seqrec_model_clear(&fx.m);
+}
+
+static void gradcheck_one_head_dropout(void) { gradcheck(1, 0.3f); }
+static void gradcheck_two_heads_no_dropout(void) { gradcheck(2, 0.0f); }
+static void gradcheck_four_heads_dropout(void) { gradcheck(4, 0.2f); }
+
+/* Causal: the output at position t must not change when a later view of the window changes,
+ * and must change when an earlier one does. Windows are independent of each other. */
+static void causal_mask(void)
+{
+    fixture fx;
+    sr_ws ws;
+    make_fixture(&fx, 2, 0.0f);
+    CU_ASSERT_FATAL(seqrec_ws_init(&ws, &fx.m, fx.b.nrows) == RP_OK);
+    int64_t n = fx.b.nrows, d = fx.m.c.d, s = fx.start[1];
+    float *o0 = malloc((size_t)(n * d) * sizeof *o0);
+    CU_ASSERT_FATAL(o0 != NULL);
+    seqrec_forward(&fx.m, &fx.b, &ws, 0, 1);
+    memcpy(o0, ws.o, (size_t)(n * d) * sizeof *o0);
+    fx.item[s + 3] = (fx.item[s + 3] + 1) % NI; /* window 1, position 3 */
+    fx.bucket[s + 3] = (uint8_t)((fx.bucket[s + 3] + 1) % 4);
+    seqrec_forward(&fx.m, &fx.b, &ws, 0, 1);
+    for (int64_t r = 0; r < n; r++) {
+        int changed = memcmp(o0 + r * d, ws.o + r * d, (size_t)d * sizeof(float)) != 0;
+        int should = r >= s + 3 && r < s + fx.len[1];
+        CU_ASSERT(changed == should);
+    }
+    free(o0);
+    seqrec_ws_clear(&ws);
+    seqrec_model_clear(&fx.m);
+}
+
+/* Dropout: about p of the elements are dropped, the rest scaled by 1/(1-p); the mask is a pure
+ * function of (seed, key, site, position, element). Evaluation (train = 0) uses no mask. */
+static void dropout_masks(void)
+{
+    int zeros = 0, n = 0;
+    for (int t = 0; t < 50; t++)
+        for (int j = 0; j < 64; j++, n++) {
+            float s = seqrec_dropout_scale(1, 77, 2, t, j, 0.25f);
+            CU_ASSERT(s == 0.0f || fabsf(s - 1.0f / 0.75f) < 1e-6f);
+            zeros += s == 0.0f;
+            CU_ASSERT(s == seqrec_dropout_scale(1, 77, 2, t, j, 0.25f));
+        }
+    CU_ASSERT(zeros > n / 5 && zeros < n * 3 / 10);
+    fixture fx;
+    sr_ws ws;
+    make_fixture(&fx, 1, 0.5f);
+    CU_ASSERT_FATAL(seqrec_ws_init(&ws, &fx.m, fx.b.nrows) == RP_OK);
+    seqrec_forward(&fx.m, &fx.b, &ws, 0, 1);
+    double p0 = ws.pred[2];
+    fx.m.c.dropout = 0.0f;
+    seqrec_forward(&fx.m, &fx.b, &ws, 1, 1);
+    CU_ASSERT(ws.pred[2] == p0);
+    fx.m.c.dropout = 0.5f;
+    seqrec_forward(&fx.m, &fx.b, &ws, 1, 1);
+    CU_ASSERT(ws.pred[2] != p0);
+    seqrec_ws_clear(&ws);
+    seqrec_model_clear(&fx.m);
+}
+
+/* The head: pred = o . (item + author + mean tags of the target) + user bias + item bias + mu. */
+static void head_dot_form(void)
+{
+    fixture fx;
+    sr_ws ws;
+    float v[8];
+    make_fixture(&fx, 2, 0.0f);
+    CU_ASSERT_FATAL(seqrec_ws_init(&ws, &fx.m, fx.b.nrows) == RP_OK);
+    seqrec_forward(&fx.m, &fx.b, &ws, 0, 1);
+    for (int64_t r = 0; r < fx.b.nrows; r++) {
+        if (fx.target[r] < 0) {
+            CU_ASSERT(isnan(ws.pred[r]));
+            continue;
+        }
+        seqrec_item_vector(&fx.m, fx.target[r], v);
+        int w = r < fx.start[1] ? 0 : r < fx.start[2] ? 1 : 2;
+        double dot = fx.m.mu + fx.m.w[fx.m.l.user_bias + fx.user[w]] +
+                     fx.m.w[fx.m.l.item_bias + fx.target[r]];
+        for (int j = 0; j < 8; j++) dot += (double)ws.o[r * 8 + j] * v[j];
+        CU_ASSERT(fabs(dot - ws.pred[r]) < 1e-9);
+    }
+    seqrec_item_vector(&fx.m, 1, v); /* item 1: tag 3 only (pads skipped), author 1 */
+    const float *e = fx.m.w + fx.m.l.item + 8, *a = fx.m.w + fx.m.l.author + 8;
+    const float *t3 = fx.m.w + fx.m.l.tag + 3 * 8;
+    for (int j = 0; j < 8; j++) CU_ASSERT(fabsf(v[j] - (e[j] + a[j] + t3[j])) < 1e-6f);
+    seqrec_ws_clear(&ws);
+    seqrec_model_clear(&fx.m);
+}
+
+int test_seqrec_register(void)
+{
+    RP_ADD_SUITE("seqrec", RP_T(gradcheck_one_head_dropout), RP_T(gradcheck_two_heads_no_dropout),
+                 RP_T(gradcheck_four_heads_dropout), RP_T(causal_mask), RP_T(dropout_masks),
+                 RP_T(head_dot_form));
+    return 0;
+}
