@@ -39,7 +39,7 @@ int hyb_parse(int argc, char **argv, hyb_opts *o)
     int rc = RP_OK;
     *o = (hyb_opts){.deflt = "auto", .hidden = "32", .ridge = "auto", .lr = 1e-3,
                     .bias_reg = 10.0, .epochs = 10, .batch = 512, .patience = 2, .folds = 5,
-                    .seed = 42, .epoch_samples = 1000000};
+                    .seed = 42, .epoch_samples = 200000};
     rp_arg args[] = {
         {"shards", RP_ARG_STR, &o->shards, "FILE", "shards.h5 (rp-shard)", NULL},
         {"als", RP_ARG_STR, &o->als, "FILE", "als.h5 (rp-als); the components given (at least one) are fused with the bias baseline",
