@@ -29,6 +29,21 @@
         if ((rc_var) != RP_OK) goto cleanup;                                    \
     } while (0)
 
+/* RP_AGREE_LOCAL - the one way to end a rank-local step (an allocation, a local read, a
+ * validation) that precedes a collective: `failed` true (e.g. an rp_malloc that returned NULL)
+ * is logged as out of memory and sets rc; a step that failed otherwise has already set rc
+ * without jumping. Then every rank agrees on rc (MPI_Allreduce inside, as darshan's
+ * DARSHAN_CHECK_ERR) and all go to cleanup together, so a rank that fails alone never leaves
+ * the others waiting in the collective. Collective on comm. Needs rc and cleanup:. */
+#define RP_AGREE_LOCAL(comm, failed)                                            \
+    do {                                                                        \
+        if ((failed) && rc == RP_OK) {                                          \
+            rp_log_error(__FILE__, __LINE__, "%s: out of memory", #failed);     \
+            rc = RP_ERR_NOMEM;                                                  \
+        }                                                                       \
+        RP_AGREE((comm), rc);                                                   \
+    } while (0)
+
 /* rp_mpi_agree - collective: returns the maximum rc over comm; aborts if MPI fails. */
 int rp_mpi_agree(MPI_Comm comm, int rc);
 

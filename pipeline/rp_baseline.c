@@ -63,16 +63,19 @@ static int read_block(MPI_Comm comm, hid_t f, const char *grp, const char *idx_n
     rp_h5_filename(f, fname, sizeof fname);
     RP_CALL(rp_csr_read_offsets(f, grp, "value", nrows, &b->offsets, NULL));
     snprintf(ds, sizeof ds, "%s/value", grp);
-    RP_ALLOC(b->cuts = malloc((size_t)(size + 1) * sizeof *b->cuts));
+    b->cuts = rp_malloc((size_t)(size + 1) * sizeof *b->cuts);
+    RP_AGREE_LOCAL(comm, b->cuts == NULL);
     rp_part_weighted(b->offsets, nrows, size, 1.0, b->cuts);
     b->r0 = b->cuts[rank];
     b->nr = b->cuts[rank + 1] - b->r0;
     int64_t z0 = b->offsets[b->r0], nz = b->offsets[b->r0 + b->nr] - z0;
-    RP_ALLOC(b->val = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *b->val));
+    b->val = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *b->val);
+    RP_AGREE_LOCAL(comm, b->val == NULL);
     RP_CALL(rp_h5_read(f, ds, RP_F64, z0, nz, b->val));
     if (idx_name != NULL) {
         snprintf(ds, sizeof ds, "%s/%s", grp, idx_name);
-        RP_ALLOC(b->idx = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *b->idx));
+        b->idx = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *b->idx);
+        RP_AGREE_LOCAL(comm, b->idx == NULL);
         RP_CALL(rp_h5_read(f, ds, RP_I32, z0, nz, b->idx));
         for (int64_t z = 0; z < nz; z++)
             if (b->idx[z] < 0 || b->idx[z] >= idx_bound)
@@ -91,8 +94,9 @@ static int gather_rows(MPI_Comm comm, const rows_block *b, const double *local, 
     int rc = RP_OK, size = 1;
     int *counts = NULL, *displs = NULL;
     RP_MPI(MPI_Comm_size(comm, &size));
-    RP_ALLOC(counts = malloc((size_t)size * sizeof *counts));
-    RP_ALLOC(displs = malloc((size_t)size * sizeof *displs));
+    counts = rp_malloc((size_t)size * sizeof *counts);
+    displs = rp_malloc((size_t)size * sizeof *displs);
+    RP_AGREE_LOCAL(comm, counts == NULL || displs == NULL);
     for (int p = 0; p < size; p++) {
         RP_CALL(rp_int_cast(b->cuts[p + 1] - b->cuts[p], &counts[p]));
         RP_CALL(rp_int_cast(b->cuts[p], &displs[p]));
@@ -111,8 +115,9 @@ static int row_sums(MPI_Comm comm, const rows_block *b, double **sums)
 {
     int rc = RP_OK;
     double *local = NULL, *full = NULL;
-    RP_ALLOC(local = malloc((size_t)(b->nr > 0 ? b->nr : 1) * sizeof *local));
-    RP_ALLOC(full = malloc((size_t)b->nrows * sizeof *full));
+    local = rp_malloc((size_t)(b->nr > 0 ? b->nr : 1) * sizeof *local);
+    full = rp_malloc((size_t)b->nrows * sizeof *full);
+    RP_AGREE_LOCAL(comm, local == NULL || full == NULL);
     int64_t z0 = b->offsets[b->r0];
     for (int64_t r = 0; r < b->nr; r++) {
         double s = 0.0;
@@ -280,9 +285,10 @@ int rp_baseline_bias(MPI_Comm comm, hid_t shards, double reg, rp_model **m)
     RP_CALL(user_stats(comm, shards, 1, &bu, &usum, &mu));
     RP_CALL(item_stats(comm, shards, &bi, &isum));
     /* U = [b_u, 1], V = [1, b_i]: item biases first (they need only mu), then users. */
-    RP_ALLOC(U = malloc((size_t)(2 * n_users) * sizeof *U));
-    RP_ALLOC(V = malloc((size_t)(2 * n_items) * sizeof *V));
-    RP_ALLOC(local = malloc((size_t)(n_users > n_items ? n_users : n_items) * sizeof *local));
+    U = rp_malloc((size_t)(2 * n_users) * sizeof *U);
+    V = rp_malloc((size_t)(2 * n_items) * sizeof *V);
+    local = rp_malloc((size_t)(n_users > n_items ? n_users : n_items) * sizeof *local);
+    RP_AGREE_LOCAL(comm, U == NULL || V == NULL || local == NULL);
     double *b_item = isum; /* overwritten in place: sum -> bias */
     for (int64_t i = 0; i < n_items; i++) {
         double n = (double)(bi.offsets[i + 1] - bi.offsets[i]);

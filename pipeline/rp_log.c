@@ -9,6 +9,7 @@ static char log_prog[64] = "recpipe";
 static int log_rank = 0;
 static int log_size = 1;
 static int log_level = RP_LOG_INFO;
+static void (*log_error_hook)(void) = NULL;
 
 void rp_log_init(const char *prog, int rank, int size)
 {
@@ -20,6 +21,7 @@ void rp_log_init(const char *prog, int rank, int size)
 void rp_log_set_level(int level) { log_level = level; }
 int rp_log_level(void) { return log_level; }
 const char *rp_log_prog(void) { return log_prog; }
+void rp_log_on_error(void (*hook)(void)) { log_error_hook = hook; }
 
 static void emit(const char *kind, const char *src, int line, const char *fmt, va_list ap)
 {
@@ -32,6 +34,7 @@ static void emit(const char *kind, const char *src, int line, const char *fmt, v
     if (src != NULL) fprintf(stderr, " (%s:%d)", src, line);
     fputc('\n', stderr);
     fflush(stderr);
+    if (kind[0] == 'e' && log_error_hook != NULL) log_error_hook();
 }
 
 void rp_log_error(const char *src, int line, const char *fmt, ...)

@@ -470,9 +470,9 @@ int rp_model_load_hybrid(MPI_Comm comm, int64_t file, const char *path, const ch
     if (strcmp(var, "blend") == 0) {
         blend_impl *im = NULL;
         RP_CALL(load_blend(comm, f, path, n_users, n_items, &im));
-        m = calloc(1, sizeof *m);
+        m = rp_calloc(1, sizeof *m);
         if (m == NULL) blend_destroy(im);
-        RP_ALLOC(m);
+        RP_REQUIRE(m != NULL, RP_ERR_NOMEM, "blend model: out of memory");
         rp_model_set(m, name, n_users, n_items, &blend_ops, im);
     } else if (strcmp(var, "concat") == 0) {
         RP_CALL(load_concat(comm, f, path, name, n_users, n_items, &m));

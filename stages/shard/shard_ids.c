@@ -123,18 +123,18 @@ static int union_ids(MPI_Comm comm, const int64_t *mine, int64_t nmine, int64_t 
     int *counts = NULL, *displs = NULL;
     int64_t *buf = NULL;
     RP_MPI(MPI_Comm_size(comm, &size));
-    counts = malloc((size_t)size * sizeof *counts);
-    displs = malloc((size_t)size * sizeof *displs);
+    counts = rp_malloc((size_t)size * sizeof *counts);
+    displs = rp_malloc((size_t)size * sizeof *displs);
     rc = rp_int_cast(nmine, &n);
-    SHARD_AGREE_LOCAL(comm, counts == NULL || displs == NULL);
+    RP_AGREE_LOCAL(comm, counts == NULL || displs == NULL);
     RP_MPI(MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, comm));
     int64_t total = 0;
     for (int p = 0; p < size; p++) {
         RP_CALL(rp_int_cast(total, &displs[p]));
         total += counts[p];
     }
-    buf = malloc((size_t)(total + 1) * sizeof *buf);
-    SHARD_AGREE_LOCAL(comm, buf == NULL);
+    buf = rp_malloc((size_t)(total + 1) * sizeof *buf);
+    RP_AGREE_LOCAL(comm, buf == NULL);
     RP_MPI(MPI_Allgatherv(mine, n, MPI_INT64_T, buf, counts, displs, MPI_INT64_T, comm));
     *nall = sort_unique(buf, total);
     *all = buf;

@@ -84,8 +84,8 @@ static int my_range(MPI_Comm comm, int fd, int64_t fsize, int64_t data_start, in
         rp_log_error(__FILE__, __LINE__, "read failed: %s", strerror(errno));
         rc = RP_ERR_IO;
     }
-    starts = malloc(((size_t)size + 1) * sizeof *starts);
-    SHARD_AGREE_LOCAL(comm, starts == NULL);
+    starts = rp_malloc(((size_t)size + 1) * sizeof *starts);
+    RP_AGREE_LOCAL(comm, starts == NULL);
     RP_MPI(MPI_Allgather(&start, 1, MPI_INT64_T, starts, 1, MPI_INT64_T, comm));
     *lo = start;
     *hi = rank + 1 < size ? starts[rank + 1] : fsize;
@@ -114,8 +114,8 @@ static int stream_range(int fd, const char *path, int64_t lo, int64_t hi, size_t
         if (pos < hi) { /* keep the partial last line for the next window */
             char *nl = memrchr(buf, '\n', len);
             if (nl == NULL) { /* a line longer than the window */
-                char *bigger = realloc(buf, 2 * cap + 1);
-                RP_ALLOC(bigger);
+                char *bigger = NULL;
+                RP_ALLOC(bigger = realloc(buf, 2 * cap + 1));
                 buf = bigger;
                 cap *= 2;
                 carry = len;

@@ -47,12 +47,12 @@ int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, const int64_t *u
     void *recv = NULL;
     RP_MPI(MPI_Comm_size(comm, &size));
     if (size == 1) return RP_OK; /* every row is already home */
-    sc = calloc((size_t)size, sizeof *sc);
-    sd = calloc((size_t)size, sizeof *sd);
-    rcnt = calloc((size_t)size, sizeof *rcnt);
-    rd = calloc((size_t)size, sizeof *rd);
+    sc = rp_calloc((size_t)size, sizeof *sc);
+    sd = rp_calloc((size_t)size, sizeof *sd);
+    rcnt = rp_calloc((size_t)size, sizeof *rcnt);
+    rd = rp_calloc((size_t)size, sizeof *rd);
     if (sc && sd && rcnt && rd) rc = pack_by_user_owner(*rows, *n, user_cuts, size, &send, sc, sd);
-    SHARD_AGREE_LOCAL(comm, !(sc && sd && rcnt && rd));
+    RP_AGREE_LOCAL(comm, !(sc && sd && rcnt && rd));
     free(*rows);
     *rows = NULL;
     RP_CALL(rp_mpi_alltoallv_bytes(comm, send, sc, sd, &recv, rcnt, rd, &total));

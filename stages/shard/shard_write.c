@@ -195,12 +195,12 @@ static int gather_by_item(MPI_Comm comm, const shard_state *s, int sp, csc_entry
     csc_entry *send = NULL, *recv = NULL, *sorted = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    sc = calloc((size_t)size, sizeof *sc);
-    sd = calloc((size_t)size, sizeof *sd);
-    rcnt = calloc((size_t)size, sizeof *rcnt);
-    rd = calloc((size_t)size, sizeof *rd);
+    sc = rp_calloc((size_t)size, sizeof *sc);
+    sd = rp_calloc((size_t)size, sizeof *sd);
+    rcnt = rp_calloc((size_t)size, sizeof *rcnt);
+    rd = rp_calloc((size_t)size, sizeof *rd);
     if (sc && sd && rcnt && rd) rc = pack_by_item_owner(s, sp, size, &send, sc, sd);
-    SHARD_AGREE_LOCAL(comm, !(sc && sd && rcnt && rd));
+    RP_AGREE_LOCAL(comm, !(sc && sd && rcnt && rd));
     RP_CALL(rp_mpi_alltoallv_bytes(comm, send, sc, sd, (void **)&recv, rcnt, rd, &total));
     free(send); /* at most two copies of the entries at any time */
     send = NULL;
@@ -326,8 +326,8 @@ static int write_all(const rp_stage *st, hid_t f, shard_state *s)
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_USER_RAW, RP_I64, 1, &s->n_users, s->user_raw));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_ITEM_RAW, RP_I64, 1, &s->n_items, s->item_raw));
     for (int sp = 0; sp < SHARD_NSPLITS; sp++) {
-        ucnt[sp] = calloc((size_t)nblock + 1, sizeof *ucnt[sp]);
-        SHARD_AGREE_LOCAL(comm, ucnt[sp] == NULL);
+        ucnt[sp] = rp_calloc((size_t)nblock + 1, sizeof *ucnt[sp]);
+        RP_AGREE_LOCAL(comm, ucnt[sp] == NULL);
         RP_CALL(write_csr(comm, f, s, sp, ucnt[sp]));
         RP_CALL(write_csc(comm, f, s, sp));
         RP_CALL(split_attrs(comm, f, s, sp));
