@@ -10,14 +10,21 @@
 #include "rp_err.h"
 
 /* RP_MPI - wrap an MPI call: on failure log the MPI error string and goto cleanup. */
-#define RP_MPI(call)                                                            \
+#define RP_MPI(call) RP_MPI_AS_(call, RP_FAIL(RP_ERR_MPI, "%s: %s", #call, rp_mpi_s_))
+
+/* RP_MPI_IO - an MPI-IO call on the user's file `path`: a failure is an I/O error that names
+ * the file ("path: MPI message", exit 74), not an internal one. */
+#define RP_MPI_IO(call, path) RP_MPI_AS_(call, RP_FAIL_USER(RP_ERR_IO, "%s: %s", (path), rp_mpi_s_))
+
+/* The check both share: evaluate call once; on failure put MPI's message in rp_mpi_s_, fail. */
+#define RP_MPI_AS_(call, fail)                                                  \
     do {                                                                        \
         int rp_mpi_e_ = (call);                                                 \
         if (rp_mpi_e_ != MPI_SUCCESS) {                                         \
             char rp_mpi_s_[MPI_MAX_ERROR_STRING];                               \
             int rp_mpi_l_ = 0;                                                  \
             MPI_Error_string(rp_mpi_e_, rp_mpi_s_, &rp_mpi_l_);                 \
-            RP_FAIL(RP_ERR_MPI, "%s: %s", #call, rp_mpi_s_);                    \
+            fail;                                                               \
         }                                                                       \
     } while (0)
 

@@ -15,6 +15,7 @@
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
+#include "rp_shards.h"
 
 /* This rank's contiguous block of rows of one CSR/CSC of /train. */
 typedef struct rows_block {
@@ -39,12 +40,11 @@ static int shards_dims(hid_t shards, int64_t *n_users, int64_t *n_items)
 {
     int rc = RP_OK;
     char fname[1024];
-    RP_CALL(rp_h5_attr_read(shards, "/", "n_users", RP_I64, 1, n_users));
-    RP_CALL(rp_h5_attr_read(shards, "/", "n_items", RP_I64, 1, n_items));
+    rp_shards_header h;
     rp_h5_filename(shards, fname, sizeof fname);
-    if (*n_users <= 0 || *n_items <= 0 || *n_users > INT32_MAX || *n_items > INT32_MAX)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: n_users=%lld n_items=%lld out of range", fname,
-                      (long long)*n_users, (long long)*n_items);
+    RP_CALL(rp_shards_read_header(shards, fname, &h));
+    *n_users = h.n_users;
+    *n_items = h.n_items;
 cleanup:
     return rc;
 }

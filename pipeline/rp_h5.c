@@ -60,6 +60,20 @@ void rp_h5_filename(hid_t file, char *buf, size_t cap)
     if (H5Fget_name(file, buf, cap) < 0) snprintf(buf, cap, "(unknown file)");
 }
 
+/* The communicator file was opened on (a duplicate: the caller frees it). Local. */
+static int file_comm(hid_t file, MPI_Comm *comm)
+{
+    int rc = RP_OK;
+    hid_t fapl = H5I_INVALID_HID;
+    MPI_Info info = MPI_INFO_NULL;
+    RP_H5(fapl = H5Fget_access_plist(file));
+    RP_H5(H5Pget_fapl_mpio(fapl, comm, &info));
+cleanup:
+    if (info != MPI_INFO_NULL) MPI_Info_free(&info);
+    if (fapl >= 0) H5Pclose(fapl);
+    return rc;
+}
+
 static int make_fapl(MPI_Comm comm, hid_t *fapl)
 {
     int rc = RP_OK;
@@ -219,20 +233,6 @@ static int disk_full(const char *fname)
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0'; else snprintf(dir, sizeof dir, ".");
     return statvfs(dir[0] ? dir : "/", &vfs) == 0 && vfs.f_bavail * vfs.f_frsize < (1u << 20);
-}
-
-/* The communicator file was opened on (a duplicate: the caller frees it). Local. */
-static int file_comm(hid_t file, MPI_Comm *comm)
-{
-    int rc = RP_OK;
-    hid_t fapl = H5I_INVALID_HID;
-    MPI_Info info = MPI_INFO_NULL;
-    RP_H5(fapl = H5Fget_access_plist(file));
-    RP_H5(H5Pget_fapl_mpio(fapl, comm, &info));
-cleanup:
-    if (info != MPI_INFO_NULL) MPI_Info_free(&info);
-    if (fapl >= 0) H5Pclose(fapl);
-    return rc;
 }
 
 /* Collective write, then agreement: the lowest failing rank names the file and the cause once
@@ -484,13 +484,16 @@ int rp_h5_attr_write_strs(hid_t file, const char *obj, const char *name, int64_t
     int rc = RP_OK;
     hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID, type = H5I_INVALID_HID;
     char *packed = NULL;
+    MPI_Comm comm = MPI_COMM_NULL;
     int64_t count = n < 0 ? 1 : n;
     size_t width = 1;
     for (int64_t i = 0; i < count; i++) {
         size_t l = strlen(strs[i]);
         if (l + 1 > width) width = l + 1;
     }
-    RP_ALLOC(packed = calloc((size_t)(count > 0 ? count : 1), width));
+    RP_CALL(file_comm(file, &comm));
+    packed = rp_calloc((size_t)(count > 0 ? count : 1), width);
+    RP_AGREE_LOCAL(comm, packed == NULL);
     for (int64_t i = 0; i < count; i++) memcpy(packed + (size_t)i * width, strs[i], strlen(strs[i]));
     RP_H5(type = H5Tcopy(H5T_C_S1));
     RP_H5(H5Tset_size(type, width));
@@ -500,6 +503,7 @@ int rp_h5_attr_write_strs(hid_t file, const char *obj, const char *name, int64_t
     RP_CALL(attr_create(file, obj, name, type, space, &attr));
     RP_H5(H5Awrite(attr, type, packed));
 cleanup:
+    if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
     free(packed);
     if (attr >= 0) H5Aclose(attr);
     if (space >= 0) H5Sclose(space);
@@ -557,6 +561,8 @@ int rp_h5_attr_read_strs(hid_t file, const char *obj, const char *name, char ***
     char *packed = NULL;
     char **out = NULL;
     int64_t count = 0;
+    MPI_Comm comm = MPI_COMM_NULL;
+    RP_CALL(file_comm(file, &comm));
     RP_CALL(attr_open(file, obj, name, &attr, &count));
     RP_H5(ftype = H5Aget_type(attr));
     char fname[1024];
@@ -566,7 +572,8 @@ int rp_h5_attr_read_strs(hid_t file, const char *obj, const char *name, char ***
     size_t width = H5Tget_size(ftype);
     RP_H5(mtype = H5Tcopy(H5T_C_S1));
     RP_H5(H5Tset_size(mtype, width + 1));
-    RP_ALLOC(packed = calloc((size_t)(count > 0 ? count : 1), width + 1));
+    packed = rp_calloc((size_t)(count > 0 ? count : 1), width + 1);
+    RP_AGREE_LOCAL(comm, packed == NULL);
     RP_H5(H5Aread(attr, mtype, packed));
     RP_ALLOC(out = calloc((size_t)(count > 0 ? count : 1), sizeof *out));
     for (int64_t i = 0; i < count; i++)
@@ -580,6 +587,10 @@ cleanup:
     if (mtype >= 0) H5Tclose(mtype);
     if (ftype >= 0) H5Tclose(ftype);
     if (attr >= 0) H5Aclose(attr);
+    if (comm != MPI_COMM_NULL) {
+        rc = rp_mpi_agree(comm, rc); /* the strings are built locally: agree on the outcome */
+        MPI_Comm_free(&comm);
+    }
     return rc;
 }
 

@@ -15,6 +15,7 @@
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
+#include "rp_shards.h"
 
 static int parse_k_list(const char *s, eval_opts *o)
 {
@@ -113,15 +114,14 @@ static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
     int64_t *off = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_SHARDS));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &t->n_users));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_items", RP_I64, 1, &t->n_items));
+    rp_shards_header h;
+    RP_CALL(rp_shards_read_header(f, path, &h));
+    t->n_users = h.n_users;
+    t->n_items = h.n_items;
     RP_CALL(rp_h5_attr_read(f, "/", "norm_min", RP_F64, 1, &t->norm_min));
     RP_CALL(rp_h5_attr_read(f, "/", "norm_max", RP_F64, 1, &t->norm_max));
-    if (t->n_users <= 0 || t->n_items <= 0 || t->n_items > INT32_MAX || t->n_users > INT32_MAX ||
-        !(t->norm_max > t->norm_min))
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes n_users/n_items/norm_min/norm_max",
-                      path);
+    if (!(t->norm_max > t->norm_min))
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes norm_min/norm_max", path);
     RP_CALL(rp_csr_read_offsets(f, RP_SPLIT_TEST "/by_user", "item", t->n_users, &off,
                                 &t->nnz_global));
     RP_ALLOC(t->cuts = malloc((size_t)(size + 1) * sizeof *t->cuts));

@@ -15,6 +15,7 @@
 #include "rp_part.h"
 #include "rp_records.h"
 #include "rp_schema.h"
+#include "rp_shards.h"
 #include "rp_stage.h"
 
 /* Everything read, replicated on every rank. */
@@ -114,12 +115,10 @@ static int read_shards(MPI_Comm comm, const char *path, feat_inputs *in)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
-    RP_CALL(rp_h5_open(comm, path, &f));
-    RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_SHARDS));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &in->n_users));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_items", RP_I64, 1, &in->n_items));
-    if (in->n_users < 0 || in->n_items < 0)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: negative n_users or n_items", path);
+    rp_shards_header h;
+    RP_CALL(rp_shards_open(comm, path, &f, &h));
+    in->n_users = h.n_users;
+    in->n_items = h.n_items;
     RP_CALL(read_ids(f, path, RP_DS_USER_RAW, in->n_users, &in->user_raw));
     RP_CALL(read_ids(f, path, RP_DS_ITEM_RAW, in->n_items, &in->item_raw));
     RP_CALL(read_train(comm, f, path, in));

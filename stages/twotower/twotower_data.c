@@ -8,6 +8,7 @@
 #include "rp_h5.h"
 #include "rp_mpi.h"
 #include "rp_schema.h"
+#include "rp_shards.h"
 #include "rp_sha256.h"
 #include "twotower.h"
 
@@ -61,13 +62,10 @@ static int read_shards(MPI_Comm comm, const char *path, tt_data *d)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
-    RP_CALL(rp_h5_open(comm, path, &f));
-    RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_SHARDS));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &d->n_users));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_items", RP_I64, 1, &d->n_items));
-    if (d->n_users < 1 || d->n_items < 1 || d->n_users > INT32_MAX || d->n_items > INT32_MAX)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: n_users=%lld n_items=%lld out of range", path,
-                      (long long)d->n_users, (long long)d->n_items);
+    rp_shards_header h;
+    RP_CALL(rp_shards_open(comm, path, &f, &h));
+    d->n_users = h.n_users;
+    d->n_items = h.n_items;
     RP_CALL(read_split(f, path, RP_SPLIT_TRAIN, d->n_users, d->n_items, &d->train));
     RP_CALL(read_split(f, path, RP_SPLIT_VALID, d->n_users, d->n_items, &d->valid));
     if (d->train.n == 0 || d->train.n >= UINT32_MAX)
