@@ -77,6 +77,10 @@ int rp_mpi_alltoallv_bytes(MPI_Comm comm, const void *sendbuf, const int64_t *se
                            const int64_t *sdispls, void **recvbuf, int64_t *recvcounts,
                            int64_t *rdispls, int64_t *recvtotal);
 
+/* rp_mpi_byte_layout - for rp_mpi_alltoallv_bytes: counts[p] records of recsz bytes for rank p,
+ * packed in rank order, become byte counts, and displs[p] their byte offsets. Local. */
+void rp_mpi_byte_layout(int size, size_t recsz, int64_t *counts, int64_t *displs);
+
 /* rp_mpi_bcast_str - broadcast a string from root into buf (capacity cap). Collective. */
 int rp_mpi_bcast_str(MPI_Comm comm, char *buf, size_t cap, int root);
 

@@ -145,6 +145,16 @@ cleanup:
     return rc;
 }
 
+void rp_mpi_byte_layout(int size, size_t recsz, int64_t *counts, int64_t *displs)
+{
+    int64_t at = 0;
+    for (int p = 0; p < size; p++) {
+        counts[p] *= (int64_t)recsz;
+        displs[p] = at;
+        at += counts[p];
+    }
+}
+
 int rp_mpi_bcast_str(MPI_Comm comm, char *buf, size_t cap, int root)
 {
     int rc = RP_OK;

@@ -78,6 +78,23 @@ cleanup:
 
 /* Per-item sums of the TRAIN normalised values: each rank sums a contiguous block of items in
  * file order, the blocks are concatenated in rank order, so the sums are the same for any N. */
+/* sums[i] = the sum of item off + i's train values vals (file order); every value finite.
+ * Local: returns RP_OK or RP_ERR_DATA ("path: ds[j] is not finite"). */
+static int item_sums(const int64_t *offs, int64_t off, int64_t cnt, const double *vals,
+                     const char *path, const char *ds, double *sums)
+{
+    int rc = RP_OK;
+    int64_t lo = offs[off];
+    for (int64_t i = 0; i < cnt; i++)
+        for (int64_t j = offs[off + i]; j < offs[off + i + 1]; j++) {
+            if (!isfinite(vals[j - lo]))
+                RP_FAIL_USER(RP_ERR_DATA, "%s: %s[%lld] is not finite", path, ds, (long long)j);
+            sums[i] += vals[j - lo];
+        }
+cleanup:
+    return rc;
+}
+
 static int read_train(MPI_Comm comm, hid_t f, const char *path, feat_inputs *in)
 {
     int rc = RP_OK;
@@ -91,15 +108,11 @@ static int read_train(MPI_Comm comm, hid_t f, const char *path, feat_inputs *in)
                                 &in->train_nnz));
     rp_part_even(in->n_items, size, rank, &off, &cnt);
     int64_t lo = offs[off], hi = offs[off + cnt];
-    RP_ALLOC(vals = malloc((size_t)(hi - lo + 1) * sizeof *vals));
-    RP_ALLOC(sums = calloc((size_t)(cnt + 1), sizeof *sums));
+    vals = rp_malloc((size_t)(hi - lo + 1) * sizeof *vals);
+    sums = rp_calloc((size_t)(cnt + 1), sizeof *sums);
+    RP_AGREE_LOCAL(comm, vals == NULL || sums == NULL);
     RP_CALL(rp_h5_read(f, vds, RP_F64, lo, hi - lo, vals));
-    for (int64_t i = 0; i < cnt; i++)
-        for (int64_t j = offs[off + i]; j < offs[off + i + 1]; j++) {
-            if (!isfinite(vals[j - lo]))
-                RP_FAIL_USER(RP_ERR_DATA, "%s: %s[%lld] is not finite", path, vds, (long long)j);
-            sums[i] += vals[j - lo];
-        }
+    rc = item_sums(offs, off, cnt, vals, path, vds, sums);
     RP_AGREE(comm, rc);
     RP_CALL(rp_records_allgather(comm, sums, cnt, sizeof *sums, (void **)&in->train_sum, &nall));
     RP_ALLOC(in->train_count = malloc((size_t)(in->n_items + 1) * sizeof *in->train_count));

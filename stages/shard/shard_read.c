@@ -48,28 +48,6 @@ cleanup:
     return rc;
 }
 
-/* First line start at or after b (> lo): one past the first '\n' at or after b - 1. */
-static int line_start(int fd, int64_t fsize, int64_t lo, int64_t b, int64_t *start)
-{
-    char tmp[65536];
-    if (b <= lo) {
-        *start = lo;
-        return 0;
-    }
-    for (int64_t off = b - 1; off < fsize; off += (int64_t)sizeof tmp) {
-        size_t got = 0;
-        if (rp_file_pread_full(fd, tmp, sizeof tmp, off, &got) != 0) return -1;
-        char *nl = memchr(tmp, '\n', got);
-        if (nl) {
-            *start = off + (nl - tmp) + 1;
-            return 0;
-        }
-        if (got == 0) break;
-    }
-    *start = fsize;
-    return 0;
-}
-
 /* This rank's byte range [*lo, *hi) of the data lines. Collective. */
 static int my_range(MPI_Comm comm, int fd, int64_t fsize, int64_t data_start, int64_t *lo,
                     int64_t *hi)
@@ -80,7 +58,7 @@ static int my_range(MPI_Comm comm, int fd, int64_t fsize, int64_t data_start, in
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
     int64_t b = data_start + (fsize - data_start) * rank / size;
-    if (line_start(fd, fsize, data_start, b, &start) != 0) {
+    if (rp_csv_line_start(fd, fsize, data_start, b, &start) != 0) {
         rp_log_error(__FILE__, __LINE__, "read failed: %s", strerror(errno));
         rc = RP_ERR_IO;
     }

@@ -26,13 +26,7 @@ static int pack_by_user_owner(const shard_row *rows, int64_t n, const int64_t *u
         int dest = rp_part_owner(user_cuts, size, rows[k].user);
         (*send)[fill[dest]++] = rows[k];
     }
-    for (int p = 0; p < size; p++) {
-        sd[p] = (p ? sd[p - 1] + sc[p - 1] : 0);
-    }
-    for (int p = 0; p < size; p++) {
-        sc[p] *= (int64_t)sizeof(shard_row);
-        sd[p] *= (int64_t)sizeof(shard_row);
-    }
+    rp_mpi_byte_layout(size, sizeof(shard_row), sc, sd);
 cleanup:
     free(fill);
     return rc;

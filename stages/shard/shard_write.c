@@ -158,11 +158,7 @@ static int pack_by_item_owner(const shard_state *s, int sp, int size, csc_entry 
         int dest = rp_part_owner(s->item_cuts, size, p->item);
         (*send)[fill[dest]++] = (csc_entry){p->item, p->user, v};
     }
-    for (int p = 0; p < size; p++) sd[p] = p ? sd[p - 1] + sc[p - 1] : 0;
-    for (int p = 0; p < size; p++) {
-        sc[p] *= (int64_t)sizeof(csc_entry);
-        sd[p] *= (int64_t)sizeof(csc_entry);
-    }
+    rp_mpi_byte_layout(size, sizeof(csc_entry), sc, sd);
 cleanup:
     free(fill);
     return rc;

@@ -12,9 +12,9 @@
 #include "rp_sha256.h"
 #include "twotower.h"
 
-/* Read one split's CSR by user into interaction arrays and validate it. */
-static int read_split(hid_t f, const char *path, const char *split, int64_t n_users,
-                      int64_t n_items, tt_split *s)
+/* Read one split's CSR by user into interaction arrays and validate it. Collective. */
+static int read_split(MPI_Comm comm, hid_t f, const char *path, const char *split,
+                      int64_t n_users, int64_t n_items, tt_split *s)
 {
     int rc = RP_OK;
     int64_t *off = NULL, d[2];
@@ -41,7 +41,8 @@ static int read_split(hid_t f, const char *path, const char *split, int64_t n_us
     if (d[0] != nnz)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld entries, offsets say %lld", path, name,
                       (long long)d[0], (long long)nnz);
-    RP_ALLOC(s->user = malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof *s->user));
+    s->user = rp_malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof *s->user);
+    RP_AGREE_LOCAL(comm, s->user == NULL);
     for (int64_t u = 0; u < n_users; u++)
         for (int64_t k = off[u]; k < off[u + 1]; k++) s->user[k] = (int32_t)u;
     for (int64_t k = 0; k < nnz; k++) {
@@ -66,8 +67,8 @@ static int read_shards(MPI_Comm comm, const char *path, tt_data *d)
     RP_CALL(rp_shards_open(comm, path, &f, &h));
     d->n_users = h.n_users;
     d->n_items = h.n_items;
-    RP_CALL(read_split(f, path, RP_SPLIT_TRAIN, d->n_users, d->n_items, &d->train));
-    RP_CALL(read_split(f, path, RP_SPLIT_VALID, d->n_users, d->n_items, &d->valid));
+    RP_CALL(read_split(comm, f, path, RP_SPLIT_TRAIN, d->n_users, d->n_items, &d->train));
+    RP_CALL(read_split(comm, f, path, RP_SPLIT_VALID, d->n_users, d->n_items, &d->valid));
     if (d->train.n == 0 || d->train.n >= UINT32_MAX)
         RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: /train has %lld interactions", path,
                       (long long)d->train.n);
