@@ -25,14 +25,16 @@ void rp_log_on_error(void (*hook)(void)) { log_error_hook = hook; }
 
 static void emit(const char *kind, const char *src, int line, const char *fmt, va_list ap)
 {
-    char msg[2048];
+    char msg[2048], where[300] = "", out[2600];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    if (src != NULL) snprintf(where, sizeof where, " (%s:%d)", src, line);
+    /* One write per line: the ranks share stderr, and pieces of lines would interleave. */
     if (log_size > 1)
-        fprintf(stderr, "%s[%d/%d]: %s%s", log_prog, log_rank, log_size, kind, msg);
+        snprintf(out, sizeof out, "%s[%d/%d]: %s%s%s\n", log_prog, log_rank, log_size, kind, msg,
+                 where);
     else
-        fprintf(stderr, "%s: %s%s", log_prog, kind, msg);
-    if (src != NULL) fprintf(stderr, " (%s:%d)", src, line);
-    fputc('\n', stderr);
+        snprintf(out, sizeof out, "%s: %s%s%s\n", log_prog, kind, msg, where);
+    fputs(out, stderr);
     fflush(stderr);
     if (kind[0] == 'e' && log_error_hook != NULL) log_error_hook();
 }

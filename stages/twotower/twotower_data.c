@@ -212,10 +212,15 @@ static int read_features(MPI_Comm comm, const char *path, tt_data *d)
     RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_FEATURES));
     u->n = d->n_users;
     it->n = d->n_items;
-    RP_CALL(read_cats(f, path, RP_DS_USER_CAT, RP_DS_USER_CAT_CARD, u));
-    RP_CALL(read_nums(f, path, RP_DS_USER_NUM, u));
-    RP_CALL(read_cats(f, path, RP_DS_ITEM_CAT, RP_DS_ITEM_CAT_CARD, it));
-    RP_CALL(read_nums(f, path, RP_DS_ITEM_NUM, it));
+    /* Each step ends in local work (scaling, checks) that may fail on one rank alone. */
+    rc = read_cats(f, path, RP_DS_USER_CAT, RP_DS_USER_CAT_CARD, u);
+    RP_AGREE(comm, rc);
+    rc = read_nums(f, path, RP_DS_USER_NUM, u);
+    RP_AGREE(comm, rc);
+    rc = read_cats(f, path, RP_DS_ITEM_CAT, RP_DS_ITEM_CAT_CARD, it);
+    RP_AGREE(comm, rc);
+    rc = read_nums(f, path, RP_DS_ITEM_NUM, it);
+    RP_AGREE(comm, rc);
     RP_CALL(read_tags(f, path, it));
 cleanup:
     rp_h5_close(&f);
