@@ -23,13 +23,16 @@ ifeq ($(origin BLAS_LIBS),undefined)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 endif
 LAPACK_LIBS ?= -llapacke
+ifeq ($(origin CRYPTO_LIBS),undefined)
+CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
+endif
 ifeq ($(origin CUNIT_LIBS),undefined)
 CUNIT_LIBS := $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
 endif
 MPIEXEC ?= mpiexec
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) -Iinclude $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
-LIBS = $(HDF5_LIBS) $(LAPACK_LIBS) $(BLAS_LIBS) -lm
+LIBS = $(HDF5_LIBS) $(LAPACK_LIBS) $(BLAS_LIBS) $(CRYPTO_LIBS) -lm
 
 ifeq ($(V),1)
 Q :=
@@ -108,7 +111,7 @@ $(BIN)/test-%: $(B)/tests/tools/%.o | $(BIN)
 
 # ---- dependencies ----
 DEB_PACKAGES := libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev \
-                liblapacke-dev libcunit1-dev pkg-config
+                liblapacke-dev libcunit1-dev libssl-dev pkg-config
 .PHONY: deps check-deps
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \

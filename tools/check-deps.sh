@@ -9,6 +9,7 @@ if [ -z "${HDF5_CFLAGS+x}" ]; then
     pkg-config --exists "$pc" 2>/dev/null || missing+=("pkg-config $pc (parallel HDF5)")
 fi
 [ -e /usr/include/lapacke.h ] || [ -n "${LAPACK_LIBS+x}" ] || missing+=("lapacke.h (LAPACKE)")
+[ -e /usr/include/openssl/evp.h ] || [ -n "${CRYPTO_LIBS+x}" ] || missing+=("openssl/evp.h (libssl-dev)")
 [ -e /usr/include/CUnit/CUnit.h ] || [ -n "${CUNIT_LIBS+x}" ] || missing+=("CUnit")
 if [ ${#missing[@]} -gt 0 ]; then
     echo "recpipe: missing dependencies: ${missing[*]}" >&2
