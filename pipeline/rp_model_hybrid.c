@@ -17,19 +17,6 @@
 
 static double clamp01(double z) { return z < 0.0 ? 0.0 : (z > 1.0 ? 1.0 : z); }
 
-void rp_model_split_variant(const char *path, char *file, size_t fcap, char *variant, size_t vcap)
-{
-    const char *h = strrchr(path, '#');
-    const char *slash = strrchr(path, '/');
-    if (h == NULL || (slash != NULL && slash > h)) {
-        snprintf(file, fcap, "%s", path);
-        variant[0] = '\0';
-        return;
-    }
-    snprintf(file, fcap, "%.*s", (int)(h - path), path);
-    snprintf(variant, vcap, "%s", h + 1);
-}
-
 /* ---- blend: clamp01(w0 + sum_k w_k * pred_k) ---- */
 
 typedef struct blend_impl {
