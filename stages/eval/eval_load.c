@@ -8,6 +8,7 @@
 #include "eval.h"
 #include "rp_args.h"
 #include "rp_baseline.h"
+#include "rp_linreg.h"
 #include "rp_csr.h"
 #include "rp_err.h"
 #include "rp_h5.h"
@@ -400,10 +401,10 @@ static int load_baselines(MPI_Comm comm, const eval_opts *o, eval_state *s)
     RP_CALL(rp_baseline_item_mean(comm, f, &m[nm++]));
     RP_CALL(rp_baseline_bias(comm, f, o->bias_reg, &m[nm++]));
     if (o->features != NULL && rp_inputs_exists(comm, o->features)) {
-        rp_baseline_linreg_opts lo = {o->ridge, o->max_card};
+        rp_linreg_opts lo = {o->ridge, o->max_card};
         RP_CALL(rp_h5_open(comm, o->features, &ff));
         RP_CALL(rp_h5_check_schema(ff, o->features, RP_SCHEMA_FEATURES));
-        RP_CALL(rp_baseline_linreg(comm, f, ff, &lo, &m[nm++]));
+        RP_CALL(rp_linreg_fit(comm, f, ff, &lo, &m[nm++]));
         RP_CALL(add_input(comm, s, "features", o->features));
     } else if (o->features != NULL) {
         rp_log_info("notice: %s does not exist: linear regression skipped", o->features);
