@@ -1,6 +1,7 @@
 /* rp_baseline.c - baselines fitted on /train of shards.h5 as dot-form rp_models (global, user,
- * video mean, bias; the linear regression is rp_linreg.c). Used by rp-eval, rp-hybrid and rp-recommend. Rank-count independence:
- * per-row sums are made by the row's owner in file order and gathered in row order. */
+ * video mean, bias; the linear regression is rp_linreg.c). Used by rp-eval, rp-hybrid and
+ * rp-recommend. Rank-count independence: per-row sums are made by the row's owner in file order
+ * and gathered in row order. */
 #include "rp_baseline.h"
 
 #include <math.h>
