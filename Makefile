@@ -53,13 +53,24 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 MPI_SRCS := $(wildcard tests/mpi/test_*_mpi.c)
 ALL_SRCS := $(LIB_SRCS) $(wildcard stages/*/*.c) $(UNIT_SRCS) $(MPI_SRCS) \
             tests/unit/runner.c tests/mpi/runner.c tests/rp_test.c $(wildcard tests/fuzz/*.c) \
-            $(wildcard tests/tools/*.c)
+            $(wildcard tests/tools/*.c) $(wildcard bench/tools/*.c)
 OBJS_OF = $(patsubst %.c,$(B)/%.o,$(1))
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BIN)/test-%,$(wildcard tests/tools/*.c))
+BENCH_TOOLS := $(patsubst bench/tools/%.c,$(BIN)/bench-%,$(wildcard bench/tools/*.c))
 
 .PHONY: all
-all: $(PROGS) $(BIN)/test-unit $(BIN)/test-mpi $(BIN)/test-h5drop
+all: $(PROGS) $(BIN)/test-unit $(BIN)/test-mpi $(TEST_TOOLS) $(BENCH_TOOLS)
 
-$(B)/%.o: %.c | $(B)
+# Objects depend on the flags they were compiled with (a stamp rewritten only when they change,
+# as redis does): `make CFLAGS=-O0` after `make` rebuilds everything.
+FLAGS_NOW := $(MPICC) $(ALL_CFLAGS) $(LDFLAGS)
+FLAGS_OLD := $(shell cat $(B)/.flags 2>/dev/null)
+ifneq ($(strip $(FLAGS_NOW)),$(strip $(FLAGS_OLD)))
+$(shell mkdir -p $(B) && printf '%s\n' '$(subst ','"'"',$(strip $(FLAGS_NOW)))' > $(B)/.flags)
+endif
+$(B)/.flags: ;
+
+$(B)/%.o: %.c $(B)/.flags | $(B)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(MPICC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
@@ -81,6 +92,8 @@ $(BIN)/rp-$(1): $(B)/stages/$(1)/main.o $(B)/libstage_$(1).a $(LIB) | $(BIN)
 endef
 $(foreach s,$(STAGES),$(eval $(call STAGE_template,$(s))))
 STAGE_LIBS := $(addprefix $(B)/libstage_,$(addsuffix .a,$(STAGES)))
+# Tests and tools include a stage's header by name ("hybrid_fixture.h"), not by relative path.
+STAGE_INC := $(addprefix -Istages/,$(STAGES))
 
 $(B)/empty.o: | $(B)
 	$(Q)echo 'typedef int rp_empty_unit;' | $(MPICC) -x c -c -o $@ -
@@ -94,7 +107,8 @@ $(B)/tests/mpi_suites.inc: $(MPI_SRCS) Makefile | $(B)
 	$(Q)printf '%s\n' $(foreach f,$(MPI_SRCS),'RP_SUITE($(basename $(notdir $(f))))') > $@.tmp && mv $@.tmp $@
 $(B)/tests/unit/runner.o: $(B)/tests/unit_suites.inc
 $(B)/tests/mpi/runner.o: $(B)/tests/mpi_suites.inc
-$(B)/tests/%.o: ALL_CFLAGS += -I$(B)/tests -Itests
+$(B)/tests/%.o: ALL_CFLAGS += -I$(B)/tests -Itests $(STAGE_INC)
+$(B)/bench/%.o: ALL_CFLAGS += $(STAGE_INC)
 
 $(BIN)/test-unit: $(call OBJS_OF,tests/unit/runner.c tests/rp_test.c $(UNIT_SRCS)) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)
@@ -102,9 +116,13 @@ $(BIN)/test-mpi: $(call OBJS_OF,tests/mpi/runner.c tests/rp_test.c $(MPI_SRCS)) 
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)
 
 
-# Small tools used only by the e2e tests (their objects are kept: not intermediate files).
-.SECONDARY: $(patsubst tests/tools/%.c,$(B)/tests/tools/%.o,$(wildcard tests/tools/*.c))
-$(BIN)/test-%: $(B)/tests/tools/%.o | $(BIN)
+# Programs used only by tests (tests/tools/<x>.c -> bin/test-<x>) and benchmarks
+# (bench/tools/<x>.c -> bin/bench-<x>): the same rules, warnings and libraries as the stages.
+TOOL_SRCS := $(wildcard tests/tools/*.c) $(wildcard bench/tools/*.c)
+.SECONDARY: $(call OBJS_OF,$(TOOL_SRCS))
+$(BIN)/test-%: $(B)/tests/tools/%.o $(STAGE_LIBS) $(LIB) | $(BIN)
+	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BIN)/bench-%: $(B)/bench/tools/%.o $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 -include $(patsubst %.c,$(B)/%.d,$(ALL_SRCS))
