@@ -5,7 +5,7 @@
 .SUFFIXES:
 SHELL := /bin/bash
 
-# ---- toolchain (all overridable: module-loaded MPI/HDF5 users set these) ----
+# toolchain (all overridable: module-loaded MPI/HDF5 users set these)
 MPICC ?= mpicc
 CFLAGS ?= -O2 -g
 LDFLAGS ?=
@@ -44,7 +44,7 @@ endif
 B ?= build
 BIN ?= bin
 
-# ---- sources: the shared library, one program per stages/<name>/, auto-discovered tests ----
+# sources: the shared library, one program per stages/<name>/, auto-discovered tests
 LIB_SRCS := $(wildcard pipeline/*.c)
 LIB := $(B)/librecpipe.a
 STAGES := $(notdir $(patsubst %/,%,$(dir $(wildcard stages/*/main.c))))
@@ -127,7 +127,7 @@ $(BIN)/bench-%: $(B)/bench/tools/%.o $(STAGE_LIBS) $(LIB) | $(BIN)
 
 -include $(patsubst %.c,$(B)/%.d,$(ALL_SRCS))
 
-# ---- dependencies ----
+# dependencies
 DEB_PACKAGES := libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libopenblas-dev \
                 liblapacke-dev libcunit1-dev libssl-dev pkg-config
 .PHONY: deps check-deps
@@ -140,7 +140,7 @@ deps:
 check-deps:
 	@tools/check-deps.sh "$(MPICC)" "$(HDF5_PC)" "$(DEB_PACKAGES)"
 
-# ---- tests ----
+# tests
 TEST_NPS ?= 1 2 3 4
 SHARED ?= $(abspath ../shared)
 .PHONY: test check test-unit test-mpi test-e2e
@@ -150,7 +150,7 @@ test-unit: bin/test-unit
 	@TEST_ONLY=unit tests/run-all.sh
 test-mpi: bin/test-mpi
 	@MPIEXEC="$(MPIEXEC)" TEST_NPS="$(TEST_NPS)" TEST_ONLY=mpi tests/run-all.sh
-# The reliability suite (issue 10): bad-input corpus, full disk, killed ranks and resumes.
+# The reliability suite: bad-input corpus, full disk, killed ranks and resumes.
 FAULT_TESTS ?= faults resume_make als_resume twotower hybrid
 .PHONY: test-faults
 test-faults: all
@@ -165,7 +165,7 @@ clean:
 include mk/dag.mk
 -include mk/bench.mk
 
-# ---- reliability: sanitizers and fuzzing (see tests/e2e/faults*.sh for the fault suite) ----
+# reliability: sanitizers and fuzzing (see tests/e2e/faults*.sh for the fault suite)
 # Leak checking stays off: Open MPI keeps allocations in dlopened components until exit,
 # which LeakSanitizer cannot attribute or suppress.
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -1,5 +1,6 @@
 /* rp_err.h - return codes (sysexits-style, they double as exit codes) and the one error pattern:
- * every wrapped call logs "[rank r/size] file:line: call: message", sets rc and jumps to cleanup. */
+ * every wrapped call logs "prog[r/size]: error: call: message (file.c:line)" (rp_log_error),
+ * sets rc and jumps to cleanup. */
 #ifndef RP_ERR_H
 #define RP_ERR_H
 

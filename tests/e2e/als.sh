@@ -5,7 +5,6 @@
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
 [ -x "$RP_BIN/test-als_fixture" ] || fail "bin/test-als_fixture not built (make all)"
 rp_mpirun 2 "$RP_BIN/test-als_fixture" shards.h5 150 110 0.08 4 0.02 || fail "fixture"
 

@@ -5,7 +5,6 @@
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
 [ -x "$RP_BIN/test-als_fixture" ] || fail "bin/test-als_fixture not built (make all)"
 rp_mpirun 2 "$RP_BIN/test-als_fixture" shards.h5 160 120 0.1 4 0.02 || fail "fixture"
 args="--shards shards.h5 --k 6 --iters 10 --checkpoint-every 1"

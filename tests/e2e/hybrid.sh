@@ -5,7 +5,6 @@
 set -euo pipefail
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # Planted inputs: shards.h5 + als.h5 + twotower.h5 (stages/hybrid/hybrid_fixture.c).
 "$RP_BIN/test-hybrid_fixture" 300 200 0.4 2 4 7 || fail "fixture generator"

@@ -15,7 +15,7 @@
 #include "rp_mpi.h"
 #include "rp_schema.h"
 #include "rp_test.h"
-#include "../../stages/eval/eval.h"
+#include "eval.h"
 
 int test_eval_mpi_register(void);
 
