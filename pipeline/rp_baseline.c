@@ -21,11 +21,8 @@ static int shards_dims(hid_t shards, int64_t *n_users, int64_t *n_items)
 {
     int rc = RP_OK;
     char fname[1024];
-    rp_shards_header h;
     rp_h5_filename(shards, fname, sizeof fname);
-    RP_CALL(rp_shards_read_header(shards, fname, &h));
-    *n_users = h.n_users;
-    *n_items = h.n_items;
+    RP_CALL(rp_shards_read_header(shards, fname, n_users, n_items));
 cleanup:
     return rc;
 }

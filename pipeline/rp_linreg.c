@@ -364,12 +364,9 @@ int rp_linreg_fit(MPI_Comm comm, hid_t shards, hid_t features, const rp_linreg_o
     normal_eq ne = {0};
     int64_t n_users = 0, n_items = 0;
     double *w = NULL;
-    rp_shards_header h;
     char fname[1024];
     rp_h5_filename(shards, fname, sizeof fname);
-    RP_CALL(rp_shards_read_header(shards, fname, &h));
-    n_users = h.n_users;
-    n_items = h.n_items;
+    RP_CALL(rp_shards_read_header(shards, fname, &n_users, &n_items));
     RP_CALL(read_side(comm, features, &user_names, n_users, o->max_cardinality, &fu));
     RP_CALL(read_side(comm, features, &item_names, n_items, o->max_cardinality, &fi));
     RP_CALL(rp_csr_block_read(comm, shards, RP_SPLIT_TRAIN "/by_user", "item", n_items, n_users,

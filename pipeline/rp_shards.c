@@ -19,7 +19,7 @@ cleanup:
     return rc;
 }
 
-int rp_shards_read_header(hid_t f, const char *path, rp_shards_header *h)
+int rp_shards_read_header(hid_t f, const char *path, int64_t *n_users, int64_t *n_items)
 {
     int rc = RP_OK;
     int64_t n[2] = {0, 0};
@@ -33,18 +33,19 @@ int rp_shards_read_header(hid_t f, const char *path, rp_shards_header *h)
                       (long long)n[0], (long long)n[1]);
     RP_CALL(check_ids(f, path, RP_DS_USER_RAW, "n_users", n[0]));
     RP_CALL(check_ids(f, path, RP_DS_ITEM_RAW, "n_items", n[1]));
-    h->n_users = n[0];
-    h->n_items = n[1];
+    *n_users = n[0];
+    *n_items = n[1];
 cleanup:
     return rc;
 }
 
-int rp_shards_open(MPI_Comm comm, const char *path, hid_t *f, rp_shards_header *h)
+int rp_shards_open(MPI_Comm comm, const char *path, hid_t *f, int64_t *n_users,
+                   int64_t *n_items)
 {
     int rc = RP_OK;
     hid_t file = H5I_INVALID_HID;
     RP_CALL(rp_h5_open(comm, path, &file));
-    RP_CALL(rp_shards_read_header(file, path, h));
+    RP_CALL(rp_shards_read_header(file, path, n_users, n_items));
     *f = file;
     file = H5I_INVALID_HID;
 cleanup:

@@ -283,10 +283,7 @@ void als_init_factors(als_state *st)
 static int open_shards(MPI_Comm comm, const char *path, hid_t *f, int64_t n[2])
 {
     int rc = RP_OK;
-    rp_shards_header h;
-    RP_CALL(rp_shards_open(comm, path, f, &h));
-    n[ALS_USER] = h.n_users;
-    n[ALS_ITEM] = h.n_items;
+    RP_CALL(rp_shards_open(comm, path, f, &n[ALS_USER], &n[ALS_ITEM]));
 cleanup:
     return rc;
 }

@@ -115,10 +115,7 @@ static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
     int64_t *off = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    rp_shards_header h;
-    RP_CALL(rp_shards_read_header(f, path, &h));
-    t->n_users = h.n_users;
-    t->n_items = h.n_items;
+    RP_CALL(rp_shards_read_header(f, path, &t->n_users, &t->n_items));
     RP_CALL(rp_h5_attr_read(f, "/", "norm_min", RP_F64, 1, &t->norm_min));
     RP_CALL(rp_h5_attr_read(f, "/", "norm_max", RP_F64, 1, &t->norm_max));
     if (!(t->norm_max > t->norm_min))

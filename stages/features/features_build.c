@@ -128,10 +128,7 @@ static int read_shards(MPI_Comm comm, const char *path, feat_inputs *in)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
-    rp_shards_header h;
-    RP_CALL(rp_shards_open(comm, path, &f, &h));
-    in->n_users = h.n_users;
-    in->n_items = h.n_items;
+    RP_CALL(rp_shards_open(comm, path, &f, &in->n_users, &in->n_items));
     RP_CALL(read_ids(f, path, RP_DS_USER_RAW, in->n_users, &in->user_raw));
     RP_CALL(read_ids(f, path, RP_DS_ITEM_RAW, in->n_items, &in->item_raw));
     RP_CALL(read_train(comm, f, path, in));

@@ -108,10 +108,7 @@ int hyb_open_inputs(MPI_Comm comm, const hyb_opts *o, hyb_state *st)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID, ff = H5I_INVALID_HID;
-    rp_shards_header h;
-    RP_CALL(rp_shards_open(comm, o->shards, &f, &h));
-    st->n_users = h.n_users;
-    st->n_items = h.n_items;
+    RP_CALL(rp_shards_open(comm, o->shards, &f, &st->n_users, &st->n_items));
     RP_CALL(hyb_read_pairs(comm, f, o->shards, RP_SPLIT_VALID, 0, st->n_users, st->n_items,
                            &st->valid));
     RP_CALL(hyb_read_pairs(comm, f, o->shards, RP_SPLIT_TRAIN, 1, st->n_users, st->n_items,

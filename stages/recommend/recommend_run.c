@@ -163,10 +163,7 @@ static int open_inputs(rec_ctx *c, const rec_opts *o)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
-    rp_shards_header h;
-    RP_CALL(rp_shards_open(c->comm, o->shards, &f, &h));
-    c->n_users = h.n_users;
-    c->n_items = h.n_items;
+    RP_CALL(rp_shards_open(c->comm, o->shards, &f, &c->n_users, &c->n_items));
     RP_CALL(read_ids(c, f, o->shards));
     RP_CALL(rec_select_users(o->users, c->user_raw, c->n_users, &c->sel, &c->n_sel));
     my_slice(c);

@@ -187,16 +187,15 @@ static int gather_by_item(MPI_Comm comm, const shard_state *s, int sp, csc_entry
 {
     int rc = RP_OK;
     int rank = 0, size = 1;
-    int64_t *sc = NULL, *sd = NULL, *rcnt = NULL, *rd = NULL, total = 0;
+    int64_t *cnt = NULL, *sc, *sd, *rcnt, *rd, total = 0; /* cnt holds the four count arrays */
     csc_entry *send = NULL, *recv = NULL, *sorted = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    sc = rp_calloc((size_t)size, sizeof *sc);
-    sd = rp_calloc((size_t)size, sizeof *sd);
-    rcnt = rp_calloc((size_t)size, sizeof *rcnt);
-    rd = rp_calloc((size_t)size, sizeof *rd);
-    if (sc && sd && rcnt && rd) rc = pack_by_item_owner(s, sp, size, &send, sc, sd);
-    RP_AGREE_LOCAL(comm, !(sc && sd && rcnt && rd));
+    cnt = rp_calloc(4 * (size_t)size, sizeof *cnt);
+    RP_AGREE_LOCAL(comm, cnt == NULL);
+    sc = cnt, sd = cnt + size, rcnt = cnt + 2 * size, rd = cnt + 3 * size;
+    rc = pack_by_item_owner(s, sp, size, &send, sc, sd);
+    RP_AGREE(comm, rc);
     RP_CALL(rp_mpi_alltoallv_bytes(comm, send, sc, sd, (void **)&recv, rcnt, rd, &total));
     free(send); /* at most two copies of the entries at any time */
     send = NULL;
@@ -210,10 +209,7 @@ cleanup:
     free(sorted);
     free(recv);
     free(send);
-    free(rd);
-    free(rcnt);
-    free(sd);
-    free(sc);
+    free(cnt);
     return rc;
 }
 

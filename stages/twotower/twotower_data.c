@@ -63,10 +63,7 @@ static int read_shards(MPI_Comm comm, const char *path, tt_data *d)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
-    rp_shards_header h;
-    RP_CALL(rp_shards_open(comm, path, &f, &h));
-    d->n_users = h.n_users;
-    d->n_items = h.n_items;
+    RP_CALL(rp_shards_open(comm, path, &f, &d->n_users, &d->n_items));
     RP_CALL(read_split(comm, f, path, RP_SPLIT_TRAIN, d->n_users, d->n_items, &d->train));
     RP_CALL(read_split(comm, f, path, RP_SPLIT_VALID, d->n_users, d->n_items, &d->valid));
     if (d->train.n == 0 || d->train.n >= UINT32_MAX)
