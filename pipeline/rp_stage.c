@@ -25,8 +25,8 @@ static void on_signal(int sig)
     signal_seen = 1;
 }
 
-/* The failure watchdog. A rank that has printed an error expects the job to end soon: every
- * agreed failure does within moments. If this process is still alive RP_FAIL_WAIT seconds
+/* The failure watchdog, from rp_stage_begin to rp_stage_end. A rank that has printed an error
+ * expects the stage to end soon: every agreed failure does within moments. If this process is still alive RP_FAIL_WAIT seconds
  * later (default 60, 0 = never), a peer is waiting in a collective that this rank will never
  * enter (a local failure that missed RP_AGREE_LOCAL): remove the partial outputs and exit, and
  * the launcher ends the other ranks, instead of the job burning its allocation. */
@@ -43,11 +43,12 @@ static void on_fail_wait(int sig)
     _exit(RP_ERR_INTERNAL);
 }
 
+static volatile sig_atomic_t fail_wait_armed = 0;
+
 static void arm_fail_wait(void)
 {
-    static int armed = 0;
-    if (armed || fail_wait == 0) return;
-    armed = 1;
+    if (fail_wait_armed || fail_wait == 0) return;
+    fail_wait_armed = 1;
     signal(SIGALRM, on_fail_wait);
     alarm(fail_wait);
 }
@@ -96,7 +97,10 @@ void rp_stage_add(rp_stage *st, const char *key, const char *fmt, ...)
 
 int rp_stage_end(rp_stage *st, int rc)
 {
-    if (rc == RP_HELP) return 0;
+    if (rc == RP_HELP) {
+        rp_log_on_error(NULL);
+        return 0;
+    }
     rp_log_debug("RP_FAULT counts: alloc=%lld h5read=%lld h5write=%lld",
                  rp_fault_count(RP_FAULT_ALLOC), rp_fault_count(RP_FAULT_H5READ),
                  rp_fault_count(RP_FAULT_H5WRITE));
@@ -105,6 +109,11 @@ int rp_stage_end(rp_stage *st, int rc)
     double mem = rp_peak_rss_mb();
     if (MPI_Allreduce(MPI_IN_PLACE, &mem, 1, MPI_DOUBLE, MPI_MAX, st->comm) != MPI_SUCCESS)
         rp_die(st->comm, RP_ERR_MPI, "MPI_Allreduce of peak memory failed");
+    /* Every rank got here: nobody waits in a collective any more. Stand the watchdog down (a
+     * test runs stages in-process and goes on after an expected failure). */
+    rp_log_on_error(NULL);
+    alarm(0);
+    fail_wait_armed = 0;
     if (rc == RP_OK && st->rank == 0) {
         printf("%s: ok %s%sseconds=%.2f peak_rss_mb_per_rank=%.0f nprocs=%d\n", st->prog,
                st->summary, st->summary[0] ? " " : "", secs, mem, st->size);
