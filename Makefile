@@ -150,8 +150,8 @@ test-unit: bin/test-unit
 	@TEST_ONLY=unit tests/run-all.sh
 test-mpi: bin/test-mpi
 	@MPIEXEC="$(MPIEXEC)" TEST_NPS="$(TEST_NPS)" TEST_ONLY=mpi tests/run-all.sh
-# The reliability suite: bad-input corpus, full disk, killed ranks and resumes.
-FAULT_TESTS ?= faults resume_make als_resume twotower hybrid
+# The reliability suite: bad-input corpus, full disk, one failing rank, killed ranks, resumes.
+FAULT_TESTS ?= faults fault_inject resume_make als_resume twotower hybrid
 .PHONY: test-faults
 test-faults: all
 	@MPIEXEC="$(MPIEXEC)" TEST_ONLY=e2e TEST_E2E="$(FAULT_TESTS)" tests/run-all.sh
