@@ -5,7 +5,7 @@
 .SUFFIXES:
 SHELL := /bin/bash
 
-# ---- toolchain (all overridable: module-loaded MPI/HDF5 users set these) ----
+# toolchain (all overridable: module-loaded MPI/HDF5 users set these)
 MPICC ?= mpicc
 CFLAGS ?= -O2 -g
 LDFLAGS ?=
@@ -42,13 +42,16 @@ ifeq ($(origin BLAS_LIBS),undefined)
 BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 endif
 LAPACK_LIBS ?= -llapacke
+ifeq ($(origin CRYPTO_LIBS),undefined)
+CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
+endif
 ifeq ($(origin CUNIT_LIBS),undefined)
 CUNIT_LIBS := $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
 endif
 MPIEXEC ?= mpiexec
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) -Iinclude $(HDF5_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
-LIBS = $(HDF5_LIBS) $(LAPACK_LIBS) $(BLAS_LIBS) -lm
+LIBS = $(HDF5_LIBS) $(LAPACK_LIBS) $(BLAS_LIBS) $(CRYPTO_LIBS) -lm
 
 ifeq ($(V),1)
 Q :=
@@ -60,7 +63,7 @@ endif
 B ?= build
 BIN ?= bin
 
-# ---- sources: the shared library, one program per stages/<name>/, auto-discovered tests ----
+# sources: the shared library, one program per stages/<name>/, auto-discovered tests
 LIB_SRCS := $(wildcard pipeline/*.c)
 LIB := $(B)/librecpipe.a
 STAGES := $(notdir $(patsubst %/,%,$(dir $(wildcard stages/*/main.c))))
@@ -69,13 +72,24 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 MPI_SRCS := $(wildcard tests/mpi/test_*_mpi.c)
 ALL_SRCS := $(LIB_SRCS) $(wildcard stages/*/*.c) $(UNIT_SRCS) $(MPI_SRCS) \
             tests/unit/runner.c tests/mpi/runner.c tests/rp_test.c $(wildcard tests/fuzz/*.c) \
-            $(wildcard tests/tools/*.c)
+            $(wildcard tests/tools/*.c) $(wildcard bench/tools/*.c)
 OBJS_OF = $(patsubst %.c,$(B)/%.o,$(1))
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BIN)/test-%,$(wildcard tests/tools/*.c))
+BENCH_TOOLS := $(patsubst bench/tools/%.c,$(BIN)/bench-%,$(wildcard bench/tools/*.c))
 
 .PHONY: all
-all: $(PROGS) $(BIN)/test-unit $(BIN)/test-mpi $(BIN)/test-h5drop
+all: $(PROGS) $(BIN)/test-unit $(BIN)/test-mpi $(TEST_TOOLS) $(BENCH_TOOLS)
 
-$(B)/%.o: %.c | $(B)
+# Objects depend on the flags they were compiled with (a stamp rewritten only when they change,
+# as redis does): `make CFLAGS=-O0` after `make` rebuilds everything.
+FLAGS_NOW := $(MPICC) $(ALL_CFLAGS) $(LDFLAGS)
+FLAGS_OLD := $(shell cat $(B)/.flags 2>/dev/null)
+ifneq ($(strip $(FLAGS_NOW)),$(strip $(FLAGS_OLD)))
+$(shell mkdir -p $(B) && printf '%s\n' '$(subst ','"'"',$(strip $(FLAGS_NOW)))' > $(B)/.flags)
+endif
+$(B)/.flags: ;
+
+$(B)/%.o: %.c $(B)/.flags | $(B)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(MPICC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
@@ -97,6 +111,8 @@ $(BIN)/rp-$(1): $(B)/stages/$(1)/main.o $(B)/libstage_$(1).a $(LIB) | $(BIN)
 endef
 $(foreach s,$(STAGES),$(eval $(call STAGE_template,$(s))))
 STAGE_LIBS := $(addprefix $(B)/libstage_,$(addsuffix .a,$(STAGES)))
+# Tests and tools include a stage's header by name ("hybrid_fixture.h"), not by relative path.
+STAGE_INC := $(addprefix -Istages/,$(STAGES))
 
 $(B)/empty.o: | $(B)
 	$(Q)echo 'typedef int rp_empty_unit;' | $(MPICC) -x c -c -o $@ -
@@ -110,7 +126,8 @@ $(B)/tests/mpi_suites.inc: $(MPI_SRCS) Makefile | $(B)
 	$(Q)printf '%s\n' $(foreach f,$(MPI_SRCS),'RP_SUITE($(basename $(notdir $(f))))') > $@.tmp && mv $@.tmp $@
 $(B)/tests/unit/runner.o: $(B)/tests/unit_suites.inc
 $(B)/tests/mpi/runner.o: $(B)/tests/mpi_suites.inc
-$(B)/tests/%.o: ALL_CFLAGS += -I$(B)/tests -Itests
+$(B)/tests/%.o: ALL_CFLAGS += -I$(B)/tests -Itests $(STAGE_INC)
+$(B)/bench/%.o: ALL_CFLAGS += $(STAGE_INC)
 
 $(BIN)/test-unit: $(call OBJS_OF,tests/unit/runner.c tests/rp_test.c $(UNIT_SRCS)) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)
@@ -118,14 +135,18 @@ $(BIN)/test-mpi: $(call OBJS_OF,tests/mpi/runner.c tests/rp_test.c $(MPI_SRCS)) 
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)
 
 
-# Small tools used only by the e2e tests (their objects are kept: not intermediate files).
-.SECONDARY: $(patsubst tests/tools/%.c,$(B)/tests/tools/%.o,$(wildcard tests/tools/*.c))
-$(BIN)/test-%: $(B)/tests/tools/%.o | $(BIN)
+# Programs used only by tests (tests/tools/<x>.c -> bin/test-<x>) and benchmarks
+# (bench/tools/<x>.c -> bin/bench-<x>): the same rules, warnings and libraries as the stages.
+TOOL_SRCS := $(wildcard tests/tools/*.c) $(wildcard bench/tools/*.c)
+.SECONDARY: $(call OBJS_OF,$(TOOL_SRCS))
+$(BIN)/test-%: $(B)/tests/tools/%.o $(STAGE_LIBS) $(LIB) | $(BIN)
+	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BIN)/bench-%: $(B)/bench/tools/%.o $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 -include $(patsubst %.c,$(B)/%.d,$(ALL_SRCS))
 
-# ---- dependencies (DEB_PACKAGES: see the top) ----
+# Dependencies (DEB_PACKAGES: see the top).
 .PHONY: deps check-deps
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -137,7 +158,7 @@ deps:
 check-deps:
 	@tools/check-deps.sh "$(MPICC)" "$(HDF5_PC)" "$(DEB_PACKAGES)"
 
-# ---- tests ----
+# tests
 TEST_NPS ?= 1 2 3 4
 SHARED ?= $(abspath ../shared)
 .PHONY: test check test-unit test-mpi test-e2e
@@ -147,8 +168,8 @@ test-unit: bin/test-unit
 	@TEST_ONLY=unit tests/run-all.sh
 test-mpi: bin/test-mpi
 	@MPIEXEC="$(MPIEXEC)" TEST_NPS="$(TEST_NPS)" TEST_ONLY=mpi tests/run-all.sh
-# The reliability suite (issue 10): bad-input corpus, full disk, killed ranks and resumes.
-FAULT_TESTS ?= faults resume_make als_resume twotower hybrid
+# The reliability suite: bad-input corpus, full disk, one failing rank, killed ranks, resumes.
+FAULT_TESTS ?= faults fault_inject resume_make als_resume twotower hybrid
 .PHONY: test-faults
 test-faults: all
 	@MPIEXEC="$(MPIEXEC)" TEST_ONLY=e2e TEST_E2E="$(FAULT_TESTS)" tests/run-all.sh
@@ -162,7 +183,7 @@ clean:
 include mk/dag.mk
 -include mk/bench.mk
 
-# ---- reliability: sanitizers and fuzzing (see tests/e2e/faults*.sh for the fault suite) ----
+# reliability: sanitizers and fuzzing (see tests/e2e/faults*.sh for the fault suite)
 # Leak checking stays off: Open MPI keeps allocations in dlopened components until exit,
 # which LeakSanitizer cannot attribute or suppress.
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -18,13 +18,13 @@ dir=${BENCH_DIR:-/tmp/rp-bench-als}
 iters=${ITERS:-3} ks=${KS:-32 64} nps=${NPS:-1 2} precs=${PRECS:-fp64 fp32} weak=${WEAK:-1}
 mkdir -p "$dir"
 out=${OUT:-$dir/report.txt}
-"$top/stages/als/tools/build.sh" fixture "$dir/als-fixture" || exit 1
-"$top/stages/als/tools/build.sh" roofline "$dir/als-roofline" || exit 1
+fixture=$top/bin/test-als_fixture roofline=$top/bin/bench-als_roofline # built by `make all`
+[ -x "$fixture" ] && [ -x "$roofline" ] || { echo "run make all first" >&2; exit 1; }
 users=${BENCH_USERS:-7176} items=${BENCH_ITEMS:-10728} density=${BENCH_DENSITY:-0.17}
 make_fixture() { # make_fixture PATH N_USERS NP
     [ -s "$1" ] && return 0
     echo "generating $1 ($2 users x $items videos)" >&2
-    $MPIEXEC -n "$3" "$dir/als-fixture" "$1" "$2" "$items" "$density" 16 0.15 || exit 1
+    $MPIEXEC -n "$3" "$fixture" "$1" "$2" "$items" "$density" 16 0.15 || exit 1
 }
 data=${BENCH_DATA:-/work/data/full} shard_bin=${RP_SHARD:-$top/bin/rp-shard}
 if [ -n "${SHARDS:-}" ]; then
@@ -48,7 +48,7 @@ field() { grep -o " $1=[^ ]*" "$2" | head -n 1 | cut -d= -f2; }
 
 declare -A roof
 for np in $nps 4; do
-    r=$($MPIEXEC -n $np "$dir/als-roofline" 1024 5)
+    r=$($MPIEXEC -n $np "$roofline" 1024 5)
     roof[d$np]=$(echo "$r" | grep -o 'dgemm_gflops=[0-9.]*' | cut -d= -f2)
     roof[s$np]=$(echo "$r" | grep -o 'sgemm_gflops=[0-9.]*' | cut -d= -f2)
     roof[cd$np]=$(echo "$r" | grep -o 'dgemm_cpu_gflops=[0-9.]*' | cut -d= -f2)

@@ -19,8 +19,6 @@ nps=${BENCH_NPS:-1 2}
 k=${BENCH_K:-50}
 work=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/bench-recommend.XXXXXX")}
 mkdir -p "$work"
-cflags="-std=c17 -O2 -I$top/include -I$top/stages/hybrid $(pkg-config --cflags hdf5-openmpi)"
-libs="$top/build/libstage_hybrid.a $top/build/librecpipe.a $(pkg-config --libs hdf5-openmpi) -llapacke -lopenblas -lm"
 
 if [ -f "$run/shards.h5" ] && [ -f "$run/als.h5" ]; then
     data="real ($run)"
@@ -28,27 +26,9 @@ if [ -f "$run/shards.h5" ] && [ -f "$run/als.h5" ]; then
 else
     nu=${BENCH_USERS:-7176} ni=${BENCH_ITEMS:-10728} # smaller only to try the script
     data="synthetic KuaiRec-shaped ($nu x $ni)"
-    cat > "$work/mkfx.c" <<'C'
-#include <stdlib.h>
-#include "rp_h5.h"
-#include "hybrid_fixture.h"
-int main(int argc, char **argv)
-{
-    MPI_Init(&argc, &argv);
-    rp_h5_init();
-    long nu = atol(argv[1]), ni = atol(argv[2]);
-    int rc = hyb_fixture_shards(MPI_COMM_WORLD, "shards.h5", nu, ni, 0.134, 11);
-    if (!rc) rc = hyb_fixture_model(MPI_COMM_WORLD, "als.h5", "recpipe.als", nu, ni, 63, 0.3, 11);
-    if (!rc) rc = hyb_fixture_model(MPI_COMM_WORLD, "twotower.h5", "recpipe.twotower", nu, ni, 29,
-                                    0.6, 11);
-    MPI_Finalize();
-    return rc;
-}
-C
-    mpicc $cflags "$work/mkfx.c" $libs -o "$work/mkfx"
     if [ ! -f "$work/shards.h5" ]; then
         t0=$(date +%s)
-        (cd "$work" && ./mkfx "$nu" "$ni")
+        (cd "$work" && "$top/bin/test-hybrid_fixture" "$nu" "$ni" 0.134 63 29 11)
         echo "synthetic inputs written in $(( $(date +%s) - t0 )) s"
     fi
     shards=$work/shards.h5 als=$work/als.h5 hybrid=$work/hybrid.h5 tt=$work/twotower.h5
@@ -62,31 +42,7 @@ fi
 # Single-core SGEMM rate at the scoring shape (256 users x n_items x d).
 d=$(h5dump -H -d /score/user "$als" | sed -n 's/.*SIMPLE { ( \([0-9]*\), \([0-9]*\) ).*/\2/p')
 ni=$(h5dump -H -d /score/item "$als" | sed -n 's/.*SIMPLE { ( \([0-9]*\), \([0-9]*\) ).*/\1/p')
-cat > "$work/sgemm.c" <<'C'
-#include <cblas.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
-static double cpu(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
-int main(int argc, char **argv)
-{
-    int m = 256, n = atoi(argv[1]), k = atoi(argv[2]), reps = 0;
-    float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * n * k), *c = malloc(sizeof(float) * m * n);
-    for (long x = 0; x < (long)m * k; x++) a[x] = (float)(x % 7) * 0.1f;
-    for (long x = 0; x < (long)n * k; x++) b[x] = (float)(x % 5) * 0.1f;
-    double t0 = now(), c0 = cpu(), t;
-    do {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
-        reps++;
-    } while ((t = now() - t0) < 2.0);
-    double flops = 2.0 * m * n * k * reps / t, cs = cpu() - c0;
-    printf("%.3f %.4g %.4g\n", flops / 1e9, (double)m * n * reps / t, (double)m * n * reps / cs);
-    return c[1] < -1.0f;
-}
-C
-mpicc -O2 "$work/sgemm.c" -lopenblas -o "$work/sgemm"
-read -r gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$work/sgemm" "$ni" "$d")
+read -r gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$top/bin/bench-sgemm_rate" "$ni" "$d")
 
 echo "== bench-recommend: $data, K=$k, ALS width d=$d, $(getconf _NPROCESSORS_ONLN) cores; load $(cut -d" " -f1-3 /proc/loadavg) (shared: timings are noisy)"
 printf "SGEMM 256x%sx%s single core: %.2f GFLOP/s = %.4g pairs/s (2d flops per pair), %.4g pairs per cpu s\n" "$ni" "$d" "$gflops" "$gemm_pairs" "$gemm_cpu"
@@ -101,10 +57,10 @@ for m in "${models[@]}"; do
     mf=${m%%#*}
     md=$(h5dump -H -d /score/user "$mf" 2> /dev/null | sed -n 's/.*SIMPLE { ( \([0-9]*\), \([0-9]*\) ).*/\2/p')
     if [ -n "$md" ] && [ "$md" != "$d" ]; then
-        read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$work/sgemm" "$ni" "$md")
+        read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$top/bin/bench-sgemm_rate" "$ni" "$md")
         printf "SGEMM 256x%sx%s single core (for %s): %.4g pairs/s, %.4g pairs per cpu s\n" "$ni" "$md" "$(basename "$m")" "$gemm_pairs" "$gemm_cpu"
     else
-        read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$work/sgemm" "$ni" "$d")
+        read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$top/bin/bench-sgemm_rate" "$ni" "$d")
     fi
     for np in $nps; do
       for b in "${bins[@]}"; do

@@ -1,7 +1,7 @@
 /* rp_baseline.h - baseline recommenders fitted on the /train split of shards.h5 and returned as
  * dot-form rp_models (rp_model.h), so rp-eval, rp-hybrid and rp-recommend score them like any
  * trained model: global mean, user mean, video mean, the regularised bias model, and (with
- * features.h5) a ridge linear regression on user and video features.
+ * features.h5, rp_linreg.h) a ridge linear regression on user and video features.
  *
  * All fits are collective on comm. Each rank reads only its contiguous block of rows of
  * /train/by_user or /train/by_item (blocks balanced by nonzeros); per-row statistics are
@@ -42,26 +42,6 @@ int rp_baseline_item_mean(MPI_Comm comm, hid_t shards, rp_model **m);
  *   b_u = sum_{i in R(u)} (r_ui - mu - b_i) / (reg + |R(u)|)   from /train/by_user
  * Dot form: U = [b_u, 1], V = [1, b_i], shift = mu. reg >= 0. Name "bias". */
 int rp_baseline_bias(MPI_Comm comm, hid_t shards, double reg, rp_model **m);
-
-/* Options of the linear regression. */
-typedef struct rp_baseline_linreg_opts {
-    double ridge;        /* penalty on every weight but the intercept (> 0 keeps it solvable) */
-    int max_cardinality; /* categorical columns with more levels (including 0) are left out */
-} rp_baseline_linreg_opts;
-
-/* rp_baseline_linreg - ridge regression of the normalised train value on x_ui = [1, f_u, f_i]:
- * f_u = one-hot of each /user/cat column (cardinality from /user/cat_cardinality) + /user/num;
- * f_i = one-hot of /item/cat + multi-hot of /item/tags (slot = tag value, 0 = pad, ignored) +
- * /item/num (each dataset optional). Solves (X^T X + ridge * diag(0, 1, .., 1)) w = X^T y with
- * LAPACKE_dposv. X^T X and X^T y are built from per-user sums (by_user block: user-user and
- * user-item blocks) and per-item counts (by_item block: item-item block), each term rounded
- * to a fixed-point int64 with a scale set by global bounds, and reduced with MPI_Allreduce:
- * integer sums are exact, so the fit is identical for any rank count. Additive, hence dot form:
- * U = [w_0 + f_u.w_u, 1], V = [1, f_i.w_i]. features rows must match n_users / n_items.
- * Columns left out are announced (rank 0); more than 8000 columns in all is RP_ERR_DATA.
- * Name "linreg". */
-int rp_baseline_linreg(MPI_Comm comm, hid_t shards, hid_t features,
-                       const rp_baseline_linreg_opts *o, rp_model **m);
 
 /* rp_baseline_train_mean - mu alone (the same number rp_baseline_global_mean uses). Collective. */
 int rp_baseline_train_mean(MPI_Comm comm, hid_t shards, double *mu);

@@ -27,6 +27,12 @@ typedef struct rp_csv_chunk {
 int rp_csv_read_chunk(MPI_Comm comm, const char *path, const char *header, rp_csv_chunk *ck);
 void rp_csv_chunk_clear(rp_csv_chunk *ck);
 
+/* rp_csv_line_start - where the line holding byte b - 1 ends: one past the first '\n' at or
+ * after b - 1, so ranks that cut a file at even byte offsets get whole lines (fsize when there
+ * is none; lo when b <= lo, lo being the first data byte). Local. Returns 0, or -1 with errno
+ * set by a failed read. */
+int rp_csv_line_start(int fd, int64_t fsize, int64_t lo, int64_t b, int64_t *start);
+
 /* rp_csv_next_line - iterate lines of a chunk. *pos starts at 0. Out: [*s, *e) without '\n' or
  * a trailing '\r', *line its file line number. Returns 0 at the end. A final line without '\n'
  * is returned too (*truncated set to 1 so readers can report it). */

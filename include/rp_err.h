@@ -1,8 +1,10 @@
 /* rp_err.h - return codes (sysexits-style, they double as exit codes) and the one error pattern:
- * every wrapped call logs "[rank r/size] file:line: call: message", sets rc and jumps to cleanup. */
+ * every wrapped call logs "prog[r/size]: error: call: message (file.c:line)" (rp_log_error),
+ * sets rc and jumps to cleanup. */
 #ifndef RP_ERR_H
 #define RP_ERR_H
 
+#include "rp_fault.h"
 #include "rp_log.h"
 
 /* Codes are ordered by severity so an MPI_MAX reduction picks the most specific failure. */
@@ -61,9 +63,12 @@ enum {
         }                                                                       \
     } while (0)
 
+/* An allocation; RP_FAULT=alloc:N@rank makes it fail without evaluating expr (see rp_fault.h).
+ * Before a collective use rp_malloc/rp_calloc and RP_AGREE_LOCAL (rp_mpi.h) instead. */
 #define RP_ALLOC(expr)                                                          \
     do {                                                                        \
-        if ((expr) == NULL) RP_FAIL(RP_ERR_NOMEM, "%s: out of memory", #expr);  \
+        if (rp_fault_hit(RP_FAULT_ALLOC) || (expr) == NULL)                     \
+            RP_FAIL(RP_ERR_NOMEM, "%s: out of memory", #expr);                  \
     } while (0)
 
 /* LAPACKE: failure is info != 0. */

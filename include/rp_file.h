@@ -18,6 +18,13 @@ int rp_file_mkdirs(const char *dir);
 /* rp_file_mkdirs_for - mkdir -p of the folder holding path ("a/b/c.h5" -> "a/b"). Local. */
 int rp_file_mkdirs_for(const char *path);
 
+/* rp_file_partial_track - note that partial is being written (rp_h5_create does it), so the
+ * failure watchdog (rp_stage.c) can remove it if the job has to end abruptly; rp_file_commit
+ * forgets it. Local. */
+void rp_file_partial_track(const char *partial);
+/* rp_file_partial_unlink_all - remove every tracked partial file. Async-signal-safe. */
+void rp_file_partial_unlink_all(void);
+
 /* rp_file_commit - collective end of an atomic output: agree on rc; on success rank 0 renames
  * partial to path, on failure it removes partial (the previous path is left untouched).
  * Returns the agreed rc. */

@@ -14,6 +14,8 @@ void rp_log_init(const char *prog, int rank, int size);
 void rp_log_set_level(int level);
 int rp_log_level(void);
 const char *rp_log_prog(void);
+/* rp_log_on_error - call hook after every error line this process prints (NULL: none). */
+void rp_log_on_error(void (*hook)(void));
 
 /* rp_log_error - "prog[r/size]: error: msg (src.c:line)". Any rank. */
 void rp_log_error(const char *src, int line, const char *fmt, ...)

@@ -32,15 +32,16 @@ int64_t rp_mlp_work_size(const rp_mlp *m, int64_t n);
 /* rp_mlp_forward_from - run layers l0 .. n_layers-1 on X [n, dims[l0]] (for l0 > 0, X is the
  * already activated input of layer l0). work: rp_mlp_work_size floats; on return it holds every
  * layer's activated output (the last one is also copied to out [n, dims[n_layers]]).
- * Deterministic for a given n and input. Local. */
-void rp_mlp_forward_from(const rp_mlp *m, int l0, const float *X, int64_t n, float *work,
-                         float *out);
-void rp_mlp_forward(const rp_mlp *m, const float *X, int64_t n, float *work, float *out);
+ * Deterministic for a given n and input. Local. Returns RP_OK, or RP_ERR_INTERNAL (a layer's
+ * dimensions rp_la refuses, e.g. n above INT_MAX). */
+int rp_mlp_forward_from(const rp_mlp *m, int l0, const float *X, int64_t n, float *work,
+                        float *out);
+int rp_mlp_forward(const rp_mlp *m, const float *X, int64_t n, float *work, float *out);
 
 /* rp_mlp_backward - gradient of sum_r dout[r] . out[r] with respect to the parameters, after
  * rp_mlp_forward(m, X, n, work, ...). Writes (not accumulates) grad [n_params]; dout
- * [n, dims[n_layers]]; scratch: 2 * n * max(dims) floats. Local. */
-void rp_mlp_backward(const rp_mlp *m, const float *X, int64_t n, const float *work,
-                     const float *dout, float *grad, float *scratch);
+ * [n, dims[n_layers]]; scratch: 2 * n * max(dims) floats. Local. Returns as rp_mlp_forward. */
+int rp_mlp_backward(const rp_mlp *m, const float *X, int64_t n, const float *work,
+                    const float *dout, float *grad, float *scratch);
 
 #endif

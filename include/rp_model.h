@@ -6,6 +6,7 @@
 #define RP_MODEL_H
 
 #include <mpi.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct rp_model rp_model;
@@ -32,6 +33,11 @@ struct rp_model {
 
 /* Post-processing of the dot form. */
 typedef enum { RP_POST_IDENTITY = 0, RP_POST_SIGMOID = 1 } rp_post;
+
+/* rp_model_split_variant - "hybrid.h5#concat" -> file "hybrid.h5", variant "concat"; without a
+ * '#' suffix variant is "". Local. */
+void rp_model_split_variant(const char *path, char *file, size_t fcap, char *variant,
+                            size_t vcap);
 
 /* rp_model_load - open path collectively and load the model it holds (dispatch on the "schema"
  * root attribute and the presence of /score). n_users/n_items must match the file.

@@ -34,11 +34,6 @@
 #define RP_HYB_CONCAT_ITEM_SCALE "/concat/item_scale"
 #define RP_HYB_CONCAT_OFFSET "/concat/offset_weights"
 
-/* rp_model_split_variant - "hybrid.h5#concat" -> file "hybrid.h5", variant "concat"; without a
- * '#' suffix variant is "". Local. */
-void rp_model_split_variant(const char *path, char *file, size_t fcap, char *variant,
-                            size_t vcap);
-
 /* rp_model_load_hybrid - load variant ("" = the file's default attribute) of an open hybrid
  * file. The default is named "hybrid", a named variant "hybrid-<variant>". Collective.
  * Returns RP_OK or RP_ERR_DATA (unknown variant, missing or inconsistent datasets). */

@@ -10,14 +10,21 @@
 #include "rp_err.h"
 
 /* RP_MPI - wrap an MPI call: on failure log the MPI error string and goto cleanup. */
-#define RP_MPI(call)                                                            \
+#define RP_MPI(call) RP_MPI_AS_(call, RP_FAIL(RP_ERR_MPI, "%s: %s", #call, rp_mpi_s_))
+
+/* RP_MPI_IO - an MPI-IO call on the user's file `path`: a failure is an I/O error that names
+ * the file ("path: MPI message", exit 74), not an internal one. */
+#define RP_MPI_IO(call, path) RP_MPI_AS_(call, RP_FAIL_USER(RP_ERR_IO, "%s: %s", (path), rp_mpi_s_))
+
+/* The check both share: evaluate call once; on failure put MPI's message in rp_mpi_s_, fail. */
+#define RP_MPI_AS_(call, fail)                                                  \
     do {                                                                        \
         int rp_mpi_e_ = (call);                                                 \
         if (rp_mpi_e_ != MPI_SUCCESS) {                                         \
             char rp_mpi_s_[MPI_MAX_ERROR_STRING];                               \
             int rp_mpi_l_ = 0;                                                  \
             MPI_Error_string(rp_mpi_e_, rp_mpi_s_, &rp_mpi_l_);                 \
-            RP_FAIL(RP_ERR_MPI, "%s: %s", #call, rp_mpi_s_);                    \
+            fail;                                                               \
         }                                                                       \
     } while (0)
 
@@ -27,6 +34,21 @@
     do {                                                                        \
         (rc_var) = rp_mpi_agree((comm), (rc_var));                              \
         if ((rc_var) != RP_OK) goto cleanup;                                    \
+    } while (0)
+
+/* RP_AGREE_LOCAL - the one way to end a rank-local step (an allocation, a local read, a
+ * validation) that precedes a collective: `failed` true (e.g. an rp_malloc that returned NULL)
+ * is logged as out of memory and sets rc; a step that failed otherwise has already set rc
+ * without jumping. Then every rank agrees on rc (MPI_Allreduce inside, as darshan's
+ * DARSHAN_CHECK_ERR) and all go to cleanup together, so a rank that fails alone never leaves
+ * the others waiting in the collective. Collective on comm. Needs rc and cleanup:. */
+#define RP_AGREE_LOCAL(comm, failed)                                            \
+    do {                                                                        \
+        if ((failed) && rc == RP_OK) {                                          \
+            rp_log_error(__FILE__, __LINE__, "%s: out of memory", #failed);     \
+            rc = RP_ERR_NOMEM;                                                  \
+        }                                                                       \
+        RP_AGREE((comm), rc);                                                   \
     } while (0)
 
 /* rp_mpi_agree - collective: returns the maximum rc over comm; aborts if MPI fails. */
@@ -54,6 +76,10 @@ int rp_mpi_max_f64(MPI_Comm comm, double *v, int n);
 int rp_mpi_alltoallv_bytes(MPI_Comm comm, const void *sendbuf, const int64_t *sendcounts,
                            const int64_t *sdispls, void **recvbuf, int64_t *recvcounts,
                            int64_t *rdispls, int64_t *recvtotal);
+
+/* rp_mpi_byte_layout - for rp_mpi_alltoallv_bytes: counts[p] records of recsz bytes for rank p,
+ * packed in rank order, become byte counts, and displs[p] their byte offsets. Local. */
+void rp_mpi_byte_layout(int size, size_t recsz, int64_t *counts, int64_t *displs);
 
 /* rp_mpi_bcast_str - broadcast a string from root into buf (capacity cap). Collective. */
 int rp_mpi_bcast_str(MPI_Comm comm, char *buf, size_t cap, int root);

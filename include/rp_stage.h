@@ -27,7 +27,8 @@ void rp_stage_add(rp_stage *st, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* rp_stage_end - collective: agree on rc; on success rank 0 prints one line on stdout:
- * "<prog>: ok <summary> seconds=S peak_rss_mb=M" (time and memory are the max over ranks).
+ * "<prog>: ok <summary> seconds=S peak_rss_mb_per_rank=M nprocs=N" (time and memory are the
+ * max over ranks).
  * Returns the exit status for main (0 for RP_HELP). */
 int rp_stage_end(rp_stage *st, int rc);
 

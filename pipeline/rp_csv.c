@@ -14,11 +14,10 @@
 #include "rp_file.h"
 #include "rp_mpi.h"
 
-/* First line start at or after byte b: 0 for b == 0, else one past the first '\n' at >= b-1. */
-static int find_line_start(int fd, int64_t fsize, int64_t b, int64_t *start)
+int rp_csv_line_start(int fd, int64_t fsize, int64_t lo, int64_t b, int64_t *start)
 {
-    if (b <= 0) {
-        *start = 0;
+    if (b <= lo) {
+        *start = lo;
         return 0;
     }
     char tmp[65536];
@@ -96,7 +95,7 @@ int rp_csv_read_chunk(MPI_Comm comm, const char *path, const char *header, rp_cs
     }
     RP_MPI(MPI_Bcast(&fsize, 1, MPI_INT64_T, 0, comm));
     ck->file_bytes = fsize;
-    RP_REQUIRE(find_line_start(fd, fsize, fsize * rank / size, &start) == 0, RP_ERR_IO,
+    RP_REQUIRE(rp_csv_line_start(fd, fsize, 0, fsize * rank / size, &start) == 0, RP_ERR_IO,
                "%s: read failed: %s", path, strerror(errno));
     RP_ALLOC(starts = malloc(((size_t)size + 1) * sizeof *starts));
     RP_MPI(MPI_Allgather(&start, 1, MPI_INT64_T, starts, 1, MPI_INT64_T, comm));

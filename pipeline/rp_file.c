@@ -53,9 +53,38 @@ int rp_file_mkdirs_for(const char *path)
     return rp_file_mkdirs(dir);
 }
 
+/* Partial outputs being written by this process: read by a signal handler, hence fixed arrays. */
+#define RP_PARTIAL_SLOTS 4
+static char partial_paths[RP_PARTIAL_SLOTS][4096];
+
+void rp_file_partial_track(const char *partial)
+{
+    for (int i = 0; i < RP_PARTIAL_SLOTS; i++) {
+        if (partial_paths[i][0] == '\0') {
+            snprintf(partial_paths[i], sizeof partial_paths[i], "%s", partial);
+            return;
+        }
+    }
+}
+
+static void partial_forget(const char *partial)
+{
+    for (int i = 0; i < RP_PARTIAL_SLOTS; i++) {
+        if (strcmp(partial_paths[i], partial) == 0) partial_paths[i][0] = '\0';
+    }
+}
+
+void rp_file_partial_unlink_all(void)
+{
+    for (int i = 0; i < RP_PARTIAL_SLOTS; i++) {
+        if (partial_paths[i][0] != '\0') unlink(partial_paths[i]);
+    }
+}
+
 int rp_file_commit(MPI_Comm comm, const char *partial, const char *path, int rc)
 {
     int rank = 0;
+    partial_forget(partial);
     MPI_Comm_rank(comm, &rank);
     rc = rp_mpi_agree(comm, rc);
     if (rank == 0) {

@@ -60,6 +60,20 @@ void rp_h5_filename(hid_t file, char *buf, size_t cap)
     if (H5Fget_name(file, buf, cap) < 0) snprintf(buf, cap, "(unknown file)");
 }
 
+/* The communicator file was opened on (a duplicate: the caller frees it). Local. */
+static int file_comm(hid_t file, MPI_Comm *comm)
+{
+    int rc = RP_OK;
+    hid_t fapl = H5I_INVALID_HID;
+    MPI_Info info = MPI_INFO_NULL;
+    RP_H5(fapl = H5Fget_access_plist(file));
+    RP_H5(H5Pget_fapl_mpio(fapl, comm, &info));
+cleanup:
+    if (info != MPI_INFO_NULL) MPI_Info_free(&info);
+    if (fapl >= 0) H5Pclose(fapl);
+    return rc;
+}
+
 static int make_fapl(MPI_Comm comm, hid_t *fapl)
 {
     int rc = RP_OK;
@@ -97,6 +111,7 @@ int rp_h5_create(MPI_Comm comm, const char *path, hid_t *file)
         rp_h5_last_error(m, sizeof m);
         RP_FAIL_USER0(RP_ERR_IO, "%s: cannot create output: %s", partial, m);
     }
+    rp_file_partial_track(partial);
     *file = f;
 cleanup:
     if (fapl >= 0) H5Pclose(fapl);
@@ -232,16 +247,17 @@ static int write_agreed(hid_t file, hid_t dset, const char *name, rp_dtype t, hi
                         hid_t fspace, hid_t dxpl, const void *buf)
 {
     int rc = RP_OK, rank = 0;
-    hid_t fapl = H5I_INVALID_HID;
     MPI_Comm comm = MPI_COMM_NULL;
-    MPI_Info info = MPI_INFO_NULL;
     errno = 0;
     herr_t st = H5Dwrite(dset, rp_dtype_h5(t), mspace, fspace, dxpl, buf);
     int err = st < 0 ? errno : 0;
     char why[256];
     if (st < 0) rp_h5_last_error(why, sizeof why);
-    RP_H5(fapl = H5Fget_access_plist(file));
-    RP_H5(H5Pget_fapl_mpio(fapl, &comm, &info));
+    if (st >= 0 && rp_fault_hit(RP_FAULT_H5WRITE)) {
+        st = -1;
+        err = EIO;
+    }
+    RP_CALL(file_comm(file, &comm));
     RP_MPI(MPI_Comm_rank(comm, &rank));
     int first = st < 0 ? rank : INT_MAX;
     RP_MPI(MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, comm));
@@ -254,9 +270,7 @@ static int write_agreed(hid_t file, hid_t dset, const char *name, rp_dtype t, hi
         rc = RP_ERR_IO;
     }
 cleanup:
-    if (info != MPI_INFO_NULL) MPI_Info_free(&info);
     if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
-    if (fapl >= 0) H5Pclose(fapl);
     return rc;
 }
 
@@ -352,8 +366,9 @@ cleanup:
     return rc;
 }
 
-int rp_h5_read(hid_t file, const char *name, rp_dtype t, int64_t row_offset,
-               int64_t nrows_local, void *buf)
+/* rp_h5_read's collective read without the agreement: the rc is this rank's. */
+static int read_rows(hid_t file, const char *name, rp_dtype t, int64_t row_offset,
+                     int64_t nrows_local, void *buf)
 {
     int rc = RP_OK;
     hid_t dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
@@ -382,7 +397,8 @@ int rp_h5_read(hid_t file, const char *name, rp_dtype t, int64_t row_offset,
     RP_H5(mspace = H5Screate_simple(nd, mdims, NULL));
     if (nrows_local == 0) RP_H5(H5Sselect_none(mspace));
     RP_CALL(xfer_plist(&dxpl));
-    if (H5Dread(dset, rp_dtype_h5(t), mspace, fspace, dxpl, buf) < 0)
+    if (H5Dread(dset, rp_dtype_h5(t), mspace, fspace, dxpl, buf) < 0 ||
+        rp_fault_hit(RP_FAULT_H5READ))
         RP_FAIL_USER(RP_ERR_DATA, "%s: cannot read %s (truncated or corrupt file?)", fname, name);
     rc = range_rc;
 cleanup:
@@ -393,6 +409,20 @@ cleanup:
     return rc;
 }
 
+/* A read fails on one rank alone (a bad range, a damaged block, RP_FAULT): every rank of the
+ * file's communicator agrees on the outcome before returning, so callers go on together. */
+int rp_h5_read(hid_t file, const char *name, rp_dtype t, int64_t row_offset,
+               int64_t nrows_local, void *buf)
+{
+    int rc = read_rows(file, name, t, row_offset, nrows_local, buf);
+    MPI_Comm comm = MPI_COMM_NULL;
+    RP_CALL(file_comm(file, &comm));
+    RP_AGREE(comm, rc);
+cleanup:
+    if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
+    return rc;
+}
+
 int rp_h5_read_all(hid_t file, const char *name, rp_dtype t, void **buf, int *ndims,
                    int64_t dims[2])
 {
@@ -400,9 +430,12 @@ int rp_h5_read_all(hid_t file, const char *name, rp_dtype t, void **buf, int *nd
     void *b = NULL;
     int nd = 0;
     int64_t d[2];
+    MPI_Comm comm = MPI_COMM_NULL;
     RP_CALL(rp_h5_dims(file, name, &nd, d));
+    RP_CALL(file_comm(file, &comm));
     size_t bytes = (size_t)(d[0] * d[1]) * rp_dtype_size(t);
-    RP_ALLOC(b = malloc(bytes > 0 ? bytes : 1));
+    b = rp_malloc(bytes > 0 ? bytes : 1);
+    RP_AGREE_LOCAL(comm, b == NULL);
     RP_CALL(rp_h5_read(file, name, t, 0, d[0], b));
     *buf = b;
     b = NULL;
@@ -412,6 +445,7 @@ int rp_h5_read_all(hid_t file, const char *name, rp_dtype t, void **buf, int *nd
         dims[1] = d[1];
     }
 cleanup:
+    if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
     free(b);
     return rc;
 }
@@ -456,13 +490,16 @@ int rp_h5_attr_write_strs(hid_t file, const char *obj, const char *name, int64_t
     int rc = RP_OK;
     hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID, type = H5I_INVALID_HID;
     char *packed = NULL;
+    MPI_Comm comm = MPI_COMM_NULL;
     int64_t count = n < 0 ? 1 : n;
     size_t width = 1;
     for (int64_t i = 0; i < count; i++) {
         size_t l = strlen(strs[i]);
         if (l + 1 > width) width = l + 1;
     }
-    RP_ALLOC(packed = calloc((size_t)(count > 0 ? count : 1), width));
+    RP_CALL(file_comm(file, &comm));
+    packed = rp_calloc((size_t)(count > 0 ? count : 1), width);
+    RP_AGREE_LOCAL(comm, packed == NULL);
     for (int64_t i = 0; i < count; i++) memcpy(packed + (size_t)i * width, strs[i], strlen(strs[i]));
     RP_H5(type = H5Tcopy(H5T_C_S1));
     RP_H5(H5Tset_size(type, width));
@@ -472,6 +509,7 @@ int rp_h5_attr_write_strs(hid_t file, const char *obj, const char *name, int64_t
     RP_CALL(attr_create(file, obj, name, type, space, &attr));
     RP_H5(H5Awrite(attr, type, packed));
 cleanup:
+    if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
     free(packed);
     if (attr >= 0) H5Aclose(attr);
     if (space >= 0) H5Sclose(space);
@@ -529,6 +567,8 @@ int rp_h5_attr_read_strs(hid_t file, const char *obj, const char *name, char ***
     char *packed = NULL;
     char **out = NULL;
     int64_t count = 0;
+    MPI_Comm comm = MPI_COMM_NULL;
+    RP_CALL(file_comm(file, &comm));
     RP_CALL(attr_open(file, obj, name, &attr, &count));
     RP_H5(ftype = H5Aget_type(attr));
     char fname[1024];
@@ -538,7 +578,8 @@ int rp_h5_attr_read_strs(hid_t file, const char *obj, const char *name, char ***
     size_t width = H5Tget_size(ftype);
     RP_H5(mtype = H5Tcopy(H5T_C_S1));
     RP_H5(H5Tset_size(mtype, width + 1));
-    RP_ALLOC(packed = calloc((size_t)(count > 0 ? count : 1), width + 1));
+    packed = rp_calloc((size_t)(count > 0 ? count : 1), width + 1);
+    RP_AGREE_LOCAL(comm, packed == NULL);
     RP_H5(H5Aread(attr, mtype, packed));
     RP_ALLOC(out = calloc((size_t)(count > 0 ? count : 1), sizeof *out));
     for (int64_t i = 0; i < count; i++)
@@ -552,6 +593,10 @@ cleanup:
     if (mtype >= 0) H5Tclose(mtype);
     if (ftype >= 0) H5Tclose(ftype);
     if (attr >= 0) H5Aclose(attr);
+    if (comm != MPI_COMM_NULL) {
+        rc = rp_mpi_agree(comm, rc); /* the strings are built locally: agree on the outcome */
+        MPI_Comm_free(&comm);
+    }
     return rc;
 }
 

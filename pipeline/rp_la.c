@@ -77,6 +77,17 @@ cleanup:
     return rc;
 }
 
+int rp_la_dposv_info(int64_t n, double *a, double *b, int *info)
+{
+    int rc = RP_OK;
+    RP_REQUIRE(n > 0 && n <= INT32_MAX, RP_ERR_INTERNAL, "dposv: bad dimension n=%lld",
+               (long long)n);
+    *info = (int)LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, 1, a, (lapack_int)n, b, 1);
+    RP_REQUIRE(*info >= 0, RP_ERR_INTERNAL, "dposv: LAPACK info=%d", *info);
+cleanup:
+    return rc;
+}
+
 int rp_la_sposv_upper(int n, float *a, int lda, float *b)
 {
     int rc = RP_OK;

@@ -14,6 +14,7 @@ static int log_size = 1;
 static int log_level = RP_LOG_INFO;
 /* A terminal progress line is on screen without its newline: end it before other output. */
 static int progress_open = 0;
+static void (*log_error_hook)(void) = NULL;
 
 void rp_log_init(const char *prog, int rank, int size)
 {
@@ -25,22 +26,26 @@ void rp_log_init(const char *prog, int rank, int size)
 void rp_log_set_level(int level) { log_level = level; }
 int rp_log_level(void) { return log_level; }
 const char *rp_log_prog(void) { return log_prog; }
+void rp_log_on_error(void (*hook)(void)) { log_error_hook = hook; }
 
 static void emit(const char *kind, const char *src, int line, const char *fmt, va_list ap)
 {
-    char msg[2048];
+    char msg[2048], where[300] = "", out[2600];
     vsnprintf(msg, sizeof msg, fmt, ap);
     if (progress_open) {
         fputc('\n', stderr);
         progress_open = 0;
     }
+    if (src != NULL) snprintf(where, sizeof where, " (%s:%d)", src, line);
+    /* One write per line: the ranks share stderr, and pieces of lines would interleave. */
     if (log_size > 1)
-        fprintf(stderr, "%s[%d/%d]: %s%s", log_prog, log_rank, log_size, kind, msg);
+        snprintf(out, sizeof out, "%s[%d/%d]: %s%s%s\n", log_prog, log_rank, log_size, kind, msg,
+                 where);
     else
-        fprintf(stderr, "%s: %s%s", log_prog, kind, msg);
-    if (src != NULL) fprintf(stderr, " (%s:%d)", src, line);
-    fputc('\n', stderr);
+        snprintf(out, sizeof out, "%s: %s%s%s\n", log_prog, kind, msg, where);
+    fputs(out, stderr);
     fflush(stderr);
+    if (kind[0] == 'e' && log_error_hook != NULL) log_error_hook();
 }
 
 void rp_log_error(const char *src, int line, const char *fmt, ...)

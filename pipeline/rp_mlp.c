@@ -1,12 +1,13 @@
 /* rp_mlp.c - small dense ReLU network, forward and backward by sgemm (rp-hybrid concat model). */
 #include "rp_mlp.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rp_err.h"
+#include "rp_la.h"
+#include "rp_mpi.h"
 #include "rp_rng.h"
 
 int64_t rp_mlp_w_offset(const rp_mlp *m, int l)
@@ -69,18 +70,18 @@ static int64_t act_offset(const rp_mlp *m, int l, int64_t n)
     return s;
 }
 
-void rp_mlp_forward_from(const rp_mlp *m, int l0, const float *X, int64_t n, float *work,
-                         float *out)
+int rp_mlp_forward_from(const rp_mlp *m, int l0, const float *X, int64_t n, float *work,
+                        float *out)
 {
+    int rc = RP_OK, ni = 0;
     const float *in = X;
+    RP_CALL(rp_int_cast(n, &ni));
     for (int l = l0; l < m->n_layers; l++) {
         int di = m->dims[l], dn = m->dims[l + 1];
         float *a = work + act_offset(m, l + 1, n);
         const float *W = m->params + rp_mlp_w_offset(m, l), *b = m->params + rp_mlp_b_offset(m, l);
         for (int64_t r = 0; r < n; r++) memcpy(a + r * dn, b, (size_t)dn * sizeof *a);
-        if (n > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, dn, di, 1.0f, in, di, W,
-                        dn, 1.0f, a, dn);
+        if (n > 0) RP_CALL(rp_la_sgemm(0, 0, ni, dn, di, 1.0f, in, di, W, dn, 1.0f, a, dn));
         if (l + 1 < m->n_layers)
             /* Branch-free ReLU (exact: v + |v| is 2v or 0): signs are unpredictable. */
             for (int64_t x = 0; x < n * dn; x++) a[x] = 0.5f * (a[x] + fabsf(a[x]));
@@ -88,17 +89,20 @@ void rp_mlp_forward_from(const rp_mlp *m, int l0, const float *X, int64_t n, flo
     }
     int dl = m->dims[m->n_layers];
     if (out != NULL && in != out) memcpy(out, in, (size_t)(n * dl) * sizeof *out);
+cleanup:
+    return rc;
 }
 
-void rp_mlp_forward(const rp_mlp *m, const float *X, int64_t n, float *work, float *out)
+int rp_mlp_forward(const rp_mlp *m, const float *X, int64_t n, float *work, float *out)
 {
-    rp_mlp_forward_from(m, 0, X, n, work, out);
+    return rp_mlp_forward_from(m, 0, X, n, work, out);
 }
 
-void rp_mlp_backward(const rp_mlp *m, const float *X, int64_t n, const float *work,
-                     const float *dout, float *grad, float *scratch)
+int rp_mlp_backward(const rp_mlp *m, const float *X, int64_t n, const float *work,
+                    const float *dout, float *grad, float *scratch)
 {
-    int maxd = 1;
+    int rc = RP_OK, ni = 0, maxd = 1;
+    RP_CALL(rp_int_cast(n, &ni));
     for (int l = 0; l <= m->n_layers; l++) maxd = m->dims[l] > maxd ? m->dims[l] : maxd;
     float *delta = scratch, *prev = scratch + n * maxd;
     int dl = m->dims[m->n_layers];
@@ -108,19 +112,19 @@ void rp_mlp_backward(const rp_mlp *m, const float *X, int64_t n, const float *wo
         const float *in = l == 0 ? X : work + act_offset(m, l, n);
         float *gW = grad + rp_mlp_w_offset(m, l), *gb = grad + rp_mlp_b_offset(m, l);
         /* dW = in^T delta, db = column sums of delta (fixed row order: deterministic). */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, di, dn, (int)n, 1.0f, in, di, delta,
-                    dn, 0.0f, gW, dn);
+        RP_CALL(rp_la_sgemm(1, 0, di, dn, ni, 1.0f, in, di, delta, dn, 0.0f, gW, dn));
         for (int c = 0; c < dn; c++) gb[c] = 0.0f;
         for (int64_t r = 0; r < n; r++)
             for (int c = 0; c < dn; c++) gb[c] += delta[r * dn + c];
         if (l == 0) break;
         const float *W = m->params + rp_mlp_w_offset(m, l);
         /* delta_prev = (delta W^T) * relu'(in): in is the ReLU output, positive where active. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, di, dn, 1.0f, delta, dn, W, dn,
-                    0.0f, prev, di);
+        RP_CALL(rp_la_sgemm(0, 1, ni, di, dn, 1.0f, delta, dn, W, dn, 0.0f, prev, di));
         for (int64_t x = 0; x < n * di; x++) prev[x] = in[x] > 0.0f ? prev[x] : 0.0f;
         float *t = delta;
         delta = prev;
         prev = t;
     }
+cleanup:
+    return rc;
 }

@@ -24,6 +24,19 @@ typedef struct dot_impl {
     double scale, shift;
 } dot_impl;
 
+void rp_model_split_variant(const char *path, char *file, size_t fcap, char *variant, size_t vcap)
+{
+    const char *h = strrchr(path, '#');
+    const char *slash = strrchr(path, '/');
+    if (h == NULL || (slash != NULL && slash > h)) {
+        snprintf(file, fcap, "%s", path);
+        variant[0] = '\0';
+        return;
+    }
+    snprintf(file, fcap, "%.*s", (int)(h - path), path);
+    snprintf(variant, vcap, "%s", h + 1);
+}
+
 static double finish(const dot_impl *im, double dot)
 {
     double z = im->scale * dot + im->shift;

@@ -17,19 +17,6 @@
 
 static double clamp01(double z) { return z < 0.0 ? 0.0 : (z > 1.0 ? 1.0 : z); }
 
-void rp_model_split_variant(const char *path, char *file, size_t fcap, char *variant, size_t vcap)
-{
-    const char *h = strrchr(path, '#');
-    const char *slash = strrchr(path, '/');
-    if (h == NULL || (slash != NULL && slash > h)) {
-        snprintf(file, fcap, "%s", path);
-        variant[0] = '\0';
-        return;
-    }
-    snprintf(file, fcap, "%.*s", (int)(h - path), path);
-    snprintf(variant, vcap, "%s", h + 1);
-}
-
 /* ---- blend: clamp01(w0 + sum_k w_k * pred_k) ---- */
 
 typedef struct blend_impl {
@@ -565,9 +552,9 @@ int rp_model_load_hybrid(MPI_Comm comm, int64_t file, const char *path, const ch
     if (strcmp(var, "blend") == 0) {
         blend_impl *im = NULL;
         RP_CALL(load_blend(comm, f, path, n_users, n_items, &im));
-        m = calloc(1, sizeof *m);
+        m = rp_calloc(1, sizeof *m);
         if (m == NULL) blend_destroy(im);
-        RP_ALLOC(m);
+        RP_REQUIRE(m != NULL, RP_ERR_NOMEM, "blend model: out of memory");
         rp_model_set(m, name, n_users, n_items, &blend_ops, im);
     } else if (strcmp(var, "concat") == 0) {
         RP_CALL(load_fallback(comm, f, path, RP_HYB_CONCAT, name, n_users, n_items, &m));

@@ -59,6 +59,29 @@ int rp_mpi_max_f64(MPI_Comm comm, double *v, int n) { return reduce(comm, v, n, 
 /* Messages above this many bytes travel in several rounds so every count fits an int. */
 #define RP_A2A_CHUNK ((int64_t)1 << 30)
 
+/* One round of the rare huge exchange, point to point (no int displacements at all): rank p's
+ * piece is sc[p] bytes at send + sdispls[p], received pieces land at recv + rdispls[p]. Peers
+ * wait on this rank's messages once any is posted, so a failed MPI call aborts the job. */
+static void exchange_p2p(MPI_Comm comm, const char *send, const int *sc, const int64_t *sdispls,
+                         char *recv, const int *rcn, const int64_t *rdispls, MPI_Request *req)
+{
+    int size = 0, nreq = 0;
+    if (MPI_Comm_size(comm, &size) != MPI_SUCCESS)
+        rp_die(comm, RP_ERR_MPI, "MPI_Comm_size in chunked all-to-all failed");
+    for (int p = 0; p < size; p++) {
+        if (rcn[p] > 0 && MPI_Irecv(recv + rdispls[p], rcn[p], MPI_BYTE, p, 7, comm,
+                                    &req[nreq++]) != MPI_SUCCESS)
+            rp_die(comm, RP_ERR_MPI, "MPI_Irecv in chunked all-to-all failed");
+    }
+    for (int p = 0; p < size; p++) {
+        if (sc[p] > 0 && MPI_Isend(send + sdispls[p], sc[p], MPI_BYTE, p, 7, comm,
+                                   &req[nreq++]) != MPI_SUCCESS)
+            rp_die(comm, RP_ERR_MPI, "MPI_Isend in chunked all-to-all failed");
+    }
+    if (MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+        rp_die(comm, RP_ERR_MPI, "MPI_Waitall in chunked all-to-all failed");
+}
+
 int rp_mpi_alltoallv_bytes(MPI_Comm comm, const void *sendbuf, const int64_t *sendcounts,
                            const int64_t *sdispls, void **recvbuf, int64_t *recvcounts,
                            int64_t *rdispls, int64_t *recvtotal)
@@ -67,6 +90,7 @@ int rp_mpi_alltoallv_bytes(MPI_Comm comm, const void *sendbuf, const int64_t *se
     int size = 0;
     char *rbuf = NULL;
     int *sc = NULL, *sd = NULL, *rcn = NULL, *rd = NULL;
+    MPI_Request *req = NULL;
     RP_MPI(MPI_Comm_size(comm, &size));
     RP_MPI(MPI_Alltoall(sendcounts, 1, MPI_INT64_T, recvcounts, 1, MPI_INT64_T, comm));
     int64_t total = 0, maxmsg = 0;
@@ -77,11 +101,13 @@ int rp_mpi_alltoallv_bytes(MPI_Comm comm, const void *sendbuf, const int64_t *se
         if (sendcounts[p] > maxmsg) maxmsg = sendcounts[p];
     }
     RP_CALL(rp_mpi_max_i64(comm, &maxmsg, 1));
-    RP_ALLOC(rbuf = malloc(total > 0 ? (size_t)total : 1));
-    RP_ALLOC(sc = calloc((size_t)size, sizeof *sc));
-    RP_ALLOC(sd = calloc((size_t)size, sizeof *sd));
-    RP_ALLOC(rcn = calloc((size_t)size, sizeof *rcn));
-    RP_ALLOC(rd = calloc((size_t)size, sizeof *rd));
+    rbuf = rp_malloc(total > 0 ? (size_t)total : 1);
+    sc = rp_calloc((size_t)size, sizeof *sc);
+    sd = rp_calloc((size_t)size, sizeof *sd);
+    rcn = rp_calloc((size_t)size, sizeof *rcn);
+    rd = rp_calloc((size_t)size, sizeof *rd);
+    req = rp_malloc(2 * (size_t)size * sizeof *req);
+    RP_AGREE_LOCAL(comm, !(rbuf && sc && sd && rcn && rd && req));
     /* Round r moves bytes [r*CHUNK, (r+1)*CHUNK) of every message; displacements are relative
      * to per-round base pointers so they fit an int too. */
     int64_t rounds = maxmsg == 0 ? 1 : (maxmsg + RP_A2A_CHUNK - 1) / RP_A2A_CHUNK;
@@ -102,22 +128,8 @@ int rp_mpi_alltoallv_bytes(MPI_Comm comm, const void *sendbuf, const int64_t *se
             }
             RP_MPI(MPI_Alltoallv(sendbuf, sc, sd, MPI_BYTE, rbuf, rcn, rd, MPI_BYTE, comm));
         } else {
-            /* Point-to-point for the rare huge exchange: avoids int displacements entirely. */
-            MPI_Request *req = NULL;
-            RP_ALLOC(req = malloc(2 * (size_t)size * sizeof *req));
-            int nreq = 0;
-            for (int p = 0; p < size; p++) {
-                if (rcn[p] > 0)
-                    MPI_Irecv(rbuf + rdispls[p] + lo, rcn[p], MPI_BYTE, p, 7, comm, &req[nreq++]);
-            }
-            for (int p = 0; p < size; p++) {
-                if (sc[p] > 0)
-                    MPI_Isend((const char *)sendbuf + sdispls[p] + lo, sc[p], MPI_BYTE, p, 7, comm,
-                              &req[nreq++]);
-            }
-            int e = MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE);
-            free(req);
-            RP_REQUIRE(e == MPI_SUCCESS, RP_ERR_MPI, "MPI_Waitall in chunked all-to-all failed");
+            exchange_p2p(comm, (const char *)sendbuf + lo, sc, sdispls, rbuf + lo, rcn, rdispls,
+                         req);
         }
     }
     *recvbuf = rbuf;
@@ -129,7 +141,18 @@ cleanup:
     free(sd);
     free(rcn);
     free(rd);
+    free(req);
     return rc;
+}
+
+void rp_mpi_byte_layout(int size, size_t recsz, int64_t *counts, int64_t *displs)
+{
+    int64_t at = 0;
+    for (int p = 0; p < size; p++) {
+        counts[p] *= (int64_t)recsz;
+        displs[p] = at;
+        at += counts[p];
+    }
 }
 
 int rp_mpi_bcast_str(MPI_Comm comm, char *buf, size_t cap, int root)
@@ -146,6 +169,7 @@ cleanup:
 double rp_wtime_max(MPI_Comm comm, double t0)
 {
     double dt = MPI_Wtime() - t0;
-    MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, comm);
+    if (MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, comm) != MPI_SUCCESS)
+        rp_die(comm, RP_ERR_MPI, "MPI_Allreduce of times failed");
     return dt;
 }

@@ -13,9 +13,10 @@ int rp_records_allgather(MPI_Comm comm, const void *local, int64_t nlocal, size_
     int *counts = NULL, *displs = NULL;
     char *out = NULL;
     RP_MPI(MPI_Comm_size(comm, &size));
-    RP_CALL(rp_int_cast(nlocal * (int64_t)recsz, &mine));
-    RP_ALLOC(counts = malloc((size_t)size * sizeof *counts));
-    RP_ALLOC(displs = malloc((size_t)size * sizeof *displs));
+    rc = rp_int_cast(nlocal * (int64_t)recsz, &mine);
+    counts = rp_malloc((size_t)size * sizeof *counts);
+    displs = rp_malloc((size_t)size * sizeof *displs);
+    RP_AGREE_LOCAL(comm, counts == NULL || displs == NULL);
     RP_MPI(MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm));
     int64_t total = 0;
     for (int p = 0; p < size; p++) {
@@ -25,7 +26,8 @@ int rp_records_allgather(MPI_Comm comm, const void *local, int64_t nlocal, size_
     /* MPI_Allgatherv counts and displacements are ints: the whole table must fit one. */
     RP_REQUIRE(total < 2000000000, RP_ERR_INTERNAL, "gather of %lld bytes too large",
                (long long)total);
-    RP_ALLOC(out = malloc((size_t)total + 1));
+    out = rp_malloc((size_t)total + 1);
+    RP_AGREE_LOCAL(comm, out == NULL);
     RP_MPI(MPI_Allgatherv(local, mine, MPI_BYTE, out, counts, displs, MPI_BYTE, comm));
     *all = out;
     out = NULL;

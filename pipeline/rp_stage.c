@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "rp_args.h"
+#include "rp_fault.h"
+#include "rp_file.h"
 #include "rp_h5.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
@@ -22,6 +25,34 @@ static void on_signal(int sig)
     signal_seen = 1;
 }
 
+/* The failure watchdog, from rp_stage_begin to rp_stage_end. A rank that has printed an error
+ * expects the stage to end soon: every agreed failure does within moments. If this process is still alive RP_FAIL_WAIT seconds
+ * later (default 60, 0 = never), a peer is waiting in a collective that this rank will never
+ * enter (a local failure that missed RP_AGREE_LOCAL): remove the partial outputs and exit, and
+ * the launcher ends the other ranks, instead of the job burning its allocation. */
+static unsigned fail_wait = 60;
+
+static void on_fail_wait(int sig)
+{
+    static const char msg[] = "recpipe: error: the job did not end within RP_FAIL_WAIT seconds "
+                              "of the error above (a rank waits in a collective); exiting\n";
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    rp_file_partial_unlink_all();
+    _exit(RP_ERR_INTERNAL);
+}
+
+static volatile sig_atomic_t fail_wait_armed = 0;
+
+static void arm_fail_wait(void)
+{
+    if (fail_wait_armed || fail_wait == 0) return;
+    fail_wait_armed = 1;
+    signal(SIGALRM, on_fail_wait);
+    alarm(fail_wait);
+}
+
 int rp_stage_begin(MPI_Comm comm, const char *prog, int argc, char **argv, rp_stage *st)
 {
     int rc = RP_OK;
@@ -29,12 +60,16 @@ int rp_stage_begin(MPI_Comm comm, const char *prog, int argc, char **argv, rp_st
     st->prog = prog;
     st->comm = comm;
     st->t0 = MPI_Wtime();
-    MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+    RP_MPI(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN));
     RP_MPI(MPI_Comm_rank(comm, &st->rank));
     RP_MPI(MPI_Comm_size(comm, &st->size));
     rp_log_init(prog, st->rank, st->size);
     const char *lvl = getenv("RP_LOG");
     if (lvl != NULL) rp_log_set_level(atoi(lvl));
+    const char *wait = getenv("RP_FAIL_WAIT");
+    if (wait != NULL) fail_wait = (unsigned)atoi(wait);
+    rp_log_on_error(arm_fail_wait);
+    if (rp_fault_init(st->rank) != 0) rc = RP_ERR_USAGE;
     rp_h5_init();
     rp_args_cmdline(argc, argv, st->cmdline, sizeof st->cmdline);
     struct sigaction sa;
@@ -62,11 +97,23 @@ void rp_stage_add(rp_stage *st, const char *key, const char *fmt, ...)
 
 int rp_stage_end(rp_stage *st, int rc)
 {
-    if (rc == RP_HELP) return 0;
+    if (rc == RP_HELP) {
+        rp_log_on_error(NULL);
+        return 0;
+    }
+    rp_log_debug("RP_FAULT counts: alloc=%lld h5read=%lld h5write=%lld",
+                 rp_fault_count(RP_FAULT_ALLOC), rp_fault_count(RP_FAULT_H5READ),
+                 rp_fault_count(RP_FAULT_H5WRITE));
     rc = rp_mpi_agree(st->comm, rc);
     double secs = rp_wtime_max(st->comm, st->t0);
     double mem = rp_peak_rss_mb();
-    MPI_Allreduce(MPI_IN_PLACE, &mem, 1, MPI_DOUBLE, MPI_MAX, st->comm);
+    if (MPI_Allreduce(MPI_IN_PLACE, &mem, 1, MPI_DOUBLE, MPI_MAX, st->comm) != MPI_SUCCESS)
+        rp_die(st->comm, RP_ERR_MPI, "MPI_Allreduce of peak memory failed");
+    /* Every rank got here: nobody waits in a collective any more. Stand the watchdog down (a
+     * test runs stages in-process and goes on after an expected failure). */
+    rp_log_on_error(NULL);
+    alarm(0);
+    fail_wait_armed = 0;
     if (rc == RP_OK && st->rank == 0) {
         printf("%s: ok %s%sseconds=%.2f peak_rss_mb_per_rank=%.0f nprocs=%d\n", st->prog,
                st->summary, st->summary[0] ? " " : "", secs, mem, st->size);

@@ -9,3 +9,7 @@ export HDF5_USE_FILE_LOCKING=FALSE
 : "${MPIEXEC:=mpiexec}"
 # rp_mpirun NP cmd... : run cmd under NP ranks.
 rp_mpirun() { local np=$1; shift; $MPIEXEC -n "$np" "$@"; }
+# fail MSG...: an e2e check failed: print "FAIL: MSG" and exit 1, or, in a script that checks on
+# (FAIL_GO_ON=1), count it in $fails and let the script end with [ $fails = 0 ].
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); [ "${FAIL_GO_ON:-0}" = 1 ] || exit 1; }

@@ -32,7 +32,7 @@ probe h5dump hdf5-tools has h5dump
 [ -n "${BLAS_LIBS+x}" ] || probe OpenBLAS libopenblas-dev pkg-config --exists openblas
 [ -n "${LAPACK_LIBS+x}" ] || probe LAPACKE liblapacke-dev test -e /usr/include/lapacke.h
 [ -n "${CUNIT_LIBS+x}" ] || probe CUnit libcunit1-dev test -e /usr/include/CUnit/CUnit.h
-probe "OpenSSL libcrypto" libssl-dev test -e /usr/include/openssl/evp.h
+[ -n "${CRYPTO_LIBS+x}" ] || probe "OpenSSL libcrypto" libssl-dev test -e /usr/include/openssl/evp.h
 probe "gnuplot (report plots)" gnuplot-nox has gnuplot
 [ ${#missing[@]} = 0 ] && exit 0
 

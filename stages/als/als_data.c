@@ -10,6 +10,7 @@
 #include "rp_part.h"
 #include "rp_rng.h"
 #include "rp_schema.h"
+#include "rp_shards.h"
 
 static const char *const side_csr[2] = {"by_user", "by_item"};
 static const char *const side_col[2] = {"item", "user"};
@@ -55,8 +56,8 @@ void als_state_clear(als_state *st)
 
 /* read_offsets - the whole offsets vector of split/csr (every rank: the partition needs it),
  * checked: n + 1 entries, starts at 0, never decreases, ends at the column dataset's length. */
-static int read_offsets(hid_t f, const char *path, const char *split, int s, int64_t n,
-                        int64_t **out)
+static int read_offsets(MPI_Comm comm, hid_t f, const char *path, const char *split, int s,
+                        int64_t n, int64_t **out)
 {
     int rc = RP_OK, nd = 0;
     int64_t *off = NULL, dims[2] = {0, 0}, cdims[2] = {0, 0}, vdims[2] = {0, 0};
@@ -70,7 +71,8 @@ static int read_offsets(hid_t f, const char *path, const char *split, int s, int
                       (long long)dims[0], (long long)(n + 1));
     RP_CALL(rp_h5_dims(f, cname, &nd, cdims));
     RP_CALL(rp_h5_dims(f, vname, &nd, vdims));
-    RP_ALLOC(off = malloc((size_t)(n + 1) * sizeof *off));
+    off = rp_malloc((size_t)(n + 1) * sizeof *off);
+    RP_AGREE_LOCAL(comm, off == NULL);
     RP_CALL(rp_h5_read(f, name, RP_I64, 0, n + 1, off));
     if (off[0] != 0) RP_FAIL_USER0(RP_ERR_DATA, "%s: %s[0] is %lld, expected 0", path, name,
                                    (long long)off[0]);
@@ -88,9 +90,10 @@ cleanup:
     return rc;
 }
 
-/* read_block - this rank's rows [r0, r1) of split/csr: one hyperslab of columns and values. */
-static int read_block(hid_t f, const char *path, const char *split, int s, const int64_t *goff,
-                      int64_t r0, int64_t r1, int64_t n_cols, als_block *b)
+/* read_block - this rank's rows [r0, r1) of split/csr: one hyperslab of columns and values.
+ * Collective: the checks of this rank's values are agreed at the end. */
+static int read_block(MPI_Comm comm, hid_t f, const char *path, const char *split, int s,
+                      const int64_t *goff, int64_t r0, int64_t r1, int64_t n_cols, als_block *b)
 {
     int rc = RP_OK;
     char cname[128], vname[128];
@@ -98,10 +101,11 @@ static int read_block(hid_t f, const char *path, const char *split, int s, const
     snprintf(vname, sizeof vname, "%s/%s/value", split, side_csr[s]);
     b->nrows = r1 - r0;
     b->nnz = goff[r1] - goff[r0];
-    RP_ALLOC(b->off = malloc((size_t)(b->nrows + 1) * sizeof *b->off));
+    b->off = rp_malloc((size_t)(b->nrows + 1) * sizeof *b->off);
+    b->col = rp_malloc((size_t)(b->nnz + 1) * sizeof *b->col);
+    b->val = rp_malloc((size_t)(b->nnz + 1) * sizeof *b->val);
+    RP_AGREE_LOCAL(comm, b->off == NULL || b->col == NULL || b->val == NULL);
     for (int64_t i = 0; i <= b->nrows; i++) b->off[i] = goff[r0 + i] - goff[r0];
-    RP_ALLOC(b->col = malloc((size_t)(b->nnz + 1) * sizeof *b->col));
-    RP_ALLOC(b->val = malloc((size_t)(b->nnz + 1) * sizeof *b->val));
     RP_CALL(rp_h5_read(f, cname, RP_I32, goff[r0], b->nnz, b->col));
     RP_CALL(rp_h5_read(f, vname, RP_F32, goff[r0], b->nnz, b->val));
     for (int64_t j = 0; j < b->nnz; j++) {
@@ -113,7 +117,7 @@ static int read_block(hid_t f, const char *path, const char *split, int s, const
                          (long long)(goff[r0] + j));
     }
 cleanup:
-    return rc;
+    return rp_mpi_agree(comm, rc);
 }
 
 /* need_list - sorted distinct columns (< n_cols) of the blocks (train, and valid when given):
@@ -162,7 +166,8 @@ static int route_requests(als_state *st, als_route *r, const int64_t *cuts_o,
         total += r->sendcounts[p];
     }
     r->n_send = total;
-    RP_ALLOC(r->send_rows = malloc((size_t)(total + 1) * sizeof *r->send_rows));
+    r->send_rows = rp_malloc((size_t)(total + 1) * sizeof *r->send_rows);
+    RP_AGREE_LOCAL(st->comm, r->send_rows == NULL);
     RP_MPI(MPI_Alltoallv(need, r->recvcounts, r->rdispls, MPI_INT32_T, r->send_rows,
                          r->sendcounts, r->sdispls, MPI_INT32_T, st->comm));
     for (int64_t j = 0; j < total; j++) r->send_rows[j] -= (int32_t)cuts_o[st->rank];
@@ -179,12 +184,12 @@ static int build_route(als_state *st, int s, int mode)
     als_route *r = &sd->route;
     int32_t *need = NULL, *pos = NULL;
     int64_t n_need = 0;
-    RP_CALL(need_list(&sd->train, s == ALS_ITEM ? &sd->valid : NULL, so->n_global, &need,
-                      &n_need));
-    RP_ALLOC(r->recvcounts = calloc((size_t)size, sizeof(int)));
-    RP_ALLOC(r->rdispls = calloc((size_t)size, sizeof(int)));
-    RP_ALLOC(r->sendcounts = calloc((size_t)size, sizeof(int)));
-    RP_ALLOC(r->sdispls = calloc((size_t)size, sizeof(int)));
+    rc = need_list(&sd->train, s == ALS_ITEM ? &sd->valid : NULL, so->n_global, &need, &n_need);
+    r->recvcounts = rp_calloc((size_t)size, sizeof(int));
+    r->rdispls = rp_calloc((size_t)size, sizeof(int));
+    r->sendcounts = rp_calloc((size_t)size, sizeof(int));
+    r->sdispls = rp_calloc((size_t)size, sizeof(int));
+    RP_AGREE_LOCAL(st->comm, !(r->recvcounts && r->rdispls && r->sendcounts && r->sdispls));
     /* auto: all-gather when the average rank needs most of the other side anyway */
     double need_sum = (double)n_need;
     RP_MPI(MPI_Allreduce(MPI_IN_PLACE, &need_sum, 1, MPI_DOUBLE, MPI_SUM, st->comm));
@@ -210,7 +215,8 @@ static int build_route(als_state *st, int s, int mode)
         map_cols(&sd->valid, pos, r->allgather);
     }
     size_t es = st->dbl ? sizeof(double) : sizeof(float);
-    RP_ALLOC(sd->table = malloc((size_t)(r->n_need + 1) * (size_t)(st->kmax + 1) * es));
+    sd->table = rp_malloc((size_t)(r->n_need + 1) * (size_t)(st->kmax + 1) * es);
+    RP_AGREE_LOCAL(st->comm, sd->table == NULL); /* the local steps above included */
 cleanup:
     free(need);
     free(pos);
@@ -225,18 +231,19 @@ static int global_mean(als_state *st)
     const als_side *u = &st->side[ALS_USER];
     double *row_sum = NULL, *all = NULL;
     int *counts = NULL, *displs = NULL, nloc = 0;
-    RP_ALLOC(row_sum = calloc((size_t)u->nrows + 1, sizeof *row_sum));
+    row_sum = rp_calloc((size_t)u->nrows + 1, sizeof *row_sum);
+    counts = rp_calloc((size_t)st->size, sizeof *counts);
+    displs = rp_calloc((size_t)st->size, sizeof *displs);
+    all = rp_malloc((size_t)(st->rank == 0 ? u->n_global + 1 : 1) * sizeof *all);
+    RP_AGREE_LOCAL(st->comm, !(row_sum && counts && displs && all));
     for (int64_t i = 0; i < u->nrows; i++)
         for (int64_t j = u->train.off[i]; j < u->train.off[i + 1]; j++)
             row_sum[i] += (double)u->train.val[j];
-    RP_ALLOC(counts = calloc((size_t)st->size, sizeof *counts));
-    RP_ALLOC(displs = calloc((size_t)st->size, sizeof *displs));
     for (int p = 0; p < st->size; p++) {
         RP_CALL(rp_int_cast(u->cuts[p + 1] - u->cuts[p], &counts[p]));
         RP_CALL(rp_int_cast(u->cuts[p], &displs[p]));
     }
     RP_CALL(rp_int_cast(u->nrows, &nloc));
-    RP_ALLOC(all = malloc((size_t)(st->rank == 0 ? u->n_global + 1 : 1) * sizeof *all));
     RP_MPI(MPI_Gatherv(row_sum, nloc, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, st->comm));
     double sum = 0.0;
     if (st->rank == 0)
@@ -274,23 +281,7 @@ void als_init_factors(als_state *st)
 static int open_shards(MPI_Comm comm, const char *path, hid_t *f, int64_t n[2])
 {
     int rc = RP_OK;
-    int64_t d[2] = {0, 0};
-    int nd = 0;
-    RP_CALL(rp_h5_open(comm, path, f));
-    RP_CALL(rp_h5_check_schema(*f, path, RP_SCHEMA_SHARDS));
-    if (!rp_h5_attr_exists(*f, "/", "n_users") || !rp_h5_attr_exists(*f, "/", "n_items"))
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: root attributes n_users/n_items missing", path);
-    RP_CALL(rp_h5_attr_read(*f, "/", "n_users", RP_I64, 1, &n[ALS_USER]));
-    RP_CALL(rp_h5_attr_read(*f, "/", "n_items", RP_I64, 1, &n[ALS_ITEM]));
-    if (n[0] < 1 || n[1] < 1 || n[0] > INT32_MAX || n[1] > INT32_MAX)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: n_users=%lld n_items=%lld out of range", path,
-                      (long long)n[0], (long long)n[1]);
-    RP_CALL(rp_h5_dims(*f, RP_DS_USER_RAW, &nd, d));
-    if (d[0] != n[0]) RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld rows, n_users is %lld", path,
-                                    RP_DS_USER_RAW, (long long)d[0], (long long)n[0]);
-    RP_CALL(rp_h5_dims(*f, RP_DS_ITEM_RAW, &nd, d));
-    if (d[0] != n[1]) RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld rows, n_items is %lld", path,
-                                    RP_DS_ITEM_RAW, (long long)d[0], (long long)n[1]);
+    RP_CALL(rp_shards_open(comm, path, f, &n[ALS_USER], &n[ALS_ITEM]));
 cleanup:
     return rc;
 }
@@ -301,9 +292,10 @@ static int load_side(als_state *st, hid_t f, const char *path, int s)
     int rc = RP_OK;
     als_side *sd = &st->side[s];
     int64_t *off = NULL, *voff = NULL, n_cols = st->side[1 - s].n_global;
-    RP_CALL(read_offsets(f, path, RP_SPLIT_TRAIN, s, sd->n_global, &off));
-    RP_CALL(read_offsets(f, path, RP_SPLIT_VALID, s, sd->n_global, &voff));
-    RP_ALLOC(sd->cuts = malloc((size_t)(st->size + 1) * sizeof *sd->cuts));
+    RP_CALL(read_offsets(st->comm, f, path, RP_SPLIT_TRAIN, s, sd->n_global, &off));
+    RP_CALL(read_offsets(st->comm, f, path, RP_SPLIT_VALID, s, sd->n_global, &voff));
+    sd->cuts = rp_malloc((size_t)(st->size + 1) * sizeof *sd->cuts);
+    RP_AGREE_LOCAL(st->comm, sd->cuts == NULL);
     /* a row costs its nonzeros plus about k for the Cholesky solve and bookkeeping (the
      * largest k of the grid: one partition serves every point) */
     rp_part_weighted(off, sd->n_global, st->size, (double)st->kmax, sd->cuts);
@@ -311,13 +303,14 @@ static int load_side(als_state *st, hid_t f, const char *path, int s)
     sd->nrows = sd->cuts[st->rank + 1] - sd->row_offset;
     if (s == ALS_USER) st->nnz_train = off[sd->n_global];
     if (s == ALS_USER) st->nnz_valid = voff[sd->n_global];
-    RP_CALL(read_block(f, path, RP_SPLIT_TRAIN, s, off, sd->row_offset,
+    RP_CALL(read_block(st->comm, f, path, RP_SPLIT_TRAIN, s, off, sd->row_offset,
                        sd->row_offset + sd->nrows, n_cols, &sd->train));
     if (s == ALS_ITEM)
-        RP_CALL(read_block(f, path, RP_SPLIT_VALID, s, voff, sd->row_offset,
+        RP_CALL(read_block(st->comm, f, path, RP_SPLIT_VALID, s, voff, sd->row_offset,
                            sd->row_offset + sd->nrows, n_cols, &sd->valid));
     size_t es = st->dbl ? sizeof(double) : sizeof(float);
-    RP_ALLOC(sd->fac = calloc((size_t)(sd->nrows + 1) * (size_t)(st->kmax + 1), es));
+    sd->fac = rp_calloc((size_t)(sd->nrows + 1) * (size_t)(st->kmax + 1), es);
+    RP_AGREE_LOCAL(st->comm, sd->fac == NULL);
 cleanup:
     free(off);
     free(voff);

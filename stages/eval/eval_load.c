@@ -9,6 +9,7 @@
 #include "eval_pairs.h"
 #include "rp_args.h"
 #include "rp_baseline.h"
+#include "rp_linreg.h"
 #include "rp_csr.h"
 #include "rp_err.h"
 #include "rp_h5.h"
@@ -18,6 +19,7 @@
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
+#include "rp_shards.h"
 
 static int parse_k_list(const char *s, eval_opts *o)
 {
@@ -141,15 +143,11 @@ static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
     int64_t *off = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_SHARDS));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &t->n_users));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_items", RP_I64, 1, &t->n_items));
+    RP_CALL(rp_shards_read_header(f, path, &t->n_users, &t->n_items));
     RP_CALL(rp_h5_attr_read(f, "/", "norm_min", RP_F64, 1, &t->norm_min));
     RP_CALL(rp_h5_attr_read(f, "/", "norm_max", RP_F64, 1, &t->norm_max));
-    if (t->n_users <= 0 || t->n_items <= 0 || t->n_items > INT32_MAX || t->n_users > INT32_MAX ||
-        !(t->norm_max > t->norm_min))
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes n_users/n_items/norm_min/norm_max",
-                      path);
+    if (!(t->norm_max > t->norm_min))
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes norm_min/norm_max", path);
     RP_CALL(read_outlier_attrs(comm, f, path, t));
     RP_CALL(rp_csr_read_offsets(f, RP_SPLIT_TEST "/by_user", "item", t->n_users, &off,
                                 &t->nnz_global));
@@ -489,10 +487,10 @@ static int load_baselines(MPI_Comm comm, const eval_opts *o, eval_state *s)
     RP_CALL(rp_baseline_item_mean(comm, f, &m[nm++]));
     RP_CALL(rp_baseline_bias(comm, f, o->bias_reg, &m[nm++]));
     if (o->features != NULL && rp_inputs_exists(comm, o->features)) {
-        rp_baseline_linreg_opts lo = {o->ridge, o->max_card};
+        rp_linreg_opts lo = {o->ridge, o->max_card};
         RP_CALL(rp_h5_open(comm, o->features, &ff));
         RP_CALL(rp_h5_check_schema(ff, o->features, RP_SCHEMA_FEATURES));
-        RP_CALL(rp_baseline_linreg(comm, f, ff, &lo, &m[nm++]));
+        RP_CALL(rp_linreg_fit(comm, f, ff, &lo, &m[nm++]));
         RP_CALL(add_input(comm, s, "features", o->features));
     } else if (o->features != NULL) {
         rp_log_info("notice: %s does not exist: linear regression skipped", o->features);

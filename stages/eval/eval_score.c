@@ -131,8 +131,9 @@ static int gather_user_rows(MPI_Comm comm, const eval_test *t, int width, const 
     int *cnt = NULL, *dsp = NULL;
     RP_MPI(MPI_Comm_size(comm, &size));
     RP_MPI(MPI_Comm_rank(comm, &rank));
-    RP_ALLOC(cnt = malloc((size_t)size * sizeof *cnt));
-    RP_ALLOC(dsp = malloc((size_t)size * sizeof *dsp));
+    cnt = rp_malloc((size_t)size * sizeof *cnt);
+    dsp = rp_malloc((size_t)size * sizeof *dsp);
+    RP_AGREE_LOCAL(comm, cnt == NULL || dsp == NULL);
     for (int p = 0; p < size; p++) {
         RP_CALL(rp_int_cast((t->cuts[p + 1] - t->cuts[p]) * width, &cnt[p]));
         RP_CALL(rp_int_cast(t->cuts[p] * width, &dsp[p]));
@@ -207,27 +208,24 @@ static int score_entry(MPI_Comm comm, const eval_opts *o, const eval_test *t, co
         if (t->off[u + 1] - t->off[u] > maxn) maxn = t->off[u + 1] - t->off[u];
     /* Local phase: failures (memory, a non-finite prediction on this rank's users) flow to
      * the one RP_AGREE below so every rank makes the same collective calls. */
-    pn = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *pn);
-    praw = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *praw);
-    scratch = malloc((size_t)maxn * sizeof *scratch);
-    local = malloc((size_t)((t->nu > 0 ? t->nu : 1) * w) * sizeof *local);
-    full = malloc((size_t)(t->n_users * w) * sizeof *full);
-    cover = calloc((size_t)(o->nk * t->n_items), 1);
-    if (!pn || !praw || !scratch || !local || !full || !cover) {
-        rp_log_error(__FILE__, __LINE__, "scoring %s: out of memory", e->name);
-        rc = RP_ERR_NOMEM;
-    }
-    if (rc == RP_OK) rc = predict(t, e, pn, praw);
+    pn = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *pn);
+    praw = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *praw);
+    scratch = rp_malloc((size_t)maxn * sizeof *scratch);
+    local = rp_malloc((size_t)((t->nu > 0 ? t->nu : 1) * w) * sizeof *local);
+    full = rp_malloc((size_t)(t->n_users * w) * sizeof *full);
+    cover = rp_calloc((size_t)(o->nk * t->n_items), 1);
+    int nomem = !pn || !praw || !scratch || !local || !full || !cover;
+    if (!nomem) rc = predict(t, e, pn, praw);
     char what[128];
     rp_progress pg;
     snprintf(what, sizeof what, "ranking %s", e->name);
     rp_progress_begin(&pg, what, t->nu, "users"); /* rank 0's block of users */
-    for (int64_t u = 0; u < t->nu && rc == RP_OK; u++) {
+    for (int64_t u = 0; u < t->nu && rc == RP_OK && !nomem; u++) {
         rc = user_row(o, t, u, e->model == NULL, pn, praw, scratch, cover, local + u * w);
         rp_progress_update(&pg, u + 1);
     }
     rp_progress_end(&pg);
-    RP_AGREE(comm, rc);
+    RP_AGREE_LOCAL(comm, nomem);
     RP_CALL(gather_user_rows(comm, t, w, local, full));
     RP_CALL(rp_int_cast(o->nk * t->n_items, &ncov));
     /* A union of 0/1 flags: MAX is exact, so coverage is rank-count independent too. */
@@ -268,13 +266,9 @@ int eval_score_all(MPI_Comm comm, const eval_opts *o, eval_state *s)
     const char *names[64];
     s->n_metrics = eval_metric_names(o, names, 64);
     s->n_counts = eval_count_names(names, 64);
-    s->metrics = malloc((size_t)(s->n_entries * s->n_metrics) * sizeof *s->metrics);
-    s->counts = malloc((size_t)(s->n_entries * s->n_counts) * sizeof *s->counts);
-    if (s->metrics == NULL || s->counts == NULL) {
-        rp_log_error(__FILE__, __LINE__, "metric tables: out of memory");
-        rc = RP_ERR_NOMEM;
-    }
-    RP_AGREE(comm, rc);
+    s->metrics = rp_malloc((size_t)(s->n_entries * s->n_metrics) * sizeof *s->metrics);
+    s->counts = rp_malloc((size_t)(s->n_entries * s->n_counts) * sizeof *s->counts);
+    RP_AGREE_LOCAL(comm, s->metrics == NULL || s->counts == NULL);
     for (int k = 0; k < s->n_entries; k++) {
         double *met = s->metrics + (int64_t)k * s->n_metrics, t0 = MPI_Wtime();
         RP_CALL(score_entry(comm, o, &s->test, &s->entries[k], met,

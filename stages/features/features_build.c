@@ -15,6 +15,7 @@
 #include "rp_part.h"
 #include "rp_records.h"
 #include "rp_schema.h"
+#include "rp_shards.h"
 #include "rp_stage.h"
 
 /* Everything read, replicated on every rank. */
@@ -77,6 +78,23 @@ cleanup:
 
 /* Per-item sums of the TRAIN normalised values: each rank sums a contiguous block of items in
  * file order, the blocks are concatenated in rank order, so the sums are the same for any N. */
+/* sums[i] = the sum of item off + i's train values vals (file order); every value finite.
+ * Local: returns RP_OK or RP_ERR_DATA ("path: ds[j] is not finite"). */
+static int item_sums(const int64_t *offs, int64_t off, int64_t cnt, const double *vals,
+                     const char *path, const char *ds, double *sums)
+{
+    int rc = RP_OK;
+    int64_t lo = offs[off];
+    for (int64_t i = 0; i < cnt; i++)
+        for (int64_t j = offs[off + i]; j < offs[off + i + 1]; j++) {
+            if (!isfinite(vals[j - lo]))
+                RP_FAIL_USER(RP_ERR_DATA, "%s: %s[%lld] is not finite", path, ds, (long long)j);
+            sums[i] += vals[j - lo];
+        }
+cleanup:
+    return rc;
+}
+
 static int read_train(MPI_Comm comm, hid_t f, const char *path, feat_inputs *in)
 {
     int rc = RP_OK;
@@ -90,15 +108,11 @@ static int read_train(MPI_Comm comm, hid_t f, const char *path, feat_inputs *in)
                                 &in->train_nnz));
     rp_part_even(in->n_items, size, rank, &off, &cnt);
     int64_t lo = offs[off], hi = offs[off + cnt];
-    RP_ALLOC(vals = malloc((size_t)(hi - lo + 1) * sizeof *vals));
-    RP_ALLOC(sums = calloc((size_t)(cnt + 1), sizeof *sums));
+    vals = rp_malloc((size_t)(hi - lo + 1) * sizeof *vals);
+    sums = rp_calloc((size_t)(cnt + 1), sizeof *sums);
+    RP_AGREE_LOCAL(comm, vals == NULL || sums == NULL);
     RP_CALL(rp_h5_read(f, vds, RP_F64, lo, hi - lo, vals));
-    for (int64_t i = 0; i < cnt; i++)
-        for (int64_t j = offs[off + i]; j < offs[off + i + 1]; j++) {
-            if (!isfinite(vals[j - lo]))
-                RP_FAIL_USER(RP_ERR_DATA, "%s: %s[%lld] is not finite", path, vds, (long long)j);
-            sums[i] += vals[j - lo];
-        }
+    rc = item_sums(offs, off, cnt, vals, path, vds, sums);
     RP_AGREE(comm, rc);
     RP_CALL(rp_records_allgather(comm, sums, cnt, sizeof *sums, (void **)&in->train_sum, &nall));
     RP_ALLOC(in->train_count = malloc((size_t)(in->n_items + 1) * sizeof *in->train_count));
@@ -114,12 +128,7 @@ static int read_shards(MPI_Comm comm, const char *path, feat_inputs *in)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
-    RP_CALL(rp_h5_open(comm, path, &f));
-    RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_SHARDS));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &in->n_users));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_items", RP_I64, 1, &in->n_items));
-    if (in->n_users < 0 || in->n_items < 0)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: negative n_users or n_items", path);
+    RP_CALL(rp_shards_open(comm, path, &f, &in->n_users, &in->n_items));
     RP_CALL(read_ids(f, path, RP_DS_USER_RAW, in->n_users, &in->user_raw));
     RP_CALL(read_ids(f, path, RP_DS_ITEM_RAW, in->n_items, &in->item_raw));
     RP_CALL(read_train(comm, f, path, in));

@@ -81,8 +81,8 @@ static int table_get(daily_table *t, int64_t id, feat_daily_rec **r)
     if (!t->slot[h]) {
         if (t->n == t->cap) {
             int64_t nc = t->cap ? 2 * t->cap : 1024;
-            feat_daily_rec *nr = realloc(t->rec, (size_t)nc * sizeof *nr);
-            RP_ALLOC(nr);
+            feat_daily_rec *nr = NULL;
+            RP_ALLOC(nr = realloc(t->rec, (size_t)nc * sizeof *nr));
             t->rec = nr;
             t->cap = nc;
         }

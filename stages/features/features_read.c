@@ -230,8 +230,8 @@ static int parse_chunk(const rp_csv_chunk *ck, size_t recsz, line_parser parse, 
         if (s == e && trunc) break; /* nothing after the final newline */
         if (cnt == cap) {
             cap = cap ? 2 * cap : 1024;
-            char *nb = realloc(buf, (size_t)cap * recsz);
-            RP_ALLOC(nb);
+            char *nb = NULL;
+            RP_ALLOC(nb = realloc(buf, (size_t)cap * recsz));
             buf = nb;
         }
         if (parse(s, e, ck->path, line, buf + (size_t)cnt * recsz) != RP_OK) {

@@ -100,9 +100,10 @@ int hyb_read_pairs(MPI_Comm comm, hid_t f, const char *path, const char *split, 
     if (!replicated) rp_part_even(n_users, size, rank, &u0, &nu);
     p->n = off[u0 + nu] - off[u0];
     size_t cap = (size_t)(p->n > 0 ? p->n : 1);
-    RP_ALLOC(p->u = malloc(cap * sizeof *p->u));
-    RP_ALLOC(p->i = malloc(cap * sizeof *p->i));
-    RP_ALLOC(p->y = malloc(cap * sizeof *p->y));
+    p->u = rp_malloc(cap * sizeof *p->u);
+    p->i = rp_malloc(cap * sizeof *p->i);
+    p->y = rp_malloc(cap * sizeof *p->y);
+    RP_AGREE_LOCAL(comm, p->u == NULL || p->i == NULL || p->y == NULL);
     for (int64_t u = u0; u < u0 + nu; u++)
         for (int64_t x = off[u]; x < off[u + 1]; x++) p->u[x - off[u0]] = (int32_t)u;
     snprintf(ds, sizeof ds, "%s/%s", split, RP_DS_BY_USER_ITEM);

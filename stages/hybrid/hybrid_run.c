@@ -15,6 +15,7 @@
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
+#include "rp_shards.h"
 
 static const char *const default_choices[] = {"auto", "blend", "concat", NULL};
 
@@ -178,14 +179,7 @@ int hyb_open_inputs(MPI_Comm comm, const hyb_opts *o, hyb_state *st)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID, ff = H5I_INVALID_HID;
-    RP_CALL(rp_h5_open(comm, o->shards, &f));
-    RP_CALL(rp_h5_check_schema(f, o->shards, RP_SCHEMA_SHARDS));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &st->n_users));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_items", RP_I64, 1, &st->n_items));
-    if (st->n_users <= 0 || st->n_items <= 0 || st->n_users > INT32_MAX ||
-        st->n_items > INT32_MAX)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: n_users=%lld n_items=%lld out of range", o->shards,
-                      (long long)st->n_users, (long long)st->n_items);
+    RP_CALL(rp_shards_open(comm, o->shards, &f, &st->n_users, &st->n_items));
     RP_CALL(read_valid(comm, o, f, st));
     RP_CALL(load_components(comm, o, f, st));
     if (o->features) {

@@ -19,6 +19,7 @@
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
+#include "rp_shards.h"
 
 static const char *const model_choices[] = {"als", "twotower", "hybrid", "bias", NULL};
 
@@ -163,13 +164,7 @@ static int open_inputs(rec_ctx *c, const rec_opts *o)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
-    RP_CALL(rp_h5_open(c->comm, o->shards, &f));
-    RP_CALL(rp_h5_check_schema(f, o->shards, RP_SCHEMA_SHARDS));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &c->n_users));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_items", RP_I64, 1, &c->n_items));
-    if (c->n_users <= 0 || c->n_items <= 0 || c->n_items > INT32_MAX || c->n_users > INT32_MAX)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: n_users=%lld n_items=%lld out of range", o->shards,
-                      (long long)c->n_users, (long long)c->n_items);
+    RP_CALL(rp_shards_open(c->comm, o->shards, &f, &c->n_users, &c->n_items));
     RP_CALL(read_ids(c, f, o->shards));
     RP_CALL(rec_select_users(o->users, c->user_raw, c->n_users, &c->sel, &c->n_sel));
     my_slice(c);

@@ -33,8 +33,8 @@ static int spec_text(const char *spec, char **text)
     while ((n = fread(buf + len, 1, cap - len - 1, fp)) > 0) {
         len += n;
         if (len + 1 == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            RP_ALLOC(nb);
+            char *nb = NULL;
+            RP_ALLOC(nb = realloc(buf, cap *= 2));
             buf = nb;
         }
     }

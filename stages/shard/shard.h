@@ -34,18 +34,6 @@ typedef struct shard_opts {
     int repeat_rule;       /* SHARD_REP_* from repeat */
 } shard_opts;
 
-/* SHARD_AGREE_LOCAL - end of a rank-local step that precedes a collective: a failed
- * allocation (cond true) is logged and every rank agrees on rc before anyone enters the
- * collective, so one rank's failure never leaves the others waiting. Needs rc and cleanup:. */
-#define SHARD_AGREE_LOCAL(comm, cond)                                           \
-    do {                                                                        \
-        if ((cond) && rc == RP_OK) {                                            \
-            rp_log_error(__FILE__, __LINE__, "out of memory");                  \
-            rc = RP_ERR_NOMEM;                                                  \
-        }                                                                       \
-        RP_AGREE((comm), rc);                                                   \
-    } while (0)
-
 /* One parsed CSV row. hash is a 64-bit hash of the whole line text (CR stripped): two rows are
  * exact duplicates when hash and every parsed field agree. */
 typedef struct shard_raw {

@@ -151,8 +151,8 @@ int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed
     if (need > out->cap) {
         /* Large blocks grow by mremap in glibc: no copy, no doubled peak. */
         int64_t cap = need + need / 8;
-        shard_raw *bigger = realloc(out->rows, (size_t)cap * sizeof *bigger);
-        RP_ALLOC(bigger);
+        shard_raw *bigger = NULL;
+        RP_ALLOC(bigger = realloc(out->rows, (size_t)cap * sizeof *bigger));
         out->rows = bigger;
         out->cap = cap;
     }
@@ -189,9 +189,9 @@ static int report_bad(MPI_Comm comm, const char *path, const shard_parsed *p, in
     shard_err *all = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    counts = calloc((size_t)size, sizeof *counts);
-    all = malloc((size_t)size * sizeof p->errs);
-    SHARD_AGREE_LOCAL(comm, counts == NULL || all == NULL);
+    counts = rp_calloc((size_t)size, sizeof *counts);
+    all = rp_malloc((size_t)size * sizeof p->errs);
+    RP_AGREE_LOCAL(comm, counts == NULL || all == NULL);
     RP_MPI(MPI_Gather(&p->nerr, 1, MPI_INT, counts, 1, MPI_INT, 0, comm));
     RP_MPI(MPI_Gather(p->errs, (int)sizeof p->errs, MPI_BYTE, all, (int)sizeof p->errs, MPI_BYTE,
                       0, comm));

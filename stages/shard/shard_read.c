@@ -48,28 +48,6 @@ cleanup:
     return rc;
 }
 
-/* First line start at or after b (> lo): one past the first '\n' at or after b - 1. */
-static int line_start(int fd, int64_t fsize, int64_t lo, int64_t b, int64_t *start)
-{
-    char tmp[65536];
-    if (b <= lo) {
-        *start = lo;
-        return 0;
-    }
-    for (int64_t off = b - 1; off < fsize; off += (int64_t)sizeof tmp) {
-        size_t got = 0;
-        if (rp_file_pread_full(fd, tmp, sizeof tmp, off, &got) != 0) return -1;
-        char *nl = memchr(tmp, '\n', got);
-        if (nl) {
-            *start = off + (nl - tmp) + 1;
-            return 0;
-        }
-        if (got == 0) break;
-    }
-    *start = fsize;
-    return 0;
-}
-
 /* This rank's byte range [*lo, *hi) of the data lines. Collective. */
 static int my_range(MPI_Comm comm, int fd, int64_t fsize, int64_t data_start, int64_t *lo,
                     int64_t *hi)
@@ -80,12 +58,12 @@ static int my_range(MPI_Comm comm, int fd, int64_t fsize, int64_t data_start, in
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
     int64_t b = data_start + (fsize - data_start) * rank / size;
-    if (line_start(fd, fsize, data_start, b, &start) != 0) {
+    if (rp_csv_line_start(fd, fsize, data_start, b, &start) != 0) {
         rp_log_error(__FILE__, __LINE__, "read failed: %s", strerror(errno));
         rc = RP_ERR_IO;
     }
-    starts = malloc(((size_t)size + 1) * sizeof *starts);
-    SHARD_AGREE_LOCAL(comm, starts == NULL);
+    starts = rp_malloc(((size_t)size + 1) * sizeof *starts);
+    RP_AGREE_LOCAL(comm, starts == NULL);
     RP_MPI(MPI_Allgather(&start, 1, MPI_INT64_T, starts, 1, MPI_INT64_T, comm));
     *lo = start;
     *hi = rank + 1 < size ? starts[rank + 1] : fsize;
@@ -118,8 +96,8 @@ static int stream_range(int fd, const char *path, int64_t lo, int64_t hi, size_t
         if (pos < hi) { /* keep the partial last line for the next window */
             char *nl = memrchr(buf, '\n', len);
             if (nl == NULL) { /* a line longer than the window */
-                char *bigger = realloc(buf, 2 * cap + 1);
-                RP_ALLOC(bigger);
+                char *bigger = NULL;
+                RP_ALLOC(bigger = realloc(buf, 2 * cap + 1));
                 buf = bigger;
                 cap *= 2;
                 carry = len;

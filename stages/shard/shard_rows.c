@@ -26,13 +26,7 @@ static int pack_by_user_owner(const shard_row *rows, int64_t n, const int64_t *u
         int dest = rp_part_owner(user_cuts, size, rows[k].user);
         (*send)[fill[dest]++] = rows[k];
     }
-    for (int p = 0; p < size; p++) {
-        sd[p] = (p ? sd[p - 1] + sc[p - 1] : 0);
-    }
-    for (int p = 0; p < size; p++) {
-        sc[p] *= (int64_t)sizeof(shard_row);
-        sd[p] *= (int64_t)sizeof(shard_row);
-    }
+    rp_mpi_byte_layout(size, sizeof(shard_row), sc, sd);
 cleanup:
     free(fill);
     return rc;
@@ -42,17 +36,16 @@ int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, const int64_t *u
 {
     int rc = RP_OK;
     int size = 1;
-    int64_t *sc = NULL, *sd = NULL, *rcnt = NULL, *rd = NULL, total = 0;
+    int64_t *cnt = NULL, *sc, *sd, *rcnt, *rd, total = 0; /* cnt holds the four count arrays */
     shard_row *send = NULL;
     void *recv = NULL;
     RP_MPI(MPI_Comm_size(comm, &size));
     if (size == 1) return RP_OK; /* every row is already home */
-    sc = calloc((size_t)size, sizeof *sc);
-    sd = calloc((size_t)size, sizeof *sd);
-    rcnt = calloc((size_t)size, sizeof *rcnt);
-    rd = calloc((size_t)size, sizeof *rd);
-    if (sc && sd && rcnt && rd) rc = pack_by_user_owner(*rows, *n, user_cuts, size, &send, sc, sd);
-    SHARD_AGREE_LOCAL(comm, !(sc && sd && rcnt && rd));
+    cnt = rp_calloc(4 * (size_t)size, sizeof *cnt);
+    RP_AGREE_LOCAL(comm, cnt == NULL);
+    sc = cnt, sd = cnt + size, rcnt = cnt + 2 * size, rd = cnt + 3 * size;
+    rc = pack_by_user_owner(*rows, *n, user_cuts, size, &send, sc, sd);
+    RP_AGREE(comm, rc);
     free(*rows);
     *rows = NULL;
     RP_CALL(rp_mpi_alltoallv_bytes(comm, send, sc, sd, &recv, rcnt, rd, &total));
@@ -62,10 +55,7 @@ int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, const int64_t *u
 cleanup:
     free(recv);
     free(send);
-    free(rd);
-    free(rcnt);
-    free(sd);
-    free(sc);
+    free(cnt);
     return rc;
 }
 

@@ -34,14 +34,14 @@ static int weighted_cuts(MPI_Comm comm, const int64_t *counts, int64_t n, int64_
     int size = 1;
     int64_t *off = NULL;
     RP_MPI(MPI_Comm_size(comm, &size));
-    off = malloc((size_t)(n + 1) * sizeof *off);
-    *cuts = malloc((size_t)(size + 1) * sizeof **cuts);
+    off = rp_malloc((size_t)(n + 1) * sizeof *off);
+    *cuts = rp_malloc((size_t)(size + 1) * sizeof **cuts);
     if (off != NULL && *cuts != NULL) {
         off[0] = 0;
         for (int64_t i = 0; i < n; i++) off[i + 1] = off[i] + counts[i];
         rp_part_weighted(off, n, size, 1.0, *cuts);
     }
-    SHARD_AGREE_LOCAL(comm, off == NULL || *cuts == NULL);
+    RP_AGREE_LOCAL(comm, off == NULL || *cuts == NULL);
 cleanup:
     free(off);
     return rc;
@@ -88,8 +88,8 @@ static int make_ids(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_pars
     RP_AGREE(comm, rc);
     shrink_rows(big);
     shrink_rows(small);
-    cnt = calloc((size_t)s->n_users + 1, sizeof *cnt);
-    SHARD_AGREE_LOCAL(comm, cnt == NULL);
+    cnt = rp_calloc((size_t)s->n_users + 1, sizeof *cnt);
+    RP_AGREE_LOCAL(comm, cnt == NULL);
     const shard_row *b = (const shard_row *)(void *)big->rows;
     const shard_row *t = (const shard_row *)(void *)small->rows;
     for (int64_t k = 0; k < big->n; k++) cnt[b[k].user]++;
@@ -156,9 +156,9 @@ static int item_blocks(MPI_Comm comm, shard_state *s)
     int rc = RP_OK;
     int64_t ni = s->n_items, *tot = NULL;
     int cnt = 0;
-    s->item_nnz = calloc((size_t)(SHARD_NSPLITS * ni) + 1, sizeof *s->item_nnz);
-    tot = calloc((size_t)ni + 1, sizeof *tot);
-    SHARD_AGREE_LOCAL(comm, s->item_nnz == NULL || tot == NULL);
+    s->item_nnz = rp_calloc((size_t)(SHARD_NSPLITS * ni) + 1, sizeof *s->item_nnz);
+    tot = rp_calloc((size_t)ni + 1, sizeof *tot);
+    RP_AGREE_LOCAL(comm, s->item_nnz == NULL || tot == NULL);
     RP_CALL(rp_int_cast(ni, &cnt)); /* ni is the same on every rank */
     for (int sp = 0; sp < SHARD_NSPLITS; sp++)
         for (int64_t k = 0; k < s->split[sp].n; k++)

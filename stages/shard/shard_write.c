@@ -166,11 +166,7 @@ static int pack_by_item_owner(const shard_state *s, int sp, int size, csc_entry 
         int dest = rp_part_owner(s->item_cuts, size, p->item);
         (*send)[fill[dest]++] = (csc_entry){p->item, p->user, v};
     }
-    for (int p = 0; p < size; p++) sd[p] = p ? sd[p - 1] + sc[p - 1] : 0;
-    for (int p = 0; p < size; p++) {
-        sc[p] *= (int64_t)sizeof(csc_entry);
-        sd[p] *= (int64_t)sizeof(csc_entry);
-    }
+    rp_mpi_byte_layout(size, sizeof(csc_entry), sc, sd);
 cleanup:
     free(fill);
     return rc;
@@ -199,16 +195,15 @@ static int gather_by_item(MPI_Comm comm, const shard_state *s, int sp, csc_entry
 {
     int rc = RP_OK;
     int rank = 0, size = 1;
-    int64_t *sc = NULL, *sd = NULL, *rcnt = NULL, *rd = NULL, total = 0;
+    int64_t *cnt = NULL, *sc, *sd, *rcnt, *rd, total = 0; /* cnt holds the four count arrays */
     csc_entry *send = NULL, *recv = NULL, *sorted = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
-    sc = calloc((size_t)size, sizeof *sc);
-    sd = calloc((size_t)size, sizeof *sd);
-    rcnt = calloc((size_t)size, sizeof *rcnt);
-    rd = calloc((size_t)size, sizeof *rd);
-    if (sc && sd && rcnt && rd) rc = pack_by_item_owner(s, sp, size, &send, sc, sd);
-    SHARD_AGREE_LOCAL(comm, !(sc && sd && rcnt && rd));
+    cnt = rp_calloc(4 * (size_t)size, sizeof *cnt);
+    RP_AGREE_LOCAL(comm, cnt == NULL);
+    sc = cnt, sd = cnt + size, rcnt = cnt + 2 * size, rd = cnt + 3 * size;
+    rc = pack_by_item_owner(s, sp, size, &send, sc, sd);
+    RP_AGREE(comm, rc);
     RP_CALL(rp_mpi_alltoallv_bytes(comm, send, sc, sd, (void **)&recv, rcnt, rd, &total));
     free(send); /* at most two copies of the entries at any time */
     send = NULL;
@@ -222,10 +217,7 @@ cleanup:
     free(sorted);
     free(recv);
     free(send);
-    free(rd);
-    free(rcnt);
-    free(sd);
-    free(sc);
+    free(cnt);
     return rc;
 }
 
@@ -334,8 +326,8 @@ static int write_all(const rp_stage *st, hid_t f, shard_state *s)
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_USER_RAW, RP_I64, 1, &s->n_users, s->user_raw));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_ITEM_RAW, RP_I64, 1, &s->n_items, s->item_raw));
     for (int sp = 0; sp < SHARD_NSPLITS; sp++) {
-        ucnt[sp] = calloc((size_t)nblock + 1, sizeof *ucnt[sp]);
-        SHARD_AGREE_LOCAL(comm, ucnt[sp] == NULL);
+        ucnt[sp] = rp_calloc((size_t)nblock + 1, sizeof *ucnt[sp]);
+        RP_AGREE_LOCAL(comm, ucnt[sp] == NULL);
         RP_CALL(write_csr(comm, f, s, sp, ucnt[sp]));
         RP_CALL(write_csc(comm, f, s, sp));
         RP_CALL(split_attrs(comm, f, s, sp));

@@ -6,9 +6,6 @@
 #include "rp_stage.h"
 #include "synth.h"
 
-int synth_parse_args(int argc, char **argv, synth_opts *o);
-int synth_run(rp_stage *st, const synth_opts *o);
-
 int main(int argc, char **argv)
 {
     synth_opts opt = {0};

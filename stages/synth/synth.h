@@ -152,6 +152,14 @@ double synth_expected_small(const synth_model *m, int64_t u, int64_t i);
 /* Tables (synth_tables.c): write all seven CSVs and truth.h5 into o->out. Collective. */
 int synth_write_all(rp_stage *st, const synth_opts *o, const synth_model *m);
 
+/* synth_run.c */
+/* synth_parse_args - argv into *o (defaults set here). Local; rank 0 prints usage errors.
+ * Returns RP_OK, RP_HELP or RP_ERR_USAGE. */
+int synth_parse_args(int argc, char **argv, synth_opts *o);
+/* synth_run - the whole stage after parsing: write the tables and truth.h5, or --stats.
+ * Collective. */
+int synth_run(rp_stage *st, const synth_opts *o);
+
 /* Table writer (synth_write.c): units [0, n_units) in chunks of `chunk` units, chunk c written
  * by rank c % size, bytes placed by an exclusive scan per round: the same bytes for any size. */
 typedef int (*synth_unit_fn)(const synth_model *m, int64_t unit, synth_buf *b, void *ctx);

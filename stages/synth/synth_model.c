@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "rp_err.h"
+#include "rp_mpi.h"
 #include "rp_rng.h"
 #include "synth.h"
 #include "synth_model.h"
@@ -329,9 +330,11 @@ int synth_model_build(MPI_Comm comm, const synth_opts *o, synth_model *m)
                       "small matrix must leave videos for the big one (--small-items < --items)");
     m->density = (double)m->n_items / SYNTH_REAL_ITEMS;
     m->min_rows = synth_min_rows(m->density);
-    RP_CALL(build_items(m));
-    RP_CALL(build_users(m));
-    RP_CALL(build_tables(m));
+    /* Local steps: agree on them before the collectives that follow in the caller. */
+    rc = build_items(m);
+    if (rc == RP_OK) rc = build_users(m);
+    if (rc == RP_OK) rc = build_tables(m);
+    RP_AGREE(comm, rc);
 cleanup:
     return rc;
 }

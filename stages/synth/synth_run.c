@@ -13,9 +13,6 @@
 #include "rp_mpi.h"
 #include "synth.h"
 
-int synth_parse_args(int argc, char **argv, synth_opts *o);
-int synth_run(rp_stage *st, const synth_opts *o);
-
 int synth_parse_args(int argc, char **argv, synth_opts *o)
 {
     int rc = RP_OK;

@@ -58,8 +58,8 @@ static int read_side(MPI_Comm comm, const char *path, const char *header, int nf
             RP_FAIL_USER(RP_ERR_DATA, "%s:%lld: %d fields, expected %d", path, (long long)line, nf,
                          nfields);
         if (cnt == cap) {
-            char *p = realloc(mine, (cap *= 2) * rec_size);
-            RP_ALLOC(p);
+            char *p = NULL;
+            RP_ALLOC(p = realloc(mine, (cap *= 2) * rec_size));
             mine = p;
         }
         void *rec = mine + cnt++ * rec_size;

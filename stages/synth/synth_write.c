@@ -22,13 +22,7 @@ static int write_at(MPI_File fh, int64_t off, const char *p, size_t len, const c
     while (len > 0) { /* pieces below 1 GiB keep MPI's int counts safe */
         int n = len > (1u << 30) ? 1 << 30 : (int)len;
         MPI_Status stt;
-        int e = MPI_File_write_at(fh, (MPI_Offset)off, p, n, MPI_BYTE, &stt);
-        if (e != MPI_SUCCESS) {
-            char msg[MPI_MAX_ERROR_STRING];
-            int ml = 0;
-            MPI_Error_string(e, msg, &ml);
-            RP_FAIL_USER(RP_ERR_IO, "%s: write failed at byte %lld: %s", path, (long long)off, msg);
-        }
+        RP_MPI_IO(MPI_File_write_at(fh, (MPI_Offset)off, p, n, MPI_BYTE, &stt), path);
         off += n;
         p += n;
         len -= (size_t)n;

@@ -8,12 +8,13 @@
 #include "rp_h5.h"
 #include "rp_mpi.h"
 #include "rp_schema.h"
+#include "rp_shards.h"
 #include "rp_sha256.h"
 #include "twotower.h"
 
-/* Read one split's CSR by user into interaction arrays and validate it. */
-static int read_split(hid_t f, const char *path, const char *split, int64_t n_users,
-                      int64_t n_items, tt_split *s)
+/* Read one split's CSR by user into interaction arrays and validate it. Collective. */
+static int read_split(MPI_Comm comm, hid_t f, const char *path, const char *split,
+                      int64_t n_users, int64_t n_items, tt_split *s)
 {
     int rc = RP_OK;
     int64_t *off = NULL, d[2];
@@ -40,7 +41,8 @@ static int read_split(hid_t f, const char *path, const char *split, int64_t n_us
     if (d[0] != nnz)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld entries, offsets say %lld", path, name,
                       (long long)d[0], (long long)nnz);
-    RP_ALLOC(s->user = malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof *s->user));
+    s->user = rp_malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof *s->user);
+    RP_AGREE_LOCAL(comm, s->user == NULL);
     for (int64_t u = 0; u < n_users; u++)
         for (int64_t k = off[u]; k < off[u + 1]; k++) s->user[k] = (int32_t)u;
     for (int64_t k = 0; k < nnz; k++) {
@@ -61,15 +63,9 @@ static int read_shards(MPI_Comm comm, const char *path, tt_data *d)
 {
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
-    RP_CALL(rp_h5_open(comm, path, &f));
-    RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_SHARDS));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &d->n_users));
-    RP_CALL(rp_h5_attr_read(f, "/", "n_items", RP_I64, 1, &d->n_items));
-    if (d->n_users < 1 || d->n_items < 1 || d->n_users > INT32_MAX || d->n_items > INT32_MAX)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: n_users=%lld n_items=%lld out of range", path,
-                      (long long)d->n_users, (long long)d->n_items);
-    RP_CALL(read_split(f, path, RP_SPLIT_TRAIN, d->n_users, d->n_items, &d->train));
-    RP_CALL(read_split(f, path, RP_SPLIT_VALID, d->n_users, d->n_items, &d->valid));
+    RP_CALL(rp_shards_open(comm, path, &f, &d->n_users, &d->n_items));
+    RP_CALL(read_split(comm, f, path, RP_SPLIT_TRAIN, d->n_users, d->n_items, &d->train));
+    RP_CALL(read_split(comm, f, path, RP_SPLIT_VALID, d->n_users, d->n_items, &d->valid));
     if (d->train.n == 0 || d->train.n >= UINT32_MAX)
         RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: /train has %lld interactions", path,
                       (long long)d->train.n);
@@ -213,10 +209,15 @@ static int read_features(MPI_Comm comm, const char *path, tt_data *d)
     RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_FEATURES));
     u->n = d->n_users;
     it->n = d->n_items;
-    RP_CALL(read_cats(f, path, RP_DS_USER_CAT, RP_DS_USER_CAT_CARD, u));
-    RP_CALL(read_nums(f, path, RP_DS_USER_NUM, u));
-    RP_CALL(read_cats(f, path, RP_DS_ITEM_CAT, RP_DS_ITEM_CAT_CARD, it));
-    RP_CALL(read_nums(f, path, RP_DS_ITEM_NUM, it));
+    /* Each step ends in local work (scaling, checks) that may fail on one rank alone. */
+    rc = read_cats(f, path, RP_DS_USER_CAT, RP_DS_USER_CAT_CARD, u);
+    RP_AGREE(comm, rc);
+    rc = read_nums(f, path, RP_DS_USER_NUM, u);
+    RP_AGREE(comm, rc);
+    rc = read_cats(f, path, RP_DS_ITEM_CAT, RP_DS_ITEM_CAT_CARD, it);
+    RP_AGREE(comm, rc);
+    rc = read_nums(f, path, RP_DS_ITEM_NUM, it);
+    RP_AGREE(comm, rc);
     RP_CALL(read_tags(f, path, it));
 cleanup:
     rp_h5_close(&f);

@@ -484,8 +484,7 @@ static int run_epoch(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train
             break;
         }
     }
-    double dt = MPI_Wtime() - t0;
-    MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, comm);
+    double dt = rp_wtime_max(comm, t0);
     tr->ep_seconds += dt;
     tr->train_seconds += dt;
 cleanup:

@@ -5,9 +5,8 @@
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
-"$RP_TOP/stages/als/tools/build.sh" fixture ./als-fixture || fail "cannot build als-fixture"
-rp_mpirun 2 ./als-fixture shards.h5 150 110 0.08 4 0.02 || fail "fixture"
+[ -x "$RP_BIN/test-als_fixture" ] || fail "bin/test-als_fixture not built (make all)"
+rp_mpirun 2 "$RP_BIN/test-als_fixture" shards.h5 150 110 0.08 4 0.02 || fail "fixture"
 
 datasets="/user_factors /item_factors /user_bias /item_bias /score/user /score/item
           /history/train_rmse /history/valid_rmse /history/train_mae /history/valid_mae"

@@ -6,9 +6,8 @@
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
-"$RP_TOP/stages/als/tools/build.sh" fixture ./als-fixture || fail "cannot build als-fixture"
-rp_mpirun 2 ./als-fixture shards.h5 160 120 0.1 4 0.02 || fail "fixture"
+[ -x "$RP_BIN/test-als_fixture" ] || fail "bin/test-als_fixture not built (make all)"
+rp_mpirun 2 "$RP_BIN/test-als_fixture" shards.h5 160 120 0.1 4 0.02 || fail "fixture"
 args="--shards shards.h5 --grid-k 4,6 --grid-lambda 0.01,0.03,0.1 --iters 6 --checkpoint-every 1"
 rp_mpirun 2 "$RP_BIN/rp-als" $args --out ref.h5 > /dev/null 2>&1 || fail "reference run"
 datasets="/user_factors /item_factors /user_bias /item_bias /score/user /score/item

@@ -6,7 +6,6 @@ set -u
 source "$RP_TOP/tests/env.sh"
 source "$RP_TOP/bench/eval_gen.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
 eval_gen_build ./eval_gen || fail "cannot build the generator"
 mkdir -p data r1 r3 bad
 ./eval_gen data 60 45 20 25 40 6 7 || fail "generator"
@@ -63,7 +62,7 @@ st=$?
 [ "$(grep -c 'error' baderr.txt)" = 1 ] && grep -q 'bad_twotower.h5' baderr.txt || \
     { cat baderr.txt; fail "error message"; }
 [ -e bad/eval.h5 ] || [ -e bad/eval.h5.partial ] || [ -e bad/report.json ] && fail "partial output"
-# Issue 9: rp-eval reports both hybrid variants of one hybrid.h5, one row each.
+# rp-eval reports both hybrid variants of one hybrid.h5, one row each.
 mkdir -p hv
 "$RP_BIN/rp-hybrid" --shards data/shards.h5 --als data/als.h5 --twotower data/twotower.h5 \
     --out data/hybrid.h5 --epochs 2 --hidden 8 > /dev/null 2> hyberr.txt \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# faults.sh - the bad-input corpus (issue 10): every reader, every class of damage, each with
+# faults.sh - the bad-input corpus: every reader, every class of damage, each with
 # its exit code, a one-line message naming the file (and line), no output file, and a previous
 # good output left untouched. Also a full disk (tmpfs) -> exit 74 and no partial final file.
 source "$RP_TOP/tests/env.sh"

@@ -5,7 +5,6 @@
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
 expect() { # expect CODE cmd... : run, compare the exit status
     local want=$1; shift
     "$@" > out.txt 2> err.txt; local st=$?

@@ -5,30 +5,9 @@
 set -euo pipefail
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# Fixture generator: shards.h5 + als.h5 + twotower.h5 via hybrid_fixture.c.
-cat > mkfx.c <<'C'
-#include <stdlib.h>
-#include "rp_h5.h"
-#include "hybrid_fixture.h"
-int main(int argc, char **argv)
-{
-    MPI_Init(&argc, &argv);
-    rp_h5_init();
-    long nu = atol(argv[1]), ni = atol(argv[2]);
-    int rc = hyb_fixture_shards(MPI_COMM_WORLD, "shards.h5", nu, ni, 0.4, 7);
-    if (!rc) rc = hyb_fixture_model(MPI_COMM_WORLD, "als.h5", "recpipe.als", nu, ni, 2, 0.3, 7);
-    if (!rc) rc = hyb_fixture_model(MPI_COMM_WORLD, "twotower.h5", "recpipe.twotower", nu, ni, 4,
-                                    0.6, 7);
-    MPI_Finalize();
-    return rc;
-}
-C
-mpicc -std=c17 -I"$RP_TOP/include" -I"$RP_TOP/stages/hybrid" $(pkg-config --cflags hdf5-openmpi) \
-    mkfx.c "$RP_TOP/build/libstage_hybrid.a" "$RP_TOP/build/librecpipe.a" \
-    $(pkg-config --libs hdf5-openmpi) -llapacke -lopenblas -lm -o mkfx
-./mkfx 300 200 || fail "fixture generator"
+# Planted inputs: shards.h5 + als.h5 + twotower.h5 (stages/hybrid/hybrid_fixture.c).
+"$RP_BIN/test-hybrid_fixture" 300 200 0.4 2 4 7 || fail "fixture generator"
 
 # --help and usage errors.
 "$RP_BIN/rp-hybrid" --help > help1.txt || fail "rp-hybrid --help exit $?"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# resume_make.sh - issue 10 at the level users meet it: one rank of a training stage is killed
+# resume_make.sh - killed and resumed stages at the level users meet them: one rank of a training stage is killed
 # with SIGKILL in the middle of `make`; make fails and leaves no output; the next plain `make`
 # resumes from the checkpoint and ends with the same bits as an uninterrupted run.
 source "$RP_TOP/tests/env.sh"
@@ -7,7 +7,6 @@ set -u
 for p in synth shard features als; do
     [ -x "$RP_BIN/rp-$p" ] || { echo "skipped: bin/rp-$p not built yet"; exit 77; }
 done
-fail() { echo "FAIL: $*"; exit 1; }
 cd "$RP_TOP" || exit 1
 A=$TMPDIR/a B=$TMPDIR/b
 L=$TMPDIR  # logs: never in the source tree (make runs from $RP_TOP)

@@ -11,7 +11,7 @@ cd "$TMPDIR"
 SHARD=$RP_BIN/rp-shard
 H=user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio
 fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+FAIL_GO_ON=1 # fail (tests/env.sh) counts; the script ends with the total
 
 # Digest of every dataset's bytes plus every attribute except nprocs, params and the run costs
 # (elapsed_s, peak_rss_mb).
@@ -53,7 +53,7 @@ ROWS
 }
 good_inputs
 
-# ---- --help, usage errors ----
+# --help, usage errors
 $SHARD --help > help.txt; st=$?
 [ $st = 0 ] && grep -q -- "--max-bad-rows" help.txt || fail "--help (exit $st)"
 $SHARD --big big.csv --small small.csv > /dev/null 2> err.txt; st=$?
@@ -68,7 +68,7 @@ $SHARD --big big.csv --small small.csv --out o.h5 --max-bad-rows -1 > /dev/null 
 [ $? = 64 ] || fail "--max-bad-rows -1 accepted"
 [ ! -e o.h5 ] || fail "usage error left o.h5"
 
-# ---- np independence ----
+# np independence
 for np in 1 2 4; do
     rp_mpirun $np "$SHARD" --big big.csv --small small.csv --out np$np.h5 --outlier drop \
         > sum$np.txt 2> log$np.txt
@@ -84,7 +84,7 @@ cmp -s digest1.txt digest4.txt || fail "np 1 vs 4 differ: $(diff digest1.txt dig
 grep -q "/train/by_user/value" digest1.txt || fail "digest lists no datasets"
 h5dump -a /norm_max np1.h5 | grep -q "(0): 2$" || fail "norm_max is not 2"
 
-# ---- cleaning options, against values worked out by hand for these rows ----
+# cleaning options, against values worked out by hand for these rows
 # attr FILE PATH: the value of one scalar attribute
 attr() { h5dump -a "$2" "$1" | sed -n 's/^ *(0): //p' | head -n 1; }
 expect() { local got; got=$(attr "$1" "$2"); [ "$got" = "$3" ] || fail "$1 $2 is '$got', want '$3'"; }
@@ -113,7 +113,7 @@ expect none.h5 /dedup 0
 h5dump -d /train/by_user/watch_ratio none.h5 | grep -q "1.5, 0.25" ||
     fail "--repeat last did not keep the latest view of video 101"
 
-# ---- bad inputs: exit code, file:line message, no output, old output untouched ----
+# bad inputs: exit code, file:line message, no output, old output untouched
 cp np1.h5 out.h5
 keep=$(sha256sum < out.h5)
 # check NAME CODE PATTERN NP ARGS...: run rp-shard writing out.h5, expect CODE and PATTERN in stderr.
@@ -172,7 +172,7 @@ rp_mpirun 2 "$SHARD" --big b.csv --small s.csv --out fresh.h5 > /dev/null 2>&1
 [ $? = 65 ] || fail "fresh output: wrong exit"
 [ ! -e fresh.h5 ] && [ ! -e fresh.h5.partial ] || fail "a failed run created fresh.h5 or its partial"
 
-# ---- many bad rows over 3 ranks: the first 10 in file order, then the total ----
+# many bad rows over 3 ranks: the first 10 in file order, then the total
 {
     echo "$H"
     for i in $(seq 2 400); do
@@ -184,7 +184,7 @@ want=$(for i in 25 50 75 100 125 150 175 200 225 250; do echo "many.csv:$i:"; do
 got=$(grep -o "many.csv:[0-9]*:" err.txt)
 [ "$got" = "$want" ] || fail "first bad rows not in file order: $got"
 
-# ---- tolerated bad rows are skipped, counted and recorded ----
+# tolerated bad rows are skipped, counted and recorded
 rp_mpirun 2 "$SHARD" --big many.csv --small small.csv --out tol.h5 --max-bad-rows 16 > tol.txt 2> err.txt
 st=$?
 [ $st = 0 ] || fail "--max-bad-rows 16: exit $st $(head -3 err.txt)"
@@ -194,7 +194,7 @@ h5dump -a /max_bad_rows tol.h5 | grep -q "(0): 16$" || fail "max_bad_rows attrib
 grep -q "many.csv:25: watch_ratio 'bad' is not a finite number (skipped)" err.txt ||
     fail "tolerated rows not reported as warnings"
 
-# ---- SIGTERM between phases: exit 75, no output (nothing to checkpoint) ----
+# SIGTERM between phases: exit 75, no output (nothing to checkpoint)
 awk -v h="$H" 'BEGIN { print h; for (i = 0; i < 1500000; i++)
     printf "%d,%d,100,200,2020-09-01 10:00:00,20200901,%d.5,0.5\n", i % 1400, i, 1598900000 + i }' > sig_small.csv
 "$SHARD" --big big.csv --small sig_small.csv --out sig.h5 > /dev/null 2> sig.txt &

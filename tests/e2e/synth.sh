@@ -6,7 +6,6 @@
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
 synth="$RP_BIN/rp-synth"
 
 "$synth" --help > help.txt || fail "--help exit $?"

@@ -5,7 +5,6 @@
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
 verify="$RP_TOP/tools/verify-data.sh"
 rp_mpirun 2 "$RP_BIN/rp-synth" --out gen --scale 0.02 > /dev/null 2>&1 || fail "rp-synth"
 "$verify" --headers-only gen > v1.txt; st=$?

@@ -5,7 +5,6 @@
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
 tt() { rp_mpirun "$@"; }
 fix="$RP_TOP/bench/twotower_fixture.sh"
 bash "$fix" 1 s.h5 f.h5 || fail "fixture"

@@ -9,12 +9,13 @@
 #include <lapacke.h>
 
 #include "rp_baseline.h"
+#include "rp_linreg.h"
 #include "rp_h5.h"
 #include "rp_model.h"
 #include "rp_mpi.h"
 #include "rp_schema.h"
 #include "rp_test.h"
-#include "../../stages/eval/eval.h"
+#include "eval.h"
 
 int test_eval_mpi_register(void);
 
@@ -361,12 +362,12 @@ static void linreg_matches_dense_solve(void)
     CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, sp, &s), RP_OK);
     CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, fp, &f), RP_OK);
     for (int keep = 0; keep < 2; keep++) {
-        rp_baseline_linreg_opts o = {0.7, keep ? 40 : 39};
+        rp_linreg_opts o = {0.7, keep ? 40 : 39};
         rp_model *m = NULL;
         double w[80], x[80];
         int p = 0;
         dense_linreg(r, n, 0.7, keep, w, &p);
-        CU_ASSERT_EQUAL(rp_baseline_linreg(comm, s, f, &o, &m), RP_OK);
+        CU_ASSERT_EQUAL(rp_linreg_fit(comm, s, f, &o, &m), RP_OK);
         if (m == NULL) continue;
         CU_ASSERT_STRING_EQUAL(m->name, "linreg");
         double worst = 0.0;
@@ -393,20 +394,20 @@ static void linreg_rank_independent(void)
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     const char *sp = rp_test_path("lr_shards.h5"), *fp = rp_test_path("lr_features.h5");
-    rp_baseline_linreg_opts o = {0.3, 100};
+    rp_linreg_opts o = {0.3, 100};
     hid_t s = H5I_INVALID_HID, f = H5I_INVALID_HID;
     rp_model *m = NULL, *m1 = NULL;
     float all[FX_NU * FX_NI], one[FX_NU * FX_NI];
     CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, sp, &s), RP_OK);
     CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, fp, &f), RP_OK);
-    CU_ASSERT_EQUAL(rp_baseline_linreg(comm, s, f, &o, &m), RP_OK);
+    CU_ASSERT_EQUAL(rp_linreg_fit(comm, s, f, &o, &m), RP_OK);
     rp_h5_close(&s);
     rp_h5_close(&f);
     int same = 1;
     if (m != NULL && rank == 0) {
         CU_ASSERT_EQUAL(rp_h5_open(MPI_COMM_SELF, sp, &s), RP_OK);
         CU_ASSERT_EQUAL(rp_h5_open(MPI_COMM_SELF, fp, &f), RP_OK);
-        CU_ASSERT_EQUAL(rp_baseline_linreg(MPI_COMM_SELF, s, f, &o, &m1), RP_OK);
+        CU_ASSERT_EQUAL(rp_linreg_fit(MPI_COMM_SELF, s, f, &o, &m1), RP_OK);
         rp_h5_close(&s);
         rp_h5_close(&f);
         rp_model_score_block(m, 0, FX_NU, all);
@@ -423,10 +424,10 @@ static void linreg_mismatch(void)
 {
     MPI_Comm comm = MPI_COMM_WORLD;
     hid_t s = open_tiny(), f = H5I_INVALID_HID;
-    rp_baseline_linreg_opts o = {1.0, 100};
+    rp_linreg_opts o = {1.0, 100};
     rp_model *m = NULL;
     CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, rp_test_path("lr_features.h5"), &f), RP_OK);
-    CU_ASSERT_EQUAL(rp_baseline_linreg(comm, s, f, &o, &m), RP_ERR_DATA);
+    CU_ASSERT_EQUAL(rp_linreg_fit(comm, s, f, &o, &m), RP_ERR_DATA);
     CU_ASSERT_PTR_NULL(m);
     rp_h5_close(&s);
     rp_h5_close(&f);

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../stages/features/features_stage.h"
+#include "features_stage.h"
 #include "rp_h5.h"
 #include "rp_log.h"
 #include "rp_mpi.h"

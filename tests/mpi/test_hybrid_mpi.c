@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../stages/hybrid/hybrid.h"
-#include "../../stages/hybrid/hybrid_fixture.h"
+#include "hybrid.h"
+#include "hybrid_fixture.h"
 #include "rp_h5.h"
 #include "rp_model_hybrid.h"
 #include "rp_mpi.h"

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../stages/hybrid/hybrid_fixture.h"
-#include "../../stages/recommend/recommend.h"
+#include "hybrid_fixture.h"
+#include "recommend.h"
 #include "rp_h5.h"
 #include "rp_mpi.h"
 #include "rp_schema.h"

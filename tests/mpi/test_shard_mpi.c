@@ -10,7 +10,7 @@
 #include "rp_mpi.h"
 #include "rp_schema.h"
 #include "rp_test.h"
-#include "../../stages/shard/shard.h"
+#include "shard.h"
 
 int test_shard_mpi_register(void);
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../stages/synth/synth.h"
+#include "synth.h"
 #include "rp_csv.h"
 #include "rp_h5.h"
 #include "rp_mpi.h"
@@ -14,9 +14,6 @@
 #include "rp_test.h"
 
 int test_synth_mpi_register(void);
-int synth_parse_args(int argc, char **argv, synth_opts *o);
-int synth_run(rp_stage *st, const synth_opts *o);
-
 static const char *out_dir(void) { return rp_test_path("synth"); }
 
 static int generate(void)

@@ -10,7 +10,7 @@
 #include "rp_mpi.h"
 #include "rp_sha256.h"
 #include "rp_test.h"
-#include "../../stages/twotower/twotower.h"
+#include "twotower.h"
 
 int test_twotower_mpi_register(void);
 

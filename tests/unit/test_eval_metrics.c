@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../stages/eval/eval.h"
+#include "eval.h"
 #include "rp_err.h"
 #include "rp_test.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../stages/features/features_stage.h"
+#include "features_stage.h"
 #include "rp_err.h"
 #include "rp_test.h"
 

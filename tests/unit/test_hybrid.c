@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../stages/hybrid/hybrid.h"
-#include "../../stages/hybrid/hybrid_fixture.h"
+#include "hybrid.h"
+#include "hybrid_fixture.h"
 #include "rp_err.h"
 #include "rp_mlp.h"
 #include "rp_model_hybrid.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../stages/recommend/recommend.h"
+#include "recommend.h"
 #include "rp_err.h"
 #include "rp_model.h"
 #include "rp_rng.h"

@@ -147,6 +147,45 @@ static void progress_line_format(void)
     CU_ASSERT_STRING_EQUAL(buf, "reading: 20.0k bytes, 0.00 bytes/s");
 }
 
+/* A file of n bytes, byte i = (131 i + i / 8192) mod 256. Returns 0 on success. */
+static int write_pattern(const char *path, int64_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) return -1;
+    unsigned char buf[8192];
+    for (int64_t at = 0; at < n;) {
+        size_t m = n - at < (int64_t)sizeof buf ? (size_t)(n - at) : sizeof buf;
+        for (size_t j = 0; j < m; j++) buf[j] = (unsigned char)((at + (int64_t)j) * 131 + ((at + (int64_t)j) >> 13));
+        if (fwrite(buf, 1, m, f) != m) break;
+        at += (int64_t)m;
+    }
+    return fclose(f);
+}
+
+/* rp_hash_file against sha256sum on a small file (one block: the plain SHA-256), and on a file
+ * past the 64 MiB block size against the digest-of-block-digests scheme's value, computed
+ * independently (Python hashlib) when the scheme was introduced. */
+static void hash_file_digests(void)
+{
+    char hex[65], cmd[600], want[65] = "";
+    const char *small = rp_test_path("hash_small.bin"), *big = rp_test_path("hash_big.bin");
+    CU_ASSERT_FATAL(write_pattern(small, 5000) == 0);
+    CU_ASSERT_EQUAL(rp_hash_file(MPI_COMM_SELF, small, hex), RP_OK);
+    CU_ASSERT_STRING_EQUAL(hex, "fed5d35a639c058393cefa28a3f96e14b412dbb9c31feb07dafd28d6e8682f8f");
+    snprintf(cmd, sizeof cmd, "sha256sum '%s'", small);
+    FILE *p = popen(cmd, "r");
+    if (p != NULL) {
+        if (fscanf(p, "%64s", want) != 1) want[0] = '\0';
+        pclose(p);
+        if (want[0] != '\0') CU_ASSERT_STRING_EQUAL(hex, want);
+    }
+    CU_ASSERT_FATAL(write_pattern(big, ((int64_t)64 << 20) + 1000) == 0);
+    CU_ASSERT_EQUAL(rp_hash_file(MPI_COMM_SELF, big, hex), RP_OK);
+    CU_ASSERT_STRING_EQUAL(hex, "797f168a88c0a9b4af4cf379c93913aa71b27b50c49bc2ad3dd480c4bc867b40");
+    remove(small);
+    remove(big);
+}
+
 static void args_parse_kinds(void)
 {
     int k = 8, flag = 1;
@@ -179,7 +218,7 @@ static void args_parse_kinds(void)
 int test_rp_lib_register(void)
 {
     RP_ADD_SUITE("rp_lib", RP_T(rng_is_keyed), RP_T(rng_moments), RP_T(part_even_covers),
-                 RP_T(part_weighted_balances), RP_T(sha256_known_vectors), RP_T(args_parse_kinds),
-                 RP_T(parse_i64_float_written), RP_T(progress_line_format));
+                 RP_T(part_weighted_balances), RP_T(sha256_known_vectors), RP_T(hash_file_digests),
+                 RP_T(args_parse_kinds), RP_T(parse_i64_float_written), RP_T(progress_line_format));
     return 0;
 }

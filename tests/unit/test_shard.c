@@ -7,7 +7,7 @@
 
 #include "rp_err.h"
 #include "rp_test.h"
-#include "../../stages/shard/shard.h"
+#include "shard.h"
 
 int test_shard_register(void);
 

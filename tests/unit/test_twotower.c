@@ -9,7 +9,7 @@
 #include "rp_err.h"
 #include "rp_rng.h"
 #include "rp_test.h"
-#include "../../stages/twotower/twotower.h"
+#include "twotower.h"
 
 int test_twotower_register(void);
 

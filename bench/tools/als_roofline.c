@@ -1,5 +1,6 @@
-/* als_roofline.c - the roofline of bench/bench-als.sh: every rank times a square DGEMM and
- * SGEMM (single-threaded OpenBLAS, all ranks at once, like rp-als), rank 0 prints the sums.
+/* als_roofline.c - bin/bench-als_roofline, the roofline of bench/bench-als.sh: every rank times
+ * a square DGEMM and SGEMM (single-threaded OpenBLAS, all ranks at once, like rp-als), rank 0
+ * prints the sums.
  * Usage: als-roofline [N [REPS]] */
 #include <mpi.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
-/* als_fixture_main.c - write a planted-model shards.h5 (tests/e2e/als*.sh, bench/bench-als.sh).
- * Built by `stages/als/tools/build.sh fixture OUT` against build/libstage_als.a (not part of the DAG).
+/* als_fixture.c - bin/test-als_fixture: write a planted-model shards.h5 (tests/e2e/als*.sh,
+ * bench/bench-als.sh).
  * Usage: als-fixture OUT N_USERS N_ITEMS [DENSITY [K_TRUE [SIGMA [SEED]]]] */
 #include <mpi.h>
 #include <stdio.h>
