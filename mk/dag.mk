@@ -40,6 +40,8 @@ SYNTH_SMALL_USERS ?=
 SYNTH_SMALL_ITEMS ?=
 SIDE ?=
 SYNTH_ARGS ?=
+# 1: plant the sequential effects (fatigue, drift) that rp-seqrec exists for
+SYNTH_SEQ ?= 0
 # rp-shard
 VALID_FRAC ?= 0.1
 # clip (not the seed's drop): training keeps the most-watched pairs, capped like the test target
@@ -140,7 +142,8 @@ rp_bool = $(if $(filter 1 yes on true,$(1)),$(2),$(if $(filter 0 no off false,$(
 PARAMS_synth = $(call rp_opt,--scale,$(SCALE)) $(call rp_opt,--users,$(SYNTH_USERS)) \
   $(call rp_opt,--items,$(SYNTH_ITEMS)) $(call rp_opt,--small-users,$(SYNTH_SMALL_USERS)) \
   $(call rp_opt,--small-items,$(SYNTH_SMALL_ITEMS)) $(call rp_opt,--seed,$(SEED)) \
-  $(call rp_opt,--side,$(SIDE)) $(call rp_opt,--clip-max,$(OUTLIER_MAX)) $(SYNTH_ARGS)
+  $(call rp_opt,--side,$(SIDE)) $(call rp_opt,--clip-max,$(OUTLIER_MAX)) \
+  $(if $(filter 1 yes on true,$(SYNTH_SEQ)),--fatigue --drift) $(SYNTH_ARGS)
 PARAMS_data = $(DATA)
 PARAMS_shard = $(call rp_opt,--valid-frac,$(VALID_FRAC)) $(call rp_opt,--outlier,$(OUTLIER)) \
   $(call rp_opt,--outlier-max,$(OUTLIER_MAX)) $(call rp_bool,$(DEDUP),--dedup,--no-dedup) \

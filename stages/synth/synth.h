@@ -60,7 +60,7 @@ typedef struct synth_opts {
     const char *side;
     const char *stats;  /* --stats DIR: check a folder's statistics instead of generating */
     double clip_max;    /* truth.h5's /expected_clipped is E[min(watch ratio, clip_max)] */
-    int fatigue, drift; /* planted sequential effects (synth_seq.c), on by default */
+    int fatigue, drift; /* planted sequential effects (synth_seq.c), off by default */
 } synth_opts;
 
 /* The planted model, replicated on every rank (O(users + items) memory). */

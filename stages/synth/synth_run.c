@@ -16,7 +16,7 @@
 int synth_parse_args(int argc, char **argv, synth_opts *o)
 {
     int rc = RP_OK;
-    *o = (synth_opts){.scale = 1.0, .seed = 42, .clip_max = 3.0, .fatigue = 1, .drift = 1};
+    *o = (synth_opts){.scale = 1.0, .seed = 42, .clip_max = 3.0};
     rp_arg args[] = {
         {"out", RP_ARG_STR, &o->out, "DIR", "output folder (created if missing)", NULL},
         {"scale", RP_ARG_DBL, &o->scale, "X",
