@@ -71,7 +71,9 @@ echo "not hdf5" > text.h5
 expect 65 not-hdf5 --shards text.h5 --out bad.h5
 expect 65 wrong-schema --shards als_allgather_1.h5 --out bad.h5
 expect 64 no-shards --out bad.h5
-expect 64 bad-k --shards shards.h5 --out bad.h5 --k 0
+expect 64 bad-k --shards shards.h5 --out bad.h5 --k 2000
+expect 64 bad-grid --shards shards.h5 --out bad.h5 --grid-k 8,4
+grep -q -- "--grid-k '8,4'" e.txt || fail "grid list message: $(cat e.txt)"
 expect 64 bad-precision --shards shards.h5 --out bad.h5 --precision fp16
 grep -q "fp16" e.txt || fail "precision message"
 "$RP_BIN/rp-als" --help > help.txt || fail "--help exit"
