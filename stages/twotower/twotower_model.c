@@ -117,6 +117,10 @@ static void init_weights(tt_model *m, uint64_t seed, double mean_target)
         for (int l = 0; l < tw->nlayers; l++) {
             int64_t nw = (int64_t)tw->dims[l] * tw->dims[l + 1];
             double sdv = sqrt(2.0 / (tw->dims[l] + tw->dims[l + 1]));
+            /* A small output layer for the dot heads: u.v of two Glorot outputs is O(1), which
+             * would start the model far from the bias model it is initialised at. (The cosine
+             * head does not see the scale.) */
+            if (l == tw->nlayers - 1 && m->head != TT_HEAD_COSINE) sdv *= 0.1;
             for (int64_t k = 0; k < nw; k++)
                 m->dense[tw->w_off[l] + k] =
                     (float)(sdv * rp_rng_normal(seed, sd, (uint64_t)(tw->w_off[l] + k)));
