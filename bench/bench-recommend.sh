@@ -56,12 +56,10 @@ for m in "${models[@]}"; do
     # The SGEMM reference at this model's width (hybrids: the ALS width above).
     mf=${m%%#*}
     md=$(h5dump -H -d /score/user "$mf" 2> /dev/null | sed -n 's/.*SIMPLE { ( \([0-9]*\), \([0-9]*\) ).*/\2/p')
-    if [ -n "$md" ] && [ "$md" != "$d" ]; then
-        read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$top/bin/bench-sgemm_rate" "$ni" "$md")
-        printf "SGEMM 256x%sx%s single core (for %s): %.4g pairs/s, %.4g pairs per cpu s\n" "$ni" "$md" "$(basename "$m")" "$gemm_pairs" "$gemm_cpu"
-    else
-        read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$top/bin/bench-sgemm_rate" "$ni" "$d")
-    fi
+    [ -n "$md" ] || md=$d
+    read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$top/bin/bench-sgemm_rate" "$ni" "$md")
+    printf "SGEMM 256x%sx%s single core (for %s): %.4g pairs/s, %.4g pairs per cpu s\n" "$ni" \
+        "$md" "$(basename "$m")" "$gemm_pairs" "$gemm_cpu"
     for np in $nps; do
       for b in "${bins[@]}"; do
         out=$work/recs-${b%%:*}.h5

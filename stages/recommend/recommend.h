@@ -37,9 +37,10 @@ int rec_better(float a, int32_t ia, float b, int32_t ib);
 void rec_topk(const float *scores, int64_t n, const uint32_t *mark, uint32_t stamp, int k,
               int32_t *heap, int32_t *idx, float *val);
 
-/* One kept candidate of rec_topk_monotone: its score, its sort key (sign * raw product), its
- * dense item index. */
+/* One kept candidate of rec_topk_monotone: its rank (rec_better as one integer: larger is
+ * better), score, sort key (sign * raw product) and dense item index. */
 typedef struct rec_entry {
+    uint64_t rank;
     float score, key;
     int32_t item;
 } rec_entry;

@@ -2,6 +2,7 @@
  * total order (score, then item index) so ties are broken the same way everywhere. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -77,11 +78,20 @@ void rec_topk(const float *scores, int64_t n, const uint32_t *mark, uint32_t sta
     }
 }
 
-/* Min-heap of entries on "better" (root = worst kept), for rec_topk_monotone. */
-static int ent_better(const rec_entry *a, const rec_entry *b)
+/* rec_better as one unsigned comparison: the score's bits mapped to an order-preserving
+ * integer (NaN lowest, -0 as +0) above the complemented item index (lower index ranks first).
+ * The heap's comparisons then need no NaN branches. */
+static uint64_t rank_key(float s, int32_t item)
 {
-    return rec_better(a->score, a->item, b->score, b->item);
+    uint32_t u;
+    if (s == 0.0f) s = 0.0f;
+    memcpy(&u, &s, sizeof u);
+    u = isnan(s) ? 0u : (u & 0x80000000u) ? ~u : u | 0x80000000u;
+    return (uint64_t)u << 32 | (uint32_t)~(uint32_t)item;
 }
+
+/* Min-heap of entries on "better" (root = worst kept), for rec_topk_monotone. */
+static int ent_better(const rec_entry *a, const rec_entry *b) { return a->rank > b->rank; }
 
 static void ent_sift_down(rec_entry *h, int n, int p)
 {
@@ -153,7 +163,8 @@ void rec_topk_monotone(float *raw, int64_t n, const rp_model *m, int sign, const
         }
         if (mark != NULL && mark[i] == stamp) continue;
         float key = raw[i];
-        rec_entry e = {rp_model_dot_finish(m, sign < 0 ? -key : key), key, (int32_t)i};
+        float sc = rp_model_dot_finish(m, sign < 0 ? -key : key);
+        rec_entry e = {rank_key(sc, (int32_t)i), sc, key, (int32_t)i};
         if (size < k) {
             heap[size] = e;
             ent_sift_up(heap, size++);
