@@ -13,12 +13,9 @@ source tests/env.sh
 make -j2 all > /dev/null
 work=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/bench-h5write.XXXXXX")}
 mkdir -p "$work"
-cflags="-std=c17 -O2 -D_GNU_SOURCE -I$top/include $(pkg-config --cflags hdf5-openmpi)"
-libs="$top/build/librecpipe.a $(pkg-config --libs hdf5-openmpi) -llapacke -lopenblas -lm"
-mpicc $cflags bench/h5write.c $libs -o "$work/h5write"
 fs=$(df -T "$work" | awk 'NR == 2 { print $2 }')
 for np in ${BENCH_NPS:-1 2}; do
     echo "== bench-h5write: np $np, $work ($fs), $(getconf _NPROCESSORS_ONLN) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
-    rp_mpirun "$np" "$work/h5write" "$work" "${ENTRIES:-12250000}" "${DATASETS:-8}" "${REPS:-3}"
+    rp_mpirun "$np" "$top/bin/bench-h5write" "$work" "${ENTRIES:-12250000}" "${DATASETS:-8}" "${REPS:-3}"
 done
 echo "(MB/s_wall: aggregate over ranks; MB/cpu_s: bytes per CPU second summed over ranks)"
