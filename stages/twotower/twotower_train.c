@@ -471,6 +471,10 @@ static int run_epoch(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train
     int64_t n = d->train.n, B = o->batch, nsteps = (n + B - 1) / B;
     make_perm((uint64_t)o->seed, tr->epoch, n, st->perm);
     double t0 = MPI_Wtime();
+    char what[64];
+    rp_progress pg;
+    snprintf(what, sizeof what, "epoch %lld/%d", (long long)tr->epoch + 1, o->epochs);
+    rp_progress_begin(&pg, what, nsteps, "batches");
     while (tr->step < nsteps) {
         int64_t p0 = tr->step * B, gbn = n - p0 < B ? n - p0 : B;
         int stop = 0;
@@ -478,12 +482,14 @@ static int run_epoch(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train
         tr->step++;
         tr->steps_done++;
         tr->samples_done += (double)gbn;
+        rp_progress_update(&pg, tr->step);
         ++*run_steps;
         if (stop || (o->interrupt_after > 0 && *run_steps >= o->interrupt_after)) {
             *interrupted = 1;
             break;
         }
     }
+    rp_progress_end(&pg);
     double dt = rp_wtime_max(comm, t0);
     tr->ep_seconds += dt;
     tr->train_seconds += dt;
