@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "als.h"
+#include "rp_fault.h"
 #include "rp_la.h"
 #include "rp_mpi.h"
 
@@ -101,14 +102,17 @@ static int ordered_sum(als_state *st, const als_side *sd, const double *rows, in
     int rc = RP_OK, nloc = 0;
     int *counts = NULL, *displs = NULL;
     double *all = NULL;
-    RP_ALLOC(counts = calloc((size_t)st->size, sizeof *counts));
-    RP_ALLOC(displs = calloc((size_t)st->size, sizeof *displs));
-    for (int p = 0; p < st->size; p++) {
-        RP_CALL(rp_int_cast((sd->cuts[p + 1] - sd->cuts[p]) * width, &counts[p]));
-        RP_CALL(rp_int_cast(sd->cuts[p] * width, &displs[p]));
+    /* Local steps agree before the gather: a rank failing alone must not leave the others in it. */
+    counts = rp_calloc((size_t)st->size, sizeof *counts);
+    displs = rp_calloc((size_t)st->size, sizeof *displs);
+    all = rp_malloc((size_t)(st->rank == 0 ? sd->n_global * width + 1 : 1) * sizeof *all);
+    int nomem = counts == NULL || displs == NULL || all == NULL;
+    for (int p = 0; p < st->size && !nomem && rc == RP_OK; p++) {
+        rc = rp_int_cast((sd->cuts[p + 1] - sd->cuts[p]) * width, &counts[p]);
+        if (rc == RP_OK) rc = rp_int_cast(sd->cuts[p] * width, &displs[p]);
     }
-    RP_CALL(rp_int_cast(sd->nrows * width, &nloc));
-    RP_ALLOC(all = malloc((size_t)(st->rank == 0 ? sd->n_global * width + 1 : 1) * sizeof *all));
+    if (rc == RP_OK) rc = rp_int_cast(sd->nrows * width, &nloc);
+    RP_AGREE_LOCAL(st->comm, nomem);
     RP_MPI(MPI_Gatherv(rows, nloc, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, st->comm));
     for (int w = 0; w < width; w++) tot[w] = 0.0;
     if (st->rank == 0)

@@ -12,6 +12,7 @@
 #include "rp_baseline.h"
 #include "rp_h5.h"
 #include "rp_log.h"
+#include "rp_fixed.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_rng.h"
@@ -20,17 +21,6 @@
 #define ADAM_B1 0.9
 #define ADAM_B2 0.999
 #define ADAM_EPS 1e-8f
-#define FIX_SCALE 1099511627776.0 /* 2^40 */
-#define FIX_MAX 4.0e18
-
-static inline int64_t fix_of(double x)
-{
-    double v = x * FIX_SCALE;
-    v = v == v ? v : 0.0;
-    v = v > FIX_MAX ? FIX_MAX : v;
-    v = v < -FIX_MAX ? -FIX_MAX : v;
-    return (int64_t)v;
-}
 
 /* One epoch's windows: user, start in the history, length (inputs; targets are shifted by 1). */
 typedef struct sr_windows {
@@ -131,7 +121,7 @@ static void fill_batch(const sr_data *d, sr_step *st, int64_t epoch, int64_t q0,
 static void accumulate(const sr_model *m, sr_step *st)
 {
     sr_grad *g = &st->g;
-    for (int64_t k = m->l.dense0; k < m->l.n; k++) st->acc[k] += fix_of(g->g[k]);
+    for (int64_t k = m->l.dense0; k < m->l.n; k++) st->acc[k] += rp_fix_of(g->g[k]);
     for (int64_t s = 0; s < g->nspans; s++) {
         int64_t off = g->span_off[s];
         if (!st->amark[off]) {
@@ -139,7 +129,7 @@ static void accumulate(const sr_model *m, sr_step *st)
             st->aoff[st->naspans] = off;
             st->alen[st->naspans++] = g->span_len[s];
         }
-        for (int32_t q = 0; q < g->span_len[s]; q++) st->acc[off + q] += fix_of(g->g[off + q]);
+        for (int32_t q = 0; q < g->span_len[s]; q++) st->acc[off + q] += rp_fix_of(g->g[off + q]);
     }
     seqrec_grad_reset(g, m);
 }
@@ -190,7 +180,7 @@ static int exchange_sparse(MPI_Comm comm, int size, sr_step *st, double *bytes)
     for (int64_t s = 0; s < st->naspans; s++) {
         for (int32_t q = 0; q < st->alen[s]; q++) {
             int64_t j = st->aoff[s] + q;
-            st->grad[j] = (float)((double)st->acc[j] / FIX_SCALE);
+            st->grad[j] = (float)rp_fix_to(st->acc[j]);
             st->acc[j] = 0;
         }
         st->amark[st->aoff[s]] = 0;
@@ -234,7 +224,7 @@ static int train_step(MPI_Comm comm, int rank, int size, const sr_opts *o, const
         fill_batch(d, st, tr->epoch, p0 + q0, (int)n, 1.0f / (float)rows);
         seqrec_loss_grad(m, &st->b, &st->ws, &st->g, (uint64_t)o->seed, 1, &sse, &cnt);
         accumulate(m, st);
-        ctl[0] += fix_of(sse);
+        ctl[0] += rp_fix_of(sse);
         ctl[1] += (int64_t)cnt;
     }
     ctl[2] = rp_signal_raised() ? 1 : 0;
@@ -245,13 +235,13 @@ static int train_step(MPI_Comm comm, int rank, int size, const sr_opts *o, const
                              comm));
     tr->bytes_reduced += (double)nbuf * sizeof(int64_t);
     for (int64_t k = m->l.dense0; k < m->l.n; k++) {
-        st->grad[k] = (float)((double)st->acc[k] / FIX_SCALE);
+        st->grad[k] = (float)rp_fix_to(st->acc[k]);
         st->acc[k] = 0;
     }
     RP_CALL(exchange_sparse(comm, size, st, &tr->bytes_reduced));
     adam_step(o, tr, st->grad);
     memset(st->grad, 0, (size_t)m->l.dense0 * sizeof(float)); /* sparse part: zero again */
-    tr->ep_sse += (double)ctl[0] / FIX_SCALE;
+    tr->ep_sse += rp_fix_to(ctl[0]);
     tr->ep_n += (double)ctl[1];
     tr->samples_done += (double)ctl[1];
     *stop = ctl[2] > 0;

@@ -28,9 +28,9 @@ void twotower_opts_default(tt_opts *o)
     o->warmup = 20;
     o->lr_final = 0.05;
     o->loss = "mse";
-    o->lr = 0.002;
+    o->lr = 0.01;
     o->weight_decay = 1e-6;
-    o->emb_weight_decay = 3e-4;
+    o->emb_weight_decay = 0.0;
     o->bias_reg = 10.0;
     o->huber_delta = 0.1;
     o->seed = 42;

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #endif
 
+#include "rp_fixed.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_rng.h"
@@ -19,22 +20,6 @@
 #define ADAM_B2 0.999
 #define ADAM_EPS 1e-8f
 
-/* Fixed-point sums: gradients are summed as int64 multiples of 2^-40, which is exact and
- * associative, so the sum over ranks (and over micro-batches) has the same bits for any rank
- * count and any reduction order. */
-#define TT_FIX_SCALE 1099511627776.0 /* 2^40 */
-#define TT_FIX_MAX 4.0e18
-
-/* Branch-free (it runs once per gradient entry per micro-batch): clamp, then truncate. NaN
- * maps to 0; a diverging run shows in the loss, not as undefined behaviour here. */
-static inline int64_t fix_of(double x)
-{
-    double v = x * TT_FIX_SCALE;
-    v = v == v ? v : 0.0;
-    v = v > TT_FIX_MAX ? TT_FIX_MAX : v;
-    v = v < -TT_FIX_MAX ? -TT_FIX_MAX : v;
-    return (int64_t)v;
-}
 
 /* A sparse accumulator of embedding-row gradients in fixed point. */
 typedef struct tt_fix {
@@ -224,7 +209,7 @@ static void optimizer_step(const tt_opts *o, const tt_data *d, tt_train *tr, tt_
         size_t r = (size_t)rows->rows[k] * E;
         float *gv = st->uvals;
         for (int q = 0; q < E; q++)
-            gv[q] = (float)((double)rows->vals[(size_t)k * E + q] / TT_FIX_SCALE);
+            gv[q] = (float)rp_fix_to(rows->vals[(size_t)k * E + q]);
         if (wde > 0.0f) {
             int keep = bias_column(m, rows->rows[k]);
             for (int q = 0; q < E; q++)
@@ -250,11 +235,11 @@ static void micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_
     twotower_loss_grad(m, st->users, st->items, st->y, n, 1.0f / (float)gbn, &st->ws, &st->g,
                        &sse, &sae);
     int64_t nd = m->n_dense, v[TT_MAX_EMB];
-    for (int64_t k = 0; k < nd; k++) st->ibuf[k] += fix_of(st->g.dense[k]);
-    st->ibuf[nd] += fix_of(sse);
-    st->ibuf[nd + 1] += fix_of(sae);
+    for (int64_t k = 0; k < nd; k++) st->ibuf[k] += rp_fix_of(st->g.dense[k]);
+    st->ibuf[nd] += rp_fix_of(sse);
+    st->ibuf[nd + 1] += rp_fix_of(sae);
     for (int64_t k = 0; k < st->g.nrows; k++) {
-        for (int q = 0; q < m->E; q++) v[q] = fix_of(st->g.vals[k * m->E + q]);
+        for (int q = 0; q < m->E; q++) v[q] = rp_fix_of(st->g.vals[k * m->E + q]);
         fix_add(&st->loc, m->E, st->g.rows[k], v);
     }
 }
@@ -281,15 +266,15 @@ static int train_step(MPI_Comm comm, int rank, int size, const tt_opts *o, const
     if (size > 1)
         RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, comm));
     tr->bytes_dense += (double)nbuf * sizeof(int64_t);
-    for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)((double)st->ibuf[k] / TT_FIX_SCALE);
+    for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)rp_fix_to(st->ibuf[k]);
     const tt_fix *rows = &st->loc;
     if (size > 1) {
         RP_CALL(exchange_sparse(comm, size, m, st, &tr->bytes_sparse));
         rows = &st->uni;
     }
     optimizer_step(o, d, tr, st, rows);
-    tr->ep_sse += (double)st->ibuf[nd] / TT_FIX_SCALE;
-    tr->ep_sae += (double)st->ibuf[nd + 1] / TT_FIX_SCALE;
+    tr->ep_sse += rp_fix_to(st->ibuf[nd]);
+    tr->ep_sae += rp_fix_to(st->ibuf[nd + 1]);
     tr->ep_n += (double)gbn;
     *stop = st->ibuf[nd + 2] > 0;
 cleanup:

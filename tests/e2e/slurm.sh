@@ -147,7 +147,7 @@ grep -q 'rp-als.*resumed from .* after iteration [1-9]' "$log" || fail "rp-als d
 for f in als hybrid eval recs; do
     [ "$(schema "$run/$f.h5")" = "recpipe.$f" ] || fail "$run/$f.h5 invalid after the requeued run"
 done
-mpirun -n 1 "$RP_BIN/rp-als" --shards "$run/shards.h5" --out "$TMPDIR/als-ref.h5" --k 32 --iters $iters \
+mpirun -n 1 "$RP_BIN/rp-als" --shards "$run/shards.h5" --out "$TMPDIR/als-ref.h5" --iters $iters \
     --seed 42 > /dev/null 2>&1 || fail "reference rp-als failed"
 for d in /user_factors /item_factors /user_bias /item_bias; do
     [ "$(h5dump -d $d "$run/als.h5" | sed 1d)" = "$(h5dump -d $d "$TMPDIR/als-ref.h5" | sed 1d)" ] ||
