@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "rp_baseline.h"
+#include "rp_fixed.h"
 #include "rp_h5.h"
 #include "rp_log.h"
-#include "rp_fixed.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_rng.h"
@@ -378,20 +378,25 @@ static int run_epoch(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train
     make_windows(o, d, tr->epoch, &st->win);
     int64_t n = st->win.n, B = o->batch, nsteps = (n + B - 1) / B;
     double t0 = MPI_Wtime();
+    char what[64];
+    rp_progress pg;
+    snprintf(what, sizeof what, "epoch %lld/%d", (long long)tr->epoch + 1, o->epochs);
+    rp_progress_begin(&pg, what, nsteps, "batches");
     while (tr->step < nsteps) {
         int64_t p0 = tr->step * B, gbn = n - p0 < B ? n - p0 : B;
         int stop = 0;
         RP_CALL(train_step(comm, rank, size, o, d, tr, st, p0, gbn, &stop));
         tr->step++;
         tr->steps_done++;
+        rp_progress_update(&pg, tr->step);
         ++*run_steps;
         if (stop || (o->interrupt_after > 0 && *run_steps >= o->interrupt_after)) {
             *interrupted = 1;
             break;
         }
     }
-    double dt = MPI_Wtime() - t0;
-    RP_MPI(MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, comm));
+    rp_progress_end(&pg);
+    double dt = rp_wtime_max(comm, t0);
     tr->ep_seconds += dt;
     tr->train_seconds += dt;
 cleanup:
