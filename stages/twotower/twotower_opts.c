@@ -16,7 +16,7 @@ void twotower_opts_default(tt_opts *o)
     o->epochs = 3;
     o->batch = 8192;
     o->micro_batch = 1024;
-    o->dim = 16;
+    o->dim = 8;
     o->emb_dim = 8;
     o->hidden = "";
     o->head = "dot";
