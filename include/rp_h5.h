@@ -60,6 +60,9 @@ int rp_h5_write_2d(hid_t file, const char *name, rp_dtype t, int64_t nrows_globa
 /* rp_h5_write_replicated - every rank holds the whole array; rank 0 writes it. Collective. */
 int rp_h5_write_replicated(MPI_Comm comm, hid_t file, const char *name, rp_dtype t, int ndims,
                            const int64_t *gdims, const void *buf);
+/* rp_h5_put_replicated - rp_h5_write_replicated of a vector (cols = 0) or rows x cols matrix. */
+int rp_h5_put_replicated(MPI_Comm comm, hid_t file, const char *name, rp_dtype t, int64_t rows,
+                         int64_t cols, const void *buf);
 
 /* rp_h5_dims - rank and dims of dataset `name`. Returns RP_ERR_DATA naming file and dataset if
  * it is missing. Collective (metadata). */

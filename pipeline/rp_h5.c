@@ -321,6 +321,13 @@ int rp_h5_write_2d(hid_t file, const char *name, rp_dtype t, int64_t nrows_globa
     return rp_h5_write(file, name, t, 2, d, row_offset, nrows_local, buf);
 }
 
+int rp_h5_put_replicated(MPI_Comm comm, hid_t file, const char *name, rp_dtype t, int64_t rows,
+                         int64_t cols, const void *buf)
+{
+    int64_t g[2] = {rows, cols};
+    return rp_h5_write_replicated(comm, file, name, t, cols > 0 ? 2 : 1, g, buf);
+}
+
 int rp_h5_write_replicated(MPI_Comm comm, hid_t file, const char *name, rp_dtype t, int ndims,
                            const int64_t *gdims, const void *buf)
 {

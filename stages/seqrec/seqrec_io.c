@@ -13,21 +13,14 @@
 #include "rp_schema.h"
 #include "seqrec.h"
 
-static int put(MPI_Comm comm, hid_t f, const char *name, rp_dtype t, int64_t rows, int64_t cols,
-               const void *buf)
-{
-    int64_t g[2] = {rows, cols};
-    return rp_h5_write_replicated(comm, f, name, t, cols > 0 ? 2 : 1, g, buf);
-}
-
 static int write_hist(MPI_Comm comm, hid_t f, const sr_hist *h, int64_t len)
 {
     int rc = RP_OK;
-    RP_CALL(put(comm, f, "/history/epoch", RP_I64, len, 0, h->epoch));
-    RP_CALL(put(comm, f, "/history/train_rmse", RP_F64, len, 0, h->train_rmse));
-    RP_CALL(put(comm, f, "/history/valid_rmse", RP_F64, len, 0, h->valid_rmse));
-    RP_CALL(put(comm, f, "/history/valid_mae", RP_F64, len, 0, h->valid_mae));
-    RP_CALL(put(comm, f, "/history/seconds", RP_F64, len, 0, h->seconds));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/history/epoch", RP_I64, len, 0, h->epoch));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/history/train_rmse", RP_F64, len, 0, h->train_rmse));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/history/valid_rmse", RP_F64, len, 0, h->valid_rmse));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/history/valid_mae", RP_F64, len, 0, h->valid_mae));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/history/seconds", RP_F64, len, 0, h->seconds));
 cleanup:
     return rc;
 }
@@ -43,10 +36,10 @@ int seqrec_checkpoint_write(MPI_Comm comm, const sr_opts *o, const sr_data *d,
     double acc[4] = {tr->best_rmse, tr->ep_sse, tr->ep_n, tr->ep_seconds};
     seqrec_config_string(o, cfg, sizeof cfg);
     RP_CALL(rp_h5_create(comm, o->checkpoint, &f));
-    RP_CALL(put(comm, f, "/w", RP_F32, n, 0, tr->m.w));
-    RP_CALL(put(comm, f, "/adam_m", RP_F32, n, 0, tr->am));
-    RP_CALL(put(comm, f, "/adam_v", RP_F32, n, 0, tr->av));
-    RP_CALL(put(comm, f, "/best", RP_F32, n, 0, tr->best));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/w", RP_F32, n, 0, tr->m.w));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/adam_m", RP_F32, n, 0, tr->am));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/adam_v", RP_F32, n, 0, tr->av));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/best", RP_F32, n, 0, tr->best));
     RP_CALL(write_hist(comm, f, &tr->hist, o->epochs));
     RP_CALL(rp_h5_attr_write_str(f, "/", "config", cfg));
     RP_CALL(rp_h5_attr_write_str(f, "/", "inputs", d->inputs));
@@ -259,7 +252,7 @@ static int write_block(MPI_Comm comm, hid_t f, const sr_model *m, int b)
     for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
         char name[128];
         snprintf(name, sizeof name, "/weights/block%d/%s", b, t[k].name);
-        RP_CALL(put(comm, f, name, RP_F32, t[k].rows, t[k].cols, W + t[k].off));
+        RP_CALL(rp_h5_put_replicated(comm, f, name, RP_F32, t[k].rows, t[k].cols, W + t[k].off));
     }
 cleanup:
     return rc;
@@ -271,22 +264,29 @@ static int write_weights(MPI_Comm comm, hid_t f, const sr_data *dd, const sr_mod
     const sr_config *c = &m->c;
     const sr_layout *l = &m->l;
     int64_t d = c->d;
-    RP_CALL(put(comm, f, "/weights/item", RP_F32, c->n_items, d, m->w + l->item));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/weights/item", RP_F32, c->n_items, d, m->w + l->item));
     if (c->n_authors > 0) {
-        RP_CALL(put(comm, f, "/weights/author", RP_F32, c->n_authors, d, m->w + l->author));
-        RP_CALL(put(comm, f, "/weights/item_author", RP_I32, c->n_items, 0, dd->author));
+        RP_CALL(rp_h5_put_replicated(comm, f, "/weights/author", RP_F32, c->n_authors, d,
+                                     m->w + l->author));
+        RP_CALL(rp_h5_put_replicated(comm, f, "/weights/item_author", RP_I32, c->n_items, 0,
+                                     dd->author));
     }
     if (c->tag_rows > 0) {
-        RP_CALL(put(comm, f, "/weights/tag", RP_F32, c->tag_rows, d, m->w + l->tag));
-        RP_CALL(put(comm, f, "/weights/item_tags", RP_I32, c->n_items, c->tag_len, dd->tags));
+        RP_CALL(rp_h5_put_replicated(comm, f, "/weights/tag", RP_F32, c->tag_rows, d,
+                                     m->w + l->tag));
+        RP_CALL(rp_h5_put_replicated(comm, f, "/weights/item_tags", RP_I32, c->n_items, c->tag_len,
+                                     dd->tags));
     }
-    RP_CALL(put(comm, f, "/weights/bucket", RP_F32, c->buckets, d, m->w + l->bucket));
-    RP_CALL(put(comm, f, "/weights/position", RP_F32, c->T, d, m->w + l->pos));
-    RP_CALL(put(comm, f, "/weights/user_bias", RP_F32, c->n_users, 0, m->w + l->user_bias));
-    RP_CALL(put(comm, f, "/weights/item_bias", RP_F32, c->n_items, 0, m->w + l->item_bias));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/weights/bucket", RP_F32, c->buckets, d,
+                                 m->w + l->bucket));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/weights/position", RP_F32, c->T, d, m->w + l->pos));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/weights/user_bias", RP_F32, c->n_users, 0,
+                                 m->w + l->user_bias));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/weights/item_bias", RP_F32, c->n_items, 0,
+                                 m->w + l->item_bias));
     for (int b = 0; b < c->blocks; b++) RP_CALL(write_block(comm, f, m, b));
-    RP_CALL(put(comm, f, "/weights/lnf_g", RP_F32, d, 0, m->w + l->lnf_g));
-    RP_CALL(put(comm, f, "/weights/lnf_b", RP_F32, d, 0, m->w + l->lnf_b));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/weights/lnf_g", RP_F32, d, 0, m->w + l->lnf_g));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/weights/lnf_b", RP_F32, d, 0, m->w + l->lnf_b));
     int64_t ints[7] = {c->d, c->heads, c->blocks, c->ffn, c->T, c->buckets, c->tag_len};
     const char *names[7] = {"dim", "heads", "blocks", "ffn", "window", "buckets", "tag_len"};
     for (int k = 0; k < 7; k++) RP_CALL(rp_h5_attr_write(f, "/weights", names[k], RP_I64, 1,
@@ -309,13 +309,14 @@ int seqrec_write_output(const rp_stage *st, const sr_opts *o, const sr_data *d,
     double one = 1.0;
     RP_CALL(rp_h5_create(comm, o->out, &f));
     RP_CALL(rp_stage_stamp(st, f, RP_SCHEMA_SEQREC, RP_SCHEMA_VERSION, d->inputs));
-    RP_CALL(put(comm, f, RP_DS_SCORE_USER, RP_F32, d->n_users, W, sc->user));
-    RP_CALL(put(comm, f, RP_DS_SCORE_ITEM, RP_F32, d->n_items, W, sc->item));
+    RP_CALL(rp_h5_put_replicated(comm, f, RP_DS_SCORE_USER, RP_F32, d->n_users, W, sc->user));
+    RP_CALL(rp_h5_put_replicated(comm, f, RP_DS_SCORE_ITEM, RP_F32, d->n_items, W, sc->item));
     RP_CALL(rp_h5_attr_write_str(f, RP_GRP_SCORE, "post", "identity"));
     RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "scale", RP_F64, 1, &one));
     RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "shift", RP_F64, 1, &sc->shift));
-    RP_CALL(put(comm, f, "/final_state", RP_F32, d->n_users, tr->m.c.d, sc->state));
-    RP_CALL(put(comm, f, RP_DS_TEST_PRED, RP_F32, d->n_test, 0, sc->test_pred));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/final_state", RP_F32, d->n_users, tr->m.c.d,
+                                 sc->state));
+    RP_CALL(rp_h5_put_replicated(comm, f, RP_DS_TEST_PRED, RP_F32, d->n_test, 0, sc->test_pred));
     RP_CALL(rp_h5_attr_write_str(f, RP_DS_TEST_PRED, "aligned_with", "shards.h5:/test/by_user"));
     RP_CALL(write_weights(comm, f, d, &tr->m));
     RP_CALL(write_hist(comm, f, &tr->hist, tr->hist.n));

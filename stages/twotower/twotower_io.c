@@ -25,23 +25,15 @@ void twotower_config_string(const tt_opts *o, char *buf, size_t cap)
              o->emb_weight_decay, o->select, o->bias_init);
 }
 
-/* Write a replicated float/double/int64 vector or matrix. */
-static int put(MPI_Comm comm, hid_t f, const char *name, rp_dtype t, int64_t rows, int64_t cols,
-               const void *buf)
-{
-    int64_t g[2] = {rows, cols};
-    return rp_h5_write_replicated(comm, f, name, t, cols > 0 ? 2 : 1, g, buf);
-}
-
 static int write_hist(MPI_Comm comm, hid_t f, const tt_hist *h, int64_t len)
 {
     int rc = RP_OK;
-    RP_CALL(put(comm, f, "/history/epoch", RP_I64, len, 0, h->epoch));
-    RP_CALL(put(comm, f, "/history/train_rmse", RP_F64, len, 0, h->train_rmse));
-    RP_CALL(put(comm, f, "/history/train_mae", RP_F64, len, 0, h->train_mae));
-    RP_CALL(put(comm, f, "/history/valid_rmse", RP_F64, len, 0, h->valid_rmse));
-    RP_CALL(put(comm, f, "/history/valid_mae", RP_F64, len, 0, h->valid_mae));
-    RP_CALL(put(comm, f, "/history/seconds", RP_F64, len, 0, h->seconds));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/history/epoch", RP_I64, len, 0, h->epoch));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/history/train_rmse", RP_F64, len, 0, h->train_rmse));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/history/train_mae", RP_F64, len, 0, h->train_mae));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/history/valid_rmse", RP_F64, len, 0, h->valid_rmse));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/history/valid_mae", RP_F64, len, 0, h->valid_mae));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/history/seconds", RP_F64, len, 0, h->seconds));
 cleanup:
     return rc;
 }
@@ -58,14 +50,14 @@ int twotower_checkpoint_write(MPI_Comm comm, const tt_opts *o, const tt_data *d,
     int64_t hl = o->epochs > 0 ? o->epochs : 1;
     twotower_config_string(o, cfg, sizeof cfg);
     RP_CALL(rp_h5_create(comm, o->checkpoint, &f));
-    RP_CALL(put(comm, f, "/dense", RP_F32, m->n_dense, 0, m->dense));
-    RP_CALL(put(comm, f, "/emb", RP_F32, m->n_rows, m->E, m->emb));
-    RP_CALL(put(comm, f, "/adam/m_dense", RP_F32, m->n_dense, 0, tr->m_dense));
-    RP_CALL(put(comm, f, "/adam/v_dense", RP_F32, m->n_dense, 0, tr->v_dense));
-    RP_CALL(put(comm, f, "/adam/m_emb", RP_F32, m->n_rows, m->E, tr->m_emb));
-    RP_CALL(put(comm, f, "/adam/v_emb", RP_F32, m->n_rows, m->E, tr->v_emb));
-    RP_CALL(put(comm, f, "/best/dense", RP_F32, m->n_dense, 0, tr->best_dense));
-    RP_CALL(put(comm, f, "/best/emb", RP_F32, m->n_rows, m->E, tr->best_emb));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/dense", RP_F32, m->n_dense, 0, m->dense));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/emb", RP_F32, m->n_rows, m->E, m->emb));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/adam/m_dense", RP_F32, m->n_dense, 0, tr->m_dense));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/adam/v_dense", RP_F32, m->n_dense, 0, tr->v_dense));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/adam/m_emb", RP_F32, m->n_rows, m->E, tr->m_emb));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/adam/v_emb", RP_F32, m->n_rows, m->E, tr->v_emb));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/best/dense", RP_F32, m->n_dense, 0, tr->best_dense));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/best/emb", RP_F32, m->n_rows, m->E, tr->best_emb));
     RP_CALL(write_hist(comm, f, &tr->hist, hl));
     RP_CALL(rp_h5_attr_write_str(f, "/", "config", cfg));
     RP_CALL(rp_h5_attr_write_str(f, "/", "inputs", d->inputs));
@@ -195,8 +187,8 @@ static int write_scores(MPI_Comm comm, hid_t f, const tt_train *tr, const tt_dat
     rc = twotower_output_dot(tr, d, &su, &si, &dot);
     if (rc == RP_OK) rc = (raw = malloc((size_t)nmax * m->D * sizeof *raw)) ? RP_OK : RP_ERR_NOMEM;
     RP_AGREE(comm, rc);
-    RP_CALL(put(comm, f, "/score/user", RP_F32, d->n_users, dot.S, su));
-    RP_CALL(put(comm, f, "/score/item", RP_F32, d->n_items, dot.S, si));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/score/user", RP_F32, d->n_users, dot.S, su));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/score/item", RP_F32, d->n_items, dot.S, si));
     RP_CALL(rp_h5_attr_write_str(f, RP_GRP_SCORE, "post", dot.sigmoid ? "sigmoid" : "identity"));
     RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "scale", RP_F64, 1, &dot.scale));
     RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "shift", RP_F64, 1, &dot.shift));
@@ -208,8 +200,8 @@ static int write_scores(MPI_Comm comm, hid_t f, const tt_train *tr, const tt_dat
         if (rc == RP_OK) rc = twotower_embed_all(m, t, tmp, raw);
         free(tmp);
         RP_AGREE(comm, rc);
-        RP_CALL(put(comm, f, t == TT_USER ? "/user_embedding" : "/item_embedding", RP_F32, n,
-                    m->D, raw));
+        RP_CALL(rp_h5_put_replicated(comm, f, t == TT_USER ? "/user_embedding" : "/item_embedding",
+                                     RP_F32, n, m->D, raw));
     }
 cleanup:
     free(su);
@@ -238,11 +230,11 @@ cleanup:
     rc = rp_mpi_agree(comm, rc);
     if (rc == RP_OK && tw->id_add) {
         snprintf(name, sizeof name, "/weights/%s/id_vector", side);
-        rc = put(comm, f, name, RP_F32, n, D, vec);
+        rc = rp_h5_put_replicated(comm, f, name, RP_F32, n, D, vec);
     }
     if (rc == RP_OK && tw->has_bias) {
         snprintf(name, sizeof name, "/weights/%s/bias", side);
-        rc = put(comm, f, name, RP_F32, n, 0, bias);
+        rc = rp_h5_put_replicated(comm, f, name, RP_F32, n, 0, bias);
     }
     free(vec);
     free(bias);
@@ -268,26 +260,28 @@ static int write_tower(MPI_Comm comm, hid_t f, const tt_model *m, int t, const c
         snprintf(name, sizeof name, "/weights/%s/emb/%s", side, clean);
         if (rp_h5_exists(f, name)) snprintf(name, sizeof name, "/weights/%s/emb/slot%d", side, k);
         int64_t next = k + 1 < tw->nslots ? tw->slot_base[k + 1] : tw->id_base;
-        RP_CALL(put(comm, f, name, RP_F32, next - tw->slot_base[k], m->E,
-                    m->emb + tw->slot_base[k] * m->E));
+        RP_CALL(rp_h5_put_replicated(comm, f, name, RP_F32, next - tw->slot_base[k], m->E,
+                                     m->emb + tw->slot_base[k] * m->E));
         used += (size_t)snprintf(layout + used, sizeof layout - used, "%s%s", k ? "," : "",
                                  strrchr(name, '/') + 1);
         if (used >= sizeof layout) used = sizeof layout - 1;
     }
     for (int l = 0; l < tw->nlayers; l++) {
         snprintf(name, sizeof name, "/weights/%s/layer%d/W", side, l);
-        RP_CALL(put(comm, f, name, RP_F32, tw->dims[l], tw->dims[l + 1], m->dense + tw->w_off[l]));
+        RP_CALL(rp_h5_put_replicated(comm, f, name, RP_F32, tw->dims[l], tw->dims[l + 1],
+                                     m->dense + tw->w_off[l]));
         snprintf(name, sizeof name, "/weights/%s/layer%d/b", side, l);
-        RP_CALL(put(comm, f, name, RP_F32, tw->dims[l + 1], 0, m->dense + tw->b_off[l]));
+        RP_CALL(rp_h5_put_replicated(comm, f, name, RP_F32, tw->dims[l + 1], 0,
+                                     m->dense + tw->b_off[l]));
     }
     RP_CALL(write_id_block(comm, f, m, t, side));
     snprintf(name, sizeof name, "/weights/%s", side);
     if (s->nnum > 0) {
         char nm[64];
         snprintf(nm, sizeof nm, "/weights/%s/num_mean", side);
-        RP_CALL(put(comm, f, nm, RP_F32, s->nnum, 0, s->num_mean));
+        RP_CALL(rp_h5_put_replicated(comm, f, nm, RP_F32, s->nnum, 0, s->num_mean));
         snprintf(nm, sizeof nm, "/weights/%s/num_std", side);
-        RP_CALL(put(comm, f, nm, RP_F32, s->nnum, 0, s->num_std));
+        RP_CALL(rp_h5_put_replicated(comm, f, nm, RP_F32, s->nnum, 0, s->num_std));
         RP_CALL(rp_h5_attr_write_strs(f, name, "num_columns", s->nnum,
                                       (const char *const *)s->num_names));
     }
@@ -312,7 +306,7 @@ int twotower_write_output(const rp_stage *st, const tt_opts *o, const tt_data *d
     RP_CALL(write_scores(comm, f, tr, d));
     RP_CALL(write_tower(comm, f, m, TT_USER, "user"));
     RP_CALL(write_tower(comm, f, m, TT_ITEM, "item"));
-    RP_CALL(put(comm, f, "/weights/head", RP_F32, 2, 0, m->dense + m->head_off));
+    RP_CALL(rp_h5_put_replicated(comm, f, "/weights/head", RP_F32, 2, 0, m->dense + m->head_off));
     RP_CALL(write_hist(comm, f, &tr->hist, tr->hist.n));
     RP_CALL(rp_h5_attr_write_str(f, "/", "output", o->head));
     RP_CALL(rp_h5_attr_write_str(f, "/", "head", o->head));
