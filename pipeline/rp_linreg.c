@@ -190,6 +190,7 @@ typedef struct normal_eq {
     double scale;
     double *t;       /* [p - pu] per-user sum of item features */
     int64_t *touch;  /* item columns touched for the current user */
+    int64_t *tfx;    /* [p - pu]: llround(t[touch[x]] * scale) */
     int64_t *stamp;  /* [p - pu]: user that last touched the column, -1 none */
 } normal_eq;
 
@@ -215,7 +216,9 @@ static double fx_scale(const feat_rows *fu, const feat_rows *fi, int64_t nnz, do
     return ldexp(1.0, 61 - e);
 }
 
-/* User side: n_u g g^T, g t_u^T (both triangles) and g S_u with g = [1, f_u]. */
+/* User side: n_u g g^T, g t_u^T and g S_u with g = [1, f_u]. The cross block is summed in
+ * the upper triangle only (rows of A, cache-friendly) and mirrored once before the solve: the
+ * strided mirror writes were most of rp-eval's linear-regression time at full size. */
 static void ne_user(normal_eq *ne, const feat_rows *fu, const feat_rows *fi, const rp_csr_block *bu,
                     int64_t r)
 {
@@ -235,6 +238,7 @@ static void ne_user(normal_eq *ne, const feat_rows *fu, const feat_rows *fi, con
             ne->t[c] += fi->val[q];
         }
     }
+    for (int64_t x = 0; x < nt; x++) ne->tfx[x] = llround(ne->t[ne->touch[x]] * ne->scale);
     int64_t k0 = fu->off[u] - 1, k1 = fu->off[u + 1]; /* k0: the intercept */
     for (int64_t ka = k0; ka < k1; ka++) {
         int64_t ca = ka == k0 ? 0 : 1 + fu->col[ka];
@@ -243,11 +247,12 @@ static void ne_user(normal_eq *ne, const feat_rows *fu, const feat_rows *fi, con
             int64_t cb = kb == k0 ? 0 : 1 + fu->col[kb];
             fx_add(&ne->A[ca * p + cb], n * ga * (kb == k0 ? 1.0 : fu->val[kb]), ne->scale);
         }
-        for (int64_t x = 0; x < nt; x++) {
-            int64_t c = ne->touch[x];
-            fx_add(&ne->A[ca * p + pu + c], ga * ne->t[c], ne->scale);
-            fx_add(&ne->A[(pu + c) * p + ca], ga * ne->t[c], ne->scale);
-        }
+        int64_t *row = &ne->A[ca * p + pu];
+        if (ga == 1.0) /* one-hot columns: the same rounded t_u for every such row */
+            for (int64_t x = 0; x < nt; x++) row[ne->touch[x]] += ne->tfx[x];
+        else
+            for (int64_t x = 0; x < nt; x++) fx_add(&row[ne->touch[x]], ga * ne->t[ne->touch[x]],
+                                                    ne->scale);
         fx_add(&ne->b[ca], ga * S, ne->scale);
     }
 }
@@ -277,6 +282,8 @@ static int ne_solve(MPI_Comm comm, normal_eq *ne, double ridge, double *w)
     RP_CALL(rp_int_cast(p * p, &n));
     RP_MPI(MPI_Allreduce(MPI_IN_PLACE, ne->A, n, MPI_INT64_T, MPI_SUM, comm));
     RP_MPI(MPI_Allreduce(MPI_IN_PLACE, ne->b, (int)p, MPI_INT64_T, MPI_SUM, comm));
+    for (int64_t r = 0; r < ne->pu; r++) /* the user x item block's lower triangle */
+        for (int64_t c = ne->pu; c < p; c++) ne->A[c * p + r] = ne->A[r * p + c];
     /* Rank 0 solves; every outcome, out of memory included, reaches the others by info. */
     if (rank == 0 && (A = malloc((size_t)(p * p) * sizeof *A)) == NULL) info = INT32_MIN;
     if (rank == 0 && A != NULL) {
@@ -304,6 +311,7 @@ static void normal_eq_clear(normal_eq *ne)
     free(ne->b);
     free(ne->t);
     free(ne->touch);
+    free(ne->tfx);
     free(ne->stamp);
     memset(ne, 0, sizeof *ne);
 }
@@ -321,6 +329,7 @@ static int ne_alloc(normal_eq *ne, int64_t pu, int64_t pi)
     RP_ALLOC(ne->b = calloc((size_t)ne->p, sizeof *ne->b));
     RP_ALLOC(ne->t = calloc((size_t)(pi > 0 ? pi : 1), sizeof *ne->t));
     RP_ALLOC(ne->touch = malloc((size_t)(pi > 0 ? pi : 1) * sizeof *ne->touch));
+    RP_ALLOC(ne->tfx = malloc((size_t)(pi > 0 ? pi : 1) * sizeof *ne->tfx));
     RP_ALLOC(ne->stamp = malloc((size_t)(pi > 0 ? pi : 1) * sizeof *ne->stamp));
     for (int64_t c = 0; c < pi; c++) ne->stamp[c] = -1;
 cleanup:

@@ -169,13 +169,6 @@ typedef struct truth_rec {
     double e;
 } truth_rec;
 
-static int by_ui(const void *a, const void *b)
-{
-    const truth_rec *x = a, *y = b;
-    if (x->u != y->u) return x->u < y->u ? -1 : 1;
-    return x->i < y->i ? -1 : (x->i > y->i);
-}
-
 /* Dense index of raw id v in the sorted ids[n], or -1. */
 static int32_t dense_of(const int64_t *ids, int64_t n, int64_t v)
 {
@@ -193,9 +186,11 @@ static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
                        const char *dset, const eval_test *t, truth_rec **recs, int64_t *per)
 {
     int rc = RP_OK, rank = 0, size = 1, nd = 0;
-    int64_t *uraw = NULL, *iraw = NULL, *ru = NULL, *ri = NULL, ud[2], id[2], d[3][2];
+    int64_t *uraw = NULL, *iraw = NULL, *ru = NULL, *ri = NULL, *pos = NULL, ud[2], id[2], d[3][2];
+    int *own = NULL;
     double *e = NULL;
     truth_rec *out = NULL;
+    *recs = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
     RP_CALL(rp_h5_read_all(shards, RP_DS_USER_RAW, RP_I64, (void **)&uraw, &nd, ud));
@@ -225,11 +220,13 @@ static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
         if (u < 0 || i < 0) continue;
         out[m++] = (truth_rec){u, i, e[k]};
     }
-    /* Group by owner: users are in blocks, so sorting by user groups by rank too. */
-    qsort(out, (size_t)m, sizeof *out, by_ui);
-    for (int64_t k = 0; k < m; k++) per[rp_part_owner(t->cuts, size, out[k].u)]++;
-    *recs = out;
-    out = NULL;
+    /* Group by owner rank (a stable counting sort: the receivers need no order). */
+    RP_ALLOC(own = malloc((size_t)(m + 1) * sizeof *own));
+    RP_ALLOC(*recs = malloc((size_t)(m + 1) * sizeof **recs));
+    for (int64_t k = 0; k < m; k++) per[own[k] = rp_part_owner(t->cuts, size, out[k].u)]++;
+    RP_ALLOC(pos = malloc((size_t)size * sizeof *pos));
+    for (int64_t p = 0, at = 0; p < size; at += per[p], p++) pos[p] = at;
+    for (int64_t k = 0; k < m; k++) (*recs)[pos[own[k]]++] = out[k];
 cleanup:
     free(uraw);
     free(iraw);
@@ -237,40 +234,53 @@ cleanup:
     free(ri);
     free(e);
     free(out);
+    free(own);
+    free(pos);
+    if (rc != RP_OK) {
+        free(*recs);
+        *recs = NULL;
+    }
     return rp_mpi_agree(comm, rc);
 }
 
-static int by_local_ui(const void *a, const void *b)
-{
-    const int64_t *x = a, *y = b;
-    return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : (x[1] < y[1] ? -1 : (x[1] > y[1]));
-}
-
-/* Put received truth records (sorted by user, item) on the matching test entries. */
+/* Put received truth records (any order) on the matching test entries: the records are
+ * grouped by local user with a counting sort, then each user's test items are found through
+ * an item -> position map (no O(n log n) sort of the 4.7M pairs). A pair twice is an error;
+ * records of pairs outside the test split are ignored. */
 static int truth_attach(eval_test *t, const truth_rec *r, int64_t n, const char *path)
 {
     int rc = RP_OK;
-    int64_t nz = t->off[t->nu], *key = NULL; /* triples (user, item, position) */
+    int64_t nz = t->off[t->nu], *start = NULL, *order = NULL, *at = NULL;
+    int32_t *seen = NULL;
     RP_ALLOC(t->truth = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->truth));
-    RP_ALLOC(key = malloc((size_t)(nz > 0 ? 3 * nz : 1) * sizeof *key));
-    for (int64_t u = 0; u < t->nu; u++)
-        for (int64_t z = t->off[u]; z < t->off[u + 1]; z++) {
-            key[3 * z] = t->u0 + u;
-            key[3 * z + 1] = t->item[z];
-            key[3 * z + 2] = z;
-            t->truth[z] = NAN;
+    RP_ALLOC(start = calloc((size_t)(t->nu + 1), sizeof *start));
+    RP_ALLOC(order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order));
+    RP_ALLOC(at = malloc((size_t)(t->n_items > 0 ? t->n_items : 1) * sizeof *at));
+    RP_ALLOC(seen = malloc((size_t)(t->n_items > 0 ? t->n_items : 1) * sizeof *seen));
+    for (int64_t z = 0; z < nz; z++) t->truth[z] = NAN;
+    for (int64_t i = 0; i < t->n_items; i++) at[i] = -1, seen[i] = -1;
+    for (int64_t b = 0; b < n; b++) start[r[b].u - t->u0 + 1]++;
+    for (int64_t u = 0; u < t->nu; u++) start[u + 1] += start[u];
+    for (int64_t b = 0; b < n; b++) order[start[r[b].u - t->u0]++] = b;
+    for (int64_t u = t->nu; u > 0; u--) start[u] = start[u - 1]; /* back to the starts */
+    start[0] = 0;
+    for (int64_t u = 0; u < t->nu; u++) {
+        for (int64_t z = t->off[u]; z < t->off[u + 1]; z++) at[t->item[z]] = z;
+        for (int64_t x = start[u]; x < start[u + 1]; x++) {
+            const truth_rec *q = &r[order[x]];
+            if (seen[q->i] == (int32_t)u)
+                RP_FAIL_USER(RP_ERR_DATA, "%s: pair (user %d, item %d) (dense) appears twice",
+                             path, q->u, q->i);
+            seen[q->i] = (int32_t)u;
+            if (at[q->i] >= 0) t->truth[at[q->i]] = q->e;
         }
-    qsort(key, (size_t)nz, 3 * sizeof *key, by_local_ui);
-    for (int64_t a = 0, b = 0; a < nz && b < n;) {
-        if (b + 1 < n && r[b].u == r[b + 1].u && r[b].i == r[b + 1].i)
-            RP_FAIL_USER(RP_ERR_DATA, "%s: pair (user %d, item %d) (dense) appears twice", path,
-                         r[b].u, r[b].i);
-        int64_t ku = key[3 * a], ki = key[3 * a + 1];
-        if (ku == r[b].u && ki == r[b].i) t->truth[key[3 * a + 2]] = r[b].e;
-        if (ku < r[b].u || (ku == r[b].u && ki <= r[b].i)) a++; else b++;
+        for (int64_t z = t->off[u]; z < t->off[u + 1]; z++) at[t->item[z]] = -1;
     }
 cleanup:
-    free(key);
+    free(start);
+    free(order);
+    free(at);
+    free(seen);
     return rc;
 }
 
@@ -327,7 +337,6 @@ static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *
     }
     RP_CALL(rp_mpi_alltoallv_bytes(comm, recs, sc, sd, &in, rcn, rd, &nin));
     nin /= (int64_t)sizeof(truth_rec);
-    qsort(in, (size_t)nin, sizeof(truth_rec), by_ui);
     rc = truth_attach(t, in, nin, path); /* local: a duplicate pair fails on its owner only */
     RP_AGREE(comm, rc);
     int64_t missing = 0;

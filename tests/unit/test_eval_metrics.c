@@ -138,6 +138,49 @@ static void against_brute_force(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+static int by_pred_ref(const void *a, const void *b)
+{
+    const eval_item *x = a, *y = b;
+    if (x->pred != y->pred) return x->pred > y->pred ? -1 : 1;
+    return x->item < y->item ? -1 : (x->item > y->item);
+}
+
+/* The radix sort gives the comparison sort's order: doubles of both signs, +0 and -0 (equal),
+ * ties, float-valued keys, item ids above 2^16 and 2^24; then NDCG at a k of 64 (the ideal
+ * from the top-k buffer) equals eval_ndcg's (ideal from a full sort). */
+static void radix_order_and_wide_k(void)
+{
+    uint64_t s = 0x2545F4914F6CDD1DULL;
+    int bad = 0, k[2] = {64, 7};
+    static eval_item x[700], y[700];
+    float scratch[700];
+    for (int user = 0; user < 200; user++) {
+        int64_t n = user % 5 == 0 ? user % 3 : 1 + (int64_t)(user * 37 % 700);
+        for (int64_t a = 0; a < n; a++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            int kind = (int)(s % 4);
+            double v = ((double)((s >> 8) % 2001) - 1000.0) / 37.0;
+            x[a].pred = kind == 0 ? (float)v : kind == 1 ? v : kind == 2 ? ((s >> 20) & 1 ? -0.0 : 0.0)
+                                                                     : (double)((s >> 30) % 3);
+            x[a].wr = (float)((s >> 40) % 13) * 0.75f;
+            x[a].item = (int32_t)((a * 2654435761u + (uint32_t)user * 40503u) % 2147483647u);
+        }
+        memcpy(y, x, (size_t)n * sizeof *x);
+        qsort(x, (size_t)n, sizeof *x, by_pred_ref);
+        CU_ASSERT_EQUAL_FATAL(eval_sort_ranked(y, n), RP_OK);
+        for (int64_t a = 0; a < n; a++) bad += x[a].item != y[a].item || !(x[a].pred == y[a].pred);
+        eval_user_rank r;
+        eval_rank_opts ro = {k, 2, 2.0, 3.0};
+        memcpy(y, x, (size_t)n * sizeof *x);
+        CU_ASSERT_EQUAL_FATAL(eval_rank_user(y, n, &ro, &r), RP_OK);
+        for (int j = 0; j < 2; j++) {
+            bad += !same(r.ndcg[j], eval_ndcg(x, n, k[j], 3.0, scratch));
+            bad += !same(r.ndcg_raw[j], eval_ndcg(x, n, k[j], INFINITY, scratch));
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 /* Gains clipped at 3, worked by hand. One user, five videos, ranked by prediction:
  *   rank 1: id 4, wr 1.0      gain 1
  *   rank 2: id 1, wr 12.0     gain 3  (a loop)
@@ -220,7 +263,7 @@ static void metric_names(void)
 int test_eval_metrics_register(void)
 {
     RP_ADD_SUITE("eval_metrics", RP_T(hand_computed), RP_T(undefined_cases),
-                 RP_T(against_brute_force), RP_T(clipped_gains), RP_T(gap_share),
+                 RP_T(against_brute_force), RP_T(radix_order_and_wide_k), RP_T(clipped_gains), RP_T(gap_share),
                  RP_T(metric_names));
     return 0;
 }
