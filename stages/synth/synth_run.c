@@ -46,8 +46,7 @@ int synth_parse_args(int argc, char **argv, synth_opts *o)
                   "item_categories.csv item_daily_features.csv kuairec_caption_category.csv\n"
                   "social_network.csv truth.h5 (expected watch ratio of every small row,\n"
                   "unclipped and clipped at --clip-max).\n"
-                  "--stats DIR prints the statistics and exits 65 when they miss the targets.\n"
-                  RP_COMMON_EPILOG};
+                  "--stats DIR prints the statistics and exits 65 when they miss the targets.\n"};
     rc = rp_args_parse(argc, argv, &cmd, args, (int)(sizeof args / sizeof args[0]));
     if (rc != RP_OK) return rc;
     if (o->stats == NULL && (o->out == NULL || o->out[0] == '\0'))

@@ -52,6 +52,8 @@ for s in $stages; do
     help_opts "$s" > "help-$s.tsv" || { fail "rp-$s --help failed"; continue; }
     doc_opts "$RP_TOP/$page" > "doc-$s.tsv"
     [ -s "help-$s.tsv" ] || { fail "rp-$s --help lists no options"; continue; }
+    n=$("$RP_BIN/rp-$s" --help | grep -c '^Exit codes:')
+    [ "$n" = 1 ] || fail "rp-$s --help prints its exit codes $n times (want once)"
     while IFS=$'\t' read -r opt def; do
         [ "$def" = "<none shown>" ] && fail "rp-$s --help: $opt shows no default ([...])"
         docdef=$(awk -F'\t' -v o="$opt" '$1 == o {print $2}' "doc-$s.tsv")
