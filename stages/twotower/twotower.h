@@ -89,10 +89,11 @@ typedef struct tt_model {
     float *emb;
 } tt_model;
 
-/* Forward/backward workspace for up to cap samples. Samples are deduplicated per side: the towers run once per distinct row of a call
- * (uniq[t][0..nu[t])), map[t][i] is sample i's position in it. Each tower's MLP runs on the
- * library engine (rp_mlp): x[t] its input rows, work[t] its activations, scratch and dx (the
- * input rows' gradient, scattered to the embedding rows) its backward pass. */
+/* Forward/backward workspace for up to cap samples. Samples are deduplicated per side: the
+ * towers run once per distinct row of a call (uniq[t][0..nu[t])), map[t][i] is sample i's
+ * position in it. Each tower's MLP runs on the library engine (rp_mlp): x[t] its input rows,
+ * work[t] its activations, scratch and dx (the input rows' gradient, scattered to the
+ * embedding rows) its backward pass. */
 typedef struct tt_ws {
     int cap;
     float *x[2], *work[2], *scratch, *dx, *nrm[2], *dout[2], *out[2], *dbias[2], *idg;
