@@ -145,15 +145,15 @@ static int trainer_init(trainer *t, const hyb_opts *o, hyb_concat_result *res)
     /* Zero last layer: the model starts as the offset (the blend) and learns a correction. */
     for (int64_t x = rp_mlp_w_offset(&t->mlp, nh); x < t->mlp.n_params; x++)
         t->mlp.params[x] = 0.0f;
-    int64_t P = t->mlp.n_params, nch = (o->batch + HYB_CHUNK - 1) / HYB_CHUNK;
+    int64_t P = t->mlp.n_params, nch = (o->batch + HYB_CHUNK - 1) / HYB_CHUNK, maxd = t->D;
+    for (int l = 0; l <= nh + 1; l++) maxd = dims[l] > maxd ? dims[l] : maxd;
     RP_ALLOC(t->m1 = calloc((size_t)P, sizeof *t->m1));
     RP_ALLOC(t->m2 = calloc((size_t)P, sizeof *t->m2));
     RP_ALLOC(t->G = malloc((size_t)(nch * (P + 1)) * sizeof *t->G));
     RP_ALLOC(t->g = malloc((size_t)P * sizeof *t->g));
     RP_ALLOC(t->X = malloc((size_t)(HYB_CHUNK * t->D) * sizeof *t->X));
     RP_ALLOC(t->work = malloc((size_t)rp_mlp_work_size(&t->mlp, HYB_CHUNK) * sizeof *t->work));
-    RP_ALLOC(t->scratch = malloc((size_t)rp_mlp_scratch_size(&t->mlp, HYB_CHUNK) *
-                                 sizeof *t->scratch));
+    RP_ALLOC(t->scratch = malloc((size_t)(2 * HYB_CHUNK * maxd) * sizeof *t->scratch));
     RP_ALLOC(t->z = malloc(HYB_CHUNK * sizeof *t->z));
     RP_ALLOC(t->dz = malloc(HYB_CHUNK * sizeof *t->dz));
     for (int c = 0; c < t->k; c++) RP_ALLOC(t->pc[c] = malloc(HYB_CHUNK * sizeof *t->pc[c]));
