@@ -1,7 +1,9 @@
-/* rp_la.h - thin checked wrappers over CBLAS (OpenBLAS) and LAPACKE for the stages that do dense
- * linear algebra (rp-als normal equations, rp-twotower layers, benchmark rooflines).
- * Matrices are row-major unless a name says otherwise. BLAS has no status: the wrappers check
- * dimensions and return RP_ERR_INTERNAL on nonsense; LAPACK failures (info != 0) likewise. */
+/* rp_la.h - thin checked wrappers over CBLAS (OpenBLAS) and LAPACKE: the only file that calls
+ * them (rp-als normal equations, rp_mlp layers, rp_model scoring, rp-seqrec, rp-hybrid blend,
+ * benchmark rooflines). Matrices are row-major unless a name says otherwise. BLAS has no status:
+ * the wrappers check dimensions and return RP_ERR_INTERNAL on nonsense; LAPACK failures
+ * (info != 0) likewise. Each wrapper makes exactly the one CBLAS/LAPACKE call it names, so
+ * routing a call through it keeps the bits. */
 #ifndef RP_LA_H
 #define RP_LA_H
 
@@ -22,6 +24,11 @@ int rp_la_dgemm(int ta, int tb, int m, int n, int k, double alpha, const double 
                 const double *b, int ldb, double beta, double *c, int ldc);
 int rp_la_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                 const float *b, int ldb, float beta, float *c, int ldc);
+
+/* rp_la_sger - A (m x n, lda) += alpha * x y^T, x (m, stride incx), y (n, stride incy).
+ * Returns RP_OK or RP_ERR_INTERNAL (bad dimensions or a zero stride). */
+int rp_la_sger(int m, int n, float alpha, const float *x, int incx, const float *y, int incy,
+               float *a, int lda);
 
 /* rp_la_dposv_upper / rp_la_sposv_upper - solve A x = b in place for symmetric positive
  * definite A (n x n, lda) of which only the row-major upper triangle is read (as written by

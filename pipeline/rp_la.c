@@ -1,4 +1,4 @@
-/* rp_la.c - checked CBLAS / LAPACKE wrappers (rp-als, rp-twotower, benchmarks). */
+/* rp_la.c - checked CBLAS / LAPACKE wrappers: the one place recpipe calls BLAS or LAPACK. */
 #include "rp_la.h"
 
 #include <cblas.h>
@@ -60,6 +60,17 @@ int rp_la_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a
                "sgemm: bad dimensions m=%d n=%d k=%d", m, n, k);
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+cleanup:
+    return rc;
+}
+
+int rp_la_sger(int m, int n, float alpha, const float *x, int incx, const float *y, int incy,
+               float *a, int lda)
+{
+    int rc = RP_OK;
+    RP_REQUIRE(m >= 0 && n >= 0 && incx != 0 && incy != 0 && lda >= (n > 1 ? n : 1),
+               RP_ERR_INTERNAL, "sger: bad dimensions m=%d n=%d lda=%d", m, n, lda);
+    cblas_sger(CblasRowMajor, m, n, alpha, x, incx, y, incy, a, lda);
 cleanup:
     return rc;
 }

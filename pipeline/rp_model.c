@@ -2,7 +2,6 @@
  * a model file's schema. Used by rp-eval, rp-hybrid and rp-recommend. */
 #include "rp_model.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "rp_err.h"
 #include "rp_h5.h"
+#include "rp_la.h"
 #include "rp_model_hybrid.h"
 #include "rp_mpi.h"
 #include "rp_schema.h"
@@ -67,9 +67,8 @@ static int dot_raw(const rp_model *m, int64_t u0, int64_t nu, float *out)
                "score_block: users [%lld, +%lld) outside %lld", (long long)u0, (long long)nu,
                (long long)m->n_users);
     if (nu == 0) goto cleanup;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nu, (int)m->n_items, (int)im->d,
-                1.0f, im->Uf + u0 * im->d, (int)im->d, im->Vf, (int)im->d, 0.0f, out,
-                (int)m->n_items);
+    RP_CALL(rp_la_sgemm(0, 1, (int)nu, (int)m->n_items, (int)im->d, 1.0f, im->Uf + u0 * im->d,
+                        (int)im->d, im->Vf, (int)im->d, 0.0f, out, (int)m->n_items));
 cleanup:
     return rc;
 }

@@ -2,13 +2,13 @@
  * scored through rp_model by rp-eval and rp-recommend. */
 #include "rp_model_hybrid.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rp_err.h"
 #include "rp_h5.h"
+#include "rp_la.h"
 #include "rp_mlp.h"
 
 #define MAX_COMP 8
@@ -196,22 +196,21 @@ cleanup:
  * items (a copy and k + 1 BLAS rank-1 updates), the rest by GEMM over fixed item chunks (same
  * shapes whatever the user block or rank count). pc[q]: this user's row of component q's
  * scores; ones: CONCAT_ITEM_CHUNK ones. */
-static void concat_user(const concat_impl *im, int64_t u, int64_t n_items, const float *const *pc,
-                        const float *ones, float *h0, float *work, float *out)
+static int concat_user(const concat_impl *im, int64_t u, int64_t n_items, const float *const *pc,
+                       const float *ones, float *h0, float *work, float *out)
 {
     const rp_mlp *m = &im->mlp;
-    int h = im->h;
+    int rc = RP_OK, h = im->h;
     for (int64_t i0 = 0; i0 < n_items; i0 += CONCAT_ITEM_CHUNK) {
         int ni = (int)(n_items - i0 < CONCAT_ITEM_CHUNK ? n_items - i0 : CONCAT_ITEM_CHUNK);
         memcpy(h0, im->Bi + i0 * h, (size_t)ni * (size_t)h * sizeof *h0);
-        cblas_sger(CblasRowMajor, ni, h, 1.0f, ones, 1, im->Au + u * h, 1, h0, h);
+        RP_CALL(rp_la_sger(ni, h, 1.0f, ones, 1, im->Au + u * h, 1, h0, h));
         for (int q = 0; q < im->k; q++)
-            cblas_sger(CblasRowMajor, ni, h, 1.0f, pc[q] + i0, 1, im->wp[q], 1, h0, h);
+            RP_CALL(rp_la_sger(ni, h, 1.0f, pc[q] + i0, 1, im->wp[q], 1, h0, h));
         const float *z = h0;
         if (m->n_layers > 1) {
-            /* Branch-free ReLU (exact: v + |v| = 2v or 0): signs are unpredictable. */
-            for (int64_t x = 0; x < (int64_t)ni * h; x++) h0[x] = 0.5f * (h0[x] + fabsf(h0[x]));
-            rp_mlp_forward_from(m, 1, h0, ni, work, NULL);
+            for (int64_t x = 0; x < (int64_t)ni * h; x++) h0[x] = rp_mlp_relu(h0[x]);
+            RP_CALL(rp_mlp_forward_from(m, 1, h0, ni, work, NULL));
             z = work + rp_mlp_work_size(m, ni) - ni; /* the last layer's [ni, 1] output */
         }
         for (int64_t r = 0; r < ni; r++) {
@@ -220,6 +219,8 @@ static void concat_user(const concat_impl *im, int64_t u, int64_t n_items, const
             out[i0 + r] = (float)clamp01(sigmoid((double)z[r] + concat_offset(im, pv)));
         }
     }
+cleanup:
+    return rc;
 }
 
 static int concat_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
@@ -240,7 +241,7 @@ static int concat_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
     RP_ALLOC(work = malloc((size_t)rp_mlp_work_size(&im->mlp, CONCAT_ITEM_CHUNK) * sizeof *work));
     for (int64_t r = 0; r < nu; r++) {
         for (int q = 0; q < im->k; q++) row[q] = pc[q] + r * m->n_items;
-        concat_user(im, u0 + r, m->n_items, row, ones, h0, work, out + r * m->n_items);
+        RP_CALL(concat_user(im, u0 + r, m->n_items, row, ones, h0, work, out + r * m->n_items));
     }
 cleanup:
     for (int q = 0; q < im->k; q++) free(pc[q]);
@@ -375,11 +376,11 @@ static int concat_first_layer(concat_impl *im, const float *Fu, int64_t du, int6
     RP_ALLOC(im->Bi = calloc((size_t)(n_items * h > 0 ? n_items * h : 1), sizeof *im->Bi));
     for (int64_t r = 0; r < n_users; r++) memcpy(im->Au + r * h, b0, (size_t)h * sizeof *b0);
     if (n_users > 0 && du > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n_users, h, (int)du, 1.0f, Fu,
-                    (int)du, W0, h, 1.0f, im->Au, h);
+        RP_CALL(rp_la_sgemm(0, 0, (int)n_users, h, (int)du, 1.0f, Fu, (int)du, W0, h, 1.0f, im->Au,
+                            h));
     if (n_items > 0 && di > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n_items, h, (int)di, 1.0f, Fi,
-                    (int)di, W0 + du * h, h, 0.0f, im->Bi, h);
+        RP_CALL(rp_la_sgemm(0, 0, (int)n_items, h, (int)di, 1.0f, Fi, (int)di, W0 + du * h, h, 0.0f,
+                            im->Bi, h));
     im->h = h;
     for (int q = 0; q < im->k; q++) im->wp[q] = W0 + (du + di + q) * h;
 cleanup:

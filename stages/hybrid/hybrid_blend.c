@@ -1,13 +1,13 @@
 /* hybrid_blend.c - late fusion: ridge regression of the validation targets on the centred
  * component predictions, the ridge chosen by k-fold cross-validation over validation users.
- * Moments are summed exactly over ranks (fixed point) and solved with LAPACKE. */
-#include <lapacke.h>
+ * Moments are summed exactly over ranks (fixed point) and solved by LAPACK dposv (rp_la). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hybrid.h"
 #include "rp_err.h"
+#include "rp_la.h"
 #include "rp_mpi.h"
 
 #define MAXK HYB_MAXCOMP
@@ -87,7 +87,8 @@ static int solve_moments(int k, const double *S, const double *mean, double ridg
     /* Shrink each slope by its input's own variance (scale-free); the tiny absolute jitter
      * keeps the system positive definite when an input is constant. */
     for (int r = 0; r < k; r++) A[r * k + r] += ridge * A[r * k + r] + 1e-12;
-    if (LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', k, 1, A, k, b, 1) != 0) return -1;
+    int info = 0;
+    if (rp_la_dposv_info(k, A, b, &info) != RP_OK || info != 0) return -1;
     double w0 = mean[k] + mu[k + 1];
     for (int c = 0; c < k; c++) {
         w[c + 1] = b[c];

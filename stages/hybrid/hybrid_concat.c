@@ -183,7 +183,7 @@ static int chunk_grad(trainer *t, const int64_t *idx, int64_t nc, int64_t nb, fl
         memcpy(x + t->du, t->Fi + (int64_t)is[r] * t->di, (size_t)t->di * sizeof *x);
         for (int c = 0; c < t->k; c++) x[t->du + t->di + c] = t->pc[c][r];
     }
-    rp_mlp_forward(&t->mlp, t->X, nc, t->work, t->z);
+    RP_CALL(rp_mlp_forward(&t->mlp, t->X, nc, t->work, t->z));
     double loss = 0.0;
     for (int64_t r = 0; r < nc; r++) {
         double pv[HYB_MAXCOMP], off = 0.0;
@@ -193,7 +193,8 @@ static int chunk_grad(trainer *t, const int64_t *idx, int64_t nc, int64_t nb, fl
         loss += e * e;
         t->dz[r] = (float)(e * s * (1.0 - s) / (double)nb);
     }
-    rp_mlp_backward(&t->mlp, t->X, nc, t->work, t->dz, G, t->scratch);
+    rp_mlp_grads grads = {.params = G, .accumulate = 0, .dX = NULL};
+    RP_CALL(rp_mlp_backward(&t->mlp, t->X, nc, t->work, t->dz, &grads, t->scratch));
     G[t->mlp.n_params] = (float)loss;
 cleanup:
     return rc;

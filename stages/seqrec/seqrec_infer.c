@@ -161,7 +161,7 @@ static int run_windows(sr_eval *e)
         }
         e->b.nwin = nw;
         e->b.nrows = r;
-        seqrec_forward(m, &e->b, &e->ws, 0, 0);
+        RP_CALL(seqrec_forward(m, &e->b, &e->ws, 0, 0));
         for (; q < e->nreq && (e->req[q].win < 0 || e->req[q].win < w0 + nw); q++) {
             const sr_req *rq = &e->req[q];
             if (rq->win < 0) continue;

@@ -1,23 +1,22 @@
 /* seqrec_model.c - forward and backward of rp-seqrec's causal transformer (pre-LayerNorm blocks
  * of multi-head self-attention and a ReLU feed-forward layer) over a batch of windows. The rows
  * of all windows are stacked [nrows, d] row-major, so every dense layer is one GEMM over the
- * batch; attention is one small GEMM per window and head. Float32, cblas. */
-#include <cblas.h>
+ * batch; attention is one small GEMM per window and head. Float32, sgemm through rp_la. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rp_err.h"
+#include "rp_la.h"
 #include "rp_rng.h"
 #include "seqrec_model.h"
 
-/* row-major GEMM shorthands: C = alpha op(A) op(B) + beta C */
-static void gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                 const float *b, int ldb, float beta, float *c, int ldc)
+/* row-major GEMM: C = alpha op(A) op(B) + beta C, nothing for an empty C. */
+static int gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                const float *b, int ldb, float beta, float *c, int ldc)
 {
-    if (m == 0 || n == 0) return;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-                n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (m == 0 || n == 0) return RP_OK;
+    return rp_la_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 sr_boff seqrec_block_offsets(int d, int f)
@@ -270,10 +269,10 @@ static void apply_mask(float *x, const float *mask, int64_t n)
 }
 
 /* Causal softmax attention of every window and head: ctx = softmax(Q K^T / sqrt(dh)) V. */
-static void attention(const sr_model *m, const sr_batch *b, const float *qkv, float *p,
-                      float *ctx, int64_t cap)
+static int attention(const sr_model *m, const sr_batch *b, const float *qkv, float *p,
+                     float *ctx, int64_t cap)
 {
-    int d = m->c.d, H = m->c.heads, dh = d / H, T = m->c.T, ld = 3 * d;
+    int rc = RP_OK, d = m->c.d, H = m->c.heads, dh = d / H, T = m->c.T, ld = 3 * d;
     float scale = 1.0f / sqrtf((float)dh);
     for (int w = 0; w < b->nwin; w++) {
         int L = b->len[w];
@@ -281,7 +280,7 @@ static void attention(const sr_model *m, const sr_batch *b, const float *qkv, fl
         for (int h = 0; h < H; h++) {
             const float *q = qkv + s * ld + h * dh, *k = q + d, *v = q + 2 * d;
             float *P = p + ((int64_t)h * cap + s) * T;
-            gemm(0, 1, L, L, dh, scale, q, ld, k, ld, 0.0f, P, T);
+            RP_CALL(gemm(0, 1, L, L, dh, scale, q, ld, k, ld, 0.0f, P, T));
             for (int i = 0; i < L; i++) {
                 float *row = P + (int64_t)i * T, mx = row[0], z = 0.0f;
                 for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
@@ -293,16 +292,18 @@ static void attention(const sr_model *m, const sr_batch *b, const float *qkv, fl
                 for (int j = 0; j <= i; j++) row[j] *= z;
                 for (int j = i + 1; j < L; j++) row[j] = 0.0f;
             }
-            gemm(0, 0, L, dh, L, 1.0f, P, T, v, ld, 0.0f, ctx + s * d + h * dh, d);
+            RP_CALL(gemm(0, 0, L, dh, L, 1.0f, P, T, v, ld, 0.0f, ctx + s * d + h * dh, d));
         }
     }
+cleanup:
+    return rc;
 }
 
 /* Backward of attention(): dctx -> dqkv (overwritten). gp: [T, T] scratch. */
-static void attention_back(const sr_model *m, const sr_batch *b, const float *qkv,
-                           const float *p, const float *dctx, float *dqkv, float *gp, int64_t cap)
+static int attention_back(const sr_model *m, const sr_batch *b, const float *qkv,
+                          const float *p, const float *dctx, float *dqkv, float *gp, int64_t cap)
 {
-    int d = m->c.d, H = m->c.heads, dh = d / H, T = m->c.T, ld = 3 * d;
+    int rc = RP_OK, d = m->c.d, H = m->c.heads, dh = d / H, T = m->c.T, ld = 3 * d;
     float scale = 1.0f / sqrtf((float)dh);
     for (int w = 0; w < b->nwin; w++) {
         int L = b->len[w];
@@ -311,8 +312,8 @@ static void attention_back(const sr_model *m, const sr_batch *b, const float *qk
             const float *q = qkv + s * ld + h * dh, *k = q + d, *v = q + 2 * d;
             const float *P = p + ((int64_t)h * cap + s) * T, *dc = dctx + s * d + h * dh;
             float *dq = dqkv + s * ld + h * dh, *dk = dq + d, *dv = dq + 2 * d;
-            gemm(0, 1, L, L, dh, 1.0f, dc, d, v, ld, 0.0f, gp, T);    /* dP = dctx V^T */
-            gemm(1, 0, L, dh, L, 1.0f, P, T, dc, d, 0.0f, dv, ld);    /* dV = P^T dctx */
+            RP_CALL(gemm(0, 1, L, L, dh, 1.0f, dc, d, v, ld, 0.0f, gp, T));    /* dP = dctx V^T */
+            RP_CALL(gemm(1, 0, L, dh, L, 1.0f, P, T, dc, d, 0.0f, dv, ld));    /* dV = P^T dctx */
             for (int i = 0; i < L; i++) {                             /* softmax backward */
                 const float *pr = P + (int64_t)i * T;
                 float *gr = gp + (int64_t)i * T, dot = 0.0f;
@@ -320,10 +321,12 @@ static void attention_back(const sr_model *m, const sr_batch *b, const float *qk
                 for (int j = 0; j <= i; j++) gr[j] = pr[j] * (gr[j] - dot);
                 for (int j = i + 1; j < L; j++) gr[j] = 0.0f;
             }
-            gemm(0, 0, L, dh, L, scale, gp, T, k, ld, 0.0f, dq, ld);  /* dQ = dS K */
-            gemm(1, 0, L, dh, L, scale, gp, T, q, ld, 0.0f, dk, ld);  /* dK = dS^T Q */
+            RP_CALL(gemm(0, 0, L, dh, L, scale, gp, T, k, ld, 0.0f, dq, ld));  /* dQ = dS K */
+            RP_CALL(gemm(1, 0, L, dh, L, scale, gp, T, q, ld, 0.0f, dk, ld)); /* dK = dS^T Q */
         }
     }
+cleanup:
+    return rc;
 }
 
 /* Input embeddings: content vector of the viewed item + position + observed bucket. */
@@ -341,35 +344,38 @@ static void embed(const sr_model *m, const sr_batch *b, float *x)
         }
 }
 
-static void block_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int l)
+static int block_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int l)
 {
-    int d = m->c.d, f = m->c.ffn;
+    int rc = RP_OK, d = m->c.d, f = m->c.ffn;
     int64_t n = b->nrows;
     const float *W = m->w + m->l.block[l];
     const sr_boff *o = &m->bo;
     layer_norm(ws->x[l], n, d, W + o->ln1_g, W + o->ln1_b, ws->ln1[l], ws->st1[l], ws->a1[l]);
-    gemm(0, 0, (int)n, 3 * d, d, 1.0f, ws->a1[l], d, W + o->wqkv, 3 * d, 0.0f, ws->qkv[l], 3 * d);
+    RP_CALL(gemm(0, 0, (int)n, 3 * d, d, 1.0f, ws->a1[l], d, W + o->wqkv, 3 * d, 0.0f,
+                 ws->qkv[l], 3 * d));
     add_bias(ws->qkv[l], n, 3 * d, W + o->bqkv);
-    attention(m, b, ws->qkv[l], ws->p[l], ws->ctx[l], ws->cap);
+    RP_CALL(attention(m, b, ws->qkv[l], ws->p[l], ws->ctx[l], ws->cap));
     float *x1 = ws->x1[l];
-    gemm(0, 0, (int)n, d, d, 1.0f, ws->ctx[l], d, W + o->wo, d, 0.0f, x1, d);
+    RP_CALL(gemm(0, 0, (int)n, d, d, 1.0f, ws->ctx[l], d, W + o->wo, d, 0.0f, x1, d));
     add_bias(x1, n, d, W + o->bo);
     if (ws->drop_on) apply_mask(x1, ws->m_att[l], n * d);
     for (int64_t k = 0; k < n * d; k++) x1[k] += ws->x[l][k];
     layer_norm(x1, n, d, W + o->ln2_g, W + o->ln2_b, ws->ln2[l], ws->st2[l], ws->a2[l]);
-    gemm(0, 0, (int)n, f, d, 1.0f, ws->a2[l], d, W + o->w1, f, 0.0f, ws->h1[l], f);
+    RP_CALL(gemm(0, 0, (int)n, f, d, 1.0f, ws->a2[l], d, W + o->w1, f, 0.0f, ws->h1[l], f));
     add_bias(ws->h1[l], n, f, W + o->b1);
     for (int64_t k = 0; k < n * f; k++) ws->h1[l][k] = ws->h1[l][k] > 0.0f ? ws->h1[l][k] : 0.0f;
     float *y = ws->x[l + 1];
-    gemm(0, 0, (int)n, d, f, 1.0f, ws->h1[l], f, W + o->w2, d, 0.0f, y, d);
+    RP_CALL(gemm(0, 0, (int)n, d, f, 1.0f, ws->h1[l], f, W + o->w2, d, 0.0f, y, d));
     add_bias(y, n, d, W + o->b2);
     if (ws->drop_on) apply_mask(y, ws->m_ffn[l], n * d);
     for (int64_t k = 0; k < n * d; k++) y[k] += x1[k];
+cleanup:
+    return rc;
 }
 
-void seqrec_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int train, uint64_t seed)
+int seqrec_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int train, uint64_t seed)
 {
-    int d = m->c.d, B = m->c.blocks;
+    int rc = RP_OK, d = m->c.d, B = m->c.blocks;
     int64_t n = b->nrows;
     ws->drop_on = train && m->c.dropout > 0.0f;
     if (ws->drop_on) {
@@ -381,7 +387,7 @@ void seqrec_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int train, 
     }
     embed(m, b, ws->x[0]);
     if (ws->drop_on) apply_mask(ws->x[0], ws->m_emb, n * d);
-    for (int l = 0; l < B; l++) block_forward(m, b, ws, l);
+    for (int l = 0; l < B; l++) RP_CALL(block_forward(m, b, ws, l));
     layer_norm(ws->x[B], n, d, m->w + m->l.lnf_g, m->w + m->l.lnf_b, ws->lnf, ws->stf, ws->o);
     for (int w = 0; w < b->nwin; w++) {
         double ub = m->w[m->l.user_bias + b->user[w]];
@@ -399,12 +405,14 @@ void seqrec_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int train, 
             ws->pred[r] = dot + ub + m->w[m->l.item_bias + j] + m->mu;
         }
     }
+cleanup:
+    return rc;
 }
 
-static void block_backward(const sr_model *m, const sr_batch *b, sr_ws *ws, int l, float *dx,
-                           float *G)
+static int block_backward(const sr_model *m, const sr_batch *b, sr_ws *ws, int l, float *dx,
+                          float *G)
 {
-    int d = m->c.d, f = m->c.ffn;
+    int rc = RP_OK, d = m->c.d, f = m->c.ffn;
     int64_t n = b->nrows;
     const float *W = m->w + m->l.block[l];
     float *GW = G + m->l.block[l];
@@ -413,29 +421,32 @@ static void block_backward(const sr_model *m, const sr_batch *b, sr_ws *ws, int 
     /* x[l+1] = x1 + mask * (relu(a2 W1 + b1) W2 + b2) */
     memcpy(df, dx, (size_t)(n * d) * sizeof(float));
     if (ws->drop_on) apply_mask(df, ws->m_ffn[l], n * d);
-    gemm(1, 0, f, d, (int)n, 1.0f, ws->h1[l], f, df, d, 1.0f, GW + o->w2, d);
+    RP_CALL(gemm(1, 0, f, d, (int)n, 1.0f, ws->h1[l], f, df, d, 1.0f, GW + o->w2, d));
     col_sums(df, n, d, GW + o->b2);
-    gemm(0, 1, (int)n, f, d, 1.0f, df, d, W + o->w2, d, 0.0f, dh, f);
+    RP_CALL(gemm(0, 1, (int)n, f, d, 1.0f, df, d, W + o->w2, d, 0.0f, dh, f));
     for (int64_t k = 0; k < n * f; k++) dh[k] = ws->h1[l][k] > 0.0f ? dh[k] : 0.0f;
-    gemm(1, 0, d, f, (int)n, 1.0f, ws->a2[l], d, dh, f, 1.0f, GW + o->w1, f);
+    RP_CALL(gemm(1, 0, d, f, (int)n, 1.0f, ws->a2[l], d, dh, f, 1.0f, GW + o->w1, f));
     col_sums(dh, n, f, GW + o->b1);
-    gemm(0, 1, (int)n, d, f, 1.0f, dh, f, W + o->w1, f, 0.0f, da, d);
+    RP_CALL(gemm(0, 1, (int)n, d, f, 1.0f, dh, f, W + o->w1, f, 0.0f, da, d));
     memcpy(dx1, dx, (size_t)(n * d) * sizeof(float));
     layer_norm_back(da, n, d, W + o->ln2_g, ws->ln2[l], ws->st2[l], GW + o->ln2_g, GW + o->ln2_b,
                     dx1, 1);
     /* x1 = x + mask * (ctx Wo + bo) */
     memcpy(df, dx1, (size_t)(n * d) * sizeof(float));
     if (ws->drop_on) apply_mask(df, ws->m_att[l], n * d);
-    gemm(1, 0, d, d, (int)n, 1.0f, ws->ctx[l], d, df, d, 1.0f, GW + o->wo, d);
+    RP_CALL(gemm(1, 0, d, d, (int)n, 1.0f, ws->ctx[l], d, df, d, 1.0f, GW + o->wo, d));
     col_sums(df, n, d, GW + o->bo);
-    gemm(0, 1, (int)n, d, d, 1.0f, df, d, W + o->wo, d, 0.0f, da, d); /* dctx */
-    attention_back(m, b, ws->qkv[l], ws->p[l], da, ws->gqkv, ws->gp, ws->cap);
-    gemm(1, 0, d, 3 * d, (int)n, 1.0f, ws->a1[l], d, ws->gqkv, 3 * d, 1.0f, GW + o->wqkv, 3 * d);
+    RP_CALL(gemm(0, 1, (int)n, d, d, 1.0f, df, d, W + o->wo, d, 0.0f, da, d)); /* dctx */
+    RP_CALL(attention_back(m, b, ws->qkv[l], ws->p[l], da, ws->gqkv, ws->gp, ws->cap));
+    RP_CALL(gemm(1, 0, d, 3 * d, (int)n, 1.0f, ws->a1[l], d, ws->gqkv, 3 * d, 1.0f,
+                 GW + o->wqkv, 3 * d));
     col_sums(ws->gqkv, n, 3 * d, GW + o->bqkv);
-    gemm(0, 1, (int)n, d, 3 * d, 1.0f, ws->gqkv, 3 * d, W + o->wqkv, 3 * d, 0.0f, da, d);
+    RP_CALL(gemm(0, 1, (int)n, d, 3 * d, 1.0f, ws->gqkv, 3 * d, W + o->wqkv, 3 * d, 0.0f, da, d));
     memcpy(dx, dx1, (size_t)(n * d) * sizeof(float));
     layer_norm_back(da, n, d, W + o->ln1_g, ws->ln1[l], ws->st1[l], GW + o->ln1_g, GW + o->ln1_b,
                     dx, 1);
+cleanup:
+    return rc;
 }
 
 /* Head backward: dpred -> d(user bias), d(item bias), d(target vectors), d(o) into dout. */
@@ -491,7 +502,7 @@ double seqrec_loss_grad(const sr_model *m, const sr_batch *b, sr_ws *ws, sr_grad
     int d = m->c.d, B = m->c.blocks;
     int64_t n = b->nrows;
     double loss = 0.0, se = 0.0, c = 0.0;
-    seqrec_forward(m, b, ws, train, seed);
+    if (seqrec_forward(m, b, ws, train, seed) != RP_OK) return NAN;
     double *dp = ws->pred + ws->cap; /* second half of pred: d(loss)/d(pred) per row */
     for (int64_t r = 0; r < n; r++) {
         dp[r] = 0.0;
@@ -507,7 +518,8 @@ double seqrec_loss_grad(const sr_model *m, const sr_batch *b, sr_ws *ws, sr_grad
     head_backward(m, b, ws, dp, dout, g);
     layer_norm_back(dout, n, d, m->w + m->l.lnf_g, ws->lnf, ws->stf, g->g + m->l.lnf_g,
                     g->g + m->l.lnf_b, dx, 0);
-    for (int l = B - 1; l >= 0; l--) block_backward(m, b, ws, l, dx, g->g);
+    for (int l = B - 1; l >= 0; l--)
+        if (block_backward(m, b, ws, l, dx, g->g) != RP_OK) return NAN;
     if (ws->drop_on) apply_mask(dx, ws->m_emb, n * d);
     embed_backward(m, b, dx, g);
     *sse = se;

@@ -112,11 +112,13 @@ void seqrec_grad_reset(sr_grad *g, const sr_model *m);
 float seqrec_dropout_scale(uint64_t seed, uint64_t key, int site, int t, int j, float p);
 
 /* seqrec_forward - outputs ws->o [nrows, d] and ws->pred for rows with a target.
- * train: dropout on (masks keyed by seed and drop_key), else off. Local. */
-void seqrec_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int train, uint64_t seed);
+ * train: dropout on (masks keyed by seed and drop_key), else off. Local. Returns RP_OK, or
+ * RP_ERR_INTERNAL (a GEMM shape rp_la refuses: a bug, logged). */
+int seqrec_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int train, uint64_t seed);
 /* seqrec_loss_grad - forward (train) + backward of loss = sum_r weight[r] * (pred_r - y_r)^2,
- * gradient added to g. Returns the loss. *sse gets the sum of squared errors of the clamped
- * predictions over rows with weight > 0, *cnt their number. Local. */
+ * gradient added to g. Returns the loss, NaN if a GEMM failed (see seqrec_forward). *sse gets
+ * the sum of squared errors of the clamped predictions over rows with weight > 0, *cnt their
+ * number. Local. */
 double seqrec_loss_grad(const sr_model *m, const sr_batch *b, sr_ws *ws, sr_grad *g,
                         uint64_t seed, int train, double *sse, double *cnt);
 /* seqrec_item_vector - the content vector of item i (video + author + mean of tags) into v[d]:

@@ -7,9 +7,10 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "rp_mlp.h"
 #include "rp_stage.h"
 
-#define TT_MAX_LAYERS 8
+#define TT_MAX_LAYERS RP_MLP_MAX_LAYERS
 #define TT_USER 0
 #define TT_ITEM 1
 #define TT_MAX_EMB 1024
@@ -88,12 +89,14 @@ typedef struct tt_model {
     float *emb;
 } tt_model;
 
-/* Forward/backward workspace for up to cap samples. */
-/* Samples are deduplicated per side: the towers run once per distinct row of a call
- * (uniq[t][0..nu[t])), map[t][i] is sample i's position in it. */
+/* Forward/backward workspace for up to cap samples. Samples are deduplicated per side: the
+ * towers run once per distinct row of a call (uniq[t][0..nu[t])), map[t][i] is sample i's
+ * position in it. Each tower's MLP runs on the library engine (rp_mlp): x[t] its input rows,
+ * work[t] its activations, scratch and dx (the input rows' gradient, scattered to the
+ * embedding rows) its backward pass. */
 typedef struct tt_ws {
     int cap;
-    float *x[2], *h[2][TT_MAX_LAYERS], *g0, *g1, *nrm[2], *dout[2], *out[2], *dbias[2], *idg;
+    float *x[2], *work[2], *scratch, *dx, *nrm[2], *dout[2], *out[2], *dbias[2], *idg;
     double *pred, *s;
     int32_t *uniq[2], *map[2], *seen[2]; /* seen: [rows of side t], -1 = not in this call */
     int nu[2];
@@ -126,15 +129,18 @@ int twotower_ws_init(tt_ws *ws, const tt_model *m, int cap);
 void twotower_ws_clear(tt_ws *ws);
 int twotower_grad_init(tt_grad *g, const tt_model *m, int cap);
 void twotower_grad_clear(tt_grad *g);
-/* twotower_tower_forward - tower t for rows[0..n): output in ws->out[t] ([n, D]). */
-void twotower_tower_forward(const tt_model *m, int t, const int32_t *rows, int n, tt_ws *ws);
+/* twotower_tower_forward - tower t for rows[0..n) (n <= ws->cap): output in ws->out[t]
+ * ([n, D]). Returns RP_OK, or RP_ERR_INTERNAL (a shape the MLP engine refuses: a bug, since
+ * twotower_model_init checked the layout; logged). */
+int twotower_tower_forward(const tt_model *m, int t, const int32_t *rows, int n, tt_ws *ws);
 /* twotower_predict - forward both towers (once per distinct row) and the head;
- * ws->pred[i] = unclamped prediction. */
-void twotower_predict(const tt_model *m, const int32_t *users, const int32_t *items, int n,
-                      tt_ws *ws);
+ * ws->pred[i] = unclamped prediction. Returns as twotower_tower_forward. */
+int twotower_predict(const tt_model *m, const int32_t *users, const int32_t *items, int n,
+                     tt_ws *ws);
 /* twotower_loss_grad - forward + backward for n samples; adds d(sum loss)/d(params) * inv_b
- * to g (dense and sparse). Returns the loss sum (unscaled); *sse, *sae get the squared and
- * absolute errors of the clamped predictions. */
+ * to g (dense and sparse). Returns the loss sum (unscaled), NaN if the MLP engine failed (see
+ * twotower_tower_forward); *sse, *sae get the squared and absolute errors of the clamped
+ * predictions. */
 double twotower_loss_grad(const tt_model *m, const int32_t *users, const int32_t *items,
                           const float *y, int n, float inv_b, tt_ws *ws, tt_grad *g,
                           double *sse, double *sae);

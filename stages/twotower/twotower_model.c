@@ -1,6 +1,6 @@
 /* twotower_model.c - parameter layout, initialisation, forward and backward passes of the
- * two-tower model on float32 (matrix work in cblas_sgemm). Used by rp-twotower and its tests. */
-#include <cblas.h>
+ * two-tower model on float32 (each tower's MLP on the library engine, rp_mlp). Used by
+ * rp-twotower and its tests. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,28 +10,6 @@
 #include "twotower.h"
 
 #define TT_COS_EPS 1e-8
-
-/* ReLU on the bits: sign set (negative, -0, -NaN) -> +0. Branch-free, because the signs are
- * random and a mispredicted branch per activation costs more than the sgemm work per sample. */
-static inline float relu(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    u &= ~(uint32_t)((int32_t)u >> 31);
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-/* g if the ReLU output a was positive (a is +0 or positive after relu()), else +0. */
-static inline float relu_mask(float g, float a)
-{
-    uint32_t ug, ua;
-    memcpy(&ug, &g, sizeof ug);
-    memcpy(&ua, &a, sizeof ua);
-    ug &= -(uint32_t)(ua != 0);
-    memcpy(&g, &ug, sizeof g);
-    return g;
-}
 
 /* Parse "64,32" into dims[1..]; "" means no hidden layer. Returns the number of hidden layers
  * or -1 on a malformed list. */
@@ -159,6 +137,10 @@ int twotower_model_init(tt_model *m, const tt_opts *o, const tt_data *d)
         RP_FAIL_USER0(RP_ERR_USAGE, "bad --hidden '%s' or a tower without any input "
                       "(at most %d hidden layers, 63 categorical columns)", o->hidden,
                       TT_MAX_LAYERS - 1);
+    for (int t = 0; t < 2; t++) { /* the shape the MLP engine will be asked to run */
+        rp_mlp shape;
+        RP_CALL(rp_mlp_view(&shape, m->tw[t].nlayers, m->tw[t].dims, NULL));
+    }
     m->head_off = dense;
     m->n_dense = dense + 2;
     m->S = m->D + (o->bias ? 2 : 0);
@@ -178,13 +160,11 @@ void twotower_model_clear(tt_model *m)
     m->dense = m->emb = NULL;
 }
 
-static int max_width(const tt_model *m)
+/* Tower t's MLP as a view over dense (the model's parameters, or a gradient of their shape). */
+static int tower_mlp(const tt_model *m, int t, float *dense, rp_mlp *mlp)
 {
-    int w = 1;
-    for (int t = 0; t < 2; t++)
-        for (int l = 0; l <= m->tw[t].nlayers; l++)
-            if (m->tw[t].dims[l] > w) w = m->tw[t].dims[l];
-    return w;
+    const tt_tower *tw = &m->tw[t];
+    return rp_mlp_view(mlp, tw->nlayers, tw->dims, dense + tw->w_off[0]);
 }
 
 int twotower_ws_init(tt_ws *ws, const tt_model *m, int cap)
@@ -192,11 +172,15 @@ int twotower_ws_init(tt_ws *ws, const tt_model *m, int cap)
     int rc = RP_OK;
     memset(ws, 0, sizeof *ws);
     ws->cap = cap;
-    size_t c = (size_t)cap, w = (size_t)max_width(m);
+    size_t c = (size_t)cap, nscratch = 1, in_max = 1;
     for (int t = 0; t < 2; t++) {
+        rp_mlp mlp;
+        RP_CALL(tower_mlp(m, t, m->dense, &mlp));
+        int64_t ns = rp_mlp_scratch_size(&mlp, cap);
+        nscratch = (size_t)ns > nscratch ? (size_t)ns : nscratch;
+        in_max = (size_t)mlp.dims[0] > in_max ? (size_t)mlp.dims[0] : in_max;
         RP_ALLOC(ws->x[t] = malloc(c * (size_t)m->tw[t].dims[0] * sizeof(float)));
-        for (int l = 0; l < m->tw[t].nlayers; l++)
-            RP_ALLOC(ws->h[t][l] = malloc(c * (size_t)m->tw[t].dims[l + 1] * sizeof(float)));
+        RP_ALLOC(ws->work[t] = malloc((size_t)rp_mlp_work_size(&mlp, cap) * sizeof(float)));
         RP_ALLOC(ws->nrm[t] = malloc(c * (size_t)m->D * sizeof(float)));
         RP_ALLOC(ws->dout[t] = malloc(c * (size_t)m->D * sizeof(float)));
         RP_ALLOC(ws->out[t] = malloc(c * (size_t)m->D * sizeof(float)));
@@ -208,8 +192,8 @@ int twotower_ws_init(tt_ws *ws, const tt_model *m, int cap)
         for (int64_t r = 0; r < m->tw[t].f->n; r++) ws->seen[t][r] = -1;
     }
     RP_ALLOC(ws->idg = calloc((size_t)(m->D / m->E + 2) * m->E, sizeof(float)));
-    RP_ALLOC(ws->g0 = malloc(c * w * sizeof(float)));
-    RP_ALLOC(ws->g1 = malloc(c * w * sizeof(float)));
+    RP_ALLOC(ws->scratch = malloc(nscratch * sizeof(float)));
+    RP_ALLOC(ws->dx = malloc(c * in_max * sizeof(float)));
     RP_ALLOC(ws->pred = malloc(c * sizeof(double)));
     RP_ALLOC(ws->s = malloc(c * sizeof(double)));
 cleanup:
@@ -221,7 +205,7 @@ void twotower_ws_clear(tt_ws *ws)
 {
     for (int t = 0; t < 2; t++) {
         free(ws->x[t]);
-        for (int l = 0; l < TT_MAX_LAYERS; l++) free(ws->h[t][l]);
+        free(ws->work[t]);
         free(ws->nrm[t]);
         free(ws->dout[t]);
         free(ws->out[t]);
@@ -231,8 +215,8 @@ void twotower_ws_clear(tt_ws *ws)
         free(ws->seen[t]);
     }
     free(ws->idg);
-    free(ws->g0);
-    free(ws->g1);
+    free(ws->scratch);
+    free(ws->dx);
     free(ws->pred);
     free(ws->s);
     memset(ws, 0, sizeof *ws);
@@ -322,31 +306,23 @@ static void gather_inputs(const tt_model *m, int t, const int32_t *rows, int n, 
     }
 }
 
-void twotower_tower_forward(const tt_model *m, int t, const int32_t *rows, int n, tt_ws *ws)
+int twotower_tower_forward(const tt_model *m, int t, const int32_t *rows, int n, tt_ws *ws)
 {
+    int rc = RP_OK;
     const tt_tower *tw = &m->tw[t];
     int D = m->D;
+    rp_mlp mlp;
     gather_inputs(m, t, rows, n, ws->x[t]);
-    const float *a = ws->x[t];
-    for (int l = 0; l < tw->nlayers; l++) {
-        int in = tw->dims[l], out = tw->dims[l + 1];
-        float *h = ws->h[t][l];
-        const float *b = m->dense + tw->b_off[l];
-        for (int i = 0; i < n; i++) memcpy(h + (size_t)i * out, b, (size_t)out * sizeof(float));
-        if (n > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, a, in,
-                        m->dense + tw->w_off[l], out, 1.0f, h, out);
-        if (l < tw->nlayers - 1)
-            for (size_t k = 0; k < (size_t)n * out; k++) h[k] = relu(h[k]);
-        a = h;
-    }
+    RP_CALL(tower_mlp(m, t, m->dense, &mlp));
+    RP_CALL(rp_mlp_forward(&mlp, ws->x[t], n, ws->work[t], ws->out[t]));
     /* The id vector bypasses the MLP: nothing squeezes it through a ReLU. */
-    memcpy(ws->out[t], a, (size_t)n * D * sizeof(float));
     for (int i = 0; tw->id_add && i < n; i++) {
         const float *e = id_block(m, tw, rows[i]);
         float *o = ws->out[t] + (size_t)i * D;
         for (int k = 0; k < D; k++) o[k] += e[k];
     }
+cleanup:
+    return rc;
 }
 
 /* Cosine variant: unit-normalise tower outputs in float, as written to /score (so the scoring
@@ -404,14 +380,17 @@ static void head_forward(const tt_model *m, int n, tt_ws *ws)
     }
 }
 
-void twotower_predict(const tt_model *m, const int32_t *users, const int32_t *items, int n,
-                      tt_ws *ws)
+int twotower_predict(const tt_model *m, const int32_t *users, const int32_t *items, int n,
+                     tt_ws *ws)
 {
+    int rc = RP_OK;
     dedup(ws, TT_USER, users, n);
     dedup(ws, TT_ITEM, items, n);
-    twotower_tower_forward(m, TT_USER, ws->uniq[TT_USER], ws->nu[TT_USER], ws);
-    twotower_tower_forward(m, TT_ITEM, ws->uniq[TT_ITEM], ws->nu[TT_ITEM], ws);
+    RP_CALL(twotower_tower_forward(m, TT_USER, ws->uniq[TT_USER], ws->nu[TT_USER], ws));
+    RP_CALL(twotower_tower_forward(m, TT_ITEM, ws->uniq[TT_ITEM], ws->nu[TT_ITEM], ws));
     head_forward(m, n, ws);
+cleanup:
+    return rc;
 }
 
 /* Loss derivative dL/dp for residual r; returns the loss. */
@@ -527,31 +506,20 @@ static void scatter_inputs(const tt_model *m, int t, const int32_t *rows, int n,
     }
 }
 
-/* Backward through tower t from ws->dout[t] over its distinct rows; accumulates dW, db,
- * embedding rows and the id blocks. */
-static void tower_backward(const tt_model *m, int t, tt_ws *ws, tt_grad *g)
+/* Backward through tower t from ws->dout[t] over its distinct rows (after its forward pass):
+ * the engine adds dW, db into g's slice of the tower; the input rows' gradient goes to the
+ * embedding rows, the output's to the id blocks. */
+static int tower_backward(const tt_model *m, int t, tt_ws *ws, tt_grad *g)
 {
-    const tt_tower *tw = &m->tw[t];
-    const int32_t *rows = ws->uniq[t];
-    int n = ws->nu[t];
-    float *cur = ws->dout[t];
+    int rc = RP_OK, n = ws->nu[t];
+    rp_mlp mlp;
+    rp_mlp_grads grads = {.params = g->dense + m->tw[t].w_off[0], .accumulate = 1, .dX = ws->dx};
     scatter_id(m, t, ws, g);
-    for (int l = tw->nlayers - 1; l >= 0; l--) {
-        int in = tw->dims[l], out = tw->dims[l + 1];
-        const float *a = l == 0 ? ws->x[t] : ws->h[t][l - 1];
-        float *db = g->dense + tw->b_off[l];
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, n, 1.0f, a, in, cur, out,
-                    1.0f, g->dense + tw->w_off[l], out);
-        for (int i = 0; i < n; i++)
-            for (int k = 0; k < out; k++) db[k] += cur[(size_t)i * out + k];
-        float *next = cur == ws->g0 ? ws->g1 : ws->g0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, in, out, 1.0f, cur, out,
-                    m->dense + tw->w_off[l], out, 0.0f, next, in);
-        if (l > 0) /* ReLU mask: the layer's output was clamped at 0 */
-            for (size_t k = 0; k < (size_t)n * in; k++) next[k] = relu_mask(next[k], a[k]);
-        cur = next;
-    }
-    scatter_inputs(m, t, rows, n, cur, g);
+    RP_CALL(tower_mlp(m, t, m->dense, &mlp));
+    RP_CALL(rp_mlp_backward(&mlp, ws->x[t], n, ws->work[t], ws->dout[t], &grads, ws->scratch));
+    scatter_inputs(m, t, ws->uniq[t], n, ws->dx, g);
+cleanup:
+    return rc;
 }
 
 double twotower_loss_grad(const tt_model *m, const int32_t *users, const int32_t *items,
@@ -559,10 +527,10 @@ double twotower_loss_grad(const tt_model *m, const int32_t *users, const int32_t
                           double *sse, double *sae)
 {
     if (n <= 0) return 0.0;
-    twotower_predict(m, users, items, n, ws);
+    if (twotower_predict(m, users, items, n, ws) != RP_OK) return NAN;
     double loss = head_backward(m, y, n, inv_b, ws, g, sse, sae);
-    tower_backward(m, TT_USER, ws, g);
-    tower_backward(m, TT_ITEM, ws, g);
+    if (tower_backward(m, TT_USER, ws, g) != RP_OK || tower_backward(m, TT_ITEM, ws, g) != RP_OK)
+        return NAN;
     return loss;
 }
 
@@ -638,7 +606,7 @@ int twotower_embed_rows(const tt_model *m, int t, int64_t r0, int64_t n, float *
     for (int64_t done = 0; done < n; done += chunk) {
         int c = (int)(n - done < chunk ? n - done : chunk);
         for (int i = 0; i < c; i++) rows[i] = (int32_t)(r0 + done + i);
-        twotower_tower_forward(m, t, rows, c, &ws);
+        RP_CALL(twotower_tower_forward(m, t, rows, c, &ws));
         if (raw) memcpy(raw + done * D, ws.out[t], (size_t)c * D * sizeof(float));
         score_rows(m, t, r0 + done, c, ws.out[t], ws.nrm[t], score + done * m->S);
     }

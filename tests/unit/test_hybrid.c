@@ -32,7 +32,8 @@ static void mlp_gradient_check(void)
     CU_ASSERT_EQUAL_FATAL(rp_mlp_work_size(&m, N), N * 12);
     float *grad = malloc((size_t)m.n_params * sizeof *grad);
     rp_mlp_forward(&m, X, N, work, out);
-    rp_mlp_backward(&m, X, N, work, dout, grad, scratch);
+    rp_mlp_grads grads = {.params = grad, .accumulate = 0, .dX = NULL};
+    CU_ASSERT_EQUAL_FATAL(rp_mlp_backward(&m, X, N, work, dout, &grads, scratch), RP_OK);
     int bad = 0;
     double worst = 0.0;
     for (int64_t p = 0; p < m.n_params; p++) {

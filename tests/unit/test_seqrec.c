@@ -184,11 +184,11 @@ static void causal_mask(void)
     int64_t n = fx.b.nrows, d = fx.m.c.d, s = fx.start[1];
     float *o0 = malloc((size_t)(n * d) * sizeof *o0);
     CU_ASSERT_FATAL(o0 != NULL);
-    seqrec_forward(&fx.m, &fx.b, &ws, 0, 1);
+    CU_ASSERT_EQUAL(seqrec_forward(&fx.m, &fx.b, &ws, 0, 1), RP_OK);
     memcpy(o0, ws.o, (size_t)(n * d) * sizeof *o0);
     fx.item[s + 3] = (fx.item[s + 3] + 1) % NI; /* window 1, position 3 */
     fx.bucket[s + 3] = (uint8_t)((fx.bucket[s + 3] + 1) % 4);
-    seqrec_forward(&fx.m, &fx.b, &ws, 0, 1);
+    CU_ASSERT_EQUAL(seqrec_forward(&fx.m, &fx.b, &ws, 0, 1), RP_OK);
     for (int64_t r = 0; r < n; r++) {
         int changed = memcmp(o0 + r * d, ws.o + r * d, (size_t)d * sizeof(float)) != 0;
         int should = r >= s + 3 && r < s + fx.len[1];
@@ -216,13 +216,13 @@ static void dropout_masks(void)
     sr_ws ws;
     make_fixture(&fx, 1, 0.5f);
     CU_ASSERT_FATAL(seqrec_ws_init(&ws, &fx.m, fx.b.nrows) == RP_OK);
-    seqrec_forward(&fx.m, &fx.b, &ws, 0, 1);
+    CU_ASSERT_EQUAL(seqrec_forward(&fx.m, &fx.b, &ws, 0, 1), RP_OK);
     double p0 = ws.pred[2];
     fx.m.c.dropout = 0.0f;
-    seqrec_forward(&fx.m, &fx.b, &ws, 1, 1);
+    CU_ASSERT_EQUAL(seqrec_forward(&fx.m, &fx.b, &ws, 1, 1), RP_OK);
     CU_ASSERT(ws.pred[2] == p0);
     fx.m.c.dropout = 0.5f;
-    seqrec_forward(&fx.m, &fx.b, &ws, 1, 1);
+    CU_ASSERT_EQUAL(seqrec_forward(&fx.m, &fx.b, &ws, 1, 1), RP_OK);
     CU_ASSERT(ws.pred[2] != p0);
     seqrec_ws_clear(&ws);
     seqrec_model_clear(&fx.m);
@@ -236,7 +236,7 @@ static void head_dot_form(void)
     float v[8];
     make_fixture(&fx, 2, 0.0f);
     CU_ASSERT_FATAL(seqrec_ws_init(&ws, &fx.m, fx.b.nrows) == RP_OK);
-    seqrec_forward(&fx.m, &fx.b, &ws, 0, 1);
+    CU_ASSERT_EQUAL(seqrec_forward(&fx.m, &fx.b, &ws, 0, 1), RP_OK);
     for (int64_t r = 0; r < fx.b.nrows; r++) {
         if (fx.target[r] < 0) {
             CU_ASSERT(isnan(ws.pred[r]));

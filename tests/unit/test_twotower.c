@@ -174,7 +174,7 @@ static void score_convention(void)
         float su[6 * 7], si[5 * 7], raw[6 * 5];
         CU_ASSERT_EQUAL(twotower_embed_all(&m, TT_USER, su, raw), RP_OK);
         CU_ASSERT_EQUAL(twotower_embed_all(&m, TT_ITEM, si, NULL), RP_OK);
-        twotower_predict(&m, users, items, NS, &ws);
+        CU_ASSERT_EQUAL(twotower_predict(&m, users, items, NS, &ws), RP_OK);
         double a = 0, c = 0, sae = 0, sse = 0;
         twotower_score_attrs(&m, &sig, &a, &c);
         CU_ASSERT_EQUAL(sig, m.head == TT_HEAD_SIGMOID);
