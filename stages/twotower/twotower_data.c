@@ -229,14 +229,14 @@ int twotower_read_inputs(MPI_Comm comm, const tt_opts *o, tt_data *d)
     int rc = RP_OK;
     char hs[65], hf[65];
     memset(d, 0, sizeof *d);
-    rc = read_shards(comm, o->shards, d);
+    rc = read_shards(comm, o->train.shards, d);
     RP_AGREE(comm, rc);
-    rc = read_features(comm, o->features, d);
+    rc = read_features(comm, o->train.features, d);
     RP_AGREE(comm, rc);
-    RP_CALL(rp_hash_file(comm, o->shards, hs));
-    RP_CALL(rp_hash_file(comm, o->features, hf));
-    snprintf(d->inputs, sizeof d->inputs, "shards=%s sha256=%s\nfeatures=%s sha256=%s", o->shards,
-             hs, o->features, hf);
+    RP_CALL(rp_hash_file(comm, o->train.shards, hs));
+    RP_CALL(rp_hash_file(comm, o->train.features, hf));
+    snprintf(d->inputs, sizeof d->inputs, "shards=%s sha256=%s\nfeatures=%s sha256=%s",
+             o->train.shards, hs, o->train.features, hf);
 cleanup:
     return rp_mpi_agree(comm, rc);
 }
