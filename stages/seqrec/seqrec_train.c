@@ -50,6 +50,16 @@ typedef struct sr_step {
     float *grad;          /* [n] float gradient of the step */
 } sr_step;
 
+/* The stage's side of rp_trainer_run (the ctx of its callbacks). */
+typedef struct sr_loop {
+    MPI_Comm comm;
+    int rank, size;
+    const sr_opts *o;
+    const sr_data *d;
+    sr_train *tr;
+    sr_step st;
+} sr_loop;
+
 void seqrec_bind(sr_model *m, const sr_data *d)
 {
     m->author = d->author;
@@ -209,22 +219,24 @@ static void adam_step(const sr_opts *o, sr_train *tr, const float *g)
 }
 
 /* One global step over windows [p0, p0 + gbn) of the epoch's order. */
-static int train_step(MPI_Comm comm, int rank, int size, const sr_opts *o, const sr_data *d,
-                      sr_train *tr, sr_step *st, int64_t p0, int64_t gbn, int *stop)
+static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
 {
-    int rc = RP_OK;
+    sr_loop *l = ctx;
+    sr_train *tr = l->tr;
+    sr_step *st = &l->st;
+    int rc = RP_OK, size = l->size;
     sr_model *m = &tr->m;
-    int64_t M = o->train.micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0, rows = 0;
+    int64_t M = l->o->train.micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0, rows = 0;
     int64_t nd = m->l.n - m->l.dense0;
     for (int64_t k = 0; k < gbn; k++) rows += st->win.len[st->win.perm[p0 + k]];
-    rp_part_even(nmb, size, rank, &c0, &cc);
+    rp_part_even(nmb, size, l->rank, &c0, &cc);
     int64_t *ctl = st->acc + m->l.n; /* 3 control words after the parameters */
     ctl[0] = ctl[1] = ctl[2] = 0;
     for (int64_t c = c0; c < c0 + cc; c++) {
         int64_t q0 = c * M, n = gbn - q0 < M ? gbn - q0 : M;
         double sse = 0.0, cnt = 0.0;
-        fill_batch(d, st, tr->loop.epoch, p0 + q0, (int)n, 1.0f / (float)rows);
-        seqrec_loss_grad(m, &st->b, &st->ws, &st->g, (uint64_t)o->seed, 1, &sse, &cnt);
+        fill_batch(l->d, st, tr->loop.epoch, p0 + q0, (int)n, 1.0f / (float)rows);
+        seqrec_loss_grad(m, &st->b, &st->ws, &st->g, (uint64_t)l->o->seed, 1, &sse, &cnt);
         accumulate(m, st);
         ctl[0] += rp_fix_of(sse);
         ctl[1] += (int64_t)cnt;
@@ -234,14 +246,14 @@ static int train_step(MPI_Comm comm, int rank, int size, const sr_opts *o, const
     RP_CALL(rp_int_cast(nd + 3, &nbuf));
     if (size > 1)
         RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->acc + m->l.dense0, nbuf, MPI_INT64_T, MPI_SUM,
-                             comm));
+                             l->comm));
     tr->bytes_reduced += (double)nbuf * sizeof(int64_t);
     for (int64_t k = m->l.dense0; k < m->l.n; k++) {
         st->grad[k] = (float)rp_fix_to(st->acc[k]);
         st->acc[k] = 0;
     }
-    RP_CALL(exchange_sparse(comm, size, st, &tr->bytes_reduced));
-    adam_step(o, tr, st->grad);
+    RP_CALL(exchange_sparse(l->comm, size, st, &tr->bytes_reduced));
+    adam_step(l->o, tr, st->grad);
     memset(st->grad, 0, (size_t)m->l.dense0 * sizeof(float)); /* sparse part: zero again */
     tr->loop.ep_sse += rp_fix_to(ctl[0]);
     tr->loop.ep_n += (double)ctl[1];
@@ -338,27 +350,11 @@ static int train_alloc(const sr_opts *o, sr_train *tr)
     return rc;
 }
 
-/* The stage's side of rp_trainer_run. */
-typedef struct sr_loop {
-    MPI_Comm comm;
-    int rank, size;
-    const sr_opts *o;
-    const sr_data *d;
-    sr_train *tr;
-    sr_step st;
-} sr_loop;
-
 static void loop_epoch_begin(void *ctx, int64_t epoch, int64_t *n)
 {
     sr_loop *l = ctx;
     make_windows(l->o, l->d, epoch, &l->st.win);
     *n = l->st.win.n;
-}
-
-static int loop_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
-{
-    sr_loop *l = ctx;
-    return train_step(l->comm, l->rank, l->size, l->o, l->d, l->tr, &l->st, p0, gbn, stop);
 }
 
 static int loop_validate(void *ctx, double *rmse, double *mae)
@@ -409,7 +405,7 @@ int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr
 {
     int rc = RP_OK;
     sr_loop l = {.comm = comm, .o = o, .d = d, .tr = tr};
-    const rp_train_ops ops = {&l, loop_epoch_begin, loop_step, loop_validate, loop_save_best,
+    const rp_train_ops ops = {&l, loop_epoch_begin, train_step, loop_validate, loop_save_best,
                               loop_restore_best};
     rp_train_ckpt ck;
     sr_config c;

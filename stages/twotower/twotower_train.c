@@ -46,6 +46,16 @@ typedef struct tt_step {
     int64_t recv_cap;
 } tt_step;
 
+/* The stage's side of rp_trainer_run (the ctx of its callbacks). */
+typedef struct tt_loop {
+    MPI_Comm comm;
+    int rank, size;
+    const tt_opts *o;
+    const tt_data *d;
+    tt_train *tr;
+    tt_step st;
+} tt_loop;
+
 static int fix_init(tt_fix *a, int64_t n_rows, int64_t cap, int E)
 {
     int rc = RP_OK;
@@ -236,32 +246,35 @@ static void micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_
 /* One global step over positions [p0, p0 + gbn) of the permutation, cut into micro-batches of
  * o->micro_batch; this rank takes an even block of them. Returns RP_OK; *stop = 1 when any
  * rank saw a signal (carried in the allreduce buffer). */
-static int train_step(MPI_Comm comm, int rank, int size, const tt_opts *o, const tt_data *d,
-                      tt_train *tr, tt_step *st, int64_t p0, int64_t gbn, int *stop)
+static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
 {
-    int rc = RP_OK;
+    tt_loop *l = ctx;
+    tt_train *tr = l->tr;
+    tt_step *st = &l->st;
+    int rc = RP_OK, size = l->size;
     tt_model *m = &tr->m;
-    int64_t M = o->train.micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0, nd = m->n_dense;
-    rp_part_even(nmb, size, rank, &c0, &cc);
+    int64_t M = l->o->train.micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0;
+    int64_t nd = m->n_dense;
+    rp_part_even(nmb, size, l->rank, &c0, &cc);
     memset(st->ibuf, 0, (size_t)(nd + 3) * sizeof *st->ibuf);
     fix_reset(&st->loc);
     for (int64_t c = c0; c < c0 + cc; c++) {
         int64_t q0 = c * M, n = gbn - q0 < M ? gbn - q0 : M;
-        micro_batch(d, m, st, p0 + q0, (int)n, gbn);
+        micro_batch(l->d, m, st, p0 + q0, (int)n, gbn);
     }
     st->ibuf[nd + 2] = rp_signal_raised() ? 1 : 0;
     int nbuf = 0;
     RP_CALL(rp_int_cast(nd + 3, &nbuf));
     if (size > 1)
-        RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, comm));
+        RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, l->comm));
     tr->bytes_dense += (double)nbuf * sizeof(int64_t);
     for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)rp_fix_to(st->ibuf[k]);
     const tt_fix *rows = &st->loc;
     if (size > 1) {
-        RP_CALL(exchange_sparse(comm, size, m, st, &tr->bytes_sparse));
+        RP_CALL(exchange_sparse(l->comm, size, m, st, &tr->bytes_sparse));
         rows = &st->uni;
     }
-    optimizer_step(o, d, tr, st, rows);
+    optimizer_step(l->o, l->d, tr, st, rows);
     tr->loop.ep_sse += rp_fix_to(st->ibuf[nd]);
     tr->loop.ep_sae += rp_fix_to(st->ibuf[nd + 1]);
     tr->loop.ep_n += (double)gbn;
@@ -391,27 +404,11 @@ static int train_alloc(const tt_opts *o, tt_train *tr)
     return rc;
 }
 
-/* The stage's side of rp_trainer_run. */
-typedef struct tt_loop {
-    MPI_Comm comm;
-    int rank, size;
-    const tt_opts *o;
-    const tt_data *d;
-    tt_train *tr;
-    tt_step st;
-} tt_loop;
-
 static void loop_epoch_begin(void *ctx, int64_t epoch, int64_t *n)
 {
     tt_loop *l = ctx;
     make_perm((uint64_t)l->o->seed, epoch, l->d->train.n, l->st.perm);
     *n = l->d->train.n;
-}
-
-static int loop_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
-{
-    tt_loop *l = ctx;
-    return train_step(l->comm, l->rank, l->size, l->o, l->d, l->tr, &l->st, p0, gbn, stop);
 }
 
 static int loop_validate(void *ctx, double *rmse, double *mae)
@@ -438,7 +435,7 @@ int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *
 {
     int rc = RP_OK;
     tt_loop l = {.comm = comm, .o = o, .d = d, .tr = tr};
-    const rp_train_ops ops = {&l, loop_epoch_begin, loop_step, loop_validate, loop_save_best,
+    const rp_train_ops ops = {&l, loop_epoch_begin, train_step, loop_validate, loop_save_best,
                               loop_restore_best};
     rp_train_ckpt ck;
     char cfg[1024];
