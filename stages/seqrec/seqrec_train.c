@@ -417,10 +417,12 @@ int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr
     if (rc == RP_OK) seqrec_bind(&tr->m, d);
     RP_AGREE(comm, rc);
     RP_CALL(init_biases(comm, o, &tr->m));
+    rp_fault_mark("optimiser state");
     rc = train_alloc(o, tr);
     RP_AGREE(comm, rc);
     seqrec_checkpoint(o, d, tr, cfg, sizeof cfg, &ck);
     if (o->train.resume) RP_CALL(rp_trainer_ckpt_read(comm, &ck, o->train.epochs, &tr->loop));
+    rp_fault_mark("step buffers");
     rc = step_alloc(l.size, o, d, tr, &l.st);
     RP_AGREE(comm, rc);
     rp_log_info("%lld users, %lld train / %lld valid views, %lld windows per epoch, %lld "

@@ -158,6 +158,9 @@ static int read_nums(hid_t f, const char *path, const char *ds, tt_side *s)
     int rc = RP_OK;
     RP_CALL(read_matrix(f, path, ds, RP_F32, s->n, (void **)&s->num, &s->nnum));
     if (s->nnum == 0) return RP_OK;
+    /* names first: their attribute read is collective, the rest is local work that may fail on
+     * one rank alone (the caller agrees after it) */
+    RP_CALL(column_names(f, ds, "num", s->nnum, &s->num_names));
     RP_ALLOC(s->num_mean = malloc((size_t)s->nnum * sizeof(float)));
     RP_ALLOC(s->num_std = malloc((size_t)s->nnum * sizeof(float)));
     for (int j = 0; j < s->nnum; j++) {
@@ -177,7 +180,6 @@ static int read_nums(hid_t f, const char *path, const char *ds, tt_side *s)
         for (int64_t r = 0; r < s->n; r++)
             s->num[r * s->nnum + j] = (float)((s->num[r * s->nnum + j] - mean) / sd);
     }
-    RP_CALL(column_names(f, ds, "num", s->nnum, &s->num_names));
 cleanup:
     return rc;
 }

@@ -445,10 +445,12 @@ int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *
     RP_AGREE(comm, rc);
     if (o->bias && o->bias_init && tr->m.head != TT_HEAD_SIGMOID)
         RP_CALL(twotower_init_biases(comm, o, d, &tr->m));
+    rp_fault_mark("optimiser state");
     rc = train_alloc(o, tr);
     RP_AGREE(comm, rc);
     twotower_checkpoint(o, d, tr, cfg, sizeof cfg, &ck);
     if (o->train.resume) RP_CALL(rp_trainer_ckpt_read(comm, &ck, o->train.epochs, &tr->loop));
+    rp_fault_mark("step buffers");
     rc = step_alloc(l.size, o, d, tr, &l.st);
     RP_AGREE(comm, rc);
     rp_log_info("%lld train / %lld valid interactions, %lld dense parameters, %lld embedding "

@@ -11,6 +11,7 @@
 #include "rp_sha256.h"
 #include "rp_test.h"
 #include "twotower.h"
+#include "twotower_fixture.h"
 
 int test_twotower_mpi_register(void);
 
