@@ -112,6 +112,14 @@ void rp_trainer_clear(rp_trainer *tr);
 int rp_trainer_run(MPI_Comm comm, const rp_train_opts *o, rp_trainer *tr,
                    const rp_train_ops *ops, const rp_train_ckpt *ck);
 
+/* rp_train_allgather - the sparse part of a step: every rank's nsend int64 words (records of
+ * touched rows) concatenated in rank order into recv (capacity cap words) on every rank;
+ * counts, displs: [size] scratch. Adds the words received * 8 to *bytes. Collective.
+ * Out: *total words. Returns RP_OK, RP_ERR_INTERNAL (more than cap or 2^31 words, alike on
+ * every rank), or an MPI failure. */
+int rp_train_allgather(MPI_Comm comm, const int64_t *send, int64_t nsend, int64_t *recv,
+                       int64_t cap, int *counts, int *displs, int64_t *total, double *bytes);
+
 /* rp_trainer_hist_write - /history/{epoch,train_rmse[,train_mae],valid_rmse,valid_mae,seconds}
  * with len entries. Collective. */
 int rp_trainer_hist_write(MPI_Comm comm, hid_t f, const rp_trainer *tr, int64_t len);

@@ -234,6 +234,28 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
+int rp_train_allgather(MPI_Comm comm, const int64_t *send, int64_t nsend, int64_t *recv,
+                       int64_t cap, int *counts, int *displs, int64_t *total, double *bytes)
+{
+    int rc = RP_OK, size = 1, nloc = 0;
+    int64_t sum = 0;
+    RP_MPI(MPI_Comm_size(comm, &size));
+    RP_CALL(rp_int_cast(nsend, &nloc));
+    RP_MPI(MPI_Allgather(&nloc, 1, MPI_INT, counts, 1, MPI_INT, comm));
+    for (int p = 0; p < size; p++) {
+        displs[p] = (int)(sum < INT32_MAX ? sum : 0); /* an overflow fails below */
+        sum += counts[p];
+    }
+    /* every rank has the same counts, so every rank fails here alike */
+    RP_REQUIRE(sum <= cap && sum < INT32_MAX, RP_ERR_INTERNAL, "sparse exchange of %lld words: "
+               "over its capacity %lld", (long long)sum, (long long)cap);
+    RP_MPI(MPI_Allgatherv(send, nloc, MPI_INT64_T, recv, counts, displs, MPI_INT64_T, comm));
+    *bytes += (double)sum * sizeof(int64_t);
+    *total = sum;
+cleanup:
+    return rc;
+}
+
 int rp_trainer_hist_write(MPI_Comm comm, hid_t f, const rp_trainer *tr, int64_t len)
 {
     int rc = RP_OK;

@@ -149,29 +149,19 @@ static void accumulate(const sr_model *m, sr_step *st)
 /* Sum the sparse spans of all ranks into st->grad (float), then forget them in acc. */
 static int exchange_sparse(MPI_Comm comm, int size, sr_step *st, double *bytes)
 {
-    int rc = RP_OK, nloc = 0, total = 0;
-    int64_t k = 0;
+    int rc = RP_OK;
+    int64_t k = 0, total = 0;
     for (int64_t s = 0; s < st->naspans; s++) {
         st->send[k++] = st->aoff[s];
         st->send[k++] = st->alen[s];
         for (int32_t q = 0; q < st->alen[s]; q++) st->send[k++] = st->acc[st->aoff[s] + q];
     }
-    RP_CALL(rp_int_cast(k, &nloc));
     if (size > 1) {
-        RP_MPI(MPI_Allgather(&nloc, 1, MPI_INT, st->counts, 1, MPI_INT, comm));
-        for (int p = 0; p < size; p++) {
-            st->displs[p] = total;
-            RP_REQUIRE((int64_t)total + st->counts[p] < INT32_MAX, RP_ERR_INTERNAL,
-                       "sparse exchange too large");
-            total += st->counts[p];
-        }
-        RP_REQUIRE(total <= st->cap_recv, RP_ERR_INTERNAL, "sparse exchange overflow");
-        RP_MPI(MPI_Allgatherv(st->send, nloc, MPI_INT64_T, st->recv, st->counts, st->displs,
-                              MPI_INT64_T, comm));
-        *bytes += (double)total * sizeof(int64_t);
+        RP_CALL(rp_train_allgather(comm, st->send, k, st->recv, st->cap_recv, st->counts,
+                                   st->displs, &total, bytes));
     } else {
         memcpy(st->recv, st->send, (size_t)k * sizeof *st->send);
-        total = nloc;
+        total = k;
     }
     /* rebuild the summed spans in acc (exact integer sums: order does not matter) */
     for (int64_t s = 0; s < st->naspans; s++) {

@@ -145,26 +145,18 @@ static void adam_update(float *w, float *mo, float *ve, const float *g, int64_t 
 
 /* Gather every rank's touched rows (records [row, E fixed-point values]) and sum them into
  * st->uni: only rows some rank touched travel, so traffic is independent of the table sizes. */
-static int exchange_sparse(MPI_Comm comm, int size, const tt_model *m, tt_step *st,
-                           double *bytes)
+static int exchange_sparse(MPI_Comm comm, const tt_model *m, tt_step *st, double *bytes)
 {
     int rc = RP_OK;
     tt_fix *l = &st->loc, *u = &st->uni;
-    int E = m->E, rec = 1 + E, nloc = 0, total = 0;
-    RP_CALL(rp_int_cast(l->nrows * rec, &nloc));
+    int E = m->E, rec = 1 + E;
+    int64_t total = 0;
     for (int64_t k = 0; k < l->nrows; k++) {
         st->send[k * rec] = l->rows[k];
         memcpy(st->send + k * rec + 1, l->vals + k * E, (size_t)E * sizeof(int64_t));
     }
-    RP_MPI(MPI_Allgather(&nloc, 1, MPI_INT, st->counts, 1, MPI_INT, comm));
-    for (int p = 0; p < size; p++) {
-        st->displs[p] = total;
-        total += st->counts[p];
-    }
-    RP_REQUIRE(total <= st->recv_cap, RP_ERR_INTERNAL, "sparse exchange overflow");
-    RP_MPI(MPI_Allgatherv(st->send, nloc, MPI_INT64_T, st->recv, st->counts, st->displs,
-                          MPI_INT64_T, comm));
-    *bytes += (double)total * sizeof(int64_t);
+    RP_CALL(rp_train_allgather(comm, st->send, l->nrows * rec, st->recv, st->recv_cap,
+                               st->counts, st->displs, &total, bytes));
     fix_reset(u);
     for (int64_t k = 0; k < total / rec; k++)
         fix_add(u, E, (int32_t)st->recv[k * rec], st->recv + k * rec + 1);
@@ -271,7 +263,7 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)rp_fix_to(st->ibuf[k]);
     const tt_fix *rows = &st->loc;
     if (size > 1) {
-        RP_CALL(exchange_sparse(l->comm, size, m, st, &tr->bytes_sparse));
+        RP_CALL(exchange_sparse(l->comm, m, st, &tr->bytes_sparse));
         rows = &st->uni;
     }
     optimizer_step(l->o, l->d, tr, st, rows);
