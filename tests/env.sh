@@ -13,3 +13,16 @@ rp_mpirun() { local np=$1; shift; $MPIEXEC -n "$np" "$@"; }
 # (FAIL_GO_ON=1), count it in $fails and let the script end with [ $fails = 0 ].
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); [ "${FAIL_GO_ON:-0}" = 1 ] || exit 1; }
+# rp_expect_exit CODE OUT NP PROG ARGS...: run PROG on NP ranks (stderr in err.txt); fail unless
+# it exits CODE and, when CODE is not 0, printed an error and left neither OUT nor OUT.partial.
+rp_expect_exit() {
+    local want=$1 out=$2 np=$3
+    shift 3
+    rm -f "$out"
+    rp_mpirun "$np" "$@" > /dev/null 2> err.txt
+    local st=$?
+    [ "$st" = "$want" ] || fail "exit $st, want $want for: $* ($(head -n 2 err.txt))"
+    [ "$want" = 0 ] || [ ! -e "$out" ] || fail "output $out left after failure"
+    [ ! -e "$out.partial" ] || fail "partial $out.partial left"
+    [ "$want" = 0 ] || [ -s err.txt ] || fail "no error message for: $*"
+}

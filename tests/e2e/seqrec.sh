@@ -40,17 +40,8 @@ for np in 2 3 4; do
 done
 
 # 2. exit codes; no output on failure
-expect() { # expect CODE OUT args...
-    local want=$1 out=$2
-    shift 2
-    rm -f "$out"
-    rp_mpirun 2 "$RP_BIN/rp-seqrec" "$@" > /dev/null 2> err.txt
-    local st=$?
-    [ "$st" = "$want" ] || fail "exit $st, want $want for: $* ($(head -n 2 err.txt))"
-    [ "$want" = 0 ] || [ ! -e "$out" ] || fail "output $out left after failure"
-    [ ! -e "$out.partial" ] || fail "partial $out.partial left"
-    [ "$want" = 0 ] || [ "$(grep -c . err.txt)" -ge 1 ] || fail "no error message for: $*"
-}
+# expect CODE OUT args...: exit code, error message, no output (rp_expect_exit)
+expect() { rp_expect_exit "$1" "$2" 2 "$RP_BIN/rp-seqrec" "${@:3}"; }
 expect 0 none.h5 --help
 expect 64 x.h5 --shards s.h5 --features f.h5
 expect 64 x.h5 "${small[@]}" --out x.h5 --bogus 1

@@ -56,16 +56,8 @@ fi
 h5ls sig.h5/weights/user/id_vector > /dev/null 2>&1 && fail "--no-user-id still has an id vector"
 
 # 2. exit codes, no output on failure
-expect() { # expect CODE OUT args...
-    local want=$1 out=$2
-    shift 2
-    rm -f "$out"
-    tt 2 "$RP_BIN/rp-twotower" "$@" > /dev/null 2> err.txt
-    local st=$?
-    [ "$st" = "$want" ] || fail "exit $st, want $want for: $* ($(head -n 2 err.txt))"
-    [ "$want" = 0 ] || [ ! -e "$out" ] || fail "output $out left after failure"
-    [ ! -e "$out.partial" ] || fail "partial $out.partial left"
-}
+# expect CODE OUT args...: exit code, error message, no output (rp_expect_exit)
+expect() { rp_expect_exit "$1" "$2" 2 "$RP_BIN/rp-twotower" "${@:3}"; }
 expect 0 none.h5 --help
 expect 64 x.h5 --shards s.h5 --features f.h5
 expect 64 x.h5 --shards s.h5 --features f.h5 --out x.h5 --bogus 1
