@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "rp_err.h"
+#include "rp_fault.h"
 #include "rp_h5.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
@@ -123,9 +124,12 @@ int rp_trainer_init(rp_trainer *tr, int epochs, int with_mae, int select_mae)
     h->valid_rmse = rp_calloc(ep, sizeof(double));
     h->valid_mae = rp_calloc(ep, sizeof(double));
     h->seconds = rp_calloc(ep, sizeof(double));
-    int failed = !h->epoch || !h->train_rmse || (with_mae && !h->train_mae) || !h->valid_rmse ||
-                 !h->valid_mae || !h->seconds;
-    return failed ? RP_ERR_NOMEM : RP_OK;
+    if (!h->epoch || !h->train_rmse || (with_mae && !h->train_mae) || !h->valid_rmse ||
+        !h->valid_mae || !h->seconds) {
+        rp_log_error(__FILE__, __LINE__, "learning curve of %zu epochs: out of memory", ep);
+        return RP_ERR_NOMEM;
+    }
+    return RP_OK;
 }
 
 void rp_trainer_clear(rp_trainer *tr)
