@@ -70,7 +70,9 @@ STAGES := $(notdir $(patsubst %/,%,$(dir $(wildcard stages/*/main.c))))
 PROGS := $(addprefix $(BIN)/rp-,$(STAGES))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 MPI_SRCS := $(wildcard tests/mpi/test_*_mpi.c)
-ALL_SRCS := $(LIB_SRCS) $(wildcard stages/*/*.c) $(UNIT_SRCS) $(MPI_SRCS) \
+TESTLIB_SRCS := $(wildcard tests/lib/*.c)
+TESTLIB := $(B)/libtestfix.a
+ALL_SRCS := $(LIB_SRCS) $(wildcard stages/*/*.c) $(UNIT_SRCS) $(MPI_SRCS) $(TESTLIB_SRCS) \
             tests/unit/runner.c tests/mpi/runner.c tests/rp_test.c $(wildcard tests/fuzz/*.c) \
             $(wildcard tests/tools/*.c) $(wildcard bench/tools/*.c)
 OBJS_OF = $(patsubst %.c,$(B)/%.o,$(1))
@@ -111,8 +113,13 @@ $(BIN)/rp-$(1): $(B)/stages/$(1)/main.o $(B)/libstage_$(1).a $(LIB) | $(BIN)
 endef
 $(foreach s,$(STAGES),$(eval $(call STAGE_template,$(s))))
 STAGE_LIBS := $(addprefix $(B)/libstage_,$(addsuffix .a,$(STAGES)))
-# Tests and tools include a stage's header by name ("hybrid_fixture.h"), not by relative path.
+# Tests and tools include a stage's header by name ("hybrid.h"), not by relative path.
 STAGE_INC := $(addprefix -Istages/,$(STAGES))
+
+# Fixture generators (planted inputs in the project's schemas) used only by tests, test tools
+# and benchmarks: tests/lib/*.c form $(TESTLIB), linked into those, never into the programs.
+$(TESTLIB): $(call OBJS_OF,$(TESTLIB_SRCS)) $(B)/empty.o | $(B)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(B)/empty.o: | $(B)
 	$(Q)echo 'typedef int rp_empty_unit;' | $(MPICC) -x c -c -o $@ -
@@ -126,12 +133,12 @@ $(B)/tests/mpi_suites.inc: $(MPI_SRCS) Makefile | $(B)
 	$(Q)printf '%s\n' $(foreach f,$(MPI_SRCS),'RP_SUITE($(basename $(notdir $(f))))') > $@.tmp && mv $@.tmp $@
 $(B)/tests/unit/runner.o: $(B)/tests/unit_suites.inc
 $(B)/tests/mpi/runner.o: $(B)/tests/mpi_suites.inc
-$(B)/tests/%.o: ALL_CFLAGS += -I$(B)/tests -Itests $(STAGE_INC)
-$(B)/bench/%.o: ALL_CFLAGS += $(STAGE_INC)
+$(B)/tests/%.o: ALL_CFLAGS += -I$(B)/tests -Itests -Itests/lib $(STAGE_INC)
+$(B)/bench/%.o: ALL_CFLAGS += -Itests/lib $(STAGE_INC)
 
-$(BIN)/test-unit: $(call OBJS_OF,tests/unit/runner.c tests/rp_test.c $(UNIT_SRCS)) $(STAGE_LIBS) $(LIB) | $(BIN)
+$(BIN)/test-unit: $(call OBJS_OF,tests/unit/runner.c tests/rp_test.c $(UNIT_SRCS)) $(TESTLIB) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)
-$(BIN)/test-mpi: $(call OBJS_OF,tests/mpi/runner.c tests/rp_test.c $(MPI_SRCS)) $(STAGE_LIBS) $(LIB) | $(BIN)
+$(BIN)/test-mpi: $(call OBJS_OF,tests/mpi/runner.c tests/rp_test.c $(MPI_SRCS)) $(TESTLIB) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)
 
 
@@ -139,9 +146,9 @@ $(BIN)/test-mpi: $(call OBJS_OF,tests/mpi/runner.c tests/rp_test.c $(MPI_SRCS)) 
 # (bench/tools/<x>.c -> bin/bench-<x>): the same rules, warnings and libraries as the stages.
 TOOL_SRCS := $(wildcard tests/tools/*.c) $(wildcard bench/tools/*.c)
 .SECONDARY: $(call OBJS_OF,$(TOOL_SRCS))
-$(BIN)/test-%: $(B)/tests/tools/%.o $(STAGE_LIBS) $(LIB) | $(BIN)
+$(BIN)/test-%: $(B)/tests/tools/%.o $(TESTLIB) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(BIN)/bench-%: $(B)/bench/tools/%.o $(STAGE_LIBS) $(LIB) | $(BIN)
+$(BIN)/bench-%: $(B)/bench/tools/%.o $(TESTLIB) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 -include $(patsubst %.c,$(B)/%.d,$(ALL_SRCS))

@@ -20,6 +20,11 @@ int rp_fault_hit(rp_fault_kind kind);
  * this rank: the counts show a test which N reach which step). Local. */
 long long rp_fault_count(rp_fault_kind kind);
 
+/* rp_fault_mark - on the rank RP_FAULT names, log (debug level, RP_LOG=2) "RP_FAULT mark
+ * <where>: alloc=.. h5read=.. h5write=..", the counts so far: a test injects N = count + 1 to
+ * fail the first operation after a named point (e.g. a trainer's buffers). Local. */
+void rp_fault_mark(const char *where);
+
 /* rp_malloc / rp_calloc / rp_realloc - the C allocators, failing where RP_FAULT says: for the
  * rank-local steps that end in RP_AGREE_LOCAL instead of jumping to cleanup. Local. */
 void *rp_malloc(size_t n);

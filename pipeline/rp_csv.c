@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "rp_err.h"
+#include "rp_fault.h"
 #include "rp_file.h"
 #include "rp_mpi.h"
 
@@ -97,13 +98,15 @@ int rp_csv_read_chunk(MPI_Comm comm, const char *path, const char *header, rp_cs
     ck->file_bytes = fsize;
     RP_REQUIRE(rp_csv_line_start(fd, fsize, 0, fsize * rank / size, &start) == 0, RP_ERR_IO,
                "%s: read failed: %s", path, strerror(errno));
-    RP_ALLOC(starts = malloc(((size_t)size + 1) * sizeof *starts));
+    starts = rp_malloc(((size_t)size + 1) * sizeof *starts);
+    RP_AGREE_LOCAL(comm, starts == NULL);
     RP_MPI(MPI_Allgather(&start, 1, MPI_INT64_T, starts, 1, MPI_INT64_T, comm));
     starts[size] = fsize;
     int64_t end = starts[rank + 1];
     ck->len = (size_t)(end - start);
     ck->byte_offset = start;
-    RP_ALLOC(ck->buf = malloc(ck->len + 1));
+    ck->buf = rp_malloc(ck->len + 1);
+    RP_AGREE_LOCAL(comm, ck->buf == NULL);
     size_t got = 0;
     RP_REQUIRE(rp_file_pread_full(fd, ck->buf, ck->len, start, &got) == 0 && got == ck->len, RP_ERR_IO,
                "%s: read failed at byte %lld", path, (long long)start);

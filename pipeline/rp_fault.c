@@ -52,6 +52,14 @@ int rp_fault_hit(rp_fault_kind kind)
 
 long long rp_fault_count(rp_fault_kind kind) { return (long long)fault_count[kind]; }
 
+void rp_fault_mark(const char *where)
+{
+    if (fault_kind < 0) return;
+    rp_log_debug("RP_FAULT mark %s: alloc=%lld h5read=%lld h5write=%lld", where,
+                 (long long)fault_count[RP_FAULT_ALLOC], (long long)fault_count[RP_FAULT_H5READ],
+                 (long long)fault_count[RP_FAULT_H5WRITE]);
+}
+
 void *rp_malloc(size_t n) { return rp_fault_hit(RP_FAULT_ALLOC) ? NULL : malloc(n); }
 void *rp_calloc(size_t n, size_t size)
 {

@@ -379,7 +379,8 @@ int als_load(MPI_Comm comm, const als_opts *opt, als_state *st)
     st->row_type = MPI_DATATYPE_NULL;
     RP_MPI(MPI_Comm_rank(comm, &st->rank));
     RP_MPI(MPI_Comm_size(comm, &st->size));
-    RP_CALL(als_grid_init(opt, &st->grid));
+    rc = als_grid_init(opt, &st->grid); /* local: agree before the collective load */
+    RP_AGREE(comm, rc);
     st->kmax = st->grid.ks[st->grid.nk - 1];
     st->dbl = strcmp(opt->precision, "fp32") != 0;
     st->lambda_bias = opt->lambda_bias;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "als.h"
+#include "rp_fault.h"
 #include "rp_h5.h"
 #include "rp_mpi.h"
 #include "rp_schema.h"
@@ -280,9 +281,10 @@ static int write_side(als_state *st, hid_t f, int s, const void *fac, int k)
     rp_dtype t = st->dbl ? RP_F64 : RP_F32;
     size_t es = st->dbl ? sizeof(double) : sizeof(float), n = (size_t)sd->nrows;
     char *x = NULL, *b = NULL, *sc = NULL;
-    RP_ALLOC(x = malloc((n * (size_t)k + 1) * es));
-    RP_ALLOC(b = malloc((n + 1) * es));
-    RP_ALLOC(sc = malloc((n * (size_t)(k + 2) + 1) * es));
+    x = rp_malloc((n * (size_t)k + 1) * es);
+    b = rp_malloc((n + 1) * es);
+    sc = rp_malloc((n * (size_t)(k + 2) + 1) * es);
+    RP_AGREE_LOCAL(st->comm, x == NULL || b == NULL || sc == NULL);
     for (size_t i = 0; i < n; i++) {
         const char *row = (const char *)fac + i * (size_t)(k + 1) * es;
         char *srow = sc + i * (size_t)(k + 2) * es;

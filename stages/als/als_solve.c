@@ -50,7 +50,8 @@ int als_exchange(als_state *st, int s)
                               st->row_type, st->comm));
     } else {
         /* pack the requested own rows in the order the requester listed them */
-        RP_ALLOC(sendbuf = malloc((size_t)(r->n_send + 1) * rb));
+        sendbuf = rp_malloc((size_t)(r->n_send + 1) * rb);
+        RP_AGREE_LOCAL(st->comm, sendbuf == NULL);
         for (int64_t j = 0; j < r->n_send; j++)
             memcpy(sendbuf + (size_t)j * rb, (const char *)so->fac + (size_t)r->send_rows[j] * rb,
                    rb);
@@ -131,7 +132,8 @@ int als_metrics(als_state *st, double *train_rmse, double *train_mae, double *va
     int rc = RP_OK;
     const als_side *sd = &st->side[ALS_ITEM];
     double *rows = NULL, tot[4];
-    RP_ALLOC(rows = calloc((size_t)(sd->nrows + 1) * 4, sizeof *rows));
+    rows = rp_calloc((size_t)(sd->nrows + 1) * 4, sizeof *rows);
+    RP_AGREE_LOCAL(st->comm, rows == NULL);
     if (st->dbl) {
         row_errors_d(st, sd, &sd->train, rows, 4);
         row_errors_d(st, sd, &sd->valid, rows + 2, 4);

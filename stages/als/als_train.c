@@ -228,7 +228,8 @@ static int train_point(rp_stage *stg, als_state *st, const als_opts *opt, int64_
     while (*it < opt->iters) {
         double sweep[2] = {0.0, 0.0};
         (*it)++;
-        RP_CALL(iterate(st, *it, sweep));
+        rc = iterate(st, *it, sweep); /* ends in a local history append */
+        RP_AGREE(st->comm, rc);
         for (int j = 0; j < 2; j++) sw->best[j] = sweep[j] < sw->best[j] ? sweep[j] : sw->best[j];
         sw->sum += sweep[0];
         sw->n++;
@@ -285,8 +286,9 @@ int als_train(rp_stage *stg, als_state *st, const als_opts *opt, int64_t *iters_
     const sweep_stats sw0 = {{INFINITY, INFINITY}, 0.0, 0};
     sweep_stats sw = sw0, sw_best = sw0;
     int64_t sweeps = 0;
-    RP_CALL(als_snap_alloc(st, &st->point_best));
-    RP_CALL(als_snap_alloc(st, &st->best));
+    rc = als_snap_alloc(st, &st->point_best);
+    if (rc == RP_OK) rc = als_snap_alloc(st, &st->best);
+    RP_AGREE(st->comm, rc); /* local allocations before the collective baseline */
     RP_CALL(als_bias_baseline(st, opt));
     RP_CALL(resume_state(stg, st, opt, &it, &resumed));
     while (resumed || als_grid_next(&st->grid, &k, &lambda)) {
@@ -298,7 +300,8 @@ int als_train(rp_stage *stg, als_state *st, const als_opts *opt, int64_t *iters_
         sw = sw0;
         RP_CALL(train_point(stg, st, opt, &it, &sw));
         sweeps += sw.n;
-        RP_CALL(finish_point(st, it, &sw, &sw_best));
+        rc = finish_point(st, it, &sw, &sw_best); /* a local history copy */
+        RP_AGREE(st->comm, rc);
     }
     if (st->best.k == 0 || !(st->best.valid_rmse <= st->bias_valid_rmse)) {
         rp_log_info("fallback: best ALS valid_rmse %.6f does not beat the bias baseline's "

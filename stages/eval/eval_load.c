@@ -12,6 +12,7 @@
 #include "rp_linreg.h"
 #include "rp_csr.h"
 #include "rp_err.h"
+#include "rp_fault.h"
 #include "rp_h5.h"
 #include "rp_inputs.h"
 #include "rp_log.h"
@@ -94,12 +95,14 @@ cleanup:
     return rc;
 }
 
-static int read_block_arrays(hid_t f, eval_test *t, int64_t z0, int64_t nz, const char *path)
+static int read_block_arrays(MPI_Comm comm, hid_t f, eval_test *t, int64_t z0, int64_t nz,
+                             const char *path)
 {
     int rc = RP_OK;
-    RP_ALLOC(t->item = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->item));
-    RP_ALLOC(t->value = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->value));
-    RP_ALLOC(t->watch = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->watch));
+    t->item = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->item);
+    t->value = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->value);
+    t->watch = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->watch);
+    RP_AGREE_LOCAL(comm, t->item == NULL || t->value == NULL || t->watch == NULL);
     RP_CALL(rp_h5_read(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_ITEM, RP_I32, z0, nz, t->item));
     RP_CALL(rp_h5_read(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_VALUE, RP_F32, z0, nz, t->value));
     RP_CALL(rp_h5_read(f, RP_SPLIT_TEST "/" RP_DS_BY_USER_WATCH, RP_F32, z0, nz, t->watch));
@@ -151,13 +154,15 @@ static int read_test(MPI_Comm comm, hid_t f, const char *path, eval_test *t)
     RP_CALL(read_outlier_attrs(comm, f, path, t));
     RP_CALL(rp_csr_read_offsets(f, RP_SPLIT_TEST "/by_user", "item", t->n_users, &off,
                                 &t->nnz_global));
-    RP_ALLOC(t->cuts = malloc((size_t)(size + 1) * sizeof *t->cuts));
+    t->cuts = rp_malloc((size_t)(size + 1) * sizeof *t->cuts);
+    RP_AGREE_LOCAL(comm, t->cuts == NULL);
     rp_part_weighted(off, t->n_users, size, 1.0, t->cuts);
     t->u0 = t->cuts[rank];
     t->nu = t->cuts[rank + 1] - t->u0;
-    RP_ALLOC(t->off = malloc((size_t)(t->nu + 1) * sizeof *t->off));
+    t->off = rp_malloc((size_t)(t->nu + 1) * sizeof *t->off);
+    RP_AGREE_LOCAL(comm, t->off == NULL);
     for (int64_t r = 0; r <= t->nu; r++) t->off[r] = off[t->u0 + r] - off[t->u0];
-    RP_CALL(read_block_arrays(f, t, off[t->u0], t->off[t->nu], path));
+    RP_CALL(read_block_arrays(comm, f, t, off[t->u0], t->off[t->nu], path));
 cleanup:
     free(off);
     return rp_mpi_agree(comm, rc);
@@ -203,10 +208,11 @@ static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
                       "ids do not match n_users/n_items)", path, dset);
     int64_t off = 0, n = 0;
     rp_part_even(d[0][0], size, rank, &off, &n);
-    RP_ALLOC(ru = malloc((size_t)(n + 1) * sizeof *ru));
-    RP_ALLOC(ri = malloc((size_t)(n + 1) * sizeof *ri));
-    RP_ALLOC(e = malloc((size_t)(n + 1) * sizeof *e));
-    RP_ALLOC(out = malloc((size_t)(n + 1) * sizeof *out));
+    ru = rp_malloc((size_t)(n + 1) * sizeof *ru);
+    ri = rp_malloc((size_t)(n + 1) * sizeof *ri);
+    e = rp_malloc((size_t)(n + 1) * sizeof *e);
+    out = rp_malloc((size_t)(n + 1) * sizeof *out);
+    RP_AGREE_LOCAL(comm, ru == NULL || ri == NULL || e == NULL || out == NULL);
     RP_CALL(rp_h5_read(tf, "/user_raw", RP_I64, off, n, ru));
     RP_CALL(rp_h5_read(tf, "/item_raw", RP_I64, off, n, ri));
     RP_CALL(rp_h5_read(tf, dset, RP_F64, off, n, e));
@@ -323,10 +329,11 @@ static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *
     void *in = NULL;
     int64_t *sc = NULL, *sd = NULL, *rcn = NULL, *rd = NULL, nin = 0;
     RP_MPI(MPI_Comm_size(comm, &size));
-    RP_ALLOC(sc = calloc((size_t)size, sizeof *sc));
-    RP_ALLOC(sd = calloc((size_t)size, sizeof *sd));
-    RP_ALLOC(rcn = calloc((size_t)size, sizeof *rcn));
-    RP_ALLOC(rd = calloc((size_t)size, sizeof *rd));
+    sc = rp_calloc((size_t)size, sizeof *sc);
+    sd = rp_calloc((size_t)size, sizeof *sd);
+    rcn = rp_calloc((size_t)size, sizeof *rcn);
+    rd = rp_calloc((size_t)size, sizeof *rd);
+    RP_AGREE_LOCAL(comm, sc == NULL || sd == NULL || rcn == NULL || rd == NULL);
     RP_CALL(rp_h5_open(comm, path, &tf));
     RP_CALL(rp_h5_check_schema(tf, path, RP_SCHEMA_TRUTH));
     RP_CALL(truth_choose(comm, tf, path, t, &dset));

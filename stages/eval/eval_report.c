@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "rp_err.h"
+#include "rp_fault.h"
 #include "rp_h5.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
@@ -461,7 +462,8 @@ int eval_read_histories(MPI_Comm comm, const eval_state *s, eval_history **out, 
     eval_history *h = NULL;
     hid_t f = H5I_INVALID_HID;
     char stem[64];
-    RP_ALLOC(h = calloc(EVAL_MAX_MODELS, sizeof *h));
+    h = rp_calloc(EVAL_MAX_MODELS, sizeof *h);
+    RP_AGREE_LOCAL(comm, h == NULL);
     for (int k = 0; k < s->n_entries; k++) {
         const char *src = s->entries[k].source;
         int seen = s->entries[k].model == NULL || src[0] == '\0';

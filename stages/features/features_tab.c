@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rp_fault.h"
 #include "rp_h5.h"
 #include "rp_mpi.h"
 
@@ -158,7 +159,8 @@ static int write_matrix(MPI_Comm comm, hid_t file, const char *ds, const ftab *t
     const char *names[FTAB_MAXC];
     int64_t n = t->nrows, k = t->ncols;
     size_t esz = is_num ? sizeof(float) : sizeof(int32_t);
-    RP_ALLOC(buf = malloc((size_t)(n * k + 1) * esz));
+    buf = rp_malloc((size_t)(n * k + 1) * esz);
+    RP_AGREE_LOCAL(comm, buf == NULL);
     for (int64_t i = 0; i < n; i++)
         for (int64_t c = 0; c < k; c++) {
             if (is_num) ((float *)buf)[i * k + c] = t->cf[c][i];

@@ -8,6 +8,7 @@
 
 #include "hybrid.h"
 #include "rp_err.h"
+#include "rp_fault.h"
 #include "rp_log.h"
 #include "rp_model_hybrid.h"
 #include "rp_mpi.h"
@@ -147,6 +148,7 @@ static int trainer_init(trainer *t, const hyb_opts *o, hyb_concat_result *res)
         t->mlp.params[x] = 0.0f;
     int64_t P = t->mlp.n_params, nch = (o->batch + HYB_CHUNK - 1) / HYB_CHUNK, maxd = t->D;
     for (int l = 0; l <= nh + 1; l++) maxd = dims[l] > maxd ? dims[l] : maxd;
+    rp_fault_mark("step buffers");
     RP_ALLOC(t->m1 = calloc((size_t)P, sizeof *t->m1));
     RP_ALLOC(t->m2 = calloc((size_t)P, sizeof *t->m2));
     RP_ALLOC(t->G = malloc((size_t)(nch * (P + 1)) * sizeof *t->G));

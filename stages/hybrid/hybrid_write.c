@@ -7,8 +7,10 @@
 
 #include "hybrid.h"
 #include "rp_err.h"
+#include "rp_fault.h"
 #include "rp_h5.h"
 #include "rp_model_hybrid.h"
+#include "rp_mpi.h"
 #include "rp_schema.h"
 
 static int write_component(MPI_Comm comm, hid_t f, const char *name, const rp_model *m)
@@ -91,7 +93,8 @@ static int write_concat(MPI_Comm comm, hid_t f, const hyb_opts *o, const hyb_sta
     RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_ITEM_MEAN, RP_F32, 1, &r->di, r->imean));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_HYB_CONCAT_ITEM_SCALE, RP_F32, 1, &r->di,
                                    r->iscale));
-    RP_ALLOC(epochs = malloc((size_t)(ne > 0 ? ne : 1) * sizeof *epochs));
+    epochs = rp_malloc((size_t)(ne > 0 ? ne : 1) * sizeof *epochs);
+    RP_AGREE_LOCAL(comm, epochs == NULL);
     for (int64_t e = 0; e < ne; e++) epochs[e] = e + 1;
     RP_CALL(rp_h5_write_replicated(comm, f, "/concat/history/epoch", RP_I64, 1, &ne, epochs));
     RP_CALL(rp_h5_write_replicated(comm, f, "/concat/history/train_rmse", RP_F64, 1, &ne,

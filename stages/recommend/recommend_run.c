@@ -11,6 +11,7 @@
 #include "rp_baseline.h"
 #include "rp_csr.h"
 #include "rp_err.h"
+#include "rp_fault.h"
 #include "rp_file.h"
 #include "rp_h5.h"
 #include "rp_inputs.h"
@@ -149,7 +150,8 @@ static int read_train(rec_ctx *c, hid_t f, const char *path)
         n = c->off[c->sel[c->s1 - 1] + 1] - lo;
     }
     c->train_base = lo;
-    RP_ALLOC(c->train_items = malloc((size_t)(n > 0 ? n : 1) * sizeof *c->train_items));
+    c->train_items = rp_malloc((size_t)(n > 0 ? n : 1) * sizeof *c->train_items);
+    RP_AGREE_LOCAL(c->comm, c->train_items == NULL);
     RP_CALL(rp_h5_read(f, RP_SPLIT_TRAIN "/" RP_DS_BY_USER_ITEM, RP_I32, lo, n, c->train_items));
     for (int64_t x = 0; x < n; x++)
         if (c->train_items[x] < 0 || c->train_items[x] >= c->n_items)
@@ -308,7 +310,8 @@ static int write_csv(MPI_Comm comm, const char *path, const rec_result *r)
     MPI_File fh = MPI_FILE_NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     snprintf(partial, sizeof partial, "%s.partial", path);
-    RP_CALL(csv_text(r, rank, &text, &len));
+    rc = csv_text(r, rank, &text, &len);
+    RP_AGREE(comm, rc); /* a local formatting step before the collective scan */
     RP_CALL(rp_mpi_exscan_i64(comm, (int64_t)len, &off));
     rc = rp_mpi_agree(comm, rc);
     if (rc != RP_OK) goto cleanup;

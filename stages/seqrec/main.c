@@ -22,18 +22,19 @@ int main(int argc, char **argv)
     if (rc == RP_OK) rc = seqrec_score(st.comm, &tr.m, &d, &sc);
     if (rc == RP_OK) rc = seqrec_fallback(st.comm, &o, &d, &tr, &sc);
     if (rc == RP_OK) rc = seqrec_write_output(&st, &o, &d, &tr, &sc);
-    if (rc == RP_OK) seqrec_checkpoint_remove(st.comm, &o);
+    if (rc == RP_OK) rp_trainer_ckpt_remove(st.comm, o.train.checkpoint);
     if (rc == RP_OK) {
-        rp_stage_add(&st, "epochs", "%lld", (long long)tr.hist.n);
-        rp_stage_add(&st, "best_epoch", "%lld", (long long)tr.best_epoch);
+        const rp_trainer *l = &tr.loop;
+        rp_stage_add(&st, "epochs", "%lld", (long long)l->hist.n);
+        rp_stage_add(&st, "best_epoch", "%lld", (long long)l->best_epoch);
         rp_stage_add(&st, "valid_rmse", "%.5f", sc.valid_rmse);
         rp_stage_add(&st, "bias_valid_rmse", "%.5f", sc.bias_valid_rmse);
         rp_stage_add(&st, "beats_bias", "%d", sc.beats_bias);
         rp_stage_add(&st, "samples_per_s", "%.0f",
-                     tr.train_seconds > 0 ? tr.samples_done / tr.train_seconds : 0.0);
-        rp_stage_add(&st, "train_seconds", "%.1f", tr.train_seconds);
+                     l->train_seconds > 0 ? l->samples_done / l->train_seconds : 0.0);
+        rp_stage_add(&st, "train_seconds", "%.1f", l->train_seconds);
         rp_stage_add(&st, "allreduce_bytes_per_step", "%.0f",
-                     tr.steps_done > 0 ? tr.bytes_reduced / tr.steps_done : 0.0);
+                     l->steps_done > 0 ? tr.bytes_reduced / l->steps_done : 0.0);
     }
     rc = rp_stage_end(&st, rc);
     seqrec_scores_clear(&sc);

@@ -8,18 +8,19 @@
 #include <stdint.h>
 
 #include "rp_stage.h"
+#include "rp_trainer.h"
 #include "seqrec_model.h"
 
 /* Users per evaluation chunk: windows are batched per chunk, so the GEMM shapes (and bits) do
  * not depend on the rank count. */
 #define SR_EVAL_USERS 16
 
+/* Command-line options: the common trainer options and the transformer's. */
 typedef struct sr_opts {
-    const char *shards, *features, *out, *checkpoint;
-    int epochs, batch, micro_batch, d, heads, blocks, ffn, window, buckets, windows_per_user;
-    int early_stop, resume, fallback;
-    double lr, dropout, bias_reg;
-    int64_t seed, interrupt_after;
+    rp_train_opts train;
+    int d, heads, blocks, ffn, window, buckets, windows_per_user, fallback;
+    double dropout;
+    int64_t seed;
 } sr_opts;
 
 /* Every user's big-matrix history (train rows, then valid rows, in time order) and the test
@@ -46,19 +47,11 @@ typedef struct sr_data {
     char inputs[2048];
 } sr_data;
 
-typedef struct sr_hist {
-    int64_t n;
-    int64_t *epoch;
-    double *train_rmse, *valid_rmse, *valid_mae, *seconds;
-} sr_hist;
-
 typedef struct sr_train {
     sr_model m;
     float *best, *am, *av;            /* best weights, Adam moments */
-    int64_t t, epoch, step, best_epoch, bad_epochs;
-    double best_rmse, ep_sse, ep_n, ep_seconds;
-    sr_hist hist;
-    double bytes_reduced, steps_done, samples_done, train_seconds;
+    rp_trainer loop;                  /* epoch, step, best epoch, learning curve */
+    double bytes_reduced;             /* traffic statistics of this run */
 } sr_train;
 
 /* Scoring results written to seqrec.h5. */
@@ -103,10 +96,10 @@ void seqrec_train_clear(sr_train *tr);
 void seqrec_bind(sr_model *m, const sr_data *d);
 
 /* seqrec_io.c */
-int seqrec_checkpoint_write(MPI_Comm comm, const sr_opts *o, const sr_data *d,
-                            const sr_train *tr);
-int seqrec_checkpoint_read(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr);
-void seqrec_checkpoint_remove(MPI_Comm comm, const sr_opts *o);
+/* seqrec_checkpoint - what the checkpoint holds (weights, Adam moments, best copy) and the
+ * options (cfg, cap bytes, filled here) and inputs it must match on resume. */
+void seqrec_checkpoint(const sr_opts *o, const sr_data *d, sr_train *tr, char *cfg, size_t cap,
+                       rp_train_ckpt *ck);
 /* seqrec_fallback - compare with the bias model on /valid and fall back to it when seqrec
  * does not beat it (contract 1). Collective. */
 int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_train *tr,

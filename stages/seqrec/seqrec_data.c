@@ -110,7 +110,7 @@ static int read_shards(MPI_Comm comm, const sr_opts *o, sr_data *d)
     int rc = RP_OK;
     hid_t f = H5I_INVALID_HID;
     split tr = {0}, va = {0}, te = {0};
-    const char *path = o->shards;
+    const char *path = o->train.shards;
     RP_CALL(rp_h5_open(comm, path, &f));
     RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_SHARDS));
     RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &d->n_users));
@@ -219,11 +219,11 @@ int seqrec_read_inputs(MPI_Comm comm, const sr_opts *o, sr_data *d)
     memset(d, 0, sizeof *d);
     rc = read_shards(comm, o, d);
     RP_AGREE(comm, rc);
-    rc = read_features(comm, o->features, d);
+    rc = read_features(comm, o->train.features, d);
     RP_AGREE(comm, rc);
     d->inputs[0] = '\0';
-    RP_CALL(rp_inputs_lineage(comm, d->inputs, sizeof d->inputs, "shards", o->shards));
-    RP_CALL(rp_inputs_lineage(comm, d->inputs, sizeof d->inputs, "features", o->features));
+    RP_CALL(rp_inputs_lineage(comm, d->inputs, sizeof d->inputs, "shards", o->train.shards));
+    RP_CALL(rp_inputs_lineage(comm, d->inputs, sizeof d->inputs, "features", o->train.features));
 cleanup:
     return rp_mpi_agree(comm, rc);
 }

@@ -1,10 +1,9 @@
-/* seqrec_io.c - rp-seqrec's atomic checkpoints (weights, Adam moments, best copy, history,
- * position in the epoch), the comparison with the bias model (contract 1) and seqrec.h5. */
+/* seqrec_io.c - what rp-seqrec's checkpoint holds (weights, Adam moments, best copy; the loop
+ * state is rp_trainer's), the comparison with the bias model (contract 1) and seqrec.h5. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "rp_baseline.h"
 #include "rp_h5.h"
@@ -13,117 +12,14 @@
 #include "rp_schema.h"
 #include "seqrec.h"
 
-static int write_hist(MPI_Comm comm, hid_t f, const sr_hist *h, int64_t len)
+void seqrec_checkpoint(const sr_opts *o, const sr_data *d, sr_train *tr, char *cfg, size_t cap,
+                       rp_train_ckpt *ck)
 {
-    int rc = RP_OK;
-    RP_CALL(rp_h5_put_replicated(comm, f, "/history/epoch", RP_I64, len, 0, h->epoch));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/history/train_rmse", RP_F64, len, 0, h->train_rmse));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/history/valid_rmse", RP_F64, len, 0, h->valid_rmse));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/history/valid_mae", RP_F64, len, 0, h->valid_mae));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/history/seconds", RP_F64, len, 0, h->seconds));
-cleanup:
-    return rc;
-}
-
-int seqrec_checkpoint_write(MPI_Comm comm, const sr_opts *o, const sr_data *d,
-                            const sr_train *tr)
-{
-    int rc = RP_OK;
-    hid_t f = H5I_INVALID_HID;
-    char cfg[1024];
     int64_t n = tr->m.l.n;
-    int64_t ctr[6] = {tr->t, tr->epoch, tr->step, tr->best_epoch, tr->bad_epochs, tr->hist.n};
-    double acc[4] = {tr->best_rmse, tr->ep_sse, tr->ep_n, tr->ep_seconds};
-    seqrec_config_string(o, cfg, sizeof cfg);
-    RP_CALL(rp_h5_create(comm, o->checkpoint, &f));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/w", RP_F32, n, 0, tr->m.w));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/adam_m", RP_F32, n, 0, tr->am));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/adam_v", RP_F32, n, 0, tr->av));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/best", RP_F32, n, 0, tr->best));
-    RP_CALL(write_hist(comm, f, &tr->hist, o->epochs));
-    RP_CALL(rp_h5_attr_write_str(f, "/", "config", cfg));
-    RP_CALL(rp_h5_attr_write_str(f, "/", "inputs", d->inputs));
-    RP_CALL(rp_h5_attr_write(f, "/", "counters", RP_I64, 6, ctr));
-    RP_CALL(rp_h5_attr_write(f, "/", "accumulators", RP_F64, 4, acc));
-cleanup:
-    return rp_h5_commit(comm, &f, o->checkpoint, rc);
-}
-
-void seqrec_checkpoint_remove(MPI_Comm comm, const sr_opts *o)
-{
-    int rank = 0;
-    MPI_Comm_rank(comm, &rank);
-    if (rank == 0) unlink(o->checkpoint);
-}
-
-/* Read exactly n elements of a replicated dataset into dst. */
-static int get(hid_t f, const char *path, const char *name, rp_dtype t, int64_t n, void *dst)
-{
-    int rc = RP_OK, nd = 0;
-    void *buf = NULL;
-    int64_t dims[2] = {0, 1};
-    RP_CALL(rp_h5_read_all(f, name, t, &buf, &nd, dims));
-    if (dims[0] * (nd == 2 ? dims[1] : 1) < n)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has the wrong size for this model", path, name);
-    memcpy(dst, buf, (size_t)n * rp_dtype_size(t));
-cleanup:
-    free(buf);
-    return rc;
-}
-
-int seqrec_checkpoint_read(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr)
-{
-    int rc = RP_OK, rank = 0, exists = 0;
-    hid_t f = H5I_INVALID_HID;
-    const char *p = o->checkpoint;
-    char want[1024], got[2048];
-    int64_t ctr[6], n = tr->m.l.n;
-    double acc[4];
-    RP_MPI(MPI_Comm_rank(comm, &rank));
-    if (rank == 0) exists = access(p, F_OK) == 0;
-    RP_MPI(MPI_Bcast(&exists, 1, MPI_INT, 0, comm));
-    if (!exists) {
-        rp_log_info("--resume: no checkpoint %s, starting from scratch", p);
-        return RP_OK;
-    }
-    RP_CALL(rp_h5_open(comm, p, &f));
-    seqrec_config_string(o, want, sizeof want);
-    RP_CALL(rp_h5_attr_read_str(f, "/", "config", got, sizeof got));
-    if (strcmp(want, got) != 0)
-        RP_FAIL_USER0(RP_ERR_USAGE, "%s: checkpoint made with other options (%s); delete it or "
-                      "rerun with them", p, got);
-    RP_CALL(rp_h5_attr_read_str(f, "/", "inputs", got, sizeof got));
-    if (strcmp(d->inputs, got) != 0)
-        RP_FAIL_USER0(RP_ERR_USAGE, "%s: checkpoint made from other input files; delete it", p);
-    RP_CALL(rp_h5_attr_read(f, "/", "counters", RP_I64, 6, ctr));
-    RP_CALL(rp_h5_attr_read(f, "/", "accumulators", RP_F64, 4, acc));
-    if (ctr[5] < 0 || ctr[5] > o->epochs)
-        RP_FAIL_USER0(RP_ERR_USAGE, "%s: checkpoint already ran %lld epochs > --epochs %d", p,
-                      (long long)ctr[5], o->epochs);
-    RP_CALL(get(f, p, "/w", RP_F32, n, tr->m.w));
-    RP_CALL(get(f, p, "/adam_m", RP_F32, n, tr->am));
-    RP_CALL(get(f, p, "/adam_v", RP_F32, n, tr->av));
-    RP_CALL(get(f, p, "/best", RP_F32, n, tr->best));
-    RP_CALL(get(f, p, "/history/epoch", RP_I64, ctr[5], tr->hist.epoch));
-    RP_CALL(get(f, p, "/history/train_rmse", RP_F64, ctr[5], tr->hist.train_rmse));
-    RP_CALL(get(f, p, "/history/valid_rmse", RP_F64, ctr[5], tr->hist.valid_rmse));
-    RP_CALL(get(f, p, "/history/valid_mae", RP_F64, ctr[5], tr->hist.valid_mae));
-    RP_CALL(get(f, p, "/history/seconds", RP_F64, ctr[5], tr->hist.seconds));
-    tr->t = ctr[0];
-    tr->epoch = ctr[1];
-    tr->step = ctr[2];
-    tr->best_epoch = ctr[3];
-    tr->bad_epochs = ctr[4];
-    tr->hist.n = ctr[5];
-    tr->best_rmse = acc[0];
-    tr->ep_sse = acc[1];
-    tr->ep_n = acc[2];
-    tr->ep_seconds = acc[3];
-    rp_log_info("resumed from %s at epoch %lld step %lld", p, (long long)tr->epoch,
-                (long long)tr->step);
-cleanup:
-    rp_h5_close(&f);
-    return rp_mpi_agree(comm, rc);
+    seqrec_config_string(o, cfg, cap);
+    *ck = (rp_train_ckpt){o->train.checkpoint, cfg, d->inputs, 4, {
+        {"/w", tr->m.w, n, 0}, {"/adam_m", tr->am, n, 0}, {"/adam_v", tr->av, n, 0},
+        {"/best", tr->best, n, 0}}};
 }
 
 /* Bias-model predictions (clamped) of pairs (u, item[k]) for the users' rows of a CSR. */
@@ -203,15 +99,16 @@ int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_
     float *pv = NULL;
     int64_t acc = 0;
     /* the written model is the best epoch's: its validation numbers are in the history */
-    int64_t b = tr->best_epoch - 1;
-    if (b >= 0 && b < tr->hist.n) {
-        sc->valid_rmse = tr->hist.valid_rmse[b];
-        sc->valid_mae = tr->hist.valid_mae[b];
+    const rp_train_hist *h = &tr->loop.hist;
+    int64_t b = tr->loop.best_epoch - 1;
+    if (b >= 0 && b < h->n) {
+        sc->valid_rmse = h->valid_rmse[b];
+        sc->valid_mae = h->valid_mae[b];
     } else {
         RP_CALL(seqrec_eval_valid(comm, m, d, &sc->valid_rmse, &sc->valid_mae));
     }
-    RP_CALL(rp_h5_open(comm, o->shards, &f));
-    RP_CALL(rp_baseline_bias(comm, f, o->bias_reg, &bm));
+    RP_CALL(rp_h5_open(comm, o->train.shards, &f));
+    RP_CALL(rp_baseline_bias(comm, f, o->train.bias_reg, &bm));
     RP_ALLOC(pv = malloc((size_t)(d->n_valid > 0 ? d->n_valid : 1) * sizeof *pv));
     RP_CALL(bias_pairs(bm, d->hoff, d->hitem, d->n_users, 0, valid_first, d, pv, d->n_valid));
     int64_t k = 0;
@@ -304,10 +201,10 @@ int seqrec_write_output(const rp_stage *st, const sr_opts *o, const sr_data *d,
     int rc = RP_OK;
     MPI_Comm comm = st->comm;
     hid_t f = H5I_INVALID_HID;
-    int64_t W = tr->m.c.d + 2, best = tr->best_epoch, bb = sc->beats_bias;
+    int64_t W = tr->m.c.d + 2, best = tr->loop.best_epoch, bb = sc->beats_bias;
     int32_t beats = (int32_t)bb;
     double one = 1.0;
-    RP_CALL(rp_h5_create(comm, o->out, &f));
+    RP_CALL(rp_h5_create(comm, o->train.out, &f));
     RP_CALL(rp_stage_stamp(st, f, RP_SCHEMA_SEQREC, RP_SCHEMA_VERSION, d->inputs));
     RP_CALL(rp_h5_put_replicated(comm, f, RP_DS_SCORE_USER, RP_F32, d->n_users, W, sc->user));
     RP_CALL(rp_h5_put_replicated(comm, f, RP_DS_SCORE_ITEM, RP_F32, d->n_items, W, sc->item));
@@ -319,7 +216,7 @@ int seqrec_write_output(const rp_stage *st, const sr_opts *o, const sr_data *d,
     RP_CALL(rp_h5_put_replicated(comm, f, RP_DS_TEST_PRED, RP_F32, d->n_test, 0, sc->test_pred));
     RP_CALL(rp_h5_attr_write_str(f, RP_DS_TEST_PRED, "aligned_with", "shards.h5:/test/by_user"));
     RP_CALL(write_weights(comm, f, d, &tr->m));
-    RP_CALL(write_hist(comm, f, &tr->hist, tr->hist.n));
+    RP_CALL(rp_trainer_hist_write(comm, f, &tr->loop, tr->loop.hist.n));
     RP_CALL(rp_h5_attr_write(f, "/", "best_epoch", RP_I64, 1, &best));
     RP_CALL(rp_h5_attr_write(f, "/", "n_users", RP_I64, 1, &d->n_users));
     RP_CALL(rp_h5_attr_write(f, "/", "n_items", RP_I64, 1, &d->n_items));
@@ -328,5 +225,5 @@ int seqrec_write_output(const rp_stage *st, const sr_opts *o, const sr_data *d,
     RP_CALL(rp_h5_attr_write(f, "/", "beats_bias", RP_I32, 1, &beats));
     RP_CALL(rp_h5_attr_write_str(f, "/", "fallback", sc->fallback));
 cleanup:
-    return rp_h5_commit(comm, &f, o->out, rc);
+    return rp_h5_commit(comm, &f, o->train.out, rc);
 }

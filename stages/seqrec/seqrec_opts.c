@@ -8,14 +8,15 @@
 #include "rp_log.h"
 #include "seqrec.h"
 
-static char ckpt_default[4096];
-
 void seqrec_opts_default(sr_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->epochs = 20;
-    o->batch = 32;
-    o->micro_batch = 4;
+    rp_train_opts_default(&o->train);
+    o->train.epochs = 20;
+    o->train.batch = 32;
+    o->train.micro_batch = 4;
+    o->train.early_stop = 3;
+    o->train.lr = 0.001;
     o->d = 32;
     o->heads = 2;
     o->blocks = 2;
@@ -23,28 +24,33 @@ void seqrec_opts_default(sr_opts *o)
     o->window = 64;
     o->buckets = 16;
     o->windows_per_user = 2;
-    o->early_stop = 3;
-    o->lr = 0.001;
     o->dropout = 0.2;
-    o->bias_reg = 10.0;
     o->seed = 42;
     o->fallback = 1;
 }
+
+static const rp_train_cmd cmd = {
+    {"rp-seqrec",
+     "train a causal transformer over each user's viewing sequence (MPI) -> seqrec.h5",
+     "Reads /train, /valid, /test of shards.h5 (time-ordered rows) and /item/cat (author),\n"
+     "/item/tags of features.h5. Writes /score/{user,item} (final user states), /test_pred\n"
+     "(time-aware predictions aligned with /test/by_user), /weights/..., /history/...\n"
+     "(see docs/stages/seqrec.md). SIGTERM/SIGUSR1: checkpoint at the next step, exit 75.\n"},
+    "output seqrec.h5 (required)",
+    "maximum training epochs",
+    "windows per optimiser step (all ranks)",
+    "windows per gradient unit spread over the ranks (results never depend on the rank count)",
+    "Adam learning rate",
+    "stop after P epochs without a better validation RMSE (0 = off)",
+    "regularisation of the bias model it must beat (as rp-eval's --bias-reg)",
+    0};
 
 int seqrec_parse_args(int argc, char **argv, sr_opts *o)
 {
     int rc = RP_OK;
     const rp_arg args[] = {
-        {"shards", RP_ARG_STR, &o->shards, "PATH", "input shards.h5 (required)", NULL},
-        {"features", RP_ARG_STR, &o->features, "PATH", "input features.h5 (required)", NULL},
-        {"out", RP_ARG_STR, &o->out, "PATH", "output seqrec.h5 (required)", NULL},
-        {"epochs", RP_ARG_INT, &o->epochs, "N", "maximum training epochs", NULL},
         {"windows-per-user", RP_ARG_INT, &o->windows_per_user, "K",
          "training windows drawn per user and epoch", NULL},
-        {"batch", RP_ARG_INT, &o->batch, "B", "windows per optimiser step (all ranks)", NULL},
-        {"micro-batch", RP_ARG_INT, &o->micro_batch, "M", "windows per gradient unit spread over "
-         "the ranks (results never depend on the rank count)", NULL},
-        {"lr", RP_ARG_DBL, &o->lr, "X", "Adam learning rate", NULL},
         {"dim", RP_ARG_INT, &o->d, "D", "model width", NULL},
         {"heads", RP_ARG_INT, &o->heads, "H", "attention heads (must divide --dim)", NULL},
         {"blocks", RP_ARG_INT, &o->blocks, "N", "transformer blocks", NULL},
@@ -54,50 +60,24 @@ int seqrec_parse_args(int argc, char **argv, sr_opts *o)
          NULL},
         {"dropout", RP_ARG_DBL, &o->dropout, "P", "dropout on embeddings, attention and FFN "
          "outputs", NULL},
-        {"bias-reg", RP_ARG_DBL, &o->bias_reg, "X", "regularisation of the bias model it must "
-         "beat (as rp-eval's --bias-reg)", NULL},
         {"fallback", RP_ARG_FLAG, &o->fallback, NULL, "write the bias model instead when it "
          "validates better (--no-fallback: always the transformer; beats_bias still says)",
          NULL},
         {"seed", RP_ARG_I64, &o->seed, "S", "seed of initialisation, windows, shuffles, dropout",
          NULL},
-        {"checkpoint", RP_ARG_STR, &o->checkpoint, "PATH", "checkpoint file (default <out>.ckpt)",
-         NULL},
-        {"resume", RP_ARG_FLAG, &o->resume, NULL, "continue from the checkpoint if present",
-         NULL},
-        {"early-stop", RP_ARG_INT, &o->early_stop, "P", "stop after P epochs without a better "
-         "validation RMSE (0 = off)", NULL},
-        {"interrupt-after", RP_ARG_I64, &o->interrupt_after, "N", "testing aid: checkpoint and "
-         "exit 75 after N steps (0 = off)", NULL},
     };
-    const rp_cmd cmd = {
-        "rp-seqrec",
-        "train a causal transformer over each user's viewing sequence (MPI) -> seqrec.h5",
-        "Reads /train, /valid, /test of shards.h5 (time-ordered rows) and /item/cat (author),\n"
-        "/item/tags of features.h5. Writes /score/{user,item} (final user states), /test_pred\n"
-        "(time-aware predictions aligned with /test/by_user), /weights/..., /history/...\n"
-        "(see docs/stages/seqrec.md). SIGTERM/SIGUSR1: checkpoint at the next step, exit 75.\n"};
-    rc = rp_args_parse(argc, argv, &cmd, args, (int)(sizeof args / sizeof args[0]));
+    rc = rp_train_parse(argc, argv, &cmd, &o->train, args, (int)(sizeof args / sizeof args[0]));
     if (rc != RP_OK) return rc;
-    if (o->shards == NULL || o->features == NULL || o->out == NULL)
-        RP_FAIL_USER0(RP_ERR_USAGE, "--shards, --features and --out are required (try "
-                      "rp-seqrec --help)");
-    if (o->epochs < 1 || o->batch < 1 || o->micro_batch < 1 || o->windows_per_user < 1 ||
-        o->d < 1 || o->d > 1024 || o->heads < 1 || o->heads > SR_MAX_HEADS ||
-        o->d % o->heads != 0 || o->blocks < 0 || o->blocks > SR_MAX_BLOCKS || o->ffn < 1 ||
-        o->ffn > 8192 || o->window < 2 || o->window > 4096 || o->buckets < 1 ||
-        o->buckets > 256 || !(o->lr > 0.0) || !(o->dropout >= 0.0 && o->dropout < 1.0) ||
-        !(o->bias_reg >= 0.0) || o->early_stop < 0 || o->interrupt_after < 0 ||
-        o->batch > 1 << 20 || o->windows_per_user > 1000)
-        RP_FAIL_USER0(RP_ERR_USAGE, "out-of-range option: need epochs, batch, micro-batch, "
-                      "windows-per-user >= 1, 1 <= dim <= 1024 divisible by heads (<= %d), "
-                      "0 <= blocks <= %d, 2 <= window <= 4096, 1 <= buckets <= 256, lr > 0, "
-                      "0 <= dropout < 1, bias-reg >= 0, early-stop >= 0", SR_MAX_HEADS,
-                      SR_MAX_BLOCKS);
-    if (o->checkpoint == NULL) {
-        snprintf(ckpt_default, sizeof ckpt_default, "%s.ckpt", o->out);
-        o->checkpoint = ckpt_default;
-    }
+    if (o->windows_per_user < 1 || o->d < 1 || o->d > 1024 || o->heads < 1 ||
+        o->heads > SR_MAX_HEADS || o->d % o->heads != 0 || o->blocks < 0 ||
+        o->blocks > SR_MAX_BLOCKS || o->ffn < 1 || o->ffn > 8192 || o->window < 2 ||
+        o->window > 4096 || o->buckets < 1 || o->buckets > 256 ||
+        !(o->dropout >= 0.0 && o->dropout < 1.0) || o->train.batch > 1 << 20 ||
+        o->windows_per_user > 1000)
+        RP_FAIL_USER0(RP_ERR_USAGE, "out-of-range option: need 1 <= windows-per-user <= 1000, "
+                      "1 <= dim <= 1024 divisible by heads (<= %d), 0 <= blocks <= %d, "
+                      "1 <= ffn <= 8192, 2 <= window <= 4096, 1 <= buckets <= 256, "
+                      "0 <= dropout < 1, batch <= %d", SR_MAX_HEADS, SR_MAX_BLOCKS, 1 << 20);
 cleanup:
     return rc;
 }
@@ -123,6 +103,6 @@ void seqrec_config_string(const sr_opts *o, char *buf, size_t cap)
 {
     snprintf(buf, cap, "dim=%d heads=%d blocks=%d ffn=%d window=%d buckets=%d dropout=%.17g "
              "lr=%.17g batch=%d micro_batch=%d windows_per_user=%d seed=%lld", o->d, o->heads,
-             o->blocks, o->ffn, o->window, o->buckets, o->dropout, o->lr, o->batch,
-             o->micro_batch, o->windows_per_user, (long long)o->seed);
+             o->blocks, o->ffn, o->window, o->buckets, o->dropout, o->train.lr, o->train.batch,
+             o->train.micro_batch, o->windows_per_user, (long long)o->seed);
 }

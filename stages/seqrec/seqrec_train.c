@@ -3,19 +3,21 @@
  * --batch windows, cut into micro-batches spread over the ranks. Micro-batch gradients are
  * summed in 64-bit fixed point (exact, so identical bits for any rank count): the dense part
  * with one MPI_Allreduce, the touched embedding rows as sparse records (MPI_Allgatherv).
- * Every replica applies the same Adam step. Validation, early stopping, checkpoints. */
+ * Every replica applies the same Adam step. The epoch loop is rp_trainer's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rp_baseline.h"
+#include "rp_fault.h"
 #include "rp_fixed.h"
 #include "rp_h5.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_rng.h"
+#include "rp_trainer.h"
 #include "seqrec.h"
 
 #define ADAM_B1 0.9
@@ -47,6 +49,16 @@ typedef struct sr_step {
     int *counts, *displs;
     float *grad;          /* [n] float gradient of the step */
 } sr_step;
+
+/* The stage's side of rp_trainer_run (the ctx of its callbacks). */
+typedef struct sr_loop {
+    MPI_Comm comm;
+    int rank, size;
+    const sr_opts *o;
+    const sr_data *d;
+    sr_train *tr;
+    sr_step st;
+} sr_loop;
 
 void seqrec_bind(sr_model *m, const sr_data *d)
 {
@@ -137,29 +149,19 @@ static void accumulate(const sr_model *m, sr_step *st)
 /* Sum the sparse spans of all ranks into st->grad (float), then forget them in acc. */
 static int exchange_sparse(MPI_Comm comm, int size, sr_step *st, double *bytes)
 {
-    int rc = RP_OK, nloc = 0, total = 0;
-    int64_t k = 0;
+    int rc = RP_OK;
+    int64_t k = 0, total = 0;
     for (int64_t s = 0; s < st->naspans; s++) {
         st->send[k++] = st->aoff[s];
         st->send[k++] = st->alen[s];
         for (int32_t q = 0; q < st->alen[s]; q++) st->send[k++] = st->acc[st->aoff[s] + q];
     }
-    RP_CALL(rp_int_cast(k, &nloc));
     if (size > 1) {
-        RP_MPI(MPI_Allgather(&nloc, 1, MPI_INT, st->counts, 1, MPI_INT, comm));
-        for (int p = 0; p < size; p++) {
-            st->displs[p] = total;
-            RP_REQUIRE((int64_t)total + st->counts[p] < INT32_MAX, RP_ERR_INTERNAL,
-                       "sparse exchange too large");
-            total += st->counts[p];
-        }
-        RP_REQUIRE(total <= st->cap_recv, RP_ERR_INTERNAL, "sparse exchange overflow");
-        RP_MPI(MPI_Allgatherv(st->send, nloc, MPI_INT64_T, st->recv, st->counts, st->displs,
-                              MPI_INT64_T, comm));
-        *bytes += (double)total * sizeof(int64_t);
+        RP_CALL(rp_train_allgather(comm, st->send, k, st->recv, st->cap_recv, st->counts,
+                                   st->displs, &total, bytes));
     } else {
         memcpy(st->recv, st->send, (size_t)k * sizeof *st->send);
-        total = nloc;
+        total = k;
     }
     /* rebuild the summed spans in acc (exact integer sums: order does not matter) */
     for (int64_t s = 0; s < st->naspans; s++) {
@@ -194,10 +196,10 @@ cleanup:
 static void adam_step(const sr_opts *o, sr_train *tr, const float *g)
 {
     sr_model *m = &tr->m;
-    tr->t++;
-    double bc1 = 1.0 - pow(ADAM_B1, (double)tr->t), bc2 = 1.0 - pow(ADAM_B2, (double)tr->t);
+    int64_t t = ++tr->loop.t;
+    double bc1 = 1.0 - pow(ADAM_B1, (double)t), bc2 = 1.0 - pow(ADAM_B2, (double)t);
     float b1 = (float)ADAM_B1, b2 = (float)ADAM_B2, c1 = 1.0f - b1, c2 = 1.0f - b2;
-    float step = (float)(o->lr / bc1), ibc2 = (float)(1.0 / sqrt(bc2));
+    float step = (float)(o->train.lr / bc1), ibc2 = (float)(1.0 / sqrt(bc2));
     float *w = m->w, *mo = tr->am, *ve = tr->av;
     for (int64_t k = 0; k < m->l.n; k++) {
         mo[k] = b1 * mo[k] + c1 * g[k];
@@ -207,22 +209,24 @@ static void adam_step(const sr_opts *o, sr_train *tr, const float *g)
 }
 
 /* One global step over windows [p0, p0 + gbn) of the epoch's order. */
-static int train_step(MPI_Comm comm, int rank, int size, const sr_opts *o, const sr_data *d,
-                      sr_train *tr, sr_step *st, int64_t p0, int64_t gbn, int *stop)
+static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
 {
-    int rc = RP_OK;
+    sr_loop *l = ctx;
+    sr_train *tr = l->tr;
+    sr_step *st = &l->st;
+    int rc = RP_OK, size = l->size;
     sr_model *m = &tr->m;
-    int64_t M = o->micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0, rows = 0;
+    int64_t M = l->o->train.micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0, rows = 0;
     int64_t nd = m->l.n - m->l.dense0;
     for (int64_t k = 0; k < gbn; k++) rows += st->win.len[st->win.perm[p0 + k]];
-    rp_part_even(nmb, size, rank, &c0, &cc);
+    rp_part_even(nmb, size, l->rank, &c0, &cc);
     int64_t *ctl = st->acc + m->l.n; /* 3 control words after the parameters */
     ctl[0] = ctl[1] = ctl[2] = 0;
     for (int64_t c = c0; c < c0 + cc; c++) {
         int64_t q0 = c * M, n = gbn - q0 < M ? gbn - q0 : M;
         double sse = 0.0, cnt = 0.0;
-        fill_batch(d, st, tr->epoch, p0 + q0, (int)n, 1.0f / (float)rows);
-        seqrec_loss_grad(m, &st->b, &st->ws, &st->g, (uint64_t)o->seed, 1, &sse, &cnt);
+        fill_batch(l->d, st, tr->loop.epoch, p0 + q0, (int)n, 1.0f / (float)rows);
+        seqrec_loss_grad(m, &st->b, &st->ws, &st->g, (uint64_t)l->o->seed, 1, &sse, &cnt);
         accumulate(m, st);
         ctl[0] += rp_fix_of(sse);
         ctl[1] += (int64_t)cnt;
@@ -232,18 +236,18 @@ static int train_step(MPI_Comm comm, int rank, int size, const sr_opts *o, const
     RP_CALL(rp_int_cast(nd + 3, &nbuf));
     if (size > 1)
         RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->acc + m->l.dense0, nbuf, MPI_INT64_T, MPI_SUM,
-                             comm));
+                             l->comm));
     tr->bytes_reduced += (double)nbuf * sizeof(int64_t);
     for (int64_t k = m->l.dense0; k < m->l.n; k++) {
         st->grad[k] = (float)rp_fix_to(st->acc[k]);
         st->acc[k] = 0;
     }
-    RP_CALL(exchange_sparse(comm, size, st, &tr->bytes_reduced));
-    adam_step(o, tr, st->grad);
+    RP_CALL(exchange_sparse(l->comm, size, st, &tr->bytes_reduced));
+    adam_step(l->o, tr, st->grad);
     memset(st->grad, 0, (size_t)m->l.dense0 * sizeof(float)); /* sparse part: zero again */
-    tr->ep_sse += rp_fix_to(ctl[0]);
-    tr->ep_n += (double)ctl[1];
-    tr->samples_done += (double)ctl[1];
+    tr->loop.ep_sse += rp_fix_to(ctl[0]);
+    tr->loop.ep_n += (double)ctl[1];
+    tr->loop.samples_done += (double)ctl[1];
     *stop = ctl[2] > 0;
 cleanup:
     return rc;
@@ -253,8 +257,8 @@ static int step_alloc(int size, const sr_opts *o, const sr_data *d, sr_train *tr
 {
     int rc = RP_OK;
     const sr_model *m = &tr->m;
-    int64_t nw = count_windows(o, d), M = o->micro_batch, T = o->window, rows = M * T;
-    int64_t nmb_local = ((o->batch + M - 1) / M + size - 1) / size;
+    int64_t nw = count_windows(o, d), M = o->train.micro_batch, T = o->window, rows = M * T;
+    int64_t nmb_local = ((o->train.batch + M - 1) / M + size - 1) / size;
     memset(st, 0, sizeof *st);
     int64_t nw1 = nw > 0 ? nw : 1;
     RP_ALLOC(st->win.user = malloc((size_t)nw1 * sizeof *st->win.user));
@@ -319,88 +323,46 @@ static void step_clear(sr_step *st)
     memset(st, 0, sizeof *st);
 }
 
+/* Adam moments, best copy and learning curve for a fresh run. Does not jump: the caller agrees
+ * on rc before the next collective. */
 static int train_alloc(const sr_opts *o, sr_train *tr)
 {
-    int rc = RP_OK;
-    size_t n = (size_t)tr->m.l.n, ep = (size_t)o->epochs;
-    RP_ALLOC(tr->am = calloc(n, sizeof(float)));
-    RP_ALLOC(tr->av = calloc(n, sizeof(float)));
-    RP_ALLOC(tr->best = malloc(n * sizeof(float)));
+    size_t n = (size_t)tr->m.l.n;
+    int rc = rp_trainer_init(&tr->loop, o->train.epochs, 0, 0);
+    tr->am = rp_calloc(n, sizeof(float));
+    tr->av = rp_calloc(n, sizeof(float));
+    tr->best = rp_malloc(n * sizeof(float));
+    if (!tr->am || !tr->av || !tr->best) {
+        rp_log_error(__FILE__, __LINE__, "optimiser state of %zu parameters: out of memory", n);
+        return RP_ERR_NOMEM;
+    }
     memcpy(tr->best, tr->m.w, n * sizeof(float));
-    RP_ALLOC(tr->hist.epoch = calloc(ep, sizeof(int64_t)));
-    RP_ALLOC(tr->hist.train_rmse = calloc(ep, sizeof(double)));
-    RP_ALLOC(tr->hist.valid_rmse = calloc(ep, sizeof(double)));
-    RP_ALLOC(tr->hist.valid_mae = calloc(ep, sizeof(double)));
-    RP_ALLOC(tr->hist.seconds = calloc(ep, sizeof(double)));
-    tr->best_epoch = -1;
-    tr->best_rmse = INFINITY;
-cleanup:
     return rc;
 }
 
-/* End of an epoch: validation, history, early stopping, best copy. */
-static int end_epoch(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr)
+static void loop_epoch_begin(void *ctx, int64_t epoch, int64_t *n)
 {
-    int rc = RP_OK;
-    double vr = NAN, va = NAN, t0 = MPI_Wtime();
-    RP_CALL(seqrec_eval_valid(comm, &tr->m, d, &vr, &va));
-    sr_hist *h = &tr->hist;
-    int64_t k = h->n++;
-    h->epoch[k] = tr->epoch + 1;
-    h->train_rmse[k] = tr->ep_n > 0 ? sqrt(tr->ep_sse / tr->ep_n) : NAN;
-    h->valid_rmse[k] = vr;
-    h->valid_mae[k] = va;
-    h->seconds[k] = tr->ep_seconds;
-    if (isnan(vr) || vr < tr->best_rmse) {
-        tr->best_rmse = isnan(vr) ? INFINITY : vr;
-        tr->best_epoch = tr->epoch + 1;
-        tr->bad_epochs = 0;
-        memcpy(tr->best, tr->m.w, (size_t)tr->m.l.n * sizeof(float));
-    } else {
-        tr->bad_epochs++;
-    }
-    rp_log_info("epoch %lld/%d: train_rmse=%.5f valid_rmse=%.5f valid_mae=%.5f train %.1f s, "
-                "validation %.1f s", (long long)(tr->epoch + 1), o->epochs, h->train_rmse[k], vr,
-                va, tr->ep_seconds, MPI_Wtime() - t0);
-    tr->epoch++;
-    tr->step = 0;
-    tr->ep_sse = tr->ep_n = tr->ep_seconds = 0.0;
-cleanup:
-    return rc;
+    sr_loop *l = ctx;
+    make_windows(l->o, l->d, epoch, &l->st.win);
+    *n = l->st.win.n;
 }
 
-static int run_epoch(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr,
-                     sr_step *st, int64_t *run_steps, int *interrupted)
+static int loop_validate(void *ctx, double *rmse, double *mae)
 {
-    int rc = RP_OK, rank = 0, size = 1;
-    RP_MPI(MPI_Comm_rank(comm, &rank));
-    RP_MPI(MPI_Comm_size(comm, &size));
-    make_windows(o, d, tr->epoch, &st->win);
-    int64_t n = st->win.n, B = o->batch, nsteps = (n + B - 1) / B;
-    double t0 = MPI_Wtime();
-    char what[64];
-    rp_progress pg;
-    snprintf(what, sizeof what, "epoch %lld/%d", (long long)tr->epoch + 1, o->epochs);
-    rp_progress_begin(&pg, what, nsteps, "batches");
-    while (tr->step < nsteps) {
-        int64_t p0 = tr->step * B, gbn = n - p0 < B ? n - p0 : B;
-        int stop = 0;
-        RP_CALL(train_step(comm, rank, size, o, d, tr, st, p0, gbn, &stop));
-        tr->step++;
-        tr->steps_done++;
-        rp_progress_update(&pg, tr->step);
-        ++*run_steps;
-        if (stop || (o->interrupt_after > 0 && *run_steps >= o->interrupt_after)) {
-            *interrupted = 1;
-            break;
-        }
-    }
-    rp_progress_end(&pg);
-    double dt = rp_wtime_max(comm, t0);
-    tr->ep_seconds += dt;
-    tr->train_seconds += dt;
-cleanup:
-    return rc;
+    sr_loop *l = ctx;
+    return seqrec_eval_valid(l->comm, &l->tr->m, l->d, rmse, mae);
+}
+
+static void loop_save_best(void *ctx)
+{
+    sr_train *tr = ((sr_loop *)ctx)->tr;
+    memcpy(tr->best, tr->m.w, (size_t)tr->m.l.n * sizeof(float));
+}
+
+static void loop_restore_best(void *ctx)
+{
+    sr_train *tr = ((sr_loop *)ctx)->tr;
+    memcpy(tr->m.w, tr->best, (size_t)tr->m.l.n * sizeof(float));
 }
 
 /* Start the user and item biases and mu at the bias model's fit (rp_baseline_bias, the model
@@ -415,8 +377,8 @@ static int init_biases(MPI_Comm comm, const sr_opts *o, sr_model *m)
     const double *U = NULL, *V = NULL;
     rp_post post;
     double scale = 1.0, shift = 0.0;
-    RP_CALL(rp_h5_open(comm, o->shards, &f));
-    RP_CALL(rp_baseline_bias(comm, f, o->bias_reg, &bm));
+    RP_CALL(rp_h5_open(comm, o->train.shards, &f));
+    RP_CALL(rp_baseline_bias(comm, f, o->train.bias_reg, &bm));
     RP_CALL(rp_model_dot_parts(bm, &bd, &U, &V, &post, &scale, &shift));
     RP_REQUIRE(bd == 2 && bm->n_users == m->c.n_users && bm->n_items == m->c.n_items,
                RP_ERR_INTERNAL, "unexpected bias model form");
@@ -431,42 +393,35 @@ cleanup:
 
 int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr)
 {
-    int rc = RP_OK, size = 1, interrupted = 0;
-    sr_step st;
+    int rc = RP_OK;
+    sr_loop l = {.comm = comm, .o = o, .d = d, .tr = tr};
+    const rp_train_ops ops = {&l, loop_epoch_begin, train_step, loop_validate, loop_save_best,
+                              loop_restore_best};
+    rp_train_ckpt ck;
     sr_config c;
-    int64_t run_steps = 0;
-    memset(&st, 0, sizeof st);
-    RP_MPI(MPI_Comm_size(comm, &size));
+    char cfg[1024];
+    RP_MPI(MPI_Comm_rank(comm, &l.rank));
+    RP_MPI(MPI_Comm_size(comm, &l.size));
     seqrec_config(o, d, &c);
     rc = seqrec_model_init(&tr->m, &c, (uint64_t)o->seed);
     if (rc == RP_OK) seqrec_bind(&tr->m, d);
     RP_AGREE(comm, rc);
     RP_CALL(init_biases(comm, o, &tr->m));
+    rp_fault_mark("optimiser state");
     rc = train_alloc(o, tr);
     RP_AGREE(comm, rc);
-    if (o->resume) RP_CALL(seqrec_checkpoint_read(comm, o, d, tr));
-    rc = step_alloc(size, o, d, tr, &st);
+    seqrec_checkpoint(o, d, tr, cfg, sizeof cfg, &ck);
+    if (o->train.resume) RP_CALL(rp_trainer_ckpt_read(comm, &ck, o->train.epochs, &tr->loop));
+    rp_fault_mark("step buffers");
+    rc = step_alloc(l.size, o, d, tr, &l.st);
     RP_AGREE(comm, rc);
     rp_log_info("%lld users, %lld train / %lld valid views, %lld windows per epoch, %lld "
                 "parameters, batch %d windows on %d ranks", (long long)d->n_users,
                 (long long)d->n_train, (long long)d->n_valid, (long long)count_windows(o, d),
-                (long long)tr->m.l.n, o->batch, size);
-    while (tr->epoch < o->epochs && !(o->early_stop > 0 && tr->bad_epochs >= o->early_stop)) {
-        rc = run_epoch(comm, o, d, tr, &st, &run_steps, &interrupted);
-        RP_AGREE(comm, rc);
-        if (!interrupted) RP_CALL(end_epoch(comm, o, d, tr));
-        if (!interrupted) interrupted = rp_signal_pending(comm);
-        RP_CALL(seqrec_checkpoint_write(comm, o, d, tr));
-        if (interrupted) {
-            rp_log_info("interrupted: checkpoint %s written at epoch %lld step %lld",
-                        o->checkpoint, (long long)tr->epoch, (long long)tr->step);
-            rc = RP_ERR_INTERRUPTED;
-            goto cleanup;
-        }
-    }
-    memcpy(tr->m.w, tr->best, (size_t)tr->m.l.n * sizeof(float));
+                (long long)tr->m.l.n, o->train.batch, l.size);
+    rc = rp_trainer_run(comm, &o->train, &tr->loop, &ops, &ck);
 cleanup:
-    step_clear(&st);
+    step_clear(&l.st);
     return rp_mpi_agree(comm, rc);
 }
 
@@ -476,10 +431,6 @@ void seqrec_train_clear(sr_train *tr)
     free(tr->best);
     free(tr->am);
     free(tr->av);
-    free(tr->hist.epoch);
-    free(tr->hist.train_rmse);
-    free(tr->hist.valid_rmse);
-    free(tr->hist.valid_mae);
-    free(tr->hist.seconds);
+    rp_trainer_clear(&tr->loop);
     memset(tr, 0, sizeof *tr);
 }

@@ -10,6 +10,7 @@
 
 #include "rp_csv.h"
 #include "rp_err.h"
+#include "rp_fault.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "synth.h"
@@ -204,8 +205,9 @@ int synth_stats_compute(MPI_Comm comm, const char *dir, synth_stats *s)
     pass p = {0};
     acc *ab = NULL, *as = NULL;
     memset(s, 0, sizeof *s);
-    RP_ALLOC(ab = calloc(1, sizeof *ab));
-    RP_ALLOC(as = calloc(1, sizeof *as));
+    ab = rp_calloc(1, sizeof *ab);
+    as = rp_calloc(1, sizeof *as);
+    RP_AGREE_LOCAL(comm, ab == NULL || as == NULL);
     snprintf(path, sizeof path, "%s/big_matrix.csv", dir);
     RP_CALL(rp_csv_read_chunk(comm, path, SYNTH_HDR_BIG, &big));
     RP_CALL(scan_ids(comm, &big, &p));

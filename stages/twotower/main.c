@@ -20,7 +20,7 @@ int main(int argc, char **argv)
     if (rc == RP_OK) rc = twotower_train(st.comm, &o, &d, &tr);
     if (rc == RP_OK) rc = twotower_finish(st.comm, &o, &d, &tr);
     if (rc == RP_OK) rc = twotower_write_output(&st, &o, &d, &tr);
-    if (rc == RP_OK) twotower_checkpoint_remove(st.comm, &o);
+    if (rc == RP_OK) rp_trainer_ckpt_remove(st.comm, o.train.checkpoint);
     if (rc == RP_OK) twotower_report(&st, &tr);
     rc = rp_stage_end(&st, rc);
     twotower_train_clear(&tr);

@@ -9,6 +9,7 @@
 
 #include "rp_mlp.h"
 #include "rp_stage.h"
+#include "rp_trainer.h"
 
 #define TT_MAX_LAYERS RP_MLP_MAX_LAYERS
 #define TT_USER 0
@@ -20,18 +21,18 @@
  * cos(u, v); sigmoid: pred = sigmoid(a*u.v + c + b_u + b_i). */
 enum { TT_HEAD_DOT = 0, TT_HEAD_SIGMOID = 1, TT_HEAD_COSINE = 2 };
 
-/* Command-line options (defaults in twotower_opts_default). */
+/* Command-line options (defaults in twotower_opts_default): the common trainer options and
+ * the model's. */
 typedef struct tt_opts {
-    const char *shards, *features, *out, *checkpoint;
-    int epochs, batch, micro_batch, dim, emb_dim, early_stop, user_id, item_id, resume;
+    rp_train_opts train;
+    int dim, emb_dim, user_id, item_id;
     int bias;                       /* per-user and per-video bias terms */
     int bias_init;                  /* start them at the bias model's */
     const char *hidden, *head, *loss;
     const char *id_path;            /* "add": u = id vector + MLP(features); "mlp": id = input */
-    const char *schedule, *select;  /* lr schedule "cosine"/"constant"; best epoch "rmse"/"mae" */
-    double lr, lr_final, weight_decay, emb_weight_decay, huber_delta, bias_reg;
-    int64_t warmup;                 /* linear warm-up steps of the cosine schedule */
-    int64_t seed, interrupt_after; /* interrupt_after: test aid, 0 = never */
+    const char *select;             /* best epoch by "rmse" or "mae" */
+    double weight_decay, emb_weight_decay, huber_delta;
+    int64_t seed;
 } tt_opts;
 
 /* One side's features (user or item); rows are dense indices of shards.h5. */
@@ -171,33 +172,19 @@ double twotower_dot_pred(const tt_dot *dot, const float *su, const float *si);
 double twotower_pair_pred(const tt_model *m, const float *su, const float *si);
 /* twotower_score_attrs - the /score attributes of the model: post (1 = sigmoid), scale, shift. */
 void twotower_score_attrs(const tt_model *m, int *sigmoid, double *scale, double *shift);
-/* twotower_lr_at - learning rate of Adam step t (1-based) of a run of total_steps steps. */
-double twotower_lr_at(const tt_opts *o, int64_t t, int64_t total_steps);
 
 /* twotower_train.c */
-typedef struct tt_hist {
-    int64_t n;
-    int64_t *epoch;
-    double *train_rmse, *train_mae, *valid_rmse, *valid_mae, *seconds;
-} tt_hist;
-
 typedef struct tt_train {
     tt_model m;
     float *best_dense, *best_emb;
     float *m_dense, *v_dense, *m_emb, *v_emb; /* Adam moments */
-    int64_t t;                 /* Adam step */
-    int64_t epoch, step;       /* next epoch to run, next step within it */
-    double ep_sse, ep_sae, ep_n, ep_seconds; /* partial epoch (restored on resume) */
-    int64_t best_epoch, bad_epochs;
-    double best_metric;        /* validation RMSE (or MAE, --select mae) of the best epoch */
-    tt_hist hist;
+    rp_trainer loop;           /* epoch, step, best epoch, learning curve (train MAE too) */
     double bias_valid_rmse;    /* the bias model (rp_baseline_bias) on /valid, same pairs */
     double valid_rmse;         /* of the model as written (after a fallback) */
     char fallback[256];        /* "" or what was done instead of the trained model */
     float *fb_user, *fb_item;  /* fallback /score rows [n, D + 2] (NULL: no fallback) */
     double fb_mu;
-    double bytes_dense, bytes_sparse, steps_done; /* traffic statistics of this run */
-    double samples_done, train_seconds;
+    double bytes_dense, bytes_sparse; /* traffic statistics of this run */
 } tt_train;
 
 /* twotower_train - train (or resume) until epochs, early stop or a signal. Collective.
@@ -213,9 +200,6 @@ int twotower_eval_scores(MPI_Comm comm, const tt_dot *dot, const tt_split *s, do
 int twotower_evaluate(MPI_Comm comm, const tt_model *m, const tt_split *s, double *rmse,
                       double *mae);
 
-/* twotower_better - 1 if validation metric x improves on best (NaN: no validation, the
- * latest epoch wins). The selection rule of the best epoch. */
-int twotower_better(double x, double best);
 /* twotower_finish.c - after training: compare the selected epoch with the bias model
  * (rp_baseline_bias) on /valid and fall back to the bias model's terms when it loses: fills
  * valid_rmse, bias_valid_rmse, fallback, fb_*. Collective. */
@@ -230,33 +214,16 @@ int twotower_output_dot(const tt_train *tr, const tt_data *d, float **user, floa
                         tt_dot *dot);
 
 /* twotower_io.c */
-/* Checkpoints carry the options that fix the bits and the inputs' hashes: a checkpoint from
- * other options or other data is refused (RP_ERR_USAGE) instead of silently resumed. */
-int twotower_checkpoint_write(MPI_Comm comm, const tt_opts *o, const tt_data *d,
-                              const tt_train *tr);
-int twotower_checkpoint_read(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr);
-/* twotower_checkpoint_remove - rank 0 deletes the checkpoint after a committed output. */
-void twotower_checkpoint_remove(MPI_Comm comm, const tt_opts *o);
+/* twotower_checkpoint - what the checkpoint holds (model, Adam moments, best copy) and the
+ * options that fix the bits (cfg, cap bytes, filled here) and the inputs' hashes: a checkpoint
+ * from other options or other data is refused instead of silently resumed. */
+void twotower_checkpoint(const tt_opts *o, const tt_data *d, tt_train *tr, char *cfg,
+                         size_t cap, rp_train_ckpt *ck);
 int twotower_write_output(const rp_stage *st, const tt_opts *o, const tt_data *d,
                           const tt_train *tr);
 /* twotower_report - the summary line's fields (stdout, rank 0, via rp_stage_end). */
 void twotower_report(rp_stage *st, const tt_train *tr);
 /* twotower_config_string - the options that fix the parameter layout (checked on resume). */
 void twotower_config_string(const tt_opts *o, char *buf, size_t cap);
-
-/* twotower_fixture.c - a planted synthetic problem in the shards.h5/features.h5 schema, for
- * tests and the benchmark: value = clamp01(0.5 + 0.3*A[ucat0][icat0] + 0.15*tag effect
- * + 0.1*(unum0 - 0.5) + noise). Collective (rank 0 generates and writes). */
-typedef struct tt_fixture {
-    int64_t n_users, n_items, train_per_user, valid_per_user;
-    int n_ucat, n_unum, n_icat, n_inum, tag_len;
-    int32_t ucard, icard, tag_card; /* cardinality of every categorical column, of tags */
-    int with_tags;
-    uint64_t seed;
-    double noise;
-} tt_fixture;
-void twotower_fixture_default(tt_fixture *fx);
-int twotower_fixture_write(MPI_Comm comm, const tt_fixture *fx, const char *shards,
-                           const char *features);
 
 #endif

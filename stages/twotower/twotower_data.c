@@ -158,6 +158,9 @@ static int read_nums(hid_t f, const char *path, const char *ds, tt_side *s)
     int rc = RP_OK;
     RP_CALL(read_matrix(f, path, ds, RP_F32, s->n, (void **)&s->num, &s->nnum));
     if (s->nnum == 0) return RP_OK;
+    /* names first: their attribute read is collective, the rest is local work that may fail on
+     * one rank alone (the caller agrees after it) */
+    RP_CALL(column_names(f, ds, "num", s->nnum, &s->num_names));
     RP_ALLOC(s->num_mean = malloc((size_t)s->nnum * sizeof(float)));
     RP_ALLOC(s->num_std = malloc((size_t)s->nnum * sizeof(float)));
     for (int j = 0; j < s->nnum; j++) {
@@ -177,7 +180,6 @@ static int read_nums(hid_t f, const char *path, const char *ds, tt_side *s)
         for (int64_t r = 0; r < s->n; r++)
             s->num[r * s->nnum + j] = (float)((s->num[r * s->nnum + j] - mean) / sd);
     }
-    RP_CALL(column_names(f, ds, "num", s->nnum, &s->num_names));
 cleanup:
     return rc;
 }
@@ -229,14 +231,14 @@ int twotower_read_inputs(MPI_Comm comm, const tt_opts *o, tt_data *d)
     int rc = RP_OK;
     char hs[65], hf[65];
     memset(d, 0, sizeof *d);
-    rc = read_shards(comm, o->shards, d);
+    rc = read_shards(comm, o->train.shards, d);
     RP_AGREE(comm, rc);
-    rc = read_features(comm, o->features, d);
+    rc = read_features(comm, o->train.features, d);
     RP_AGREE(comm, rc);
-    RP_CALL(rp_hash_file(comm, o->shards, hs));
-    RP_CALL(rp_hash_file(comm, o->features, hf));
-    snprintf(d->inputs, sizeof d->inputs, "shards=%s sha256=%s\nfeatures=%s sha256=%s", o->shards,
-             hs, o->features, hf);
+    RP_CALL(rp_hash_file(comm, o->train.shards, hs));
+    RP_CALL(rp_hash_file(comm, o->train.features, hf));
+    snprintf(d->inputs, sizeof d->inputs, "shards=%s sha256=%s\nfeatures=%s sha256=%s",
+             o->train.shards, hs, o->train.features, hf);
 cleanup:
     return rp_mpi_agree(comm, rc);
 }

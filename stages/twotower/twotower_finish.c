@@ -23,8 +23,8 @@ static int bias_model(MPI_Comm comm, const tt_opts *o, const tt_data *d, double 
     const double *U = NULL, *V = NULL;
     rp_post post;
     double scale = 1.0, *u = NULL, *v = NULL;
-    RP_CALL(rp_h5_open(comm, o->shards, &f));
-    rc = rp_baseline_bias(comm, f, o->bias_reg, &bm);
+    RP_CALL(rp_h5_open(comm, o->train.shards, &f));
+    rc = rp_baseline_bias(comm, f, o->train.bias_reg, &bm);
     rp_h5_close(&f);
     RP_CALL(rc);
     RP_CALL(rp_model_dot_parts(bm, &dd, &U, &V, &post, &scale, mu));

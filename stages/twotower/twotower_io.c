@@ -1,10 +1,9 @@
-/* twotower_io.c - atomic checkpoints (model, Adam moments, best copy, history, position in the
- * epoch) and the twotower.h5 output (scores, tower outputs, weights, history). rp-twotower. */
+/* twotower_io.c - what rp-twotower's checkpoint holds (model, Adam moments, best copy; the loop
+ * state is rp_trainer's) and the twotower.h5 output (scores, tower outputs, weights, history). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "rp_h5.h"
 #include "rp_mpi.h"
@@ -14,164 +13,31 @@
 void twotower_config_string(const tt_opts *o, char *buf, size_t cap)
 {
     /* The cosine schedule spans all epochs, so --epochs fixes its bits too. */
-    int fixed_epochs = strcmp(o->schedule, "cosine") == 0 ? o->epochs : 0;
+    const rp_train_opts *t = &o->train;
+    int fixed_epochs = strcmp(t->schedule, "cosine") == 0 ? t->epochs : 0;
     snprintf(buf, cap, "dim=%d emb_dim=%d hidden=%s head=%s id_path=%s bias=%d loss=%s "
              "huber_delta=%.17g user_id=%d item_id=%d seed=%lld batch=%d micro_batch=%d "
              "lr=%.17g schedule=%s warmup=%lld lr_final=%.17g epochs=%d weight_decay=%.17g "
              "emb_weight_decay=%.17g select=%s bias_init=%d", o->dim, o->emb_dim, o->hidden,
              o->head, o->id_path, o->bias, o->loss, o->huber_delta, o->user_id, o->item_id,
-             (long long)o->seed, o->batch, o->micro_batch, o->lr, o->schedule,
-             (long long)o->warmup, o->lr_final, fixed_epochs, o->weight_decay,
+             (long long)o->seed, t->batch, t->micro_batch, t->lr, t->schedule,
+             (long long)t->warmup, t->lr_final, fixed_epochs, o->weight_decay,
              o->emb_weight_decay, o->select, o->bias_init);
 }
 
-static int write_hist(MPI_Comm comm, hid_t f, const tt_hist *h, int64_t len)
+void twotower_checkpoint(const tt_opts *o, const tt_data *d, tt_train *tr, char *cfg,
+                         size_t cap, rp_train_ckpt *ck)
 {
-    int rc = RP_OK;
-    RP_CALL(rp_h5_put_replicated(comm, f, "/history/epoch", RP_I64, len, 0, h->epoch));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/history/train_rmse", RP_F64, len, 0, h->train_rmse));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/history/train_mae", RP_F64, len, 0, h->train_mae));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/history/valid_rmse", RP_F64, len, 0, h->valid_rmse));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/history/valid_mae", RP_F64, len, 0, h->valid_mae));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/history/seconds", RP_F64, len, 0, h->seconds));
-cleanup:
-    return rc;
-}
-
-int twotower_checkpoint_write(MPI_Comm comm, const tt_opts *o, const tt_data *d,
-                              const tt_train *tr)
-{
-    int rc = RP_OK;
-    hid_t f = H5I_INVALID_HID;
-    const tt_model *m = &tr->m;
-    char cfg[1024];
-    int64_t ctr[6] = {tr->t, tr->epoch, tr->step, tr->best_epoch, tr->bad_epochs, tr->hist.n};
-    double acc[5] = {tr->best_metric, tr->ep_sse, tr->ep_sae, tr->ep_n, tr->ep_seconds};
-    int64_t hl = o->epochs > 0 ? o->epochs : 1;
-    twotower_config_string(o, cfg, sizeof cfg);
-    RP_CALL(rp_h5_create(comm, o->checkpoint, &f));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/dense", RP_F32, m->n_dense, 0, m->dense));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/emb", RP_F32, m->n_rows, m->E, m->emb));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/adam/m_dense", RP_F32, m->n_dense, 0, tr->m_dense));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/adam/v_dense", RP_F32, m->n_dense, 0, tr->v_dense));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/adam/m_emb", RP_F32, m->n_rows, m->E, tr->m_emb));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/adam/v_emb", RP_F32, m->n_rows, m->E, tr->v_emb));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/best/dense", RP_F32, m->n_dense, 0, tr->best_dense));
-    RP_CALL(rp_h5_put_replicated(comm, f, "/best/emb", RP_F32, m->n_rows, m->E, tr->best_emb));
-    RP_CALL(write_hist(comm, f, &tr->hist, hl));
-    RP_CALL(rp_h5_attr_write_str(f, "/", "config", cfg));
-    RP_CALL(rp_h5_attr_write_str(f, "/", "inputs", d->inputs));
-    RP_CALL(rp_h5_attr_write(f, "/", "counters", RP_I64, 6, ctr));
-    RP_CALL(rp_h5_attr_write(f, "/", "accumulators", RP_F64, 5, acc));
-cleanup:
-    return rp_h5_commit(comm, &f, o->checkpoint, rc);
-}
-
-void twotower_checkpoint_remove(MPI_Comm comm, const tt_opts *o)
-{
-    int rank = 0;
-    MPI_Comm_rank(comm, &rank);
-    if (rank == 0) unlink(o->checkpoint);
-}
-
-/* Read a replicated dataset of exactly n elements of type t into dst. */
-static int get(hid_t f, const char *path, const char *name, rp_dtype t, int64_t n, void *dst)
-{
-    int rc = RP_OK;
-    void *buf = NULL;
-    int nd = 0;
-    int64_t d[2] = {0, 1};
-    RP_CALL(rp_h5_read_all(f, name, t, &buf, &nd, d));
-    if (d[0] * (nd == 2 ? d[1] : 1) != n)
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has the wrong size for this model", path, name);
-    memcpy(dst, buf, (size_t)n * rp_dtype_size(t));
-cleanup:
-    free(buf);
-    return rc;
-}
-
-static int read_hist(hid_t f, const char *path, tt_hist *h, int64_t n)
-{
-    int rc = RP_OK;
-    const char *names[6] = {"epoch", "train_rmse", "train_mae", "valid_rmse", "valid_mae",
-                            "seconds"};
-    void *dst[6] = {h->epoch, h->train_rmse, h->train_mae, h->valid_rmse, h->valid_mae,
-                    h->seconds};
-    for (int k = 0; k < 6; k++) {
-        char name[64];
-        void *buf = NULL;
-        int nd = 0;
-        int64_t d[2] = {0, 1};
-        snprintf(name, sizeof name, "/history/%s", names[k]);
-        RP_CALL(rp_h5_read_all(f, name, k == 0 ? RP_I64 : RP_F64, &buf, &nd, d));
-        if (d[0] < n) {
-            free(buf);
-            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s is shorter than its epoch count", path, name);
-        }
-        memcpy(dst[k], buf, (size_t)n * 8);
-        free(buf);
-    }
-cleanup:
-    return rc;
-}
-
-int twotower_checkpoint_read(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr)
-{
-    int rc = RP_OK, rank = 0, exists = 0;
-    hid_t f = H5I_INVALID_HID;
     tt_model *m = &tr->m;
-    const char *p = o->checkpoint;
-    char want[1024], got[1024];
-    int64_t ctr[6];
-    double acc[5];
-    RP_MPI(MPI_Comm_rank(comm, &rank));
-    if (rank == 0) exists = access(p, F_OK) == 0;
-    RP_MPI(MPI_Bcast(&exists, 1, MPI_INT, 0, comm));
-    if (!exists) {
-        rp_log_info("--resume: no checkpoint %s, starting from scratch", p);
-        return RP_OK;
-    }
-    RP_CALL(rp_h5_open(comm, p, &f));
-    twotower_config_string(o, want, sizeof want);
-    RP_CALL(rp_h5_attr_read_str(f, "/", "config", got, sizeof got));
-    if (strcmp(want, got) != 0)
-        RP_FAIL_USER0(RP_ERR_USAGE, "%s: checkpoint made with other options (%s); delete it or "
-                      "rerun with them", p, got);
-    RP_CALL(rp_h5_attr_read_str(f, "/", "inputs", got, sizeof got));
-    if (strcmp(d->inputs, got) != 0)
-        RP_FAIL_USER0(RP_ERR_USAGE, "%s: checkpoint made from other input files (%s); delete it",
-                      p, got);
-    RP_CALL(rp_h5_attr_read(f, "/", "counters", RP_I64, 6, ctr));
-    RP_CALL(rp_h5_attr_read(f, "/", "accumulators", RP_F64, 5, acc));
-    if (ctr[5] > o->epochs || ctr[5] < 0)
-        RP_FAIL_USER0(RP_ERR_USAGE, "%s: checkpoint already ran %lld epochs > --epochs %d", p,
-                      (long long)ctr[5], o->epochs);
-    int64_t ne = m->n_rows * m->E;
-    RP_CALL(get(f, p, "/dense", RP_F32, m->n_dense, m->dense));
-    RP_CALL(get(f, p, "/emb", RP_F32, ne, m->emb));
-    RP_CALL(get(f, p, "/adam/m_dense", RP_F32, m->n_dense, tr->m_dense));
-    RP_CALL(get(f, p, "/adam/v_dense", RP_F32, m->n_dense, tr->v_dense));
-    RP_CALL(get(f, p, "/adam/m_emb", RP_F32, ne, tr->m_emb));
-    RP_CALL(get(f, p, "/adam/v_emb", RP_F32, ne, tr->v_emb));
-    RP_CALL(get(f, p, "/best/dense", RP_F32, m->n_dense, tr->best_dense));
-    RP_CALL(get(f, p, "/best/emb", RP_F32, ne, tr->best_emb));
-    RP_CALL(read_hist(f, p, &tr->hist, ctr[5]));
-    tr->t = ctr[0];
-    tr->epoch = ctr[1];
-    tr->step = ctr[2];
-    tr->best_epoch = ctr[3];
-    tr->bad_epochs = ctr[4];
-    tr->hist.n = ctr[5];
-    tr->best_metric = acc[0];
-    tr->ep_sse = acc[1];
-    tr->ep_sae = acc[2];
-    tr->ep_n = acc[3];
-    tr->ep_seconds = acc[4];
-    rp_log_info("resumed from %s at epoch %lld step %lld", p, (long long)tr->epoch,
-                (long long)tr->step);
-cleanup:
-    rp_h5_close(&f);
-    return rp_mpi_agree(comm, rc);
+    twotower_config_string(o, cfg, cap);
+    /* checkpoint layout: model, Adam moments, best copy */
+    *ck = (rp_train_ckpt){o->train.checkpoint, cfg, d->inputs, 8, {
+        {"/dense", m->dense, m->n_dense, 0}, {"/emb", m->emb, m->n_rows, m->E},
+        {"/adam/m_dense", tr->m_dense, m->n_dense, 0},
+        {"/adam/v_dense", tr->v_dense, m->n_dense, 0},
+        {"/adam/m_emb", tr->m_emb, m->n_rows, m->E}, {"/adam/v_emb", tr->v_emb, m->n_rows, m->E},
+        {"/best/dense", tr->best_dense, m->n_dense, 0},
+        {"/best/emb", tr->best_emb, m->n_rows, m->E}}};
 }
 
 /* /score (the model's rows, or the bias model's after a fallback) and the raw tower outputs
@@ -299,15 +165,15 @@ int twotower_write_output(const rp_stage *st, const tt_opts *o, const tt_data *d
     MPI_Comm comm = st->comm;
     hid_t f = H5I_INVALID_HID;
     const tt_model *m = &tr->m;
-    int64_t best = tr->best_epoch;
+    int64_t best = tr->loop.best_epoch;
     int32_t beats = tr->valid_rmse <= tr->bias_valid_rmse;
-    RP_CALL(rp_h5_create(comm, o->out, &f));
+    RP_CALL(rp_h5_create(comm, o->train.out, &f));
     RP_CALL(rp_stage_stamp(st, f, RP_SCHEMA_TWOTOWER, RP_SCHEMA_VERSION, d->inputs));
     RP_CALL(write_scores(comm, f, tr, d));
     RP_CALL(write_tower(comm, f, m, TT_USER, "user"));
     RP_CALL(write_tower(comm, f, m, TT_ITEM, "item"));
     RP_CALL(rp_h5_put_replicated(comm, f, "/weights/head", RP_F32, 2, 0, m->dense + m->head_off));
-    RP_CALL(write_hist(comm, f, &tr->hist, tr->hist.n));
+    RP_CALL(rp_trainer_hist_write(comm, f, &tr->loop, tr->loop.hist.n));
     RP_CALL(rp_h5_attr_write_str(f, "/", "output", o->head));
     RP_CALL(rp_h5_attr_write_str(f, "/", "head", o->head));
     RP_CALL(rp_h5_attr_write_str(f, "/", "id_path", o->id_path));
@@ -320,23 +186,24 @@ int twotower_write_output(const rp_stage *st, const tt_opts *o, const tt_data *d
     RP_CALL(rp_h5_attr_write(f, "/", "n_users", RP_I64, 1, &d->n_users));
     RP_CALL(rp_h5_attr_write(f, "/", "n_items", RP_I64, 1, &d->n_items));
 cleanup:
-    return rp_h5_commit(comm, &f, o->out, rc);
+    return rp_h5_commit(comm, &f, o->train.out, rc);
 }
 
 void twotower_report(rp_stage *st, const tt_train *tr)
 {
-    int64_t k = tr->hist.n - 1, b = tr->best_epoch - 1 >= 0 ? tr->best_epoch - 1 : k;
-    rp_stage_add(st, "epochs", "%lld", (long long)tr->hist.n);
-    rp_stage_add(st, "best_epoch", "%lld", (long long)tr->best_epoch);
+    const rp_trainer *l = &tr->loop;
+    int64_t k = l->hist.n - 1, b = l->best_epoch - 1 >= 0 ? l->best_epoch - 1 : k;
+    rp_stage_add(st, "epochs", "%lld", (long long)l->hist.n);
+    rp_stage_add(st, "best_epoch", "%lld", (long long)l->best_epoch);
     rp_stage_add(st, "valid_rmse", "%.5f", tr->valid_rmse);
-    rp_stage_add(st, "valid_mae", "%.5f", tr->hist.valid_mae[b]);
+    rp_stage_add(st, "valid_mae", "%.5f", l->hist.valid_mae[b]);
     rp_stage_add(st, "bias_valid_rmse", "%.5f", tr->bias_valid_rmse);
     rp_stage_add(st, "fallback", "%s", tr->fallback[0] ? "bias" : "none");
     rp_stage_add(st, "samples_per_s", "%.0f",
-                 tr->train_seconds > 0 ? tr->samples_done / tr->train_seconds : 0.0);
-    rp_stage_add(st, "train_seconds", "%.1f", tr->train_seconds);
+                 l->train_seconds > 0 ? l->samples_done / l->train_seconds : 0.0);
+    rp_stage_add(st, "train_seconds", "%.1f", l->train_seconds);
     rp_stage_add(st, "allreduce_bytes_per_step", "%.0f",
-                 tr->steps_done > 0 ? tr->bytes_dense / tr->steps_done : 0.0);
+                 l->steps_done > 0 ? tr->bytes_dense / l->steps_done : 0.0);
     rp_stage_add(st, "sparse_bytes_per_step", "%.0f",
-                 tr->steps_done > 0 ? tr->bytes_sparse / tr->steps_done : 0.0);
+                 l->steps_done > 0 ? tr->bytes_sparse / l->steps_done : 0.0);
 }

@@ -1,4 +1,5 @@
-/* twotower_opts.c - rp-twotower's command line: option table, defaults, checks. */
+/* twotower_opts.c - rp-twotower's command line: the model's options (the common trainer options
+ * come from rp_trainer), defaults, checks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,14 +9,18 @@
 #include "rp_log.h"
 #include "twotower.h"
 
-static char ckpt_default[4096];
-
 void twotower_opts_default(tt_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->epochs = 3;
-    o->batch = 8192;
-    o->micro_batch = 1024;
+    rp_train_opts_default(&o->train);
+    o->train.epochs = 3;
+    o->train.batch = 8192;
+    o->train.micro_batch = 1024;
+    o->train.schedule = "cosine";
+    o->train.warmup = 20;
+    o->train.lr_final = 0.05;
+    o->train.lr = 0.01;
+    o->train.early_stop = 2;
     o->dim = 8;
     o->emb_dim = 8;
     o->hidden = "";
@@ -23,47 +28,42 @@ void twotower_opts_default(tt_opts *o)
     o->id_path = "add";
     o->bias = 1;
     o->bias_init = 1;
-    o->schedule = "cosine";
     o->select = "rmse";
-    o->warmup = 20;
-    o->lr_final = 0.05;
     o->loss = "mse";
-    o->lr = 0.01;
     o->weight_decay = 1e-6;
     o->emb_weight_decay = 0.0;
-    o->bias_reg = 10.0;
     o->huber_delta = 0.1;
     o->seed = 42;
     o->user_id = 1;
     o->item_id = 1;
-    o->early_stop = 2;
 }
 
 static const char *const heads[] = {"dot", "sigmoid", "cosine", NULL};
 static const char *const id_paths[] = {"add", "mlp", NULL};
-static const char *const schedules[] = {"cosine", "constant", NULL};
 static const char *const selects[] = {"rmse", "mae", NULL};
 static const char *const losses[] = {"mse", "huber", NULL};
+
+static const rp_train_cmd cmd = {
+    {"rp-twotower", "train the two-tower model data-parallel (MPI) and write twotower.h5",
+     "Reads /train and /valid of shards.h5 and the user/video features of features.h5.\n"
+     "Writes /score/{user,item} (+ post/scale/shift), /user_embedding, /item_embedding,\n"
+     "/weights/..., /history/... (see docs/stages/twotower.md).\n"
+     "SIGTERM/SIGUSR1: checkpoint at the next step and exit 75.\n"},
+    "output twotower.h5 (required)",
+    "training epochs",
+    "global batch (interactions per step, all ranks)",
+    "gradient unit: a batch's units are spread over ranks; results never depend on the rank "
+    "count",
+    "Adam learning rate (peak of the schedule)",
+    "stop after P epochs without a better validation metric (0 = off)",
+    "regularisation of the bias model the result is compared with (as rp-eval's --bias-reg)",
+    1};
 
 int twotower_parse_args(int argc, char **argv, tt_opts *o)
 {
     int rc = RP_OK;
+    const rp_train_opts *t = &o->train;
     const rp_arg args[] = {
-        {"shards", RP_ARG_STR, &o->shards, "PATH", "input shards.h5 (required)", NULL},
-        {"features", RP_ARG_STR, &o->features, "PATH", "input features.h5 (required)", NULL},
-        {"out", RP_ARG_STR, &o->out, "PATH", "output twotower.h5 (required)", NULL},
-        {"epochs", RP_ARG_INT, &o->epochs, "N", "training epochs", NULL},
-        {"batch", RP_ARG_INT, &o->batch, "B", "global batch (interactions per step, all ranks)",
-         NULL},
-        {"micro-batch", RP_ARG_INT, &o->micro_batch, "M", "gradient unit: a batch's units are "
-         "spread over ranks; results never depend on the rank count",
-         NULL},
-        {"lr", RP_ARG_DBL, &o->lr, "X", "Adam learning rate (peak of the schedule)", NULL},
-        {"schedule", RP_ARG_STR, &o->schedule, "S", "learning-rate schedule: cosine (linear "
-         "warm-up, cosine decay to lr*lr-final over all epochs) or constant", schedules},
-        {"warmup", RP_ARG_I64, &o->warmup, "N", "warm-up steps of the cosine schedule", NULL},
-        {"lr-final", RP_ARG_DBL, &o->lr_final, "X", "final learning rate of the cosine "
-         "schedule, as a fraction of --lr", NULL},
         {"dim", RP_ARG_INT, &o->dim, "D", "tower output dimension", NULL},
         {"hidden", RP_ARG_STR, &o->hidden, "LIST", "hidden ReLU layer widths, e.g. \"64,32\" "
          "(\"\" = none)", NULL},
@@ -86,44 +86,17 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
         {"user-id", RP_ARG_FLAG, &o->user_id, NULL, "user id embedding in the user tower", NULL},
         {"item-id", RP_ARG_FLAG, &o->item_id, NULL, "video id embedding in the video tower",
          NULL},
-        {"checkpoint", RP_ARG_STR, &o->checkpoint, "PATH", "checkpoint file (default <out>.ckpt)",
-         NULL},
-        {"resume", RP_ARG_FLAG, &o->resume, NULL, "continue from the checkpoint if present",
-         NULL},
-        {"early-stop", RP_ARG_INT, &o->early_stop, "P", "stop after P epochs without a better "
-         "validation metric (0 = off)", NULL},
         {"select", RP_ARG_STR, &o->select, "M", "validation metric of the best epoch and early "
          "stopping", selects},
-        {"bias-reg", RP_ARG_DBL, &o->bias_reg, "X", "regularisation of the bias model the result "
-         "is compared with (as rp-eval's --bias-reg)", NULL},
-        {"interrupt-after", RP_ARG_I64, &o->interrupt_after, "N", "testing aid: checkpoint and "
-         "exit 75 after N steps (0 = off)", NULL},
     };
-    const rp_cmd cmd = {
-        "rp-twotower",
-        "train the two-tower model data-parallel (MPI) and write twotower.h5",
-        "Reads /train and /valid of shards.h5 and the user/video features of features.h5.\n"
-        "Writes /score/{user,item} (+ post/scale/shift), /user_embedding, /item_embedding,\n"
-        "/weights/..., /history/... (see docs/stages/twotower.md).\n"
-        "SIGTERM/SIGUSR1: checkpoint at the next step and exit 75.\n"};
-    rc = rp_args_parse(argc, argv, &cmd, args, (int)(sizeof args / sizeof args[0]));
+    rc = rp_train_parse(argc, argv, &cmd, &o->train, args, (int)(sizeof args / sizeof args[0]));
     if (rc != RP_OK) return rc;
-    if (o->shards == NULL || o->features == NULL || o->out == NULL)
-        RP_FAIL_USER0(RP_ERR_USAGE, "--shards, --features and --out are required (try "
-                      "rp-twotower --help)");
-    if (o->epochs < 1 || o->batch < 1 || o->dim < 1 || o->emb_dim < 1 || !(o->lr > 0.0) ||
-        o->weight_decay < 0.0 || !(o->huber_delta > 0.0) || o->early_stop < 0 ||
-        o->interrupt_after < 0 || o->batch > 1 << 24 || o->dim > 4096 ||
-        o->emb_dim > TT_MAX_EMB || o->micro_batch < 1 || o->emb_weight_decay < 0.0 ||
-        o->warmup < 0 || !(o->lr_final >= 0.0 && o->lr_final <= 1.0) || o->bias_reg < 0.0)
-        RP_FAIL_USER0(RP_ERR_USAGE, "out-of-range option: need epochs, batch, micro-batch, dim, "
-                      "emb-dim >= 1 (emb-dim <= %d), lr > 0, weight-decay, emb-weight-decay, "
-                      "warmup, bias-reg >= 0, lr-final in [0, 1], huber-delta > 0, "
-                      "early-stop >= 0", TT_MAX_EMB);
-    if (o->checkpoint == NULL) {
-        snprintf(ckpt_default, sizeof ckpt_default, "%s.ckpt", o->out);
-        o->checkpoint = ckpt_default;
-    }
+    if (o->dim < 1 || o->emb_dim < 1 || o->weight_decay < 0.0 || !(o->huber_delta > 0.0) ||
+        t->batch > 1 << 24 || o->dim > 4096 || o->emb_dim > TT_MAX_EMB ||
+        o->emb_weight_decay < 0.0)
+        RP_FAIL_USER0(RP_ERR_USAGE, "out-of-range option: need dim, emb-dim >= 1 (dim <= 4096, "
+                      "emb-dim <= %d), batch <= %d, weight-decay, emb-weight-decay >= 0, "
+                      "huber-delta > 0", TT_MAX_EMB, 1 << 24);
 cleanup:
     return rc;
 }

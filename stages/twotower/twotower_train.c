@@ -1,7 +1,7 @@
 /* twotower_train.c - data-parallel training of the two-tower model: a global shuffle per epoch
  * (independent of the rank count), each rank computes the gradient of its share of every global
  * batch; dense gradients are summed with one MPI_Allreduce, embedding rows exchanged sparsely;
- * every replica applies the same Adam update. Validation, early stopping, checkpoints. */
+ * every replica applies the same Adam update. The epoch loop is rp_trainer's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +10,13 @@
 #include <immintrin.h>
 #endif
 
+#include "rp_fault.h"
 #include "rp_fixed.h"
+#include "rp_log.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_rng.h"
+#include "rp_trainer.h"
 #include "twotower.h"
 
 #define ADAM_B1 0.9
@@ -42,6 +45,16 @@ typedef struct tt_step {
     tt_fix loc, uni; /* this rank's rows over its micro-batches; all ranks' rows */
     int64_t recv_cap;
 } tt_step;
+
+/* The stage's side of rp_trainer_run (the ctx of its callbacks). */
+typedef struct tt_loop {
+    MPI_Comm comm;
+    int rank, size;
+    const tt_opts *o;
+    const tt_data *d;
+    tt_train *tr;
+    tt_step st;
+} tt_loop;
 
 static int fix_init(tt_fix *a, int64_t n_rows, int64_t cap, int E)
 {
@@ -132,44 +145,23 @@ static void adam_update(float *w, float *mo, float *ve, const float *g, int64_t 
 
 /* Gather every rank's touched rows (records [row, E fixed-point values]) and sum them into
  * st->uni: only rows some rank touched travel, so traffic is independent of the table sizes. */
-static int exchange_sparse(MPI_Comm comm, int size, const tt_model *m, tt_step *st,
-                           double *bytes)
+static int exchange_sparse(MPI_Comm comm, const tt_model *m, tt_step *st, double *bytes)
 {
     int rc = RP_OK;
     tt_fix *l = &st->loc, *u = &st->uni;
-    int E = m->E, rec = 1 + E, nloc = 0, total = 0;
-    RP_CALL(rp_int_cast(l->nrows * rec, &nloc));
+    int E = m->E, rec = 1 + E;
+    int64_t total = 0;
     for (int64_t k = 0; k < l->nrows; k++) {
         st->send[k * rec] = l->rows[k];
         memcpy(st->send + k * rec + 1, l->vals + k * E, (size_t)E * sizeof(int64_t));
     }
-    RP_MPI(MPI_Allgather(&nloc, 1, MPI_INT, st->counts, 1, MPI_INT, comm));
-    for (int p = 0; p < size; p++) {
-        st->displs[p] = total;
-        total += st->counts[p];
-    }
-    RP_REQUIRE(total <= st->recv_cap, RP_ERR_INTERNAL, "sparse exchange overflow");
-    RP_MPI(MPI_Allgatherv(st->send, nloc, MPI_INT64_T, st->recv, st->counts, st->displs,
-                          MPI_INT64_T, comm));
-    *bytes += (double)total * sizeof(int64_t);
+    RP_CALL(rp_train_allgather(comm, st->send, l->nrows * rec, st->recv, st->recv_cap,
+                               st->counts, st->displs, &total, bytes));
     fix_reset(u);
     for (int64_t k = 0; k < total / rec; k++)
         fix_add(u, E, (int32_t)st->recv[k * rec], st->recv + k * rec + 1);
 cleanup:
     return rc;
-}
-
-double twotower_lr_at(const tt_opts *o, int64_t t, int64_t total_steps)
-{
-    if (strcmp(o->schedule, "constant") == 0) return o->lr;
-    /* Warm-up keeps Adam's first, noisy steps small; the cosine tail lets the last epochs settle
-     * instead of bouncing at the peak rate (the best epoch is then usually the last). */
-    if (t <= o->warmup) return o->lr * (double)t / (double)(o->warmup + 1);
-    int64_t span = total_steps - o->warmup;
-    double x = span > 0 ? (double)(t - o->warmup) / (double)span : 1.0;
-    x = x > 1.0 ? 1.0 : x;
-    double lo = o->lr * o->lr_final;
-    return lo + 0.5 * (o->lr - lo) * (1.0 + cos(3.14159265358979323846 * x));
 }
 
 /* The column of embedding row `row` that holds a bias term, or -1. Bias terms are not decayed:
@@ -196,10 +188,9 @@ static void optimizer_step(const tt_opts *o, const tt_data *d, tt_train *tr, tt_
     tt_model *m = &tr->m;
     float wd = (float)o->weight_decay, wde = (float)o->emb_weight_decay;
     int E = m->E;
-    int64_t steps_per_epoch = (d->train.n + o->batch - 1) / o->batch;
-    tr->t++;
-    double bc1 = 1.0 - pow(ADAM_B1, (double)tr->t), bc2 = 1.0 - pow(ADAM_B2, (double)tr->t);
-    double lr_t = twotower_lr_at(o, tr->t, steps_per_epoch * o->epochs) / bc1;
+    int64_t steps_per_epoch = (d->train.n + o->train.batch - 1) / o->train.batch, t = ++tr->loop.t;
+    double bc1 = 1.0 - pow(ADAM_B1, (double)t), bc2 = 1.0 - pow(ADAM_B2, (double)t);
+    double lr_t = rp_train_lr_at(&o->train, t, steps_per_epoch * o->train.epochs) / bc1;
     float *gd = st->gbuf;
     if (wd > 0.0f)
         for (int64_t k = 0; k < m->n_dense; k++)
@@ -247,35 +238,39 @@ static void micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_
 /* One global step over positions [p0, p0 + gbn) of the permutation, cut into micro-batches of
  * o->micro_batch; this rank takes an even block of them. Returns RP_OK; *stop = 1 when any
  * rank saw a signal (carried in the allreduce buffer). */
-static int train_step(MPI_Comm comm, int rank, int size, const tt_opts *o, const tt_data *d,
-                      tt_train *tr, tt_step *st, int64_t p0, int64_t gbn, int *stop)
+static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
 {
-    int rc = RP_OK;
+    tt_loop *l = ctx;
+    tt_train *tr = l->tr;
+    tt_step *st = &l->st;
+    int rc = RP_OK, size = l->size;
     tt_model *m = &tr->m;
-    int64_t M = o->micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0, nd = m->n_dense;
-    rp_part_even(nmb, size, rank, &c0, &cc);
+    int64_t M = l->o->train.micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0;
+    int64_t nd = m->n_dense;
+    rp_part_even(nmb, size, l->rank, &c0, &cc);
     memset(st->ibuf, 0, (size_t)(nd + 3) * sizeof *st->ibuf);
     fix_reset(&st->loc);
     for (int64_t c = c0; c < c0 + cc; c++) {
         int64_t q0 = c * M, n = gbn - q0 < M ? gbn - q0 : M;
-        micro_batch(d, m, st, p0 + q0, (int)n, gbn);
+        micro_batch(l->d, m, st, p0 + q0, (int)n, gbn);
     }
     st->ibuf[nd + 2] = rp_signal_raised() ? 1 : 0;
     int nbuf = 0;
     RP_CALL(rp_int_cast(nd + 3, &nbuf));
     if (size > 1)
-        RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, comm));
+        RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, l->comm));
     tr->bytes_dense += (double)nbuf * sizeof(int64_t);
     for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)rp_fix_to(st->ibuf[k]);
     const tt_fix *rows = &st->loc;
     if (size > 1) {
-        RP_CALL(exchange_sparse(comm, size, m, st, &tr->bytes_sparse));
+        RP_CALL(exchange_sparse(l->comm, m, st, &tr->bytes_sparse));
         rows = &st->uni;
     }
-    optimizer_step(o, d, tr, st, rows);
-    tr->ep_sse += rp_fix_to(st->ibuf[nd]);
-    tr->ep_sae += rp_fix_to(st->ibuf[nd + 1]);
-    tr->ep_n += (double)gbn;
+    optimizer_step(l->o, l->d, tr, st, rows);
+    tr->loop.ep_sse += rp_fix_to(st->ibuf[nd]);
+    tr->loop.ep_sae += rp_fix_to(st->ibuf[nd + 1]);
+    tr->loop.ep_n += (double)gbn;
+    tr->loop.samples_done += (double)gbn;
     *stop = st->ibuf[nd + 2] > 0;
 cleanup:
     return rc;
@@ -328,8 +323,8 @@ static int step_alloc(int size, const tt_opts *o, const tt_data *d, tt_train *tr
 {
     int rc = RP_OK;
     const tt_model *m = &tr->m;
-    int M = o->micro_batch, E = m->E;
-    int64_t nmb_local = ((o->batch + M - 1) / M + size - 1) / size;
+    int M = o->train.micro_batch, E = m->E;
+    int64_t nmb_local = ((o->train.batch + M - 1) / M + size - 1) / size;
     memset(st, 0, sizeof *st);
     RP_REQUIRE(E <= TT_MAX_EMB, RP_ERR_USAGE, "--emb-dim at most %d", TT_MAX_EMB);
     RP_ALLOC(st->perm = malloc((size_t)d->train.n * sizeof *st->perm));
@@ -377,148 +372,86 @@ static void step_clear(tt_step *st)
     fix_clear(&st->uni);
 }
 
-/* Allocate optimiser state, best copy and history for a fresh run. */
+/* Allocate optimiser state, best copy and learning curve for a fresh run. Does not jump: the
+ * caller agrees on rc before the next collective. */
 static int train_alloc(const tt_opts *o, tt_train *tr)
 {
-    int rc = RP_OK;
     const tt_model *m = &tr->m;
     size_t nd = (size_t)m->n_dense, ne = (size_t)(m->n_rows > 0 ? m->n_rows : 1) * m->E;
-    size_t ep = (size_t)(o->epochs > 0 ? o->epochs : 1);
-    RP_ALLOC(tr->m_dense = calloc(nd, sizeof(float)));
-    RP_ALLOC(tr->v_dense = calloc(nd, sizeof(float)));
-    RP_ALLOC(tr->m_emb = calloc(ne, sizeof(float)));
-    RP_ALLOC(tr->v_emb = calloc(ne, sizeof(float)));
-    RP_ALLOC(tr->best_dense = malloc(nd * sizeof(float)));
-    RP_ALLOC(tr->best_emb = malloc(ne * sizeof(float)));
-    RP_ALLOC(tr->hist.epoch = calloc(ep, sizeof(int64_t)));
-    RP_ALLOC(tr->hist.train_rmse = calloc(ep, sizeof(double)));
-    RP_ALLOC(tr->hist.train_mae = calloc(ep, sizeof(double)));
-    RP_ALLOC(tr->hist.valid_rmse = calloc(ep, sizeof(double)));
-    RP_ALLOC(tr->hist.valid_mae = calloc(ep, sizeof(double)));
-    RP_ALLOC(tr->hist.seconds = calloc(ep, sizeof(double)));
+    int rc = rp_trainer_init(&tr->loop, o->train.epochs, 1, strcmp(o->select, "mae") == 0);
+    tr->m_dense = rp_calloc(nd, sizeof(float));
+    tr->v_dense = rp_calloc(nd, sizeof(float));
+    tr->m_emb = rp_calloc(ne, sizeof(float));
+    tr->v_emb = rp_calloc(ne, sizeof(float));
+    tr->best_dense = rp_malloc(nd * sizeof(float));
+    tr->best_emb = rp_malloc(ne * sizeof(float));
+    if (!tr->m_dense || !tr->v_dense || !tr->m_emb || !tr->v_emb || !tr->best_dense ||
+        !tr->best_emb) {
+        rp_log_error(__FILE__, __LINE__, "optimiser state of %zu + %zu parameters: out of "
+                     "memory", nd, ne);
+        return RP_ERR_NOMEM;
+    }
     memcpy(tr->best_dense, m->dense, nd * sizeof(float));
     memcpy(tr->best_emb, m->emb, (size_t)m->n_rows * m->E * sizeof(float));
-    tr->best_epoch = -1;
-    tr->best_metric = INFINITY;
-cleanup:
     return rc;
 }
 
-int twotower_better(double x, double best)
+static void loop_epoch_begin(void *ctx, int64_t epoch, int64_t *n)
 {
-    /* Without validation data the last epoch is the best; ties keep the earlier epoch. */
-    return isnan(x) || x < best;
+    tt_loop *l = ctx;
+    make_perm((uint64_t)l->o->seed, epoch, l->d->train.n, l->st.perm);
+    *n = l->d->train.n;
 }
 
-/* End of an epoch: validation, history, early-stopping bookkeeping. */
-static int end_epoch(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr)
+static int loop_validate(void *ctx, double *rmse, double *mae)
 {
-    int rc = RP_OK;
-    double vr = NAN, va = NAN;
-    RP_CALL(twotower_evaluate(comm, &tr->m, &d->valid, &vr, &va));
-    tt_hist *h = &tr->hist;
-    int64_t k = h->n++;
-    h->epoch[k] = tr->epoch + 1;
-    h->train_rmse[k] = sqrt(tr->ep_sse / tr->ep_n);
-    h->train_mae[k] = tr->ep_sae / tr->ep_n;
-    h->valid_rmse[k] = vr;
-    h->valid_mae[k] = va;
-    h->seconds[k] = tr->ep_seconds;
-    double x = strcmp(o->select, "mae") == 0 ? va : vr;
-    if (twotower_better(x, tr->best_metric)) {
-        tr->best_metric = isnan(x) ? INFINITY : x;
-        tr->best_epoch = tr->epoch + 1;
-        tr->bad_epochs = 0;
-        memcpy(tr->best_dense, tr->m.dense, (size_t)tr->m.n_dense * sizeof(float));
-        memcpy(tr->best_emb, tr->m.emb, (size_t)tr->m.n_rows * tr->m.E * sizeof(float));
-    } else {
-        tr->bad_epochs++;
-    }
-    rp_log_info("epoch %lld/%d: train_rmse=%.5f train_mae=%.5f valid_rmse=%.5f valid_mae=%.5f "
-                "lr=%.3g %.1f s", (long long)(tr->epoch + 1), o->epochs, h->train_rmse[k],
-                h->train_mae[k], vr, va,
-                twotower_lr_at(o, tr->t, (d->train.n + o->batch - 1) / o->batch * o->epochs),
-                tr->ep_seconds);
-    tr->epoch++;
-    tr->step = 0;
-    tr->ep_sse = tr->ep_sae = tr->ep_n = tr->ep_seconds = 0.0;
-cleanup:
-    return rc;
+    tt_loop *l = ctx;
+    return twotower_evaluate(l->comm, &l->tr->m, &l->d->valid, rmse, mae);
 }
 
-/* Run the remaining steps of the current epoch. *interrupted on a signal or --interrupt-after. */
-static int run_epoch(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr,
-                     tt_step *st, int64_t *run_steps, int *interrupted)
+static void loop_save_best(void *ctx)
 {
-    int rc = RP_OK, rank = 0, size = 1;
-    RP_MPI(MPI_Comm_rank(comm, &rank));
-    RP_MPI(MPI_Comm_size(comm, &size));
-    int64_t n = d->train.n, B = o->batch, nsteps = (n + B - 1) / B;
-    make_perm((uint64_t)o->seed, tr->epoch, n, st->perm);
-    double t0 = MPI_Wtime();
-    char what[64];
-    rp_progress pg;
-    snprintf(what, sizeof what, "epoch %lld/%d", (long long)tr->epoch + 1, o->epochs);
-    rp_progress_begin(&pg, what, nsteps, "batches");
-    while (tr->step < nsteps) {
-        int64_t p0 = tr->step * B, gbn = n - p0 < B ? n - p0 : B;
-        int stop = 0;
-        RP_CALL(train_step(comm, rank, size, o, d, tr, st, p0, gbn, &stop));
-        tr->step++;
-        tr->steps_done++;
-        tr->samples_done += (double)gbn;
-        rp_progress_update(&pg, tr->step);
-        ++*run_steps;
-        if (stop || (o->interrupt_after > 0 && *run_steps >= o->interrupt_after)) {
-            *interrupted = 1;
-            break;
-        }
-    }
-    rp_progress_end(&pg);
-    double dt = rp_wtime_max(comm, t0);
-    tr->ep_seconds += dt;
-    tr->train_seconds += dt;
-cleanup:
-    return rc;
+    tt_train *tr = ((tt_loop *)ctx)->tr;
+    memcpy(tr->best_dense, tr->m.dense, (size_t)tr->m.n_dense * sizeof(float));
+    memcpy(tr->best_emb, tr->m.emb, (size_t)tr->m.n_rows * tr->m.E * sizeof(float));
+}
+
+static void loop_restore_best(void *ctx)
+{
+    tt_train *tr = ((tt_loop *)ctx)->tr;
+    memcpy(tr->m.dense, tr->best_dense, (size_t)tr->m.n_dense * sizeof(float));
+    memcpy(tr->m.emb, tr->best_emb, (size_t)tr->m.n_rows * tr->m.E * sizeof(float));
 }
 
 int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr)
 {
-    int rc = RP_OK, size = 1, interrupted = 0;
-    tt_step st;
-    int64_t run_steps = 0;
-    memset(&st, 0, sizeof st);
-    RP_MPI(MPI_Comm_size(comm, &size));
+    int rc = RP_OK;
+    tt_loop l = {.comm = comm, .o = o, .d = d, .tr = tr};
+    const rp_train_ops ops = {&l, loop_epoch_begin, train_step, loop_validate, loop_save_best,
+                              loop_restore_best};
+    rp_train_ckpt ck;
+    char cfg[1024];
+    RP_MPI(MPI_Comm_rank(comm, &l.rank));
+    RP_MPI(MPI_Comm_size(comm, &l.size));
     rc = twotower_model_init(&tr->m, o, d);
     RP_AGREE(comm, rc);
     if (o->bias && o->bias_init && tr->m.head != TT_HEAD_SIGMOID)
         RP_CALL(twotower_init_biases(comm, o, d, &tr->m));
+    rp_fault_mark("optimiser state");
     rc = train_alloc(o, tr);
     RP_AGREE(comm, rc);
-    if (o->resume) RP_CALL(twotower_checkpoint_read(comm, o, d, tr));
-    rc = step_alloc(size, o, d, tr, &st);
+    twotower_checkpoint(o, d, tr, cfg, sizeof cfg, &ck);
+    if (o->train.resume) RP_CALL(rp_trainer_ckpt_read(comm, &ck, o->train.epochs, &tr->loop));
+    rp_fault_mark("step buffers");
+    rc = step_alloc(l.size, o, d, tr, &l.st);
     RP_AGREE(comm, rc);
     rp_log_info("%lld train / %lld valid interactions, %lld dense parameters, %lld embedding "
                 "rows x %d, batch %d on %d ranks", (long long)d->train.n, (long long)d->valid.n,
-                (long long)tr->m.n_dense, (long long)tr->m.n_rows, tr->m.E, o->batch, size);
-    while (tr->epoch < o->epochs && !(o->early_stop > 0 && tr->bad_epochs >= o->early_stop)) {
-        rc = run_epoch(comm, o, d, tr, &st, &run_steps, &interrupted);
-        RP_AGREE(comm, rc);
-        if (!interrupted) RP_CALL(end_epoch(comm, o, d, tr));
-        if (!interrupted) interrupted = rp_signal_pending(comm);
-        RP_CALL(twotower_checkpoint_write(comm, o, d, tr));
-        if (interrupted) {
-            rp_log_info("interrupted: checkpoint %s written at epoch %lld step %lld",
-                        o->checkpoint, (long long)tr->epoch, (long long)tr->step);
-            rc = RP_ERR_INTERRUPTED; /* not an error: exit 75 asks for a requeue */
-            goto cleanup;
-        }
-    }
-    /* The output is the model of the best validation epoch. */
-    memcpy(tr->m.dense, tr->best_dense, (size_t)tr->m.n_dense * sizeof(float));
-    memcpy(tr->m.emb, tr->best_emb, (size_t)tr->m.n_rows * tr->m.E * sizeof(float));
+                (long long)tr->m.n_dense, (long long)tr->m.n_rows, tr->m.E, o->train.batch,
+                l.size);
+    rc = rp_trainer_run(comm, &o->train, &tr->loop, &ops, &ck);
 cleanup:
-    step_clear(&st);
+    step_clear(&l.st);
     return rp_mpi_agree(comm, rc);
 }
 
@@ -533,11 +466,6 @@ void twotower_train_clear(tt_train *tr)
     free(tr->v_dense);
     free(tr->m_emb);
     free(tr->v_emb);
-    free(tr->hist.epoch);
-    free(tr->hist.train_rmse);
-    free(tr->hist.train_mae);
-    free(tr->hist.valid_rmse);
-    free(tr->hist.valid_mae);
-    free(tr->hist.seconds);
+    rp_trainer_clear(&tr->loop);
     memset(tr, 0, sizeof *tr);
 }

@@ -4,11 +4,14 @@
 # the middle HDF5 read (else an early allocation) and the last HDF5 write (else a late
 # allocation), counted by a clean run of the same stage. Each case must end within seconds with
 # a non-zero exit, one error line naming the failure, and neither the output nor a .partial.
+# The trainers (rp-twotower, rp-seqrec, rp-hybrid) also fail the first allocation after each
+# "RP_FAULT mark" their clean run logs (optimiser state, step buffers) and one inside the step
+# buffers.
 # The ranks must agree on the failure (RP_AGREE_LOCAL), not be ended by the RP_FAIL_WAIT
 # watchdog, which would only fire after its timeout.
 source "$RP_TOP/tests/env.sh"
 set -u
-stages="synth shard features als twotower hybrid eval recommend"
+stages="synth shard features als twotower seqrec hybrid eval recommend"
 for s in $stages; do
     [ -x "$RP_BIN/rp-$s" ] || { echo "skipped: bin/rp-$s not built yet"; exit 77; }
 done
@@ -24,8 +27,8 @@ args() {
     shard) echo "--big $d/raw/big_matrix.csv --small $d/raw/small_matrix.csv --out $o" ;;
     features) echo "--data $d/raw --shards $d/shards.h5 --out $o" ;;
     als) echo "--shards $d/shards.h5 --out $o --iters 2 --k 4 --checkpoint $o.ckpt" ;;
-    twotower) echo "--shards $d/shards.h5 --features $d/features.h5 --out $o --epochs 1" \
-                   "--checkpoint $o.ckpt" ;;
+    twotower|seqrec) echo "--shards $d/shards.h5 --features $d/features.h5 --out $o" \
+                          "--epochs 1 --checkpoint $o.ckpt" ;;
     hybrid) echo "--shards $d/shards.h5 --als $d/als.h5 --twotower $d/twotower.h5" \
                  "--features $d/features.h5 --out $o --epochs 1 --checkpoint $o.ckpt" ;;
     eval) echo "--shards $d/shards.h5 --features $d/features.h5 --als $d/als.h5" \
@@ -70,6 +73,13 @@ expect_fail() {
     fi
 }
 
+# fail_mark NP STAGE: a trainer's clean run logged no "RP_FAULT mark step buffers".
+fail_mark() {
+    echo "FAIL np=$1 $2: no 'RP_FAULT mark step buffers' in the clean run's log"
+    cases=$((cases + 1))
+    fails=$((fails + 1))
+}
+
 # counts ERR NP: "alloc h5read h5write", the operations the last rank made in a clean run.
 counts() {
     sed -n "s/.*\[$(($2 - 1))\/$2\]: debug: RP_FAULT counts: alloc=\([0-9]*\) h5read=\([0-9]*\) h5write=\([0-9]*\).*/\1 \2 \3/p" "$1" | head -n 1
@@ -91,6 +101,17 @@ for np in 2 3; do
         else expect_fail "$np" "$st" alloc 1; fi
         if [ "${wr:-0}" -gt 0 ]; then expect_fail "$np" "$st" h5write "$wr"
         else expect_fail "$np" "$st" alloc $(((3 * a + 3) / 4)); fi
+        # marks: "<alloc count> <where>" of the last rank
+        sed -n "s/.*\[$((np - 1))\/$np\]: debug: RP_FAULT mark \(.*\): alloc=\([0-9]*\) .*/\2 \1/p" \
+            "$run/$st.err" > "$run/$st.marks"
+        case $st in twotower|seqrec|hybrid)
+            grep -q " step buffers$" "$run/$st.marks" || { fail_mark "$np" "$st"; continue; } ;;
+        esac
+        mapfile -t marks < "$run/$st.marks" # (not a read loop: mpirun would eat its stdin)
+        for m in "${marks[@]}"; do
+            expect_fail "$np" "$st" alloc $((${m%% *} + 1))
+            [ "${m#* }" = "step buffers" ] && expect_fail "$np" "$st" alloc $((${m%% *} + 6))
+        done
     done
 done
 echo "fault injection cases: $cases, failures: $fails"

@@ -6,7 +6,7 @@ set -euo pipefail
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
 
-# Planted inputs: shards.h5 + als.h5 + twotower.h5 (stages/hybrid/hybrid_fixture.c).
+# Planted inputs: shards.h5 + als.h5 + twotower.h5 (tests/lib/hybrid_fixture.c).
 "$RP_BIN/test-hybrid_fixture" 300 200 0.4 2 4 7 || fail "fixture generator"
 
 # --help and usage errors.

@@ -40,17 +40,8 @@ for np in 2 3 4; do
 done
 
 # 2. exit codes; no output on failure
-expect() { # expect CODE OUT args...
-    local want=$1 out=$2
-    shift 2
-    rm -f "$out"
-    rp_mpirun 2 "$RP_BIN/rp-seqrec" "$@" > /dev/null 2> err.txt
-    local st=$?
-    [ "$st" = "$want" ] || fail "exit $st, want $want for: $* ($(head -n 2 err.txt))"
-    [ "$want" = 0 ] || [ ! -e "$out" ] || fail "output $out left after failure"
-    [ ! -e "$out.partial" ] || fail "partial $out.partial left"
-    [ "$want" = 0 ] || [ "$(grep -c . err.txt)" -ge 1 ] || fail "no error message for: $*"
-}
+# expect CODE OUT args...: exit code, error message, no output (rp_expect_exit)
+expect() { rp_expect_exit "$1" "$2" 2 "$RP_BIN/rp-seqrec" "${@:3}"; }
 expect 0 none.h5 --help
 expect 64 x.h5 --shards s.h5 --features f.h5
 expect 64 x.h5 "${small[@]}" --out x.h5 --bogus 1
@@ -87,21 +78,9 @@ rp_mpirun 1 "$RP_BIN/rp-seqrec" "${long[@]}" --lr 0.01 --out oth.h5 --interrupt-
 expect 64 oth.h5 "${long[@]}" --out oth.h5 --resume
 grep -q "other options" err.txt || fail "checkpoint of other options: $(cat err.txt)"
 interrupt() { # interrupt NP SIGNAL TARGET(mpiexec|rank) OUT
-    local np=$1 sig=$2 target=$3 out=$4
-    rm -f "$out" "$out.ckpt"
-    $MPIEXEC -n "$np" "$RP_BIN/rp-seqrec" "${long[@]}" --out "$out" > /dev/null 2>&1 &
-    local pid=$! n=0
-    while [ ! -e "$out.ckpt" ] && [ $n -lt 1200 ]; do sleep 0.1; n=$((n + 1)); done
-    if [ "$target" = rank ]; then kill -"$sig" $(pgrep -P "$pid") 2> /dev/null
-    else kill -"$sig" "$pid"; fi
-    wait "$pid"
-    local st=$?
-    if [ "$st" = 0 ]; then echo "note: $sig came after the last epoch"; return; fi
-    [ "$st" = 75 ] || fail "$sig to $target: exit $st, want 75"
-    [ ! -e "$out" ] && [ -e "$out.ckpt" ] || fail "$sig: output or checkpoint wrong"
-    rp_mpirun "$np" "$RP_BIN/rp-seqrec" "${long[@]}" --out "$out" --resume > /dev/null \
-        || fail "$sig: resume failed"
-    same_as_full "$out" "$sig"
+    RP_SIGNAL_LATE_OK=1 rp_signal_resume "$1" "$2" "$3" full.h5 "$4" \
+        "/score /test_pred /weights /history/valid_rmse /history/train_rmse" \
+        "$RP_BIN/rp-seqrec" "${long[@]}"
 }
 interrupt 2 USR1 mpiexec usr1.h5
 interrupt 1 TERM rank term.h5

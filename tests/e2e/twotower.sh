@@ -56,16 +56,8 @@ fi
 h5ls sig.h5/weights/user/id_vector > /dev/null 2>&1 && fail "--no-user-id still has an id vector"
 
 # 2. exit codes, no output on failure
-expect() { # expect CODE OUT args...
-    local want=$1 out=$2
-    shift 2
-    rm -f "$out"
-    tt 2 "$RP_BIN/rp-twotower" "$@" > /dev/null 2> err.txt
-    local st=$?
-    [ "$st" = "$want" ] || fail "exit $st, want $want for: $* ($(head -n 2 err.txt))"
-    [ "$want" = 0 ] || [ ! -e "$out" ] || fail "output $out left after failure"
-    [ ! -e "$out.partial" ] || fail "partial $out.partial left"
-}
+# expect CODE OUT args...: exit code, error message, no output (rp_expect_exit)
+expect() { rp_expect_exit "$1" "$2" 2 "$RP_BIN/rp-twotower" "${@:3}"; }
 expect 0 none.h5 --help
 expect 64 x.h5 --shards s.h5 --features f.h5
 expect 64 x.h5 --shards s.h5 --features f.h5 --out x.h5 --bogus 1
@@ -85,26 +77,8 @@ grep -q "f50.h5" err.txt || fail "bad-data message does not name the file: $(cat
 big=(--shards s_big.h5 --features f_big.h5 --epochs 5 --batch 64 --micro-batch 16 --early-stop 0)
 tt 2 "$RP_BIN/rp-twotower" "${big[@]}" --out full.h5 > /dev/null || fail "uninterrupted run"
 interrupt() { # interrupt NP SIGNAL TARGET(mpiexec|rank) OUT
-    local np=$1 sig=$2 target=$3 out=$4
-    rm -f "$out" "$out.ckpt"
-    $MPIEXEC -n "$np" "$RP_BIN/rp-twotower" "${big[@]}" --out "$out" > /dev/null 2>&1 &
-    local pid=$! n=0
-    while [ ! -e "$out.ckpt" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
-    if [ "$target" = rank ]; then
-        kill -"$sig" $(pgrep -P "$pid") 2> /dev/null
-    else
-        kill -"$sig" "$pid"
-    fi
-    wait "$pid"
-    local st=$?
-    [ "$st" = 75 ] || fail "$sig to $target: exit $st, want 75"
-    [ -e "$out" ] && fail "$sig: output written although interrupted"
-    [ -e "$out.ckpt" ] || fail "$sig: no checkpoint"
-    tt "$np" "$RP_BIN/rp-twotower" "${big[@]}" --out "$out" --resume > /dev/null \
-        || fail "$sig: resume failed"
-    for obj in /score /weights /history/valid_mae /history/train_rmse; do
-        h5diff full.h5 "$out" "$obj" "$obj" > /dev/null || fail "$sig: resumed run differs in $obj"
-    done
+    rp_signal_resume "$1" "$2" "$3" full.h5 "$4" \
+        "/score /weights /history/valid_mae /history/train_rmse" "$RP_BIN/rp-twotower" "${big[@]}"
 }
 interrupt 2 USR1 mpiexec usr1.h5
 interrupt 1 TERM rank term.h5

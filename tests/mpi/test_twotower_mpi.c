@@ -11,6 +11,7 @@
 #include "rp_sha256.h"
 #include "rp_test.h"
 #include "twotower.h"
+#include "twotower_fixture.h"
 
 int test_twotower_mpi_register(void);
 
@@ -35,19 +36,19 @@ static void opts(tt_opts *o, const char *ckpt_name)
     static char ckpt[4][1024];
     static int k = 0;
     twotower_opts_default(o);
-    o->shards = shards;
-    o->features = features;
-    o->out = rp_test_path("unused.h5");
+    o->train.shards = shards;
+    o->train.features = features;
+    o->train.out = rp_test_path("unused.h5");
     k = (k + 1) % 4;
     snprintf(ckpt[k], sizeof ckpt[k], "%s", rp_test_path(ckpt_name));
-    o->checkpoint = ckpt[k];
-    o->epochs = 3;
-    o->batch = 64;
-    o->micro_batch = 16;
+    o->train.checkpoint = ckpt[k];
+    o->train.epochs = 3;
+    o->train.batch = 64;
+    o->train.micro_batch = 16;
     o->dim = 8;
     o->hidden = "16";
     o->emb_dim = 8;
-    o->early_stop = 0;
+    o->train.early_stop = 0;
 }
 
 /* Train on comm; out: model hash (dense + embeddings) and the last validation MAE. */
@@ -66,10 +67,10 @@ static int train(MPI_Comm comm, const tt_opts *o, char hex[65], double *mae)
         rp_sha256_init(&c);
         rp_sha256_update(&c, tr.m.dense, (size_t)tr.m.n_dense * sizeof(float));
         rp_sha256_update(&c, tr.m.emb, (size_t)tr.m.n_rows * tr.m.E * sizeof(float));
-        rp_sha256_update(&c, tr.hist.valid_mae, (size_t)tr.hist.n * sizeof(double));
+        rp_sha256_update(&c, tr.loop.hist.valid_mae, (size_t)tr.loop.hist.n * sizeof(double));
         rp_sha256_final(&c, dig);
         for (int i = 0; i < 32; i++) sprintf(hex + 2 * i, "%02x", dig[i]);
-        *mae = tr.hist.valid_mae[tr.hist.n - 1];
+        *mae = tr.loop.hist.valid_mae[tr.loop.hist.n - 1];
     }
     twotower_train_clear(&tr);
     twotower_data_clear(&d);
@@ -116,10 +117,10 @@ static void resume_equals_uninterrupted(void)
     opts(&o, "full.ckpt");
     CU_ASSERT_EQUAL(train(MPI_COMM_WORLD, &o, h1, &m1), RP_OK);
     opts(&o, "cut.ckpt");
-    o.interrupt_after = 50; /* mid-epoch (38 steps per epoch) */
+    o.train.interrupt_after = 50; /* mid-epoch (38 steps per epoch) */
     CU_ASSERT_EQUAL(train(MPI_COMM_WORLD, &o, h2, &m2), RP_ERR_INTERRUPTED);
-    o.interrupt_after = 0;
-    o.resume = 1;
+    o.train.interrupt_after = 0;
+    o.train.resume = 1;
     CU_ASSERT_EQUAL(train(MPI_COMM_WORLD, &o, h2, &m2), RP_OK);
     CU_ASSERT_STRING_EQUAL(h1, h2);
     CU_ASSERT(m1 == m2);
@@ -155,14 +156,14 @@ static void planted_problem_is_learned(void)
         double mae = NAN;
         snprintf(name, sizeof name, "plant_%s.ckpt", heads[head]);
         opts(&o, name);
-        o.epochs = 25;
+        o.train.epochs = 25;
         o.head = heads[head];
         if (head == 2) { /* the seed's shape: id embedding in the MLP, no bias terms */
             o.id_path = "mlp";
             o.bias = 0;
             o.select = "mae";
         }
-        o.early_stop = 5;
+        o.train.early_stop = 5;
         CU_ASSERT_EQUAL(train(MPI_COMM_WORLD, &o, h, &mae), RP_OK);
         /* noise is 0.02; the baseline is about 0.12 */
         CU_ASSERT(base > 0.08);
@@ -195,22 +196,23 @@ static void best_epoch_by_valid_rmse(void)
     tt_data d;
     tt_train tr;
     opts(&o, "best.ckpt");
-    o.epochs = 8;
-    o.lr = 0.05;
-    o.schedule = "constant";
+    o.train.epochs = 8;
+    o.train.lr = 0.05;
+    o.train.schedule = "constant";
     CU_ASSERT_EQUAL_FATAL(train_finish(&o, &d, &tr), RP_OK);
     int64_t arg = 0;
-    for (int64_t k = 1; k < tr.hist.n; k++)
-        if (tr.hist.valid_rmse[k] < tr.hist.valid_rmse[arg]) arg = k;
-    CU_ASSERT_EQUAL(tr.hist.n, 8);
-    CU_ASSERT_EQUAL(tr.best_epoch, arg + 1);
+    for (int64_t k = 1; k < tr.loop.hist.n; k++)
+        if (tr.loop.hist.valid_rmse[k] < tr.loop.hist.valid_rmse[arg]) arg = k;
+    CU_ASSERT_EQUAL(tr.loop.hist.n, 8);
+    CU_ASSERT_EQUAL(tr.loop.best_epoch, arg + 1);
     double rmse = NAN, mae = NAN;
     CU_ASSERT_EQUAL(twotower_evaluate(MPI_COMM_WORLD, &tr.m, &d.valid, &rmse, &mae), RP_OK);
-    CU_ASSERT(rmse == tr.hist.valid_rmse[arg]);
+    CU_ASSERT(rmse == tr.loop.hist.valid_rmse[arg]);
     CU_ASSERT(tr.fallback[0] == '\0');
     CU_ASSERT(tr.valid_rmse == rmse);
     CU_ASSERT(tr.valid_rmse < tr.bias_valid_rmse);
-    if (arg == tr.hist.n - 1) rp_log_warn("best epoch is the last one: selection not exercised");
+    if (arg == tr.loop.hist.n - 1)
+        rp_log_warn("best epoch is the last one: selection not exercised");
     twotower_train_clear(&tr);
     twotower_data_clear(&d);
 }
@@ -224,13 +226,13 @@ static void loser_falls_back_to_bias(void)
     tt_data d;
     tt_train tr;
     opts(&o, "lose.ckpt");
-    o.epochs = 1;
-    o.lr = 1e-7;
+    o.train.epochs = 1;
+    o.train.lr = 1e-7;
     o.bias = 0;
     o.head = "cosine";
     CU_ASSERT_EQUAL_FATAL(train_finish(&o, &d, &tr), RP_OK);
     CU_ASSERT(tr.fallback[0] != '\0');
-    CU_ASSERT(tr.hist.valid_rmse[0] > tr.bias_valid_rmse);
+    CU_ASSERT(tr.loop.hist.valid_rmse[0] > tr.bias_valid_rmse);
     CU_ASSERT(tr.valid_rmse == tr.bias_valid_rmse);
     float *su = NULL, *si = NULL;
     tt_dot dot;

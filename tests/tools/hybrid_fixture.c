@@ -1,5 +1,5 @@
 /* hybrid_fixture.c - bin/test-hybrid_fixture: planted shards.h5, als.h5 and twotower.h5 in the
- * current folder from stages/hybrid/hybrid_fixture.c (tests/e2e/hybrid.sh,
+ * current folder from tests/lib/hybrid_fixture.c (tests/e2e/hybrid.sh,
  * bench/bench-recommend.sh).
  * Usage: test-hybrid_fixture N_USERS N_ITEMS P_TRAIN ALS_EXTRA TWOTOWER_EXTRA SEED */
 #include <mpi.h>

@@ -1,11 +1,11 @@
 /* twotower_fixture.c - bin/test-twotower_fixture: a planted synthetic shards.h5 + features.h5
- * with twotower_fixture_write() (stages/twotower); run by bench/twotower_fixture.sh.
+ * with twotower_fixture_write() (tests/lib); run by bench/twotower_fixture.sh.
  * Usage: test-twotower_fixture SHARDS FEATURES [key=value ...] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "rp_h5.h"
-#include "twotower.h"
+#include "twotower_fixture.h"
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../stages/als/als.h"
-#include "../../stages/als/als_fixture.h"
+#include "als.h"
+#include "als_fixture.h"
 #include "rp_baseline.h"
 #include "rp_err.h"
 #include "rp_h5.h"

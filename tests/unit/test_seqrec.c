@@ -10,7 +10,7 @@
 #include "rp_err.h"
 #include "rp_rng.h"
 #include "rp_test.h"
-#include "../../stages/seqrec/seqrec_model.h"
+#include "seqrec_model.h"
 
 int test_seqrec_register(void);
 

@@ -9,8 +9,8 @@
 
 #include "rp_err.h"
 #include "rp_test.h"
-#include "../../stages/synth/synth.h"
-#include "../../stages/synth/synth_model.h"
+#include "synth.h"
+#include "synth_model.h"
 
 int test_synth_seq_register(void);
 int synth_parse_args(int argc, char **argv, synth_opts *o);

@@ -1,6 +1,6 @@
 /* test_twotower.c - rp-twotower's model: analytic gradients against central finite
  * differences (every head, both losses, both id paths, with and without bias terms), the /score
- * convention reproducing predictions, the learning-rate schedule, the best-epoch rule. */
+ * convention reproducing predictions (the schedule and the best-epoch rule: test_rp_trainer.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,43 +210,11 @@ static void score_convention(void)
     }
 }
 
-/* The cosine schedule: linear warm-up to lr, then cosine decay to lr * lr_final at the end. */
-static void lr_schedule(void)
-{
-    tt_opts o;
-    twotower_opts_default(&o);
-    o.lr = 0.01;
-    o.warmup = 9;
-    o.lr_final = 0.1;
-    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 1, 109), 0.001, 1e-15);
-    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 9, 109), 0.009, 1e-15);
-    double x = 3.14159265358979323846 / 100; /* 1 of 100 steps after the warm-up */
-    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 10, 109), 0.01 - 0.009 * (1 - cos(x)) / 2, 1e-12);
-    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 59, 109), 0.0055, 1e-12);
-    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 109, 109), 0.001, 1e-15);
-    CU_ASSERT_DOUBLE_EQUAL(twotower_lr_at(&o, 500, 109), 0.001, 1e-15);
-    o.schedule = "constant";
-    CU_ASSERT_EQUAL(twotower_lr_at(&o, 1, 109), 0.01);
-    CU_ASSERT_EQUAL(twotower_lr_at(&o, 100, 109), 0.01);
-}
-
-/* The best epoch: strictly lower metric wins, ties keep the earlier, NaN (no validation) takes
- * the latest. */
-static void best_epoch_rule(void)
-{
-    CU_ASSERT(twotower_better(0.15, INFINITY));
-    CU_ASSERT(twotower_better(0.149, 0.15));
-    CU_ASSERT(!twotower_better(0.15, 0.15));
-    CU_ASSERT(!twotower_better(0.151, 0.15));
-    CU_ASSERT(twotower_better(NAN, 0.15));
-}
-
 int test_twotower_register(void)
 {
     RP_ADD_SUITE("twotower", RP_T(gradcheck_dot_mse), RP_T(gradcheck_dot_huber),
                  RP_T(gradcheck_dot_mlp_bias), RP_T(gradcheck_cosine_mse),
                  RP_T(gradcheck_sigmoid_mse), RP_T(gradcheck_cosine_huber),
-                 RP_T(gradcheck_sigmoid_huber), RP_T(score_convention), RP_T(lr_schedule),
-                 RP_T(best_epoch_rule));
+                 RP_T(gradcheck_sigmoid_huber), RP_T(score_convention));
     return 0;
 }

@@ -1,5 +1,7 @@
 /* twotower_fixture.c - planted synthetic shards.h5 + features.h5 following include/rp_schema.h,
  * used by rp-twotower's tests and benchmark (the real files come from other stages). */
+#include "twotower_fixture.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,6 @@
 #include "rp_mpi.h"
 #include "rp_rng.h"
 #include "rp_schema.h"
-#include "twotower.h"
 
 void twotower_fixture_default(tt_fixture *fx)
 {
