@@ -10,6 +10,7 @@
 #include "rp_h5.h"
 #include "rp_la.h"
 #include "rp_mlp.h"
+#include "rp_mpi.h"
 
 #define MAX_COMP 8
 /* Items per GEMM row batch when scoring a user against every item with the concat MLP. */
@@ -95,7 +96,8 @@ static int load_blend(MPI_Comm comm, hid_t f, const char *path, int64_t n_users,
     double *w = NULL;
     int nd = 0;
     int64_t wd[2];
-    RP_ALLOC(im = calloc(1, sizeof *im));
+    im = rp_calloc(1, sizeof *im);
+    RP_AGREE_LOCAL(comm, im == NULL); /* the attribute read is collective */
     RP_CALL(rp_h5_attr_read_strs(f, RP_HYB_BLEND, "components", &names, &nn));
     if (nn < 1 || nn > MAX_COMP)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld components (1..%d)", path, RP_HYB_BLEND,

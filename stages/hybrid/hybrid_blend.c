@@ -223,7 +223,8 @@ int hyb_blend_fit(MPI_Comm comm, int k, float *const *p, const float *y, const u
     memset(out, 0, sizeof *out);
     RP_REQUIRE(k >= 1 && k <= MAXK && nfolds >= 1 && nfolds <= HYB_MAX_FOLDS, RP_ERR_INTERNAL,
                "blend: k=%d folds=%d", k, nfolds);
-    RP_ALLOC(M = malloc((size_t)nfolds * NMOM * sizeof *M));
+    M = rp_malloc((size_t)nfolds * NMOM * sizeof *M);
+    RP_AGREE_LOCAL(comm, M == NULL); /* global_means is a collective */
     RP_CALL(global_means(comm, k, p, y, n, mean, &total));
     if (total == 0) RP_FAIL_USER0(RP_ERR_DATA, "blend: the validation split has no pairs");
     RP_CALL(fold_moments(comm, k, p, y, fold, n, nfolds, mean, M));

@@ -226,11 +226,18 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
         int64_t q0 = c * M, n = gbn - q0 < M ? gbn - q0 : M;
         double sse = 0.0, cnt = 0.0;
         fill_batch(l->d, st, tr->loop.epoch, p0 + q0, (int)n, 1.0f / (float)rows);
-        seqrec_loss_grad(m, &st->b, &st->ws, &st->g, (uint64_t)l->o->seed, 1, &sse, &cnt);
+        if (isnan(seqrec_loss_grad(m, &st->b, &st->ws, &st->g, (uint64_t)l->o->seed, 1, &sse,
+                                   &cnt))) {
+            rp_log_error(__FILE__, __LINE__, "training loss is NaN (a refused layer product, "
+                         "logged above, or a diverged model: lower --lr)");
+            rc = RP_ERR_INTERNAL;
+            break;
+        }
         accumulate(m, st);
         ctl[0] += rp_fix_of(sse);
         ctl[1] += (int64_t)cnt;
     }
+    RP_AGREE(l->comm, rc); /* a local failure must not leave the others in the allreduce */
     ctl[2] = rp_signal_raised() ? 1 : 0;
     int nbuf = 0;
     RP_CALL(rp_int_cast(nd + 3, &nbuf));

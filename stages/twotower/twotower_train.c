@@ -211,8 +211,9 @@ static void optimizer_step(const tt_opts *o, const tt_data *d, tt_train *tr, tt_
 }
 
 /* Gradient of micro-batch [q0, q0 + n) of the permutation, added to this rank's fixed-point
- * sums (dense into st->ibuf, rows into st->loc). */
-static void micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_t q0, int n,
+ * sums (dense into st->ibuf, rows into st->loc). RP_ERR_INTERNAL when the layer engine
+ * refused a product (logged where it happened). */
+static int micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_t q0, int n,
                         int64_t gbn)
 {
     for (int i = 0; i < n; i++) {
@@ -223,8 +224,12 @@ static void micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_
     }
     twotower_grad_reset(&st->g, m);
     double sse = 0.0, sae = 0.0;
-    twotower_loss_grad(m, st->users, st->items, st->y, n, 1.0f / (float)gbn, &st->ws, &st->g,
-                       &sse, &sae);
+    if (isnan(twotower_loss_grad(m, st->users, st->items, st->y, n, 1.0f / (float)gbn, &st->ws,
+                                 &st->g, &sse, &sae))) {
+        rp_log_error(__FILE__, __LINE__, "training loss is NaN (a refused layer product, logged "
+                     "above, or a diverged model: lower --lr)");
+        return RP_ERR_INTERNAL;
+    }
     int64_t nd = m->n_dense, v[TT_MAX_EMB];
     for (int64_t k = 0; k < nd; k++) st->ibuf[k] += rp_fix_of(st->g.dense[k]);
     st->ibuf[nd] += rp_fix_of(sse);
@@ -233,6 +238,7 @@ static void micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_
         for (int q = 0; q < m->E; q++) v[q] = rp_fix_of(st->g.vals[k * m->E + q]);
         fix_add(&st->loc, m->E, st->g.rows[k], v);
     }
+    return RP_OK;
 }
 
 /* One global step over positions [p0, p0 + gbn) of the permutation, cut into micro-batches of
@@ -252,8 +258,9 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     fix_reset(&st->loc);
     for (int64_t c = c0; c < c0 + cc; c++) {
         int64_t q0 = c * M, n = gbn - q0 < M ? gbn - q0 : M;
-        micro_batch(l->d, m, st, p0 + q0, (int)n, gbn);
+        if (rc == RP_OK) rc = micro_batch(l->d, m, st, p0 + q0, (int)n, gbn);
     }
+    RP_AGREE(l->comm, rc); /* a local failure must not leave the others in the allreduce */
     st->ibuf[nd + 2] = rp_signal_raised() ? 1 : 0;
     int nbuf = 0;
     RP_CALL(rp_int_cast(nd + 3, &nbuf));
