@@ -95,7 +95,11 @@ mk -j2 run RUN="$runj" > "$TMPDIR/run5a.log" 2>&1 &
 first=$!
 held=0
 for _ in $(seq 1 400); do
-    if [ -e "$runj/.lock" ] && ! flock -n "$runj/.lock" true; then held=1; break; fi
+    # Read-only probe (/proc/locks): a probing flock could itself hold the lock at the moment
+    # the first make takes it, and that make would then be the one refused.
+    if [ -s "$runj/.lock" ] && grep -q ":$(stat -c %i "$runj/.lock") " /proc/locks; then
+        held=1; break
+    fi
     sleep 0.05
 done
 if [ $held = 1 ]; then
