@@ -246,19 +246,22 @@ static int by_local_ui(const void *a, const void *b)
     return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : (x[1] < y[1] ? -1 : (x[1] > y[1]));
 }
 
-/* Put received truth records (sorted by user, item) on the matching test entries. */
-static int truth_attach(eval_test *t, const truth_rec *r, int64_t n, const char *path)
+/* Put received truth records (sorted by user, item) on the matching test entries: *out
+ * (allocated here) is aligned with the local test pairs, NaN where no record matched. */
+static int truth_attach(const eval_test *t, const truth_rec *r, int64_t n, const char *path,
+                        double **out)
 {
     int rc = RP_OK;
     int64_t nz = t->off[t->nu], *key = NULL; /* triples (user, item, position) */
-    RP_ALLOC(t->truth = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->truth));
+    double *truth = NULL;
+    RP_ALLOC(truth = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *truth));
     RP_ALLOC(key = malloc((size_t)(nz > 0 ? 3 * nz : 1) * sizeof *key));
     for (int64_t u = 0; u < t->nu; u++)
         for (int64_t z = t->off[u]; z < t->off[u + 1]; z++) {
             key[3 * z] = t->u0 + u;
             key[3 * z + 1] = t->item[z];
             key[3 * z + 2] = z;
-            t->truth[z] = NAN;
+            truth[z] = NAN;
         }
     qsort(key, (size_t)nz, 3 * sizeof *key, by_local_ui);
     for (int64_t a = 0, b = 0; a < nz && b < n;) {
@@ -266,10 +269,13 @@ static int truth_attach(eval_test *t, const truth_rec *r, int64_t n, const char 
             RP_FAIL_USER(RP_ERR_DATA, "%s: pair (user %d, item %d) (dense) appears twice", path,
                          r[b].u, r[b].i);
         int64_t ku = key[3 * a], ki = key[3 * a + 1];
-        if (ku == r[b].u && ki == r[b].i) t->truth[key[3 * a + 2]] = r[b].e;
+        if (ku == r[b].u && ki == r[b].i) truth[key[3 * a + 2]] = r[b].e;
         if (ku < r[b].u || (ku == r[b].u && ki <= r[b].i)) a++; else b++;
     }
+    *out = truth;
+    truth = NULL;
 cleanup:
+    free(truth);
     free(key);
     return rc;
 }
@@ -303,13 +309,13 @@ cleanup:
     return rc;
 }
 
-/* Send each truth row to its user's owner, attach, and require every test pair covered. */
-static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *t)
+/* Send each row of truth dataset dset to its user's owner, attach it to the local test pairs
+ * (*out, allocated here), and require every test pair covered. Collective. */
+static int read_truth_dset(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
+                           const char *dset, eval_test *t, double **out)
 {
     int rc = RP_OK, size = 1;
-    hid_t tf = H5I_INVALID_HID;
     truth_rec *recs = NULL;
-    const char *dset = NULL;
     void *in = NULL;
     int64_t *sc = NULL, *sd = NULL, *rcn = NULL, *rd = NULL, nin = 0;
     RP_MPI(MPI_Comm_size(comm, &size));
@@ -317,9 +323,6 @@ static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *
     RP_ALLOC(sd = calloc((size_t)size, sizeof *sd));
     RP_ALLOC(rcn = calloc((size_t)size, sizeof *rcn));
     RP_ALLOC(rd = calloc((size_t)size, sizeof *rd));
-    RP_CALL(rp_h5_open(comm, path, &tf));
-    RP_CALL(rp_h5_check_schema(tf, path, RP_SCHEMA_TRUTH));
-    RP_CALL(truth_choose(comm, tf, path, t, &dset));
     RP_CALL(truth_block(comm, shards, tf, path, dset, t, &recs, sc));
     for (int p = 0; p < size; p++) {
         sc[p] *= (int64_t)sizeof(truth_rec);
@@ -328,23 +331,41 @@ static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *
     RP_CALL(rp_mpi_alltoallv_bytes(comm, recs, sc, sd, &in, rcn, rd, &nin));
     nin /= (int64_t)sizeof(truth_rec);
     qsort(in, (size_t)nin, sizeof(truth_rec), by_ui);
-    rc = truth_attach(t, in, nin, path); /* local: a duplicate pair fails on its owner only */
+    rc = truth_attach(t, in, nin, path, out); /* local: a duplicate fails on its owner only */
     RP_AGREE(comm, rc);
     int64_t missing = 0;
-    for (int64_t z = 0; z < t->off[t->nu]; z++) missing += isnan(t->truth[z]) != 0;
+    for (int64_t z = 0; z < t->off[t->nu]; z++) missing += isnan((*out)[z]) != 0;
     RP_CALL(rp_mpi_sum_i64(comm, &missing, 1));
     if (missing > 0)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: %lld of %lld test pairs have no expected value "
                       "(truth of another dataset?)", path, (long long)missing,
                       (long long)t->nnz_global);
 cleanup:
-    rp_h5_close(&tf);
     free(recs);
     free(in);
     free(sc);
     free(sd);
     free(rcn);
     free(rd);
+    return rp_mpi_agree(comm, rc);
+}
+
+/* The truth row's dataset, and the truth-train-regime row's when truth.h5 has it for the same
+ * clip point (the expectation a perfect learner of the training target predicts). Collective. */
+static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *t)
+{
+    int rc = RP_OK;
+    hid_t tf = H5I_INVALID_HID;
+    const char *dset = NULL;
+    RP_CALL(rp_h5_open(comm, path, &tf));
+    RP_CALL(rp_h5_check_schema(tf, path, RP_SCHEMA_TRUTH));
+    RP_CALL(truth_choose(comm, tf, path, t, &dset));
+    RP_CALL(read_truth_dset(comm, shards, tf, path, dset, t, &t->truth));
+    if (strcmp(dset, "/" RP_TRUTH_CLIPPED) == 0 && rp_h5_exists(tf, "/" RP_TRUTH_CLIPPED_TRAIN))
+        RP_CALL(read_truth_dset(comm, shards, tf, path, "/" RP_TRUTH_CLIPPED_TRAIN, t,
+                                &t->truth_train));
+cleanup:
+    rp_h5_close(&tf);
     return rp_mpi_agree(comm, rc);
 }
 
@@ -520,7 +541,12 @@ int eval_load_models(MPI_Comm comm, const eval_opts *o, eval_state *s)
     RP_CALL(load_pairs_file(comm, o, s, "seqrec", o->seqrec));
     if (s->test.truth != NULL) {
         RP_CALL(add_entry(s, "truth", NULL, o->truth));
+        s->entries[s->n_entries - 1].expect = s->test.truth;
         RP_CALL(add_input(comm, s, "truth", o->truth));
+    }
+    if (s->test.truth_train != NULL) {
+        RP_CALL(add_entry(s, EVAL_TRUTH_TRAIN, NULL, o->truth));
+        s->entries[s->n_entries - 1].expect = s->test.truth_train;
     }
 cleanup:
     return rp_mpi_agree(comm, rc);
@@ -535,6 +561,7 @@ void eval_state_clear(eval_state *s)
     free(t->value);
     free(t->watch);
     free(t->truth);
+    free(t->truth_train);
     free(t->cuts);
     free(s->metrics);
     free(s->counts);
