@@ -21,6 +21,9 @@ enum { ALS_EX_AUTO = 0, ALS_EX_ALLTOALLV = 1, ALS_EX_ALLGATHER = 2 };
 #define ALS_GRID_TOL 1e-4
 #define ALS_DEFAULT_ITERS 10
 #define ALS_DEFAULT_EARLY_STOP 2
+/* The selection metric: "item" weighs every video's validation pairs alike, as the test split
+ * does; it orders models as the test split does where "pair" does not (docs/stages/als.md). */
+#define ALS_DEFAULT_VALID_WEIGHT "item"
 
 typedef struct als_opts {
     const char *shards;

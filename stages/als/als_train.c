@@ -25,7 +25,7 @@ int als_parse_args(int argc, char **argv, als_opts *opt)
                       .lambda_bias = ALS_DEFAULT_LAMBDA_BIAS, .grid_k = ALS_DEFAULT_GRID_K,
                       .grid_lambda = ALS_DEFAULT_GRID_LAMBDA, .bias_reg = 10.0,
                       .iters = ALS_DEFAULT_ITERS, .seed = 42, .ckpt_every = 2,
-                      .early_stop = ALS_DEFAULT_EARLY_STOP, .valid_weight = "pair"};
+                      .early_stop = ALS_DEFAULT_EARLY_STOP, .valid_weight = ALS_DEFAULT_VALID_WEIGHT};
     const rp_arg args[] = {
         {"shards", RP_ARG_STR, &opt->shards, "PATH", "input shards.h5 (rp-shard)", NULL},
         {"out", RP_ARG_STR, &opt->out, "PATH", "output als.h5", NULL},
