@@ -320,11 +320,12 @@ static int write_selection(als_state *st, hid_t f, const als_opts *opt)
     int32_t beats = st->best.valid_plain <= st->bias_valid_plain;
     int64_t best_iter = st->best.iter;
     int b = als_grid_best(&st->grid);
-    char fb[200] = "";
+    char fb[256] = "";
     if (st->fallback)
-        snprintf(fb, sizeof fb, "bias: the best ALS iterate (k=%d lambda=%g valid_rmse=%.6f) "
-                 "did not beat the bias baseline; wrote the bias baseline", st->best.k,
-                 st->best.lambda, b >= 0 ? st->grid.valid_rmse[b] : NAN);
+        snprintf(fb, sizeof fb, "bias: the best ALS iterate (k=%d lambda=%g %s-weighted "
+                 "valid_rmse=%.6f, the bias baseline's %.6f) did not beat the bias baseline; "
+                 "wrote the bias baseline", st->best.k, st->best.lambda, als_valid_weight(opt),
+                 b >= 0 ? st->grid.valid_rmse[b] : NAN, st->bias_valid_rmse);
     RP_CALL(rp_h5_attr_write(f, "/", RP_ATTR_VALID_RMSE, RP_F64, 1, &st->best.valid_plain));
     RP_CALL(rp_h5_attr_write(f, "/", RP_ATTR_BIAS_VALID_RMSE, RP_F64, 1, &st->bias_valid_plain));
     RP_CALL(rp_h5_attr_write_str(f, "/", "valid_weight", als_valid_weight(opt)));
