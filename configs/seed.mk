@@ -13,7 +13,6 @@ OUTLIER_MAX = 3
 # them is left empty).
 ALS_K = 32
 ALS_LAMBDA = 0.01
-ALS_VALID_WEIGHT = pair
 
 # Two-tower: 32-d towers, 16-d embeddings, a 64-unit ReLU layer, batch 1024, 10 epochs at lr 0.002,
 # weight decay 1e-6, patience 3.

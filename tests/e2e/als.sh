@@ -30,7 +30,7 @@ done
 # the grid search: the same bits for np 1 and 3, the grid and the choice written
 for np in 1 3; do
     rp_mpirun $np "$RP_BIN/rp-als" --shards shards.h5 --out grid_$np.h5 --grid-k 3,6 \
-        --grid-lambda 0.01,0.05,0.2 --iters 4 > grid_$np.txt 2> grid_$np.err || fail "grid np=$np"
+        --grid-lambda 0.01,0.05,0.2 --iters 4 --valid-weight item > grid_$np.txt 2> grid_$np.err || fail "grid np=$np"
 done
 for d in $datasets /grid/k /grid/lambda /grid/lambda_bias /grid/valid_rmse /grid/best_iter; do
     h5dump -d $d grid_1.h5 > /dev/null 2>&1 || fail "grid: no $d"
