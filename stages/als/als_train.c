@@ -140,7 +140,8 @@ static int iterate(als_state *st, int64_t it, double sweep[2])
     double *sweep_s = &sweep[0];
     RP_CALL(als_metrics(st, &m[0], &m[2], &m[1], &m[3]));
     double secs = rp_wtime_max(st->comm, t0);
-    RP_CALL(als_hist_push(&st->hist, it, m, secs));
+    rc = als_hist_push(&st->hist, it, m, secs); /* a local allocation: agree before the */
+    RP_AGREE(st->comm, rc);                       /* next collective (fault_inject.sh) */
     /* keep a copy of the best validation iterate: the output is this, not the last one */
     if (!isnan(m[1]) && (st->point_best.k == 0 || m[1] < st->point_best.valid_rmse))
         als_snap_take(st, &st->point_best, it, m[1]);
@@ -269,7 +270,8 @@ static int finish_point(als_state *st, int64_t iters, const sweep_stats *sw, swe
                 st->k, st->lambda, v, (long long)pb->iter, (long long)iters);
     if (als_grid_best(&st->grid) == st->grid.n - 1) { /* this point is the new best */
         void *fac[2] = {st->best.fac[0], st->best.fac[1]};
-        RP_CALL(als_hist_copy(&st->best.hist, &st->hist));
+        rc = als_hist_copy(&st->best.hist, &st->hist); /* local allocation: agree */
+        RP_AGREE(st->comm, rc);
         st->best.fac[0] = pb->fac[0]; /* swap the buffers instead of copying */
         st->best.fac[1] = pb->fac[1];
         pb->fac[0] = fac[0];
