@@ -83,10 +83,14 @@
 
 /* truth.h5 (rp-synth): noise-free expected watch ratio of every small-matrix pair, in the
  * order of small_matrix.csv rows: /user_raw, /item_raw (int64), /expected_watch_ratio (float64),
- * /expected_clipped (float64, E[min(wr, clip_max)]; root attribute clip_max, float64). Files
- * made before /expected_clipped existed lack it and clip_max. */
+ * /expected_clipped (float64, E[min(wr, clip_max)]; root attribute clip_max, float64),
+ * /expected_clipped_train (float64, the same expectation under the big matrix's regime, the
+ * one the models train on: what a perfect learner of the training target predicts). Files
+ * made before /expected_clipped existed lack it and clip_max; before
+ * /expected_clipped_train, that one. */
 #define RP_TRUTH_EXPECTED "expected_watch_ratio"
 #define RP_TRUTH_CLIPPED "expected_clipped"
+#define RP_TRUTH_CLIPPED_TRAIN "expected_clipped_train"
 #define RP_TRUTH_CLIP_MAX "clip_max"
 
 #endif

@@ -68,6 +68,7 @@ ALS_PRECISION ?=
 ALS_CHECKPOINT_EVERY ?=
 ALS_EARLY_STOP ?=
 ALS_EXCHANGE ?=
+ALS_VALID_WEIGHT ?=
 ALS_ARGS ?=
 # rp-twotower
 TT_EPOCHS ?=
@@ -156,7 +157,8 @@ PARAMS_als = $(call rp_opt,--k,$(ALS_K)) $(call rp_opt,--lambda,$(ALS_LAMBDA)) \
   $(call rp_opt,--grid-lambda,$(ALS_GRID_LAMBDA)) \
   $(call rp_opt,--iters,$(ALS_ITERS)) $(call rp_opt,--precision,$(ALS_PRECISION)) \
   $(call rp_opt,--seed,$(SEED)) $(call rp_opt,--checkpoint-every,$(ALS_CHECKPOINT_EVERY)) \
-  $(call rp_opt,--early-stop,$(ALS_EARLY_STOP)) $(call rp_opt,--exchange,$(ALS_EXCHANGE)) $(ALS_ARGS)
+  $(call rp_opt,--early-stop,$(ALS_EARLY_STOP)) $(call rp_opt,--exchange,$(ALS_EXCHANGE)) \
+  $(call rp_opt,--valid-weight,$(ALS_VALID_WEIGHT)) $(ALS_ARGS)
 PARAMS_twotower = $(call rp_opt,--epochs,$(TT_EPOCHS)) $(call rp_opt,--batch,$(TT_BATCH)) \
   $(call rp_opt,--lr,$(TT_LR)) $(call rp_opt,--dim,$(TT_DIM)) $(call rp_opt,--hidden,$(TT_HIDDEN)) \
   $(call rp_opt,--output,$(TT_OUTPUT)) $(call rp_opt,--loss,$(TT_LOSS)) \

@@ -21,6 +21,10 @@ enum { ALS_EX_AUTO = 0, ALS_EX_ALLTOALLV = 1, ALS_EX_ALLGATHER = 2 };
 #define ALS_GRID_TOL 1e-4
 #define ALS_DEFAULT_ITERS 10
 #define ALS_DEFAULT_EARLY_STOP 2
+/* The selection metric: "item" weighs every video's validation pairs alike, as the test split
+ * does, and orders ALS models as the test split does where "pair" does not; not the default
+ * because the hybrid, fitted on plain validation, loses more than ALS gains (docs/stages/als.md). */
+#define ALS_DEFAULT_VALID_WEIGHT "pair"
 
 typedef struct als_opts {
     const char *shards;
@@ -39,7 +43,14 @@ typedef struct als_opts {
     int ckpt_every;
     int resume;
     int early_stop; /* patience in iterations, 0 = off */
+    const char *valid_weight; /* "pair" | "item": how validation pairs weigh in the selection */
 } als_opts;
+
+/* als_valid_weight - opt->valid_weight, "pair" when unset (callers that fill als_opts by hand). */
+static inline const char *als_valid_weight(const als_opts *opt)
+{
+    return opt->valid_weight != NULL ? opt->valid_weight : "pair";
+}
 
 /* A learning curve (replicated; rank 0 prints it). */
 typedef struct als_hist {
@@ -54,7 +65,8 @@ typedef struct als_snap {
     int k;             /* 0: empty */
     double lambda;
     int64_t iter;      /* iterations done when it was taken */
-    double valid_rmse;
+    double valid_rmse; /* the selection metric (item-balanced with --valid-weight item) */
+    double valid_plain; /* plain validation RMSE of the same iterate (the contract's) */
     void *fac[2];      /* capacity kmax + 1 reals per own row */
     als_hist hist;     /* the overall best only: its point's whole curve */
 } als_snap;
@@ -127,6 +139,9 @@ typedef struct als_state {
     als_snap point_best;  /* best iterate of the point being trained */
     als_snap best;        /* best iterate over the points done */
     double bias_valid_rmse; /* the bias baseline on /valid, measured like valid_rmse */
+    double bias_valid_plain; /* ... and its plain validation RMSE */
+    int valid_item;       /* 1: the selection metric weighs every video's valid pairs alike */
+    double last_valid_plain; /* plain validation RMSE of the last als_metrics call */
     double bias_mu;       /* its global mean */
     int fallback;         /* 1: best holds the bias baseline (ALS did not beat it) */
 } als_state;

@@ -191,6 +191,7 @@ void als_snap_take(const als_state *st, als_snap *sn, int64_t iter, double valid
     sn->lambda = st->lambda;
     sn->iter = iter;
     sn->valid_rmse = valid_rmse;
+    sn->valid_plain = st->last_valid_plain; /* of the als_metrics call that gave valid_rmse */
 }
 
 void als_snap_restore(als_state *st, const als_snap *sn)
@@ -249,6 +250,7 @@ int als_bias_baseline(als_state *st, const als_opts *opt)
     st->mu = mu;
     RP_CALL(rc);
     st->bias_valid_rmse = m4[1];
+    st->bias_valid_plain = st->last_valid_plain;
     rp_log_info("bias baseline (reg %g): train_rmse=%.6f valid_rmse=%.6f", opt->bias_reg, m4[0],
                 m4[1]);
 cleanup:

@@ -77,9 +77,10 @@ cleanup:
 static void ckpt_spec(const als_opts *opt, char *buf, size_t cap)
 {
     snprintf(buf, cap, "k=%d lambda=%.17g lambda_bias=%.17g grid_k=%s grid_lambda=%s iters=%d "
-             "early_stop=%d bias_reg=%.17g", opt->k, opt->lambda, opt->lambda_bias,
-             opt->k > 0 ? "-" : opt->grid_k, opt->lambda > 0.0 ? "-" : opt->grid_lambda,
-             opt->iters, opt->early_stop, opt->bias_reg);
+             "early_stop=%d bias_reg=%.17g valid_weight=%s", opt->k, opt->lambda,
+             opt->lambda_bias, opt->k > 0 ? "-" : opt->grid_k,
+             opt->lambda > 0.0 ? "-" : opt->grid_lambda, opt->iters, opt->early_stop,
+             opt->bias_reg, als_valid_weight(opt));
 }
 
 static int ckpt_params(hid_t f, als_state *st, const als_opts *opt, int write, const char *path)
@@ -188,22 +189,25 @@ cleanup:
 static int snap_attrs(hid_t f, const char *prefix, als_snap *sn, int write)
 {
     int rc = RP_OK;
-    char name[4][64];
+    char name[5][64];
     int64_t k = sn->k;
     snprintf(name[0], sizeof name[0], "%s_k", prefix);
     snprintf(name[1], sizeof name[1], "%s_lambda", prefix);
     snprintf(name[2], sizeof name[2], "%s_iter", prefix);
     snprintf(name[3], sizeof name[3], "%s_valid", prefix);
+    snprintf(name[4], sizeof name[4], "%s_valid_plain", prefix);
     if (write) {
         RP_CALL(rp_h5_attr_write(f, "/", name[0], RP_I64, 1, &k));
         RP_CALL(rp_h5_attr_write(f, "/", name[1], RP_F64, 1, &sn->lambda));
         RP_CALL(rp_h5_attr_write(f, "/", name[2], RP_I64, 1, &sn->iter));
         RP_CALL(rp_h5_attr_write(f, "/", name[3], RP_F64, 1, &sn->valid_rmse));
+        RP_CALL(rp_h5_attr_write(f, "/", name[4], RP_F64, 1, &sn->valid_plain));
     } else {
         RP_CALL(rp_h5_attr_read(f, "/", name[0], RP_I64, 1, &k));
         RP_CALL(rp_h5_attr_read(f, "/", name[1], RP_F64, 1, &sn->lambda));
         RP_CALL(rp_h5_attr_read(f, "/", name[2], RP_I64, 1, &sn->iter));
         RP_CALL(rp_h5_attr_read(f, "/", name[3], RP_F64, 1, &sn->valid_rmse));
+        RP_CALL(rp_h5_attr_read(f, "/", name[4], RP_F64, 1, &sn->valid_plain));
         sn->k = (int)k;
     }
 cleanup:
@@ -310,20 +314,26 @@ cleanup:
     return rc;
 }
 
-/* The contract attributes of a learned model (rp_schema.h) and the choice of K and lambda. */
+/* The contract attributes of a learned model (rp_schema.h: the plain validation RMSE, whatever
+ * --valid-weight selected with) and the choice of K and lambda. */
 static int write_selection(als_state *st, hid_t f, const als_opts *opt)
 {
     int rc = RP_OK;
-    int32_t beats = st->best.valid_rmse <= st->bias_valid_rmse;
+    int32_t beats = st->best.valid_plain <= st->bias_valid_plain;
     int64_t best_iter = st->best.iter;
     int b = als_grid_best(&st->grid);
-    char fb[200] = "";
+    char fb[256] = "";
     if (st->fallback)
-        snprintf(fb, sizeof fb, "bias: the best ALS iterate (k=%d lambda=%g valid_rmse=%.6f) "
-                 "did not beat the bias baseline; wrote the bias baseline", st->best.k,
-                 st->best.lambda, b >= 0 ? st->grid.valid_rmse[b] : NAN);
-    RP_CALL(rp_h5_attr_write(f, "/", RP_ATTR_VALID_RMSE, RP_F64, 1, &st->best.valid_rmse));
-    RP_CALL(rp_h5_attr_write(f, "/", RP_ATTR_BIAS_VALID_RMSE, RP_F64, 1, &st->bias_valid_rmse));
+        snprintf(fb, sizeof fb, "bias: the best ALS iterate (k=%d lambda=%g %s-weighted "
+                 "valid_rmse=%.6f, the bias baseline's %.6f) did not beat the bias baseline; "
+                 "wrote the bias baseline", st->best.k, st->best.lambda, als_valid_weight(opt),
+                 b >= 0 ? st->grid.valid_rmse[b] : NAN, st->bias_valid_rmse);
+    RP_CALL(rp_h5_attr_write(f, "/", RP_ATTR_VALID_RMSE, RP_F64, 1, &st->best.valid_plain));
+    RP_CALL(rp_h5_attr_write(f, "/", RP_ATTR_BIAS_VALID_RMSE, RP_F64, 1, &st->bias_valid_plain));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "valid_weight", als_valid_weight(opt)));
+    RP_CALL(rp_h5_attr_write(f, "/", "selection_valid_rmse", RP_F64, 1, &st->best.valid_rmse));
+    RP_CALL(rp_h5_attr_write(f, "/", "selection_bias_valid_rmse", RP_F64, 1,
+                             &st->bias_valid_rmse));
     RP_CALL(rp_h5_attr_write(f, "/", RP_ATTR_BEATS_BIAS, RP_I32, 1, &beats));
     RP_CALL(rp_h5_attr_write_str(f, "/", RP_ATTR_FALLBACK, fb));
     RP_CALL(rp_h5_attr_write_str(f, "/", RP_ATTR_SELECTED_BY,

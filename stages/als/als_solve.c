@@ -126,27 +126,47 @@ cleanup:
     return rc;
 }
 
+/* Per video (this side's rows): its validation errors' means, and 1 when it has any, so the
+ * ordered sum gives the item-balanced means (every video's pairs weigh 1 in total). */
+static void item_means(const als_side *sd, double *rows, int width)
+{
+    for (int64_t i = 0; i < sd->nrows; i++) {
+        int64_t n = sd->valid.off[i + 1] - sd->valid.off[i];
+        double *r = rows + i * width;
+        r[4] = n > 0 ? r[2] / (double)n : 0.0;
+        r[5] = n > 0 ? r[3] / (double)n : 0.0;
+        r[6] = n > 0;
+    }
+}
+
 int als_metrics(als_state *st, double *train_rmse, double *train_mae, double *valid_rmse,
                 double *valid_mae)
 {
     int rc = RP_OK;
     const als_side *sd = &st->side[ALS_ITEM];
-    double *rows = NULL, tot[4];
-    rows = rp_calloc((size_t)(sd->nrows + 1) * 4, sizeof *rows);
-    RP_AGREE_LOCAL(st->comm, rows == NULL);
+    enum { W = 7 }; /* train se, ae; valid se, ae; per-video mean se, ae; has valid pairs */
+    double *rows = NULL, tot[W];
+    rows = rp_calloc((size_t)(sd->nrows + 1) * W, sizeof *rows);
+    RP_AGREE_LOCAL(st->comm, rows == NULL); /* ordered_sum is a collective */
     if (st->dbl) {
-        row_errors_d(st, sd, &sd->train, rows, 4);
-        row_errors_d(st, sd, &sd->valid, rows + 2, 4);
+        row_errors_d(st, sd, &sd->train, rows, W);
+        row_errors_d(st, sd, &sd->valid, rows + 2, W);
     } else {
-        row_errors_s(st, sd, &sd->train, rows, 4);
-        row_errors_s(st, sd, &sd->valid, rows + 2, 4);
+        row_errors_s(st, sd, &sd->train, rows, W);
+        row_errors_s(st, sd, &sd->valid, rows + 2, W);
     }
-    RP_CALL(ordered_sum(st, sd, rows, 4, tot));
+    item_means(sd, rows, W);
+    RP_CALL(ordered_sum(st, sd, rows, W, tot));
     double nt = (double)st->nnz_train, nv = (double)st->nnz_valid;
     *train_rmse = nt > 0 ? sqrt(tot[0] / nt) : NAN;
     *train_mae = nt > 0 ? tot[1] / nt : NAN;
-    *valid_rmse = nv > 0 ? sqrt(tot[2] / nv) : NAN;
+    st->last_valid_plain = nv > 0 ? sqrt(tot[2] / nv) : NAN;
+    *valid_rmse = st->last_valid_plain;
     *valid_mae = nv > 0 ? tot[3] / nv : NAN;
+    if (st->valid_item) {
+        *valid_rmse = tot[6] > 0 ? sqrt(tot[4] / tot[6]) : NAN;
+        *valid_mae = tot[6] > 0 ? tot[5] / tot[6] : NAN;
+    }
 cleanup:
     free(rows);
     return rp_mpi_agree(st->comm, rc);

@@ -15,6 +15,7 @@
 
 static const char *const precisions[] = {"fp64", "fp32", NULL};
 static const char *const exchanges[] = {"auto", "alltoallv", "allgather", NULL};
+static const char *const valid_weights[] = {"pair", "item", NULL};
 
 int als_parse_args(int argc, char **argv, als_opts *opt)
 {
@@ -24,7 +25,7 @@ int als_parse_args(int argc, char **argv, als_opts *opt)
                       .lambda_bias = ALS_DEFAULT_LAMBDA_BIAS, .grid_k = ALS_DEFAULT_GRID_K,
                       .grid_lambda = ALS_DEFAULT_GRID_LAMBDA, .bias_reg = 10.0,
                       .iters = ALS_DEFAULT_ITERS, .seed = 42, .ckpt_every = 2,
-                      .early_stop = ALS_DEFAULT_EARLY_STOP};
+                      .early_stop = ALS_DEFAULT_EARLY_STOP, .valid_weight = ALS_DEFAULT_VALID_WEIGHT};
     const rp_arg args[] = {
         {"shards", RP_ARG_STR, &opt->shards, "PATH", "input shards.h5 (rp-shard)", NULL},
         {"out", RP_ARG_STR, &opt->out, "PATH", "output als.h5", NULL},
@@ -52,6 +53,10 @@ int als_parse_args(int argc, char **argv, als_opts *opt)
          "continue from the checkpoint if there is one", NULL},
         {"early-stop", RP_ARG_INT, &opt->early_stop, "P",
          "end a grid point after P iterations without a better validation RMSE (0 = off)", NULL},
+        {"valid-weight", RP_ARG_STR, &opt->valid_weight, "HOW",
+         "validation score that selects K, lambda and the iterate: pair (every pair alike) "
+         "or item (every video's pairs weigh 1 in total, as in the test split)",
+         valid_weights},
         {"exchange", RP_ARG_STR, &opt->exchange, "MODE",
          "factor exchange: routed alltoallv, allgather, or auto (allgather when most rows "
          "are needed anyway)", exchanges},
@@ -135,7 +140,8 @@ static int iterate(als_state *st, int64_t it, double sweep[2])
     double *sweep_s = &sweep[0];
     RP_CALL(als_metrics(st, &m[0], &m[2], &m[1], &m[3]));
     double secs = rp_wtime_max(st->comm, t0);
-    RP_CALL(als_hist_push(&st->hist, it, m, secs));
+    rc = als_hist_push(&st->hist, it, m, secs); /* a local allocation: agree before the */
+    RP_AGREE(st->comm, rc);                       /* next collective (fault_inject.sh) */
     /* keep a copy of the best validation iterate: the output is this, not the last one */
     if (!isnan(m[1]) && (st->point_best.k == 0 || m[1] < st->point_best.valid_rmse))
         als_snap_take(st, &st->point_best, it, m[1]);
@@ -190,8 +196,10 @@ static void summarise(rp_stage *stg, als_state *st, const sweep_stats *sw, int64
     rp_stage_add(stg, "iterations", "%d", h->n);
     rp_stage_add(stg, "best_iteration", "%lld", (long long)st->best.iter);
     rp_stage_add(stg, "train_rmse", "%.6f", h->n > bi ? h->train_rmse[bi] : NAN);
-    rp_stage_add(stg, "valid_rmse", "%.6f", st->best.valid_rmse);
-    rp_stage_add(stg, "bias_valid_rmse", "%.6f", st->bias_valid_rmse);
+    rp_stage_add(stg, "valid_rmse", "%.6f", st->best.valid_plain);
+    rp_stage_add(stg, "bias_valid_rmse", "%.6f", st->bias_valid_plain);
+    if (st->valid_item)
+        rp_stage_add(stg, "selection_valid_rmse", "%.6f", st->best.valid_rmse);
     rp_stage_add(stg, "fallback", "%d", st->fallback);
     rp_stage_add(stg, "exchange", "%s",
                  st->side[0].route.allgather ? "allgather" : "alltoallv");
@@ -263,7 +271,8 @@ static int finish_point(als_state *st, int64_t iters, const sweep_stats *sw, swe
                 st->k, st->lambda, v, (long long)pb->iter, (long long)iters);
     if (als_grid_best(&st->grid) == st->grid.n - 1) { /* this point is the new best */
         void *fac[2] = {st->best.fac[0], st->best.fac[1]};
-        RP_CALL(als_hist_copy(&st->best.hist, &st->hist));
+        rc = als_hist_copy(&st->best.hist, &st->hist); /* local allocation: agree */
+        RP_AGREE(st->comm, rc);
         st->best.fac[0] = pb->fac[0]; /* swap the buffers instead of copying */
         st->best.fac[1] = pb->fac[1];
         pb->fac[0] = fac[0];
@@ -272,6 +281,7 @@ static int finish_point(als_state *st, int64_t iters, const sweep_stats *sw, swe
         st->best.lambda = pb->lambda;
         st->best.iter = pb->iter;
         st->best.valid_rmse = v;
+        st->best.valid_plain = pb->valid_plain;
         *sw_best = *sw;
     }
 cleanup:
@@ -303,9 +313,13 @@ int als_train(rp_stage *stg, als_state *st, const als_opts *opt, int64_t *iters_
         rc = finish_point(st, it, &sw, &sw_best); /* a local history copy */
         RP_AGREE(st->comm, rc);
     }
-    if (st->best.k == 0 || !(st->best.valid_rmse <= st->bias_valid_rmse)) {
-        rp_log_info("fallback: best ALS valid_rmse %.6f does not beat the bias baseline's "
-                    "%.6f; writing the bias baseline", st->best.valid_rmse, st->bias_valid_rmse);
+    /* Never worse than the bias baseline: on the selection metric and on the plain RMSE */
+    if (st->best.k == 0 || !(st->best.valid_rmse <= st->bias_valid_rmse) ||
+        !(st->best.valid_plain <= st->bias_valid_plain)) {
+        rp_log_info("fallback: best ALS valid_rmse %.6f (plain %.6f) does not beat the bias "
+                    "baseline's %.6f (plain %.6f); writing the bias baseline",
+                    st->best.valid_rmse, st->best.valid_plain, st->bias_valid_rmse,
+                    st->bias_valid_plain);
         RP_CALL(als_fallback(st, opt));
     }
     *iters_done = st->best.hist.n;

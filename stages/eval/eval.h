@@ -13,6 +13,9 @@
 
 #define EVAL_MAX_K 8
 #define EVAL_MAX_MODELS 32
+/* The row that predicts E[min(wr, clip_max)] under the big matrix's (training) regime: the
+ * best a perfect learner of the training target can do on the test split. */
+#define EVAL_TRUTH_TRAIN "truth-train-regime"
 
 typedef struct eval_opts {
     const char *shards, *features, *als, *twotower, *hybrid, *truth, *out, *report_dir;
@@ -86,6 +89,8 @@ typedef struct eval_test {
     float *watch;      /* raw watch ratio */
     double *truth;     /* the truth row's prediction (E[min(wr, clip_max)], or E[wr] from an
                           old truth.h5) or NULL when no truth.h5 */
+    double *truth_train; /* E[min(wr, clip_max)] under the training regime (truth.h5's
+                            /expected_clipped_train), the truth-train-regime row; or NULL */
     int64_t *cuts;     /* [size + 1] user blocks */
     double gain_max;   /* NDCG gain clip: shards.h5's outlier_threshold (OUTLIER_MAX) */
     char outlier_rule[16]; /* shards.h5's outlier_rule (train/valid): clip, drop, none, "" */
@@ -94,7 +99,8 @@ typedef struct eval_test {
 
 typedef struct eval_entry {
     char name[64];
-    rp_model *model;   /* NULL for the truth row */
+    rp_model *model;   /* NULL for the truth rows (truth, truth-train-regime) */
+    const double *expect; /* the truth rows' raw-scale predictions per local test pair */
     char source[4096]; /* file it came from, "" for baselines */
     char variant[64];  /* "blend" of hybrid.h5#blend, "" when the spec names none */
 } eval_entry;

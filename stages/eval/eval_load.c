@@ -249,21 +249,24 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
-/* Put received truth records (any order) on the matching test entries: the records are
- * grouped by local user with a counting sort, then each user's test items are found through
- * an item -> position map (no O(n log n) sort of the 4.7M pairs). A pair twice is an error;
- * records of pairs outside the test split are ignored. */
-static int truth_attach(eval_test *t, const truth_rec *r, int64_t n, const char *path)
+/* Put received truth records (any order) on the local test pairs: *out (allocated here) is
+ * aligned with them, NaN where no record matched. The records are grouped by local user with a
+ * counting sort, then each user's test items are found through an item -> position map (no
+ * O(n log n) sort of the 4.7M pairs). A pair twice is an error; records of pairs outside the
+ * test split are ignored. */
+static int truth_attach(const eval_test *t, const truth_rec *r, int64_t n, const char *path,
+                        double **out)
 {
     int rc = RP_OK;
     int64_t nz = t->off[t->nu], *start = NULL, *order = NULL, *at = NULL;
     int32_t *seen = NULL;
-    RP_ALLOC(t->truth = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *t->truth));
+    double *truth = NULL;
+    RP_ALLOC(truth = malloc((size_t)(nz > 0 ? nz : 1) * sizeof *truth));
     RP_ALLOC(start = calloc((size_t)(t->nu + 1), sizeof *start));
     RP_ALLOC(order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order));
     RP_ALLOC(at = malloc((size_t)(t->n_items > 0 ? t->n_items : 1) * sizeof *at));
     RP_ALLOC(seen = malloc((size_t)(t->n_items > 0 ? t->n_items : 1) * sizeof *seen));
-    for (int64_t z = 0; z < nz; z++) t->truth[z] = NAN;
+    for (int64_t z = 0; z < nz; z++) truth[z] = NAN;
     for (int64_t i = 0; i < t->n_items; i++) at[i] = -1, seen[i] = -1;
     for (int64_t b = 0; b < n; b++) start[r[b].u - t->u0 + 1]++;
     for (int64_t u = 0; u < t->nu; u++) start[u + 1] += start[u];
@@ -278,11 +281,14 @@ static int truth_attach(eval_test *t, const truth_rec *r, int64_t n, const char 
                 RP_FAIL_USER(RP_ERR_DATA, "%s: pair (user %d, item %d) (dense) appears twice",
                              path, q->u, q->i);
             seen[q->i] = (int32_t)u;
-            if (at[q->i] >= 0) t->truth[at[q->i]] = q->e;
+            if (at[q->i] >= 0) truth[at[q->i]] = q->e;
         }
         for (int64_t z = t->off[u]; z < t->off[u + 1]; z++) at[t->item[z]] = -1;
     }
+    *out = truth;
+    truth = NULL;
 cleanup:
+    free(truth);
     free(start);
     free(order);
     free(at);
@@ -319,13 +325,13 @@ cleanup:
     return rc;
 }
 
-/* Send each truth row to its user's owner, attach, and require every test pair covered. */
-static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *t)
+/* Send each row of truth dataset dset to its user's owner, attach it to the local test pairs
+ * (*out, allocated here), and require every test pair covered. Collective. */
+static int read_truth_dset(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
+                           const char *dset, eval_test *t, double **out)
 {
     int rc = RP_OK, size = 1;
-    hid_t tf = H5I_INVALID_HID;
     truth_rec *recs = NULL;
-    const char *dset = NULL;
     void *in = NULL;
     int64_t *sc = NULL, *sd = NULL, *rcn = NULL, *rd = NULL, nin = 0;
     RP_MPI(MPI_Comm_size(comm, &size));
@@ -334,9 +340,6 @@ static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *
     rcn = rp_calloc((size_t)size, sizeof *rcn);
     rd = rp_calloc((size_t)size, sizeof *rd);
     RP_AGREE_LOCAL(comm, sc == NULL || sd == NULL || rcn == NULL || rd == NULL);
-    RP_CALL(rp_h5_open(comm, path, &tf));
-    RP_CALL(rp_h5_check_schema(tf, path, RP_SCHEMA_TRUTH));
-    RP_CALL(truth_choose(comm, tf, path, t, &dset));
     RP_CALL(truth_block(comm, shards, tf, path, dset, t, &recs, sc));
     for (int p = 0; p < size; p++) {
         sc[p] *= (int64_t)sizeof(truth_rec);
@@ -344,23 +347,41 @@ static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *
     }
     RP_CALL(rp_mpi_alltoallv_bytes(comm, recs, sc, sd, &in, rcn, rd, &nin));
     nin /= (int64_t)sizeof(truth_rec);
-    rc = truth_attach(t, in, nin, path); /* local: a duplicate pair fails on its owner only */
+    rc = truth_attach(t, in, nin, path, out); /* local: a duplicate fails on its owner only */
     RP_AGREE(comm, rc);
     int64_t missing = 0;
-    for (int64_t z = 0; z < t->off[t->nu]; z++) missing += isnan(t->truth[z]) != 0;
+    for (int64_t z = 0; z < t->off[t->nu]; z++) missing += isnan((*out)[z]) != 0;
     RP_CALL(rp_mpi_sum_i64(comm, &missing, 1));
     if (missing > 0)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: %lld of %lld test pairs have no expected value "
                       "(truth of another dataset?)", path, (long long)missing,
                       (long long)t->nnz_global);
 cleanup:
-    rp_h5_close(&tf);
     free(recs);
     free(in);
     free(sc);
     free(sd);
     free(rcn);
     free(rd);
+    return rp_mpi_agree(comm, rc);
+}
+
+/* The truth row's dataset, and the truth-train-regime row's when truth.h5 has it for the same
+ * clip point (the expectation a perfect learner of the training target predicts). Collective. */
+static int read_truth(MPI_Comm comm, hid_t shards, const char *path, eval_test *t)
+{
+    int rc = RP_OK;
+    hid_t tf = H5I_INVALID_HID;
+    const char *dset = NULL;
+    RP_CALL(rp_h5_open(comm, path, &tf));
+    RP_CALL(rp_h5_check_schema(tf, path, RP_SCHEMA_TRUTH));
+    RP_CALL(truth_choose(comm, tf, path, t, &dset));
+    RP_CALL(read_truth_dset(comm, shards, tf, path, dset, t, &t->truth));
+    if (strcmp(dset, "/" RP_TRUTH_CLIPPED) == 0 && rp_h5_exists(tf, "/" RP_TRUTH_CLIPPED_TRAIN))
+        RP_CALL(read_truth_dset(comm, shards, tf, path, "/" RP_TRUTH_CLIPPED_TRAIN, t,
+                                &t->truth_train));
+cleanup:
+    rp_h5_close(&tf);
     return rp_mpi_agree(comm, rc);
 }
 
@@ -536,7 +557,12 @@ int eval_load_models(MPI_Comm comm, const eval_opts *o, eval_state *s)
     RP_CALL(load_pairs_file(comm, o, s, "seqrec", o->seqrec));
     if (s->test.truth != NULL) {
         RP_CALL(add_entry(s, "truth", NULL, o->truth));
+        s->entries[s->n_entries - 1].expect = s->test.truth;
         RP_CALL(add_input(comm, s, "truth", o->truth));
+    }
+    if (s->test.truth_train != NULL) {
+        RP_CALL(add_entry(s, EVAL_TRUTH_TRAIN, NULL, o->truth));
+        s->entries[s->n_entries - 1].expect = s->test.truth_train;
     }
 cleanup:
     return rp_mpi_agree(comm, rc);
@@ -551,6 +577,7 @@ void eval_state_clear(eval_state *s)
     free(t->value);
     free(t->watch);
     free(t->truth);
+    free(t->truth_train);
     free(t->cuts);
     free(s->metrics);
     free(s->counts);

@@ -308,6 +308,13 @@ static void md_params(sbuf *b, const rp_stage *st, const eval_opts *o, const eva
                         "target can reach on these noisy test values."
                       : "E[watch ratio] from a truth.h5 without /expected_clipped (or another "
                         "clip point): not the best predictor of the clipped target.");
+    for (int k = 0; k < d->n_rows; k++)
+        if (d->rows[k].is_truth && strcmp(d->rows[k].name, EVAL_TRUTH_TRAIN) == 0)
+            sb_printf(b, "The `%s` row predicts `expected_clipped_train` (truth.h5): the same "
+                         "expectation under the big matrix's regime, the one the models train "
+                         "on: the best a perfect learner of the training target can reach on "
+                         "the test split (its gap_share is the ceiling of such a learner).\n",
+                      EVAL_TRUTH_TRAIN);
 }
 
 char *eval_md_text(const rp_stage *st, const eval_opts *o, const eval_report_data *d)

@@ -57,11 +57,11 @@ static int predict(const eval_test *t, const eval_entry *e, float *pn, double *p
     int32_t *users = NULL;
     int64_t nz = t->off[t->nu];
     double span = t->norm_max - t->norm_min;
-    if (e->model == NULL) { /* the noise-free truth */
+    if (e->model == NULL) { /* the noise-free truth (of either regime) */
         for (int64_t z = 0; z < nz; z++) {
-            double c = fmin(fmax(t->truth[z], t->norm_min), t->norm_max);
+            double c = fmin(fmax(e->expect[z], t->norm_min), t->norm_max);
             pn[z] = (float)((c - t->norm_min) / span);
-            praw[z] = t->truth[z];
+            praw[z] = e->expect[z];
         }
         goto cleanup;
     }
@@ -247,7 +247,7 @@ static void fill_gap_share(eval_state *s)
 {
     int bias = -1, truth = -1, col = s->n_metrics - 1;
     for (int k = 0; k < s->n_entries; k++) {
-        if (s->entries[k].model == NULL) truth = k;
+        if (s->entries[k].model == NULL && strcmp(s->entries[k].name, "truth") == 0) truth = k;
         else if (strcmp(s->entries[k].name, "bias") == 0 && s->entries[k].source[0] == '\0')
             bias = k;
     }

@@ -137,6 +137,7 @@ typedef struct synth_row {
     int32_t main_part;   /* 1: drawn from the log-normal main part (sequential effects apply) */
     double expect;       /* small matrix: noise-free expected watch ratio */
     double expect_clipped; /* small matrix: E[min(watch ratio, m->clip_max)] */
+    double expect_clipped_train; /* the same under the big matrix's (training) regime */
 } synth_row;
 /* synth_user_big - this user's big-matrix rows, sorted by time. Out: *rows (grown), *n. */
 int synth_user_big(const synth_model *m, int64_t u, synth_row **rows, size_t *cap, size_t *n);

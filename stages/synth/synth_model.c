@@ -676,6 +676,7 @@ int synth_user_small(const synth_model *m, int64_t su, synth_row **rows, size_t 
         if (rp_rng_uniform(m->seed, sempty, key) < SMALL_EMPTY) row.ts_ms = -1;
         row.expect = expected_wr(m, &SYNTH_SMALL, u, i, 0.0);
         row.expect_clipped = synth_expected_clipped(m, &SYNTH_SMALL, u, i, m->clip_max, 0.0);
+        row.expect_clipped_train = synth_expected_clipped(m, &SYNTH_BIG, u, i, m->clip_max, 0.0);
         RP_CALL(push_row(rows, cap, n, row));
     }
     RP_CALL(sort_rows(*rows, *n));

@@ -108,6 +108,8 @@ int synth_seq_apply_small(const synth_model *m, int64_t u, synth_row *rows, size
         if (r->main_part) r->play = shifted_play(m, r, s);
         r->expect = synth_expected_small_shifted(m, u, r->item, s);
         r->expect_clipped = synth_expected_clipped(m, &SYNTH_SMALL, u, r->item, m->clip_max, s);
+        r->expect_clipped_train =
+            synth_expected_clipped(m, &SYNTH_BIG, u, r->item, m->clip_max, s);
     }
 cleanup:
     free(big);

@@ -18,10 +18,11 @@
 #include "synth_model.h"
 
 /* truth.h5 datasets, in this order in row_ctx.dset */
-#define TRUTH_NDSETS 4
+#define TRUTH_NDSETS 5
 static const char *const truth_names[TRUTH_NDSETS] = {"/user_raw", "/item_raw",
                                                       "/" RP_TRUTH_EXPECTED,
-                                                      "/" RP_TRUTH_CLIPPED};
+                                                      "/" RP_TRUTH_CLIPPED,
+                                                      "/" RP_TRUTH_CLIPPED_TRAIN};
 
 typedef struct row_ctx {
     synth_row *rows;
@@ -29,7 +30,7 @@ typedef struct row_ctx {
     int64_t nrows;           /* rows formatted by this rank */
     /* truth rows of the current chunk (small matrix) */
     int64_t *t_user, *t_item;
-    double *t_exp, *t_clip;
+    double *t_exp, *t_clip, *t_clip_train;
     size_t t_n, t_cap;
     hid_t file, dset[TRUTH_NDSETS];
     int64_t t_base;
@@ -85,7 +86,9 @@ static int grow_truth(row_ctx *c, size_t extra)
     if (e) c->t_exp = e;
     double *ec = realloc(c->t_clip, nc * sizeof *ec);
     if (ec) c->t_clip = ec;
-    if (!a || !bb || !e || !ec) return RP_ERR_NOMEM;
+    double *et = realloc(c->t_clip_train, nc * sizeof *et);
+    if (et) c->t_clip_train = et;
+    if (!a || !bb || !e || !ec || !et) return RP_ERR_NOMEM;
     c->t_cap = nc;
     return RP_OK;
 }
@@ -103,7 +106,8 @@ static int small_unit(const synth_model *m, int64_t su, synth_buf *b, void *vctx
         c->t_user[c->t_n] = m->u_raw[u];
         c->t_item[c->t_n] = m->i_raw[c->rows[k].item];
         c->t_exp[c->t_n] = c->rows[k].expect;
-        c->t_clip[c->t_n++] = c->rows[k].expect_clipped;
+        c->t_clip[c->t_n] = c->rows[k].expect_clipped;
+        c->t_clip_train[c->t_n++] = c->rows[k].expect_clipped_train;
     }
     c->nrows += (int64_t)c->n;
 cleanup:
@@ -127,9 +131,10 @@ static int truth_round(void *vctx, int64_t chunk, int have)
     hsize_t n = c->t_n, start = (hsize_t)(c->t_base + off), one = 1;
     RP_H5(ms = H5Screate_simple(1, n ? &n : &one, NULL));
     if (n == 0) RP_H5(H5Sselect_none(ms));
-    const void *bufs[TRUTH_NDSETS] = {c->t_user, c->t_item, c->t_exp, c->t_clip};
+    const void *bufs[TRUTH_NDSETS] = {c->t_user, c->t_item, c->t_exp, c->t_clip,
+                                      c->t_clip_train};
     hid_t types[TRUTH_NDSETS] = {H5T_NATIVE_INT64, H5T_NATIVE_INT64, H5T_NATIVE_DOUBLE,
-                                 H5T_NATIVE_DOUBLE};
+                                 H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE};
     for (int k = 0; k < TRUTH_NDSETS; k++) {
         RP_H5(fs = H5Dget_space(c->dset[k]));
         if (n) RP_H5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &n, NULL));
@@ -184,7 +189,8 @@ static int truth_open(rp_stage *st, const char *dir, const synth_model *m, row_c
     RP_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
     RP_H5(H5Pset_obj_track_times(dcpl, 0));
     RP_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER));
-    hid_t types[TRUTH_NDSETS] = {H5T_STD_I64LE, H5T_STD_I64LE, H5T_IEEE_F64LE, H5T_IEEE_F64LE};
+    hid_t types[TRUTH_NDSETS] = {H5T_STD_I64LE, H5T_STD_I64LE, H5T_IEEE_F64LE, H5T_IEEE_F64LE,
+                                 H5T_IEEE_F64LE};
     for (int k = 0; k < TRUTH_NDSETS; k++)
         RP_H5(c->dset[k] = H5Dcreate2(c->file, truth_names[k], types[k], space, H5P_DEFAULT,
                                       dcpl, H5P_DEFAULT));
@@ -202,6 +208,7 @@ static void row_ctx_clear(row_ctx *c)
     free(c->t_item);
     free(c->t_exp);
     free(c->t_clip);
+    free(c->t_clip_train);
 }
 
 /* Units per chunk: about 256k rows (bounded memory whatever the number of users, few rounds

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # als.sh - rp-als end to end: als.h5 datasets bit-identical for np 1..4 (both exchanges, given
 # K and lambda; and the grid search), the /score convention, the model-selection attributes,
-# and bad/missing/wrong-schema inputs -> exit codes, one-line messages, no output.
+# --valid-weight, and bad/missing/wrong-schema inputs -> exit codes, one-line messages, no output.
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
@@ -30,7 +30,7 @@ done
 # the grid search: the same bits for np 1 and 3, the grid and the choice written
 for np in 1 3; do
     rp_mpirun $np "$RP_BIN/rp-als" --shards shards.h5 --out grid_$np.h5 --grid-k 3,6 \
-        --grid-lambda 0.01,0.05,0.2 --iters 4 > grid_$np.txt 2> grid_$np.err || fail "grid np=$np"
+        --grid-lambda 0.01,0.05,0.2 --iters 4 --valid-weight item > grid_$np.txt 2> grid_$np.err || fail "grid np=$np"
 done
 for d in $datasets /grid/k /grid/lambda /grid/lambda_bias /grid/valid_rmse /grid/best_iter; do
     h5dump -d $d grid_1.h5 > /dev/null 2>&1 || fail "grid: no $d"
@@ -43,6 +43,24 @@ for a in valid_rmse bias_valid_rmse beats_bias fallback lambda_bias best_iterati
 done
 grep -q "grid point k=" grid_1.err || fail "no grid progress lines"
 grep -q "^rp-als: ok k=[36] lambda=.* grid_points=" grid_1.txt || fail "grid summary: $(cat grid_1.txt)"
+# --valid-weight: written as an attribute; the contract's valid_rmse is the plain one in both
+# (same given point, same factors when both keep the same iterate), the selection metric differs
+for w in pair item; do
+    rp_mpirun 2 "$RP_BIN/rp-als" --shards shards.h5 --out vw_$w.h5 --k 6 --lambda 0.05 \
+        --early-stop 0 --iters 1 --valid-weight $w > vw_$w.txt 2> vw_$w.err || fail "--valid-weight $w"
+    h5dump -a /valid_weight vw_$w.h5 | grep -q "\"$w\"" || fail "valid_weight attribute not $w"
+done
+attr() { h5dump -a /$1 $2 | awk '/\(0\)/ {print $2}'; }
+[ "$(attr valid_rmse vw_pair.h5)" = "$(attr valid_rmse vw_item.h5)" ] ||
+    fail "plain valid_rmse differs between the weightings"
+[ "$(attr selection_valid_rmse vw_pair.h5)" = "$(attr valid_rmse vw_pair.h5)" ] ||
+    fail "pair: the selection metric is not the plain RMSE"
+[ "$(attr selection_valid_rmse vw_item.h5)" != "$(attr valid_rmse vw_item.h5)" ] ||
+    fail "item: the selection metric equals the plain RMSE"
+grep -q "selection_valid_rmse=" vw_item.txt || fail "item: no selection_valid_rmse in the summary"
+rp_mpirun 1 "$RP_BIN/rp-als" --shards shards.h5 --out vw_bad.h5 --valid-weight user \
+    > /dev/null 2> vw_bad.err; st=$?
+[ $st = 64 ] && [ ! -e vw_bad.h5 ] || fail "--valid-weight user: exit $st, want 64 and no output"
 
 # score convention: [p_u, b_u, 1] . [q_i, 1, b_i], shift = global_mean
 h5dump -a /score/post als_allgather_1.h5 | grep -q '"identity"' || fail "/score post"

@@ -8,7 +8,7 @@ source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
 [ -x "$RP_BIN/test-als_fixture" ] || fail "bin/test-als_fixture not built (make all)"
 rp_mpirun 2 "$RP_BIN/test-als_fixture" shards.h5 160 120 0.1 4 0.02 || fail "fixture"
-args="--shards shards.h5 --grid-k 4,6 --grid-lambda 0.01,0.03,0.1 --iters 6 --checkpoint-every 1"
+args="--shards shards.h5 --grid-k 4,6 --grid-lambda 0.01,0.03,0.1 --iters 6 --checkpoint-every 1 --valid-weight item"
 rp_mpirun 2 "$RP_BIN/rp-als" $args --out ref.h5 > /dev/null 2>&1 || fail "reference run"
 datasets="/user_factors /item_factors /user_bias /item_bias /score/user /score/item
           /history/train_rmse /history/valid_rmse /history/train_mae /history/valid_mae

@@ -24,7 +24,7 @@ for np in 1 2 3; do
         { cat "np$np.log"; fail "np=$np exit $?"; }
     [ ! -e "np$np/big_matrix.csv.partial" ] || fail "partial file left"
     (cd "np$np" && sha256sum *.csv) > "np$np.sum"
-    for d in user_raw item_raw expected_watch_ratio expected_clipped; do
+    for d in user_raw item_raw expected_watch_ratio expected_clipped expected_clipped_train; do
         h5dump -d "/$d" -y -w 0 "np$np/truth.h5" | grep -v '^HDF5' >> "np$np.sum"
     done
 done

@@ -471,7 +471,8 @@ static int fx_model(MPI_Comm comm, const char *path, const char *schema, int64_t
 
 /* truth.h5 for the tiny problem: the observed test watch ratios plus one pair not in test.
  * clip_max > 0 adds /expected_clipped = watch ratio - 0.25 (told apart from the unclipped
- * values by that offset) with that clip_max. */
+ * values by that offset) with that clip_max, and /expected_clipped_train = watch ratio - 0.5
+ * (the training regime's). */
 static int fx_truth(MPI_Comm comm, const char *path, int dup, double clip_max)
 {
     int rc = RP_OK;
@@ -494,6 +495,8 @@ static int fx_truth(MPI_Comm comm, const char *path, int dup, double clip_max)
         for (int k = 0; k < 7; k++) e[k] -= 0.25;
         RP_CALL(rp_h5_write_replicated(comm, f, "/expected_clipped", RP_F64, 1, &n, e));
         RP_CALL(rp_h5_attr_write(f, "/", "clip_max", RP_F64, 1, &clip_max));
+        for (int k = 0; k < 7; k++) e[k] -= 0.25;
+        RP_CALL(rp_h5_write_replicated(comm, f, "/expected_clipped_train", RP_F64, 1, &n, e));
     }
 cleanup:
     return rp_h5_commit(comm, &f, path, rc);
@@ -633,7 +636,9 @@ static void eval_tiny_hand_computed(void)
 }
 
 /* The truth row predicts /expected_clipped when its clip_max is the shards' threshold (3),
- * else (another clip_max, or an old file without it) the expected watch ratio. */
+ * else (another clip_max, or an old file without it) the expected watch ratio. The
+ * truth-train-regime row predicts /expected_clipped_train, only with the clipped truth; the
+ * gap share stays measured against the truth row. */
 static void eval_truth_clipped(void)
 {
     MPI_Comm comm = MPI_COMM_WORLD;
@@ -651,6 +656,14 @@ static void eval_truth_clipped(void)
         fx_eval e;
         CU_ASSERT_EQUAL_FATAL(fx_read_eval(comm, out, &e), RP_OK);
         CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "mae_raw"), want_mae_raw[c], 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth", "gap_share"), 1.0, 1e-9);
+        if (c == 0) {
+            CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth-train-regime", "mae_raw"), 0.5, 1e-9);
+            CU_ASSERT_DOUBLE_EQUAL(fx_get(&e, "truth-train-regime", "mae_vs_truth_raw"), 0.25,
+                                   1e-9);
+        } else {
+            CU_ASSERT_EQUAL(fx_get(&e, "truth-train-regime", "mae_raw"), -999.0);
+        }
         fx_eval_free(&e);
     }
 }

@@ -250,6 +250,15 @@ static void expected_clipped(void)
                synth_expected_clipped(&m, &SYNTH_SMALL, u, rows[k].item, 3.0, 0.0) ||
                !(rows[k].expect_clipped < rows[k].expect);
     CU_ASSERT_EQUAL(bad, 0);
+    /* ... and the training (big-matrix) regime's, which differs from the small one's */
+    int differ = 0;
+    for (size_t k = 0; k < n; k++) {
+        bad += rows[k].expect_clipped_train !=
+               synth_expected_clipped(&m, &SYNTH_BIG, u, rows[k].item, 3.0, 0.0);
+        differ += fabs(rows[k].expect_clipped_train - rows[k].expect_clipped) > 1e-6;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(differ, (int)n);
     free(rows);
     synth_model_clear(&m);
 }
