@@ -29,7 +29,7 @@ als_k=${SCALE_ALS_K:-32} als_lambda=${SCALE_ALS_LAMBDA:-0.01} als_iters=${SCALE_
 out=$root/scale.md
 mkdir -p "$root" || exit 74
 stages="synth shard features als twotower hybrid eval recommend seqrec"
-declare -A wall mem line nnz users items
+declare -A wall cpu mem line nnz users items
 
 # run_scale LABEL SCALE: the whole pipeline at one scale in $root/s<SCALE>.
 run_scale() {
@@ -41,6 +41,7 @@ run_scale() {
     for g in $stages; do
         sl_make "$root/logs-s$s" "$run" "$np" "$g" "${vars[@]}" || return 1
         wall[$label.$g]=$SL_WALL
+        cpu[$label.$g]=$SL_CPU
         mem[$label.$g]=$(sl_field peak_rss_mb_per_rank "$SL_LINE")
         line[$label.$g]=$SL_LINE
         if [ "$g" = shard ]; then
@@ -87,7 +88,7 @@ check_room || exit 1
 run_scale big "$big" || exit 1
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# Per-iteration times: ALS (mean wall per half-sweep, and the best CPU seconds, steadier under
+# Per-iteration times: ALS (mean wall per sweep, user + item half, and the best CPU seconds, steadier under
 # load); two-tower and seqrec: training seconds of their one epoch and samples per second (an
 # epoch's samples: every train interaction for two-tower, --windows-per-user windows per user
 # for seqrec; the rates give the factor with more digits than the seconds).
@@ -113,20 +114,26 @@ echo "| $base | ${users[base]} | ${items[base]} | ${nnz[base]} |"
 echo "| $big | ${users[big]} | ${items[big]} | ${nnz[big]} |"
 echo "| ratio | $ru | $(sl_ratio "${items[big]}" "${items[base]}") | $rn |"
 echo
-echo "| stage | s @$base | MB/rank @$base | s @$big | MB/rank @$big | time ratio | memory ratio | time ratio / interaction ratio |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "Per stage: wall seconds (launch included), CPU seconds of all ranks (user + system; steadier"
+echo "under load), peak MB per rank; ratios big / base, and the time ratios over the interaction ratio"
+echo "(1.00 = cost linear in the interactions)."
+echo
+echo "| stage | s @$base | CPU s @$base | MB/rank @$base | s @$big | CPU s @$big | MB/rank @$big | time ratio | CPU ratio | memory ratio | time ratio / nnz ratio | CPU ratio / nnz ratio |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for g in $stages; do
     tr=$(sl_ratio "${wall[big.$g]}" "${wall[base.$g]}")
-    echo "| rp-$g | ${wall[base.$g]} | ${mem[base.$g]} | ${wall[big.$g]} | ${mem[big.$g]} | $tr |" \
-         "$(sl_ratio "${mem[big.$g]}" "${mem[base.$g]}") | $(sl_ratio "$tr" "$rn") |"
+    cr=$(sl_ratio "${cpu[big.$g]}" "${cpu[base.$g]}")
+    echo "| rp-$g | ${wall[base.$g]} | ${cpu[base.$g]} | ${mem[base.$g]} | ${wall[big.$g]} | ${cpu[big.$g]} |" \
+         "${mem[big.$g]} | $tr | $cr | $(sl_ratio "${mem[big.$g]}" "${mem[base.$g]}") |" \
+         "$(sl_ratio "$tr" "$rn") | $(sl_ratio "$cr" "$rn") |"
 done
 echo
 echo "Per iteration (factor = time ratio / interaction ratio; 1.00 = linear, target <= 1.15):"
 echo
 echo "| per iteration | s @$base | s @$big | time ratio | factor |"
 echo "|---|---:|---:|---:|---:|"
-echo "| ALS half-sweep, mean wall | $a1 | $a2 | $(sl_ratio "$a2" "$a1") | $(factor "$a1" "$a2" "$rn") |"
-echo "| ALS half-sweep, best CPU | $c1 | $c2 | $(sl_ratio "$c2" "$c1") | $(factor "$c1" "$c2" "$rn") |"
+echo "| ALS sweep (both halves), mean wall | $a1 | $a2 | $(sl_ratio "$a2" "$a1") | $(factor "$a1" "$a2" "$rn") |"
+echo "| ALS sweep (both halves), best CPU | $c1 | $c2 | $(sl_ratio "$c2" "$c1") | $(factor "$c1" "$c2" "$rn") |"
 echo "| two-tower epoch | $t1 | $t2 | $(sl_ratio "$t2" "$t1") | $(factor "$t1" "$t2" "$rn") |"
 echo "| two-tower, 1 / samples per s | 1/$tr1 | 1/$tr2 | $(sl_ratio "$tr1" "$tr2") x samples | $(sl_ratio "$tr1" "$tr2") |"
 echo "| seqrec epoch | $q1 | $q2 | $(sl_ratio "$q2" "$q1") | $(factor "$q1" "$q2" "$rn") |"

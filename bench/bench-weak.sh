@@ -81,7 +81,7 @@ for g in $stages; do
     echo
 done
 for f in sweep_s_mean sweep_cpu_s_best; do
-    printf '| ALS half-sweep (%s) |' "$f"
+    printf '| ALS sweep (both halves) (%s) |' "$f"
     for np in $nps; do printf ' %s |' "$(sl_field $f "${line[$np.als]}")"; done
     for np in $nps; do [ "$np" = "$first" ] || printf ' %s |' "$(sl_ratio "$(sl_field $f "${line[$first.als]}")" "$(sl_field $f "${line[$np.als]}")")"; done
     echo

@@ -20,18 +20,22 @@ sl_ratio() {
 
 # sl_make LOGDIR RUN NP GOAL VAR=value...: run `make GOAL` for run folder RUN at NP ranks and
 # the given make variables; stdout and stderr in LOGDIR/GOAL.{out,err}. Sets SL_WALL (seconds,
-# launch included) and SL_LINE (the program's summary line). A goal must run exactly one stage
+# launch included), SL_CPU (user + system CPU seconds of make, mpirun and every rank: the ranks
+# are reaped by mpirun, so their usage reaches it; steadier than wall time when other jobs share
+# the cores, though ranks that spin while waiting in MPI count too) and SL_LINE (the program's
+# summary line). A goal must run exactly one stage
 # (the earlier ones are up to date): otherwise the figures would mix stages, and it fails.
 sl_make() {
-    local logdir=$1 run=$2 np=$3 goal=$4 t0 t1 nrun
+    local logdir=$1 run=$2 np=$3 goal=$4 t0 t1 t2 nrun
     shift 4
     mkdir -p "$logdir"
-    t0=$(date +%s.%N)
-    make -C "$top" --no-print-directory RUN="$run" NP="$np" "$@" "$goal" \
-        > "$logdir/$goal.out" 2> "$logdir/$goal.err"
-    local st=$?
-    t1=$(date +%s.%N)
-    SL_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    local TIMEFORMAT='%R %U %S' st
+    { time make -C "$top" --no-print-directory RUN="$run" NP="$np" "$@" "$goal" \
+        > "$logdir/$goal.out" 2> "$logdir/$goal.err"; } 2> "$logdir/$goal.time"
+    st=$?
+    read -r t0 t1 t2 < "$logdir/$goal.time"
+    SL_WALL=$(awk -v a="$t0" 'BEGIN { printf "%.1f", a }')
+    SL_CPU=$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.1f", a + b }')
     SL_LINE=$(grep -m 1 "^rp-$goal: ok " "$logdir/$goal.out")
     if [ $st != 0 ] || [ -z "$SL_LINE" ]; then
         echo "bench: make $goal (RUN=$run NP=$np) failed (exit $st): $(tail -n 3 "$logdir/$goal.err")" >&2
@@ -42,7 +46,7 @@ sl_make() {
         echo "bench: make $goal ran $nrun stages, expected 1 (see $logdir/$goal.err)" >&2
         return 1
     fi
-    echo "bench: $goal np=$np ${SL_WALL}s peak $(sl_field peak_rss_mb_per_rank "$SL_LINE") MB/rank" >&2
+    echo "bench: $goal np=$np ${SL_WALL}s (CPU ${SL_CPU}s) peak $(sl_field peak_rss_mb_per_rank "$SL_LINE") MB/rank" >&2
 }
 
 # sl_nnz SHARDS: train interactions of a shards.h5 (the /train/nnz attribute).
