@@ -166,9 +166,9 @@ t_start=$(date +%s)
 rm -rf "$root/s$base" "$root/s$big"
 run_scale base "$base" $main_stages || exit 1
 check_room || exit 1
-[ "$keep" = 1 ] || rm -rf "$root/s$base"/data # the base CSVs are not needed any more
 run_scale big "$big" $main_stages || exit 1
 if [ "$seqrec" = 1 ]; then
+    # (the base CSVs stay until here: seqrec's inputs hang on the generated data in the DAG)
     run_scale base "$base" seqrec || exit 1
     run_scale big "$big" seqrec || exit 1
 fi
