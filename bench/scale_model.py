@@ -94,7 +94,7 @@ def main():
         out.append(f"\n### {x}x KuaiRec: {d['users']:,.0f} users x {d['items']:,.0f} videos, "
                    f"{d['train'] / 1e9:.2f}B train interactions, {d['csv_gb']:,.0f} GB of CSV\n")
         out.append("| stage | " + " | ".join(f"N={n}: s | N={n}: GB/rank" for n in (1, 8, 64))
-                   + " | bound by |")
+                   + " | at N=1: bound by |")
         out.append("|---|" + "---:|---:|" * 3 + "---|")
         rows = {}
         for n in (1, 8, 64):
@@ -124,7 +124,8 @@ def main():
                      + (d["users"] + d["items"]) * ((k + 1) ** 3 / 3 + 2 * (k + 1) ** 2)) / 1e9
             table = (d["users"] + d["items"]) * (k + 1) * 8
             sweep = flops / (P * rate) + table * inter / B + 2 * math.log2(max(P, 2)) * lat
-            rest = (meas["rp-als"]["cpu"] - meas["rp-als"]["np"] * 5 * float(f["sweep_cpu_s_best"]))
+            rest = (meas["rp-als"]["cpu"]
+                    - meas["rp-als"]["np"] * float(f["sweeps"]) * float(f["sweep_cpu_s_best"]))
             rest = max(rest, 0) / sizes(mx)["train"] * d["train"] / P
             m1 = meas["rp-als"]
             mem = (30 + (m1["mb"] - 30) * m1["np"] * x / mx / P + 3 * table / 1e6) / 1e3
@@ -138,7 +139,11 @@ def main():
             sparse = float(ft.get("sparse_bytes_per_step", 0) or 0)
             comm = steps * ((sparse * inter + 17448) / B + 4 * math.log2(max(P, 2)) * lat)
             comp = c * d["train"] / min(P, 8)
-            mem = (70 + 16 * d["train"] / 1e6 + 2.9 * P) / 1e3
+            # receive buffer of the sparse exchange: a rank's row capacity (40 rows per
+            # interaction x micro-batch 1024 x its micro-batches, at most the table) x P x 72 B
+            n_rows = 2 * (d["users"] + d["items"]) + 2000
+            cap = min(n_rows, 40 * 1024 * math.ceil(8 / P))
+            mem = (70 + 16 * d["train"] / 1e6 + cap * P * 72 / 1e6) / 1e3
             t["rp-twotower"] = (comp + comm, mem,
                                 f"compute on <= 8 ranks; comm {comm:.0f} s; train set on every rank")
             # seqrec, 1 epoch: windows per user, <= 8 ranks; every split on every rank
@@ -171,7 +176,7 @@ def main():
             for tt, mm, _ in vs:
                 flag = " (!)" if mm > node_gb else ""
                 cells.append(f"{tt:,.0f} | {mm:,.1f}{flag}")
-            out.append(f"| {s} | " + " | ".join(cells) + f" | {vs[-1][2]} |")
+            out.append(f"| {s} | " + " | ".join(cells) + f" | {vs[0][2]} |")
     print(f"Assumptions: {a.cores} ranks per node, {a.node_gb:.0f} GB per node "
           f"((!) = more than {a.node_gb / a.cores:.0f} GB per rank), network {a.net_gbs} GB/s "
           f"per node, latency {a.lat_us} us, parallel FS {a.fs_gbs} GB/s, one shared HDF5 file "
