@@ -39,15 +39,20 @@ def parse(paths):
     best = {}
     for path in paths:
         text = open(path).read()
-        np_ = int(re.search(r"np (\d+);", text).group(1))
+        npm = re.search(r"np (\d+);", text)
         head = re.search(r"^\| stage \| s @([\d.]+) .*?\| s @([\d.]+) ", text, re.M)
+        if not npm or not head or "Summary lines:" not in text:
+            sys.exit(f"scale_model: {path}: not a table of bench-scale.sh")
+        np_ = int(npm.group(1))
         scales = (float(head.group(1)), float(head.group(2)))
         rows = {}
         for l in text.splitlines():
             if l.startswith("| rp-"):
                 c = [v.strip() for v in l.strip().strip("|").split("|")]
                 rows[c[0]] = c[1:]
-        block = text.split("Summary lines:", 1)[1].split("```")[1].strip("\n").split("\n")
+        # one line per stage and scale, base block first (empty lines for missing stages)
+        raw = text.split("Summary lines:", 1)[1].split("```")[1]
+        block = raw[1:-1].split("\n")
         half = len(block) // 2
         for i, line in enumerate(block):
             if not line.startswith("rp-"):
@@ -130,13 +135,16 @@ def main():
             m1 = meas["rp-als"]
             mem = (30 + (m1["mb"] - 30) * m1["np"] * x / mx / P + 3 * table / 1e6) / 1e3
             t["rp-als"] = (a.iters * sweep + rest, mem,
-                           f"{a.iters} sweeps of {sweep:.1f} s, allgather {table * inter / B:.2f} s each")
+                           f"CPU: {a.iters} sweeps of {sweep:.1f} s; the allgather of "
+                           f"{table / 1e6:.0f} MB per sweep takes {table / B:.3f} s between nodes")
             # two-tower, 1 epoch: at most batch/micro-batch = 8 ranks compute; one sparse
             # allgatherv + one dense allreduce per step of 8192 interactions
             ft = meas["rp-twotower"]["f"]
             c = cost("rp-twotower", lambda s: s["train"])
             steps = d["train"] / 8192
-            sparse = float(ft.get("sparse_bytes_per_step", 0) or 0)
+            # at least one record per id-block row of the batch (2 user + 2 video rows per
+            # interaction, 72 B each): what larger data converge to (2.15 MB measured at 1x)
+            sparse = max(float(ft.get("sparse_bytes_per_step", 0) or 0), 8192 * 4 * 72)
             comm = steps * ((sparse * inter + 17448) / B + 4 * math.log2(max(P, 2)) * lat)
             comp = c * d["train"] / min(P, 8)
             # receive buffer of the sparse exchange: a rank's row capacity (40 rows per
@@ -144,8 +152,10 @@ def main():
             n_rows = 2 * (d["users"] + d["items"]) + 2000
             cap = min(n_rows, 40 * 1024 * math.ceil(8 / P))
             mem = (70 + 16 * d["train"] / 1e6 + cap * P * 72 / 1e6) / 1e3
+            comm64 = steps * ((sparse + 17448) / B + 4 * math.log2(64 * a.cores) * lat)
             t["rp-twotower"] = (comp + comm, mem,
-                                f"compute on <= 8 ranks; comm {comm:.0f} s; train set on every rank")
+                                f"CPU on <= 8 ranks ({steps:,.0f} steps; between nodes "
+                                f"+{comm64:.0f} s of exchange); train split on every rank")
             # seqrec, 1 epoch: windows per user, <= 8 ranks; every split on every rank
             if "rp-seqrec" in meas:
                 c = cost("rp-seqrec", lambda s: s["users"])
@@ -161,7 +171,7 @@ def main():
             if "rp-eval" in meas:
                 c = cost("rp-eval", lambda s: s["test"])
                 mem = (310 + 220 * x + 32 * x / P) / 1e3
-                t["rp-eval"] = (c * d["test"] / P, mem, "replicated train-side arrays")
+                t["rp-eval"] = (c * d["test"] / P, mem, "CPU; ~220 MB per 1x on every rank (fitted)")
             # recommend: every (user, video) pair scored
             if "rp-recommend" in meas:
                 c = cost("rp-recommend", lambda s: s["users"] * s["items"])
