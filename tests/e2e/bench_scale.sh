@@ -76,8 +76,8 @@ else
     grep -q "^### 1000x KuaiRec" model.txt || fail "no 1000x table"
     # (U + V)(k + 1) x 8 B at 1000x: (226,925 + 339,249) x 33 x 8 = 149 MB (docs/SCALING.md)
     grep -q "allgather of 149 MB per sweep" model.txt || fail "ALS table at 1000x: $(grep rp-als model.txt)"
-    # two-tower: 70 MB + 16 B x 9.25B train interactions = 148.1 GB per rank, whatever N
-    grep "rp-twotower" model.txt | tail -n 1 | grep -q "| 148\.[0-9] (!) |" ||
+    # two-tower: 70 MB + 22 B x 9.25B train interactions = 203.6 GB per rank, whatever N
+    grep "rp-twotower" model.txt | tail -n 1 | grep -q "| 203\.[0-9] (!) |" ||
         fail "two-tower memory at 1000x: $(grep rp-twotower model.txt | tail -n 1)"
     python3 "$RP_TOP/bench/scale_model.py" /dev/null > /dev/null 2>&1 &&
         fail "scale_model.py accepted a file without a table"
