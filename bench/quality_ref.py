@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""quality_ref.py - numpy reference scorer for issue 13 (model quality): test RMSE of an
+"""quality_ref.py - numpy reference scorer for model quality: test RMSE of an
 als.h5 (dot form) on shards.h5's /test, and its share of the bias-to-truth MSE gap, with the
 bias and truth MSEs taken from an eval.h5 of the same data (rp-eval's rows), so models trained
 on differently split shards are measured against one yardstick.

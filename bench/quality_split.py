@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""quality_split.py - research tool (issue 13): re-split /train + /valid of a shards.h5 with
+"""quality_split.py - research tool (model quality): re-split /train + /valid of a shards.h5 with
 another validation rule and write a new shards.h5 (everything else copied), so rp-als and
 rp-eval can be run on it unchanged.
 

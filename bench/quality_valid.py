@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""quality_valid.py - issue 13 research: validation scores of model files under weightings
+"""quality_valid.py - model-quality research: validation scores of model files under weightings
 that make the validation pairs look like the test split (which weights every small-matrix
 video alike, whatever its popularity), to see which one orders models as the test does.
 

@@ -1,6 +1,6 @@
 # configs/seed.mk - the seed project's recipe, kept one variable file away so a run with it can be
 # set against the defaults (README, "The seed recipe"):  make run CONFIG=configs/seed.mk
-# Every line below is a choice the defaults changed (issue 13); the rest is shared.
+# Every line below is a choice the defaults changed; the rest is shared.
 
 # Outliers: drop train/validation pairs with watch ratio > 3. The default clips them at 3
 # instead: dropping removes exactly the most-watched pairs, which the test split keeps.
@@ -25,7 +25,7 @@ TT_WEIGHT_DECAY = 1e-6
 TT_EARLY_STOP = 3
 # ... and the seed's shape (docs/stages/twotower.md, "The seed's shape"): a cosine head without
 # bias terms, the id embedding as an input of the hidden layer, a constant learning rate, the
-# best epoch chosen by validation MAE. An rp-twotower from before issue 13 has exactly this
+# best epoch chosen by validation MAE. An rp-twotower from before the redesign has exactly this
 # shape and none of these options; one from after it needs them (its defaults are the dot head
 # with bias terms). The source says which.
 TT_ARGS = --emb-dim 16 $(if $(shell grep -qs '"id-path"' stages/twotower/twotower_opts.c && echo y),\

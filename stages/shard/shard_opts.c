@@ -18,7 +18,7 @@ void shard_opts_defaults(shard_opts *opt)
     opt->out = NULL;
     opt->valid_frac = 0.1;
     /* clip, not drop: dropping the pairs above the threshold removes exactly the videos
-     * watched most, while the test split keeps them (issue 13) */
+     * watched most, while the test split keeps them */
     opt->outlier = "clip";
     opt->outlier_rule = SHARD_OUT_CLIP;
     opt->outlier_max = 3.0;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deps.sh - `make run` / `make test` on a machine missing packages (issue 16), with fake
+# deps.sh - `make run` / `make test` on a machine missing packages, with fake
 # apt-get and id commands (nothing is installed): as root the missing Debian packages are
 # installed with the apt-get line printed first; otherwise make stops before building, with
 # the one command to run; nothing missing: silent.
@@ -7,7 +7,6 @@ set -u
 source "$RP_TOP/tests/env.sh"
 unset MAKEFLAGS MAKELEVEL MFLAGS
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
 command -v dpkg-query > /dev/null || { echo "skip: not a Debian machine (no dpkg-query)"; exit 77; }
 pkgs=$(make -s -C "$RP_TOP" --no-print-directory rp-print-DEB_PACKAGES)
 for p in gnuplot-nox libssl-dev; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make_dry.sh - honest make (issue 16): after a finished run, `make -n run` lists no stage and
+# make_dry.sh - honest make: after a finished run, `make -n run` lists no stage and
 # `make -q run` exits 0; after changing one parameter of one stage, `make -n run` and
 # `make -n <stage>` list exactly the stages the real `make` then executes, `make -q` exits 1,
 # and neither -n nor -q writes anything in the run folder.
@@ -9,8 +9,7 @@ unset MAKEFLAGS MAKELEVEL MFLAGS RUN DATA NP LAUNCH CONFIG SCALE
 for s in synth shard features als twotower hybrid eval recommend; do
     [ -x "$RP_BIN/rp-$s" ] || { echo "skip: $RP_BIN/rp-$s is not built yet"; exit 77; }
 done
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+FAIL_GO_ON=1 # check everything, report each failure (fail: tests/env.sh)
 run=$TMPDIR/run
 mk() { make -C "$RP_TOP" --no-print-directory BIN="$RP_BIN" RUN="$run" SCALE=0.02 NP=2 \
           TT_EPOCHS=1 "$@"; }

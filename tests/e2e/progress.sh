@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# progress.sh - progress lines people can read (issue 16): rank 0 prints "what: done/total unit
+# progress.sh - progress lines people can read: rank 0 prints "what: done/total unit
 # (pct%), rate unit/s, T left" lines; plain lines when stderr is a file (Slurm logs), one line
 # rewritten with \r when it is a terminal (`script` gives a pseudo-terminal); the final line
 # has the total time. RP_PROGRESS_SECONDS shortens the interval so tiny data shows lines.
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
 for p in synth shard; do
     [ -x "$RP_BIN/rp-$p" ] || { echo "skipped: bin/rp-$p not built yet"; exit 77; }
 done

@@ -7,7 +7,6 @@
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
 for p in synth shard features; do
     [ -x "$RP_BIN/rp-$p" ] || { echo "skipped: bin/rp-$p not built yet"; exit 77; }
 done

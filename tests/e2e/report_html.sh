@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# report_html.sh - the report page (issue 16): a small `make run` writes report/index.html, a
+# report_html.sh - the report page: a small `make run` writes report/index.html, a
 # single self-contained file (no external image, style or script), with a row for every model
 # of report.json in its metric table and the time and memory of every stage. Opened in
 # Debian's headless chromium (skipped when absent), the page loads and every image decodes:
@@ -11,8 +11,7 @@ unset MAKEFLAGS MAKELEVEL MFLAGS RUN DATA NP LAUNCH CONFIG SCALE
 for s in synth shard features als twotower hybrid eval recommend; do
     [ -x "$RP_BIN/rp-$s" ] || { echo "skip: $RP_BIN/rp-$s is not built yet"; exit 77; }
 done
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+FAIL_GO_ON=1 # check everything, report each failure (fail: tests/env.sh)
 run=$TMPDIR/run
 page=$run/report/index.html
 make -C "$RP_TOP" --no-print-directory BIN="$RP_BIN" RUN="$run" SCALE=0.02 NP=2 TT_EPOCHS=2 \

@@ -7,7 +7,6 @@
 set -u
 source "$RP_TOP/tests/env.sh"
 cd "$TMPDIR"
-fail() { echo "FAIL: $*"; exit 1; }
 export RP_LOG=0
 "$RP_BIN/rp-synth" --out d --users 40 --items 300 --small-users 10 --small-items 60 \
     > /dev/null || fail "rp-synth"
