@@ -55,7 +55,6 @@ void rp_test_write_file(const char *path, const char *text)
 
 int rp_test_close(double a, double b, double tol) { return fabs(a - b) <= tol * (1.0 + fabs(b)); }
 
-void rp_test_cleanup(void);
 void rp_test_cleanup(void)
 {
     if (tmpdir[0]) {

@@ -15,6 +15,8 @@ const char *rp_test_path(const char *name);
 void rp_test_write_file(const char *path, const char *text);
 /* rp_test_close - |a-b| <= tol * (1 + |b|) */
 int rp_test_close(double a, double b, double tol);
+/* rp_test_cleanup - remove the temporary folder (the runners call it at exit). */
+void rp_test_cleanup(void);
 
 /* Suites register through one function named after their file: int test_<mod>_register(void)
  * (unit) or int test_<mod>_mpi_register(void) (MPI). Return 0 on success. */

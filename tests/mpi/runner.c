@@ -6,12 +6,12 @@
 
 #include "rp_h5.h"
 #include "rp_log.h"
+#include "rp_test.h"
 
 #define RP_SUITE(name) int name##_register(void);
 #include "mpi_suites.inc"
 #undef RP_SUITE
 
-void rp_test_cleanup(void);
 
 int main(int argc, char **argv)
 {

@@ -13,7 +13,6 @@
 #include "synth_model.h"
 
 int test_synth_seq_register(void);
-int synth_parse_args(int argc, char **argv, synth_opts *o);
 
 static int build(synth_model *m, int fatigue, int drift)
 {
