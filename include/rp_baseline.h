@@ -43,6 +43,12 @@ int rp_baseline_item_mean(MPI_Comm comm, hid_t shards, rp_model **m);
  * Dot form: U = [b_u, 1], V = [1, b_i], shift = mu. reg >= 0. Name "bias". */
 int rp_baseline_bias(MPI_Comm comm, hid_t shards, double reg, rp_model **m);
 
+/* rp_baseline_bias_terms - the bias model of rp_baseline_bias fitted on the shards file at path
+ * (opened and closed here), with views of its terms: b_u = U[2u], b_i = V[2i + 1] (U[2u + 1] and
+ * V[2i] are 1) and mu. *m owns U and V; the caller destroys it. Collective. */
+int rp_baseline_bias_terms(MPI_Comm comm, const char *path, double reg, rp_model **m,
+                           const double **U, const double **V, double *mu);
+
 /* rp_baseline_train_mean - mu alone (the same number rp_baseline_global_mean uses). Collective. */
 int rp_baseline_train_mean(MPI_Comm comm, hid_t shards, double *mu);
 

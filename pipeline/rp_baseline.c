@@ -97,6 +97,27 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
+int rp_baseline_bias_terms(MPI_Comm comm, const char *path, double reg, rp_model **m,
+                           const double **U, const double **V, double *mu)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    int64_t d = 0;
+    rp_post post = RP_POST_IDENTITY;
+    double scale = 1.0;
+    *m = NULL;
+    RP_CALL(rp_h5_open(comm, path, &f));
+    RP_CALL(rp_baseline_bias(comm, f, reg, m));
+    RP_CALL(rp_model_dot_parts(*m, &d, U, V, &post, &scale, mu));
+    RP_REQUIRE(d == 2 && post == RP_POST_IDENTITY && scale == 1.0, RP_ERR_INTERNAL,
+               "bias model is not in the [b_u, 1] . [1, b_i] form (d=%lld)", (long long)d);
+cleanup:
+    rp_h5_close(&f);
+    rc = rp_mpi_agree(comm, rc);
+    if (rc != RP_OK) rp_model_destroy(m);
+    return rc;
+}
+
 int rp_baseline_train_mean(MPI_Comm comm, hid_t shards, double *mu)
 {
     int rc = RP_OK;

@@ -13,6 +13,15 @@ rp_mpirun() { local np=$1; shift; $MPIEXEC -n "$np" "$@"; }
 # (FAIL_GO_ON=1), count it in $fails and let the script end with [ $fails = 0 ].
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); [ "${FAIL_GO_ON:-0}" = 1 ] || exit 1; }
+# rp_need_pipeline: for a test that drives the make DAG: clear the make and DAG variables the
+# caller's environment may pass in, and skip (exit 77) unless every stage program is built.
+rp_need_pipeline() {
+    unset MAKEFLAGS MAKELEVEL MFLAGS RUN DATA NP LAUNCH CONFIG SCALE
+    local s
+    for s in synth shard features als twotower hybrid eval recommend; do
+        [ -x "$RP_BIN/rp-$s" ] || { echo "skip: $RP_BIN/rp-$s is not built yet"; exit 77; }
+    done
+}
 # rp_expect_exit CODE OUT NP PROG ARGS...: run PROG on NP ranks (stderr in err.txt); fail unless
 # it exits CODE and, when CODE is not 0, printed an error and left neither OUT nor OUT.partial.
 rp_expect_exit() {

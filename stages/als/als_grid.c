@@ -231,17 +231,10 @@ static void fill_bias_rows(als_state *st, const double *U, const double *V)
 int als_bias_baseline(als_state *st, const als_opts *opt)
 {
     int rc = RP_OK;
-    hid_t f = H5I_INVALID_HID;
     rp_model *m = NULL;
-    int64_t d = 0;
     const double *U = NULL, *V = NULL;
-    rp_post post = RP_POST_IDENTITY;
-    double scale = 1.0, shift = 0.0, mu = st->mu, m4[4];
-    RP_CALL(rp_h5_open(st->comm, opt->shards, &f));
-    RP_CALL(rp_baseline_bias(st->comm, f, opt->bias_reg, &m));
-    RP_CALL(rp_model_dot_parts(m, &d, &U, &V, &post, &scale, &shift));
-    RP_REQUIRE(d == 2 && post == RP_POST_IDENTITY && scale == 1.0, RP_ERR_INTERNAL,
-               "bias baseline: unexpected dot form (d=%lld)", (long long)d);
+    double shift = 0.0, mu = st->mu, m4[4];
+    RP_CALL(rp_baseline_bias_terms(st->comm, opt->shards, opt->bias_reg, &m, &U, &V, &shift));
     fill_bias_rows(st, U, V);
     st->bias_mu = shift;
     st->mu = shift; /* the same metric code, with the baseline's own mean */
@@ -255,7 +248,6 @@ int als_bias_baseline(als_state *st, const als_opts *opt)
                 m4[1]);
 cleanup:
     rp_model_destroy(&m);
-    rp_h5_close(&f);
     return rp_mpi_agree(st->comm, rc);
 }
 

@@ -58,18 +58,13 @@ static int64_t test_first(const sr_data *d, int64_t u, int64_t first)
     return d->toff[u];
 }
 
-/* Replace the scores with the bias model's: user [0.., b_u, 1], item [0.., 1, b_i]. */
-static int use_bias(const rp_model *bm, const sr_data *d, int D, sr_scores *sc)
+/* Replace the scores with the bias model's (bm, its terms U, V, mu from
+ * rp_baseline_bias_terms): user [0.., b_u, 1], item [0.., 1, b_i]. */
+static int use_bias(const rp_model *bm, const double *U, const double *V, double mu,
+                    const sr_data *d, int D, sr_scores *sc)
 {
     int rc = RP_OK;
-    int64_t bd = 0;
-    const double *U = NULL, *V = NULL;
-    rp_post post;
-    double scale = 1.0, shift = 0.0;
     int W = D + 2;
-    RP_CALL(rp_model_dot_parts(bm, &bd, &U, &V, &post, &scale, &shift));
-    RP_REQUIRE(bd == 2 && post == RP_POST_IDENTITY && scale == 1.0, RP_ERR_INTERNAL,
-               "unexpected bias model form");
     for (int64_t u = 0; u < d->n_users; u++) {
         float *row = sc->user + u * W;
         memset(row, 0, (size_t)W * sizeof *row);
@@ -82,7 +77,7 @@ static int use_bias(const rp_model *bm, const sr_data *d, int D, sr_scores *sc)
         row[D] = (float)V[i * 2];
         row[D + 1] = (float)V[i * 2 + 1];
     }
-    sc->shift = shift;
+    sc->shift = mu;
     RP_CALL(bias_pairs(bm, d->toff, d->titem, d->n_users, 0, test_first, d, sc->test_pred,
                        d->n_test));
 cleanup:
@@ -94,8 +89,9 @@ int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_
 {
     const sr_model *m = &tr->m;
     int rc = RP_OK;
-    hid_t f = H5I_INVALID_HID;
     rp_model *bm = NULL;
+    const double *U = NULL, *V = NULL;
+    double mu = 0.0;
     float *pv = NULL;
     int64_t acc = 0;
     /* the written model is the best epoch's: its validation numbers are in the history */
@@ -107,8 +103,7 @@ int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_
     } else {
         RP_CALL(seqrec_eval_valid(comm, m, d, &sc->valid_rmse, &sc->valid_mae));
     }
-    RP_CALL(rp_h5_open(comm, o->train.shards, &f));
-    RP_CALL(rp_baseline_bias(comm, f, o->train.bias_reg, &bm));
+    RP_CALL(rp_baseline_bias_terms(comm, o->train.shards, o->train.bias_reg, &bm, &U, &V, &mu));
     RP_ALLOC(pv = malloc((size_t)(d->n_valid > 0 ? d->n_valid : 1) * sizeof *pv));
     RP_CALL(bias_pairs(bm, d->hoff, d->hitem, d->n_users, 0, valid_first, d, pv, d->n_valid));
     int64_t k = 0;
@@ -125,13 +120,12 @@ int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_
         snprintf(sc->fallback, sizeof sc->fallback, "bias model: seqrec valid_rmse %.6f > bias "
                  "%.6f", sc->valid_rmse, sc->bias_valid_rmse);
         rp_log_info("falling back to the %s", sc->fallback);
-        RP_CALL(use_bias(bm, d, m->c.d, sc));
+        RP_CALL(use_bias(bm, U, V, mu, d, m->c.d, sc));
         sc->valid_rmse = sc->bias_valid_rmse;
     }
 cleanup:
     free(pv);
     rp_model_destroy(&bm);
-    rp_h5_close(&f);
     return rp_mpi_agree(comm, rc);
 }
 

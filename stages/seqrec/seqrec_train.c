@@ -378,23 +378,17 @@ static void loop_restore_best(void *ctx)
 static int init_biases(MPI_Comm comm, const sr_opts *o, sr_model *m)
 {
     int rc = RP_OK;
-    hid_t f = H5I_INVALID_HID;
     rp_model *bm = NULL;
-    int64_t bd = 0;
     const double *U = NULL, *V = NULL;
-    rp_post post;
-    double scale = 1.0, shift = 0.0;
-    RP_CALL(rp_h5_open(comm, o->train.shards, &f));
-    RP_CALL(rp_baseline_bias(comm, f, o->train.bias_reg, &bm));
-    RP_CALL(rp_model_dot_parts(bm, &bd, &U, &V, &post, &scale, &shift));
-    RP_REQUIRE(bd == 2 && bm->n_users == m->c.n_users && bm->n_items == m->c.n_items,
-               RP_ERR_INTERNAL, "unexpected bias model form");
+    double mu = 0.0;
+    RP_CALL(rp_baseline_bias_terms(comm, o->train.shards, o->train.bias_reg, &bm, &U, &V, &mu));
+    RP_REQUIRE(bm->n_users == m->c.n_users && bm->n_items == m->c.n_items, RP_ERR_INTERNAL,
+               "bias model of another size");
     for (int64_t u = 0; u < m->c.n_users; u++) m->w[m->l.user_bias + u] = (float)U[2 * u];
     for (int64_t i = 0; i < m->c.n_items; i++) m->w[m->l.item_bias + i] = (float)V[2 * i + 1];
-    m->mu = shift;
+    m->mu = mu;
 cleanup:
     rp_model_destroy(&bm);
-    rp_h5_close(&f);
     return rp_mpi_agree(comm, rc);
 }
 

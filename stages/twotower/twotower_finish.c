@@ -17,19 +17,10 @@ static int bias_model(MPI_Comm comm, const tt_opts *o, const tt_data *d, double 
                       double *mu)
 {
     int rc = RP_OK;
-    hid_t f = H5I_INVALID_HID;
     rp_model *bm = NULL;
-    int64_t dd = 0;
     const double *U = NULL, *V = NULL;
-    rp_post post;
-    double scale = 1.0, *u = NULL, *v = NULL;
-    RP_CALL(rp_h5_open(comm, o->train.shards, &f));
-    rc = rp_baseline_bias(comm, f, o->train.bias_reg, &bm);
-    rp_h5_close(&f);
-    RP_CALL(rc);
-    RP_CALL(rp_model_dot_parts(bm, &dd, &U, &V, &post, &scale, mu));
-    RP_REQUIRE(dd == 2 && post == RP_POST_IDENTITY && scale == 1.0, RP_ERR_INTERNAL,
-               "bias model is not in the [b_u, 1] . [1, b_i] form");
+    double *u = NULL, *v = NULL;
+    RP_CALL(rp_baseline_bias_terms(comm, o->train.shards, o->train.bias_reg, &bm, &U, &V, mu));
     RP_ALLOC(u = malloc((size_t)d->n_users * sizeof *u));
     RP_ALLOC(v = malloc((size_t)d->n_items * sizeof *v));
     for (int64_t r = 0; r < d->n_users; r++) u[r] = U[r * 2];
@@ -41,7 +32,6 @@ cleanup:
     free(u);
     free(v);
     rp_model_destroy(&bm);
-    rp_h5_close(&f);
     return rp_mpi_agree(comm, rc);
 }
 

@@ -8,10 +8,7 @@
 set -u
 . "$RP_TOP/tests/env.sh"
 # Isolate from a calling make (make test) and from the user's pipeline variables.
-unset MAKEFLAGS MAKELEVEL MFLAGS RUN DATA NP LAUNCH CONFIG SCALE
-for s in synth shard features als twotower hybrid eval recommend; do
-    [ -x "$RP_BIN/rp-$s" ] || { echo "skip: $RP_BIN/rp-$s is not built yet (stage not merged)"; exit 77; }
-done
+rp_need_pipeline
 for t in h5dump flock; do
     command -v $t >/dev/null || { echo "skip: $t not installed"; exit 77; }
 done

@@ -5,10 +5,7 @@
 # and neither -n nor -q writes anything in the run folder.
 set -u
 . "$RP_TOP/tests/env.sh"
-unset MAKEFLAGS MAKELEVEL MFLAGS RUN DATA NP LAUNCH CONFIG SCALE
-for s in synth shard features als twotower hybrid eval recommend; do
-    [ -x "$RP_BIN/rp-$s" ] || { echo "skip: $RP_BIN/rp-$s is not built yet"; exit 77; }
-done
+rp_need_pipeline
 FAIL_GO_ON=1 # check everything, report each failure (fail: tests/env.sh)
 run=$TMPDIR/run
 mk() { make -C "$RP_TOP" --no-print-directory BIN="$RP_BIN" RUN="$run" SCALE=0.02 NP=2 \

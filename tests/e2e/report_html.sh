@@ -7,10 +7,7 @@
 # images into the DOM, which --dump-dom prints.
 set -u
 . "$RP_TOP/tests/env.sh"
-unset MAKEFLAGS MAKELEVEL MFLAGS RUN DATA NP LAUNCH CONFIG SCALE
-for s in synth shard features als twotower hybrid eval recommend; do
-    [ -x "$RP_BIN/rp-$s" ] || { echo "skip: $RP_BIN/rp-$s is not built yet"; exit 77; }
-done
+rp_need_pipeline
 FAIL_GO_ON=1 # check everything, report each failure (fail: tests/env.sh)
 run=$TMPDIR/run
 page=$run/report/index.html

@@ -8,10 +8,7 @@
 # here.
 set -u
 . "$RP_TOP/tests/env.sh"
-unset MAKEFLAGS MAKELEVEL MFLAGS RUN DATA NP LAUNCH CONFIG SCALE
-for s in synth shard features als twotower hybrid eval recommend; do
-    [ -x "$RP_BIN/rp-$s" ] || { echo "skip: $RP_BIN/rp-$s is not built yet (stage not merged)"; exit 77; }
-done
+rp_need_pipeline
 [ "$(id -u)" = 0 ] || { echo "skip: starting slurmd and munged needs root"; exit 77; }
 for t in sbatch scontrol scancel slurmctld slurmd munged h5dump; do
     command -v $t >/dev/null 2>&1 || [ -x /usr/sbin/$t ] ||
