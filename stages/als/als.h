@@ -10,10 +10,19 @@
 
 enum { ALS_USER = 0, ALS_ITEM = 1 }; /* the two sides; the other side of s is 1 - s */
 enum { ALS_EX_AUTO = 0, ALS_EX_ALLTOALLV = 1, ALS_EX_ALLGATHER = 2 };
+/* The factor ridge of a row with n training entries: ALS_PEN_WR = lambda * n (weighted-lambda,
+ * Zhou et al. 2008), ALS_PEN_CONST = lambda whatever n (the MAP estimate under a Gaussian prior
+ * on the factors: rare rows are shrunk harder relative to their data, popular rows less). */
+enum { ALS_PEN_WR = 0, ALS_PEN_CONST = 1 };
 
 /* Defaults (measured: docs/stages/als.md, "Choosing K and lambda"). */
 #define ALS_DEFAULT_GRID_K "8,16,32,64"
-#define ALS_DEFAULT_GRID_LAMBDA "0.0025,0.0035,0.005,0.007,0.01,0.014,0.02,0.028,0.04"
+/* The lambda grid of each penalty (--grid-lambda auto): steps of sqrt(2) around the measured
+ * optimum at full size, wide enough for SCALE=0.05 (docs/stages/als.md, "Why these defaults"). */
+#define ALS_DEFAULT_GRID_LAMBDA "auto"
+#define ALS_GRID_LAMBDA_WR "0.0025,0.0035,0.005,0.007,0.01,0.014,0.02,0.028,0.04"
+#define ALS_GRID_LAMBDA_CONST "0.5,0.7,1,1.4,2,2.8,4,5.6,8,11,16,23,32"
+#define ALS_DEFAULT_PENALTY "wr"
 #define ALS_DEFAULT_LAMBDA_BIAS 1.0
 /* A grid point must beat the best so far by more than this share of its validation RMSE to
  * replace it (the same rule as the early stop): differences below it are noise, and the
@@ -34,9 +43,10 @@ typedef struct als_opts {
     const char *exchange;   /* "auto" | "alltoallv" | "allgather" */
     int k;                   /* 0: chosen on validation from grid_k */
     double lambda;           /* 0: chosen on validation from grid_lambda */
+    const char *penalty;     /* "wr" | "const" (NULL: ALS_DEFAULT_PENALTY): the factor ridge */
     double lambda_bias;      /* ridge on each bias, not scaled by the row's count */
     const char *grid_k;      /* "8,16,32,64": candidate ranks (ascending) */
-    const char *grid_lambda; /* candidate lambdas (ascending) */
+    const char *grid_lambda; /* candidate lambdas (ascending); "auto"/NULL: the penalty's grid */
     double bias_reg;         /* reg of the bias baseline the model must beat (rp_baseline_bias) */
     int iters;               /* per grid point */
     int64_t seed;
@@ -50,6 +60,19 @@ typedef struct als_opts {
 static inline const char *als_valid_weight(const als_opts *opt)
 {
     return opt->valid_weight != NULL ? opt->valid_weight : "pair";
+}
+
+/* als_penalty_name - opt->penalty, ALS_DEFAULT_PENALTY when unset; als_penalty - its enum. */
+static inline const char *als_penalty_name(const als_opts *opt)
+{
+    return opt->penalty != NULL ? opt->penalty : ALS_DEFAULT_PENALTY;
+}
+int als_penalty(const als_opts *opt);
+
+/* als_ridge - the ridge on each factor of a row with n training entries. */
+static inline double als_ridge(int penalty, double lambda, int64_t n)
+{
+    return penalty == ALS_PEN_CONST ? lambda : lambda * (double)n;
 }
 
 /* A learning curve (replicated; rank 0 prints it). */
@@ -125,6 +148,7 @@ typedef struct als_state {
     int kmax;             /* capacity of the factor buffers (largest rank of the grid) */
     int dbl;              /* 1 fp64, 0 fp32 */
     double lambda;
+    int penalty;          /* ALS_PEN_WR | ALS_PEN_CONST */
     double lambda_bias;
     uint64_t seed;
     double mu;            /* global mean of train values */
@@ -198,9 +222,10 @@ int als_solve_side(als_state *st, int s);
 /* als_half_sweep - als_exchange + als_solve_side. Collective. */
 int als_half_sweep(als_state *st, int s);
 /* als_solve_row - normal equations of one row: rows y [n, k+1] of the other side ([x, bias]),
- * values r; writes [x, bias] of the row to out (k + 1 doubles). Used by the tests. */
-int als_solve_row_dense(int k, double lambda, double lambda_bias, double mu, int64_t n,
-                        const double *y, const float *r, double *out);
+ * values r, factor ridge als_ridge(penalty, lambda, n); writes [x, bias] of the row to out
+ * (k + 1 doubles). Used by the tests. */
+int als_solve_row_dense(int k, int penalty, double lambda, double lambda_bias, double mu,
+                        int64_t n, const double *y, const float *r, double *out);
 /* als_metrics - train and valid RMSE/MAE from side ITEM (after the item half-sweep, whose
  * table then holds current user rows), summed per item then in item order: np-independent.
  * Collective; results on every rank. */

@@ -384,6 +384,7 @@ int als_load(MPI_Comm comm, const als_opts *opt, als_state *st)
     st->kmax = st->grid.ks[st->grid.nk - 1];
     st->dbl = strcmp(opt->precision, "fp32") != 0;
     st->lambda_bias = opt->lambda_bias;
+    st->penalty = als_penalty(opt);
     st->valid_item = strcmp(als_valid_weight(opt), "item") == 0;
     st->seed = (uint64_t)opt->seed;
     /* start at the search's first point (the only one when --k and --lambda are given) */

@@ -68,7 +68,10 @@ int als_grid_init(const als_opts *opt, als_grid *g)
         g->ls[0] = opt->lambda;
         g->nl = 1;
     } else {
-        RP_CALL(parse_list("--grid-lambda", opt->grid_lambda, 0, &g->ls, &g->nl));
+        const char *gl = opt->grid_lambda;
+        if (gl == NULL || strcmp(gl, "auto") == 0) /* the penalty's own scale */
+            gl = als_penalty(opt) == ALS_PEN_CONST ? ALS_GRID_LAMBDA_CONST : ALS_GRID_LAMBDA_WR;
+        RP_CALL(parse_list("--grid-lambda", gl, 0, &g->ls, &g->nl));
     }
     g->nk = nk;
     size_t np = (size_t)nk * (size_t)g->nl;
@@ -84,6 +87,11 @@ cleanup:
     free(kv);
     if (rc != RP_OK) als_grid_clear(g);
     return rc;
+}
+
+int als_penalty(const als_opts *opt)
+{
+    return strcmp(als_penalty_name(opt), "const") == 0 ? ALS_PEN_CONST : ALS_PEN_WR;
 }
 
 int als_grid_best(const als_grid *g)

@@ -76,11 +76,12 @@ cleanup:
 /* The options a checkpoint must share with the run resuming it (they decide the search). */
 static void ckpt_spec(const als_opts *opt, char *buf, size_t cap)
 {
+    const char *gl = opt->grid_lambda != NULL ? opt->grid_lambda : "auto";
     snprintf(buf, cap, "k=%d lambda=%.17g lambda_bias=%.17g grid_k=%s grid_lambda=%s iters=%d "
-             "early_stop=%d bias_reg=%.17g valid_weight=%s", opt->k, opt->lambda,
+             "early_stop=%d bias_reg=%.17g valid_weight=%s penalty=%s", opt->k, opt->lambda,
              opt->lambda_bias, opt->k > 0 ? "-" : opt->grid_k,
-             opt->lambda > 0.0 ? "-" : opt->grid_lambda, opt->iters, opt->early_stop,
-             opt->bias_reg, als_valid_weight(opt));
+             opt->lambda > 0.0 ? "-" : gl, opt->iters, opt->early_stop,
+             opt->bias_reg, als_valid_weight(opt), als_penalty_name(opt));
 }
 
 static int ckpt_params(hid_t f, als_state *st, const als_opts *opt, int write, const char *path)
@@ -331,6 +332,7 @@ static int write_selection(als_state *st, hid_t f, const als_opts *opt)
     RP_CALL(rp_h5_attr_write(f, "/", RP_ATTR_VALID_RMSE, RP_F64, 1, &st->best.valid_plain));
     RP_CALL(rp_h5_attr_write(f, "/", RP_ATTR_BIAS_VALID_RMSE, RP_F64, 1, &st->bias_valid_plain));
     RP_CALL(rp_h5_attr_write_str(f, "/", "valid_weight", als_valid_weight(opt)));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "penalty", als_penalty_name(opt)));
     RP_CALL(rp_h5_attr_write(f, "/", "selection_valid_rmse", RP_F64, 1, &st->best.valid_rmse));
     RP_CALL(rp_h5_attr_write(f, "/", "selection_bias_valid_rmse", RP_F64, 1,
                              &st->bias_valid_rmse));

@@ -79,8 +79,8 @@ cleanup:
     return rc;
 }
 
-int als_solve_row_dense(int k, double lambda, double lambda_bias, double mu, int64_t n,
-                        const double *y, const float *r, double *out)
+int als_solve_row_dense(int k, int penalty, double lambda, double lambda_bias, double mu,
+                        int64_t n, const double *y, const float *r, double *out)
 {
     int rc = RP_OK;
     int32_t *lcol = NULL;
@@ -89,7 +89,8 @@ int als_solve_row_dense(int k, double lambda, double lambda_bias, double mu, int
     RP_ALLOC(lcol = malloc((size_t)(n + 1) * sizeof *lcol));
     RP_ALLOC(work = malloc(((size_t)n * kk + kk * kk + 3 * kk) * sizeof *work));
     for (int64_t e = 0; e < n; e++) lcol[e] = (int32_t)e;
-    RP_CALL(solve_row_d(k, lambda, lambda_bias, mu, n, lcol, r, y, work, out));
+    RP_CALL(solve_row_d(k, als_ridge(penalty, lambda, n), lambda_bias, mu, n, lcol, r, y, work,
+                        out));
 cleanup:
     free(lcol);
     free(work);

@@ -16,6 +16,7 @@
 static const char *const precisions[] = {"fp64", "fp32", NULL};
 static const char *const exchanges[] = {"auto", "alltoallv", "allgather", NULL};
 static const char *const valid_weights[] = {"pair", "item", NULL};
+static const char *const penalties[] = {"wr", "const", NULL};
 
 int als_parse_args(int argc, char **argv, als_opts *opt)
 {
@@ -25,19 +26,24 @@ int als_parse_args(int argc, char **argv, als_opts *opt)
                       .lambda_bias = ALS_DEFAULT_LAMBDA_BIAS, .grid_k = ALS_DEFAULT_GRID_K,
                       .grid_lambda = ALS_DEFAULT_GRID_LAMBDA, .bias_reg = 10.0,
                       .iters = ALS_DEFAULT_ITERS, .seed = 42, .ckpt_every = 2,
-                      .early_stop = ALS_DEFAULT_EARLY_STOP, .valid_weight = ALS_DEFAULT_VALID_WEIGHT};
+                      .early_stop = ALS_DEFAULT_EARLY_STOP, .valid_weight = ALS_DEFAULT_VALID_WEIGHT,
+                      .penalty = ALS_DEFAULT_PENALTY};
     const rp_arg args[] = {
         {"shards", RP_ARG_STR, &opt->shards, "PATH", "input shards.h5 (rp-shard)", NULL},
         {"out", RP_ARG_STR, &opt->out, "PATH", "output als.h5", NULL},
         {"k", RP_ARG_INT, &opt->k, "K", "rank of the factors (0 = chosen on validation from "
          "--grid-k)", NULL},
-        {"lambda", RP_ARG_DBL, &opt->lambda, "L", "weighted-lambda ridge: lambda x (row count) "
-         "on the factors (0 = chosen on validation from --grid-lambda)", NULL},
+        {"lambda", RP_ARG_DBL, &opt->lambda, "L", "factor ridge, per --penalty (0 = chosen on "
+         "validation from --grid-lambda)", NULL},
+        {"penalty", RP_ARG_STR, &opt->penalty, "P", "factor ridge of a row with n training "
+         "entries: const (lambda, a Gaussian prior) or wr (weighted-lambda: lambda x n)",
+         penalties},
         {"lambda-bias", RP_ARG_DBL, &opt->lambda_bias, "R",
          "ridge on each bias, not scaled by the row count (as the bias baseline's reg)", NULL},
         {"grid-k", RP_ARG_STR, &opt->grid_k, "LIST", "ranks searched when --k is 0", NULL},
         {"grid-lambda", RP_ARG_STR, &opt->grid_lambda, "LIST",
-         "lambdas searched when --lambda is 0", NULL},
+         "lambdas searched when --lambda is 0; auto: const " ALS_GRID_LAMBDA_CONST
+         ", wr " ALS_GRID_LAMBDA_WR, NULL},
         {"bias-reg", RP_ARG_DBL, &opt->bias_reg, "R",
          "reg of the bias baseline ALS must beat on validation (rp-eval's --bias-reg)", NULL},
         {"iters", RP_ARG_INT, &opt->iters, "N",
@@ -192,6 +198,7 @@ static void summarise(rp_stage *stg, als_state *st, const sweep_stats *sw, int64
     int64_t bi = st->best.iter > 0 ? st->best.iter - 1 : 0;
     rp_stage_add(stg, "k", "%d", st->best.k);
     rp_stage_add(stg, "lambda", "%g", st->best.lambda);
+    rp_stage_add(stg, "penalty", "%s", st->penalty == ALS_PEN_CONST ? "const" : "wr");
     rp_stage_add(stg, "grid_points", "%d", st->grid.n);
     rp_stage_add(stg, "iterations", "%d", h->n);
     rp_stage_add(stg, "best_iteration", "%lld", (long long)st->best.iter);

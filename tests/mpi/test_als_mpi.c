@@ -67,8 +67,8 @@ static int count_differences(const char *a, const char *b, int fp32)
 static als_opts base_opts(const char *shards, const char *out)
 {
     return (als_opts){.shards = shards, .out = out, .checkpoint = NULL, .precision = "fp64",
-                      .exchange = "auto", .k = 6, .lambda = 0.05, .iters = 4, .seed = 9,
-                      .ckpt_every = 0};
+                      .exchange = "auto", .k = 6, .lambda = 0.05, .penalty = "wr", .iters = 4,
+                      .seed = 9, .ckpt_every = 0};
 }
 
 /* A sparse fixture so the routed exchange really sends only some rows. */
@@ -83,13 +83,15 @@ static const char *sparse_fixture(void)
     return path;
 }
 
-/* grid mode: K and lambda searched (a small grid over the same fixture) */
+/* grid mode: K and lambda searched (a small grid over the same fixture), with the constant
+ * penalty (the given point above uses the weighted one: both are covered) */
 static void use_grid(als_opts *opt)
 {
     opt->k = 0;
     opt->lambda = 0.0;
+    opt->penalty = "const";
     opt->grid_k = "3,6";
-    opt->grid_lambda = "0.01,0.05,0.2";
+    opt->grid_lambda = "0.2,1,5";
     opt->lambda_bias = 1.0;
     opt->early_stop = 1;
 }

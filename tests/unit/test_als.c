@@ -94,21 +94,61 @@ static void row_solve_matches_dense(void)
     dense_solve(kk, a, b);
     for (int path = 0; path < 2; path++) { /* gather + SYRK, then the automatic choice */
         als_gram_enable(path);
-        CU_ASSERT_EQUAL_FATAL(als_solve_row_dense(k, lambda, lambda_bias, mu, n, y, r, x),
-                              RP_OK);
+        CU_ASSERT_EQUAL_FATAL(
+            als_solve_row_dense(k, ALS_PEN_WR, lambda, lambda_bias, mu, n, y, r, x), RP_OK);
+        for (int j = 0; j < kk; j++) CU_ASSERT(rp_test_close(x[j], b[j], 1e-10));
+        /* the constant penalty with lambda' = lambda * n is the same system */
+        CU_ASSERT_EQUAL_FATAL(als_solve_row_dense(k, ALS_PEN_CONST, lambda * (double)n,
+                                                  lambda_bias, mu, n, y, r, x), RP_OK);
         for (int j = 0; j < kk; j++) CU_ASSERT(rp_test_close(x[j], b[j], 1e-10));
     }
     /* the bias penalty is its own: a huge factor ridge zeroes the factors, while the bias is
      * the mean residual shrunk only by lambda_bias: sum(t) / (n + lambda_bias) */
-    CU_ASSERT_EQUAL_FATAL(als_solve_row_dense(k, 1e9, lambda_bias, mu, n, y, r, x), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(als_solve_row_dense(k, ALS_PEN_WR, 1e9, lambda_bias, mu, n, y, r, x),
+                          RP_OK);
     double tsum = 0.0;
     for (int64_t e = 0; e < n; e++) tsum += (double)r[e] - mu - y[e * kk + k];
     for (int j = 0; j < k; j++) CU_ASSERT(fabs(x[j]) < 1e-6);
     CU_ASSERT(rp_test_close(x[k], tsum / ((double)n + lambda_bias), 1e-6));
-    CU_ASSERT_EQUAL(als_solve_row_dense(k, lambda, lambda_bias, mu, 0, y, r, x), RP_OK);
+    CU_ASSERT_EQUAL(als_solve_row_dense(k, ALS_PEN_CONST, lambda, lambda_bias, mu, 0, y, r, x),
+                    RP_OK);
     CU_ASSERT_DOUBLE_EQUAL(x[0], 0.0, 0.0);
     free(y);
     free(r);
+}
+
+/* The two penalties against the closed-form ridge: with the other side's rows [q, c] taken
+ * from (+-1, +-1) m times each, Y~^T Y~ = n I (n = 4m), so each factor is
+ * (Y^T t)_j / (n + ridge) and the bias sum(t) / (n + lambda_bias), where the ridge is lambda
+ * (const) or lambda * n (wr): the constant ridge shrinks a row with more data less. */
+static void penalty_closed_form(void)
+{
+    enum { K = 2, MAXN = 16 };
+    double y[MAXN * (K + 1)], x[K + 1], lambda = 3.0, lambda_bias = 0.5, mu = 0.25;
+    float r[MAXN];
+    for (int m = 1; m <= 4; m *= 4) {
+        int64_t n = 4 * m;
+        double s[K + 1] = {0};
+        for (int64_t e = 0; e < n; e++) {
+            y[e * (K + 1)] = (e & 1) ? 1.0 : -1.0;
+            y[e * (K + 1) + 1] = (e & 2) ? 1.0 : -1.0;
+            y[e * (K + 1) + 2] = 0.01 * (double)(e % 3); /* the other side's bias */
+            r[e] = (float)(0.1 * (double)(e % 5) + 0.05 * (double)(e % 2));
+            double t = (double)r[e] - mu - y[e * (K + 1) + 2];
+            s[0] += y[e * (K + 1)] * t;
+            s[1] += y[e * (K + 1) + 1] * t;
+            s[K] += t;
+        }
+        for (int pen = ALS_PEN_WR; pen <= ALS_PEN_CONST; pen++) {
+            double ridge = pen == ALS_PEN_CONST ? lambda : lambda * (double)n;
+            CU_ASSERT_DOUBLE_EQUAL(als_ridge(pen, lambda, n), ridge, 0.0);
+            CU_ASSERT_EQUAL_FATAL(
+                als_solve_row_dense(K, pen, lambda, lambda_bias, mu, n, y, r, x), RP_OK);
+            for (int j = 0; j < K; j++)
+                CU_ASSERT(rp_test_close(x[j], s[j] / ((double)n + ridge), 1e-12));
+            CU_ASSERT(rp_test_close(x[K], s[K] / ((double)n + lambda_bias), 1e-12));
+        }
+    }
 }
 
 /* The AVX-512 normal equations equal a plain loop for ranks that do and do not fill whole
@@ -162,7 +202,8 @@ static void gram_kernel_matches_loops(void)
 static als_opts small_opts(const char *shards, int k, double lambda)
 {
     return (als_opts){.shards = shards, .out = rp_test_path("u_als.h5"), .precision = "fp64",
-                      .exchange = "auto", .k = k, .lambda = lambda, .iters = 1, .seed = 42};
+                      .exchange = "auto", .k = k, .lambda = lambda, .penalty = "wr", .iters = 1,
+                      .seed = 42};
 }
 
 /* Train on a planted rank-4 model with noise 0.02: predictions approach the noise-free truth
@@ -278,7 +319,7 @@ static void bad_inputs(void)
 
 int test_als_register(void)
 {
-    RP_ADD_SUITE("als", RP_T(la_wrappers), RP_T(row_solve_matches_dense), RP_T(gram_kernel_matches_loops),
-                 RP_T(planted_recovered), RP_T(objective_monotone), RP_T(bad_inputs));
+    RP_ADD_SUITE("als", RP_T(la_wrappers), RP_T(row_solve_matches_dense),
+                 RP_T(penalty_closed_form), RP_T(gram_kernel_matches_loops), RP_T(planted_recovered), RP_T(objective_monotone), RP_T(bad_inputs));
     return 0;
 }

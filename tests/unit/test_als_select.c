@@ -96,7 +96,8 @@ static const char *noisy_fixture(void)
 static als_opts select_opts(const char *shards, const char *out, int k, double lambda)
 {
     return (als_opts){.shards = shards, .out = out, .precision = "fp64", .exchange = "auto",
-                      .k = k, .lambda = lambda, .lambda_bias = 1.0, .grid_k = "2,4,8,16",
+                      .k = k, .lambda = lambda, .penalty = "wr", .lambda_bias = 1.0,
+                      .grid_k = "2,4,8,16",
                       .grid_lambda = "0.0002,0.002,0.005,0.02,0.05", .bias_reg = 10.0,
                       .iters = 6, .seed = 42, .early_stop = 2};
 }
