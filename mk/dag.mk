@@ -61,6 +61,7 @@ FEATURES_ARGS ?=
 ALS_K ?=
 ALS_LAMBDA ?=
 ALS_LAMBDA_BIAS ?=
+ALS_PENALTY ?=
 ALS_GRID_K ?=
 ALS_GRID_LAMBDA ?=
 ALS_ITERS ?=
@@ -153,6 +154,7 @@ PARAMS_features = $(call rp_opt,--tag-len,$(TAG_LEN)) \
   $(call rp_opt,--min-author-count,$(MIN_AUTHOR_COUNT)) $(call rp_opt,--smoothing,$(SMOOTHING)) \
   $(call rp_bool,$(POPULARITY),--popularity,--no-popularity) $(FEATURES_ARGS)
 PARAMS_als = $(call rp_opt,--k,$(ALS_K)) $(call rp_opt,--lambda,$(ALS_LAMBDA)) \
+  $(call rp_opt,--penalty,$(ALS_PENALTY)) \
   $(call rp_opt,--lambda-bias,$(ALS_LAMBDA_BIAS)) $(call rp_opt,--grid-k,$(ALS_GRID_K)) \
   $(call rp_opt,--grid-lambda,$(ALS_GRID_LAMBDA)) \
   $(call rp_opt,--iters,$(ALS_ITERS)) $(call rp_opt,--precision,$(ALS_PRECISION)) \

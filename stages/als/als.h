@@ -22,7 +22,7 @@ enum { ALS_PEN_WR = 0, ALS_PEN_CONST = 1 };
 #define ALS_DEFAULT_GRID_LAMBDA "auto"
 #define ALS_GRID_LAMBDA_WR "0.0025,0.0035,0.005,0.007,0.01,0.014,0.02,0.028,0.04"
 #define ALS_GRID_LAMBDA_CONST "0.5,0.7,1,1.4,2,2.8,4,5.6,8,11,16,23,32"
-#define ALS_DEFAULT_PENALTY "wr"
+#define ALS_DEFAULT_PENALTY "const"
 #define ALS_DEFAULT_LAMBDA_BIAS 1.0
 /* A grid point must beat the best so far by more than this share of its validation RMSE to
  * replace it (the same rule as the early stop): differences below it are noise, and the
