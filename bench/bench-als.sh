@@ -63,7 +63,7 @@ printf "%-4s %-5s %-3s %9s %9s %9s %8s %8s %8s %7s %7s %12s %7s\n" k prec np swe
 } | tee "$out"
 run() { # run K PREC NP SHARDS LABEL
     local log="$dir/run_$5_k$1_$2_np$3.txt"
-    $MPIEXEC -n $3 "$top/bin/rp-als" --shards "$4" --out "$dir/als_$5.h5" --k $1 --lambda 0.01 \
+    $MPIEXEC -n $3 "$top/bin/rp-als" --shards "$4" --out "$dir/als_$5.h5" --k $1 --lambda 0.01 --penalty wr \
         --precision $2 --iters $iters --checkpoint-every 0 --early-stop 0 > "$log" 2> "$log.err" || {
         echo "rp-als failed: $(tail -n 2 "$log.err")"; return 1; }
     local best mean cpu gf rate rss bytes key rf rfc

@@ -18,7 +18,8 @@
 #                 default runs/scale; the big run needs ~1.6 GB per 1x of interactions)
 #   SCALE_BASE    the reference scale [1]      SCALE_BIG  the large scale [3.16]
 #   SCALE_NP      ranks [2]                     SCALE_KEEP 1: keep the run folders [0]
-#   SCALE_ALS_K [32]  SCALE_ALS_LAMBDA [0.01]  SCALE_ALS_ITERS [5]  (no early stop)
+#   SCALE_ALS_K [32]  SCALE_ALS_LAMBDA [0.01]  SCALE_ALS_ITERS [5]  (no early stop; --penalty wr,
+#                 the ridge the published figures were measured with)
 #   SCALE_RECS_MODEL  the model rp-recommend scores [als] (hybrid: the MLP path, ~4x the CPU)
 #   SCALE_SEQREC      1: also seqrec at both scales, after the rest [1]
 # The machine may be shared: wall times are inflated by load (reported); the ratios within one
@@ -42,7 +43,7 @@ declare -A wall cpu mem line nnz users items
 run_scale() {
     local label=$1 s=$2 run=$root/s$2 g
     shift 2
-    local vars=(SCALE="$s" ALS_K="$als_k" ALS_LAMBDA="$als_lambda" ALS_ITERS="$als_iters"
+    local vars=(SCALE="$s" ALS_K="$als_k" ALS_LAMBDA="$als_lambda" ALS_PENALTY=wr ALS_ITERS="$als_iters"
                 ALS_EARLY_STOP=0 ALS_CHECKPOINT_EVERY=0 TT_EPOCHS=1 SEQ_EPOCHS=1
                 RECS_MODEL="$recs_model")
     echo "bench: scale $s, $* (run folder $run, np $np, load $(cut -d' ' -f1-3 /proc/loadavg))" >&2

@@ -28,7 +28,7 @@ for np in $nps; do
     scale[$np]=$s
     run=$root/np$np
     rm -rf "$run"
-    vars=(SCALE="$s" ALS_K=32 ALS_LAMBDA=0.01 ALS_ITERS=5 ALS_EARLY_STOP=0 ALS_CHECKPOINT_EVERY=0
+    vars=(SCALE="$s" ALS_K=32 ALS_LAMBDA=0.01 ALS_PENALTY=wr ALS_ITERS=5 ALS_EARLY_STOP=0 ALS_CHECKPOINT_EVERY=0
           TT_EPOCHS=1)
     echo "bench: weak np $np, scale $s (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     sl_make "$root/logs-np$np" "$run" 2 synth "${vars[@]}" || exit 1
