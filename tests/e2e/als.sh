@@ -62,6 +62,18 @@ rp_mpirun 1 "$RP_BIN/rp-als" --shards shards.h5 --out vw_bad.h5 --valid-weight u
     > /dev/null 2> vw_bad.err; st=$?
 [ $st = 64 ] && [ ! -e vw_bad.h5 ] || fail "--valid-weight user: exit $st, want 64 and no output"
 
+# --penalty: const by default, written as an attribute; wr on the same lambda is another ridge
+h5dump -a /penalty vw_pair.h5 | grep -q '"const"' || fail "default penalty attribute not const"
+rp_mpirun 2 "$RP_BIN/rp-als" --shards shards.h5 --out pen_wr.h5 --k 6 --lambda 0.05 \
+    --early-stop 0 --iters 1 --penalty wr > pen_wr.txt 2> pen_wr.err || fail "--penalty wr"
+h5dump -a /penalty pen_wr.h5 | grep -q '"wr"' || fail "penalty attribute not wr"
+grep -q "^rp-als: ok .* penalty=wr " pen_wr.txt || fail "wr: summary $(cat pen_wr.txt)"
+h5diff -q pen_wr.h5 vw_pair.h5 /user_factors /user_factors > /dev/null &&
+    fail "--penalty wr and const gave the same factors"
+rp_mpirun 1 "$RP_BIN/rp-als" --shards shards.h5 --out pen_bad.h5 --penalty ridge \
+    > /dev/null 2> pen_bad.err; st=$?
+[ $st = 64 ] && [ ! -e pen_bad.h5 ] || fail "--penalty ridge: exit $st, want 64 and no output"
+
 # score convention: [p_u, b_u, 1] . [q_i, 1, b_i], shift = global_mean
 h5dump -a /score/post als_allgather_1.h5 | grep -q '"identity"' || fail "/score post"
 mu=$(h5dump -a /global_mean als_allgather_1.h5 | awk '/\(0\)/ {print $2}')
