@@ -10,9 +10,11 @@ OUTLIER_MAX = 3
 # same, so there is no variable for it.
 
 # ALS: rank 32 and lambda 0.01 given by hand (no validation grid, which runs only when one of
-# them is left empty).
+# them is left empty), with the weighted-lambda ridge lambda x n (the default is a constant
+# ridge per row).
 ALS_K = 32
 ALS_LAMBDA = 0.01
+ALS_PENALTY = wr
 
 # Two-tower: 32-d towers, 16-d embeddings, a 64-unit ReLU layer, batch 1024, 10 epochs at lr 0.002,
 # weight decay 1e-6, patience 3.
