@@ -79,8 +79,11 @@ OBJS_OF = $(patsubst %.c,$(B)/%.o,$(1))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BIN)/test-%,$(wildcard tests/tools/*.c))
 BENCH_TOOLS := $(patsubst bench/tools/%.c,$(BIN)/bench-%,$(wildcard bench/tools/*.c))
 
-.PHONY: all
+.PHONY: all progs
 all: $(PROGS) $(BIN)/test-unit $(BIN)/test-mpi $(TEST_TOOLS) $(BENCH_TOOLS)
+# progs: the stage programs only (what `make run` builds before it takes the run lock)
+progs: $(PROGS)
+	@:
 
 # Objects depend on the flags they were compiled with (a stamp rewritten only when they change,
 # as redis does): `make CFLAGS=-O0` after `make` rebuilds everything.
