@@ -19,7 +19,7 @@ void twotower_opts_default(tt_opts *o)
     o->train.schedule = "cosine";
     o->train.warmup = 20;
     o->train.lr_final = 0.05;
-    o->train.lr = 0.01;
+    o->train.lr = 0.005;
     o->train.early_stop = 2;
     o->dim = 8;
     o->emb_dim = 8;
@@ -32,7 +32,7 @@ void twotower_opts_default(tt_opts *o)
     o->loss = "mse";
     o->weight_decay = 1e-6;
     o->emb_weight_decay = 0.0;
-    o->row_l2 = 0.0;
+    o->row_l2 = 8.0;
     o->row_l2_features = 0;
     o->huber_delta = 0.1;
     o->seed = 42;

@@ -284,6 +284,7 @@ static void row_prior_weights(void)
     float *w = (float *)&d;
     tiny_data(&d);
     twotower_opts_default(&o);
+    o.row_l2 = 0.0;
     CU_ASSERT_EQUAL_FATAL(twotower_model_init(&m, &o, &d), RP_OK);
     CU_ASSERT_EQUAL(twotower_row_prior(&o, &d, &m, &w), RP_OK);
     CU_ASSERT_PTR_NULL(w); /* --row-l2 0: no prior */
