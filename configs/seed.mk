@@ -25,6 +25,8 @@ TT_EPOCHS = 10
 TT_LR = 0.002
 TT_WEIGHT_DECAY = 1e-6
 TT_EARLY_STOP = 3
+# no prior per row (an rp-twotower from before --row-l2 has none)
+TT_ROW_L2 = $(if $(shell grep -qs '"row-l2"' stages/twotower/twotower_opts.c && echo y),0)
 # ... and the seed's shape (docs/stages/twotower.md, "The seed's shape"): a cosine head without
 # bias terms, the id embedding as an input of the hidden layer, a constant learning rate, the
 # best epoch chosen by validation MAE. An rp-twotower from before the redesign has exactly this

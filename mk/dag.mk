@@ -82,6 +82,7 @@ TT_HIDDEN ?=
 TT_OUTPUT ?=
 TT_LOSS ?=
 TT_WEIGHT_DECAY ?=
+TT_ROW_L2 ?=
 TT_EARLY_STOP ?=
 TT_ARGS ?=
 # rp-seqrec (make seqrec; SEQREC=1 also adds it to make run's evaluation)
@@ -166,7 +167,8 @@ PARAMS_als = $(call rp_opt,--k,$(ALS_K)) $(call rp_opt,--lambda,$(ALS_LAMBDA)) \
 PARAMS_twotower = $(call rp_opt,--epochs,$(TT_EPOCHS)) $(call rp_opt,--batch,$(TT_BATCH)) \
   $(call rp_opt,--lr,$(TT_LR)) $(call rp_opt,--dim,$(TT_DIM)) $(call rp_opt,--hidden,$(TT_HIDDEN)) \
   $(call rp_opt,--output,$(TT_OUTPUT)) $(call rp_opt,--loss,$(TT_LOSS)) \
-  $(call rp_opt,--weight-decay,$(TT_WEIGHT_DECAY)) $(call rp_opt,--seed,$(SEED)) \
+  $(call rp_opt,--weight-decay,$(TT_WEIGHT_DECAY)) $(call rp_opt,--row-l2,$(TT_ROW_L2)) \
+  $(call rp_opt,--seed,$(SEED)) \
   $(call rp_opt,--early-stop,$(TT_EARLY_STOP)) $(TT_ARGS)
 PARAMS_seqrec = $(call rp_opt,--epochs,$(SEQ_EPOCHS)) \
   $(call rp_opt,--windows-per-user,$(SEQ_WINDOWS)) $(call rp_opt,--batch,$(SEQ_BATCH)) \

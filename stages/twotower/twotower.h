@@ -32,6 +32,8 @@ typedef struct tt_opts {
     const char *id_path;            /* "add": u = id vector + MLP(features); "mlp": id = input */
     const char *select;             /* best epoch by "rmse" or "mae" */
     double weight_decay, emb_weight_decay, huber_delta;
+    double row_l2;                  /* Gaussian prior per embedding row (twotower_row_prior) */
+    int row_l2_features;            /* also on the feature tables, not only the ids */
     int64_t seed;
 } tt_opts;
 
@@ -187,6 +189,15 @@ typedef struct tt_train {
     double bytes_dense, bytes_sparse; /* traffic statistics of this run */
 } tt_train;
 
+/* twotower_row_prior - the per-row weights of --row-l2 L ([m->n_rows], into *w, NULL when
+ * L = 0): a step that touches row r adds w_r * row to its gradient, w_r = L / (N q_r), with N
+ * the training pairs, q_r = 1 - (1 - n_r / N)^B the chance a batch of B touches the row and n_r
+ * the training pairs whose forward pass reads it. In expectation each row gets L / N * row per
+ * step whatever its count: the objective is the mean loss + L / (2N) sum_r |row|^2, a Gaussian
+ * prior per row (as ALS's constant lambda), not a penalty per occurrence. Id rows always,
+ * feature-table rows with --row-l2-features; rows no pair reads get 0. Pure function of the
+ * data and options: the same on every rank. Returns RP_OK or RP_ERR_NOMEM (no jump). */
+int twotower_row_prior(const tt_opts *o, const tt_data *d, const tt_model *m, float **w);
 /* twotower_train - train (or resume) until epochs, early stop or a signal. Collective.
  * Returns RP_OK, RP_ERR_INTERRUPTED (checkpoint written), or an error. */
 int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr);

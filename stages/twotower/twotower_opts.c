@@ -19,7 +19,7 @@ void twotower_opts_default(tt_opts *o)
     o->train.schedule = "cosine";
     o->train.warmup = 20;
     o->train.lr_final = 0.05;
-    o->train.lr = 0.01;
+    o->train.lr = 0.005;
     o->train.early_stop = 2;
     o->dim = 8;
     o->emb_dim = 8;
@@ -32,6 +32,8 @@ void twotower_opts_default(tt_opts *o)
     o->loss = "mse";
     o->weight_decay = 1e-6;
     o->emb_weight_decay = 0.0;
+    o->row_l2 = 8.0;
+    o->row_l2_features = 0;
     o->huber_delta = 0.1;
     o->seed = 42;
     o->user_id = 1;
@@ -82,6 +84,11 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
         {"weight-decay", RP_ARG_DBL, &o->weight_decay, "W", "L2 on MLP weight matrices", NULL},
         {"emb-weight-decay", RP_ARG_DBL, &o->emb_weight_decay, "W", "L2 on the embedding rows "
          "(feature tables, id vectors; not bias terms) a step touched", NULL},
+        {"row-l2", RP_ARG_DBL, &o->row_l2, "L", "Gaussian prior per embedding row (id vectors; "
+         "not bias terms): objective = mean loss + L/(2N) sum |row|^2, whatever the row's count",
+         NULL},
+        {"row-l2-features", RP_ARG_FLAG, &o->row_l2_features, NULL, "--row-l2 also on the "
+         "feature embedding tables", NULL},
         {"seed", RP_ARG_I64, &o->seed, "S", "seed of initialisation and shuffles", NULL},
         {"user-id", RP_ARG_FLAG, &o->user_id, NULL, "user id embedding in the user tower", NULL},
         {"item-id", RP_ARG_FLAG, &o->item_id, NULL, "video id embedding in the video tower",
@@ -93,9 +100,9 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
     if (rc != RP_OK) return rc;
     if (o->dim < 1 || o->emb_dim < 1 || o->weight_decay < 0.0 || !(o->huber_delta > 0.0) ||
         t->batch > 1 << 24 || o->dim > 4096 || o->emb_dim > TT_MAX_EMB ||
-        o->emb_weight_decay < 0.0)
+        o->emb_weight_decay < 0.0 || !(o->row_l2 >= 0.0))
         RP_FAIL_USER0(RP_ERR_USAGE, "out-of-range option: need dim, emb-dim >= 1 (dim <= 4096, "
-                      "emb-dim <= %d), batch <= %d, weight-decay, emb-weight-decay >= 0, "
+                      "emb-dim <= %d), batch <= %d, weight-decay, emb-weight-decay, row-l2 >= 0, "
                       "huber-delta > 0", TT_MAX_EMB, 1 << 24);
 cleanup:
     return rc;

@@ -40,6 +40,7 @@ typedef struct tt_step {
     int64_t *ibuf, *send, *recv;
     int *counts, *displs;
     uint8_t *decay;
+    float *prior;  /* twotower_row_prior's weights, NULL without --row-l2 */
     tt_ws ws;
     tt_grad g;     /* float gradient of one micro-batch */
     tt_fix loc, uni; /* this rank's rows over its micro-batches; all ranks' rows */
@@ -180,6 +181,65 @@ static int bias_column(const tt_model *m, int64_t row)
     return -1;
 }
 
+/* Training pairs of every entity of side t ([f->n] doubles). */
+static double *entity_counts(const tt_data *d, int t)
+{
+    int64_t n = d->side[t].n;
+    const int32_t *ids = t == TT_USER ? d->train.user : d->train.item;
+    double *c = rp_calloc((size_t)(n > 0 ? n : 1), sizeof *c);
+    if (c != NULL)
+        for (int64_t k = 0; k < d->train.n; k++) c[ids[k]] += 1.0;
+    return c;
+}
+
+/* Add the pairs reading each row of tower tw (given its entities' counts ne) to cnt: the id
+ * block (or the id slot), and with features the categorical and tag tables (a tag listed twice
+ * by one entity is one read). */
+static void tower_row_counts(const tt_tower *tw, const double *ne, int features, double *cnt)
+{
+    const tt_side *f = tw->f;
+    int k0 = tw->use_id ? 1 : 0;
+    for (int64_t e = 0; e < f->n; e++) {
+        for (int s = 0; s < tw->id_span; s++) cnt[tw->id_base + e * tw->id_span + s] += ne[e];
+        if (tw->use_id) cnt[tw->slot_base[0] + e] += ne[e];
+        if (!features) continue;
+        for (int j = 0; j < f->ncat; j++)
+            cnt[tw->slot_base[k0 + j] + f->cat[e * f->ncat + j]] += ne[e];
+        const int32_t *tg = f->tags + e * f->tag_len;
+        for (int k = 0; k < f->tag_len; k++) {
+            int dup = tg[k] == 0;
+            for (int q = 0; q < k && !dup; q++) dup = tg[q] == tg[k];
+            if (!dup) cnt[tw->slot_base[k0 + f->ncat] + tg[k]] += ne[e];
+        }
+    }
+}
+
+int twotower_row_prior(const tt_opts *o, const tt_data *d, const tt_model *m, float **w)
+{
+    *w = NULL;
+    if (!(o->row_l2 > 0.0)) return RP_OK;
+    double *cnt = rp_calloc((size_t)(m->n_rows > 0 ? m->n_rows : 1), sizeof *cnt);
+    double *ne[2] = {entity_counts(d, TT_USER), entity_counts(d, TT_ITEM)};
+    *w = rp_malloc((size_t)(m->n_rows > 0 ? m->n_rows : 1) * sizeof **w);
+    int rc = cnt && ne[0] && ne[1] && *w ? RP_OK : RP_ERR_NOMEM;
+    double n = (double)d->train.n, b = (double)o->train.batch;
+    for (int t = 0; t < 2 && rc == RP_OK; t++)
+        tower_row_counts(&m->tw[t], ne[t], o->row_l2_features, cnt);
+    for (int64_t r = 0; r < m->n_rows && rc == RP_OK; r++) {
+        /* q = 1 - (1 - n_r/N)^B without cancellation for rare rows */
+        double q = cnt[r] >= n ? 1.0 : -expm1(b * log1p(-cnt[r] / n));
+        (*w)[r] = q > 0.0 ? (float)(o->row_l2 / (n * q)) : 0.0f;
+    }
+    free(cnt);
+    free(ne[0]);
+    free(ne[1]);
+    if (rc != RP_OK) {
+        free(*w);
+        *w = NULL;
+    }
+    return rc;
+}
+
 /* Coupled L2 weight decay (as torch.optim.Adam's weight_decay) then Adam. Embedding rows are
  * decayed and updated only when a step touched them (lazy, as torch's SparseAdam). */
 static void optimizer_step(const tt_opts *o, const tt_data *d, tt_train *tr, tt_step *st,
@@ -201,10 +261,11 @@ static void optimizer_step(const tt_opts *o, const tt_data *d, tt_train *tr, tt_
         float *gv = st->uvals;
         for (int q = 0; q < E; q++)
             gv[q] = (float)rp_fix_to(rows->vals[(size_t)k * E + q]);
-        if (wde > 0.0f) {
+        float wr = wde + (st->prior != NULL ? st->prior[rows->rows[k]] : 0.0f);
+        if (wr > 0.0f) {
             int keep = bias_column(m, rows->rows[k]);
             for (int q = 0; q < E; q++)
-                if (q != keep) gv[q] += wde * m->emb[r + q];
+                if (q != keep) gv[q] += wr * m->emb[r + q];
         }
         adam_update(m->emb + r, tr->m_emb + r, tr->v_emb + r, gv, E, lr_t, bc2);
     }
@@ -346,6 +407,7 @@ static int step_alloc(int size, const tt_opts *o, const tt_data *d, tt_train *tr
         for (int l = 0; l < m->tw[t].nlayers; l++)
             memset(st->decay + m->tw[t].w_off[l], 1,
                    (size_t)m->tw[t].dims[l] * m->tw[t].dims[l + 1]);
+    RP_CALL(twotower_row_prior(o, d, m, &st->prior));
     RP_CALL(twotower_ws_init(&st->ws, m, M));
     RP_CALL(twotower_grad_init(&st->g, m, M));
     RP_CALL(fix_init(&st->loc, m->n_rows, st->g.cap_rows * nmb_local, E));
@@ -369,6 +431,7 @@ static void step_clear(tt_step *st)
     free(st->ibuf);
     free(st->uvals);
     free(st->decay);
+    free(st->prior);
     free(st->send);
     free(st->recv);
     free(st->counts);

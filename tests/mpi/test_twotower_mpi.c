@@ -89,23 +89,37 @@ static int same_everywhere(MPI_Comm comm, const char *hex)
     return same;
 }
 
-static void replicas_identical_and_rank_count_free(void)
+/* The same bits on every rank and for any rank count; prior = 1: with --row-l2 on every
+ * embedding table, which must change the model (the prior's weights are the same on all ranks). */
+static void rank_count_free(int prior, char hw[65])
 {
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     CU_ASSERT_EQUAL_FATAL(fixture(), RP_OK);
     tt_opts o;
-    char hw[65] = "", hs[65] = "", name[64];
+    char hs[65] = "", name[64];
     double mw = 0, ms = 0;
     opts(&o, "rep_world.ckpt");
+    o.row_l2 = prior ? 2.0 : o.row_l2;
+    o.row_l2_features = prior;
     CU_ASSERT_EQUAL(train(MPI_COMM_WORLD, &o, hw, &mw), RP_OK);
     CU_ASSERT(same_everywhere(MPI_COMM_WORLD, hw));
     /* The same run on a single rank (each rank alone) must give the same bits. */
     snprintf(name, sizeof name, "rep_self%d.ckpt", rank);
     opts(&o, name);
+    o.row_l2 = prior ? 2.0 : o.row_l2;
+    o.row_l2_features = prior;
     CU_ASSERT_EQUAL(train(MPI_COMM_SELF, &o, hs, &ms), RP_OK);
     CU_ASSERT_STRING_EQUAL(hs, hw);
     CU_ASSERT(ms == mw);
+}
+
+static void replicas_identical_and_rank_count_free(void)
+{
+    char h0[65] = "", h1[65] = "";
+    rank_count_free(0, h0);
+    rank_count_free(1, h1);
+    CU_ASSERT_STRING_NOT_EQUAL(h0, h1);
 }
 
 static void resume_equals_uninterrupted(void)
@@ -115,8 +129,10 @@ static void resume_equals_uninterrupted(void)
     char h1[65] = "", h2[65] = "x";
     double m1 = 0, m2 = 0;
     opts(&o, "full.ckpt");
+    o.row_l2 = 2.0; /* the prior's weights are recomputed on resume, not checkpointed */
     CU_ASSERT_EQUAL(train(MPI_COMM_WORLD, &o, h1, &m1), RP_OK);
     opts(&o, "cut.ckpt");
+    o.row_l2 = 2.0;
     o.train.interrupt_after = 50; /* mid-epoch (38 steps per epoch) */
     CU_ASSERT_EQUAL(train(MPI_COMM_WORLD, &o, h2, &m2), RP_ERR_INTERRUPTED);
     o.train.interrupt_after = 0;

@@ -210,11 +210,93 @@ static void score_convention(void)
     }
 }
 
+/* The rows one training pair's forward pass reads (id block or id slot, and with features
+ * the categorical rows and its distinct tags), marked in seen[n_rows]: counted pair by pair,
+ * independently of twotower_row_prior's per-entity sums. */
+static void rows_of_pair(const tt_model *m, int32_t u, int32_t i, int features, char *seen)
+{
+    const int32_t ent[2] = {u, i};
+    memset(seen, 0, (size_t)m->n_rows);
+    for (int t = 0; t < 2; t++) {
+        const tt_tower *tw = &m->tw[t];
+        const tt_side *f = tw->f;
+        int e = ent[t], k0 = tw->use_id ? 1 : 0;
+        for (int s = 0; s < tw->id_span; s++) seen[tw->id_base + (int64_t)e * tw->id_span + s] = 1;
+        if (tw->use_id) seen[tw->slot_base[0] + e] = 1;
+        if (!features) continue;
+        for (int j = 0; j < f->ncat; j++) seen[tw->slot_base[k0 + j] + f->cat[e * f->ncat + j]] = 1;
+        for (int k = 0; k < f->tag_len; k++)
+            if (f->tags[e * f->tag_len + k] != 0)
+                seen[tw->slot_base[k0 + f->ncat] + f->tags[e * f->tag_len + k]] = 1;
+    }
+}
+
+/* --row-l2: each row's weight is L / (N q_r), q_r = 1 - (1 - n_r/N)^B, n_r the training pairs
+ * reading it; rows nobody reads and (without --row-l2-features) feature rows get 0. */
+static void row_prior_weights(void)
+{
+    for (int variant = 0; variant < 3; variant++) {
+        tt_data d;
+        tt_opts o;
+        tt_model m;
+        float *w = NULL;
+        tiny_data(&d);
+        d.train.n = NS;
+        d.train.user = (int32_t *)users;
+        d.train.item = (int32_t *)items;
+        twotower_opts_default(&o);
+        o.dim = 4;
+        o.emb_dim = 3;
+        o.train.batch = 4;
+        o.row_l2 = 3.0;
+        o.row_l2_features = variant != 1;
+        o.id_path = variant == 2 ? "mlp" : "add";
+        CU_ASSERT_EQUAL_FATAL(twotower_model_init(&m, &o, &d), RP_OK);
+        CU_ASSERT_EQUAL_FATAL(twotower_row_prior(&o, &d, &m, &w), RP_OK);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+        double *cnt = calloc((size_t)m.n_rows, sizeof *cnt);
+        char *seen = malloc((size_t)m.n_rows);
+        for (int k = 0; k < NS; k++) {
+            rows_of_pair(&m, users[k], items[k], o.row_l2_features, seen);
+            for (int64_t r = 0; r < m.n_rows; r++) cnt[r] += seen[r];
+        }
+        int zero = 0, nonzero = 0;
+        for (int64_t r = 0; r < m.n_rows; r++) {
+            double q = 1.0 - pow(1.0 - cnt[r] / NS, 4.0);
+            double want = cnt[r] > 0 ? 3.0 / (NS * q) : 0.0;
+            CU_ASSERT_DOUBLE_EQUAL(w[r], want, 1e-6 * want);
+            zero += w[r] == 0.0f;
+            nonzero += w[r] > 0.0f;
+        }
+        CU_ASSERT(zero > 0 && nonzero > 0); /* unread rows (item 4's cat, unused tags) exist */
+        /* user 1 has 2 of the 8 pairs: q = 1 - 0.75^4 */
+        int64_t r1 = m.tw[TT_USER].id_span > 0 ? m.tw[TT_USER].id_base + m.tw[TT_USER].id_span
+                                               : m.tw[TT_USER].slot_base[0] + 1;
+        CU_ASSERT_DOUBLE_EQUAL(w[r1], 3.0 / (8.0 * (1.0 - pow(0.75, 4.0))), 1e-6);
+        free(cnt);
+        free(seen);
+        free(w);
+        twotower_model_clear(&m);
+    }
+    tt_data d;
+    tt_opts o;
+    tt_model m;
+    float *w = (float *)&d;
+    tiny_data(&d);
+    twotower_opts_default(&o);
+    o.row_l2 = 0.0;
+    CU_ASSERT_EQUAL_FATAL(twotower_model_init(&m, &o, &d), RP_OK);
+    CU_ASSERT_EQUAL(twotower_row_prior(&o, &d, &m, &w), RP_OK);
+    CU_ASSERT_PTR_NULL(w); /* --row-l2 0: no prior */
+    twotower_model_clear(&m);
+}
+
 int test_twotower_register(void)
 {
     RP_ADD_SUITE("twotower", RP_T(gradcheck_dot_mse), RP_T(gradcheck_dot_huber),
                  RP_T(gradcheck_dot_mlp_bias), RP_T(gradcheck_cosine_mse),
                  RP_T(gradcheck_sigmoid_mse), RP_T(gradcheck_cosine_huber),
-                 RP_T(gradcheck_sigmoid_huber), RP_T(score_convention));
+                 RP_T(gradcheck_sigmoid_huber), RP_T(score_convention),
+                 RP_T(row_prior_weights));
     return 0;
 }
