@@ -141,8 +141,12 @@ int main(int argc, char **argv)
     double best_wall[NW], best_cpu[NW];
     for (int w = 0; w < NW; w++) best_wall[w] = best_cpu[w] = 1e30;
     int bad = 0;
+    /* H5WRITE_REVERSE=1 runs the ways in the opposite order (rules out an order effect). */
+    const char *rev = getenv("H5WRITE_REVERSE");
+    int reverse = rev != NULL && rev[0] == '1';
     for (int r = 0; r < reps; r++)
-        for (int w = 0; w < NW; w++) {
+        for (int i = 0; i < NW; i++) {
+            int w = reverse ? NW - 1 - i : i;
             char path[4096];
             snprintf(path, sizeof path, "%s/h5write-%d.out", c.dir, w);
             if (c.rank == 0) unlink(path);
