@@ -292,6 +292,47 @@ static void chunk_fast_path_matches_strict(void)
     free(text);
 }
 
+/* Reference by-user order: time with missing times last (-0 equal to +0), then item. */
+static int ref_time_item(const void *pa, const void *pb)
+{
+    const shard_pair *a = pa, *b = pb;
+    int na = isnan(a->ts), nb = isnan(b->ts);
+    if (na != nb) return na - nb;
+    if (!na && a->ts != b->ts) return a->ts < b->ts ? -1 : 1;
+    return (a->item > b->item) - (a->item < b->item);
+}
+
+/* The test split's order (the integer-key sort) against qsort with the reference comparison,
+ * on two users' pairs with negative, zero, signed zero, equal and missing times. */
+static void test_order_matches_reference(void)
+{
+    enum { N = 400 };
+    shard_pair *p = calloc(N, sizeof *p), *want = calloc(N, sizeof *want);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    static const double tv[] = {0.0, -0.0, -1.5, 2.0, 1e9, -1e9, 3.25, 1593878903.438};
+    uint64_t st = 99;
+    for (int k = 0; k < N; k++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        int r = (int)(st >> 33);
+        p[k] = (shard_pair){k < N / 2 ? 4 : 9, (N - k) * 3 % 1001, r % 9 == 8 ? NAN : tv[r % 8],
+                            0.5, 1, 0};
+    }
+    memcpy(want, p, N * sizeof *p);
+    qsort(want, N / 2, sizeof *want, ref_time_item);
+    qsort(want + N / 2, N / 2, sizeof *want, ref_time_item);
+    shard_split t;
+    memset(&t, 0, sizeof t);
+    CU_ASSERT_EQUAL_FATAL(shard_finish_test(p, N, &t), RP_OK);
+    int same = 0;
+    for (int k = 0; k < N; k++)
+        same += t.pairs[k].user == want[k].user && t.pairs[k].item == want[k].item;
+    CU_ASSERT_EQUAL(same, N);
+    CU_ASSERT_EQUAL(t.counts.kept, N);
+    free(t.pairs);
+    free(want);
+}
+
 static void n_valid_rounding(void)
 {
     static const struct { int64_t n; double frac; int64_t want; } cases[] = {
@@ -408,7 +449,7 @@ static void normalise(void)
 int test_shard_register(void)
 {
     RP_ADD_SUITE("shard", RP_T(parse_good_rows), RP_T(parse_bad_rows), RP_T(parse_real_rows), RP_T(hash_separates_lines),
-                 RP_T(chunk_crlf_and_truncation), RP_T(chunk_fast_path_matches_strict),
+                 RP_T(chunk_crlf_and_truncation), RP_T(chunk_fast_path_matches_strict), RP_T(test_order_matches_reference),
                  RP_T(n_valid_rounding), RP_T(aggregate_views),
                  RP_T(split_by_time), RP_T(normalise));
     return 0;
