@@ -149,10 +149,10 @@ static int take_digits(const char **pp, const char *e, uint64_t *acc)
             p += k;
             n += k;
         }
-        if (k < 8) goto done;
+        if (k < 8) break;
     }
-    for (; p < e && (unsigned)(*p - '0') <= 9; p++, n++) m = m * 10 + (uint64_t)(*p - '0');
-done:
+    if (e - p < 8) /* the line's last bytes, one at a time */
+        for (; p < e && (unsigned)(*p - '0') <= 9; p++, n++) m = m * 10 + (uint64_t)(*p - '0');
     *pp = p;
     *acc = m;
     return n;
