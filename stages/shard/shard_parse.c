@@ -123,49 +123,14 @@ static const double fast_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e
                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* Digits at *pp (stopping at the first other byte or at e) appended to *acc, eight bytes at a
- * time while eight bytes of the line remain (SWAR: a byte is a digit when it minus '0' is below
- * 10, found for all eight at once; the leading digits are then combined by three multiplies).
- * Returns the number of digits; *acc wraps past 19 of them (callers reject those). */
-static int take_digits(const char **pp, const char *e, uint64_t *acc)
-{
-    static const uint64_t p10[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
-                                    100000000};
-    const char *p = *pp;
-    uint64_t m = *acc;
-    int n = 0;
-    while (e - p >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        uint64_t x = w - 0x3030303030303030ULL;
-        uint64_t bad = (x | (x + 0x0606060606060606ULL)) & 0xF0F0F0F0F0F0F0F0ULL;
-        int k = bad ? __builtin_ctzll(bad) >> 3 : 8;
-        if (k > 0) {
-            uint64_t d = x << (8 * (8 - k)); /* the k digits, most significant in the low byte */
-            d = d * 10 + (d >> 8);
-            d = ((d & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32)) +
-                 ((d >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32))) >> 32;
-            m = m * p10[k] + (uint32_t)d;
-            p += k;
-            n += k;
-        }
-        if (k < 8) break;
-    }
-    if (e - p < 8) /* the line's last bytes, one at a time */
-        for (; p < e && (unsigned)(*p - '0') <= 9; p++, n++) m = m * 10 + (uint64_t)(*p - '0');
-    *pp = p;
-    *acc = m;
-    return n;
-}
-
 /* Plain digits (1-18 of them, so no overflow) up to `stop`. Out: *v, *pp past the digits. */
 static int fast_count(const char **pp, const char *e, char stop, int64_t *v)
 {
-    const char *p = *pp;
-    uint64_t x = 0;
-    int n = take_digits(&p, e, &x);
-    if (n == 0 || n > 18 || p == e || *p != stop) return -1;
-    *v = (int64_t)x;
+    const char *p = *pp, *b = p;
+    int64_t x = 0;
+    while (p < e && (unsigned)(*p - '0') <= 9) x = x * 10 + (*p++ - '0');
+    if (p == b || p - b > 18 || p == e || *p != stop) return -1;
+    *v = x;
     *pp = p + 1;
     return 0;
 }
@@ -175,13 +140,12 @@ static int fast_count(const char **pp, const char *e, char stop, int64_t *v)
 static int fast_real(const char *p, const char *end, double *v)
 {
     uint64_t m = 0;
-    int ndig = take_digits(&p, end, &m), frac = 0;
+    int ndig = 0, frac = 0;
+    for (; p < end && (unsigned)(*p - '0') <= 9; p++, ndig++) m = m * 10 + (uint64_t)(*p - '0');
     if (ndig == 0) return -1;
-    if (p < end && *p == '.') {
-        p++;
-        frac = take_digits(&p, end, &m);
-        ndig += frac;
-    }
+    if (p < end && *p == '.')
+        for (p++; p < end && (unsigned)(*p - '0') <= 9; p++, ndig++, frac++)
+            m = m * 10 + (uint64_t)(*p - '0');
     if (p != end || ndig > 19 || m > (1ULL << 53) || frac > 22) return -1;
     *v = (double)m / fast_pow10[frac];
     return 0;
