@@ -4,13 +4,15 @@
 # and the peak memory against the size of the data kept (the output's datasets).
 # Usage: bench/bench-shard.sh [DATA_DIR]  (default $DATA or /work/data/full; when the folder has
 # no small_matrix.csv after WAIT_S seconds, full-size-shaped CSVs are generated instead).
+# OLD_BIN=<older rp-shard> adds a side-by-side run of both binaries (AB_NPS, AB_REPS); BENCH_NPS=
+# (empty) skips the single-binary table.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 source "$top/tests/env.sh"
 # A shared machine: idle ranks yield instead of spinning (override by exporting it).
 export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
 data=${1:-${DATA:-/work/data/full}}
-nps=${BENCH_NPS:-1 2}
+nps=${BENCH_NPS-1 2}
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-shard.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 waited=0
@@ -46,6 +48,52 @@ if [ $# -ge 2 ]; then
     else
         echo "np $1 and np $2 outputs DIFFER:"; head "$work/diff.txt"
     fi
+fi
+# Side by side (OLD_BIN=path/to/an/older/rp-shard): both binaries on the same files, in turns
+# (old, new, old, new, ... AB_REPS rounds per np in AB_NPS), best of the rounds; CPU seconds of
+# all processes from /usr/bin/time (steadier than wall on a shared machine); the datasets of
+# both outputs compared with h5diff (only run attributes may differ).
+# The root attributes of a shards file without those of the run itself.
+root_attrs() {
+    h5dump -A -g / "$1" | awk '/^   ATTRIBUTE "(nprocs|params|elapsed_s|peak_rss_mb)"/ { skip = 1 }
+        !skip && !/^HDF5 / { print } skip && /^   }/ { skip = 0 }'
+}
+same_data() { # every dataset and every group attribute, and the root attributes above
+    h5diff -r --exclude-attribute / "$1" "$2" > /dev/null && diff <(root_attrs "$1") <(root_attrs "$2")
+}
+if [ -n "${OLD_BIN:-}" ]; then
+    echo "== side by side: old $OLD_BIN vs new $top/bin/rp-shard, AB_REPS=${AB_REPS:-3}"
+    printf '%-4s %-4s %8s %8s %12s %12s  %s\n' np bin wall_s cpu_s parse_MB/s/r cpu_MB/s/r phases
+    ab_run() { # np label binary out -> one table row; keeps the best wall and CPU in ab_best
+        local np=$1 lab=$2 bin=$3 out=$4 line t
+        t=$work/time.txt
+        line=$(RP_LOG=0 /usr/bin/time -f "%e %U %S" -o "$t" bash -c "source '$top/tests/env.sh'; rp_mpirun $np '$bin' --big '$big' --small '$small' --out '$out'" | tail -n 1)
+        read -r wall usr sys < "$t"
+        get() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+        local phases=""
+        for k in parse_seconds ids_seconds split_seconds test_seconds prep_seconds write_seconds h5_write_seconds; do
+            phases="$phases ${k%_seconds}=$(get $k)"
+        done
+        awk -v np="$np" -v b="$lab" -v w="$wall" -v u="$usr" -v s="$sys" -v p="$(get parse_mb_s_per_rank)" \
+            -v c="$(get parse_cpu_mb_s_per_rank)" -v ph="$phases" \
+            'BEGIN { printf "%-4d %-4s %8.2f %8.2f %12.1f %12.1f %s\n", np, b, w, u + s, p, c, ph }'
+        echo "$lab $wall $(awk -v u="$usr" -v s="$sys" 'BEGIN { print u + s }')" >> "$work/ab-$np.txt"
+    }
+    for np in ${AB_NPS:-2}; do
+        mkdir -p "$work/old" "$work/new"
+        for r in $(seq "${AB_REPS:-3}"); do
+            ab_run "$np" old "$OLD_BIN" "$work/old/shards.h5"
+            ab_run "$np" new "$top/bin/rp-shard" "$work/new/shards.h5"
+        done
+        awk -v np="$np" '{ if (!($1 in w) || $2 < w[$1]) w[$1] = $2; if (!($1 in c) || $3 < c[$1]) c[$1] = $3 }
+            END { printf "np %d best of rounds: old %.2f s wall, %.2f CPU s; new %.2f s wall, %.2f CPU s; old/new: %.2fx wall, %.2fx CPU\n",
+                  np, w["old"], c["old"], w["new"], c["new"], w["old"] / w["new"], c["old"] / c["new"] }' "$work/ab-$np.txt"
+        if same_data "$work/old/shards.h5" "$work/new/shards.h5" > "$work/abdiff.txt" 2>&1; then
+            echo "np $np: old and new outputs: same datasets and attributes (but the run's own: nprocs, params, elapsed_s, peak_rss_mb)"
+        else
+            echo "np $np: old and new outputs DIFFER:"; head "$work/abdiff.txt"
+        fi
+    done
 fi
 echo "parse_MB/s/r: CSV MB per rank per wall second of the read+parse phase (aim >= 300);"
 echo "cpu_MB/s/r: the same per CPU second (what the parser does when the machine is loaded);"

@@ -189,6 +189,150 @@ static void chunk_crlf_and_truncation(void)
     shard_parsed_clear(&p);
 }
 
+/* Rows assembled from field variants (plain, padded, long, signed, exponent, float-written
+ * integers, quoted, empty, garbage): shard_parse_chunk (one-pass fast path, strict parser for
+ * the rest) must give exactly what shard_parse_line gives line by line: the same rows bit for
+ * bit, the same bad rows and messages. */
+static const char *const v_count[] = {"0", "7", "0042", "123456789012345678",
+                                      "1234567890123456789", "9223372036854775807",
+                                      "9223372036854775808", "-1", "+5", "1.0", "", "x", "\"3\"",
+                                      "1e3", " 1"};
+static const char *const v_time[] = {"2020-07-05 00:08:23.438", "", "x", "\"2020-07-05, 00:08\"",
+                                     "a\"b", "\"\""};
+static const char *const v_date[] = {"20200705", "20200705.0", "", "2020.5", "-1", "0"};
+static const char *const v_real[] = {"1593878903.438", "1593878903", "1593878903.", ".5", "1e9",
+                                     "", "12345678901234567890.5", "9007199254740993",
+                                     "9007199254740992.5", "0.00000000000000000000001",
+                                     "0.0000000000000000000001", "-3.5", "+3.5", "nan", "inf",
+                                     "1.2.3", " 1", "0.714417", "0", "5.", "00.5", "2.5e-1",
+                                     "3.0000001", "1,2", "\"0.5\""};
+#define NV(a) (sizeof(a) / sizeof(a)[0])
+
+static const char *pick(uint64_t *st, const char *const *v, size_t n, size_t plain)
+{
+    *st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint64_t r = *st >> 33;
+    return r % 4 != 0 ? v[(r >> 2) % plain] : v[(r >> 2) % n]; /* mostly well-formed */
+}
+
+/* Up to 12 integer digits and up to 12 decimals (mantissas past 2^53 and 19 digits too). */
+static const char *random_decimal(uint64_t *st, char *buf, size_t cap)
+{
+    *st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint64_t r = *st;
+    int idig = 1 + (int)(r % 12), fdig = (int)((r >> 8) % 13);
+    size_t o = 0;
+    for (int d = 0; d < idig + fdig && o + 2 < cap; d++) {
+        *st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
+        if (d == idig) buf[o++] = '.';
+        buf[o++] = (char)('0' + (*st >> 40) % 10);
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static void chunk_fast_path_matches_strict(void)
+{
+    enum { NLINES = 20000 };
+    size_t cap = (size_t)NLINES * 160;
+    char *text = malloc(cap);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    uint64_t st = 12345;
+    for (int allow = 0; allow <= 1; allow++) {
+        size_t len = 0;
+        for (int k = 0; k < NLINES; k++) {
+            const char *f[SHARD_NCOLS];
+            for (int c = 0; c < 4; c++) f[c] = pick(&st, v_count, NV(v_count), 4);
+            f[4] = pick(&st, v_time, NV(v_time), 1);
+            f[5] = pick(&st, v_date, NV(v_date), 2);
+            f[6] = pick(&st, v_real, NV(v_real), 3);
+            f[7] = pick(&st, v_real, NV(v_real), NV(v_real));
+            char ts[48], wr[48]; /* random decimals: the rounding must match too */
+            if (k % 2 == 0) f[6] = random_decimal(&st, ts, sizeof ts);
+            if (k % 3 != 2) f[7] = random_decimal(&st, wr, sizeof wr);
+            if (k % 10 == 3) f[4] = f[5] = f[6] = ""; /* the small matrix's empty triple */
+            len += (size_t)snprintf(text + len, cap - len, "%s,%s,%s,%s,%s,%s,%s,%s%s", f[0], f[1],
+                                    f[2], f[3], f[4], f[5], f[6], f[7], k % 7 ? "\n" : "\r\n");
+        }
+        rp_csv_chunk ck;
+        memset(&ck, 0, sizeof ck);
+        ck.buf = text;
+        ck.len = len;
+        ck.first_line = 2;
+        strcpy(ck.path, "x.csv");
+        shard_parsed p;
+        memset(&p, 0, sizeof p);
+        CU_ASSERT_EQUAL_FATAL(shard_parse_chunk(&ck, allow, &p), RP_OK);
+        int64_t ngood = 0, nbad = 0, same = 0;
+        int msgs_same = 1;
+        const char *s = text;
+        for (int64_t line = 2; s < text + len; line++) {
+            const char *nl = memchr(s, '\n', (size_t)(text + len - s));
+            const char *e = nl > s && nl[-1] == '\r' ? nl - 1 : nl;
+            shard_raw r;
+            memset(&r, 0, sizeof r);
+            char why[SHARD_ERR_LEN];
+            if (shard_parse_line(s, e, allow, &r, why, sizeof why) == 0) {
+                same += ngood < p.n && memcmp(&r, &p.rows[ngood], sizeof r) == 0;
+                ngood++;
+            } else {
+                if (nbad < p.nerr)
+                    msgs_same &= p.errs[nbad].line == line && strcmp(p.errs[nbad].msg, why) == 0;
+                nbad++;
+            }
+            s = nl + 1;
+        }
+        CU_ASSERT_EQUAL(p.n, ngood);
+        CU_ASSERT_EQUAL(same, ngood);
+        CU_ASSERT_EQUAL(p.nbad, nbad);
+        CU_ASSERT(msgs_same);
+        CU_ASSERT(ngood > NLINES / 4 && nbad > NLINES / 10); /* both kinds were exercised */
+        shard_parsed_clear(&p);
+    }
+    free(text);
+}
+
+/* Reference by-user order: time with missing times last (-0 equal to +0), then item. */
+static int ref_time_item(const void *pa, const void *pb)
+{
+    const shard_pair *a = pa, *b = pb;
+    int na = isnan(a->ts), nb = isnan(b->ts);
+    if (na != nb) return na - nb;
+    if (!na && a->ts != b->ts) return a->ts < b->ts ? -1 : 1;
+    return (a->item > b->item) - (a->item < b->item);
+}
+
+/* The test split's order (the integer-key sort) against qsort with the reference comparison,
+ * on two users' pairs with negative, zero, signed zero, equal and missing times. */
+static void test_order_matches_reference(void)
+{
+    enum { N = 400 };
+    shard_pair *p = calloc(N, sizeof *p), *want = calloc(N, sizeof *want);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    static const double tv[] = {0.0, -0.0, -1.5, 2.0, 1e9, -1e9, 3.25, 1593878903.438};
+    uint64_t st = 99;
+    for (int k = 0; k < N; k++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        int r = (int)(st >> 33);
+        p[k] = (shard_pair){k < N / 2 ? 4 : 9, (N - k) * 3 % 1001, r % 9 == 8 ? NAN : tv[r % 8],
+                            0.5, 1, 0};
+    }
+    memcpy(want, p, N * sizeof *p);
+    qsort(want, N / 2, sizeof *want, ref_time_item);
+    qsort(want + N / 2, N / 2, sizeof *want, ref_time_item);
+    shard_split t;
+    memset(&t, 0, sizeof t);
+    CU_ASSERT_EQUAL_FATAL(shard_finish_test(p, N, &t), RP_OK);
+    int same = 0;
+    for (int k = 0; k < N; k++)
+        same += t.pairs[k].user == want[k].user && t.pairs[k].item == want[k].item;
+    CU_ASSERT_EQUAL(same, N);
+    CU_ASSERT_EQUAL(t.counts.kept, N);
+    free(t.pairs);
+    free(want);
+}
+
 static void n_valid_rounding(void)
 {
     static const struct { int64_t n; double frac; int64_t want; } cases[] = {
@@ -203,6 +347,68 @@ static void n_valid_rounding(void)
 static shard_row row(int32_t u, int32_t i, double ts, double wr, uint64_t h)
 {
     return (shard_row){u, i, ts, wr, h};
+}
+
+/* Reference view order: item, time (missing first), hash, watch_ratio. */
+static int ref_view(const void *pa, const void *pb)
+{
+    const shard_row *a = pa, *b = pb;
+    if (a->user != b->user) return a->user < b->user ? -1 : 1;
+    if (a->item != b->item) return a->item < b->item ? -1 : 1;
+    int na = isnan(a->ts), nb = isnan(b->ts);
+    if (na || nb) {
+        if (na != nb) return nb - na;
+    } else if (a->ts != b->ts) {
+        return a->ts < b->ts ? -1 : 1;
+    }
+    if (a->hash != b->hash) return a->hash < b->hash ? -1 : 1;
+    return (a->wr > b->wr) - (a->wr < b->wr);
+}
+
+/* shard_aggregate (bucket sort by user, radix sort by item, views by insertion or merge) on
+ * rows with items up to 70,000 (three radix digits), many repeat views, one pair viewed 100
+ * times, duplicates and missing times, against qsort with the reference order followed by the
+ * same merge rule (repeat = last, so the order of the views decides the value). */
+static void aggregate_matches_reference(void)
+{
+    enum { N = 6000 };
+    shard_row *r = malloc(N * sizeof *r), *want = malloc(N * sizeof *want);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    uint64_t st = 7;
+    for (int k = 0; k < N; k++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t x = st >> 16;
+        int item = k < 100 ? 777 : (int)(x % 5 == 0 ? x % 70000 : x % 40);
+        double ts = x % 11 == 0 ? NAN : (double)((x >> 8) % 6);
+        r[k] = row((int)((x >> 20) % 5), item, ts, (double)((x >> 24) % 4) * 0.25, (x >> 28) % 3);
+    }
+    memcpy(want, r, N * sizeof *r);
+    qsort(want, N, sizeof *want, ref_view);
+    shard_opts o;
+    shard_opts_defaults(&o);
+    o.repeat_rule = SHARD_REP_LAST;
+    shard_pair *p = NULL;
+    int64_t np = 0, j = 0, bad = 0;
+    CU_ASSERT_EQUAL_FATAL(shard_aggregate(r, N, &o, &p, &np), RP_OK);
+    for (int64_t k = 0, e; k < N; k = e, j++) {
+        int views = 0, dups = 0;
+        double wr = 0.0;
+        for (e = k; e < N && want[e].user == want[k].user && want[e].item == want[k].item; e++) {
+            int dup = e > k && want[e].item == want[e - 1].item && want[e].hash == want[e - 1].hash &&
+                      want[e].wr == want[e - 1].wr &&
+                      (want[e].ts == want[e - 1].ts || (isnan(want[e].ts) && isnan(want[e - 1].ts)));
+            dups += dup;
+            views += !dup;
+            if (!dup) wr = want[e].wr;
+        }
+        bad += j >= np || p[j].user != want[k].user || p[j].item != want[k].item ||
+               p[j].views != views || p[j].dups != dups || p[j].wr != wr;
+    }
+    CU_ASSERT_EQUAL(np, j);
+    CU_ASSERT_EQUAL(bad, 0);
+    free(p);
+    free(want);
 }
 
 /* Exact duplicates dropped, repeat views merged (mean or last, latest time). */
@@ -305,7 +511,8 @@ static void normalise(void)
 int test_shard_register(void)
 {
     RP_ADD_SUITE("shard", RP_T(parse_good_rows), RP_T(parse_bad_rows), RP_T(parse_real_rows), RP_T(hash_separates_lines),
-                 RP_T(chunk_crlf_and_truncation), RP_T(n_valid_rounding), RP_T(aggregate_views),
+                 RP_T(chunk_crlf_and_truncation), RP_T(chunk_fast_path_matches_strict), RP_T(test_order_matches_reference),
+                 RP_T(n_valid_rounding), RP_T(aggregate_views), RP_T(aggregate_matches_reference),
                  RP_T(split_by_time), RP_T(normalise));
     return 0;
 }
