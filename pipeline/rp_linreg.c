@@ -319,6 +319,8 @@ static int ne_solve(MPI_Comm comm, normal_eq *ne, const feat_rows *fi, const int
     RP_AGREE_LOCAL(comm, rank == 0 && (A == NULL || b == NULL));
     RP_MPI(MPI_Reduce(ne->Au, A, n, MPI_INT64_T, MPI_SUM, 0, comm));
     RP_MPI(MPI_Reduce(ne->b, b, (int)p, MPI_INT64_T, MPI_SUM, 0, comm));
+    free(ne->Au); /* reduced: rank 0 solves with its own copy */
+    ne->Au = NULL;
     if (rank == 0) {
         double *Ad = ne_assemble(ne, fi, offsets, A);
         for (int64_t x = 0; x < p; x++) w[x] = (double)b[x] / ne->scale;
@@ -396,6 +398,14 @@ cleanup:
     return rc;
 }
 
+static void drop_entries(rp_csr_block *b)
+{
+    free(b->idx);
+    free(b->val);
+    b->idx = NULL;
+    b->val = NULL;
+}
+
 int rp_linreg_fit(MPI_Comm comm, hid_t shards, hid_t features, const rp_linreg_opts *o,
                   rp_model **m)
 {
@@ -424,6 +434,9 @@ int rp_linreg_fit(MPI_Comm comm, hid_t shards, hid_t features, const rp_linreg_o
     ne.scale = fx_scale(&fu, &fi, bu.offsets[n_users], ymax);
     for (int64_t r = 0; r < bu.nr; r++) ne_user(&ne, &fu, &fi, &bu, r);
     for (int64_t r = 0; r < bi.nr; r++) ne_item_b(&ne, &fi, &bi, r);
+    /* Rank 0's p x p matrix must not meet the interactions: only the offsets stay. */
+    drop_entries(&bu);
+    drop_entries(&bi);
     RP_CALL(ne_solve(comm, &ne, &fi, bi.offsets, o->ridge, w));
     RP_CALL(linreg_model(&fu, &fi, ne.pu, w, m));
 cleanup:

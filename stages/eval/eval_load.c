@@ -226,6 +226,11 @@ static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
         if (u < 0 || i < 0) continue;
         out[m++] = (truth_rec){u, i, e[k]};
     }
+    free(ru); /* the block's raw columns are in out now: keep the peak at one copy */
+    free(ri);
+    free(e);
+    ru = ri = NULL;
+    e = NULL;
     /* Group by owner rank (a stable counting sort: the receivers need no order). */
     RP_ALLOC(own = malloc((size_t)(m + 1) * sizeof *own));
     RP_ALLOC(*recs = malloc((size_t)(m + 1) * sizeof **recs));
