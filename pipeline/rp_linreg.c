@@ -4,6 +4,9 @@
 #include "rp_linreg.h"
 
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,7 +307,9 @@ static double *ne_assemble(const normal_eq *ne, const feat_rows *fi, const int64
     return (double *)(void *)A;
 }
 
-/* Reduce the fixed-point sums to rank 0 (exact), solve there, broadcast w [p]. Collective. */
+/* Reduce the fixed-point sums to rank 0 (exact), solve there, broadcast w [p]. Collective.
+ * Rank 0 reduces the top rows in place and grows them into its p x p matrix (realloc: mremap for
+ * a block this size), so Au and the matrix are never held side by side. */
 static int ne_solve(MPI_Comm comm, normal_eq *ne, const feat_rows *fi, const int64_t *offsets,
                     double ridge, double *w)
 {
@@ -312,22 +317,38 @@ static int ne_solve(MPI_Comm comm, normal_eq *ne, const feat_rows *fi, const int
     int64_t p = ne->p, *A = NULL, *b = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_CALL(rp_int_cast(ne->pu * p, &n));
-    if (rank == 0) {
-        A = rp_calloc((size_t)(p * p), sizeof *A);
-        b = rp_calloc((size_t)p, sizeof *b);
+    if (rank == 0) b = rp_calloc((size_t)p, sizeof *b);
+    RP_AGREE_LOCAL(comm, rank == 0 && b == NULL);
+    /* In pieces of 2^19 entries: a reduction tree's buffers stay at 4 MB, not |Au| (54 MB at
+     * full size). */
+    for (int64_t x = 0, piece = 1 << 19; x < (int64_t)n; x += piece) {
+        int cnt = (int)(n - x < piece ? n - x : piece);
+        if (rank == 0)
+            RP_MPI(MPI_Reduce(MPI_IN_PLACE, ne->Au + x, cnt, MPI_INT64_T, MPI_SUM, 0, comm));
+        else
+            RP_MPI(MPI_Reduce(ne->Au + x, NULL, cnt, MPI_INT64_T, MPI_SUM, 0, comm));
     }
-    RP_AGREE_LOCAL(comm, rank == 0 && (A == NULL || b == NULL));
-    RP_MPI(MPI_Reduce(ne->Au, A, n, MPI_INT64_T, MPI_SUM, 0, comm));
     RP_MPI(MPI_Reduce(ne->b, b, (int)p, MPI_INT64_T, MPI_SUM, 0, comm));
-    free(ne->Au); /* reduced: rank 0 solves with its own copy */
-    ne->Au = NULL;
-    if (rank == 0) {
+#ifdef __GLIBC__
+    /* The interactions freed before the solve may sit in heap pages glibc keeps (blocks below
+     * its mmap threshold): give them back before rank 0's largest allocation. */
+    if (rank == 0) malloc_trim(0);
+#endif
+    if (rank == 0 && (A = rp_realloc(ne->Au, (size_t)(p * p) * sizeof *A)) != NULL) {
+        ne->Au = NULL; /* now the top rows of A */
+        memset(A + ne->pu * p, 0, (size_t)((p - ne->pu) * p) * sizeof *A);
         double *Ad = ne_assemble(ne, fi, offsets, A);
         for (int64_t x = 0; x < p; x++) w[x] = (double)b[x] / ne->scale;
         for (int64_t x = 1; x < p; x++) Ad[x * p + x] += ridge;
         if (rp_la_dposv_info(p, Ad, w, &info) != RP_OK) info = INT32_MIN + 1;
+    } else if (rank == 0) {
+        info = INT32_MIN; /* every outcome, out of memory included, reaches the others by info */
     }
+    free(ne->Au);
+    ne->Au = NULL;
     RP_MPI(MPI_Bcast(&info, 1, MPI_INT, 0, comm));
+    RP_REQUIRE(info != INT32_MIN, RP_ERR_NOMEM, "linear regression: out of memory for %lld^2",
+               (long long)p);
     RP_REQUIRE(info != INT32_MIN + 1, RP_ERR_INTERNAL, "linear regression: LAPACK failed");
     if (info != 0)
         RP_FAIL_USER0(RP_ERR_DATA, "linear regression: normal equations not positive definite "
