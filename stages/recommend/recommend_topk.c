@@ -1,5 +1,7 @@
-/* recommend_topk.c - top-K per user with a bounded heap (O(n log k), k entries of memory) and a
- * total order (score, then item index) so ties are broken the same way everywhere. */
+/* recommend_topk.c - top-K per user with a total order (score, then item index) so ties are
+ * broken the same way everywhere: a bounded heap over finished scores (any model), and the
+ * fused running top-K over raw products of monotone dot-form models (threshold scan, candidate
+ * buffer, quickselect). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
