@@ -8,7 +8,7 @@
 # steadier). BENCH_BEFORE=path/to/an/older/rp-recommend runs it too, interleaved, for a
 # before/after table from one run.
 # Usage: bench/bench-recommend.sh   (env: BENCH_RUN, BENCH_NPS="1 2", BENCH_K=50, BENCH_DIR,
-#        BENCH_BEFORE, BENCH_NO_HYBRID=1 skips training the synthetic hybrid)
+#        BENCH_BEFORE, BENCH_NO_HYBRID=1 skips the hybrid models and training a synthetic one)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -51,11 +51,11 @@ bins=("after:bin/rp-recommend")
 [ -n "${BENCH_BEFORE:-}" ] && bins=("before:$BENCH_BEFORE" "${bins[@]}")
 models=("$als")
 [ -f "$tt" ] && models+=("$tt")
-[ -f "$hybrid" ] && models+=("$hybrid#blend" "$hybrid#concat")
+[ -f "$hybrid" ] && [ -z "${BENCH_NO_HYBRID:-}" ] && models+=("$hybrid#blend" "$hybrid#concat")
 for m in "${models[@]}"; do
     # The SGEMM reference at this model's width (hybrids: the ALS width above).
     mf=${m%%#*}
-    md=$(h5dump -H -d /score/user "$mf" 2> /dev/null | sed -n 's/.*SIMPLE { ( \([0-9]*\), \([0-9]*\) ).*/\2/p')
+    md=$(h5dump -H -d /score/user "$mf" 2> /dev/null | sed -n 's/.*SIMPLE { ( \([0-9]*\), \([0-9]*\) ).*/\2/p' || true)
     [ -n "$md" ] || md=$d
     read -r mg_gflops gemm_pairs gemm_cpu < <(OPENBLAS_NUM_THREADS=1 "$top/bin/bench-sgemm_rate" "$ni" "$md")
     printf "SGEMM 256x%sx%s single core (for %s): %.4g pairs/s, %.4g pairs per cpu s\n" "$ni" \

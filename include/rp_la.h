@@ -38,7 +38,7 @@ int rp_la_dposv_upper(int n, double *a, int lda, double *b);
 int rp_la_sposv_upper(int n, float *a, int lda, float *b);
 
 /* rp_la_dposv_info - solve A x = b in place, A (n x n, row-major, dense) symmetric positive
- * definite, upper triangle read; b (n) becomes x. LAPACK's own info reaches the caller, which
+ * definite, upper triangle read (no copy of A is made; A is overwritten); b (n) becomes x. LAPACK's own info reaches the caller, which
  * reports a non-positive-definite A (*info > 0) in its own words. Returns RP_OK (with *info, 0
  * on success) or RP_ERR_INTERNAL (bad dimensions, or *info < 0: a bad argument). */
 int rp_la_dposv_info(int64_t n, double *a, double *b, int *info);

@@ -74,6 +74,11 @@ int rp_model_dot_monotone(const rp_model *m);
  * bits) before the post transform and clamp; rp_model_dot_finish(m, out[x]) gives the very
  * score rp_model_score_block would have written. Dot kind only (else RP_ERR_INTERNAL). Local. */
 int rp_model_dot_raw_block(const rp_model *m, int64_t u0, int64_t nu, float *out);
+/* rp_model_dot_raw_tile - rp_model_dot_raw_block restricted to items i0 .. i0+ni-1: out[r * ni +
+ * j] is the product of user u0 + r and item i0 + j (one GEMM of nu x ni; i0 = 0, ni = n_items is
+ * the very call of rp_model_dot_raw_block). Dot kind only. Local. */
+int rp_model_dot_raw_tile(const rp_model *m, int64_t u0, int64_t nu, int64_t i0, int64_t ni,
+                          float *out);
 float rp_model_dot_finish(const rp_model *m, float raw);
 
 /* rp_model_score_pairs - out[p] = normalised prediction in [0, 1] of the dense pair

@@ -93,7 +93,17 @@ int rp_la_dposv_info(int64_t n, double *a, double *b, int *info)
     int rc = RP_OK;
     RP_REQUIRE(n > 0 && n <= INT32_MAX, RP_ERR_INTERNAL, "dposv: bad dimension n=%lld",
                (long long)n);
-    *info = (int)LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, 1, a, (lapack_int)n, b, 1);
+    /* The call LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', ...) makes, without its transposed n x n
+     * copy (141 MB for rp-eval's linear regression): transpose in place, then column-major 'U'
+     * on the same upper triangle, so the same bits. A holds the factor afterwards. */
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t c = r + 1; c < n; c++) {
+            double t = a[r * n + c];
+            a[r * n + c] = a[c * n + r];
+            a[c * n + r] = t;
+        }
+    *info = (int)LAPACKE_dposv_work(LAPACK_COL_MAJOR, 'U', (lapack_int)n, 1, a, (lapack_int)n, b,
+                                    (lapack_int)n);
     RP_REQUIRE(*info >= 0, RP_ERR_INTERNAL, "dposv: LAPACK info=%d", *info);
 cleanup:
     return rc;

@@ -4,6 +4,9 @@
 #include "rp_linreg.h"
 
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,7 @@
 #include "rp_baseline.h"
 #include "rp_csr.h"
 #include "rp_err.h"
+#include "rp_fault.h"
 #include "rp_h5.h"
 #include "rp_la.h"
 #include "rp_mpi.h"
@@ -182,11 +186,14 @@ cleanup:
     return rc;
 }
 
-/* Fixed-point normal equations: A [p, p] and b [p] scaled by 2^e, columns
- * [intercept, user features (pu - 1), item features]. */
+/* Fixed-point normal equations scaled by 2^e, columns [intercept, user features (pu - 1), item
+ * features]: every rank sums its users' part of the top rows Au [pu, p] (the user x user and
+ * user x item blocks) and its items' part of b [p]; the item x item block needs only the
+ * items' features and train counts, so rank 0 alone makes it, in the matrix it solves. No rank
+ * holds a p x p sum of its own any more (p ~ 4,200 at full size: 141 MB). */
 typedef struct normal_eq {
     int64_t p, pu;
-    int64_t *A, *b;
+    int64_t *Au, *b;
     double scale;
     double *t;       /* [p - pu] per-user sum of item features */
     int64_t *touch;  /* item columns touched for the current user */
@@ -245,9 +252,9 @@ static void ne_user(normal_eq *ne, const feat_rows *fu, const feat_rows *fi, con
         double ga = ka == k0 ? 1.0 : fu->val[ka];
         for (int64_t kb = k0; kb < k1; kb++) {
             int64_t cb = kb == k0 ? 0 : 1 + fu->col[kb];
-            fx_add(&ne->A[ca * p + cb], n * ga * (kb == k0 ? 1.0 : fu->val[kb]), ne->scale);
+            fx_add(&ne->Au[ca * p + cb], n * ga * (kb == k0 ? 1.0 : fu->val[kb]), ne->scale);
         }
-        int64_t *row = &ne->A[ca * p + pu];
+        int64_t *row = &ne->Au[ca * p + pu];
         if (ga == 1.0) /* one-hot columns: the same rounded t_u for every such row */
             for (int64_t x = 0; x < nt; x++) row[ne->touch[x]] += ne->tfx[x];
         else
@@ -257,41 +264,88 @@ static void ne_user(normal_eq *ne, const feat_rows *fu, const feat_rows *fi, con
     }
 }
 
-/* Item side: n_i f_i f_i^T and f_i S_i. */
-static void ne_item(normal_eq *ne, const feat_rows *fi, const rp_csr_block *bi, int64_t r)
+/* Item side of b: f_i S_i for my items. */
+static void ne_item_b(normal_eq *ne, const feat_rows *fi, const rp_csr_block *bi, int64_t r)
 {
-    int64_t i = bi->r0 + r, z0 = bi->offsets[bi->r0], p = ne->p, pu = ne->pu;
+    int64_t i = bi->r0 + r, z0 = bi->offsets[bi->r0];
     int64_t a0 = bi->offsets[i] - z0, a1 = bi->offsets[i + 1] - z0;
-    double n = (double)(a1 - a0), S = 0.0;
+    double S = 0.0;
     for (int64_t z = a0; z < a1; z++) S += bi->val[z];
-    for (int64_t ka = fi->off[i]; ka < fi->off[i + 1]; ka++) {
-        int64_t ca = pu + fi->col[ka];
-        for (int64_t kb = fi->off[i]; kb < fi->off[i + 1]; kb++)
-            fx_add(&ne->A[ca * p + pu + fi->col[kb]], n * fi->val[ka] * fi->val[kb], ne->scale);
-        fx_add(&ne->b[ca], fi->val[ka] * S, ne->scale);
+    for (int64_t ka = fi->off[i]; ka < fi->off[i + 1]; ka++)
+        fx_add(&ne->b[ne->pu + fi->col[ka]], fi->val[ka] * S, ne->scale);
+}
+
+/* Item x item block of every item, n_i f_i f_i^T with n_i its train count (from the replicated
+ * offsets), added into A (rank 0's p x p sums). */
+static void ne_item_block(const normal_eq *ne, const feat_rows *fi, const int64_t *offsets,
+                          int64_t *A)
+{
+    int64_t p = ne->p, pu = ne->pu;
+    for (int64_t i = 0; i < fi->n; i++) {
+        double n = (double)(offsets[i + 1] - offsets[i]);
+        for (int64_t ka = fi->off[i]; ka < fi->off[i + 1]; ka++) {
+            int64_t ca = pu + fi->col[ka];
+            for (int64_t kb = fi->off[i]; kb < fi->off[i + 1]; kb++)
+                fx_add(&A[ca * p + pu + fi->col[kb]], n * fi->val[ka] * fi->val[kb], ne->scale);
+        }
     }
 }
 
-/* Reduce the fixed-point sums (exact), solve on rank 0, broadcast w [p]. Collective. */
-static int ne_solve(MPI_Comm comm, normal_eq *ne, double ridge, double *w)
+/* Rank 0's exact sums A [p, p]: the reduced top rows, their mirror, the item block; then the
+ * same storage turned into doubles in place (memcpy gives it the effective type double). */
+static double *ne_assemble(const normal_eq *ne, const feat_rows *fi, const int64_t *offsets,
+                           int64_t *A)
+{
+    int64_t p = ne->p;
+    for (int64_t r = 0; r < ne->pu; r++) /* the user x item block's lower triangle */
+        for (int64_t c = ne->pu; c < p; c++) A[c * p + r] = A[r * p + c];
+    ne_item_block(ne, fi, offsets, A);
+    for (int64_t x = 0; x < p * p; x++) {
+        double v = (double)A[x] / ne->scale;
+        memcpy(&A[x], &v, sizeof v);
+    }
+    return (double *)(void *)A;
+}
+
+/* Reduce the fixed-point sums to rank 0 (exact), solve there, broadcast w [p]. Collective.
+ * Rank 0 reduces the top rows in place and grows them into its p x p matrix (realloc: mremap for
+ * a block this size), so Au and the matrix are never held side by side. */
+static int ne_solve(MPI_Comm comm, normal_eq *ne, const feat_rows *fi, const int64_t *offsets,
+                    double ridge, double *w)
 {
     int rc = RP_OK, rank = 0, n = 0, info = 0;
-    int64_t p = ne->p;
-    double *A = NULL;
+    int64_t p = ne->p, *A = NULL, *b = NULL;
     RP_MPI(MPI_Comm_rank(comm, &rank));
-    RP_CALL(rp_int_cast(p * p, &n));
-    RP_MPI(MPI_Allreduce(MPI_IN_PLACE, ne->A, n, MPI_INT64_T, MPI_SUM, comm));
-    RP_MPI(MPI_Allreduce(MPI_IN_PLACE, ne->b, (int)p, MPI_INT64_T, MPI_SUM, comm));
-    for (int64_t r = 0; r < ne->pu; r++) /* the user x item block's lower triangle */
-        for (int64_t c = ne->pu; c < p; c++) ne->A[c * p + r] = ne->A[r * p + c];
-    /* Rank 0 solves; every outcome, out of memory included, reaches the others by info. */
-    if (rank == 0 && (A = malloc((size_t)(p * p) * sizeof *A)) == NULL) info = INT32_MIN;
-    if (rank == 0 && A != NULL) {
-        for (int64_t x = 0; x < p * p; x++) A[x] = (double)ne->A[x] / ne->scale;
-        for (int64_t x = 0; x < p; x++) w[x] = (double)ne->b[x] / ne->scale;
-        for (int64_t x = 1; x < p; x++) A[x * p + x] += ridge;
-        if (rp_la_dposv_info(p, A, w, &info) != RP_OK) info = INT32_MIN + 1;
+    RP_CALL(rp_int_cast(ne->pu * p, &n));
+    if (rank == 0) b = rp_calloc((size_t)p, sizeof *b);
+    RP_AGREE_LOCAL(comm, rank == 0 && b == NULL);
+    /* In pieces of 2^19 entries: a reduction tree's buffers stay at 4 MB, not |Au| (54 MB at
+     * full size). */
+    for (int64_t x = 0, piece = 1 << 19; x < (int64_t)n; x += piece) {
+        int cnt = (int)(n - x < piece ? n - x : piece);
+        if (rank == 0)
+            RP_MPI(MPI_Reduce(MPI_IN_PLACE, ne->Au + x, cnt, MPI_INT64_T, MPI_SUM, 0, comm));
+        else
+            RP_MPI(MPI_Reduce(ne->Au + x, NULL, cnt, MPI_INT64_T, MPI_SUM, 0, comm));
     }
+    RP_MPI(MPI_Reduce(ne->b, b, (int)p, MPI_INT64_T, MPI_SUM, 0, comm));
+#ifdef __GLIBC__
+    /* The interactions freed before the solve may sit in heap pages glibc keeps (blocks below
+     * its mmap threshold): give them back before rank 0's largest allocation. */
+    if (rank == 0) malloc_trim(0);
+#endif
+    if (rank == 0 && (A = rp_realloc(ne->Au, (size_t)(p * p) * sizeof *A)) != NULL) {
+        ne->Au = NULL; /* now the top rows of A */
+        memset(A + ne->pu * p, 0, (size_t)((p - ne->pu) * p) * sizeof *A);
+        double *Ad = ne_assemble(ne, fi, offsets, A);
+        for (int64_t x = 0; x < p; x++) w[x] = (double)b[x] / ne->scale;
+        for (int64_t x = 1; x < p; x++) Ad[x * p + x] += ridge;
+        if (rp_la_dposv_info(p, Ad, w, &info) != RP_OK) info = INT32_MIN + 1;
+    } else if (rank == 0) {
+        info = INT32_MIN; /* every outcome, out of memory included, reaches the others by info */
+    }
+    free(ne->Au);
+    ne->Au = NULL;
     RP_MPI(MPI_Bcast(&info, 1, MPI_INT, 0, comm));
     RP_REQUIRE(info != INT32_MIN, RP_ERR_NOMEM, "linear regression: out of memory for %lld^2",
                (long long)p);
@@ -302,12 +356,13 @@ static int ne_solve(MPI_Comm comm, normal_eq *ne, double ridge, double *w)
     RP_MPI(MPI_Bcast(w, (int)p, MPI_DOUBLE, 0, comm));
 cleanup:
     free(A);
+    free(b);
     return rc;
 }
 
 static void normal_eq_clear(normal_eq *ne)
 {
-    free(ne->A);
+    free(ne->Au);
     free(ne->b);
     free(ne->t);
     free(ne->touch);
@@ -321,11 +376,11 @@ static int ne_alloc(normal_eq *ne, int64_t pu, int64_t pi)
     int rc = RP_OK;
     ne->pu = pu;
     ne->p = pu + pi;
-    /* 8000 columns: two 8000^2 matrices (int64 and double) are 1 GiB; beyond, refuse. */
+    /* 8000 columns: rank 0's 8000^2 matrix is 512 MB; beyond, refuse. */
     if (ne->p > 8000)
         RP_FAIL_USER0(RP_ERR_DATA, "linear regression: %lld feature columns is too wide "
                       "(lower the maximum cardinality)", (long long)ne->p);
-    RP_ALLOC(ne->A = calloc((size_t)(ne->p * ne->p), sizeof *ne->A));
+    RP_ALLOC(ne->Au = calloc((size_t)(ne->pu * ne->p), sizeof *ne->Au));
     RP_ALLOC(ne->b = calloc((size_t)ne->p, sizeof *ne->b));
     RP_ALLOC(ne->t = calloc((size_t)(pi > 0 ? pi : 1), sizeof *ne->t));
     RP_ALLOC(ne->touch = malloc((size_t)(pi > 0 ? pi : 1) * sizeof *ne->touch));
@@ -364,6 +419,14 @@ cleanup:
     return rc;
 }
 
+static void drop_entries(rp_csr_block *b)
+{
+    free(b->idx);
+    free(b->val);
+    b->idx = NULL;
+    b->val = NULL;
+}
+
 int rp_linreg_fit(MPI_Comm comm, hid_t shards, hid_t features, const rp_linreg_opts *o,
                   rp_model **m)
 {
@@ -391,8 +454,11 @@ int rp_linreg_fit(MPI_Comm comm, hid_t shards, hid_t features, const rp_linreg_o
     RP_AGREE_LOCAL(comm, w == NULL);
     ne.scale = fx_scale(&fu, &fi, bu.offsets[n_users], ymax);
     for (int64_t r = 0; r < bu.nr; r++) ne_user(&ne, &fu, &fi, &bu, r);
-    for (int64_t r = 0; r < bi.nr; r++) ne_item(&ne, &fi, &bi, r);
-    RP_CALL(ne_solve(comm, &ne, o->ridge, w));
+    for (int64_t r = 0; r < bi.nr; r++) ne_item_b(&ne, &fi, &bi, r);
+    /* Rank 0's p x p matrix must not meet the interactions: only the offsets stay. */
+    drop_entries(&bu);
+    drop_entries(&bi);
+    RP_CALL(ne_solve(comm, &ne, &fi, bi.offsets, o->ridge, w));
     RP_CALL(linreg_model(&fu, &fi, ne.pu, w, m));
 cleanup:
     free(w);

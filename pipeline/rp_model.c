@@ -58,19 +58,28 @@ static int dot_pairs(const rp_model *m, const int32_t *users, const int32_t *ite
     return RP_OK;
 }
 
-/* The float products of a user block (before finish): the one GEMM both paths share. */
-static int dot_raw(const rp_model *m, int64_t u0, int64_t nu, float *out)
+/* The float products of a user block and an item range (before finish): the one GEMM every
+ * scoring path shares. */
+static int dot_raw_tile(const rp_model *m, int64_t u0, int64_t nu, int64_t i0, int64_t ni,
+                        float *out)
 {
     const dot_impl *im = m->impl;
     int rc = RP_OK;
-    RP_REQUIRE(u0 >= 0 && u0 + nu <= m->n_users && im->d <= 1 << 20, RP_ERR_INTERNAL,
-               "score_block: users [%lld, +%lld) outside %lld", (long long)u0, (long long)nu,
-               (long long)m->n_users);
-    if (nu == 0) goto cleanup;
-    RP_CALL(rp_la_sgemm(0, 1, (int)nu, (int)m->n_items, (int)im->d, 1.0f, im->Uf + u0 * im->d,
-                        (int)im->d, im->Vf, (int)im->d, 0.0f, out, (int)m->n_items));
+    RP_REQUIRE(u0 >= 0 && u0 + nu <= m->n_users && i0 >= 0 && ni >= 0 && i0 + ni <= m->n_items &&
+                   im->d <= 1 << 20,
+               RP_ERR_INTERNAL, "score_block: users [%lld, +%lld) x items [%lld, +%lld) outside "
+               "%lld x %lld", (long long)u0, (long long)nu, (long long)i0, (long long)ni,
+               (long long)m->n_users, (long long)m->n_items);
+    if (nu == 0 || ni == 0) goto cleanup;
+    RP_CALL(rp_la_sgemm(0, 1, (int)nu, (int)ni, (int)im->d, 1.0f, im->Uf + u0 * im->d,
+                        (int)im->d, im->Vf + i0 * im->d, (int)im->d, 0.0f, out, (int)ni));
 cleanup:
     return rc;
+}
+
+static int dot_raw(const rp_model *m, int64_t u0, int64_t nu, float *out)
+{
+    return dot_raw_tile(m, u0, nu, 0, m->n_items, out);
 }
 
 static int dot_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
@@ -231,6 +240,16 @@ int rp_model_dot_raw_block(const rp_model *m, int64_t u0, int64_t nu, float *out
     int rc = RP_OK;
     RP_REQUIRE(m->ops == &dot_ops, RP_ERR_INTERNAL, "model '%s' is not of the dot kind", m->name);
     rc = dot_raw(m, u0, nu, out);
+cleanup:
+    return rc;
+}
+
+int rp_model_dot_raw_tile(const rp_model *m, int64_t u0, int64_t nu, int64_t i0, int64_t ni,
+                          float *out)
+{
+    int rc = RP_OK;
+    RP_REQUIRE(m->ops == &dot_ops, RP_ERR_INTERNAL, "model '%s' is not of the dot kind", m->name);
+    rc = dot_raw_tile(m, u0, nu, i0, ni, out);
 cleanup:
     return rc;
 }

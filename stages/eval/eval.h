@@ -119,7 +119,11 @@ typedef struct eval_state {
 int eval_parse(int argc, char **argv, eval_opts *o);
 /* eval_load_test - this rank's block of /test and the aligned truth. Collective. */
 int eval_load_test(MPI_Comm comm, const eval_opts *o, eval_test *t);
-/* eval_load_models - baselines (fitted here) and model files that exist. Collective. */
+/* eval_load_baselines - the baselines, fitted here (the first entries). Runs before
+ * eval_load_test: the linear regression's solve on rank 0 holds a p x p matrix (141 MB at full
+ * size), which then never meets the test split. Collective. */
+int eval_load_baselines(MPI_Comm comm, const eval_opts *o, eval_state *s);
+/* eval_load_models - the model files that exist, after the baselines. Collective. */
 int eval_load_models(MPI_Comm comm, const eval_opts *o, eval_state *s);
 /* eval_score_all - every entry's metrics into s->metrics / s->counts. Collective. */
 int eval_score_all(MPI_Comm comm, const eval_opts *o, eval_state *s);

@@ -226,6 +226,11 @@ static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
         if (u < 0 || i < 0) continue;
         out[m++] = (truth_rec){u, i, e[k]};
     }
+    free(ru); /* the block's raw columns are in out now: keep the peak at one copy */
+    free(ri);
+    free(e);
+    ru = ri = NULL;
+    e = NULL;
     /* Group by owner rank (a stable counting sort: the receivers need no order). */
     RP_ALLOC(own = malloc((size_t)(m + 1) * sizeof *own));
     RP_ALLOC(*recs = malloc((size_t)(m + 1) * sizeof **recs));
@@ -543,7 +548,7 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
-int eval_load_models(MPI_Comm comm, const eval_opts *o, eval_state *s)
+int eval_load_baselines(MPI_Comm comm, const eval_opts *o, eval_state *s)
 {
     int rc = RP_OK;
     double t0 = MPI_Wtime();
@@ -551,6 +556,13 @@ int eval_load_models(MPI_Comm comm, const eval_opts *o, eval_state *s)
     rp_log_info("fitting baselines on %s", o->shards);
     RP_CALL(load_baselines(comm, o, s));
     rp_log_info("baselines fitted (%.2f s with input hashing)", MPI_Wtime() - t0);
+cleanup:
+    return rp_mpi_agree(comm, rc);
+}
+
+int eval_load_models(MPI_Comm comm, const eval_opts *o, eval_state *s)
+{
+    int rc = RP_OK;
     RP_CALL(load_model_file(comm, &s->test, s, "als", o->als));
     RP_CALL(load_model_file(comm, &s->test, s, "twotower", o->twotower));
     RP_CALL(load_model_file(comm, &s->test, s, "hybrid", o->hybrid));

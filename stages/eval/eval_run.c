@@ -32,6 +32,7 @@ int eval_run(MPI_Comm comm, int argc, char **argv)
     rp_stage st;
     int rc = rp_stage_begin(comm, "rp-eval", argc, argv, &st);
     if (rc == RP_OK) rc = eval_parse(argc, argv, &o);
+    if (rc == RP_OK) rc = eval_load_baselines(comm, &o, &s);
     if (rc == RP_OK) rc = rp_mpi_agree(comm, eval_load_test(comm, &o, &s.test));
     if (rc == RP_OK) rc = eval_load_models(comm, &o, &s);
     if (rc == RP_OK) rc = eval_score_all(comm, &o, &s);

@@ -37,7 +37,7 @@ int rec_better(float a, int32_t ia, float b, int32_t ib);
 void rec_topk(const float *scores, int64_t n, const uint32_t *mark, uint32_t stamp, int k,
               int32_t *heap, int32_t *idx, float *val);
 
-/* One kept candidate of rec_topk_monotone: its rank (rec_better as one integer: larger is
+/* One candidate of the fused top-K: its rank (rec_better as one integer: larger is
  * better), score, sort key (sign * raw product) and dense item index. */
 typedef struct rec_entry {
     uint64_t rank;
@@ -45,13 +45,78 @@ typedef struct rec_entry {
     int32_t item;
 } rec_entry;
 
-/* rec_topk_monotone - rec_topk on the raw float products of a dot-form model whose score is
- * monotone in them (rp_model_dot_monotone(m) == sign, non-zero): the same idx/val as rec_topk
- * on the finished scores, but only candidates whose product beats the K-th best so far are
- * finished (rp_model_dot_finish) and touch the heap. raw[0..n) is scratch (negated in place
- * when sign < 0). heap: k entries of scratch. Local, deterministic. */
-void rec_topk_monotone(float *raw, int64_t n, const rp_model *m, int sign, const uint32_t *mark,
-                       uint32_t stamp, int k, rec_entry *heap, int32_t *idx, float *val);
+/* Fused scoring of dot-form models whose score is monotone in the float product
+ * (rp_model_dot_monotone(m) == sign, non-zero): a user's items arrive in index order, tile by
+ * tile of raw products; only candidates whose product beats the K-th best so far are finished
+ * (rp_model_dot_finish) and buffered; a full buffer keeps its K best (quickselect) and raises the
+ * threshold. The result (idx/val) is the one rec_topk gives on the finished scores. */
+typedef struct rec_topk_run {
+    rec_entry *ent; /* REC_RUN_CAP(k) entries, borrowed */
+    int n, cap;
+    float kthr;     /* keys <= kthr cannot enter; NaN: no shortcut yet */
+} rec_topk_run;
+
+/* Candidates buffered per user: selection every K + 32 or more new ones keeps it O(1) each. */
+#define REC_RUN_CAP(k) (2 * (k) + 32)
+
+/* Tile sizes of the fused path: a tile of products stays in the L2 cache while it is scanned;
+ * tiling needs the candidate buffers of a whole user block (RP_MODEL_USER_BLOCK of them). */
+#define REC_TILE_BYTES (512 * 1024)
+#define REC_HEAP_BYTES (8 * 1024 * 1024)
+#define REC_SMALL_GEMM_MN 1200
+
+/* rec_topk_begin - start a user's run over ent (REC_RUN_CAP(k) entries of scratch). Local. */
+void rec_topk_begin(rec_topk_run *t, rec_entry *ent, int k);
+
+/* rec_topk_feed - offer items i0 .. i0+n-1 (i0 a multiple of 16, every item after those fed
+ * before) with raw products raw[0..n) (scratch: negated in place when sign < 0), skipping items
+ * whose bit is set in excl (bit i of excl[i / 16]; NULL: none). Local, deterministic. */
+void rec_topk_feed(rec_topk_run *t, float *raw, int64_t i0, int64_t n, const uint16_t *excl,
+                   const rp_model *m, int sign, int k);
+
+/* rec_topk_end - the k best fed items in rank order: idx[k] dense item indices (-1 past the
+ * candidates), val[k] finished scores (NaN there). Empties the run. Local. */
+void rec_topk_end(rec_topk_run *t, int k, int32_t *idx, float *val);
+
+/* rec_excl_set - set the bits of items[0..n) in an exclusion bitset. Local. */
+void rec_excl_set(uint16_t *bits, const int32_t *items, int64_t n);
+
+/* rec_tile_width - items per tile of the fused path for a GEMM of nu users (a multiple of 16, or
+ * n_items: no tiling, when the block's heaps for this k would be large or a tile's GEMM would
+ * run another BLAS kernel than the whole row's). Depends on nu, n_items and k only, so the tiles
+ * are the same for any rank count. Local. */
+int64_t rec_tile_width(int64_t nu, int64_t n_items, int k);
+
+/* Probe items of the fused path (recommend_probe.c): K + 128 items picked from the model
+ * (highest product with the mean user), scored for a whole user block by one small GEMM, give
+ * each user a lower bound on its K-th best score before its first tile. */
+typedef struct rec_probe {
+    int64_t n, d;   /* probe items (0: none), model width */
+    int32_t *items; /* [n] dense item indices */
+    float *Vp;      /* [n, d] their float factors */
+    double *vnorm;  /* [n] Euclidean norms of those */
+    float *Uf;      /* [n_users, d] float user factors (the model's casts) */
+    double *unorm;  /* [n_users] */
+    float *raw;     /* [RP_MODEL_USER_BLOCK, n] products of the current block */
+    float *tmp;     /* [n] scratch */
+} rec_probe;
+
+/* rec_probe_create - probes of a monotone dot-form model for top-k (p->n = 0, no probes, for
+ * other models or when k + 128 exceeds a quarter of the items). Local, deterministic.
+ * Returns RP_OK, RP_ERR_NOMEM. */
+int rec_probe_create(const rp_model *m, int k, rec_probe *p);
+void rec_probe_clear(rec_probe *p);
+
+/* rec_probe_block - the probes' products for users u0 .. u0+nu-1 (nu <= RP_MODEL_USER_BLOCK).
+ * Local. */
+int rec_probe_block(rec_probe *p, int64_t u0, int64_t nu);
+
+/* rec_probe_cut - for user u (row of the last rec_probe_block): a key below which no item can
+ * enter the user's top k (its score is below that of k non-excluded probe items, with a
+ * margin for the rounding of another GEMM shape), or NaN when there is no such bound; a valid
+ * initial rec_topk_run kthr. excl: the user's exclusion bits or NULL. Local. */
+float rec_probe_cut(rec_probe *p, int64_t row, int64_t u, const uint16_t *excl, const rp_model *m,
+                    int sign, int k);
 
 /* rec_select_users - dense indices (sorted, unique) of the users to recommend for: every user
  * when spec is NULL, else the raw ids "1,2,3" or "@file" (ids separated by commas, spaces or

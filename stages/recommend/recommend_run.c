@@ -185,25 +185,143 @@ cleanup:
     return rp_mpi_agree(c->comm, rc);
 }
 
+/* Scratch of the scoring loop. */
+typedef struct rec_scratch {
+    float *buf;          /* products or scores of one GEMM */
+    uint32_t *mark;      /* exclusion stamps (finishing path) */
+    int32_t *heap, *idx; /* k each */
+    rec_entry *eheap;    /* RP_MODEL_USER_BLOCK candidate buffers (fused path) */
+    rec_topk_run *run;   /* RP_MODEL_USER_BLOCK */
+    uint16_t *excl;      /* RP_MODEL_USER_BLOCK exclusion bitsets of excl_words each */
+    int64_t excl_words;
+    float *cut;          /* RP_MODEL_USER_BLOCK initial thresholds from the probes */
+    rec_probe probe;
+} rec_scratch;
+
+static void scratch_clear(rec_scratch *w)
+{
+    free(w->buf);
+    free(w->mark);
+    free(w->heap);
+    free(w->idx);
+    free(w->eheap);
+    free(w->run);
+    free(w->excl);
+    free(w->cut);
+    rec_probe_clear(&w->probe);
+}
+
+static int scratch_alloc(const rec_ctx *c, int k, int fused, rec_scratch *w)
+{
+    int rc = RP_OK;
+    size_t nb = RP_MODEL_USER_BLOCK;
+    w->excl_words = (c->n_items + 15) / 16;
+    RP_ALLOC(w->buf = malloc(nb * (size_t)c->n_items * sizeof *w->buf));
+    RP_ALLOC(w->idx = malloc((size_t)k * sizeof *w->idx));
+    if (fused) {
+        /* One buffer per user of a block when tiled (rec_tile_width's test), else one. */
+        size_t cap = (size_t)REC_RUN_CAP(k);
+        size_t nh = (double)nb * (double)cap * sizeof(rec_entry) <= REC_HEAP_BYTES ? nb : 1;
+        RP_ALLOC(w->eheap = malloc(nh * cap * sizeof *w->eheap));
+        RP_ALLOC(w->run = malloc(nb * sizeof *w->run));
+        RP_ALLOC(w->excl = malloc(nb * (size_t)w->excl_words * sizeof *w->excl));
+        RP_ALLOC(w->cut = malloc(nb * sizeof *w->cut));
+        RP_CALL(rec_probe_create(c->m, k, &w->probe));
+    } else {
+        RP_ALLOC(w->mark = calloc((size_t)c->n_items, sizeof *w->mark));
+        RP_ALLOC(w->heap = malloc((size_t)k * sizeof *w->heap));
+    }
+cleanup:
+    return rc;
+}
+
+static void store_row(const rec_ctx *c, rec_result *r, int64_t x, const int32_t *idx)
+{
+    int64_t row = x - c->s0;
+    r->user_raw[row] = c->user_raw[c->sel[x]];
+    for (int j = 0; j < r->k; j++)
+        r->items[row * r->k + j] = idx[j] < 0 ? -1 : c->item_raw[idx[j]];
+}
+
+/* Selected users sel[s .. e) of one aligned block, finishing every score: one GEMM (the
+ * model's score_block) and a heap per user. */
+static int block_finished(const rec_ctx *c, const rec_opts *o, int64_t s, int64_t e,
+                          rec_scratch *w, rec_result *r)
+{
+    int rc = RP_OK, k = o->k;
+    int64_t u0 = c->sel[s], nu = c->sel[e - 1] - u0 + 1;
+    RP_CALL(rp_model_score_block(c->m, u0, nu, w->buf));
+    for (int64_t x = s; x < e; x++) {
+        int64_t u = c->sel[x];
+        uint32_t stamp = (uint32_t)(x + 1); /* distinct per selected user: no reset needed */
+        if (o->exclude_train)
+            for (int64_t t = c->off[u]; t < c->off[u + 1]; t++)
+                w->mark[c->train_items[t - c->train_base]] = stamp;
+        rec_topk(w->buf + (u - u0) * c->n_items, c->n_items, o->exclude_train ? w->mark : NULL,
+                 stamp, k, w->heap, w->idx, r->scores + (x - c->s0) * k);
+        store_row(c, r, x, w->idx);
+    }
+cleanup:
+    return rc;
+}
+
+/* The same users for a dot-form model monotone in its products (fused): tile by tile of items,
+ * a GEMM of the block's users into a cache-sized buffer, then each user's running top-K scans
+ * its row of the tile; the post transform and clamp are applied only to the few candidates. */
+static int block_fused(const rec_ctx *c, const rec_opts *o, int sign, int64_t s, int64_t e,
+                       rec_scratch *w, rec_result *r)
+{
+    int rc = RP_OK, k = o->k;
+    int64_t u0 = c->sel[s], nu = c->sel[e - 1] - u0 + 1, ni = c->n_items;
+    int64_t tw = rec_tile_width(nu, ni, k), nwords = w->excl_words;
+    int tiled = tw < ni;
+    memset(w->excl, 0, (size_t)(nu * nwords) * sizeof *w->excl);
+    for (int64_t x = s; x < e && o->exclude_train; x++) {
+        int64_t u = c->sel[x];
+        rec_excl_set(w->excl + (u - u0) * nwords, c->train_items + (c->off[u] - c->train_base),
+                     c->off[u + 1] - c->off[u]);
+    }
+    RP_CALL(rec_probe_block(&w->probe, u0, nu));
+    for (int64_t x = s; x < e; x++) {
+        int64_t row = c->sel[x] - u0;
+        w->cut[x - s] = w->probe.n == 0 ? NAN
+                                        : rec_probe_cut(&w->probe, row, c->sel[x],
+                                                        w->excl + row * nwords, c->m, sign, k);
+        if (!tiled) continue;
+        rec_topk_begin(&w->run[x - s], w->eheap + (x - s) * REC_RUN_CAP(k), k);
+        w->run[x - s].kthr = w->cut[x - s];
+    }
+    for (int64_t i0 = 0; i0 < ni; i0 += tw) {
+        int64_t n = ni - i0 < tw ? ni - i0 : tw;
+        RP_CALL(rp_model_dot_raw_tile(c->m, u0, nu, i0, n, w->buf));
+        for (int64_t x = s; x < e; x++) {
+            int64_t row = c->sel[x] - u0;
+            rec_topk_run *run = tiled ? &w->run[x - s] : &w->run[0];
+            if (!tiled) {
+                rec_topk_begin(run, w->eheap, k);
+                run->kthr = w->cut[x - s];
+            }
+            rec_topk_feed(run, w->buf + row * n, i0, n, w->excl + row * nwords, c->m, sign, k);
+            if (i0 + n < ni) continue;
+            rec_topk_end(run, k, w->idx, r->scores + (x - c->s0) * k);
+            store_row(c, r, x, w->idx);
+        }
+    }
+cleanup:
+    return rc;
+}
+
 /* Score my slice block by block: each aligned block's selected users span [first, last] is one
- * GEMM (same shape for any rank count), then a heap per user. Dot-form models with a monotone
- * score keep the raw products and finish only the candidates that can enter the top K. */
+ * GEMM shape whatever the rank count (tiled alike on every rank count), so the bits are too. */
 static int score_slice(rec_ctx *c, const rec_opts *o, rec_result *r, double *pairs)
 {
     int rc = RP_OK, k = o->k;
-    float *buf = NULL;
-    uint32_t *mark = NULL;
-    int32_t *heap = NULL, *idx = NULL;
-    rec_entry *eheap = NULL;
+    rec_scratch w = {0};
     int64_t n = c->s1 - c->s0;
     int sign = rp_model_dot_monotone(c->m);
     r->k = k;
     r->n_local = n;
-    RP_ALLOC(buf = malloc((size_t)(RP_MODEL_USER_BLOCK * c->n_items) * sizeof *buf));
-    RP_ALLOC(mark = calloc((size_t)c->n_items, sizeof *mark));
-    RP_ALLOC(heap = malloc((size_t)k * sizeof *heap));
-    RP_ALLOC(eheap = malloc((size_t)k * sizeof *eheap));
-    RP_ALLOC(idx = malloc((size_t)k * sizeof *idx));
+    RP_CALL(scratch_alloc(c, k, sign != 0, &w));
     RP_ALLOC(r->user_raw = malloc((size_t)(n > 0 ? n : 1) * sizeof *r->user_raw));
     RP_ALLOC(r->items = malloc((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->items));
     RP_ALLOC(r->scores = malloc((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->scores));
@@ -212,37 +330,15 @@ static int score_slice(rec_ctx *c, const rec_opts *o, rec_result *r, double *pai
     for (int64_t s = c->s0; s < c->s1;) {
         int64_t b = c->sel[s] / RP_MODEL_USER_BLOCK, e = s;
         while (e < c->s1 && c->sel[e] / RP_MODEL_USER_BLOCK == b) e++;
-        int64_t u0 = c->sel[s], nu = c->sel[e - 1] - u0 + 1;
-        if (sign != 0) RP_CALL(rp_model_dot_raw_block(c->m, u0, nu, buf));
-        else RP_CALL(rp_model_score_block(c->m, u0, nu, buf));
-        *pairs += (double)nu * (double)c->n_items;
-        for (int64_t x = s; x < e; x++) {
-            int64_t u = c->sel[x], row = x - c->s0;
-            uint32_t stamp = (uint32_t)(x + 1); /* distinct per selected user: no reset needed */
-            if (o->exclude_train)
-                for (int64_t t = c->off[u]; t < c->off[u + 1]; t++)
-                    mark[c->train_items[t - c->train_base]] = stamp;
-            float *row_scores = buf + (u - u0) * c->n_items;
-            const uint32_t *ex = o->exclude_train ? mark : NULL;
-            if (sign != 0)
-                rec_topk_monotone(row_scores, c->n_items, c->m, sign, ex, stamp, k, eheap, idx,
-                                  r->scores + row * k);
-            else
-                rec_topk(row_scores, c->n_items, ex, stamp, k, heap, idx, r->scores + row * k);
-            r->user_raw[row] = c->user_raw[u];
-            for (int j = 0; j < k; j++)
-                r->items[row * k + j] = idx[j] < 0 ? -1 : c->item_raw[idx[j]];
-        }
+        if (sign != 0) RP_CALL(block_fused(c, o, sign, s, e, &w, r));
+        else RP_CALL(block_finished(c, o, s, e, &w, r));
+        *pairs += (double)(c->sel[e - 1] - c->sel[s] + 1) * (double)c->n_items;
         s = e;
         rp_progress_update(&pg, s - c->s0);
     }
     rp_progress_end(&pg);
 cleanup:
-    free(buf);
-    free(mark);
-    free(heap);
-    free(eheap);
-    free(idx);
+    scratch_clear(&w);
     return rc;
 }
 

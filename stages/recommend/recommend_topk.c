@@ -1,5 +1,7 @@
-/* recommend_topk.c - top-K per user with a bounded heap (O(n log k), k entries of memory) and a
- * total order (score, then item index) so ties are broken the same way everywhere. */
+/* recommend_topk.c - top-K per user with a total order (score, then item index) so ties are
+ * broken the same way everywhere: a bounded heap over finished scores (any model), and the
+ * fused running top-K over raw products of monotone dot-form models (threshold scan, candidate
+ * buffer, quickselect). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,102 +92,175 @@ static uint64_t rank_key(float s, int32_t item)
     return (uint64_t)u << 32 | (uint32_t)~(uint32_t)item;
 }
 
-/* Min-heap of entries on "better" (root = worst kept), for rec_topk_monotone. */
-static int ent_better(const rec_entry *a, const rec_entry *b) { return a->rank > b->rank; }
-
-static void ent_sift_down(rec_entry *h, int n, int p)
+/* Reorder a[0..n) so that a[0..k) hold the k largest ranks (0 < k < n; ranks are distinct:
+ * the item is part of them). Quickselect with a median-of-three pivot: deterministic. */
+static void select_best(rec_entry *a, int n, int k)
 {
-    for (;;) {
-        int l = 2 * p + 1, r = l + 1, w = p;
-        if (l < n && ent_better(&h[w], &h[l])) w = l;
-        if (r < n && ent_better(&h[w], &h[r])) w = r;
-        if (w == p) return;
-        rec_entry t = h[p];
-        h[p] = h[w];
-        h[w] = t;
-        p = w;
+    int lo = 0, hi = n - 1;
+    while (hi > lo) {
+        uint64_t x = a[lo].rank, y = a[(lo + hi) / 2].rank, z = a[hi].rank;
+        uint64_t p = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (a[i].rank > p) i++;
+            while (a[j].rank < p) j--;
+            if (i <= j) {
+                rec_entry t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        }
+        /* [lo, j] ranks >= p, [i, hi] <= p, between them the pivot itself. */
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else return;
     }
 }
 
-static void ent_sift_up(rec_entry *h, int c)
+/* Rank order (best first): insertion sort for the usual small K, qsort beyond. */
+static int cmp_rank_desc(const void *a, const void *b)
 {
-    while (c > 0) {
-        int p = (c - 1) / 2;
-        if (!ent_better(&h[p], &h[c])) return;
-        rec_entry t = h[p];
-        h[p] = h[c];
-        h[c] = t;
-        c = p;
+    uint64_t x = ((const rec_entry *)a)->rank, y = ((const rec_entry *)b)->rank;
+    return (x < y) - (x > y);
+}
+
+static void sort_best_first(rec_entry *a, int n)
+{
+    if (n > 64) {
+        qsort(a, (size_t)n, sizeof *a, cmp_rank_desc);
+        return;
+    }
+    for (int i = 1; i < n; i++) {
+        rec_entry t = a[i];
+        int j = i;
+        for (; j > 0 && a[j - 1].rank < t.rank; j--) a[j] = a[j - 1];
+        a[j] = t;
     }
 }
 
-/* Index of the first i in [i, n) with key[i] above thr or NaN. This loop sees every product:
- * blocks of 16 are tested with four SSE comparisons (not-less-or-equal is also true for NaN),
- * which GCC -O2 does not produce from the plain loop. */
-static int64_t next_candidate(const float *key, int64_t i, int64_t n, float thr)
+/* Bit j set when key[j] is above thr or NaN (not-less-or-equal), for j < len <= 16. This test
+ * sees every product: blocks of 16 with four SSE comparisons, which GCC -O2 does not produce from
+ * the plain loop. */
+static uint32_t above_mask(const float *key, int len, float thr)
+{
+    uint32_t bits = 0;
+#ifdef __SSE2__
+    if (len == 16) {
+        __m128 t = _mm_set1_ps(thr);
+        bits = (uint32_t)_mm_movemask_ps(_mm_cmpnle_ps(_mm_loadu_ps(key), t));
+        bits |= (uint32_t)_mm_movemask_ps(_mm_cmpnle_ps(_mm_loadu_ps(key + 4), t)) << 4;
+        bits |= (uint32_t)_mm_movemask_ps(_mm_cmpnle_ps(_mm_loadu_ps(key + 8), t)) << 8;
+        bits |= (uint32_t)_mm_movemask_ps(_mm_cmpnle_ps(_mm_loadu_ps(key + 12), t)) << 12;
+        return bits;
+    }
+#endif
+    for (int j = 0; j < len; j++) bits |= (uint32_t)!(key[j] <= thr) << j;
+    return bits;
+}
+
+/* Any of 16 keys above thr or NaN: the common "nothing here" answer in one movemask. */
+static int any_above16(const float *key, float thr)
 {
 #ifdef __SSE2__
     __m128 t = _mm_set1_ps(thr);
-    for (; i + 16 <= n; i += 16) {
-        __m128 a = _mm_cmpnle_ps(_mm_loadu_ps(key + i), t);
-        __m128 b = _mm_cmpnle_ps(_mm_loadu_ps(key + i + 4), t);
-        __m128 c = _mm_cmpnle_ps(_mm_loadu_ps(key + i + 8), t);
-        __m128 d = _mm_cmpnle_ps(_mm_loadu_ps(key + i + 12), t);
-        if (_mm_movemask_ps(_mm_or_ps(_mm_or_ps(a, b), _mm_or_ps(c, d))) != 0) break;
-    }
+    __m128 a = _mm_cmpnle_ps(_mm_loadu_ps(key), t);
+    __m128 b = _mm_cmpnle_ps(_mm_loadu_ps(key + 4), t);
+    __m128 c = _mm_cmpnle_ps(_mm_loadu_ps(key + 8), t);
+    __m128 d = _mm_cmpnle_ps(_mm_loadu_ps(key + 12), t);
+    return _mm_movemask_ps(_mm_or_ps(_mm_or_ps(a, b), _mm_or_ps(c, d))) != 0;
 #else
-    for (; i + 16 <= n; i += 16) {
-        int hit = 0;
-        for (int j = 0; j < 16; j++) hit |= !(key[i + j] <= thr);
-        if (hit) break;
-    }
+    return above_mask(key, 16, thr) != 0;
 #endif
-    while (i < n && key[i] <= thr) i++;
-    return i;
 }
 
-void rec_topk_monotone(float *raw, int64_t n, const rp_model *m, int sign, const uint32_t *mark,
-                       uint32_t stamp, int k, rec_entry *heap, int32_t *idx, float *val)
+void rec_excl_set(uint16_t *bits, const int32_t *items, int64_t n)
+{
+    for (int64_t t = 0; t < n; t++) bits[items[t] >> 4] |= (uint16_t)(1u << (items[t] & 15));
+}
+
+void rec_topk_begin(rec_topk_run *t, rec_entry *ent, int k)
+{
+    t->ent = ent;
+    t->n = 0;
+    t->cap = REC_RUN_CAP(k);
+    t->kthr = NAN;
+}
+
+/* Keep the k best candidates and raise the threshold. Invariant: every later key <= kthr scores
+ * at most the worst kept score, and an equal score loses to it (items come in index order, so a
+ * later item has the higher index). The worst kept entry's key qualifies, and so does the key of
+ * any dropped entry with a numeric score (it scores at most the worst kept). NaN: no shortcut
+ * (fewer than k numeric scores kept). */
+static void compact(rec_topk_run *t, int k)
+{
+    rec_entry *ent = t->ent;
+    if (t->n <= k) return;
+    select_best(ent, t->n, k);
+    int w = 0;
+    for (int r = 1; r < k; r++)
+        if (ent[r].rank < ent[w].rank) w = r;
+    if (!isnan(ent[w].score)) {
+        float thr = isnan(t->kthr) || ent[w].key > t->kthr ? ent[w].key : t->kthr;
+        for (int r = k; r < t->n; r++)
+            if (!isnan(ent[r].score) && ent[r].key > thr) thr = ent[r].key;
+        t->kthr = thr;
+    }
+    t->n = k;
+}
+
+/* Append one candidate (its key passed the threshold, not excluded), finished. */
+static void offer(rec_topk_run *t, float key, int32_t item, const rp_model *m, int sign, int k)
+{
+    float sc = rp_model_dot_finish(m, sign < 0 ? -key : key);
+    t->ent[t->n++] = (rec_entry){rank_key(sc, item), sc, key, item};
+    if (t->n == t->cap) compact(t, k);
+}
+
+void rec_topk_feed(rec_topk_run *t, float *raw, int64_t i0, int64_t n, const uint16_t *excl,
+                   const rp_model *m, int sign, int k)
 {
     /* Sort on key = sign * raw: the score is a non-decreasing function of the key (negation is
      * exact, so raw = sign * key). */
     if (sign < 0)
-        for (int64_t i = 0; i < n; i++) raw[i] = -raw[i];
-    int size = 0;
-    /* Invariant once the heap is full: every key <= kthr scores at most the root's score, and
-     * an equal score loses to the root (lower item index: items come in index order). NaN
-     * disables the shortcut (heap not full, or a NaN score kept). */
-    float kthr = NAN;
-    for (int64_t i = 0; i < n && k > 0; i++) {
-        if (size == k) {
-            i = next_candidate(raw, i, n, kthr);
-            if (i >= n) break;
-        }
-        if (mark != NULL && mark[i] == stamp) continue;
-        float key = raw[i];
-        float sc = rp_model_dot_finish(m, sign < 0 ? -key : key);
-        rec_entry e = {rank_key(sc, (int32_t)i), sc, key, (int32_t)i};
-        if (size < k) {
-            heap[size] = e;
-            ent_sift_up(heap, size++);
-            if (size == k && !isnan(heap[0].score)) kthr = heap[0].key;
-        } else if (ent_better(&e, &heap[0])) {
-            heap[0] = e;
-            ent_sift_down(heap, size, 0);
-            /* The root's score only rises, so an older threshold stays valid. */
-            if (!isnan(heap[0].score) && !(heap[0].key <= kthr)) kthr = heap[0].key;
-        } else if (!isnan(e.score) && !isnan(key)) {
-            kthr = key; /* scores at most the root's (not better, a number): so do lower keys */
+        for (int64_t x = 0; x < n; x++) raw[x] = -raw[x];
+    if (k <= 0) return;
+    for (int64_t x = 0; x < n; x += 16) {
+        int len = n - x < 16 ? (int)(n - x) : 16;
+        if (len == 16 && !any_above16(raw + x, t->kthr)) continue;
+        uint32_t ex = excl != NULL ? excl[(i0 + x) >> 4] : 0u; /* i0 is a multiple of 16 */
+        uint32_t bits = above_mask(raw + x, len, t->kthr) & ~ex;
+        while (bits != 0) {
+            int j = __builtin_ctz(bits);
+            offer(t, raw[x + j], (int32_t)(i0 + x + j), m, sign, k);
+            /* The threshold may have risen: test the rest of the block again. */
+            bits = above_mask(raw + x, len, t->kthr) & ~ex & (~1u << j);
         }
     }
-    for (int r = k - 1; r >= size; r--) {
-        idx[r] = -1;
-        val[r] = NAN;
+}
+
+void rec_topk_end(rec_topk_run *t, int k, int32_t *idx, float *val)
+{
+    compact(t, k);
+    sort_best_first(t->ent, t->n);
+    for (int r = 0; r < k; r++) {
+        idx[r] = r < t->n ? t->ent[r].item : -1;
+        val[r] = r < t->n ? t->ent[r].score : NAN;
     }
-    while (size > 0) {
-        idx[size - 1] = heap[0].item;
-        val[size - 1] = heap[0].score;
-        heap[0] = heap[--size];
-        ent_sift_down(heap, size, 0);
-    }
+    t->n = 0;
+}
+
+int64_t rec_tile_width(int64_t nu, int64_t n_items, int k)
+{
+    /* The candidate buffers of a whole user block must stay small (K up to 100,000 is allowed);
+     * rp-recommend allocates one per block user under the same test. */
+    if ((double)RP_MODEL_USER_BLOCK * REC_RUN_CAP(k) * sizeof(rec_entry) > REC_HEAP_BYTES ||
+        nu <= 0)
+        return n_items;
+    int64_t w = REC_TILE_BYTES / ((int64_t)sizeof(float) * nu) / 16 * 16;
+    if (w < 16 || w >= n_items) return n_items;
+    int64_t last = n_items % w ? n_items % w : w;
+    /* OpenBLAS (0.3.21, x86-64) sends a transposed-A GEMM with M * N <= 1200 (and K >= 32) to
+     * its small-matrix kernel, which sums over K in another order: every tile stays above it,
+     * as the whole row does, so tiles give the bits of the untiled product (unit test). */
+    return nu * last > REC_SMALL_GEMM_MN ? w : n_items;
 }

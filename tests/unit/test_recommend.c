@@ -89,8 +89,9 @@ static int cmp_ref(const void *a, const void *b)
 }
 
 /* One fixture: NU users x NI items, factors on a coarse grid (many equal products), scores
- * pushed past [0, 1] by scale/shift so the clamp makes more ties. Returns mismatches of
- * rec_topk_monotone against score_block + a full sort, for several K, with exclusions. */
+ * pushed past [0, 1] by scale/shift so the clamp makes more ties. Returns mismatches of the
+ * fused top-K (fed tile by tile) against score_block + a full sort, for several K, with
+ * exclusions. */
 static int fused_vs_reference(double scale, double shift, int with_nan, int *checked)
 {
     enum { NU = 37, NI = 301, D = 3 };
@@ -105,7 +106,7 @@ static int fused_vs_reference(double scale, double shift, int with_nan, int *che
     float *fin = malloc(sizeof(float) * NU * NI), *raw = malloc(sizeof(float) * NU * NI);
     uint32_t mark[NI];
     int32_t order[NI], idx[NI + 5], heap[NI + 5];
-    rec_entry eh[NI + 5];
+    rec_entry eh[REC_RUN_CAP(NI + 5)];
     float val[NI + 5];
     int ks[5] = {1, 4, 25, 200, NI + 5};
     if (sign == 0 || rp_model_score_block(m, 0, NU, fin) != RP_OK ||
@@ -113,9 +114,11 @@ static int fused_vs_reference(double scale, double shift, int with_nan, int *che
         bad = -1;
     for (int u = 0; u < NU && bad >= 0; u++) {
         int n = 0;
+        uint16_t excl[(NI + 15) / 16] = {0};
         for (int i = 0; i < NI; i++) {
             mark[i] = rp_rng_uniform(9, (uint64_t)u, (uint64_t)i) < 0.2 ? 3u : 0u;
             if (mark[i] != 3u) order[n++] = i;
+            else rec_excl_set(excl, (int32_t[]){i}, 1);
         }
         cmp_scores = fin + (int64_t)u * NI;
         qsort(order, (size_t)n, sizeof *order, cmp_ref);
@@ -123,7 +126,13 @@ static int fused_vs_reference(double scale, double shift, int with_nan, int *che
             int k = ks[kk];
             float row[NI];
             memcpy(row, raw + (int64_t)u * NI, sizeof row);
-            rec_topk_monotone(row, NI, m, sign, mark, 3u, k, eh, idx, val);
+            /* Fed in tiles of 16 * (1 + (u + k) % 5) items: the run carries over tiles. */
+            int64_t tw = 16 * (1 + (u + k) % 5);
+            rec_topk_run run;
+            rec_topk_begin(&run, eh, k);
+            for (int64_t i0 = 0; i0 < NI; i0 += tw)
+                rec_topk_feed(&run, row + i0, i0, NI - i0 < tw ? NI - i0 : tw, excl, m, sign, k);
+            rec_topk_end(&run, k, idx, val);
             int32_t hidx[NI + 5];
             float hval[NI + 5];
             rec_topk(cmp_scores, NI, mark, 3u, k, heap, hidx, hval);
@@ -156,6 +165,140 @@ static void fused_topk_matches_reference(void)
     rp_model *m = NULL;
     CU_ASSERT_EQUAL_FATAL(rp_model_from_dot("tt", 2, 2, 1, U, V, RP_POST_SIGMOID, 1, 0, &m), RP_OK);
     CU_ASSERT_EQUAL(rp_model_dot_monotone(m), 0);
+    rp_model_destroy(&m);
+}
+
+/* A tile of the fused path gives the bits of the whole-row GEMM: the shapes rp-recommend uses
+ * (KuaiRec's 10,728 videos, widths of ALS, the two-tower and wider) and a partial last block. */
+static void tiles_match_whole_gemm(void)
+{
+    enum { NI = 10728 };
+    int64_t ds[4] = {10, 32, 33, 66}, nus[3] = {256, 37, 3};
+    int bad = 0, tiled = 0;
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 3; b++) {
+            int64_t d = ds[a], nu = nus[b];
+            double *U = malloc(sizeof(double) * (size_t)(nu * d));
+            double *V = malloc(sizeof(double) * (size_t)(NI * d));
+            float *whole = malloc(sizeof(float) * (size_t)(nu * NI));
+            float *tile = malloc(sizeof(float) * (size_t)(nu * NI));
+            rp_model *m = NULL;
+            CU_ASSERT_FATAL(U && V && whole && tile);
+            for (int64_t x = 0; x < nu * d; x++)
+                U[x] = rp_rng_uniform(11, (uint64_t)d, (uint64_t)x) - 0.5;
+            for (int64_t x = 0; x < NI * d; x++)
+                V[x] = rp_rng_uniform(12, (uint64_t)d, (uint64_t)x) - 0.5;
+            CU_ASSERT_EQUAL_FATAL(
+                rp_model_from_dot("als", nu, NI, d, U, V, RP_POST_IDENTITY, 1, 0, &m), RP_OK);
+            CU_ASSERT_EQUAL(rp_model_dot_raw_block(m, 0, nu, whole), RP_OK);
+            int64_t tw = rec_tile_width(nu, NI, 50);
+            tiled += tw < NI;
+            CU_ASSERT(tw == NI || tw % 16 == 0);
+            for (int64_t i0 = 0; i0 < NI; i0 += tw) {
+                int64_t n = NI - i0 < tw ? NI - i0 : tw;
+                CU_ASSERT_EQUAL(rp_model_dot_raw_tile(m, 0, nu, i0, n, tile), RP_OK);
+                for (int64_t r = 0; r < nu; r++)
+                    bad += memcmp(tile + r * n, whole + r * NI + i0,
+                                  sizeof(float) * (size_t)n) != 0;
+            }
+            rp_model_destroy(&m);
+            free(U);
+            free(V);
+            free(whole);
+            free(tile);
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(tiled >= 8); /* 256 and 37 users are tiled at every width */
+    /* Large K: no tiling (the block's heaps would be large). */
+    CU_ASSERT_EQUAL(rec_tile_width(256, NI, 100000), NI);
+}
+
+/* The probes' lower bound with the tiled run, as rp-recommend uses them, against finishing
+ * every score: NU users in two aligned blocks, random factors rounded to a coarse grid (equal
+ * products), a clamp (ties at 0 and 1), both signs, exclusions. Returns mismatches; *cuts
+ * counts the users the probes gave a bound for. */
+static int probe_vs_reference(double scale, double shift, int k, int *cuts)
+{
+    enum { NU = 300, NI = 1600, D = 10 };
+    double *U = malloc(sizeof(double) * NU * D), *V = malloc(sizeof(double) * NI * D);
+    float *fin = malloc(sizeof(float) * NU * NI), *raw = malloc(sizeof(float) * NU * NI);
+    uint16_t *excl = calloc((size_t)NU * ((NI + 15) / 16), sizeof *excl);
+    uint32_t *mark = calloc((size_t)NU * NI, sizeof *mark);
+    rec_entry *ent = malloc(sizeof(rec_entry) * (size_t)REC_RUN_CAP(k));
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)k), *hidx = malloc(sizeof(int32_t) * (size_t)k);
+    int32_t *heap = malloc(sizeof(int32_t) * (size_t)k);
+    float *val = malloc(sizeof(float) * (size_t)k), *hval = malloc(sizeof(float) * (size_t)k);
+    rp_model *m = NULL;
+    rec_probe pr = {0};
+    int bad = 0;
+    for (int x = 0; x < NU * D; x++)
+        U[x] = floor(8.0 * rp_rng_uniform(13, 0, (uint64_t)x)) / 8.0 + (x % D == 0);
+    for (int x = 0; x < NI * D; x++) V[x] = floor(6.0 * rp_rng_uniform(14, 0, (uint64_t)x)) / 6.0;
+    if (rp_model_from_dot("als", NU, NI, D, U, V, RP_POST_IDENTITY, scale, shift, &m) != RP_OK ||
+        rp_model_score_block(m, 0, NU, fin) != RP_OK || rec_probe_create(m, k, &pr) != RP_OK ||
+        pr.n == 0)
+        bad = -1;
+    int sign = bad < 0 ? 0 : rp_model_dot_monotone(m);
+    for (int64_t u0 = 0; u0 < NU && bad >= 0; u0 += RP_MODEL_USER_BLOCK) {
+        int64_t nu = NU - u0 < RP_MODEL_USER_BLOCK ? NU - u0 : RP_MODEL_USER_BLOCK;
+        int64_t tw = 16 * (1 + u0 % 7 + k % 5);
+        if (rp_model_dot_raw_block(m, u0, nu, raw) != RP_OK ||
+            rec_probe_block(&pr, u0, nu) != RP_OK)
+            bad = -1;
+        for (int64_t r = 0; r < nu && bad >= 0; r++) {
+            int64_t u = u0 + r;
+            uint16_t *ex = excl + u * ((NI + 15) / 16);
+            for (int32_t i = 0; i < NI; i++)
+                if (rp_rng_uniform(15, (uint64_t)u, (uint64_t)i) < 0.15) {
+                    rec_excl_set(ex, &i, 1);
+                    mark[u * NI + i] = 1u;
+                }
+            rec_topk_run run;
+            rec_topk_begin(&run, ent, k);
+            run.kthr = rec_probe_cut(&pr, r, u, ex, m, sign, k);
+            *cuts += !isnan(run.kthr);
+            for (int64_t i0 = 0; i0 < NI; i0 += tw)
+                rec_topk_feed(&run, raw + r * NI + i0, i0, NI - i0 < tw ? NI - i0 : tw, ex, m, sign,
+                              k);
+            rec_topk_end(&run, k, idx, val);
+            rec_topk(fin + u * NI, NI, mark + u * NI, 1u, k, heap, hidx, hval);
+            for (int j = 0; j < k; j++)
+                bad += idx[j] != hidx[j] || memcmp(&val[j], &hval[j], sizeof val[j]) != 0;
+        }
+    }
+    rec_probe_clear(&pr);
+    rp_model_destroy(&m);
+    free(U);
+    free(V);
+    free(fin);
+    free(raw);
+    free(excl);
+    free(mark);
+    free(ent);
+    free(idx);
+    free(hidx);
+    free(heap);
+    free(val);
+    free(hval);
+    return bad;
+}
+
+static void probe_bound_is_exact(void)
+{
+    int cuts[4] = {0, 0, 0, 0};
+    CU_ASSERT_EQUAL(probe_vs_reference(0.05, 0.0, 10, &cuts[0]), 0); /* clamps at 1: many ties */
+    CU_ASSERT_EQUAL(probe_vs_reference(-0.04, 0.9, 50, &cuts[1]), 0); /* decreasing, clamps at 0 */
+    CU_ASSERT_EQUAL(probe_vs_reference(0.01, 0.2, 1, &cuts[2]), 0);   /* no clamp */
+    CU_ASSERT_EQUAL(probe_vs_reference(0.0, 0.5, 10, &cuts[3]), 0);   /* every score equal */
+    /* A bound for every user, except where every key scores the same (nothing to cut). */
+    CU_ASSERT(cuts[0] == 300 && cuts[1] == 300 && cuts[2] == 300 && cuts[3] == 0);
+    /* No probes when they would not be few next to the items. */
+    double U[4] = {1, 2, 3, 4}, V[4] = {1, 0, 0, 1};
+    rp_model *m = NULL;
+    rec_probe pr = {0};
+    CU_ASSERT_EQUAL_FATAL(rp_model_from_dot("als", 2, 2, 2, U, V, RP_POST_IDENTITY, 1, 0, &m),
+                          RP_OK);
+    CU_ASSERT(rec_probe_create(m, 1, &pr) == RP_OK && pr.n == 0);
     rp_model_destroy(&m);
 }
 
@@ -206,7 +349,7 @@ static void parse_errors(void)
 int test_recommend_register(void)
 {
     RP_ADD_SUITE("recommend", RP_T(topk_matches_bruteforce), RP_T(fused_topk_matches_reference),
-                 RP_T(select_users),
+                 RP_T(tiles_match_whole_gemm), RP_T(probe_bound_is_exact), RP_T(select_users),
                  RP_T(parse_errors));
     return 0;
 }
