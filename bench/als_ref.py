@@ -2,7 +2,7 @@
 """als_ref.py - numpy reference of rp-als (explicit ALS with biases on shards.h5's /train) for
 trying factor-penalty families before changing the C code, scored the way rp-eval and rp-als do.
 
-  als_ref.py SHARDS.h5 EVAL.h5 SPEC [SPEC ...]
+  als_ref.py [--weights none|item|user-item] [--n0 N] [--retrain] SHARDS.h5 EVAL.h5 SPEC [SPEC ...]
 SPEC = penalty:K:lambda[:lambda_bias[:iters]], penalty one of
   wr        ridge lambda * n on each factor of a row with n training entries (rp-als today)
   const     ridge lambda on each factor, whatever n (MAP under a Gaussian prior on the factors)
@@ -13,7 +13,16 @@ Every iteration prints the plain and item-balanced validation RMSE (every video'
 pairs weigh 1, as the test split weighs videos) and the test RMSE and its share of the
 bias-to-truth MSE gap, with rp-eval's bias and truth rows of EVAL.h5 as the yardstick. The last
 two lines per SPEC are the iterates selected on plain and on item-balanced validation (what
-rp-als would write): only validation chooses, the test columns are read, never used."""
+rp-als would write): only validation chooses, the test columns are read, never used.
+
+--weights (default none) fits weighted least squares, the MAP estimate under heteroscedastic
+Gaussian noise: every training pair weighs 1/sigma^2(u, i), sigma^2 estimated from the training
+residuals of the bias baseline (reg 10, as rp-eval's bias row) and shrunk toward the global
+residual variance s^2 with --n0 pseudo-pairs (default 20): item: sigma_i^2 =
+(sum r^2 + n0 s^2) / (n_i + n0); user-item: sigma_u^2 sigma_i^2 / s^2, sigma_u^2 the same
+shrunk mean of r^2 / (sigma_i^2 / s^2) over the user's pairs. Weights are scaled to mean 1 over
+the training pairs so lambda keeps its scale. Validation and test RMSE stay unweighted.
+--retrain fits on train + valid (information only: the validation columns are then in-sample)."""
 import sys, time
 import h5py, numpy as np
 
@@ -37,17 +46,66 @@ def ridge(pen, lam, n):
     if pen.startswith("pow="): return lam * n ** float(pen[4:])
     raise SystemExit(f"als_ref.py: unknown penalty {pen}")
 
-def half(block, other, k, mu, pen, lam, lam_b):
-    """Solve every row [x, b] of one side from the other side's rows [y, c]: the rp-als solve."""
+def merge(d):
+    """Train + valid as one training set (both CSR orders), for --retrain."""
+    off, col, val = d["tu"]
+    u = np.concatenate([np.repeat(np.arange(len(off) - 1), np.diff(off)), d["valid"][0]])
+    i = np.concatenate([col, d["valid"][1]]); v = np.concatenate([val, d["valid"][2]])
+    nu, ni = len(off) - 1, len(d["ti"][0]) - 1
+    for key, r, c, n in (("tu", u, i, nu), ("ti", i, u, ni)):
+        o = np.lexsort((c, r))
+        d[key] = (np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n))]), c[o], v[o])
+
+def bias_fit(d, mu, reg=10.0, sweeps=10):
+    """Per-user and per-video biases, alternating ridge means (rp_baseline's form)."""
+    (uo, ui, uv), (io, iu, iv) = d["tu"], d["ti"]
+    nu, ni = len(uo) - 1, len(io) - 1
+    un = np.diff(uo).astype(np.float64); inn = np.diff(io).astype(np.float64)
+    bu = np.zeros(nu); bi = np.zeros(ni)
+    urow = np.repeat(np.arange(nu), np.diff(uo)); irow = np.repeat(np.arange(ni), np.diff(io))
+    for _ in range(sweeps):
+        bi = np.bincount(irow, iv - mu - bu[iu], minlength=ni) / (inn + reg)
+        bu = np.bincount(urow, uv - mu - bi[ui], minlength=nu) / (un + reg)
+    return bu, bi
+
+def noise_weights(d, mu, kind, n0):
+    """Per-row variance factors a (users), b (videos): pair weight 1 / (a_u b_i) / mean."""
+    (uo, ui, uv), io = d["tu"], d["ti"][0]
+    nu, ni = len(uo) - 1, len(io) - 1
+    a, b = np.ones(nu), np.ones(ni)
+    if kind == "none":
+        return a, b
+    bu, bi = bias_fit(d, mu)
+    urow = np.repeat(np.arange(nu), np.diff(uo))
+    r2 = (uv - mu - bu[urow] - bi[ui]) ** 2
+    s2 = r2.mean()
+    b = (np.bincount(ui, r2, minlength=ni) + n0 * s2) / (np.bincount(ui, minlength=ni) + n0) / s2
+    if kind == "user-item":
+        a = (np.bincount(urow, r2 / b[ui], minlength=nu) + n0 * s2) / (np.diff(uo) + n0) / s2
+    elif kind != "item":
+        raise SystemExit(f"als_ref.py: unknown --weights {kind}")
+    c = np.mean(1.0 / (a[urow] * b[ui]))
+    a *= c                                       # mean pair weight 1
+    w = 1.0 / (a[urow] * b[ui])
+    print(f"weights {kind} n0={n0}: s2={s2:.6g} pair weight min {w.min():.4f} "
+          f"p10 {np.percentile(w, 10):.4f} p90 {np.percentile(w, 90):.4f} max {w.max():.4f}",
+          flush=True)
+    return a, b
+
+def half(block, other, k, mu, pen, lam, lam_b, rowf, colf):
+    """Solve every row [x, b] of one side from the other side's rows [y, c]: the rp-als solve,
+    weighted by 1 / (rowf[row] * colf[col]) per pair (all ones: plain least squares)."""
     off, col, val = block
     n = np.diff(off)
     y1 = np.concatenate([other[:, :k], np.ones((len(other), 1))], axis=1)
     t = val - mu - other[col, k]
+    wc = 1.0 / colf[col]
     G = np.zeros((len(n), k + 1, k + 1)); B = np.zeros((len(n), k + 1))
     for r in np.nonzero(n)[0]:
         Y = y1[col[off[r]:off[r + 1]]]
-        G[r] = Y.T @ Y
-        B[r] = Y.T @ t[off[r]:off[r + 1]]
+        w = wc[off[r]:off[r + 1]] / rowf[r]
+        G[r] = Y.T @ (w[:, None] * Y)
+        B[r] = Y.T @ (w * t[off[r]:off[r + 1]])
     idx = np.arange(k)
     G[:, idx, idx] += ridge(pen, lam, n)[:, None]
     G[:, k, k] += lam_b
@@ -63,7 +121,7 @@ def predict(U, V, k, mu, pairs):
                             + np.einsum("ij,ij->i", U[uu, :k], V[ii, :k]))
     return np.clip(p, 0.0, 1.0)
 
-def run(d, spec, mb, mt):
+def run(d, spec, mb, mt, a, b):
     f = spec.split(":")
     pen, k, lam = f[0], int(f[1]), float(f[2])
     lam_b = float(f[3]) if len(f) > 3 else 1.0
@@ -80,8 +138,8 @@ def run(d, spec, mb, mt):
     rows = []
     for it in range(1, iters + 1):
         t0 = time.time()
-        U = half(d["tu"], V, k, mu, pen, lam, lam_b)
-        V = half(d["ti"], U, k, mu, pen, lam, lam_b)
+        U = half(d["tu"], V, k, mu, pen, lam, lam_b, a, b)
+        V = half(d["ti"], U, k, mu, pen, lam, lam_b, b, a)
         e2 = (predict(U, V, k, mu, d["valid"]) - d["valid"][2]) ** 2
         mse = float(np.mean((predict(U, V, k, mu, d["test"]) - d["test"][2]) ** 2))
         r = (it, np.sqrt(e2.mean()), np.sqrt(np.sum(w * e2) / np.sum(w)), np.sqrt(mse),
@@ -96,16 +154,26 @@ def run(d, spec, mb, mt):
               f"share={b[4]:.4f}", flush=True)
 
 def main():
-    if len(sys.argv) < 4:
+    argv, kind, n0, retrain = sys.argv[1:], "none", 20.0, False
+    while argv and argv[0].startswith("--"):
+        o = argv.pop(0)
+        if o == "--retrain": retrain = True
+        elif o == "--weights" and argv: kind = argv.pop(0)
+        elif o == "--n0" and argv: n0 = float(argv.pop(0))
+        else: raise SystemExit(__doc__)
+    if len(argv) < 3:
         raise SystemExit(__doc__)
-    with h5py.File(sys.argv[2]) as f:
+    with h5py.File(argv[1]) as f:
         dec = lambda a: [x.decode() if isinstance(x, bytes) else str(x) for x in a]
         names, cols, m = dec(f["metrics"].attrs["models"]), dec(f["metrics"].attrs["metrics"]), f["metrics"][:]
     r = cols.index("rmse")
     mb, mt = m[names.index("bias"), r] ** 2, m[names.index("truth"), r] ** 2
-    d = load(sys.argv[1])
-    for spec in sys.argv[3:]:
-        run(d, spec, mb, mt)
+    d = load(argv[0])
+    if retrain:
+        merge(d)
+    a, b = noise_weights(d, float(np.mean(d["tu"][2])), kind, n0)
+    for spec in argv[2:]:
+        run(d, spec, mb, mt, a, b)
 
 if __name__ == "__main__":
     main()
