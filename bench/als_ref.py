@@ -25,6 +25,7 @@ the training pairs so lambda keeps its scale. Validation and test RMSE stay unwe
 --retrain fits on train + valid (information only: the validation columns are then in-sample)."""
 import sys, time
 import h5py, numpy as np
+from quality_ref import yardstick
 
 def csr(f, split, side, other):
     g = f[f"{split}/by_{side}"]
@@ -163,11 +164,7 @@ def main():
         else: raise SystemExit(__doc__)
     if len(argv) < 3:
         raise SystemExit(__doc__)
-    with h5py.File(argv[1]) as f:
-        dec = lambda a: [x.decode() if isinstance(x, bytes) else str(x) for x in a]
-        names, cols, m = dec(f["metrics"].attrs["models"]), dec(f["metrics"].attrs["metrics"]), f["metrics"][:]
-    r = cols.index("rmse")
-    mb, mt = m[names.index("bias"), r] ** 2, m[names.index("truth"), r] ** 2
+    mb, mt = yardstick(argv[1])
     d = load(argv[0])
     if retrain:
         merge(d)

@@ -29,14 +29,18 @@ def score(path, user, item):
         p[s:s + len(u)] = 1 / (1 + np.exp(-x)) if post == "sigmoid" else x
     return np.clip(p, 0, 1), a
 
-def main():
-    shards, ev, models = sys.argv[1], sys.argv[2], sys.argv[3:]
+def yardstick(ev):
+    """Test MSE of the bias and truth rows of an eval.h5: the ends of the gap share."""
     with h5py.File(ev) as f:
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["metrics"].attrs["models"]]
         cols = [n.decode() if isinstance(n, bytes) else str(n) for n in f["metrics"].attrs["metrics"]]
         m = f["metrics"][:]
     r = cols.index("rmse")
-    mb, mt = m[names.index("bias"), r] ** 2, m[names.index("truth"), r] ** 2
+    return m[names.index("bias"), r] ** 2, m[names.index("truth"), r] ** 2
+
+def main():
+    shards, ev, models = sys.argv[1], sys.argv[2], sys.argv[3:]
+    mb, mt = yardstick(ev)
     user, item, val = test_pairs(shards)
     for path in models:
         p, a = score(path, user, item)

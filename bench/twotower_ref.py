@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from twotower_torch import TwoTower, lr_at, read_side, read_split  # noqa: E402
+from quality_ref import score  # noqa: E402
 
 
 def bias_model(nu, ni, tu, ti, ty, reg):
@@ -149,19 +150,9 @@ def score_file(a):
     mu, b_u, b_i = bias_model(nu, ni, tu, ti, ty, a.bias_reg)
     mse_bias = float(np.mean((np.clip(mu + b_u[xu.numpy()] + b_i[xi.numpy()], 0, 1) - xy) ** 2))
     mse_truth = float(np.mean((truth - xy) ** 2))
-    with h5py.File(a.score, "r") as f:
-        su, si = f["/score/user"][...].astype(np.float64), f["/score/item"][...].astype(np.float64)
-        at = f["/score"].attrs
-        scale, shift, post = float(at["scale"]), float(at["shift"]), at["post"]
-        valid = float(f.attrs["valid_rmse"])
-    u, i = xu.numpy(), xi.numpy()
-    z = np.empty(len(u))
-    for s in range(0, len(u), 1 << 20):
-        z[s:s + (1 << 20)] = (su[u[s:s + (1 << 20)]] * si[i[s:s + (1 << 20)]]).sum(1)
-    z = scale * z + shift
-    if post in (b"sigmoid", "sigmoid"):
-        z = 1 / (1 + np.exp(-z))
-    mse = float(np.mean((np.clip(z, 0, 1) - xy) ** 2))
+    z, at = score(a.score, xu.numpy(), xi.numpy())
+    valid = float(at["valid_rmse"])
+    mse = float(np.mean((z - xy) ** 2))
     print(json.dumps({"file": a.score, "valid_rmse": valid, "test_rmse": mse ** 0.5,
                       "gap_share": (mse_bias - mse) / (mse_bias - mse_truth)}))
 
