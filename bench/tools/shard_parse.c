@@ -59,10 +59,12 @@ static int64_t run_strict(const char *buf, size_t len, shard_raw *rows)
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
-    if (argc < 2) {
-        fprintf(stderr, "usage: shard_parse FILE [MB] [REPS]\n");
+    int help = argc > 1 && strcmp(argv[1], "--help") == 0;
+    if (argc < 2 || help) {
+        fprintf(help ? stdout : stderr, "usage: shard_parse FILE [MB] [REPS]: time the row parser "
+                "on the first MB megabytes of a big_matrix.csv (default 256), REPS rounds (5)\n");
         MPI_Finalize();
-        return 64;
+        return help ? 0 : 64;
     }
     size_t want = (size_t)(argc > 2 ? atof(argv[2]) : 256.0) * 1000000;
     int reps = argc > 3 ? atoi(argv[3]) : 5;
