@@ -34,6 +34,16 @@ enum { ALS_PEN_WR = 0, ALS_PEN_CONST = 1 };
  * does, and orders ALS models as the test split does where "pair" does not; not the default
  * because the hybrid, fitted on plain validation, loses more than ALS gains (docs/stages/als.md). */
 #define ALS_DEFAULT_VALID_WEIGHT "pair"
+/* The training target (docs/stages/als.md, "The log target"): "log" fits the factors to
+ * log(watch_ratio) of the train pairs with ALS_DEFAULT_LOG_MIN <= watch_ratio < the clip point
+ * (the log-normal main part of a view, where the user x video effect lives), then maps the
+ * interaction onto the normalised scale with one gain fitted on validation; "clipped" fits
+ * the normalised value itself. */
+#define ALS_DEFAULT_TARGET "log"
+#define ALS_DEFAULT_LOG_MIN 0.4
+enum { ALS_SCALE_NONE = 0, ALS_SCALE_ITEM = 1, ALS_SCALE_BOTH = 2 };
+/* How als_metrics predicts a pair: clamped, on the log scale, calibrated (als_kernel.inc). */
+enum { ALS_ERR_PLAIN = 0, ALS_ERR_LOG = 1, ALS_ERR_CALIB = 2 };
 
 typedef struct als_opts {
     const char *shards;
@@ -54,7 +64,19 @@ typedef struct als_opts {
     int resume;
     int early_stop; /* patience in iterations, 0 = off */
     const char *valid_weight; /* "pair" | "item": how validation pairs weigh in the selection */
+    const char *target;      /* "log" | "clipped" (NULL: "clipped", for opts filled by hand) */
+    double log_min, log_max; /* log target: train pairs with log_min <= wr < log_max (0: cap) */
+    const char *log_scale;   /* log target: "none" | "item" | "both" (NULL: ALS_DEFAULT_LOG_SCALE) */
 } als_opts;
+
+#define ALS_DEFAULT_LOG_SCALE "both"
+
+/* als_target_name - opt->target, "clipped" when unset; als_log_scale - the --log-scale enum. */
+static inline const char *als_target_name(const als_opts *opt)
+{
+    return opt->target != NULL ? opt->target : "clipped";
+}
+int als_log_scale(const als_opts *opt);
 
 /* als_valid_weight - opt->valid_weight, "pair" when unset (callers that fill als_opts by hand). */
 static inline const char *als_valid_weight(const als_opts *opt)
@@ -90,6 +112,7 @@ typedef struct als_snap {
     int64_t iter;      /* iterations done when it was taken */
     double valid_rmse; /* the selection metric (item-balanced with --valid-weight item) */
     double valid_plain; /* plain validation RMSE of the same iterate (the contract's) */
+    double gamma;      /* log target: the calibration gain of the iterate */
     void *fac[2];      /* capacity kmax + 1 reals per own row */
     als_hist hist;     /* the overall best only: its point's whole curve */
 } als_snap;
@@ -168,6 +191,17 @@ typedef struct als_state {
     double last_valid_plain; /* plain validation RMSE of the last als_metrics call */
     double bias_mu;       /* its global mean */
     int fallback;         /* 1: best holds the bias baseline (ALS did not beat it) */
+    /* The log target (als_target.c): train values are log(wr) of the kept pairs and mu their
+     * mean; validation stays on the normalised scale, predicted as the bias baseline plus
+     * gamma x scale x (x_u . y_i), scale = exp(log biases) per als_log_scale. */
+    int log_target;       /* 1: --target log */
+    int log_scale;        /* ALS_SCALE_* */
+    double norm_min, norm_max; /* shards.h5: value = (clamp(wr) - norm_min) / (max - min) */
+    double log_lo, log_hi;     /* the kept watch ratios: [log_lo, log_hi) */
+    int64_t nnz_train_all;     /* train pairs before the filter */
+    double gamma;         /* the gain of the last als_metrics call */
+    double cmu;           /* the bias baseline (normalised scale): cmu + cu[u] + ci[i] */
+    double *cu, *ci;      /* [n_users], [n_items], replicated */
 } als_state;
 
 /* als_data.c */
@@ -247,6 +281,19 @@ void als_gram_d(int k, int64_t n, const int32_t *lcol, const float *val, double 
                 const double *table, const double *zero, double *sv, double *c, double *b);
 void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
                 const float *table, const float *zero, float *sv, float *c, float *b);
+
+/* als_target.c */
+/* als_target_setup - with --target log: read norm_min/norm_max of shards.h5, keep the train
+ * pairs with log_lo <= wr < log_hi as log(wr) (both sides' blocks), count them, and read the
+ * bias baseline's terms (cmu, cu, ci). Before the routes are built. Collective. */
+int als_target_setup(MPI_Comm comm, const als_opts *opt, als_state *st);
+/* als_log_keep - 1 when a normalised train value v is kept (tests). */
+int als_log_keep(const als_state *st, float v, double *log_wr);
+/* als_calib_gamma - the least-squares gain of g for the residual r: sums[0] = sum g r,
+ * sums[1] = sum g^2 (0 when sums[1] is 0 or the gain would be negative). */
+double als_calib_gamma(const double sums[2]);
+/* als_scale_of - the scale factor of a pair from the two rows' log biases. */
+double als_scale_of(int mode, double user_bias, double item_bias);
 
 /* als_io.c */
 /* als_checkpoint_write - the whole search state after iteration iter of the current point:

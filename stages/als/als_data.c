@@ -47,6 +47,8 @@ void als_state_clear(als_state *st)
     }
     if (st->row_type != MPI_DATATYPE_NULL && st->row_type != 0) MPI_Type_free(&st->row_type);
     free(st->work);
+    free(st->cu);
+    free(st->ci);
     als_hist_clear(&st->hist);
     als_grid_clear(&st->grid);
     als_snap_clear(&st->point_best);
@@ -396,6 +398,10 @@ int als_load(MPI_Comm comm, const als_opts *opt, als_state *st)
     RP_CALL(load_inputs(comm, opt, st));
     if (st->nnz_train == 0)
         RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: /train has no interactions", opt->shards);
+    RP_CALL(als_target_setup(comm, opt, st));
+    if (st->nnz_train == 0)
+        RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: /train has no pairs with %g <= watch_ratio < %g "
+                      "for --target log", opt->shards, st->log_lo, st->log_hi);
     RP_CALL(als_set_rank(st, k0, l0));
     RP_CALL(build_route(st, ALS_USER, exchange_mode(opt->exchange)));
     RP_CALL(build_route(st, ALS_ITEM, exchange_mode(opt->exchange)));

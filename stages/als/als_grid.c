@@ -200,6 +200,7 @@ void als_snap_take(const als_state *st, als_snap *sn, int64_t iter, double valid
     sn->iter = iter;
     sn->valid_rmse = valid_rmse;
     sn->valid_plain = st->last_valid_plain; /* of the als_metrics call that gave valid_rmse */
+    sn->gamma = st->gamma;
 }
 
 void als_snap_restore(als_state *st, const als_snap *sn)
@@ -226,7 +227,8 @@ static void fill_bias_rows(als_state *st, const double *U, const double *V)
         als_side *sd = &st->side[s];
         for (int64_t i = 0; i < sd->nrows; i++) {
             int64_t g = sd->row_offset + i;
-            double b = s == ALS_USER ? U[2 * g] : V[2 * g + 1];
+            /* the log target keeps the baseline's terms apart (cu, ci): zero rows are it */
+            double b = st->log_target ? 0.0 : s == ALS_USER ? U[2 * g] : V[2 * g + 1];
             for (int j = 0; j <= k; j++) {
                 double v = j < k ? 0.0 : b;
                 if (st->dbl) ((double *)sd->fac)[i * (k + 1) + j] = v;
@@ -245,15 +247,18 @@ int als_bias_baseline(als_state *st, const als_opts *opt)
     RP_CALL(rp_baseline_bias_terms(st->comm, opt->shards, opt->bias_reg, &m, &U, &V, &shift));
     fill_bias_rows(st, U, V);
     st->bias_mu = shift;
-    st->mu = shift; /* the same metric code, with the baseline's own mean */
+    if (!st->log_target) st->mu = shift; /* the same metric code, with the baseline's mean */
     rc = als_exchange(st, ALS_ITEM);
     if (rc == RP_OK) rc = als_metrics(st, &m4[0], &m4[2], &m4[1], &m4[3]);
     st->mu = mu;
     RP_CALL(rc);
     st->bias_valid_rmse = m4[1];
     st->bias_valid_plain = st->last_valid_plain;
-    rp_log_info("bias baseline (reg %g): train_rmse=%.6f valid_rmse=%.6f", opt->bias_reg, m4[0],
-                m4[1]);
+    if (st->log_target)
+        rp_log_info("bias baseline (reg %g): valid_rmse=%.6f", opt->bias_reg, m4[1]);
+    else
+        rp_log_info("bias baseline (reg %g): train_rmse=%.6f valid_rmse=%.6f", opt->bias_reg,
+                    m4[0], m4[1]);
 cleanup:
     rp_model_destroy(&m);
     return rp_mpi_agree(st->comm, rc);

@@ -78,10 +78,12 @@ static void ckpt_spec(const als_opts *opt, char *buf, size_t cap)
 {
     const char *gl = opt->grid_lambda != NULL ? opt->grid_lambda : "auto";
     snprintf(buf, cap, "k=%d lambda=%.17g lambda_bias=%.17g grid_k=%s grid_lambda=%s iters=%d "
-             "early_stop=%d bias_reg=%.17g valid_weight=%s penalty=%s", opt->k, opt->lambda,
+             "early_stop=%d bias_reg=%.17g valid_weight=%s penalty=%s target=%s log_min=%.17g "
+             "log_max=%.17g log_scale=%d", opt->k, opt->lambda,
              opt->lambda_bias, opt->k > 0 ? "-" : opt->grid_k,
              opt->lambda > 0.0 ? "-" : gl, opt->iters, opt->early_stop,
-             opt->bias_reg, als_valid_weight(opt), als_penalty_name(opt));
+             opt->bias_reg, als_valid_weight(opt), als_penalty_name(opt), als_target_name(opt),
+             opt->log_min, opt->log_max, als_log_scale(opt));
 }
 
 static int ckpt_params(hid_t f, als_state *st, const als_opts *opt, int write, const char *path)
@@ -190,25 +192,28 @@ cleanup:
 static int snap_attrs(hid_t f, const char *prefix, als_snap *sn, int write)
 {
     int rc = RP_OK;
-    char name[5][64];
+    char name[6][64];
     int64_t k = sn->k;
     snprintf(name[0], sizeof name[0], "%s_k", prefix);
     snprintf(name[1], sizeof name[1], "%s_lambda", prefix);
     snprintf(name[2], sizeof name[2], "%s_iter", prefix);
     snprintf(name[3], sizeof name[3], "%s_valid", prefix);
     snprintf(name[4], sizeof name[4], "%s_valid_plain", prefix);
+    snprintf(name[5], sizeof name[5], "%s_gamma", prefix);
     if (write) {
         RP_CALL(rp_h5_attr_write(f, "/", name[0], RP_I64, 1, &k));
         RP_CALL(rp_h5_attr_write(f, "/", name[1], RP_F64, 1, &sn->lambda));
         RP_CALL(rp_h5_attr_write(f, "/", name[2], RP_I64, 1, &sn->iter));
         RP_CALL(rp_h5_attr_write(f, "/", name[3], RP_F64, 1, &sn->valid_rmse));
         RP_CALL(rp_h5_attr_write(f, "/", name[4], RP_F64, 1, &sn->valid_plain));
+        RP_CALL(rp_h5_attr_write(f, "/", name[5], RP_F64, 1, &sn->gamma));
     } else {
         RP_CALL(rp_h5_attr_read(f, "/", name[0], RP_I64, 1, &k));
         RP_CALL(rp_h5_attr_read(f, "/", name[1], RP_F64, 1, &sn->lambda));
         RP_CALL(rp_h5_attr_read(f, "/", name[2], RP_I64, 1, &sn->iter));
         RP_CALL(rp_h5_attr_read(f, "/", name[3], RP_F64, 1, &sn->valid_rmse));
         RP_CALL(rp_h5_attr_read(f, "/", name[4], RP_F64, 1, &sn->valid_plain));
+        RP_CALL(rp_h5_attr_read(f, "/", name[5], RP_F64, 1, &sn->gamma));
         sn->k = (int)k;
     }
 cleanup:
@@ -276,31 +281,55 @@ cleanup:
     return rc;
 }
 
-/* write_side - factors [n, k], biases [n] and score rows [n, k + 2] of one side from the own
- * rows fac [nrows, k + 1]: users score as [p_u, b_u, 1], items as [q_i, 1, b_i], so dot + global
- * mean is the prediction. */
-static int write_side(als_state *st, hid_t f, int s, const void *fac, int k)
+/* side_row - the score row [k + 2] of own row i of side s from its factor row [x, b].
+ * Clipped target: users [x_u, b_u, 1], items [y_i, 1, b_i], so dot + global mean is the
+ * prediction. Log target: users [gamma s_u x_u, c_u, 1], items [s_i y_i, 1, c_i] with the bias
+ * baseline's terms c and the scale s_u s_i = als_scale_of (exp of the log biases). */
+static void side_row(const als_state *st, int s, int64_t i, const double *row, int k,
+                     double gamma, double *out)
+{
+    int64_t g = st->side[s].row_offset + i;
+    double sc = 1.0, c = row[k];
+    if (st->log_target) {
+        double b = row[k];
+        sc = s == ALS_USER ? gamma * als_scale_of(st->log_scale, b, 0.0)
+                           : als_scale_of(st->log_scale == ALS_SCALE_NONE ? ALS_SCALE_NONE
+                                                                          : ALS_SCALE_ITEM,
+                                          0.0, b);
+        c = s == ALS_USER ? st->cu[g] : st->ci[g];
+    }
+    for (int j = 0; j < k; j++) out[j] = sc * row[j];
+    out[k + s] = c;
+    out[k + 1 - s] = 1.0;
+}
+
+/* write_side - factors [n, k], biases [n] (log scale with the log target) and score rows
+ * [n, k + 2] (side_row) of one side from the own rows fac [nrows, k + 1]. */
+static int write_side(als_state *st, hid_t f, int s, const void *fac, int k, double gamma)
 {
     int rc = RP_OK;
     const als_side *sd = &st->side[s];
     rp_dtype t = st->dbl ? RP_F64 : RP_F32;
     size_t es = st->dbl ? sizeof(double) : sizeof(float), n = (size_t)sd->nrows;
     char *x = NULL, *b = NULL, *sc = NULL;
+    double *row = NULL, *srow = NULL;
     x = rp_malloc((n * (size_t)k + 1) * es);
     b = rp_malloc((n + 1) * es);
     sc = rp_malloc((n * (size_t)(k + 2) + 1) * es);
-    RP_AGREE_LOCAL(st->comm, x == NULL || b == NULL || sc == NULL);
+    row = rp_malloc((size_t)(2 * k + 3) * sizeof *row);
+    RP_AGREE_LOCAL(st->comm, x == NULL || b == NULL || sc == NULL || row == NULL);
+    srow = row + k + 1;
     for (size_t i = 0; i < n; i++) {
-        const char *row = (const char *)fac + i * (size_t)(k + 1) * es;
-        char *srow = sc + i * (size_t)(k + 2) * es;
-        double one = 1.0;
-        float onef = 1.0f;
-        const void *onep = st->dbl ? (const void *)&one : (const void *)&onef;
-        memcpy(x + i * (size_t)k * es, row, (size_t)k * es);
-        memcpy(b + i * es, row + (size_t)k * es, es);
-        memcpy(srow, row, (size_t)k * es);
-        memcpy(srow + (size_t)(k + s) * es, row + (size_t)k * es, es); /* bias column */
-        memcpy(srow + (size_t)(k + 1 - s) * es, onep, es);              /* the 1 column */
+        const char *frow = (const char *)fac + i * (size_t)(k + 1) * es;
+        for (int j = 0; j <= k; j++)
+            row[j] = st->dbl ? ((const double *)frow)[j] : (double)((const float *)frow)[j];
+        side_row(st, s, (int64_t)i, row, k, gamma, srow);
+        memcpy(x + i * (size_t)k * es, frow, (size_t)k * es);
+        memcpy(b + i * es, frow + (size_t)k * es, es);
+        for (int j = 0; j < k + 2; j++) {
+            if (st->dbl) ((double *)sc)[i * (size_t)(k + 2) + j] = srow[j];
+            else ((float *)sc)[i * (size_t)(k + 2) + j] = (float)srow[j];
+        }
     }
     RP_CALL(rp_h5_write_2d(f, s == ALS_USER ? "/user_factors" : "/item_factors", t,
                            sd->n_global, k, sd->row_offset, sd->nrows, x));
@@ -312,6 +341,7 @@ cleanup:
     free(x);
     free(b);
     free(sc);
+    free(row);
     return rc;
 }
 
@@ -347,11 +377,29 @@ cleanup:
     return rc;
 }
 
+/* The training target and, with the log target, its calibration. */
+static int write_target(als_state *st, hid_t f, const als_opts *opt)
+{
+    int rc = RP_OK;
+    double range[2] = {st->log_lo, st->log_hi};
+    RP_CALL(rp_h5_attr_write_str(f, "/", "target", als_target_name(opt)));
+    if (!st->log_target) return RP_OK;
+    RP_CALL(rp_h5_attr_write(f, "/", "calib_gamma", RP_F64, 1, &st->best.gamma));
+    RP_CALL(rp_h5_attr_write(f, "/", "log_global_mean", RP_F64, 1, &st->mu));
+    RP_CALL(rp_h5_attr_write(f, "/", "log_range", RP_F64, 2, range));
+    RP_CALL(rp_h5_attr_write(f, "/", "log_train_pairs", RP_I64, 1, &st->nnz_train));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "log_scale",
+                                 st->log_scale == ALS_SCALE_NONE ? "none" :
+                                 st->log_scale == ALS_SCALE_ITEM ? "item" : "both"));
+cleanup:
+    return rc;
+}
+
 static int write_attrs(als_state *st, hid_t f, const als_opts *opt, int64_t iters)
 {
     int rc = RP_OK;
     int64_t k = st->best.k, seed = (int64_t)st->seed;
-    double one = 1.0, mu = st->fallback ? st->bias_mu : st->mu;
+    double one = 1.0, mu = st->log_target ? st->cmu : st->fallback ? st->bias_mu : st->mu;
     RP_CALL(rp_h5_attr_write(f, "/", "global_mean", RP_F64, 1, &mu));
     RP_CALL(rp_h5_attr_write(f, "/", "k", RP_I64, 1, &k));
     RP_CALL(rp_h5_attr_write(f, "/", "lambda", RP_F64, 1, &st->best.lambda));
@@ -364,6 +412,7 @@ static int write_attrs(als_state *st, hid_t f, const als_opts *opt, int64_t iter
     RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "scale", RP_F64, 1, &one));
     RP_CALL(rp_h5_attr_write(f, RP_GRP_SCORE, "shift", RP_F64, 1, &mu));
     RP_CALL(write_selection(st, f, opt));
+    RP_CALL(write_target(st, f, opt));
 cleanup:
     return rc;
 }
@@ -377,8 +426,8 @@ int als_write_output(const rp_stage *stg, als_state *st, const als_opts *opt, in
     snprintf(inputs, sizeof inputs, "shards=%s sha256=%s", opt->shards, hex);
     RP_CALL(rp_h5_create(st->comm, opt->out, &f));
     RP_CALL(rp_stage_stamp(stg, f, RP_SCHEMA_ALS, RP_SCHEMA_VERSION, inputs));
-    RP_CALL(write_side(st, f, ALS_USER, st->best.fac[ALS_USER], st->best.k));
-    RP_CALL(write_side(st, f, ALS_ITEM, st->best.fac[ALS_ITEM], st->best.k));
+    RP_CALL(write_side(st, f, ALS_USER, st->best.fac[ALS_USER], st->best.k, st->best.gamma));
+    RP_CALL(write_side(st, f, ALS_ITEM, st->best.fac[ALS_ITEM], st->best.k, st->best.gamma));
     RP_CALL(write_history(st->comm, f, "", &st->best.hist));
     RP_CALL(write_grid(st, f, st->grid.n));
     RP_CALL(write_attrs(st, f, opt, iters));

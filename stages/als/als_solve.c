@@ -140,6 +140,24 @@ static void item_means(const als_side *sd, double *rows, int width)
     }
 }
 
+/* calibrate - with the log target: the gain of the current iterate from the validation
+ * pairs' per-video sums, in video order (np-independent), into st->gamma. Collective. */
+static int calibrate(als_state *st)
+{
+    int rc = RP_OK;
+    const als_side *sd = &st->side[ALS_ITEM];
+    double *rows = NULL, tot[2];
+    rows = rp_calloc((size_t)(sd->nrows + 1) * 2, sizeof *rows);
+    RP_AGREE_LOCAL(st->comm, rows == NULL);
+    if (st->dbl) calib_rows_d(st, sd, rows, 2);
+    else calib_rows_s(st, sd, rows, 2);
+    RP_CALL(ordered_sum(st, sd, rows, 2, tot));
+    st->gamma = als_calib_gamma(tot);
+cleanup:
+    free(rows);
+    return rc;
+}
+
 int als_metrics(als_state *st, double *train_rmse, double *train_mae, double *valid_rmse,
                 double *valid_mae)
 {
@@ -147,14 +165,17 @@ int als_metrics(als_state *st, double *train_rmse, double *train_mae, double *va
     const als_side *sd = &st->side[ALS_ITEM];
     enum { W = 7 }; /* train se, ae; valid se, ae; per-video mean se, ae; has valid pairs */
     double *rows = NULL, tot[W];
+    int tmode = st->log_target ? ALS_ERR_LOG : ALS_ERR_PLAIN;
+    int vmode = st->log_target ? ALS_ERR_CALIB : ALS_ERR_PLAIN;
+    if (st->log_target) RP_CALL(calibrate(st));
     rows = rp_calloc((size_t)(sd->nrows + 1) * W, sizeof *rows);
     RP_AGREE_LOCAL(st->comm, rows == NULL); /* ordered_sum is a collective */
     if (st->dbl) {
-        row_errors_d(st, sd, &sd->train, rows, W);
-        row_errors_d(st, sd, &sd->valid, rows + 2, W);
+        row_errors_d(st, sd, &sd->train, rows, W, tmode);
+        row_errors_d(st, sd, &sd->valid, rows + 2, W, vmode);
     } else {
-        row_errors_s(st, sd, &sd->train, rows, W);
-        row_errors_s(st, sd, &sd->valid, rows + 2, W);
+        row_errors_s(st, sd, &sd->train, rows, W, tmode);
+        row_errors_s(st, sd, &sd->valid, rows + 2, W, vmode);
     }
     item_means(sd, rows, W);
     RP_CALL(ordered_sum(st, sd, rows, W, tot));

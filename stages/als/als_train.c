@@ -17,6 +17,8 @@ static const char *const precisions[] = {"fp64", "fp32", NULL};
 static const char *const exchanges[] = {"auto", "alltoallv", "allgather", NULL};
 static const char *const valid_weights[] = {"pair", "item", NULL};
 static const char *const penalties[] = {"wr", "const", NULL};
+static const char *const targets[] = {"log", "clipped", NULL};
+static const char *const log_scales[] = {"both", "item", "none", NULL};
 
 int als_parse_args(int argc, char **argv, als_opts *opt)
 {
@@ -27,7 +29,9 @@ int als_parse_args(int argc, char **argv, als_opts *opt)
                       .grid_lambda = ALS_DEFAULT_GRID_LAMBDA, .bias_reg = 10.0,
                       .iters = ALS_DEFAULT_ITERS, .seed = 42, .ckpt_every = 2,
                       .early_stop = ALS_DEFAULT_EARLY_STOP, .valid_weight = ALS_DEFAULT_VALID_WEIGHT,
-                      .penalty = ALS_DEFAULT_PENALTY};
+                      .penalty = ALS_DEFAULT_PENALTY, .target = ALS_DEFAULT_TARGET,
+                      .log_min = ALS_DEFAULT_LOG_MIN, .log_max = 0.0,
+                      .log_scale = ALS_DEFAULT_LOG_SCALE};
     const rp_arg args[] = {
         {"shards", RP_ARG_STR, &opt->shards, "PATH", "input shards.h5 (rp-shard)", NULL},
         {"out", RP_ARG_STR, &opt->out, "PATH", "output als.h5", NULL},
@@ -38,6 +42,16 @@ int als_parse_args(int argc, char **argv, als_opts *opt)
         {"penalty", RP_ARG_STR, &opt->penalty, "P", "factor ridge of a row with n training "
          "entries: const (lambda, a Gaussian prior) or wr (weighted-lambda: lambda x n)",
          penalties},
+        {"target", RP_ARG_STR, &opt->target, "T", "what the factors fit: log (log watch ratio "
+         "of the views in [--log-min, --log-max), mapped to the normalised scale by a gain "
+         "fitted on validation) or clipped (the normalised value)", targets},
+        {"log-min", RP_ARG_DBL, &opt->log_min, "WR", "log target: smallest watch ratio kept "
+         "(skips and partial views below it carry no user x video signal)", NULL},
+        {"log-max", RP_ARG_DBL, &opt->log_max, "WR", "log target: watch ratios kept are below "
+         "this (0 = the clip point, norm_max of shards.h5)", NULL},
+        {"log-scale", RP_ARG_STR, &opt->log_scale, "S", "log target: the interaction's scale on "
+         "the normalised scale: both (exp of the user and video log biases), item, none",
+         log_scales},
         {"lambda-bias", RP_ARG_DBL, &opt->lambda_bias, "R",
          "ridge on each bias, not scaled by the row count (as the bias baseline's reg)", NULL},
         {"grid-k", RP_ARG_STR, &opt->grid_k, "LIST", "ranks searched when --k is 0", NULL},
@@ -84,6 +98,10 @@ int als_parse_args(int argc, char **argv, als_opts *opt)
         !isfinite(opt->bias_reg))
         RP_FAIL_USER0(RP_ERR_USAGE, "--lambda-bias %g, --bias-reg %g: must be >= 0",
                       opt->lambda_bias, opt->bias_reg);
+    if (!(opt->log_min > 0.0) || !isfinite(opt->log_min) || opt->log_max < 0.0 ||
+        !isfinite(opt->log_max) || (opt->log_max > 0.0 && opt->log_max <= opt->log_min))
+        RP_FAIL_USER0(RP_ERR_USAGE, "--log-min %g, --log-max %g: need 0 < log-min < log-max "
+                      "(log-max 0: the clip point)", opt->log_min, opt->log_max);
     if (opt->iters < 1) RP_FAIL_USER0(RP_ERR_USAGE, "--iters %d: must be >= 1", opt->iters);
     if (opt->ckpt_every < 0 || opt->early_stop < 0)
         RP_FAIL_USER0(RP_ERR_USAGE, "--checkpoint-every and --early-stop must be >= 0");
@@ -208,6 +226,8 @@ static void summarise(rp_stage *stg, als_state *st, const sweep_stats *sw, int64
     if (st->valid_item)
         rp_stage_add(stg, "selection_valid_rmse", "%.6f", st->best.valid_rmse);
     rp_stage_add(stg, "fallback", "%d", st->fallback);
+    rp_stage_add(stg, "target", "%s", st->log_target ? "log" : "clipped");
+    if (st->log_target) rp_stage_add(stg, "calib_gamma", "%.4f", st->best.gamma);
     rp_stage_add(stg, "exchange", "%s",
                  st->side[0].route.allgather ? "allgather" : "alltoallv");
     rp_stage_add(stg, "sweeps", "%lld", (long long)sweeps);
@@ -289,6 +309,7 @@ static int finish_point(als_state *st, int64_t iters, const sweep_stats *sw, swe
         st->best.iter = pb->iter;
         st->best.valid_rmse = v;
         st->best.valid_plain = pb->valid_plain;
+        st->best.gamma = pb->gamma;
         *sw_best = *sw;
     }
 cleanup:
