@@ -15,6 +15,9 @@ OUTLIER_MAX = 3
 ALS_K = 32
 ALS_LAMBDA = 0.01
 ALS_PENALTY = wr
+# ... fitted to the normalised value itself (the default fits log watch ratio); an rp-als from
+# before --target has only this target. The source says which.
+ALS_TARGET = $(if $(shell grep -qs '"target"' stages/als/als_train.c && echo y),clipped)
 
 # Two-tower: 32-d towers, 16-d embeddings, a 64-unit ReLU layer, batch 1024, 10 epochs at lr 0.002,
 # weight decay 1e-6, patience 3.
@@ -25,6 +28,9 @@ TT_EPOCHS = 10
 TT_LR = 0.002
 TT_WEIGHT_DECAY = 1e-6
 TT_EARLY_STOP = 3
+# ... fitted to the normalised value (the default fits log watch ratio; the seed's cosine head
+# cannot carry the calibrated form anyway); an rp-twotower from before --target has no option.
+TT_TARGET = $(if $(shell grep -qs '"target"' stages/twotower/twotower_opts.c && echo y),clipped)
 # no prior per row (an rp-twotower from before --row-l2 has none)
 TT_ROW_L2 = $(if $(shell grep -qs '"row-l2"' stages/twotower/twotower_opts.c && echo y),0)
 # ... and the seed's shape (docs/stages/twotower.md, "The seed's shape"): a cosine head without

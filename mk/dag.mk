@@ -72,6 +72,10 @@ ALS_CHECKPOINT_EVERY ?=
 ALS_EARLY_STOP ?=
 ALS_EXCHANGE ?=
 ALS_VALID_WEIGHT ?=
+# the target the factors fit: log (default: log watch ratio of views in [ALS_LOG_MIN, cap)) or
+# clipped (the normalised value); docs/stages/als.md, "The log target"
+ALS_TARGET ?=
+ALS_LOG_MIN ?=
 ALS_ARGS ?=
 # rp-twotower
 TT_EPOCHS ?=
@@ -84,6 +88,9 @@ TT_LOSS ?=
 TT_WEIGHT_DECAY ?=
 TT_ROW_L2 ?=
 TT_EARLY_STOP ?=
+# log (default) or clipped, as ALS_TARGET; docs/stages/twotower.md, "The log target"
+TT_TARGET ?=
+TT_LOG_MIN ?=
 TT_ARGS ?=
 # rp-seqrec (make seqrec; SEQREC=1 also adds it to make run's evaluation)
 SEQREC ?= 0
@@ -163,13 +170,15 @@ PARAMS_als = $(call rp_opt,--k,$(ALS_K)) $(call rp_opt,--lambda,$(ALS_LAMBDA)) \
   $(call rp_opt,--iters,$(ALS_ITERS)) $(call rp_opt,--precision,$(ALS_PRECISION)) \
   $(call rp_opt,--seed,$(SEED)) $(call rp_opt,--checkpoint-every,$(ALS_CHECKPOINT_EVERY)) \
   $(call rp_opt,--early-stop,$(ALS_EARLY_STOP)) $(call rp_opt,--exchange,$(ALS_EXCHANGE)) \
-  $(call rp_opt,--valid-weight,$(ALS_VALID_WEIGHT)) $(ALS_ARGS)
+  $(call rp_opt,--valid-weight,$(ALS_VALID_WEIGHT)) $(call rp_opt,--target,$(ALS_TARGET)) \
+  $(call rp_opt,--log-min,$(ALS_LOG_MIN)) $(ALS_ARGS)
 PARAMS_twotower = $(call rp_opt,--epochs,$(TT_EPOCHS)) $(call rp_opt,--batch,$(TT_BATCH)) \
   $(call rp_opt,--lr,$(TT_LR)) $(call rp_opt,--dim,$(TT_DIM)) $(call rp_opt,--hidden,$(TT_HIDDEN)) \
   $(call rp_opt,--output,$(TT_OUTPUT)) $(call rp_opt,--loss,$(TT_LOSS)) \
   $(call rp_opt,--weight-decay,$(TT_WEIGHT_DECAY)) $(call rp_opt,--row-l2,$(TT_ROW_L2)) \
   $(call rp_opt,--seed,$(SEED)) \
-  $(call rp_opt,--early-stop,$(TT_EARLY_STOP)) $(TT_ARGS)
+  $(call rp_opt,--early-stop,$(TT_EARLY_STOP)) $(call rp_opt,--target,$(TT_TARGET)) \
+  $(call rp_opt,--log-min,$(TT_LOG_MIN)) $(TT_ARGS)
 PARAMS_seqrec = $(call rp_opt,--epochs,$(SEQ_EPOCHS)) \
   $(call rp_opt,--windows-per-user,$(SEQ_WINDOWS)) $(call rp_opt,--batch,$(SEQ_BATCH)) \
   $(call rp_opt,--lr,$(SEQ_LR)) $(call rp_opt,--dim,$(SEQ_DIM)) $(call rp_opt,--heads,$(SEQ_HEADS)) \

@@ -35,6 +35,8 @@ typedef struct tt_opts {
     double row_l2;                  /* Gaussian prior per embedding row (twotower_row_prior) */
     int row_l2_features;            /* also on the feature tables, not only the ids */
     int64_t seed;
+    const char *target;             /* "log" | "clipped" (twotower_calib.c) */
+    double log_min, log_max;        /* log target: train pairs with log_min <= wr < log_max */
 } tt_opts;
 
 /* One side's features (user or item); rows are dense indices of shards.h5. */
@@ -64,8 +66,15 @@ typedef struct tt_data {
     int64_t n_users, n_items;
     tt_side side[2];
     tt_split train, valid;
-    double train_mean;
+    double train_mean; /* of the training target (log(wr) of the kept pairs: log target) */
     char inputs[1024]; /* lineage for rp_stage_stamp */
+    /* --target log (twotower_calib.c): train holds log(wr) of the pairs with log_lo <= wr <
+     * log_hi; valid stays normalised and is predicted as the bias model (cmu, cu, ci) plus
+     * gamma exp(b_u + b_i) (u . v). */
+    int log_target;
+    double norm_min, norm_max, log_lo, log_hi;
+    int64_t train_all;  /* train pairs before the filter */
+    double cmu, *cu, *ci;
 } tt_data;
 
 /* One tower: embedding slots (id if id_path mlp, categoricals, tag bag) + numerics -> MLP (ReLU,
@@ -83,6 +92,7 @@ typedef struct tt_tower {
 
 typedef struct tt_model {
     int E, D, head, huber;
+    int log_target;                 /* train errors unclamped (log scale) */
     int S;                          /* /score width: D, or D + 2 with bias columns */
     float delta;
     tt_tower tw[2];
@@ -187,6 +197,7 @@ typedef struct tt_train {
     float *fb_user, *fb_item;  /* fallback /score rows [n, D + 2] (NULL: no fallback) */
     double fb_mu;
     double bytes_dense, bytes_sparse; /* traffic statistics of this run */
+    double gamma;              /* log target: the gain of the model as written (1: clipped) */
 } tt_train;
 
 /* twotower_row_prior - the per-row weights of --row-l2 L ([m->n_rows], into *w, NULL when
@@ -223,6 +234,35 @@ int twotower_init_biases(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_m
  * *user, *item allocated here (caller frees). */
 int twotower_output_dot(const tt_train *tr, const tt_data *d, float **user, float **item,
                         tt_dot *dot);
+
+/* twotower_calib.c */
+/* twotower_log_setup - with --target log: read norm_min/norm_max, keep the train pairs with
+ * log_lo <= wr < log_hi as log(wr) (twotower_log_filter) and read the bias model's terms.
+ * Called by twotower_read_inputs. Collective. */
+int twotower_log_setup(MPI_Comm comm, const tt_opts *o, tt_data *d);
+/* twotower_log_keep - 1 when the normalised train value v is kept; *log_wr its log(wr). */
+int twotower_log_keep(const tt_data *d, float v, double *log_wr);
+/* twotower_log_filter - keep d->train's pairs twotower_log_keep accepts, in place, as log(wr);
+ * sets train_all and train_mean. */
+void twotower_log_filter(tt_data *d);
+/* twotower_calib_gamma_of - the least-squares gain from fixed-point sums [sum g r, sum g^2]
+ * (0 when it would not be positive). */
+double twotower_calib_gamma_of(const int64_t sums[2]);
+/* twotower_calib_gamma - the gain of the model's score rows su, si on d->valid. Collective. */
+int twotower_calib_gamma(MPI_Comm comm, const tt_model *m, const tt_data *d, const float *su,
+                         const float *si, double *gamma);
+/* twotower_calib_rows - turn the model's score rows into the calibrated dot form in place:
+ * users [gamma e^b_u u, c_u, 1], videos [e^b_i v, 1, c_i], shift cmu. */
+void twotower_calib_rows(const tt_model *m, const tt_data *d, double gamma, float *su, float *si,
+                         tt_dot *dot);
+/* twotower_evaluate_data - twotower_evaluate, calibrated on d->valid with the log target
+ * (*gamma the gain; 1 for the clipped target; gamma may be NULL). Collective. */
+int twotower_evaluate_data(MPI_Comm comm, const tt_model *m, const tt_data *d, const tt_split *s,
+                           double *rmse, double *mae, double *gamma);
+/* twotower_bias_terms - the bias model's b_u [n_users], b_i [n_items] (allocated here) and
+ * mean (rp_baseline_bias_terms, bit-identical for any rank count). Collective. */
+int twotower_bias_terms(MPI_Comm comm, const tt_opts *o, const tt_data *d, double **bu,
+                        double **bi, double *mu);
 
 /* twotower_io.c */
 /* twotower_checkpoint - what the checkpoint holds (model, Adam moments, best copy) and the

@@ -235,6 +235,7 @@ int twotower_read_inputs(MPI_Comm comm, const tt_opts *o, tt_data *d)
     RP_AGREE(comm, rc);
     rc = read_features(comm, o->train.features, d);
     RP_AGREE(comm, rc);
+    RP_CALL(twotower_log_setup(comm, o, d));
     RP_CALL(rp_hash_file(comm, o->train.shards, hs));
     RP_CALL(rp_hash_file(comm, o->train.features, hf));
     snprintf(d->inputs, sizeof d->inputs, "shards=%s sha256=%s\nfeatures=%s sha256=%s",
@@ -270,4 +271,7 @@ void twotower_data_clear(tt_data *d)
     side_clear(&d->side[1]);
     split_clear(&d->train);
     split_clear(&d->valid);
+    free(d->cu);
+    free(d->ci);
+    d->cu = d->ci = NULL;
 }

@@ -13,8 +13,8 @@
 
 /* The bias model rp-eval reports (rp_baseline_bias on /train, bit-identical for any rank
  * count): b_u [n_users], b_i [n_items] (allocated here, caller frees) and the global mean. */
-static int bias_model(MPI_Comm comm, const tt_opts *o, const tt_data *d, double **bu, double **bi,
-                      double *mu)
+int twotower_bias_terms(MPI_Comm comm, const tt_opts *o, const tt_data *d, double **bu,
+                        double **bi, double *mu)
 {
     int rc = RP_OK;
     rp_model *bm = NULL;
@@ -39,7 +39,7 @@ int twotower_init_biases(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_m
 {
     int rc = RP_OK;
     double *bu = NULL, *bi = NULL, mu = 0.0;
-    RP_CALL(bias_model(comm, o, d, &bu, &bi, &mu));
+    RP_CALL(twotower_bias_terms(comm, o, d, &bu, &bi, &mu));
     for (int t = 0; t < 2; t++) {
         const tt_tower *tw = &m->tw[t];
         const double *b = t == TT_USER ? bu : bi;
@@ -86,13 +86,14 @@ int twotower_finish(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train 
     double *b_u = NULL, *b_i = NULL, mu = 0.0, mae = 0.0;
     float *bu = NULL, *bi = NULL;
     tr->fallback[0] = '\0';
-    RP_CALL(bias_model(comm, o, d, &b_u, &b_i, &mu));
+    RP_CALL(twotower_bias_terms(comm, o, d, &b_u, &b_i, &mu));
     rc = bias_rows(b_u, b_i, tr->m.D, d->n_users, d->n_items, &bu, &bi);
     RP_AGREE(comm, rc);
     /* Both models are scored through the same float rows and the same fixed-point sums. */
     tt_dot bias = {tr->m.D + 2, 0, 1.0, mu, bu, bi};
     RP_CALL(twotower_eval_scores(comm, &bias, &d->valid, &tr->bias_valid_rmse, &mae));
-    RP_CALL(twotower_evaluate(comm, &tr->m, &d->valid, &tr->valid_rmse, &mae));
+    RP_CALL(twotower_evaluate_data(comm, &tr->m, d, &d->valid, &tr->valid_rmse, &mae,
+                                   &tr->gamma));
     if (tr->valid_rmse > tr->bias_valid_rmse) {
         snprintf(tr->fallback, sizeof tr->fallback, "bias model terms: the two-tower's valid_rmse "
                  "%.6f is above the bias model's %.6f", tr->valid_rmse, tr->bias_valid_rmse);
@@ -129,7 +130,8 @@ int twotower_output_dot(const tt_train *tr, const tt_data *d, float **user, floa
     } else {
         RP_CALL(twotower_embed_all(m, TT_USER, u, NULL));
         RP_CALL(twotower_embed_all(m, TT_ITEM, v, NULL));
-        twotower_dot_of(m, u, v, dot);
+        if (d->log_target) twotower_calib_rows(m, d, tr->gamma, u, v, dot);
+        else twotower_dot_of(m, u, v, dot);
     }
     *user = u;
     *item = v;

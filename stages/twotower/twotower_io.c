@@ -18,12 +18,13 @@ void twotower_config_string(const tt_opts *o, char *buf, size_t cap)
     snprintf(buf, cap, "dim=%d emb_dim=%d hidden=%s head=%s id_path=%s bias=%d loss=%s "
              "huber_delta=%.17g user_id=%d item_id=%d seed=%lld batch=%d micro_batch=%d "
              "lr=%.17g schedule=%s warmup=%lld lr_final=%.17g epochs=%d weight_decay=%.17g "
-             "emb_weight_decay=%.17g select=%s bias_init=%d row_l2=%.17g row_l2_features=%d", o->dim, o->emb_dim, o->hidden,
+             "emb_weight_decay=%.17g select=%s bias_init=%d row_l2=%.17g row_l2_features=%d "
+             "target=%s log_min=%.17g log_max=%.17g", o->dim, o->emb_dim, o->hidden,
              o->head, o->id_path, o->bias, o->loss, o->huber_delta, o->user_id, o->item_id,
              (long long)o->seed, t->batch, t->micro_batch, t->lr, t->schedule,
              (long long)t->warmup, t->lr_final, fixed_epochs, o->weight_decay,
              o->emb_weight_decay, o->select, o->bias_init, o->row_l2,
-             o->row_l2_features);
+             o->row_l2_features, o->target, o->log_min, o->log_max);
 }
 
 void twotower_checkpoint(const tt_opts *o, const tt_data *d, tt_train *tr, char *cfg,
@@ -159,6 +160,21 @@ cleanup:
     return rc;
 }
 
+/* The training target and, with the log target, its calibration (docs/SCHEMA.md). */
+static int write_target(hid_t f, const tt_opts *o, const tt_data *d, const tt_train *tr)
+{
+    int rc = RP_OK;
+    double range[2] = {d->log_lo, d->log_hi};
+    RP_CALL(rp_h5_attr_write_str(f, "/", "target", o->target));
+    if (!d->log_target) return RP_OK;
+    RP_CALL(rp_h5_attr_write(f, "/", "calib_gamma", RP_F64, 1, &tr->gamma));
+    RP_CALL(rp_h5_attr_write(f, "/", "log_range", RP_F64, 2, range));
+    RP_CALL(rp_h5_attr_write(f, "/", "log_train_pairs", RP_I64, 1, &d->train.n));
+    RP_CALL(rp_h5_attr_write(f, "/", "log_global_mean", RP_F64, 1, &d->train_mean));
+cleanup:
+    return rc;
+}
+
 int twotower_write_output(const rp_stage *st, const tt_opts *o, const tt_data *d,
                           const tt_train *tr)
 {
@@ -186,6 +202,7 @@ int twotower_write_output(const rp_stage *st, const tt_opts *o, const tt_data *d
     RP_CALL(rp_h5_attr_write(f, "/", "best_epoch", RP_I64, 1, &best));
     RP_CALL(rp_h5_attr_write(f, "/", "n_users", RP_I64, 1, &d->n_users));
     RP_CALL(rp_h5_attr_write(f, "/", "n_items", RP_I64, 1, &d->n_items));
+    RP_CALL(write_target(f, o, d, tr));
 cleanup:
     return rp_h5_commit(comm, &f, o->train.out, rc);
 }
@@ -200,6 +217,8 @@ void twotower_report(rp_stage *st, const tt_train *tr)
     rp_stage_add(st, "valid_mae", "%.5f", l->hist.valid_mae[b]);
     rp_stage_add(st, "bias_valid_rmse", "%.5f", tr->bias_valid_rmse);
     rp_stage_add(st, "fallback", "%s", tr->fallback[0] ? "bias" : "none");
+    rp_stage_add(st, "target", "%s", tr->m.log_target ? "log" : "clipped");
+    if (tr->m.log_target) rp_stage_add(st, "calib_gamma", "%.4f", tr->gamma);
     rp_stage_add(st, "samples_per_s", "%.0f",
                  l->train_seconds > 0 ? l->samples_done / l->train_seconds : 0.0);
     rp_stage_add(st, "train_seconds", "%.1f", l->train_seconds);

@@ -129,6 +129,7 @@ int twotower_model_init(tt_model *m, const tt_opts *o, const tt_data *d)
               : strcmp(o->head, "sigmoid") == 0 ? TT_HEAD_SIGMOID
                                                 : TT_HEAD_DOT;
     m->huber = strcmp(o->loss, "huber") == 0;
+    m->log_target = d->log_target;
     m->delta = (float)o->huber_delta;
     RP_REQUIRE(m->E >= 1 && m->D >= 1, RP_ERR_USAGE, "--emb-dim and --dim must be >= 1");
     int64_t row = 0, dense = 0;
@@ -422,7 +423,8 @@ static double head_backward(const tt_model *m, const float *y, int n, float inv_
         memset(ws->dbias[t], 0, (size_t)ws->nu[t] * sizeof(float));
     }
     for (int i = 0; i < n; i++) {
-        double p = ws->pred[i], r = p - y[i], dldp, pc = fmin(fmax(p, 0.0), 1.0);
+        double p = ws->pred[i], r = p - y[i], dldp;
+        double pc = m->log_target ? p : fmin(fmax(p, 0.0), 1.0);
         loss += loss_of(m, r, &dldp);
         *sse += (pc - y[i]) * (pc - y[i]);
         *sae += fabs(pc - y[i]);

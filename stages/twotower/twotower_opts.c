@@ -19,7 +19,7 @@ void twotower_opts_default(tt_opts *o)
     o->train.schedule = "cosine";
     o->train.warmup = 20;
     o->train.lr_final = 0.05;
-    o->train.lr = 0.005;
+    o->train.lr = 0.02; /* measured: docs/stages/twotower.md, "The log target" */
     o->train.early_stop = 2;
     o->dim = 8;
     o->emb_dim = 8;
@@ -38,12 +38,16 @@ void twotower_opts_default(tt_opts *o)
     o->seed = 42;
     o->user_id = 1;
     o->item_id = 1;
+    o->target = "log";
+    o->log_min = 0.4;
+    o->log_max = 0.0;
 }
 
 static const char *const heads[] = {"dot", "sigmoid", "cosine", NULL};
 static const char *const id_paths[] = {"add", "mlp", NULL};
 static const char *const selects[] = {"rmse", "mae", NULL};
 static const char *const losses[] = {"mse", "huber", NULL};
+static const char *const targets[] = {"log", "clipped", NULL};
 
 static const rp_train_cmd cmd = {
     {"rp-twotower", "train the two-tower model data-parallel (MPI) and write twotower.h5",
@@ -93,6 +97,13 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
         {"user-id", RP_ARG_FLAG, &o->user_id, NULL, "user id embedding in the user tower", NULL},
         {"item-id", RP_ARG_FLAG, &o->item_id, NULL, "video id embedding in the video tower",
          NULL},
+        {"target", RP_ARG_STR, &o->target, "T", "what the model fits: log (log watch ratio of "
+         "the views in [--log-min, --log-max), mapped onto the normalised scale by a gain "
+         "fitted on validation; dot head with bias terms) or clipped (the normalised value)",
+         targets},
+        {"log-min", RP_ARG_DBL, &o->log_min, "WR", "log target: smallest watch ratio kept", NULL},
+        {"log-max", RP_ARG_DBL, &o->log_max, "WR", "log target: watch ratios kept are below this "
+         "(0 = the clip point, norm_max of shards.h5)", NULL},
         {"select", RP_ARG_STR, &o->select, "M", "validation metric of the best epoch and early "
          "stopping", selects},
     };
@@ -104,6 +115,12 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
         RP_FAIL_USER0(RP_ERR_USAGE, "out-of-range option: need dim, emb-dim >= 1 (dim <= 4096, "
                       "emb-dim <= %d), batch <= %d, weight-decay, emb-weight-decay, row-l2 >= 0, "
                       "huber-delta > 0", TT_MAX_EMB, 1 << 24);
+    if (!(o->log_min > 0.0) || o->log_max < 0.0 || (o->log_max > 0.0 && o->log_max <= o->log_min))
+        RP_FAIL_USER0(RP_ERR_USAGE, "--log-min %g, --log-max %g: need 0 < log-min < log-max "
+                      "(log-max 0: the clip point)", o->log_min, o->log_max);
+    if (strcmp(o->target, "log") == 0 && (strcmp(o->head, "dot") != 0 || !o->bias))
+        RP_FAIL_USER0(RP_ERR_USAGE, "--target log needs --head dot with bias terms (or use "
+                      "--target clipped)");
 cleanup:
     return rc;
 }

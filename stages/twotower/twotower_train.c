@@ -476,7 +476,7 @@ static void loop_epoch_begin(void *ctx, int64_t epoch, int64_t *n)
 static int loop_validate(void *ctx, double *rmse, double *mae)
 {
     tt_loop *l = ctx;
-    return twotower_evaluate(l->comm, &l->tr->m, &l->d->valid, rmse, mae);
+    return twotower_evaluate_data(l->comm, &l->tr->m, l->d, &l->d->valid, rmse, mae, NULL);
 }
 
 static void loop_save_best(void *ctx)
@@ -505,7 +505,8 @@ int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *
     RP_MPI(MPI_Comm_size(comm, &l.size));
     rc = twotower_model_init(&tr->m, o, d);
     RP_AGREE(comm, rc);
-    if (o->bias && o->bias_init && tr->m.head != TT_HEAD_SIGMOID)
+    /* the log target starts at its own mean (init_weights): the bias model is on the other scale */
+    if (o->bias && o->bias_init && tr->m.head != TT_HEAD_SIGMOID && !d->log_target)
         RP_CALL(twotower_init_biases(comm, o, d, &tr->m));
     rp_fault_mark("optimiser state");
     rc = train_alloc(o, tr);

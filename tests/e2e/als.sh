@@ -74,17 +74,44 @@ rp_mpirun 1 "$RP_BIN/rp-als" --shards shards.h5 --out pen_bad.h5 --penalty ridge
     > /dev/null 2> pen_bad.err; st=$?
 [ $st = 64 ] && [ ! -e pen_bad.h5 ] || fail "--penalty ridge: exit $st, want 64 and no output"
 
-# score convention: [p_u, b_u, 1] . [q_i, 1, b_i], shift = global_mean
-h5dump -a /score/post als_allgather_1.h5 | grep -q '"identity"' || fail "/score post"
-mu=$(h5dump -a /global_mean als_allgather_1.h5 | awk '/\(0\)/ {print $2}')
-sh=$(h5dump -a /score/shift als_allgather_1.h5 | awk '/\(0\)/ {print $2}')
+# score convention of --target clipped: [p_u, b_u, 1] . [q_i, 1, b_i], shift = global_mean
+rp_mpirun 2 "$RP_BIN/rp-als" --shards shards.h5 --out clip.h5 --k 6 --lambda 0.05 \
+    --early-stop 0 --iters 4 --target clipped > clip.txt 2> clip.err || fail "--target clipped"
+grep -q "^rp-als: ok .* target=clipped " clip.txt || fail "clipped summary: $(cat clip.txt)"
+h5dump -a /target clip.h5 | grep -q '"clipped"' || fail "target attribute not clipped"
+h5dump -a /score/post clip.h5 | grep -q '"identity"' || fail "/score post"
+mu=$(h5dump -a /global_mean clip.h5 | awk '/\(0\)/ {print $2}')
+sh=$(h5dump -a /score/shift clip.h5 | awk '/\(0\)/ {print $2}')
 [ -n "$mu" ] && [ "$mu" = "$sh" ] || fail "shift '$sh' != global_mean '$mu'"
-h5dump -d /score/user -s "0,6" -c "3,2" als_allgather_1.h5 > su.txt
-h5dump -d /user_bias -s 0 -c 3 als_allgather_1.h5 > ub.txt
+h5dump -d /score/user -s "0,6" -c "3,2" clip.h5 > su.txt
+h5dump -d /user_bias -s 0 -c 3 clip.h5 > ub.txt
 ub=$(awk '/\(0\)/ {gsub(",", ""); print $2, $3, $4}' ub.txt)
 su=$(grep -E '^\s*\([0-9]+,6\)' su.txt | awk '{gsub(",", ""); print $2, $3}' | tr '\n' ' ')
 set -- $su
 [ "$1 $3 $5" = "$ub" ] && [ "$2 $4 $6" = "1 1 1" ] || fail "/score/user columns '$su' vs bias '$ub'"
+# --target log (the default): the attributes, and /score reproduces the written validation RMSE
+# (the bias model's terms plus the calibrated interaction, clamped, over /valid)
+grep -q "^rp-als: ok .* target=log calib_gamma=" out_4.txt || fail "log summary: $(cat out_4.txt)"
+h5dump -a /target als_allgather_1.h5 | grep -q '"log"' || fail "target attribute not log"
+for a in calib_gamma log_range log_train_pairs log_global_mean log_scale; do
+    h5dump -a /$a als_allgather_1.h5 > /dev/null 2>&1 || fail "log target: no attribute $a"
+done
+if /usr/bin/python3 -c "import h5py, numpy" 2> /dev/null; then
+    /usr/bin/python3 - als_allgather_1.h5 shards.h5 <<'PY' || fail "log target: /score does not give valid_rmse"
+import sys, h5py, numpy as np
+m, s = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+su, si, sh = m["score/user"][:], m["score/item"][:], m["score"].attrs["shift"]
+g = s["valid/by_user"]; off = g["offsets"][:]
+u = np.repeat(np.arange(len(off) - 1), np.diff(off)); i = g["item"][:]; y = g["value"][:]
+p = np.clip(np.einsum("ij,ij->i", su[u].astype(np.float64), si[i].astype(np.float64)) + float(np.ravel(sh)[0]), 0, 1)
+rmse, want = np.sqrt(np.mean((p - y) ** 2)), float(np.ravel(m.attrs["valid_rmse"])[0])
+k = int(np.ravel(m.attrs["k"])[0])
+assert np.all(su[:, k + 1] == 1) and np.all(si[:, k] == 1), "bias columns"
+assert abs(rmse - want) < 1e-6, (rmse, want)
+PY
+else
+    echo "note: /usr/bin/python3 with h5py absent, /score check of the log target skipped"
+fi
 h5dump -a /schema als_allgather_1.h5 | grep -q '"recpipe.als"' || fail "schema attr"
 
 # errors: code, one line naming the file, no output

@@ -35,9 +35,30 @@ for a in valid_rmse bias_valid_rmse beats_bias fallback; do
     h5dump -a "/$a" o2.h5 > /dev/null 2>&1 || fail "root attribute $a missing"
 done
 h5dump -a /beats_bias o2.h5 | grep -q '(0): 1' || fail "planted problem: does not beat the bias model"
+# the log target (default): attributes, summary, and /score reproduces the written valid_rmse
+grep -q "^rp-twotower: ok .* target=log calib_gamma=" sum2.txt || fail "log summary: $(cat sum2.txt)"
+h5dump -a /target o2.h5 | grep -q '"log"' || fail "target attribute not log"
+for a in calib_gamma log_range log_train_pairs log_global_mean; do
+    h5dump -a "/$a" o2.h5 > /dev/null 2>&1 || fail "log target: attribute $a missing"
+done
+if /usr/bin/python3 -c "import h5py, numpy" 2> /dev/null; then
+    /usr/bin/python3 - o2.h5 s.h5 <<'PY' || fail "log target: /score does not give valid_rmse"
+import sys, h5py, numpy as np
+m, s = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+su, si, sh = m["score/user"][:], m["score/item"][:], float(np.ravel(m["score"].attrs["shift"])[0])
+g = s["valid/by_user"]; off = g["offsets"][:]
+u = np.repeat(np.arange(len(off) - 1), np.diff(off)); i = g["item"][:]; y = g["value"][:]
+p = np.clip(np.einsum("ij,ij->i", su[u].astype(np.float64), si[i].astype(np.float64)) + sh, 0, 1)
+rmse, want = np.sqrt(np.mean((p - y) ** 2)), float(np.ravel(m.attrs["valid_rmse"])[0])
+assert abs(rmse - want) < 1e-6, (rmse, want)
+PY
+else
+    echo "note: /usr/bin/python3 with h5py absent, /score check of the log target skipped"
+fi
 # the seed's shape: cosine head, id embedding as an MLP input, no bias terms
 tt 1 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out seed.h5 "${common[@]}" \
-    --head cosine --id-path mlp --no-bias --select mae > /dev/null || fail "seed-shape run"
+    --head cosine --id-path mlp --no-bias --select mae --target clipped > /dev/null ||
+    fail "seed-shape run"
 h5ls seed.h5/weights/user/emb/id > /dev/null 2>&1 || fail "--id-path mlp: no id table"
 h5ls seed.h5/weights/user/bias > /dev/null 2>&1 && fail "--no-bias still has bias terms"
 [ "$(h5dump -d /score/user -H seed.h5 | grep -c '( 60, 8 )')" = 1 ] || fail "seed /score shape"
@@ -45,7 +66,8 @@ for obj in /score /weights /user_embedding /item_embedding /history/valid_mae; d
     h5diff o1.h5 o2.h5 "$obj" "$obj" > /dev/null || fail "np 1 and np 2 differ in $obj"
 done
 tt 1 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out sig.h5 "${common[@]}" \
-    --output sigmoid --loss huber --no-user-id > /dev/null || fail "sigmoid/huber run"
+    --output sigmoid --loss huber --no-user-id --target clipped > /dev/null ||
+    fail "sigmoid/huber run"
 # the sigmoid head keeps its post transform unless it lost to the bias model (then the bias
 # model's dot form, post identity, is written and `fallback` says so)
 if h5dump -a /fallback sig.h5 | grep -q '(0): ""'; then
@@ -63,6 +85,9 @@ expect 64 x.h5 --shards s.h5 --features f.h5
 expect 64 x.h5 --shards s.h5 --features f.h5 --out x.h5 --bogus 1
 expect 64 x.h5 --shards s.h5 --features f.h5 --out x.h5 --output tanh
 expect 64 x.h5 --shards s.h5 --features f.h5 --out x.h5 --hidden "64,abc"
+expect 64 x.h5 --shards s.h5 --features f.h5 --out x.h5 --head cosine
+grep -q -- "--target log needs --head dot" err.txt || fail "log target + cosine: $(cat err.txt)"
+expect 64 x.h5 --shards s.h5 --features f.h5 --out x.h5 --log-min 0
 expect 66 x.h5 --shards nope.h5 --features f.h5 --out x.h5
 expect 66 x.h5 --shards s.h5 --features nope.h5 --out x.h5
 expect 65 x.h5 --shards f.h5 --features f.h5 --out x.h5
@@ -74,7 +99,7 @@ expect 65 x.h5 --shards s.h5 --features f50.h5 --out x.h5
 grep -q "f50.h5" err.txt || fail "bad-data message does not name the file: $(cat err.txt)"
 
 # 3. signals: checkpoint + 75, then --resume equals the uninterrupted run
-big=(--shards s_big.h5 --features f_big.h5 --epochs 5 --batch 64 --micro-batch 16 --early-stop 0)
+big=(--shards s_big.h5 --features f_big.h5 --epochs 10 --batch 64 --micro-batch 16 --early-stop 0)
 tt 2 "$RP_BIN/rp-twotower" "${big[@]}" --out full.h5 > /dev/null || fail "uninterrupted run"
 interrupt() { # interrupt NP SIGNAL TARGET(mpiexec|rank) OUT
     rp_signal_resume "$1" "$2" "$3" full.h5 "$4" \

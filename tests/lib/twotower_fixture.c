@@ -220,6 +220,10 @@ int twotower_fixture_write(MPI_Comm comm, const tt_fixture *fx, const char *shar
     RP_CALL(rp_h5_attr_write_str(f, "/", "schema", RP_SCHEMA_SHARDS));
     RP_CALL(rp_h5_attr_write(f, "/", "n_users", RP_I64, 1, &fx->n_users));
     RP_CALL(rp_h5_attr_write(f, "/", "n_items", RP_I64, 1, &fx->n_items));
+    /* the scaling of rp-shard's default (clip at 3): values are watch ratio / 3 */
+    double norm[2] = {0.0, 3.0};
+    RP_CALL(rp_h5_attr_write(f, "/", "norm_min", RP_F64, 1, &norm[0]));
+    RP_CALL(rp_h5_attr_write(f, "/", "norm_max", RP_F64, 1, &norm[1]));
     RP_CALL(write_split(comm, f, fx, &F, RP_SPLIT_TRAIN, fx->train_per_user, 10));
     RP_CALL(write_split(comm, f, fx, &F, RP_SPLIT_VALID, fx->valid_per_user, 20));
     rc = rp_h5_commit(comm, &f, shards, rc);

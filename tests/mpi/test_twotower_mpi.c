@@ -49,6 +49,10 @@ static void opts(tt_opts *o, const char *ckpt_name)
     o->hidden = "16";
     o->emb_dim = 8;
     o->train.early_stop = 0;
+    /* the fixture's values are planted normalised values, not watch ratios: these tests are
+     * of the clipped target at its former learning rate (log_target_calibrated: the log one) */
+    o->target = "clipped";
+    o->train.lr = 0.005;
 }
 
 /* Train on comm; out: model hash (dense + embeddings) and the last validation MAE. */
@@ -263,10 +267,72 @@ static void loser_falls_back_to_bias(void)
     twotower_data_clear(&d);
 }
 
+/* --target log: the same bits on every rank and for any rank count; the written dot form
+ * scores exactly the validation RMSE the run reports, beats the bias model, keeps the bias
+ * model's terms in its bias columns, and its gain is the least-squares one (the interaction
+ * columns' best multiplier on /valid is 1). */
+static void log_opts(tt_opts *o, const char *name)
+{
+    opts(o, name);
+    o->target = "log";
+    o->log_min = 0.9; /* values v are watch ratio / 3 (median 0.58): keep v >= 0.3 */
+    o->train.lr = 0.02;
+}
+
+static void log_target_calibrated(void)
+{
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    CU_ASSERT_EQUAL_FATAL(fixture(), RP_OK);
+    tt_opts o;
+    tt_data d;
+    tt_train tr;
+    char hw[65] = "", hs[65] = "", name[64];
+    double mw = 0, ms = 0;
+    log_opts(&o, "log_world.ckpt");
+    CU_ASSERT_EQUAL(train(MPI_COMM_WORLD, &o, hw, &mw), RP_OK);
+    snprintf(name, sizeof name, "log_self%d.ckpt", rank);
+    log_opts(&o, name);
+    CU_ASSERT_EQUAL(train(MPI_COMM_SELF, &o, hs, &ms), RP_OK);
+    CU_ASSERT_STRING_EQUAL(hs, hw);
+    CU_ASSERT(ms == mw);
+    log_opts(&o, "log_fin.ckpt");
+    CU_ASSERT_EQUAL_FATAL(train_finish(&o, &d, &tr), RP_OK);
+    CU_ASSERT(d.log_target && d.train.n > 0 && d.train.n < d.train_all);
+    CU_ASSERT(tr.gamma > 0.0 && tr.fallback[0] == '\0');
+    CU_ASSERT(tr.valid_rmse < tr.bias_valid_rmse);
+    float *su = NULL, *si = NULL;
+    tt_dot dot;
+    CU_ASSERT_EQUAL_FATAL(twotower_output_dot(&tr, &d, &su, &si, &dot), RP_OK);
+    double rmse = NAN, mae = NAN, gr = 0.0, gg = 0.0;
+    CU_ASSERT_EQUAL(twotower_eval_scores(MPI_COMM_WORLD, &dot, &d.valid, &rmse, &mae), RP_OK);
+    CU_ASSERT(rmse == tr.valid_rmse);
+    int D = o.dim, S = dot.S, cols = S == D + 2 && dot.shift == d.cmu;
+    for (int64_t u = 0; u < d.n_users; u++)
+        cols &= su[u * S + D] == (float)d.cu[u] && su[u * S + D + 1] == 1.0f;
+    for (int64_t i = 0; i < d.n_items; i++)
+        cols &= si[i * S + D] == 1.0f && si[i * S + D + 1] == (float)d.ci[i];
+    CU_ASSERT(cols);
+    for (int64_t k = 0; k < d.valid.n; k++) {
+        const float *a = su + (int64_t)d.valid.user[k] * S, *b = si + (int64_t)d.valid.item[k] * S;
+        double g = 0.0;
+        for (int q = 0; q < D; q++) g += (double)a[q] * b[q];
+        double r = d.valid.value[k] - dot.shift - (double)a[D] * b[D] - (double)a[D + 1] * b[D + 1];
+        gr += g * r;
+        gg += g * g;
+    }
+    CU_ASSERT(gg > 0.0 && fabs(gr / gg - 1.0) < 1e-4);
+    free(su);
+    free(si);
+    twotower_train_clear(&tr);
+    twotower_data_clear(&d);
+}
+
 int test_twotower_mpi_register(void)
 {
     RP_ADD_SUITE("twotower_mpi", RP_T(replicas_identical_and_rank_count_free),
                  RP_T(resume_equals_uninterrupted), RP_T(planted_problem_is_learned),
-                 RP_T(best_epoch_by_valid_rmse), RP_T(loser_falls_back_to_bias));
+                 RP_T(best_epoch_by_valid_rmse), RP_T(loser_falls_back_to_bias),
+                 RP_T(log_target_calibrated));
     return 0;
 }

@@ -327,9 +327,95 @@ static void valid_weight_item(void)
     rp_h5_close(&f);
 }
 
+/* The log target's filter: a normalised value is kept when its watch ratio lies in
+ * [log_lo, log_hi) and is not the clipped maximum; the kept value is log(wr). */
+static void log_filter_keeps_range(void)
+{
+    als_state st = {0};
+    st.norm_min = 0.0, st.norm_max = 3.0, st.log_lo = 0.4, st.log_hi = 3.0;
+    double lw = 0.0;
+    CU_ASSERT(!als_log_keep(&st, 0.1f, &lw));  /* wr 0.3: a partial view */
+    CU_ASSERT(!als_log_keep(&st, 0.0f, &lw));  /* a zero play */
+    CU_ASSERT(!als_log_keep(&st, 1.0f, &lw));  /* clipped at the cap */
+    CU_ASSERT(als_log_keep(&st, 0.2f, &lw));
+    CU_ASSERT_DOUBLE_EQUAL(lw, log(3.0 * (double)0.2f), 1e-12);
+    CU_ASSERT(als_log_keep(&st, 0.99f, &lw));
+    CU_ASSERT_DOUBLE_EQUAL(lw, log(3.0 * (double)0.99f), 1e-12);
+    st.log_hi = 2.0; /* --log-max 2 */
+    CU_ASSERT(!als_log_keep(&st, 0.99f, &lw));
+    double a[2] = {2.0, 4.0}, neg[2] = {-1.0, 4.0}, none[2] = {1.0, 0.0};
+    CU_ASSERT_DOUBLE_EQUAL(als_calib_gamma(a), 0.5, 1e-15);
+    CU_ASSERT_EQUAL(als_calib_gamma(neg), 0.0); /* a negative gain: the bias model instead */
+    CU_ASSERT_EQUAL(als_calib_gamma(none), 0.0);
+    CU_ASSERT_DOUBLE_EQUAL(als_scale_of(ALS_SCALE_BOTH, 0.1, -0.3), exp(-0.2), 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(als_scale_of(ALS_SCALE_ITEM, 0.1, -0.3), exp(-0.3), 1e-15);
+    CU_ASSERT_EQUAL(als_scale_of(ALS_SCALE_NONE, 0.1, -0.3), 1.0);
+}
+
+/* --target log on the fixture: the written /score reproduces valid_rmse (computed here from the
+ * files), its bias columns are the bias baseline's, and the gain is the least-squares one: on
+ * /valid, the interaction columns' best multiplier (unclamped) is 1. */
+static void log_target_calibrated(void)
+{
+    const char *shards = noisy_fixture(), *out = rp_test_path("als_log.h5");
+    als_opts opt = select_opts(shards, out, 4, 0.5);
+    opt.target = "log";
+    opt.log_min = 0.01; /* the fixture's values are not watch ratios: keep almost all */
+    opt.penalty = "const";
+    CU_ASSERT_EQUAL_FATAL(train_file(&opt), RP_OK);
+    double plain = NAN, item = NAN;
+    valid_by_hand(shards, out, &plain, &item);
+    hid_t f = H5I_INVALID_HID, sh = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(MPI_COMM_SELF, out, &f), RP_OK);
+    CU_ASSERT_DOUBLE_EQUAL(attr_f64(f, RP_ATTR_VALID_RMSE), plain, 1e-9 * plain);
+    CU_ASSERT(attr_f64(f, "calib_gamma") > 0.0);
+    CU_ASSERT(plain < attr_f64(f, RP_ATTR_BIAS_VALID_RMSE));
+    int64_t nu = 0, ni = 0, no = 0;
+    double *U = read_f64(f, RP_DS_SCORE_USER, &nu), *V = read_f64(f, RP_DS_SCORE_ITEM, &ni);
+    CU_ASSERT_FATAL(U != NULL && V != NULL);
+    int64_t k2 = ni / 90, k = k2 - 2;
+    rp_model *bias = NULL;
+    const double *BU = NULL, *BV = NULL;
+    double bmu = 0.0;
+    CU_ASSERT_EQUAL_FATAL(rp_baseline_bias_terms(MPI_COMM_SELF, shards, 10.0, &bias, &BU, &BV,
+                                                 &bmu), RP_OK);
+    CU_ASSERT_EQUAL(attr_f64(f, "global_mean"), bmu);
+    int same = 1;
+    for (int64_t u = 0; u < 120; u++) same &= U[u * k2 + k] == BU[2 * u] && U[u * k2 + k + 1] == 1;
+    for (int64_t i = 0; i < 90; i++) same &= V[i * k2 + k] == 1 && V[i * k2 + k + 1] == BV[2 * i + 1];
+    CU_ASSERT(same);
+    void *off = NULL, *usr = NULL, *val = NULL;
+    int nd = 0;
+    int64_t d[2];
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(MPI_COMM_SELF, shards, &sh), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_read_all(sh, "/valid/by_item/offsets", RP_I64, &off, &nd, d), RP_OK);
+    no = d[0];
+    CU_ASSERT_EQUAL(rp_h5_read_all(sh, "/valid/by_item/user", RP_I32, &usr, &nd, d), RP_OK);
+    CU_ASSERT_EQUAL(rp_h5_read_all(sh, "/valid/by_item/value", RP_F32, &val, &nd, d), RP_OK);
+    double gr = 0.0, gg = 0.0;
+    for (int64_t i = 0; off && usr && val && i + 1 < no; i++)
+        for (int64_t e = ((int64_t *)off)[i]; e < ((int64_t *)off)[i + 1]; e++) {
+            int32_t u = ((int32_t *)usr)[e];
+            double g = 0.0, r = ((float *)val)[e] - bmu - BU[2 * u] - BV[2 * i + 1];
+            for (int64_t j = 0; j < k; j++) g += U[u * k2 + j] * V[i * k2 + j];
+            gr += g * r;
+            gg += g * g;
+        }
+    CU_ASSERT(gg > 0.0 && fabs(gr / gg - 1.0) < 1e-6);
+    free(off);
+    free(usr);
+    free(val);
+    free(U);
+    free(V);
+    rp_model_destroy(&bias);
+    rp_h5_close(&sh);
+    rp_h5_close(&f);
+}
+
 int test_als_select_register(void)
 {
     RP_ADD_SUITE("als_select", RP_T(search_finds_minimum), RP_T(grid_writes_best_point),
-                 RP_T(best_iterate_written), RP_T(fallback_to_bias), RP_T(valid_weight_item));
+                 RP_T(best_iterate_written), RP_T(fallback_to_bias), RP_T(valid_weight_item),
+                 RP_T(log_filter_keeps_range), RP_T(log_target_calibrated));
     return 0;
 }

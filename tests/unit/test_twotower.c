@@ -291,12 +291,47 @@ static void row_prior_weights(void)
     twotower_model_clear(&m);
 }
 
+/* The log target by hand: the filter keeps watch ratios in [0.4, 3) as log(wr) and their mean;
+ * the gain is sum g r / sum g^2 (0 when not positive); the calibrated rows give the bias model
+ * plus gamma exp(b_u + b_i) (u . v). */
+static void log_filter_and_calibration(void)
+{
+    tt_data d;
+    memset(&d, 0, sizeof d);
+    d.norm_min = 0.0, d.norm_max = 3.0, d.log_lo = 0.4, d.log_hi = 3.0;
+    int32_t u[5] = {0, 1, 2, 3, 4}, it[5] = {0, 0, 1, 1, 2};
+    float v[5] = {0.1f, 0.2f, 1.0f, 0.5f, 0.0f};
+    d.train = (tt_split){5, u, it, v};
+    twotower_log_filter(&d);
+    CU_ASSERT(d.train.n == 2 && d.train_all == 5);
+    CU_ASSERT(d.train.user[0] == 1 && d.train.user[1] == 3 && d.train.item[1] == 1);
+    CU_ASSERT_DOUBLE_EQUAL(d.train.value[0], log(3.0 * (double)0.2f), 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(d.train.value[1], log(1.5), 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(d.train_mean, 0.5 * (log(0.6) + log(1.5)), 1e-6);
+    int64_t s1[2] = {3, 6}, s2[2] = {-3, 6}, s3[2] = {3, 0};
+    CU_ASSERT_DOUBLE_EQUAL(twotower_calib_gamma_of(s1), 0.5, 1e-15);
+    CU_ASSERT_EQUAL(twotower_calib_gamma_of(s2), 0.0);
+    CU_ASSERT_EQUAL(twotower_calib_gamma_of(s3), 0.0);
+    tt_model m;
+    memset(&m, 0, sizeof m);
+    m.D = 2, m.S = 4;
+    double cu[1] = {0.1}, ci[1] = {-0.05};
+    d.n_users = 1, d.n_items = 1, d.cu = cu, d.ci = ci, d.cmu = 0.6;
+    float su[4] = {1.0f, 2.0f, 0.2f, 1.0f}, si[4] = {0.5f, -1.0f, 1.0f, -0.1f};
+    tt_dot dot;
+    twotower_calib_rows(&m, &d, 0.3, su, si, &dot);
+    CU_ASSERT(dot.S == 4 && !dot.sigmoid && dot.scale == 1.0 && dot.shift == 0.6);
+    CU_ASSERT(su[2] == 0.1f && su[3] == 1.0f && si[2] == 1.0f && si[3] == -0.05f);
+    double want = 0.6 + 0.1 - 0.05 + 0.3 * exp(0.2 - 0.1) * (0.5 - 2.0);
+    CU_ASSERT_DOUBLE_EQUAL(twotower_dot_pred(&dot, su, si), want, 1e-6);
+}
+
 int test_twotower_register(void)
 {
     RP_ADD_SUITE("twotower", RP_T(gradcheck_dot_mse), RP_T(gradcheck_dot_huber),
                  RP_T(gradcheck_dot_mlp_bias), RP_T(gradcheck_cosine_mse),
                  RP_T(gradcheck_sigmoid_mse), RP_T(gradcheck_cosine_huber),
                  RP_T(gradcheck_sigmoid_huber), RP_T(score_convention),
-                 RP_T(row_prior_weights));
+                 RP_T(row_prior_weights), RP_T(log_filter_and_calibration));
     return 0;
 }
