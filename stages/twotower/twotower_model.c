@@ -104,11 +104,12 @@ static void init_weights(tt_model *m, uint64_t seed, double mean_target)
                     (float)(sdv * rp_rng_normal(seed, sd, (uint64_t)(tw->w_off[l] + k)));
         }
     }
+    /* the sigmoid's logit needs a mean inside (0, 1); the log target's mean is negative */
     double mu = fmin(fmax(mean_target, 1e-3), 1.0 - 1e-3);
     /* Start at the bias-only prediction so early steps fit structure, not the mean. */
     m->dense[m->head_off] = m->head == TT_HEAD_COSINE ? 0.25f : 1.0f;
     m->dense[m->head_off + 1] = m->head == TT_HEAD_SIGMOID ? (float)log(mu / (1.0 - mu))
-                                                          : (float)mu;
+                                                          : (float)mean_target;
     for (int64_t k = 0; k < m->n_rows * m->E; k++)
         m->emb[k] = (float)(0.1 * rp_rng_uniform(seed, se, (uint64_t)k) - 0.05);
     for (int t = 0; t < 2; t++) {
