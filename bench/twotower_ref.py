@@ -16,6 +16,16 @@ the C program does around them, so the reference can stand in for it when choosi
   truth (truth.h5 /expected_clipped, normalised with shards.h5's norm_min/norm_max and clipped
   to [0, 1] as rp-eval does): gap share = (MSE_bias - MSE_model) / (MSE_bias - MSE_truth), the
   bias model's MSE measured here on the same pairs.
+- --target log|clipped (default clipped, the reference's earlier runs; rp-twotower defaults to
+  log) as rp-twotower --target (docs/stages/twotower.md, "The log target"): with log the
+  towers fit log(watch ratio) of the train pairs with --log-min (default 0.4) <= wr < norm_max
+  (and value < 1), wr = norm_min + value * (norm_max - norm_min) from shards.h5's root
+  attributes; the bias terms start at 0 and the shift at the mean of the kept log values (no
+  --bias-init); the row counts and N of --row-l2 are the kept pairs'. Validation, the best
+  epoch and the test scores use clamp01(c + c_u + c_i + gamma g), g = exp(b_u + b_i) (u . v),
+  c, c_u, c_i the bias model above (on the unfiltered values) and gamma = sum g r / sum g^2
+  over the validation pairs, r = y - c - c_u - c_i (0 when not positive), refitted every epoch
+  and printed with it. Needs --head dot and --bias 1.
 Prints per epoch and one JSON line at the end.
 --score FILE instead scores an rp-twotower output (twotower.h5 /score) on the same test pairs,
 so the C program and the reference are measured by the same code.
@@ -68,6 +78,17 @@ def read_test(shards, truth):
     assert nu == int(tu.max()) + 1 or nu > int(tu.max())
     truth = np.clip((ec[pos] - lo) / (hi - lo), 0.0, 1.0)
     return tu, ti, ty.numpy().astype(np.float64), truth
+
+
+def log_filter(shards, tu, ti, ty, lo):
+    """The train pairs with lo <= wr < norm_max (value < 1), their values as log(wr)."""
+    with h5py.File(shards, "r") as f:
+        nmin, nmax = float(f.attrs["norm_min"]), float(f.attrs["norm_max"])
+    wr = nmin + ty.double() * (nmax - nmin)
+    keep = (ty < 1.0) & (wr >= lo) & (wr < nmax) & (wr > 0.0)
+    print("log target: %d of %d train pairs with %g <= watch_ratio < %g"
+          % (int(keep.sum()), len(ty), lo, nmax), file=sys.stderr, flush=True)
+    return tu[keep], ti[keep], torch.log(wr[keep]).float()
 
 
 def row_counts(nu, ni, tu, ti, us, its):
@@ -141,6 +162,39 @@ def predict(model, nu, ni, u, i):
         return out
 
 
+def interaction(model, nu, ni, u, i):
+    """exp(b_u + b_i) (u . v) of every pair (u, i): the log target's interaction."""
+    with torch.no_grad():
+        su, si = model.score(model.user(torch.arange(nu)), model.item(torch.arange(ni)))
+        bu, bi = model.user.bias.weight[:, 0].double(), model.item.bias.weight[:, 0].double()
+        out = np.empty(len(u))
+        for s in range(0, len(u), 1 << 20):
+            uu, ii = u[s:s + (1 << 20)], i[s:s + (1 << 20)]
+            out[s:s + len(uu)] = (torch.exp(bu[uu] + bi[ii])
+                                  * (su[uu] * si[ii]).sum(1).double()).numpy()
+        return out
+
+
+def calibrated(model, nu, ni, u, i, base, y=None, gamma=None):
+    """clamp01(c + c_u + c_i + gamma g) and gamma, fitted on (u, i, y) when gamma is None."""
+    mu, b_u, b_i = base
+    g = interaction(model, nu, ni, u, i)
+    p0 = mu + b_u[u.numpy()] + b_i[i.numpy()]
+    if gamma is None:
+        gr, gg = float(np.sum(g * (y - p0))), float(np.sum(g * g))
+        gamma = gr / gg if gr > 0 and gg > 0 else 0.0
+    return np.clip(p0 + gamma * g, 0.0, 1.0), gamma
+
+
+def evaluate(model, nu, ni, valid, test, base):
+    """Predictions on the validation and test pairs and the gain (1: clipped target)."""
+    if base is None:
+        return predict(model, nu, ni, *valid[:2]), predict(model, nu, ni, *test[:2]), 1.0
+    pv, gamma = calibrated(model, nu, ni, valid[0], valid[1], base, valid[2].numpy())
+    px, _ = calibrated(model, nu, ni, test[0], test[1], base, gamma=gamma)
+    return pv, px, gamma
+
+
 def score_file(a):
     """Gap share of an rp-twotower output on the test split (its /score dot form)."""
     with h5py.File(a.shards, "r") as f:
@@ -158,7 +212,8 @@ def score_file(a):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shards", required=True)
     ap.add_argument("--features")
     ap.add_argument("--score", help="score this twotower.h5 on the test split and exit")
@@ -179,10 +234,16 @@ def main():
     ap.add_argument("--lr-final", type=float, default=0.05)
     ap.add_argument("--row-l2", type=float, default=0.0)
     ap.add_argument("--row-l2-features", type=int, default=0)
+    ap.add_argument("--target", default="clipped", choices=["clipped", "log"],
+                    help="log: fit log(watch ratio), calibrated on validation (see above)")
+    ap.add_argument("--log-min", type=float, default=0.4,
+                    help="log target: the smallest watch ratio kept")
     ap.add_argument("--early-stop", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
+    if a.target == "log" and (a.head != "dot" or not a.bias):
+        ap.error("--target log needs --head dot and --bias 1")
     if a.score:
         return score_file(a)
     torch.set_num_threads(a.threads)
@@ -195,9 +256,16 @@ def main():
         us, its = read_side(f, "/user"), read_side(f, "/item")
     xu, xi, xy, truth = read_test(a.shards, a.truth)
     mu, b_u, b_i = bias_model(nu, ni, tu, ti, ty, a.bias_reg)
+    base = None
+    if a.target == "log":
+        base = (mu, b_u, b_i)
+        tu, ti, ty = log_filter(a.shards, tu, ti, ty, a.log_min)
     a.mean = float(ty.double().mean())
     model = TwoTower(nu, ni, us, its, a)
-    if a.bias and a.bias_init:
+    if base is not None:
+        with torch.no_grad():
+            model.head[1] = a.mean     # TwoTower and rp-twotower clamp it to [1e-3, 1 - 1e-3]
+    elif a.bias and a.bias_init:
         with torch.no_grad():
             model.user.bias.weight[:, 0] = torch.from_numpy(b_u.astype(np.float32))
             model.item.bias.weight[:, 0] = torch.from_numpy(b_i.astype(np.float32))
@@ -234,7 +302,8 @@ def main():
             loss = (pred - ty[idx]).pow(2).mean()
             for table, w, rows_of in pens:
                 r = torch.unique(rows_of(bu, bi))
-                loss = loss + 0.5 * (w[r] * table[r].pow(2).sum(1)).sum()
+                rows = torch.nn.functional.embedding(r, table, sparse=True)  # sparse grad
+                loss = loss + 0.5 * (w[r] * rows.pow(2).sum(1)).sum()
             opt_d.zero_grad(set_to_none=True)
             opt_s.zero_grad(set_to_none=True)
             loss.backward()
@@ -244,13 +313,12 @@ def main():
             opt_s.step()
         dt = time.time() - t0
         train_s += dt
-        pv = predict(model, nu, ni, vu, vi)
+        pv, px, gamma = evaluate(model, nu, ni, (vu, vi, vy), (xu, xi), base)
         rmse = float(np.sqrt(np.mean((pv - vy.numpy()) ** 2)))
-        px = predict(model, nu, ni, xu, xi)
         mse = float(np.mean((px - xy) ** 2))
         share = (mse_bias - mse) / (mse_bias - mse_truth)
         hist.append({"epoch": ep + 1, "seconds": round(dt, 1), "valid_rmse": rmse,
-                     "test_rmse": mse ** 0.5, "gap_share": share})
+                     "gamma": gamma, "test_rmse": mse ** 0.5, "gap_share": share})
         print(json.dumps(hist[-1]), file=sys.stderr, flush=True)
         if best is None or rmse < best["valid_rmse"]:
             best, bad = hist[-1], 0
