@@ -22,4 +22,21 @@ int rp_shards_read_header(hid_t f, const char *path, int64_t *n_users, int64_t *
 int rp_shards_open(MPI_Comm comm, const char *path, hid_t *f, int64_t *n_users,
                    int64_t *n_items);
 
+/* The log target of rp-als and rp-twotower (--target log, docs/stages/als.md): a normalised
+ * train value v of shards.h5 is the watch ratio wr = norm_min + v (norm_max - norm_min); the
+ * target keeps the views with lo <= wr < hi and v < 1 (the clipped maximum's log is not its
+ * value) as log(wr). */
+typedef struct rp_log_range {
+    double norm_min, norm_max, lo, hi;
+} rp_log_range;
+
+/* rp_shards_log_range - norm_min and norm_max of the shards.h5 at path; lo = log_min, hi =
+ * log_max when in (0, norm_max), else norm_max. Collective. Returns RP_OK, RP_ERR_NOINPUT,
+ * RP_ERR_DATA (bad attributes), RP_ERR_USAGE (lo >= hi), each naming the file or option. */
+int rp_shards_log_range(MPI_Comm comm, const char *path, double log_min, double log_max,
+                        rp_log_range *r);
+
+/* rp_log_keep - 1 when the normalised value v is kept, with *log_wr = log(wr); else 0. */
+int rp_log_keep(const rp_log_range *r, float v, double *log_wr);
+
 #endif

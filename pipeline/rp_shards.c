@@ -1,6 +1,8 @@
 /* rp_shards.c - shards.h5's header: open, schema, catalogue sizes (see rp_shards.h). */
 #include "rp_shards.h"
 
+#include <math.h>
+
 #include "rp_err.h"
 #include "rp_h5.h"
 #include "rp_schema.h"
@@ -51,4 +53,33 @@ int rp_shards_open(MPI_Comm comm, const char *path, hid_t *f, int64_t *n_users,
 cleanup:
     rp_h5_close(&file);
     return rc;
+}
+
+int rp_shards_log_range(MPI_Comm comm, const char *path, double log_min, double log_max,
+                        rp_log_range *r)
+{
+    int rc = RP_OK;
+    hid_t f = H5I_INVALID_HID;
+    int64_t n[2] = {0, 0};
+    RP_CALL(rp_shards_open(comm, path, &f, &n[0], &n[1]));
+    RP_CALL(rp_h5_attr_read(f, "/", "norm_min", RP_F64, 1, &r->norm_min));
+    RP_CALL(rp_h5_attr_read(f, "/", "norm_max", RP_F64, 1, &r->norm_max));
+    if (!(r->norm_max > r->norm_min))
+        RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes norm_min/norm_max", path);
+    r->lo = log_min;
+    r->hi = log_max > 0.0 && log_max < r->norm_max ? log_max : r->norm_max;
+    if (!(r->hi > r->lo))
+        RP_FAIL_USER0(RP_ERR_USAGE, "--log-min %g: must be below the clip point %g", log_min,
+                      r->hi);
+cleanup:
+    rp_h5_close(&f);
+    return rc;
+}
+
+int rp_log_keep(const rp_log_range *r, float v, double *log_wr)
+{
+    double wr = r->norm_min + (double)v * (r->norm_max - r->norm_min);
+    if (!(v < 1.0f) || !(wr >= r->lo) || !(wr < r->hi) || !(wr > 0.0)) return 0;
+    *log_wr = log(wr);
+    return 1;
 }

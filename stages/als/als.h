@@ -6,6 +6,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "rp_shards.h"
 #include "rp_stage.h"
 
 enum { ALS_USER = 0, ALS_ITEM = 1 }; /* the two sides; the other side of s is 1 - s */
@@ -196,8 +197,7 @@ typedef struct als_state {
      * gamma x scale x (x_u . y_i), scale = exp(log biases) per als_log_scale. */
     int log_target;       /* 1: --target log */
     int log_scale;        /* ALS_SCALE_* */
-    double norm_min, norm_max; /* shards.h5: value = (clamp(wr) - norm_min) / (max - min) */
-    double log_lo, log_hi;     /* the kept watch ratios: [log_lo, log_hi) */
+    rp_log_range lr;      /* the scaling of shards.h5 and the kept watch ratios [lo, hi) */
     int64_t nnz_train_all;     /* train pairs before the filter */
     double gamma;         /* the gain of the last als_metrics call */
     double cmu;           /* the bias baseline (normalised scale): cmu + cu[u] + ci[i] */
@@ -283,12 +283,10 @@ void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double 
                 const float *table, const float *zero, float *sv, float *c, float *b);
 
 /* als_target.c */
-/* als_target_setup - with --target log: read norm_min/norm_max of shards.h5, keep the train
- * pairs with log_lo <= wr < log_hi as log(wr) (both sides' blocks), count them, and read the
- * bias baseline's terms (cmu, cu, ci). Before the routes are built. Collective. */
+/* als_target_setup - with --target log: read the range (rp_shards_log_range), keep the train
+ * pairs rp_log_keep accepts as log(wr) (both sides' blocks), count them, and read the bias
+ * baseline's terms (cmu, cu, ci). Before the routes are built. Collective. */
 int als_target_setup(MPI_Comm comm, const als_opts *opt, als_state *st);
-/* als_log_keep - 1 when a normalised train value v is kept (tests). */
-int als_log_keep(const als_state *st, float v, double *log_wr);
 /* als_calib_gamma - the least-squares gain of g for the residual r: sums[0] = sum g r,
  * sums[1] = sum g^2 (0 when sums[1] is 0 or the gain would be negative). */
 double als_calib_gamma(const double sums[2]);

@@ -401,7 +401,7 @@ int als_load(MPI_Comm comm, const als_opts *opt, als_state *st)
     RP_CALL(als_target_setup(comm, opt, st));
     if (st->nnz_train == 0)
         RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: /train has no pairs with %g <= watch_ratio < %g "
-                      "for --target log", opt->shards, st->log_lo, st->log_hi);
+                      "for --target log", opt->shards, st->lr.lo, st->lr.hi);
     RP_CALL(als_set_rank(st, k0, l0));
     RP_CALL(build_route(st, ALS_USER, exchange_mode(opt->exchange)));
     RP_CALL(build_route(st, ALS_ITEM, exchange_mode(opt->exchange)));

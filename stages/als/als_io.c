@@ -381,7 +381,7 @@ cleanup:
 static int write_target(als_state *st, hid_t f, const als_opts *opt)
 {
     int rc = RP_OK;
-    double range[2] = {st->log_lo, st->log_hi};
+    double range[2] = {st->lr.lo, st->lr.hi};
     RP_CALL(rp_h5_attr_write_str(f, "/", "target", als_target_name(opt)));
     if (!st->log_target) return RP_OK;
     RP_CALL(rp_h5_attr_write(f, "/", "calib_gamma", RP_F64, 1, &st->best.gamma));

@@ -10,7 +10,6 @@
 
 #include "als.h"
 #include "rp_baseline.h"
-#include "rp_h5.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "rp_shards.h"
@@ -36,15 +35,7 @@ double als_calib_gamma(const double sums[2])
     return sums[0] / sums[1];
 }
 
-int als_log_keep(const als_state *st, float v, double *log_wr)
-{
-    double wr = st->norm_min + (double)v * (st->norm_max - st->norm_min);
-    if (!(v < 1.0f) || !(wr >= st->log_lo) || !(wr < st->log_hi) || !(wr > 0.0)) return 0;
-    *log_wr = log(wr);
-    return 1;
-}
-
-/* filter - keep the block's pairs als_log_keep accepts, as log(wr), in place. */
+/* filter - keep the block's pairs rp_log_keep accepts, as log(wr), in place. */
 static void filter(const als_state *st, als_block *b)
 {
     int64_t w = 0, start = 0;
@@ -52,7 +43,7 @@ static void filter(const als_state *st, als_block *b)
         int64_t end = b->off[i + 1];
         for (int64_t e = start; e < end; e++) {
             double lw = 0.0;
-            if (!als_log_keep(st, b->val[e], &lw)) continue;
+            if (!rp_log_keep(&st->lr, b->val[e], &lw)) continue;
             b->col[w] = b->col[e];
             b->val[w] = (float)lw;
             w++;
@@ -61,28 +52,6 @@ static void filter(const als_state *st, als_block *b)
         b->off[i + 1] = w;
     }
     b->nnz = w;
-}
-
-/* read_norm - the scaling of the values and the kept range. */
-static int read_norm(MPI_Comm comm, const als_opts *opt, als_state *st)
-{
-    int rc = RP_OK;
-    hid_t f = H5I_INVALID_HID;
-    int64_t n[2] = {0, 0};
-    RP_CALL(rp_shards_open(comm, opt->shards, &f, &n[0], &n[1]));
-    RP_CALL(rp_h5_attr_read(f, "/", "norm_min", RP_F64, 1, &st->norm_min));
-    RP_CALL(rp_h5_attr_read(f, "/", "norm_max", RP_F64, 1, &st->norm_max));
-    if (!(st->norm_max > st->norm_min))
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes norm_min/norm_max", opt->shards);
-    st->log_lo = opt->log_min;
-    st->log_hi = opt->log_max > 0.0 && opt->log_max < st->norm_max ? opt->log_max : st->norm_max;
-    if (!(st->log_hi > st->log_lo))
-        RP_FAIL_USER0(RP_ERR_USAGE, "--log-min %g: must be below the clip point %g",
-                      opt->log_min, st->log_hi);
-cleanup:
-    rc = rp_mpi_agree(comm, rc);
-    rp_h5_close(&f);
-    return rc;
 }
 
 /* bias_terms - copies of the bias baseline's terms (replicated). */
@@ -110,14 +79,14 @@ int als_target_setup(MPI_Comm comm, const als_opts *opt, als_state *st)
     st->nnz_train_all = st->nnz_train;
     if (!st->log_target) return RP_OK;
     st->log_scale = als_log_scale(opt);
-    RP_CALL(read_norm(comm, opt, st));
+    RP_CALL(rp_shards_log_range(comm, opt->shards, opt->log_min, opt->log_max, &st->lr));
     filter(st, &st->side[ALS_USER].train);
     filter(st, &st->side[ALS_ITEM].train);
     int64_t kept = st->side[ALS_USER].train.nnz;
     RP_MPI(MPI_Allreduce(MPI_IN_PLACE, &kept, 1, MPI_INT64_T, MPI_SUM, comm));
     st->nnz_train = kept;
     rp_log_info("log target: %lld of %lld train pairs with %g <= watch_ratio < %g",
-                (long long)kept, (long long)st->nnz_train_all, st->log_lo, st->log_hi);
+                (long long)kept, (long long)st->nnz_train_all, st->lr.lo, st->lr.hi);
     RP_CALL(bias_terms(comm, opt, st));
 cleanup:
     return rp_mpi_agree(comm, rc);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "rp_mlp.h"
+#include "rp_shards.h"
 #include "rp_stage.h"
 #include "rp_trainer.h"
 
@@ -68,11 +69,11 @@ typedef struct tt_data {
     tt_split train, valid;
     double train_mean; /* of the training target (log(wr) of the kept pairs: log target) */
     char inputs[1024]; /* lineage for rp_stage_stamp */
-    /* --target log (twotower_calib.c): train holds log(wr) of the pairs with log_lo <= wr <
-     * log_hi; valid stays normalised and is predicted as the bias model (cmu, cu, ci) plus
+    /* --target log (twotower_calib.c): train holds log(wr) of the pairs with lr.lo <= wr <
+     * lr.hi; valid stays normalised and is predicted as the bias model (cmu, cu, ci) plus
      * gamma exp(b_u + b_i) (u . v). */
     int log_target;
-    double norm_min, norm_max, log_lo, log_hi;
+    rp_log_range lr;    /* the scaling of shards.h5 and the kept watch ratios [lo, hi) */
     int64_t train_all;  /* train pairs before the filter */
     double cmu, *cu, *ci;
 } tt_data;
@@ -236,13 +237,11 @@ int twotower_output_dot(const tt_train *tr, const tt_data *d, float **user, floa
                         tt_dot *dot);
 
 /* twotower_calib.c */
-/* twotower_log_setup - with --target log: read norm_min/norm_max, keep the train pairs with
- * log_lo <= wr < log_hi as log(wr) (twotower_log_filter) and read the bias model's terms.
+/* twotower_log_setup - with --target log: read the range (rp_shards_log_range), keep the train
+ * pairs with lo <= wr < hi as log(wr) (twotower_log_filter) and read the bias model's terms.
  * Called by twotower_read_inputs. Collective. */
 int twotower_log_setup(MPI_Comm comm, const tt_opts *o, tt_data *d);
-/* twotower_log_keep - 1 when the normalised train value v is kept; *log_wr its log(wr). */
-int twotower_log_keep(const tt_data *d, float v, double *log_wr);
-/* twotower_log_filter - keep d->train's pairs twotower_log_keep accepts, in place, as log(wr);
+/* twotower_log_filter - keep d->train's pairs rp_log_keep accepts, in place, as log(wr);
  * sets train_all and train_mean. */
 void twotower_log_filter(tt_data *d);
 /* twotower_calib_gamma_of - the least-squares gain from fixed-point sums [sum g r, sum g^2]

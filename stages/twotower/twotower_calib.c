@@ -8,22 +8,12 @@
 #include <string.h>
 
 #include "rp_baseline.h"
-#include "rp_h5.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
-#include "rp_shards.h"
 #include "twotower.h"
 
 #define TT_FIX 4294967296.0 /* fixed-point unit of the gain's sums: exact for any rank count */
-
-int twotower_log_keep(const tt_data *d, float v, double *log_wr)
-{
-    double wr = d->norm_min + (double)v * (d->norm_max - d->norm_min);
-    if (!(v < 1.0f) || !(wr >= d->log_lo) || !(wr < d->log_hi) || !(wr > 0.0)) return 0;
-    *log_wr = log(wr);
-    return 1;
-}
 
 void twotower_log_filter(tt_data *d)
 {
@@ -32,7 +22,7 @@ void twotower_log_filter(tt_data *d)
     double sum = 0.0;
     for (int64_t k = 0; k < s->n; k++) {
         double lw = 0.0;
-        if (!twotower_log_keep(d, s->value[k], &lw)) continue;
+        if (!rp_log_keep(&d->lr, s->value[k], &lw)) continue;
         s->user[w] = s->user[k];
         s->item[w] = s->item[k];
         s->value[w] = (float)lw;
@@ -44,41 +34,19 @@ void twotower_log_filter(tt_data *d)
     d->train_mean = w > 0 ? sum / (double)w : 0.0;
 }
 
-/* read_norm - the values' scaling (shards.h5 root attributes) and the kept range. */
-static int read_norm(MPI_Comm comm, const tt_opts *o, tt_data *d)
-{
-    int rc = RP_OK;
-    hid_t f = H5I_INVALID_HID;
-    int64_t n[2] = {0, 0};
-    RP_CALL(rp_shards_open(comm, o->train.shards, &f, &n[0], &n[1]));
-    RP_CALL(rp_h5_attr_read(f, "/", "norm_min", RP_F64, 1, &d->norm_min));
-    RP_CALL(rp_h5_attr_read(f, "/", "norm_max", RP_F64, 1, &d->norm_max));
-    if (!(d->norm_max > d->norm_min))
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: bad root attributes norm_min/norm_max", o->train.shards);
-    d->log_lo = o->log_min;
-    d->log_hi = o->log_max > 0.0 && o->log_max < d->norm_max ? o->log_max : d->norm_max;
-    if (!(d->log_hi > d->log_lo))
-        RP_FAIL_USER0(RP_ERR_USAGE, "--log-min %g: must be below the clip point %g", o->log_min,
-                      d->log_hi);
-cleanup:
-    rc = rp_mpi_agree(comm, rc);
-    rp_h5_close(&f);
-    return rc;
-}
-
 int twotower_log_setup(MPI_Comm comm, const tt_opts *o, tt_data *d)
 {
     int rc = RP_OK;
     d->log_target = strcmp(o->target, "log") == 0;
     d->train_all = d->train.n;
     if (!d->log_target) return RP_OK;
-    RP_CALL(read_norm(comm, o, d));
+    RP_CALL(rp_shards_log_range(comm, o->train.shards, o->log_min, o->log_max, &d->lr));
     twotower_log_filter(d);
     if (d->train.n == 0)
         RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: /train has no pairs with %g <= watch_ratio < %g for "
-                      "--target log", o->train.shards, d->log_lo, d->log_hi);
+                      "--target log", o->train.shards, d->lr.lo, d->lr.hi);
     rp_log_info("log target: %lld of %lld train pairs with %g <= watch_ratio < %g",
-                (long long)d->train.n, (long long)d->train_all, d->log_lo, d->log_hi);
+                (long long)d->train.n, (long long)d->train_all, d->lr.lo, d->lr.hi);
     RP_CALL(twotower_bias_terms(comm, o, d, &d->cu, &d->ci, &d->cmu));
 cleanup:
     return rp_mpi_agree(comm, rc);

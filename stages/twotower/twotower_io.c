@@ -164,7 +164,7 @@ cleanup:
 static int write_target(hid_t f, const tt_opts *o, const tt_data *d, const tt_train *tr)
 {
     int rc = RP_OK;
-    double range[2] = {d->log_lo, d->log_hi};
+    double range[2] = {d->lr.lo, d->lr.hi};
     RP_CALL(rp_h5_attr_write_str(f, "/", "target", o->target));
     if (!d->log_target) return RP_OK;
     RP_CALL(rp_h5_attr_write(f, "/", "calib_gamma", RP_F64, 1, &tr->gamma));

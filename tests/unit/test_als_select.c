@@ -13,6 +13,7 @@
 #include "rp_h5.h"
 #include "rp_log.h"
 #include "rp_schema.h"
+#include "rp_shards.h"
 #include "rp_test.h"
 
 int test_als_select_register(void);
@@ -328,21 +329,27 @@ static void valid_weight_item(void)
 }
 
 /* The log target's filter: a normalised value is kept when its watch ratio lies in
- * [log_lo, log_hi) and is not the clipped maximum; the kept value is log(wr). */
+ * [lo, hi) and is not the clipped maximum; the kept value is log(wr). */
 static void log_filter_keeps_range(void)
 {
-    als_state st = {0};
-    st.norm_min = 0.0, st.norm_max = 3.0, st.log_lo = 0.4, st.log_hi = 3.0;
+    rp_log_range r = {0.0, 3.0, 0.4, 3.0};
     double lw = 0.0;
-    CU_ASSERT(!als_log_keep(&st, 0.1f, &lw));  /* wr 0.3: a partial view */
-    CU_ASSERT(!als_log_keep(&st, 0.0f, &lw));  /* a zero play */
-    CU_ASSERT(!als_log_keep(&st, 1.0f, &lw));  /* clipped at the cap */
-    CU_ASSERT(als_log_keep(&st, 0.2f, &lw));
+    CU_ASSERT(!rp_log_keep(&r, 0.1f, &lw));  /* wr 0.3: a partial view */
+    CU_ASSERT(!rp_log_keep(&r, 0.0f, &lw));  /* a zero play */
+    CU_ASSERT(!rp_log_keep(&r, 1.0f, &lw));  /* clipped at the cap */
+    CU_ASSERT(rp_log_keep(&r, 0.2f, &lw));
     CU_ASSERT_DOUBLE_EQUAL(lw, log(3.0 * (double)0.2f), 1e-12);
-    CU_ASSERT(als_log_keep(&st, 0.99f, &lw));
+    CU_ASSERT(rp_log_keep(&r, 0.99f, &lw));
     CU_ASSERT_DOUBLE_EQUAL(lw, log(3.0 * (double)0.99f), 1e-12);
-    st.log_hi = 2.0; /* --log-max 2 */
-    CU_ASSERT(!als_log_keep(&st, 0.99f, &lw));
+    r.hi = 2.0; /* --log-max 2 */
+    CU_ASSERT(!rp_log_keep(&r, 0.99f, &lw));
+    /* the range read from a file: hi is the clip point unless --log-max is below it */
+    const char *shards = noisy_fixture();
+    CU_ASSERT_EQUAL(rp_shards_log_range(MPI_COMM_SELF, shards, 0.4, 0.0, &r), RP_OK);
+    CU_ASSERT(r.lo == 0.4 && r.hi == r.norm_max && r.norm_max > r.norm_min);
+    CU_ASSERT_EQUAL(rp_shards_log_range(MPI_COMM_SELF, shards, 0.4, 0.5 * r.norm_max, &r), RP_OK);
+    CU_ASSERT(r.hi == 0.5 * r.norm_max);
+    CU_ASSERT_EQUAL(rp_shards_log_range(MPI_COMM_SELF, shards, 1e9, 0.0, &r), RP_ERR_USAGE);
     double a[2] = {2.0, 4.0}, neg[2] = {-1.0, 4.0}, none[2] = {1.0, 0.0};
     CU_ASSERT_DOUBLE_EQUAL(als_calib_gamma(a), 0.5, 1e-15);
     CU_ASSERT_EQUAL(als_calib_gamma(neg), 0.0); /* a negative gain: the bias model instead */

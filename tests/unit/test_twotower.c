@@ -298,7 +298,7 @@ static void log_filter_and_calibration(void)
 {
     tt_data d;
     memset(&d, 0, sizeof d);
-    d.norm_min = 0.0, d.norm_max = 3.0, d.log_lo = 0.4, d.log_hi = 3.0;
+    d.lr = (rp_log_range){0.0, 3.0, 0.4, 3.0};
     int32_t u[5] = {0, 1, 2, 3, 4}, it[5] = {0, 0, 1, 1, 2};
     float v[5] = {0.1f, 0.2f, 1.0f, 0.5f, 0.0f};
     d.train = (tt_split){5, u, it, v};
