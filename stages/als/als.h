@@ -67,7 +67,7 @@ typedef struct als_opts {
     const char *valid_weight; /* "pair" | "item": how validation pairs weigh in the selection */
     const char *target;      /* "log" | "clipped" (NULL: "clipped", for opts filled by hand) */
     double log_min, log_max; /* log target: train pairs with log_min <= wr < log_max (0: cap) */
-    const char *log_scale;   /* log target: "none" | "item" | "both" (NULL: ALS_DEFAULT_LOG_SCALE) */
+    const char *log_scale;   /* log target: "none" | "item" | "both" (NULL: the default) */
 } als_opts;
 
 #define ALS_DEFAULT_LOG_SCALE "both"

@@ -43,8 +43,8 @@ int als_parse_args(int argc, char **argv, als_opts *opt)
          "entries: const (lambda, a Gaussian prior) or wr (weighted-lambda: lambda x n)",
          penalties},
         {"target", RP_ARG_STR, &opt->target, "T", "what the factors fit: log (log watch ratio "
-         "of the views in [--log-min, --log-max), mapped to the normalised scale by a gain "
-         "fitted on validation) or clipped (the normalised value)", targets},
+         "of the views with --log-min <= watch ratio < --log-max, mapped to the normalised "
+         "scale by a gain fitted on validation) or clipped (the normalised value)", targets},
         {"log-min", RP_ARG_DBL, &opt->log_min, "WR", "log target: smallest watch ratio kept "
          "(skips and partial views below it carry no user x video signal)", NULL},
         {"log-max", RP_ARG_DBL, &opt->log_max, "WR", "log target: watch ratios kept are below "

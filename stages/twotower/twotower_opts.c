@@ -98,9 +98,9 @@ int twotower_parse_args(int argc, char **argv, tt_opts *o)
         {"item-id", RP_ARG_FLAG, &o->item_id, NULL, "video id embedding in the video tower",
          NULL},
         {"target", RP_ARG_STR, &o->target, "T", "what the model fits: log (log watch ratio of "
-         "the views in [--log-min, --log-max), mapped onto the normalised scale by a gain "
-         "fitted on validation; dot head with bias terms) or clipped (the normalised value)",
-         targets},
+         "the views with --log-min <= watch ratio < --log-max, mapped onto the normalised scale "
+         "by a gain fitted on validation; dot head with bias terms) or clipped (the normalised "
+         "value)", targets},
         {"log-min", RP_ARG_DBL, &o->log_min, "WR", "log target: smallest watch ratio kept", NULL},
         {"log-max", RP_ARG_DBL, &o->log_max, "WR", "log target: watch ratios kept are below this "
          "(0 = the clip point, norm_max of shards.h5)", NULL},

@@ -128,6 +128,9 @@ interrupt() {
 # exits 75, requeues itself, resumes with --resume; hybrid, eval and recommend wait for it and
 # complete; the factors equal an uninterrupted run's.
 iters=60
+# rp-als sleeps this long after each iteration (the job inherits the environment): at SCALE=0.02
+# its whole grid takes a fraction of a second, less than the signal's way through Slurm
+export RP_ALS_TEST_DELAY_MS=200
 submit RUN="$run" --stages "als hybrid eval recommend" ALS_ITERS=$iters ALS_CHECKPOINT_EVERY=1 > "$TMPDIR/jobs3" 2>&1 ||
     fail "submit.sh (als ...) failed"
 j=$(id_of als "$TMPDIR/jobs3")
@@ -144,6 +147,7 @@ grep -q 'rp-als.*resumed from .* after iteration [1-9]' "$log" || fail "rp-als d
 for f in als hybrid eval recs; do
     [ "$(schema "$run/$f.h5")" = "recpipe.$f" ] || fail "$run/$f.h5 invalid after the requeued run"
 done
+unset RP_ALS_TEST_DELAY_MS
 mpirun -n 1 "$RP_BIN/rp-als" --shards "$run/shards.h5" --out "$TMPDIR/als-ref.h5" --iters $iters \
     --seed 42 > /dev/null 2>&1 || fail "reference rp-als failed"
 for d in /user_factors /item_factors /user_bias /item_bias; do

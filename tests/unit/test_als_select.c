@@ -389,7 +389,8 @@ static void log_target_calibrated(void)
     CU_ASSERT_EQUAL(attr_f64(f, "global_mean"), bmu);
     int same = 1;
     for (int64_t u = 0; u < 120; u++) same &= U[u * k2 + k] == BU[2 * u] && U[u * k2 + k + 1] == 1;
-    for (int64_t i = 0; i < 90; i++) same &= V[i * k2 + k] == 1 && V[i * k2 + k + 1] == BV[2 * i + 1];
+    for (int64_t i = 0; i < 90; i++)
+        same &= V[i * k2 + k] == 1 && V[i * k2 + k + 1] == BV[2 * i + 1];
     CU_ASSERT(same);
     void *off = NULL, *usr = NULL, *val = NULL;
     int nd = 0;
