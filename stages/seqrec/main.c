@@ -19,7 +19,9 @@ int main(int argc, char **argv)
     if (rc == RP_OK) rc = seqrec_parse_args(argc, argv, &o);
     if (rc == RP_OK) rc = seqrec_read_inputs(st.comm, &o, &d);
     if (rc == RP_OK) rc = seqrec_train(st.comm, &o, &d, &tr);
-    if (rc == RP_OK) rc = seqrec_score(st.comm, &tr.m, &d, &sc);
+    double gamma = 1.0;
+    if (rc == RP_OK) rc = seqrec_final_gamma(st.comm, &d, &tr, &gamma);
+    if (rc == RP_OK) rc = seqrec_score(st.comm, &tr.m, &d, gamma, &sc);
     if (rc == RP_OK) rc = seqrec_fallback(st.comm, &o, &d, &tr, &sc);
     if (rc == RP_OK) rc = seqrec_write_output(&st, &o, &d, &tr, &sc);
     if (rc == RP_OK) rp_trainer_ckpt_remove(st.comm, o.train.checkpoint);
@@ -30,6 +32,8 @@ int main(int argc, char **argv)
         rp_stage_add(&st, "valid_rmse", "%.5f", sc.valid_rmse);
         rp_stage_add(&st, "bias_valid_rmse", "%.5f", sc.bias_valid_rmse);
         rp_stage_add(&st, "beats_bias", "%d", sc.beats_bias);
+        rp_stage_add(&st, "target", "%s", d.log_target ? "log" : "clipped");
+        if (d.log_target) rp_stage_add(&st, "calib_gamma", "%.4f", sc.gamma);
         rp_stage_add(&st, "samples_per_s", "%.0f",
                      l->train_seconds > 0 ? l->samples_done / l->train_seconds : 0.0);
         rp_stage_add(&st, "train_seconds", "%.1f", l->train_seconds);

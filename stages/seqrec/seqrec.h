@@ -7,6 +7,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "rp_shards.h"
 #include "rp_stage.h"
 #include "rp_trainer.h"
 #include "seqrec_model.h"
@@ -21,6 +22,8 @@ typedef struct sr_opts {
     int d, heads, blocks, ffn, window, buckets, windows_per_user, fallback;
     double dropout;
     int64_t seed;
+    const char *target;     /* "log" | "clipped" (seqrec_calib.c) */
+    double log_min, log_max;
 } sr_opts;
 
 /* Every user's big-matrix history (train rows, then valid rows, in time order) and the test
@@ -43,8 +46,15 @@ typedef struct sr_data {
     int32_t *tags;      /* [I, tag_len] or NULL */
     int tag_len;
     int64_t tag_rows;
-    double train_mean;
+    double train_mean;  /* of the training target (log(wr) of the kept views: log target) */
     char inputs[2048];
+    /* --target log (seqrec_calib.c): the loss reads hlog (log(wr), NaN = not a target), the
+     * observed-value inputs stay hval; predictions on the normalised scale are the bias model
+     * (cmu, cu, ci) plus gamma e^(b_u + b_i) (o . content). */
+    int log_target;
+    rp_log_range lr;
+    float *hlog;        /* [history rows] */
+    double cmu, *cu, *ci;
 } sr_data;
 
 typedef struct sr_train {
@@ -52,6 +62,8 @@ typedef struct sr_train {
     float *best, *am, *av;            /* best weights, Adam moments */
     rp_trainer loop;                  /* epoch, step, best epoch, learning curve */
     double bytes_reduced;             /* traffic statistics of this run */
+    double gamma, best_gamma;         /* log target: gain of the last / the best validation */
+    int have_gamma;                   /* best_gamma is the best epoch's (not after a resume) */
 } sr_train;
 
 /* Scoring results written to seqrec.h5. */
@@ -61,6 +73,7 @@ typedef struct sr_scores {
     float *item;        /* [I, d+2] content vector, 1, item bias */
     float *test_pred;   /* [n_test] clamped time-aware predictions */
     double shift;       /* /score shift (the model's mu, or the bias model's after a fallback) */
+    double gamma;       /* log target: the gain of the written model (1: clipped target) */
     double valid_rmse, valid_mae, bias_valid_rmse;
     int beats_bias;
     char fallback[256];
@@ -84,13 +97,34 @@ void seqrec_state_window(int64_t j, int64_t n, int T, int64_t *s, int *len);
  * view); RMSE and MAE of the clamped values (fixed-point sums: any rank count alike). */
 int seqrec_eval_valid(MPI_Comm comm, const sr_model *m, const sr_data *d, double *rmse,
                       double *mae);
+/* seqrec_eval_valid_gain - seqrec_eval_valid; with the log target the predictions are the
+ * calibrated ones and *gamma (may be NULL) their gain, fitted on these rows. Collective. */
+int seqrec_eval_valid_gain(MPI_Comm comm, const sr_model *m, const sr_data *d, double *rmse,
+                           double *mae, double *gamma);
 /* seqrec_score - final states, item vectors and the time-aware test predictions, replicated on
- * every rank. Collective. */
-int seqrec_score(MPI_Comm comm, const sr_model *m, const sr_data *d, sr_scores *sc);
+ * every rank; with the log target calibrated by gamma. Collective. */
+int seqrec_score(MPI_Comm comm, const sr_model *m, const sr_data *d, double gamma,
+                 sr_scores *sc);
 void seqrec_scores_clear(sr_scores *sc);
+
+/* seqrec_calib.c */
+/* seqrec_log_setup - with --target log: the range (rp_shards_log_range), hlog of every history
+ * row, the mean of the kept training views' log(wr) (train_mean) and the bias model's terms.
+ * Called by seqrec_read_inputs. Collective. */
+int seqrec_log_setup(MPI_Comm comm, const sr_opts *o, sr_data *d);
+/* seqrec_calib_gamma - the least-squares gain from fixed-point sums [sum g r, sum g^2]. */
+double seqrec_calib_gamma(const int64_t sums[2]);
+/* seqrec_interaction - e^(b_u + b_i) (state . content) of user u and item i. */
+double seqrec_interaction(const sr_model *m, int32_t u, int32_t i, const float *state,
+                          const float *content);
+/* seqrec_base - the bias model's prediction of (u, i): cmu + cu[u] + ci[i]. */
+double seqrec_base(const sr_data *d, int32_t u, int32_t i);
 
 /* seqrec_train.c */
 int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr);
+/* seqrec_final_gamma - the gain of the model as trained (its best epoch's; fitted again on
+ * /valid after a resume; 1 with the clipped target). Collective. */
+int seqrec_final_gamma(MPI_Comm comm, const sr_data *d, sr_train *tr, double *gamma);
 void seqrec_train_clear(sr_train *tr);
 /* seqrec_bind - attach the data's side information to a model. */
 void seqrec_bind(sr_model *m, const sr_data *d);

@@ -221,6 +221,7 @@ int seqrec_read_inputs(MPI_Comm comm, const sr_opts *o, sr_data *d)
     RP_AGREE(comm, rc);
     rc = read_features(comm, o->train.features, d);
     RP_AGREE(comm, rc);
+    RP_CALL(seqrec_log_setup(comm, o, d));
     d->inputs[0] = '\0';
     RP_CALL(rp_inputs_lineage(comm, d->inputs, sizeof d->inputs, "shards", o->train.shards));
     RP_CALL(rp_inputs_lineage(comm, d->inputs, sizeof d->inputs, "features", o->train.features));
@@ -242,5 +243,8 @@ void seqrec_data_clear(sr_data *d)
     free(d->ttime);
     free(d->author);
     free(d->tags);
+    free(d->hlog);
+    free(d->cu);
+    free(d->ci);
     memset(d, 0, sizeof *d);
 }

@@ -213,42 +213,126 @@ cleanup:
     return rc;
 }
 
-int seqrec_eval_valid(MPI_Comm comm, const sr_model *m, const sr_data *d, double *rmse,
-                      double *mae)
+/* The validation predictions of this rank's requests, kept for the log target's two passes:
+ * the bias model's prediction, the interaction, the observed value. */
+typedef struct sr_vrows {
+    double *base, *g, *y;
+    int64_t n, cap;
+} sr_vrows;
+
+static int vrows_add(sr_vrows *v, double base, double g, double y)
+{
+    if (v->n == v->cap) {
+        int64_t nc = v->cap ? 2 * v->cap : 4096;
+        double *b = realloc(v->base, (size_t)nc * sizeof *b);
+        if (b) v->base = b;
+        double *gg = b ? realloc(v->g, (size_t)nc * sizeof *gg) : NULL;
+        if (gg) v->g = gg;
+        double *yy = gg ? realloc(v->y, (size_t)nc * sizeof *yy) : NULL;
+        if (yy == NULL) return RP_ERR_NOMEM;
+        v->y = yy;
+        v->cap = nc;
+    }
+    v->base[v->n] = base;
+    v->g[v->n] = g;
+    v->y[v->n++] = y;
+    return RP_OK;
+}
+
+static void vrows_clear(sr_vrows *v)
+{
+    free(v->base);
+    free(v->g);
+    free(v->y);
+    memset(v, 0, sizeof *v);
+}
+
+/* Fixed-point (2^-32) sums of the calibrated errors of the kept rows: the gain first (exact
+ * sums, so the same for any rank count), then the clamped errors into acc. Collective. */
+static int calibrated_errors(MPI_Comm comm, const sr_vrows *v, int64_t acc[2], double *gamma)
+{
+    int rc = RP_OK;
+    int64_t s[2] = {0, 0};
+    for (int64_t k = 0; k < v->n; k++) {
+        s[0] += llrint(v->g[k] * (v->y[k] - v->base[k]) * 4294967296.0);
+        s[1] += llrint(v->g[k] * v->g[k] * 4294967296.0);
+    }
+    RP_CALL(rp_mpi_sum_i64(comm, s, 2));
+    *gamma = seqrec_calib_gamma(s);
+    for (int64_t k = 0; k < v->n; k++) {
+        double r = clamp01(v->base[k] + *gamma * v->g[k]) - v->y[k];
+        acc[0] += llrint(r * r * 4294967296.0);
+        acc[1] += llrint(fabs(r) * 4294967296.0);
+    }
+cleanup:
+    return rc;
+}
+
+/* One chunk's validation requests: plain errors into acc, or (log target) rows into v. */
+static int valid_chunk(sr_eval *e, int64_t u0, int64_t u1, int64_t acc[2], sr_vrows *v)
+{
+    int rc = RP_OK;
+    const sr_data *d = e->d;
+    int D = e->m->c.d;
+    e->nreq = 0;
+    e->nwin = 0;
+    for (int64_t u = u0; u < u1; u++)
+        for (int64_t h = d->hoff[u] + d->ntrain[u]; h < d->hoff[u + 1]; h++)
+            RP_CALL(add_req(e, (int32_t)u, h - d->hoff[u] - 1, d->hitem[h], h));
+    RP_CALL(run_windows(e));
+    for (int64_t k = 0; k < e->nreq; k++) {
+        const sr_req *q = &e->req[k];
+        if (d->log_target) {
+            double g = seqrec_interaction(e->m, q->u, q->target, e->state + k * D,
+                                          e->ivec + (int64_t)q->target * D);
+            RP_CALL(vrows_add(v, seqrec_base(d, q->u, q->target), g, d->hval[q->out]));
+            continue;
+        }
+        double r = clamp01(req_pred(e, k)) - d->hval[q->out];
+        acc[0] += llrint(r * r * 4294967296.0);
+        acc[1] += llrint(fabs(r) * 4294967296.0);
+    }
+cleanup:
+    return rc;
+}
+
+int seqrec_eval_valid_gain(MPI_Comm comm, const sr_model *m, const sr_data *d, double *rmse,
+                           double *mae, double *gamma)
 {
     int rc = RP_OK;
     sr_eval e;
+    sr_vrows v = {0};
     float *ivec = NULL;
+    double gm = 1.0;
     int64_t acc[2] = {0, 0}, c0 = 0, cn = 0; /* fixed point 2^-32: exact sums */
     memset(&e, 0, sizeof e);
     RP_CALL(item_vectors(m, &ivec));
     RP_CALL(eval_init(&e, m, d, ivec));
     RP_CALL(my_chunks(comm, d->n_users, &c0, &cn));
     for (int64_t c = c0; c < c0 + cn; c++) {
-        e.nreq = 0;
-        e.nwin = 0;
         int64_t u1 = (c + 1) * SR_EVAL_USERS < d->n_users ? (c + 1) * SR_EVAL_USERS : d->n_users;
-        for (int64_t u = c * SR_EVAL_USERS; u < u1; u++)
-            for (int64_t v = d->hoff[u] + d->ntrain[u]; v < d->hoff[u + 1]; v++)
-                RP_CALL(add_req(&e, (int32_t)u, v - d->hoff[u] - 1, d->hitem[v], v));
-        RP_CALL(run_windows(&e));
-        for (int64_t k = 0; k < e.nreq; k++) {
-            double r = clamp01(req_pred(&e, k)) - d->hval[e.req[k].out];
-            acc[0] += llrint(r * r * 4294967296.0);
-            acc[1] += llrint(fabs(r) * 4294967296.0);
-        }
+        RP_CALL(valid_chunk(&e, c * SR_EVAL_USERS, u1, acc, &v));
     }
 cleanup:
     eval_clear(&e);
     free(ivec);
     rc = rp_mpi_agree(comm, rc);
+    if (rc == RP_OK && d->log_target) rc = calibrated_errors(comm, &v, acc, &gm);
+    vrows_clear(&v);
     if (rc == RP_OK) rc = rp_mpi_sum_i64(comm, acc, 2);
     if (rc == RP_OK) {
         double n = (double)d->n_valid;
         *rmse = n > 0 ? sqrt((double)acc[0] / 4294967296.0 / n) : NAN;
         *mae = n > 0 ? (double)acc[1] / 4294967296.0 / n : NAN;
+        if (gamma) *gamma = gm;
     }
     return rc;
+}
+
+int seqrec_eval_valid(MPI_Comm comm, const sr_model *m, const sr_data *d, double *rmse,
+                      double *mae)
+{
+    return seqrec_eval_valid_gain(comm, m, d, rmse, mae, NULL);
 }
 
 /* History views of user u strictly before time ts (NaN ts: all). History rows are in time order
@@ -268,7 +352,7 @@ static int64_t views_before(const sr_data *d, int64_t u, double ts)
 }
 
 /* Final states of a chunk's users (request j = n - 1) and its test pairs. */
-static int score_chunk(sr_eval *e, int64_t u0, int64_t u1, sr_scores *sc)
+static int score_chunk(sr_eval *e, int64_t u0, int64_t u1, double gamma, sr_scores *sc)
 {
     int rc = RP_OK;
     const sr_data *d = e->d;
@@ -284,12 +368,20 @@ static int score_chunk(sr_eval *e, int64_t u0, int64_t u1, sr_scores *sc)
     RP_CALL(run_windows(e));
     for (int64_t k = 0; k < e->nreq; k++) {
         const sr_req *r = &e->req[k];
+        const float *s = e->state + k * D;
+        double bu = e->m->w[e->m->l.user_bias + r->u];
         if (r->out < 0) {
             float *row = sc->user + (int64_t)r->u * W;
-            memcpy(row, e->state + k * D, (size_t)D * sizeof *row);
-            memcpy(sc->state + (int64_t)r->u * D, row, (size_t)D * sizeof *row);
-            row[D] = e->m->w[e->m->l.user_bias + r->u];
+            /* log target: [gamma e^(b_u) o, c_u, 1] (the item rows carry e^(b_i), c_i) */
+            double f = d->log_target ? gamma * exp(bu) : 1.0;
+            for (int q = 0; q < D; q++) row[q] = (float)(f * s[q]);
+            memcpy(sc->state + (int64_t)r->u * D, s, (size_t)D * sizeof *row);
+            row[D] = d->log_target ? (float)d->cu[r->u] : (float)bu;
             row[D + 1] = 1.0f;
+        } else if (d->log_target) {
+            double g = seqrec_interaction(e->m, r->u, r->target, s,
+                                          e->ivec + (int64_t)r->target * D);
+            sc->test_pred[r->out] = (float)clamp01(seqrec_base(d, r->u, r->target) + gamma * g);
         } else {
             sc->test_pred[r->out] = (float)clamp01(req_pred(e, k));
         }
@@ -298,7 +390,8 @@ cleanup:
     return rc;
 }
 
-int seqrec_score(MPI_Comm comm, const sr_model *m, const sr_data *d, sr_scores *sc)
+int seqrec_score(MPI_Comm comm, const sr_model *m, const sr_data *d, double gamma,
+                 sr_scores *sc)
 {
     int rc = RP_OK;
     sr_eval e;
@@ -313,15 +406,18 @@ int seqrec_score(MPI_Comm comm, const sr_model *m, const sr_data *d, sr_scores *
     RP_ALLOC(sc->item = malloc((size_t)d->n_items * W * sizeof *sc->item));
     RP_ALLOC(sc->test_pred = calloc((size_t)(d->n_test > 0 ? d->n_test : 1), sizeof(float)));
     for (int64_t i = 0; i < d->n_items; i++) {
-        memcpy(sc->item + i * W, ivec + i * D, (size_t)D * sizeof(float));
+        double bi = m->w[m->l.item_bias + i], f = d->log_target ? exp(bi) : 1.0;
+        for (int q = 0; q < D; q++) sc->item[i * W + q] = (float)(f * ivec[i * D + q]);
         sc->item[i * W + D] = 1.0f;
-        sc->item[i * W + D + 1] = m->w[m->l.item_bias + i];
+        sc->item[i * W + D + 1] = d->log_target ? (float)d->ci[i] : (float)bi;
     }
+    sc->shift = d->log_target ? d->cmu : m->mu;
+    sc->gamma = gamma;
     RP_CALL(eval_init(&e, m, d, ivec));
     RP_CALL(my_chunks(comm, d->n_users, &c0, &cn));
     for (int64_t c = c0; c < c0 + cn; c++) {
         int64_t u1 = (c + 1) * SR_EVAL_USERS < d->n_users ? (c + 1) * SR_EVAL_USERS : d->n_users;
-        RP_CALL(score_chunk(&e, c * SR_EVAL_USERS, u1, sc));
+        RP_CALL(score_chunk(&e, c * SR_EVAL_USERS, u1, gamma, sc));
     }
 cleanup:
     eval_clear(&e);

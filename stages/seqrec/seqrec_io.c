@@ -113,7 +113,6 @@ int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_
             acc += llrint(r * r * 4294967296.0);
         }
     sc->bias_valid_rmse = d->n_valid > 0 ? sqrt((double)acc / 4294967296.0 / d->n_valid) : NAN;
-    sc->shift = m->mu;
     sc->beats_bias = !(sc->valid_rmse > sc->bias_valid_rmse);
     sc->fallback[0] = '\0';
     if (!sc->beats_bias && o->fallback) {
@@ -218,6 +217,13 @@ int seqrec_write_output(const rp_stage *st, const sr_opts *o, const sr_data *d,
     RP_CALL(rp_h5_attr_write(f, "/", "bias_valid_rmse", RP_F64, 1, &sc->bias_valid_rmse));
     RP_CALL(rp_h5_attr_write(f, "/", "beats_bias", RP_I32, 1, &beats));
     RP_CALL(rp_h5_attr_write_str(f, "/", "fallback", sc->fallback));
+    RP_CALL(rp_h5_attr_write_str(f, "/", "target", o->target));
+    if (d->log_target) {
+        double range[2] = {d->lr.lo, d->lr.hi};
+        RP_CALL(rp_h5_attr_write(f, "/", "calib_gamma", RP_F64, 1, &sc->gamma));
+        RP_CALL(rp_h5_attr_write(f, "/", "log_range", RP_F64, 2, range));
+        RP_CALL(rp_h5_attr_write(f, "/", "log_global_mean", RP_F64, 1, &d->train_mean));
+    }
 cleanup:
     return rp_h5_commit(comm, &f, o->train.out, rc);
 }

@@ -508,7 +508,7 @@ double seqrec_loss_grad(const sr_model *m, const sr_batch *b, sr_ws *ws, sr_grad
         dp[r] = 0.0;
         if (b->target[r] < 0 || b->weight[r] == 0.0f) continue;
         double e = ws->pred[r] - b->y[r], pc = ws->pred[r];
-        pc = pc < 0.0 ? 0.0 : pc > 1.0 ? 1.0 : pc;
+        if (!m->log_target) pc = pc < 0.0 ? 0.0 : pc > 1.0 ? 1.0 : pc;
         loss += b->weight[r] * e * e;
         dp[r] = 2.0 * b->weight[r] * e;
         se += (pc - b->y[r]) * (pc - b->y[r]);

@@ -46,6 +46,7 @@ typedef struct sr_model {
     const int32_t *author;  /* [n_items] author row, or NULL */
     const int32_t *tags;    /* [n_items, tag_len] tag row (0 = pad), or NULL */
     double mu;              /* global shift of every prediction */
+    int log_target;         /* training errors unclamped (log scale) */
 } sr_model;
 
 /* A batch of windows. Rows (positions) of all windows are stacked: window w has rows

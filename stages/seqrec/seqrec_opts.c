@@ -27,7 +27,12 @@ void seqrec_opts_default(sr_opts *o)
     o->dropout = 0.2;
     o->seed = 42;
     o->fallback = 1;
+    o->target = "log";
+    o->log_min = 0.4;
+    o->log_max = 0.0;
 }
+
+static const char *const targets[] = {"log", "clipped", NULL};
 
 static const rp_train_cmd cmd = {
     {"rp-seqrec",
@@ -65,6 +70,13 @@ int seqrec_parse_args(int argc, char **argv, sr_opts *o)
          NULL},
         {"seed", RP_ARG_I64, &o->seed, "S", "seed of initialisation, windows, shuffles, dropout",
          NULL},
+        {"target", RP_ARG_STR, &o->target, "T", "what the next view's prediction fits: log (log "
+         "watch ratio of the views with --log-min <= watch ratio < --log-max, mapped onto the "
+         "normalised scale by a gain fitted on validation) or clipped (the normalised value)",
+         targets},
+        {"log-min", RP_ARG_DBL, &o->log_min, "WR", "log target: smallest watch ratio kept", NULL},
+        {"log-max", RP_ARG_DBL, &o->log_max, "WR", "log target: watch ratios kept are below this "
+         "(0 = the clip point, norm_max of shards.h5)", NULL},
     };
     rc = rp_train_parse(argc, argv, &cmd, &o->train, args, (int)(sizeof args / sizeof args[0]));
     if (rc != RP_OK) return rc;
@@ -78,6 +90,9 @@ int seqrec_parse_args(int argc, char **argv, sr_opts *o)
                       "1 <= dim <= 1024 divisible by heads (<= %d), 0 <= blocks <= %d, "
                       "1 <= ffn <= 8192, 2 <= window <= 4096, 1 <= buckets <= 256, "
                       "0 <= dropout < 1, batch <= %d", SR_MAX_HEADS, SR_MAX_BLOCKS, 1 << 20);
+    if (!(o->log_min > 0.0) || o->log_max < 0.0 || (o->log_max > 0.0 && o->log_max <= o->log_min))
+        RP_FAIL_USER0(RP_ERR_USAGE, "--log-min %g, --log-max %g: need 0 < log-min < log-max "
+                      "(log-max 0: the clip point)", o->log_min, o->log_max);
 cleanup:
     return rc;
 }
@@ -102,7 +117,9 @@ void seqrec_config(const sr_opts *o, const sr_data *d, sr_config *c)
 void seqrec_config_string(const sr_opts *o, char *buf, size_t cap)
 {
     snprintf(buf, cap, "dim=%d heads=%d blocks=%d ffn=%d window=%d buckets=%d dropout=%.17g "
-             "lr=%.17g batch=%d micro_batch=%d windows_per_user=%d seed=%lld", o->d, o->heads,
+             "lr=%.17g batch=%d micro_batch=%d windows_per_user=%d seed=%lld target=%s "
+             "log_min=%.17g log_max=%.17g", o->d, o->heads,
              o->blocks, o->ffn, o->window, o->buckets, o->dropout, o->train.lr, o->train.batch,
-             o->train.micro_batch, o->windows_per_user, (long long)o->seed);
+             o->train.micro_batch, o->windows_per_user, (long long)o->seed, o->target,
+             o->log_min, o->log_max);
 }

@@ -65,6 +65,7 @@ void seqrec_bind(sr_model *m, const sr_data *d)
     m->author = d->author;
     m->tags = d->tags;
     m->mu = d->train_mean;
+    m->log_target = d->log_target;
 }
 
 /* The windows of an epoch and their global order: pure functions of (seed, epoch). */
@@ -123,6 +124,11 @@ static void fill_batch(const sr_data *d, sr_step *st, int64_t epoch, int64_t q0,
             b->target[r] = d->hitem[h + t + 1];
             b->y[r] = d->hval[h + t + 1];
             b->weight[r] = weight;
+            if (d->log_target) { /* only the kept views are targets of the log loss */
+                float lw = d->hlog[h + t + 1];
+                b->y[r] = isnan(lw) ? 0.0f : lw;
+                b->weight[r] = isnan(lw) ? 0.0f : weight;
+            }
         }
     }
     b->nwin = n;
@@ -357,13 +363,15 @@ static void loop_epoch_begin(void *ctx, int64_t epoch, int64_t *n)
 static int loop_validate(void *ctx, double *rmse, double *mae)
 {
     sr_loop *l = ctx;
-    return seqrec_eval_valid(l->comm, &l->tr->m, l->d, rmse, mae);
+    return seqrec_eval_valid_gain(l->comm, &l->tr->m, l->d, rmse, mae, &l->tr->gamma);
 }
 
 static void loop_save_best(void *ctx)
 {
     sr_train *tr = ((sr_loop *)ctx)->tr;
     memcpy(tr->best, tr->m.w, (size_t)tr->m.l.n * sizeof(float));
+    tr->best_gamma = tr->gamma; /* of the validation that made this epoch the best */
+    tr->have_gamma = 1;
 }
 
 static void loop_restore_best(void *ctx)
@@ -407,7 +415,9 @@ int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr
     rc = seqrec_model_init(&tr->m, &c, (uint64_t)o->seed);
     if (rc == RP_OK) seqrec_bind(&tr->m, d);
     RP_AGREE(comm, rc);
-    RP_CALL(init_biases(comm, o, &tr->m));
+    /* the log target starts at its own mean with zero biases: the bias model is on the other
+     * scale (its terms enter through the calibration instead) */
+    if (!d->log_target) RP_CALL(init_biases(comm, o, &tr->m));
     rp_fault_mark("optimiser state");
     rc = train_alloc(o, tr);
     RP_AGREE(comm, rc);
@@ -424,6 +434,19 @@ int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr
 cleanup:
     step_clear(&l.st);
     return rp_mpi_agree(comm, rc);
+}
+
+int seqrec_final_gamma(MPI_Comm comm, const sr_data *d, sr_train *tr, double *gamma)
+{
+    double rmse = 0.0, mae = 0.0;
+    *gamma = 1.0;
+    if (!d->log_target) return RP_OK;
+    if (tr->have_gamma) {
+        *gamma = tr->best_gamma;
+        return RP_OK;
+    }
+    /* resumed after the best epoch: its gain was not checkpointed, so it is fitted again */
+    return seqrec_eval_valid_gain(comm, &tr->m, d, &rmse, &mae, gamma);
 }
 
 void seqrec_train_clear(sr_train *tr)

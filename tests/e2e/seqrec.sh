@@ -29,9 +29,16 @@ for ds in /score/user /score/item /test_pred /final_state /weights/item /weights
     h5ls "o1.h5$ds" > /dev/null 2>&1 || fail "missing $ds"
 done
 h5dump -A o1.h5 | grep -q 'recpipe.seqrec' || fail "schema attribute"
-for a in valid_rmse bias_valid_rmse beats_bias fallback; do
+for a in valid_rmse bias_valid_rmse beats_bias fallback target calib_gamma log_range; do
     h5dump -a "/$a" o1.h5 > /dev/null 2>&1 || fail "missing root attribute $a"
 done
+# the log target (default): summary, attributes; --target clipped has no gain
+grep -q " target=log calib_gamma=" sum1.txt || fail "log summary: $(cat sum1.txt)"
+h5dump -a /target o1.h5 | grep -q '"log"' || fail "target attribute not log"
+rp_mpirun 1 "$RP_BIN/rp-seqrec" "${small[@]}" --epochs 1 --target clipped --out clip.h5 \
+    > clip.txt || fail "--target clipped run"
+grep -q " target=clipped " clip.txt || fail "clipped summary: $(cat clip.txt)"
+h5dump -a /calib_gamma clip.h5 > /dev/null 2>&1 && fail "--target clipped wrote calib_gamma"
 for np in 2 3 4; do
     for obj in /score /test_pred /final_state /weights /history/valid_rmse; do
         h5diff o1.h5 "o$np.h5" "$obj" "$obj" > /dev/null || fail "np 1 and np $np differ in $obj"
@@ -44,6 +51,8 @@ expect() { rp_expect_exit "$1" "$2" 2 "$RP_BIN/rp-seqrec" "${@:3}"; }
 expect 0 none.h5 --help
 expect 64 x.h5 --shards s.h5 --features f.h5
 expect 64 x.h5 "${small[@]}" --out x.h5 --bogus 1
+expect 64 x.h5 "${small[@]}" --out x.h5 --log-min 0
+expect 64 x.h5 "${small[@]}" --out x.h5 --target raw
 expect 64 x.h5 "${small[@]}" --out x.h5 --heads 3
 expect 64 x.h5 "${small[@]}" --out x.h5 --dropout 1.5
 expect 64 x.h5 "${small[@]}" --out x.h5 --window 1
@@ -85,8 +94,9 @@ interrupt 2 USR1 mpiexec usr1.h5
 interrupt 1 TERM rank term.h5
 
 # 4. the forward pass and the time-aware test predictions against PyTorch
-rp_mpirun 2 "$RP_BIN/rp-seqrec" "${small[@]}" --epochs 1 --no-fallback --out nf.h5 > /dev/null \
-    || fail "--no-fallback run"
+# (the reference's head is the clipped target's: o . content + b_u + b_i + mu)
+rp_mpirun 2 "$RP_BIN/rp-seqrec" "${small[@]}" --epochs 1 --no-fallback --target clipped \
+    --out nf.h5 > /dev/null || fail "--no-fallback run"
 if /usr/bin/python3 -c 'import torch, h5py' 2> /dev/null; then
     /usr/bin/python3 "$RP_TOP/bench/seqrec_torch.py" check --shards s.h5 --features f.h5 \
         --model nf.h5 --users 40 > torch.json || fail "PyTorch reference disagrees: $(cat torch.json)"

@@ -10,6 +10,7 @@
 #include "rp_err.h"
 #include "rp_rng.h"
 #include "rp_test.h"
+#include "seqrec.h"
 #include "seqrec_model.h"
 
 int test_seqrec_register(void);
@@ -257,10 +258,55 @@ static void head_dot_form(void)
     seqrec_model_clear(&fx.m);
 }
 
+/* The log target's pieces by hand: the interaction e^(b_u + b_i) (o . content), the bias
+ * model's base, the least-squares gain (0 when not positive); rows the log loss skips
+ * (weight 0) leave the loss and its gradient alone. */
+static void log_target_pieces(void)
+{
+    fixture fx;
+    make_fixture(&fx, 2, 0.0f);
+    float o[8], v[8];
+    double dot = 0.0;
+    for (int j = 0; j < 8; j++) {
+        o[j] = 0.1f * (float)(j - 3);
+        v[j] = 0.05f * (float)(j + 1);
+        dot += (double)o[j] * v[j];
+    }
+    double bu = fx.m.w[fx.m.l.user_bias + 1], bi = fx.m.w[fx.m.l.item_bias + 2];
+    CU_ASSERT_DOUBLE_EQUAL(seqrec_interaction(&fx.m, 1, 2, o, v), exp(bu + bi) * dot, 1e-12);
+    sr_data d;
+    memset(&d, 0, sizeof d);
+    double cu[2] = {0.1, -0.2}, ci[3] = {0.0, 0.05, 0.3};
+    d.cmu = 0.5, d.cu = cu, d.ci = ci;
+    CU_ASSERT_DOUBLE_EQUAL(seqrec_base(&d, 1, 2), 0.5 - 0.2 + 0.3, 1e-15);
+    int64_t s1[2] = {3, 12}, s2[2] = {-3, 12}, s3[2] = {3, 0};
+    CU_ASSERT_DOUBLE_EQUAL(seqrec_calib_gamma(s1), 0.25, 1e-15);
+    CU_ASSERT_EQUAL(seqrec_calib_gamma(s2), 0.0);
+    CU_ASSERT_EQUAL(seqrec_calib_gamma(s3), 0.0);
+    /* weight 0 on a row: the loss does not depend on its target value */
+    sr_ws ws;
+    sr_grad g;
+    CU_ASSERT_FATAL(seqrec_ws_init(&ws, &fx.m, fx.b.nrows) == RP_OK);
+    CU_ASSERT_FATAL(seqrec_grad_init(&g, &fx.m, fx.b.nrows) == RP_OK);
+    int64_t r0 = 2;
+    while (fx.target[r0] < 0) r0++;
+    fx.weight[r0] = 0.0f;
+    double sse = 0, cnt = 0, cnt2 = 0;
+    seqrec_grad_reset(&g, &fx.m);
+    double l1 = seqrec_loss_grad(&fx.m, &fx.b, &ws, &g, 1, 0, &sse, &cnt);
+    fx.y[r0] += 5.0f;
+    seqrec_grad_reset(&g, &fx.m);
+    double l2 = seqrec_loss_grad(&fx.m, &fx.b, &ws, &g, 1, 0, &sse, &cnt2);
+    CU_ASSERT(l1 == l2 && cnt == cnt2);
+    seqrec_grad_clear(&g);
+    seqrec_ws_clear(&ws);
+    seqrec_model_clear(&fx.m);
+}
+
 int test_seqrec_register(void)
 {
     RP_ADD_SUITE("seqrec", RP_T(gradcheck_one_head_dropout), RP_T(gradcheck_two_heads_no_dropout),
                  RP_T(gradcheck_four_heads_dropout), RP_T(causal_mask), RP_T(dropout_masks),
-                 RP_T(head_dot_form));
+                 RP_T(head_dot_form), RP_T(log_target_pieces));
     return 0;
 }
