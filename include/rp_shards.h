@@ -39,4 +39,9 @@ int rp_shards_log_range(MPI_Comm comm, const char *path, double log_min, double 
 /* rp_log_keep - 1 when the normalised value v is kept, with *log_wr = log(wr); else 0. */
 int rp_log_keep(const rp_log_range *r, float v, double *log_wr);
 
+/* rp_log_gain - the least-squares gain of the log target's interaction g for the bias model's
+ * residual r from sum g r and sum g^2 over the validation pairs; 0 when it would not be
+ * positive (then the bias model itself is the prediction). */
+double rp_log_gain(double sum_gr, double sum_gg);
+
 #endif

@@ -76,6 +76,12 @@ cleanup:
     return rc;
 }
 
+double rp_log_gain(double sum_gr, double sum_gg)
+{
+    if (!(sum_gg > 0.0) || !(sum_gr > 0.0)) return 0.0;
+    return sum_gr / sum_gg;
+}
+
 int rp_log_keep(const rp_log_range *r, float v, double *log_wr)
 {
     double wr = r->norm_min + (double)v * (r->norm_max - r->norm_min);

@@ -287,9 +287,6 @@ void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double 
  * pairs rp_log_keep accepts as log(wr) (both sides' blocks), count them, and read the bias
  * baseline's terms (cmu, cu, ci). Before the routes are built. Collective. */
 int als_target_setup(MPI_Comm comm, const als_opts *opt, als_state *st);
-/* als_calib_gamma - the least-squares gain of g for the residual r: sums[0] = sum g r,
- * sums[1] = sum g^2 (0 when sums[1] is 0 or the gain would be negative). */
-double als_calib_gamma(const double sums[2]);
 /* als_scale_of - the scale factor of a pair from the two rows' log biases. */
 double als_scale_of(int mode, double user_bias, double item_bias);
 

@@ -244,7 +244,9 @@ int als_bias_baseline(als_state *st, const als_opts *opt)
     rp_model *m = NULL;
     const double *U = NULL, *V = NULL;
     double shift = 0.0, mu = st->mu, m4[4];
-    RP_CALL(rp_baseline_bias_terms(st->comm, opt->shards, opt->bias_reg, &m, &U, &V, &shift));
+    /* the log target read the baseline's terms once (als_target_setup); its rows are zeros */
+    if (st->log_target) shift = st->cmu;
+    else RP_CALL(rp_baseline_bias_terms(st->comm, opt->shards, opt->bias_reg, &m, &U, &V, &shift));
     fill_bias_rows(st, U, V);
     st->bias_mu = shift;
     if (!st->log_target) st->mu = shift; /* the same metric code, with the baseline's mean */

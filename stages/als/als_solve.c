@@ -152,7 +152,7 @@ static int calibrate(als_state *st)
     if (st->dbl) calib_rows_d(st, sd, rows, 2);
     else calib_rows_s(st, sd, rows, 2);
     RP_CALL(ordered_sum(st, sd, rows, 2, tot));
-    st->gamma = als_calib_gamma(tot);
+    st->gamma = rp_log_gain(tot[0], tot[1]);
 cleanup:
     free(rows);
     return rc;

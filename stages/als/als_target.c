@@ -29,12 +29,6 @@ double als_scale_of(int mode, double user_bias, double item_bias)
     return exp(user_bias + item_bias);
 }
 
-double als_calib_gamma(const double sums[2])
-{
-    if (!(sums[1] > 0.0) || !(sums[0] > 0.0)) return 0.0;
-    return sums[0] / sums[1];
-}
-
 /* filter - keep the block's pairs rp_log_keep accepts, as log(wr), in place. */
 static void filter(const als_state *st, als_block *b)
 {

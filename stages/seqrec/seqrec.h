@@ -112,8 +112,6 @@ void seqrec_scores_clear(sr_scores *sc);
  * row, the mean of the kept training views' log(wr) (train_mean) and the bias model's terms.
  * Called by seqrec_read_inputs. Collective. */
 int seqrec_log_setup(MPI_Comm comm, const sr_opts *o, sr_data *d);
-/* seqrec_calib_gamma - the least-squares gain from fixed-point sums [sum g r, sum g^2]. */
-double seqrec_calib_gamma(const int64_t sums[2]);
 /* seqrec_interaction - e^(b_u + b_i) (state . content) of user u and item i. */
 double seqrec_interaction(const sr_model *m, int32_t u, int32_t i, const float *state,
                           const float *content);

@@ -59,12 +59,6 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
-double seqrec_calib_gamma(const int64_t sums[2])
-{
-    if (!(sums[1] > 0) || !(sums[0] > 0)) return 0.0;
-    return (double)sums[0] / (double)sums[1];
-}
-
 double seqrec_interaction(const sr_model *m, int32_t u, int32_t i, const float *state,
                           const float *content)
 {

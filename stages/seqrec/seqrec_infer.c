@@ -258,7 +258,7 @@ static int calibrated_errors(MPI_Comm comm, const sr_vrows *v, int64_t acc[2], d
         s[1] += llrint(v->g[k] * v->g[k] * 4294967296.0);
     }
     RP_CALL(rp_mpi_sum_i64(comm, s, 2));
-    *gamma = seqrec_calib_gamma(s);
+    *gamma = rp_log_gain((double)s[0], (double)s[1]);
     for (int64_t k = 0; k < v->n; k++) {
         double r = clamp01(v->base[k] + *gamma * v->g[k]) - v->y[k];
         acc[0] += llrint(r * r * 4294967296.0);

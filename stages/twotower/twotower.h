@@ -244,9 +244,6 @@ int twotower_log_setup(MPI_Comm comm, const tt_opts *o, tt_data *d);
 /* twotower_log_filter - keep d->train's pairs rp_log_keep accepts, in place, as log(wr);
  * sets train_all and train_mean. */
 void twotower_log_filter(tt_data *d);
-/* twotower_calib_gamma_of - the least-squares gain from fixed-point sums [sum g r, sum g^2]
- * (0 when it would not be positive). */
-double twotower_calib_gamma_of(const int64_t sums[2]);
 /* twotower_calib_gamma - the gain of the model's score rows su, si on d->valid. Collective. */
 int twotower_calib_gamma(MPI_Comm comm, const tt_model *m, const tt_data *d, const float *su,
                          const float *si, double *gamma);

@@ -61,12 +61,6 @@ static double interaction(int D, const float *su, const float *si)
     return exp((double)su[D] + (double)si[D + 1]) * s;
 }
 
-double twotower_calib_gamma_of(const int64_t sums[2])
-{
-    if (!(sums[1] > 0) || !(sums[0] > 0)) return 0.0;
-    return (double)sums[0] / (double)sums[1];
-}
-
 int twotower_calib_gamma(MPI_Comm comm, const tt_model *m, const tt_data *d, const float *su,
                          const float *si, double *gamma)
 {
@@ -84,7 +78,7 @@ int twotower_calib_gamma(MPI_Comm comm, const tt_model *m, const tt_data *d, con
         acc[1] += llrint(g * g * TT_FIX);
     }
     RP_CALL(rp_mpi_sum_i64(comm, acc, 2));
-    *gamma = twotower_calib_gamma_of(acc);
+    *gamma = rp_log_gain((double)acc[0], (double)acc[1]);
 cleanup:
     return rc;
 }

@@ -86,8 +86,15 @@ int twotower_finish(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train 
     double *b_u = NULL, *b_i = NULL, mu = 0.0, mae = 0.0;
     float *bu = NULL, *bi = NULL;
     tr->fallback[0] = '\0';
-    RP_CALL(twotower_bias_terms(comm, o, d, &b_u, &b_i, &mu));
-    rc = bias_rows(b_u, b_i, tr->m.D, d->n_users, d->n_items, &bu, &bi);
+    /* the log target read the bias model's terms once (twotower_log_setup) */
+    const double *cu = d->cu, *ci = d->ci;
+    mu = d->cmu;
+    if (!d->log_target) {
+        RP_CALL(twotower_bias_terms(comm, o, d, &b_u, &b_i, &mu));
+        cu = b_u;
+        ci = b_i;
+    }
+    rc = bias_rows(cu, ci, tr->m.D, d->n_users, d->n_items, &bu, &bi);
     RP_AGREE(comm, rc);
     /* Both models are scored through the same float rows and the same fixed-point sums. */
     tt_dot bias = {tr->m.D + 2, 0, 1.0, mu, bu, bi};

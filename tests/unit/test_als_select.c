@@ -351,9 +351,9 @@ static void log_filter_keeps_range(void)
     CU_ASSERT(r.hi == 0.5 * r.norm_max);
     CU_ASSERT_EQUAL(rp_shards_log_range(MPI_COMM_SELF, shards, 1e9, 0.0, &r), RP_ERR_USAGE);
     double a[2] = {2.0, 4.0}, neg[2] = {-1.0, 4.0}, none[2] = {1.0, 0.0};
-    CU_ASSERT_DOUBLE_EQUAL(als_calib_gamma(a), 0.5, 1e-15);
-    CU_ASSERT_EQUAL(als_calib_gamma(neg), 0.0); /* a negative gain: the bias model instead */
-    CU_ASSERT_EQUAL(als_calib_gamma(none), 0.0);
+    CU_ASSERT_DOUBLE_EQUAL(rp_log_gain(a[0], a[1]), 0.5, 1e-15);
+    CU_ASSERT_EQUAL(rp_log_gain(neg[0], neg[1]), 0.0); /* a negative gain: the bias model instead */
+    CU_ASSERT_EQUAL(rp_log_gain(none[0], none[1]), 0.0);
     CU_ASSERT_DOUBLE_EQUAL(als_scale_of(ALS_SCALE_BOTH, 0.1, -0.3), exp(-0.2), 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(als_scale_of(ALS_SCALE_ITEM, 0.1, -0.3), exp(-0.3), 1e-15);
     CU_ASSERT_EQUAL(als_scale_of(ALS_SCALE_NONE, 0.1, -0.3), 1.0);

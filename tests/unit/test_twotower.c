@@ -309,9 +309,9 @@ static void log_filter_and_calibration(void)
     CU_ASSERT_DOUBLE_EQUAL(d.train.value[1], log(1.5), 1e-6);
     CU_ASSERT_DOUBLE_EQUAL(d.train_mean, 0.5 * (log(0.6) + log(1.5)), 1e-6);
     int64_t s1[2] = {3, 6}, s2[2] = {-3, 6}, s3[2] = {3, 0};
-    CU_ASSERT_DOUBLE_EQUAL(twotower_calib_gamma_of(s1), 0.5, 1e-15);
-    CU_ASSERT_EQUAL(twotower_calib_gamma_of(s2), 0.0);
-    CU_ASSERT_EQUAL(twotower_calib_gamma_of(s3), 0.0);
+    CU_ASSERT_DOUBLE_EQUAL(rp_log_gain((double)s1[0], (double)s1[1]), 0.5, 1e-15);
+    CU_ASSERT_EQUAL(rp_log_gain((double)s2[0], (double)s2[1]), 0.0);
+    CU_ASSERT_EQUAL(rp_log_gain((double)s3[0], (double)s3[1]), 0.0);
     tt_model m;
     memset(&m, 0, sizeof m);
     m.D = 2, m.S = 4;
