@@ -12,7 +12,8 @@
 
 Model (docs/stages/seqrec.md): x_t = content(item_t) + pos_t + bucket(value_t), content(i) =
 item_i + author_{a(i)} + mean of the tag rows of i; pre-LayerNorm blocks: x += drop(MHA(LN1 x)),
-x += drop(FFN(LN2 x)) with causal attention and ReLU; o = LNf(x); the prediction of the next view
+x += drop(FFN(LN2 x)) with causal attention and ReLU; o = LNf(x) + user_u (/weights/user, when
+written); the prediction of the next view
 j is o_t . content(j) + user_bias + item_bias_j + mu.
 """
 import argparse
@@ -83,6 +84,7 @@ class SeqRec(nn.Module):
                 "ln1": nn.LayerNorm(d), "qkv": nn.Linear(d, 3 * d), "wo": nn.Linear(d, d),
                 "ln2": nn.LayerNorm(d), "w1": nn.Linear(d, ffn), "w2": nn.Linear(ffn, d)}))
         self.lnf = nn.LayerNorm(d)
+        self.user = nn.Embedding(U, d)  # per-user vector added to every state (--user-vec)
         self.drop = nn.Dropout(dropout)
         self.mu = 0.0
 
@@ -109,14 +111,15 @@ class SeqRec(nn.Module):
         p = torch.softmax(s.masked_fill(causal, float("-inf")), dim=-1)
         return blk["wo"]((p @ v).transpose(1, 2).reshape(B, L, d))
 
-    def forward(self, items, buckets):
+    def forward(self, items, buckets, users=None):
         L = items.shape[1]
         x = self.content(items) + self.pos.weight[:L].unsqueeze(0) + self.bucket(buckets)
         x = self.drop(x)
         for blk in self.blocks:
             x = x + self.drop(self.attention(blk, blk["ln1"](x)))
             x = x + self.drop(blk["w2"](torch.relu(blk["w1"](blk["ln2"](x)))))
-        return self.lnf(x)
+        o = self.lnf(x)
+        return o if users is None else o + self.user(users)
 
     def predict(self, o, users, targets):
         return (o * self.content(targets)).sum(-1) + self.ub[users] + self.ib[targets] + self.mu
@@ -144,6 +147,10 @@ def load_weights(model, f):
             blk["w1"].weight.copy_(g("w1").T); blk["w1"].bias.copy_(g("b1"))
             blk["w2"].weight.copy_(g("w2").T); blk["w2"].bias.copy_(g("b2"))
         model.lnf.weight.copy_(t("lnf_g")); model.lnf.bias.copy_(t("lnf_b"))
+        if "user" in w:
+            model.user.weight.copy_(t("user"))
+        else:
+            model.user.weight.zero_()
     model.mu = float(w.attrs["mu"])
 
 
@@ -157,10 +164,10 @@ def state_window(j, n, T):
     return s, min(T, n - s)
 
 
-def run_window(model, items, vals, nb, s, L):
+def run_window(model, items, vals, nb, s, L, u):
     it = torch.from_numpy(items[s:s + L]).unsqueeze(0)
     bk = torch.from_numpy(bucket_of(vals[s:s + L], nb)).unsqueeze(0)
-    return model(it, bk)[0]
+    return model(it, bk, torch.full((1, L), u, dtype=torch.int64))[0]
 
 
 def check(a):
@@ -181,10 +188,10 @@ def check(a):
         for u, (items, vals, times, _) in enumerate(hist):
             n = len(items)
             if n == 0:
-                worst = max(worst, float(np.abs(final[u]).max()))
+                worst = max(worst, float(np.abs(final[u] - model.user.weight[u].numpy()).max()))
                 continue
             s, L = state_window(n - 1, n, T)
-            o = run_window(model, items, vals, nb, s, L)[n - 1 - s].numpy()
+            o = run_window(model, items, vals, nb, s, L, u)[n - 1 - s].numpy()
             worst = max(worst, float(np.abs(o - final[u]).max()))
         if not fallback:
             off, titem, _, ttime = te
@@ -194,10 +201,10 @@ def check(a):
                 for r in range(off[u], off[u + 1]):
                     k = n if np.isnan(ttime[r]) else int(np.sum(~np.isnan(times) & (times < ttime[r])))
                     if k == 0:
-                        o = torch.zeros(d)
+                        o = model.user.weight[u].clone()
                     else:
                         s, L = state_window(k - 1, n, T)
-                        o = run_window(model, items, vals, nb, s, L)[k - 1 - s]
+                        o = run_window(model, items, vals, nb, s, L, u)[k - 1 - s]
                     p = model.predict(o.unsqueeze(0), torch.tensor([u]),
                                       torch.tensor([int(titem[r])]))
                     p = float(p.clamp(0, 1))
@@ -253,7 +260,7 @@ def train(a):
                 m[k, :L] = 1.0
                 us[k, 0] = u
             it, bk, tg, y, m, us = map(torch.from_numpy, (it, bk, tg, y, m, us))
-            o = model(it, bk)
+            o = model(it, bk, us.expand(-1, T))
             p = model.predict(o, us.expand(-1, T), tg)
             loss = (((p - y) ** 2) * m).sum() / m.sum()
             opt.zero_grad()

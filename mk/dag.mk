@@ -3,7 +3,8 @@
 #
 #   data (rp-synth, or a link to DATA) -> shards.h5 -> features.h5 -> als.h5 + twotower.h5
 #     -> hybrid.h5 -> eval.h5 + report/ ; recs.h5 (+ recs.csv)
-#   features.h5 -> seqrec.h5 (make seqrec; an input of eval.h5 only with SEQREC=1)
+#   features.h5 + als.h5 (SEQ_INIT=als) -> seqrec.h5 (make seqrec; an input of eval.h5 only with
+#     SEQREC=1)
 #
 # A stage reruns when an input, its program (bin/rp-*) or its parameters change. Parameters are
 # kept in $(RUN)/.params/<stage>, rewritten only when the option string changes, so make's own
@@ -105,6 +106,9 @@ SEQ_FFN ?=
 SEQ_WINDOW ?=
 SEQ_DROPOUT ?=
 SEQ_EARLY_STOP ?=
+# als (default): start the static part (user vectors, video embeddings, biases) at rp-als's
+# fit (--init als.h5; seqrec then runs after als); none: learn everything from scratch
+SEQ_INIT ?= als
 SEQ_ARGS ?=
 # rp-hybrid, rp-eval, rp-recommend
 HYBRID_DEFAULT ?=
@@ -179,7 +183,7 @@ PARAMS_twotower = $(call rp_opt,--epochs,$(TT_EPOCHS)) $(call rp_opt,--batch,$(T
   $(call rp_opt,--seed,$(SEED)) \
   $(call rp_opt,--early-stop,$(TT_EARLY_STOP)) $(call rp_opt,--target,$(TT_TARGET)) \
   $(call rp_opt,--log-min,$(TT_LOG_MIN)) $(TT_ARGS)
-PARAMS_seqrec = $(call rp_opt,--epochs,$(SEQ_EPOCHS)) \
+PARAMS_seqrec = $(if $(SEQREC_INIT),--init $(SEQREC_INIT)) $(call rp_opt,--epochs,$(SEQ_EPOCHS)) \
   $(call rp_opt,--windows-per-user,$(SEQ_WINDOWS)) $(call rp_opt,--batch,$(SEQ_BATCH)) \
   $(call rp_opt,--lr,$(SEQ_LR)) $(call rp_opt,--dim,$(SEQ_DIM)) $(call rp_opt,--heads,$(SEQ_HEADS)) \
   $(call rp_opt,--blocks,$(SEQ_BLOCKS)) $(call rp_opt,--ffn,$(SEQ_FFN)) \
@@ -340,7 +344,8 @@ $(TWOTOWER): $(SHARDS) $(FEATURES) $(BIN)/rp-twotower $(P)/twotower
 	$(call rp_stage,twotower,$(BIN)/rp-twotower --shards $(SHARDS) --features $(FEATURES) --out $@ \
 	  --checkpoint $(CKPT)/twotower.h5 $(call rp_resume,$(CKPT)/twotower.h5) $(PARAMS_twotower))
 
-$(SEQREC_OUT): $(SHARDS) $(FEATURES) $(BIN)/rp-seqrec $(P)/seqrec
+SEQREC_INIT := $(if $(filter als,$(SEQ_INIT)),$(ALS))
+$(SEQREC_OUT): $(SHARDS) $(FEATURES) $(SEQREC_INIT) $(BIN)/rp-seqrec $(P)/seqrec
 	@mkdir -p $(CKPT)
 	$(call rp_stage,seqrec,$(BIN)/rp-seqrec --shards $(SHARDS) --features $(FEATURES) --out $@ \
 	  --checkpoint $(CKPT)/seqrec.h5 $(call rp_resume,$(CKPT)/seqrec.h5) $(PARAMS_seqrec))

@@ -19,10 +19,12 @@
 /* Command-line options: the common trainer options and the transformer's. */
 typedef struct sr_opts {
     rp_train_opts train;
-    int d, heads, blocks, ffn, window, buckets, windows_per_user, fallback;
+    int d, heads, blocks, ffn, window, buckets, windows_per_user, fallback, user_vec;
     double dropout;
     int64_t seed;
     const char *target;     /* "log" | "clipped" (seqrec_calib.c) */
+    const char *init;       /* rp-als output whose fit starts the static part, or NULL */
+    int freeze_init;        /* keep what --init set fixed during training */
     double log_min, log_max;
 } sr_opts;
 
@@ -64,6 +66,7 @@ typedef struct sr_train {
     double bytes_reduced;             /* traffic statistics of this run */
     double gamma, best_gamma;         /* log target: gain of the last / the best validation */
     int have_gamma;                   /* best_gamma is the best epoch's (not after a resume) */
+    int k_init;                       /* --init: columns holding rp-als's factors */
 } sr_train;
 
 /* Scoring results written to seqrec.h5. */
@@ -117,6 +120,22 @@ double seqrec_interaction(const sr_model *m, int32_t u, int32_t i, const float *
                           const float *content);
 /* seqrec_base - the bias model's prediction of (u, i): cmu + cu[u] + ci[i]. */
 double seqrec_base(const sr_data *d, int32_t u, int32_t i);
+
+/* seqrec_init.c */
+#define SR_FROZEN_MAX 3
+/* seqrec_init_from_als - with --init: user vectors, video embeddings (first k columns), user
+ * and video biases and mu from rp-als's log-target fit; author and tag rows 0. Collective. */
+int seqrec_init_from_als(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_model *m,
+                         int *k_init);
+/* seqrec_frozen_fixup - --freeze-init: the first k columns of the author and tag rows back to
+ * 0 after a step, so the static part (user vector . first k columns of content) stays rp-als's
+ * fit and the side embeddings live in the other columns, where only the transformer's state
+ * reads them. */
+void seqrec_frozen_fixup(const sr_opts *o, sr_model *m, int k);
+/* seqrec_frozen_ranges - parameter ranges [r[j][0], r[j][1]) Adam leaves alone (--init with
+ * --freeze-init); *n of them. */
+void seqrec_frozen_ranges(const sr_opts *o, const sr_model *m, int64_t r[SR_FROZEN_MAX][2],
+                          int *n);
 
 /* seqrec_train.c */
 int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr);

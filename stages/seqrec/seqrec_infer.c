@@ -134,6 +134,14 @@ cleanup:
 
 /* Forward every window of the chunk in batches of SR_EVAL_WINDOWS, copying each request's
  * state (zero for requests without history). */
+/* The state of a user before any view: the user's vector (0 without one). */
+static void no_view_state(const sr_model *m, int32_t u, float *st)
+{
+    int D = m->c.d;
+    if (m->c.user_vec) memcpy(st, m->w + m->l.user + (int64_t)u * D, (size_t)D * sizeof *st);
+    else memset(st, 0, (size_t)D * sizeof *st);
+}
+
 static int run_windows(sr_eval *e)
 {
     int rc = RP_OK;
@@ -145,7 +153,7 @@ static int run_windows(sr_eval *e)
     e->state = st;
     int64_t q = 0;
     for (int64_t k = 0; k < e->nreq; k++)
-        if (e->req[k].win < 0) memset(st + k * D, 0, (size_t)D * sizeof *st);
+        if (e->req[k].win < 0) no_view_state(m, e->req[k].u, st + k * D);
     for (int w0 = 0; w0 < e->nwin; w0 += SR_EVAL_WINDOWS) {
         int nw = e->nwin - w0 < SR_EVAL_WINDOWS ? e->nwin - w0 : SR_EVAL_WINDOWS;
         int64_t r = 0;
@@ -374,16 +382,18 @@ static int score_chunk(sr_eval *e, int64_t u0, int64_t u1, double gamma, sr_scor
             float *row = sc->user + (int64_t)r->u * W;
             /* log target: [gamma e^(b_u) o, c_u, 1] (the item rows carry e^(b_i), c_i) */
             double f = d->log_target ? gamma * exp(bu) : 1.0;
-            for (int q = 0; q < D; q++) row[q] = (float)(f * s[q]);
-            memcpy(sc->state + (int64_t)r->u * D, s, (size_t)D * sizeof *row);
+            /* + 0.0f: -0 becomes +0, as the allreduce below (-0 + 0) makes it on more ranks */
+            for (int q = 0; q < D; q++) row[q] = (float)(f * s[q]) + 0.0f;
+            for (int q = 0; q < D; q++) sc->state[(int64_t)r->u * D + q] = s[q] + 0.0f;
             row[D] = d->log_target ? (float)d->cu[r->u] : (float)bu;
             row[D + 1] = 1.0f;
         } else if (d->log_target) {
             double g = seqrec_interaction(e->m, r->u, r->target, s,
                                           e->ivec + (int64_t)r->target * D);
-            sc->test_pred[r->out] = (float)clamp01(seqrec_base(d, r->u, r->target) + gamma * g);
+            sc->test_pred[r->out] =
+                (float)clamp01(seqrec_base(d, r->u, r->target) + gamma * g) + 0.0f;
         } else {
-            sc->test_pred[r->out] = (float)clamp01(req_pred(e, k));
+            sc->test_pred[r->out] = (float)clamp01(req_pred(e, k)) + 0.0f;
         }
     }
 cleanup:

@@ -170,6 +170,9 @@ static int write_weights(MPI_Comm comm, hid_t f, const sr_data *dd, const sr_mod
     RP_CALL(rp_h5_put_replicated(comm, f, "/weights/bucket", RP_F32, c->buckets, d,
                                  m->w + l->bucket));
     RP_CALL(rp_h5_put_replicated(comm, f, "/weights/position", RP_F32, c->T, d, m->w + l->pos));
+    if (c->user_vec)
+        RP_CALL(rp_h5_put_replicated(comm, f, "/weights/user", RP_F32, c->n_users, d,
+                                     m->w + l->user));
     RP_CALL(rp_h5_put_replicated(comm, f, "/weights/user_bias", RP_F32, c->n_users, 0,
                                  m->w + l->user_bias));
     RP_CALL(rp_h5_put_replicated(comm, f, "/weights/item_bias", RP_F32, c->n_items, 0,

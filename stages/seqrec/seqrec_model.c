@@ -39,7 +39,7 @@ sr_boff seqrec_block_offsets(int d, int f)
     return o;
 }
 
-/* Layout: sparse tables first (item, author, tag, user bias, item bias), then the dense part
+/* Layout: sparse tables first (item, author, tag, user vectors, user bias, item bias), then the dense part
  * every step touches (bucket and position tables, blocks, final LN). */
 static void make_layout(const sr_config *c, sr_layout *l, sr_boff *bo)
 {
@@ -48,6 +48,7 @@ static void make_layout(const sr_config *c, sr_layout *l, sr_boff *bo)
     l->item = k; k += c->n_items * d;
     l->author = k; k += c->n_authors * d;
     l->tag = k; k += c->tag_rows * d;
+    l->user = k; k += c->user_vec ? c->n_users * d : 0;
     l->user_bias = k; k += c->n_users;
     l->item_bias = k; k += c->n_items;
     l->dense0 = k;
@@ -373,6 +374,34 @@ cleanup:
     return rc;
 }
 
+/* o_t += e_u: the user's vector carries the taste its whole training history shows, which a
+ * window of recent views alone recovers poorly (the transformer then models what changes). */
+static void add_user_vectors(const sr_model *m, const sr_batch *b, float *o)
+{
+    int d = m->c.d;
+    for (int w = 0; w < b->nwin; w++) {
+        const float *e = m->w + m->l.user + (int64_t)b->user[w] * d;
+        for (int t = 0; t < b->len[w]; t++) {
+            float *orow = o + (b->start[w] + t) * d;
+            for (int q = 0; q < d; q++) orow[q] += e[q];
+        }
+    }
+}
+
+/* d(o) -> d(e_u): the sum over the window's rows. */
+static void user_vector_grad(const sr_model *m, const sr_batch *b, const float *dout, sr_grad *g)
+{
+    int d = m->c.d;
+    for (int w = 0; w < b->nwin; w++) {
+        int64_t off = m->l.user + (int64_t)b->user[w] * d;
+        touch(g, off, d);
+        for (int t = 0; t < b->len[w]; t++) {
+            const float *dr = dout + (b->start[w] + t) * d;
+            for (int q = 0; q < d; q++) g->g[off + q] += dr[q];
+        }
+    }
+}
+
 int seqrec_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int train, uint64_t seed)
 {
     int rc = RP_OK, d = m->c.d, B = m->c.blocks;
@@ -389,6 +418,7 @@ int seqrec_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int train, u
     if (ws->drop_on) apply_mask(ws->x[0], ws->m_emb, n * d);
     for (int l = 0; l < B; l++) RP_CALL(block_forward(m, b, ws, l));
     layer_norm(ws->x[B], n, d, m->w + m->l.lnf_g, m->w + m->l.lnf_b, ws->lnf, ws->stf, ws->o);
+    if (m->c.user_vec) add_user_vectors(m, b, ws->o);
     for (int w = 0; w < b->nwin; w++) {
         double ub = m->w[m->l.user_bias + b->user[w]];
         for (int t = 0; t < b->len[w]; t++) {
@@ -516,6 +546,7 @@ double seqrec_loss_grad(const sr_model *m, const sr_batch *b, sr_ws *ws, sr_grad
     }
     float *dout = ws->g0, *dx = ws->tv; /* target vectors are not needed after the head */
     head_backward(m, b, ws, dp, dout, g);
+    if (m->c.user_vec) user_vector_grad(m, b, dout, g);
     layer_norm_back(dout, n, d, m->w + m->l.lnf_g, ws->lnf, ws->stf, g->g + m->l.lnf_g,
                     g->g + m->l.lnf_b, dx, 0);
     for (int l = B - 1; l >= 0; l--)
@@ -606,7 +637,8 @@ void seqrec_ws_clear(sr_ws *ws)
 int seqrec_grad_init(sr_grad *g, const sr_model *m, int64_t cap_rows)
 {
     int rc = RP_OK;
-    int64_t per_row = 2 + 2 * (2 + m->c.tag_len); /* biases, input and target content */
+    /* biases, input and target content, and at most one user vector per row */
+    int64_t per_row = 3 + 2 * (2 + m->c.tag_len);
     memset(g, 0, sizeof *g);
     g->cap_spans = cap_rows * per_row + 16;
     RP_ALLOC(g->g = calloc((size_t)m->l.n, sizeof *g->g));

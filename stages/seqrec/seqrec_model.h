@@ -23,11 +23,12 @@ typedef struct sr_config {
     int64_t n_authors;  /* author table rows (0 = no author embedding) */
     int64_t tag_rows;   /* tag table rows incl. the pad row 0 (0 = no tags) */
     int tag_len;
+    int user_vec;       /* 1: a learned per-user vector is added to every output state */
 } sr_config;
 
 /* Offsets of every tensor in the flat parameter vector. Per block: see SR_B_* below. */
 typedef struct sr_layout {
-    int64_t item, author, tag, bucket, pos, user_bias, item_bias, lnf_g, lnf_b;
+    int64_t item, author, tag, user, bucket, pos, user_bias, item_bias, lnf_g, lnf_b;
     int64_t block[SR_MAX_BLOCKS];
     int64_t block_size, dense0, n; /* dense0: first parameter every step touches */
 } sr_layout;

@@ -27,6 +27,8 @@ void seqrec_opts_default(sr_opts *o)
     o->dropout = 0.2;
     o->seed = 42;
     o->fallback = 1;
+    o->user_vec = 1;
+    o->freeze_init = 1;
     o->target = "log";
     o->log_min = 0.4;
     o->log_max = 0.0;
@@ -68,6 +70,13 @@ int seqrec_parse_args(int argc, char **argv, sr_opts *o)
         {"fallback", RP_ARG_FLAG, &o->fallback, NULL, "write the bias model instead when it "
          "validates better (--no-fallback: always the transformer; beats_bias still says)",
          NULL},
+        {"user-vec", RP_ARG_FLAG, &o->user_vec, NULL, "add a learned vector per user to every "
+         "output state (--no-user-vec: the state is the transformer's output alone)", NULL},
+        {"init", RP_ARG_STR, &o->init, "ALS_H5", "start user vectors, video embeddings, biases "
+         "and mu at this rp-als --target log fit (k <= --dim); the transformer then learns "
+         "what the static factors miss", NULL},
+        {"freeze-init", RP_ARG_FLAG, &o->freeze_init, NULL, "with --init: keep what it set "
+         "fixed (--no-freeze-init: train it too)", NULL},
         {"seed", RP_ARG_I64, &o->seed, "S", "seed of initialisation, windows, shuffles, dropout",
          NULL},
         {"target", RP_ARG_STR, &o->target, "T", "what the next view's prediction fits: log (log "
@@ -112,14 +121,16 @@ void seqrec_config(const sr_opts *o, const sr_data *d, sr_config *c)
     c->n_authors = d->author ? d->n_authors : 0;
     c->tag_rows = d->tags ? d->tag_rows : 0;
     c->tag_len = d->tags ? d->tag_len : 0;
+    c->user_vec = o->user_vec;
 }
 
 void seqrec_config_string(const sr_opts *o, char *buf, size_t cap)
 {
     snprintf(buf, cap, "dim=%d heads=%d blocks=%d ffn=%d window=%d buckets=%d dropout=%.17g "
              "lr=%.17g batch=%d micro_batch=%d windows_per_user=%d seed=%lld target=%s "
-             "log_min=%.17g log_max=%.17g", o->d, o->heads,
+             "log_min=%.17g log_max=%.17g user_vec=%d init=%s freeze_init=%d", o->d, o->heads,
              o->blocks, o->ffn, o->window, o->buckets, o->dropout, o->train.lr, o->train.batch,
              o->train.micro_batch, o->windows_per_user, (long long)o->seed, o->target,
-             o->log_min, o->log_max);
+             o->log_min, o->log_max, o->user_vec, o->init ? o->init : "",
+             o->freeze_init);
 }

@@ -198,20 +198,34 @@ cleanup:
     return rc;
 }
 
-/* Adam (as torch.optim.Adam, no weight decay) over every parameter. */
-static void adam_step(const sr_opts *o, sr_train *tr, const float *g)
+/* adam_range - Adam (as torch.optim.Adam, no weight decay) over parameters [k0, k1). */
+static void adam_range(const sr_opts *o, sr_train *tr, const float *g, int64_t k0, int64_t k1)
 {
-    sr_model *m = &tr->m;
-    int64_t t = ++tr->loop.t;
+    int64_t t = tr->loop.t;
     double bc1 = 1.0 - pow(ADAM_B1, (double)t), bc2 = 1.0 - pow(ADAM_B2, (double)t);
     float b1 = (float)ADAM_B1, b2 = (float)ADAM_B2, c1 = 1.0f - b1, c2 = 1.0f - b2;
     float step = (float)(o->train.lr / bc1), ibc2 = (float)(1.0 / sqrt(bc2));
-    float *w = m->w, *mo = tr->am, *ve = tr->av;
-    for (int64_t k = 0; k < m->l.n; k++) {
+    float *w = tr->m.w, *mo = tr->am, *ve = tr->av;
+    for (int64_t k = k0; k < k1; k++) {
         mo[k] = b1 * mo[k] + c1 * g[k];
         ve[k] = b2 * ve[k] + c2 * g[k] * g[k];
         w[k] -= step * mo[k] / (__builtin_sqrtf(ve[k]) * ibc2 + ADAM_EPS);
     }
+}
+
+/* One Adam step over every parameter but the frozen ranges (--init --freeze-init). */
+static void adam_step(const sr_opts *o, sr_train *tr, const float *g)
+{
+    int64_t fr[SR_FROZEN_MAX][2], k = 0;
+    int nf = 0;
+    tr->loop.t++;
+    seqrec_frozen_ranges(o, &tr->m, fr, &nf);
+    for (int j = 0; j <= nf; j++) { /* ranges are disjoint and in increasing order */
+        int64_t end = j < nf ? fr[j][0] : tr->m.l.n;
+        if (end > k) adam_range(o, tr, g, k, end);
+        if (j < nf) k = fr[j][1];
+    }
+    seqrec_frozen_fixup(o, &tr->m, tr->k_init);
 }
 
 /* One global step over windows [p0, p0 + gbn) of the epoch's order. */
@@ -418,6 +432,7 @@ int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr
     /* the log target starts at its own mean with zero biases: the bias model is on the other
      * scale (its terms enter through the calibration instead) */
     if (!d->log_target) RP_CALL(init_biases(comm, o, &tr->m));
+    RP_CALL(seqrec_init_from_als(comm, o, d, &tr->m, &tr->k_init));
     rp_fault_mark("optimiser state");
     rc = train_alloc(o, tr);
     RP_AGREE(comm, rc);

@@ -105,7 +105,35 @@ else
     echo "note: python3 torch/h5py absent: PyTorch forward check skipped"
 fi
 
-# 5. rp-eval: rows seqrec (per pair) and seqrec-final (dot form)
+# 5. --init als.h5: the static part starts at rp-als's fit (at a vanishing learning rate the
+# validation RMSE is ALS's), stays frozen (user vectors and biases equal across learning
+# rates), the same bits for 1 and 3 ranks; wrong files are refused
+rp_mpirun 1 "$RP_BIN/rp-als" --shards s.h5 --out als.h5 --k 6 > als.txt || fail "rp-als"
+als_valid=$(sed -n 's/.* valid_rmse=\([0-9.]*\).*/\1/p' als.txt)
+rp_mpirun 2 "$RP_BIN/rp-seqrec" "${small[@]}" --epochs 1 --no-fallback --init als.h5 \
+    --lr 1e-12 --out i0.h5 > i0.txt || fail "--init run: $(cat i0.txt)"
+sq_valid=$(sed -n 's/.* valid_rmse=\([0-9.]*\).*/\1/p' i0.txt)
+awk -v a="$als_valid" -v b="$sq_valid" 'BEGIN { d = a - b; exit !(a > 0 && d < 2e-5 && d > -2e-5) }' \
+    || fail "--init at lr 0: valid_rmse $sq_valid, rp-als $als_valid"
+for np in 1 3; do
+    rp_mpirun "$np" "$RP_BIN/rp-seqrec" "${small[@]}" --epochs 2 --no-fallback --init als.h5 \
+        --lr 0.01 --out "i$np.h5" > /dev/null || fail "--init np $np"
+done
+for obj in /score /test_pred /weights; do
+    h5diff i1.h5 i3.h5 "$obj" "$obj" > /dev/null || fail "--init: np 1 and np 3 differ in $obj"
+done
+for obj in /weights/user /weights/user_bias /weights/item_bias /weights/item; do
+    h5diff i0.h5 i1.h5 "$obj" "$obj" > /dev/null || fail "--init: frozen $obj changed"
+done
+h5diff i0.h5 i1.h5 /weights/block0/wqkv /weights/block0/wqkv > /dev/null \
+    && fail "--init: the transformer did not train"
+expect 65 x.h5 "${small[@]}" --out x.h5 --init f.h5
+expect 64 x.h5 "${small[@]}" --out x.h5 --init als.h5 --no-user-vec
+rp_mpirun 1 "$RP_BIN/rp-als" --shards s.h5 --out als12.h5 --k 12 > /dev/null || fail "rp-als k 12"
+expect 64 x.h5 "${small[@]}" --out x.h5 --init als12.h5
+grep -q "k=12 exceeds --dim 8" err.txt || fail "--init k > dim message: $(cat err.txt)"
+
+# 6. rp-eval: rows seqrec (per pair) and seqrec-final (dot form)
 rp_mpirun 2 "$RP_BIN/rp-eval" --shards s.h5 --seqrec nf.h5 --truth d/truth.h5 --out e.h5 \
     --no-plots > /dev/null || fail "rp-eval"
 h5dump -a /metrics/models e.h5 | grep -q '"seqrec"' || fail "no seqrec row"

@@ -40,11 +40,18 @@ static void make_fixture(fixture *fx, int heads, float dropout)
 {
     sr_config c = {.d = 8, .heads = heads, .blocks = 2, .ffn = 12, .T = 6, .buckets = 4,
                    .dropout = dropout, .n_users = NU, .n_items = NI, .n_authors = 4,
-                   .tag_rows = 6, .tag_len = TL};
+                   .tag_rows = 6, .tag_len = TL, .user_vec = 1};
     memset(fx, 0, sizeof *fx);
     CU_ASSERT_FATAL(seqrec_model_init(&fx->m, &c, 7) == RP_OK);
-    for (int64_t k = 0; k < fx->m.l.n; k++)
-        fx->m.w[k] = (float)(0.6 * (2.0 * rp_rng_uniform(3, 9, (uint64_t)k) - 1.0));
+    /* every other parameter keeps the value it had before user vectors existed (keyed by its
+     * index in that layout: a draw whose FFN pre-activations stay clear of the ReLU kinks);
+     * the user vectors come from a stream of their own */
+    int64_t u0 = fx->m.l.user, nu = fx->m.l.user_bias - u0;
+    for (int64_t k = 0; k < fx->m.l.n; k++) {
+        int in_user = k >= u0 && k < u0 + nu;
+        uint64_t key = (uint64_t)(in_user ? k - u0 : k < u0 ? k : k - nu);
+        fx->m.w[k] = (float)(0.6 * (2.0 * rp_rng_uniform(3, in_user ? 10 : 9, key) - 1.0));
+    }
     fx->m.author = g_author;
     fx->m.tags = g_tags;
     fx->m.mu = 0.4;
@@ -138,6 +145,7 @@ static void gradcheck(int heads, float dropout)
         {"item table", l->item, (int64_t)NI * d},   {"author table", l->author, 4 * d},
         {"tag table", l->tag + d, 5 * d},           {"user bias", l->user_bias, NU},
         {"item bias", l->item_bias, NI},            {"bucket table", l->bucket, 4 * d},
+        {"user vectors", l->user, (int64_t)NU * d},
         {"positions", l->pos, 6 * d},               {"final LayerNorm", l->lnf_g, 2 * d},
     };
     for (size_t k = 0; k < sizeof groups / sizeof groups[0]; k++) {
@@ -250,6 +258,19 @@ static void head_dot_form(void)
         for (int j = 0; j < 8; j++) dot += (double)ws.o[r * 8 + j] * v[j];
         CU_ASSERT(fabs(dot - ws.pred[r]) < 1e-9);
     }
+    /* the state is the final LayerNorm's output plus the window's user vector */
+    float *o1 = malloc((size_t)fx.b.nrows * 8 * sizeof *o1);
+    CU_ASSERT_FATAL(o1 != NULL);
+    memcpy(o1, ws.o, (size_t)fx.b.nrows * 8 * sizeof *o1);
+    fx.m.c.user_vec = 0;
+    CU_ASSERT_EQUAL(seqrec_forward(&fx.m, &fx.b, &ws, 0, 1), RP_OK);
+    for (int64_t r = 0; r < fx.b.nrows; r++) {
+        int w = r < fx.start[1] ? 0 : r < fx.start[2] ? 1 : 2;
+        const float *eu = fx.m.w + fx.m.l.user + (int64_t)fx.user[w] * 8;
+        for (int j = 0; j < 8; j++) CU_ASSERT(o1[r * 8 + j] == ws.o[r * 8 + j] + eu[j]);
+    }
+    fx.m.c.user_vec = 1;
+    free(o1);
     seqrec_item_vector(&fx.m, 1, v); /* item 1: tag 3 only (pads skipped), author 1 */
     const float *e = fx.m.w + fx.m.l.item + 8, *a = fx.m.w + fx.m.l.author + 8;
     const float *t3 = fx.m.w + fx.m.l.tag + 3 * 8;
