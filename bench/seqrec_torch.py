@@ -292,8 +292,8 @@ def main():
     t.add_argument("--features", required=True)
     for name, typ, dflt in (("epochs", int, 1), ("batch", int, 32), ("dim", int, 32),
                             ("heads", int, 2), ("blocks", int, 2), ("ffn", int, 64),
-                            ("window", int, 64), ("buckets", int, 16), ("dropout", float, 0.2),
-                            ("lr", float, 1e-3), ("windows-per-user", int, 2),
+                            ("window", int, 64), ("buckets", int, 16), ("dropout", float, 0.0),
+                            ("lr", float, 2e-3), ("windows-per-user", int, 2),
                             ("threads", int, 1), ("seed", int, 42)):
         t.add_argument("--" + name, type=typ, default=dflt)
     a = ap.parse_args()

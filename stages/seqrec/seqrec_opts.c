@@ -12,19 +12,19 @@ void seqrec_opts_default(sr_opts *o)
 {
     memset(o, 0, sizeof *o);
     rp_train_opts_default(&o->train);
-    o->train.epochs = 20;
+    o->train.epochs = 8;
     o->train.batch = 32;
     o->train.micro_batch = 4;
-    o->train.early_stop = 3;
-    o->train.lr = 0.001;
+    o->train.early_stop = 2;
+    o->train.lr = 0.002;
     o->d = 32;
     o->heads = 2;
     o->blocks = 2;
     o->ffn = 64;
     o->window = 64;
     o->buckets = 16;
-    o->windows_per_user = 2;
-    o->dropout = 0.2;
+    o->windows_per_user = 8;
+    o->dropout = 0.0;
     o->seed = 42;
     o->fallback = 1;
     o->user_vec = 1;
