@@ -44,7 +44,7 @@ SYNTH_SMALL_ITEMS ?=
 SIDE ?=
 SYNTH_ARGS ?=
 # 1: plant the sequential effects (fatigue, drift) that rp-seqrec exists for
-SYNTH_SEQ ?= 0
+SYNTH_SEQ ?= 1
 # rp-shard
 VALID_FRAC ?= 0.1
 # clip (not the seed's drop): training keeps the most-watched pairs, capped like the test target
