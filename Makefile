@@ -138,6 +138,12 @@ $(B)/tests/unit/runner.o: $(B)/tests/unit_suites.inc
 $(B)/tests/mpi/runner.o: $(B)/tests/mpi_suites.inc
 $(B)/tests/%.o: ALL_CFLAGS += -I$(B)/tests -Itests -Itests/lib $(STAGE_INC)
 $(B)/bench/%.o: ALL_CFLAGS += -Itests/lib $(STAGE_INC)
+# rp-seqrec's transformer loops (LayerNorm, softmax, embedding sums) run per element of every
+# position: -O3 vectorises them (-fno-math-errno: sqrtf as one instruction; nothing reads errno),
+# and `omp simd` reductions (-fopenmp-simd: no OpenMP runtime)
+# mark the sums whose order may change; the same code on every rank, so bits stay rank-count
+# independent.
+$(B)/stages/seqrec/%.o: ALL_CFLAGS += -O3 -fopenmp-simd -fno-math-errno
 
 $(BIN)/test-unit: $(call OBJS_OF,tests/unit/runner.c tests/rp_test.c $(UNIT_SRCS)) $(TESTLIB) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)

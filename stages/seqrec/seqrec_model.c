@@ -195,8 +195,10 @@ static void layer_norm(const float *x, int64_t n, int d, const float *gain, cons
     for (int64_t r = 0; r < n; r++) {
         const float *xr = x + r * d;
         float mean = 0.0f, var = 0.0f;
+#pragma omp simd reduction(+ : mean)
         for (int j = 0; j < d; j++) mean += xr[j];
         mean /= (float)d;
+#pragma omp simd reduction(+ : var)
         for (int j = 0; j < d; j++) var += (xr[j] - mean) * (xr[j] - mean);
         float rstd = 1.0f / sqrtf(var / (float)d + SR_LN_EPS);
         st[2 * r] = mean;
@@ -217,6 +219,7 @@ static void layer_norm_back(const float *dy, int64_t n, int d, const float *gain
     for (int64_t r = 0; r < n; r++) {
         const float *dyr = dy + r * d, *h = xhat + r * d;
         float s1 = 0.0f, s2 = 0.0f, rstd = st[2 * r + 1];
+#pragma omp simd reduction(+ : s1, s2)
         for (int j = 0; j < d; j++) {
             float dh = dyr[j] * gain[j];
             s1 += dh;
@@ -285,6 +288,7 @@ static int attention(const sr_model *m, const sr_batch *b, const float *qkv, flo
             for (int i = 0; i < L; i++) {
                 float *row = P + (int64_t)i * T, mx = row[0], z = 0.0f;
                 for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
+#pragma omp simd reduction(+ : z)
                 for (int j = 0; j <= i; j++) {
                     row[j] = expf(row[j] - mx);
                     z += row[j];
@@ -318,6 +322,7 @@ static int attention_back(const sr_model *m, const sr_batch *b, const float *qkv
             for (int i = 0; i < L; i++) {                             /* softmax backward */
                 const float *pr = P + (int64_t)i * T;
                 float *gr = gp + (int64_t)i * T, dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
                 for (int j = 0; j <= i; j++) dot += pr[j] * gr[j];
                 for (int j = 0; j <= i; j++) gr[j] = pr[j] * (gr[j] - dot);
                 for (int j = i + 1; j < L; j++) gr[j] = 0.0f;
@@ -431,6 +436,7 @@ int seqrec_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int train, u
             float *tv = ws->tv + r * d;
             seqrec_item_vector(m, j, tv);
             double dot = 0.0;
+#pragma omp simd reduction(+ : dot)
             for (int q = 0; q < d; q++) dot += (double)ws->o[r * d + q] * tv[q];
             ws->pred[r] = dot + ub + m->w[m->l.item_bias + j] + m->mu;
         }

@@ -274,7 +274,9 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     memset(st->grad, 0, (size_t)m->l.dense0 * sizeof(float)); /* sparse part: zero again */
     tr->loop.ep_sse += rp_fix_to(ctl[0]);
     tr->loop.ep_n += (double)ctl[1];
-    tr->loop.samples_done += (double)ctl[1];
+    /* samples = predicted positions (every row of a window has a next view), also those the log
+     * target leaves out of the loss: the forward and backward work, as PyTorch counts it */
+    tr->loop.samples_done += (double)rows;
     *stop = ctl[2] > 0;
 cleanup:
     return rc;
