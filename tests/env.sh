@@ -46,7 +46,12 @@ rp_signal_resume() {
     rm -f "$out" "$out.ckpt"
     $MPIEXEC -n "$np" "$@" --out "$out" > /dev/null 2>&1 &
     local pid=$! n=0
-    while [ ! -e "$out.ckpt" ] && [ $n -lt 1200 ]; do sleep 0.1; n=$((n + 1)); done
+    # stop waiting when the run has ended: a fast run can write and remove its checkpoint
+    # between two looks, which used to cost the whole 120 s
+    while [ ! -e "$out.ckpt" ] && kill -0 "$pid" 2> /dev/null && [ $n -lt 1200 ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
     if [ "$target" = rank ]; then kill -"$sig" $(pgrep -P "$pid") 2> /dev/null
     else kill -"$sig" "$pid"; fi
     wait "$pid"
