@@ -159,7 +159,7 @@ PARAMS_synth = $(call rp_opt,--scale,$(SCALE)) $(call rp_opt,--users,$(SYNTH_USE
   $(call rp_opt,--items,$(SYNTH_ITEMS)) $(call rp_opt,--small-users,$(SYNTH_SMALL_USERS)) \
   $(call rp_opt,--small-items,$(SYNTH_SMALL_ITEMS)) $(call rp_opt,--seed,$(SEED)) \
   $(call rp_opt,--side,$(SIDE)) $(call rp_opt,--clip-max,$(OUTLIER_MAX)) \
-  $(if $(filter 1 yes on true,$(SYNTH_SEQ)),--fatigue --drift) $(SYNTH_ARGS)
+  $(if $(filter 1 yes on true,$(SYNTH_SEQ)),--fatigue --drift,--no-fatigue --no-drift) $(SYNTH_ARGS)
 PARAMS_data = $(DATA)
 PARAMS_shard = $(call rp_opt,--valid-frac,$(VALID_FRAC)) $(call rp_opt,--outlier,$(OUTLIER)) \
   $(call rp_opt,--outlier-max,$(OUTLIER_MAX)) $(call rp_bool,$(DEDUP),--dedup,--no-dedup) \

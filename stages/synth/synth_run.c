@@ -16,7 +16,7 @@
 int synth_parse_args(int argc, char **argv, synth_opts *o)
 {
     int rc = RP_OK;
-    *o = (synth_opts){.scale = 1.0, .seed = 42, .clip_max = 3.0};
+    *o = (synth_opts){.scale = 1.0, .seed = 42, .clip_max = 3.0, .fatigue = 1, .drift = 1};
     rp_arg args[] = {
         {"out", RP_ARG_STR, &o->out, "DIR", "output folder (created if missing)", NULL},
         {"scale", RP_ARG_DBL, &o->scale, "X",
@@ -37,9 +37,11 @@ int synth_parse_args(int argc, char **argv, synth_opts *o)
         {"stats", RP_ARG_STR, &o->stats, "DIR",
          "measure DIR's big/small matrices against KuaiRec's statistics (no generation)", NULL},
         {"fatigue", RP_ARG_FLAG, &o->fatigue, NULL,
-         "planted fatigue: recent views of the same tag or author lower the watch ratio", NULL},
+         "planted fatigue: recent views of the same tag or author lower the watch ratio "
+         "(--no-fatigue: none)", NULL},
         {"drift", RP_ARG_FLAG, &o->drift, NULL,
-         "planted interest drift: each user's taste moves over the two months", NULL},
+         "planted interest drift: each user's taste moves over the two months (--no-drift: "
+         "none)", NULL},
     };
     rp_cmd cmd = {"rp-synth", "write KuaiRec 2.0 format data of any size from a planted model",
                   "Outputs in --out: big_matrix.csv small_matrix.csv user_features.csv\n"
