@@ -225,6 +225,9 @@ int seqrec_read_inputs(MPI_Comm comm, const sr_opts *o, sr_data *d)
     d->inputs[0] = '\0';
     RP_CALL(rp_inputs_lineage(comm, d->inputs, sizeof d->inputs, "shards", o->train.shards));
     RP_CALL(rp_inputs_lineage(comm, d->inputs, sizeof d->inputs, "features", o->train.features));
+    /* --init is an input too: a checkpoint started from another ALS fit must not resume */
+    if (o->init != NULL)
+        RP_CALL(rp_inputs_lineage(comm, d->inputs, sizeof d->inputs, "init", o->init));
 cleanup:
     return rp_mpi_agree(comm, rc);
 }

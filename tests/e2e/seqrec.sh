@@ -132,6 +132,15 @@ expect 64 x.h5 "${small[@]}" --out x.h5 --init als.h5 --no-user-vec
 rp_mpirun 1 "$RP_BIN/rp-als" --shards s.h5 --out als12.h5 --k 12 > /dev/null || fail "rp-als k 12"
 expect 64 x.h5 "${small[@]}" --out x.h5 --init als12.h5
 grep -q "k=12 exceeds --dim 8" err.txt || fail "--init k > dim message: $(cat err.txt)"
+# a checkpoint started from one ALS fit does not resume from another file at the same path
+cp als.h5 alsx.h5
+rm -f ix.h5 ix.h5.ckpt
+rp_mpirun 1 "$RP_BIN/rp-seqrec" "${small[@]}" --epochs 3 --init alsx.h5 --out ix.h5 \
+    --interrupt-after 2 > /dev/null 2>&1
+[ -e ix.h5.ckpt ] || fail "--init: no checkpoint from --interrupt-after"
+rp_mpirun 1 "$RP_BIN/rp-als" --shards s.h5 --out alsx.h5 --k 4 > /dev/null || fail "rp-als k 4"
+expect 64 ix.h5 "${small[@]}" --epochs 3 --init alsx.h5 --out ix.h5 --resume
+grep -q "other input files" err.txt || fail "--init: resumed across ALS fits: $(cat err.txt)"
 
 # 6. rp-eval: rows seqrec (per pair) and seqrec-final (dot form)
 rp_mpirun 2 "$RP_BIN/rp-eval" --shards s.h5 --seqrec nf.h5 --truth d/truth.h5 --out e.h5 \
