@@ -87,7 +87,9 @@ progs: $(PROGS)
 
 # Objects depend on the flags they were compiled with (a stamp rewritten only when they change,
 # as redis does): `make CFLAGS=-O0` after `make` rebuilds everything.
-FLAGS_NOW := $(MPICC) $(ALL_CFLAGS) $(LDFLAGS)
+# after CFLAGS for rp-seqrec's objects (see below); `make SEQREC_CFLAGS=` builds them as the rest
+SEQREC_CFLAGS ?= -O3 -fopenmp-simd -fno-math-errno
+FLAGS_NOW := $(MPICC) $(ALL_CFLAGS) $(LDFLAGS) $(SEQREC_CFLAGS)
 FLAGS_OLD := $(shell cat $(B)/.flags 2>/dev/null)
 ifneq ($(strip $(FLAGS_NOW)),$(strip $(FLAGS_OLD)))
 $(shell mkdir -p $(B) && printf '%s\n' '$(subst ','"'"',$(strip $(FLAGS_NOW)))' > $(B)/.flags)
@@ -143,7 +145,7 @@ $(B)/bench/%.o: ALL_CFLAGS += -Itests/lib $(STAGE_INC)
 # and `omp simd` reductions (-fopenmp-simd: no OpenMP runtime)
 # mark the sums whose order may change; the same code on every rank, so bits stay rank-count
 # independent.
-$(B)/stages/seqrec/%.o: ALL_CFLAGS += -O3 -fopenmp-simd -fno-math-errno
+$(B)/stages/seqrec/%.o: ALL_CFLAGS += $(SEQREC_CFLAGS)
 
 $(BIN)/test-unit: $(call OBJS_OF,tests/unit/runner.c tests/rp_test.c $(UNIT_SRCS)) $(TESTLIB) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)
@@ -205,7 +207,7 @@ include mk/dag.mk
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 .PHONY: sanitize
 sanitize: check-deps
-	$(MAKE) --no-print-directory B=build/san BIN=build/san/bin CFLAGS="$(SAN_FLAGS)" \
+	$(MAKE) --no-print-directory B=build/san BIN=build/san/bin CFLAGS="$(SAN_FLAGS)" SEQREC_CFLAGS= \
 	    LDFLAGS="$(SAN_FLAGS)" build/san/bin/test-unit build/san/bin/test-mpi
 	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    TEST_BIN_DIR=build/san/bin TEST_ONLY=units tests/run-all.sh

@@ -85,6 +85,7 @@ class SeqRec(nn.Module):
                 "ln2": nn.LayerNorm(d), "w1": nn.Linear(d, ffn), "w2": nn.Linear(ffn, d)}))
         self.lnf = nn.LayerNorm(d)
         self.user = nn.Embedding(U, d)  # per-user vector added to every state (--user-vec)
+        nn.init.uniform_(self.user.weight, -0.05, 0.05)  # as rp-seqrec's embeddings
         self.drop = nn.Dropout(dropout)
         self.mu = 0.0
 

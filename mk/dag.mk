@@ -212,6 +212,7 @@ ALS := $(RUN)/als.h5
 TWOTOWER := $(RUN)/twotower.h5
 HYBRID := $(RUN)/hybrid.h5
 SEQREC_OUT := $(RUN)/seqrec.h5
+SEQREC_INIT := $(if $(filter als,$(SEQ_INIT)),$(ALS))
 EVAL_SEQREC := $(if $(filter 1 yes,$(SEQREC)),$(SEQREC_OUT))
 EVAL := $(RUN)/eval.h5
 REPORT := $(RUN)/report
@@ -275,7 +276,8 @@ UP_features = $(UP_shard) features
 UP_als = $(UP_shard) als
 UP_twotower = $(UP_features) twotower
 UP_hybrid = $(UP_als) $(UP_twotower) hybrid
-UP_eval = $(UP_hybrid) eval
+UP_seqrec = $(UP_features) $(if $(filter als,$(SEQ_INIT)),als) seqrec
+UP_eval = $(UP_hybrid) $(if $(filter 1 yes,$(SEQREC)),$(UP_seqrec)) eval
 UP_recommend = $(UP_shard) $(if $(RECS_FILE),$(UP_$(RECS_MODEL))) recommend
 UP_run = $(UP_eval) $(UP_recommend)
 OUT_synth = $(D)/truth.h5
@@ -285,6 +287,7 @@ OUT_features = $(FEATURES)
 OUT_als = $(ALS)
 OUT_twotower = $(TWOTOWER)
 OUT_hybrid = $(HYBRID)
+OUT_seqrec = $(SEQREC_OUT)
 OUT_eval = $(EVAL)
 OUT_recommend = $(RECS)
 # The make that runs the stages: the one under the run-folder lock (or LOCK=0), or a dry run.
@@ -344,7 +347,6 @@ $(TWOTOWER): $(SHARDS) $(FEATURES) $(BIN)/rp-twotower $(P)/twotower
 	$(call rp_stage,twotower,$(BIN)/rp-twotower --shards $(SHARDS) --features $(FEATURES) --out $@ \
 	  --checkpoint $(CKPT)/twotower.h5 $(call rp_resume,$(CKPT)/twotower.h5) $(PARAMS_twotower))
 
-SEQREC_INIT := $(if $(filter als,$(SEQ_INIT)),$(ALS))
 $(SEQREC_OUT): $(SHARDS) $(FEATURES) $(SEQREC_INIT) $(BIN)/rp-seqrec $(P)/seqrec
 	@mkdir -p $(CKPT)
 	$(call rp_stage,seqrec,$(BIN)/rp-seqrec --shards $(SHARDS) --features $(FEATURES) --out $@ \

@@ -132,8 +132,6 @@ cleanup:
     return rc;
 }
 
-/* Forward every window of the chunk in batches of SR_EVAL_WINDOWS, copying each request's
- * state (zero for requests without history). */
 /* The state of a user before any view: the user's vector (0 without one). */
 static void no_view_state(const sr_model *m, int32_t u, float *st)
 {
@@ -141,6 +139,9 @@ static void no_view_state(const sr_model *m, int32_t u, float *st)
     if (m->c.user_vec) memcpy(st, m->w + m->l.user + (int64_t)u * D, (size_t)D * sizeof *st);
     else memset(st, 0, (size_t)D * sizeof *st);
 }
+
+/* Forward every window of the chunk in batches of SR_EVAL_WINDOWS, copying each request's
+ * state (no_view_state for requests without history). */
 
 static int run_windows(sr_eval *e)
 {

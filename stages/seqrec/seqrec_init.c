@@ -1,8 +1,6 @@
-/* seqrec_init.c - rp-seqrec --init als.h5: start the static part of the head (user vectors,
- * video embeddings, user and video biases, mu) at rp-als's log-target fit, so the transformer
- * learns what a static factor model cannot (the user's recent views, the drift of taste) instead
- * of spending its few passes over each user's history relearning the factors. With the final
- * LayerNorm's gain at 0 and zero author/tag rows the first predictions are exactly ALS's. */
+/* seqrec_init.c - rp-seqrec --init als.h5: the static part of the head starts at (and may keep)
+ * rp-als's log-target fit, so the transformer learns what a static model cannot; the first
+ * predictions are exactly ALS's (docs/stages/seqrec.md, "Starting from rp-als"). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +47,7 @@ static int read_als(MPI_Comm comm, const char *path, const sr_data *d, als_fit *
     hid_t f = H5I_INVALID_HID;
     char target[32] = "";
     int64_t ku = 0, nu = 0, ni = 0;
+    double range[2] = {0.0, 0.0};
     RP_CALL(rp_h5_open(comm, path, &f));
     RP_CALL(rp_h5_check_schema(f, path, RP_SCHEMA_ALS));
     RP_CALL(rp_h5_attr_read(f, "/", "n_users", RP_I64, 1, &nu));
@@ -64,6 +63,12 @@ static int read_als(MPI_Comm comm, const char *path, const sr_data *d, als_fit *
         RP_FAIL_USER0(RP_ERR_DATA, "%s: --init needs rp-als --target log (file has target "
                       "'%s')", path, target);
     RP_CALL(rp_h5_attr_read(f, "/", "log_global_mean", RP_F64, 1, &a->mu));
+    /* the factors live on the log scale of the views they were fitted on: the same range only */
+    RP_CALL(rp_h5_attr_read(f, "/", "log_range", RP_F64, 2, range));
+    if (fabs(range[0] - d->lr.lo) > 1e-12 || fabs(range[1] - d->lr.hi) > 1e-12)
+        RP_FAIL_USER0(RP_ERR_USAGE, "%s: fitted on %g <= watch_ratio < %g, rp-seqrec's log target "
+                      "keeps %g .. %g (--log-min/--log-max must match rp-als's)", path, range[0],
+                      range[1], d->lr.lo, d->lr.hi);
     RP_CALL(read_mat(f, path, "/user_factors", nu, &ku, &a->p));
     RP_CALL(read_mat(f, path, "/item_factors", ni, &a->k, &a->q));
     RP_CALL(read_mat(f, path, "/user_bias", nu, NULL, &a->bu));
@@ -99,15 +104,17 @@ int seqrec_init_from_als(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_m
         RP_FAIL_USER0(RP_ERR_USAGE, "--init %s needs --target log and --user-vec", o->init);
     RP_CALL(read_als(comm, o->init, d, &a));
     if (a.k > c->d)
-        RP_FAIL_USER0(RP_ERR_USAGE, "--init %s: its k=%lld exceeds --dim %d", o->init,
+        RP_FAIL_USER0(RP_ERR_USAGE, "--init %s: its k=%lld exceeds --dim %d (raise --dim, make "
+                      "SEQ_DIM, or cap rp-als's --grid-k; SEQ_INIT=none: no --init)", o->init,
                       (long long)a.k, c->d);
     /* users: exactly p_u (other columns 0); videos: q_i in the first k columns, the rest keep
      * their random start (an identity the transformer's state may use); author and tag rows 0,
      * so content(i) starts as q_i */
     copy_rows(m->w + l->user, c->d, a.p, c->n_users, a.k, 1);
     copy_rows(m->w + l->item, c->d, a.q, c->n_items, a.k, 0);
-    if (c->n_authors > 0) memset(m->w + l->author, 0, (size_t)(c->n_authors * c->d) * 4);
-    if (c->tag_rows > 0) memset(m->w + l->tag, 0, (size_t)(c->tag_rows * c->d) * 4);
+    if (c->n_authors > 0)
+        memset(m->w + l->author, 0, (size_t)(c->n_authors * c->d) * sizeof *m->w);
+    if (c->tag_rows > 0) memset(m->w + l->tag, 0, (size_t)(c->tag_rows * c->d) * sizeof *m->w);
     for (int64_t u = 0; u < c->n_users; u++) m->w[l->user_bias + u] = (float)a.bu[u];
     for (int64_t i = 0; i < c->n_items; i++) m->w[l->item_bias + i] = (float)a.bi[i];
     m->mu = a.mu;

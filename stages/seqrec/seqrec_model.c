@@ -39,8 +39,8 @@ sr_boff seqrec_block_offsets(int d, int f)
     return o;
 }
 
-/* Layout: sparse tables first (item, author, tag, user vectors, user bias, item bias), then the dense part
- * every step touches (bucket and position tables, blocks, final LN). */
+/* Layout: sparse tables first (item, author, tag, user vectors, user bias, item bias), then
+ * the dense part every step touches (bucket and position tables, blocks, final LN). */
 static void make_layout(const sr_config *c, sr_layout *l, sr_boff *bo)
 {
     int64_t k = 0, d = c->d;
@@ -99,9 +99,9 @@ int seqrec_model_init(sr_model *m, const sr_config *c, uint64_t seed)
         init_uniform(m->w, o + q->w1, d * f, sqrt(6.0 / (double)(d + f)), seed);
         init_uniform(m->w, o + q->w2, f * d, sqrt(6.0 / (double)(d + f)), seed);
     }
-    /* The final LN gain stays 0 (calloc): the first predictions are the biases alone (rp-seqrec
-     * starts them at the bias model), not plus a random dot product of sd ~0.3 that training
-     * spends its first epochs undoing. */
+    /* The final LN gain stays 0 (calloc): the first states are the user vectors alone (with
+     * --init, rp-als's: the first predictions are ALS's), not plus a random dot product of sd
+     * ~0.3 that training spends its first epochs undoing. */
 cleanup:
     return rc;
 }
