@@ -17,6 +17,7 @@ int main(int argc, char **argv)
     seqrec_opts_default(&o);
     int rc = rp_stage_begin(MPI_COMM_WORLD, "rp-seqrec", argc, argv, &st);
     if (rc == RP_OK) rc = seqrec_parse_args(argc, argv, &o);
+    if (rc == RP_OK) rc = seqrec_init_dim(st.comm, &o);
     if (rc == RP_OK) rc = seqrec_read_inputs(st.comm, &o, &d);
     if (rc == RP_OK) rc = seqrec_train(st.comm, &o, &d, &tr);
     double gamma = 1.0;

@@ -123,6 +123,9 @@ double seqrec_base(const sr_data *d, int32_t u, int32_t i);
 
 /* seqrec_init.c */
 #define SR_FROZEN_MAX 3
+/* seqrec_init_dim - with --init: raise o->d to the smallest multiple of --heads that holds the
+ * ALS file's k (logged), so a default width never refuses a wider fit. Collective. */
+int seqrec_init_dim(MPI_Comm comm, sr_opts *o);
 /* seqrec_init_from_als - with --init: user vectors, video embeddings (first k columns), user
  * and video biases and mu from rp-als's log-target fit; author and tag rows 0. Collective. */
 int seqrec_init_from_als(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_model *m,

@@ -92,6 +92,26 @@ static void copy_rows(float *dst, int d, const double *src, int64_t rows, int64_
     }
 }
 
+int seqrec_init_dim(MPI_Comm comm, sr_opts *o)
+{
+    int rc = RP_OK, nd = 0;
+    int64_t dims[2] = {0, 0};
+    hid_t f = H5I_INVALID_HID;
+    if (o->init == NULL) return RP_OK;
+    RP_CALL(rp_h5_open(comm, o->init, &f));
+    if (!rp_h5_exists(f, "/user_factors")) goto cleanup; /* read_als names what is missing */
+    RP_CALL(rp_h5_dims(f, "/user_factors", &nd, dims));
+    if (nd == 2 && dims[1] > o->d && dims[1] <= 1024) {
+        int wide = (int)((dims[1] + o->heads - 1) / o->heads * o->heads);
+        rp_log_info("--init %s: k=%lld > --dim %d: width raised to %d (a multiple of --heads) "
+                    "to hold rp-als's factors", o->init, (long long)dims[1], o->d, wide);
+        o->d = wide;
+    }
+cleanup:
+    rp_h5_close(&f);
+    return rp_mpi_agree(comm, rc);
+}
+
 int seqrec_init_from_als(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_model *m,
                          int *k_init)
 {

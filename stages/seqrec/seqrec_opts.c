@@ -73,7 +73,8 @@ int seqrec_parse_args(int argc, char **argv, sr_opts *o)
         {"user-vec", RP_ARG_FLAG, &o->user_vec, NULL, "add a learned vector per user to every "
          "output state (--no-user-vec: the state is the transformer's output alone)", NULL},
         {"init", RP_ARG_STR, &o->init, "ALS_H5", "start user vectors, video embeddings, biases "
-         "and mu at this rp-als --target log fit (k <= --dim); the transformer then learns "
+         "and mu at this rp-als --target log fit (--dim is raised to hold its k); the transformer "
+         "then learns "
          "what the static factors miss", NULL},
         {"freeze-init", RP_ARG_FLAG, &o->freeze_init, NULL, "with --init: keep what it set "
          "fixed (--no-freeze-init: train it too)", NULL},

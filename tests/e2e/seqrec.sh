@@ -132,9 +132,12 @@ grep -q "f.h5" err.txt || fail "--init with a features file: message does not na
 expect 64 x.h5 "${small[@]}" --out x.h5 --init als.h5 --log-min 0.5
 grep -q "log-min" err.txt || fail "--init across log ranges: $(cat err.txt)"
 expect 64 x.h5 "${small[@]}" --out x.h5 --init als.h5 --no-user-vec
-rp_mpirun 1 "$RP_BIN/rp-als" --shards s.h5 --out als12.h5 --k 12 > /dev/null || fail "rp-als k 12"
-expect 64 x.h5 "${small[@]}" --out x.h5 --init als12.h5
-grep -q "k=12 exceeds --dim 8" err.txt || fail "--init k > dim message: $(cat err.txt)"
+# a wider ALS fit raises the width (to a multiple of --heads) instead of failing
+rp_mpirun 1 "$RP_BIN/rp-als" --shards s.h5 --out als11.h5 --k 11 > /dev/null || fail "rp-als k 11"
+RP_LOG=1 rp_mpirun 1 "$RP_BIN/rp-seqrec" "${small[@]}" --epochs 1 --init als11.h5 --out w.h5 \
+    > /dev/null 2> w.err || fail "--init with k 11 > dim 8: $(cat w.err)"
+h5dump -a /weights/dim w.h5 | grep -q "(0): 12" || fail "--init k 11: width not 12"
+grep -q "width raised to 12" w.err || fail "--init k 11: no message: $(cat w.err)"
 # a checkpoint started from one ALS fit does not resume from another file at the same path
 cp als.h5 alsx.h5
 rm -f ix.h5 ix.h5.ckpt
