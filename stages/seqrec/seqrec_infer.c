@@ -142,7 +142,6 @@ static void no_view_state(const sr_model *m, int32_t u, float *st)
 
 /* Forward every window of the chunk in batches of SR_EVAL_WINDOWS, copying each request's
  * state (no_view_state for requests without history). */
-
 static int run_windows(sr_eval *e)
 {
     int rc = RP_OK;

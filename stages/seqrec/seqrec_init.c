@@ -25,7 +25,7 @@ static void als_fit_clear(als_fit *a)
     memset(a, 0, sizeof *a);
 }
 
-/* read_mat - a [n] or [n, k] float dataset as double, checking its shape. */
+/* read_mat - a [rows] (k NULL) or [rows, k] float dataset as double, checking its shape. */
 static int read_mat(hid_t f, const char *path, const char *name, int64_t rows, int64_t *k,
                     double **out)
 {
@@ -124,9 +124,8 @@ int seqrec_init_from_als(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_m
         RP_FAIL_USER0(RP_ERR_USAGE, "--init %s needs --target log and --user-vec", o->init);
     RP_CALL(read_als(comm, o->init, d, &a));
     if (a.k > c->d)
-        RP_FAIL_USER0(RP_ERR_USAGE, "--init %s: its k=%lld exceeds --dim %d (raise --dim, make "
-                      "SEQ_DIM, or cap rp-als's --grid-k; SEQ_INIT=none: no --init)", o->init,
-                      (long long)a.k, c->d);
+        RP_FAIL_USER0(RP_ERR_USAGE, "--init %s: its k=%lld exceeds the largest width, %d",
+                      o->init, (long long)a.k, c->d);
     /* users: exactly p_u (other columns 0); videos: q_i in the first k columns, the rest keep
      * their random start (an identity the transformer's state may use); author and tag rows 0,
      * so content(i) starts as q_i */

@@ -172,8 +172,10 @@ static void item_vector_grad(const sr_model *m, int32_t i, const float *dv, sr_g
     int d = m->c.d, nt;
     int32_t rows[64];
     int64_t o = m->l.item + (int64_t)i * d;
-    touch(g, o, d);
-    for (int j = 0; j < d; j++) g->g[o + j] += dv[j];
+    if (!m->frozen_static) {
+        touch(g, o, d);
+        for (int j = 0; j < d; j++) g->g[o + j] += dv[j];
+    }
     if (m->author != NULL && m->c.n_authors > 0) {
         o = m->l.author + (int64_t)m->author[i] * d;
         touch(g, o, d);
@@ -397,6 +399,7 @@ static void add_user_vectors(const sr_model *m, const sr_batch *b, float *o)
 static void user_vector_grad(const sr_model *m, const sr_batch *b, const float *dout, sr_grad *g)
 {
     int d = m->c.d;
+    if (m->frozen_static) return;
     for (int w = 0; w < b->nwin; w++) {
         int64_t off = m->l.user + (int64_t)b->user[w] * d;
         touch(g, off, d);
@@ -502,10 +505,12 @@ static void head_backward(const sr_model *m, const sr_batch *b, sr_ws *ws, const
             int32_t j = b->target[r];
             float gpr = (float)dp[r];
             int64_t ub = m->l.user_bias + b->user[w], ib = m->l.item_bias + j;
-            touch(g, ub, 1);
-            touch(g, ib, 1);
-            g->g[ub] += gpr;
-            g->g[ib] += gpr;
+            if (!m->frozen_static) {
+                touch(g, ub, 1);
+                touch(g, ib, 1);
+                g->g[ub] += gpr;
+                g->g[ib] += gpr;
+            }
             for (int q = 0; q < d; q++) {
                 dor[q] = gpr * ws->tv[r * d + q];
                 dv[q] = gpr * ws->o[r * d + q];

@@ -48,6 +48,8 @@ typedef struct sr_model {
     const int32_t *tags;    /* [n_items, tag_len] tag row (0 = pad), or NULL */
     double mu;              /* global shift of every prediction */
     int log_target;         /* training errors unclamped (log scale) */
+    int frozen_static;      /* item and user vectors and the biases get no gradient (--init
+                             * --freeze-init): nothing to compute, exchange or update */
 } sr_model;
 
 /* A batch of windows. Rows (positions) of all windows are stacked: window w has rows

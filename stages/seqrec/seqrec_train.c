@@ -435,6 +435,7 @@ int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr
      * scale (its terms enter through the calibration instead) */
     if (!d->log_target) RP_CALL(init_biases(comm, o, &tr->m));
     RP_CALL(seqrec_init_from_als(comm, o, d, &tr->m, &tr->k_init));
+    tr->m.frozen_static = o->init != NULL && o->freeze_init;
     rp_fault_mark("optimiser state");
     rc = train_alloc(o, tr);
     RP_AGREE(comm, rc);
