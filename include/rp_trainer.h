@@ -53,6 +53,8 @@ typedef struct rp_trainer {
     double ep_sse, ep_sae, ep_n, ep_seconds; /* partial epoch */
     rp_train_hist hist;
     double steps_done, samples_done, train_seconds; /* statistics of this run */
+    double train_cpu_seconds; /* CPU seconds of the training steps, the maximum over ranks
+                               * (steadier than wall time on a shared machine) */
 } rp_trainer;
 
 /* A float32 array of the model or optimiser saved in the checkpoint (cols = 0: a vector). */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rp_err.h"
@@ -143,13 +144,21 @@ void rp_trainer_clear(rp_trainer *tr)
     memset(tr, 0, sizeof *tr);
 }
 
+/* This process's CPU seconds. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* The remaining steps of the current epoch. *interrupted on a signal or --interrupt-after. */
 static int run_epoch(MPI_Comm comm, const rp_train_opts *o, rp_trainer *tr,
                      const rp_train_ops *ops, int64_t n, int64_t *run_steps, int *interrupted)
 {
     int rc = RP_OK;
     int64_t B = o->batch, nsteps = (n + B - 1) / B;
-    double t0 = MPI_Wtime();
+    double t0 = MPI_Wtime(), c0 = cpu_seconds();
     char what[64];
     rp_progress pg;
     snprintf(what, sizeof what, "epoch %lld/%d", (long long)tr->epoch + 1, o->epochs);
@@ -168,9 +177,11 @@ static int run_epoch(MPI_Comm comm, const rp_train_opts *o, rp_trainer *tr,
         }
     }
     rp_progress_end(&pg);
-    double dt = rp_wtime_max(comm, t0);
+    double dt = rp_wtime_max(comm, t0), dc = cpu_seconds() - c0;
+    RP_MPI(MPI_Allreduce(MPI_IN_PLACE, &dc, 1, MPI_DOUBLE, MPI_MAX, comm));
     tr->ep_seconds += dt;
     tr->train_seconds += dt;
+    tr->train_cpu_seconds += dc;
 cleanup:
     return rc;
 }

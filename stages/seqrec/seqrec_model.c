@@ -1,7 +1,8 @@
 /* seqrec_model.c - forward and backward of rp-seqrec's causal transformer (pre-LayerNorm blocks
  * of multi-head self-attention and a ReLU feed-forward layer) over a batch of windows. The rows
  * of all windows are stacked [nrows, d] row-major, so every dense layer is one GEMM over the
- * batch; attention is one small GEMM per window and head. Float32, sgemm through rp_la. */
+ * batch; attention is hand-written per window and head (seqrec_attn.c). Float32, sgemm through
+ * rp_la. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,67 +275,38 @@ static void apply_mask(float *x, const float *mask, int64_t n)
     for (int64_t k = 0; k < n; k++) x[k] *= mask[k];
 }
 
-/* Causal softmax attention of every window and head: ctx = softmax(Q K^T / sqrt(dh)) V. */
-static int attention(const sr_model *m, const sr_batch *b, const float *qkv, float *p,
-                     float *ctx, int64_t cap)
+/* Causal softmax attention of every window and head (seqrec_attn.c). */
+static void attention(const sr_model *m, const sr_batch *b, const float *qkv, float *p,
+                      float *ctx, int64_t cap, float *scratch)
 {
-    int rc = RP_OK, d = m->c.d, H = m->c.heads, dh = d / H, T = m->c.T, ld = 3 * d;
-    float scale = 1.0f / sqrtf((float)dh);
+    int d = m->c.d, H = m->c.heads, dh = d / H, ld = 3 * d, ldp = (int)SR_ATTN_LDP(m->c.T);
     for (int w = 0; w < b->nwin; w++) {
-        int L = b->len[w];
         int64_t s = b->start[w];
         for (int h = 0; h < H; h++) {
-            const float *q = qkv + s * ld + h * dh, *k = q + d, *v = q + 2 * d;
-            float *P = p + ((int64_t)h * cap + s) * T;
-            RP_CALL(gemm(0, 1, L, L, dh, scale, q, ld, k, ld, 0.0f, P, T));
-            for (int i = 0; i < L; i++) {
-                float *row = P + (int64_t)i * T, mx = row[0], z = 0.0f;
-                for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
-#pragma omp simd reduction(+ : z)
-                for (int j = 0; j <= i; j++) {
-                    row[j] = expf(row[j] - mx);
-                    z += row[j];
-                }
-                z = 1.0f / z;
-                for (int j = 0; j <= i; j++) row[j] *= z;
-                for (int j = i + 1; j < L; j++) row[j] = 0.0f;
-            }
-            RP_CALL(gemm(0, 0, L, dh, L, 1.0f, P, T, v, ld, 0.0f, ctx + s * d + h * dh, d));
+            const float *q = qkv + s * ld + h * dh;
+            seqrec_attn_forward(q, q + d, q + 2 * d, ld, b->len[w], dh,
+                                p + ((int64_t)h * cap + s) * ldp, ldp, ctx + s * d + h * dh, d,
+                                scratch);
         }
     }
-cleanup:
-    return rc;
 }
 
-/* Backward of attention(): dctx -> dqkv (overwritten). gp: [T, T] scratch. */
-static int attention_back(const sr_model *m, const sr_batch *b, const float *qkv,
-                          const float *p, const float *dctx, float *dqkv, float *gp, int64_t cap)
+/* Backward of attention(): dctx -> dqkv (overwritten). */
+static void attention_back(const sr_model *m, const sr_batch *b, const float *qkv,
+                           const float *p, const float *dctx, float *dqkv, float *scratch,
+                           int64_t cap)
 {
-    int rc = RP_OK, d = m->c.d, H = m->c.heads, dh = d / H, T = m->c.T, ld = 3 * d;
-    float scale = 1.0f / sqrtf((float)dh);
+    int d = m->c.d, H = m->c.heads, dh = d / H, ld = 3 * d, ldp = (int)SR_ATTN_LDP(m->c.T);
     for (int w = 0; w < b->nwin; w++) {
-        int L = b->len[w];
         int64_t s = b->start[w];
         for (int h = 0; h < H; h++) {
-            const float *q = qkv + s * ld + h * dh, *k = q + d, *v = q + 2 * d;
-            const float *P = p + ((int64_t)h * cap + s) * T, *dc = dctx + s * d + h * dh;
-            float *dq = dqkv + s * ld + h * dh, *dk = dq + d, *dv = dq + 2 * d;
-            RP_CALL(gemm(0, 1, L, L, dh, 1.0f, dc, d, v, ld, 0.0f, gp, T));    /* dP = dctx V^T */
-            RP_CALL(gemm(1, 0, L, dh, L, 1.0f, P, T, dc, d, 0.0f, dv, ld));    /* dV = P^T dctx */
-            for (int i = 0; i < L; i++) {                             /* softmax backward */
-                const float *pr = P + (int64_t)i * T;
-                float *gr = gp + (int64_t)i * T, dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-                for (int j = 0; j <= i; j++) dot += pr[j] * gr[j];
-                for (int j = 0; j <= i; j++) gr[j] = pr[j] * (gr[j] - dot);
-                for (int j = i + 1; j < L; j++) gr[j] = 0.0f;
-            }
-            RP_CALL(gemm(0, 0, L, dh, L, scale, gp, T, k, ld, 0.0f, dq, ld));  /* dQ = dS K */
-            RP_CALL(gemm(1, 0, L, dh, L, scale, gp, T, q, ld, 0.0f, dk, ld)); /* dK = dS^T Q */
+            const float *q = qkv + s * ld + h * dh;
+            float *dq = dqkv + s * ld + h * dh;
+            seqrec_attn_backward(q, q + d, q + 2 * d, ld, b->len[w], dh,
+                                 p + ((int64_t)h * cap + s) * ldp, ldp, dctx + s * d + h * dh, d,
+                                 dq, dq + d, dq + 2 * d, scratch);
         }
     }
-cleanup:
-    return rc;
 }
 
 /* Input embeddings: content vector of the viewed item + position + observed bucket. */
@@ -362,7 +334,7 @@ static int block_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int l)
     RP_CALL(gemm(0, 0, (int)n, 3 * d, d, 1.0f, ws->a1[l], d, W + o->wqkv, 3 * d, 0.0f,
                  ws->qkv[l], 3 * d));
     add_bias(ws->qkv[l], n, 3 * d, W + o->bqkv);
-    RP_CALL(attention(m, b, ws->qkv[l], ws->p[l], ws->ctx[l], ws->cap));
+    attention(m, b, ws->qkv[l], ws->p[l], ws->ctx[l], ws->cap, ws->gp);
     float *x1 = ws->x1[l];
     RP_CALL(gemm(0, 0, (int)n, d, d, 1.0f, ws->ctx[l], d, W + o->wo, d, 0.0f, x1, d));
     add_bias(x1, n, d, W + o->bo);
@@ -448,6 +420,17 @@ cleanup:
     return rc;
 }
 
+/* df = dx masked by a dropout site's scales (a copy), or dx itself without dropout. */
+static const float *masked(const sr_ws *ws, const float *dx, const float *mask, float *df,
+                           int64_t n)
+{
+    if (!ws->drop_on) return dx;
+    for (int64_t k = 0; k < n; k++) df[k] = dx[k] * mask[k];
+    return df;
+}
+
+/* Backward of one block: dx (the gradient of its output) becomes that of its input, in place
+ * (each residual adds its branch's gradient to it). */
 static int block_backward(const sr_model *m, const sr_batch *b, sr_ws *ws, int l, float *dx,
                           float *G)
 {
@@ -456,10 +439,9 @@ static int block_backward(const sr_model *m, const sr_batch *b, sr_ws *ws, int l
     const float *W = m->w + m->l.block[l];
     float *GW = G + m->l.block[l];
     const sr_boff *o = &m->bo;
-    float *df = ws->g0, *dh = ws->gh, *da = ws->g1, *dx1 = ws->g2;
+    float *dh = ws->gh, *da = ws->g1;
     /* x[l+1] = x1 + mask * (relu(a2 W1 + b1) W2 + b2) */
-    memcpy(df, dx, (size_t)(n * d) * sizeof(float));
-    if (ws->drop_on) apply_mask(df, ws->m_ffn[l], n * d);
+    const float *df = masked(ws, dx, ws->m_ffn[l], ws->g0, n * d);
     RP_CALL(gemm(1, 0, f, d, (int)n, 1.0f, ws->h1[l], f, df, d, 1.0f, GW + o->w2, d));
     col_sums(df, n, d, GW + o->b2);
     RP_CALL(gemm(0, 1, (int)n, f, d, 1.0f, df, d, W + o->w2, d, 0.0f, dh, f));
@@ -467,21 +449,18 @@ static int block_backward(const sr_model *m, const sr_batch *b, sr_ws *ws, int l
     RP_CALL(gemm(1, 0, d, f, (int)n, 1.0f, ws->a2[l], d, dh, f, 1.0f, GW + o->w1, f));
     col_sums(dh, n, f, GW + o->b1);
     RP_CALL(gemm(0, 1, (int)n, d, f, 1.0f, dh, f, W + o->w1, f, 0.0f, da, d));
-    memcpy(dx1, dx, (size_t)(n * d) * sizeof(float));
     layer_norm_back(da, n, d, W + o->ln2_g, ws->ln2[l], ws->st2[l], GW + o->ln2_g, GW + o->ln2_b,
-                    dx1, 1);
+                    dx, 1); /* dx is now d(x1) */
     /* x1 = x + mask * (ctx Wo + bo) */
-    memcpy(df, dx1, (size_t)(n * d) * sizeof(float));
-    if (ws->drop_on) apply_mask(df, ws->m_att[l], n * d);
+    df = masked(ws, dx, ws->m_att[l], ws->g0, n * d);
     RP_CALL(gemm(1, 0, d, d, (int)n, 1.0f, ws->ctx[l], d, df, d, 1.0f, GW + o->wo, d));
     col_sums(df, n, d, GW + o->bo);
     RP_CALL(gemm(0, 1, (int)n, d, d, 1.0f, df, d, W + o->wo, d, 0.0f, da, d)); /* dctx */
-    RP_CALL(attention_back(m, b, ws->qkv[l], ws->p[l], da, ws->gqkv, ws->gp, ws->cap));
+    attention_back(m, b, ws->qkv[l], ws->p[l], da, ws->gqkv, ws->gp, ws->cap);
     RP_CALL(gemm(1, 0, d, 3 * d, (int)n, 1.0f, ws->a1[l], d, ws->gqkv, 3 * d, 1.0f,
                  GW + o->wqkv, 3 * d));
     col_sums(ws->gqkv, n, 3 * d, GW + o->bqkv);
     RP_CALL(gemm(0, 1, (int)n, d, 3 * d, 1.0f, ws->gqkv, 3 * d, W + o->wqkv, 3 * d, 0.0f, da, d));
-    memcpy(dx, dx1, (size_t)(n * d) * sizeof(float));
     layer_norm_back(da, n, d, W + o->ln1_g, ws->ln1[l], ws->st1[l], GW + o->ln1_g, GW + o->ln1_b,
                     dx, 1);
 cleanup:
@@ -592,7 +571,7 @@ int seqrec_ws_init(sr_ws *ws, const sr_model *m, int64_t cap)
         RP_ALLOC(ws->ctx[l] = malloc(nd * sz));
         RP_ALLOC(ws->x1[l] = malloc(nd * sz));
         RP_ALLOC(ws->h1[l] = malloc(nf * sz));
-        RP_ALLOC(ws->p[l] = malloc((size_t)H * cap * T * sz));
+        RP_ALLOC(ws->p[l] = malloc((size_t)(H * cap * SR_ATTN_LDP(T)) * sz));
         RP_ALLOC(ws->m_att[l] = malloc(nd * sz));
         RP_ALLOC(ws->m_ffn[l] = malloc(nd * sz));
     }
@@ -604,10 +583,9 @@ int seqrec_ws_init(sr_ws *ws, const sr_model *m, int64_t cap)
     RP_ALLOC(ws->pred = malloc((size_t)cap * 2 * sizeof(double)));
     RP_ALLOC(ws->g0 = malloc(nd * sz));
     RP_ALLOC(ws->g1 = malloc(nd * sz));
-    RP_ALLOC(ws->g2 = malloc(nd * sz));
     RP_ALLOC(ws->gqkv = malloc(3 * nd * sz));
     RP_ALLOC(ws->gh = malloc(nf * sz));
-    RP_ALLOC(ws->gp = malloc((size_t)T * T * sz));
+    RP_ALLOC(ws->gp = malloc((size_t)SR_ATTN_SCRATCH(d, T) * sz)); /* dh <= d */
 cleanup:
     return rc;
 }
@@ -638,7 +616,6 @@ void seqrec_ws_clear(sr_ws *ws)
     free(ws->pred);
     free(ws->g0);
     free(ws->g1);
-    free(ws->g2);
     free(ws->gqkv);
     free(ws->gh);
     free(ws->gp);

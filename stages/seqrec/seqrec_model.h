@@ -4,11 +4,14 @@
 #ifndef SEQREC_MODEL_H
 #define SEQREC_MODEL_H
 
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #define SR_MAX_BLOCKS 8
 #define SR_MAX_HEADS 16
 #define SR_LN_EPS 1e-5f
+#define SR_ATTN_MAX_DH 1024 /* a head's width: at most the model width */
 
 /* Architecture (fixes the parameter layout). */
 typedef struct sr_config {
@@ -78,12 +81,12 @@ typedef struct sr_ws {
     float *st1[SR_MAX_BLOCKS], *st2[SR_MAX_BLOCKS];     /* mean, rstd [cap, 2] */
     float *qkv[SR_MAX_BLOCKS], *ctx[SR_MAX_BLOCKS], *x1[SR_MAX_BLOCKS];
     float *h1[SR_MAX_BLOCKS];          /* FFN activation relu(a2 W1 + b1) [cap, f] */
-    float *p[SR_MAX_BLOCKS];           /* attention probabilities [H, cap, T] (row r: len cols) */
+    float *p[SR_MAX_BLOCKS];           /* attention probabilities [H, cap, SR_ATTN_LDP(T)] */
     float *m_emb, *m_att[SR_MAX_BLOCKS], *m_ffn[SR_MAX_BLOCKS]; /* dropout scales [cap, d] */
     float *lnf, *stf, *o;              /* final LN xhat, stats, output o [cap, d] */
     float *tv;                         /* target content vectors [cap, d] */
     double *pred;                      /* [cap] unclamped prediction (NaN: no target) */
-    float *g0, *g1, *g2, *gqkv, *gh, *gp;  /* backward scratch */
+    float *g0, *g1, *gqkv, *gh, *gp;  /* backward scratch */
     int drop_on;
 } sr_ws;
 
@@ -96,6 +99,42 @@ typedef struct sr_grad {
     int32_t *span_len;
     int64_t nspans, cap_spans;
 } sr_grad;
+
+/* exp(x) for x <= 0, vectorisable (libm's expf is a call per element: the softmax spent more
+ * time there than in every GEMM of attention). Cephes' expf: x = n ln2 + r, |r| <= ln2 / 2, a
+ * degree-6 polynomial for e^r, 2^n from the exponent bits; within 2 ulp of expf. Inputs below
+ * -87 give exp(-87) (1.6e-38, the smallest with 2^n normal), 0 to a softmax's sum. */
+static inline float seqrec_exp_nonpos(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = fmaf(n, -0.693359375f, x);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p, r * r, r) + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* seqrec_attn_forward - causal softmax attention of one window (L rows) and one head of width
+ * dh (seqrec_attn.c): P[i][j] = softmax_j(q_i . k_j / sqrt(dh)) for j <= i, 0 for the rest of
+ * the row up to SR_ATTN_LDP(L) (row stride ldp >= that); ctx_i = sum_j P_ij v_j.
+ * q, k, v: rows of stride ld. scratch: SR_ATTN_SCRATCH(dh, L) floats. */
+void seqrec_attn_forward(const float *q, const float *k, const float *v, int ld, int L, int dh,
+                         float *P, int ldp, float *ctx, int ldc, float *scratch);
+/* seqrec_attn_backward - from P and d(ctx), d(q), d(k), d(v) (overwritten, stride ld). */
+void seqrec_attn_backward(const float *q, const float *k, const float *v, int ld, int L, int dh,
+                          const float *P, int ldp, const float *dc, int ldc, float *dq, float *dk,
+                          float *dv, float *scratch);
+#define SR_ATTN_LDP(T) (((int64_t)(T) + 7) & ~(int64_t)7)
+#define SR_ATTN_SCRATCH(dh, T) (4 * (int64_t)(dh) * SR_ATTN_LDP(T) + 5 * SR_ATTN_LDP(T) + (dh))
 
 /* seqrec_block_offsets - per-block layout for width d and FFN width f. Pure. */
 sr_boff seqrec_block_offsets(int d, int f);

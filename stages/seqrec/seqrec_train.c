@@ -152,11 +152,37 @@ static void accumulate(const sr_model *m, sr_step *st)
     seqrec_grad_reset(g, m);
 }
 
+/* The summed spans of acc into st->grad (float), acc emptied; the span list stays, now that of
+ * grad's nonzero spans (grad_spans_clear forgets it). */
+static void spans_to_grad(sr_step *st)
+{
+    for (int64_t s = 0; s < st->naspans; s++) {
+        for (int32_t q = 0; q < st->alen[s]; q++) {
+            int64_t j = st->aoff[s] + q;
+            st->grad[j] = (float)rp_fix_to(st->acc[j]);
+            st->acc[j] = 0;
+        }
+        st->amark[st->aoff[s]] = 0;
+    }
+}
+
+/* Zero grad's sparse spans after the step (a memset of every sparse row cost more). */
+static void grad_spans_clear(sr_step *st)
+{
+    for (int64_t s = 0; s < st->naspans; s++)
+        memset(st->grad + st->aoff[s], 0, (size_t)st->alen[s] * sizeof(float));
+    st->naspans = 0;
+}
+
 /* Sum the sparse spans of all ranks into st->grad (float), then forget them in acc. */
 static int exchange_sparse(MPI_Comm comm, int size, sr_step *st, double *bytes)
 {
     int rc = RP_OK;
     int64_t k = 0, total = 0;
+    if (size == 1) { /* the sums are this rank's: nothing to pack and rebuild */
+        spans_to_grad(st);
+        return RP_OK;
+    }
     for (int64_t s = 0; s < st->naspans; s++) {
         st->send[k++] = st->aoff[s];
         st->send[k++] = st->alen[s];
@@ -185,15 +211,7 @@ static int exchange_sparse(MPI_Comm comm, int size, sr_step *st, double *bytes)
         for (int64_t q = 0; q < len; q++) st->acc[off + q] += st->recv[p + 2 + q];
         p += 2 + len;
     }
-    for (int64_t s = 0; s < st->naspans; s++) {
-        for (int32_t q = 0; q < st->alen[s]; q++) {
-            int64_t j = st->aoff[s] + q;
-            st->grad[j] = (float)rp_fix_to(st->acc[j]);
-            st->acc[j] = 0;
-        }
-        st->amark[st->aoff[s]] = 0;
-    }
-    st->naspans = 0;
+    spans_to_grad(st);
 cleanup:
     return rc;
 }
@@ -271,7 +289,7 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     }
     RP_CALL(exchange_sparse(l->comm, size, st, &tr->bytes_reduced));
     adam_step(l->o, tr, st->grad);
-    memset(st->grad, 0, (size_t)m->l.dense0 * sizeof(float)); /* sparse part: zero again */
+    grad_spans_clear(st);
     tr->loop.ep_sse += rp_fix_to(ctl[0]);
     tr->loop.ep_n += (double)ctl[1];
     /* samples = predicted positions (every row of a window has a next view), also those the log

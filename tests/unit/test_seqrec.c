@@ -324,10 +324,125 @@ static void log_target_pieces(void)
     seqrec_model_clear(&fx.m);
 }
 
+/* The softmax's exp: within 2 ulp of libm's on (-87, 0], a pure function, and never 0 or
+ * subnormal below (a row's largest score maps to exactly 1). */
+static void exp_nonpos_accuracy(void)
+{
+    double worst = 0.0;
+    for (int k = 0; k <= 2000000; k++) {
+        float x = -87.0f * (float)k / 2000000.0f;
+        double e = exp((double)x), got = (double)seqrec_exp_nonpos(x);
+        double ulp = (double)nextafterf((float)e, INFINITY) - (double)(float)e;
+        double err = fabs(got - e) / ulp;
+        worst = err > worst ? err : worst;
+    }
+    CU_ASSERT(worst <= 2.0);
+    CU_ASSERT_EQUAL(seqrec_exp_nonpos(0.0f), 1.0f);
+    CU_ASSERT(seqrec_exp_nonpos(-1000.0f) > 0.0f && seqrec_exp_nonpos(-1000.0f) < 2e-38f);
+    CU_ASSERT(seqrec_exp_nonpos(-INFINITY) == seqrec_exp_nonpos(-1000.0f));
+}
+
+/* Attention of one window and head in double precision, the definition: P, ctx, and for a
+ * given d(ctx) the gradients of q, k, v (all [L][dh], contiguous). */
+static void attn_ref(const float *q, const float *k, const float *v, const float *dc, int L,
+                     int dh, double *P, double *ctx, double *dq, double *dk, double *dv)
+{
+    double scale = 1.0 / sqrt((double)dh), *dp = malloc((size_t)L * sizeof *dp);
+    memset(dk, 0, (size_t)(L * dh) * sizeof *dk);
+    memset(dv, 0, (size_t)(L * dh) * sizeof *dv);
+    for (int i = 0; i < L; i++) {
+        double mx = -INFINITY, z = 0.0, dot = 0.0;
+        for (int j = 0; j <= i; j++) {
+            double s = 0.0;
+            for (int c = 0; c < dh; c++) s += (double)q[i * dh + c] * k[j * dh + c];
+            P[i * L + j] = s * scale;
+            mx = fmax(mx, s * scale);
+        }
+        for (int j = 0; j <= i; j++) z += (P[i * L + j] = exp(P[i * L + j] - mx));
+        for (int j = 0; j <= i; j++) P[i * L + j] /= z;
+        for (int c = 0; c < dh; c++) {
+            double s = 0.0;
+            for (int j = 0; j <= i; j++) s += P[i * L + j] * v[j * dh + c];
+            ctx[i * dh + c] = s;
+        }
+        for (int j = 0; j <= i; j++) {
+            double s = 0.0;
+            for (int c = 0; c < dh; c++) s += (double)dc[i * dh + c] * v[j * dh + c];
+            dp[j] = s;
+            dot += P[i * L + j] * s;
+        }
+        for (int c = 0; c < dh; c++) dq[i * dh + c] = 0.0;
+        for (int j = 0; j <= i; j++) {
+            double ds = P[i * L + j] * (dp[j] - dot) * scale;
+            for (int c = 0; c < dh; c++) {
+                dq[i * dh + c] += ds * k[j * dh + c];
+                dk[j * dh + c] += ds * q[i * dh + c];
+                dv[j * dh + c] += P[i * L + j] * dc[i * dh + c];
+            }
+        }
+    }
+    free(dp);
+}
+
+/* max |a - b| / (1 + |b|) over n entries, a float with stride (ld, cols), b contiguous. */
+static double rel_err(const float *a, int ld, int rows, int cols, const double *b)
+{
+    double e = 0.0;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            e = fmax(e, fabs((double)a[r * ld + c] - b[r * cols + c]) / (1.0 + fabs(b[r * cols + c])));
+    return e;
+}
+
+/* The hand-written attention kernels (vector paths for head widths 8, 16, 32 and other
+ * multiples of 8, scalar for the rest) against the double-precision definition, for window
+ * lengths around the 8-float vector and 4-row block edges; P is 0 past the diagonal. */
+static void attention_kernels(void)
+{
+    static const int dhs[] = {16, 8, 32, 24, 6, 3}, Ls[] = {1, 3, 4, 7, 8, 9, 33, 64, 70};
+    for (size_t a = 0; a < sizeof dhs / sizeof *dhs; a++)
+        for (size_t b = 0; b < sizeof Ls / sizeof *Ls; b++) {
+            int dh = dhs[a], L = Ls[b], ld = 3 * dh + 5, ldp = (int)SR_ATTN_LDP(L) + 8;
+            float *qkv = malloc((size_t)(L * ld) * sizeof *qkv), *dc = malloc((size_t)(L * dh) * sizeof *dc);
+            float *P = malloc((size_t)(L * ldp) * sizeof *P), *ctx = malloc((size_t)(L * dh) * sizeof *ctx);
+            float *g = malloc((size_t)(L * ld) * sizeof *g);
+            float *sc = malloc((size_t)SR_ATTN_SCRATCH(dh, L) * sizeof *sc);
+            float *q = malloc((size_t)(3 * L * dh) * sizeof *q), *k = q + L * dh, *v = k + L * dh;
+            double *ref = malloc((size_t)(L * L + 4 * L * dh) * sizeof *ref);
+            double *rc = ref + L * L, *rq = rc + L * dh, *rk = rq + L * dh, *rv = rk + L * dh;
+            for (int r = 0; r < L; r++)
+                for (int c = 0; c < ld; c++) {
+                    float x = (float)(4.0 * rp_rng_uniform(7, (uint64_t)(a * 100 + b), (uint64_t)(r * ld + c)) - 2.0);
+                    qkv[r * ld + c] = x;
+                    if (c < 3 * dh) q[(c / dh) * L * dh + r * dh + c % dh] = x;
+                }
+            for (int r = 0; r < L * dh; r++)
+                dc[r] = (float)(rp_rng_uniform(8, (uint64_t)(a * 100 + b), (uint64_t)r) - 0.5);
+            for (int r = 0; r < L * ldp; r++) P[r] = NAN;
+            attn_ref(q, k, v, dc, L, dh, ref, rc, rq, rk, rv);
+            seqrec_attn_forward(qkv, qkv + dh, qkv + 2 * dh, ld, L, dh, P, ldp, ctx, dh, sc);
+            seqrec_attn_backward(qkv, qkv + dh, qkv + 2 * dh, ld, L, dh, P, ldp, dc, dh, g,
+                                 g + dh, g + 2 * dh, sc);
+            double ep = 0.0;
+            int zero_tail = 1;
+            for (int i = 0; i < L; i++) {
+                for (int j = 0; j <= i; j++) ep = fmax(ep, fabs((double)P[i * ldp + j] - ref[i * L + j]));
+                for (int j = i + 1; j < (int)SR_ATTN_LDP(L); j++) zero_tail &= P[i * ldp + j] == 0.0f;
+            }
+            CU_ASSERT(ep < 1e-6);
+            CU_ASSERT(zero_tail);
+            CU_ASSERT(rel_err(ctx, dh, L, dh, rc) < 1e-5);
+            CU_ASSERT(rel_err(g, ld, L, dh, rq) < 1e-5);
+            CU_ASSERT(rel_err(g + dh, ld, L, dh, rk) < 1e-5);
+            CU_ASSERT(rel_err(g + 2 * dh, ld, L, dh, rv) < 1e-5);
+            free(qkv), free(dc), free(P), free(ctx), free(g), free(sc), free(q), free(ref);
+        }
+}
+
 int test_seqrec_register(void)
 {
     RP_ADD_SUITE("seqrec", RP_T(gradcheck_one_head_dropout), RP_T(gradcheck_two_heads_no_dropout),
                  RP_T(gradcheck_four_heads_dropout), RP_T(causal_mask), RP_T(dropout_masks),
-                 RP_T(head_dot_form), RP_T(log_target_pieces));
+                 RP_T(head_dot_form), RP_T(log_target_pieces), RP_T(exp_nonpos_accuracy), RP_T(attention_kernels));
     return 0;
 }
