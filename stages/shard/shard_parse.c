@@ -8,6 +8,7 @@
 
 #include "rp_err.h"
 #include "rp_log.h"
+#include "rp_mem.h"
 #include "rp_mpi.h"
 #include "shard.h"
 
@@ -188,6 +189,7 @@ static int grow_rows(shard_parsed *out, size_t hint)
     int64_t cap = out->cap + out->cap / 2 + (int64_t)hint;
     shard_raw *bigger = NULL;
     RP_ALLOC(bigger = realloc(out->rows, (size_t)cap * sizeof *bigger));
+    rp_mem_huge(bigger, (size_t)cap * sizeof *bigger);
     out->rows = bigger;
     out->cap = cap;
 cleanup:
