@@ -36,7 +36,8 @@ static void group_by_owner(shard_row *rows, int64_t n, const int64_t *user_cuts,
     }
 }
 
-int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, const int64_t *user_cuts)
+int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, int64_t cap,
+                   const int64_t *user_cuts)
 {
     int rc = RP_OK;
     int size = 1, rank = 0;
@@ -61,7 +62,10 @@ int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, const int64_t *u
     RP_CALL(rp_mpi_alltoallv_bytes(comm, *rows, sc, sd, &recv, rcnt, rd, &total));
     int64_t nrecv = total / (int64_t)sizeof(shard_row);
     memmove(*rows, *rows + keep_at, (size_t)keep * sizeof **rows);
-    grown = rp_realloc(*rows, (size_t)(keep + nrecv + 1) * sizeof **rows);
+    if (keep + nrecv > cap) /* rarely: the densified rows left cap - n rows of room */
+        grown = rp_realloc(*rows, (size_t)(keep + nrecv + 1) * sizeof **rows);
+    else
+        grown = *rows;
     RP_AGREE_LOCAL(comm, grown == NULL);
     *rows = grown;
     memcpy(grown + keep, recv, (size_t)total);

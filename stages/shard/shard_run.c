@@ -65,14 +65,6 @@ cleanup:
     return rc;
 }
 
-/* Give back the parse slack and the 8 bytes per row that densifying freed (in place: mremap). */
-static void shrink_rows(shard_parsed *p)
-{
-    if (p->n == 0) return;
-    void *r = realloc(p->rows, (size_t)p->n * sizeof(shard_row));
-    if (r != NULL) p->rows = r;
-    p->cap = p->n;
-}
 
 /* Raw ids -> dense, rows counted per user to cut user blocks. Collective. */
 static int make_ids(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_parsed *small)
@@ -86,8 +78,8 @@ static int make_ids(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_pars
         rc = shard_ids_densify(small->rows, small->n, s->user_raw, s->n_users, s->item_raw,
                                s->n_items);
     RP_AGREE(comm, rc);
-    shrink_rows(big);
-    shrink_rows(small);
+    /* The 8 bytes per row that densifying freed stay allocated: the owner exchange appends
+     * the rows it receives there (shard_exchange), and shard_aggregate gives back the rest. */
     cnt = rp_calloc((size_t)s->n_users + 1, sizeof *cnt);
     RP_AGREE_LOCAL(comm, cnt == NULL);
     const shard_row *b = (const shard_row *)(void *)big->rows;
@@ -109,7 +101,8 @@ static int owner_pairs(MPI_Comm comm, shard_state *s, shard_parsed *p, shard_pai
     shard_row *rows = (shard_row *)(void *)p->rows;
     int64_t n = p->n;
     p->rows = NULL;
-    rc = shard_exchange(comm, &rows, &n, s->user_cuts);
+    int64_t cap = p->cap * (int64_t)sizeof(shard_raw) / (int64_t)sizeof(shard_row);
+    rc = shard_exchange(comm, &rows, &n, cap, s->user_cuts);
     RP_AGREE(comm, rc);
     rc = shard_aggregate(rows, n, &s->opt, pairs, npairs);
     rows = NULL;
