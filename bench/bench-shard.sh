@@ -5,7 +5,11 @@
 # Usage: bench/bench-shard.sh [DATA_DIR]  (default $DATA or /work/data/full; when the folder has
 # no small_matrix.csv after WAIT_S seconds, full-size-shaped CSVs are generated instead).
 # OLD_BIN=<older rp-shard> adds a side-by-side run of both binaries (AB_NPS, AB_REPS); BENCH_NPS=
-# (empty) skips the single-binary table.
+# (empty) skips the single-binary table. The full-size CSVs of `make run` are in
+# /work/runs/seq/data on the project's machine. Per phase: the summary line has wall seconds;
+# RP_LOG=2 also logs each phase's end with this rank's CPU seconds so far. Wall well above CPU
+# on a quiet machine is mostly the VM's host backing fresh memory and page cache (see
+# docs/stages/shard.md, "Memory and speed"): compare runs in turns (OLD_BIN), not across hours.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 source "$top/tests/env.sh"

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rp_mem.h"
+
 int rp_mpi_agree(MPI_Comm comm, int rc)
 {
     int worst = rc;
@@ -102,6 +104,7 @@ int rp_mpi_alltoallv_bytes(MPI_Comm comm, const void *sendbuf, const int64_t *se
     }
     RP_CALL(rp_mpi_max_i64(comm, &maxmsg, 1));
     rbuf = rp_malloc(total > 0 ? (size_t)total : 1);
+    rp_mem_huge(rbuf, (size_t)total);
     sc = rp_calloc((size_t)size, sizeof *sc);
     sd = rp_calloc((size_t)size, sizeof *sd);
     rcn = rp_calloc((size_t)size, sizeof *rcn);

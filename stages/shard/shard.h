@@ -140,6 +140,9 @@ int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_
 int shard_read_file(MPI_Comm comm, const char *path, int allow_empty_time, int64_t budget,
                     size_t window, shard_parsed *out, int64_t *nbad_global, int64_t *nread_global);
 void shard_parsed_clear(shard_parsed *p);
+/* shard_parsed_reserve - room for at least cap rows in p->rows (huge-page hint). Local.
+ * Returns RP_OK or RP_ERR_NOMEM (p unchanged). */
+int shard_parsed_reserve(shard_parsed *p, int64_t cap);
 uint64_t shard_hash_bytes(const char *s, size_t n);
 
 /* shard_ids.c */
@@ -153,18 +156,24 @@ int shard_ids_densify(shard_raw *rows, int64_t n, const int64_t *users, int64_t 
                       const int64_t *items, int64_t ni);
 
 /* shard_rows.c */
-/* shard_exchange - send every row to the owner of its user (user_cuts) with one all-to-all.
- * Collective. Takes ownership of *rows (freed); Out: *rows, *n received, grouped by source rank. */
-int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, const int64_t *user_cuts);
-/* shard_aggregate - sort this rank's rows of one file by (user, item, time, hash), drop exact
- * duplicates (if dedup) and merge repeat views into pairs. Local. Takes ownership of rows.
- * Out: *pairs sorted by (user, item), *np. */
+/* shard_exchange - send every row to the owner of its user (user_cuts) with one all-to-all;
+ * the rows this rank owns stay where they are (grouped in place, not sent to itself).
+ * *rows has room for cap rows (reallocated only when more arrive). Collective. Takes ownership
+ * of *rows; Out: *rows, *n: the rows it kept, then
+ * those received (in no particular order: shard_aggregate orders them). */
+int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, int64_t cap,
+                   const int64_t *user_cuts);
+/* shard_aggregate - group this rank's rows of one file by user, order each user's rows by
+ * (time with missing first, item, hash, watch_ratio), drop exact duplicates (if dedup) and merge
+ * repeat views into pairs. Local. Takes ownership of rows. Out: *pairs sorted by user, then time
+ * (missing last), then item (the by-user order), *np. */
 int shard_aggregate(shard_row *rows, int64_t n, const shard_opts *opt, shard_pair **pairs,
                     int64_t *npairs);
 /* shard_n_valid - how many of a user's n interactions go to validation: round(frac * n),
  * halves up. Pure. */
 int64_t shard_n_valid(int64_t n, double frac);
-/* shard_split_pairs - order each user's pairs by (time, item); the last shard_n_valid go to
+/* shard_split_pairs - order each user's pairs by (time, item) (a check only for pairs from
+ * shard_aggregate, which are in that order); the last shard_n_valid go to
  * valid; the outlier rule then applies to train and valid. Local. Takes ownership of pairs.
  * Out: train and valid (counts filled). */
 int shard_split_pairs(shard_pair *pairs, int64_t n, const shard_opts *opt, shard_split *train,

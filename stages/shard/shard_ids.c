@@ -1,6 +1,6 @@
 /* shard_ids.c - raw KuaiRec ids -> dense indices shared by every split: the sorted union of the
  * ids of both files over all ranks (replicated; tens of thousands of ids), and a hash map for
- * the per-row lookup. */
+ * the per-row lookup (a direct table when the ids span a small range, as KuaiRec's do). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,12 +94,50 @@ static int64_t sort_unique(int64_t *v, int64_t n)
     return k;
 }
 
+/* Ids spanning at most this many values (and not many more than the rows) are marked in a
+ * byte table indexed by id - min instead of a hash map: KuaiRec's ids are small dense integers. */
+#define SHARD_DIRECT_SPAN ((int64_t)1 << 24)
+
+static int use_direct(int64_t lo, int64_t hi, int64_t nrows)
+{
+    return hi >= lo && hi - lo < SHARD_DIRECT_SPAN && hi - lo <= 4 * nrows + 65536;
+}
+
+/* The distinct values v(row) of a and b through a byte table over [lo, hi], sorted. */
+static int direct_ids(const shard_raw *a, int64_t na, const shard_raw *b, int64_t nb, int which,
+                      int64_t lo, int64_t hi, int64_t **ids, int64_t *n)
+{
+    int rc = RP_OK;
+    unsigned char *seen = NULL;
+    RP_ALLOC(seen = calloc((size_t)(hi - lo) + 1, 1));
+    for (int64_t i = 0; i < na; i++) seen[(which == 0 ? a[i].user : a[i].item) - lo] = 1;
+    for (int64_t i = 0; i < nb; i++) seen[(which == 0 ? b[i].user : b[i].item) - lo] = 1;
+    int64_t k = 0;
+    for (int64_t v = 0; v <= hi - lo; v++) k += seen[v];
+    RP_ALLOC(*ids = malloc(((size_t)k + 1) * sizeof **ids));
+    k = 0;
+    for (int64_t v = 0; v <= hi - lo; v++)
+        if (seen[v]) (*ids)[k++] = lo + v;
+    *n = k;
+cleanup:
+    free(seen);
+    return rc;
+}
+
 /* The distinct user (which == 0) or item ids of this rank's rows, sorted. */
 static int local_ids(const shard_raw *a, int64_t na, const shard_raw *b, int64_t nb, int which,
                      int64_t **ids, int64_t *n)
 {
     int rc = RP_OK;
     idmap m = {0};
+    int64_t lo = INT64_MAX, hi = -1;
+    for (int64_t i = 0; i < na + nb; i++) {
+        const shard_raw *r = i < na ? &a[i] : &b[i - na];
+        int64_t v = which == 0 ? r->user : r->item;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+    }
+    if (use_direct(lo, hi, na + nb)) return direct_ids(a, na, b, nb, which, lo, hi, ids, n);
     RP_CALL(idmap_init(&m, 1024));
     for (int64_t i = 0; i < na + nb; i++) {
         const shard_raw *r = i < na ? &a[i] : &b[i - na];
@@ -157,20 +195,50 @@ cleanup:
     return rp_mpi_agree(comm, rc);
 }
 
-static int build_map(const int64_t *ids, int64_t n, idmap *m)
+/* Raw id -> dense index: a table over [ids[0], ids[n-1]] when that span is small (see
+ * use_direct), else the hash map. */
+typedef struct densemap {
+    int32_t *direct; /* [id - lo], -1 for ids not in the list */
+    int64_t lo, hi;
+    idmap hash;
+} densemap;
+
+static void densemap_clear(densemap *d)
+{
+    free(d->direct);
+    idmap_clear(&d->hash);
+    memset(d, 0, sizeof *d);
+}
+
+static int build_map(const int64_t *ids, int64_t n, densemap *d)
 {
     int rc = RP_OK;
-    RP_CALL(idmap_init(m, (size_t)n));
-    for (int64_t k = 0; k < n; k++) RP_CALL(idmap_put(m, ids[k], (int32_t)k));
+    memset(d, 0, sizeof *d);
+    if (n > 0 && use_direct(ids[0], ids[n - 1], n)) {
+        d->lo = ids[0];
+        d->hi = ids[n - 1];
+        RP_ALLOC(d->direct = malloc(((size_t)(d->hi - d->lo) + 1) * sizeof *d->direct));
+        memset(d->direct, 0xFF, ((size_t)(d->hi - d->lo) + 1) * sizeof *d->direct);
+        for (int64_t k = 0; k < n; k++) d->direct[ids[k] - d->lo] = (int32_t)k;
+        return RP_OK;
+    }
+    RP_CALL(idmap_init(&d->hash, (size_t)n));
+    for (int64_t k = 0; k < n; k++) RP_CALL(idmap_put(&d->hash, ids[k], (int32_t)k));
 cleanup:
     return rc;
+}
+
+static inline int32_t densemap_get(const densemap *d, int64_t id)
+{
+    if (d->direct == NULL) return idmap_get(&d->hash, id);
+    return id >= d->lo && id <= d->hi ? d->direct[id - d->lo] : -1;
 }
 
 int shard_ids_densify(shard_raw *rows, int64_t n, const int64_t *users, int64_t nu,
                       const int64_t *items, int64_t ni)
 {
     int rc = RP_OK;
-    idmap mu = {0}, mi = {0};
+    densemap mu = {0}, mi = {0};
     char *base = (char *)rows;
     RP_CALL(build_map(users, nu, &mu));
     RP_CALL(build_map(items, ni, &mi));
@@ -178,13 +246,13 @@ int shard_ids_densify(shard_raw *rows, int64_t n, const int64_t *users, int64_t 
     for (int64_t k = 0; k < n; k++) {
         shard_raw r;
         memcpy(&r, base + (size_t)k * sizeof r, sizeof r);
-        shard_row w = {idmap_get(&mu, r.user), idmap_get(&mi, r.item), r.ts, r.wr, r.hash};
+        shard_row w = {densemap_get(&mu, r.user), densemap_get(&mi, r.item), r.ts, r.wr, r.hash};
         RP_REQUIRE(w.user >= 0 && w.item >= 0, RP_ERR_INTERNAL, "id %lld/%lld not in the maps",
                    (long long)r.user, (long long)r.item);
         memcpy(base + (size_t)k * sizeof w, &w, sizeof w);
     }
 cleanup:
-    idmap_clear(&mu);
-    idmap_clear(&mi);
+    densemap_clear(&mu);
+    densemap_clear(&mi);
     return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "rp_err.h"
 #include "rp_log.h"
+#include "rp_mem.h"
 #include "rp_mpi.h"
 #include "shard.h"
 
@@ -180,18 +181,26 @@ static int parse_fast(const char *s, const char *e, int allow_empty_time, shard_
     return 0;
 }
 
-/* Room for at least one more row: geometric growth (large blocks grow by mremap in glibc: no
- * copy; pages never touched cost no memory). */
-static int grow_rows(shard_parsed *out, size_t hint)
+int shard_parsed_reserve(shard_parsed *out, int64_t cap)
 {
     int rc = RP_OK;
-    int64_t cap = out->cap + out->cap / 2 + (int64_t)hint;
     shard_raw *bigger = NULL;
+    if (cap <= out->cap) return RP_OK;
     RP_ALLOC(bigger = realloc(out->rows, (size_t)cap * sizeof *bigger));
+    rp_mem_huge(bigger, (size_t)cap * sizeof *bigger);
     out->rows = bigger;
     out->cap = cap;
 cleanup:
     return rc;
+}
+
+/* Room for at least one more row: geometric growth. The reader reserves its whole byte range's
+ * rows after the first window (shard_stream_file), so this rarely runs on a big array: glibc
+ * grows large blocks by mremap, which copies nothing but may move the block, and on the
+ * project's VMs the first touch of every moved page costs a hypervisor fault again. */
+static int grow_rows(shard_parsed *out, size_t hint)
+{
+    return shard_parsed_reserve(out, out->cap + out->cap / 2 + (int64_t)hint);
 }
 
 static void note_bad(shard_parsed *out, int64_t line, const char *why)

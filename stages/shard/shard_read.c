@@ -109,6 +109,9 @@ static int stream_range(int fd, const char *path, int64_t lo, int64_t hi, size_t
         snprintf(ck.path, sizeof ck.path, "%s", path);
         int64_t before = out->n + out->nbad;
         RP_CALL(shard_parse_chunk(&ck, allow_empty_time, out));
+        if (before == 0 && pos < hi && out->n > 0) /* the range's rows at this window's rate */
+            RP_CALL(shard_parsed_reserve(out, (int64_t)((double)out->n / (double)use *
+                                                        (double)(hi - lo) * 1.02) + 4096));
         line += out->n + out->nbad - before;
         carry = len - use;
         memmove(buf, buf + use, carry);

@@ -11,55 +11,71 @@
 #include "rp_part.h"
 #include "shard.h"
 
-/* Count rows per destination and copy them, grouped by destination, into *send (byte counts
- * and displacements for the all-to-all). Local. */
-static int pack_by_user_owner(const shard_row *rows, int64_t n, const int64_t *user_cuts, int size,
-                              shard_row **send, int64_t *sc, int64_t *sd)
+/* Group the rows by destination in place (American flag sort over the ranks: no second copy
+ * of the rows). Out: sc[p] rows for rank p, starting at row sd[p]. Local. */
+static void group_by_owner(shard_row *rows, int64_t n, const int64_t *user_cuts, int size,
+                           int64_t *sc, int64_t *sd, int64_t *next)
 {
-    int rc = RP_OK;
-    int64_t *fill = NULL;
-    RP_ALLOC(fill = calloc((size_t)size, sizeof *fill));
-    RP_ALLOC(*send = malloc((size_t)(n + 1) * sizeof **send));
     for (int64_t k = 0; k < n; k++) sc[rp_part_owner(user_cuts, size, rows[k].user)]++;
-    for (int p = 1; p < size; p++) fill[p] = fill[p - 1] + sc[p - 1];
-    for (int64_t k = 0; k < n; k++) {
-        int dest = rp_part_owner(user_cuts, size, rows[k].user);
-        (*send)[fill[dest]++] = rows[k];
+    for (int p = 0; p < size; p++) {
+        sd[p] = p ? sd[p - 1] + sc[p - 1] : 0;
+        next[p] = sd[p];
     }
-    rp_mpi_byte_layout(size, sizeof(shard_row), sc, sd);
-cleanup:
-    free(fill);
-    return rc;
+    for (int b = 0; b < size; b++) {
+        int64_t end = sd[b] + sc[b];
+        while (next[b] < end) {
+            int d = rp_part_owner(user_cuts, size, rows[next[b]].user);
+            if (d == b) {
+                next[b]++;
+                continue;
+            }
+            shard_row t = rows[next[d]];
+            rows[next[d]++] = rows[next[b]];
+            rows[next[b]] = t;
+        }
+    }
 }
 
-int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, const int64_t *user_cuts)
+int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, int64_t cap,
+                   const int64_t *user_cuts)
 {
     int rc = RP_OK;
-    int size = 1;
-    int64_t *cnt = NULL, *sc, *sd, *rcnt, *rd, total = 0; /* cnt holds the four count arrays */
-    shard_row *send = NULL;
+    int size = 1, rank = 0;
+    int64_t *cnt = NULL, *sc, *sd, *rcnt, *rd, total = 0; /* cnt holds the five count arrays */
+    shard_row *grown = NULL;
     void *recv = NULL;
     RP_MPI(MPI_Comm_size(comm, &size));
+    RP_MPI(MPI_Comm_rank(comm, &rank));
     if (size == 1) return RP_OK; /* every row is already home */
-    cnt = rp_calloc(4 * (size_t)size, sizeof *cnt);
+    cnt = rp_calloc(5 * (size_t)size, sizeof *cnt);
     RP_AGREE_LOCAL(comm, cnt == NULL);
     sc = cnt, sd = cnt + size, rcnt = cnt + 2 * size, rd = cnt + 3 * size;
-    rc = pack_by_user_owner(*rows, *n, user_cuts, size, &send, sc, sd);
-    RP_AGREE(comm, rc);
-    free(*rows);
-    *rows = NULL;
-    RP_CALL(rp_mpi_alltoallv_bytes(comm, send, sc, sd, &recv, rcnt, rd, &total));
-    *rows = recv;
-    recv = NULL;
-    *n = total / (int64_t)sizeof(shard_row);
+    group_by_owner(*rows, *n, user_cuts, size, sc, sd, cnt + 4 * size);
+    /* The rows that stay are not sent to ourselves: with rows read in user order (the real
+     * files) most of a rank's rows are its own, and only the rest travel. */
+    int64_t keep = sc[rank], keep_at = sd[rank];
+    sc[rank] = 0;
+    for (int p = 0; p < size; p++) {
+        sc[p] *= (int64_t)sizeof(shard_row);
+        sd[p] *= (int64_t)sizeof(shard_row);
+    }
+    RP_CALL(rp_mpi_alltoallv_bytes(comm, *rows, sc, sd, &recv, rcnt, rd, &total));
+    int64_t nrecv = total / (int64_t)sizeof(shard_row);
+    memmove(*rows, *rows + keep_at, (size_t)keep * sizeof **rows);
+    int grow = keep + nrecv > cap || *rows == NULL; /* rarely: densifying left cap - n rows */
+    if (grow) grown = rp_realloc(*rows, (size_t)(keep + nrecv + 1) * sizeof **rows);
+    RP_AGREE_LOCAL(comm, grow && grown == NULL);
+    if (grow) *rows = grown;
+    if (total > 0) memcpy(*rows + keep, recv, (size_t)total);
+    *n = keep + nrecv;
 cleanup:
     free(recv);
-    free(send);
     free(cnt);
     return rc;
 }
 
-/* Time order with missing times first: the last view of a pair is then its latest. */
+/* Time order with missing times first: the last view of a pair is then its latest. -0 and +0
+ * compare equal. */
 static int cmp_ts_nan_first(double a, double b)
 {
     int na = isnan(a), nb = isnan(b);
@@ -67,14 +83,17 @@ static int cmp_ts_nan_first(double a, double b)
     return (a > b) - (a < b);
 }
 
-static int cmp_view(const void *pa, const void *pb)
+/* The view order within a user: time (missing first), item, line hash, watch_ratio. Restricted
+ * to one item it is the order in which a pair's views are merged; over the whole user it also
+ * visits each pair's last view in the by-user order of the pairs (time, then item). Rows equal
+ * in every key are equal in every field. */
+static inline int view_less(const shard_row *a, const shard_row *b)
 {
-    const shard_row *a = pa, *b = pb;
-    if (a->item != b->item) return a->item < b->item ? -1 : 1;
     int c = cmp_ts_nan_first(a->ts, b->ts);
-    if (c) return c;
-    if (a->hash != b->hash) return a->hash < b->hash ? -1 : 1;
-    return (a->wr > b->wr) - (a->wr < b->wr);
+    if (c) return c < 0;
+    if (a->item != b->item) return a->item < b->item;
+    if (a->hash != b->hash) return a->hash < b->hash;
+    return a->wr < b->wr;
 }
 
 static int same_row(const shard_row *a, const shard_row *b)
@@ -84,7 +103,7 @@ static int same_row(const shard_row *a, const shard_row *b)
 }
 
 /* A stable bottom-up merge sort with the comparison inlined (glibc's qsort calls through a
- * pointer per comparison, which dominated the cleaning phase). tmp holds n elements. */
+ * pointer per comparison). tmp holds n elements. */
 #define SHARD_MSORT(name, T, LESS)                                                          \
     static void name(T *a, int64_t n, T *tmp)                                               \
     {                                                                                       \
@@ -113,65 +132,39 @@ static int same_row(const shard_row *a, const shard_row *b)
         if (src != a) memcpy(a, src, (size_t)n * sizeof *a);                                \
     }
 
-static inline int view_less(const shard_row *a, const shard_row *b)
-{
-    return cmp_view(a, b) < 0;
-}
 SHARD_MSORT(sort_views, shard_row, view_less)
 
-/* One user's rows by (item, time, hash, watch_ratio): a stable LSD radix sort on the item
- * (8-bit digits, as many as the largest item needs: two for KuaiRec), then the views of each
- * item, mostly one to three, by insertion (a merge sort for a pair viewed very often). About a
- * third of the comparisons-and-moves of merge-sorting the whole user. tmp holds n rows. */
+/* One user's rows in view order. The real files list each user's rows by time, so mostly this
+ * is one pass that finds them sorted already. tmp holds n rows. */
 static void sort_user_views(shard_row *a, int64_t n, shard_row *tmp)
 {
-    int32_t imax = 0;
-    for (int64_t k = 0; k < n; k++)
-        if (a[k].item > imax) imax = a[k].item;
-    shard_row *src = a, *dst = tmp;
-    for (int shift = 0; shift == 0 || (shift < 32 && (imax >> shift) != 0); shift += 8) {
-        int64_t cnt[257] = {0};
-        for (int64_t k = 0; k < n; k++) cnt[((uint32_t)src[k].item >> shift & 255u) + 1]++;
-        for (int d = 0; d < 256; d++) cnt[d + 1] += cnt[d];
-        for (int64_t k = 0; k < n; k++) dst[cnt[(uint32_t)src[k].item >> shift & 255u]++] = src[k];
-        shard_row *t = src;
-        src = dst;
-        dst = t;
-    }
-    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);
-    for (int64_t k = 0, e; k < n; k = e) {
-        for (e = k + 1; e < n && a[e].item == a[k].item; e++) {}
-        if (e - k > 32) {
-            sort_views(a + k, e - k, tmp);
-            continue;
-        }
-        for (int64_t i = k + 1; i < e; i++) {
-            shard_row x = a[i];
-            int64_t j = i;
-            for (; j > k && view_less(&x, &a[j - 1]); j--) a[j] = a[j - 1];
-            a[j] = x;
+    for (int64_t k = 1; k < n; k++) {
+        if (view_less(&a[k], &a[k - 1])) {
+            sort_views(a, n, tmp);
+            return;
         }
     }
 }
 
-/* In-place bucket sort by user (American flag sort: no second copy of the rows), then each
- * user's rows by (item, time, hash), which makes the order independent of the arrival order. */
-static int sort_rows(shard_row *rows, int64_t n)
+/* In-place bucket sort by user (American flag sort: no second copy of the rows). Out: *most,
+ * the largest user's row count; *imax, the largest item. */
+static int group_by_user(shard_row *rows, int64_t n, int64_t *most, int32_t *imax)
 {
     int rc = RP_OK;
     int64_t *next = NULL, *end = NULL;
-    shard_row *tmp = NULL;
-    if (n == 0) return RP_OK;
-    int32_t umin = rows[0].user, umax = umin;
-    for (int64_t k = 1; k < n; k++) {
+    int32_t umin = rows[0].user, umax = umin, im = 0;
+    for (int64_t k = 0; k < n; k++) {
         if (rows[k].user < umin) umin = rows[k].user;
         if (rows[k].user > umax) umax = rows[k].user;
+        if (rows[k].item > im) im = rows[k].item;
     }
     int64_t nu = (int64_t)umax - umin + 1;
     RP_ALLOC(next = calloc((size_t)nu + 1, sizeof *next));
     RP_ALLOC(end = calloc((size_t)nu + 1, sizeof *end));
     for (int64_t k = 0; k < n; k++) end[rows[k].user - umin]++;
+    *most = 0;
     for (int64_t u = 0, acc = 0; u < nu; u++) {
+        if (end[u] > *most) *most = end[u];
         next[u] = acc;
         acc += end[u];
         end[u] = acc;
@@ -188,46 +181,94 @@ static int sort_rows(shard_row *rows, int64_t n)
             rows[next[b]] = t;
         }
     }
-    int64_t most = 0;
-    for (int64_t b = 0; b < nu; b++) {
-        int64_t len = end[b] - (b ? end[b - 1] : 0);
-        if (len > most) most = len;
-    }
-    RP_ALLOC(tmp = malloc((size_t)(most + 1) * sizeof *tmp));
-    for (int64_t k = 0, e; k < n; k = e) {
-        for (e = k + 1; e < n && rows[e].user == rows[k].user; e++) {}
-        sort_user_views(rows + k, e - k, tmp);
-    }
+    *imax = im;
 cleanup:
-    free(tmp);
     free(end);
     free(next);
     return rc;
+}
+
+/* The pair being merged for one item of the current user, and that item's previous view (for
+ * the exact-duplicate test). left = views of the item still to come in this user. */
+typedef struct pair_acc {
+    double sum, wr, ts;
+    double prev_ts, prev_wr;
+    uint64_t prev_hash;
+    int32_t left, views, dups;
+} pair_acc;
+
+static void acc_reset(pair_acc *a)
+{
+    *a = (pair_acc){0.0, 0.0, NAN, 0.0, 0.0, 0, 0, 0, 0};
+}
+
+/* Reverse p[0, n) (for the rotation below). */
+static void reverse_pairs(shard_pair *p, int64_t n)
+{
+    for (int64_t i = 0, j = n - 1; i < j; i++, j--) {
+        shard_pair t = p[i];
+        p[i] = p[j];
+        p[j] = t;
+    }
+}
+
+/* Merge one user's rows (in view order, at rows[k, e)) into pairs written from pairs[*np] on.
+ * A pair is complete at its item's last view, so pairs come out in the order of their last
+ * views: time, then item, except that the pairs whose views all lack a time come first; they
+ * are rotated to the end (time NaN sorts last in the by-user order). */
+static void merge_user(const shard_row *rows, int64_t k, int64_t e, pair_acc *acc,
+                       const shard_opts *opt, shard_pair *pairs, int64_t *np)
+{
+    int64_t first = *np, n_nan = 0;
+    for (int64_t j = k; j < e; j++) acc[rows[j].item].left++;
+    for (int64_t j = k; j < e; j++) {
+        shard_row r = rows[j]; /* pairs overwrite rows: read the row before writing */
+        pair_acc *a = &acc[r.item];
+        shard_row prev = {r.user, r.item, a->prev_ts, a->prev_wr, a->prev_hash};
+        if (opt->dedup && a->views + a->dups > 0 && same_row(&r, &prev)) {
+            a->dups++;
+        } else {
+            a->views++;
+            a->sum += r.wr;
+            a->wr = r.wr; /* the latest so far */
+            if (!isnan(r.ts)) a->ts = r.ts;
+        }
+        a->prev_ts = r.ts;
+        a->prev_wr = r.wr;
+        a->prev_hash = r.hash;
+        if (--a->left > 0) continue;
+        double wr = opt->repeat_rule == SHARD_REP_MEAN ? a->sum / a->views : a->wr;
+        shard_pair p = {r.user, r.item, a->ts, wr, a->views, a->dups};
+        n_nan += isnan(p.ts);
+        memcpy((char *)pairs + (size_t)(*np)++ * sizeof p, &p, sizeof p);
+        acc_reset(a);
+    }
+    if (n_nan > 0 && n_nan < *np - first) { /* rotate [first, first + n_nan) to the end */
+        reverse_pairs(pairs + first, n_nan);
+        reverse_pairs(pairs + first + n_nan, *np - first - n_nan);
+        reverse_pairs(pairs + first, *np - first);
+    }
 }
 
 int shard_aggregate(shard_row *rows, int64_t n, const shard_opts *opt, shard_pair **pairs,
                     int64_t *npairs)
 {
     int rc = RP_OK;
-    int64_t np = 0;
-    RP_CALL(sort_rows(rows, n));
+    int64_t np = 0, most = 0;
+    int32_t imax = 0;
+    shard_row *tmp = NULL;
+    pair_acc *acc = NULL;
+    if (n > 0) {
+        RP_CALL(group_by_user(rows, n, &most, &imax));
+        RP_ALLOC(tmp = malloc((size_t)(most + 1) * sizeof *tmp));
+        RP_ALLOC(acc = malloc(((size_t)imax + 1) * sizeof *acc));
+        for (int32_t i = 0; i <= imax; i++) acc_reset(&acc[i]);
+    }
     /* Pairs overwrite rows in place: pair j is written after rows >= j were read. */
     for (int64_t k = 0, e; k < n; k = e) {
-        shard_pair p = {rows[k].user, rows[k].item, NAN, 0.0, 0, 0};
-        double sum = 0.0;
-        for (e = k; e < n && rows[e].user == p.user && rows[e].item == p.item; e++) {
-            if (opt->dedup && e > k && same_row(&rows[e], &rows[e - 1])) {
-                p.dups++;
-                continue;
-            }
-            p.views++;
-            sum += rows[e].wr;
-            p.wr = rows[e].wr; /* the latest so far */
-            if (!isnan(rows[e].ts)) p.ts = rows[e].ts;
-        }
-        if (opt->repeat_rule == SHARD_REP_MEAN) p.wr = sum / p.views;
-        memcpy((char *)rows + (size_t)np * sizeof p, &p, sizeof p);
-        np++;
+        for (e = k + 1; e < n && rows[e].user == rows[k].user; e++) {}
+        sort_user_views(rows + k, e - k, tmp);
+        merge_user(rows, k, e, acc, opt, (shard_pair *)(void *)rows, &np);
     }
     *pairs = (shard_pair *)(void *)rows;
     rows = NULL;
@@ -237,6 +278,8 @@ int shard_aggregate(shard_row *rows, int64_t n, const shard_opts *opt, shard_pai
     }
     *npairs = np;
 cleanup:
+    free(acc);
+    free(tmp);
     free(rows);
     return rc;
 }
@@ -249,7 +292,8 @@ int64_t shard_n_valid(int64_t n, double frac)
     return v < 0 ? 0 : (v > n ? n : v);
 }
 
-/* The by-user order is time with missing times last, then item. A pair's place in it as
+/* The by-user order is time with missing times last, then item (shard_aggregate's pairs are in
+ * it already; the sort below is for pairs from elsewhere). A pair's place in it as
  * integers: the timestamp's bits mapped so that unsigned order is numeric order (-0 as +0, NaN
  * after every number), then the item. Sorting these 16-byte keys and moving each 32-byte pair
  * once is cheaper than merging the pairs themselves with a double comparison and two isnan
@@ -275,6 +319,17 @@ static inline int key_less(const time_key *a, const time_key *b)
 }
 SHARD_MSORT(sort_time_keys, time_key, key_less)
 
+/* Whether pairs p[0, m) of one user are in by-user order already (shard_aggregate's are). */
+static int in_time_order(const shard_pair *p, int64_t m)
+{
+    for (int64_t j = 1; j < m; j++) {
+        time_key a = {ts_order_bits(p[j - 1].ts), p[j - 1].item, 0};
+        time_key b = {ts_order_bits(p[j].ts), p[j].item, 0};
+        if (key_less(&b, &a)) return 0;
+    }
+    return 1;
+}
+
 static int sort_users_by_time(shard_pair *p, int64_t n)
 {
     int rc = RP_OK;
@@ -291,6 +346,7 @@ static int sort_users_by_time(shard_pair *p, int64_t n)
     for (int64_t k = 0, e; k < n; k = e) {
         for (e = k + 1; e < n && p[e].user == p[k].user; e++) {}
         int64_t m = e - k;
+        if (in_time_order(p + k, m)) continue;
         for (int64_t j = 0; j < m; j++)
             key[j] = (time_key){ts_order_bits(p[k + j].ts), p[k + j].item, (int32_t)j};
         sort_time_keys(key, m, tmp);

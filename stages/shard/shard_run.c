@@ -65,14 +65,6 @@ cleanup:
     return rc;
 }
 
-/* Give back the parse slack and the 8 bytes per row that densifying freed (in place: mremap). */
-static void shrink_rows(shard_parsed *p)
-{
-    if (p->n == 0) return;
-    void *r = realloc(p->rows, (size_t)p->n * sizeof(shard_row));
-    if (r != NULL) p->rows = r;
-    p->cap = p->n;
-}
 
 /* Raw ids -> dense, rows counted per user to cut user blocks. Collective. */
 static int make_ids(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_parsed *small)
@@ -86,8 +78,8 @@ static int make_ids(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_pars
         rc = shard_ids_densify(small->rows, small->n, s->user_raw, s->n_users, s->item_raw,
                                s->n_items);
     RP_AGREE(comm, rc);
-    shrink_rows(big);
-    shrink_rows(small);
+    /* The 8 bytes per row that densifying freed stay allocated: the owner exchange appends
+     * the rows it receives there (shard_exchange), and shard_aggregate gives back the rest. */
     cnt = rp_calloc((size_t)s->n_users + 1, sizeof *cnt);
     RP_AGREE_LOCAL(comm, cnt == NULL);
     const shard_row *b = (const shard_row *)(void *)big->rows;
@@ -109,7 +101,8 @@ static int owner_pairs(MPI_Comm comm, shard_state *s, shard_parsed *p, shard_pai
     shard_row *rows = (shard_row *)(void *)p->rows;
     int64_t n = p->n;
     p->rows = NULL;
-    rc = shard_exchange(comm, &rows, &n, s->user_cuts);
+    int64_t cap = p->cap * (int64_t)sizeof(shard_raw) / (int64_t)sizeof(shard_row);
+    rc = shard_exchange(comm, &rows, &n, cap, s->user_cuts);
     RP_AGREE(comm, rc);
     rc = shard_aggregate(rows, n, &s->opt, pairs, npairs);
     rows = NULL;
@@ -288,25 +281,29 @@ int shard_run(rp_stage *st, shard_state *s)
     double parse_cpu = cpu_seconds() - c0; /* the max over ranks, below */
     double parse_secs = rp_wtime_max(comm, t0);
     RP_CALL(rp_mpi_max_f64(comm, &parse_cpu, 1));
-    rp_log_debug("parsed: %.2f s, peak %.0f MiB", parse_secs, rp_peak_rss_mb());
+    rp_log_debug("parsed: %.2f s (cpu %.2f s), peak %.0f MiB", parse_secs, parse_cpu,
+                 rp_peak_rss_mb());
     RP_CALL(check_signal(comm));
     double ph[SHARD_NPHASES] = {0}, tp = MPI_Wtime();
     RP_CALL(make_ids(comm, s, &big, &small));
     lap(ph, PH_IDS, &tp);
-    rp_log_debug("ids: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
+    rp_log_debug("ids: %.2f s (cpu %.2f s), peak %.0f MiB", MPI_Wtime() - t0,
+                 cpu_seconds() - c0, rp_peak_rss_mb());
     rp_log_info("%lld users, %lld videos; cleaning", (long long)s->n_users, (long long)s->n_items);
     RP_CALL(owner_pairs(comm, s, &big, &pairs, &np));
     rc = shard_split_pairs(pairs, np, &s->opt, &s->split[SHARD_TRAIN], &s->split[SHARD_VALID]);
     pairs = NULL;
     RP_AGREE(comm, rc);
     lap(ph, PH_SPLIT, &tp);
-    rp_log_debug("big split: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
+    rp_log_debug("big split: %.2f s (cpu %.2f s), peak %.0f MiB", MPI_Wtime() - t0,
+                 cpu_seconds() - c0, rp_peak_rss_mb());
     RP_CALL(owner_pairs(comm, s, &small, &pairs, &np));
     rc = shard_finish_test(pairs, np, &s->split[SHARD_TEST]);
     pairs = NULL;
     RP_AGREE(comm, rc);
     lap(ph, PH_TEST, &tp);
-    rp_log_debug("test cleaned: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
+    rp_log_debug("test cleaned: %.2f s (cpu %.2f s), peak %.0f MiB", MPI_Wtime() - t0,
+                 cpu_seconds() - c0, rp_peak_rss_mb());
     RP_CALL(check_signal(comm));
     RP_CALL(fit_norm(comm, s));
     RP_CALL(item_blocks(comm, s));
@@ -314,10 +311,12 @@ int shard_run(rp_stage *st, shard_state *s)
     RP_CALL(check_signal(comm));
     lap(ph, PH_HASH, &tp);
     rp_log_info("writing %s", s->opt.out);
-    rp_log_debug("hashed: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
+    rp_log_debug("hashed: %.2f s (cpu %.2f s), peak %.0f MiB", MPI_Wtime() - t0,
+                 cpu_seconds() - c0, rp_peak_rss_mb());
     RP_CALL(shard_write_output(st, s));
     lap(ph, PH_WRITE, &tp);
-    rp_log_debug("written: %.2f s, peak %.0f MiB", MPI_Wtime() - t0, rp_peak_rss_mb());
+    rp_log_debug("written: %.2f s (cpu %.2f s), peak %.0f MiB", MPI_Wtime() - t0,
+                 cpu_seconds() - c0, rp_peak_rss_mb());
     RP_CALL(global_counts(comm, s, g));
     for (int sp = 0; sp < SHARD_NSPLITS; sp++) s->split[sp].counts = g[sp];
     summarize(st, s, parse_secs, parse_cpu);

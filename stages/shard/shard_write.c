@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rp_fault.h"
 #include "rp_h5.h"
+#include "rp_mem.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
 #include "rp_schema.h"
@@ -29,22 +31,67 @@ typedef struct block {
     int last;
 } block;
 
-/* This rank's slice of one split's arrays: CSR (idx = item, with wr and ts) or CSC (idx = user). */
-typedef struct slice {
-    int64_t *off; /* r1 - r0 (+ 1 on the last rank) global offsets */
+/* The write phase's arrays, sized once for the largest split and reused by every split and by
+ * both its CSR (idx = item, with wr and ts) and CSC (idx = user) slices: fresh pages are what
+ * costs most on the project's VMs (rp_mem.h), so the phase touches them once. */
+typedef struct scratch {
+    int64_t *off; /* block rows + 1 (+ 1 on the last rank) global offsets */
     int32_t *idx;
     float *val, *wr;
     double *ts;
-} slice;
+    csc_entry *send;
+    int32_t *owner; /* item -> the rank that writes its CSC row */
+} scratch;
 
-static void slice_clear(slice *x)
+static void scratch_clear(scratch *x)
 {
     free(x->off);
     free(x->idx);
     free(x->val);
     free(x->wr);
     free(x->ts);
+    free(x->send);
+    free(x->owner);
     memset(x, 0, sizeof *x);
+}
+
+/* Allocate n elements of size sz with a huge-page hint. */
+static void *big_alloc(size_t n, size_t sz)
+{
+    void *p = rp_malloc((n + 1) * sz);
+    rp_mem_huge(p, (n + 1) * sz);
+    return p;
+}
+
+/* Sizes from the split lengths and the global nnz per item of this rank's item block. Agreed:
+ * collective on comm. */
+static int scratch_init(MPI_Comm comm, int rank, int size, const shard_state *s, scratch *x)
+{
+    int rc = RP_OK;
+    int64_t ni = s->n_items, i0 = s->item_cuts[rank], i1 = s->item_cuts[rank + 1];
+    int64_t nu = s->user_cuts[rank + 1] - s->user_cuts[rank], pairs = 0, entries = 0;
+    for (int sp = 0; sp < SHARD_NSPLITS; sp++) {
+        const int64_t *cnt = s->item_nnz + (size_t)sp * (size_t)ni;
+        int64_t mine = 0;
+        for (int64_t i = i0; i < i1; i++) mine += cnt[i];
+        if (s->split[sp].n > pairs) pairs = s->split[sp].n;
+        if (mine > entries) entries = mine;
+    }
+    size_t cap = (size_t)(pairs > entries ? pairs : entries);
+    size_t rows = (size_t)(nu > i1 - i0 ? nu : i1 - i0) + 2;
+    x->off = big_alloc(rows, sizeof *x->off);
+    x->idx = big_alloc(cap, sizeof *x->idx);
+    x->val = big_alloc(cap, sizeof *x->val);
+    x->wr = big_alloc((size_t)pairs, sizeof *x->wr);
+    x->ts = big_alloc((size_t)pairs, sizeof *x->ts);
+    x->send = big_alloc((size_t)pairs, sizeof *x->send);
+    x->owner = rp_malloc(((size_t)ni + 1) * sizeof *x->owner);
+    int ok = x->off && x->idx && x->val && x->wr && x->ts && x->send && x->owner;
+    for (int p = 0; ok && p < size; p++)
+        for (int64_t i = s->item_cuts[p]; i < s->item_cuts[p + 1]; i++) x->owner[i] = p;
+    RP_AGREE_LOCAL(comm, !ok);
+cleanup:
+    return rc;
 }
 
 /* off[j + 1] holds row j's count on entry; becomes global offsets. */
@@ -54,45 +101,21 @@ static void finish_offsets(int64_t *off, const block *b)
     for (int64_t j = 1; j <= b->r1 - b->r0; j++) off[j] += off[j - 1];
 }
 
-/* CSR slice from the pairs of this rank's user block. Local. */
-static int csr_slice(const shard_state *s, int sp, const block *b, slice *out)
+/* CSR slice from the pairs of this rank's user block, values normalised here once (the CSC
+ * entries take them from x->val). Local. */
+static void csr_slice(const shard_state *s, int sp, const block *b, scratch *x)
 {
-    int rc = RP_OK;
-    const shard_split *x = &s->split[sp];
-    size_t n1 = (size_t)x->n + 1;
-    RP_ALLOC(out->off = calloc((size_t)(b->r1 - b->r0) + 2, sizeof *out->off));
-    RP_ALLOC(out->idx = malloc(n1 * sizeof *out->idx));
-    RP_ALLOC(out->val = malloc(n1 * sizeof *out->val));
-    RP_ALLOC(out->wr = malloc(n1 * sizeof *out->wr));
-    RP_ALLOC(out->ts = malloc(n1 * sizeof *out->ts));
-    for (int64_t k = 0; k < x->n; k++) {
-        const shard_pair *p = &x->pairs[k];
-        out->off[p->user - b->r0 + 1]++;
-        out->idx[k] = p->item;
-        out->val[k] = shard_value(shard_target(p->wr, &s->opt, sp), s->norm_min, s->norm_max);
-        out->wr[k] = (float)p->wr;
-        out->ts[k] = p->ts;
+    const shard_split *sx = &s->split[sp];
+    memset(x->off, 0, ((size_t)(b->r1 - b->r0) + 2) * sizeof *x->off);
+    for (int64_t k = 0; k < sx->n; k++) {
+        const shard_pair *p = &sx->pairs[k];
+        x->off[p->user - b->r0 + 1]++;
+        x->idx[k] = p->item;
+        x->val[k] = shard_value(shard_target(p->wr, &s->opt, sp), s->norm_min, s->norm_max);
+        x->wr[k] = (float)p->wr;
+        x->ts[k] = p->ts;
     }
-    finish_offsets(out->off, b);
-cleanup:
-    return rc;
-}
-
-/* CSC slice from this rank's entries, sorted by (item, user). Local. */
-static int csc_slice(const csc_entry *e, int64_t n, const block *b, slice *out)
-{
-    int rc = RP_OK;
-    RP_ALLOC(out->off = calloc((size_t)(b->r1 - b->r0) + 2, sizeof *out->off));
-    RP_ALLOC(out->idx = malloc(((size_t)n + 1) * sizeof *out->idx));
-    RP_ALLOC(out->val = malloc(((size_t)n + 1) * sizeof *out->val));
-    for (int64_t k = 0; k < n; k++) {
-        out->off[e[k].item - b->r0 + 1]++;
-        out->idx[k] = e[k].user;
-        out->val[k] = e[k].value;
-    }
-    finish_offsets(out->off, b);
-cleanup:
-    return rc;
+    finish_offsets(x->off, b);
 }
 
 /* Seconds and bytes of this rank's HDF5 dataset writes (shard_state's h5_secs / h5_bytes). */
@@ -127,120 +150,89 @@ cleanup:
     return rc;
 }
 
-static int write_csr(MPI_Comm comm, hid_t f, const shard_state *s, int sp, int64_t *ucounts)
+static int write_csr(MPI_Comm comm, hid_t f, const shard_state *s, int sp, scratch *x,
+                     int64_t *ucounts)
 {
     int rc = RP_OK;
-    const shard_split *x = &s->split[sp];
-    slice sl = {0};
+    const shard_split *sx = &s->split[sp];
     block b;
     int64_t nnz = 0;
-    RP_CALL(make_block(comm, s->user_cuts, x->n, &b, &nnz));
-    rc = csr_slice(s, sp, &b, &sl);
-    RP_AGREE(comm, rc);
-    for (int64_t j = 0; j < b.r1 - b.r0; j++) ucounts[j] = sl.off[j + 1] - sl.off[j];
+    RP_CALL(make_block(comm, s->user_cuts, sx->n, &b, &nnz));
+    csr_slice(s, sp, &b, x);
+    for (int64_t j = 0; j < b.r1 - b.r0; j++) ucounts[j] = x->off[j + 1] - x->off[j];
     int64_t noff = b.r1 - b.r0 + b.last;
-    RP_CALL(write_part(f, sp, RP_DS_BY_USER_OFFSETS, RP_I64, s->n_users + 1, b.r0, noff, sl.off));
-    RP_CALL(write_part(f, sp, RP_DS_BY_USER_ITEM, RP_I32, nnz, b.base, x->n, sl.idx));
-    RP_CALL(write_part(f, sp, RP_DS_BY_USER_VALUE, RP_F32, nnz, b.base, x->n, sl.val));
-    RP_CALL(write_part(f, sp, RP_DS_BY_USER_WATCH, RP_F32, nnz, b.base, x->n, sl.wr));
-    RP_CALL(write_part(f, sp, RP_DS_BY_USER_TIME, RP_F64, nnz, b.base, x->n, sl.ts));
+    RP_CALL(write_part(f, sp, RP_DS_BY_USER_OFFSETS, RP_I64, s->n_users + 1, b.r0, noff, x->off));
+    RP_CALL(write_part(f, sp, RP_DS_BY_USER_ITEM, RP_I32, nnz, b.base, sx->n, x->idx));
+    RP_CALL(write_part(f, sp, RP_DS_BY_USER_VALUE, RP_F32, nnz, b.base, sx->n, x->val));
+    RP_CALL(write_part(f, sp, RP_DS_BY_USER_WATCH, RP_F32, nnz, b.base, sx->n, x->wr));
+    RP_CALL(write_part(f, sp, RP_DS_BY_USER_TIME, RP_F64, nnz, b.base, sx->n, x->ts));
 cleanup:
-    slice_clear(&sl);
     return rc;
 }
 
-/* (item, user, value) of every pair, grouped by the item's owner. Local. */
-static int pack_by_item_owner(const shard_state *s, int sp, int size, csc_entry **send,
-                              int64_t *sc, int64_t *sd)
+/* (item, user, value) of every pair, grouped by the item's owner; values from the CSR slice
+ * still in x->val. Local. */
+static void pack_by_item_owner(const shard_state *s, int sp, int size, scratch *x, int64_t *sc,
+                               int64_t *sd, int64_t *fill)
 {
-    int rc = RP_OK;
-    const shard_split *x = &s->split[sp];
-    int64_t *fill = NULL;
-    RP_ALLOC(fill = calloc((size_t)size, sizeof *fill));
-    RP_ALLOC(*send = malloc((size_t)(x->n + 1) * sizeof **send));
-    for (int64_t k = 0; k < x->n; k++) sc[rp_part_owner(s->item_cuts, size, x->pairs[k].item)]++;
+    const shard_split *sx = &s->split[sp];
+    for (int64_t k = 0; k < sx->n; k++) sc[x->owner[sx->pairs[k].item]]++;
+    fill[0] = 0;
     for (int p = 1; p < size; p++) fill[p] = fill[p - 1] + sc[p - 1];
-    for (int64_t k = 0; k < x->n; k++) {
-        const shard_pair *p = &x->pairs[k];
-        float v = shard_value(shard_target(p->wr, &s->opt, sp), s->norm_min, s->norm_max);
-        int dest = rp_part_owner(s->item_cuts, size, p->item);
-        (*send)[fill[dest]++] = (csc_entry){p->item, p->user, v};
+    for (int64_t k = 0; k < sx->n; k++) {
+        const shard_pair *p = &sx->pairs[k];
+        x->send[fill[x->owner[p->item]]++] = (csc_entry){p->item, p->user, x->val[k]};
     }
     rp_mpi_byte_layout(size, sizeof(csc_entry), sc, sd);
-cleanup:
-    free(fill);
-    return rc;
 }
 
-/* Stable counting sort of the received entries by item (block [i0, i0 + ni)). Local. */
-static int sort_by_item(const csc_entry *in, int64_t n, int64_t i0, int64_t ni, csc_entry **out)
+/* The CSC slice of block b from the received entries: a stable counting sort by item straight
+ * into x->idx (user) and x->val. Entries leave in user order and user blocks are in rank order,
+ * so they arrive sorted by user and the result is in CSC order (item, user). Local. */
+static void csc_slice(const csc_entry *e, int64_t n, const block *b, scratch *x)
 {
-    int rc = RP_OK;
-    int64_t *fill = NULL;
-    RP_ALLOC(fill = calloc((size_t)ni + 1, sizeof *fill));
-    RP_ALLOC(*out = malloc((size_t)(n + 1) * sizeof **out));
-    for (int64_t k = 0; k < n; k++) fill[in[k].item - i0 + 1]++;
-    for (int64_t j = 0; j < ni; j++) fill[j + 1] += fill[j];
-    for (int64_t k = 0; k < n; k++) (*out)[fill[in[k].item - i0]++] = in[k];
-cleanup:
-    free(fill);
-    return rc;
+    int64_t ni = b->r1 - b->r0, *off = x->off;
+    memset(off, 0, ((size_t)ni + 2) * sizeof *off);
+    for (int64_t k = 0; k < n; k++) off[e[k].item - b->r0 + 1]++;
+    for (int64_t j = 0; j < ni; j++) off[j + 1] += off[j]; /* off[j] = first entry of row j */
+    for (int64_t k = 0; k < n; k++) {
+        int64_t at = off[e[k].item - b->r0]++;
+        x->idx[at] = e[k].user;
+        x->val[at] = e[k].value;
+    }
+    /* off[j] is now the end of row j: shift by one and make it global */
+    memmove(off + 1, off, (size_t)ni * sizeof *off);
+    off[0] = 0;
+    for (int64_t j = 0; j <= ni; j++) off[j] += b->base;
 }
 
-/* Send (item, user, value) to the item owners. Rows leave in user order and user blocks are in
- * rank order, so the received entries are sorted by user; a stable counting sort by item then
- * gives the CSC order (item, user). Collective. Out: *out (sorted), *nout. */
-static int gather_by_item(MPI_Comm comm, const shard_state *s, int sp, csc_entry **out,
-                          int64_t *nout)
+/* Send (item, user, value) to the item owners and write the CSC slices. Collective. */
+static int write_csc(MPI_Comm comm, hid_t f, const shard_state *s, int sp, scratch *x)
 {
     int rc = RP_OK;
-    int rank = 0, size = 1;
-    int64_t *cnt = NULL, *sc, *sd, *rcnt, *rd, total = 0; /* cnt holds the four count arrays */
-    csc_entry *send = NULL, *recv = NULL, *sorted = NULL;
-    RP_MPI(MPI_Comm_rank(comm, &rank));
-    RP_MPI(MPI_Comm_size(comm, &size));
-    cnt = rp_calloc(4 * (size_t)size, sizeof *cnt);
-    RP_AGREE_LOCAL(comm, cnt == NULL);
-    sc = cnt, sd = cnt + size, rcnt = cnt + 2 * size, rd = cnt + 3 * size;
-    rc = pack_by_item_owner(s, sp, size, &send, sc, sd);
-    RP_AGREE(comm, rc);
-    RP_CALL(rp_mpi_alltoallv_bytes(comm, send, sc, sd, (void **)&recv, rcnt, rd, &total));
-    free(send); /* at most two copies of the entries at any time */
-    send = NULL;
-    int64_t n = total / (int64_t)sizeof *recv, i0 = s->item_cuts[rank];
-    rc = sort_by_item(recv, n, i0, s->item_cuts[rank + 1] - i0, &sorted);
-    RP_AGREE(comm, rc);
-    *out = sorted;
-    *nout = n;
-    sorted = NULL;
-cleanup:
-    free(sorted);
-    free(recv);
-    free(send);
-    free(cnt);
-    return rc;
-}
-
-static int write_csc(MPI_Comm comm, hid_t f, const shard_state *s, int sp)
-{
-    int rc = RP_OK;
-    csc_entry *e = NULL;
-    slice sl = {0};
+    int size = 1;
+    int64_t *cnt = NULL, *sc, *sd, *rcnt, *rd, total = 0; /* cnt holds the five count arrays */
+    csc_entry *recv = NULL;
     block b;
     int64_t n = 0, nnz = 0;
-    RP_CALL(gather_by_item(comm, s, sp, &e, &n));
+    RP_MPI(MPI_Comm_size(comm, &size));
+    cnt = rp_calloc(5 * (size_t)size, sizeof *cnt);
+    RP_AGREE_LOCAL(comm, cnt == NULL);
+    sc = cnt, sd = cnt + size, rcnt = cnt + 2 * size, rd = cnt + 3 * size;
+    pack_by_item_owner(s, sp, size, x, sc, sd, cnt + 4 * size);
+    RP_CALL(rp_mpi_alltoallv_bytes(comm, x->send, sc, sd, (void **)&recv, rcnt, rd, &total));
+    n = total / (int64_t)sizeof *recv;
     RP_CALL(make_block(comm, s->item_cuts, n, &b, &nnz));
-    rc = csc_slice(e, n, &b, &sl);
-    free(e);
-    e = NULL;
-    RP_AGREE(comm, rc);
+    csc_slice(recv, n, &b, x);
+    free(recv);
+    recv = NULL;
     int64_t noff = b.r1 - b.r0 + b.last;
-    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_OFFSETS, RP_I64, s->n_items + 1, b.r0, noff, sl.off));
-    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_USER, RP_I32, nnz, b.base, n, sl.idx));
-    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_VALUE, RP_F32, nnz, b.base, n, sl.val));
+    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_OFFSETS, RP_I64, s->n_items + 1, b.r0, noff, x->off));
+    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_USER, RP_I32, nnz, b.base, n, x->idx));
+    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_VALUE, RP_F32, nnz, b.base, n, x->val));
 cleanup:
-    slice_clear(&sl);
-    free(e);
+    free(recv);
+    free(cnt);
     return rc;
 }
 
@@ -323,13 +315,15 @@ static int write_all(const rp_stage *st, hid_t f, shard_state *s)
     MPI_Comm comm = st->comm;
     int64_t nblock = s->user_cuts[st->rank + 1] - s->user_cuts[st->rank];
     int64_t *ucnt[SHARD_NSPLITS] = {NULL, NULL, NULL};
+    scratch x = {0};
+    RP_CALL(scratch_init(comm, st->rank, st->size, s, &x));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_USER_RAW, RP_I64, 1, &s->n_users, s->user_raw));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_ITEM_RAW, RP_I64, 1, &s->n_items, s->item_raw));
     for (int sp = 0; sp < SHARD_NSPLITS; sp++) {
         ucnt[sp] = rp_calloc((size_t)nblock + 1, sizeof *ucnt[sp]);
         RP_AGREE_LOCAL(comm, ucnt[sp] == NULL);
-        RP_CALL(write_csr(comm, f, s, sp, ucnt[sp]));
-        RP_CALL(write_csc(comm, f, s, sp));
+        RP_CALL(write_csr(comm, f, s, sp, &x, ucnt[sp]));
+        RP_CALL(write_csc(comm, f, s, sp, &x));
         RP_CALL(split_attrs(comm, f, s, sp));
     }
     RP_CALL(unseen_attrs(comm, f, s, SHARD_VALID, ucnt[SHARD_TRAIN], ucnt[SHARD_VALID], nblock));
@@ -337,6 +331,7 @@ static int write_all(const rp_stage *st, hid_t f, shard_state *s)
     RP_CALL(root_attrs(f, s));
     RP_CALL(rp_stage_stamp(st, f, RP_SCHEMA_SHARDS, RP_SCHEMA_VERSION, s->inputs));
 cleanup:
+    scratch_clear(&x);
     for (int sp = 0; sp < SHARD_NSPLITS; sp++) free(ucnt[sp]);
     return rc;
 }

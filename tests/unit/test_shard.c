@@ -365,22 +365,34 @@ static int ref_view(const void *pa, const void *pb)
     return (a->wr > b->wr) - (a->wr < b->wr);
 }
 
-/* shard_aggregate (bucket sort by user, radix sort by item, views by insertion or merge) on
- * rows with items up to 70,000 (three radix digits), many repeat views, one pair viewed 100
- * times, duplicates and missing times, against qsort with the reference order followed by the
- * same merge rule (repeat = last, so the order of the views decides the value). */
+/* Reference order of pairs: user, then the by-user order (ref_time_item). */
+static int ref_user_time_item(const void *pa, const void *pb)
+{
+    const shard_pair *a = pa, *b = pb;
+    if (a->user != b->user) return a->user < b->user ? -1 : 1;
+    return ref_time_item(pa, pb);
+}
+
+/* shard_aggregate (bucket sort by user, each user's rows in view order, merged through a table
+ * by item) on rows with items up to 70,000, many repeat views, one pair viewed 100 times,
+ * duplicates and missing times, against qsort with the reference view order followed by the
+ * same merge rule (repeat = last, so the order of the views decides the value), the pairs then
+ * qsorted into the reference by-user order. */
 static void aggregate_matches_reference(void)
 {
     enum { N = 6000 };
     shard_row *r = malloc(N * sizeof *r), *want = malloc(N * sizeof *want);
+    shard_pair *wp = malloc(N * sizeof *wp);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(wp);
     uint64_t st = 7;
     for (int k = 0; k < N; k++) {
         st = st * 6364136223846793005ULL + 1442695040888963407ULL;
         uint64_t x = st >> 16;
         int item = k < 100 ? 777 : (int)(x % 5 == 0 ? x % 70000 : x % 40);
         double ts = x % 11 == 0 ? NAN : (double)((x >> 8) % 6);
+        if (ts == 0.0 && (x >> 40) % 2) ts = -0.0; /* equal to +0 in every order */
         r[k] = row((int)((x >> 20) % 5), item, ts, (double)((x >> 24) % 4) * 0.25, (x >> 28) % 3);
     }
     memcpy(want, r, N * sizeof *r);
@@ -393,7 +405,7 @@ static void aggregate_matches_reference(void)
     CU_ASSERT_EQUAL_FATAL(shard_aggregate(r, N, &o, &p, &np), RP_OK);
     for (int64_t k = 0, e; k < N; k = e, j++) {
         int views = 0, dups = 0;
-        double wr = 0.0;
+        double wr = 0.0, ts = NAN;
         for (e = k; e < N && want[e].user == want[k].user && want[e].item == want[k].item; e++) {
             int dup = e > k && want[e].item == want[e - 1].item && want[e].hash == want[e - 1].hash &&
                       want[e].wr == want[e - 1].wr &&
@@ -401,13 +413,19 @@ static void aggregate_matches_reference(void)
             dups += dup;
             views += !dup;
             if (!dup) wr = want[e].wr;
+            if (!dup && !isnan(want[e].ts)) ts = want[e].ts;
         }
-        bad += j >= np || p[j].user != want[k].user || p[j].item != want[k].item ||
-               p[j].views != views || p[j].dups != dups || p[j].wr != wr;
+        wp[j] = (shard_pair){want[k].user, want[k].item, ts, wr, views, dups};
     }
-    CU_ASSERT_EQUAL(np, j);
+    qsort(wp, (size_t)j, sizeof *wp, ref_user_time_item);
+    CU_ASSERT_EQUAL_FATAL(np, j);
+    for (int64_t k = 0; k < j; k++)
+        bad += p[k].user != wp[k].user || p[k].item != wp[k].item || p[k].views != wp[k].views ||
+               p[k].dups != wp[k].dups || p[k].wr != wp[k].wr ||
+               !(p[k].ts == wp[k].ts || (isnan(p[k].ts) && isnan(wp[k].ts)));
     CU_ASSERT_EQUAL(bad, 0);
     free(p);
+    free(wp);
     free(want);
 }
 
@@ -431,24 +449,24 @@ static void aggregate_views(void)
         int64_t np = 0;
         CU_ASSERT_EQUAL_FATAL(shard_aggregate(r, 7, &o, &p, &np), RP_OK);
         CU_ASSERT_EQUAL_FATAL(np, 3);
-        /* sorted by (user, item): (1,9) (3,2) (3,5) */
-        CU_ASSERT(p[0].user == 1 && p[0].item == 9 && p[1].item == 2 && p[2].item == 5);
+        /* sorted by user, then time (missing last), then item: (1,9) (3,5) (3,2) */
+        CU_ASSERT(p[0].user == 1 && p[0].item == 9 && p[1].item == 5 && p[2].item == 2);
         CU_ASSERT_EQUAL(p[0].views, 2);
         CU_ASSERT_EQUAL(p[0].ts, 7.0);
-        CU_ASSERT(isnan(p[1].ts));
-        CU_ASSERT_EQUAL(p[2].ts, 20.0);
+        CU_ASSERT(isnan(p[2].ts));
+        CU_ASSERT_EQUAL(p[1].ts, 20.0);
         if (mode == 0) {
             CU_ASSERT_EQUAL(p[0].wr, 0.375);
-            CU_ASSERT_EQUAL(p[2].wr, 2.0); /* (2 + 3 + 1) / 3 */
-            CU_ASSERT_EQUAL(p[2].views, 3);
-            CU_ASSERT_EQUAL(p[2].dups, 1);
+            CU_ASSERT_EQUAL(p[1].wr, 2.0); /* (2 + 3 + 1) / 3 */
+            CU_ASSERT_EQUAL(p[1].views, 3);
+            CU_ASSERT_EQUAL(p[1].dups, 1);
         } else if (mode == 1) {
             CU_ASSERT_EQUAL(p[0].wr, 0.25);
-            CU_ASSERT_EQUAL(p[2].wr, 1.0);
+            CU_ASSERT_EQUAL(p[1].wr, 1.0);
         } else {
-            CU_ASSERT_EQUAL(p[2].views, 4);
-            CU_ASSERT_EQUAL(p[2].dups, 0);
-            CU_ASSERT_EQUAL(p[2].wr, 1.75); /* (2 + 3 + 1 + 1) / 4 */
+            CU_ASSERT_EQUAL(p[1].views, 4);
+            CU_ASSERT_EQUAL(p[1].dups, 0);
+            CU_ASSERT_EQUAL(p[1].wr, 1.75); /* (2 + 3 + 1 + 1) / 4 */
         }
         free(p);
     }
