@@ -5,7 +5,10 @@
 # (default /work/data/full), else a synthetic KuaiRec-shaped input (7,176 users x 10,728 videos,
 # 13% of pairs in train, ALS-like d=66 and two-tower-like d=32 dot models).
 # Rates are given per wall second and per CPU second (the machine is shared: CPU seconds are
-# steadier). BENCH_BEFORE=path/to/an/older/rp-recommend runs it too, interleaved, for a
+# steadier; rp-recommend reads them before its ranks' closing agreement, so a rank's MPI wait
+# does not count; binaries before that change counted it). The SGEMM reference is measured
+# again before each model because it moves with the load too (1.2e9-2.9e9 pairs per CPU second
+# seen on the same day). BENCH_BEFORE=path/to/an/older/rp-recommend runs it too, interleaved, for a
 # before/after table from one run.
 # Usage: bench/bench-recommend.sh   (env: BENCH_RUN, BENCH_NPS="1 2", BENCH_K=50, BENCH_DIR,
 #        BENCH_BEFORE, BENCH_NO_HYBRID=1 skips the hybrid models and training a synthetic one)

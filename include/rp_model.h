@@ -80,6 +80,10 @@ int rp_model_dot_raw_block(const rp_model *m, int64_t u0, int64_t nu, float *out
 int rp_model_dot_raw_tile(const rp_model *m, int64_t u0, int64_t nu, int64_t i0, int64_t ni,
                           float *out);
 float rp_model_dot_finish(const rp_model *m, float raw);
+/* rp_model_dot_floats - borrow the float factors the dot kind's GEMMs multiply (the float casts
+ * of U [n_users, d] and V [n_items, d]). Local. Returns RP_OK, RP_ERR_INTERNAL (not the dot
+ * kind). */
+int rp_model_dot_floats(const rp_model *m, const float **Uf, const float **Vf);
 
 /* rp_model_score_pairs - out[p] = normalised prediction in [0, 1] of the dense pair
  * (users[p], items[p]) for p < n (indices in range). Local; a pair's value does not depend on

@@ -254,6 +254,17 @@ cleanup:
     return rc;
 }
 
+int rp_model_dot_floats(const rp_model *m, const float **Uf, const float **Vf)
+{
+    int rc = RP_OK;
+    RP_REQUIRE(m->ops == &dot_ops, RP_ERR_INTERNAL, "model '%s' is not of the dot kind", m->name);
+    const dot_impl *im = m->impl;
+    *Uf = im->Uf;
+    *Vf = im->Vf;
+cleanup:
+    return rc;
+}
+
 float rp_model_dot_finish(const rp_model *m, float raw)
 {
     return (float)finish(m->impl, raw);

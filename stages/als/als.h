@@ -282,6 +282,18 @@ void als_gram_d(int k, int64_t n, const int32_t *lcol, const float *val, double 
 void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
                 const float *table, const float *zero, float *sv, float *c, float *b);
 
+/* als_chol_batch_d / _s - solve up to ALS_BATCH_D (8) / ALS_BATCH_S (16) symmetric positive
+ * definite systems of order n at once (upper triangles c[s], ld; b[s] overwritten with the
+ * solutions) with AVX-512 (only when als_gram_available()): each system's bits do not depend on
+ * the others in the batch. l: n * n * batch scratch, y: n * batch. Local. Returns 0, or -1 when
+ * a real system is not positive definite. */
+#define ALS_BATCH_D 8
+#define ALS_BATCH_S 16
+int als_chol_batch_d(int n, int ld, double *const *c, double *const *b, int nsys, double *l,
+                     double *y);
+int als_chol_batch_s(int n, int ld, float *const *c, float *const *b, int nsys, float *l,
+                     float *y);
+
 /* als_target.c */
 /* als_target_setup - with --target log: read the range (rp_shards_log_range), keep the train
  * pairs rp_log_keep accepts as log(wr) (both sides' blocks), count them, and read the bias

@@ -337,7 +337,10 @@ static int alloc_work(als_state *st)
             if (n > maxn) maxn = n;
         }
     size_t kk = (size_t)st->kmax + 2, es = st->dbl ? sizeof(double) : sizeof(float);
-    size_t bytes = ((size_t)maxn * kk + kk * kk + 3 * kk + 16) * es;
+    /* + the batched Cholesky's (als_kernel.inc): 16 systems' equations, their lower triangles
+     * side by side, zero row, sums, right-hand sides */
+    size_t batch = (size_t)ALS_BATCH_S * (2 * kk * kk + 2 * kk) + 2 * kk;
+    size_t bytes = ((size_t)maxn * kk + kk * kk + 3 * kk + 16 + batch) * es;
     bytes = (bytes + 63) / 64 * 64;
     st->work_rows = maxn;
     RP_ALLOC(st->work = aligned_alloc(64, bytes));

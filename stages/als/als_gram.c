@@ -31,6 +31,11 @@ static inline __attribute__((always_inline, target("avx512f"))) __m512d widen_s(
 #define VSET1(x) _mm512_set1_pd(x)
 #define VFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 #define VADD(a, b) _mm512_add_pd((a), (b))
+#define VMUL(a, b) _mm512_mul_pd((a), (b))
+#define VDIV(a, b) _mm512_div_pd((a), (b))
+#define VSQRT(a) _mm512_sqrt_pd(a)
+#define VFNMA(a, b, c) _mm512_fnmadd_pd((a), (b), (c))
+#define VCMPGT(a, b) _mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ)
 #include "als_gram.inc"
 #undef REAL
 #undef VEC
@@ -44,6 +49,11 @@ static inline __attribute__((always_inline, target("avx512f"))) __m512d widen_s(
 #undef VSET1
 #undef VFMA
 #undef VADD
+#undef VMUL
+#undef VDIV
+#undef VSQRT
+#undef VFNMA
+#undef VCMPGT
 #define REAL float
 #define VEC __m512
 #define MASK __mmask16
@@ -56,6 +66,11 @@ static inline __attribute__((always_inline, target("avx512f"))) __m512d widen_s(
 #define VSET1(x) _mm512_set1_ps(x)
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define VADD(a, b) _mm512_add_ps((a), (b))
+#define VMUL(a, b) _mm512_mul_ps((a), (b))
+#define VDIV(a, b) _mm512_div_ps((a), (b))
+#define VSQRT(a) _mm512_sqrt_ps(a)
+#define VFNMA(a, b, c) _mm512_fnmadd_ps((a), (b), (c))
+#define VCMPGT(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
 #include "als_gram.inc"
 
 static int have = -1; /* -1: not yet decided */
@@ -86,6 +101,18 @@ void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double 
                 const float *table, const float *zero, float *sv, float *c, float *b)
 {
     gram_s(k, n, lcol, val, mu, table, zero, sv, c, b);
+}
+
+int als_chol_batch_d(int n, int ld, double *const *c, double *const *b, int nsys, double *l,
+                     double *y)
+{
+    return chol_batch_d(n, ld, c, b, nsys, l, y);
+}
+
+int als_chol_batch_s(int n, int ld, float *const *c, float *const *b, int nsys, float *l,
+                     float *y)
+{
+    return chol_batch_s(n, ld, c, b, nsys, l, y);
 }
 
 double als_dot_d(int k, const double *x, const double *y) { return dot_d(k, x, y); }

@@ -1,5 +1,6 @@
 /* als_solve.c - rp-als half-sweeps: the factor exchange (alltoallv on the routing tables or an
- * all-gather), per-row normal equations (BLAS-3 SYRK + Cholesky), metrics, objective. */
+ * all-gather), per-row normal equations (AVX-512 or BLAS-3 SYRK) and Cholesky solves (batched with
+ * AVX-512, else LAPACK), metrics, objective. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #define POSV rp_la_dposv_upper
 #define GRAM als_gram_d
 #define DOT als_dot_d
+#define CHOL als_chol_batch_d
+#define BATCH ALS_BATCH_D
 #include "als_kernel.inc"
 #undef REAL
 #undef FN
@@ -22,12 +25,16 @@
 #undef POSV
 #undef GRAM
 #undef DOT
+#undef CHOL
+#undef BATCH
 #define REAL float
 #define FN(name) name##_s
 #define SYRK rp_la_ssyrk_tn
 #define POSV rp_la_sposv_upper
 #define GRAM als_gram_s
 #define DOT als_dot_s
+#define CHOL als_chol_batch_s
+#define BATCH ALS_BATCH_S
 #include "als_kernel.inc"
 #undef REAL
 #undef FN
@@ -35,6 +42,8 @@
 #undef POSV
 #undef GRAM
 #undef DOT
+#undef CHOL
+#undef BATCH
 
 int als_exchange(als_state *st, int s)
 {

@@ -37,12 +37,12 @@ int rec_better(float a, int32_t ia, float b, int32_t ib);
 void rec_topk(const float *scores, int64_t n, const uint32_t *mark, uint32_t stamp, int k,
               int32_t *heap, int32_t *idx, float *val);
 
-/* One candidate of the fused top-K: its rank (rec_better as one integer: larger is
- * better), score, sort key (sign * raw product) and dense item index. */
+/* One candidate of the fused top-K: its rank (rec_better as one integer: larger is better; the
+ * low 32 bits are the complemented dense item index), score and sort key (sign * raw product).
+ * 16 bytes: the candidate buffers of a user block share the L2 cache with the tile. */
 typedef struct rec_entry {
     uint64_t rank;
     float score, key;
-    int32_t item;
 } rec_entry;
 
 /* Fused scoring of dot-form models whose score is monotone in the float product
@@ -63,6 +63,9 @@ typedef struct rec_topk_run {
  * tiling needs the candidate buffers of a whole user block (RP_MODEL_USER_BLOCK of them). */
 #define REC_TILE_BYTES (512 * 1024)
 #define REC_HEAP_BYTES (8 * 1024 * 1024)
+/* Bytes per candidate in that test: the entry's size when the test was set (24), kept so that
+ * the same K are tiled as before, with the same GEMM shapes and bits. */
+#define REC_HEAP_ENTRY_BYTES 24
 #define REC_SMALL_GEMM_MN 1200
 
 /* rec_topk_begin - start a user's run over ent (REC_RUN_CAP(k) entries of scratch). Local. */
@@ -73,6 +76,11 @@ void rec_topk_begin(rec_topk_run *t, rec_entry *ent, int k);
  * whose bit is set in excl (bit i of excl[i / 16]; NULL: none). Local, deterministic. */
 void rec_topk_feed(rec_topk_run *t, float *raw, int64_t i0, int64_t n, const uint16_t *excl,
                    const rp_model *m, int sign, int k);
+
+/* rec_topk_simd - the vector width of rec_topk_feed's scan: want 0 (SSE2), 1 (AVX2), 2
+ * (AVX-512), capped by what the CPU has; -1: the widest it has (the default). Every width gives
+ * the same result (tests run each). Returns the level now in use. Not thread-safe. */
+int rec_topk_simd(int want);
 
 /* rec_topk_end - the k best fed items in rank order: idx[k] dense item indices (-1 past the
  * candidates), val[k] finished scores (NaN there). Empties the run. Local. */
@@ -91,32 +99,31 @@ int64_t rec_tile_width(int64_t nu, int64_t n_items, int k);
  * (highest product with the mean user), scored for a whole user block by one small GEMM, give
  * each user a lower bound on its K-th best score before its first tile. */
 typedef struct rec_probe {
-    int64_t n, d;   /* probe items (0: none), model width */
-    int32_t *items; /* [n] dense item indices */
-    float *Vp;      /* [n, d] their float factors */
-    double *vnorm;  /* [n] Euclidean norms of those */
-    float *Uf;      /* [n_users, d] float user factors (the model's casts) */
-    double *unorm;  /* [n_users] */
-    float *raw;     /* [RP_MODEL_USER_BLOCK, n] products of the current block */
-    float *tmp;     /* [n] scratch */
+    int64_t n, d;    /* probe items (0: none), model width */
+    int32_t *items;  /* [n] dense item indices */
+    float *Vp;       /* [n, d] their float factors */
+    double *vnorm;   /* [n] Euclidean norms of those */
+    const float *Uf; /* [n_users, d] the model's float user factors, borrowed */
+    uint32_t *key;   /* [n rounded up to 16] scratch */
 } rec_probe;
 
 /* rec_probe_create - probes of a monotone dot-form model for top-k (p->n = 0, no probes, for
- * other models or when k + 128 exceeds a quarter of the items). Local, deterministic.
- * Returns RP_OK, RP_ERR_NOMEM. */
+ * other models or when k + 128 exceeds a quarter of the items). Borrows the model's factors: m
+ * must outlive p. Local, deterministic. Returns RP_OK, RP_ERR_NOMEM. */
 int rec_probe_create(const rp_model *m, int k, rec_probe *p);
 void rec_probe_clear(rec_probe *p);
 
-/* rec_probe_block - the probes' products for users u0 .. u0+nu-1 (nu <= RP_MODEL_USER_BLOCK).
- * Local. */
-int rec_probe_block(rec_probe *p, int64_t u0, int64_t nu);
+/* rec_probe_block - the probes' products for users u0 .. u0+nu-1 (nu <= RP_MODEL_USER_BLOCK):
+ * raw[r * p->n + x] (caller's nu * p->n floats). Local. */
+int rec_probe_block(const rec_probe *p, int64_t u0, int64_t nu, float *raw);
 
-/* rec_probe_cut - for user u (row of the last rec_probe_block): a key below which no item can
- * enter the user's top k (its score is below that of k non-excluded probe items, with a
- * margin for the rounding of another GEMM shape), or NaN when there is no such bound; a valid
- * initial rec_topk_run kthr. excl: the user's exclusion bits or NULL. Local. */
-float rec_probe_cut(rec_probe *p, int64_t row, int64_t u, const uint16_t *excl, const rp_model *m,
-                    int sign, int k);
+/* rec_probe_cut - for user u, whose probe products are raw[0..p->n) (its row of
+ * rec_probe_block): a key below which no item can enter the user's top k (its score is below
+ * that of k non-excluded probe items, with a margin for the rounding of another GEMM shape), or
+ * NaN when there is no such bound; a valid initial rec_topk_run kthr. excl: the user's exclusion
+ * bits or NULL. Local. */
+float rec_probe_cut(rec_probe *p, const float *raw, int64_t u, const uint16_t *excl,
+                    const rp_model *m, int sign, int k);
 
 /* rec_select_users - dense indices (sorted, unique) of the users to recommend for: every user
  * when spec is NULL, else the raw ids "1,2,3" or "@file" (ids separated by commas, spaces or

@@ -16,9 +16,9 @@
 #include "rp_h5.h"
 #include "rp_inputs.h"
 #include "rp_log.h"
+#include "rp_mem.h"
 #include "rp_model_hybrid.h"
 #include "rp_mpi.h"
-#include "rp_part.h"
 #include "rp_schema.h"
 #include "rp_shards.h"
 
@@ -93,30 +93,48 @@ static void ctx_clear(rec_ctx *c)
     rp_model_destroy(&c->m);
 }
 
-/* Assign whole aligned user blocks to ranks: my slice of sel covers blocks [b0, b1). */
+/* The end e of the aligned user block whose first selected user is sel[s]: sel[s .. e) are in
+ * it; *span: the users its GEMM spans. */
+static int64_t block_end(const rec_ctx *c, int64_t s, int64_t *span)
+{
+    int64_t b = c->sel[s] / RP_MODEL_USER_BLOCK, e = s;
+    while (e < c->n_sel && c->sel[e] / RP_MODEL_USER_BLOCK == b) e++;
+    *span = c->sel[e - 1] - c->sel[s] + 1;
+    return e;
+}
+
+/* The block boundary (a count of blocks) for rank p: the one whose preceding work (spanned
+ * users) is nearest to p / size of the total, the lower one on a tie. */
+static int64_t block_cut(const rec_ctx *c, int p)
+{
+    int64_t span, j = 0, best = 0;
+    double total = 0.0, work = 0.0;
+    for (int64_t s = 0; s < c->n_sel;) {
+        s = block_end(c, s, &span);
+        total += (double)span;
+    }
+    double target = total * p / c->size, best_gap = target;
+    for (int64_t s = 0; s < c->n_sel; j++) {
+        s = block_end(c, s, &span);
+        work += (double)span;
+        if (fabs(work - target) < best_gap) best_gap = fabs(work - target), best = j + 1;
+    }
+    return best;
+}
+
+/* Assign whole aligned user blocks to ranks, contiguous and balanced by the users their GEMMs
+ * span (KuaiRec's 7,176 users: 28 full blocks and one of 8, split 14 + 14 at np 2 instead of
+ * 15 + 14 by block count): my slice of sel covers blocks [b0, b1). */
 static void my_slice(rec_ctx *c)
 {
-    int64_t nb = 0, last = -1;
-    for (int64_t s = 0; s < c->n_sel; s++) {
-        int64_t b = c->sel[s] / RP_MODEL_USER_BLOCK;
-        if (b != last) nb++;
-        last = b;
+    int64_t b0 = block_cut(c, c->rank), b1 = block_cut(c, c->rank + 1), span, j = 0;
+    c->s0 = c->s1 = 0;
+    for (int64_t s = 0; s < c->n_sel; j++) {
+        int64_t e = block_end(c, s, &span);
+        if (j == b0) c->s0 = c->s1 = s;
+        if (j >= b0 && j < b1) c->s1 = e;
+        s = e;
     }
-    int64_t b0, cnt;
-    rp_part_even(nb, c->size, c->rank, &b0, &cnt);
-    int64_t bi = -1;
-    c->s0 = c->s1 = -1;
-    last = -1;
-    for (int64_t s = 0; s < c->n_sel; s++) {
-        int64_t b = c->sel[s] / RP_MODEL_USER_BLOCK;
-        if (b != last) bi++;
-        last = b;
-        if (bi >= b0 && bi < b0 + cnt) {
-            if (c->s0 < 0) c->s0 = s;
-            c->s1 = s + 1;
-        }
-    }
-    if (c->s0 < 0) c->s0 = c->s1 = 0;
 }
 
 static int read_ids(rec_ctx *c, hid_t f, const char *path)
@@ -216,15 +234,17 @@ static int scratch_alloc(const rec_ctx *c, int k, int fused, rec_scratch *w)
     int rc = RP_OK;
     size_t nb = RP_MODEL_USER_BLOCK;
     w->excl_words = (c->n_items + 15) / 16;
-    RP_ALLOC(w->buf = malloc(nb * (size_t)c->n_items * sizeof *w->buf));
+    /* The large buffers on huge pages: a first touch of each 4 KB page costs more than scoring
+     * a user (rp_mem.h), and every rank pays for its own scratch. */
+    RP_ALLOC(w->buf = rp_mem_big(nb * (size_t)c->n_items * sizeof *w->buf));
     RP_ALLOC(w->idx = malloc((size_t)k * sizeof *w->idx));
     if (fused) {
         /* One buffer per user of a block when tiled (rec_tile_width's test), else one. */
         size_t cap = (size_t)REC_RUN_CAP(k);
-        size_t nh = (double)nb * (double)cap * sizeof(rec_entry) <= REC_HEAP_BYTES ? nb : 1;
-        RP_ALLOC(w->eheap = malloc(nh * cap * sizeof *w->eheap));
+        size_t nh = (double)nb * (double)cap * REC_HEAP_ENTRY_BYTES <= REC_HEAP_BYTES ? nb : 1;
+        RP_ALLOC(w->eheap = rp_mem_big(nh * cap * sizeof *w->eheap));
         RP_ALLOC(w->run = malloc(nb * sizeof *w->run));
-        RP_ALLOC(w->excl = malloc(nb * (size_t)w->excl_words * sizeof *w->excl));
+        RP_ALLOC(w->excl = rp_mem_big(nb * (size_t)w->excl_words * sizeof *w->excl));
         RP_ALLOC(w->cut = malloc(nb * sizeof *w->cut));
         RP_CALL(rec_probe_create(c->m, k, &w->probe));
     } else {
@@ -281,12 +301,14 @@ static int block_fused(const rec_ctx *c, const rec_opts *o, int sign, int64_t s,
         rec_excl_set(w->excl + (u - u0) * nwords, c->train_items + (c->off[u] - c->train_base),
                      c->off[u + 1] - c->off[u]);
     }
-    RP_CALL(rec_probe_block(&w->probe, u0, nu));
+    /* The probes' products go to the tile buffer: the cuts are taken before the first tile. */
+    RP_CALL(rec_probe_block(&w->probe, u0, nu, w->buf));
     for (int64_t x = s; x < e; x++) {
         int64_t row = c->sel[x] - u0;
+        const uint16_t *ex = w->excl + row * nwords;
         w->cut[x - s] = w->probe.n == 0 ? NAN
-                                        : rec_probe_cut(&w->probe, row, c->sel[x],
-                                                        w->excl + row * nwords, c->m, sign, k);
+                                        : rec_probe_cut(&w->probe, w->buf + row * w->probe.n,
+                                                        c->sel[x], ex, c->m, sign, k);
         if (!tiled) continue;
         rec_topk_begin(&w->run[x - s], w->eheap + (x - s) * REC_RUN_CAP(k), k);
         w->run[x - s].kthr = w->cut[x - s];
@@ -323,16 +345,15 @@ static int score_slice(rec_ctx *c, const rec_opts *o, rec_result *r, double *pai
     r->n_local = n;
     RP_CALL(scratch_alloc(c, k, sign != 0, &w));
     RP_ALLOC(r->user_raw = malloc((size_t)(n > 0 ? n : 1) * sizeof *r->user_raw));
-    RP_ALLOC(r->items = malloc((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->items));
-    RP_ALLOC(r->scores = malloc((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->scores));
+    RP_ALLOC(r->items = rp_mem_big((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->items));
+    RP_ALLOC(r->scores = rp_mem_big((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->scores));
     rp_progress pg;
     rp_progress_begin(&pg, "top-k", n, "users"); /* rank 0's slice */
     for (int64_t s = c->s0; s < c->s1;) {
-        int64_t b = c->sel[s] / RP_MODEL_USER_BLOCK, e = s;
-        while (e < c->s1 && c->sel[e] / RP_MODEL_USER_BLOCK == b) e++;
+        int64_t span, e = block_end(c, s, &span);
         if (sign != 0) RP_CALL(block_fused(c, o, sign, s, e, &w, r));
         else RP_CALL(block_finished(c, o, s, e, &w, r));
-        *pairs += (double)(c->sel[e - 1] - c->sel[s] + 1) * (double)c->n_items;
+        *pairs += (double)span * (double)c->n_items;
         s = e;
         rp_progress_update(&pg, s - c->s0);
     }
@@ -449,13 +470,14 @@ int rec_run(const rp_stage *stg, const rec_opts *o, int64_t *n_users_out, double
     t0 = MPI_Wtime();
     double cpu = cpu_seconds();
     rc = score_slice(&c, o, &r, &pairs);
+    /* CPU seconds too: on a shared machine the wall time mostly measures the neighbours. Taken
+     * before the agreement, whose wait (Open MPI polls) would count as scoring. */
+    cpu = cpu_seconds() - cpu;
     RP_AGREE(c.comm, rc);
     double secs = rp_wtime_max(c.comm, t0);
-    /* CPU seconds too: on a shared machine the wall time mostly measures the neighbours. */
-    cpu = cpu_seconds() - cpu;
     RP_CALL(rp_mpi_max_f64(c.comm, &cpu, 1));
     RP_CALL(rp_mpi_sum_f64(c.comm, &pairs, 1));
-    rp_log_info("scored %.0f pairs in %.2f s (%.3g pairs/s; %.2f cpu s per rank, %.3g pairs per "
+    rp_log_info("scored %.0f pairs in %.3f s (%.3g pairs/s; %.3f cpu s per rank, %.3g pairs per "
                 "cpu s per rank)", pairs, secs, secs > 0 ? pairs / secs : 0.0, cpu,
                 cpu > 0 ? pairs / c.size / cpu : 0.0);
     r.n_global = r.n_local;

@@ -8,6 +8,10 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define REC_X86_DISPATCH 1
+#endif
 
 #include "recommend.h"
 
@@ -212,8 +216,76 @@ static void compact(rec_topk_run *t, int k)
 static void offer(rec_topk_run *t, float key, int32_t item, const rp_model *m, int sign, int k)
 {
     float sc = rp_model_dot_finish(m, sign < 0 ? -key : key);
-    t->ent[t->n++] = (rec_entry){rank_key(sc, item), sc, key, item};
+    t->ent[t->n++] = (rec_entry){rank_key(sc, item), sc, key};
     if (t->n == t->cap) compact(t, k);
+}
+
+/* The first full block of 16 keys in raw[x .. nfull) (x, nfull multiples of 16 from raw) with a
+ * key above thr or NaN, else nfull: the scan every product goes through, so it runs on the
+ * widest vectors the CPU has (the build targets baseline x86-64; comparisons are exact, so
+ * every width gives the same answer). */
+typedef int64_t (*skip_fn)(const float *raw, int64_t x, int64_t nfull, float thr);
+
+static int64_t skip_sse(const float *raw, int64_t x, int64_t nfull, float thr)
+{
+    for (; x < nfull; x += 16)
+        if (any_above16(raw + x, thr)) return x;
+    return nfull;
+}
+
+#ifdef REC_X86_DISPATCH
+__attribute__((target("avx2"))) static int64_t skip_avx2(const float *raw, int64_t x,
+                                                         int64_t nfull, float thr)
+{
+    __m256 t = _mm256_set1_ps(thr);
+    for (; x < nfull; x += 16) {
+        __m256 a = _mm256_cmp_ps(_mm256_loadu_ps(raw + x), t, _CMP_NLE_UQ);
+        __m256 b = _mm256_cmp_ps(_mm256_loadu_ps(raw + x + 8), t, _CMP_NLE_UQ);
+        if (_mm256_movemask_ps(_mm256_or_ps(a, b)) != 0) return x;
+    }
+    return nfull;
+}
+
+__attribute__((target("avx512f"))) static int64_t skip_avx512(const float *raw, int64_t x,
+                                                              int64_t nfull, float thr)
+{
+    __m512 t = _mm512_set1_ps(thr);
+    /* 64 keys per test while nothing passes (the usual case past the first tiles). */
+    for (; x + 64 <= nfull; x += 64) {
+        __mmask16 a = _mm512_cmp_ps_mask(_mm512_loadu_ps(raw + x), t, _CMP_NLE_UQ);
+        __mmask16 b = _mm512_cmp_ps_mask(_mm512_loadu_ps(raw + x + 16), t, _CMP_NLE_UQ);
+        __mmask16 c = _mm512_cmp_ps_mask(_mm512_loadu_ps(raw + x + 32), t, _CMP_NLE_UQ);
+        __mmask16 d = _mm512_cmp_ps_mask(_mm512_loadu_ps(raw + x + 48), t, _CMP_NLE_UQ);
+        if ((a | b | c | d) != 0) break;
+    }
+    for (; x < nfull; x += 16)
+        if (_mm512_cmp_ps_mask(_mm512_loadu_ps(raw + x), t, _CMP_NLE_UQ) != 0) return x;
+    return nfull;
+}
+#endif
+
+/* Widest scan in use: 0 SSE2, 1 AVX2, 2 AVX-512; -1 until first chosen. */
+static int simd_level = -1;
+
+int rec_topk_simd(int want)
+{
+    int have = 0;
+#ifdef REC_X86_DISPATCH
+    __builtin_cpu_init();
+    have = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
+    simd_level = want < 0 || want > have ? have : want;
+    return simd_level;
+}
+
+static skip_fn pick_skip(void)
+{
+    if (simd_level < 0) rec_topk_simd(-1);
+#ifdef REC_X86_DISPATCH
+    if (simd_level == 2) return skip_avx512;
+    if (simd_level == 1) return skip_avx2;
+#endif
+    return skip_sse;
 }
 
 void rec_topk_feed(rec_topk_run *t, float *raw, int64_t i0, int64_t n, const uint16_t *excl,
@@ -224,9 +296,16 @@ void rec_topk_feed(rec_topk_run *t, float *raw, int64_t i0, int64_t n, const uin
     if (sign < 0)
         for (int64_t x = 0; x < n; x++) raw[x] = -raw[x];
     if (k <= 0) return;
+    skip_fn skip = pick_skip();
+    int64_t nfull = n / 16 * 16;
+    /* The user's exclusion words of this tile left the cache while the other users of the
+     * block were scanned: fetch them during the scan rather than at the first candidate. */
+    if (excl != NULL)
+        for (int64_t w = i0 >> 4; w <= (i0 + n - 1) >> 4; w += 32) __builtin_prefetch(excl + w);
     for (int64_t x = 0; x < n; x += 16) {
+        if (x < nfull) x = skip(raw, x, nfull, t->kthr);
+        if (x >= n) break;
         int len = n - x < 16 ? (int)(n - x) : 16;
-        if (len == 16 && !any_above16(raw + x, t->kthr)) continue;
         uint32_t ex = excl != NULL ? excl[(i0 + x) >> 4] : 0u; /* i0 is a multiple of 16 */
         uint32_t bits = above_mask(raw + x, len, t->kthr) & ~ex;
         while (bits != 0) {
@@ -243,7 +322,7 @@ void rec_topk_end(rec_topk_run *t, int k, int32_t *idx, float *val)
     compact(t, k);
     sort_best_first(t->ent, t->n);
     for (int r = 0; r < k; r++) {
-        idx[r] = r < t->n ? t->ent[r].item : -1;
+        idx[r] = r < t->n ? (int32_t)~(uint32_t)t->ent[r].rank : -1;
         val[r] = r < t->n ? t->ent[r].score : NAN;
     }
     t->n = 0;
@@ -253,7 +332,7 @@ int64_t rec_tile_width(int64_t nu, int64_t n_items, int k)
 {
     /* The candidate buffers of a whole user block must stay small (K up to 100,000 is allowed);
      * rp-recommend allocates one per block user under the same test. */
-    if ((double)RP_MODEL_USER_BLOCK * REC_RUN_CAP(k) * sizeof(rec_entry) > REC_HEAP_BYTES ||
+    if ((double)RP_MODEL_USER_BLOCK * REC_RUN_CAP(k) * REC_HEAP_ENTRY_BYTES > REC_HEAP_BYTES ||
         nu <= 0)
         return n_items;
     int64_t w = REC_TILE_BYTES / ((int64_t)sizeof(float) * nu) / 16 * 16;

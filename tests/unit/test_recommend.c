@@ -154,12 +154,18 @@ static int fused_vs_reference(double scale, double shift, int with_nan, int *che
 
 static void fused_topk_matches_reference(void)
 {
-    int checked = 0;
-    CU_ASSERT_EQUAL(fused_vs_reference(0.4, 0.5, 0, &checked), 0);  /* clamps at 0 and 1 */
-    CU_ASSERT_EQUAL(fused_vs_reference(-0.3, 0.5, 0, &checked), 0); /* decreasing in the product */
-    CU_ASSERT_EQUAL(fused_vs_reference(0.05, 0.5, 1, &checked), 0); /* a NaN item, no clamp */
-    CU_ASSERT_EQUAL(fused_vs_reference(0.0, 0.25, 0, &checked), 0); /* every score equal */
-    CU_ASSERT_EQUAL(checked, 4 * 37 * 5);
+    /* Every vector width of the scan this CPU has (SSE2 always) gives the same result. */
+    int top = rec_topk_simd(-1);
+    for (int level = 0; level <= top; level++) {
+        int checked = 0;
+        CU_ASSERT_EQUAL(rec_topk_simd(level), level);
+        CU_ASSERT_EQUAL(fused_vs_reference(0.4, 0.5, 0, &checked), 0);  /* clamps at 0 and 1 */
+        CU_ASSERT_EQUAL(fused_vs_reference(-0.3, 0.5, 0, &checked), 0); /* decreasing */
+        CU_ASSERT_EQUAL(fused_vs_reference(0.05, 0.5, 1, &checked), 0); /* a NaN, no clamp */
+        CU_ASSERT_EQUAL(fused_vs_reference(0.0, 0.25, 0, &checked), 0); /* every score equal */
+        CU_ASSERT_EQUAL(checked, 4 * 37 * 5);
+    }
+    CU_ASSERT_EQUAL(rec_topk_simd(-1), top);
     /* The sigmoid is not known monotone to the last bit: no shortcut. */
     double U[2] = {1, 2}, V[2] = {3, 4};
     rp_model *m = NULL;
@@ -234,6 +240,7 @@ static int probe_vs_reference(double scale, double shift, int k, int *cuts)
     enum { NU = 300, NI = 1600, D = 10 };
     double *U = malloc(sizeof(double) * NU * D), *V = malloc(sizeof(double) * NI * D);
     float *fin = malloc(sizeof(float) * NU * NI), *raw = malloc(sizeof(float) * NU * NI);
+    float *praw = malloc(sizeof(float) * RP_MODEL_USER_BLOCK * (k + 128));
     uint16_t *excl = calloc((size_t)NU * ((NI + 15) / 16), sizeof *excl);
     uint32_t *mark = calloc((size_t)NU * NI, sizeof *mark);
     rec_entry *ent = malloc(sizeof(rec_entry) * (size_t)REC_RUN_CAP(k));
@@ -255,7 +262,7 @@ static int probe_vs_reference(double scale, double shift, int k, int *cuts)
         int64_t nu = NU - u0 < RP_MODEL_USER_BLOCK ? NU - u0 : RP_MODEL_USER_BLOCK;
         int64_t tw = 16 * (1 + u0 % 7 + k % 5);
         if (rp_model_dot_raw_block(m, u0, nu, raw) != RP_OK ||
-            rec_probe_block(&pr, u0, nu) != RP_OK)
+            rec_probe_block(&pr, u0, nu, praw) != RP_OK)
             bad = -1;
         /* The reference finishes the very products the run is fed (rec_topk_feed turns them
          * into keys in place): a whole-block GEMM may round otherwise (tiles_match_whole_gemm). */
@@ -271,7 +278,7 @@ static int probe_vs_reference(double scale, double shift, int k, int *cuts)
                 }
             rec_topk_run run;
             rec_topk_begin(&run, ent, k);
-            run.kthr = rec_probe_cut(&pr, r, u, ex, m, sign, k);
+            run.kthr = rec_probe_cut(&pr, praw + r * pr.n, u, ex, m, sign, k);
             *cuts += !isnan(run.kthr);
             for (int64_t i0 = 0; i0 < NI; i0 += tw)
                 rec_topk_feed(&run, raw + r * NI + i0, i0, NI - i0 < tw ? NI - i0 : tw, ex, m, sign,
@@ -288,6 +295,7 @@ static int probe_vs_reference(double scale, double shift, int k, int *cuts)
     free(V);
     free(fin);
     free(raw);
+    free(praw);
     free(excl);
     free(mark);
     free(ent);

@@ -1,4 +1,4 @@
-/* test_rp_lib.c - unit tests of the small shared modules: rng, part, args, sha256. */
+/* test_rp_lib.c - unit tests of the small shared modules: rng, part, args, sha256, mem. */
 #include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include "rp_args.h"
 #include "rp_csv.h"
 #include "rp_log.h"
+#include "rp_mem.h"
 #include "rp_err.h"
 #include "rp_part.h"
 #include "rp_rng.h"
@@ -215,10 +216,29 @@ static void args_parse_kinds(void)
     CU_ASSERT_EQUAL(rp_args_parse(2, bad4, &cmd, args, 4), RP_ERR_USAGE);
 }
 
+/* rp_mem_big: small blocks are plain, large ones 2 MB aligned; both hold what is written. */
+static void mem_big_blocks(void)
+{
+    size_t sizes[4] = {0, 100, RP_MEM_BIG_MIN, 5 * 1024 * 1024 + 3};
+    for (int x = 0; x < 4; x++) {
+        unsigned char *p = rp_mem_big(sizes[x]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        if (sizes[x] >= RP_MEM_BIG_MIN) CU_ASSERT_EQUAL((uintptr_t)p % (2u << 20), 0);
+        for (size_t b = 0; b < sizes[x]; b += 4096) p[b] = (unsigned char)b;
+        if (sizes[x] > 0) p[sizes[x] - 1] = 7;
+        int ok = 1;
+        for (size_t b = 0; b + 1 < sizes[x]; b += 4096) ok &= p[b] == (unsigned char)b;
+        CU_ASSERT(ok);
+        free(p);
+    }
+    CU_ASSERT_PTR_NULL(rp_mem_big((size_t)-1));
+}
+
 int test_rp_lib_register(void)
 {
     RP_ADD_SUITE("rp_lib", RP_T(rng_is_keyed), RP_T(rng_moments), RP_T(part_even_covers),
                  RP_T(part_weighted_balances), RP_T(sha256_known_vectors), RP_T(hash_file_digests),
-                 RP_T(args_parse_kinds), RP_T(parse_i64_float_written), RP_T(progress_line_format));
+                 RP_T(args_parse_kinds), RP_T(parse_i64_float_written), RP_T(progress_line_format),
+                 RP_T(mem_big_blocks));
     return 0;
 }
