@@ -160,5 +160,9 @@ int seqrec_fallback(MPI_Comm comm, const sr_opts *o, const sr_data *d, const sr_
                     sr_scores *sc);
 int seqrec_write_output(const rp_stage *st, const sr_opts *o, const sr_data *d,
                         const sr_train *tr, const sr_scores *sc);
+/* seqrec_fix_add - acc[q] += x[q] in rp_fixed.h's fixed point (units of 2^-40), q < n: rounded
+ * to nearest (not truncated as rp_fix_of), clamped to +-2^51 units (|x| <= 2048), NaN -> 0.
+ * Pure; the same integer for an entry wherever it sits in x. */
+void seqrec_fix_add(int64_t *acc, const float *x, int64_t n);
 
 #endif

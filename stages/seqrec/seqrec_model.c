@@ -161,8 +161,7 @@ void seqrec_item_vector(const sr_model *m, int32_t i, float *v)
 /* Record a touched sparse span [off, off + len) of the gradient (once per reset). */
 static void touch(sr_grad *g, int64_t off, int32_t len)
 {
-    if (g->mark[off]) return;
-    g->mark[off] = 1;
+    if (seqrec_bit_set(g->mark, off)) return;
     g->span_off[g->nspans] = off;
     g->span_len[g->nspans++] = len;
 }
@@ -630,7 +629,7 @@ int seqrec_grad_init(sr_grad *g, const sr_model *m, int64_t cap_rows)
     memset(g, 0, sizeof *g);
     g->cap_spans = cap_rows * per_row + 16;
     RP_ALLOC(g->g = calloc((size_t)m->l.n, sizeof *g->g));
-    RP_ALLOC(g->mark = calloc((size_t)m->l.n, 1));
+    RP_ALLOC(g->mark = calloc((size_t)SR_BITS_WORDS(m->l.n), sizeof *g->mark));
     RP_ALLOC(g->span_off = malloc((size_t)g->cap_spans * sizeof *g->span_off));
     RP_ALLOC(g->span_len = malloc((size_t)g->cap_spans * sizeof *g->span_len));
 cleanup:
@@ -650,7 +649,7 @@ void seqrec_grad_reset(sr_grad *g, const sr_model *m)
 {
     for (int64_t s = 0; s < g->nspans; s++) {
         memset(g->g + g->span_off[s], 0, (size_t)g->span_len[s] * sizeof(float));
-        g->mark[g->span_off[s]] = 0;
+        seqrec_bit_clear(g->mark, g->span_off[s]);
     }
     g->nspans = 0;
     memset(g->g + m->l.dense0, 0, (size_t)(m->l.n - m->l.dense0) * sizeof(float));

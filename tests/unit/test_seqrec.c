@@ -439,10 +439,37 @@ static void attention_kernels(void)
         }
 }
 
+/* seqrec_fix_add: every entry (any position, so vector lanes and the scalar tail) gets
+ * llrint(x 2^40) clamped to +-2^51, NaN 0; the sums are exact integers. */
+static void fixed_point_add(void)
+{
+    enum { N = 4099 };
+    static float x[N];
+    static int64_t acc[N], want[N];
+    for (int k = 0; k < N; k++) {
+        double u = rp_rng_uniform(3, 1, (uint64_t)k), e = ldexp(1.0, (int)(k % 70) - 50);
+        x[k] = (float)((2.0 * u - 1.0) * e);
+        acc[k] = want[k] = (int64_t)k * 1000003 - 77;
+    }
+    x[5] = NAN, x[6] = INFINITY, x[7] = -INFINITY, x[8] = 3000.0f, x[9] = -0.0f;
+    x[N - 1] = 1.5f * 0x1p-40f; /* a tie: to even (2 units) */
+    for (int k = 0; k < N; k++) {
+        double v = (double)x[k] * 0x1p40;
+        v = isnan(v) ? 0.0 : fmax(-0x1p51, fmin(0x1p51, v));
+        want[k] += llrint(v);
+    }
+    seqrec_fix_add(acc, x, N);
+    int same = 1;
+    for (int k = 0; k < N; k++) same &= acc[k] == want[k];
+    CU_ASSERT(same);
+    CU_ASSERT_EQUAL(acc[N - 1] - ((int64_t)(N - 1) * 1000003 - 77), 2);
+    CU_ASSERT_EQUAL(acc[8] - (8 * 1000003 - 77), (int64_t)1 << 51);
+}
+
 int test_seqrec_register(void)
 {
     RP_ADD_SUITE("seqrec", RP_T(gradcheck_one_head_dropout), RP_T(gradcheck_two_heads_no_dropout),
                  RP_T(gradcheck_four_heads_dropout), RP_T(causal_mask), RP_T(dropout_masks),
-                 RP_T(head_dot_form), RP_T(log_target_pieces), RP_T(exp_nonpos_accuracy), RP_T(attention_kernels));
+                 RP_T(head_dot_form), RP_T(log_target_pieces), RP_T(exp_nonpos_accuracy), RP_T(attention_kernels), RP_T(fixed_point_add));
     return 0;
 }
