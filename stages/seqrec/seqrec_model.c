@@ -308,18 +308,27 @@ static void attention_back(const sr_model *m, const sr_batch *b, const float *qk
     }
 }
 
-/* Input embeddings: content vector of the viewed item + position + observed bucket. */
-static void embed(const sr_model *m, const sr_batch *b, float *x)
+/* Does row r's target come back as the next row's input (same window)? Then its content
+ * vector is the one the embedding computed, and their gradients go to the tables once. */
+static int target_is_next(const sr_batch *b, int w, int t)
+{
+    int64_t r = b->start[w] + t;
+    return t + 1 < b->len[w] && b->target[r] == b->item[r + 1];
+}
+
+/* Input embeddings: content vector of the viewed item (kept in cv) + position + observed
+ * bucket. */
+static void embed(const sr_model *m, const sr_batch *b, float *cv, float *x)
 {
     int d = m->c.d;
     for (int w = 0; w < b->nwin; w++)
         for (int t = 0; t < b->len[w]; t++) {
             int64_t r = b->start[w] + t;
-            float *xr = x + r * d;
+            float *xr = x + r * d, *cr = cv + r * d;
             const float *pe = m->w + m->l.pos + (int64_t)t * d;
             const float *be = m->w + m->l.bucket + (int64_t)b->bucket[r] * d;
-            seqrec_item_vector(m, b->item[r], xr);
-            for (int j = 0; j < d; j++) xr[j] += pe[j] + be[j];
+            seqrec_item_vector(m, b->item[r], cr);
+            for (int j = 0; j < d; j++) xr[j] = cr[j] + pe[j] + be[j];
         }
 }
 
@@ -393,7 +402,7 @@ int seqrec_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int train, u
             make_mask(m, b, seed, 2 + 2 * l, ws->m_ffn[l]);
         }
     }
-    embed(m, b, ws->x[0]);
+    embed(m, b, ws->cv, ws->x[0]);
     if (ws->drop_on) apply_mask(ws->x[0], ws->m_emb, n * d);
     for (int l = 0; l < B; l++) RP_CALL(block_forward(m, b, ws, l));
     layer_norm(ws->x[B], n, d, m->w + m->l.lnf_g, m->w + m->l.lnf_b, ws->lnf, ws->stf, ws->o);
@@ -408,7 +417,10 @@ int seqrec_forward(const sr_model *m, const sr_batch *b, sr_ws *ws, int train, u
                 continue;
             }
             float *tv = ws->tv + r * d;
-            seqrec_item_vector(m, j, tv);
+            if (target_is_next(b, w, t))
+                memcpy(tv, ws->cv + (r + 1) * d, (size_t)d * sizeof(float));
+            else
+                seqrec_item_vector(m, j, tv);
             double dot = 0.0;
 #pragma omp simd reduction(+ : dot)
             for (int q = 0; q < d; q++) dot += (double)ws->o[r * d + q] * tv[q];
@@ -466,18 +478,21 @@ cleanup:
     return rc;
 }
 
-/* Head backward: dpred -> d(user bias), d(item bias), d(target vectors), d(o) into dout. */
+/* Head backward: dpred -> d(user bias), d(item bias), d(o) into dout, and d(target vectors):
+ * into the tables, or, for a target that is the next row's input, into dtv[r] for
+ * embed_backward to add to that row's gradient. */
 static void head_backward(const sr_model *m, const sr_batch *b, sr_ws *ws, const double *dp,
-                          float *dout, sr_grad *g)
+                          float *dout, float *dtv, sr_grad *g)
 {
     int d = m->c.d;
-    float dv[1024];
     for (int w = 0; w < b->nwin; w++)
         for (int t = 0; t < b->len[w]; t++) {
             int64_t r = b->start[w] + t;
-            float *dor = dout + r * d;
+            float *dor = dout + r * d, *dv = dtv + r * d;
+            int next = target_is_next(b, w, t);
             if (dp[r] == 0.0) {
                 memset(dor, 0, (size_t)d * sizeof(float));
+                if (next) memset(dv, 0, (size_t)d * sizeof(float));
                 continue;
             }
             int32_t j = b->target[r];
@@ -493,14 +508,17 @@ static void head_backward(const sr_model *m, const sr_batch *b, sr_ws *ws, const
                 dor[q] = gpr * ws->tv[r * d + q];
                 dv[q] = gpr * ws->o[r * d + q];
             }
-            item_vector_grad(m, j, dv, g);
+            if (!next) item_vector_grad(m, j, dv, g);
         }
 }
 
-/* Embedding backward: d(x0) -> item content tables, position and bucket rows. */
-static void embed_backward(const sr_model *m, const sr_batch *b, const float *dx, sr_grad *g)
+/* Embedding backward: d(x0) (plus the head's d(target vector) of the row before, when that
+ * target is this row's input) -> item content tables, position and bucket rows. */
+static void embed_backward(const sr_model *m, const sr_batch *b, const float *dx,
+                           const float *dtv, sr_grad *g)
 {
     int d = m->c.d;
+    float sum[1024];
     for (int w = 0; w < b->nwin; w++)
         for (int t = 0; t < b->len[w]; t++) {
             int64_t r = b->start[w] + t;
@@ -510,6 +528,11 @@ static void embed_backward(const sr_model *m, const sr_batch *b, const float *dx
             for (int j = 0; j < d; j++) {
                 gp[j] += dr[j];
                 gb[j] += dr[j];
+            }
+            if (t > 0 && target_is_next(b, w, t - 1)) {
+                const float *dv = dtv + (r - 1) * d;
+                for (int j = 0; j < d; j++) sum[j] = dr[j] + dv[j];
+                dr = sum;
             }
             item_vector_grad(m, b->item[r], dr, g);
         }
@@ -533,15 +556,16 @@ double seqrec_loss_grad(const sr_model *m, const sr_batch *b, sr_ws *ws, sr_grad
         se += (pc - b->y[r]) * (pc - b->y[r]);
         c += 1.0;
     }
-    float *dout = ws->g0, *dx = ws->tv; /* target vectors are not needed after the head */
-    head_backward(m, b, ws, dp, dout, g);
+    /* target vectors are not needed after the head, input content vectors after the forward */
+    float *dout = ws->g0, *dx = ws->tv, *dtv = ws->cv;
+    head_backward(m, b, ws, dp, dout, dtv, g);
     if (m->c.user_vec) user_vector_grad(m, b, dout, g);
     layer_norm_back(dout, n, d, m->w + m->l.lnf_g, ws->lnf, ws->stf, g->g + m->l.lnf_g,
                     g->g + m->l.lnf_b, dx, 0);
     for (int l = B - 1; l >= 0; l--)
         if (block_backward(m, b, ws, l, dx, g->g) != RP_OK) return NAN;
     if (ws->drop_on) apply_mask(dx, ws->m_emb, n * d);
-    embed_backward(m, b, dx, g);
+    embed_backward(m, b, dx, dtv, g);
     *sse = se;
     *cnt = c;
     return loss;
@@ -579,6 +603,7 @@ int seqrec_ws_init(sr_ws *ws, const sr_model *m, int64_t cap)
     RP_ALLOC(ws->stf = malloc((size_t)cap * 2 * sz));
     RP_ALLOC(ws->o = malloc(nd * sz));
     RP_ALLOC(ws->tv = malloc(nd * sz));
+    RP_ALLOC(ws->cv = malloc(nd * sz));
     RP_ALLOC(ws->pred = malloc((size_t)cap * 2 * sizeof(double)));
     RP_ALLOC(ws->g0 = malloc(nd * sz));
     RP_ALLOC(ws->g1 = malloc(nd * sz));
@@ -612,6 +637,7 @@ void seqrec_ws_clear(sr_ws *ws)
     free(ws->stf);
     free(ws->o);
     free(ws->tv);
+    free(ws->cv);
     free(ws->pred);
     free(ws->g0);
     free(ws->g1);

@@ -85,6 +85,7 @@ typedef struct sr_ws {
     float *m_emb, *m_att[SR_MAX_BLOCKS], *m_ffn[SR_MAX_BLOCKS]; /* dropout scales [cap, d] */
     float *lnf, *stf, *o;              /* final LN xhat, stats, output o [cap, d] */
     float *tv;                         /* target content vectors [cap, d] */
+    float *cv;                         /* input content vectors [cap, d]; backward: d(tv) */
     double *pred;                      /* [cap] unclamped prediction (NaN: no target) */
     float *g0, *g1, *gqkv, *gh, *gp;  /* backward scratch */
     int drop_on;

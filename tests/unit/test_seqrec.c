@@ -65,6 +65,8 @@ static void make_fixture(fixture *fx, int heads, float dropout)
         for (int t = 0; t < lens[w]; t++, r++) {
             fx->item[r] = (int32_t)((r * 5 + w) % NI);
             fx->target[r] = (r % 4 == 3) ? -1 : (int32_t)((r * 7 + 2) % NI);
+            if (r % 4 != 3 && r % 3 != 1 && t + 1 < lens[w]) /* the next view (as in training) */
+                fx->target[r] = (int32_t)(((r + 1) * 5 + w) % NI);
             fx->bucket[r] = (uint8_t)(r % 4);
             fx->y[r] = (float)rp_rng_uniform(5, 1, (uint64_t)r);
             fx->weight[r] = (r % 5 == 4) ? 0.0f : 0.5f;
