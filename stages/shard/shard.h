@@ -186,7 +186,8 @@ double shard_target(double wr, const shard_opts *opt, int split);
 float shard_value(double target, double nmin, double nmax);
 
 /* shard_write.c */
-/* shard_write_output - write shards.h5 atomically (datasets, attributes, stamp). Collective. */
+/* shard_write_output - write shards.h5 atomically (datasets, attributes, stamp). Collective.
+ * Frees each split's pairs once written (s->split[sp].pairs = NULL; counts and n stay). */
 int shard_write_output(const rp_stage *st, shard_state *s);
 
 /* shard_run.c */
