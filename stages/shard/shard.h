@@ -81,6 +81,7 @@ typedef struct shard_parsed {
     int nerr;                       /* messages kept (<= SHARD_MAX_ERRS) */
     shard_err errs[SHARD_MAX_ERRS]; /* in file order */
     int64_t bytes;                  /* CSV bytes parsed on this rank */
+    char sha256[65];                /* the file's lineage hash (rp_hash_file's), every rank */
 } shard_parsed;
 
 /* Per-split data held by one rank after cleaning: CSR rows of its user block. */
@@ -128,8 +129,9 @@ int shard_parse_line(const char *s, const char *e, int allow_empty_time, shard_r
 int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed *out);
 /* shard_stream_file - parse this rank's line-aligned byte range of path (rp_csv_read_chunk's
  * split of the data lines) through a window of `window` bytes, so the text is never held whole.
- * Rank 0 checks the header (BOM and CRLF accepted). Collective. Out: *out (rows, bad-row notes
- * with file line numbers, bytes). Returns RP_OK, RP_ERR_NOINPUT ("path: cannot open" / "empty
+ * Rank 0 checks the header (BOM and CRLF accepted). The bytes read are hashed as they are
+ * parsed (rp_range_hash: the digest of rp_hash_file without a second read). Collective.
+ * Out: *out (rows, bad-row notes with file line numbers, bytes, sha256). Returns RP_OK, RP_ERR_NOINPUT ("path: cannot open" / "empty
  * file"), RP_ERR_DATA ("path:1: header is ..."), RP_ERR_IO. */
 int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_empty_time,
                       shard_parsed *out);

@@ -10,7 +10,6 @@
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
-#include "rp_sha256.h"
 #include "shard.h"
 
 void shard_state_clear(shard_state *s)
@@ -59,6 +58,9 @@ static int read_inputs(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_p
                             &s->bad_small, &s->read_small));
     rp_log_info("%s: %lld rows, %lld bad", o->small, (long long)s->read_small,
                 (long long)s->bad_small);
+    /* The lineage attribute, from the hashes taken while parsing (same as rp_hash_file's). */
+    snprintf(s->inputs, sizeof s->inputs, "big=%s sha256=%s\nsmall=%s sha256=%s", o->big,
+             big->sha256, o->small, small->sha256);
     s->bytes_parsed = big->bytes + small->bytes;
     RP_CALL(rp_mpi_sum_i64(comm, &s->bytes_parsed, 1));
 cleanup:
@@ -166,17 +168,6 @@ cleanup:
     return rc;
 }
 
-static int hash_inputs(MPI_Comm comm, shard_state *s)
-{
-    int rc = RP_OK;
-    char hb[65], hs[65];
-    RP_CALL(rp_hash_file(comm, s->opt.big, hb));
-    RP_CALL(rp_hash_file(comm, s->opt.small, hs));
-    snprintf(s->inputs, sizeof s->inputs, "big=%s sha256=%s\nsmall=%s sha256=%s", s->opt.big, hb,
-             s->opt.small, hs);
-cleanup:
-    return rc;
-}
 
 /* This process's CPU seconds: on a loaded machine the parse rate per CPU second says more about
  * the parser than the wall clock does. */
@@ -307,7 +298,6 @@ int shard_run(rp_stage *st, shard_state *s)
     RP_CALL(check_signal(comm));
     RP_CALL(fit_norm(comm, s));
     RP_CALL(item_blocks(comm, s));
-    RP_CALL(hash_inputs(comm, s));
     RP_CALL(check_signal(comm));
     lap(ph, PH_HASH, &tp);
     rp_log_info("writing %s", s->opt.out);
