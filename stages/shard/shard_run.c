@@ -73,19 +73,14 @@ static int make_ids(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_pars
 {
     int rc = RP_OK;
     int64_t *cnt = NULL;
-    RP_CALL(shard_ids_build(comm, big->rows, big->n, small->rows, small->n, &s->user_raw,
-                            &s->n_users, &s->item_raw, &s->n_items));
-    rc = shard_ids_densify(big->rows, big->n, s->user_raw, s->n_users, s->item_raw, s->n_items);
-    if (rc == RP_OK)
-        rc = shard_ids_densify(small->rows, small->n, s->user_raw, s->n_users, s->item_raw,
-                               s->n_items);
+    RP_CALL(shard_ids_build(comm, big, small, &s->user_raw, &s->n_users, &s->item_raw,
+                            &s->n_items));
+    rc = shard_ids_densify(big, s->user_raw, s->n_users, s->item_raw, s->n_items);
+    if (rc == RP_OK) rc = shard_ids_densify(small, s->user_raw, s->n_users, s->item_raw, s->n_items);
     RP_AGREE(comm, rc);
-    /* The 8 bytes per row that densifying freed stay allocated: the owner exchange appends
-     * the rows it receives there (shard_exchange), and shard_aggregate gives back the rest. */
     cnt = rp_calloc((size_t)s->n_users + 1, sizeof *cnt);
     RP_AGREE_LOCAL(comm, cnt == NULL);
-    const shard_row *b = (const shard_row *)(void *)big->rows;
-    const shard_row *t = (const shard_row *)(void *)small->rows;
+    const shard_row *b = big->rows, *t = small->rows;
     for (int64_t k = 0; k < big->n; k++) cnt[b[k].user]++;
     for (int64_t k = 0; k < small->n; k++) cnt[t[k].user]++;
     RP_CALL(rp_mpi_sum_i64(comm, cnt, (int)s->n_users));
@@ -100,10 +95,9 @@ static int owner_pairs(MPI_Comm comm, shard_state *s, shard_parsed *p, shard_pai
                        int64_t *npairs)
 {
     int rc = RP_OK;
-    shard_row *rows = (shard_row *)(void *)p->rows;
-    int64_t n = p->n;
+    shard_row *rows = p->rows;
+    int64_t n = p->n, cap = p->cap; /* the reserve's slack takes the rows received */
     p->rows = NULL;
-    int64_t cap = p->cap * (int64_t)sizeof(shard_raw) / (int64_t)sizeof(shard_row);
     rc = shard_exchange(comm, &rows, &n, cap, s->user_cuts);
     RP_AGREE(comm, rc);
     rc = shard_aggregate(rows, n, &s->opt, pairs, npairs);
