@@ -54,7 +54,10 @@ if [ $# -ge 2 ]; then
     fi
 fi
 # Side by side (OLD_BIN=path/to/an/older/rp-shard): both binaries on the same files, in turns
-# (old, new, old, new, ... AB_REPS rounds per np in AB_NPS), best of the rounds; CPU seconds of
+# (old, new, old, new, ... AB_REPS rounds per np in AB_NPS), best of the rounds, each run after
+# AB_SLEEP seconds (default 3) with its old output removed: memory a process freed comes back
+# ~25x cheaper than fresh memory for about 2 s on the project's VMs (docs/stages/shard.md), so
+# back to back the second binary would run on the first one's freed pages; CPU seconds of
 # all processes from /usr/bin/time (steadier than wall on a shared machine); the datasets of
 # both outputs compared with h5diff (only run attributes may differ).
 # The root attributes of a shards file without those of the run itself.
@@ -71,6 +74,8 @@ if [ -n "${OLD_BIN:-}" ]; then
     ab_run() { # np label binary out -> one table row; keeps the best wall and CPU in ab_best
         local np=$1 lab=$2 bin=$3 out=$4 line t
         t=$work/time.txt
+        rm -f "$out"
+        sleep "${AB_SLEEP:-3}"
         line=$(RP_LOG=0 /usr/bin/time -f "%e %U %S" -o "$t" bash -c "source '$top/tests/env.sh'; rp_mpirun $np '$bin' --big '$big' --small '$small' --out '$out'" | tail -n 1)
         read -r wall usr sys < "$t"
         get() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }

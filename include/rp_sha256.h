@@ -21,10 +21,43 @@ int rp_sha256_final(rp_sha256 *c, unsigned char out[32]);
 /* rp_sha256_hex - digest of a buffer as 64 hex chars + NUL. Returns as rp_sha256_final. */
 int rp_sha256_hex(const void *data, size_t n, char hex[65]);
 
+/* The block size of the lineage hash below. */
+#define RP_HASH_BLOCK ((int64_t)64 << 20)
+
 /* rp_hash_file - lineage hash of a file, computed in parallel and independent of the rank count:
- * files up to 64 MiB get their plain SHA-256; larger ones the SHA-256 of the concatenated
- * SHA-256 digests of their 64 MiB blocks (blocks spread over ranks). Collective.
+ * files up to RP_HASH_BLOCK (64 MiB) get their plain SHA-256; larger ones the SHA-256 of the
+ * concatenated SHA-256 digests of their 64 MiB blocks (blocks spread over ranks). Collective.
  * Out: hex (65 bytes) on every rank. Returns RP_OK, RP_ERR_NOINPUT, RP_ERR_IO. */
 int rp_hash_file(MPI_Comm comm, const char *path, char hex[65]);
+/* rp_hash_file_block - rp_hash_file with blocks of `block` bytes (> 0): for tests of the
+ * streaming form below on small files. Collective. Returns as rp_hash_file. */
+int rp_hash_file_block(MPI_Comm comm, const char *path, int64_t block, char hex[65]);
+
+/* rp_range_hash - the same digest, computed while each rank streams its own byte range of the
+ * file (a reader that parses [from, to) hashes the bytes it has just read instead of reading
+ * the file twice). The ranks' ranges partition [0, fsize) in rank order; a rank hashes the
+ * blocks that start in its range, and at the end reads the rest of its last block from the
+ * file (at most one block past `to`). */
+typedef struct rp_range_hash {
+    int64_t fsize, block, nblocks;
+    int64_t pos;         /* file offset of the next byte fed */
+    int64_t first, last; /* this rank's blocks: [first, last) */
+    int64_t cur_block;   /* the block being hashed, or -1 */
+    rp_sha256 cur;
+    unsigned char *digests; /* 32 bytes per block, zero but this rank's */
+    int failed;             /* OpenSSL failed on a block */
+} rp_range_hash;
+
+/* rp_range_hash_begin - start hashing a file of fsize > 0 bytes, blocks of `block` bytes
+ * (RP_HASH_BLOCK for rp_hash_file's digest); this rank will feed bytes [from, to). Local.
+ * Returns RP_OK or RP_ERR_NOMEM (then rp_range_hash_clear is still safe). */
+int rp_range_hash_begin(rp_range_hash *h, int64_t fsize, int64_t block, int64_t from, int64_t to);
+/* rp_range_hash_update - the next n bytes of the range, in file order. Local. */
+void rp_range_hash_update(rp_range_hash *h, const void *data, size_t n);
+/* rp_range_hash_end - read the rest of this rank's last block from fd, combine the digests of
+ * all ranks. Collective. Out: hex on every rank. Returns RP_OK, RP_ERR_IO (agreed),
+ * RP_ERR_INTERNAL. Clears h. */
+int rp_range_hash_end(MPI_Comm comm, rp_range_hash *h, int fd, char hex[65]);
+void rp_range_hash_clear(rp_range_hash *h);
 
 #endif

@@ -34,8 +34,8 @@ typedef struct shard_opts {
     int repeat_rule;       /* SHARD_REP_* from repeat */
 } shard_opts;
 
-/* One parsed CSV row. hash is a 64-bit hash of the whole line text (CR stripped): two rows are
- * exact duplicates when hash and every parsed field agree. */
+/* One parsed CSV row (shard_parse_line's result). hash is a 64-bit hash of the whole line text
+ * (CR stripped): two rows are exact duplicates when hash and every parsed field agree. */
 typedef struct shard_raw {
     int64_t user;
     int64_t item;
@@ -44,7 +44,10 @@ typedef struct shard_raw {
     uint64_t hash;
 } shard_raw;
 
-/* The same row after raw ids became dense indices: what the owner exchange moves. */
+/* A row as stored: while parsing, user and item hold the raw id when it fits in int32 (every
+ * KuaiRec id does) and -(k + 1) for a wider id kept in shard_parsed.wide[k] (32 bytes per row
+ * instead of 40: fresh memory is what the parse pays most for on the project's VMs); after
+ * shard_ids_densify, the dense indices. What the owner exchange moves. */
 typedef struct shard_row {
     int32_t user;
     int32_t item;
@@ -75,12 +78,15 @@ typedef struct shard_err {
 } shard_err;
 
 typedef struct shard_parsed {
-    shard_raw *rows;
+    shard_row *rows; /* raw ids coded as in shard_row until densified */
     int64_t n, cap;
+    int64_t *wide;   /* ids wider than int32 (rare), one entry per such field */
+    int64_t nwide, wide_cap;
     int64_t nbad;                   /* bad rows on this rank */
     int nerr;                       /* messages kept (<= SHARD_MAX_ERRS) */
     shard_err errs[SHARD_MAX_ERRS]; /* in file order */
     int64_t bytes;                  /* CSV bytes parsed on this rank */
+    char sha256[65];                /* the file's lineage hash (rp_hash_file's), every rank */
 } shard_parsed;
 
 /* Per-split data held by one rank after cleaning: CSR rows of its user block. */
@@ -128,8 +134,9 @@ int shard_parse_line(const char *s, const char *e, int allow_empty_time, shard_r
 int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed *out);
 /* shard_stream_file - parse this rank's line-aligned byte range of path (rp_csv_read_chunk's
  * split of the data lines) through a window of `window` bytes, so the text is never held whole.
- * Rank 0 checks the header (BOM and CRLF accepted). Collective. Out: *out (rows, bad-row notes
- * with file line numbers, bytes). Returns RP_OK, RP_ERR_NOINPUT ("path: cannot open" / "empty
+ * Rank 0 checks the header (BOM and CRLF accepted). The bytes read are hashed as they are
+ * parsed (rp_range_hash: the digest of rp_hash_file without a second read). Collective.
+ * Out: *out (rows, bad-row notes with file line numbers, bytes, sha256). Returns RP_OK, RP_ERR_NOINPUT ("path: cannot open" / "empty
  * file"), RP_ERR_DATA ("path:1: header is ..."), RP_ERR_IO. */
 int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_empty_time,
                       shard_parsed *out);
@@ -140,20 +147,27 @@ int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_
 int shard_read_file(MPI_Comm comm, const char *path, int allow_empty_time, int64_t budget,
                     size_t window, shard_parsed *out, int64_t *nbad_global, int64_t *nread_global);
 void shard_parsed_clear(shard_parsed *p);
+/* shard_raw_id - the raw id of a coded user/item field of p's rows (before densifying). Pure. */
+static inline int64_t shard_raw_id(const shard_parsed *p, int32_t v)
+{
+    return v >= 0 ? v : p->wide[-(int64_t)v - 1];
+}
+/* shard_parsed_get - row k of p with its raw ids decoded (before densifying). Pure. */
+void shard_parsed_get(const shard_parsed *p, int64_t k, shard_raw *r);
 /* shard_parsed_reserve - room for at least cap rows in p->rows (huge-page hint). Local.
  * Returns RP_OK or RP_ERR_NOMEM (p unchanged). */
 int shard_parsed_reserve(shard_parsed *p, int64_t cap);
 uint64_t shard_hash_bytes(const char *s, size_t n);
 
 /* shard_ids.c */
-/* shard_ids_build - the sorted union over ranks of the user ids and item ids of a and b.
- * Collective. Out: *users, *items (replicated, caller frees), counts. */
-int shard_ids_build(MPI_Comm comm, const shard_raw *a, int64_t na, const shard_raw *b,
-                    int64_t nb, int64_t **users, int64_t *nu, int64_t **items, int64_t *ni);
-/* shard_ids_densify - rewrite raw rows as dense rows in place (the buffer is reused: the result
- * is (shard_row *)rows). Local. Returns RP_OK or RP_ERR_INTERNAL (an id not in the maps). */
-int shard_ids_densify(shard_raw *rows, int64_t n, const int64_t *users, int64_t nu,
-                      const int64_t *items, int64_t ni);
+/* shard_ids_build - the sorted union over ranks of the user ids and item ids of a's and b's
+ * rows. Collective. Out: *users, *items (replicated, caller frees), counts. */
+int shard_ids_build(MPI_Comm comm, const shard_parsed *a, const shard_parsed *b, int64_t **users,
+                    int64_t *nu, int64_t **items, int64_t *ni);
+/* shard_ids_densify - replace the coded raw ids of p's rows by dense indices in place. Local.
+ * Returns RP_OK or RP_ERR_INTERNAL (an id not in the maps). */
+int shard_ids_densify(shard_parsed *p, const int64_t *users, int64_t nu, const int64_t *items,
+                      int64_t ni);
 
 /* shard_rows.c */
 /* shard_exchange - send every row to the owner of its user (user_cuts) with one all-to-all;
@@ -186,7 +200,8 @@ double shard_target(double wr, const shard_opts *opt, int split);
 float shard_value(double target, double nmin, double nmax);
 
 /* shard_write.c */
-/* shard_write_output - write shards.h5 atomically (datasets, attributes, stamp). Collective. */
+/* shard_write_output - write shards.h5 atomically (datasets, attributes, stamp). Collective.
+ * Frees each split's pairs once written (s->split[sp].pairs = NULL; counts and n stay). */
 int shard_write_output(const rp_stage *st, shard_state *s);
 
 /* shard_run.c */

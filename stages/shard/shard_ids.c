@@ -103,15 +103,21 @@ static int use_direct(int64_t lo, int64_t hi, int64_t nrows)
     return hi >= lo && hi - lo < SHARD_DIRECT_SPAN && hi - lo <= 4 * nrows + 65536;
 }
 
-/* The distinct values v(row) of a and b through a byte table over [lo, hi], sorted. */
-static int direct_ids(const shard_raw *a, int64_t na, const shard_raw *b, int64_t nb, int which,
-                      int64_t lo, int64_t hi, int64_t **ids, int64_t *n)
+/* The raw user (which == 0) or item id of row k of p. */
+static inline int64_t row_id(const shard_parsed *p, int64_t k, int which)
+{
+    return shard_raw_id(p, which == 0 ? p->rows[k].user : p->rows[k].item);
+}
+
+/* The distinct ids of the rows of both files through a byte table over [lo, hi], sorted. */
+static int direct_ids(const shard_parsed *const *f, int which, int64_t lo, int64_t hi,
+                      int64_t **ids, int64_t *n)
 {
     int rc = RP_OK;
     unsigned char *seen = NULL;
     RP_ALLOC(seen = calloc((size_t)(hi - lo) + 1, 1));
-    for (int64_t i = 0; i < na; i++) seen[(which == 0 ? a[i].user : a[i].item) - lo] = 1;
-    for (int64_t i = 0; i < nb; i++) seen[(which == 0 ? b[i].user : b[i].item) - lo] = 1;
+    for (int j = 0; j < 2; j++)
+        for (int64_t i = 0; i < f[j]->n; i++) seen[row_id(f[j], i, which) - lo] = 1;
     int64_t k = 0;
     for (int64_t v = 0; v <= hi - lo; v++) k += seen[v];
     RP_ALLOC(*ids = malloc(((size_t)k + 1) * sizeof **ids));
@@ -124,25 +130,23 @@ cleanup:
     return rc;
 }
 
-/* The distinct user (which == 0) or item ids of this rank's rows, sorted. */
-static int local_ids(const shard_raw *a, int64_t na, const shard_raw *b, int64_t nb, int which,
-                     int64_t **ids, int64_t *n)
+/* The distinct user (which == 0) or item ids of this rank's rows of both files, sorted. */
+static int local_ids(const shard_parsed *const *f, int which, int64_t **ids, int64_t *n)
 {
     int rc = RP_OK;
     idmap m = {0};
     int64_t lo = INT64_MAX, hi = -1;
-    for (int64_t i = 0; i < na + nb; i++) {
-        const shard_raw *r = i < na ? &a[i] : &b[i - na];
-        int64_t v = which == 0 ? r->user : r->item;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
+    for (int j = 0; j < 2; j++) {
+        for (int64_t i = 0; i < f[j]->n; i++) {
+            int64_t v = row_id(f[j], i, which);
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+        }
     }
-    if (use_direct(lo, hi, na + nb)) return direct_ids(a, na, b, nb, which, lo, hi, ids, n);
+    if (use_direct(lo, hi, f[0]->n + f[1]->n)) return direct_ids(f, which, lo, hi, ids, n);
     RP_CALL(idmap_init(&m, 1024));
-    for (int64_t i = 0; i < na + nb; i++) {
-        const shard_raw *r = i < na ? &a[i] : &b[i - na];
-        RP_CALL(idmap_put(&m, which == 0 ? r->user : r->item, 0));
-    }
+    for (int j = 0; j < 2; j++)
+        for (int64_t i = 0; i < f[j]->n; i++) RP_CALL(idmap_put(&m, row_id(f[j], i, which), 0));
     RP_ALLOC(*ids = malloc((m.n + 1) * sizeof **ids));
     int64_t k = 0;
     for (size_t i = 0; i < m.cap; i++)
@@ -168,14 +172,15 @@ cleanup:
     return rc;
 }
 
-int shard_ids_build(MPI_Comm comm, const shard_raw *a, int64_t na, const shard_raw *b,
-                    int64_t nb, int64_t **users, int64_t *nu, int64_t **items, int64_t *ni)
+int shard_ids_build(MPI_Comm comm, const shard_parsed *a, const shard_parsed *b, int64_t **users,
+                    int64_t *nu, int64_t **items, int64_t *ni)
 {
     int rc = RP_OK;
     int64_t *lu = NULL, *li = NULL, nlu = 0, nli = 0;
     int64_t *gu = NULL, *gi = NULL, ngu = 0, ngi = 0;
-    rc = local_ids(a, na, b, nb, 0, &lu, &nlu);
-    if (rc == RP_OK) rc = local_ids(a, na, b, nb, 1, &li, &nli);
+    const shard_parsed *f[2] = {a, b};
+    rc = local_ids(f, 0, &lu, &nlu);
+    if (rc == RP_OK) rc = local_ids(f, 1, &li, &nli);
     RP_AGREE(comm, rc);
     RP_CALL(union_ids(comm, lu, nlu, &gu, &ngu));
     RP_CALL(union_ids(comm, li, nli, &gi, &ngi));
@@ -234,23 +239,24 @@ static inline int32_t densemap_get(const densemap *d, int64_t id)
     return id >= d->lo && id <= d->hi ? d->direct[id - d->lo] : -1;
 }
 
-int shard_ids_densify(shard_raw *rows, int64_t n, const int64_t *users, int64_t nu,
-                      const int64_t *items, int64_t ni)
+int shard_ids_densify(shard_parsed *p, const int64_t *users, int64_t nu, const int64_t *items,
+                      int64_t ni)
 {
     int rc = RP_OK;
     densemap mu = {0}, mi = {0};
-    char *base = (char *)rows;
     RP_CALL(build_map(users, nu, &mu));
     RP_CALL(build_map(items, ni, &mi));
-    /* Row k (32 bytes) lands at or before raw row k (40 bytes), which is read first: safe. */
-    for (int64_t k = 0; k < n; k++) {
-        shard_raw r;
-        memcpy(&r, base + (size_t)k * sizeof r, sizeof r);
-        shard_row w = {densemap_get(&mu, r.user), densemap_get(&mi, r.item), r.ts, r.wr, r.hash};
-        RP_REQUIRE(w.user >= 0 && w.item >= 0, RP_ERR_INTERNAL, "id %lld/%lld not in the maps",
-                   (long long)r.user, (long long)r.item);
-        memcpy(base + (size_t)k * sizeof w, &w, sizeof w);
+    for (int64_t k = 0; k < p->n; k++) {
+        shard_row *w = &p->rows[k];
+        int64_t u = shard_raw_id(p, w->user), i = shard_raw_id(p, w->item);
+        w->user = densemap_get(&mu, u);
+        w->item = densemap_get(&mi, i);
+        RP_REQUIRE(w->user >= 0 && w->item >= 0, RP_ERR_INTERNAL, "id %lld/%lld not in the maps",
+                   (long long)u, (long long)i);
     }
+    free(p->wide); /* no coded ids left */
+    p->wide = NULL;
+    p->nwide = p->wide_cap = 0;
 cleanup:
     densemap_clear(&mu);
     densemap_clear(&mi);

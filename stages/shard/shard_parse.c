@@ -184,7 +184,7 @@ static int parse_fast(const char *s, const char *e, int allow_empty_time, shard_
 int shard_parsed_reserve(shard_parsed *out, int64_t cap)
 {
     int rc = RP_OK;
-    shard_raw *bigger = NULL;
+    shard_row *bigger = NULL;
     if (cap <= out->cap) return RP_OK;
     RP_ALLOC(bigger = realloc(out->rows, (size_t)cap * sizeof *bigger));
     rp_mem_huge(bigger, (size_t)cap * sizeof *bigger);
@@ -201,6 +201,50 @@ cleanup:
 static int grow_rows(shard_parsed *out, size_t hint)
 {
     return shard_parsed_reserve(out, out->cap + out->cap / 2 + (int64_t)hint);
+}
+
+/* A raw id as stored in a shard_row field: itself when it fits in int32, else -(k + 1) for
+ * wide[k]. */
+static int code_id(shard_parsed *out, int64_t id, int32_t *v)
+{
+    int rc = RP_OK;
+    if (id <= INT32_MAX) {
+        *v = (int32_t)id;
+        return RP_OK;
+    }
+    if (out->nwide == out->wide_cap) {
+        int64_t cap = out->wide_cap ? 2 * out->wide_cap : 1024, *bigger = NULL;
+        RP_ALLOC(bigger = realloc(out->wide, (size_t)cap * sizeof *bigger));
+        out->wide = bigger;
+        out->wide_cap = cap;
+    }
+    RP_REQUIRE(out->nwide < INT32_MAX, RP_ERR_NOMEM, "more than %d ids wider than 32 bits",
+               INT32_MAX);
+    out->wide[out->nwide] = id;
+    *v = (int32_t)(-out->nwide - 1);
+    out->nwide++;
+cleanup:
+    return rc;
+}
+
+static int store_row(shard_parsed *out, const shard_raw *r)
+{
+    int rc = RP_OK;
+    shard_row *w = &out->rows[out->n];
+    RP_CALL(code_id(out, r->user, &w->user));
+    RP_CALL(code_id(out, r->item, &w->item));
+    w->ts = r->ts;
+    w->wr = r->wr;
+    w->hash = r->hash;
+    out->n++;
+cleanup:
+    return rc;
+}
+
+void shard_parsed_get(const shard_parsed *p, int64_t k, shard_raw *r)
+{
+    const shard_row *w = &p->rows[k];
+    *r = (shard_raw){shard_raw_id(p, w->user), shard_raw_id(p, w->item), w->ts, w->wr, w->hash};
 }
 
 static void note_bad(shard_parsed *out, int64_t line, const char *why)
@@ -224,14 +268,14 @@ int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed
     out->bytes += (int64_t)ck->len;
     while (rp_csv_next_line(ck, &pos, &s, &e, &line, &trunc)) {
         if (out->n == out->cap) RP_CALL(grow_rows(out, ck->len / 64 + 16));
-        shard_raw *row = &out->rows[out->n];
+        shard_raw r;
         if (trunc) {
             note_bad(out, line, "truncated last line (no newline at end of file)");
             continue;
         }
-        if (parse_fast(s, e, allow_empty_time, row) == 0 ||
-            shard_parse_line(s, e, allow_empty_time, row, why, sizeof why) == 0)
-            out->n++;
+        if (parse_fast(s, e, allow_empty_time, &r) == 0 ||
+            shard_parse_line(s, e, allow_empty_time, &r, why, sizeof why) == 0)
+            RP_CALL(store_row(out, &r));
         else
             note_bad(out, line, why);
     }
@@ -242,8 +286,10 @@ cleanup:
 void shard_parsed_clear(shard_parsed *p)
 {
     free(p->rows);
+    free(p->wide);
     p->rows = NULL;
-    p->n = p->cap = 0;
+    p->wide = NULL;
+    p->n = p->cap = p->nwide = p->wide_cap = 0;
 }
 
 /* Rank 0 gets every rank's first messages; chunks are in rank order, so the first
@@ -290,14 +336,9 @@ int shard_read_file(MPI_Comm comm, const char *path, int allow_empty_time, int64
                     size_t window, shard_parsed *out, int64_t *nbad_global, int64_t *nread_global)
 {
     int rc = RP_OK;
+    /* The reserve's slack stays (untouched pages cost nothing): the owner exchange appends the
+     * rows it receives there (shard_exchange) instead of moving the array. */
     RP_CALL(shard_stream_file(comm, path, window, allow_empty_time, out));
-    if (out->n > 0 && out->n < out->cap) { /* drop the growth slack before the next file */
-        shard_raw *fit = realloc(out->rows, (size_t)out->n * sizeof *fit);
-        if (fit != NULL) {
-            out->rows = fit;
-            out->cap = out->n;
-        }
-    }
     int64_t tot[2] = {out->nbad, out->n + out->nbad};
     RP_CALL(rp_mpi_sum_i64(comm, tot, 2));
     if (tot[1] == 0) RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: no data rows (header only)", path);

@@ -14,6 +14,7 @@
 #include "rp_file.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
+#include "rp_sha256.h"
 #include "shard.h"
 
 /* Rank 0: the file exists, is regular and non-empty, and starts with the header (after an
@@ -72,10 +73,11 @@ cleanup:
     return rc;
 }
 
-/* Parse [lo, hi) through a window of `window` bytes (grown for longer lines). Local. Error line
- * numbers are relative (1 = this rank's first line) until the caller shifts them. */
+/* Parse [lo, hi) through a window of `window` bytes (grown for longer lines), feeding every
+ * byte read to the lineage hash while it is in cache. Local. Error line numbers are relative
+ * (1 = this rank's first line) until the caller shifts them. */
 static int stream_range(int fd, const char *path, int64_t lo, int64_t hi, size_t window,
-                        int allow_empty_time, shard_parsed *out)
+                        int allow_empty_time, rp_range_hash *h, shard_parsed *out)
 {
     int rc = RP_OK;
     size_t cap = window, carry = 0;
@@ -91,6 +93,7 @@ static int stream_range(int fd, const char *path, int64_t lo, int64_t hi, size_t
         if ((int64_t)want > hi - pos) want = (size_t)(hi - pos);
         RP_REQUIRE(rp_file_pread_full(fd, buf + carry, want, pos, &got) == 0 && got == want, RP_ERR_IO,
                    "%s: read failed at byte %lld", path, (long long)pos);
+        rp_range_hash_update(h, buf + carry, got);
         pos += (int64_t)got;
         size_t len = carry + got, use = len;
         if (pos < hi) { /* keep the partial last line for the next window */
@@ -123,6 +126,25 @@ cleanup:
     return rc;
 }
 
+/* The lineage hash of the file (rp_hash_file's digest) over this rank's bytes [from, hi):
+ * rank 0 starts at byte 0 and feeds the header here; the parse feeds [lo, hi). Local. */
+static int hash_begin(int fd, const char *path, int64_t from, int64_t lo, int64_t hi,
+                      int64_t fsize, rp_range_hash *h)
+{
+    int rc = RP_OK;
+    char head[4096];
+    size_t got = 0;
+    RP_CALL(rp_range_hash_begin(h, fsize, RP_HASH_BLOCK, from, hi));
+    RP_REQUIRE(lo - from <= (int64_t)sizeof head, RP_ERR_INTERNAL, "%s: header of %lld bytes",
+               path, (long long)(lo - from));
+    RP_REQUIRE(rp_file_pread_full(fd, head, (size_t)(lo - from), from, &got) == 0 &&
+                   got == (size_t)(lo - from), RP_ERR_IO, "%s: read failed at byte %lld", path,
+               (long long)from);
+    rp_range_hash_update(h, head, got);
+cleanup:
+    return rc;
+}
+
 /* Turn relative error line numbers into file line numbers (the header is line 1). */
 static int shift_lines(MPI_Comm comm, shard_parsed *out)
 {
@@ -141,6 +163,7 @@ int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_
     int rank = 0, fd = -1;
     int64_t head[3] = {RP_OK, 0, 0}; /* verdict, file size, data start */
     int64_t lo = 0, hi = 0;
+    rp_range_hash h = {.cur_block = -1};
     memset(out, 0, sizeof *out);
     RP_MPI(MPI_Comm_rank(comm, &rank));
     if (rank == 0) head[0] = check_head(path, &head[1], &head[2]);
@@ -157,11 +180,15 @@ int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_
     RP_AGREE(comm, rc);
     rc = my_range(comm, fd, head[1], head[2], &lo, &hi);
     RP_AGREE(comm, rc);
-    rc = stream_range(fd, path, lo, hi, window, allow_empty_time, out);
+    rc = hash_begin(fd, path, rank == 0 ? 0 : lo, lo, hi, head[1], &h);
+    RP_AGREE(comm, rc);
+    rc = stream_range(fd, path, lo, hi, window, allow_empty_time, &h, out);
     out->bytes = hi - lo;
     RP_AGREE(comm, rc);
+    RP_CALL(rp_range_hash_end(comm, &h, fd, out->sha256));
     RP_CALL(shift_lines(comm, out));
 cleanup:
+    rp_range_hash_clear(&h);
     if (fd >= 0) close(fd);
     rc = rp_mpi_agree(comm, rc);
     if (rc != RP_OK) shard_parsed_clear(out);

@@ -10,7 +10,6 @@
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "rp_part.h"
-#include "rp_sha256.h"
 #include "shard.h"
 
 void shard_state_clear(shard_state *s)
@@ -59,6 +58,9 @@ static int read_inputs(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_p
                             &s->bad_small, &s->read_small));
     rp_log_info("%s: %lld rows, %lld bad", o->small, (long long)s->read_small,
                 (long long)s->bad_small);
+    /* The lineage attribute, from the hashes taken while parsing (same as rp_hash_file's). */
+    snprintf(s->inputs, sizeof s->inputs, "big=%s sha256=%s\nsmall=%s sha256=%s", o->big,
+             big->sha256, o->small, small->sha256);
     s->bytes_parsed = big->bytes + small->bytes;
     RP_CALL(rp_mpi_sum_i64(comm, &s->bytes_parsed, 1));
 cleanup:
@@ -71,19 +73,14 @@ static int make_ids(MPI_Comm comm, shard_state *s, shard_parsed *big, shard_pars
 {
     int rc = RP_OK;
     int64_t *cnt = NULL;
-    RP_CALL(shard_ids_build(comm, big->rows, big->n, small->rows, small->n, &s->user_raw,
-                            &s->n_users, &s->item_raw, &s->n_items));
-    rc = shard_ids_densify(big->rows, big->n, s->user_raw, s->n_users, s->item_raw, s->n_items);
-    if (rc == RP_OK)
-        rc = shard_ids_densify(small->rows, small->n, s->user_raw, s->n_users, s->item_raw,
-                               s->n_items);
+    RP_CALL(shard_ids_build(comm, big, small, &s->user_raw, &s->n_users, &s->item_raw,
+                            &s->n_items));
+    rc = shard_ids_densify(big, s->user_raw, s->n_users, s->item_raw, s->n_items);
+    if (rc == RP_OK) rc = shard_ids_densify(small, s->user_raw, s->n_users, s->item_raw, s->n_items);
     RP_AGREE(comm, rc);
-    /* The 8 bytes per row that densifying freed stay allocated: the owner exchange appends
-     * the rows it receives there (shard_exchange), and shard_aggregate gives back the rest. */
     cnt = rp_calloc((size_t)s->n_users + 1, sizeof *cnt);
     RP_AGREE_LOCAL(comm, cnt == NULL);
-    const shard_row *b = (const shard_row *)(void *)big->rows;
-    const shard_row *t = (const shard_row *)(void *)small->rows;
+    const shard_row *b = big->rows, *t = small->rows;
     for (int64_t k = 0; k < big->n; k++) cnt[b[k].user]++;
     for (int64_t k = 0; k < small->n; k++) cnt[t[k].user]++;
     RP_CALL(rp_mpi_sum_i64(comm, cnt, (int)s->n_users));
@@ -98,10 +95,9 @@ static int owner_pairs(MPI_Comm comm, shard_state *s, shard_parsed *p, shard_pai
                        int64_t *npairs)
 {
     int rc = RP_OK;
-    shard_row *rows = (shard_row *)(void *)p->rows;
-    int64_t n = p->n;
+    shard_row *rows = p->rows;
+    int64_t n = p->n, cap = p->cap; /* the reserve's slack takes the rows received */
     p->rows = NULL;
-    int64_t cap = p->cap * (int64_t)sizeof(shard_raw) / (int64_t)sizeof(shard_row);
     rc = shard_exchange(comm, &rows, &n, cap, s->user_cuts);
     RP_AGREE(comm, rc);
     rc = shard_aggregate(rows, n, &s->opt, pairs, npairs);
@@ -166,17 +162,6 @@ cleanup:
     return rc;
 }
 
-static int hash_inputs(MPI_Comm comm, shard_state *s)
-{
-    int rc = RP_OK;
-    char hb[65], hs[65];
-    RP_CALL(rp_hash_file(comm, s->opt.big, hb));
-    RP_CALL(rp_hash_file(comm, s->opt.small, hs));
-    snprintf(s->inputs, sizeof s->inputs, "big=%s sha256=%s\nsmall=%s sha256=%s", s->opt.big, hb,
-             s->opt.small, hs);
-cleanup:
-    return rc;
-}
 
 /* This process's CPU seconds: on a loaded machine the parse rate per CPU second says more about
  * the parser than the wall clock does. */
@@ -307,7 +292,6 @@ int shard_run(rp_stage *st, shard_state *s)
     RP_CALL(check_signal(comm));
     RP_CALL(fit_norm(comm, s));
     RP_CALL(item_blocks(comm, s));
-    RP_CALL(hash_inputs(comm, s));
     RP_CALL(check_signal(comm));
     lap(ph, PH_HASH, &tp);
     rp_log_info("writing %s", s->opt.out);

@@ -31,25 +31,23 @@ typedef struct block {
     int last;
 } block;
 
-/* The write phase's arrays, sized once for the largest split and reused by every split and by
- * both its CSR (idx = item, with wr and ts) and CSC (idx = user) slices: fresh pages are what
- * costs most on the project's VMs (rp_mem.h), so the phase touches them once. */
+/* The write phase's buffers. Fresh memory is what costs most on the project's VMs (rp_mem.h):
+ * every page touched here for the first time, and every page of the output's page cache, is
+ * backed by the host at ~0.4 GB/s, while pages freed moments ago come back at ~10 GB/s. So one
+ * column buffer serves every CSR column and both CSC arrays of every split (8 bytes per entry,
+ * not 20), only the entries bound for other ranks are packed to send, and each split's pairs
+ * are freed once written, for the next split's buffers and page cache to reuse. */
 typedef struct scratch {
-    int64_t *off; /* block rows + 1 (+ 1 on the last rank) global offsets */
-    int32_t *idx;
-    float *val, *wr;
-    double *ts;
-    csc_entry *send;
-    int32_t *owner; /* item -> the rank that writes its CSC row */
+    int64_t *off;    /* block rows + 1 (+ 1 on the last rank) global offsets */
+    void *col;       /* one column: 8 bytes x the largest split's pairs or CSC entries */
+    csc_entry *send; /* entries bound for other ranks' item blocks */
+    int32_t *owner;  /* item -> the rank that writes its CSC row */
 } scratch;
 
 static void scratch_clear(scratch *x)
 {
     free(x->off);
-    free(x->idx);
-    free(x->val);
-    free(x->wr);
-    free(x->ts);
+    free(x->col);
     free(x->send);
     free(x->owner);
     memset(x, 0, sizeof *x);
@@ -80,13 +78,10 @@ static int scratch_init(MPI_Comm comm, int rank, int size, const shard_state *s,
     size_t cap = (size_t)(pairs > entries ? pairs : entries);
     size_t rows = (size_t)(nu > i1 - i0 ? nu : i1 - i0) + 2;
     x->off = big_alloc(rows, sizeof *x->off);
-    x->idx = big_alloc(cap, sizeof *x->idx);
-    x->val = big_alloc(cap, sizeof *x->val);
-    x->wr = big_alloc((size_t)pairs, sizeof *x->wr);
-    x->ts = big_alloc((size_t)pairs, sizeof *x->ts);
-    x->send = big_alloc((size_t)pairs, sizeof *x->send);
+    x->col = big_alloc(cap, sizeof(double));
+    x->send = big_alloc((size_t)pairs, sizeof *x->send); /* only the part sent is touched */
     x->owner = rp_malloc(((size_t)ni + 1) * sizeof *x->owner);
-    int ok = x->off && x->idx && x->val && x->wr && x->ts && x->send && x->owner;
+    int ok = x->off && x->col && x->send && x->owner;
     for (int p = 0; ok && p < size; p++)
         for (int64_t i = s->item_cuts[p]; i < s->item_cuts[p + 1]; i++) x->owner[i] = p;
     RP_AGREE_LOCAL(comm, !ok);
@@ -101,21 +96,32 @@ static void finish_offsets(int64_t *off, const block *b)
     for (int64_t j = 1; j <= b->r1 - b->r0; j++) off[j] += off[j - 1];
 }
 
-/* CSR slice from the pairs of this rank's user block, values normalised here once (the CSC
- * entries take them from x->val). Local. */
-static void csr_slice(const shard_state *s, int sp, const block *b, scratch *x)
+/* A pair's normalised value: the CSR and CSC columns both compute it, same bits. */
+static float pair_value(const shard_state *s, int sp, const shard_pair *p)
 {
-    const shard_split *sx = &s->split[sp];
-    memset(x->off, 0, ((size_t)(b->r1 - b->r0) + 2) * sizeof *x->off);
-    for (int64_t k = 0; k < sx->n; k++) {
-        const shard_pair *p = &sx->pairs[k];
-        x->off[p->user - b->r0 + 1]++;
-        x->idx[k] = p->item;
-        x->val[k] = shard_value(shard_target(p->wr, &s->opt, sp), s->norm_min, s->norm_max);
-        x->wr[k] = (float)p->wr;
-        x->ts[k] = p->ts;
+    return shard_value(shard_target(p->wr, &s->opt, sp), s->norm_min, s->norm_max);
+}
+
+/* The CSR columns in file order, each filled into x->col from the pairs and written before
+ * the next. */
+enum { COL_ITEM, COL_VALUE, COL_WATCH, COL_TIME, NCOLS };
+static const char *const csr_name[NCOLS] = {RP_DS_BY_USER_ITEM, RP_DS_BY_USER_VALUE,
+                                            RP_DS_BY_USER_WATCH, RP_DS_BY_USER_TIME};
+static const rp_dtype csr_type[NCOLS] = {RP_I32, RP_F32, RP_F32, RP_F64};
+
+static void csr_column(const shard_state *s, int sp, int c, void *col)
+{
+    const shard_pair *p = s->split[sp].pairs;
+    int64_t n = s->split[sp].n;
+    int32_t *i32 = col;
+    float *f32 = col;
+    double *f64 = col;
+    for (int64_t k = 0; k < n; k++) {
+        if (c == COL_ITEM) i32[k] = p[k].item;
+        else if (c == COL_VALUE) f32[k] = pair_value(s, sp, &p[k]);
+        else if (c == COL_WATCH) f32[k] = (float)p[k].wr;
+        else f64[k] = p[k].ts;
     }
-    finish_offsets(x->off, b);
 }
 
 /* Seconds and bytes of this rank's HDF5 dataset writes (shard_state's h5_secs / h5_bytes). */
@@ -158,47 +164,81 @@ static int write_csr(MPI_Comm comm, hid_t f, const shard_state *s, int sp, scrat
     block b;
     int64_t nnz = 0;
     RP_CALL(make_block(comm, s->user_cuts, sx->n, &b, &nnz));
-    csr_slice(s, sp, &b, x);
+    memset(x->off, 0, ((size_t)(b.r1 - b.r0) + 2) * sizeof *x->off);
+    for (int64_t k = 0; k < sx->n; k++) x->off[sx->pairs[k].user - b.r0 + 1]++;
+    finish_offsets(x->off, &b);
     for (int64_t j = 0; j < b.r1 - b.r0; j++) ucounts[j] = x->off[j + 1] - x->off[j];
     int64_t noff = b.r1 - b.r0 + b.last;
     RP_CALL(write_part(f, sp, RP_DS_BY_USER_OFFSETS, RP_I64, s->n_users + 1, b.r0, noff, x->off));
-    RP_CALL(write_part(f, sp, RP_DS_BY_USER_ITEM, RP_I32, nnz, b.base, sx->n, x->idx));
-    RP_CALL(write_part(f, sp, RP_DS_BY_USER_VALUE, RP_F32, nnz, b.base, sx->n, x->val));
-    RP_CALL(write_part(f, sp, RP_DS_BY_USER_WATCH, RP_F32, nnz, b.base, sx->n, x->wr));
-    RP_CALL(write_part(f, sp, RP_DS_BY_USER_TIME, RP_F64, nnz, b.base, sx->n, x->ts));
+    for (int c = 0; c < NCOLS; c++) {
+        csr_column(s, sp, c, x->col);
+        RP_CALL(write_part(f, sp, csr_name[c], csr_type[c], nnz, b.base, sx->n, x->col));
+    }
 cleanup:
     return rc;
 }
 
-/* (item, user, value) of every pair, grouped by the item's owner; values from the CSR slice
- * still in x->val. Local. */
-static void pack_by_item_owner(const shard_state *s, int sp, int size, scratch *x, int64_t *sc,
-                               int64_t *sd, int64_t *fill)
+/* (item, user, value) of the pairs whose item another rank owns, grouped by that rank; this
+ * rank's own entries are not packed (csc_slice reads them from the pairs). Out: sc/sd as
+ * rp_mpi_alltoallv_bytes wants them, *own. Local. */
+static void pack_for_others(const shard_state *s, int sp, int rank, int size, scratch *x,
+                            int64_t *sc, int64_t *sd, int64_t *fill, int64_t *own)
 {
     const shard_split *sx = &s->split[sp];
     for (int64_t k = 0; k < sx->n; k++) sc[x->owner[sx->pairs[k].item]]++;
+    *own = sc[rank];
+    sc[rank] = 0;
     fill[0] = 0;
     for (int p = 1; p < size; p++) fill[p] = fill[p - 1] + sc[p - 1];
     for (int64_t k = 0; k < sx->n; k++) {
         const shard_pair *p = &sx->pairs[k];
-        x->send[fill[x->owner[p->item]]++] = (csc_entry){p->item, p->user, x->val[k]};
+        int d = x->owner[p->item];
+        if (d != rank) x->send[fill[d]++] = (csc_entry){p->item, p->user, pair_value(s, sp, p)};
     }
     rp_mpi_byte_layout(size, sizeof(csc_entry), sc, sd);
 }
 
-/* The CSC slice of block b from the received entries: a stable counting sort by item straight
- * into x->idx (user) and x->val. Entries leave in user order and user blocks are in rank order,
- * so they arrive sorted by user and the result is in CSC order (item, user). Local. */
-static void csc_slice(const csc_entry *e, int64_t n, const block *b, scratch *x)
+/* Where the CSC entries of one source rank are: this rank's own pairs (filtered by owner), or
+ * the received block of rank p. */
+typedef struct csc_src {
+    const csc_entry *recv;
+    const int64_t *rcnt, *rd; /* bytes, per rank */
+    int rank, size;
+} csc_src;
+
+/* The CSC slice of block b: a stable counting sort by item of the entries taken in source rank
+ * order, straight into user = x->col and value = user + n. Entries leave in user order and
+ * user blocks are in rank order, so the result is in CSC order (item, user). Local. */
+static void csc_slice(const shard_state *s, int sp, const csc_src *src, int64_t n,
+                      const block *b, scratch *x)
 {
-    int64_t ni = b->r1 - b->r0, *off = x->off;
+    const shard_split *sx = &s->split[sp];
+    int64_t ni = b->r1 - b->r0, *off = x->off, nrecv = 0;
+    int32_t *user = x->col;
+    float *val = (float *)x->col + n;
+    for (int p = 0; p < src->size; p++) nrecv += src->rcnt[p] / (int64_t)sizeof(csc_entry);
     memset(off, 0, ((size_t)ni + 2) * sizeof *off);
-    for (int64_t k = 0; k < n; k++) off[e[k].item - b->r0 + 1]++;
+    for (int64_t k = 0; k < nrecv; k++) off[src->recv[k].item - b->r0 + 1]++;
+    for (int64_t k = 0; k < sx->n; k++)
+        if (x->owner[sx->pairs[k].item] == src->rank) off[sx->pairs[k].item - b->r0 + 1]++;
     for (int64_t j = 0; j < ni; j++) off[j + 1] += off[j]; /* off[j] = first entry of row j */
-    for (int64_t k = 0; k < n; k++) {
-        int64_t at = off[e[k].item - b->r0]++;
-        x->idx[at] = e[k].user;
-        x->val[at] = e[k].value;
+    for (int p = 0; p < src->size; p++) {
+        if (p == src->rank) {
+            for (int64_t k = 0; k < sx->n; k++) {
+                const shard_pair *q = &sx->pairs[k];
+                if (x->owner[q->item] != p) continue;
+                int64_t at = off[q->item - b->r0]++;
+                user[at] = q->user;
+                val[at] = pair_value(s, sp, q);
+            }
+            continue;
+        }
+        const csc_entry *e = src->recv + src->rd[p] / (int64_t)sizeof(csc_entry);
+        for (int64_t k = 0, m = src->rcnt[p] / (int64_t)sizeof(csc_entry); k < m; k++) {
+            int64_t at = off[e[k].item - b->r0]++;
+            user[at] = e[k].user;
+            val[at] = e[k].value;
+        }
     }
     /* off[j] is now the end of row j: shift by one and make it global */
     memmove(off + 1, off, (size_t)ni * sizeof *off);
@@ -210,39 +250,51 @@ static void csc_slice(const csc_entry *e, int64_t n, const block *b, scratch *x)
 static int write_csc(MPI_Comm comm, hid_t f, const shard_state *s, int sp, scratch *x)
 {
     int rc = RP_OK;
-    int size = 1;
+    int size = 1, rank = 0;
     int64_t *cnt = NULL, *sc, *sd, *rcnt, *rd, total = 0; /* cnt holds the five count arrays */
     csc_entry *recv = NULL;
     block b;
-    int64_t n = 0, nnz = 0;
+    int64_t own = 0, nnz = 0;
     RP_MPI(MPI_Comm_size(comm, &size));
+    RP_MPI(MPI_Comm_rank(comm, &rank));
     cnt = rp_calloc(5 * (size_t)size, sizeof *cnt);
     RP_AGREE_LOCAL(comm, cnt == NULL);
     sc = cnt, sd = cnt + size, rcnt = cnt + 2 * size, rd = cnt + 3 * size;
-    pack_by_item_owner(s, sp, size, x, sc, sd, cnt + 4 * size);
+    pack_for_others(s, sp, rank, size, x, sc, sd, cnt + 4 * size, &own);
     RP_CALL(rp_mpi_alltoallv_bytes(comm, x->send, sc, sd, (void **)&recv, rcnt, rd, &total));
-    n = total / (int64_t)sizeof *recv;
+    int64_t n = own + total / (int64_t)sizeof *recv;
     RP_CALL(make_block(comm, s->item_cuts, n, &b, &nnz));
-    csc_slice(recv, n, &b, x);
+    csc_src src = {recv, rcnt, rd, rank, size};
+    csc_slice(s, sp, &src, n, &b, x);
     free(recv);
     recv = NULL;
     int64_t noff = b.r1 - b.r0 + b.last;
+    int32_t *user = x->col;
     RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_OFFSETS, RP_I64, s->n_items + 1, b.r0, noff, x->off));
-    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_USER, RP_I32, nnz, b.base, n, x->idx));
-    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_VALUE, RP_F32, nnz, b.base, n, x->val));
+    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_USER, RP_I32, nnz, b.base, n, user));
+    RP_CALL(write_part(f, sp, RP_DS_BY_ITEM_VALUE, RP_F32, nnz, b.base, n, (float *)user + n));
 cleanup:
     free(recv);
     free(cnt);
     return rc;
 }
 
+/* This rank's rows of split sp whose item has no train rows (before the pairs are freed). */
+static int64_t rows_item_unseen(const shard_state *s, int sp)
+{
+    int64_t v = 0;
+    for (int64_t k = 0; k < s->split[sp].n; k++) v += s->item_nnz[s->split[sp].pairs[k].item] == 0;
+    return v;
+}
+
 /* Users and items of split sp that never occur in train, and their rows. Collective. */
 static int unseen_attrs(MPI_Comm comm, hid_t f, const shard_state *s, int sp,
-                        const int64_t *ucnt_train, const int64_t *ucnt_sp, int64_t nblock)
+                        const int64_t *ucnt_train, const int64_t *ucnt_sp, int64_t nblock,
+                        int64_t item_rows)
 {
     int rc = RP_OK;
     /* [users, rows of those users, items, rows of those items] */
-    int64_t v[4] = {0, 0, 0, 0};
+    int64_t v[4] = {0, 0, 0, item_rows};
     for (int64_t j = 0; j < nblock; j++) {
         if (ucnt_sp[j] > 0 && ucnt_train[j] == 0) {
             v[0]++;
@@ -250,7 +302,6 @@ static int unseen_attrs(MPI_Comm comm, hid_t f, const shard_state *s, int sp,
         }
     }
     const int64_t *tr = s->item_nnz, *it = s->item_nnz + (size_t)sp * (size_t)s->n_items;
-    for (int64_t k = 0; k < s->split[sp].n; k++) v[3] += tr[s->split[sp].pairs[k].item] == 0;
     RP_CALL(rp_mpi_sum_i64(comm, v, 4));
     for (int64_t i = 0; i < s->n_items; i++) v[2] += it[i] > 0 && tr[i] == 0;
     const char *g = split_group[sp];
@@ -314,7 +365,7 @@ static int write_all(const rp_stage *st, hid_t f, shard_state *s)
     int rc = RP_OK;
     MPI_Comm comm = st->comm;
     int64_t nblock = s->user_cuts[st->rank + 1] - s->user_cuts[st->rank];
-    int64_t *ucnt[SHARD_NSPLITS] = {NULL, NULL, NULL};
+    int64_t *ucnt[SHARD_NSPLITS] = {NULL, NULL, NULL}, unseen[SHARD_NSPLITS] = {0, 0, 0};
     scratch x = {0};
     RP_CALL(scratch_init(comm, st->rank, st->size, s, &x));
     RP_CALL(rp_h5_write_replicated(comm, f, RP_DS_USER_RAW, RP_I64, 1, &s->n_users, s->user_raw));
@@ -325,9 +376,14 @@ static int write_all(const rp_stage *st, hid_t f, shard_state *s)
         RP_CALL(write_csr(comm, f, s, sp, &x, ucnt[sp]));
         RP_CALL(write_csc(comm, f, s, sp, &x));
         RP_CALL(split_attrs(comm, f, s, sp));
+        unseen[sp] = rows_item_unseen(s, sp);
+        free(s->split[sp].pairs); /* written: its memory is for the next split (see scratch) */
+        s->split[sp].pairs = NULL;
     }
-    RP_CALL(unseen_attrs(comm, f, s, SHARD_VALID, ucnt[SHARD_TRAIN], ucnt[SHARD_VALID], nblock));
-    RP_CALL(unseen_attrs(comm, f, s, SHARD_TEST, ucnt[SHARD_TRAIN], ucnt[SHARD_TEST], nblock));
+    RP_CALL(unseen_attrs(comm, f, s, SHARD_VALID, ucnt[SHARD_TRAIN], ucnt[SHARD_VALID], nblock,
+                         unseen[SHARD_VALID]));
+    RP_CALL(unseen_attrs(comm, f, s, SHARD_TEST, ucnt[SHARD_TRAIN], ucnt[SHARD_TEST], nblock,
+                         unseen[SHARD_TEST]));
     RP_CALL(root_attrs(f, s));
     RP_CALL(rp_stage_stamp(st, f, RP_SCHEMA_SHARDS, RP_SCHEMA_VERSION, s->inputs));
 cleanup:

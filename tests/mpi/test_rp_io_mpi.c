@@ -173,10 +173,66 @@ static void hash_file_matches_serial(void)
     CU_ASSERT_STRING_EQUAL(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+/* rp_range_hash over ranks' byte ranges gives rp_hash_file's digest: blocks smaller than the
+ * file (a range starting mid-block, on a block boundary, or empty), one block, and a file of
+ * exactly one block; bytes fed in uneven pieces. A changed byte changes the digest. */
+static void range_hash_matches_file_hash(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank = 0, size = 1;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    const char *path = rp_test_path("range_hash.txt");
+    enum { N = 9000 };
+    char *text = malloc(N + 1);
+    for (int i = 0; i < N; i++) text[i] = (char)('a' + (i * 7919 + i / 13) % 26);
+    text[N] = '\0';
+    rp_test_write_file(path, text);
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    const int64_t blocks[] = {1000, 999, 4500, 9000, 20000};
+    /* cut points: as rp-shard's (proportional), and ones on a block boundary / empty ranges */
+    for (int way = 0; way < 3; way++) {
+        for (size_t bi = 0; bi < sizeof blocks / sizeof *blocks; bi++) {
+            int64_t from = (int64_t)N * rank / size, to = (int64_t)N * (rank + 1) / size;
+            if (way == 1) from = rank == 0 ? 0 : 2000 + 1000 * (rank - 1), to = rank + 1 == size ? N : 2000 + 1000 * rank;
+            if (way == 2) from = rank == 0 ? 0 : N, to = rank == 0 ? N : N; /* all on rank 0 */
+            if (from > N) from = N;
+            if (to > N) to = N;
+            rp_range_hash h;
+            CU_ASSERT_EQUAL_FATAL(rp_range_hash_begin(&h, N, blocks[bi], from, to), RP_OK);
+            for (int64_t p = from, step = 1; p < to; p += step, step = step * 3 % 1777 + 1) {
+                if (p + step > to) step = to - p;
+                rp_range_hash_update(&h, text + p, (size_t)step);
+            }
+            int fd = fileno(f);
+            char got[65], want[65];
+            CU_ASSERT_EQUAL(rp_range_hash_end(comm, &h, fd, got), RP_OK);
+            CU_ASSERT_EQUAL(rp_hash_file_block(comm, path, blocks[bi], want), RP_OK);
+            CU_ASSERT_STRING_EQUAL(got, want);
+        }
+    }
+    char plain[65], full[65];
+    CU_ASSERT_EQUAL(rp_sha256_hex(text, N, plain), RP_OK);
+    CU_ASSERT_EQUAL(rp_hash_file(comm, path, full), RP_OK);
+    CU_ASSERT_STRING_EQUAL(plain, full); /* one block of 64 MiB: the plain SHA-256 */
+    char split[65];
+    CU_ASSERT_EQUAL(rp_hash_file_block(comm, path, 1000, split), RP_OK);
+    CU_ASSERT_STRING_NOT_EQUAL(split, full); /* nine blocks: the digest of the digests */
+    fclose(f);
+    text[N / 2] ^= 1; /* one changed byte in the middle of a block */
+    MPI_Barrier(comm);
+    rp_test_write_file(path, text);
+    char changed[65];
+    CU_ASSERT_EQUAL(rp_hash_file_block(comm, path, 1000, changed), RP_OK);
+    CU_ASSERT_STRING_NOT_EQUAL(changed, split);
+    free(text);
+}
+
 int test_rp_io_mpi_register(void)
 {
     RP_ADD_SUITE("rp_io_mpi", RP_T(csv_chunks_cover_lines), RP_T(csv_bad_header_and_missing),
                  RP_T(h5_write_read_commit), RP_T(h5_failed_commit_keeps_old), RP_T(h5_bad_range_on_one_rank),
-                 RP_T(hash_file_matches_serial));
+                 RP_T(hash_file_matches_serial), RP_T(range_hash_matches_file_hash));
     return 0;
 }
