@@ -43,6 +43,7 @@ for np in $NPS; do
            --out "$out" | tail -n 1)
     get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< "$line"; }
     sps=$(get samples_per_s) ts=$(get train_seconds)
+    declare "rp_$np=$sps"
     printf "$fmt" "rp-seqrec np=$np" "$sps" "$(awk -v t="$ts" -v e="$EPOCHS" \
         'BEGIN{printf "%.1f", t/e}')" "$(get peak_rss_mb_per_rank)" \
         "$(get allreduce_bytes_per_step)"
@@ -53,9 +54,16 @@ if "$PYTHON" -c 'import torch, h5py' 2> /dev/null; then
              --features "$features" --epochs "$EPOCHS" --windows-per-user "$WINDOWS" \
              --threads "$th" | tail -n 1)
         val() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" <<< "$js"; }
+        declare "pt_$th=$(val samples_per_s)"
         printf "$fmt" "PyTorch $th thread(s)" "$(val samples_per_s | cut -d. -f1)" \
             "$(val seconds_per_epoch | cut -c1-6)" "$(val peak_rss_mb | cut -d. -f1)" "-"
     done
 else
     echo "note: $PYTHON has no torch/h5py: PyTorch rows skipped"
 fi
+# The ratios the targets are stated in (only those whose two runs were made).
+ratio() { [ -n "${!2:-}" ] && [ -n "${!3:-}" ] &&
+          awk -v a="${!2}" -v b="${!3}" -v w="$1" 'BEGIN{printf "%s: %.2fx\n", w, a / b}' || true; }
+ratio "np 2 / np 1" rp_2 rp_1
+ratio "np 1 / PyTorch 1 thread" rp_1 pt_1
+ratio "np 2 / PyTorch 2 threads" rp_2 pt_2
