@@ -16,7 +16,8 @@ static int fix_init(tt_fix *a, int64_t n_rows, int64_t cap, int E)
     a->cap = cap < n_rows ? cap : n_rows;
     RP_ALLOC(a->slot = malloc((size_t)(n_rows > 0 ? n_rows : 1) * sizeof *a->slot));
     RP_ALLOC(a->rows = malloc((size_t)(a->cap + 1) * sizeof *a->rows));
-    RP_ALLOC(a->vals = malloc((size_t)(a->cap + 1) * E * sizeof *a->vals));
+    /* E = 8 rows of int64 are exactly one cache line each */
+    RP_ALLOC(a->vals = aligned_alloc(64, ((size_t)(a->cap + 1) * E * sizeof *a->vals + 63) / 64 * 64));
     for (int64_t r = 0; r < n_rows; r++) a->slot[r] = -1;
 cleanup:
     return rc;
@@ -93,10 +94,22 @@ void twotower_sparse_clear(tt_sparse *sp)
 
 void twotower_sparse_begin(tt_sparse *sp) { fix_reset(&sp->loc); }
 
+/* Prefetch the slot of row `ahead` and the sums of row `near` (if present): the rows arrive in
+ * random order and the sums outgrow the core's cache. */
+static inline void fix_prefetch(const tt_fix *a, int E, int32_t ahead, int32_t near)
+{
+    __builtin_prefetch(a->slot + ahead);
+    int32_t s = a->slot[near];
+    if (s >= 0) __builtin_prefetch(a->vals + (size_t)s * E, 1);
+}
+
 void twotower_sparse_add(tt_sparse *sp, const tt_grad *g)
 {
+    enum { AHEAD = 8 };
     int E = sp->E;
     for (int64_t k = 0; k < g->nrows; k++) {
+        if (k + 2 * AHEAD < g->nrows)
+            fix_prefetch(&sp->loc, E, g->rows[k + 2 * AHEAD], g->rows[k + AHEAD]);
         int64_t *dst = fix_slot(&sp->loc, E, g->rows[k]);
         const float *v = g->vals + (size_t)k * E;
         for (int q = 0; q < E; q++) dst[q] += rp_fix_of(v[q]);
@@ -130,6 +143,7 @@ static void pack_by_owner(tt_sparse *sp, int *scnt, int *sdsp)
 
 int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, const tt_fix **rows, double *bytes)
 {
+    enum { AHEAD = 8 };
     int rc = RP_OK, size = sp->size, E = sp->E, rec = 1 + E;
     int *scnt = sp->counts, *sdsp = scnt + size, *rcnt = sdsp + size, *rdsp = rcnt + size;
     int64_t total = 0;
@@ -148,8 +162,12 @@ int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, const tt_fix **rows, do
     RP_MPI(MPI_Alltoallv(sp->gsend, scnt, sdsp, MPI_INT64_T, sp->grecv, rcnt, rdsp, MPI_INT64_T,
                          comm));
     *bytes += (double)total * sizeof(int64_t);
-    for (int64_t w = 0; w < total; w += rec)
+    for (int64_t w = 0; w < total; w += rec) {
+        if (w + 2 * AHEAD * rec < total)
+            fix_prefetch(&sp->own, E, (int32_t)sp->grecv[w + 2 * AHEAD * rec],
+                         (int32_t)sp->grecv[w + AHEAD * rec]);
         fix_add(&sp->own, E, (int32_t)sp->grecv[w], sp->grecv + w + 1);
+    }
     *rows = &sp->own;
 cleanup:
     return rc;
@@ -157,6 +175,7 @@ cleanup:
 
 int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *bytes)
 {
+    enum { AHEAD = 8 };
     int rc = RP_OK, size = sp->size, E = sp->E, rec = 1 + E, nown = 0;
     int *cnt = sp->counts, *dsp = cnt + size;
     int64_t total = 0;
@@ -180,8 +199,11 @@ int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *byte
     *bytes += (double)total * sizeof(uint32_t);
     for (int p = 0; p < size; p++) {
         if (p == sp->rank) continue;
-        for (int64_t w = dsp[p]; w < dsp[p] + cnt[p]; w += rec)
+        for (int64_t w = dsp[p], end = dsp[p] + cnt[p]; w < end; w += rec) {
+            if (w + AHEAD * rec < end)
+                __builtin_prefetch(emb + (size_t)sp->wrecv[w + AHEAD * rec] * E, 1);
             memcpy(emb + (size_t)sp->wrecv[w] * E, sp->wrecv + w + 1, (size_t)E * sizeof(float));
+        }
     }
 cleanup:
     return rc;

@@ -32,6 +32,7 @@ typedef struct tt_step {
     float *y, *gbuf, *uvals;
     int64_t *ibuf;
     uint8_t *decay;
+    int16_t *keep; /* [n_rows] the column of a bias term (not decayed), or -1 */
     float *prior;  /* twotower_row_prior's weights, NULL without --row-l2 */
     tt_ws ws;
     tt_grad g;     /* float gradient of one micro-batch */
@@ -63,19 +64,41 @@ static void make_perm(uint64_t seed, int64_t epoch, int64_t n, uint32_t *perm)
     }
 }
 
-/* Adam on n entries. SSE when available (IEEE sqrt and division are correctly rounded, so the
- * vector and scalar paths give the same bits); the per-step dense update and every touched
- * embedding row go through here, which made it the top non-BLAS cost when scalar. */
-static void adam_update(float *w, float *mo, float *ve, const float *g, int64_t n, double lr_t,
-                        double bc2)
+/* A step's Adam coefficients in float, computed once per step (not per row). */
+typedef struct tt_adam {
+    float b1, b2, c1, c2, ibc2, step;
+} tt_adam;
+
+/* Adam on n entries. AVX / SSE when available: the vector paths evaluate the scalar path's
+ * expressions lane by lane (IEEE sqrt and division are correctly rounded, no contraction in ISO
+ * C), so every path gives the same bits. Called for the dense vector and every touched
+ * embedding row (E = 8 by default: one AVX iteration). */
+static inline void adam_update(float *w, float *mo, float *ve, const float *g, int64_t n,
+                               const tt_adam *a)
 {
-    float b1 = (float)ADAM_B1, b2 = (float)ADAM_B2, ibc2 = (float)(1.0 / sqrt(bc2));
-    float c1 = 1.0f - b1, c2 = 1.0f - b2, step = (float)lr_t;
     int64_t k = 0;
+#ifdef __AVX__
+    __m256 wb1 = _mm256_set1_ps(a->b1), wc1 = _mm256_set1_ps(a->c1);
+    __m256 wb2 = _mm256_set1_ps(a->b2), wc2 = _mm256_set1_ps(a->c2);
+    __m256 wib = _mm256_set1_ps(a->ibc2), weps = _mm256_set1_ps(ADAM_EPS);
+    __m256 wst = _mm256_set1_ps(a->step);
+    for (; k + 8 <= n; k += 8) {
+        __m256 gk = _mm256_loadu_ps(g + k);
+        __m256 m = _mm256_add_ps(_mm256_mul_ps(wb1, _mm256_loadu_ps(mo + k)),
+                                 _mm256_mul_ps(wc1, gk));
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(wb2, _mm256_loadu_ps(ve + k)),
+                                 _mm256_mul_ps(_mm256_mul_ps(wc2, gk), gk));
+        _mm256_storeu_ps(mo + k, m);
+        _mm256_storeu_ps(ve + k, v);
+        __m256 den = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(v), wib), weps);
+        _mm256_storeu_ps(w + k, _mm256_sub_ps(_mm256_loadu_ps(w + k),
+                                              _mm256_div_ps(_mm256_mul_ps(wst, m), den)));
+    }
+#endif
 #ifdef __SSE2__
-    __m128 vb1 = _mm_set1_ps(b1), vc1 = _mm_set1_ps(c1), vb2 = _mm_set1_ps(b2);
-    __m128 vc2 = _mm_set1_ps(c2), vib = _mm_set1_ps(ibc2), veps = _mm_set1_ps(ADAM_EPS);
-    __m128 vst = _mm_set1_ps(step);
+    __m128 vb1 = _mm_set1_ps(a->b1), vc1 = _mm_set1_ps(a->c1), vb2 = _mm_set1_ps(a->b2);
+    __m128 vc2 = _mm_set1_ps(a->c2), vib = _mm_set1_ps(a->ibc2), veps = _mm_set1_ps(ADAM_EPS);
+    __m128 vst = _mm_set1_ps(a->step);
     for (; k + 4 <= n; k += 4) {
         __m128 gk = _mm_loadu_ps(g + k);
         __m128 m = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(mo + k)), _mm_mul_ps(vc1, gk));
@@ -88,10 +111,10 @@ static void adam_update(float *w, float *mo, float *ve, const float *g, int64_t 
     }
 #endif
     for (; k < n; k++) {
-        mo[k] = b1 * mo[k] + c1 * g[k];
-        ve[k] = b2 * ve[k] + c2 * g[k] * g[k];
+        mo[k] = a->b1 * mo[k] + a->c1 * g[k];
+        ve[k] = a->b2 * ve[k] + a->c2 * g[k] * g[k];
         /* ve >= 0, so the builtin (no errno path) is exact sqrtf */
-        w[k] -= step * mo[k] / (__builtin_sqrtf(ve[k]) * ibc2 + ADAM_EPS);
+        w[k] -= a->step * mo[k] / (__builtin_sqrtf(ve[k]) * a->ibc2 + ADAM_EPS);
     }
 }
 
@@ -170,49 +193,60 @@ int twotower_row_prior(const tt_opts *o, const tt_data *d, const tt_model *m, fl
     return rc;
 }
 
-/* The step's Adam coefficients: bumps t; *lr_t = rate / bias correction 1, *bc2 = correction 2. */
-static void adam_coeffs(const tt_opts *o, const tt_data *d, tt_train *tr, double *lr_t,
-                        double *bc2)
+/* The step's Adam coefficients (bumps t): rate / bias correction 1, and 1/sqrt(correction 2). */
+static void adam_coeffs(const tt_opts *o, const tt_data *d, tt_train *tr, tt_adam *a)
 {
     int64_t steps_per_epoch = (d->train.n + o->train.batch - 1) / o->train.batch, t = ++tr->loop.t;
-    *bc2 = 1.0 - pow(ADAM_B2, (double)t);
-    *lr_t = rp_train_lr_at(&o->train, t, steps_per_epoch * o->train.epochs) /
-            (1.0 - pow(ADAM_B1, (double)t));
+    double bc1 = 1.0 - pow(ADAM_B1, (double)t), bc2 = 1.0 - pow(ADAM_B2, (double)t);
+    a->b1 = (float)ADAM_B1;
+    a->b2 = (float)ADAM_B2;
+    a->c1 = 1.0f - a->b1;
+    a->c2 = 1.0f - a->b2;
+    a->ibc2 = (float)(1.0 / sqrt(bc2));
+    a->step = (float)(rp_train_lr_at(&o->train, t, steps_per_epoch * o->train.epochs) / bc1);
 }
 
 /* Coupled L2 weight decay (as torch.optim.Adam's weight_decay) then Adam on the dense vector
  * (gradient in st->gbuf), the same on every replica. */
-static void dense_step(const tt_opts *o, tt_train *tr, tt_step *st, double lr_t, double bc2)
+static void dense_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_adam *a)
 {
     tt_model *m = &tr->m;
     float wd = (float)o->weight_decay, *gd = st->gbuf;
     if (wd > 0.0f)
         for (int64_t k = 0; k < m->n_dense; k++)
             if (st->decay[k]) gd[k] += wd * m->dense[k];
-    adam_update(m->dense, tr->m_dense, tr->v_dense, gd, m->n_dense, lr_t, bc2);
+    adam_update(m->dense, tr->m_dense, tr->v_dense, gd, m->n_dense, a);
 }
 
 /* Decay (with the row prior) then Adam on the embedding rows of `rows` (the step's sums of the
  * rows this rank owns). Rows are updated only when a step touched them (lazy, as torch's
- * SparseAdam). */
+ * SparseAdam). The rows are scattered over three tables (weights and moments): each is
+ * prefetched a few rows ahead. */
 static void rows_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_fix *rows,
-                      double lr_t, double bc2)
+                      const tt_adam *a)
 {
+    enum { AHEAD = 8 };
     tt_model *m = &tr->m;
-    float wde = (float)o->emb_weight_decay;
+    float wde = (float)o->emb_weight_decay, *gv = st->uvals;
     int E = m->E;
     for (int64_t k = 0; k < rows->nrows; k++) {
-        size_t r = (size_t)rows->rows[k] * E;
-        float *gv = st->uvals;
+        if (k + AHEAD < rows->nrows) {
+            size_t ra = (size_t)rows->rows[k + AHEAD] * E;
+            __builtin_prefetch(m->emb + ra, 1);
+            __builtin_prefetch(tr->m_emb + ra, 1);
+            __builtin_prefetch(tr->v_emb + ra, 1);
+        }
+        int32_t row = rows->rows[k];
+        size_t r = (size_t)row * E;
         for (int q = 0; q < E; q++)
             gv[q] = (float)rp_fix_to(rows->vals[(size_t)k * E + q]);
-        float wr = wde + (st->prior != NULL ? st->prior[rows->rows[k]] : 0.0f);
+        float wr = wde + (st->prior != NULL ? st->prior[row] : 0.0f);
         if (wr > 0.0f) {
-            int keep = bias_column(m, rows->rows[k]);
+            int keep = st->keep[row];
             for (int q = 0; q < E; q++)
                 if (q != keep) gv[q] += wr * m->emb[r + q];
         }
-        adam_update(m->emb + r, tr->m_emb + r, tr->v_emb + r, gv, E, lr_t, bc2);
+        adam_update(m->emb + r, tr->m_emb + r, tr->v_emb + r, gv, E, a);
     }
 }
 
@@ -222,7 +256,14 @@ static void rows_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_fix 
 static int micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_t q0, int n,
                         int64_t gbn)
 {
+    enum { AHEAD = 16 };
     for (int i = 0; i < n; i++) {
+        if (i + AHEAD < n) { /* the samples are scattered over three large arrays */
+            uint32_t ka = st->perm[q0 + i + AHEAD];
+            __builtin_prefetch(d->train.user + ka);
+            __builtin_prefetch(d->train.item + ka);
+            __builtin_prefetch(d->train.value + ka);
+        }
         uint32_t k = st->perm[q0 + i];
         st->users[i] = d->train.user[k];
         st->items[i] = d->train.item[k];
@@ -259,7 +300,7 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     int64_t nd = m->n_dense;
     MPI_Request req = MPI_REQUEST_NULL;
     const tt_fix *rows = NULL;
-    double lr_t = 0.0, bc2 = 0.0;
+    tt_adam adam;
     rp_part_even(nmb, size, l->rank, &c0, &cc);
     memset(st->ibuf, 0, (size_t)(nd + 3) * sizeof *st->ibuf);
     twotower_sparse_begin(&st->sp);
@@ -273,13 +314,13 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     if (size > 1)
         RP_MPI(MPI_Iallreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, l->comm, &req));
     tr->bytes_dense += (double)nbuf * sizeof(int64_t);
-    adam_coeffs(l->o, l->d, tr, &lr_t, &bc2);
+    adam_coeffs(l->o, l->d, tr, &adam);
     RP_CALL(twotower_sparse_reduce(l->comm, &st->sp, &rows, &tr->bytes_sparse));
-    rows_step(l->o, tr, st, rows, lr_t, bc2);
+    rows_step(l->o, tr, st, rows, &adam);
     RP_CALL(twotower_sparse_share(l->comm, &st->sp, m->emb, &tr->bytes_sparse));
     RP_MPI(MPI_Wait(&req, MPI_STATUS_IGNORE));
     for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)rp_fix_to(st->ibuf[k]);
-    dense_step(l->o, tr, st, lr_t, bc2);
+    dense_step(l->o, tr, st, &adam);
     tr->loop.ep_sse += rp_fix_to(st->ibuf[nd]);
     tr->loop.ep_sae += rp_fix_to(st->ibuf[nd + 1]);
     tr->loop.ep_n += (double)gbn;
@@ -352,6 +393,8 @@ static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt
         for (int l = 0; l < m->tw[t].nlayers; l++)
             memset(st->decay + m->tw[t].w_off[l], 1,
                    (size_t)m->tw[t].dims[l] * m->tw[t].dims[l + 1]);
+    RP_ALLOC(st->keep = malloc((size_t)(m->n_rows > 0 ? m->n_rows : 1) * sizeof *st->keep));
+    for (int64_t r = 0; r < m->n_rows; r++) st->keep[r] = (int16_t)bias_column(m, r);
     RP_CALL(twotower_row_prior(o, d, m, &st->prior));
     RP_CALL(twotower_ws_init(&st->ws, m, M));
     RP_CALL(twotower_grad_init(&st->g, m, M));
@@ -370,6 +413,7 @@ static void step_clear(tt_step *st)
     free(st->ibuf);
     free(st->uvals);
     free(st->decay);
+    free(st->keep);
     free(st->prior);
     twotower_ws_clear(&st->ws);
     twotower_grad_clear(&st->g);
