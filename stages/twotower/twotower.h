@@ -139,12 +139,15 @@ typedef struct tt_fix {
  * current ones), then sends the updated row to the others. */
 typedef struct tt_sparse {
     int rank, size, E;
-    tt_fix loc;                 /* this rank's micro-batches, every owner's rows */
-    tt_fix own;                 /* size > 1: the step's sums of the rows this rank owns */
-    int64_t *gsend, *grecv;     /* gradient records [row, E fixed-point values] by owner */
-    uint32_t *wrecv;            /* updated rows of all ranks [row, E float bits] */
+    tt_fix loc;                 /* this rank's micro-batches' rows, then the others' records of
+                                 * the rows it owns */
+    int32_t *sel;               /* slots of loc holding the rows this rank updates */
+    int64_t nsel;
+    uint32_t *mask;             /* [loc rows] nonzero columns of a record */
+    int64_t *gsend, *grecv;     /* gradient records [row | mask << 32, values] by owner */
+    uint32_t *wrecv;            /* updated rows of all ranks [row, mask, float bits] */
     int *counts;                /* [4 * size] counts and offsets of the collectives */
-    int64_t grecv_cap, wrecv_cap; /* records */
+    int64_t grecv_cap, wrecv_cap; /* words */
 } tt_sparse;
 
 /* twotower_opts.c */
@@ -292,14 +295,16 @@ void twotower_sparse_begin(tt_sparse *sp);
 /* twotower_sparse_add - add a micro-batch's float row gradients to this rank's sums, each value
  * rounded to fixed point once per micro-batch (the unit that fixes the bits). */
 void twotower_sparse_add(tt_sparse *sp, const tt_grad *g);
-/* twotower_sparse_reduce - the step's gradient sums of the rows this rank owns, over all ranks:
- * *rows (borrowed from sp) lists them; with one rank, all the rows touched. Each rank's records
- * go only to the rows' owners (MPI_Alltoallv). Adds the words received * 8 to *bytes.
- * Collective. Returns RP_OK, RP_ERR_INTERNAL (over capacity: a bug) or an MPI failure. */
-int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, const tt_fix **rows, double *bytes);
-/* twotower_sparse_share - after the owners updated their rows of *rows in emb: every rank gets
- * every updated row (MPI_Allgatherv of [row, E floats]). Adds the words received * 4 to *bytes.
- * Collective. Returns as twotower_sparse_reduce. */
+/* twotower_sparse_reduce - the step's gradient sums, over all ranks, of the rows this rank owns:
+ * afterwards sp->sel[0..nsel) are the slots of sp->loc holding them (with one rank, every row
+ * touched). Each rank's records go only to the rows' owners (MPI_Alltoallv), with the nonzero
+ * columns only. Adds the bytes received to *bytes. Collective. Returns RP_OK, RP_ERR_INTERNAL
+ * (over capacity: a bug) or an MPI failure. */
+int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes);
+/* twotower_sparse_share - after the owners updated their rows (sp->sel) in emb: every rank gets
+ * every updated row, bit for bit (MPI_Allgatherv of records [row, mask, nonzero floats]). Adds
+ * the bytes of the receive buffer (this rank's records included) to *bytes. Collective. Returns
+ * as twotower_sparse_reduce. */
 int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *bytes);
 /* twotower_sparse_gather_state - make an owner-kept array a [n_rows, E] (Adam moments) whole on
  * every rank: each row from its owner, bit for bit. Collective. */

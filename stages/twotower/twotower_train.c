@@ -218,28 +218,29 @@ static void dense_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_ada
     adam_update(m->dense, tr->m_dense, tr->v_dense, gd, m->n_dense, a);
 }
 
-/* Decay (with the row prior) then Adam on the embedding rows of `rows` (the step's sums of the
- * rows this rank owns). Rows are updated only when a step touched them (lazy, as torch's
+/* Decay (with the row prior) then Adam on the embedding rows this rank owns (st->sp.sel: the
+ * step's sums). Rows are updated only when a step touched them (lazy, as torch's
  * SparseAdam). The rows are scattered over three tables (weights and moments): each is
  * prefetched a few rows ahead. */
-static void rows_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_fix *rows,
-                      const tt_adam *a)
+static void rows_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_adam *a)
 {
     enum { AHEAD = 8 };
     tt_model *m = &tr->m;
+    const tt_fix *f = &st->sp.loc;
+    const int32_t *sel = st->sp.sel;
     float wde = (float)o->emb_weight_decay, *gv = st->uvals;
     int E = m->E;
-    for (int64_t k = 0; k < rows->nrows; k++) {
-        if (k + AHEAD < rows->nrows) {
-            size_t ra = (size_t)rows->rows[k + AHEAD] * E;
+    for (int64_t k = 0; k < st->sp.nsel; k++) {
+        if (k + AHEAD < st->sp.nsel) {
+            size_t ra = (size_t)f->rows[sel[k + AHEAD]] * E;
             __builtin_prefetch(m->emb + ra, 1);
             __builtin_prefetch(tr->m_emb + ra, 1);
             __builtin_prefetch(tr->v_emb + ra, 1);
         }
-        int32_t row = rows->rows[k];
+        int32_t row = f->rows[sel[k]];
         size_t r = (size_t)row * E;
-        for (int q = 0; q < E; q++)
-            gv[q] = (float)rp_fix_to(rows->vals[(size_t)k * E + q]);
+        const int64_t *sum = f->vals + (size_t)sel[k] * E;
+        for (int q = 0; q < E; q++) gv[q] = (float)rp_fix_to(sum[q]);
         float wr = wde + (st->prior != NULL ? st->prior[row] : 0.0f);
         if (wr > 0.0f) {
             int keep = st->keep[row];
@@ -299,7 +300,6 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     int64_t M = l->o->train.micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0;
     int64_t nd = m->n_dense;
     MPI_Request req = MPI_REQUEST_NULL;
-    const tt_fix *rows = NULL;
     tt_adam adam;
     rp_part_even(nmb, size, l->rank, &c0, &cc);
     memset(st->ibuf, 0, (size_t)(nd + 3) * sizeof *st->ibuf);
@@ -315,8 +315,8 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
         RP_MPI(MPI_Iallreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, l->comm, &req));
     tr->bytes_dense += (double)nbuf * sizeof(int64_t);
     adam_coeffs(l->o, l->d, tr, &adam);
-    RP_CALL(twotower_sparse_reduce(l->comm, &st->sp, &rows, &tr->bytes_sparse));
-    rows_step(l->o, tr, st, rows, &adam);
+    RP_CALL(twotower_sparse_reduce(l->comm, &st->sp, &tr->bytes_sparse));
+    rows_step(l->o, tr, st, &adam);
     RP_CALL(twotower_sparse_share(l->comm, &st->sp, m->emb, &tr->bytes_sparse));
     RP_MPI(MPI_Wait(&req, MPI_STATUS_IGNORE));
     for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)rp_fix_to(st->ibuf[k]);
