@@ -16,8 +16,9 @@ static int fix_init(tt_fix *a, int64_t n_rows, int64_t cap, int E)
     a->cap = cap < n_rows ? cap : n_rows;
     RP_ALLOC(a->slot = malloc((size_t)(n_rows > 0 ? n_rows : 1) * sizeof *a->slot));
     RP_ALLOC(a->rows = malloc((size_t)(a->cap + 1) * sizeof *a->rows));
-    /* E = 8 rows of int64 are exactly one cache line each */
-    RP_ALLOC(a->vals = aligned_alloc(64, ((size_t)(a->cap + 1) * E * sizeof *a->vals + 63) / 64 * 64));
+    /* E = 8 rows of int64 are exactly one cache line each (aligned_alloc: a multiple of 64) */
+    size_t nb = ((size_t)(a->cap + 1) * E * sizeof *a->vals + 63) / 64 * 64;
+    RP_ALLOC(a->vals = aligned_alloc(64, nb));
     for (int64_t r = 0; r < n_rows; r++) a->slot[r] = -1;
 cleanup:
     return rc;

@@ -373,7 +373,8 @@ cleanup:
     return rc;
 }
 
-static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt_train *tr, tt_step *st)
+static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt_train *tr,
+                      tt_step *st)
 {
     int rc = RP_OK;
     const tt_model *m = &tr->m;
@@ -398,7 +399,8 @@ static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt
     RP_CALL(twotower_row_prior(o, d, m, &st->prior));
     RP_CALL(twotower_ws_init(&st->ws, m, M));
     RP_CALL(twotower_grad_init(&st->g, m, M));
-    RP_CALL(twotower_sparse_init(&st->sp, rank, size, m->n_rows, st->g.cap_rows * nmb_local, E));
+    RP_CALL(twotower_sparse_init(&st->sp, rank, size, m->n_rows, st->g.cap_rows * nmb_local,
+                                 E));
 cleanup:
     return rc;
 }
