@@ -96,7 +96,8 @@ SEQREC_ARCH := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /
                  $(MPICC) -march=x86-64-v3 -E -x c /dev/null > /dev/null 2>&1 && echo -march=x86-64-v3)
 endif
 SEQREC_CFLAGS ?= -O3 -fopenmp-simd -fno-math-errno $(SEQREC_ARCH)
-FLAGS_NOW := $(MPICC) $(ALL_CFLAGS) $(LDFLAGS) $(SEQREC_CFLAGS)
+TWOTOWER_CFLAGS ?= $(SEQREC_CFLAGS)
+FLAGS_NOW := $(MPICC) $(ALL_CFLAGS) $(LDFLAGS) $(SEQREC_CFLAGS) $(TWOTOWER_CFLAGS)
 FLAGS_OLD := $(shell cat $(B)/.flags 2>/dev/null)
 ifneq ($(strip $(FLAGS_NOW)),$(strip $(FLAGS_OLD)))
 $(shell mkdir -p $(B) && printf '%s\n' '$(subst ','"'"',$(strip $(FLAGS_NOW)))' > $(B)/.flags)
@@ -153,6 +154,7 @@ $(B)/bench/%.o: ALL_CFLAGS += -Itests/lib $(STAGE_INC)
 # mark the sums whose order may change; the same code on every rank, so bits stay rank-count
 # independent.
 $(B)/stages/seqrec/%.o: ALL_CFLAGS += $(SEQREC_CFLAGS)
+$(B)/stages/twotower/%.o: ALL_CFLAGS += $(TWOTOWER_CFLAGS)
 
 $(BIN)/test-unit: $(call OBJS_OF,tests/unit/runner.c tests/rp_test.c $(UNIT_SRCS)) $(TESTLIB) $(STAGE_LIBS) $(LIB) | $(BIN)
 	$(Q)$(MPICC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CUNIT_LIBS)

@@ -4,7 +4,9 @@
 # Data: $SHARDS + $FEATURES if set, else a full-size-shaped synthetic set (KuaiRec big matrix:
 # 7,176 users, 10,728 videos, ~10M training interactions; feature widths like the real ones).
 # Variables: EPOCHS (2), BATCH (8192), NPS ("1 2"), THREADS ("1 2"), BENCH_DIR (temp dir),
-# PYTHON (/usr/bin/python3). Timings are noisy on a shared machine. Both sides train the same
+# PYTHON (/usr/bin/python3), BIND (none). Timings are noisy on a shared machine; cpu_s is
+# rp-twotower's train_cpu_seconds (CPU time of the training steps, the maximum over ranks,
+# including the time a rank polls in MPI while it waits). Both sides train the same
 # model (rp-twotower's default architecture and schedule) without weight decay and with bias
 # terms starting at 0 (PyTorch's SparseAdam has no decay; the script has no bias-model start).
 set -euo pipefail
@@ -28,15 +30,19 @@ else
 fi
 # Ranks that wait in MPI yield the core (Open MPI only does so by itself when it sees more ranks
 # than cores); on a shared, loaded machine a spinning rank steals time from its partner. The
-# PyTorch runs get the matching OMP_WAIT_POLICY=PASSIVE below.
-export OMPI_MCA_mpi_yield_when_idle=1
+# PyTorch runs get the matching OMP_WAIT_POLICY=PASSIVE below. Ranks are not pinned (PyTorch's
+# threads are not either): Open MPI pins rank 0 of every job with at most one rank per core to
+# core 0, so on the shared VM rank 0 (and an np 1 run) competed with everybody else's rank 0
+# (measured: an epoch's compute took 13.9 s on rank 0 against 8.2 s on rank 1 of the same run).
+# BIND=core restores Open MPI's default.
+export OMPI_MCA_mpi_yield_when_idle=1 OMPI_MCA_hwloc_base_binding_policy=${BIND:-none}
 common=(--shards "$shards" --features "$features" --epochs "$EPOCHS" --batch "$BATCH"
         --weight-decay 0 --emb-weight-decay 0 --no-bias-init --early-stop 0)
 echo "rp-twotower benchmark: $data; epochs=$EPOCHS batch=$BATCH;" \
     "$(getconf _NPROCESSORS_ONLN) cores; $(date -u)"
 echo "host load: $(cut -d' ' -f1-3 /proc/loadavg)"
-fmt='%-22s %12s %10s %12s %14s %14s %11s\n'
-printf "$fmt" run samples/s s/epoch peak_MB/rank allreduce_B/step sparse_B/step valid_rmse
+fmt='%-22s %12s %10s %10s %12s %14s %14s %11s\n'
+printf "$fmt" run samples/s s/epoch cpu_s peak_MB/rank allreduce_B/step sparse_B/step valid_rmse
 for np in $NPS; do
     out=$dir/tt-np$np.h5
     rm -f "$out" "$out.ckpt"
@@ -47,8 +53,8 @@ for np in $NPS; do
           n = split($0, a, ","); s = 0; for (i = 1; i <= n; i++) s += a[i]; printf "%.1f", s / n}')
     mae=$(h5dump -d /history/valid_rmse "$out" | awk '/\(0\)/ {gsub(/.*\):/, "");
           n = split($0, a, ","); printf "%.5f", a[n]}')
-    printf "$fmt" "rp-twotower np=$np" "$(get samples_per_s)" \
-        "$spe" "$(get peak_rss_mb_per_rank)" "$(get allreduce_bytes_per_step)" \
+    printf "$fmt" "rp-twotower np=$np" "$(get samples_per_s)" "$spe" \
+        "$(get train_cpu_seconds)" "$(get peak_rss_mb_per_rank)" "$(get allreduce_bytes_per_step)" \
         "$(get sparse_bytes_per_step)" "$mae"
 done
 if ! "$PYTHON" -c "import torch, h5py" 2> /dev/null; then
@@ -64,8 +70,8 @@ for th in $THREADS; do
     "$PYTHON" - "$th" "$js" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[2])
-print("%-22s %12.0f %10.1f %12.0f %14s %14s %11.5f" % ("pytorch threads=" + sys.argv[1],
-      r["samples_per_s"], r["seconds_per_epoch"], r["peak_rss_mb"], "-", "-",
+print("%-22s %12.0f %10.1f %10s %12.0f %14s %14s %11.5f" % ("pytorch threads=" + sys.argv[1],
+      r["samples_per_s"], r["seconds_per_epoch"], "-", r["peak_rss_mb"], "-", "-",
       r["history"][-1]["valid_rmse"]))
 EOF
 done

@@ -87,6 +87,10 @@ typedef struct rp_train_ops {
     /* save_best - copy the current weights to the best copy; restore_best - the reverse. */
     void (*save_best)(void *ctx);
     void (*restore_best)(void *ctx);
+    /* before_checkpoint - make whole on every rank the checkpointed state that the steps keep
+     * in parts (rp-twotower: each rank's Adam moments of the embedding rows it owns); NULL if
+     * every checkpointed array is replicated. Collective. */
+    int (*before_checkpoint)(void *ctx);
 } rp_train_ops;
 
 /* rp_train_opts_default - zeroes *o, then the common defaults. */

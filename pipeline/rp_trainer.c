@@ -235,6 +235,7 @@ int rp_trainer_run(MPI_Comm comm, const rp_train_opts *o, rp_trainer *tr,
         RP_AGREE(comm, rc);
         if (!interrupted) RP_CALL(end_epoch(o, tr, ops, (n + o->batch - 1) / o->batch));
         if (!interrupted) interrupted = rp_signal_pending(comm);
+        if (ops->before_checkpoint != NULL) RP_CALL(ops->before_checkpoint(ops->ctx));
         RP_CALL(rp_trainer_ckpt_write(comm, ck, tr, o->epochs));
         if (interrupted) {
             rp_log_info("interrupted: checkpoint %s written at epoch %lld step %lld", ck->path,

@@ -480,7 +480,7 @@ int seqrec_train(MPI_Comm comm, const sr_opts *o, const sr_data *d, sr_train *tr
     int rc = RP_OK;
     sr_loop l = {.comm = comm, .o = o, .d = d, .tr = tr};
     const rp_train_ops ops = {&l, loop_epoch_begin, train_step, loop_validate, loop_save_best,
-                              loop_restore_best};
+                              loop_restore_best, NULL};
     rp_train_ckpt ck;
     sr_config c;
     char cfg[1024];

@@ -125,6 +125,31 @@ typedef struct tt_grad {
     int64_t nrows, cap_rows;
 } tt_grad;
 
+/* A sparse accumulator of embedding-row gradients in fixed point (rp_fixed.h): exact, so the
+ * sums have the same bits in any order and for any rank count. */
+typedef struct tt_fix {
+    int32_t *slot;  /* [n_rows], -1 = absent */
+    int32_t *rows;  /* present rows, in first-touch order */
+    int64_t *vals;  /* [cap, E] */
+    int64_t nrows, cap;
+} tt_fix;
+
+/* The embedding rows of a step (twotower_sparse.c). Row r is owned by rank r mod size: the owner
+ * alone sums r's gradient over all ranks and runs Adam on it (so its moments of r are the only
+ * current ones), then sends the updated row to the others. */
+typedef struct tt_sparse {
+    int rank, size, E;
+    tt_fix loc;                 /* this rank's micro-batches' rows, then the others' records of
+                                 * the rows it owns */
+    int32_t *sel;               /* slots of loc holding the rows this rank updates */
+    int64_t nsel;
+    uint32_t *mask;             /* [loc rows] nonzero columns of a record */
+    int64_t *gsend, *grecv;     /* gradient records [row | mask << 32, values] by owner */
+    uint32_t *wrecv;            /* updated rows of all ranks [row, mask, float bits] */
+    int *counts;                /* [4 * size] counts and offsets of the collectives */
+    int64_t grecv_cap, wrecv_cap; /* words */
+} tt_sparse;
+
 /* twotower_opts.c */
 void twotower_opts_default(tt_opts *o);
 int twotower_parse_args(int argc, char **argv, tt_opts *o);
@@ -259,6 +284,31 @@ int twotower_evaluate_data(MPI_Comm comm, const tt_model *m, const tt_data *d, c
  * mean (rp_baseline_bias_terms, bit-identical for any rank count). Collective. */
 int twotower_bias_terms(MPI_Comm comm, const tt_opts *o, const tt_data *d, double **bu,
                         double **bi, double *mu);
+
+/* twotower_sparse.c */
+/* twotower_sparse_init - for a rank of size, n_rows embedding rows of width E, at most cap rows
+ * touched by a rank per step. Returns RP_OK or RP_ERR_NOMEM (no jump). */
+int twotower_sparse_init(tt_sparse *sp, int rank, int size, int64_t n_rows, int64_t cap, int E);
+void twotower_sparse_clear(tt_sparse *sp);
+/* twotower_sparse_begin - start a step: forget this rank's rows. */
+void twotower_sparse_begin(tt_sparse *sp);
+/* twotower_sparse_add - add a micro-batch's float row gradients to this rank's sums, each value
+ * rounded to fixed point once per micro-batch (the unit that fixes the bits). */
+void twotower_sparse_add(tt_sparse *sp, const tt_grad *g);
+/* twotower_sparse_reduce - the step's gradient sums, over all ranks, of the rows this rank owns:
+ * afterwards sp->sel[0..nsel) are the slots of sp->loc holding them (with one rank, every row
+ * touched). Each rank's records go only to the rows' owners (MPI_Alltoallv), with the nonzero
+ * columns only. Adds the bytes received to *bytes. Collective. Returns RP_OK, RP_ERR_INTERNAL
+ * (over capacity: a bug) or an MPI failure. */
+int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes);
+/* twotower_sparse_share - after the owners updated their rows (sp->sel) in emb: every rank gets
+ * every updated row, bit for bit (MPI_Allgatherv of records [row, mask, nonzero floats]). Adds
+ * the bytes of the receive buffer (this rank's records included) to *bytes. Collective. Returns
+ * as twotower_sparse_reduce. */
+int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *bytes);
+/* twotower_sparse_gather_state - make an owner-kept array a [n_rows, E] (Adam moments) whole on
+ * every rank: each row from its owner, bit for bit. Collective. */
+int twotower_sparse_gather_state(MPI_Comm comm, const tt_sparse *sp, int64_t n_rows, float *a);
 
 /* twotower_io.c */
 /* twotower_checkpoint - what the checkpoint holds (model, Adam moments, best copy) and the

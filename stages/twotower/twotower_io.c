@@ -222,6 +222,7 @@ void twotower_report(rp_stage *st, const tt_train *tr)
     rp_stage_add(st, "samples_per_s", "%.0f",
                  l->train_seconds > 0 ? l->samples_done / l->train_seconds : 0.0);
     rp_stage_add(st, "train_seconds", "%.1f", l->train_seconds);
+    rp_stage_add(st, "train_cpu_seconds", "%.2f", l->train_cpu_seconds);
     rp_stage_add(st, "allreduce_bytes_per_step", "%.0f",
                  l->steps_done > 0 ? tr->bytes_dense / l->steps_done : 0.0);
     rp_stage_add(st, "sparse_bytes_per_step", "%.0f",

@@ -10,6 +10,10 @@
 #include "twotower.h"
 
 #define TT_COS_EPS 1e-8
+/* The per-row loops below take E as an argument and are instantiated for E = 8 (the default)
+ * as well: with a constant width a row is one or two vector moves instead of a call to memcpy or
+ * a loop with a runtime trip count. The arithmetic is the same either way. */
+#define TT_INLINE static inline __attribute__((always_inline))
 
 /* Parse "64,32" into dims[1..]; "" means no hidden layer. Returns the number of hidden layers
  * or -1 on a malformed list. */
@@ -259,7 +263,7 @@ void twotower_grad_reset(tt_grad *g, const tt_model *m)
 }
 
 /* Add scale * v (E floats) to the gradient of embedding row `row`. */
-static void grad_add_row(tt_grad *g, int E, int32_t row, const float *v, float scale)
+TT_INLINE void grad_add_row(tt_grad *g, int E, int32_t row, const float *v, float scale)
 {
     int32_t s = g->slot[row];
     float *dst;
@@ -277,11 +281,12 @@ static void grad_add_row(tt_grad *g, int E, int32_t row, const float *v, float s
 
 /* Build the input rows: one E-wide segment per slot (tags: mean of the present tags), then the
  * numeric features. */
-static void gather_inputs(const tt_model *m, int t, const int32_t *rows, int n, float *x)
+TT_INLINE void gather_inputs_e(const tt_model *m, int t, const int32_t *rows, int n, float *x,
+                               int E)
 {
     const tt_tower *tw = &m->tw[t];
     const tt_side *f = tw->f;
-    int E = m->E, in = tw->dims[0];
+    int in = tw->dims[0];
     size_t rowb = (size_t)E * sizeof(float);
     for (int i = 0; i < n; i++) {
         int64_t r = rows[i];
@@ -306,6 +311,12 @@ static void gather_inputs(const tt_model *m, int t, const int32_t *rows, int n, 
         }
         if (f->nnum > 0) memcpy(xi + s * E, f->num + r * f->nnum, (size_t)f->nnum * sizeof(float));
     }
+}
+
+static void gather_inputs(const tt_model *m, int t, const int32_t *rows, int n, float *x)
+{
+    if (m->E == 8) gather_inputs_e(m, t, rows, n, x, 8);
+    else gather_inputs_e(m, t, rows, n, x, m->E);
 }
 
 int twotower_tower_forward(const tt_model *m, int t, const int32_t *rows, int n, tt_ws *ws)
@@ -466,10 +477,10 @@ static double head_backward(const tt_model *m, const float *y, int n, float inv_
 }
 
 /* Gradient of the id blocks of the distinct rows of tower t: [dout (id_add) | dbias | 0]. */
-static void scatter_id(const tt_model *m, int t, tt_ws *ws, tt_grad *g)
+TT_INLINE void scatter_id_e(const tt_model *m, int t, tt_ws *ws, tt_grad *g, int E)
 {
     const tt_tower *tw = &m->tw[t];
-    int E = m->E, D = m->D, bpos = tw->id_add ? D : 0;
+    int D = m->D, bpos = tw->id_add ? D : 0;
     if (tw->id_span == 0) return;
     for (int j = 0; j < ws->nu[t]; j++) {
         if (tw->id_add) memcpy(ws->idg, ws->dout[t] + (size_t)j * D, (size_t)D * sizeof(float));
@@ -480,13 +491,19 @@ static void scatter_id(const tt_model *m, int t, tt_ws *ws, tt_grad *g)
     }
 }
 
+static void scatter_id(const tt_model *m, int t, tt_ws *ws, tt_grad *g)
+{
+    if (m->E == 8) scatter_id_e(m, t, ws, g, 8);
+    else scatter_id_e(m, t, ws, g, m->E);
+}
+
 /* Scatter the input gradient dx [n, in] of tower t into the embedding rows it came from. */
-static void scatter_inputs(const tt_model *m, int t, const int32_t *rows, int n, const float *dx,
-                           tt_grad *g)
+TT_INLINE void scatter_inputs_e(const tt_model *m, int t, const int32_t *rows, int n,
+                                const float *dx, tt_grad *g, int E)
 {
     const tt_tower *tw = &m->tw[t];
     const tt_side *f = tw->f;
-    int E = m->E, in = tw->dims[0];
+    int in = tw->dims[0];
     for (int i = 0; i < n; i++) {
         int64_t r = rows[i];
         const float *di = dx + (size_t)i * in;
@@ -507,6 +524,13 @@ static void scatter_inputs(const tt_model *m, int t, const int32_t *rows, int n,
                 grad_add_row(g, E, (int32_t)(tw->slot_base[s] + tg), di + s * E, 1.0f / (float)cnt);
         }
     }
+}
+
+static void scatter_inputs(const tt_model *m, int t, const int32_t *rows, int n, const float *dx,
+                           tt_grad *g)
+{
+    if (m->E == 8) scatter_inputs_e(m, t, rows, n, dx, g, 8);
+    else scatter_inputs_e(m, t, rows, n, dx, g, m->E);
 }
 
 /* Backward through tower t from ws->dout[t] over its distinct rows (after its forward pass):

@@ -1,7 +1,8 @@
 /* twotower_train.c - data-parallel training of the two-tower model: a global shuffle per epoch
  * (independent of the rank count), each rank computes the gradient of its share of every global
- * batch; dense gradients are summed with one MPI_Allreduce, embedding rows exchanged sparsely;
- * every replica applies the same Adam update. The epoch loop is rp_trainer's. */
+ * batch; dense gradients are summed with one MPI_Allreduce and every replica applies the same
+ * Adam update to them; each embedding row is updated by the rank that owns it
+ * (twotower_sparse.c). The epoch loop is rp_trainer's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,27 +25,18 @@
 #define ADAM_EPS 1e-8f
 
 
-/* A sparse accumulator of embedding-row gradients in fixed point. */
-typedef struct tt_fix {
-    int32_t *slot; /* [n_rows], -1 = absent */
-    int32_t *rows;
-    int64_t *vals; /* [cap, E] */
-    int64_t nrows, cap;
-} tt_fix;
-
 /* Per-step scratch that is not part of the model or the checkpoint. */
 typedef struct tt_step {
     uint32_t *perm;
     int32_t *users, *items;
     float *y, *gbuf, *uvals;
-    int64_t *ibuf, *send, *recv;
-    int *counts, *displs;
+    int64_t *ibuf;
     uint8_t *decay;
+    int16_t *keep; /* [n_rows] the column of a bias term (not decayed), or -1 */
     float *prior;  /* twotower_row_prior's weights, NULL without --row-l2 */
     tt_ws ws;
     tt_grad g;     /* float gradient of one micro-batch */
-    tt_fix loc, uni; /* this rank's rows over its micro-batches; all ranks' rows */
-    int64_t recv_cap;
+    tt_sparse sp;  /* the embedding rows' sums and exchange */
 } tt_step;
 
 /* The stage's side of rp_trainer_run (the ctx of its callbacks). */
@@ -56,46 +48,6 @@ typedef struct tt_loop {
     tt_train *tr;
     tt_step st;
 } tt_loop;
-
-static int fix_init(tt_fix *a, int64_t n_rows, int64_t cap, int E)
-{
-    int rc = RP_OK;
-    memset(a, 0, sizeof *a);
-    a->cap = cap < n_rows ? cap : n_rows;
-    RP_ALLOC(a->slot = malloc((size_t)(n_rows > 0 ? n_rows : 1) * sizeof *a->slot));
-    RP_ALLOC(a->rows = malloc((size_t)(a->cap + 1) * sizeof *a->rows));
-    RP_ALLOC(a->vals = malloc((size_t)(a->cap + 1) * E * sizeof *a->vals));
-    for (int64_t r = 0; r < n_rows; r++) a->slot[r] = -1;
-cleanup:
-    return rc;
-}
-
-static void fix_clear(tt_fix *a)
-{
-    free(a->slot);
-    free(a->rows);
-    free(a->vals);
-    memset(a, 0, sizeof *a);
-}
-
-static void fix_reset(tt_fix *a)
-{
-    for (int64_t k = 0; k < a->nrows; k++) a->slot[a->rows[k]] = -1;
-    a->nrows = 0;
-}
-
-static void fix_add(tt_fix *a, int E, int32_t row, const int64_t *v)
-{
-    int32_t s = a->slot[row];
-    if (s < 0) {
-        s = (int32_t)a->nrows++;
-        a->slot[row] = s;
-        a->rows[s] = row;
-        memcpy(a->vals + (size_t)s * E, v, (size_t)E * sizeof *v);
-        return;
-    }
-    for (int q = 0; q < E; q++) a->vals[(size_t)s * E + q] += v[q];
-}
 
 /* The epoch's permutation of the training interactions: Fisher-Yates keyed by (seed, epoch),
  * computed identically on every rank. */
@@ -112,19 +64,41 @@ static void make_perm(uint64_t seed, int64_t epoch, int64_t n, uint32_t *perm)
     }
 }
 
-/* Adam on n entries. SSE when available (IEEE sqrt and division are correctly rounded, so the
- * vector and scalar paths give the same bits); the per-step dense update and every touched
- * embedding row go through here, which made it the top non-BLAS cost when scalar. */
-static void adam_update(float *w, float *mo, float *ve, const float *g, int64_t n, double lr_t,
-                        double bc2)
+/* A step's Adam coefficients in float, computed once per step (not per row). */
+typedef struct tt_adam {
+    float b1, b2, c1, c2, ibc2, step;
+} tt_adam;
+
+/* Adam on n entries. AVX / SSE when available: the vector paths evaluate the scalar path's
+ * expressions lane by lane (IEEE sqrt and division are correctly rounded, no contraction in ISO
+ * C), so every path gives the same bits. Called for the dense vector and every touched
+ * embedding row (E = 8 by default: one AVX iteration). */
+static inline void adam_update(float *w, float *mo, float *ve, const float *g, int64_t n,
+                               const tt_adam *a)
 {
-    float b1 = (float)ADAM_B1, b2 = (float)ADAM_B2, ibc2 = (float)(1.0 / sqrt(bc2));
-    float c1 = 1.0f - b1, c2 = 1.0f - b2, step = (float)lr_t;
     int64_t k = 0;
+#ifdef __AVX__
+    __m256 wb1 = _mm256_set1_ps(a->b1), wc1 = _mm256_set1_ps(a->c1);
+    __m256 wb2 = _mm256_set1_ps(a->b2), wc2 = _mm256_set1_ps(a->c2);
+    __m256 wib = _mm256_set1_ps(a->ibc2), weps = _mm256_set1_ps(ADAM_EPS);
+    __m256 wst = _mm256_set1_ps(a->step);
+    for (; k + 8 <= n; k += 8) {
+        __m256 gk = _mm256_loadu_ps(g + k);
+        __m256 m = _mm256_add_ps(_mm256_mul_ps(wb1, _mm256_loadu_ps(mo + k)),
+                                 _mm256_mul_ps(wc1, gk));
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(wb2, _mm256_loadu_ps(ve + k)),
+                                 _mm256_mul_ps(_mm256_mul_ps(wc2, gk), gk));
+        _mm256_storeu_ps(mo + k, m);
+        _mm256_storeu_ps(ve + k, v);
+        __m256 den = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(v), wib), weps);
+        _mm256_storeu_ps(w + k, _mm256_sub_ps(_mm256_loadu_ps(w + k),
+                                              _mm256_div_ps(_mm256_mul_ps(wst, m), den)));
+    }
+#endif
 #ifdef __SSE2__
-    __m128 vb1 = _mm_set1_ps(b1), vc1 = _mm_set1_ps(c1), vb2 = _mm_set1_ps(b2);
-    __m128 vc2 = _mm_set1_ps(c2), vib = _mm_set1_ps(ibc2), veps = _mm_set1_ps(ADAM_EPS);
-    __m128 vst = _mm_set1_ps(step);
+    __m128 vb1 = _mm_set1_ps(a->b1), vc1 = _mm_set1_ps(a->c1), vb2 = _mm_set1_ps(a->b2);
+    __m128 vc2 = _mm_set1_ps(a->c2), vib = _mm_set1_ps(a->ibc2), veps = _mm_set1_ps(ADAM_EPS);
+    __m128 vst = _mm_set1_ps(a->step);
     for (; k + 4 <= n; k += 4) {
         __m128 gk = _mm_loadu_ps(g + k);
         __m128 m = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(mo + k)), _mm_mul_ps(vc1, gk));
@@ -137,32 +111,11 @@ static void adam_update(float *w, float *mo, float *ve, const float *g, int64_t 
     }
 #endif
     for (; k < n; k++) {
-        mo[k] = b1 * mo[k] + c1 * g[k];
-        ve[k] = b2 * ve[k] + c2 * g[k] * g[k];
+        mo[k] = a->b1 * mo[k] + a->c1 * g[k];
+        ve[k] = a->b2 * ve[k] + a->c2 * g[k] * g[k];
         /* ve >= 0, so the builtin (no errno path) is exact sqrtf */
-        w[k] -= step * mo[k] / (__builtin_sqrtf(ve[k]) * ibc2 + ADAM_EPS);
+        w[k] -= a->step * mo[k] / (__builtin_sqrtf(ve[k]) * a->ibc2 + ADAM_EPS);
     }
-}
-
-/* Gather every rank's touched rows (records [row, E fixed-point values]) and sum them into
- * st->uni: only rows some rank touched travel, so traffic is independent of the table sizes. */
-static int exchange_sparse(MPI_Comm comm, const tt_model *m, tt_step *st, double *bytes)
-{
-    int rc = RP_OK;
-    tt_fix *l = &st->loc, *u = &st->uni;
-    int E = m->E, rec = 1 + E;
-    int64_t total = 0;
-    for (int64_t k = 0; k < l->nrows; k++) {
-        st->send[k * rec] = l->rows[k];
-        memcpy(st->send + k * rec + 1, l->vals + k * E, (size_t)E * sizeof(int64_t));
-    }
-    RP_CALL(rp_train_allgather(comm, st->send, l->nrows * rec, st->recv, st->recv_cap,
-                               st->counts, st->displs, &total, bytes));
-    fix_reset(u);
-    for (int64_t k = 0; k < total / rec; k++)
-        fix_add(u, E, (int32_t)st->recv[k * rec], st->recv + k * rec + 1);
-cleanup:
-    return rc;
 }
 
 /* The column of embedding row `row` that holds a bias term, or -1. Bias terms are not decayed:
@@ -240,34 +193,61 @@ int twotower_row_prior(const tt_opts *o, const tt_data *d, const tt_model *m, fl
     return rc;
 }
 
-/* Coupled L2 weight decay (as torch.optim.Adam's weight_decay) then Adam. Embedding rows are
- * decayed and updated only when a step touched them (lazy, as torch's SparseAdam). */
-static void optimizer_step(const tt_opts *o, const tt_data *d, tt_train *tr, tt_step *st,
-                           const tt_fix *rows)
+/* The step's Adam coefficients (bumps t): rate / bias correction 1, and 1/sqrt(correction 2). */
+static void adam_coeffs(const tt_opts *o, const tt_data *d, tt_train *tr, tt_adam *a)
 {
-    tt_model *m = &tr->m;
-    float wd = (float)o->weight_decay, wde = (float)o->emb_weight_decay;
-    int E = m->E;
     int64_t steps_per_epoch = (d->train.n + o->train.batch - 1) / o->train.batch, t = ++tr->loop.t;
     double bc1 = 1.0 - pow(ADAM_B1, (double)t), bc2 = 1.0 - pow(ADAM_B2, (double)t);
-    double lr_t = rp_train_lr_at(&o->train, t, steps_per_epoch * o->train.epochs) / bc1;
-    float *gd = st->gbuf;
+    a->b1 = (float)ADAM_B1;
+    a->b2 = (float)ADAM_B2;
+    a->c1 = 1.0f - a->b1;
+    a->c2 = 1.0f - a->b2;
+    a->ibc2 = (float)(1.0 / sqrt(bc2));
+    a->step = (float)(rp_train_lr_at(&o->train, t, steps_per_epoch * o->train.epochs) / bc1);
+}
+
+/* Coupled L2 weight decay (as torch.optim.Adam's weight_decay) then Adam on the dense vector
+ * (gradient in st->gbuf), the same on every replica. */
+static void dense_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_adam *a)
+{
+    tt_model *m = &tr->m;
+    float wd = (float)o->weight_decay, *gd = st->gbuf;
     if (wd > 0.0f)
         for (int64_t k = 0; k < m->n_dense; k++)
             if (st->decay[k]) gd[k] += wd * m->dense[k];
-    adam_update(m->dense, tr->m_dense, tr->v_dense, gd, m->n_dense, lr_t, bc2);
-    for (int64_t k = 0; k < rows->nrows; k++) {
-        size_t r = (size_t)rows->rows[k] * E;
-        float *gv = st->uvals;
-        for (int q = 0; q < E; q++)
-            gv[q] = (float)rp_fix_to(rows->vals[(size_t)k * E + q]);
-        float wr = wde + (st->prior != NULL ? st->prior[rows->rows[k]] : 0.0f);
+    adam_update(m->dense, tr->m_dense, tr->v_dense, gd, m->n_dense, a);
+}
+
+/* Decay (with the row prior) then Adam on the embedding rows this rank owns (st->sp.sel: the
+ * step's sums). Rows are updated only when a step touched them (lazy, as torch's
+ * SparseAdam). The rows are scattered over three tables (weights and moments): each is
+ * prefetched a few rows ahead. */
+static void rows_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_adam *a)
+{
+    enum { AHEAD = 8 };
+    tt_model *m = &tr->m;
+    const tt_fix *f = &st->sp.loc;
+    const int32_t *sel = st->sp.sel;
+    float wde = (float)o->emb_weight_decay, *gv = st->uvals;
+    int E = m->E;
+    for (int64_t k = 0; k < st->sp.nsel; k++) {
+        if (k + AHEAD < st->sp.nsel) {
+            size_t ra = (size_t)f->rows[sel[k + AHEAD]] * E;
+            __builtin_prefetch(m->emb + ra, 1);
+            __builtin_prefetch(tr->m_emb + ra, 1);
+            __builtin_prefetch(tr->v_emb + ra, 1);
+        }
+        int32_t row = f->rows[sel[k]];
+        size_t r = (size_t)row * E;
+        const int64_t *sum = f->vals + (size_t)sel[k] * E;
+        for (int q = 0; q < E; q++) gv[q] = (float)rp_fix_to(sum[q]);
+        float wr = wde + (st->prior != NULL ? st->prior[row] : 0.0f);
         if (wr > 0.0f) {
-            int keep = bias_column(m, rows->rows[k]);
+            int keep = st->keep[row];
             for (int q = 0; q < E; q++)
                 if (q != keep) gv[q] += wr * m->emb[r + q];
         }
-        adam_update(m->emb + r, tr->m_emb + r, tr->v_emb + r, gv, E, lr_t, bc2);
+        adam_update(m->emb + r, tr->m_emb + r, tr->v_emb + r, gv, E, a);
     }
 }
 
@@ -277,7 +257,14 @@ static void optimizer_step(const tt_opts *o, const tt_data *d, tt_train *tr, tt_
 static int micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_t q0, int n,
                         int64_t gbn)
 {
+    enum { AHEAD = 16 };
     for (int i = 0; i < n; i++) {
+        if (i + AHEAD < n) { /* the samples are scattered over three large arrays */
+            uint32_t ka = st->perm[q0 + i + AHEAD];
+            __builtin_prefetch(d->train.user + ka);
+            __builtin_prefetch(d->train.item + ka);
+            __builtin_prefetch(d->train.value + ka);
+        }
         uint32_t k = st->perm[q0 + i];
         st->users[i] = d->train.user[k];
         st->items[i] = d->train.item[k];
@@ -291,50 +278,49 @@ static int micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_t
                      "above, or a diverged model: lower --lr)");
         return RP_ERR_INTERNAL;
     }
-    int64_t nd = m->n_dense, v[TT_MAX_EMB];
+    int64_t nd = m->n_dense;
     for (int64_t k = 0; k < nd; k++) st->ibuf[k] += rp_fix_of(st->g.dense[k]);
     st->ibuf[nd] += rp_fix_of(sse);
     st->ibuf[nd + 1] += rp_fix_of(sae);
-    for (int64_t k = 0; k < st->g.nrows; k++) {
-        for (int q = 0; q < m->E; q++) v[q] = rp_fix_of(st->g.vals[k * m->E + q]);
-        fix_add(&st->loc, m->E, st->g.rows[k], v);
-    }
+    twotower_sparse_add(&st->sp, &st->g);
     return RP_OK;
 }
 
 /* One global step over positions [p0, p0 + gbn) of the permutation, cut into micro-batches of
- * o->micro_batch; this rank takes an even block of them. Returns RP_OK; *stop = 1 when any
- * rank saw a signal (carried in the allreduce buffer). */
+ * o->micro_batch; this rank takes an even block of them. The dense allreduce runs while the
+ * embedding rows are reduced, updated and shared. Returns RP_OK; *stop = 1 when any rank saw a
+ * signal (carried in the allreduce buffer). */
 static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
 {
     tt_loop *l = ctx;
     tt_train *tr = l->tr;
     tt_step *st = &l->st;
-    int rc = RP_OK, size = l->size;
+    int rc = RP_OK, size = l->size, nbuf = 0;
     tt_model *m = &tr->m;
     int64_t M = l->o->train.micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0;
     int64_t nd = m->n_dense;
+    MPI_Request req = MPI_REQUEST_NULL;
+    tt_adam adam;
     rp_part_even(nmb, size, l->rank, &c0, &cc);
     memset(st->ibuf, 0, (size_t)(nd + 3) * sizeof *st->ibuf);
-    fix_reset(&st->loc);
+    twotower_sparse_begin(&st->sp);
     for (int64_t c = c0; c < c0 + cc; c++) {
         int64_t q0 = c * M, n = gbn - q0 < M ? gbn - q0 : M;
         if (rc == RP_OK) rc = micro_batch(l->d, m, st, p0 + q0, (int)n, gbn);
     }
     RP_AGREE(l->comm, rc); /* a local failure must not leave the others in the allreduce */
     st->ibuf[nd + 2] = rp_signal_raised() ? 1 : 0;
-    int nbuf = 0;
     RP_CALL(rp_int_cast(nd + 3, &nbuf));
     if (size > 1)
-        RP_MPI(MPI_Allreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, l->comm));
+        RP_MPI(MPI_Iallreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, l->comm, &req));
     tr->bytes_dense += (double)nbuf * sizeof(int64_t);
+    adam_coeffs(l->o, l->d, tr, &adam);
+    RP_CALL(twotower_sparse_reduce(l->comm, &st->sp, &tr->bytes_sparse));
+    rows_step(l->o, tr, st, &adam);
+    RP_CALL(twotower_sparse_share(l->comm, &st->sp, m->emb, &tr->bytes_sparse));
+    RP_MPI(MPI_Wait(&req, MPI_STATUS_IGNORE));
     for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)rp_fix_to(st->ibuf[k]);
-    const tt_fix *rows = &st->loc;
-    if (size > 1) {
-        RP_CALL(exchange_sparse(l->comm, m, st, &tr->bytes_sparse));
-        rows = &st->uni;
-    }
-    optimizer_step(l->o, l->d, tr, st, rows);
+    dense_step(l->o, tr, st, &adam);
     tr->loop.ep_sse += rp_fix_to(st->ibuf[nd]);
     tr->loop.ep_sae += rp_fix_to(st->ibuf[nd + 1]);
     tr->loop.ep_n += (double)gbn;
@@ -387,7 +373,8 @@ cleanup:
     return rc;
 }
 
-static int step_alloc(int size, const tt_opts *o, const tt_data *d, tt_train *tr, tt_step *st)
+static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt_train *tr,
+                      tt_step *st)
 {
     int rc = RP_OK;
     const tt_model *m = &tr->m;
@@ -407,16 +394,13 @@ static int step_alloc(int size, const tt_opts *o, const tt_data *d, tt_train *tr
         for (int l = 0; l < m->tw[t].nlayers; l++)
             memset(st->decay + m->tw[t].w_off[l], 1,
                    (size_t)m->tw[t].dims[l] * m->tw[t].dims[l + 1]);
+    RP_ALLOC(st->keep = malloc((size_t)(m->n_rows > 0 ? m->n_rows : 1) * sizeof *st->keep));
+    for (int64_t r = 0; r < m->n_rows; r++) st->keep[r] = (int16_t)bias_column(m, r);
     RP_CALL(twotower_row_prior(o, d, m, &st->prior));
     RP_CALL(twotower_ws_init(&st->ws, m, M));
     RP_CALL(twotower_grad_init(&st->g, m, M));
-    RP_CALL(fix_init(&st->loc, m->n_rows, st->g.cap_rows * nmb_local, E));
-    RP_CALL(fix_init(&st->uni, m->n_rows, st->loc.cap * size, E));
-    st->recv_cap = st->loc.cap * size * (1 + E);
-    RP_ALLOC(st->send = malloc((size_t)(st->loc.cap + 1) * (1 + E) * sizeof(int64_t)));
-    RP_ALLOC(st->recv = malloc((size_t)(st->recv_cap + 1) * sizeof(int64_t)));
-    RP_ALLOC(st->counts = malloc((size_t)size * sizeof(int)));
-    RP_ALLOC(st->displs = malloc((size_t)size * sizeof(int)));
+    RP_CALL(twotower_sparse_init(&st->sp, rank, size, m->n_rows, st->g.cap_rows * nmb_local,
+                                 E));
 cleanup:
     return rc;
 }
@@ -431,15 +415,11 @@ static void step_clear(tt_step *st)
     free(st->ibuf);
     free(st->uvals);
     free(st->decay);
+    free(st->keep);
     free(st->prior);
-    free(st->send);
-    free(st->recv);
-    free(st->counts);
-    free(st->displs);
     twotower_ws_clear(&st->ws);
     twotower_grad_clear(&st->g);
-    fix_clear(&st->loc);
-    fix_clear(&st->uni);
+    twotower_sparse_clear(&st->sp);
 }
 
 /* Allocate optimiser state, best copy and learning curve for a fresh run. Does not jump: the
@@ -493,12 +473,24 @@ static void loop_restore_best(void *ctx)
     memcpy(tr->m.emb, tr->best_emb, (size_t)tr->m.n_rows * tr->m.E * sizeof(float));
 }
 
+/* Before a checkpoint: the embedding rows' Adam moments, each current only on its owner. */
+static int loop_before_checkpoint(void *ctx)
+{
+    tt_loop *l = ctx;
+    int rc = RP_OK;
+    tt_train *tr = l->tr;
+    RP_CALL(twotower_sparse_gather_state(l->comm, &l->st.sp, tr->m.n_rows, tr->m_emb));
+    RP_CALL(twotower_sparse_gather_state(l->comm, &l->st.sp, tr->m.n_rows, tr->v_emb));
+cleanup:
+    return rc;
+}
+
 int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *tr)
 {
     int rc = RP_OK;
     tt_loop l = {.comm = comm, .o = o, .d = d, .tr = tr};
     const rp_train_ops ops = {&l, loop_epoch_begin, train_step, loop_validate, loop_save_best,
-                              loop_restore_best};
+                              loop_restore_best, loop_before_checkpoint};
     rp_train_ckpt ck;
     char cfg[1024];
     RP_MPI(MPI_Comm_rank(comm, &l.rank));
@@ -514,7 +506,7 @@ int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *
     twotower_checkpoint(o, d, tr, cfg, sizeof cfg, &ck);
     if (o->train.resume) RP_CALL(rp_trainer_ckpt_read(comm, &ck, o->train.epochs, &tr->loop));
     rp_fault_mark("step buffers");
-    rc = step_alloc(l.size, o, d, tr, &l.st);
+    rc = step_alloc(l.rank, l.size, o, d, tr, &l.st);
     RP_AGREE(comm, rc);
     rp_log_info("%lld train / %lld valid interactions, %lld dense parameters, %lld embedding "
                 "rows x %d, batch %d on %d ranks", (long long)d->train.n, (long long)d->valid.n,

@@ -103,7 +103,8 @@ static void toy_restore(void *ctx)
 /* Run (or resume) the toy; returns rp_trainer_run's rc, the state in *tr and *y. */
 static int toy_run(const rp_train_opts *o, const char *config, rp_trainer *tr, toy *y)
 {
-    const rp_train_ops ops = {y, toy_epoch_begin, toy_step, toy_validate, toy_save, toy_restore};
+    const rp_train_ops ops = {y, toy_epoch_begin, toy_step, toy_validate, toy_save, toy_restore,
+                              NULL};
     rp_train_ckpt ck = {o->checkpoint, config, "inputs=toy", 2,
                         {{"/w", y->w, TOY_W, 0}, {"/best", y->best, 1, TOY_W}}};
     int rc = rp_trainer_init(tr, o->epochs, 1, 0);

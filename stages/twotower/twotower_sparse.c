@@ -1,0 +1,280 @@
+/* twotower_sparse.c - the embedding rows' part of an rp-twotower step: fixed-point row sums of a
+ * rank's micro-batches, the owner-partitioned reduction (each row's sum goes to the one rank that
+ * owns it, which alone runs Adam on it) and the exchange of the updated rows. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp_err.h"
+#include "rp_fixed.h"
+#include "rp_mpi.h"
+#include "twotower.h"
+
+static int fix_init(tt_fix *a, int64_t n_rows, int64_t cap, int E)
+{
+    int rc = RP_OK;
+    memset(a, 0, sizeof *a);
+    a->cap = cap < n_rows ? cap : n_rows;
+    RP_ALLOC(a->slot = malloc((size_t)(n_rows > 0 ? n_rows : 1) * sizeof *a->slot));
+    RP_ALLOC(a->rows = malloc((size_t)(a->cap + 1) * sizeof *a->rows));
+    /* E = 8 rows of int64 are exactly one cache line each (aligned_alloc: a multiple of 64) */
+    size_t nb = ((size_t)(a->cap + 1) * E * sizeof *a->vals + 63) / 64 * 64;
+    RP_ALLOC(a->vals = aligned_alloc(64, nb));
+    for (int64_t r = 0; r < n_rows; r++) a->slot[r] = -1;
+cleanup:
+    return rc;
+}
+
+static void fix_clear(tt_fix *a)
+{
+    free(a->slot);
+    free(a->rows);
+    free(a->vals);
+    memset(a, 0, sizeof *a);
+}
+
+static void fix_reset(tt_fix *a)
+{
+    for (int64_t k = 0; k < a->nrows; k++) a->slot[a->rows[k]] = -1;
+    a->nrows = 0;
+}
+
+/* The sum slot of `row` (a new zero one if the row is absent). */
+static int64_t *fix_slot(tt_fix *a, int E, int32_t row)
+{
+    int32_t s = a->slot[row];
+    if (s < 0) {
+        s = (int32_t)a->nrows++;
+        a->slot[row] = s;
+        a->rows[s] = row;
+        memset(a->vals + (size_t)s * E, 0, (size_t)E * sizeof *a->vals);
+    }
+    return a->vals + (size_t)s * E;
+}
+
+/* Rows are dealt round-robin: whatever the tables' sizes, a step's touched rows spread evenly. */
+static inline int owner_of(int64_t row, int size) { return (int)(row % size); }
+
+/* Records carry only a row's nonzero columns (for E <= 32): the id block's bias row is one
+ * value and E - 1 zeros of padding, 40% of the rows a step touches with the defaults. */
+static inline uint32_t mask_full(int E) { return E >= 32 ? 0xffffffffu : (1u << E) - 1u; }
+
+static inline uint32_t mask_of_fix(const int64_t *v, int E)
+{
+    if (E > 32) return 0xffffffffu;
+    uint32_t mask = 0;
+    for (int q = 0; q < E; q++) mask |= (uint32_t)(v[q] != 0) << q;
+    return mask;
+}
+
+/* Values in a record: the columns of the mask (all E beyond 32 columns). */
+static inline int mask_count(uint32_t mask, int E)
+{
+    return E > 32 ? E : __builtin_popcount(mask);
+}
+
+int twotower_sparse_init(tt_sparse *sp, int rank, int size, int64_t n_rows, int64_t cap, int E)
+{
+    int rc = RP_OK;
+    memset(sp, 0, sizeof *sp);
+    sp->rank = rank;
+    sp->size = size;
+    sp->E = E;
+    RP_CALL(fix_init(&sp->loc, n_rows, cap * size, E));
+    RP_ALLOC(sp->sel = malloc((size_t)(sp->loc.cap + 1) * sizeof *sp->sel));
+    if (size == 1) return RP_OK; /* the rank's sums are the step's: nothing moves */
+    int64_t n_own = (n_rows + size - 1) / size, from = cap < n_own ? cap : n_own;
+    sp->grecv_cap = from * (size - 1) * (1 + E);
+    sp->wrecv_cap = (cap * size < n_rows ? cap * size : n_rows) * (2 + E);
+    RP_ALLOC(sp->mask = malloc((size_t)(sp->loc.cap + 1) * sizeof *sp->mask));
+    RP_ALLOC(sp->gsend = malloc((size_t)(cap + 1) * (1 + E) * sizeof *sp->gsend));
+    RP_ALLOC(sp->grecv = malloc((size_t)(sp->grecv_cap + 1) * sizeof *sp->grecv));
+    RP_ALLOC(sp->wrecv = malloc((size_t)(sp->wrecv_cap + 1) * sizeof *sp->wrecv));
+    RP_ALLOC(sp->counts = malloc((size_t)size * 4 * sizeof *sp->counts));
+cleanup:
+    if (rc != RP_OK) twotower_sparse_clear(sp);
+    return rc;
+}
+
+void twotower_sparse_clear(tt_sparse *sp)
+{
+    fix_clear(&sp->loc);
+    free(sp->sel);
+    free(sp->mask);
+    free(sp->gsend);
+    free(sp->grecv);
+    free(sp->wrecv);
+    free(sp->counts);
+    memset(sp, 0, sizeof *sp);
+}
+
+void twotower_sparse_begin(tt_sparse *sp) { fix_reset(&sp->loc); }
+
+/* Prefetch the slot of row `ahead` and the sums of row `near` (if present): the rows arrive in
+ * random order and the sums outgrow the core's cache. */
+static inline void fix_prefetch(const tt_fix *a, int E, int32_t ahead, int32_t near)
+{
+    __builtin_prefetch(a->slot + ahead);
+    int32_t s = a->slot[near];
+    if (s >= 0) __builtin_prefetch(a->vals + (size_t)s * E, 1);
+}
+
+void twotower_sparse_add(tt_sparse *sp, const tt_grad *g)
+{
+    enum { AHEAD = 8 };
+    int E = sp->E;
+    for (int64_t k = 0; k < g->nrows; k++) {
+        if (k + 2 * AHEAD < g->nrows)
+            fix_prefetch(&sp->loc, E, g->rows[k + 2 * AHEAD], g->rows[k + AHEAD]);
+        int64_t *dst = fix_slot(&sp->loc, E, g->rows[k]);
+        const float *v = g->vals + (size_t)k * E;
+        for (int q = 0; q < E; q++) dst[q] += rp_fix_of(v[q]);
+    }
+}
+
+/* Records [row | mask << 32, values of the mask] of the rows of loc other ranks own, grouped by
+ * owner: counts and offsets in words. */
+static void pack_by_owner(tt_sparse *sp, int *scnt, int *sdsp)
+{
+    const tt_fix *l = &sp->loc;
+    int E = sp->E, size = sp->size;
+    for (int p = 0; p < size; p++) scnt[p] = 0;
+    for (int64_t k = 0; k < l->nrows; k++) {
+        sp->mask[k] = mask_of_fix(l->vals + (size_t)k * E, E);
+        scnt[owner_of(l->rows[k], size)] += 1 + mask_count(sp->mask[k], E);
+    }
+    scnt[sp->rank] = 0;
+    for (int p = 0, off = 0; p < size; off += scnt[p], p++) sdsp[p] = off;
+    for (int64_t k = 0; k < l->nrows; k++) {
+        int p = owner_of(l->rows[k], size);
+        if (p == sp->rank) continue;
+        const int64_t *v = l->vals + (size_t)k * E;
+        int64_t *dst = sp->gsend + sdsp[p];
+        uint32_t mask = sp->mask[k];
+        int n = 0;
+        dst[n++] = (int64_t)((uint64_t)(uint32_t)l->rows[k] | (uint64_t)mask << 32);
+        for (int q = 0; q < E; q++)
+            if (E > 32 || (mask >> q & 1u)) dst[n++] = v[q];
+        sdsp[p] += n;
+    }
+    for (int p = 0; p < size; p++) sdsp[p] -= scnt[p];
+}
+
+/* Add the received records to loc: this rank's sums of its rows become the step's. */
+static void add_received(tt_sparse *sp, int64_t total)
+{
+    int E = sp->E;
+    const int64_t *w = sp->grecv, *end = sp->grecv + total;
+    while (w < end) {
+        int32_t row = (int32_t)(uint32_t)((uint64_t)w[0] & 0xffffffffu);
+        uint32_t mask = (uint32_t)((uint64_t)w[0] >> 32);
+        int64_t *dst = fix_slot(&sp->loc, E, row);
+        w++;
+        for (int q = 0; q < E; q++)
+            if (E > 32 || (mask >> q & 1u)) dst[q] += *w++;
+    }
+}
+
+int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes)
+{
+    int rc = RP_OK, size = sp->size;
+    int *scnt = sp->counts, *sdsp = scnt + size, *rcnt = sdsp + size, *rdsp = rcnt + size;
+    int64_t total = 0;
+    sp->nsel = 0;
+    if (size == 1) {
+        for (int64_t k = 0; k < sp->loc.nrows; k++) sp->sel[sp->nsel++] = (int32_t)k;
+        return RP_OK;
+    }
+    pack_by_owner(sp, scnt, sdsp);
+    RP_MPI(MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, comm));
+    for (int p = 0; p < size; p++) {
+        rdsp[p] = (int)total;
+        total += rcnt[p];
+    }
+    /* a sender's records are distinct rows this rank owns, so the capacity always holds them */
+    RP_REQUIRE(total <= sp->grecv_cap, RP_ERR_INTERNAL, "sparse reduction of %lld words "
+               "over its capacity", (long long)total);
+    RP_MPI(MPI_Alltoallv(sp->gsend, scnt, sdsp, MPI_INT64_T, sp->grecv, rcnt, rdsp, MPI_INT64_T,
+                         comm));
+    *bytes += (double)total * sizeof(int64_t);
+    add_received(sp, total);
+    for (int64_t k = 0; k < sp->loc.nrows; k++)
+        if (owner_of(sp->loc.rows[k], size) == sp->rank) sp->sel[sp->nsel++] = (int32_t)k;
+cleanup:
+    return rc;
+}
+
+/* This rank's updated rows as records [row, mask, values of the mask] (32-bit words) at dst;
+ * returns the words written. */
+static int64_t pack_updated(const tt_sparse *sp, const float *emb, uint32_t *dst)
+{
+    int E = sp->E;
+    int64_t n = 0;
+    for (int64_t k = 0; k < sp->nsel; k++) {
+        int32_t row = sp->loc.rows[sp->sel[k]];
+        const uint32_t *v = (const uint32_t *)(emb + (size_t)row * E);
+        uint32_t mask = 0;
+        for (int q = 0; q < E && q < 32; q++) mask |= (uint32_t)(v[q] != 0) << q;
+        dst[n++] = (uint32_t)row;
+        dst[n++] = E > 32 ? 0xffffffffu : mask;
+        for (int q = 0; q < E; q++)
+            if (E > 32 || (mask >> q & 1u)) dst[n++] = v[q];
+    }
+    return n;
+}
+
+/* Write the records of [w, end) into emb (columns outside a record's mask are +0). */
+static void unpack_updated(const uint32_t *w, const uint32_t *end, int E, float *emb)
+{
+    while (w < end) {
+        uint32_t *dst = (uint32_t *)(emb + (size_t)w[0] * E), mask = w[1];
+        w += 2;
+        if (mask == mask_full(E) || E > 32) {
+            memcpy(dst, w, (size_t)E * sizeof *w);
+            w += E;
+            continue;
+        }
+        for (int q = 0; q < E; q++) dst[q] = (mask >> q & 1u) ? *w++ : 0u;
+    }
+}
+
+int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *bytes)
+{
+    int rc = RP_OK, size = sp->size, nown = 0;
+    int *cnt = sp->counts, *dsp = cnt + size;
+    int64_t total = 0, mine = 0;
+    if (size == 1) return RP_OK;
+    /* packed first at the start of the buffer, moved to its place once the offsets are known */
+    mine = pack_updated(sp, emb, sp->wrecv);
+    RP_CALL(rp_int_cast(mine, &nown));
+    RP_MPI(MPI_Allgather(&nown, 1, MPI_INT, cnt, 1, MPI_INT, comm));
+    for (int p = 0; p < size; p++) {
+        dsp[p] = (int)(total < INT32_MAX ? total : 0); /* an overflow fails below */
+        total += cnt[p];
+    }
+    RP_REQUIRE(total <= sp->wrecv_cap, RP_ERR_INTERNAL, "updated rows of %lld words over "
+               "their capacity", (long long)total);
+    memmove(sp->wrecv + dsp[sp->rank], sp->wrecv, (size_t)mine * sizeof *sp->wrecv);
+    RP_MPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, sp->wrecv, cnt, dsp, MPI_UINT32_T,
+                          comm));
+    *bytes += (double)total * sizeof(uint32_t);
+    for (int p = 0; p < size; p++)
+        if (p != sp->rank)
+            unpack_updated(sp->wrecv + dsp[p], sp->wrecv + dsp[p] + cnt[p], sp->E, emb);
+cleanup:
+    return rc;
+}
+int twotower_sparse_gather_state(MPI_Comm comm, const tt_sparse *sp, int64_t n_rows, float *a)
+{
+    int rc = RP_OK, size = sp->size, E = sp->E;
+    if (size == 1) return RP_OK;
+    /* other owners' rows are stale here: zero them, and the bitwise OR is the owners' values */
+    for (int64_t r = 0; r < n_rows; r++)
+        if (owner_of(r, size) != sp->rank) memset(a + (size_t)r * E, 0, (size_t)E * sizeof *a);
+    for (int64_t done = 0; done < n_rows * E;) {
+        int n = n_rows * E - done < INT32_MAX / 2 ? (int)(n_rows * E - done) : INT32_MAX / 2;
+        RP_MPI(MPI_Allreduce(MPI_IN_PLACE, a + done, n, MPI_UINT32_T, MPI_BOR, comm));
+        done += n;
+    }
+cleanup:
+    return rc;
+}
