@@ -6,8 +6,9 @@
 # Data: $SHARDS + $FEATURES if set, else rp-synth --scale $SCALE (1 = full KuaiRec size) ->
 # rp-shard -> rp-features in the bench folder (kept for reruns).
 # Variables: EPOCHS (1), WINDOWS (2 per user), NPS ("1 2"), THREADS ("1 2"), SCALE (1),
-# BENCH_DIR (temp dir), PYTHON (/usr/bin/python3), SEQ_OPTS (extra rp-seqrec options, also
-# given to PyTorch when they exist there). Timings are noisy on a shared machine.
+# BENCH_DIR (temp dir), PYTHON (/usr/bin/python3), BIND (none: ranks not pinned), SEQ_OPTS
+# (extra rp-seqrec options, also given to PyTorch when they exist there). Timings are noisy on
+# a shared machine.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/env.sh"
@@ -28,7 +29,11 @@ else
             --out "$features" > /dev/null
     fi
 fi
+# Ranks are not pinned (PyTorch's threads are not either): Open MPI pins rank 0 of every job with
+# at most one rank per core to core 0, so on a shared machine rank 0 competed with every other
+# job's rank 0 (found by the rp-twotower bench). BIND=core restores Open MPI's default.
 export OMPI_MCA_mpi_yield_when_idle=1 OMP_WAIT_POLICY=PASSIVE
+export OMPI_MCA_hwloc_base_binding_policy=${BIND:-none}
 common=(--shards "$shards" --features "$features" --epochs "$EPOCHS" --early-stop 0
         --windows-per-user "$WINDOWS" --no-fallback)
 echo "rp-seqrec benchmark: $data; epochs=$EPOCHS windows/user=$WINDOWS;" \
