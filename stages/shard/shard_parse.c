@@ -129,8 +129,9 @@ static int fast_count(const char **pp, const char *e, char stop, int64_t *v)
 {
     const char *p = *pp, *b = p;
     int64_t x = 0;
-    while (p < e && (unsigned)(*p - '0') <= 9) x = x * 10 + (*p++ - '0');
-    if (p == b || p - b > 18 || p == e || *p != stop) return -1;
+    /* at most 18 digits are read: a 19th leaves p on a digit, not on `stop` */
+    while (p < e && p - b < 18 && (unsigned)(*p - '0') <= 9) x = x * 10 + (*p++ - '0');
+    if (p == b || p == e || *p != stop) return -1;
     *v = x;
     *pp = p + 1;
     return 0;

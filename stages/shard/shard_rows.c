@@ -61,7 +61,7 @@ int shard_exchange(MPI_Comm comm, shard_row **rows, int64_t *n, int64_t cap,
     }
     RP_CALL(rp_mpi_alltoallv_bytes(comm, *rows, sc, sd, &recv, rcnt, rd, &total));
     int64_t nrecv = total / (int64_t)sizeof(shard_row);
-    memmove(*rows, *rows + keep_at, (size_t)keep * sizeof **rows);
+    if (keep > 0) memmove(*rows, *rows + keep_at, (size_t)keep * sizeof **rows);
     int grow = keep + nrecv > cap || *rows == NULL; /* rarely: densifying left cap - n rows */
     if (grow) grown = rp_realloc(*rows, (size_t)(keep + nrecv + 1) * sizeof **rows);
     RP_AGREE_LOCAL(comm, grow && grown == NULL);
