@@ -80,8 +80,9 @@ static inline __attribute__((always_inline)) void score_row(int dh, const float 
     }
 }
 
-/* exp(x) for x <= 0 on 8 floats: seqrec_exp_nonpos's algorithm in vector form (n by the
- * 1.5 * 2^23 rounding trick instead of floor: the same accuracy, no rounding instruction). */
+/* exp(x) for x <= 0 on 8 floats: Cephes' expf (x = n ln2 + r, |r| <= ln2 / 2, a degree-6
+ * polynomial for e^r, 2^n from the exponent bits; n by the 1.5 * 2^23 rounding trick), inputs
+ * clamped at -87. */
 static inline v8 exp8_nonpos(v8 x)
 {
     const v8 magic = bc8(12582912.0f), lo = bc8(-87.0f);
@@ -99,6 +100,17 @@ static inline v8 exp8_nonpos(v8 x)
     p = p * (r * r) + r + bc8(1.0f);
     v8i e = ((v8i)t - (v8i)magic + 127) << 23;
     return p * (v8)e;
+}
+
+void seqrec_exp_nonpos_n(const float *x, float *y, int64_t n)
+{
+    float buf[8];
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) st8(y + k, exp8_nonpos(ld8(x + k)));
+    if (k == n) return;
+    for (int e = 0; e < 8; e++) buf[e] = k + e < n ? x[k + e] : 0.0f;
+    st8(buf, exp8_nonpos(ld8(buf)));
+    memcpy(y + k, buf, (size_t)(n - k) * sizeof(float));
 }
 
 /* Softmax of row[0..i] in place; row[i + 1 .. n8) = 0. In whole vectors to n8 (a multiple of

@@ -4,9 +4,7 @@
 #ifndef SEQREC_MODEL_H
 #define SEQREC_MODEL_H
 
-#include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 #define SR_MAX_BLOCKS 8
 #define SR_MAX_HEADS 16
@@ -101,29 +99,10 @@ typedef struct sr_grad {
     int64_t nspans, cap_spans;
 } sr_grad;
 
-/* exp(x) for x <= 0, vectorisable (libm's expf is a call per element: the softmax spent more
- * time there than in every GEMM of attention). Cephes' expf: x = n ln2 + r, |r| <= ln2 / 2, a
- * degree-6 polynomial for e^r, 2^n from the exponent bits; within 2 ulp of expf. Inputs below
- * -87 give exp(-87) (1.6e-38, the smallest with 2^n normal), 0 to a softmax's sum. */
-static inline float seqrec_exp_nonpos(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
-    float r = fmaf(n, -0.693359375f, x);
-    r = fmaf(n, 2.12194440e-4f, r);
-    float p = 1.9875691500e-4f;
-    p = fmaf(p, r, 1.3981999507e-3f);
-    p = fmaf(p, r, 8.3334519073e-3f);
-    p = fmaf(p, r, 4.1665795894e-2f);
-    p = fmaf(p, r, 1.6666665459e-1f);
-    p = fmaf(p, r, 5.0000001201e-1f);
-    p = fmaf(p, r * r, r) + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
+/* seqrec_exp_nonpos_n - y[k] = exp(x[k]) for x[k] <= 0, k < n: the softmax's exp
+ * (seqrec_attn.c; Cephes' expf in 8-float vectors, within 2 ulp of libm). Inputs below -87
+ * give exp(-87) (1.6e-38, the smallest with 2^n normal), 0 to a softmax's sum. */
+void seqrec_exp_nonpos_n(const float *x, float *y, int64_t n);
 /* seqrec_attn_forward - causal softmax attention of one window (L rows) and one head of width
  * dh (seqrec_attn.c): P[i][j] = softmax_j(q_i . k_j / sqrt(dh)) for j <= i, 0 for the rest of
  * the row up to SR_ATTN_LDP(L) (row stride ldp >= that); ctx_i = sum_j P_ij v_j.
