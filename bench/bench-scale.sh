@@ -22,6 +22,9 @@
 #                 the ridge the published figures were measured with)
 #   SCALE_RECS_MODEL  the model rp-recommend scores [als] (hybrid: the MLP path, ~4x the CPU)
 #   SCALE_SEQREC      1: also seqrec at both scales, after the rest [1]
+#   SCALE_STAGES      the stages before seqrec, in DAG order [synth shard features als twotower
+#                 recommend hybrid eval]; "synth shard features als" measures only seqrec's pair
+#                 (its inputs: ALS is its --init) without the hour the rest takes at 10x
 # The machine may be shared: wall times are inflated by load (reported); the ratios within one
 # invocation are what counts.
 set -u
@@ -35,8 +38,9 @@ als_k=${SCALE_ALS_K:-32} als_lambda=${SCALE_ALS_LAMBDA:-0.01} als_iters=${SCALE_
 recs_model=${SCALE_RECS_MODEL:-als} seqrec=${SCALE_SEQREC:-1}
 out=$root/scale.md
 mkdir -p "$root" || exit 74
-main_stages="synth shard features als twotower recommend hybrid eval"
-stages="$main_stages seqrec" # the table's rows
+all_stages="synth shard features als twotower recommend hybrid eval"
+main_stages=${SCALE_STAGES:-$all_stages}
+stages="$all_stages seqrec" # the table's rows (stages not run show "-")
 declare -A wall cpu mem line nnz users items
 
 # run_scale LABEL SCALE STAGES...: those pipeline stages at one scale in $root/s<SCALE>.
@@ -100,9 +104,11 @@ write_table() {
     # for seqrec; the rates give the factor with more digits than the seconds).
     per_iter() { # per_iter LABEL -> "als_wall als_cpu tt_s tt_rate seq_s seq_rate"
         local a=${line[$1.als]:-} t=${line[$1.twotower]:-} q=${line[$1.seqrec]:-}
-        echo "$(sl_field sweep_s_mean "$a") $(sl_field sweep_cpu_s_best "$a")" \
-             "$(sl_field train_seconds "$t") $(sl_field samples_per_s "$t")" \
-             "$(sl_field train_seconds "$q") $(sl_field samples_per_s "$q")"
+        # "-" for a stage not run: read would shift the later fields into its place
+        fd() { local v; v=$(sl_field "$1" "$2"); echo "${v:--}"; }
+        echo "$(fd sweep_s_mean "$a") $(fd sweep_cpu_s_best "$a")" \
+             "$(fd train_seconds "$t") $(fd samples_per_s "$t")" \
+             "$(fd train_seconds "$q") $(fd samples_per_s "$q")"
     }
     local a1 c1 t1 tr1 q1 qr1 a2 c2 t2 tr2 q2 qr2 rn ru g tr cr l
     read -r a1 c1 t1 tr1 q1 qr1 <<< "$(per_iter base)"
