@@ -30,5 +30,8 @@ void rp_fault_mark(const char *where);
 void *rp_malloc(size_t n);
 void *rp_calloc(size_t n, size_t size);
 void *rp_realloc(void *p, size_t n);
+/* rp_malloc_big - rp_mem_big (huge pages from RP_MEM_BIG_MIN bytes; free() releases it) that
+ * fails where RP_FAULT says, counted as an alloc like rp_malloc. Local. */
+void *rp_malloc_big(size_t n);
 
 #endif

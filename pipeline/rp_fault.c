@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "rp_log.h"
+#include "rp_mem.h"
 
 static const char *const kind_names[] = {"alloc", "h5read", "h5write"};
 #define NKINDS (sizeof kind_names / sizeof kind_names[0])
@@ -66,3 +67,4 @@ void *rp_calloc(size_t n, size_t size)
     return rp_fault_hit(RP_FAULT_ALLOC) ? NULL : calloc(n, size);
 }
 void *rp_realloc(void *p, size_t n) { return rp_fault_hit(RP_FAULT_ALLOC) ? NULL : realloc(p, n); }
+void *rp_malloc_big(size_t n) { return rp_fault_hit(RP_FAULT_ALLOC) ? NULL : rp_mem_big(n); }
