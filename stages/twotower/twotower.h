@@ -6,6 +6,9 @@
 
 #include <mpi.h>
 #include <stdint.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include "rp_mlp.h"
 #include "rp_shards.h"
@@ -146,6 +149,7 @@ typedef struct tt_sparse {
     uint32_t *mask;             /* [loc rows] nonzero columns of a record */
     int64_t *gsend, *grecv;     /* gradient records [row | mask << 32, values] by owner */
     uint32_t *wrecv;            /* updated rows of all ranks [row, mask, float bits] */
+    int64_t nput;               /* words of this rank's updated rows at the start of wrecv */
     int *counts;                /* [4 * size] counts and offsets of the collectives */
     int64_t grecv_cap, wrecv_cap; /* words */
 } tt_sparse;
@@ -301,8 +305,44 @@ void twotower_sparse_add(tt_sparse *sp, const tt_grad *g);
  * columns only. Adds the bytes received to *bytes. Collective. Returns RP_OK, RP_ERR_INTERNAL
  * (over capacity: a bug) or an MPI failure. */
 int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes);
-/* twotower_sparse_share - after the owners updated their rows (sp->sel) in emb: every rank gets
- * every updated row, bit for bit (MPI_Allgatherv of records [row, mask, nonzero floats]). Adds
+/* twotower_sparse_put - after the owner's update of row `row` (its E floats at w): append its
+ * record [row, mask, nonzero floats] for twotower_sparse_share while the row is in cache (nothing
+ * with one rank). */
+static inline void twotower_sparse_put(tt_sparse *sp, int32_t row, const float *w)
+{
+    if (sp->size == 1) return;
+    int E = sp->E;
+    const uint32_t *v = (const uint32_t *)w;
+    uint32_t *dst = sp->wrecv + sp->nput, mask = 0;
+    int n = 2;
+#ifdef __AVX2__
+    if (E == 8) { /* the default width: one compare of the bits against 0 (-0.0f is nonzero) */
+        __m256i x = _mm256_loadu_si256((const __m256i *)v);
+        __m256i z = _mm256_cmpeq_epi32(x, _mm256_setzero_si256());
+        mask = ~(uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(z)) & 0xffu;
+        dst[0] = (uint32_t)row;
+        dst[1] = mask;
+        if (mask == 0xffu) {
+            _mm256_storeu_si256((__m256i *)(dst + 2), x);
+            sp->nput += 10;
+            return;
+        }
+        for (int q = 0; q < 8; q++)
+            if (mask >> q & 1u) dst[n++] = v[q];
+        sp->nput += n;
+        return;
+    }
+#endif
+    for (int q = 0; q < E && q < 32; q++) mask |= (uint32_t)(v[q] != 0) << q;
+    dst[0] = (uint32_t)row;
+    dst[1] = E > 32 ? 0xffffffffu : mask;
+    for (int q = 0; q < E; q++)
+        if (E > 32 || (mask >> q & 1u)) dst[n++] = v[q];
+    sp->nput += n;
+}
+/* twotower_sparse_share - after the owners updated their rows (sp->sel) in emb and appended them
+ * (twotower_sparse_put): every rank gets every updated row, bit for bit (MPI_Allgatherv of the
+ * records [row, mask, nonzero floats]). Adds
  * the bytes of the receive buffer (this rank's records included) to *bytes. Collective. Returns
  * as twotower_sparse_reduce. */
 int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *bytes);

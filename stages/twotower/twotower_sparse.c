@@ -61,6 +61,16 @@ static inline uint32_t mask_full(int E) { return E >= 32 ? 0xffffffffu : (1u << 
 static inline uint32_t mask_of_fix(const int64_t *v, int E)
 {
     if (E > 32) return 0xffffffffu;
+#ifdef __AVX2__
+    if (E == 8) {
+        __m256i z = _mm256_setzero_si256();
+        __m256i lo = _mm256_cmpeq_epi64(_mm256_loadu_si256((const __m256i *)v), z);
+        __m256i hi = _mm256_cmpeq_epi64(_mm256_loadu_si256((const __m256i *)(v + 4)), z);
+        uint32_t zm = (uint32_t)_mm256_movemask_pd(_mm256_castsi256_pd(lo)) |
+                      (uint32_t)_mm256_movemask_pd(_mm256_castsi256_pd(hi)) << 4;
+        return ~zm & 0xffu;
+    }
+#endif
     uint32_t mask = 0;
     for (int q = 0; q < E; q++) mask |= (uint32_t)(v[q] != 0) << q;
     return mask;
@@ -107,7 +117,11 @@ void twotower_sparse_clear(tt_sparse *sp)
     memset(sp, 0, sizeof *sp);
 }
 
-void twotower_sparse_begin(tt_sparse *sp) { fix_reset(&sp->loc); }
+void twotower_sparse_begin(tt_sparse *sp)
+{
+    fix_reset(&sp->loc);
+    sp->nput = 0;
+}
 
 /* Prefetch the slot of row `ahead` and the sums of row `near` (if present): the rows arrive in
  * random order and the sums outgrow the core's cache. */
@@ -139,10 +153,11 @@ static void pack_by_owner(tt_sparse *sp, int *scnt, int *sdsp)
     int E = sp->E, size = sp->size;
     for (int p = 0; p < size; p++) scnt[p] = 0;
     for (int64_t k = 0; k < l->nrows; k++) {
+        int p = owner_of(l->rows[k], size);
+        if (p == sp->rank) continue; /* its own rows are not sent */
         sp->mask[k] = mask_of_fix(l->vals + (size_t)k * E, E);
-        scnt[owner_of(l->rows[k], size)] += 1 + mask_count(sp->mask[k], E);
+        scnt[p] += 1 + mask_count(sp->mask[k], E);
     }
-    scnt[sp->rank] = 0;
     for (int p = 0, off = 0; p < size; off += scnt[p], p++) sdsp[p] = off;
     for (int64_t k = 0; k < l->nrows; k++) {
         int p = owner_of(l->rows[k], size);
@@ -203,25 +218,6 @@ cleanup:
     return rc;
 }
 
-/* This rank's updated rows as records [row, mask, values of the mask] (32-bit words) at dst;
- * returns the words written. */
-static int64_t pack_updated(const tt_sparse *sp, const float *emb, uint32_t *dst)
-{
-    int E = sp->E;
-    int64_t n = 0;
-    for (int64_t k = 0; k < sp->nsel; k++) {
-        int32_t row = sp->loc.rows[sp->sel[k]];
-        const uint32_t *v = (const uint32_t *)(emb + (size_t)row * E);
-        uint32_t mask = 0;
-        for (int q = 0; q < E && q < 32; q++) mask |= (uint32_t)(v[q] != 0) << q;
-        dst[n++] = (uint32_t)row;
-        dst[n++] = E > 32 ? 0xffffffffu : mask;
-        for (int q = 0; q < E; q++)
-            if (E > 32 || (mask >> q & 1u)) dst[n++] = v[q];
-    }
-    return n;
-}
-
 /* Write the records of [w, end) into emb (columns outside a record's mask are +0). */
 static void unpack_updated(const uint32_t *w, const uint32_t *end, int E, float *emb)
 {
@@ -243,8 +239,9 @@ int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *byte
     int *cnt = sp->counts, *dsp = cnt + size;
     int64_t total = 0, mine = 0;
     if (size == 1) return RP_OK;
-    /* packed first at the start of the buffer, moved to its place once the offsets are known */
-    mine = pack_updated(sp, emb, sp->wrecv);
+    /* packed first at the start of the buffer (twotower_sparse_put), moved to its place once
+     * the offsets are known */
+    mine = sp->nput;
     RP_CALL(rp_int_cast(mine, &nown));
     RP_MPI(MPI_Allgather(&nown, 1, MPI_INT, cnt, 1, MPI_INT, comm));
     for (int p = 0; p < size; p++) {

@@ -219,7 +219,7 @@ static void dense_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_ada
 }
 
 /* Decay (with the row prior) then Adam on the embedding rows this rank owns (st->sp.sel: the
- * step's sums). Rows are updated only when a step touched them (lazy, as torch's
+ * step's sums); each updated row is packed for the exchange while it is in cache. Rows are updated only when a step touched them (lazy, as torch's
  * SparseAdam). The rows are scattered over three tables (weights and moments): each is
  * prefetched a few rows ahead. */
 static void rows_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_adam *a)
@@ -248,6 +248,7 @@ static void rows_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_adam
                 if (q != keep) gv[q] += wr * m->emb[r + q];
         }
         adam_update(m->emb + r, tr->m_emb + r, tr->v_emb + r, gv, E, a);
+        twotower_sparse_put(&st->sp, row, m->emb + r);
     }
 }
 
