@@ -185,11 +185,23 @@ static uint32_t kth_largest_key(const uint32_t *key, int64_t n, int64_t k)
 }
 
 /* The largest key whose score is below L (score non-decreasing in the key, score(b) >= L), or
- * NaN when even -inf scores L or more: bisection over the ordered floats. */
+ * NaN when even -inf scores L or more: bisection over the ordered floats. The answer is usually
+ * a few floats below b (unless the clamp flattens the score there), so the search first
+ * gallops down from b: ~4 finishes instead of ~31 for a bisection from -inf. Invariant:
+ * score(lo) < L <= score(hi); the boundary is unique, so the answer is the bisection's. */
 static float cut_below(const rp_model *m, int sign, float b, float L)
 {
     uint32_t lo = ord_of(-INFINITY), hi = ord_of(b);
     if (!(rp_model_dot_finish(m, sign < 0 ? INFINITY : -INFINITY) < L)) return NAN;
+    for (uint32_t step = 1; hi - lo > step; step *= 2) {
+        uint32_t mid = hi - step;
+        float x = float_of(mid);
+        if (rp_model_dot_finish(m, sign < 0 ? -x : x) < L) {
+            lo = mid;
+            break;
+        }
+        hi = mid;
+    }
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
         float x = float_of(mid);
@@ -213,15 +225,18 @@ float rec_probe_cut(rec_probe *p, const float *raw, int64_t u, const uint16_t *e
      * The last FLT_EPSILON term covers the rounding of the bound itself to float. */
     double rel = (2.0 * (double)p->d + 4.0) * FLT_EPSILON * sqrt(un);
     double abs_tiny = (double)p->d * FLT_MIN;
-    for (int64_t x = 0; x < np16; x++) {
-        p->key[x] = 0; /* below every float's order: excluded, padding, no finite bound */
-        if (x >= p->n) continue;
+    /* Key 0 is below every float's order: excluded, padding, no finite bound. Branch-free: the
+     * probes are popular items, so whether the user watched one is a coin toss for the branch
+     * predictor. */
+    for (int64_t x = 0; x < p->n; x++) {
         int32_t i = p->items[x];
-        if (excl != NULL && (excl[i >> 4] >> (i & 15) & 1u)) continue;
+        uint32_t ex = excl != NULL ? (uint32_t)(excl[i >> 4] >> (i & 15)) & 1u : 0u;
         double v = sign * (double)raw[x], margin = rel * p->vnorm[x] + abs_tiny;
         double lo = v - margin - FLT_EPSILON * (fabs(v) + margin);
-        if (isfinite(lo)) p->key[x] = ord_of((float)lo);
+        uint32_t key = ord_of((float)lo), ok = (uint32_t)(isfinite(lo) != 0) & (ex ^ 1u);
+        p->key[x] = key & (0u - ok);
     }
+    for (int64_t x = p->n; x < np16; x++) p->key[x] = 0;
     /* k non-excluded items have a key >= b, so the K-th best score is at least L = score(b):
      * keys scoring below L can never enter, whatever their index. */
     uint32_t kb = kth_largest_key(p->key, np16, k);
