@@ -492,7 +492,8 @@ static int load_pairs_file(MPI_Comm comm, const eval_opts *o, eval_state *s, con
     rp_model *dot = s->entries[s->n_entries - 1].model;
     snprintf(s->entries[s->n_entries - 1].name, sizeof s->entries[0].name, "%.50s-final",
              dot->name);
-    RP_CALL(eval_pairs_load(comm, file, o->shards, s->test.n_users, s->test.n_items, &m));
+    RP_CALL(eval_pairs_load(comm, file, o->shards, s->test.n_users, s->test.n_items, s->test.u0,
+                            s->test.nu, &m));
     unique_name(s, m->name, name, sizeof name);
     RP_CALL(add_entry(s, name, m, file));
     m = NULL;

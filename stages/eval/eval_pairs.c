@@ -9,14 +9,18 @@
 #include <string.h>
 
 #include "eval_pairs.h"
+#include "rp_csr.h"
 #include "rp_h5.h"
 #include "rp_log.h"
 #include "rp_mpi.h"
 #include "rp_schema.h"
 
+/* Only the test rows of users [u0, u0 + nu) are held (the caller's block): memory per rank falls
+ * with the rank count instead of holding every test pair on every rank. */
 typedef struct pairs_impl {
     rp_model *dot;     /* the file's dot form (owned) */
-    int64_t *off;      /* [n_users + 1] test rows by user */
+    int64_t u0, nu;    /* the users whose test rows are held */
+    int64_t *off;      /* [nu + 1] local test rows by user (0-based) */
     int32_t *item;     /* per user, sorted ascending */
     float *pred;       /* aligned with item */
 } pairs_impl;
@@ -27,13 +31,15 @@ static int pairs_score(const rp_model *m, const int32_t *users, const int32_t *i
     int rc = RP_OK;
     const pairs_impl *p = m->impl;
     for (int64_t k = 0; k < n; k++) {
-        int64_t lo = p->off[users[k]], hi = p->off[users[k] + 1];
+        int64_t r = users[k] - p->u0, lo = 0, end = 0;
+        if (r >= 0 && r < p->nu) lo = p->off[r], end = p->off[r + 1];
+        int64_t hi = end;
         while (lo < hi) { /* first row with item >= items[k] */
             int64_t mid = lo + (hi - lo) / 2;
             if (p->item[mid] < items[k]) lo = mid + 1;
             else hi = mid;
         }
-        if (lo < p->off[users[k] + 1] && p->item[lo] == items[k]) out[k] = p->pred[lo];
+        if (lo < end && p->item[lo] == items[k]) out[k] = p->pred[lo];
         else RP_CALL(rp_model_score_pairs(p->dot, users + k, items + k, 1, out + k));
     }
 cleanup:
@@ -85,40 +91,44 @@ static void sort_user(int32_t *item, float *pred, int64_t n)
     }
 }
 
+/* This rank's users' rows of shards.h5 /test/by_user/item and of path's /test_pred (the same
+ * hyperslab of both), checked: lengths equal, predictions in [0, 1]. Collective. */
 static int read_pairs(MPI_Comm comm, const char *path, const char *shards, int64_t n_users,
                       pairs_impl *p)
 {
     int rc = RP_OK, nd = 0;
     hid_t f = H5I_INVALID_HID, s = H5I_INVALID_HID;
-    int64_t d1[2] = {0, 0}, d2[2] = {0, 0}, d3[2] = {0, 0};
-    char name[128];
+    int64_t *off = NULL, nnz = 0, d3[2] = {0, 0};
     RP_CALL(rp_h5_open(comm, shards, &s));
-    snprintf(name, sizeof name, "%s/%s", RP_SPLIT_TEST, RP_DS_BY_USER_OFFSETS);
-    RP_CALL(rp_h5_read_all(s, name, RP_I64, (void **)&p->off, &nd, d1));
-    snprintf(name, sizeof name, "%s/%s", RP_SPLIT_TEST, RP_DS_BY_USER_ITEM);
-    RP_CALL(rp_h5_read_all(s, name, RP_I32, (void **)&p->item, &nd, d2));
-    if (d1[0] != n_users + 1 || p->off[n_users] != d2[0])
-        RP_FAIL_USER0(RP_ERR_DATA, "%s: /test/by_user does not match n_users=%lld", shards,
-                      (long long)n_users);
+    RP_CALL(rp_csr_read_offsets(s, RP_SPLIT_TEST "/by_user", "item", n_users, &off, &nnz));
     RP_CALL(rp_h5_open(comm, path, &f));
-    RP_CALL(rp_h5_read_all(f, RP_DS_TEST_PRED, RP_F32, (void **)&p->pred, &nd, d3));
-    if (nd != 1 || d3[0] != d2[0])
+    RP_CALL(rp_h5_dims(f, RP_DS_TEST_PRED, &nd, d3));
+    if (nd != 1 || d3[0] != nnz)
         RP_FAIL_USER0(RP_ERR_DATA, "%s: %s has %lld entries, %s has %lld test pairs", path,
-                      RP_DS_TEST_PRED, (long long)d3[0], shards, (long long)d2[0]);
-    for (int64_t k = 0; k < d3[0]; k++)
+                      RP_DS_TEST_PRED, (long long)d3[0], shards, (long long)nnz);
+    int64_t z0 = off[p->u0], nz = off[p->u0 + p->nu] - z0;
+    p->off = rp_malloc((size_t)(p->nu + 1) * sizeof *p->off);
+    p->item = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *p->item);
+    p->pred = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *p->pred);
+    RP_AGREE_LOCAL(comm, p->off == NULL || p->item == NULL || p->pred == NULL);
+    for (int64_t r = 0; r <= p->nu; r++) p->off[r] = off[p->u0 + r] - z0;
+    RP_CALL(rp_h5_read(s, RP_SPLIT_TEST "/" RP_DS_BY_USER_ITEM, RP_I32, z0, nz, p->item));
+    RP_CALL(rp_h5_read(f, RP_DS_TEST_PRED, RP_F32, z0, nz, p->pred));
+    for (int64_t k = 0; k < nz; k++)
         if (!(p->pred[k] >= 0.0f && p->pred[k] <= 1.0f))
-            RP_FAIL_USER0(RP_ERR_DATA, "%s: %s[%lld] = %g is not in [0, 1]", path,
-                          RP_DS_TEST_PRED, (long long)k, (double)p->pred[k]);
-    for (int64_t u = 0; u < n_users; u++)
-        sort_user(p->item + p->off[u], p->pred + p->off[u], p->off[u + 1] - p->off[u]);
+            RP_FAIL_USER(RP_ERR_DATA, "%s: %s[%lld] = %g is not in [0, 1]", path,
+                         RP_DS_TEST_PRED, (long long)(z0 + k), (double)p->pred[k]);
+    for (int64_t r = 0; r < p->nu; r++)
+        sort_user(p->item + p->off[r], p->pred + p->off[r], p->off[r + 1] - p->off[r]);
 cleanup:
+    free(off);
     rp_h5_close(&f);
     rp_h5_close(&s);
     return rp_mpi_agree(comm, rc);
 }
 
 int eval_pairs_load(MPI_Comm comm, const char *path, const char *shards, int64_t n_users,
-                    int64_t n_items, rp_model **out)
+                    int64_t n_items, int64_t u0, int64_t nu, rp_model **out)
 {
     int rc = RP_OK;
     pairs_impl *p = NULL;
@@ -127,6 +137,11 @@ int eval_pairs_load(MPI_Comm comm, const char *path, const char *shards, int64_t
     m = calloc(1, sizeof *m);
     rc = p == NULL || m == NULL ? RP_ERR_NOMEM : RP_OK;
     RP_AGREE(comm, rc);
+    RP_REQUIRE(u0 >= 0 && nu >= 0 && u0 + nu <= n_users, RP_ERR_INTERNAL,
+               "eval_pairs_load: users [%lld, %lld) outside [0, %lld)", (long long)u0,
+               (long long)(u0 + nu), (long long)n_users);
+    p->u0 = u0;
+    p->nu = nu;
     RP_CALL(rp_model_load(comm, path, n_users, n_items, &p->dot));
     RP_CALL(read_pairs(comm, path, shards, n_users, p));
     rp_model_set(m, p->dot->name, n_users, n_items, &pairs_ops, p);

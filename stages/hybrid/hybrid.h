@@ -68,9 +68,8 @@ typedef struct hyb_state {
     int n_comp, n_embed;         /* components; the first n_embed give embedding rows */
     const char *names[HYB_MAXCOMP];
     rp_model *comp[HYB_MAXCOMP]; /* dot-form components */
-    hyb_pairs valid;             /* every validation pair, replicated */
+    hyb_pairs valid;             /* this rank's block of users' validation pairs (file order) */
     uint8_t *fold;               /* [valid.n] fold of each pair's user */
-    int64_t x0, nx;              /* this rank's slice of valid for the exact sums */
     int64_t n_valid_global;
     hyb_blend blend;
     hyb_concat_result concat;
@@ -85,8 +84,9 @@ void hyb_concat_result_clear(hyb_concat_result *r);
 void hyb_state_clear(hyb_state *st);
 
 /* hyb_read_pairs - pairs of split ("/train", "/valid") of an open shards file: every pair when
- * replicated, else the pairs of this rank's even block of users. Checks indices and targets in
- * [0, 1]. Collective. Returns RP_OK, RP_ERR_DATA (message names the file). */
+ * replicated, else the pairs of this rank's block of whole users (contiguous, balanced by pairs:
+ * rank order is file order). Checks indices and targets in [0, 1]. Collective.
+ * Returns RP_OK, RP_ERR_DATA (message names the file). */
 int hyb_read_pairs(MPI_Comm comm, hid_t f, const char *path, const char *split, int replicated,
                    int64_t n_users, int64_t n_items, hyb_pairs *p);
 
@@ -121,9 +121,11 @@ int hyb_parse_ridge(const char *s, double *ridge);
 /* hyb_parse_hidden - "64,32" -> widths. Returns RP_OK or RP_ERR_USAGE. */
 int hyb_parse_hidden(const char *s, int *widths, int *n, int max);
 
-/* hyb_concat_train - train the concat MLP on held-out predictions: pairs are the validation
- * split (replicated on every rank; its inputs, the k components, were fitted on the train
- * split), the rows with fold[x] != 0 are the training rows and fold 0 the early-stopping rows.
+/* hyb_concat_train - train the concat MLP on held-out predictions: pairs are this rank's part
+ * of the validation split (hyb_read_pairs blocks: contiguous in file order, rank order; its
+ * inputs, the k components, were fitted on the train split), the rows with fold[x] != 0 are the
+ * training rows and fold 0 the early-stopping rows. Each epoch, every rank fetches from their
+ * owners only the training rows of the chunks it computes.
  * Inputs: the embedding rows of comp[0 .. n_embed) and the predictions of comp[0 .. k).
  * Output: sigmoid(logit(offset) + MLP), offset = clamp(offset_w . [1, p]) (offset_w [k+1], a blend
  * fitted without fold 0; NULL = no offset). The last layer starts at zero, so training starts

@@ -40,14 +40,22 @@ cleanup:
     return rc;
 }
 
-/* Everything one training run needs, built once. */
+/* Everything one training run needs, built once. The validation pairs stay where
+ * hyb_read_pairs put them (each rank its block of users); the training rows are numbered in
+ * global pair order (rank order), and each epoch a rank fetches from their owners the rows of
+ * the chunks it computes (epoch_*), so no rank holds the whole split. The permutation of the
+ * training rows is the one O(rows) array on every rank: the keyed Fisher-Yates shuffle that
+ * fixes the bits needs it whole. */
 typedef struct trainer {
     MPI_Comm comm;
     int rank, size, k, n_embed;
     rp_model *const *comp;
-    const hyb_pairs *pairs;  /* every validation pair (replicated) */
-    int64_t *rows, n_rows;   /* training rows: pairs outside fold 0 */
-    hyb_pairs stop;          /* this rank's share of fold 0 (early stopping) */
+    const hyb_pairs *pairs;  /* this rank's validation pairs */
+    int64_t *rows, n_mine;   /* my training rows (pairs outside fold 0), local pair indices */
+    int64_t *row_cuts;       /* [size + 1]: rank p owns global training rows [cuts[p], cuts[p+1]) */
+    int64_t n_rows;          /* training rows over all ranks */
+    hyb_pairs stop;          /* this rank's fold-0 pairs (early stopping; exact RMSE sums) */
+    hyb_pairs epoch;         /* the rows of my chunks of this epoch, in the order I use them */
     const uint8_t *fold;
     const double *offw;      /* the logit offset's blend weights [k + 1], or NULL */
     const float *Fu, *Fi;    /* standardised embedding rows (owned by the result) */
@@ -57,16 +65,18 @@ typedef struct trainer {
     float *G;          /* [chunks, P + 1] chunk gradients + chunk loss */
     float *g;          /* [P] combined gradient */
     float *X, *work, *scratch, *z, *dz, *pc[HYB_MAXCOMP];
-    int64_t *perm;
+    int64_t *perm;     /* [n_rows] replicated */
     int64_t step;
+    char fingerprint[512]; /* the inputs' and options' fingerprint (checkpoints) */
 } trainer;
 
 static void trainer_clear(trainer *t)
 {
-    free(t->rows); free(t->m1); free(t->m2); free(t->G); free(t->g);
+    free(t->rows); free(t->row_cuts); free(t->m1); free(t->m2); free(t->G); free(t->g);
     free(t->X); free(t->work); free(t->scratch); free(t->z); free(t->dz); free(t->perm);
     for (int c = 0; c < HYB_MAXCOMP; c++) free(t->pc[c]);
     hyb_pairs_clear(&t->stop);
+    hyb_pairs_clear(&t->epoch);
     rp_mlp_clear(&t->mlp);
 }
 
@@ -96,39 +106,120 @@ cleanup:
     return rc;
 }
 
-/* Training rows (fold != 0, in pair order) and this rank's even share of the fold-0 pairs. */
+/* Global blocks of a per-rank count n: cuts[p] = sum of the counts of ranks before p. */
+static int count_cuts(MPI_Comm comm, int size, int64_t n, int64_t *cuts)
+{
+    int rc = RP_OK;
+    RP_MPI(MPI_Allgather(&n, 1, MPI_INT64_T, cuts + 1, 1, MPI_INT64_T, comm));
+    cuts[0] = 0;
+    for (int p = 0; p < size; p++) cuts[p + 1] += cuts[p];
+cleanup:
+    return rc;
+}
+
+/* My training rows (fold != 0, in pair order), their global numbering, and my fold-0 pairs. */
 static int split_rows(trainer *t, hyb_concat_result *res)
 {
     int rc = RP_OK;
     const hyb_pairs *p = t->pairs;
-    int64_t n0 = 0, s0 = 0, sn = 0, seen = 0;
-    RP_ALLOC(t->rows = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *t->rows));
+    int64_t n0 = 0, cnt[2];
+    size_t cap = (size_t)(p->n > 0 ? p->n : 1);
+    t->rows = rp_malloc(cap * sizeof *t->rows);
+    t->row_cuts = rp_malloc((size_t)(t->size + 1) * sizeof *t->row_cuts);
+    t->stop.u = rp_malloc(cap * sizeof *t->stop.u);
+    t->stop.i = rp_malloc(cap * sizeof *t->stop.i);
+    t->stop.y = rp_malloc(cap * sizeof *t->stop.y);
+    RP_AGREE_LOCAL(t->comm, !t->rows || !t->row_cuts || !t->stop.u || !t->stop.i || !t->stop.y);
     for (int64_t x = 0; x < p->n; x++) {
-        if (t->fold[x] != 0) t->rows[t->n_rows++] = x;
-        else n0++;
-    }
-    if (t->n_rows == 0 || n0 == 0)
-        RP_FAIL_USER0(RP_ERR_DATA, "concat: %lld training and %lld held-out validation pairs: "
-                      "too few validation users for the folds", (long long)t->n_rows,
-                      (long long)n0);
-    rp_part_even(n0, t->size, t->rank, &s0, &sn);
-    res->train_rows = t->n_rows;
-    res->heldout_rows = n0;
-    t->stop.n = sn;
-    RP_ALLOC(t->stop.u = malloc((size_t)(sn > 0 ? sn : 1) * sizeof *t->stop.u));
-    RP_ALLOC(t->stop.i = malloc((size_t)(sn > 0 ? sn : 1) * sizeof *t->stop.i));
-    RP_ALLOC(t->stop.y = malloc((size_t)(sn > 0 ? sn : 1) * sizeof *t->stop.y));
-    for (int64_t x = 0, w = 0; x < p->n; x++) {
-        if (t->fold[x] != 0) continue;
-        if (seen >= s0 && seen < s0 + sn) {
-            t->stop.u[w] = p->u[x];
-            t->stop.i[w] = p->i[x];
-            t->stop.y[w++] = p->y[x];
+        if (t->fold[x] != 0) {
+            t->rows[t->n_mine++] = x;
+            continue;
         }
-        seen++;
+        t->stop.u[n0] = p->u[x];
+        t->stop.i[n0] = p->i[x];
+        t->stop.y[n0++] = p->y[x];
+    }
+    t->stop.n = n0;
+    RP_CALL(count_cuts(t->comm, t->size, t->n_mine, t->row_cuts));
+    t->n_rows = t->row_cuts[t->size];
+    cnt[0] = t->n_rows;
+    cnt[1] = n0;
+    RP_CALL(rp_mpi_sum_i64(t->comm, &cnt[1], 1));
+    if (cnt[0] == 0 || cnt[1] == 0)
+        RP_FAIL_USER0(RP_ERR_DATA, "concat: %lld training and %lld held-out validation pairs: "
+                      "too few validation users for the folds", (long long)cnt[0],
+                      (long long)cnt[1]);
+    res->train_rows = cnt[0];
+    res->heldout_rows = cnt[1];
+cleanup:
+    return rp_mpi_agree(t->comm, rc);
+}
+
+/* Feed a vector spread over the ranks in rank order (this rank's n elements of elem bytes,
+ * cuts[p] the global offset of rank p's) to rank 0's hash h, in windows gathered to rank 0:
+ * the digest of the whole vector with O(window) memory. Collective. */
+static int hash_ordered(trainer *t, rp_sha256 *h, const void *local, const int64_t *cuts,
+                        size_t elem)
+{
+    enum { WINDOW = 1 << 18 };
+    int rc = RP_OK, *counts = NULL, *displs = NULL, mine = 0;
+    unsigned char *buf = NULL;
+    int64_t n_global = cuts[t->size];
+    counts = rp_malloc((size_t)t->size * sizeof *counts);
+    displs = rp_malloc((size_t)t->size * sizeof *displs);
+    buf = rp_malloc(t->rank == 0 ? WINDOW * elem : 1);
+    RP_AGREE_LOCAL(t->comm, counts == NULL || displs == NULL || buf == NULL);
+    for (int64_t w0 = 0; w0 < n_global; w0 += WINDOW) {
+        int64_t w1 = w0 + WINDOW < n_global ? w0 + WINDOW : n_global;
+        for (int p = 0, at = 0; p < t->size; p++) { /* rank p's part of the window */
+            int64_t lo = cuts[p] > w0 ? cuts[p] : w0, hi = cuts[p + 1] < w1 ? cuts[p + 1] : w1;
+            counts[p] = hi > lo ? (int)((hi - lo) * (int64_t)elem) : 0;
+            displs[p] = at;
+            at += counts[p];
+            if (p == t->rank) mine = hi > lo ? (int)((lo - cuts[p]) * (int64_t)elem) : 0;
+        }
+        RP_MPI(MPI_Gatherv((const unsigned char *)local + mine, counts[t->rank], MPI_BYTE, buf,
+                           counts, displs, MPI_BYTE, 0, t->comm));
+        if (t->rank == 0) rp_sha256_update(h, buf, (size_t)(w1 - w0) * elem);
     }
 cleanup:
+    free(counts);
+    free(displs);
+    free(buf);
     return rc;
+}
+
+/* What a checkpoint must match: the options that shape training and a hash of its inputs (the
+ * validation pairs in file order, whichever rank holds them: the same digest for any rank
+ * count). Computed once, on rank 0, and broadcast. Collective. */
+static int fingerprint(trainer *t, const hyb_opts *o)
+{
+    int rc = RP_OK;
+    rp_sha256 h;
+    unsigned char dg[32] = {0};
+    const hyb_pairs *p = t->pairs;
+    int64_t *cuts = NULL;
+    cuts = rp_malloc((size_t)(t->size + 1) * sizeof *cuts);
+    RP_AGREE_LOCAL(t->comm, cuts == NULL);
+    RP_CALL(count_cuts(t->comm, t->size, p->n, cuts));
+    rp_sha256_init(&h);
+    rp_sha256_update(&h, t->Fu, (size_t)(t->comp[0]->n_users * t->du) * sizeof(float));
+    rp_sha256_update(&h, t->Fi, (size_t)(t->comp[0]->n_items * t->di) * sizeof(float));
+    RP_CALL(hash_ordered(t, &h, p->u, cuts, sizeof(int32_t)));
+    RP_CALL(hash_ordered(t, &h, p->i, cuts, sizeof(int32_t)));
+    RP_CALL(hash_ordered(t, &h, p->y, cuts, sizeof(float)));
+    RP_CALL(hash_ordered(t, &h, t->fold, cuts, 1));
+    if (t->offw != NULL) rp_sha256_update(&h, t->offw, (size_t)(t->k + 1) * sizeof(double));
+    rp_sha256_final(&h, dg);
+    snprintf(t->fingerprint, sizeof t->fingerprint, "hidden=%s lr=%.17g batch=%d seed=%lld "
+             "epoch_samples=%lld early_stop=%d components=%d inputs=%02x%02x%02x%02x%02x%02x"
+             "%02x%02x", o->hidden, o->lr, o->batch, (long long)o->seed,
+             (long long)o->epoch_samples, o->patience, t->k, dg[0], dg[1], dg[2], dg[3], dg[4],
+             dg[5], dg[6], dg[7]);
+    RP_CALL(rp_mpi_bcast_str(t->comm, t->fingerprint, sizeof t->fingerprint, 0));
+cleanup:
+    free(cuts);
+    return rp_mpi_agree(t->comm, rc);
 }
 
 static int trainer_init(trainer *t, const hyb_opts *o, hyb_concat_result *res)
@@ -161,23 +252,18 @@ static int trainer_init(trainer *t, const hyb_opts *o, hyb_concat_result *res)
     for (int c = 0; c < t->k; c++) RP_ALLOC(t->pc[c] = malloc(HYB_CHUNK * sizeof *t->pc[c]));
     RP_ALLOC(t->perm = malloc((size_t)t->n_rows * sizeof *t->perm));
 cleanup:
+    rc = rp_mpi_agree(t->comm, rc);
+    if (rc == RP_OK) rc = fingerprint(t, o);
     return rc;
 }
 
-/* Gradient of one chunk of samples idx[0..nc) into G (P params, then the squared-error sum).
- * The loss is 1/(2 nb) sum (sigmoid(z) - y)^2 over the global batch of nb samples. */
-static int chunk_grad(trainer *t, const int64_t *idx, int64_t nc, int64_t nb, float *G)
+/* Gradient of one chunk of nc samples (users us, items is, targets ys) into G (P params, then
+ * the squared-error sum). The loss is 1/(2 nb) sum (sigmoid(z) - y)^2 over the global batch of
+ * nb samples. */
+static int chunk_grad(trainer *t, const int32_t *us, const int32_t *is, const float *ys,
+                      int64_t nc, int64_t nb, float *G)
 {
     int rc = RP_OK;
-    const hyb_pairs *tr = t->pairs;
-    int32_t us[HYB_CHUNK], is[HYB_CHUNK];
-    float ys[HYB_CHUNK];
-    for (int64_t r = 0; r < nc; r++) {
-        int64_t x = t->rows[idx[r]];
-        us[r] = tr->u[x];
-        is[r] = tr->i[x];
-        ys[r] = tr->y[x];
-    }
     for (int c = 0; c < t->k; c++) RP_CALL(rp_model_score_pairs(t->comp[c], us, is, nc, t->pc[c]));
     for (int64_t r = 0; r < nc; r++) {
         float *x = t->X + r * t->D;
@@ -215,16 +301,18 @@ static void adam(trainer *t, double lr)
     }
 }
 
-/* One global batch perm[b0 .. b0 + nb): my chunks, one reduction, the same update everywhere. */
-static int batch_step(trainer *t, const hyb_opts *o, int64_t b0, int64_t nb, double *loss)
+/* One global batch perm[b0 .. b0 + nb): my chunks (their rows are next in t->epoch from
+ * *cur on), one reduction, the same update everywhere. */
+static int batch_step(trainer *t, const hyb_opts *o, int64_t nb, int64_t *cur, double *loss)
 {
     int rc = RP_OK, count = 0;
     int64_t P = t->mlp.n_params, nch = (nb + HYB_CHUNK - 1) / HYB_CHUNK;
     memset(t->G, 0, (size_t)(nch * (P + 1)) * sizeof *t->G);
     for (int64_t c = t->rank; c < nch; c += t->size) {
-        int64_t s = b0 + c * HYB_CHUNK, nc = nb - c * HYB_CHUNK;
-        RP_CALL(chunk_grad(t, t->perm + s, nc < HYB_CHUNK ? nc : HYB_CHUNK, nb,
+        int64_t nc = nb - c * HYB_CHUNK < HYB_CHUNK ? nb - c * HYB_CHUNK : HYB_CHUNK, x = *cur;
+        RP_CALL(chunk_grad(t, t->epoch.u + x, t->epoch.i + x, t->epoch.y + x, nc, nb,
                            t->G + c * (P + 1)));
+        *cur += nc;
     }
     RP_CALL(rp_int_cast(nch * (P + 1), &count));
     /* Each slot has one non-zero contributor, so the sum is exact whatever the rank count. */
@@ -256,6 +344,110 @@ static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int epoch)
     }
 }
 
+/* A training row on its way from its owner to the rank whose chunk uses it. */
+typedef struct row_rec {
+    int32_t u, i;
+    float y;
+} row_rec;
+
+/* Which global training rows this rank's chunks use in the epoch's first ns shuffled rows, in
+ * the order batch_step takes them; and, for each, its owner. Out: need, own [*n] (allocated). */
+static int epoch_needs(const trainer *t, const hyb_opts *o, int64_t ns, int64_t **need,
+                       int **own, int64_t *n)
+{
+    int rc = RP_OK;
+    int64_t k = 0, m = 0;
+    for (int64_t b0 = 0; b0 < ns; b0 += o->batch) { /* how many: my chunks of every batch */
+        int64_t nb = ns - b0 < o->batch ? ns - b0 : o->batch;
+        for (int64_t c = t->rank; c * HYB_CHUNK < nb; c += t->size)
+            m += nb - c * HYB_CHUNK < HYB_CHUNK ? nb - c * HYB_CHUNK : HYB_CHUNK;
+    }
+    RP_ALLOC(*need = malloc((size_t)(m > 0 ? m : 1) * sizeof **need));
+    RP_ALLOC(*own = malloc((size_t)(m > 0 ? m : 1) * sizeof **own));
+    for (int64_t b0 = 0; b0 < ns; b0 += o->batch) {
+        int64_t nb = ns - b0 < o->batch ? ns - b0 : o->batch;
+        for (int64_t c = t->rank; c * HYB_CHUNK < nb; c += t->size)
+            for (int64_t s = b0 + c * HYB_CHUNK; s < b0 + nb && s < b0 + (c + 1) * HYB_CHUNK; s++) {
+                (*need)[k] = t->perm[s];
+                (*own)[k++] = rp_part_owner(t->row_cuts, t->size, t->perm[s]);
+            }
+    }
+    *n = m;
+cleanup:
+    return rc;
+}
+
+/* The owner's answers to the requests in (local training row numbers, rank after rank). */
+static int answer_rows(const trainer *t, const int64_t *in, int64_t nin, row_rec **out)
+{
+    int rc = RP_OK;
+    RP_ALLOC(*out = malloc((size_t)(nin > 0 ? nin : 1) * sizeof **out));
+    for (int64_t q = 0; q < nin; q++) {
+        RP_REQUIRE(in[q] >= 0 && in[q] < t->n_mine, RP_ERR_INTERNAL,
+                   "concat: training row %lld requested, %lld held", (long long)in[q],
+                   (long long)t->n_mine);
+        int64_t x = t->rows[in[q]];
+        (*out)[q] = (row_rec){t->pairs->u[x], t->pairs->i[x], t->pairs->y[x]};
+    }
+cleanup:
+    return rc;
+}
+
+/* t->epoch: the rows of my chunks of this epoch, fetched from their owners with two
+ * all-to-alls (requests grouped by owner, answers in the same order). O(ns / size) per rank.
+ * Collective. */
+static int fetch_epoch(trainer *t, const hyb_opts *o, int64_t ns)
+{
+    int rc = RP_OK, *own = NULL;
+    int64_t n = 0, nin = 0, nback = 0, *need = NULL, *slot = NULL, *req = NULL, *in = NULL;
+    int64_t *cnt = NULL, *pos = NULL;
+    row_rec *out = NULL, *back = NULL;
+    hyb_pairs_clear(&t->epoch);
+    rc = epoch_needs(t, o, ns, &need, &own, &n);
+    RP_AGREE(t->comm, rc);
+    cnt = rp_calloc((size_t)(4 * t->size), sizeof *cnt); /* counts, displs, and their replies */
+    pos = rp_calloc((size_t)(2 * t->size), sizeof *pos);
+    slot = rp_malloc((size_t)(n > 0 ? n : 1) * sizeof *slot);
+    req = rp_malloc((size_t)(n > 0 ? n : 1) * sizeof *req);
+    RP_AGREE_LOCAL(t->comm, cnt == NULL || pos == NULL || slot == NULL || req == NULL);
+    for (int64_t k = 0; k < n; k++) cnt[own[k]]++;
+    for (int p = 1; p < t->size; p++) pos[p] = pos[p - 1] + cnt[p - 1];
+    for (int64_t k = 0; k < n; k++) { /* stable: each owner's requests in my order */
+        slot[k] = pos[own[k]]++;
+        req[slot[k]] = need[k] - t->row_cuts[own[k]];
+    }
+    int64_t *sd = cnt + t->size, *rcn = cnt + 2 * t->size, *rd = cnt + 3 * t->size;
+    rp_mpi_byte_layout(t->size, sizeof *req, cnt, sd);
+    RP_CALL(rp_mpi_alltoallv_bytes(t->comm, req, cnt, sd, (void **)&in, rcn, rd, &nin));
+    nin /= (int64_t)sizeof *in;
+    rc = answer_rows(t, in, nin, &out);
+    RP_AGREE(t->comm, rc);
+    for (int p = 0; p < t->size; p++) rcn[p] /= (int64_t)sizeof *in;
+    rp_mpi_byte_layout(t->size, sizeof *out, rcn, rd);
+    RP_CALL(rp_mpi_alltoallv_bytes(t->comm, out, rcn, rd, (void **)&back, cnt, sd, &nback));
+    t->epoch.u = rp_malloc((size_t)(n > 0 ? n : 1) * sizeof *t->epoch.u);
+    t->epoch.i = rp_malloc((size_t)(n > 0 ? n : 1) * sizeof *t->epoch.i);
+    t->epoch.y = rp_malloc((size_t)(n > 0 ? n : 1) * sizeof *t->epoch.y);
+    RP_AGREE_LOCAL(t->comm, t->epoch.u == NULL || t->epoch.i == NULL || t->epoch.y == NULL);
+    for (int64_t k = 0; k < n; k++) {
+        t->epoch.u[k] = back[slot[k]].u;
+        t->epoch.i[k] = back[slot[k]].i;
+        t->epoch.y[k] = back[slot[k]].y;
+    }
+    t->epoch.n = n;
+cleanup:
+    free(need);
+    free(own);
+    free(slot);
+    free(req);
+    free(in);
+    free(out);
+    free(back);
+    free(cnt);
+    free(pos);
+    return rp_mpi_agree(t->comm, rc);
+}
+
 /* Held-out (fold 0) RMSE of the current weights through the exact scoring path of hybrid.h5. */
 static int valid_rmse(trainer *t, double *rmse)
 {
@@ -272,34 +464,13 @@ cleanup:
     return rc;
 }
 
-/* What a checkpoint must match: the options that shape training and a hash of its inputs. */
-static void fingerprint(const trainer *t, const hyb_opts *o, char *buf, size_t cap)
-{
-    rp_sha256 h;
-    unsigned char dg[32];
-    const hyb_pairs *p = t->pairs;
-    rp_sha256_init(&h);
-    rp_sha256_update(&h, t->Fu, (size_t)(t->comp[0]->n_users * t->du) * sizeof(float));
-    rp_sha256_update(&h, t->Fi, (size_t)(t->comp[0]->n_items * t->di) * sizeof(float));
-    rp_sha256_update(&h, p->u, (size_t)p->n * sizeof(int32_t));
-    rp_sha256_update(&h, p->i, (size_t)p->n * sizeof(int32_t));
-    rp_sha256_update(&h, p->y, (size_t)p->n * sizeof(float));
-    rp_sha256_update(&h, t->fold, (size_t)p->n);
-    if (t->offw != NULL) rp_sha256_update(&h, t->offw, (size_t)(t->k + 1) * sizeof(double));
-    rp_sha256_final(&h, dg);
-    snprintf(buf, cap, "hidden=%s lr=%.17g batch=%d seed=%lld epoch_samples=%lld early_stop=%d "
-             "components=%d inputs=%02x%02x%02x%02x%02x%02x%02x%02x", o->hidden, o->lr, o->batch,
-             (long long)o->seed, (long long)o->epoch_samples, o->patience, t->k, dg[0], dg[1], dg[2],
-             dg[3], dg[4], dg[5], dg[6], dg[7]);
-}
-
 static int save(trainer *t, const hyb_opts *o, const hyb_concat_result *res, int e, int bad)
 {
     hyb_ckpt c = {.epoch = e, .step = t->step, .bad = bad, .best_epoch = res->best_epoch,
                   .n_params = t->mlp.n_params, .best_rmse = res->valid_rmse,
                   .params = t->mlp.params, .m1 = t->m1, .m2 = t->m2, .best = res->mlp.params,
                   .hist_train = res->hist_train, .hist_valid = res->hist_valid};
-    fingerprint(t, o, c.fingerprint, sizeof c.fingerprint);
+    snprintf(c.fingerprint, sizeof c.fingerprint, "%s", t->fingerprint);
     return hyb_ckpt_write(t->comm, o->checkpoint, &c);
 }
 
@@ -308,11 +479,9 @@ static int restore(trainer *t, const hyb_opts *o, hyb_concat_result *res, int *e
 {
     int rc = RP_OK, found = 0;
     hyb_ckpt c = {0};
-    char want[512];
     *e0 = 1;
     if (!o->resume || o->checkpoint == NULL) goto cleanup;
-    fingerprint(t, o, want, sizeof want);
-    RP_CALL(hyb_ckpt_read(t->comm, o->checkpoint, want, &c, &found));
+    RP_CALL(hyb_ckpt_read(t->comm, o->checkpoint, t->fingerprint, &c, &found));
     if (!found) {
         rp_log_info("no checkpoint %s: starting from epoch 1", o->checkpoint);
         goto cleanup;
@@ -356,10 +525,12 @@ static int run_epochs(trainer *t, const hyb_opts *o, hyb_concat_result *res)
     }
     for (int e = e0; e <= o->epochs && bad < o->patience; e++) {
         double loss = 0.0, vr = 0.0;
+        int64_t cur = 0;
         shuffle(t->perm, t->n_rows, (uint64_t)o->seed, e);
+        RP_CALL(fetch_epoch(t, o, ns));
         for (int64_t b0 = 0; b0 < ns; b0 += o->batch) {
             int64_t nb = ns - b0 < o->batch ? ns - b0 : o->batch;
-            rc = batch_step(t, o, b0, nb, &loss);
+            rc = batch_step(t, o, nb, &cur, &loss);
             RP_AGREE(t->comm, rc);
         }
         RP_CALL(valid_rmse(t, &vr));

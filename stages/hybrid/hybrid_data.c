@@ -90,14 +90,20 @@ int hyb_read_pairs(MPI_Comm comm, hid_t f, const char *path, const char *split, 
                    int64_t n_users, int64_t n_items, hyb_pairs *p)
 {
     int rc = RP_OK, rank = 0, size = 1;
-    int64_t *off = NULL, u0 = 0, nu = n_users;
+    int64_t *off = NULL, *cuts = NULL, u0 = 0, nu = n_users;
     char ds[256];
     memset(p, 0, sizeof *p);
     RP_MPI(MPI_Comm_rank(comm, &rank));
     RP_MPI(MPI_Comm_size(comm, &size));
     snprintf(ds, sizeof ds, "%s/by_user", split);
     RP_CALL(rp_csr_read_offsets(f, ds, "item", n_users, &off, NULL));
-    if (!replicated) rp_part_even(n_users, size, rank, &u0, &nu);
+    cuts = rp_malloc((size_t)(size + 1) * sizeof *cuts);
+    RP_AGREE_LOCAL(comm, cuts == NULL);
+    if (!replicated) { /* blocks of whole users balanced by pairs: memory falls as 1 / size */
+        rp_part_weighted(off, n_users, size, 1.0, cuts);
+        u0 = cuts[rank];
+        nu = cuts[rank + 1] - u0;
+    }
     p->n = off[u0 + nu] - off[u0];
     size_t cap = (size_t)(p->n > 0 ? p->n : 1);
     p->u = rp_malloc(cap * sizeof *p->u);
@@ -113,6 +119,7 @@ int hyb_read_pairs(MPI_Comm comm, hid_t f, const char *path, const char *split, 
     RP_CALL(check_pairs(path, split, p, off[u0], n_items));
 cleanup:
     free(off);
+    free(cuts);
     rc = rp_mpi_agree(comm, rc);
     if (rc != RP_OK) hyb_pairs_clear(p);
     return rc;

@@ -154,23 +154,23 @@ cleanup:
     return rc;
 }
 
-/* Every validation pair on every rank (the concat trains on them replicated), their users'
- * folds, and this rank's even slice of them for the exact sums. */
+/* This rank's block of users' validation pairs (the blend's sums and the RMSEs are exact, so
+ * any partition gives the same bits; the concat fetches the rows it needs per epoch) and their
+ * users' folds. */
 static int read_valid(MPI_Comm comm, const hyb_opts *o, hid_t f, hyb_state *st)
 {
-    int rc = RP_OK, rank = 0, size = 1;
-    RP_MPI(MPI_Comm_rank(comm, &rank));
-    RP_MPI(MPI_Comm_size(comm, &size));
-    RP_CALL(hyb_read_pairs(comm, f, o->shards, RP_SPLIT_VALID, 1, st->n_users, st->n_items,
+    int rc = RP_OK;
+    RP_CALL(hyb_read_pairs(comm, f, o->shards, RP_SPLIT_VALID, 0, st->n_users, st->n_items,
                            &st->valid));
     st->n_valid_global = st->valid.n;
-    if (st->valid.n == 0)
+    RP_CALL(rp_mpi_sum_i64(comm, &st->n_valid_global, 1));
+    if (st->n_valid_global == 0)
         RP_FAIL_USER0(RP_ERR_NOINPUT, "%s: empty valid split: nothing to fit the hybrids on",
                       o->shards);
-    RP_ALLOC(st->fold = malloc((size_t)st->valid.n));
+    st->fold = rp_malloc((size_t)(st->valid.n > 0 ? st->valid.n : 1));
+    RP_AGREE_LOCAL(comm, st->fold == NULL);
     for (int64_t x = 0; x < st->valid.n; x++)
         st->fold[x] = (uint8_t)hyb_fold_of(st->valid.u[x], (uint64_t)o->seed, o->folds);
-    rp_part_even(st->valid.n, size, rank, &st->x0, &st->nx);
 cleanup:
     return rp_mpi_agree(comm, rc);
 }
@@ -201,18 +201,18 @@ static int fit_blend(MPI_Comm comm, const hyb_opts *o, hyb_state *st)
     int rc = RP_OK;
     float *p[HYB_MAXCOMP] = {0};
     double ridge = 0.0;
-    size_t cap = (size_t)(st->nx > 0 ? st->nx : 1);
     const hyb_pairs *v = &st->valid;
+    size_t cap = (size_t)(v->n > 0 ? v->n : 1);
     RP_CALL(hyb_parse_ridge(o->ridge, &ridge));
     for (int c = 0; c < st->n_comp; c++) {
         RP_ALLOC(p[c] = malloc(cap * sizeof *p[c]));
-        RP_CALL(rp_model_score_pairs(st->comp[c], v->u + st->x0, v->i + st->x0, st->nx, p[c]));
+        RP_CALL(rp_model_score_pairs(st->comp[c], v->u, v->i, v->n, p[c]));
     }
 cleanup:
     rc = rp_mpi_agree(comm, rc);
     if (rc == RP_OK)
-        rc = hyb_blend_fit(comm, st->n_comp, p, v->y + st->x0, st->fold + st->x0, st->nx,
-                           o->folds, ridge, &st->blend);
+        rc = hyb_blend_fit(comm, st->n_comp, p, v->y, st->fold, v->n, o->folds, ridge,
+                           &st->blend);
     for (int c = 0; c < st->n_comp; c++) free(p[c]);
     return rc;
 }
@@ -222,14 +222,13 @@ static int concat_scores(MPI_Comm comm, hyb_state *st, double *all)
 {
     int rc = RP_OK;
     rp_model *m = NULL;
-    hyb_pairs mine = {st->nx, st->valid.u + st->x0, st->valid.i + st->x0, st->valid.y + st->x0};
     hyb_concat_result *r = &st->concat;
     rp_hybrid_concat_parts parts = {st->n_comp, st->comp, 1, r->Fu, r->du, r->Fi, r->di, &r->mlp,
                                     r->offset_w};
     RP_CALL(rp_model_concat_create("hybrid-concat", st->n_users, st->n_items, &parts, &m));
 cleanup:
     rc = rp_mpi_agree(comm, rc);
-    if (rc == RP_OK) rc = hyb_rmse(comm, m, &mine, all);
+    if (rc == RP_OK) rc = hyb_rmse(comm, m, &st->valid, all);
     rp_model_destroy(&m);
     return rc;
 }

@@ -249,9 +249,40 @@ static void hybrid_with_seqrec(void)
     hyb_pairs_clear(&valid);
 }
 
+/* rp-hybrid keeps only its block of validation pairs: the blocks, in rank order, are exactly
+ * the replicated pairs (file order), and with several ranks no rank holds them all. */
+static void hybrid_pairs_partitioned(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    int rank = 0, size = 1;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    fixtures();
+    const char *shards = rp_test_path("hy_shards.h5");
+    hyb_pairs mine = {0}, all = {0};
+    hid_t s = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, shards, &s), RP_OK);
+    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 0, NU, NI, &mine), RP_OK);
+    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 1, NU, NI, &all), RP_OK);
+    rp_h5_close(&s);
+    int64_t base = 0, total = mine.n;
+    CU_ASSERT_EQUAL(rp_mpi_exscan_i64(comm, mine.n, &base), RP_OK);
+    CU_ASSERT_EQUAL(rp_mpi_sum_i64(comm, &total, 1), RP_OK);
+    CU_ASSERT_EQUAL(total, all.n);
+    if (size > 1) CU_ASSERT(mine.n < all.n);
+    int same = base + mine.n <= all.n;
+    for (int64_t x = 0; same && x < mine.n; x++)
+        same = mine.u[x] == all.u[base + x] && mine.i[x] == all.i[base + x] &&
+               mine.y[x] == all.y[base + x];
+    CU_ASSERT(same);
+    hyb_pairs_clear(&mine);
+    hyb_pairs_clear(&all);
+}
+
 int test_hybrid_mpi_register(void)
 {
     RP_ADD_SUITE("hybrid_mpi", RP_T(hybrid_np_independent_and_loadable), RP_T(hybrid_bad_inputs),
-                 RP_T(hybrid_offsets_past_end), RP_T(hybrid_with_seqrec));
+                 RP_T(hybrid_offsets_past_end), RP_T(hybrid_with_seqrec),
+                 RP_T(hybrid_pairs_partitioned));
     return 0;
 }
