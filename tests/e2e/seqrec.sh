@@ -22,11 +22,12 @@ for np in 1 2 3 4; do
         || fail "np $np run"
 done
 grep -q "^rp-seqrec: ok .*valid_rmse=.*beats_bias=" sum1.txt || fail "summary: $(cat sum1.txt)"
-# the phase times are there and add up to no more than the whole run
+# the phase times are there and add up to no more than the whole run (with rounding)
 awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
      END { s = v["read_seconds"] + v["fit_seconds"] + v["score_seconds"] + v["write_seconds"];
-           exit !(v["read_seconds"] > 0 && v["fit_seconds"] > 0 && v["score_seconds"] > 0 &&
-                  v["write_seconds"] != "" && s <= v["seconds"] + 0.01) }' sum1.txt ||
+           # printed with 2 decimals: a phase of the tiny fixture may show 0.00
+           exit !(v["read_seconds"] != "" && v["fit_seconds"] != "" && v["score_seconds"] != "" &&
+                  v["write_seconds"] != "" && s <= v["seconds"] + 0.03) }' sum1.txt ||
     fail "phase times missing or above seconds=: $(cat sum1.txt)"
 [ ! -e o1.h5.ckpt ] || fail "checkpoint left after a successful run"
 for ds in /score/user /score/item /test_pred /final_state /weights/item /weights/block0/wqkv \
