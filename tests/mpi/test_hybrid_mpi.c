@@ -82,6 +82,16 @@ static int same_dataset(hid_t a, hid_t b, const char *name)
     return same;
 }
 
+/* The validation pairs of shards as rp-hybrid holds them (this rank's block) and replicated. */
+static void read_valid_pairs(MPI_Comm comm, const char *shards, hyb_pairs *mine, hyb_pairs *all)
+{
+    hid_t s = H5I_INVALID_HID;
+    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, shards, &s), RP_OK);
+    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 0, NU, NI, mine), RP_OK);
+    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 1, NU, NI, all), RP_OK);
+    rp_h5_close(&s);
+}
+
 static void hybrid_np_independent_and_loadable(void)
 {
     MPI_Comm comm = MPI_COMM_WORLD;
@@ -139,11 +149,7 @@ static void hybrid_np_independent_and_loadable(void)
     rp_h5_close(&a);
     rp_h5_close(&b);
     hyb_pairs valid = {0}, all = {0};
-    hid_t s = H5I_INVALID_HID;
-    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, shards, &s), RP_OK);
-    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 0, NU, NI, &valid), RP_OK);
-    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 1, NU, NI, &all), RP_OK);
-    rp_h5_close(&s);
+    read_valid_pairs(comm, shards, &valid, &all);
     /* The concat's rows are exactly the validation pairs: fold 0 (seed 42, 5 folds) held out. */
     int64_t n0 = 0;
     for (int64_t x = 0; x < all.n; x++) n0 += hyb_fold_of(all.u[x], 42, 5) == 0;
@@ -170,6 +176,7 @@ static void hybrid_np_independent_and_loadable(void)
     snprintf(path, sizeof path, "%s#blend", rp_test_path("hy_als.h5"));
     CU_ASSERT_EQUAL(rp_model_load(comm, path, NU, NI, &m), RP_ERR_DATA);
     hyb_pairs_clear(&valid);
+    hyb_pairs_clear(&all);
 }
 
 static void no_output(const char *out)
@@ -260,11 +267,7 @@ static void hybrid_pairs_partitioned(void)
     fixtures();
     const char *shards = rp_test_path("hy_shards.h5");
     hyb_pairs mine = {0}, all = {0};
-    hid_t s = H5I_INVALID_HID;
-    CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, shards, &s), RP_OK);
-    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 0, NU, NI, &mine), RP_OK);
-    CU_ASSERT_EQUAL(hyb_read_pairs(comm, s, shards, RP_SPLIT_VALID, 1, NU, NI, &all), RP_OK);
-    rp_h5_close(&s);
+    read_valid_pairs(comm, shards, &mine, &all);
     int64_t base = 0, total = mine.n;
     CU_ASSERT_EQUAL(rp_mpi_exscan_i64(comm, mine.n, &base), RP_OK);
     CU_ASSERT_EQUAL(rp_mpi_sum_i64(comm, &total, 1), RP_OK);
