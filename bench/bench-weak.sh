@@ -20,7 +20,7 @@ s0=${WEAK_SCALE:-0.5} nps=${WEAK_NPS:-1 2 4} keep=${WEAK_KEEP:-0}
 out=$root/weak.md
 mkdir -p "$root" || exit 74
 stages="shard features als twotower hybrid eval"
-declare -A wall mem line nnz scale
+declare -A wall cpu mem line nnz scale
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 t_start=$(date +%s)
 for np in $nps; do
@@ -35,6 +35,7 @@ for np in $nps; do
     for g in $stages; do
         sl_make "$root/logs-np$np" "$run" "$np" "$g" "${vars[@]}" || exit 1
         wall[$np.$g]=$SL_WALL
+        cpu[$np.$g]=$(awk -v c="$SL_CPU" -v n="$np" 'BEGIN { printf "%.2f", c / n }')
         mem[$np.$g]=$(sl_field peak_rss_mb_per_rank "$SL_LINE")
         line[$np.$g]=$SL_LINE
     done
@@ -78,6 +79,18 @@ for g in $stages; do
     printf '| rp-%s |' "$g"
     for np in $nps; do printf ' %s |' "${wall[$np.$g]}"; done
     for np in $nps; do [ "$np" = "$first" ] || printf ' %s |' "$(sl_ratio "${wall[$first.$g]}" "${wall[$np.$g]}")"; done
+    echo
+done
+echo
+echo "CPU seconds per rank (user + system of every process of the step, launcher included, / np):"
+echo "on a shared machine the wall clock measures the neighbours, this the work; efficiency ="
+echo "cpu(np $first) / cpu(np) per rank, 1.00 = each rank does the same work as one rank alone."
+echo
+hdr "CPU s per rank"
+for g in $stages; do
+    printf '| rp-%s |' "$g"
+    for np in $nps; do printf ' %s |' "${cpu[$np.$g]}"; done
+    for np in $nps; do [ "$np" = "$first" ] || printf ' %s |' "$(sl_ratio "${cpu[$first.$g]}" "${cpu[$np.$g]}")"; done
     echo
 done
 for f in sweep_s_mean sweep_cpu_s_best; do

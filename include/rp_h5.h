@@ -29,6 +29,11 @@ hid_t rp_dtype_h5(rp_dtype t);
 
 /* rp_h5_init - silence HDF5's automatic error stack printing (RP_H5 reports instead). Local. */
 void rp_h5_init(void);
+
+/* rp_h5_out_stats - this process's HDF5 output since rp_h5_init: dataset bytes written by
+ * rp_h5_write and the seconds spent in its H5Dwrite calls and in rp_h5_commit's close (the
+ * flush). Local; rp_stage_end reports the aggregate rate. */
+void rp_h5_out_stats(double *seconds, int64_t *bytes);
 /* rp_h5_last_error - the innermost message of HDF5's current error stack, or "unknown". */
 void rp_h5_last_error(char *buf, size_t cap);
 

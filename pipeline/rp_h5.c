@@ -38,7 +38,24 @@ hid_t rp_dtype_h5(rp_dtype t)
     return H5I_INVALID_HID;
 }
 
-void rp_h5_init(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* This process's HDF5 output since rp_h5_init: dataset bytes it wrote and the seconds spent in
+ * H5Dwrite and in closing output files (where HDF5 flushes what it cached), for the summary
+ * line's write rate (rp_stage_end). */
+static double out_seconds;
+static int64_t out_bytes;
+
+void rp_h5_init(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    out_seconds = 0.0;
+    out_bytes = 0;
+}
+
+void rp_h5_out_stats(double *seconds, int64_t *bytes)
+{
+    *seconds = out_seconds;
+    *bytes = out_bytes;
+}
 
 static herr_t last_walk(unsigned n, const H5E_error2_t *err, void *data)
 {
@@ -170,7 +187,12 @@ int rp_h5_commit(MPI_Comm comm, hid_t *file, const char *path, int rc_so_far)
     int rc = rc_so_far;
     char partial[4096];
     snprintf(partial, sizeof partial, "%s.partial", path);
+    /* The close is collective: wait for every rank first, so the timed part is the flush and
+     * not the ranks' skew. */
+    MPI_Barrier(comm);
+    double t0 = MPI_Wtime();
     int crc = rp_h5_close(file);
+    out_seconds += MPI_Wtime() - t0;
     if (rc == RP_OK && crc != RP_OK) {
         rp_log_user_error("%s: write failed while closing: %s", partial,
                           errno ? strerror(errno) : "HDF5 error (disk full?)");
@@ -250,7 +272,11 @@ static int write_agreed(hid_t file, hid_t dset, const char *name, rp_dtype t, hi
     int rc = RP_OK, rank = 0;
     MPI_Comm comm = MPI_COMM_NULL;
     errno = 0;
+    double t0 = MPI_Wtime();
     herr_t st = H5Dwrite(dset, rp_dtype_h5(t), mspace, fspace, dxpl, buf);
+    out_seconds += MPI_Wtime() - t0;
+    hssize_t npoints = H5Sget_select_npoints(mspace);
+    if (st >= 0 && npoints > 0) out_bytes += (int64_t)npoints * (int64_t)rp_dtype_size(t);
     int err = st < 0 ? errno : 0;
     char why[256];
     if (st < 0) rp_h5_last_error(why, sizeof why);

@@ -95,6 +95,15 @@ void rp_stage_add(rp_stage *st, const char *key, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The aggregate HDF5 output rate on the summary line: dataset MB written by all ranks over the
+ * slowest rank's seconds in H5Dwrite and in closing the files (the flush). */
+static void out_rate(rp_stage *st, double bytes, double secs)
+{
+    rp_stage_add(st, "h5_out_mb", "%.1f", bytes / 1e6);
+    rp_stage_add(st, "h5_out_seconds", "%.3f", secs);
+    rp_stage_add(st, "h5_out_mb_s", "%.0f", bytes / 1e6 / (secs > 1e-6 ? secs : 1e-6));
+}
+
 int rp_stage_end(rp_stage *st, int rc)
 {
     if (rc == RP_HELP) {
@@ -106,9 +115,16 @@ int rp_stage_end(rp_stage *st, int rc)
                  rp_fault_count(RP_FAULT_H5WRITE));
     rc = rp_mpi_agree(st->comm, rc);
     double secs = rp_wtime_max(st->comm, st->t0);
-    double mem = rp_peak_rss_mb();
-    if (MPI_Allreduce(MPI_IN_PLACE, &mem, 1, MPI_DOUBLE, MPI_MAX, st->comm) != MPI_SUCCESS)
-        rp_die(st->comm, RP_ERR_MPI, "MPI_Allreduce of peak memory failed");
+    /* Peak memory and HDF5 output seconds: max over ranks; output bytes: sum. */
+    double h5_secs = 0.0;
+    int64_t h5_bytes = 0;
+    rp_h5_out_stats(&h5_secs, &h5_bytes);
+    double mx[2] = {rp_peak_rss_mb(), h5_secs}, sum = (double)h5_bytes;
+    if (MPI_Allreduce(MPI_IN_PLACE, mx, 2, MPI_DOUBLE, MPI_MAX, st->comm) != MPI_SUCCESS ||
+        MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, st->comm) != MPI_SUCCESS)
+        rp_die(st->comm, RP_ERR_MPI, "MPI_Allreduce of peak memory and output bytes failed");
+    double mem = mx[0];
+    if (sum > 0) out_rate(st, sum, mx[1]);
     /* Every rank got here: nobody waits in a collective any more. Stand the watchdog down (a
      * test runs stages in-process and goes on after an expected failure). */
     rp_log_on_error(NULL);

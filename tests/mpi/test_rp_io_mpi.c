@@ -67,6 +67,7 @@ static void h5_write_read_commit(void)
     MPI_Comm_size(comm, &size);
     const char *path = rp_test_path("t.h5");
     hid_t f = H5I_INVALID_HID;
+    rp_h5_init(); /* zeroes the output counters */
     CU_ASSERT_EQUAL_FATAL(rp_h5_create(comm, path, &f), RP_OK);
     int64_t n = 103, off, cnt;
     rp_part_even(n, size, rank, &off, &cnt);
@@ -83,6 +84,15 @@ static void h5_write_read_commit(void)
     CU_ASSERT_EQUAL(rp_h5_commit(comm, &f, path, RP_OK), RP_OK);
     CU_ASSERT_EQUAL(access(path, F_OK), 0);
     free(x);
+    /* The summary line's output rate counts exactly this rank's dataset bytes. */
+    double out_s = -1.0;
+    int64_t out_b = -1;
+    rp_h5_out_stats(&out_s, &out_b);
+    CU_ASSERT_EQUAL(out_b, cnt * 3 * (int64_t)sizeof(double));
+    CU_ASSERT(out_s > 0.0 && out_s < 60.0);
+    rp_h5_init();
+    rp_h5_out_stats(&out_s, &out_b);
+    CU_ASSERT(out_b == 0 && out_s == 0.0);
 
     CU_ASSERT_EQUAL_FATAL(rp_h5_open(comm, path, &f), RP_OK);
     CU_ASSERT_EQUAL(rp_h5_check_schema(f, path, "recpipe.test"), RP_OK);
