@@ -18,12 +18,33 @@
 
 static double clamp01(double z) { return z < 0.0 ? 0.0 : (z > 1.0 ? 1.0 : z); }
 
+/* Block scratch kept with the model and grown on demand: a block's component scores are a few
+ * MB, above glibc's mmap threshold, so a malloc per block came back as fresh pages every time
+ * and their first touch (page faults and the zeroing under GEMM's beta = 0 pass) took ~30% of
+ * rp-recommend's hybrid scoring. Not for concurrent use of one model. */
+typedef struct hyb_scratch {
+    float *buf;
+    size_t cap; /* floats */
+} hyb_scratch;
+
+static float *scratch_get(hyb_scratch *s, size_t n)
+{
+    if (n > s->cap) {
+        free(s->buf);
+        s->cap = 0;
+        if ((s->buf = malloc(n * sizeof *s->buf)) == NULL) return NULL;
+        s->cap = n;
+    }
+    return s->buf;
+}
+
 /* ---- blend: clamp01(w0 + sum_k w_k * pred_k) ---- */
 
 typedef struct blend_impl {
     int n;
     rp_model *comp[MAX_COMP];
     double w[MAX_COMP + 1];
+    hyb_scratch scratch; /* blend_block's component scores */
 } blend_impl;
 
 static int blend_combine(const blend_impl *im, float *const *p, int64_t n, float *out)
@@ -54,17 +75,18 @@ cleanup:
 
 static int blend_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
 {
-    const blend_impl *im = m->impl;
+    blend_impl *im = m->impl;
     int rc = RP_OK;
-    float *p[MAX_COMP] = {0};
+    float *p[MAX_COMP] = {0}, *buf = NULL;
     int64_t cells = nu * m->n_items;
+    size_t one = (size_t)(cells > 0 ? cells : 1);
+    RP_ALLOC(buf = scratch_get(&im->scratch, one * (size_t)im->n));
     for (int k = 0; k < im->n; k++) {
-        RP_ALLOC(p[k] = malloc((size_t)(cells > 0 ? cells : 1) * sizeof *p[k]));
+        p[k] = buf + one * (size_t)k;
         RP_CALL(rp_model_score_block(im->comp[k], u0, nu, p[k]));
     }
     RP_CALL(blend_combine(im, p, cells, out));
 cleanup:
-    for (int k = 0; k < im->n; k++) free(p[k]);
     return rc;
 }
 
@@ -73,6 +95,7 @@ static void blend_destroy(void *v)
     blend_impl *im = v;
     if (im == NULL) return;
     for (int k = 0; k < im->n; k++) rp_model_destroy(&im->comp[k]);
+    free(im->scratch.buf);
     free(im);
 }
 
@@ -130,9 +153,13 @@ typedef struct concat_impl {
     int h;                   /* width of the first layer's output */
     float *Au;               /* [n_users, h] = Fu W0[user rows] + b0 */
     float *Bi;               /* [n_items, h] = Fi W0[item rows] */
+    float *BiT;              /* [h, ld] Bi transposed, zero-padded to ld (a multiple of 16
+                              * items), for the fused kernel; NULL unless one hidden layer */
+    int64_t ld;
     const float *wp[MAX_COMP]; /* W0 rows of the prediction inputs (inside mlp.params) */
     int has_off;             /* 1: add the logit offset of the blend woff */
     double woff[MAX_COMP + 1];
+    hyb_scratch scratch; /* concat_block's component scores, first layer, MLP work, ones */
 } concat_impl;
 
 static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
@@ -198,11 +225,59 @@ cleanup:
  * items (a copy and k + 1 BLAS rank-1 updates), the rest by GEMM over fixed item chunks (same
  * shapes whatever the user block or rank count). pc[q]: this user's row of component q's
  * scores; ones: CONCAT_ITEM_CHUNK ones. */
+/* The default shape, one hidden layer and one output: 16 items at a time, the first layer, its
+ * ReLU and the output dot in registers, reading the items' first-layer rows transposed (BiT,
+ * [h, ld]) so every step is one vector of 16 items; nothing is stored between the layers (the
+ * BLAS form below streams a chunk's first layer through memory k + 3 times). Each lane sums in
+ * the same fixed order, so a score depends only on (user, item), not on blocks or ranks. */
+enum { FUSED_LANES = 16 };
+
+static void fused_lanes(const concat_impl *im, const float *au, const float *const *pc,
+                        int64_t i0, int nl, float *z)
+{
+    const rp_mlp *m = &im->mlp;
+    const float *W1 = m->params + rp_mlp_w_offset(m, 1);
+    float p[MAX_COMP][FUSED_LANES], acc[FUSED_LANES], a[FUSED_LANES];
+    for (int q = 0; q < im->k; q++)
+        for (int j = 0; j < FUSED_LANES; j++) p[q][j] = j < nl ? pc[q][i0 + j] : 0.0f;
+    for (int j = 0; j < FUSED_LANES; j++) acc[j] = m->params[rp_mlp_b_offset(m, 1)];
+    for (int c = 0; c < im->h; c++) {
+        const float *bt = im->BiT + (int64_t)c * im->ld + i0;
+        for (int j = 0; j < FUSED_LANES; j++) a[j] = bt[j] + au[c];
+        for (int q = 0; q < im->k; q++) {
+            float w = im->wp[q][c];
+            for (int j = 0; j < FUSED_LANES; j++) a[j] += p[q][j] * w;
+        }
+        float w1 = W1[c];
+        for (int j = 0; j < FUSED_LANES; j++) acc[j] += (a[j] > 0.0f ? a[j] : 0.0f) * w1;
+    }
+    for (int j = 0; j < nl; j++) z[j] = acc[j];
+}
+
+static void concat_user_fused(const concat_impl *im, int64_t u, int64_t n_items,
+                              const float *const *pc, float *out)
+{
+    float z[FUSED_LANES];
+    for (int64_t i0 = 0; i0 < n_items; i0 += FUSED_LANES) {
+        int nl = (int)(n_items - i0 < FUSED_LANES ? n_items - i0 : FUSED_LANES);
+        fused_lanes(im, im->Au + u * im->h, pc, i0, nl, z);
+        for (int j = 0; j < nl; j++) {
+            double pv[MAX_COMP];
+            for (int q = 0; q < im->k; q++) pv[q] = pc[q][i0 + j];
+            out[i0 + j] = (float)clamp01(sigmoid((double)z[j] + concat_offset(im, pv)));
+        }
+    }
+}
+
 static int concat_user(const concat_impl *im, int64_t u, int64_t n_items, const float *const *pc,
                        const float *ones, float *h0, float *work, float *out)
 {
     const rp_mlp *m = &im->mlp;
     int rc = RP_OK, h = im->h;
+    if (im->BiT != NULL) {
+        concat_user_fused(im, u, n_items, pc, out);
+        return RP_OK;
+    }
     for (int64_t i0 = 0; i0 < n_items; i0 += CONCAT_ITEM_CHUNK) {
         int ni = (int)(n_items - i0 < CONCAT_ITEM_CHUNK ? n_items - i0 : CONCAT_ITEM_CHUNK);
         memcpy(h0, im->Bi + i0 * h, (size_t)ni * (size_t)h * sizeof *h0);
@@ -227,29 +302,28 @@ cleanup:
 
 static int concat_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
 {
-    const concat_impl *im = m->impl;
+    concat_impl *im = m->impl;
     int rc = RP_OK;
-    float *pc[MAX_COMP] = {0}, *h0 = NULL, *work = NULL, *ones = NULL;
+    float *pc[MAX_COMP] = {0}, *h0 = NULL, *work = NULL, *ones = NULL, *buf = NULL;
     const float *row[MAX_COMP];
     int64_t cells = nu * m->n_items;
     RP_REQUIRE(u0 >= 0 && u0 + nu <= m->n_users, RP_ERR_INTERNAL, "concat: users out of range");
+    size_t one = (size_t)(cells > 0 ? cells : 1), nh0 = (size_t)CONCAT_ITEM_CHUNK * (size_t)im->h;
+    size_t nwork = (size_t)rp_mlp_work_size(&im->mlp, CONCAT_ITEM_CHUNK);
+    RP_ALLOC(buf = scratch_get(&im->scratch, one * (size_t)im->k + nh0 + nwork + CONCAT_ITEM_CHUNK));
+    h0 = buf + one * (size_t)im->k;
+    work = h0 + nh0;
+    ones = work + nwork;
     for (int q = 0; q < im->k; q++) {
-        RP_ALLOC(pc[q] = malloc((size_t)(cells > 0 ? cells : 1) * sizeof *pc[q]));
+        pc[q] = buf + one * (size_t)q;
         RP_CALL(rp_model_score_block(im->comp[q], u0, nu, pc[q]));
     }
-    RP_ALLOC(h0 = malloc((size_t)CONCAT_ITEM_CHUNK * (size_t)im->h * sizeof *h0));
-    RP_ALLOC(ones = malloc(CONCAT_ITEM_CHUNK * sizeof *ones));
     for (int x = 0; x < CONCAT_ITEM_CHUNK; x++) ones[x] = 1.0f;
-    RP_ALLOC(work = malloc((size_t)rp_mlp_work_size(&im->mlp, CONCAT_ITEM_CHUNK) * sizeof *work));
     for (int64_t r = 0; r < nu; r++) {
         for (int q = 0; q < im->k; q++) row[q] = pc[q] + r * m->n_items;
         RP_CALL(concat_user(im, u0 + r, m->n_items, row, ones, h0, work, out + r * m->n_items));
     }
 cleanup:
-    for (int q = 0; q < im->k; q++) free(pc[q]);
-    free(h0);
-    free(ones);
-    free(work);
     return rc;
 }
 static void concat_destroy(void *v)
@@ -261,6 +335,8 @@ static void concat_destroy(void *v)
     rp_mlp_clear(&im->mlp);
     free(im->Au);
     free(im->Bi);
+    free(im->BiT);
+    free(im->scratch.buf);
     free(im);
 }
 
@@ -385,6 +461,12 @@ static int concat_first_layer(concat_impl *im, const float *Fu, int64_t du, int6
                             im->Bi, h));
     im->h = h;
     for (int q = 0; q < im->k; q++) im->wp[q] = W0 + (du + di + q) * h;
+    if (m->n_layers == 2 && m->dims[2] == 1) {
+        im->ld = (n_items + FUSED_LANES - 1) / FUSED_LANES * FUSED_LANES;
+        RP_ALLOC(im->BiT = calloc((size_t)(im->ld * h > 0 ? im->ld * h : 1), sizeof *im->BiT));
+        for (int64_t i = 0; i < n_items; i++)
+            for (int c = 0; c < h; c++) im->BiT[c * im->ld + i] = im->Bi[i * h + c];
+    }
 cleanup:
     return rc;
 }

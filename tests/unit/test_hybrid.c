@@ -365,6 +365,47 @@ static double rmse_on(const rp_model *m, const hyb_pairs *p)
     return r;
 }
 
+/* rp-recommend's block scores of the concat model (the fused 16-item kernel for one hidden
+ * layer, the BLAS chunks for two) agree with the pair scores (double, plain loops) to float
+ * rounding, for item counts that are not a multiple of 16, and do not depend on the block of
+ * users they are scored in. */
+static void concat_block_matches_pairs(void)
+{
+    enum { NU = 7, NI = 37, DU = 3, DI = 4 };
+    rp_model *comp[2] = {planted_model("a", NU, NI, 0.1, 0), planted_model("b", NU, NI, 0.3, 1)};
+    float Fu[NU * DU], Fi[NI * DI];
+    for (int x = 0; x < NU * DU; x++) Fu[x] = (float)rp_rng_normal(8, 1, (uint64_t)x);
+    for (int x = 0; x < NI * DI; x++) Fi[x] = (float)rp_rng_normal(8, 2, (uint64_t)x);
+    double woff[3] = {0.1, 0.5, 0.3};
+    for (int layers = 2; layers <= 3; layers++) {
+        int dims[4] = {DU + DI + 2, 19, layers == 3 ? 5 : 1, 1};
+        rp_mlp mlp;
+        CU_ASSERT_EQUAL_FATAL(rp_mlp_init(&mlp, layers, dims, 5), RP_OK);
+        for (int64_t q = 0; q < mlp.n_params; q++) /* biases too, so some ReLUs are off */
+            mlp.params[q] += (float)(0.3 * rp_rng_normal(8, 3, (uint64_t)q));
+        rp_hybrid_concat_parts ph = {2, comp, 1, Fu, DU, Fi, DI, &mlp, woff};
+        rp_model *m = NULL;
+        CU_ASSERT_EQUAL_FATAL(rp_model_concat_create("h", NU, NI, &ph, &m), RP_OK);
+        float all[NU * NI], part[3 * NI], pair = 0.0f;
+        CU_ASSERT_EQUAL(rp_model_score_block(m, 0, NU, all), RP_OK);
+        CU_ASSERT_EQUAL(rp_model_score_block(m, 2, 3, part), RP_OK);
+        CU_ASSERT(memcmp(part, all + 2 * NI, sizeof part) == 0);
+        double worst = 0.0, spread = 0.0;
+        for (int32_t u = 0; u < NU; u++)
+            for (int32_t i = 0; i < NI; i++) {
+                rp_model_score_pairs(m, &u, &i, 1, &pair);
+                worst = fmax(worst, fabs((double)pair - all[u * NI + i]));
+                spread = fmax(spread, fabs((double)all[u * NI + i] - all[0]));
+            }
+        CU_ASSERT(worst < 1e-5);
+        CU_ASSERT(spread > 0.05); /* the scores vary: the comparison is not of constants */
+        rp_model_destroy(&m);
+        rp_mlp_clear(&mlp);
+    }
+    rp_model_destroy(&comp[0]);
+    rp_model_destroy(&comp[1]);
+}
+
 /* Held-out training: the ALS stand-in was fitted on split A (it reproduces A's targets, noise
  * included, and is noisy elsewhere). The concat is trained on split B only (validation: where
  * the inputs show their real error): its training rows are B's rows outside fold 0, its
@@ -453,7 +494,7 @@ static void hidden_and_variant_parsing(void)
 int test_hybrid_register(void)
 {
     RP_ADD_SUITE("hybrid", RP_T(mlp_gradient_check), RP_T(concat_learns_planted),
-                 RP_T(concat_resume_bitwise),
+                 RP_T(concat_resume_bitwise), RP_T(concat_block_matches_pairs),
                  RP_T(blend_recovers_weights), RP_T(blend_never_worse),
                  RP_T(blend_centred_beats_uncentred), RP_T(concat_trained_on_heldout),
                  RP_T(hidden_and_variant_parsing));
