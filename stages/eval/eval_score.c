@@ -194,50 +194,75 @@ static void finish_entry(const eval_opts *o, const eval_test *t, const double *r
     memcpy(cnt, out, sizeof out);
 }
 
-/* Score entry e: local rows, gather, coverage union, final numbers. Collective. */
-static int score_entry(MPI_Comm comm, const eval_opts *o, const eval_test *t, const eval_entry *e,
-                       double *met, int64_t *cnt)
+/* Per-entry work buffers, allocated once for all entries: a prediction array of every test
+ * pair per entry came back as fresh pages each time (tens of MB per entry; their first touch was
+ * ~20% of rp-eval's CPU at full size). */
+typedef struct score_bufs {
+    float *pn;
+    double *praw, *local, *full;
+    eval_item *scratch;
+    unsigned char *cover;
+} score_bufs;
+
+static void score_bufs_clear(score_bufs *b)
 {
-    int rc = RP_OK, w = ROW_WIDTH(o->nk), ncov = 0;
+    free(b->pn);
+    free(b->praw);
+    free(b->scratch);
+    free(b->local);
+    free(b->full);
+    free(b->cover);
+    memset(b, 0, sizeof *b);
+}
+
+/* Returns 1 if an allocation failed (b is then cleared). Local. */
+static int score_bufs_alloc(const eval_opts *o, const eval_test *t, score_bufs *b)
+{
+    int w = ROW_WIDTH(o->nk);
     int64_t nz = t->off[t->nu], maxn = 1;
-    float *pn = NULL;
-    double *praw = NULL, *local = NULL, *full = NULL;
-    eval_item *scratch = NULL;
-    unsigned char *cover = NULL;
     for (int64_t u = 0; u < t->nu; u++)
         if (t->off[u + 1] - t->off[u] > maxn) maxn = t->off[u + 1] - t->off[u];
+    b->pn = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *b->pn);
+    b->praw = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *b->praw);
+    b->scratch = rp_malloc((size_t)maxn * sizeof *b->scratch);
+    b->local = rp_malloc((size_t)((t->nu > 0 ? t->nu : 1) * w) * sizeof *b->local);
+    b->full = rp_malloc((size_t)(t->n_users * w) * sizeof *b->full);
+    b->cover = rp_malloc((size_t)(o->nk * t->n_items > 0 ? o->nk * t->n_items : 1));
+    int nomem = !b->pn || !b->praw || !b->scratch || !b->local || !b->full || !b->cover;
+    if (nomem) score_bufs_clear(b);
+    return nomem;
+}
+
+/* Score entry e: local rows, gather, coverage union, final numbers. Collective. b: the work
+ * buffers, or all NULL after a failed allocation on this rank (agreed on here). */
+static int score_entry(MPI_Comm comm, const eval_opts *o, const eval_test *t, const eval_entry *e,
+                       score_bufs *b, double *met, int64_t *cnt)
+{
+    int rc = RP_OK, w = ROW_WIDTH(o->nk), ncov = 0;
     /* Local phase: failures (memory, a non-finite prediction on this rank's users) flow to
      * the one RP_AGREE below so every rank makes the same collective calls. */
-    pn = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *pn);
-    praw = rp_malloc((size_t)(nz > 0 ? nz : 1) * sizeof *praw);
-    scratch = rp_malloc((size_t)maxn * sizeof *scratch);
-    local = rp_malloc((size_t)((t->nu > 0 ? t->nu : 1) * w) * sizeof *local);
-    full = rp_malloc((size_t)(t->n_users * w) * sizeof *full);
-    cover = rp_calloc((size_t)(o->nk * t->n_items), 1);
-    int nomem = !pn || !praw || !scratch || !local || !full || !cover;
-    if (!nomem) rc = predict(t, e, pn, praw);
+    int nomem = b->pn == NULL;
+    if (!nomem) {
+        memset(b->cover, 0, (size_t)(o->nk * t->n_items));
+        rc = predict(t, e, b->pn, b->praw);
+    }
     char what[128];
     rp_progress pg;
     snprintf(what, sizeof what, "ranking %s", e->name);
     rp_progress_begin(&pg, what, t->nu, "users"); /* rank 0's block of users */
     for (int64_t u = 0; u < t->nu && rc == RP_OK && !nomem; u++) {
-        rc = user_row(o, t, u, e->model == NULL, pn, praw, scratch, cover, local + u * w);
+        rc = user_row(o, t, u, e->model == NULL, b->pn, b->praw, b->scratch, b->cover,
+                      b->local + u * w);
         rp_progress_update(&pg, u + 1);
     }
     rp_progress_end(&pg);
     RP_AGREE_LOCAL(comm, nomem);
-    RP_CALL(gather_user_rows(comm, t, w, local, full));
+    RP_CALL(gather_user_rows(comm, t, w, b->local, b->full));
     RP_CALL(rp_int_cast(o->nk * t->n_items, &ncov));
     /* A union of 0/1 flags: MAX is exact, so coverage is rank-count independent too. */
-    RP_MPI(MPI_Allreduce(MPI_IN_PLACE, cover, ncov, MPI_UNSIGNED_CHAR, MPI_MAX, comm));
-    finish_entry(o, t, full, cover, met, cnt);
+    RP_MPI(MPI_Allreduce(MPI_IN_PLACE, b->cover, ncov, MPI_UNSIGNED_CHAR, MPI_MAX, comm));
+    finish_entry(o, t, b->full, b->cover, met, cnt);
 cleanup:
-    free(pn);
-    free(praw);
-    free(scratch);
-    free(local);
-    free(full);
-    free(cover);
     return rp_mpi_agree(comm, rc);
 }
 
@@ -263,15 +288,17 @@ static void fill_gap_share(eval_state *s)
 int eval_score_all(MPI_Comm comm, const eval_opts *o, eval_state *s)
 {
     int rc = RP_OK;
+    score_bufs bufs = {0};
     const char *names[64];
     s->n_metrics = eval_metric_names(o, names, 64);
     s->n_counts = eval_count_names(names, 64);
     s->metrics = rp_malloc((size_t)(s->n_entries * s->n_metrics) * sizeof *s->metrics);
     s->counts = rp_malloc((size_t)(s->n_entries * s->n_counts) * sizeof *s->counts);
     RP_AGREE_LOCAL(comm, s->metrics == NULL || s->counts == NULL);
+    score_bufs_alloc(o, &s->test, &bufs); /* a failure is agreed on in score_entry */
     for (int k = 0; k < s->n_entries; k++) {
         double *met = s->metrics + (int64_t)k * s->n_metrics, t0 = MPI_Wtime();
-        RP_CALL(score_entry(comm, o, &s->test, &s->entries[k], met,
+        RP_CALL(score_entry(comm, o, &s->test, &s->entries[k], &bufs, met,
                             s->counts + (int64_t)k * s->n_counts));
         rp_log_info("%-12s rmse=%.4f mae=%.4f ndcg@%d=%.4f ndcg_raw@%d=%.4f (%.2f s)",
                     s->entries[k].name, met[1], met[0], o->k[0], met[4], o->k[0],
@@ -279,5 +306,6 @@ int eval_score_all(MPI_Comm comm, const eval_opts *o, eval_state *s)
     }
     fill_gap_share(s);
 cleanup:
+    score_bufs_clear(&bufs);
     return rp_mpi_agree(comm, rc);
 }
