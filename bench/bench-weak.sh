@@ -59,6 +59,17 @@ hdr() {
     for np in $nps; do [ "$np" = "$first" ] || printf -- '---:|'; done
     echo
 }
+# stage_rows ARRAY: one row per stage of ARRAY[np.stage] and the efficiencies ARRAY[first] / ARRAY[np].
+stage_rows() {
+    local -n v=$1
+    local g np
+    for g in $stages; do
+        printf '| rp-%s |' "$g"
+        for np in $nps; do printf ' %s |' "${v[$np.$g]}"; done
+        for np in $nps; do [ "$np" = "$first" ] || printf ' %s |' "$(sl_ratio "${v[$first.$g]}" "${v[$np.$g]}")"; done
+        echo
+    done
+}
 {
 echo "# recpipe weak-scaling benchmark $(date -u +%FT%TZ)"
 echo
@@ -75,24 +86,15 @@ printf '| per rank |'; for np in $nps; do printf ' %s |' $(( nnz[$np] / np )); d
 for np in $nps; do [ "$np" = "$first" ] || printf ' |'; done; echo
 echo
 hdr "seconds"
-for g in $stages; do
-    printf '| rp-%s |' "$g"
-    for np in $nps; do printf ' %s |' "${wall[$np.$g]}"; done
-    for np in $nps; do [ "$np" = "$first" ] || printf ' %s |' "$(sl_ratio "${wall[$first.$g]}" "${wall[$np.$g]}")"; done
-    echo
-done
+stage_rows wall
 echo
 echo "CPU seconds per rank (user + system of every process of the step, launcher included, / np):"
 echo "on a shared machine the wall clock measures the neighbours, this the work; efficiency ="
-echo "cpu(np $first) / cpu(np) per rank, 1.00 = each rank does the same work as one rank alone."
+echo "cpu(np $first) / cpu(np) per rank, 1.00 = each rank does the same work as one rank alone"
+echo "(make's and mpirun's ~1 CPU s is divided by np too: on small data this reads above 1)."
 echo
 hdr "CPU s per rank"
-for g in $stages; do
-    printf '| rp-%s |' "$g"
-    for np in $nps; do printf ' %s |' "${cpu[$np.$g]}"; done
-    for np in $nps; do [ "$np" = "$first" ] || printf ' %s |' "$(sl_ratio "${cpu[$first.$g]}" "${cpu[$np.$g]}")"; done
-    echo
-done
+stage_rows cpu
 for f in sweep_s_mean sweep_cpu_s_best; do
     printf '| ALS sweep (both halves) (%s) |' "$f"
     for np in $nps; do printf ' %s |' "$(sl_field $f "${line[$np.als]}")"; done
