@@ -307,13 +307,19 @@ void rec_topk_feed(rec_topk_run *t, float *raw, int64_t i0, int64_t n, const uin
         if (x >= n) break;
         int len = n - x < 16 ? (int)(n - x) : 16;
         uint32_t ex = excl != NULL ? excl[(i0 + x) >> 4] : 0u; /* i0 is a multiple of 16 */
-        uint32_t bits = above_mask(raw + x, len, t->kthr) & ~ex;
-        while (bits != 0) {
-            int j = __builtin_ctz(bits);
-            offer(t, raw[x + j], (int32_t)(i0 + x + j), m, sign, k);
-            /* The threshold may have risen: test the rest of the block again. */
-            bits = above_mask(raw + x, len, t->kthr) & ~ex & (~1u << j);
-        }
+        rec_topk_take(t, raw + x, i0 + x, len, above_mask(raw + x, len, t->kthr) & ~ex, ex, m,
+                      sign, k);
+    }
+}
+
+void rec_topk_take(rec_topk_run *t, const float *key, int64_t i0, int len, uint32_t bits,
+                   uint32_t ex, const rp_model *m, int sign, int k)
+{
+    while (bits != 0) {
+        int j = __builtin_ctz(bits);
+        offer(t, key[j], (int32_t)(i0 + j), m, sign, k);
+        /* The threshold may have risen: test the rest of the block again. */
+        bits = above_mask(key, len, t->kthr) & ~ex & (~1u << j);
     }
 }
 
