@@ -176,6 +176,13 @@ void rec_fused_probe(const rec_fused *f, const float *ug, int nr, float *raw);
 void rec_fused_topk(const rec_fused *f, const float *ug, int nr, rec_topk_run *run,
                     const uint16_t *excl, int64_t nwords, const rp_model *m, int sign, int k);
 
+/* rec_probe_cut_exact - rec_probe_cut when raw holds, bit for bit, the products the run will
+ * be fed for the probe items (rec_fused_probe and rec_fused_topk compute the same rec_fused_dot):
+ * the K-th best non-excluded probe key itself bounds the K-th best score, no rounding margin.
+ * Local. */
+float rec_probe_cut_exact(rec_probe *p, const float *raw, const uint16_t *excl,
+                          const rp_model *m, int sign, int k);
+
 /* rec_select_users - dense indices (sorted, unique) of the users to recommend for: every user
  * when spec is NULL, else the raw ids "1,2,3" or "@file" (ids separated by commas, spaces or
  * newlines) looked up in user_raw (sorted). Out: *sel (caller frees), *n. Local.

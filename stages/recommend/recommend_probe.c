@@ -246,3 +246,26 @@ float rec_probe_cut(rec_probe *p, const float *raw, int64_t u, const uint16_t *e
     if (isnan(L)) return NAN;
     return cut_below(m, sign, b, L);
 }
+
+float rec_probe_cut_exact(rec_probe *p, const float *raw, const uint16_t *excl,
+                          const rp_model *m, int sign, int k)
+{
+    if (p->n < k) return NAN;
+    int64_t np16 = (p->n + 15) / 16 * 16;
+    /* A probe's key is the very key the run will see for its item: no rounding margin. Only
+     * finite keys count (key 0: excluded, padding, not finite), as in rec_probe_cut. */
+    for (int64_t x = 0; x < p->n; x++) {
+        int32_t i = p->items[x];
+        uint32_t ex = excl != NULL ? (uint32_t)(excl[i >> 4] >> (i & 15)) & 1u : 0u;
+        float key = sign < 0 ? -raw[x] : raw[x];
+        uint32_t ok = (uint32_t)(isfinite(key) != 0) & (ex ^ 1u);
+        p->key[x] = ord_of(key) & (0u - ok);
+    }
+    for (int64_t x = p->n; x < np16; x++) p->key[x] = 0;
+    uint32_t kb = kth_largest_key(p->key, np16, k);
+    if (kb == 0) return NAN;
+    float b = float_of(kb);
+    float L = rp_model_dot_finish(m, sign < 0 ? -b : b);
+    if (isnan(L)) return NAN;
+    return cut_below(m, sign, b, L);
+}

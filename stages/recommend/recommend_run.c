@@ -385,8 +385,8 @@ static int group_fused(const rec_ctx *c, const rec_opts *o, int sign, int64_t x,
     for (int q = 0; q < nr; q++) {
         rec_topk_begin(&w->run[q], w->eheap + q * REC_RUN_CAP(k), k);
         w->run[q].kthr = w->probe.n == 0 ? NAN
-                                         : rec_probe_cut(&w->probe, w->buf + q * ldp, c->sel[x + q],
-                                                         w->excl + q * nwords, c->m, sign, k);
+                                         : rec_probe_cut_exact(&w->probe, w->buf + q * ldp,
+                                                               w->excl + q * nwords, c->m, sign, k);
     }
     rec_fused_topk(&w->fz, w->ug, nr, w->run, w->excl, nwords, c->m, sign, k);
     for (int q = 0; q < nr; q++) {

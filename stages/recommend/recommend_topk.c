@@ -264,6 +264,10 @@ __attribute__((target("avx512f"))) static int64_t skip_avx512(const float *raw, 
 }
 #endif
 
+/* Candidates rec_topk_end places by counting (O(n^2 / 8) vector compares) rather than by
+ * selection and sort. */
+#define REC_PLACE_MAX 256
+
 /* Widest scan in use: 0 SSE2, 1 AVX2, 2 AVX-512; -1 until first chosen. */
 static int simd_level = -1;
 
@@ -323,8 +327,45 @@ void rec_topk_take(rec_topk_run *t, const float *key, int64_t i0, int len, uint3
     }
 }
 
+#ifdef REC_X86_DISPATCH
+/* rec_topk_end for a few candidates: each one's place in the output is the number of
+ * candidates ranked above it (ranks are distinct), counted 8 at a time; no selection, no sort,
+ * no branch on the data but the final store. */
+__attribute__((target("avx512f,popcnt"))) static void place_avx512(const rec_entry *ent, int n,
+                                                                   int k, int32_t *idx,
+                                                                   float *val)
+{
+    uint64_t rk[REC_PLACE_MAX];
+    int n8 = (n + 7) / 8 * 8;
+    /* Padding rank 0 is below every candidate's (the complemented index is never 0). */
+    for (int j = 0; j < n8; j++) rk[j] = j < n ? ent[j].rank : 0;
+    for (int i = 0; i < n; i++) {
+        __m512i ri = _mm512_set1_epi64((long long)ent[i].rank);
+        int pos = 0;
+        for (int j = 0; j < n8; j += 8)
+            pos += __builtin_popcount(_mm512_cmpgt_epu64_mask(_mm512_loadu_si512(rk + j), ri));
+        if (pos < k) {
+            idx[pos] = (int32_t)~(uint32_t)ent[i].rank;
+            val[pos] = ent[i].score;
+        }
+    }
+    for (int r = n; r < k; r++) {
+        idx[r] = -1;
+        val[r] = NAN;
+    }
+}
+#endif
+
 void rec_topk_end(rec_topk_run *t, int k, int32_t *idx, float *val)
 {
+#ifdef REC_X86_DISPATCH
+    if (simd_level < 0) rec_topk_simd(-1);
+    if (simd_level == 2 && t->n <= REC_PLACE_MAX) {
+        place_avx512(t->ent, t->n, k, idx, val);
+        t->n = 0;
+        return;
+    }
+#endif
     compact(t, k);
     sort_best_first(t->ent, t->n);
     for (int r = 0; r < k; r++) {

@@ -386,8 +386,9 @@ static int fused_vs_fma_reference(int64_t d, int k, double scale, double shift, 
         if (pr.n > 0) rec_fused_probe(&fz, ug, nr, praw);
         for (int q = 0; q < nr; q++) {
             rec_topk_begin(&run[q], ent + q * REC_RUN_CAP(k), k);
-            run[q].kthr = pr.n == 0 ? NAN : rec_probe_cut(&pr, praw + q * fz.nprobe_panel * 16,
-                                                          x + q, excl + q * nw, m, sign, k);
+            run[q].kthr = pr.n == 0 ? NAN
+                                    : rec_probe_cut_exact(&pr, praw + q * fz.nprobe_panel * 16,
+                                                          excl + q * nw, m, sign, k);
             *cuts += !isnan(run[q].kthr);
         }
         rec_fused_topk(&fz, ug, nr, run, excl, nw, m, sign, k);
