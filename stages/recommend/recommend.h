@@ -183,6 +183,21 @@ void rec_fused_topk(const rec_fused *f, const float *ug, int nr, rec_topk_run *r
 float rec_probe_cut_exact(rec_probe *p, const float *raw, const uint16_t *excl,
                           const rp_model *m, int sign, int k);
 
+/* rec_fused_topk_range - rec_fused_topk restricted to panels [p0, p1) (items 16 p0 ..): the
+ * runs carry over, so ranges fed in increasing order give rec_fused_topk's result. Local. */
+void rec_fused_topk_range(const rec_fused *f, const float *ug, int nr, rec_topk_run *run,
+                          const uint16_t *excl, int64_t nwords, int64_t p0, int64_t p1,
+                          const rp_model *m, int sign, int k);
+
+/* Users scored together by rp-recommend's fused path (groups of REC_FUSED_USERS in turn, chunk
+ * of panels by chunk), so a chunk of REC_FUSED_CHUNK_BYTES of panels is read from the L1 cache
+ * by every group but the first. */
+#define REC_FUSED_SPAN 32
+#define REC_FUSED_CHUNK_BYTES (32 * 1024)
+
+/* rec_fused_chunk - panels per chunk (at least 1). Local. */
+int64_t rec_fused_chunk(const rec_fused *f);
+
 /* rec_select_users - dense indices (sorted, unique) of the users to recommend for: every user
  * when spec is NULL, else the raw ids "1,2,3" or "@file" (ids separated by commas, spaces or
  * newlines) looked up in user_raw (sorted). Out: *sel (caller frees), *n. Local.

@@ -136,7 +136,7 @@ __attribute__((noinline)) static float take(rec_topk_run *t, const float *key, i
  * NaN passes, as rec_topk_feed's scan); a panel with no passing lane costs no store. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 topk_r(const int R, const rec_fused *f, const float *ug, rec_topk_run *run, const uint16_t *excl,
-       int64_t nwords, const rp_model *m, int sign, int k)
+       int64_t nwords, int64_t p0, int64_t p1, const rp_model *m, int sign, int k)
 {
     int64_t d = f->d, last = f->npanel - 1;
     int tail = (int)(f->n_items - last * 16);
@@ -144,7 +144,7 @@ topk_r(const int R, const rec_fused *f, const float *ug, rec_topk_run *run, cons
     __m512 acc[REC_FUSED_USERS], thr[REC_FUSED_USERS];
     float key[16] __attribute__((aligned(64)));
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) thr[r] = _mm512_set1_ps(run[r].kthr);
-    for (int64_t p = 0; p <= last; p++) {
+    for (int64_t p = p0; p < p1; p++) {
         FZ_DOTS(R, f->panel, p, d, ug, acc);
         __mmask16 mk[REC_FUSED_USERS], any = 0;
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
@@ -181,17 +181,17 @@ __attribute__((target("avx512f"))) static void probe_avx512(const rec_fused *f, 
 
 __attribute__((target("avx512f"))) static void
 topk_avx512(const rec_fused *f, const float *ug, int nr, rec_topk_run *run, const uint16_t *excl,
-            int64_t nwords, const rp_model *m, int sign, int k)
+            int64_t nwords, int64_t p0, int64_t p1, const rp_model *m, int sign, int k)
 {
     switch (nr) {
-    case 8: topk_r(8, f, ug, run, excl, nwords, m, sign, k); break;
-    case 7: topk_r(7, f, ug, run, excl, nwords, m, sign, k); break;
-    case 6: topk_r(6, f, ug, run, excl, nwords, m, sign, k); break;
-    case 5: topk_r(5, f, ug, run, excl, nwords, m, sign, k); break;
-    case 4: topk_r(4, f, ug, run, excl, nwords, m, sign, k); break;
-    case 3: topk_r(3, f, ug, run, excl, nwords, m, sign, k); break;
-    case 2: topk_r(2, f, ug, run, excl, nwords, m, sign, k); break;
-    default: topk_r(1, f, ug, run, excl, nwords, m, sign, k); break;
+    case 8: topk_r(8, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
+    case 7: topk_r(7, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
+    case 6: topk_r(6, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
+    case 5: topk_r(5, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
+    case 4: topk_r(4, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
+    case 3: topk_r(3, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
+    case 2: topk_r(2, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
+    default: topk_r(1, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
     }
 }
 #endif
@@ -205,12 +205,28 @@ void rec_fused_probe(const rec_fused *f, const float *ug, int nr, float *raw)
 #endif
 }
 
+void rec_fused_topk_range(const rec_fused *f, const float *ug, int nr, rec_topk_run *run,
+                          const uint16_t *excl, int64_t nwords, int64_t p0, int64_t p1,
+                          const rp_model *m, int sign, int k)
+{
+    if (p1 > f->npanel) p1 = f->npanel;
+#ifdef REC_FUSED_X86
+    if (nr > 0 && k > 0 && p0 < p1)
+        topk_avx512(f, ug, nr, run, excl, nwords, p0, p1, m, sign, k);
+#else
+    (void)ug, (void)nr, (void)run, (void)excl, (void)nwords, (void)p0, (void)m, (void)sign;
+    (void)k;
+#endif
+}
+
 void rec_fused_topk(const rec_fused *f, const float *ug, int nr, rec_topk_run *run,
                     const uint16_t *excl, int64_t nwords, const rp_model *m, int sign, int k)
 {
-#ifdef REC_FUSED_X86
-    if (nr > 0 && k > 0 && f->npanel > 0) topk_avx512(f, ug, nr, run, excl, nwords, m, sign, k);
-#else
-    (void)f, (void)ug, (void)nr, (void)run, (void)excl, (void)nwords, (void)m, (void)sign, (void)k;
-#endif
+    rec_fused_topk_range(f, ug, nr, run, excl, nwords, 0, f->npanel, m, sign, k);
+}
+
+int64_t rec_fused_chunk(const rec_fused *f)
+{
+    int64_t c = REC_FUSED_CHUNK_BYTES / (f->d * 16 * (int64_t)sizeof(float) + 1);
+    return c > 0 ? c : 1;
 }

@@ -265,7 +265,7 @@ static int scratch_alloc(const rec_ctx *c, int k, int fused, rec_scratch *w)
         /* One buffer per user of a block when tiled (rec_tile_width's test), else one. */
         size_t cap = (size_t)REC_RUN_CAP(k);
         size_t nh = (double)nb * (double)cap * REC_HEAP_ENTRY_BYTES <= REC_HEAP_BYTES ? nb : 1;
-        if (rec_fused_available()) nh = REC_FUSED_USERS; /* one per user of a group */
+        if (rec_fused_available()) nh = REC_FUSED_SPAN; /* one per user of a span */
         RP_ALLOC(w->eheap = rp_mem_big(nh * cap * sizeof *w->eheap));
         RP_ALLOC(w->run = malloc(nb * sizeof *w->run));
         RP_ALLOC(w->excl = rp_mem_big(nb * (size_t)w->excl_words * sizeof *w->excl));
@@ -274,7 +274,7 @@ static int scratch_alloc(const rec_ctx *c, int k, int fused, rec_scratch *w)
         if (rec_fused_available()) {
             /* Probe products of a group land in buf (far below its size). */
             RP_CALL(rec_fused_create(c->m, &w->probe, &w->fz));
-            RP_ALLOC(w->ug = malloc((size_t)(REC_FUSED_USERS * (w->fz.d > 0 ? w->fz.d : 1)) *
+            RP_ALLOC(w->ug = malloc((size_t)(REC_FUSED_SPAN * (w->fz.d > 0 ? w->fz.d : 1)) *
                                     sizeof *w->ug));
         }
     } else {
@@ -363,14 +363,16 @@ cleanup:
     return rc;
 }
 
-/* Selected users sel[x .. x + nr) (nr <= REC_FUSED_USERS, any users) on the fused AVX-512
- * path: their exclusion bits (in L1: nr bitsets), probe products and cuts, then every item in
- * one pass (rec_fused_topk). Each user's result depends on its own products only. */
+/* Selected users sel[x .. x + nr) (nr <= REC_FUSED_SPAN, any users) on the fused AVX-512
+ * path: their exclusion bits, probe products and cuts, then every item, a chunk of panels at a
+ * time for each group of REC_FUSED_USERS (the chunk stays in L1 for the next group). Each
+ * user's result depends on its own products only. */
 static int group_fused(const rec_ctx *c, const rec_opts *o, int sign, int64_t x, int nr,
                        rec_scratch *w, rec_result *r)
 {
-    int rc = RP_OK, k = o->k;
+    int rc = RP_OK, k = o->k, G = REC_FUSED_USERS;
     int64_t d = w->fz.d, nwords = w->excl_words, ldp = w->fz.nprobe_panel * 16;
+    int64_t chunk = rec_fused_chunk(&w->fz);
     const float *Uf = NULL, *Vf = NULL;
     RP_CALL(rp_model_dot_floats(c->m, &Uf, &Vf));
     memset(w->excl, 0, (size_t)(nr * nwords) * sizeof *w->excl);
@@ -381,14 +383,18 @@ static int group_fused(const rec_ctx *c, const rec_opts *o, int sign, int64_t x,
             rec_excl_set(w->excl + q * nwords, c->train_items + (c->off[u] - c->train_base),
                          c->off[u + 1] - c->off[u]);
     }
-    if (w->probe.n > 0) rec_fused_probe(&w->fz, w->ug, nr, w->buf);
+    for (int g = 0; g < nr && w->probe.n > 0; g += G)
+        rec_fused_probe(&w->fz, w->ug + g * d, nr - g < G ? nr - g : G, w->buf + g * ldp);
     for (int q = 0; q < nr; q++) {
         rec_topk_begin(&w->run[q], w->eheap + q * REC_RUN_CAP(k), k);
         w->run[q].kthr = w->probe.n == 0 ? NAN
                                          : rec_probe_cut_exact(&w->probe, w->buf + q * ldp,
                                                                w->excl + q * nwords, c->m, sign, k);
     }
-    rec_fused_topk(&w->fz, w->ug, nr, w->run, w->excl, nwords, c->m, sign, k);
+    for (int64_t p0 = 0; p0 < w->fz.npanel; p0 += chunk)
+        for (int g = 0; g < nr; g += G)
+            rec_fused_topk_range(&w->fz, w->ug + g * d, nr - g < G ? nr - g : G, w->run + g,
+                                 w->excl + g * nwords, nwords, p0, p0 + chunk, c->m, sign, k);
     for (int q = 0; q < nr; q++) {
         rec_topk_end(&w->run[q], k, w->idx, r->scores + (x + q - c->s0) * k);
         store_row(c, r, x + q, w->idx);
@@ -413,8 +419,8 @@ static int score_slice(rec_ctx *c, const rec_opts *o, rec_result *r, double *pai
     RP_ALLOC(r->scores = rp_mem_big((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->scores));
     rp_progress pg;
     rp_progress_begin(&pg, "top-k", n, "users"); /* rank 0's slice */
-    for (int64_t s = c->s0; s < c->s1 && w.fz.panel != NULL; s += REC_FUSED_USERS) {
-        int nr = c->s1 - s < REC_FUSED_USERS ? (int)(c->s1 - s) : REC_FUSED_USERS;
+    for (int64_t s = c->s0; s < c->s1 && w.fz.panel != NULL; s += REC_FUSED_SPAN) {
+        int nr = c->s1 - s < REC_FUSED_SPAN ? (int)(c->s1 - s) : REC_FUSED_SPAN;
         RP_CALL(group_fused(c, o, sign, s, nr, &w, r));
         *pairs += (double)nr * (double)c->n_items;
         if ((s - c->s0) % 256 == 0) rp_progress_update(&pg, s - c->s0);
