@@ -212,12 +212,15 @@ static void compact(rec_topk_run *t, int k)
     t->n = k;
 }
 
-/* Append one candidate (its key passed the threshold, not excluded), finished. */
-static void offer(rec_topk_run *t, float key, int32_t item, const rp_model *m, int sign, int k)
+/* Append one candidate (its key passed the threshold, not excluded), finished. Returns 1 when
+ * the buffer was full and compacted (the threshold may have risen). */
+static int offer(rec_topk_run *t, float key, int32_t item, const rp_model *m, int sign, int k)
 {
     float sc = rp_model_dot_finish(m, sign < 0 ? -key : key);
     t->ent[t->n++] = (rec_entry){rank_key(sc, item), sc, key};
-    if (t->n == t->cap) compact(t, k);
+    if (t->n < t->cap) return 0;
+    compact(t, k);
+    return 1;
 }
 
 /* The first full block of 16 keys in raw[x .. nfull) (x, nfull multiples of 16 from raw) with a
@@ -321,9 +324,12 @@ void rec_topk_take(rec_topk_run *t, const float *key, int64_t i0, int len, uint3
 {
     while (bits != 0) {
         int j = __builtin_ctz(bits);
-        offer(t, key[j], (int32_t)(i0 + j), m, sign, k);
-        /* The threshold may have risen: test the rest of the block again. */
-        bits = above_mask(key, len, t->kthr) & ~ex & (~1u << j);
+        /* After a compaction the threshold may have risen: test the rest of the block again
+         * (otherwise the same test would give the same bits). */
+        if (offer(t, key[j], (int32_t)(i0 + j), m, sign, k))
+            bits = above_mask(key, len, t->kthr) & ~ex & (~1u << j);
+        else
+            bits &= bits - 1;
     }
 }
 
