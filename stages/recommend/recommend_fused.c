@@ -121,15 +121,20 @@ probe_r(const int R, const rec_fused *f, const float *ug, float *raw)
     }
 }
 
-/* The rare case: some lane of user r's keys passed its threshold. Store them and take the
- * non-excluded ones (lim: the lanes that are items). Returns the new threshold. */
-__attribute__((noinline)) static float take(rec_topk_run *t, const float *key, int64_t p,
-                                            int len, uint32_t bits, uint32_t ex,
-                                            const rp_model *m, int sign, int k)
+/* The rare case: some lanes of a panel passed a user's threshold. keys[r]: user r's 16 keys,
+ * mk[r] its passing lanes (only items). Takes the non-excluded ones, user by user. One call per
+ * such panel, with no vector register live across it: the caller reloads the thresholds after
+ * (a call per user kept the 8 accumulators and thresholds live: spilled and reloaded each
+ * time). */
+__attribute__((noinline)) static void take_panel(int R, rec_topk_run *run, const float *keys,
+                                                 const uint32_t *mk, const uint16_t *excl,
+                                                 int64_t nwords, int64_t p, int len,
+                                                 const rp_model *m, int sign, int k)
 {
-    bits &= ~ex;
-    if (bits != 0) rec_topk_take(t, key, p * 16, len, bits, ex, m, sign, k);
-    return t->kthr;
+    for (int r = 0; r < R; r++) {
+        uint32_t ex = excl[r * nwords + p], bits = mk[r] & ~ex;
+        if (bits != 0) rec_topk_take(&run[r], keys + r * 16, p * 16, len, bits, ex, m, sign, k);
+    }
 }
 
 /* Keys sign * product, compared with each user's threshold in registers (not-less-or-equal:
@@ -142,25 +147,27 @@ topk_r(const int R, const rec_fused *f, const float *ug, rec_topk_run *run, cons
     int tail = (int)(f->n_items - last * 16);
     __m512i flip = _mm512_set1_epi32(sign < 0 ? (int)0x80000000u : 0);
     __m512 acc[REC_FUSED_USERS], thr[REC_FUSED_USERS];
-    float key[16] __attribute__((aligned(64)));
+    float keys[REC_FUSED_USERS * 16] __attribute__((aligned(64)));
+    uint32_t mk[REC_FUSED_USERS];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) thr[r] = _mm512_set1_ps(run[r].kthr);
     for (int64_t p = p0; p < p1; p++) {
         FZ_DOTS(R, f->panel, p, d, ug, acc);
-        __mmask16 mk[REC_FUSED_USERS], any = 0;
+        __mmask16 any = 0;
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
             acc[r] = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(acc[r]), flip));
-            mk[r] = _mm512_cmp_ps_mask(acc[r], thr[r], _CMP_NLE_UQ);
-            any |= mk[r];
+            any |= _mm512_cmp_ps_mask(acc[r], thr[r], _CMP_NLE_UQ);
         }
         if (__builtin_expect(any == 0, 1)) continue;
-        int len = p < last ? 16 : tail;
+        /* Each user's mask again here rather than 8 masks kept across the loop (spilled):
+         * thr not-greater-or-equal key is key not-less-or-equal thr, written otherwise so the
+         * compiler does not merge it with the test above. */
         uint32_t lim = p < last ? 0xffffu : (1u << tail) - 1u;
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
-            if ((mk[r] & lim) == 0) continue;
-            _mm512_store_ps(key, acc[r]);
-            float t = take(&run[r], key, p, len, mk[r] & lim, excl[r * nwords + p], m, sign, k);
-            thr[r] = _mm512_set1_ps(t);
+            mk[r] = _mm512_cmp_ps_mask(thr[r], acc[r], _CMP_NGE_UQ) & lim;
+            _mm512_store_ps(keys + r * 16, acc[r]);
         }
+        take_panel(R, run, keys, mk, excl, nwords, p, p < last ? 16 : tail, m, sign, k);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) thr[r] = _mm512_set1_ps(run[r].kthr);
     }
 }
 
