@@ -259,20 +259,24 @@ static int scratch_alloc(const rec_ctx *c, int k, int fused, rec_scratch *w)
     w->excl_words = (c->n_items + 15) / 16;
     /* The large buffers on huge pages: a first touch of each 4 KB page costs more than scoring
      * a user (rp_mem.h), and every rank pays for its own scratch. */
-    RP_ALLOC(w->buf = rp_mem_big(nb * (size_t)c->n_items * sizeof *w->buf));
+    int fz = fused && rec_fused_available();
+    /* The fused path needs buf only for a span's probe products (rec_probe_create: k + 128
+     * probes, packed in panels of 16). */
+    size_t nbuf = fz ? (size_t)REC_FUSED_SPAN * (size_t)(((int64_t)k + 128 + 15) / 16 * 16)
+                     : nb * (size_t)c->n_items;
+    RP_ALLOC(w->buf = rp_mem_big(nbuf * sizeof *w->buf));
     RP_ALLOC(w->idx = malloc((size_t)k * sizeof *w->idx));
     if (fused) {
         /* One buffer per user of a block when tiled (rec_tile_width's test), else one. */
         size_t cap = (size_t)REC_RUN_CAP(k);
         size_t nh = (double)nb * (double)cap * REC_HEAP_ENTRY_BYTES <= REC_HEAP_BYTES ? nb : 1;
-        if (rec_fused_available()) nh = REC_FUSED_SPAN; /* one per user of a span */
+        if (fz) nh = REC_FUSED_SPAN; /* one per user of a span */
         RP_ALLOC(w->eheap = rp_mem_big(nh * cap * sizeof *w->eheap));
         RP_ALLOC(w->run = malloc(nb * sizeof *w->run));
         RP_ALLOC(w->excl = rp_mem_big(nb * (size_t)w->excl_words * sizeof *w->excl));
         RP_ALLOC(w->cut = malloc(nb * sizeof *w->cut));
         RP_CALL(rec_probe_create(c->m, k, &w->probe));
-        if (rec_fused_available()) {
-            /* Probe products of a group land in buf (far below its size). */
+        if (fz) {
             RP_CALL(rec_fused_create(c->m, &w->probe, &w->fz));
             RP_ALLOC(w->ug = malloc((size_t)(REC_FUSED_SPAN * (w->fz.d > 0 ? w->fz.d : 1)) *
                                     sizeof *w->ug));

@@ -1,7 +1,8 @@
 /* test_recommend.c - rp-recommend pieces: the heap top-K equals a brute-force sort (with many
  * ties, exclusions, K above the candidate count), the fused top-K on raw dot products equals
- * finishing every score and sorting (clamp ties, negative scale, NaN), user selection and
- * option errors. */
+ * finishing every score and sorting (clamp ties, negative scale, NaN), the fused AVX-512 path
+ * equals finishing every FMA-chain product and sorting (d 1..40, near-tie families), user
+ * selection and option errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
