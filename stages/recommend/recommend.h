@@ -77,6 +77,14 @@ void rec_topk_begin(rec_topk_run *t, rec_entry *ent, int k);
 void rec_topk_feed(rec_topk_run *t, float *raw, int64_t i0, int64_t n, const uint16_t *excl,
                    const rp_model *m, int sign, int k);
 
+/* rec_topk_take - offer the candidates bits (bit j: item i0 + j with key key[j], above the
+ * threshold and not excluded) of a block of len <= 16 keys in index order; after each one the
+ * rest of the block is tested again against the raised threshold, skipping the ex bits. The step
+ * rec_topk_feed takes for every block its scan stops at (and the fused kernel, recommend_fused.c,
+ * for its own). Local. */
+void rec_topk_take(rec_topk_run *t, const float *key, int64_t i0, int len, uint32_t bits,
+                   uint32_t ex, const rp_model *m, int sign, int k);
+
 /* rec_topk_simd - the vector width of rec_topk_feed's scan: want 0 (SSE2), 1 (AVX2), 2
  * (AVX-512), capped by what the CPU has; -1: the widest it has (the default). Every width gives
  * the same result (tests run each). Returns the level now in use. Not thread-safe. */
@@ -124,6 +132,71 @@ int rec_probe_block(const rec_probe *p, int64_t u0, int64_t nu, float *raw);
  * bits or NULL. Local. */
 float rec_probe_cut(rec_probe *p, const float *raw, int64_t u, const uint16_t *excl,
                     const rp_model *m, int sign, int k);
+
+/* Fused scoring on AVX-512 (recommend_fused.c), for the same monotone dot-form models: a group
+ * of up to REC_FUSED_USERS users against 16 items per vector, the items' float factors packed
+ * once per run as [d][16] panels. Each product is the chain of fused multiply-adds over the
+ * factors in index order from +0 (rec_fused_dot: the same bits on any CPU with IEEE fmaf), kept
+ * in registers and compared with each user's threshold; only the items that pass are stored
+ * (rec_topk_take). No product buffer, no GEMM: a user's result depends on no other user. */
+#define REC_FUSED_USERS 8
+
+typedef struct rec_fused {
+    int64_t n_items, d;
+    int64_t npanel;      /* panels of 16 items: n_items rounded up */
+    float *panel;        /* [npanel][d][16], zero lanes past n_items; 64-byte aligned */
+    int64_t nprobe_panel; /* the probe items (rec_probe order) packed alike, 0: no probes */
+    float *probe_panel;
+    void *panel_mem, *probe_mem; /* the allocations the panels are aligned in */
+} rec_fused;
+
+/* rec_fused_available - 1 when the CPU has AVX-512F and RP_REC_NO_AVX512 is unset or empty;
+ * rec_fused_enable(0) turns the fused path off (tests: the GEMM path), (1) back to the CPU's
+ * answer. Not thread-safe. */
+int rec_fused_available(void);
+void rec_fused_enable(int on);
+
+/* rec_fused_dot - the fused path's product of one user and one item: s = fmaf(u[j], v[j], s)
+ * for j = 0 .. d-1 from s = +0. Local. */
+float rec_fused_dot(const float *u, const float *v, int64_t d);
+
+/* rec_fused_create - pack the model's float item factors (and p's probe items, if any) into
+ * panels. m must be of the dot kind. Local. Returns RP_OK, RP_ERR_NOMEM, RP_ERR_INTERNAL. */
+int rec_fused_create(const rp_model *m, const rec_probe *p, rec_fused *f);
+void rec_fused_clear(rec_fused *f);
+
+/* rec_fused_probe - raw[r * f->nprobe_panel * 16 + x]: the probe products (rec_fused_dot) of
+ * user rows ug[r * d ..] for r < nr <= REC_FUSED_USERS. Needs rec_fused_available(). Local. */
+void rec_fused_probe(const rec_fused *f, const float *ug, int nr, float *raw);
+
+/* rec_fused_topk - feed every item, in index order, to the runs run[0..nr) of the user rows
+ * ug[r * d ..] (nr <= REC_FUSED_USERS): the result is rec_topk_feed's on the rec_fused_dot
+ * products. excl: nr bitsets of nwords words (bit i of word i / 16). Needs
+ * rec_fused_available(). Local, deterministic. */
+void rec_fused_topk(const rec_fused *f, const float *ug, int nr, rec_topk_run *run,
+                    const uint16_t *excl, int64_t nwords, const rp_model *m, int sign, int k);
+
+/* rec_probe_cut_exact - rec_probe_cut when raw holds, bit for bit, the products the run will
+ * be fed for the probe items (rec_fused_probe and rec_fused_topk compute the same rec_fused_dot):
+ * the K-th best non-excluded probe key itself bounds the K-th best score, no rounding margin.
+ * Local. */
+float rec_probe_cut_exact(rec_probe *p, const float *raw, const uint16_t *excl,
+                          const rp_model *m, int sign, int k);
+
+/* rec_fused_topk_range - rec_fused_topk restricted to panels [p0, p1) (items 16 p0 ..): the
+ * runs carry over, so ranges fed in increasing order give rec_fused_topk's result. Local. */
+void rec_fused_topk_range(const rec_fused *f, const float *ug, int nr, rec_topk_run *run,
+                          const uint16_t *excl, int64_t nwords, int64_t p0, int64_t p1,
+                          const rp_model *m, int sign, int k);
+
+/* Users scored together by rp-recommend's fused path (groups of REC_FUSED_USERS in turn, chunk
+ * of panels by chunk), so a chunk of REC_FUSED_CHUNK_BYTES of panels is read from the L1 cache
+ * by every group but the first. */
+#define REC_FUSED_SPAN 32
+#define REC_FUSED_CHUNK_BYTES (32 * 1024)
+
+/* rec_fused_chunk - panels per chunk (at least 1). Local. */
+int64_t rec_fused_chunk(const rec_fused *f);
 
 /* rec_select_users - dense indices (sorted, unique) of the users to recommend for: every user
  * when spec is NULL, else the raw ids "1,2,3" or "@file" (ids separated by commas, spaces or

@@ -9,6 +9,9 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "recommend.h"
 #include "rp_err.h"
@@ -184,6 +187,36 @@ static uint32_t kth_largest_key(const uint32_t *key, int64_t n, int64_t k)
     return t;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* kth_largest_key with 16 keys per compare and a popcount: the same answer (integer counts). */
+__attribute__((target("avx512f,popcnt"))) static uint32_t kth_largest_avx512(const uint32_t *key,
+                                                                          int64_t n, int64_t k)
+{
+    uint32_t t = 0;
+    for (int bit = 31; bit >= 0; bit--) {
+        uint32_t c = t | (uint32_t)1 << bit;
+        __m512i cv = _mm512_set1_epi32((int)c);
+        int64_t ge = 0;
+        for (int64_t x = 0; x < n; x += 16)
+            ge += __builtin_popcount(_mm512_cmpge_epu32_mask(_mm512_loadu_si512(key + x), cv));
+        if (ge >= k) t = c;
+    }
+    return t;
+}
+
+static uint32_t kth_largest(const uint32_t *key, int64_t n, int64_t k)
+{
+    static int have = -1;
+    if (have < 0) {
+        __builtin_cpu_init();
+        have = __builtin_cpu_supports("avx512f") != 0;
+    }
+    return have ? kth_largest_avx512(key, n, k) : kth_largest_key(key, n, k);
+}
+#else
+#define kth_largest kth_largest_key
+#endif
+
 /* The largest key whose score is below L (score non-decreasing in the key, score(b) >= L), or
  * NaN when even -inf scores L or more: bisection over the ordered floats. The answer is usually
  * a few floats below b (unless the clamp flattens the score there), so the search first
@@ -239,8 +272,31 @@ float rec_probe_cut(rec_probe *p, const float *raw, int64_t u, const uint16_t *e
     for (int64_t x = p->n; x < np16; x++) p->key[x] = 0;
     /* k non-excluded items have a key >= b, so the K-th best score is at least L = score(b):
      * keys scoring below L can never enter, whatever their index. */
-    uint32_t kb = kth_largest_key(p->key, np16, k);
+    uint32_t kb = kth_largest(p->key, np16, k);
     if (kb == 0) return NAN; /* fewer than k bounds */
+    float b = float_of(kb);
+    float L = rp_model_dot_finish(m, sign < 0 ? -b : b);
+    if (isnan(L)) return NAN;
+    return cut_below(m, sign, b, L);
+}
+
+float rec_probe_cut_exact(rec_probe *p, const float *raw, const uint16_t *excl,
+                          const rp_model *m, int sign, int k)
+{
+    if (p->n < k) return NAN;
+    int64_t np16 = (p->n + 15) / 16 * 16;
+    /* A probe's key is the very key the run will see for its item: no rounding margin. Only
+     * finite keys count (key 0: excluded, padding, not finite), as in rec_probe_cut. */
+    for (int64_t x = 0; x < p->n; x++) {
+        int32_t i = p->items[x];
+        uint32_t ex = excl != NULL ? (uint32_t)(excl[i >> 4] >> (i & 15)) & 1u : 0u;
+        float key = sign < 0 ? -raw[x] : raw[x];
+        uint32_t ok = (uint32_t)(isfinite(key) != 0) & (ex ^ 1u);
+        p->key[x] = ord_of(key) & (0u - ok);
+    }
+    for (int64_t x = p->n; x < np16; x++) p->key[x] = 0;
+    uint32_t kb = kth_largest(p->key, np16, k);
+    if (kb == 0) return NAN;
     float b = float_of(kb);
     float L = rp_model_dot_finish(m, sign < 0 ? -b : b);
     if (isnan(L)) return NAN;

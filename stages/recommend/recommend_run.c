@@ -233,6 +233,8 @@ typedef struct rec_scratch {
     int64_t excl_words;
     float *cut;          /* RP_MODEL_USER_BLOCK initial thresholds from the probes */
     rec_probe probe;
+    rec_fused fz;        /* packed items of the AVX-512 path (fz.panel NULL: GEMM tiles) */
+    float *ug;           /* REC_FUSED_USERS user rows of the fused path */
 } rec_scratch;
 
 static void scratch_clear(rec_scratch *w)
@@ -245,7 +247,9 @@ static void scratch_clear(rec_scratch *w)
     free(w->run);
     free(w->excl);
     free(w->cut);
+    free(w->ug);
     rec_probe_clear(&w->probe);
+    rec_fused_clear(&w->fz);
 }
 
 static int scratch_alloc(const rec_ctx *c, int k, int fused, rec_scratch *w)
@@ -255,17 +259,28 @@ static int scratch_alloc(const rec_ctx *c, int k, int fused, rec_scratch *w)
     w->excl_words = (c->n_items + 15) / 16;
     /* The large buffers on huge pages: a first touch of each 4 KB page costs more than scoring
      * a user (rp_mem.h), and every rank pays for its own scratch. */
-    RP_ALLOC(w->buf = rp_mem_big(nb * (size_t)c->n_items * sizeof *w->buf));
+    int fz = fused && rec_fused_available();
+    /* The fused path needs buf only for a span's probe products (rec_probe_create: k + 128
+     * probes, packed in panels of 16). */
+    size_t nbuf = fz ? (size_t)REC_FUSED_SPAN * (size_t)(((int64_t)k + 128 + 15) / 16 * 16)
+                     : nb * (size_t)c->n_items;
+    RP_ALLOC(w->buf = rp_mem_big(nbuf * sizeof *w->buf));
     RP_ALLOC(w->idx = malloc((size_t)k * sizeof *w->idx));
     if (fused) {
         /* One buffer per user of a block when tiled (rec_tile_width's test), else one. */
         size_t cap = (size_t)REC_RUN_CAP(k);
         size_t nh = (double)nb * (double)cap * REC_HEAP_ENTRY_BYTES <= REC_HEAP_BYTES ? nb : 1;
+        if (fz) nh = REC_FUSED_SPAN; /* one per user of a span */
         RP_ALLOC(w->eheap = rp_mem_big(nh * cap * sizeof *w->eheap));
         RP_ALLOC(w->run = malloc(nb * sizeof *w->run));
         RP_ALLOC(w->excl = rp_mem_big(nb * (size_t)w->excl_words * sizeof *w->excl));
         RP_ALLOC(w->cut = malloc(nb * sizeof *w->cut));
         RP_CALL(rec_probe_create(c->m, k, &w->probe));
+        if (fz) {
+            RP_CALL(rec_fused_create(c->m, &w->probe, &w->fz));
+            RP_ALLOC(w->ug = malloc((size_t)(REC_FUSED_SPAN * (w->fz.d > 0 ? w->fz.d : 1)) *
+                                    sizeof *w->ug));
+        }
     } else {
         RP_ALLOC(w->mark = calloc((size_t)c->n_items, sizeof *w->mark));
         RP_ALLOC(w->heap = malloc((size_t)k * sizeof *w->heap));
@@ -352,6 +367,46 @@ cleanup:
     return rc;
 }
 
+/* Selected users sel[x .. x + nr) (nr <= REC_FUSED_SPAN, any users) on the fused AVX-512
+ * path: their exclusion bits, probe products and cuts, then every item, a chunk of panels at a
+ * time for each group of REC_FUSED_USERS (the chunk stays in L1 for the next group). Each
+ * user's result depends on its own products only. */
+static int group_fused(const rec_ctx *c, const rec_opts *o, int sign, int64_t x, int nr,
+                       rec_scratch *w, rec_result *r)
+{
+    int rc = RP_OK, k = o->k, G = REC_FUSED_USERS;
+    int64_t d = w->fz.d, nwords = w->excl_words, ldp = w->fz.nprobe_panel * 16;
+    int64_t chunk = rec_fused_chunk(&w->fz);
+    const float *Uf = NULL, *Vf = NULL;
+    RP_CALL(rp_model_dot_floats(c->m, &Uf, &Vf));
+    memset(w->excl, 0, (size_t)(nr * nwords) * sizeof *w->excl);
+    for (int q = 0; q < nr; q++) {
+        int64_t u = c->sel[x + q];
+        memcpy(w->ug + q * d, Uf + u * d, (size_t)d * sizeof *w->ug);
+        if (o->exclude_train)
+            rec_excl_set(w->excl + q * nwords, c->train_items + (c->off[u] - c->train_base),
+                         c->off[u + 1] - c->off[u]);
+    }
+    for (int g = 0; g < nr && w->probe.n > 0; g += G)
+        rec_fused_probe(&w->fz, w->ug + g * d, nr - g < G ? nr - g : G, w->buf + g * ldp);
+    for (int q = 0; q < nr; q++) {
+        rec_topk_begin(&w->run[q], w->eheap + q * REC_RUN_CAP(k), k);
+        w->run[q].kthr = w->probe.n == 0 ? NAN
+                                         : rec_probe_cut_exact(&w->probe, w->buf + q * ldp,
+                                                               w->excl + q * nwords, c->m, sign, k);
+    }
+    for (int64_t p0 = 0; p0 < w->fz.npanel; p0 += chunk)
+        for (int g = 0; g < nr; g += G)
+            rec_fused_topk_range(&w->fz, w->ug + g * d, nr - g < G ? nr - g : G, w->run + g,
+                                 w->excl + g * nwords, nwords, p0, p0 + chunk, c->m, sign, k);
+    for (int q = 0; q < nr; q++) {
+        rec_topk_end(&w->run[q], k, w->idx, r->scores + (x + q - c->s0) * k);
+        store_row(c, r, x + q, w->idx);
+    }
+cleanup:
+    return rc;
+}
+
 /* Score my slice block by block: each aligned block's selected users span [first, last] is one
  * GEMM shape whatever the rank count (tiled alike on every rank count), so the bits are too. */
 static int score_slice(rec_ctx *c, const rec_opts *o, rec_result *r, double *pairs)
@@ -368,7 +423,13 @@ static int score_slice(rec_ctx *c, const rec_opts *o, rec_result *r, double *pai
     RP_ALLOC(r->scores = rp_mem_big((size_t)(n * k > 0 ? n * k : 1) * sizeof *r->scores));
     rp_progress pg;
     rp_progress_begin(&pg, "top-k", n, "users"); /* rank 0's slice */
-    for (int64_t s = c->s0; s < c->s1;) {
+    for (int64_t s = c->s0; s < c->s1 && w.fz.panel != NULL; s += REC_FUSED_SPAN) {
+        int nr = c->s1 - s < REC_FUSED_SPAN ? (int)(c->s1 - s) : REC_FUSED_SPAN;
+        RP_CALL(group_fused(c, o, sign, s, nr, &w, r));
+        *pairs += (double)nr * (double)c->n_items;
+        if ((s - c->s0) % 256 == 0) rp_progress_update(&pg, s - c->s0);
+    }
+    for (int64_t s = c->s0; s < c->s1 && w.fz.panel == NULL;) {
         int64_t span, e = block_end(c, s, &span);
         if (sign != 0) RP_CALL(block_fused(c, o, sign, s, e, &w, r));
         else RP_CALL(block_finished(c, o, s, e, &w, r));

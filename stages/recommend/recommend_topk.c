@@ -212,12 +212,15 @@ static void compact(rec_topk_run *t, int k)
     t->n = k;
 }
 
-/* Append one candidate (its key passed the threshold, not excluded), finished. */
-static void offer(rec_topk_run *t, float key, int32_t item, const rp_model *m, int sign, int k)
+/* Append one candidate (its key passed the threshold, not excluded), finished. Returns 1 when
+ * the buffer was full and compacted (the threshold may have risen). */
+static int offer(rec_topk_run *t, float key, int32_t item, const rp_model *m, int sign, int k)
 {
     float sc = rp_model_dot_finish(m, sign < 0 ? -key : key);
     t->ent[t->n++] = (rec_entry){rank_key(sc, item), sc, key};
-    if (t->n == t->cap) compact(t, k);
+    if (t->n < t->cap) return 0;
+    compact(t, k);
+    return 1;
 }
 
 /* The first full block of 16 keys in raw[x .. nfull) (x, nfull multiples of 16 from raw) with a
@@ -264,6 +267,10 @@ __attribute__((target("avx512f"))) static int64_t skip_avx512(const float *raw, 
 }
 #endif
 
+/* Candidates rec_topk_end places by counting (O(n^2 / 8) vector compares) rather than by
+ * selection and sort. */
+#define REC_PLACE_MAX 256
+
 /* Widest scan in use: 0 SSE2, 1 AVX2, 2 AVX-512; -1 until first chosen. */
 static int simd_level = -1;
 
@@ -307,18 +314,64 @@ void rec_topk_feed(rec_topk_run *t, float *raw, int64_t i0, int64_t n, const uin
         if (x >= n) break;
         int len = n - x < 16 ? (int)(n - x) : 16;
         uint32_t ex = excl != NULL ? excl[(i0 + x) >> 4] : 0u; /* i0 is a multiple of 16 */
-        uint32_t bits = above_mask(raw + x, len, t->kthr) & ~ex;
-        while (bits != 0) {
-            int j = __builtin_ctz(bits);
-            offer(t, raw[x + j], (int32_t)(i0 + x + j), m, sign, k);
-            /* The threshold may have risen: test the rest of the block again. */
-            bits = above_mask(raw + x, len, t->kthr) & ~ex & (~1u << j);
-        }
+        rec_topk_take(t, raw + x, i0 + x, len, above_mask(raw + x, len, t->kthr) & ~ex, ex, m,
+                      sign, k);
     }
 }
 
+void rec_topk_take(rec_topk_run *t, const float *key, int64_t i0, int len, uint32_t bits,
+                   uint32_t ex, const rp_model *m, int sign, int k)
+{
+    while (bits != 0) {
+        int j = __builtin_ctz(bits);
+        /* After a compaction the threshold may have risen: test the rest of the block again
+         * (otherwise the same test would give the same bits). */
+        if (offer(t, key[j], (int32_t)(i0 + j), m, sign, k))
+            bits = above_mask(key, len, t->kthr) & ~ex & (~1u << j);
+        else
+            bits &= bits - 1;
+    }
+}
+
+#ifdef REC_X86_DISPATCH
+/* rec_topk_end for a few candidates: each one's place in the output is the number of
+ * candidates ranked above it (ranks are distinct), counted 8 at a time; no selection, no sort,
+ * no branch on the data but the final store. */
+__attribute__((target("avx512f,popcnt"))) static void place_avx512(const rec_entry *ent, int n,
+                                                                   int k, int32_t *idx,
+                                                                   float *val)
+{
+    uint64_t rk[REC_PLACE_MAX];
+    int n8 = (n + 7) / 8 * 8;
+    /* Padding rank 0 is below every candidate's (the complemented index is never 0). */
+    for (int j = 0; j < n8; j++) rk[j] = j < n ? ent[j].rank : 0;
+    for (int i = 0; i < n; i++) {
+        __m512i ri = _mm512_set1_epi64((long long)ent[i].rank);
+        int pos = 0;
+        for (int j = 0; j < n8; j += 8)
+            pos += __builtin_popcount(_mm512_cmpgt_epu64_mask(_mm512_loadu_si512(rk + j), ri));
+        if (pos < k) {
+            idx[pos] = (int32_t)~(uint32_t)ent[i].rank;
+            val[pos] = ent[i].score;
+        }
+    }
+    for (int r = n; r < k; r++) {
+        idx[r] = -1;
+        val[r] = NAN;
+    }
+}
+#endif
+
 void rec_topk_end(rec_topk_run *t, int k, int32_t *idx, float *val)
 {
+#ifdef REC_X86_DISPATCH
+    if (simd_level < 0) rec_topk_simd(-1);
+    if (simd_level == 2 && t->n <= REC_PLACE_MAX) {
+        place_avx512(t->ent, t->n, k, idx, val);
+        t->n = 0;
+        return;
+    }
+#endif
     compact(t, k);
     sort_best_first(t->ent, t->n);
     for (int r = 0; r < k; r++) {

@@ -1,7 +1,8 @@
 /* test_recommend.c - rp-recommend pieces: the heap top-K equals a brute-force sort (with many
  * ties, exclusions, K above the candidate count), the fused top-K on raw dot products equals
- * finishing every score and sorting (clamp ties, negative scale, NaN), user selection and
- * option errors. */
+ * finishing every score and sorting (clamp ties, negative scale, NaN), the fused AVX-512 path
+ * equals finishing every FMA-chain product and sorting (d 1..40, near-tie families), user
+ * selection and option errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,6 +327,136 @@ static void probe_bound_is_exact(void)
     rp_model_destroy(&m);
 }
 
+/* The fused AVX-512 path against finishing every rec_fused_dot product and sorting, for one
+ * model: NU users in groups of up to REC_FUSED_USERS (group sizes vary), with the probe cuts as
+ * rp-recommend takes them, exclusions. Items come in near-tie families: a base item, its exact
+ * copies (equal products: ties broken by index) and copies one float step apart in one factor
+ * (products a rounding apart), so the K-th best often sits in a family. Returns mismatches (-1:
+ * setup failed); *cuts counts users the probes gave a bound. */
+static int fused_vs_fma_reference(int64_t d, int k, double scale, double shift, int *cuts)
+{
+    enum { NU = 21, NI = 16 * 61 + 7 };
+    int64_t nw = (NI + 15) / 16;
+    double *U = malloc(sizeof(double) * (size_t)(NU * d)), *V = malloc(sizeof(double) * (size_t)(NI * d));
+    float *raw = malloc(sizeof(float) * NI), *fin = malloc(sizeof(float) * NI), *ug = NULL;
+    float *praw = NULL, *val = malloc(sizeof(float) * (size_t)k), *hval = malloc(sizeof(float) * (size_t)k);
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)k), *hidx = malloc(sizeof(int32_t) * (size_t)k);
+    int32_t *heap = malloc(sizeof(int32_t) * (size_t)k);
+    uint32_t *mark = calloc((size_t)NU * NI, sizeof *mark);
+    uint16_t *excl = calloc((size_t)(REC_FUSED_USERS * nw), sizeof *excl);
+    rec_entry *ent = malloc(sizeof(rec_entry) * (size_t)(REC_FUSED_USERS * REC_RUN_CAP(k)));
+    rec_topk_run run[REC_FUSED_USERS];
+    rp_model *m = NULL;
+    rec_probe pr = {0};
+    rec_fused fz = {0};
+    const float *Uf = NULL, *Vf = NULL;
+    int bad = 0, sign = 0;
+    for (int64_t x = 0; x < NU * d; x++)
+        U[x] = floor(8.0 * rp_rng_uniform(21, (uint64_t)d, (uint64_t)x)) / 4.0 - 0.75;
+    for (int64_t i = 0; i < NI; i++) {
+        int64_t base = i - i % 4; /* families of 4 */
+        for (int64_t j = 0; j < d; j++)
+            V[i * d + j] = i % 4 == 0 ? floor(6.0 * rp_rng_uniform(22, (uint64_t)d,
+                                                                  (uint64_t)(i * d + j))) / 3.0 - 0.9
+                                      : V[base * d + j];
+        /* The last of a family: one factor a float step up (a near-tie); the others: copies. */
+        if (i % 4 == 3) V[i * d] = (double)nextafterf((float)V[i * d], 10.0f);
+    }
+    if (d >= 2) V[5 * d + 1] = NAN; /* item 5 scores NaN for everyone */
+    if (rp_model_from_dot("als", NU, NI, d, U, V, RP_POST_IDENTITY, scale, shift, &m) != RP_OK ||
+        rec_probe_create(m, k, &pr) != RP_OK || rec_fused_create(m, &pr, &fz) != RP_OK ||
+        rp_model_dot_floats(m, &Uf, &Vf) != RP_OK)
+        bad = -1;
+    sign = bad < 0 ? 0 : rp_model_dot_monotone(m);
+    ug = malloc(sizeof(float) * (size_t)(REC_FUSED_USERS * d));
+    praw = malloc(sizeof(float) * (size_t)(REC_FUSED_USERS * (fz.nprobe_panel * 16 + 1)));
+    if (sign == 0 || !ug || !praw || !U || !V || !raw || !fin || !mark || !excl || !ent) bad = -1;
+    for (int64_t x = 0; x < NU && bad >= 0;) {
+        int nr = 1 + (int)((x + k) % REC_FUSED_USERS);
+        if (nr > NU - x) nr = (int)(NU - x);
+        memset(excl, 0, sizeof *excl * (size_t)(REC_FUSED_USERS * nw));
+        for (int q = 0; q < nr; q++) {
+            int64_t u = x + q;
+            memcpy(ug + q * d, Uf + u * d, sizeof(float) * (size_t)d);
+            for (int32_t i = 0; i < NI; i++)
+                if (rp_rng_uniform(23, (uint64_t)u, (uint64_t)i) < 0.15) {
+                    rec_excl_set(excl + q * nw, &i, 1);
+                    mark[u * NI + i] = 1u;
+                }
+        }
+        if (pr.n > 0) rec_fused_probe(&fz, ug, nr, praw);
+        for (int q = 0; q < nr; q++) {
+            rec_topk_begin(&run[q], ent + q * REC_RUN_CAP(k), k);
+            run[q].kthr = pr.n == 0 ? NAN
+                                    : rec_probe_cut_exact(&pr, praw + q * fz.nprobe_panel * 16,
+                                                          excl + q * nw, m, sign, k);
+            *cuts += !isnan(run[q].kthr);
+        }
+        if (x % 2 == 0) {
+            rec_fused_topk(&fz, ug, nr, run, excl, nw, m, sign, k);
+        } else { /* in chunks of panels, as rp-recommend feeds them */
+            int64_t ch = 1 + (x + k) % 7;
+            for (int64_t p0 = 0; p0 < fz.npanel; p0 += ch)
+                rec_fused_topk_range(&fz, ug, nr, run, excl, nw, p0, p0 + ch, m, sign, k);
+        }
+        for (int q = 0; q < nr; q++) {
+            int64_t u = x + q;
+            for (int64_t i = 0; i < NI; i++) {
+                raw[i] = rec_fused_dot(Uf + u * d, Vf + i * d, d);
+                fin[i] = rp_model_dot_finish(m, raw[i]);
+            }
+            rec_topk_end(&run[q], k, idx, val);
+            rec_topk(fin, NI, mark + u * NI, 1u, k, heap, hidx, hval);
+            for (int j = 0; j < k; j++)
+                bad += idx[j] != hidx[j] || memcmp(&val[j], &hval[j], sizeof val[j]) != 0;
+        }
+        x += nr;
+    }
+    rec_fused_clear(&fz);
+    rec_probe_clear(&pr);
+    rp_model_destroy(&m);
+    free(U), free(V), free(raw), free(fin), free(ug), free(praw), free(val), free(hval);
+    free(idx), free(hidx), free(heap), free(mark), free(excl), free(ent);
+    return bad;
+}
+
+static void fused_matches_fma_reference(void)
+{
+    if (!rec_fused_available()) {
+        fprintf(stderr, "(no AVX-512: fused path not tested) ");
+        return;
+    }
+    int ks[3] = {1, 50, 16 * 61 + 7 + 9}, bad = 0, cuts = 0, runs = 0;
+    for (int64_t d = 1; d <= 40; d++)
+        for (int kk = 0; kk < 3; kk++) {
+            /* Increasing with clamps at 0 and 1, decreasing, and no clamp. */
+            double scale = d % 3 == 0 ? 0.2 : d % 3 == 1 ? -0.1 : 0.01;
+            double shift = d % 3 == 1 ? 0.3 : 0.5;
+            int r = fused_vs_fma_reference(d, ks[kk], scale, shift, &cuts);
+            bad += r != 0;
+            runs++;
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(runs, 120);
+    CU_ASSERT(cuts > 40 * 21); /* the probes bound most users at K = 1 and 50 */
+    /* The GEMM fallback can be forced and the CPU's answer restored. */
+    rec_fused_enable(0);
+    CU_ASSERT_EQUAL(rec_fused_available(), 0);
+    rec_fused_enable(1);
+    CU_ASSERT_EQUAL(rec_fused_available(), 1);
+}
+
+/* rec_fused_dot is the chain of fmaf from +0 in index order: with a = 1 + 2^-12, a a rounds
+ * (half-way, to even) down by 2^-24, so u = (a, a), v = (a, -a) gives exactly that error,
+ * -2^-24; a separate multiply and add gives 0, the other order +2^-24. */
+static void fused_dot_is_fma_chain(void)
+{
+    float a = 1.0f + 0x1p-12f, u[2] = {a, a}, v[2] = {a, -a}, ur[2] = {a, a}, vr[2] = {-a, a};
+    CU_ASSERT_EQUAL(rec_fused_dot(u, v, 2), -0x1p-24f);
+    CU_ASSERT_EQUAL(rec_fused_dot(ur, vr, 2), 0x1p-24f);
+    CU_ASSERT(rec_fused_dot(u, v, 0) == 0.0f && !signbit(rec_fused_dot(u, v, 0)));
+}
+
 static void select_users(void)
 {
     int64_t raw[5] = {3, 13, 23, 33, 43}, *sel = NULL, n = 0;
@@ -373,7 +504,8 @@ static void parse_errors(void)
 int test_recommend_register(void)
 {
     RP_ADD_SUITE("recommend", RP_T(topk_matches_bruteforce), RP_T(fused_topk_matches_reference),
-                 RP_T(tiles_match_whole_gemm), RP_T(probe_bound_is_exact), RP_T(select_users),
+                 RP_T(tiles_match_whole_gemm), RP_T(probe_bound_is_exact),
+                 RP_T(fused_matches_fma_reference), RP_T(fused_dot_is_fma_chain), RP_T(select_users),
                  RP_T(parse_errors));
     return 0;
 }
