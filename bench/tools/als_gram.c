@@ -92,7 +92,8 @@ int main(int argc, char **argv)
         val[e] = (float)rp_rng_uniform(9, 3, e);
     }
     double kk = k + 2.0, k1 = k + 1.0;
-    double gflop = rows * (n * kk * (kk + 1.0)) / 1e9, cflop = rows * (k1 * k1 * k1 / 3.0 + 2.0 * k1 * k1) / 1e9;
+    double gflop = rows * (n * kk * (kk + 1.0)) / 1e9; /* as rp-als counts: SYRK on [n, k+2] */
+    double cflop = rows * (k1 * k1 * k1 / 3.0 + 2.0 * k1 * k1) / 1e9; /* and the solve */
     for (int dbl = 1; dbl >= 0; dbl--) {
         double t[2], roof = rp_la_gemm_rate(1024, dbl, 3, 1);
         run(dbl, k, n, ntab, rows, lcol, val, t);
