@@ -11,8 +11,9 @@
 # per rank, bytes exchanged per sweep; then weak scaling with 2x and 4x the users at np 2 and 4. Env: BENCH_DIR (scratch, default /tmp/rp-bench-als), ITERS (3),
 # KS ("32 64"), NPS ("1 2"), PRECS ("fp64 fp32"), WEAK (1), OUT (report, default
 # $BENCH_DIR/report.txt), BENCH_USERS/BENCH_ITEMS/BENCH_DENSITY (fixture size). The machine may be shared: timings are noisy.
-# On AVX-512 machines the sweep's Cholesky solves are batched (8 fp64 / 16 fp32 systems per
-# vector, docs/stages/als.md); elsewhere LAPACK solves them one by one.
+# On AVX-512 machines the normal equations come from a register-tiled kernel and the sweep's
+# Cholesky solves are batched (8 fp64 / 16 fp32 systems per vector, docs/stages/als.md; the
+# kernel alone: bin/bench-als_gram); elsewhere (or RP_ALS_NO_AVX512=1) SYRK and LAPACK.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 source "$top/tests/env.sh"

@@ -269,7 +269,7 @@ int als_metrics(als_state *st, double *train_rmse, double *train_mae, double *va
  * Collective; for tests (sum order depends on np). */
 int als_objective(als_state *st, int s, double *obj);
 
-/* als_gram.c: AVX-512 normal equations read straight from the table (see als_gram.inc).
+/* als_gram.c: AVX-512 normal equations in register tiles over an L1 panel (als_gram.inc).
  * als_gram_available - 1 when the CPU has AVX-512F and $RP_ALS_NO_AVX512 is unset. */
 int als_gram_available(void);
 /* als_dot_d / als_dot_s - x . y in double with AVX-512 (only when als_gram_available()). */
@@ -277,10 +277,29 @@ double als_dot_d(int k, const double *x, const double *y);
 double als_dot_s(int k, const float *x, const float *y);
 /* als_gram_enable - tests: 0 forces the gather + SYRK path, 1 restores the automatic choice. */
 void als_gram_enable(int on);
-void als_gram_d(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
-                const double *table, const double *zero, double *sv, double *c, double *b);
-void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
-                const float *table, const float *zero, float *sv, float *c, float *b);
+/* als_gram_scratch - elements (double when dbl, else float) of scratch als_gram_* needs. */
+size_t als_gram_scratch(int k, int dbl);
+/* One row's entries for als_gram_*: y_e = table row lcol[e] (k factors, then the bias; stride
+ * k + 1), t_e = val[e] - mu - bias_e. next, nnext: the next row's table rows, prefetched while
+ * this one ends (NULL, 0: none). */
+typedef struct als_gram_row {
+    int k;
+    int64_t n;
+    const int32_t *lcol;
+    const float *val;
+    double mu;
+    const int32_t *next;
+    int64_t nnext;
+} als_gram_row;
+/* als_gram_d / _s - one row's normal equations (only when als_gram_available()): the upper
+ * triangle of the (k+1) x (k+1) matrix sum_e [y_e, 1][y_e, 1]^T into c (ld k + 2; the lower
+ * triangle is not written) and sum_e t_e [y_e, 1] into b (k + 1). Each entry is one fused
+ * multiply-add chain over e in order (the bits of the scalar loop c = fma(y_i, y_j, c); the
+ * sums of y and of t are plain adds), whatever the tiling. scratch: als_gram_scratch(k)
+ * elements, 64-byte aligned. Local. */
+void als_gram_d(const als_gram_row *r, const double *table, double *scratch, double *c,
+                double *b);
+void als_gram_s(const als_gram_row *r, const float *table, float *scratch, float *c, float *b);
 
 /* als_chol_batch_d / _s - solve up to ALS_BATCH_D (8) / ALS_BATCH_S (16) symmetric positive
  * definite systems of order n at once (upper triangles c[s], ld; b[s] overwritten with the

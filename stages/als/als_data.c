@@ -338,8 +338,13 @@ static int alloc_work(als_state *st)
         }
     size_t kk = (size_t)st->kmax + 2, es = st->dbl ? sizeof(double) : sizeof(float);
     /* + the batched Cholesky's (als_kernel.inc): 16 systems' equations, their lower triangles
-     * side by side, zero row, sums, right-hand sides */
-    size_t batch = (size_t)ALS_BATCH_S * (2 * kk * kk + 2 * kk) + 2 * kk;
+     * side by side, right-hand sides; the AVX-512 kernel's scratch */
+    size_t batch = (size_t)ALS_BATCH_S * (2 * kk * kk + 2 * kk), scratch = 0;
+    for (int k = 1; k <= st->kmax; k++) { /* its panel shrinks as k grows: the largest */
+        size_t sk = als_gram_scratch(k, st->dbl);
+        scratch = sk > scratch ? sk : scratch;
+    }
+    batch += scratch;
     size_t bytes = ((size_t)maxn * kk + kk * kk + 3 * kk + 16 + batch) * es;
     bytes = (bytes + 63) / 64 * 64;
     st->work_rows = maxn;

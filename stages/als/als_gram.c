@@ -1,12 +1,17 @@
-/* als_gram.c - rp-als normal equations without BLAS packing on AVX-512 machines (the per-row
- * SYRK of OpenBLAS spends a third of its time copying small panels); als_solve.c falls back to
- * gather + SYRK elsewhere. Both paths give the same bits for any number of ranks. */
+/* als_gram.c - rp-als normal equations in AVX-512 register tiles (als_gram.inc) and the batched
+ * Cholesky solves, chosen at run time (__builtin_cpu_supports); als_solve.c falls back to
+ * gather + SYRK and LAPACK elsewhere. Both paths give the same bits for any number of ranks. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "als.h"
+
+/* gathered rows per panel (L1: 48 KB on the machines we measured) */
+#define PANEL_BYTES 16384
+
+
 
 /* eight values as doubles (the dot products of the metrics accumulate in double) */
 static inline __attribute__((always_inline, target("avx512f"))) __m512d widen_d(const double *p)
@@ -91,16 +96,16 @@ int als_gram_available(void)
     return have;
 }
 
-void als_gram_d(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
-                const double *table, const double *zero, double *sv, double *c, double *b)
+size_t als_gram_scratch(int k, int dbl) { return dbl ? gram_scratch_d(k) : gram_scratch_s(k); }
+
+void als_gram_d(const als_gram_row *r, const double *table, double *scratch, double *c, double *b)
 {
-    gram_d(k, n, lcol, val, mu, table, zero, sv, c, b);
+    gram_d(r, table, scratch, c, b);
 }
 
-void als_gram_s(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
-                const float *table, const float *zero, float *sv, float *c, float *b)
+void als_gram_s(const als_gram_row *r, const float *table, float *scratch, float *c, float *b)
 {
-    gram_s(k, n, lcol, val, mu, table, zero, sv, c, b);
+    gram_s(r, table, scratch, c, b);
 }
 
 int als_chol_batch_d(int n, int ld, double *const *c, double *const *b, int nsys, double *l,

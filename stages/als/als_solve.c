@@ -2,6 +2,7 @@
  * all-gather), per-row normal equations (AVX-512 or BLAS-3 SYRK) and Cholesky solves (batched with
  * AVX-512, else LAPACK), metrics, objective. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,7 +97,8 @@ int als_solve_row_dense(int k, int penalty, double lambda, double lambda_bias, d
     double *work = NULL;
     size_t kk = (size_t)k + 2;
     RP_ALLOC(lcol = malloc((size_t)(n + 1) * sizeof *lcol));
-    RP_ALLOC(work = malloc(((size_t)n * kk + kk * kk + 3 * kk) * sizeof *work));
+    size_t len = (size_t)n * kk + kk * kk + 3 * kk + als_gram_scratch(k, 1) + 8;
+    RP_ALLOC(work = malloc(len * sizeof *work)); /* + 8: room to align the kernel's scratch */
     for (int64_t e = 0; e < n; e++) lcol[e] = (int32_t)e;
     RP_CALL(solve_row_d(k, als_ridge(penalty, lambda, n), lambda_bias, mu, n, lcol, r, y, work,
                         out));

@@ -233,57 +233,175 @@ static void chol_batch_matches_lapack(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
-static void gram_kernel_matches_loops(void)
-{
-    if (!als_gram_available()) {
-        fprintf(stderr, "gram kernel: no AVX-512 here, only the SYRK path runs\n");
-        return;
-    }
-    static const int ks[] = {1, 5, 8, 16, 17, 32, 33, 64, 70};
-    int n_tab = 50, bad = 0;
-    int64_t n = 23;
-    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
-        int k = ks[t], kk = k + 2;
-        double *tab = malloc((size_t)n_tab * (k + 1) * sizeof *tab), *c = calloc((size_t)kk * kk, 8);
-        float *tabf = malloc((size_t)n_tab * (k + 1) * sizeof *tabf), *cf = calloc((size_t)kk * kk, 4);
-        double *ref = calloc((size_t)kk * kk, 8), *b = calloc(kk, 8), *rb = calloc(kk, 8);
-        double *zero = calloc(kk, 8), *sv = calloc(kk, 8);
-        float *bf = calloc(kk, 4), *zf = calloc(kk, 4), *svf = calloc(kk, 4);
-        int32_t lcol[23];
-        float val[23];
-        for (int i = 0; i < n_tab * (k + 1); i++) tabf[i] = (float)(tab[i] = rp_rng_normal(5, 6, (uint64_t)i));
-        for (int64_t e = 0; e < n; e++) {
-            lcol[e] = (int32_t)rp_rng_next_below(&(rp_rng){5, 7, (uint64_t)e}, (uint64_t)n_tab);
-            val[e] = (float)rp_rng_uniform(5, 8, (uint64_t)e);
-            const double *y = tab + (size_t)lcol[e] * (k + 1);
-            double tt = (double)val[e] - 0.3 - y[k];
-            for (int i = 0; i <= k; i++) {
-                double yi = i < k ? y[i] : 1.0;
-                for (int j = i; j <= k; j++) ref[i * kk + j] += yi * (j < k ? y[j] : 1.0);
-                rb[i] += yi * tt;
-            }
-        }
-        als_gram_d(k, n, lcol, val, 0.3, tab, zero, sv, c, b);
-        als_gram_s(k, n, lcol, val, 0.3, tabf, zf, svf, cf, bf);
-        for (int i = 0; i <= k; i++) {
-            for (int j = i; j <= k; j++) {
-                bad += !rp_test_close(c[i * kk + j], ref[i * kk + j], 1e-12);
-                bad += !rp_test_close(cf[i * kk + j], ref[i * kk + j], 1e-4);
-            }
-            bad += !rp_test_close(b[i], rb[i], 1e-12) + !rp_test_close(bf[i], rb[i], 1e-4);
-        }
-        if (bad) fprintf(stderr, "gram kernel: k=%d: %d mismatches\n", k, bad);
-        free(tab); free(c); free(tabf); free(cf); free(ref); free(b); free(rb);
-        free(zero); free(sv); free(bf); free(zf); free(svf);
-    }
-    CU_ASSERT_EQUAL(bad, 0);
-}
-
 static als_opts small_opts(const char *shards, int k, double lambda)
 {
     return (als_opts){.shards = shards, .out = rp_test_path("u_als.h5"), .precision = "fp64",
                       .exchange = "auto", .k = k, .lambda = lambda, .penalty = "wr", .iters = 1,
                       .seed = 42};
+}
+
+/* Reference of one row's normal equations: the scalar sequences the kernel promises (one
+ * fma chain per entry in entry order, plain sums of y and t) in double (fp64) or float (fp32),
+ * and the exact sums in double (naive). */
+typedef struct gram_ref {
+    double *exact, *bexact; /* naive double: upper triangle (ld k + 2), rhs */
+    double *fd, *bd;        /* fma chain, double */
+    float *ff, *bf;         /* fma chain, float, on the float table */
+} gram_ref;
+
+static void gram_reference(int k, int64_t n, const int32_t *lcol, const float *val, double mu,
+                           const double *tab, const float *tabf, gram_ref *g)
+{
+    int kk = k + 2;
+    double sd = 0.0;
+    float sf = 0.0f;
+    for (int64_t e = 0; e < n; e++) {
+        const double *y = tab + (size_t)lcol[e] * (k + 1);
+        const float *yf = tabf + (size_t)lcol[e] * (k + 1);
+        double t = (double)val[e] - mu - y[k];
+        float tf = (float)((double)val[e] - mu - (double)yf[k]);
+        for (int i = 0; i < k; i++) {
+            for (int j = i; j < k; j++) {
+                g->exact[i * kk + j] += y[i] * y[j];
+                g->fd[i * kk + j] = fma(y[i], y[j], g->fd[i * kk + j]);
+                g->ff[i * kk + j] = fmaf(yf[i], yf[j], g->ff[i * kk + j]);
+            }
+            g->exact[i * kk + k] += y[i];
+            g->fd[i * kk + k] += y[i];
+            g->ff[i * kk + k] += yf[i];
+            g->bexact[i] += t * y[i];
+            g->bd[i] = fma(t, y[i], g->bd[i]);
+            g->bf[i] = fmaf(tf, yf[i], g->bf[i]);
+        }
+        g->bexact[k] += t;
+        sd += t;
+        sf += tf;
+    }
+    g->exact[k * kk + k] = g->fd[k * kk + k] = (double)n;
+    g->ff[k * kk + k] = (float)n;
+    g->bd[k] = sd;
+    g->bf[k] = sf;
+}
+
+/* The AVX-512 register-tiled kernel on random rows of odd sizes (1, 7, 17, 33 entries, and
+ * 150: several panels) and ranks that do and do not fill whole vectors and tiles: within a
+ * scaled tolerance of the exact sums in double, and bit for bit the scalar fma sequence in its
+ * own precision (so the tiling and the panel size do not change the bits). */
+static void gram_kernel_matches_reference(void)
+{
+    if (!als_gram_available()) {
+        fprintf(stderr, "gram kernel: no AVX-512 here, only the SYRK path runs\n");
+        return;
+    }
+    static const int ks[] = {1, 8, 17, 32, 33, 64, 70};
+    static const int64_t ns[] = {1, 7, 17, 33, 150};
+    int n_tab = 300, far = 0, bits = 0;
+    double mu = 0.3;
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        int k = ks[t], kk = k + 2;
+        size_t sq = (size_t)kk * kk;
+        double *tab = malloc((size_t)n_tab * (k + 1) * sizeof *tab);
+        float *tabf = malloc((size_t)n_tab * (k + 1) * sizeof *tabf);
+        double *sd = aligned_alloc(64, (als_gram_scratch(k, 1) * 8 + 63) / 64 * 64);
+        float *sf = aligned_alloc(64, (als_gram_scratch(k, 0) * 4 + 63) / 64 * 64);
+        double *c = calloc(sq + kk, 8), *exact = calloc(sq + kk, 8), *fd = calloc(sq + kk, 8);
+        float *cf = calloc(sq + kk, 4), *ff = calloc(sq + kk, 4);
+        for (int i = 0; i < n_tab * (k + 1); i++)
+            tabf[i] = (float)(tab[i] = rp_rng_normal(5, 6, (uint64_t)i));
+        for (size_t q = 0; q < sizeof ns / sizeof ns[0]; q++) {
+            int64_t n = ns[q];
+            int32_t lcol[150];
+            float val[150];
+            for (int64_t e = 0; e < n; e++) {
+                rp_rng g = {5, 7 + q, (uint64_t)e};
+                lcol[e] = (int32_t)rp_rng_next_below(&g, (uint64_t)n_tab);
+                val[e] = (float)rp_rng_uniform(5, 8 + q, (uint64_t)e);
+            }
+            memset(exact, 0, (sq + kk) * 8);
+            memset(fd, 0, (sq + kk) * 8);
+            memset(ff, 0, (sq + kk) * 4);
+            gram_ref g = {exact, exact + sq, fd, fd + sq, ff, ff + sq};
+            gram_reference(k, n, lcol, val, mu, tab, tabf, &g);
+            als_gram_row row = {.k = k, .n = n, .lcol = lcol, .val = val, .mu = mu,
+                                .next = lcol, .nnext = n};
+            als_gram_d(&row, tab, sd, c, c + sq);
+            als_gram_s(&row, tabf, sf, cf, cf + sq);
+            /* entries are sums of n products of N(0, 1) draws: scale the tolerance by n */
+            double tol_d = 1e-14 * (double)n, tol_s = 1e-6 * (double)n;
+            for (int i = 0; i <= k; i++) {
+                for (int j = i; j <= k; j++) {
+                    size_t a = (size_t)i * kk + j;
+                    far += fabs(c[a] - exact[a]) > tol_d * (1.0 + fabs(exact[a]));
+                    far += fabs(cf[a] - exact[a]) > tol_s * (1.0 + fabs(exact[a]));
+                    bits += memcmp(&c[a], &fd[a], 8) != 0;
+                    bits += memcmp(&cf[a], &ff[a], 4) != 0;
+                }
+                double be = exact[sq + i];
+                far += fabs(c[sq + i] - be) > tol_d * (1.0 + fabs(be));
+                far += fabs(cf[sq + i] - be) > tol_s * (1.0 + fabs(be));
+                bits += memcmp(&c[sq + i], &fd[sq + i], 8) != 0;
+                bits += memcmp(&cf[sq + i], &ff[sq + i], 4) != 0;
+            }
+            if (far || bits)
+                fprintf(stderr, "gram kernel: k=%d n=%lld: %d far, %d bits differ\n", k,
+                        (long long)n, far, bits);
+        }
+        free(tab); free(tabf); free(sd); free(sf);
+        free(c); free(exact); free(fd); free(cf); free(ff);
+    }
+    CU_ASSERT_EQUAL(far, 0);
+    CU_ASSERT_EQUAL(bits, 0);
+}
+
+/* The portable path (gather + SYRK + LAPACK), forced by $RP_ALS_NO_AVX512 or
+ * als_gram_enable(0), gives the AVX-512 path's factors within rounding: a half-sweep of each
+ * side from the same state, fp64 and fp32 (the two differ in operation order only). */
+static void portable_path_matches(void)
+{
+    char path[1200]; /* rp_test_path's buffers rotate */
+    snprintf(path, sizeof path, "%s", rp_test_path("paths.h5"));
+    als_fixture fx = als_fixture_default(70, 50);
+    fx.density = 0.3;
+    CU_ASSERT_EQUAL_FATAL(als_fixture_write(MPI_COMM_SELF, path, &fx), RP_OK);
+    int have = als_gram_available();
+    setenv("RP_ALS_NO_AVX512", "1", 1);
+    als_gram_enable(1); /* the automatic choice reads the variable again */
+    CU_ASSERT_EQUAL(als_gram_available(), 0);
+    unsetenv("RP_ALS_NO_AVX512");
+    als_gram_enable(1);
+    CU_ASSERT_EQUAL(als_gram_available(), have);
+    if (!have) {
+        fprintf(stderr, "portable path: no AVX-512 here, nothing to compare with\n");
+        return;
+    }
+    for (int prec = 0; prec < 2; prec++) {
+        double worst = 0.0;
+        for (int s = 0; s < 2; s++) {
+            als_state st[2] = {{0}, {0}};
+            for (int p = 0; p < 2; p++) { /* p = 0: AVX-512, 1: portable */
+                als_gram_enable(p == 0);
+                als_opts opt = small_opts(path, 33, 0.05);
+                opt.precision = prec ? "fp32" : "fp64";
+                CU_ASSERT_EQUAL_FATAL(als_load(MPI_COMM_SELF, &opt, &st[p]), RP_OK);
+                if (s == ALS_ITEM) CU_ASSERT_EQUAL(als_half_sweep(&st[p], ALS_USER), RP_OK);
+                CU_ASSERT_EQUAL(als_half_sweep(&st[p], s), RP_OK);
+            }
+            const als_side *a = &st[0].side[s], *b = &st[1].side[s];
+            size_t m = (size_t)a->nrows * 34;
+            for (size_t i = 0; i < m; i++) {
+                double x = prec ? ((const float *)a->fac)[i] : ((const double *)a->fac)[i];
+                double y = prec ? ((const float *)b->fac)[i] : ((const double *)b->fac)[i];
+                worst = fmax(worst, fabs(x - y) / (1.0 + fabs(y)));
+            }
+            als_state_clear(&st[0]);
+            als_state_clear(&st[1]);
+        }
+        fprintf(stderr, "portable path: %s largest difference %.2e\n", prec ? "fp32" : "fp64",
+                worst);
+        CU_ASSERT(worst < (prec ? 1e-4 : 1e-11));
+        CU_ASSERT(worst > 0.0 || prec == 0); /* fp32: the paths really are two */
+    }
+    als_gram_enable(1);
 }
 
 /* Train on a planted rank-4 model with noise 0.02: predictions approach the noise-free truth
@@ -400,7 +518,8 @@ static void bad_inputs(void)
 int test_als_register(void)
 {
     RP_ADD_SUITE("als", RP_T(la_wrappers), RP_T(row_solve_matches_dense),
-                 RP_T(penalty_closed_form), RP_T(gram_kernel_matches_loops),
+                 RP_T(penalty_closed_form), RP_T(gram_kernel_matches_reference),
+                 RP_T(portable_path_matches),
                  RP_T(chol_batch_matches_lapack), RP_T(planted_recovered), RP_T(objective_monotone), RP_T(bad_inputs));
     return 0;
 }
