@@ -83,6 +83,7 @@ typedef struct shard_parsed {
     int64_t *wide;   /* ids wider than int32 (rare), one entry per such field */
     int64_t nwide, wide_cap;
     int64_t nbad;                   /* bad rows on this rank */
+    int64_t nscan;                  /* rows taken by the mask path (shard_scan_row) */
     int nerr;                       /* messages kept (<= SHARD_MAX_ERRS) */
     shard_err errs[SHARD_MAX_ERRS]; /* in file order */
     int64_t bytes;                  /* CSV bytes parsed on this rank */
@@ -158,6 +159,29 @@ void shard_parsed_get(const shard_parsed *p, int64_t k, shard_raw *r);
  * Returns RP_OK or RP_ERR_NOMEM (p unchanged). */
 int shard_parsed_reserve(shard_parsed *p, int64_t cap);
 uint64_t shard_hash_bytes(const char *s, size_t n);
+
+/* shard_scan.c: the mask-based fast path of shard_parse_chunk. */
+enum { SHARD_SIMD_AUTO = -1, SHARD_SIMD_NONE = 0, SHARD_SIMD_SSE2 = 1, SHARD_SIMD_AVX2 = 2,
+       SHARD_SIMD_AVX512 = 3 };
+/* shard_simd_select - the instruction set shard_parse_chunk finds field boundaries with: level,
+ * capped at what the CPU runs; SHARD_SIMD_AUTO = the best one, or $RP_SHARD_SIMD when set;
+ * SHARD_SIMD_NONE = the scalar path alone. Process-wide (tests and benchmarks compare paths).
+ * Returns the level now in use. */
+int shard_simd_select(int level);
+/* shard_simd_level - the level in use (chosen with SHARD_SIMD_AUTO on first use). */
+int shard_simd_level(void);
+/* shard_scan_index - the ',' and '\n' of the nblocks 64-byte blocks from buf + from, in order,
+ * as (offset from buf) << 1 | (1 for '\n'). Reads buf[from, from + 64 * nblocks); out has room
+ * for 64 * nblocks + 8 entries; offsets must fit in 31 bits. Returns the count (0 without SIMD). */
+size_t shard_scan_index(const char *buf, size_t from, size_t nblocks, uint32_t *out);
+/* shard_scan_row - the row starting at buf + s whose first eight boundaries are b[0..7] (from
+ * shard_scan_index), when it is in the shape of every real row: seven commas then '\n', plain
+ * digits of at most 16 (ids below 2^31), digits[.digits] reals that round exactly, an unquoted
+ * time, a date written as digits or digits".0". Reads up to 32 bytes past b[7]'s offset.
+ * Out: *w (raw ids, hash of the line without '\r'), the value shard_parse_line gives. Returns 0,
+ * or -1 (w partly written) for any other row. Pure. */
+int shard_scan_row(const char *buf, size_t s, const uint32_t *b, int allow_empty_time,
+                   shard_row *w);
 
 /* shard_ids.c */
 /* shard_ids_build - the sorted union over ranks of the user ids and item ids of a's and b's

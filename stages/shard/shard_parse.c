@@ -258,29 +258,97 @@ static void note_bad(shard_parsed *out, int64_t line, const char *why)
     out->nbad++;
 }
 
+/* One line at pos the scalar way (the one-pass fast path, else the strict parser): exactly the
+ * lines rp_csv_next_line gives, so the values, messages and line numbers are the strict
+ * parser's. Out: *pos past the line. */
+static int scalar_line(const rp_csv_chunk *ck, size_t *pos, int64_t line, int allow_empty_time,
+                       shard_parsed *out)
+{
+    int rc = RP_OK;
+    const char *s = ck->buf + *pos, *nl = memchr(s, '\n', ck->len - *pos);
+    const char *e = nl ? nl : ck->buf + ck->len;
+    char why[SHARD_ERR_LEN];
+    shard_raw r;
+    *pos = (size_t)(e - ck->buf) + (nl ? 1 : 0);
+    if (e > s && e[-1] == '\r') e--;
+    if (nl == NULL)
+        note_bad(out, line, "truncated last line (no newline at end of file)");
+    else if (parse_fast(s, e, allow_empty_time, &r) == 0 ||
+             shard_parse_line(s, e, allow_empty_time, &r, why, sizeof why) == 0)
+        RP_CALL(store_row(out, &r));
+    else
+        note_bad(out, line, why);
+cleanup:
+    return rc;
+}
+
+/* The boundaries (shard_scan_index) of the text not yet parsed: idx[k..n) cover
+ * [.., next), and more are indexed 64 bytes at a time while whole blocks remain. */
+#define SCAN_CAP 4096
+typedef struct scan_state {
+    uint32_t idx[SCAN_CAP + 72];
+    size_t k, n, next;
+} scan_state;
+
+/* At least 8 boundaries in idx[k..n) if whole blocks of text remain to index them from. */
+static void scan_refill(const rp_csv_chunk *ck, scan_state *sc)
+{
+    memmove(sc->idx, sc->idx + sc->k, (sc->n - sc->k) * sizeof *sc->idx);
+    sc->n -= sc->k;
+    sc->k = 0;
+    while (sc->n < 8 && sc->next + 64 <= ck->len) {
+        size_t nb = (SCAN_CAP - sc->n) / 64, left = (ck->len - sc->next) / 64;
+        if (nb > left) nb = left;
+        sc->n += shard_scan_index(ck->buf, sc->next, nb, sc->idx + sc->n);
+        sc->next += 64 * nb;
+    }
+}
+
+/* Rows at pos in the real files' shape, from their boundaries, until one is not (or the text
+ * left is too short to index or to read past). Out: *pos, *line advanced past them. */
+static void scan_rows(const rp_csv_chunk *ck, scan_state *sc, int allow_empty_time,
+                      shard_parsed *out, size_t *pos, int64_t *line)
+{
+    size_t s = *pos;
+    int64_t room = out->cap - out->n, done = 0;
+    while (sc->k < sc->n && (sc->idx[sc->k] >> 1) < s) sc->k++; /* a scalar line's boundaries */
+    if (sc->k == sc->n && sc->next < s) sc->next = s;
+    for (; done < room; done++) {
+        if (sc->n - sc->k < 8) scan_refill(ck, sc);
+        const uint32_t *b = sc->idx + sc->k;
+        if (sc->n - sc->k < 8 || (size_t)(b[7] >> 1) + 32 > ck->len ||
+            shard_scan_row(ck->buf, s, b, allow_empty_time, &out->rows[out->n + done]) != 0)
+            break;
+        s = (b[7] >> 1) + 1;
+        sc->k += 8;
+    }
+    out->n += done;
+    out->nscan += done;
+    *line += done;
+    *pos = s;
+}
+
 int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed *out)
 {
     int rc = RP_OK;
     size_t pos = 0;
-    const char *s, *e;
-    int64_t line = 0;
-    int trunc = 0;
-    char why[SHARD_ERR_LEN];
+    int64_t line = ck->first_line;
+    scan_state *sc = NULL;
     out->bytes += (int64_t)ck->len;
-    while (rp_csv_next_line(ck, &pos, &s, &e, &line, &trunc)) {
+    /* offsets of the text must fit the index's 31 bits */
+    if (shard_simd_level() != SHARD_SIMD_NONE && ck->len < ((size_t)1 << 31) && ck->len >= 64)
+        RP_ALLOC(sc = calloc(1, sizeof *sc));
+    while (pos < ck->len) {
         if (out->n == out->cap) RP_CALL(grow_rows(out, ck->len / 64 + 16));
-        shard_raw r;
-        if (trunc) {
-            note_bad(out, line, "truncated last line (no newline at end of file)");
-            continue;
+        if (sc != NULL) {
+            scan_rows(ck, sc, allow_empty_time, out, &pos, &line);
+            if (pos >= ck->len || out->n == out->cap) continue;
         }
-        if (parse_fast(s, e, allow_empty_time, &r) == 0 ||
-            shard_parse_line(s, e, allow_empty_time, &r, why, sizeof why) == 0)
-            RP_CALL(store_row(out, &r));
-        else
-            note_bad(out, line, why);
+        RP_CALL(scalar_line(ck, &pos, line, allow_empty_time, out));
+        line++;
     }
 cleanup:
+    free(sc);
     return rc;
 }
 

@@ -1,0 +1,260 @@
+/* shard_scan.c - rp-shard's mask-based row parser: SIMD compares find every ',' and '\n' of the
+ * text 64 bytes at a time (AVX-512BW, AVX2 or SSE2, chosen at run time), and a row in the shape
+ * of every real row is parsed from its eight boundary positions. Anything else is left to
+ * shard_parse.c's scalar path, which gives the same values or the error. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shard.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SHARD_HAVE_X86 1
+#include <immintrin.h>
+#else
+#define SHARD_HAVE_X86 0
+#endif
+
+static int simd_level = -2; /* -2: not chosen yet */
+
+/* What this CPU can run (SSE2 is part of x86-64). */
+static int simd_best(void)
+{
+#if SHARD_HAVE_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bw")) return SHARD_SIMD_AVX512;
+    if (__builtin_cpu_supports("avx2")) return SHARD_SIMD_AVX2;
+    return SHARD_SIMD_SSE2;
+#else
+    return SHARD_SIMD_NONE;
+#endif
+}
+
+int shard_simd_select(int level)
+{
+    int best = simd_best();
+    if (level == SHARD_SIMD_AUTO) {
+        const char *env = getenv("RP_SHARD_SIMD"); /* A/B runs: 0 = the scalar path only */
+        level = env != NULL && *env != '\0' ? atoi(env) : best;
+    }
+    if (level < SHARD_SIMD_NONE) level = SHARD_SIMD_NONE;
+    simd_level = level < best ? level : best;
+    return simd_level;
+}
+
+int shard_simd_level(void)
+{
+    if (simd_level == -2) shard_simd_select(SHARD_SIMD_AUTO);
+    return simd_level;
+}
+
+#if SHARD_HAVE_X86
+/* Append the positions of the set bits of sep (offset base) to out, each as (offset << 1) |
+ * (bit set in nl). Writes 8 entries unconditionally (out has room for 64 + 8 more): about six
+ * separators fall in 64 bytes of real rows, so the loop below rarely runs. */
+static inline __attribute__((always_inline)) size_t flatten(uint32_t base, uint64_t sep,
+                                                            uint64_t nl, uint32_t *out)
+{
+    size_t cnt = (size_t)__builtin_popcountll(sep);
+    for (int j = 0; j < 8; j++) {
+        uint32_t t = sep ? (uint32_t)__builtin_ctzll(sep) : 0;
+        out[j] = ((base + t) << 1) | (uint32_t)((nl >> t) & 1);
+        sep &= sep - 1;
+    }
+    for (size_t j = 8; j < cnt; j++) {
+        uint32_t t = (uint32_t)__builtin_ctzll(sep);
+        out[j] = ((base + t) << 1) | (uint32_t)((nl >> t) & 1);
+        sep &= sep - 1;
+    }
+    return cnt;
+}
+
+__attribute__((target("avx512bw,popcnt,bmi"))) static size_t
+index_avx512(const char *buf, size_t from, size_t nblocks, uint32_t *out)
+{
+    const __m512i comma = _mm512_set1_epi8(','), lf = _mm512_set1_epi8('\n');
+    size_t n = 0;
+    for (size_t b = 0; b < nblocks; b++) {
+        size_t off = from + 64 * b;
+        __m512i v = _mm512_loadu_si512((const void *)(buf + off));
+        uint64_t nl = _mm512_cmpeq_epi8_mask(v, lf);
+        uint64_t sep = _mm512_cmpeq_epi8_mask(v, comma) | nl;
+        n += flatten((uint32_t)off, sep, nl, out + n);
+    }
+    return n;
+}
+
+__attribute__((target("avx2,popcnt,bmi"))) static size_t
+index_avx2(const char *buf, size_t from, size_t nblocks, uint32_t *out)
+{
+    const __m256i comma = _mm256_set1_epi8(','), lf = _mm256_set1_epi8('\n');
+    size_t n = 0;
+    for (size_t b = 0; b < nblocks; b++) {
+        size_t off = from + 64 * b;
+        __m256i v0 = _mm256_loadu_si256((const __m256i *)(buf + off));
+        __m256i v1 = _mm256_loadu_si256((const __m256i *)(buf + off + 32));
+        uint64_t nl = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v0, lf)) |
+                      (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v1, lf)) << 32;
+        uint64_t cm = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v0, comma)) |
+                      (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v1, comma)) << 32;
+        n += flatten((uint32_t)off, cm | nl, nl, out + n);
+    }
+    return n;
+}
+
+static size_t index_sse2(const char *buf, size_t from, size_t nblocks, uint32_t *out)
+{
+    const __m128i comma = _mm_set1_epi8(','), lf = _mm_set1_epi8('\n');
+    size_t n = 0;
+    for (size_t b = 0; b < nblocks; b++) {
+        size_t off = from + 64 * b;
+        uint64_t nl = 0, cm = 0;
+        for (int q = 0; q < 4; q++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(buf + off + 16 * (size_t)q));
+            nl |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf)) << (16 * q);
+            cm |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) << (16 * q);
+        }
+        n += flatten((uint32_t)off, cm | nl, nl, out + n);
+    }
+    return n;
+}
+#endif
+
+size_t shard_scan_index(const char *buf, size_t from, size_t nblocks, uint32_t *out)
+{
+#if SHARD_HAVE_X86
+    switch (shard_simd_level()) {
+    case SHARD_SIMD_AVX512: return index_avx512(buf, from, nblocks, out);
+    case SHARD_SIMD_AVX2: return index_avx2(buf, from, nblocks, out);
+    case SHARD_SIMD_SSE2: return index_sse2(buf, from, nblocks, out);
+    default: break;
+    }
+#endif
+    (void)buf, (void)from, (void)nblocks, (void)out;
+    return 0;
+}
+
+#if SHARD_HAVE_X86
+/* n (1..8) digits at p as a number, eight at a time (SWAR): -1 if any of the n bytes is not a
+ * digit. Reads 8 bytes from p. Bytes past the n are shifted out before they count; a byte below
+ * '0' borrows only from the bytes after it, and is caught itself. */
+static inline __attribute__((always_inline)) int swar8(const char *p, int n, uint64_t *v)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    w -= 0x3030303030303030ULL;
+    w <<= 8 * (8 - n); /* the field's first digit is the most significant: zeros go in front */
+    if (((w + 0x7676767676767676ULL) | w) & 0x8080808080808080ULL) return -1;
+    w = w * 10 + (w >> 8);
+    w = (((w & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+         (((w >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
+    *v = (uint32_t)w;
+    return 0;
+}
+
+/* n (0..16) digits at p. Reads 8 bytes from p (and from p + n - 8). */
+static inline __attribute__((always_inline)) int digits16(const char *p, int n, uint64_t *v)
+{
+    uint64_t hi = 0, lo = 0;
+    if (n == 0) {
+        *v = 0;
+        return 0;
+    }
+    if (n <= 8) return swar8(p, n, v);
+    if (n > 16 || swar8(p, n - 8, &hi) || swar8(p + n - 8, 8, &lo)) return -1;
+    *v = hi * 100000000ULL + lo;
+    return 0;
+}
+
+static const uint64_t pow10_u[] = {1ULL,
+                                   10ULL,
+                                   100ULL,
+                                   1000ULL,
+                                   10000ULL,
+                                   100000ULL,
+                                   1000000ULL,
+                                   10000000ULL,
+                                   100000000ULL,
+                                   1000000000ULL,
+                                   10000000000ULL,
+                                   100000000000ULL,
+                                   1000000000000ULL,
+                                   10000000000000ULL,
+                                   100000000000000ULL,
+                                   1000000000000000ULL,
+                                   10000000000000000ULL};
+static const double pow10_d[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7, 1e8,
+                                 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16};
+
+/* digits[.digits] in [p, p + n), n <= 32, at most 16 digits on each side and 19 in all, a
+ * mantissa <= 2^53: the value rp_parse_f64 gives (Clinger's exact case). Reads 32 bytes. */
+static inline __attribute__((always_inline)) int fast_real(const char *p, int n, double *v)
+{
+    const __m128i dot = _mm_set1_epi8('.');
+    uint32_t dm = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), dot));
+    if (n > 16)
+        dm |= (uint32_t)_mm_movemask_epi8(
+                  _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), dot)) << 16;
+    if (n < 32) dm &= (1U << n) - 1;
+    int ni = dm ? __builtin_ctz(dm) : n, nf = dm ? n - ni - 1 : 0;
+    uint64_t ip = 0, fp = 0;
+    if (ni == 0 || ni > 16 || nf > 16 || ni + nf > 19 || digits16(p, ni, &ip) ||
+        digits16(p + ni + 1, nf, &fp))
+        return -1;
+    uint64_t m = ip * pow10_u[nf] + fp; /* < 10^19: no overflow */
+    if (m > (1ULL << 53)) return -1;
+    *v = (double)m / pow10_d[nf];
+    return 0;
+}
+
+/* A count column: 1..16 digits (16 cannot overflow). */
+static inline __attribute__((always_inline)) int fast_count(const char *p, int n, uint64_t *v)
+{
+    return n < 1 || digits16(p, n, v);
+}
+
+/* The date: digits, or digits and ".0" (the small matrix's float-written dates), the forms
+ * rp_parse_i64 takes as the same integer. */
+static inline __attribute__((always_inline)) int fast_date(const char *p, int n)
+{
+    uint64_t v;
+    if (n >= 3 && p[n - 2] == '.' && p[n - 1] == '0') n -= 2;
+    return fast_count(p, n, &v);
+}
+#endif
+
+int shard_scan_row(const char *buf, size_t s, const uint32_t *b, int allow_empty_time,
+                   shard_row *w)
+{
+#if SHARD_HAVE_X86
+    uint32_t x[8];
+    for (int j = 0; j < 8; j++) x[j] = b[j] >> 1;
+    /* seven commas, then the line's end */
+    if (((b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6]) & 1) != 0 || (b[7] & 1) == 0) return -1;
+    const char *p = buf + s;
+    uint64_t user, item, skip;
+    if (fast_count(p, (int)(x[0] - s), &user) || user > INT32_MAX ||
+        fast_count(buf + x[0] + 1, (int)(x[1] - x[0] - 1), &item) || item > INT32_MAX ||
+        fast_count(buf + x[1] + 1, (int)(x[2] - x[1] - 1), &skip) ||
+        fast_count(buf + x[2] + 1, (int)(x[3] - x[2] - 1), &skip))
+        return -1;
+    uint32_t end = x[7] - (buf[x[7] - 1] == '\r' && x[7] - 1 > x[6]);
+    double ts;
+    if (x[4] == x[3] + 1) { /* empty time: date and timestamp must be empty too */
+        if (!allow_empty_time || x[5] != x[4] + 1 || x[6] != x[5] + 1) return -1;
+        ts = NAN;
+    } else if (buf[x[3] + 1] == '"' || fast_date(buf + x[4] + 1, (int)(x[5] - x[4] - 1)) ||
+               x[6] - x[5] - 1 > 32 || fast_real(buf + x[5] + 1, (int)(x[6] - x[5] - 1), &ts)) {
+        return -1;
+    }
+    if (end - x[6] - 1 > 32 || fast_real(buf + x[6] + 1, (int)(end - x[6] - 1), &w->wr)) return -1;
+    w->user = (int32_t)user;
+    w->item = (int32_t)item;
+    w->ts = ts;
+    w->hash = shard_hash_bytes(p, end - s);
+    return 0;
+#else
+    (void)buf, (void)s, (void)b, (void)allow_empty_time, (void)w;
+    return -1;
+#endif
+}
