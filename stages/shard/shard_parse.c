@@ -16,27 +16,6 @@ static const char *const col_name[SHARD_NCOLS] = {"user_id", "video_id", "play_d
                                                   "video_duration", "time", "date",
                                                   "timestamp", "watch_ratio"};
 
-uint64_t shard_hash_bytes(const char *s, size_t n)
-{
-    /* Word-at-a-time multiply-xorshift: fast, and only needs to separate distinct lines of the
-     * same (user, video, time, watch_ratio), never adversarial input. */
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)n * 0xFF51AFD7ED558CCDULL);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
-        h ^= h >> 31;
-    }
-    uint64_t w = 0;
-    memcpy(&w, s + i, n - i);
-    h = (h ^ w) * 0x94D049BB133111EBULL;
-    h ^= h >> 29;
-    h *= 0xBF58476D1CE4E5B9ULL;
-    h ^= h >> 32;
-    return h;
-}
-
 /* Split on commas. A quote only means something at the start of a field (as in rp_csv_split),
  * so a line where some piece starts with '"' (never in the real files) is split again by the
  * general splitter, which honours commas inside quotes. */
@@ -282,58 +261,12 @@ cleanup:
     return rc;
 }
 
-/* The boundaries (shard_scan_index) of the text not yet parsed: idx[k..n) cover
- * [.., next), and more are indexed 64 bytes at a time while whole blocks remain. */
-#define SCAN_CAP 4096
-typedef struct scan_state {
-    uint32_t idx[SCAN_CAP + 72];
-    size_t k, n, next;
-} scan_state;
-
-/* At least 8 boundaries in idx[k..n) if whole blocks of text remain to index them from. */
-static void scan_refill(const rp_csv_chunk *ck, scan_state *sc)
-{
-    memmove(sc->idx, sc->idx + sc->k, (sc->n - sc->k) * sizeof *sc->idx);
-    sc->n -= sc->k;
-    sc->k = 0;
-    while (sc->n < 8 && sc->next + 64 <= ck->len) {
-        size_t nb = (SCAN_CAP - sc->n) / 64, left = (ck->len - sc->next) / 64;
-        if (nb > left) nb = left;
-        sc->n += shard_scan_index(ck->buf, sc->next, nb, sc->idx + sc->n);
-        sc->next += 64 * nb;
-    }
-}
-
-/* Rows at pos in the real files' shape, from their boundaries, until one is not (or the text
- * left is too short to index or to read past). Out: *pos, *line advanced past them. */
-static void scan_rows(const rp_csv_chunk *ck, scan_state *sc, int allow_empty_time,
-                      shard_parsed *out, size_t *pos, int64_t *line)
-{
-    size_t s = *pos;
-    int64_t room = out->cap - out->n, done = 0;
-    while (sc->k < sc->n && (sc->idx[sc->k] >> 1) < s) sc->k++; /* a scalar line's boundaries */
-    if (sc->k == sc->n && sc->next < s) sc->next = s;
-    for (; done < room; done++) {
-        if (sc->n - sc->k < 8) scan_refill(ck, sc);
-        const uint32_t *b = sc->idx + sc->k;
-        if (sc->n - sc->k < 8 || (size_t)(b[7] >> 1) + 32 > ck->len ||
-            shard_scan_row(ck->buf, s, b, allow_empty_time, &out->rows[out->n + done]) != 0)
-            break;
-        s = (b[7] >> 1) + 1;
-        sc->k += 8;
-    }
-    out->n += done;
-    out->nscan += done;
-    *line += done;
-    *pos = s;
-}
-
 int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed *out)
 {
     int rc = RP_OK;
     size_t pos = 0;
     int64_t line = ck->first_line;
-    scan_state *sc = NULL;
+    shard_scan *sc = NULL;
     out->bytes += (int64_t)ck->len;
     /* offsets of the text must fit the index's 31 bits */
     if (shard_simd_level() != SHARD_SIMD_NONE && ck->len < ((size_t)1 << 31) && ck->len >= 64)
@@ -341,7 +274,11 @@ int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed
     while (pos < ck->len) {
         if (out->n == out->cap) RP_CALL(grow_rows(out, ck->len / 64 + 16));
         if (sc != NULL) {
-            scan_rows(ck, sc, allow_empty_time, out, &pos, &line);
+            int64_t got = shard_scan_rows(sc, ck->buf, ck->len, &pos, allow_empty_time,
+                                          out->rows + out->n, out->cap - out->n);
+            out->n += got;
+            out->nscan += got;
+            line += got;
             if (pos >= ck->len || out->n == out->cap) continue;
         }
         RP_CALL(scalar_line(ck, &pos, line, allow_empty_time, out));

@@ -223,10 +223,13 @@ static inline __attribute__((always_inline)) int fast_date(const char *p, int n)
 }
 #endif
 
-int shard_scan_row(const char *buf, size_t s, const uint32_t *b, int allow_empty_time,
-                   shard_row *w)
-{
 #if SHARD_HAVE_X86
+/* The row at buf + s whose first eight boundaries are b[0..7], if it has the real rows' shape
+ * (shard_scan_rows); reads up to 32 bytes past b[7]'s offset. 0, or -1 (w partly written). */
+static inline __attribute__((always_inline)) int scan_row(const char *buf, size_t s,
+                                                          const uint32_t *b, int allow_empty_time,
+                                                          shard_row *w)
+{
     uint32_t x[8];
     for (int j = 0; j < 8; j++) x[j] = b[j] >> 1;
     /* seven commas, then the line's end */
@@ -253,8 +256,43 @@ int shard_scan_row(const char *buf, size_t s, const uint32_t *b, int allow_empty
     w->ts = ts;
     w->hash = shard_hash_bytes(p, end - s);
     return 0;
-#else
-    (void)buf, (void)s, (void)b, (void)allow_empty_time, (void)w;
-    return -1;
+}
+
+/* At least 8 boundaries in idx[k..n) if whole blocks of text remain to index them from. */
+static void scan_refill(shard_scan *sc, const char *buf, size_t len)
+{
+    memmove(sc->idx, sc->idx + sc->k, (sc->n - sc->k) * sizeof *sc->idx);
+    sc->n -= sc->k;
+    sc->k = 0;
+    while (sc->n < 8 && sc->next + 64 <= len) {
+        size_t nb = (SHARD_SCAN_CAP - sc->n) / 64, left = (len - sc->next) / 64;
+        if (nb > left) nb = left;
+        sc->n += shard_scan_index(buf, sc->next, nb, sc->idx + sc->n);
+        sc->next += 64 * nb;
+    }
+}
 #endif
+
+int64_t shard_scan_rows(shard_scan *sc, const char *buf, size_t len, size_t *pos,
+                        int allow_empty_time, shard_row *rows, int64_t room)
+{
+    int64_t done = 0;
+#if SHARD_HAVE_X86
+    size_t s = *pos;
+    while (sc->k < sc->n && (sc->idx[sc->k] >> 1) < s) sc->k++; /* a scalar line's boundaries */
+    if (sc->k == sc->n && sc->next < s) sc->next = s;
+    for (; done < room; done++) {
+        if (sc->n - sc->k < 8) scan_refill(sc, buf, len);
+        const uint32_t *b = sc->idx + sc->k;
+        if (sc->n - sc->k < 8 || (size_t)(b[7] >> 1) + 32 > len ||
+            scan_row(buf, s, b, allow_empty_time, &rows[done]) != 0)
+            break;
+        s = (b[7] >> 1) + 1;
+        sc->k += 8;
+    }
+    *pos = s;
+#else
+    (void)sc, (void)buf, (void)len, (void)pos, (void)allow_empty_time, (void)rows, (void)room;
+#endif
+    return done;
 }

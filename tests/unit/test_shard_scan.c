@@ -13,7 +13,7 @@
 
 int test_shard_scan_register(void);
 
-/* Lines (without their end) that take every branch of shard_scan_row and of the fallback. */
+/* Lines (without their end) that take every branch of shard_scan_rows and of the fallback. */
 static const char *const tricky[] = {
     /* the real files' rows (tests/fixtures/kuairec): a 17-digit watch_ratio past 2^53 and a
      * float-written date */
