@@ -184,7 +184,7 @@ static inline uint64_t shard_hash_bytes(const char *s, size_t n)
 
 /* shard_scan.c: the mask-based fast path of shard_parse_chunk. */
 enum { SHARD_SIMD_AUTO = -1, SHARD_SIMD_NONE = 0, SHARD_SIMD_SSE2 = 1, SHARD_SIMD_AVX2 = 2,
-       SHARD_SIMD_AVX512 = 3 };
+       SHARD_SIMD_AVX512 = 3, SHARD_SIMD_VBMI2 = 4 /* AVX-512BW + VBMI2 byte compress */ };
 /* shard_simd_select - the instruction set shard_parse_chunk finds field boundaries with: level,
  * capped at what the CPU runs; SHARD_SIMD_AUTO = the best one, or $RP_SHARD_SIMD when set;
  * SHARD_SIMD_NONE = the scalar path alone. Process-wide (tests and benchmarks compare paths).

@@ -22,6 +22,7 @@ static int simd_best(void)
 {
 #if SHARD_HAVE_X86
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512vbmi2")) return SHARD_SIMD_VBMI2;
     if (__builtin_cpu_supports("avx512bw")) return SHARD_SIMD_AVX512;
     if (__builtin_cpu_supports("avx2")) return SHARD_SIMD_AVX2;
     return SHARD_SIMD_SSE2;
@@ -84,6 +85,39 @@ index_avx512(const char *buf, size_t from, size_t nblocks, uint32_t *out)
     return n;
 }
 
+/* The same with VBMI2's byte compress: each separator's (offset in the block << 1 | is '\n')
+ * as one byte, the separators' bytes packed to the front, widened 16 at a time, with no loop
+ * over the bits. */
+__attribute__((target("avx512bw,avx512vbmi2,avx512vl,popcnt"))) static size_t
+index_vbmi2(const char *buf, size_t from, size_t nblocks, uint32_t *out)
+{
+    const __m512i comma = _mm512_set1_epi8(','), lf = _mm512_set1_epi8('\n');
+    const __m512i twice = _mm512_set_epi8(
+        126, 124, 122, 120, 118, 116, 114, 112, 110, 108, 106, 104, 102, 100, 98, 96, 94, 92, 90,
+        88, 86, 84, 82, 80, 78, 76, 74, 72, 70, 68, 66, 64, 62, 60, 58, 56, 54, 52, 50, 48, 46, 44,
+        42, 40, 38, 36, 34, 32, 30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i one = _mm512_set1_epi8(1);
+    size_t n = 0;
+    for (size_t b = 0; b < nblocks; b++) {
+        size_t off = from + 64 * b;
+        __m512i v = _mm512_loadu_si512((const void *)(buf + off));
+        __mmask64 nl = _mm512_cmpeq_epi8_mask(v, lf);
+        __mmask64 sep = _mm512_cmpeq_epi8_mask(v, comma) | nl;
+        __m512i code = _mm512_or_si512(twice, _mm512_maskz_mov_epi8(nl, one));
+        __m512i packed = _mm512_maskz_compress_epi8(sep, code);
+        __m512i base = _mm512_set1_epi32((int)(off << 1));
+        size_t cnt = (size_t)__builtin_popcountll(sep);
+        for (size_t j = 0; j < cnt; j += 16) {
+            __m128i part = _mm512_extracti32x4_epi32(packed, 0);
+            _mm512_storeu_si512((void *)(out + n + j),
+                                _mm512_add_epi32(_mm512_cvtepu8_epi32(part), base));
+            packed = _mm512_alignr_epi32(packed, packed, 4); /* the next 16 bytes down */
+        }
+        n += cnt;
+    }
+    return n;
+}
+
 __attribute__((target("avx2,popcnt,bmi"))) static size_t
 index_avx2(const char *buf, size_t from, size_t nblocks, uint32_t *out)
 {
@@ -124,6 +158,7 @@ size_t shard_scan_index(const char *buf, size_t from, size_t nblocks, uint32_t *
 {
 #if SHARD_HAVE_X86
     switch (shard_simd_level()) {
+    case SHARD_SIMD_VBMI2: return index_vbmi2(buf, from, nblocks, out);
     case SHARD_SIMD_AVX512: return index_avx512(buf, from, nblocks, out);
     case SHARD_SIMD_AVX2: return index_avx2(buf, from, nblocks, out);
     case SHARD_SIMD_SSE2: return index_sse2(buf, from, nblocks, out);

@@ -131,7 +131,7 @@ static void paths_agree_on(const char *text, size_t len, size_t piece, int allow
                           SHARD_SIMD_NONE);
     CU_ASSERT_EQUAL(ref.nscan, 0);
     CU_ASSERT(ref.n > 64 * 10 && ref.nbad > 64 * 10); /* both kinds of rows are there */
-    for (int level = SHARD_SIMD_SSE2; level <= SHARD_SIMD_AVX512; level++) {
+    for (int level = SHARD_SIMD_SSE2; level <= SHARD_SIMD_VBMI2; level++) {
         int got = parse_at(level, text, len, piece, allow, &p);
         if (got < level) { /* this CPU stops below: that level ran already */
             shard_parsed_clear(&p);
@@ -201,7 +201,7 @@ static void scan_index_positions(void)
 {
     char buf[256];
     for (int k = 0; k < 256; k++) buf[k] = (char)(k % 7 == 0 ? ',' : k % 11 == 0 ? '\n' : 'a' + k % 5);
-    for (int level = SHARD_SIMD_SSE2; level <= SHARD_SIMD_AVX512; level++) {
+    for (int level = SHARD_SIMD_SSE2; level <= SHARD_SIMD_VBMI2; level++) {
         if (shard_simd_select(level) < level) break;
         uint32_t out[256 + 8];
         size_t n = shard_scan_index(buf, 64, 3, out), want = 0;
