@@ -205,7 +205,7 @@ typedef struct shard_scan {
 } shard_scan;
 /* shard_scan_rows - the rows from buf + *pos (a line start) while they are in the shape of
  * every real row: seven commas then '\n', plain digits of at most 16 (ids below 2^31),
- * digits[.digits] reals that round exactly, an unquoted time, a date written as digits or
+ * digits[.digits] reals of up to 19 digits that round exactly, an unquoted time, a date written as digits or
  * digits".0". Stops at the first other row, after `room` rows, or where fewer than 32 bytes
  * would follow the row (the parser reads past fields). sc starts zeroed for each buffer and is
  * handed back unchanged between calls; len < 2^31. Out: rows[0, returned) (raw ids, the values

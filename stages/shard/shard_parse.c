@@ -99,10 +99,6 @@ int shard_parse_line(const char *s, const char *e, int allow_empty_time, shard_r
 }
 
 /* The fast path below: what it cannot take exactly, it leaves to shard_parse_line. */
-static const double fast_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 /* Plain digits (1-18 of them, so no overflow) up to `stop`. Out: *v, *pp past the digits. */
 static int fast_count(const char **pp, const char *e, char stop, int64_t *v)
 {
@@ -116,8 +112,8 @@ static int fast_count(const char **pp, const char *e, char stop, int64_t *v)
     return 0;
 }
 
-/* digits[.digits] with at most 19 digits, a mantissa <= 2^53 and <= 22 decimals, ending at
- * `end`: exactly rp_parse_f64's Clinger fast path, so the same double. */
+/* digits[.digits] with at most 19 digits ending at `end`, when rp_decimal_to_f64 rounds it
+ * exactly: the double rp_parse_f64 gives. */
 static int fast_real(const char *p, const char *end, double *v)
 {
     uint64_t m = 0;
@@ -127,9 +123,8 @@ static int fast_real(const char *p, const char *end, double *v)
     if (p < end && *p == '.')
         for (p++; p < end && (unsigned)(*p - '0') <= 9; p++, ndig++, frac++)
             m = m * 10 + (uint64_t)(*p - '0');
-    if (p != end || ndig > 19 || m > (1ULL << 53) || frac > 22) return -1;
-    *v = (double)m / fast_pow10[frac];
-    return 0;
+    if (p != end || ndig > 19) return -1;
+    return rp_decimal_to_f64(m, frac, v);
 }
 
 /* One pass over a row in the shape of every real row (plain non-negative numbers, unquoted

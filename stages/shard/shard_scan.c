@@ -221,8 +221,9 @@ static const uint64_t pow10_u[] = {1ULL,
 static const double pow10_d[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7, 1e8,
                                  1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16};
 
-/* digits[.digits] in [p, p + n), n <= 32, at most 16 digits on each side and 19 in all, a
- * mantissa <= 2^53: the value rp_parse_f64 gives (Clinger's exact case). Reads 32 bytes. */
+/* digits[.digits] in [p, p + n), n <= 32, at most 16 digits on each side and 19 in all: the
+ * value rp_parse_f64 gives (Clinger's division up to 2^53, rp_decimal_to_f64 above: the real
+ * files' 17-digit watch ratios). Reads 32 bytes. */
 static inline __attribute__((always_inline)) int fast_real(const char *p, int n, double *v)
 {
     const __m128i dot = _mm_set1_epi8('.');
@@ -237,7 +238,7 @@ static inline __attribute__((always_inline)) int fast_real(const char *p, int n,
         digits16(p + ni + 1, nf, &fp))
         return -1;
     uint64_t m = ip * pow10_u[nf] + fp; /* < 10^19: no overflow */
-    if (m > (1ULL << 53)) return -1;
+    if (m > (1ULL << 53)) return rp_decimal_to_f64(m, nf, v); /* the real files' 17 digits */
     *v = (double)m / pow10_d[nf];
     return 0;
 }
