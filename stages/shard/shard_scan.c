@@ -201,6 +201,16 @@ static inline __attribute__((always_inline)) int digits16(const char *p, int n, 
     return 0;
 }
 
+/* n (0..19) digits at p: 10^19 > n digits fit in 64 bits. Reads 8 bytes from p. */
+static inline __attribute__((always_inline)) int digits19(const char *p, int n, uint64_t *v)
+{
+    uint64_t hi = 0, lo = 0;
+    if (n <= 16) return digits16(p, n, v);
+    if (swar8(p, n - 16, &hi) || digits16(p + n - 16, 16, &lo)) return -1;
+    *v = hi * 10000000000000000ULL + lo;
+    return 0;
+}
+
 static const uint64_t pow10_u[] = {1ULL,
                                    10ULL,
                                    100ULL,
@@ -217,11 +227,14 @@ static const uint64_t pow10_u[] = {1ULL,
                                    10000000000000ULL,
                                    100000000000000ULL,
                                    1000000000000000ULL,
-                                   10000000000000000ULL};
-static const double pow10_d[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7, 1e8,
-                                 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16};
+                                   10000000000000000ULL,
+                                   100000000000000000ULL,
+                                   1000000000000000000ULL,
+                                   10000000000000000000ULL};
+static const double pow10_d[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
+                                 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
 
-/* digits[.digits] in [p, p + n), n <= 32, at most 16 digits on each side and 19 in all: the
+/* digits[.digits] in [p, p + n), n <= 32, at most 19 digits: the
  * value rp_parse_f64 gives (Clinger's division up to 2^53, rp_decimal_to_f64 above: the real
  * files' 17-digit watch ratios). Reads 32 bytes. */
 static inline __attribute__((always_inline)) int fast_real(const char *p, int n, double *v)
@@ -234,8 +247,7 @@ static inline __attribute__((always_inline)) int fast_real(const char *p, int n,
     if (n < 32) dm &= (1U << n) - 1;
     int ni = dm ? __builtin_ctz(dm) : n, nf = dm ? n - ni - 1 : 0;
     uint64_t ip = 0, fp = 0;
-    if (ni == 0 || ni > 16 || nf > 16 || ni + nf > 19 || digits16(p, ni, &ip) ||
-        digits16(p + ni + 1, nf, &fp))
+    if (ni == 0 || ni + nf > 19 || digits19(p, ni, &ip) || digits19(p + ni + 1, nf, &fp))
         return -1;
     uint64_t m = ip * pow10_u[nf] + fp; /* < 10^19: no overflow */
     if (m > (1ULL << 53)) return rp_decimal_to_f64(m, nf, v); /* the real files' 17 digits */
