@@ -261,15 +261,15 @@ int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed
     int rc = RP_OK;
     size_t pos = 0;
     int64_t line = ck->first_line;
-    shard_scan *sc = NULL;
-    out->bytes += (int64_t)ck->len;
+    shard_scan sc; /* 16 KB of boundaries, on the stack: no allocation per window */
+    sc.k = sc.n = sc.next = 0;
     /* offsets of the text must fit the index's 31 bits */
-    if (shard_simd_level() != SHARD_SIMD_NONE && ck->len < ((size_t)1 << 31) && ck->len >= 64)
-        RP_ALLOC(sc = calloc(1, sizeof *sc));
+    int scan = shard_simd_level() != SHARD_SIMD_NONE && ck->len < ((size_t)1 << 31);
+    out->bytes += (int64_t)ck->len;
     while (pos < ck->len) {
         if (out->n == out->cap) RP_CALL(grow_rows(out, ck->len / 64 + 16));
-        if (sc != NULL) {
-            int64_t got = shard_scan_rows(sc, ck->buf, ck->len, &pos, allow_empty_time,
+        if (scan) {
+            int64_t got = shard_scan_rows(&sc, ck->buf, ck->len, &pos, allow_empty_time,
                                           out->rows + out->n, out->cap - out->n);
             out->n += got;
             out->nscan += got;
@@ -280,7 +280,6 @@ int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed
         line++;
     }
 cleanup:
-    free(sc);
     return rc;
 }
 
