@@ -123,7 +123,8 @@ int main(int argc, char **argv)
                     return 70;
                 nrows[w] = p.n;
                 for (int64_t k = 0; k < p.n; k++)
-                    h = h * 31 + p.rows[k].hash + (uint64_t)p.rows[k].user + (uint64_t)p.rows[k].item;
+                    h = h * 31 + p.rows[k].hash + (uint64_t)p.rows[k].user +
+                        (uint64_t)p.rows[k].item;
                 if (warm) kept[w] = p;
                 else shard_parsed_clear(&p);
             } else { /* fresh rows each round, as the chunk way's (page faults included) */

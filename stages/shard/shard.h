@@ -205,11 +205,12 @@ typedef struct shard_scan {
 } shard_scan;
 /* shard_scan_rows - the rows from buf + *pos (a line start) while they are in the shape of
  * every real row: seven commas then '\n', plain digits of at most 16 (ids below 2^31),
- * digits[.digits] reals of up to 19 digits that round exactly, an unquoted time, a date written as digits or
- * digits".0". Stops at the first other row, after `room` rows, or where fewer than 32 bytes
- * would follow the row (the parser reads past fields). sc starts zeroed for each buffer and is
- * handed back unchanged between calls; len < 2^31. Out: rows[0, returned) (raw ids, the values
- * and line hash shard_parse_line gives), *pos past them. Local. */
+ * digits[.digits] reals of up to 19 digits that round exactly, an unquoted time, a date
+ * written as digits or digits".0". Stops at the first other row, after `room` rows, or where
+ * fewer than 32 bytes would follow the row (the parser reads past fields). sc starts zeroed
+ * for each buffer and is handed back unchanged between calls; len < 2^31. Out:
+ * rows[0, returned) (raw ids, the values and line hash shard_parse_line gives), *pos past
+ * them. Local. */
 int64_t shard_scan_rows(shard_scan *sc, const char *buf, size_t len, size_t *pos,
                         int allow_empty_time, shard_row *rows, int64_t room);
 

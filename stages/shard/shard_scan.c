@@ -1,7 +1,7 @@
 /* shard_scan.c - rp-shard's mask-based row parser: SIMD compares find every ',' and '\n' of the
- * text 64 bytes at a time (AVX-512BW, AVX2 or SSE2, chosen at run time), and a row in the shape
- * of every real row is parsed from its eight boundary positions. Anything else is left to
- * shard_parse.c's scalar path, which gives the same values or the error. */
+ * text 64 bytes at a time (AVX-512 VBMI2 or BW, AVX2 or SSE2, chosen at run time), and a row in
+ * the shape of every real row is parsed from its eight boundary positions. Anything else is
+ * left to shard_parse.c's scalar path, which gives the same values or the error. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,7 +240,8 @@ static const double pow10_d[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7, 
 static inline __attribute__((always_inline)) int fast_real(const char *p, int n, double *v)
 {
     const __m128i dot = _mm_set1_epi8('.');
-    uint32_t dm = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), dot));
+    __m128i head = _mm_loadu_si128((const __m128i *)p);
+    uint32_t dm = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(head, dot));
     if (n > 16)
         dm |= (uint32_t)_mm_movemask_epi8(
                   _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), dot)) << 16;

@@ -287,7 +287,8 @@ int test_rp_lib_register(void)
 {
     RP_ADD_SUITE("rp_lib", RP_T(rng_is_keyed), RP_T(rng_moments), RP_T(part_even_covers),
                  RP_T(part_weighted_balances), RP_T(sha256_known_vectors), RP_T(hash_file_digests),
-                 RP_T(args_parse_kinds), RP_T(parse_i64_float_written), RP_T(parse_f64_matches_strtod), RP_T(progress_line_format),
+                 RP_T(args_parse_kinds), RP_T(parse_i64_float_written),
+                 RP_T(parse_f64_matches_strtod), RP_T(progress_line_format),
                  RP_T(mem_big_blocks));
     return 0;
 }

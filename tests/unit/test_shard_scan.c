@@ -65,6 +65,8 @@ static const char *const tricky[] = {
  * without newline when `truncate`. */
 static char *build(int truncate, size_t *len)
 {
+    static const char pad[] = "0123456789012345678901234567890123456789"
+                              "012345678901234567890123";
     size_t cap = 64 * NTRICKY * 512 + 4096, o = 0;
     char *t = malloc(cap);
     if (t == NULL) return NULL;
@@ -72,9 +74,8 @@ static char *build(int truncate, size_t *len)
         for (size_t k = 0; k < NTRICKY; k++) {
             const char *eol = (round + (int)k) % 3 == 0 ? "\r\n" : "\n";
             o += (size_t)snprintf(t + o, cap - o, "%d,%zu,1000,2000,2020-07-05 %.*s,20200705,"
-                                  "1593878903.%d,0.%d%s", round, k, round,
-                                  "0123456789012345678901234567890123456789012345678901234567890123",
-                                  round, round * 7, eol);
+                                  "1593878903.%d,0.%d%s", round, k, round, pad, round, round * 7,
+                                  eol);
             o += (size_t)snprintf(t + o, cap - o, "%s%s", tricky[k], eol);
         }
     if (truncate) o += (size_t)snprintf(t + o, cap - o, "5,6,7,8,t,20200705,1.5,0.5");
@@ -206,7 +207,8 @@ static void scan_line_numbers(void)
 static void scan_index_positions(void)
 {
     char buf[256];
-    for (int k = 0; k < 256; k++) buf[k] = (char)(k % 7 == 0 ? ',' : k % 11 == 0 ? '\n' : 'a' + k % 5);
+    for (int k = 0; k < 256; k++)
+        buf[k] = (char)(k % 7 == 0 ? ',' : k % 11 == 0 ? '\n' : 'a' + k % 5);
     for (int level = SHARD_SIMD_SSE2; level <= SHARD_SIMD_VBMI2; level++) {
         if (shard_simd_select(level) < level) break;
         uint32_t out[256 + 8];
