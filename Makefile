@@ -229,7 +229,8 @@ sanitize: check-deps
 FUZZ_SECONDS ?= 30
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_LIB := pipeline/rp_csv.c pipeline/rp_file.c pipeline/rp_log.c pipeline/rp_mem.c pipeline/rp_mpi.c
+FUZZ_LIB := pipeline/rp_csv.c pipeline/rp_fault.c pipeline/rp_file.c pipeline/rp_log.c pipeline/rp_mem.c \
+    pipeline/rp_mpi.c
 .PHONY: fuzz
 fuzz: check-deps
 	@mkdir -p build/fuzz

@@ -60,6 +60,14 @@ size_t rp_csv_unquote(const rp_csv_field *f, char *buf, size_t cap);
 int rp_parse_i64(const char *s, size_t len, int64_t *v);
 int rp_parse_f64(const char *s, size_t len, double *v);
 
+/* rp_decimal_to_f64 - m / 10^frac correctly rounded to double (the value strtod gives for the
+ * decimal with mantissa digits m and frac of them after the point), when it can be done
+ * exactly without strtod: m <= 2^53 and frac <= 22 (Clinger: one IEEE division), or, where
+ * long double has a 64-bit mantissa (x86), any m below 2^64 with frac <= 27 unless the
+ * extended quotient lies exactly halfway between two doubles. Returns 0, or -1 (*v untouched:
+ * use strtod). Pure. */
+int rp_decimal_to_f64(uint64_t m, int frac, double *v);
+
 /* rp_csv_sanitize - copy up to cap-1 bytes of a field for an error message, escaping control
  * bytes, truncating with "..." */
 void rp_csv_sanitize(const char *s, size_t len, char *buf, size_t cap);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,40 @@ static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+#if LDBL_MANT_DIG == 64
+/* 10^k, exact in the x87 format's 64-bit mantissa up to 10^27 */
+static const long double pow10_ld[] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,
+                                       1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
+                                       1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L,
+                                       1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+#endif
+
+int rp_decimal_to_f64(uint64_t m, int frac, double *v)
+{
+    if (frac < 0) return -1;
+    if (m <= (1ULL << 53) && frac <= 22) { /* Clinger: two exact operands, one rounding */
+        *v = (double)m / pow10_exact[frac];
+        return 0;
+    }
+#if LDBL_MANT_DIG == 64
+    /* m and 10^frac are exact in the 64-bit mantissa, so q is m / 10^frac rounded once to 64
+     * bits. Every point halfway between two doubles has a 64-bit form, and rounding never
+     * crosses a representable point, so unless q is such a point itself, q and the exact
+     * quotient lie between the same two halfway points: (double)q is the correctly rounded
+     * quotient. A q exactly halfway (its 11 bits below the double's last are 100 0000 0000)
+     * may come from a quotient just above or below: the caller asks strtod. */
+    if (frac <= 27) {
+        long double q = (long double)m / pow10_ld[frac];
+        uint64_t mant;
+        memcpy(&mant, &q, sizeof mant);
+        if ((mant & 0x7FF) == 0x400) return -1;
+        *v = (double)q;
+        return 0;
+    }
+#endif
+    return -1;
+}
+
 /* Slow path for what the fast path cannot round exactly: strtod on a bounded copy. */
 static int parse_f64_slow(const char *s, size_t len, double *v)
 {
@@ -269,10 +304,9 @@ int rp_parse_f64(const char *s, size_t len, double *v)
     if (ndig == 0 || (intdig == 0 && ndig == 0)) return -1;
     if (i < len && (s[i] == 'e' || s[i] == 'E')) return parse_f64_slow(s, len, v);
     if (i != len) return -1;
-    /* Clinger's fast path: an integer mantissa below 2^53 times an exact power of ten rounds
-     * correctly with one IEEE operation. */
-    if (ndig > 19 || m > (1ULL << 53) || exp10 < -22) return parse_f64_slow(s, len, v);
-    double x = (double)m / pow10_exact[-exp10];
+    /* An exact division (rp_decimal_to_f64) for up to 19 digits; strtod for the rest */
+    double x = 0;
+    if (ndig > 19 || rp_decimal_to_f64(m, -exp10, &x) != 0) return parse_f64_slow(s, len, v);
     *v = neg ? -x : x;
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "rp_csv.h"
 #include "rp_stage.h"
@@ -83,6 +84,7 @@ typedef struct shard_parsed {
     int64_t *wide;   /* ids wider than int32 (rare), one entry per such field */
     int64_t nwide, wide_cap;
     int64_t nbad;                   /* bad rows on this rank */
+    int64_t nscan;                  /* rows taken by the mask path (shard_scan_rows) */
     int nerr;                       /* messages kept (<= SHARD_MAX_ERRS) */
     shard_err errs[SHARD_MAX_ERRS]; /* in file order */
     int64_t bytes;                  /* CSV bytes parsed on this rank */
@@ -157,7 +159,60 @@ void shard_parsed_get(const shard_parsed *p, int64_t k, shard_raw *r);
 /* shard_parsed_reserve - room for at least cap rows in p->rows (huge-page hint). Local.
  * Returns RP_OK or RP_ERR_NOMEM (p unchanged). */
 int shard_parsed_reserve(shard_parsed *p, int64_t cap);
-uint64_t shard_hash_bytes(const char *s, size_t n);
+/* shard_hash_bytes - the 64-bit hash of a line's text that tells duplicate rows apart. Pure.
+ * Word-at-a-time multiply-xorshift: fast, and only needs to separate distinct lines of the
+ * same (user, video, time, watch_ratio), never adversarial input. Inline: the row parsers'
+ * hot loops call it once per row. */
+static inline uint64_t shard_hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)n * 0xFF51AFD7ED558CCDULL);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+        h ^= h >> 31;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s + i, n - i);
+    h = (h ^ w) * 0x94D049BB133111EBULL;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 32;
+    return h;
+}
+
+/* shard_scan.c: the mask-based fast path of shard_parse_chunk. */
+enum { SHARD_SIMD_AUTO = -1, SHARD_SIMD_NONE = 0, SHARD_SIMD_SSE2 = 1, SHARD_SIMD_AVX2 = 2,
+       SHARD_SIMD_AVX512 = 3, SHARD_SIMD_VBMI2 = 4 /* AVX-512BW + VBMI2 byte compress */ };
+/* shard_simd_select - the instruction set shard_parse_chunk finds field boundaries with: level,
+ * capped at what the CPU runs; SHARD_SIMD_AUTO = the best one, or $RP_SHARD_SIMD when set;
+ * SHARD_SIMD_NONE = the scalar path alone. Process-wide (tests and benchmarks compare paths).
+ * Returns the level now in use. */
+int shard_simd_select(int level);
+/* shard_simd_level - the level in use (chosen with SHARD_SIMD_AUTO on first use). */
+int shard_simd_level(void);
+/* shard_scan_index - the ',' and '\n' of the nblocks 64-byte blocks from buf + from, in order,
+ * as (offset from buf) << 1 | (1 for '\n'). Reads buf[from, from + 64 * nblocks); out has room
+ * for 64 * nblocks + 8 entries; offsets must fit in 31 bits. Returns the count (0 without SIMD). */
+size_t shard_scan_index(const char *buf, size_t from, size_t nblocks, uint32_t *out);
+/* shard_scan - the boundaries (shard_scan_index) of the text not yet parsed: idx[k..n) cover
+ * the text up to `next`; more are indexed 64 bytes at a time while whole blocks remain. */
+#define SHARD_SCAN_CAP 4096
+typedef struct shard_scan {
+    uint32_t idx[SHARD_SCAN_CAP + 72];
+    size_t k, n, next;
+} shard_scan;
+/* shard_scan_rows - the rows from buf + *pos (a line start) while they are in the shape of
+ * every real row: seven commas then '\n', plain digits of at most 16 (ids below 2^31),
+ * digits[.digits] reals of up to 19 digits that round exactly, an unquoted time, a date
+ * written as digits or digits".0". Stops at the first other row, after `room` rows, or where
+ * fewer than 32 bytes would follow the row (the parser reads past fields). sc starts zeroed
+ * for each buffer and is handed back unchanged between calls; len < 2^31. Out:
+ * rows[0, returned) (raw ids, the values and line hash shard_parse_line gives), *pos past
+ * them. Local. */
+int64_t shard_scan_rows(shard_scan *sc, const char *buf, size_t len, size_t *pos,
+                        int allow_empty_time, shard_row *rows, int64_t room);
 
 /* shard_ids.c */
 /* shard_ids_build - the sorted union over ranks of the user ids and item ids of a's and b's

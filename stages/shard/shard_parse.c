@@ -16,27 +16,6 @@ static const char *const col_name[SHARD_NCOLS] = {"user_id", "video_id", "play_d
                                                   "video_duration", "time", "date",
                                                   "timestamp", "watch_ratio"};
 
-uint64_t shard_hash_bytes(const char *s, size_t n)
-{
-    /* Word-at-a-time multiply-xorshift: fast, and only needs to separate distinct lines of the
-     * same (user, video, time, watch_ratio), never adversarial input. */
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)n * 0xFF51AFD7ED558CCDULL);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
-        h ^= h >> 31;
-    }
-    uint64_t w = 0;
-    memcpy(&w, s + i, n - i);
-    h = (h ^ w) * 0x94D049BB133111EBULL;
-    h ^= h >> 29;
-    h *= 0xBF58476D1CE4E5B9ULL;
-    h ^= h >> 32;
-    return h;
-}
-
 /* Split on commas. A quote only means something at the start of a field (as in rp_csv_split),
  * so a line where some piece starts with '"' (never in the real files) is split again by the
  * general splitter, which honours commas inside quotes. */
@@ -120,10 +99,6 @@ int shard_parse_line(const char *s, const char *e, int allow_empty_time, shard_r
 }
 
 /* The fast path below: what it cannot take exactly, it leaves to shard_parse_line. */
-static const double fast_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 /* Plain digits (1-18 of them, so no overflow) up to `stop`. Out: *v, *pp past the digits. */
 static int fast_count(const char **pp, const char *e, char stop, int64_t *v)
 {
@@ -137,8 +112,8 @@ static int fast_count(const char **pp, const char *e, char stop, int64_t *v)
     return 0;
 }
 
-/* digits[.digits] with at most 19 digits, a mantissa <= 2^53 and <= 22 decimals, ending at
- * `end`: exactly rp_parse_f64's Clinger fast path, so the same double. */
+/* digits[.digits] with at most 19 digits ending at `end`, when rp_decimal_to_f64 rounds it
+ * exactly: the double rp_parse_f64 gives. */
 static int fast_real(const char *p, const char *end, double *v)
 {
     uint64_t m = 0;
@@ -148,9 +123,8 @@ static int fast_real(const char *p, const char *end, double *v)
     if (p < end && *p == '.')
         for (p++; p < end && (unsigned)(*p - '0') <= 9; p++, ndig++, frac++)
             m = m * 10 + (uint64_t)(*p - '0');
-    if (p != end || ndig > 19 || m > (1ULL << 53) || frac > 22) return -1;
-    *v = (double)m / fast_pow10[frac];
-    return 0;
+    if (p != end || ndig > 19) return -1;
+    return rp_decimal_to_f64(m, frac, v);
 }
 
 /* One pass over a row in the shape of every real row (plain non-negative numbers, unquoted
@@ -258,27 +232,52 @@ static void note_bad(shard_parsed *out, int64_t line, const char *why)
     out->nbad++;
 }
 
+/* One line at pos the scalar way (the one-pass fast path, else the strict parser): exactly the
+ * lines rp_csv_next_line gives, so the values, messages and line numbers are the strict
+ * parser's. Out: *pos past the line. */
+static int scalar_line(const rp_csv_chunk *ck, size_t *pos, int64_t line, int allow_empty_time,
+                       shard_parsed *out)
+{
+    int rc = RP_OK;
+    const char *s = ck->buf + *pos, *nl = memchr(s, '\n', ck->len - *pos);
+    const char *e = nl ? nl : ck->buf + ck->len;
+    char why[SHARD_ERR_LEN];
+    shard_raw r;
+    *pos = (size_t)(e - ck->buf) + (nl ? 1 : 0);
+    if (e > s && e[-1] == '\r') e--;
+    if (nl == NULL)
+        note_bad(out, line, "truncated last line (no newline at end of file)");
+    else if (parse_fast(s, e, allow_empty_time, &r) == 0 ||
+             shard_parse_line(s, e, allow_empty_time, &r, why, sizeof why) == 0)
+        RP_CALL(store_row(out, &r));
+    else
+        note_bad(out, line, why);
+cleanup:
+    return rc;
+}
+
 int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed *out)
 {
     int rc = RP_OK;
     size_t pos = 0;
-    const char *s, *e;
-    int64_t line = 0;
-    int trunc = 0;
-    char why[SHARD_ERR_LEN];
+    int64_t line = ck->first_line;
+    shard_scan sc; /* 16 KB of boundaries, on the stack: no allocation per window */
+    sc.k = sc.n = sc.next = 0;
+    /* offsets of the text must fit the index's 31 bits */
+    int scan = shard_simd_level() != SHARD_SIMD_NONE && ck->len < ((size_t)1 << 31);
     out->bytes += (int64_t)ck->len;
-    while (rp_csv_next_line(ck, &pos, &s, &e, &line, &trunc)) {
+    while (pos < ck->len) {
         if (out->n == out->cap) RP_CALL(grow_rows(out, ck->len / 64 + 16));
-        shard_raw r;
-        if (trunc) {
-            note_bad(out, line, "truncated last line (no newline at end of file)");
-            continue;
+        if (scan) {
+            int64_t got = shard_scan_rows(&sc, ck->buf, ck->len, &pos, allow_empty_time,
+                                          out->rows + out->n, out->cap - out->n);
+            out->n += got;
+            out->nscan += got;
+            line += got;
+            if (pos >= ck->len || out->n == out->cap) continue;
         }
-        if (parse_fast(s, e, allow_empty_time, &r) == 0 ||
-            shard_parse_line(s, e, allow_empty_time, &r, why, sizeof why) == 0)
-            RP_CALL(store_row(out, &r));
-        else
-            note_bad(out, line, why);
+        RP_CALL(scalar_line(ck, &pos, line, allow_empty_time, out));
+        line++;
     }
 cleanup:
     return rc;

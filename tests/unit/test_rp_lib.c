@@ -135,6 +135,55 @@ static void parse_i64_float_written(void)
     }
 }
 
+/* rp_parse_f64 against strtod, bit for bit, where the exact division of up to 19 digits
+ * (rp_decimal_to_f64) replaces it: random 15-19 digit decimals with 0-19 of them after the
+ * point (most past 2^53), and quotients at or next to a point halfway between two doubles. */
+static void parse_f64_matches_strtod(void)
+{
+    static const char *const hard[] = {
+        "9007199254740993", "9007199254740995", "9007199254740993.0", "18014398509481986",
+        "18014398509481987", "1.2733965215790926", "0.1076125442589782", "1.572294776119403",
+        "4503599627370496.5", "4503599627370497.5", "9223372036854775807", "1844674407370955161.5",
+        "0.30000000000000004", "2.2250738585072014", "1.7976931348623157", "9999999999999999999",
+        "1000000000000000000.1", "0.0000000000000000001", "123456789.0123456789"};
+    uint64_t st = 2024;
+    int same = 1, nexact = 0;
+    char buf[40];
+    for (int k = 0; k < 200000 + (int)(sizeof hard / sizeof hard[0]); k++) {
+        const char *s = buf;
+        if (k < (int)(sizeof hard / sizeof hard[0])) {
+            s = hard[k];
+        } else {
+            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+            int nd = 15 + (int)((st >> 33) % 5), nf = (int)((st >> 40) % 20), o = 0;
+            if (nf > nd) nf = nd;
+            for (int d = 0; d < nd; d++) {
+                st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+                if (d == nd - nf) {
+                    if (d == 0) buf[o++] = '0';
+                    buf[o++] = '.';
+                }
+                buf[o++] = (char)('0' + (st >> 45) % 10);
+            }
+            buf[o] = '\0';
+        }
+        double got = -1, want = strtod(s, NULL);
+        int rc = rp_parse_f64(s, strlen(s), &got);
+        if (rc != 0 || memcmp(&got, &want, sizeof got) != 0) {
+            if (same) fprintf(stderr, "rp_parse_f64('%s') = %.17g, strtod %.17g\n", s, got, want);
+            same = 0;
+        }
+        const char *dot = strchr(s, '.');
+        uint64_t m = 0;
+        for (const char *p = s; *p; p++)
+            if (*p != '.') m = m * 10 + (uint64_t)(*p - '0');
+        double x = 0;
+        nexact += rp_decimal_to_f64(m, dot ? (int)strlen(dot + 1) : 0, &x) == 0;
+    }
+    CU_ASSERT(same);
+    CU_ASSERT(nexact > 190000); /* the exact division took almost all of them */
+}
+
 static void progress_line_format(void)
 {
     char buf[256];
@@ -238,7 +287,8 @@ int test_rp_lib_register(void)
 {
     RP_ADD_SUITE("rp_lib", RP_T(rng_is_keyed), RP_T(rng_moments), RP_T(part_even_covers),
                  RP_T(part_weighted_balances), RP_T(sha256_known_vectors), RP_T(hash_file_digests),
-                 RP_T(args_parse_kinds), RP_T(parse_i64_float_written), RP_T(progress_line_format),
+                 RP_T(args_parse_kinds), RP_T(parse_i64_float_written),
+                 RP_T(parse_f64_matches_strtod), RP_T(progress_line_format),
                  RP_T(mem_big_blocks));
     return 0;
 }
