@@ -68,8 +68,9 @@ static void fused_one(void *a)
                     rec_topk_begin(&j->run[q], j->ent + q * REC_RUN_CAP(1), 1);
                     j->run[q].kthr = FLT_MAX; /* nothing passes */
                 }
-                rec_fused_topk_range(&j->fz, j->Uf + (u0 + g) * j->d, REC_FUSED_USERS, j->run,
-                                     j->excl, j->nwords, p0, p0 + chunk, j->m, 1, 1);
+                rec_group grp = {j->Uf + (u0 + g) * j->d, REC_FUSED_USERS, j->run, j->excl,
+                                 j->nwords, j->m, 1, 1};
+                rec_fused_topk_range(&j->fz, &grp, p0, p0 + chunk);
             }
 }
 

@@ -169,12 +169,23 @@ void rec_fused_clear(rec_fused *f);
  * user rows ug[r * d ..] for r < nr <= REC_FUSED_USERS. Needs rec_fused_available(). Local. */
 void rec_fused_probe(const rec_fused *f, const float *ug, int nr, float *raw);
 
-/* rec_fused_topk - feed every item, in index order, to the runs run[0..nr) of the user rows
- * ug[r * d ..] (nr <= REC_FUSED_USERS): the result is rec_topk_feed's on the rec_fused_dot
- * products. excl: nr bitsets of nwords words (bit i of word i / 16). Needs
- * rec_fused_available(). Local, deterministic. */
-void rec_fused_topk(const rec_fused *f, const float *ug, int nr, rec_topk_run *run,
-                    const uint16_t *excl, int64_t nwords, const rp_model *m, int sign, int k);
+/* A group of user rows fed to the fused top-K: their rows ug[r * d ..] and runs run[r] for
+ * r < nr <= REC_FUSED_USERS, excl: nr bitsets of nwords words (bit i of word i / 16), and how
+ * candidates are finished (rec_topk_feed's m, sign, k). Borrowed. */
+typedef struct rec_group {
+    const float *ug;
+    int nr;
+    rec_topk_run *run;
+    const uint16_t *excl;
+    int64_t nwords;
+    const rp_model *m;
+    int sign, k;
+} rec_group;
+
+/* rec_fused_topk - feed every item, in index order, to the group's runs: the result is
+ * rec_topk_feed's on the rec_fused_dot products. Needs rec_fused_available(). Local,
+ * deterministic. */
+void rec_fused_topk(const rec_fused *f, const rec_group *g);
 
 /* rec_probe_cut_exact - rec_probe_cut when raw holds, bit for bit, the products the run will
  * be fed for the probe items (rec_fused_probe and rec_fused_topk compute the same rec_fused_dot):
@@ -185,9 +196,7 @@ float rec_probe_cut_exact(rec_probe *p, const float *raw, const uint16_t *excl,
 
 /* rec_fused_topk_range - rec_fused_topk restricted to panels [p0, p1) (items 16 p0 ..): the
  * runs carry over, so ranges fed in increasing order give rec_fused_topk's result. Local. */
-void rec_fused_topk_range(const rec_fused *f, const float *ug, int nr, rec_topk_run *run,
-                          const uint16_t *excl, int64_t nwords, int64_t p0, int64_t p1,
-                          const rp_model *m, int sign, int k);
+void rec_fused_topk_range(const rec_fused *f, const rec_group *g, int64_t p0, int64_t p1);
 
 /* Users scored together by rp-recommend's fused path (groups of REC_FUSED_USERS in turn, chunk
  * of panels by chunk), so a chunk of REC_FUSED_CHUNK_BYTES of panels is read from the L1 cache

@@ -126,23 +126,24 @@ probe_r(const int R, const rec_fused *f, const float *ug, float *raw)
  * such panel, with no vector register live across it: the caller reloads the thresholds after
  * (a call per user kept the 8 accumulators and thresholds live: spilled and reloaded each
  * time). */
-__attribute__((noinline)) static void take_panel(int R, rec_topk_run *run, const float *keys,
-                                                 const uint32_t *mk, const uint16_t *excl,
-                                                 int64_t nwords, int64_t p, int len,
-                                                 const rp_model *m, int sign, int k)
+__attribute__((noinline)) static void take_panel(const rec_group *g, const float *keys,
+                                                 const uint32_t *mk, int64_t p, int len)
 {
-    for (int r = 0; r < R; r++) {
-        uint32_t ex = excl[r * nwords + p], bits = mk[r] & ~ex;
-        if (bits != 0) rec_topk_take(&run[r], keys + r * 16, p * 16, len, bits, ex, m, sign, k);
+    for (int r = 0; r < g->nr; r++) {
+        uint32_t ex = g->excl[r * g->nwords + p], bits = mk[r] & ~ex;
+        if (bits != 0)
+            rec_topk_take(&g->run[r], keys + r * 16, p * 16, len, bits, ex, g->m, g->sign, g->k);
     }
 }
 
 /* Keys sign * product, compared with each user's threshold in registers (not-less-or-equal:
  * NaN passes, as rec_topk_feed's scan); a panel with no passing lane costs no store. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-topk_r(const int R, const rec_fused *f, const float *ug, rec_topk_run *run, const uint16_t *excl,
-       int64_t nwords, int64_t p0, int64_t p1, const rp_model *m, int sign, int k)
+topk_r(const int R, const rec_fused *f, const rec_group *g, int64_t p0, int64_t p1)
 {
+    const float *ug = g->ug;
+    rec_topk_run *run = g->run;
+    int sign = g->sign;
     int64_t d = f->d, last = f->npanel - 1;
     int tail = (int)(f->n_items - last * 16);
     __m512i flip = _mm512_set1_epi32(sign < 0 ? (int)0x80000000u : 0);
@@ -166,7 +167,7 @@ topk_r(const int R, const rec_fused *f, const float *ug, rec_topk_run *run, cons
             mk[r] = _mm512_cmp_ps_mask(thr[r], acc[r], _CMP_NGE_UQ) & lim;
             _mm512_store_ps(keys + r * 16, acc[r]);
         }
-        take_panel(R, run, keys, mk, excl, nwords, p, p < last ? 16 : tail, m, sign, k);
+        take_panel(g, keys, mk, p, p < last ? 16 : tail);
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) thr[r] = _mm512_set1_ps(run[r].kthr);
     }
 }
@@ -187,18 +188,17 @@ __attribute__((target("avx512f"))) static void probe_avx512(const rec_fused *f, 
 }
 
 __attribute__((target("avx512f"))) static void
-topk_avx512(const rec_fused *f, const float *ug, int nr, rec_topk_run *run, const uint16_t *excl,
-            int64_t nwords, int64_t p0, int64_t p1, const rp_model *m, int sign, int k)
+topk_avx512(const rec_fused *f, const rec_group *g, int64_t p0, int64_t p1)
 {
-    switch (nr) {
-    case 8: topk_r(8, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
-    case 7: topk_r(7, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
-    case 6: topk_r(6, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
-    case 5: topk_r(5, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
-    case 4: topk_r(4, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
-    case 3: topk_r(3, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
-    case 2: topk_r(2, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
-    default: topk_r(1, f, ug, run, excl, nwords, p0, p1, m, sign, k); break;
+    switch (g->nr) {
+    case 8: topk_r(8, f, g, p0, p1); break;
+    case 7: topk_r(7, f, g, p0, p1); break;
+    case 6: topk_r(6, f, g, p0, p1); break;
+    case 5: topk_r(5, f, g, p0, p1); break;
+    case 4: topk_r(4, f, g, p0, p1); break;
+    case 3: topk_r(3, f, g, p0, p1); break;
+    case 2: topk_r(2, f, g, p0, p1); break;
+    default: topk_r(1, f, g, p0, p1); break;
     }
 }
 #endif
@@ -212,24 +212,19 @@ void rec_fused_probe(const rec_fused *f, const float *ug, int nr, float *raw)
 #endif
 }
 
-void rec_fused_topk_range(const rec_fused *f, const float *ug, int nr, rec_topk_run *run,
-                          const uint16_t *excl, int64_t nwords, int64_t p0, int64_t p1,
-                          const rp_model *m, int sign, int k)
+void rec_fused_topk_range(const rec_fused *f, const rec_group *g, int64_t p0, int64_t p1)
 {
     if (p1 > f->npanel) p1 = f->npanel;
 #ifdef REC_FUSED_X86
-    if (nr > 0 && k > 0 && p0 < p1)
-        topk_avx512(f, ug, nr, run, excl, nwords, p0, p1, m, sign, k);
+    if (g->nr > 0 && g->k > 0 && p0 < p1) topk_avx512(f, g, p0, p1);
 #else
-    (void)ug, (void)nr, (void)run, (void)excl, (void)nwords, (void)p0, (void)m, (void)sign;
-    (void)k;
+    (void)g, (void)p0;
 #endif
 }
 
-void rec_fused_topk(const rec_fused *f, const float *ug, int nr, rec_topk_run *run,
-                    const uint16_t *excl, int64_t nwords, const rp_model *m, int sign, int k)
+void rec_fused_topk(const rec_fused *f, const rec_group *g)
 {
-    rec_fused_topk_range(f, ug, nr, run, excl, nwords, 0, f->npanel, m, sign, k);
+    rec_fused_topk_range(f, g, 0, f->npanel);
 }
 
 int64_t rec_fused_chunk(const rec_fused *f)

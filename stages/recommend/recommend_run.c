@@ -396,9 +396,11 @@ static int group_fused(const rec_ctx *c, const rec_opts *o, int sign, int64_t x,
                                                                w->excl + q * nwords, c->m, sign, k);
     }
     for (int64_t p0 = 0; p0 < w->fz.npanel; p0 += chunk)
-        for (int g = 0; g < nr; g += G)
-            rec_fused_topk_range(&w->fz, w->ug + g * d, nr - g < G ? nr - g : G, w->run + g,
-                                 w->excl + g * nwords, nwords, p0, p0 + chunk, c->m, sign, k);
+        for (int g = 0; g < nr; g += G) {
+            rec_group grp = {w->ug + g * d, nr - g < G ? nr - g : G, w->run + g,
+                             w->excl + g * nwords, nwords, c->m, sign, k};
+            rec_fused_topk_range(&w->fz, &grp, p0, p0 + chunk);
+        }
     for (int q = 0; q < nr; q++) {
         rec_topk_end(&w->run[q], k, w->idx, r->scores + (x + q - c->s0) * k);
         store_row(c, r, x + q, w->idx);

@@ -392,12 +392,13 @@ static int fused_vs_fma_reference(int64_t d, int k, double scale, double shift, 
                                                           excl + q * nw, m, sign, k);
             *cuts += !isnan(run[q].kthr);
         }
+        rec_group grp = {ug, nr, run, excl, nw, m, sign, k};
         if (x % 2 == 0) {
-            rec_fused_topk(&fz, ug, nr, run, excl, nw, m, sign, k);
+            rec_fused_topk(&fz, &grp);
         } else { /* in chunks of panels, as rp-recommend feeds them */
             int64_t ch = 1 + (x + k) % 7;
             for (int64_t p0 = 0; p0 < fz.npanel; p0 += ch)
-                rec_fused_topk_range(&fz, ug, nr, run, excl, nw, p0, p0 + ch, m, sign, k);
+                rec_fused_topk_range(&fz, &grp, p0, p0 + ch);
         }
         for (int q = 0; q < nr; q++) {
             int64_t u = x + q;
