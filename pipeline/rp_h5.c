@@ -193,9 +193,10 @@ int rp_h5_commit(MPI_Comm comm, hid_t *file, const char *path, int rc_so_far)
     MPI_Barrier(comm);
     double t0 = MPI_Wtime();
     int crc = rp_h5_close(file);
-    out_seconds += MPI_Wtime() - t0;
-    rp_log_debug("%s: closed in %.4f s (output so far %.1f MB, %.4f s)", partial,
-                 MPI_Wtime() - t0, (double)out_bytes / 1e6, out_seconds);
+    double dt = MPI_Wtime() - t0;
+    out_seconds += dt;
+    rp_log_debug("%s: closed in %.4f s (output so far %.1f MB, %.4f s)", partial, dt,
+                 (double)out_bytes / 1e6, out_seconds);
     if (rc == RP_OK && crc != RP_OK) {
         rp_log_user_error("%s: write failed while closing: %s", partial,
                           errno ? strerror(errno) : "HDF5 error (disk full?)");

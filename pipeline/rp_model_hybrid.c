@@ -156,6 +156,8 @@ typedef struct concat_impl {
     float *BiT;              /* [h, ld] Bi transposed, zero-padded to ld (a multiple of 16
                               * items), for the fused kernel; NULL unless one hidden layer */
     int64_t ld;
+    const float *W1;         /* the fused kernel's output layer: W1 [h] (in mlp.params), b1 */
+    float b1;
     const float *wp[MAX_COMP]; /* W0 rows of the prediction inputs (inside mlp.params) */
     int has_off;             /* 1: add the logit offset of the blend woff */
     double woff[MAX_COMP + 1];
@@ -221,10 +223,6 @@ cleanup:
     return rc;
 }
 
-/* Score one user against every item: the first layer is Bi + au + sum_q p_q wp_q for a chunk of
- * items (a copy and k + 1 BLAS rank-1 updates), the rest by GEMM over fixed item chunks (same
- * shapes whatever the user block or rank count). pc[q]: this user's row of component q's
- * scores; ones: CONCAT_ITEM_CHUNK ones. */
 /* The default shape, one hidden layer and one output: 16 items at a time, the first layer, its
  * ReLU and the output dot in registers, reading the items' first-layer rows transposed (BiT,
  * [h, ld]) so every step is one vector of 16 items; nothing is stored between the layers (the
@@ -235,12 +233,11 @@ enum { FUSED_LANES = 16 };
 static void fused_lanes(const concat_impl *im, const float *au, const float *const *pc,
                         int64_t i0, int nl, float *z)
 {
-    const rp_mlp *m = &im->mlp;
-    const float *W1 = m->params + rp_mlp_w_offset(m, 1);
+    const float *W1 = im->W1;
     float p[MAX_COMP][FUSED_LANES], acc[FUSED_LANES], a[FUSED_LANES];
     for (int q = 0; q < im->k; q++)
         for (int j = 0; j < FUSED_LANES; j++) p[q][j] = j < nl ? pc[q][i0 + j] : 0.0f;
-    for (int j = 0; j < FUSED_LANES; j++) acc[j] = m->params[rp_mlp_b_offset(m, 1)];
+    for (int j = 0; j < FUSED_LANES; j++) acc[j] = im->b1;
     for (int c = 0; c < im->h; c++) {
         const float *bt = im->BiT + (int64_t)c * im->ld + i0;
         for (int j = 0; j < FUSED_LANES; j++) a[j] = bt[j] + au[c];
@@ -269,6 +266,11 @@ static void concat_user_fused(const concat_impl *im, int64_t u, int64_t n_items,
     }
 }
 
+/* Score one user against every item: with one hidden layer the fused kernel above; otherwise
+ * the first layer is Bi + au + sum_q p_q wp_q for a chunk of items (a copy and k + 1 BLAS
+ * rank-1 updates), the rest by GEMM over fixed item chunks (same shapes whatever the user
+ * block or rank count). pc[q]: this user's row of component q's scores; ones:
+ * CONCAT_ITEM_CHUNK ones. */
 static int concat_user(const concat_impl *im, int64_t u, int64_t n_items, const float *const *pc,
                        const float *ones, float *h0, float *work, float *out)
 {
@@ -310,7 +312,8 @@ static int concat_block(const rp_model *m, int64_t u0, int64_t nu, float *out)
     RP_REQUIRE(u0 >= 0 && u0 + nu <= m->n_users, RP_ERR_INTERNAL, "concat: users out of range");
     size_t one = (size_t)(cells > 0 ? cells : 1), nh0 = (size_t)CONCAT_ITEM_CHUNK * (size_t)im->h;
     size_t nwork = (size_t)rp_mlp_work_size(&im->mlp, CONCAT_ITEM_CHUNK);
-    RP_ALLOC(buf = scratch_get(&im->scratch, one * (size_t)im->k + nh0 + nwork + CONCAT_ITEM_CHUNK));
+    size_t total = one * (size_t)im->k + nh0 + nwork + CONCAT_ITEM_CHUNK;
+    RP_ALLOC(buf = scratch_get(&im->scratch, total));
     h0 = buf + one * (size_t)im->k;
     work = h0 + nh0;
     ones = work + nwork;
@@ -463,6 +466,8 @@ static int concat_first_layer(concat_impl *im, const float *Fu, int64_t du, int6
     for (int q = 0; q < im->k; q++) im->wp[q] = W0 + (du + di + q) * h;
     if (m->n_layers == 2 && m->dims[2] == 1) {
         im->ld = (n_items + FUSED_LANES - 1) / FUSED_LANES * FUSED_LANES;
+        im->W1 = m->params + rp_mlp_w_offset(m, 1);
+        im->b1 = m->params[rp_mlp_b_offset(m, 1)];
         RP_ALLOC(im->BiT = calloc((size_t)(im->ld * h > 0 ? im->ld * h : 1), sizeof *im->BiT));
         for (int64_t i = 0; i < n_items; i++)
             for (int c = 0; c < h; c++) im->BiT[c * im->ld + i] = im->Bi[i * h + c];

@@ -244,11 +244,25 @@ static float cut_below(const rp_model *m, int sign, float b, float L)
     return float_of(lo);
 }
 
+/* The cut from the probes' keys p->key[0 .. n) (0: no bound): padded to 16, the K-th largest
+ * key b. k non-excluded items have a key >= b, so the K-th best score is at least
+ * L = score(b): keys scoring below L can never enter, whatever their index. NaN: no cut. */
+static float cut_from_keys(rec_probe *p, const rp_model *m, int sign, int k)
+{
+    int64_t np16 = (p->n + 15) / 16 * 16;
+    for (int64_t x = p->n; x < np16; x++) p->key[x] = 0;
+    uint32_t kb = kth_largest(p->key, np16, k);
+    if (kb == 0) return NAN; /* fewer than k bounds */
+    float b = float_of(kb);
+    float L = rp_model_dot_finish(m, sign < 0 ? -b : b);
+    if (isnan(L)) return NAN;
+    return cut_below(m, sign, b, L);
+}
+
 float rec_probe_cut(rec_probe *p, const float *raw, int64_t u, const uint16_t *excl,
                     const rp_model *m, int sign, int k)
 {
     if (p->n < k) return NAN;
-    int64_t np16 = (p->n + 15) / 16 * 16;
     const float *uf = p->Uf + u * p->d;
     double un = 0.0;
     for (int64_t j = 0; j < p->d; j++) un += (double)uf[j] * uf[j];
@@ -269,22 +283,13 @@ float rec_probe_cut(rec_probe *p, const float *raw, int64_t u, const uint16_t *e
         uint32_t key = ord_of((float)lo), ok = (uint32_t)(isfinite(lo) != 0) & (ex ^ 1u);
         p->key[x] = key & (0u - ok);
     }
-    for (int64_t x = p->n; x < np16; x++) p->key[x] = 0;
-    /* k non-excluded items have a key >= b, so the K-th best score is at least L = score(b):
-     * keys scoring below L can never enter, whatever their index. */
-    uint32_t kb = kth_largest(p->key, np16, k);
-    if (kb == 0) return NAN; /* fewer than k bounds */
-    float b = float_of(kb);
-    float L = rp_model_dot_finish(m, sign < 0 ? -b : b);
-    if (isnan(L)) return NAN;
-    return cut_below(m, sign, b, L);
+    return cut_from_keys(p, m, sign, k);
 }
 
 float rec_probe_cut_exact(rec_probe *p, const float *raw, const uint16_t *excl,
                           const rp_model *m, int sign, int k)
 {
     if (p->n < k) return NAN;
-    int64_t np16 = (p->n + 15) / 16 * 16;
     /* A probe's key is the very key the run will see for its item: no rounding margin. Only
      * finite keys count (key 0: excluded, padding, not finite), as in rec_probe_cut. */
     for (int64_t x = 0; x < p->n; x++) {
@@ -294,11 +299,5 @@ float rec_probe_cut_exact(rec_probe *p, const float *raw, const uint16_t *excl,
         uint32_t ok = (uint32_t)(isfinite(key) != 0) & (ex ^ 1u);
         p->key[x] = ord_of(key) & (0u - ok);
     }
-    for (int64_t x = p->n; x < np16; x++) p->key[x] = 0;
-    uint32_t kb = kth_largest(p->key, np16, k);
-    if (kb == 0) return NAN;
-    float b = float_of(kb);
-    float L = rp_model_dot_finish(m, sign < 0 ? -b : b);
-    if (isnan(L)) return NAN;
-    return cut_below(m, sign, b, L);
+    return cut_from_keys(p, m, sign, k);
 }
