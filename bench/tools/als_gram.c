@@ -13,6 +13,20 @@
 #include "rp_la.h"
 #include "rp_rng.h"
 
+/* argv[i] as a whole number in [lo, hi], or def when absent; -1 after a one-line error. */
+static long arg_num(int argc, char **argv, int i, const char *name, long def, long lo, long hi)
+{
+    if (argc <= i) return def;
+    char *end = NULL;
+    long v = strtol(argv[i], &end, 10);
+    if (end == argv[i] || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "bench-als_gram: %s '%s': want a whole number in %ld..%ld\n", name,
+                argv[i], lo, hi);
+        return -1;
+    }
+    return v;
+}
+
 static double cpu_now(void)
 {
     struct timespec t;
@@ -76,17 +90,37 @@ static void run(int dbl, int k, int64_t n, int ntab, int rows, const int32_t *lc
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
-    int k = argc > 1 ? atoi(argv[1]) : 32, ntab = argc > 3 ? atoi(argv[3]) : 10728;
-    int64_t n = argc > 2 ? atoll(argv[2]) : 860;
-    int rows = argc > 4 ? atoi(argv[4]) : 2000;
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        printf("usage: bench-als_gram [K [ENTRIES_PER_ROW [TABLE_ROWS [ROWS]]]] (defaults 32 860 "
+               "10728 2000): the ALS normal-equation kernel and batched Cholesky alone\n");
+        MPI_Finalize();
+        return 0;
+    }
+    long kl = arg_num(argc, argv, 1, "K", 32, 1, 1024);
+    long nl = arg_num(argc, argv, 2, "ENTRIES_PER_ROW", 860, 1, 1L << 20);
+    long ntabl = arg_num(argc, argv, 3, "TABLE_ROWS", 10728, 1, 1L << 24);
+    long rowsl = arg_num(argc, argv, 4, "ROWS", 2000, 1, 1L << 20);
+    if (kl < 0 || nl < 0 || ntabl < 0 || rowsl < 0 || argc > 5) {
+        if (argc > 5) fprintf(stderr, "bench-als_gram: at most 4 arguments (--help)\n");
+        MPI_Finalize();
+        return 64;
+    }
     if (!als_gram_available()) {
         fprintf(stderr, "bench-als_gram: no AVX-512 here (or RP_ALS_NO_AVX512 set)\n");
         MPI_Finalize();
         return 1;
     }
+    int k = (int)kl, ntab = (int)ntabl, rows = (int)rowsl;
+    int64_t n = nl;
     rp_la_init(1);
     int32_t *lcol = malloc((size_t)rows * n * sizeof *lcol);
     float *val = malloc((size_t)rows * n * sizeof *val);
+    if (lcol == NULL || val == NULL) {
+        fprintf(stderr, "bench-als_gram: out of memory for %d rows x %lld entries\n", rows,
+                (long long)n);
+        MPI_Finalize();
+        return 70;
+    }
     for (size_t e = 0; e < (size_t)rows * n; e++) {
         lcol[e] = (int32_t)rp_rng_next_below(&(rp_rng){9, 2, e}, (uint64_t)ntab);
         val[e] = (float)rp_rng_uniform(9, 3, e);

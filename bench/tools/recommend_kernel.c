@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "recommend.h"
@@ -76,14 +77,24 @@ static void fused_one(void *a)
 
 int main(int argc, char **argv)
 {
+    const char *usage = "usage: bench-recommend_kernel N d: the fused top-K kernel alone (N items "
+                        ">= 16, d factors >= 1, 256 users) against SGEMM of the same shape\n";
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
     if (argc != 3) {
-        fprintf(stderr, "usage: bench-recommend_kernel N d\n");
+        fputs(usage, stderr);
         return RP_ERR_USAGE;
     }
     job j = {0};
     j.nu = 256, j.ni = atoi(argv[1]), j.d = atoi(argv[2]);
     j.nwords = (j.ni + 15) / 16;
-    if (j.ni < 16 || j.d < 1) return RP_ERR_USAGE;
+    if (j.ni < 16 || j.d < 1 || j.d > 4096) {
+        fprintf(stderr, "bench-recommend_kernel: N '%s' must be >= 16 and d '%s' in 1..4096\n",
+                argv[1], argv[2]);
+        return RP_ERR_USAGE;
+    }
     if (!rec_fused_available()) {
         fprintf(stderr, "bench-recommend_kernel: no AVX-512 (or RP_REC_NO_AVX512 set)\n");
         return RP_ERR_USAGE;
