@@ -31,6 +31,14 @@ int main(int argc, char **argv)
         return help ? 0 : 64;
     }
     int reps = atoi(argv[2]), nw = argc - 3;
+    for (int a = 3; a < argc && reps >= 1; a++)
+        if (atol(argv[a]) < 1) reps = 0;
+    if (reps < 1) {
+        fprintf(stderr, "shard_stream: REPS '%s' and every KB must be whole numbers >= 1\n",
+                argv[2]);
+        MPI_Finalize();
+        return 64;
+    }
     double best_cpu[64], best_wall[64];
     int64_t rows[64], bytes = 0;
     char sha[64][65];
@@ -41,7 +49,11 @@ int main(int argc, char **argv)
             size_t window = (size_t)atol(argv[3 + w]) * 1024;
             shard_parsed p;
             double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), t0 = clock_s(CLOCK_MONOTONIC);
-            if (shard_stream_file(MPI_COMM_SELF, argv[1], window, 1, &p) != RP_OK) return 70;
+            int rc = shard_stream_file(MPI_COMM_SELF, argv[1], window, 1, &p);
+            if (rc != RP_OK) {
+                MPI_Finalize();
+                return rc; /* the reader named the file and the problem */
+            }
             double cs = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0, ws = clock_s(CLOCK_MONOTONIC) - t0;
             if (cs < best_cpu[w]) best_cpu[w] = cs;
             if (ws < best_wall[w]) best_wall[w] = ws;
