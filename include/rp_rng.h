@@ -27,6 +27,15 @@ double rp_rng_next_normal(rp_rng *r);
 /* rp_rng_next_below - uniform integer in [0, n), n > 0 (unbiased). */
 uint64_t rp_rng_next_below(rp_rng *r, uint64_t n);
 
+/* rp_rng_shuffle_u32 - perm[0..n) = a uniform random permutation of 0..n-1: Fisher-Yates from
+ * the identity, swapping perm[i] with perm[rp_rng_next_below(r, i + 1)] for i = n-1 down to 1,
+ * r advanced as by those calls. Exactly that loop's result, faster on tables beyond the cache:
+ * the draws do not depend on the table, so a block of them is made first and its swap targets
+ * prefetched (the plain loop waits for memory at every swap). */
+void rp_rng_shuffle_u32(rp_rng *r, uint32_t *perm, int64_t n);
+/* rp_rng_shuffle_i64 - the same on int64 entries. */
+void rp_rng_shuffle_i64(rp_rng *r, int64_t *perm, int64_t n);
+
 /* rp_rng_stream - derive a stream id from a name ("als.init") so modules never collide. */
 uint64_t rp_rng_stream(const char *name);
 

@@ -334,14 +334,8 @@ cleanup:
 static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int epoch)
 {
     rp_rng r;
-    for (int64_t x = 0; x < n; x++) perm[x] = x;
     rp_rng_init(&r, seed, rp_rng_stream("hybrid.shuffle"), (uint64_t)epoch << 40);
-    for (int64_t x = n - 1; x > 0; x--) {
-        int64_t j = (int64_t)rp_rng_next_below(&r, (uint64_t)x + 1);
-        int64_t tmp = perm[x];
-        perm[x] = perm[j];
-        perm[j] = tmp;
-    }
+    rp_rng_shuffle_i64(&r, perm, n);
 }
 
 /* A training row on its way from its owner to the rank whose chunk uses it. */

@@ -89,13 +89,7 @@ static void make_windows(const sr_opts *o, const sr_data *d, int64_t epoch, sr_w
     w->n = n;
     rp_rng r;
     rp_rng_init(&r, (uint64_t)o->seed, rp_rng_stream("seqrec.shuffle"), (uint64_t)epoch * 1u << 40);
-    for (int64_t i = 0; i < n; i++) w->perm[i] = (uint32_t)i;
-    for (int64_t i = n - 1; i > 0; i--) {
-        uint64_t j = rp_rng_next_below(&r, (uint64_t)i + 1);
-        uint32_t t = w->perm[i];
-        w->perm[i] = w->perm[j];
-        w->perm[j] = t;
-    }
+    rp_rng_shuffle_u32(&r, w->perm, n);
 }
 
 static int64_t count_windows(const sr_opts *o, const sr_data *d)

@@ -146,7 +146,6 @@ typedef struct tt_sparse {
                                  * the rows it owns */
     int32_t *sel;               /* slots of loc holding the rows this rank updates */
     int64_t nsel;
-    uint32_t *mask;             /* [loc rows] nonzero columns of a record */
     int64_t *gsend, *grecv;     /* gradient records [row | mask << 32, values] by owner */
     uint32_t *wrecv;            /* updated rows of all ranks [row, mask, float bits] */
     int64_t nput;               /* words of this rank's updated rows at the start of wrecv */

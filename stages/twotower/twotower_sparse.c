@@ -52,7 +52,11 @@ static int64_t *fix_slot(tt_fix *a, int E, int32_t row)
 }
 
 /* Rows are dealt round-robin: whatever the tables' sizes, a step's touched rows spread evenly. */
-static inline int owner_of(int64_t row, int size) { return (int)(row % size); }
+static inline int owner_of(int64_t row, int size)
+{
+    /* a power of two (the usual rank counts) needs no division */
+    return (size & (size - 1)) == 0 ? (int)(row & (size - 1)) : (int)(row % size);
+}
 
 /* Records carry only a row's nonzero columns (for E <= 32): the id block's bias row is one
  * value and E - 1 zeros of padding, 40% of the rows a step touches with the defaults. */
@@ -95,7 +99,6 @@ int twotower_sparse_init(tt_sparse *sp, int rank, int size, int64_t n_rows, int6
     int64_t n_own = (n_rows + size - 1) / size, from = cap < n_own ? cap : n_own;
     sp->grecv_cap = from * (size - 1) * (1 + E);
     sp->wrecv_cap = (cap * size < n_rows ? cap * size : n_rows) * (2 + E);
-    RP_ALLOC(sp->mask = malloc((size_t)(sp->loc.cap + 1) * sizeof *sp->mask));
     RP_ALLOC(sp->gsend = malloc((size_t)(cap + 1) * (1 + E) * sizeof *sp->gsend));
     RP_ALLOC(sp->grecv = malloc((size_t)(sp->grecv_cap + 1) * sizeof *sp->grecv));
     RP_ALLOC(sp->wrecv = malloc((size_t)(sp->wrecv_cap + 1) * sizeof *sp->wrecv));
@@ -109,7 +112,6 @@ void twotower_sparse_clear(tt_sparse *sp)
 {
     fix_clear(&sp->loc);
     free(sp->sel);
-    free(sp->mask);
     free(sp->gsend);
     free(sp->grecv);
     free(sp->wrecv);
@@ -146,41 +148,64 @@ void twotower_sparse_add(tt_sparse *sp, const tt_grad *g)
 }
 
 /* Records [row | mask << 32, values of the mask] of the rows of loc other ranks own, grouped by
- * owner: counts and offsets in words. */
+ * owner: counts and offsets in words. One pass over the sums (they outgrow the core's cache):
+ * each owner's records go to a region sized for its rows at full width, and MPI_Alltoallv
+ * takes the regions' starts with the words used. */
 static void pack_by_owner(tt_sparse *sp, int *scnt, int *sdsp)
 {
     const tt_fix *l = &sp->loc;
     int E = sp->E, size = sp->size;
     for (int p = 0; p < size; p++) scnt[p] = 0;
-    for (int64_t k = 0; k < l->nrows; k++) {
-        int p = owner_of(l->rows[k], size);
-        if (p == sp->rank) continue; /* its own rows are not sent */
-        sp->mask[k] = mask_of_fix(l->vals + (size_t)k * E, E);
-        scnt[p] += 1 + mask_count(sp->mask[k], E);
+    for (int64_t k = 0; k < l->nrows; k++) scnt[owner_of(l->rows[k], size)]++;
+    scnt[sp->rank] = 0; /* its own rows are not sent */
+    for (int p = 0, off = 0; p < size; p++) {
+        sdsp[p] = off;
+        off += scnt[p] * (1 + E);
+        scnt[p] = 0;
     }
-    for (int p = 0, off = 0; p < size; off += scnt[p], p++) sdsp[p] = off;
     for (int64_t k = 0; k < l->nrows; k++) {
         int p = owner_of(l->rows[k], size);
         if (p == sp->rank) continue;
         const int64_t *v = l->vals + (size_t)k * E;
-        int64_t *dst = sp->gsend + sdsp[p];
-        uint32_t mask = sp->mask[k];
+        int64_t *dst = sp->gsend + sdsp[p] + scnt[p];
+        uint32_t mask = mask_of_fix(v, E);
         int n = 0;
         dst[n++] = (int64_t)((uint64_t)(uint32_t)l->rows[k] | (uint64_t)mask << 32);
         for (int q = 0; q < E; q++)
             if (E > 32 || (mask >> q & 1u)) dst[n++] = v[q];
-        sdsp[p] += n;
+        scnt[p] += n;
     }
-    for (int p = 0; p < size; p++) sdsp[p] -= scnt[p];
 }
 
-/* Add the received records to loc: this rank's sums of its rows become the step's. */
+/* The record after the one at w. */
+static inline const int64_t *record_next(const int64_t *w, int E)
+{
+    return w + 1 + mask_count((uint32_t)((uint64_t)w[0] >> 32), E);
+}
+
+static inline int32_t record_row(const int64_t *w)
+{
+    return (int32_t)(uint32_t)((uint64_t)w[0] & 0xffffffffu);
+}
+
+/* Add the received records to loc: this rank's sums of its rows become the step's. Two cursors
+ * run ahead (the records' lengths vary) to prefetch slots and sums, as twotower_sparse_add. */
 static void add_received(tt_sparse *sp, int64_t total)
 {
+    enum { AHEAD = 8 };
     int E = sp->E;
-    const int64_t *w = sp->grecv, *end = sp->grecv + total;
+    const int64_t *w = sp->grecv, *end = sp->grecv + total, *near = w, *far = w;
+    for (int k = 0; k < 2 * AHEAD && far < end; k++) {
+        if (k < AHEAD) near = record_next(near, E);
+        far = record_next(far, E);
+    }
     while (w < end) {
-        int32_t row = (int32_t)(uint32_t)((uint64_t)w[0] & 0xffffffffu);
+        if (far < end) {
+            fix_prefetch(&sp->loc, E, record_row(far), record_row(near));
+            far = record_next(far, E);
+            near = record_next(near, E);
+        }
+        int32_t row = record_row(w);
         uint32_t mask = (uint32_t)((uint64_t)w[0] >> 32);
         int64_t *dst = fix_slot(&sp->loc, E, row);
         w++;

@@ -55,13 +55,7 @@ static void make_perm(uint64_t seed, int64_t epoch, int64_t n, uint32_t *perm)
 {
     rp_rng r;
     rp_rng_init(&r, seed, rp_rng_stream("twotower.shuffle"), (uint64_t)epoch * (uint64_t)n);
-    for (int64_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
-    for (int64_t i = n - 1; i > 0; i--) {
-        uint64_t j = rp_rng_next_below(&r, (uint64_t)i + 1);
-        uint32_t tmp = perm[i];
-        perm[i] = perm[j];
-        perm[j] = tmp;
-    }
+    rp_rng_shuffle_u32(&r, perm, n);
 }
 
 /* A step's Adam coefficients in float, computed once per step (not per row). */

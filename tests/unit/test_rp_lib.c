@@ -49,6 +49,70 @@ static void rng_moments(void)
     for (int i = 0; i < 1000; i++) CU_ASSERT(rp_rng_next_below(&r, 7) < 7);
 }
 
+/* rp_rng_next_below as written before its fast path: the reference of the two tests below. */
+static uint64_t below_plain(rp_rng *r, uint64_t n)
+{
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    for (;;) {
+        uint64_t x = rp_rng_next(r);
+        if (x < limit) return x % n;
+    }
+}
+
+/* The fast path skips the limit's division only where no draw can be rejected; near 2^64 / 2
+ * and 2^64 - small most draws are rejected or close to the limit: same values, same counter. */
+static void rng_below_matches_plain(void)
+{
+    const uint64_t ns[] = {1, 2, 7, 1000003, (1ULL << 63) + 1, UINT64_MAX - 5, UINT64_MAX,
+                           (1ULL << 62) * 3 + 17};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        rp_rng a, b;
+        rp_rng_init(&a, 3, 4, 10);
+        rp_rng_init(&b, 3, 4, 10);
+        for (int i = 0; i < 2000; i++) CU_ASSERT_EQUAL(rp_rng_next_below(&a, ns[k]),
+                                                        below_plain(&b, ns[k]));
+        CU_ASSERT_EQUAL(a.ctr, b.ctr);
+    }
+}
+
+/* The blocked shuffles equal the plain Fisher-Yates loop, entry by entry, for sizes around the
+ * block (32) and a table beyond the cache; the cursor ends where the loop's ends. */
+static void rng_shuffle_matches_plain(void)
+{
+    const int64_t ns[] = {0, 1, 2, 31, 32, 33, 64, 65, 1000, 300000};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        int64_t n = ns[k];
+        uint32_t *p = malloc((size_t)(n + 1) * sizeof *p), *q = malloc((size_t)(n + 1) * sizeof *q);
+        int64_t *p64 = malloc((size_t)(n + 1) * sizeof *p64);
+        CU_ASSERT_FATAL(p && q && p64);
+        rp_rng a, b, c;
+        rp_rng_init(&a, 42, 7, (uint64_t)n);
+        rp_rng_init(&b, 42, 7, (uint64_t)n);
+        rp_rng_init(&c, 42, 7, (uint64_t)n);
+        for (int64_t i = 0; i < n; i++) q[i] = (uint32_t)i;
+        for (int64_t i = n - 1; i > 0; i--) {
+            uint64_t j = below_plain(&b, (uint64_t)i + 1);
+            uint32_t t = q[i];
+            q[i] = q[j];
+            q[j] = t;
+        }
+        rp_rng_shuffle_u32(&a, p, n);
+        rp_rng_shuffle_i64(&c, p64, n);
+        int same = 1, same64 = 1;
+        for (int64_t i = 0; i < n; i++) {
+            same &= p[i] == q[i];
+            same64 &= p64[i] == (int64_t)q[i];
+        }
+        CU_ASSERT(same);
+        CU_ASSERT(same64);
+        CU_ASSERT_EQUAL(a.ctr, b.ctr);
+        CU_ASSERT_EQUAL(c.ctr, b.ctr);
+        free(p);
+        free(q);
+        free(p64);
+    }
+}
+
 static void part_even_covers(void)
 {
     for (int size = 1; size <= 5; size++) {
@@ -285,7 +349,8 @@ static void mem_big_blocks(void)
 
 int test_rp_lib_register(void)
 {
-    RP_ADD_SUITE("rp_lib", RP_T(rng_is_keyed), RP_T(rng_moments), RP_T(part_even_covers),
+    RP_ADD_SUITE("rp_lib", RP_T(rng_is_keyed), RP_T(rng_moments), RP_T(rng_below_matches_plain),
+                 RP_T(rng_shuffle_matches_plain), RP_T(part_even_covers),
                  RP_T(part_weighted_balances), RP_T(sha256_known_vectors), RP_T(hash_file_digests),
                  RP_T(args_parse_kinds), RP_T(parse_i64_float_written),
                  RP_T(parse_f64_matches_strtod), RP_T(progress_line_format),
