@@ -151,6 +151,12 @@ typedef struct tt_sparse {
     int64_t nput;               /* words of this rank's updated rows at the start of wrecv */
     int *counts;                /* [4 * size] counts and offsets of the collectives */
     int64_t grecv_cap, wrecv_cap; /* words */
+    /* The users' id rows [ubase, ubase + nurows), span rows per user, belong to the rank that
+     * trains the user's class (user mod nclass, class c on rank c mod size); other rows to rank
+     * row mod size. */
+    int64_t ubase, nurows;
+    int uspan, nclass;
+    int64_t n_rows, cap;        /* of twotower_sparse_init */
 } tt_sparse;
 
 /* twotower_opts.c */
@@ -169,6 +175,8 @@ int twotower_model_init(tt_model *m, const tt_opts *o, const tt_data *d);
 void twotower_model_clear(tt_model *m);
 int twotower_ws_init(tt_ws *ws, const tt_model *m, int cap);
 void twotower_ws_clear(tt_ws *ws);
+/* twotower_rows_per_pair - embedding rows one training pair's forward pass reads, at most. */
+int64_t twotower_rows_per_pair(const tt_model *m);
 int twotower_grad_init(tt_grad *g, const tt_model *m, int cap);
 void twotower_grad_clear(tt_grad *g);
 /* twotower_tower_forward - tower t for rows[0..n) (n <= ws->cap): output in ws->out[t]
@@ -293,6 +301,22 @@ int twotower_bias_terms(MPI_Comm comm, const tt_opts *o, const tt_data *d, doubl
  * touched by a rank per step. Returns RP_OK or RP_ERR_NOMEM (no jump). */
 int twotower_sparse_init(tt_sparse *sp, int rank, int size, int64_t n_rows, int64_t cap, int E);
 void twotower_sparse_clear(tt_sparse *sp);
+/* twotower_sparse_users - the users' id rows: span rows per user from row base, nrows in all
+ * (span 0: none); the user of row base + span u + j is u, and belongs to class u mod nclass
+ * (twotower_train.c). Sizes the receive buffer from the rows this rank then owns: call it
+ * after twotower_sparse_init, before the first step. Returns RP_OK or RP_ERR_NOMEM (no jump). */
+int twotower_sparse_users(tt_sparse *sp, int64_t base, int64_t nrows, int span, int nclass);
+/* twotower_sparse_owner - the rank that owns (sums, updates) embedding row `row`: a user's id
+ * row belongs to the rank that trains the user's class; other rows are dealt round-robin, so
+ * whatever the tables' sizes a step's touched rows spread evenly. */
+static inline int twotower_sparse_owner(const tt_sparse *sp, int64_t row)
+{
+    int size = sp->size;
+    if ((uint64_t)(row - sp->ubase) < (uint64_t)sp->nurows)
+        return (int)((row - sp->ubase) / sp->uspan % sp->nclass % size);
+    /* a power of two (the usual rank counts) needs no division */
+    return (size & (size - 1)) == 0 ? (int)(row & (size - 1)) : (int)(row % size);
+}
 /* twotower_sparse_begin - start a step: forget this rank's rows. */
 void twotower_sparse_begin(tt_sparse *sp);
 /* twotower_sparse_add - add a micro-batch's float row gradients to this rank's sums, each value
@@ -310,6 +334,7 @@ int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes);
 static inline void twotower_sparse_put(tt_sparse *sp, int32_t row, const float *w)
 {
     if (sp->size == 1) return;
+    if ((uint64_t)(row - sp->ubase) < (uint64_t)sp->nurows) return; /* a user's: synced later */
     int E = sp->E;
     const uint32_t *v = (const uint32_t *)w;
     uint32_t *dst = sp->wrecv + sp->nput, mask = 0;
@@ -348,6 +373,11 @@ int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *byte
 /* twotower_sparse_gather_state - make an owner-kept array a [n_rows, E] (Adam moments) whole on
  * every rank: each row from its owner, bit for bit. Collective. */
 int twotower_sparse_gather_state(MPI_Comm comm, const tt_sparse *sp, int64_t n_rows, float *a);
+/* twotower_sparse_sync_users - the users' id rows of the table emb, current only on their owners
+ * during an epoch (only the owner's micro-batches read them, so twotower_sparse_put does not
+ * send them), made whole on every rank: before validation, a best copy or a checkpoint.
+ * Collective. */
+int twotower_sparse_sync_users(MPI_Comm comm, const tt_sparse *sp, float *emb);
 
 /* twotower_io.c */
 /* twotower_checkpoint - what the checkpoint holds (model, Adam moments, best copy) and the

@@ -19,7 +19,7 @@ void twotower_config_string(const tt_opts *o, char *buf, size_t cap)
              "huber_delta=%.17g user_id=%d item_id=%d seed=%lld batch=%d micro_batch=%d "
              "lr=%.17g schedule=%s warmup=%lld lr_final=%.17g epochs=%d weight_decay=%.17g "
              "emb_weight_decay=%.17g select=%s bias_init=%d row_l2=%.17g row_l2_features=%d "
-             "target=%s log_min=%.17g log_max=%.17g", o->dim, o->emb_dim, o->hidden,
+             "target=%s log_min=%.17g log_max=%.17g units=user_class", o->dim, o->emb_dim, o->hidden,
              o->head, o->id_path, o->bias, o->loss, o->huber_delta, o->user_id, o->item_id,
              (long long)o->seed, t->batch, t->micro_batch, t->lr, t->schedule,
              (long long)t->warmup, t->lr_final, fixed_epochs, o->weight_decay,

@@ -228,13 +228,18 @@ void twotower_ws_clear(tt_ws *ws)
     memset(ws, 0, sizeof *ws);
 }
 
+int64_t twotower_rows_per_pair(const tt_model *m)
+{
+    int64_t per = 0;
+    for (int t = 0; t < 2; t++) per += m->tw[t].nslots + m->tw[t].f->tag_len + m->tw[t].id_span;
+    return per;
+}
+
 int twotower_grad_init(tt_grad *g, const tt_model *m, int cap)
 {
     int rc = RP_OK;
     memset(g, 0, sizeof *g);
-    int64_t per = 0;
-    for (int t = 0; t < 2; t++) per += m->tw[t].nslots + m->tw[t].f->tag_len + m->tw[t].id_span;
-    g->cap_rows = (int64_t)cap * per;
+    g->cap_rows = (int64_t)cap * twotower_rows_per_pair(m);
     if (g->cap_rows > m->n_rows) g->cap_rows = m->n_rows;
     RP_ALLOC(g->dense = calloc((size_t)m->n_dense, sizeof *g->dense));
     RP_ALLOC(g->slot = malloc((size_t)(m->n_rows > 0 ? m->n_rows : 1) * sizeof *g->slot));

@@ -58,7 +58,8 @@ static const rp_train_cmd cmd = {
     "output twotower.h5 (required)",
     "training epochs",
     "global batch (interactions per step, all ranks)",
-    "gradient unit: a batch's units are spread over ranks; results never depend on the rank "
+    "gradient unit: a batch's pairs are dealt into batch/M classes by user, each cut into units "
+    "of at most 1.5 M pairs; classes are spread over ranks; results never depend on the rank "
     "count",
     "Adam learning rate (peak of the schedule)",
     "stop after P epochs without a better validation metric (0 = off)",

@@ -51,13 +51,6 @@ static int64_t *fix_slot(tt_fix *a, int E, int32_t row)
     return a->vals + (size_t)s * E;
 }
 
-/* Rows are dealt round-robin: whatever the tables' sizes, a step's touched rows spread evenly. */
-static inline int owner_of(int64_t row, int size)
-{
-    /* a power of two (the usual rank counts) needs no division */
-    return (size & (size - 1)) == 0 ? (int)(row & (size - 1)) : (int)(row % size);
-}
-
 /* Records carry only a row's nonzero columns (for E <= 32): the id block's bias row is one
  * value and E - 1 zeros of padding, 40% of the rows a step touches with the defaults. */
 static inline uint32_t mask_full(int E) { return E >= 32 ? 0xffffffffu : (1u << E) - 1u; }
@@ -95,12 +88,11 @@ int twotower_sparse_init(tt_sparse *sp, int rank, int size, int64_t n_rows, int6
     sp->E = E;
     RP_CALL(fix_init(&sp->loc, n_rows, cap * size, E));
     RP_ALLOC(sp->sel = malloc((size_t)(sp->loc.cap + 1) * sizeof *sp->sel));
+    sp->n_rows = n_rows;
+    sp->cap = cap;
     if (size == 1) return RP_OK; /* the rank's sums are the step's: nothing moves */
-    int64_t n_own = (n_rows + size - 1) / size, from = cap < n_own ? cap : n_own;
-    sp->grecv_cap = from * (size - 1) * (1 + E);
     sp->wrecv_cap = (cap * size < n_rows ? cap * size : n_rows) * (2 + E);
     RP_ALLOC(sp->gsend = malloc((size_t)(cap + 1) * (1 + E) * sizeof *sp->gsend));
-    RP_ALLOC(sp->grecv = malloc((size_t)(sp->grecv_cap + 1) * sizeof *sp->grecv));
     RP_ALLOC(sp->wrecv = malloc((size_t)(sp->wrecv_cap + 1) * sizeof *sp->wrecv));
     RP_ALLOC(sp->counts = malloc((size_t)size * 4 * sizeof *sp->counts));
 cleanup:
@@ -117,6 +109,24 @@ void twotower_sparse_clear(tt_sparse *sp)
     free(sp->wrecv);
     free(sp->counts);
     memset(sp, 0, sizeof *sp);
+}
+
+int twotower_sparse_users(tt_sparse *sp, int64_t base, int64_t nrows, int span, int nclass)
+{
+    int rc = RP_OK;
+    int64_t n_own = 0;
+    sp->ubase = base;
+    sp->nurows = span > 0 ? nrows : 0;
+    sp->uspan = span > 0 ? span : 1;
+    sp->nclass = nclass > 0 ? nclass : 1;
+    if (sp->size == 1) return RP_OK;
+    /* a sender's records are distinct rows this rank owns: at most min(cap, owned) each */
+    for (int64_t r = 0; r < sp->n_rows; r++) n_own += twotower_sparse_owner(sp, r) == sp->rank;
+    sp->grecv_cap = (sp->cap < n_own ? sp->cap : n_own) * (sp->size - 1) * (1 + sp->E);
+    free(sp->grecv);
+    RP_ALLOC(sp->grecv = malloc((size_t)(sp->grecv_cap + 1) * sizeof *sp->grecv));
+cleanup:
+    return rc;
 }
 
 void twotower_sparse_begin(tt_sparse *sp)
@@ -156,7 +166,7 @@ static void pack_by_owner(tt_sparse *sp, int *scnt, int *sdsp)
     const tt_fix *l = &sp->loc;
     int E = sp->E, size = sp->size;
     for (int p = 0; p < size; p++) scnt[p] = 0;
-    for (int64_t k = 0; k < l->nrows; k++) scnt[owner_of(l->rows[k], size)]++;
+    for (int64_t k = 0; k < l->nrows; k++) scnt[twotower_sparse_owner(sp, l->rows[k])]++;
     scnt[sp->rank] = 0; /* its own rows are not sent */
     for (int p = 0, off = 0; p < size; p++) {
         sdsp[p] = off;
@@ -164,7 +174,7 @@ static void pack_by_owner(tt_sparse *sp, int *scnt, int *sdsp)
         scnt[p] = 0;
     }
     for (int64_t k = 0; k < l->nrows; k++) {
-        int p = owner_of(l->rows[k], size);
+        int p = twotower_sparse_owner(sp, l->rows[k]);
         if (p == sp->rank) continue;
         const int64_t *v = l->vals + (size_t)k * E;
         int64_t *dst = sp->gsend + sdsp[p] + scnt[p];
@@ -238,7 +248,7 @@ int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes)
     *bytes += (double)total * sizeof(int64_t);
     add_received(sp, total);
     for (int64_t k = 0; k < sp->loc.nrows; k++)
-        if (owner_of(sp->loc.rows[k], size) == sp->rank) sp->sel[sp->nsel++] = (int32_t)k;
+        if (twotower_sparse_owner(sp, sp->loc.rows[k]) == sp->rank) sp->sel[sp->nsel++] = (int32_t)k;
 cleanup:
     return rc;
 }
@@ -285,18 +295,31 @@ int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *byte
 cleanup:
     return rc;
 }
-int twotower_sparse_gather_state(MPI_Comm comm, const tt_sparse *sp, int64_t n_rows, float *a)
+/* Rows [r0, r1) of a [n_rows, E] array whole on every rank, each row from its owner: other
+ * owners' rows are stale here, so they are zeroed and a bitwise OR gives the owners' values. */
+static int rows_from_owners(MPI_Comm comm, const tt_sparse *sp, int64_t r0, int64_t r1, float *a)
 {
-    int rc = RP_OK, size = sp->size, E = sp->E;
-    if (size == 1) return RP_OK;
-    /* other owners' rows are stale here: zero them, and the bitwise OR is the owners' values */
-    for (int64_t r = 0; r < n_rows; r++)
-        if (owner_of(r, size) != sp->rank) memset(a + (size_t)r * E, 0, (size_t)E * sizeof *a);
-    for (int64_t done = 0; done < n_rows * E;) {
-        int n = n_rows * E - done < INT32_MAX / 2 ? (int)(n_rows * E - done) : INT32_MAX / 2;
+    int rc = RP_OK, E = sp->E;
+    for (int64_t r = r0; r < r1; r++)
+        if (twotower_sparse_owner(sp, r) != sp->rank)
+            memset(a + (size_t)r * E, 0, (size_t)E * sizeof *a);
+    for (int64_t done = r0 * E; done < r1 * E;) {
+        int n = r1 * E - done < INT32_MAX / 2 ? (int)(r1 * E - done) : INT32_MAX / 2;
         RP_MPI(MPI_Allreduce(MPI_IN_PLACE, a + done, n, MPI_UINT32_T, MPI_BOR, comm));
         done += n;
     }
 cleanup:
     return rc;
+}
+
+int twotower_sparse_gather_state(MPI_Comm comm, const tt_sparse *sp, int64_t n_rows, float *a)
+{
+    if (sp->size == 1) return RP_OK;
+    return rows_from_owners(comm, sp, 0, n_rows, a);
+}
+
+int twotower_sparse_sync_users(MPI_Comm comm, const tt_sparse *sp, float *emb)
+{
+    if (sp->size == 1 || sp->nurows == 0) return RP_OK;
+    return rows_from_owners(comm, sp, sp->ubase, sp->ubase + sp->nurows, emb);
 }

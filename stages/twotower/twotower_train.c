@@ -37,6 +37,13 @@ typedef struct tt_step {
     tt_ws ws;
     tt_grad g;     /* float gradient of one micro-batch */
     tt_sparse sp;  /* the embedding rows' sums and exchange */
+    /* A step's pairs are dealt into nclass classes by user (train_step); this rank's, grouped by
+     * class: cls_idx[cls_off[c] .. cls_off[c + 1]) (pair indices); tmp_* the unsorted deal. */
+    int nclass;
+    int64_t mb_cap;          /* pairs in a micro-batch, at most */
+    int64_t *cls_off;        /* [nclass + 1] */
+    uint32_t *cls_idx, *tmp_idx; /* [batch] */
+    int32_t *tmp_cls;        /* [batch] */
 } tt_step;
 
 /* The stage's side of rp_trainer_run (the ctx of its callbacks). */
@@ -246,21 +253,20 @@ static void rows_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_adam
     }
 }
 
-/* Gradient of micro-batch [q0, q0 + n) of the permutation, added to this rank's fixed-point
- * sums (dense into st->ibuf, rows into st->loc). RP_ERR_INTERNAL when the layer engine
- * refused a product (logged where it happened). */
-static int micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_t q0, int n,
-                        int64_t gbn)
+/* Gradient of the micro-batch of the n training pairs idx[0..n), added to this rank's
+ * fixed-point sums (dense into st->ibuf, rows into st->loc). RP_ERR_INTERNAL when the layer
+ * engine refused a product (logged where it happened). */
+static int micro_batch(const tt_data *d, const tt_model *m, tt_step *st, const uint32_t *idx,
+                       int n, int64_t gbn)
 {
     enum { AHEAD = 16 };
     for (int i = 0; i < n; i++) {
         if (i + AHEAD < n) { /* the samples are scattered over three large arrays */
-            uint32_t ka = st->perm[q0 + i + AHEAD];
-            __builtin_prefetch(d->train.user + ka);
+            uint32_t ka = idx[i + AHEAD];
             __builtin_prefetch(d->train.item + ka);
             __builtin_prefetch(d->train.value + ka);
         }
-        uint32_t k = st->perm[q0 + i];
+        uint32_t k = idx[i];
         st->users[i] = d->train.user[k];
         st->items[i] = d->train.item[k];
         st->y[i] = d->train.value[k];
@@ -281,10 +287,39 @@ static int micro_batch(const tt_data *d, const tt_model *m, tt_step *st, int64_t
     return RP_OK;
 }
 
-/* One global step over positions [p0, p0 + gbn) of the permutation, cut into micro-batches of
- * o->micro_batch; this rank takes an even block of them. The dense allreduce runs while the
- * embedding rows are reduced, updated and shared. Returns RP_OK; *stop = 1 when any rank saw a
- * signal (carried in the allreduce buffer). */
+/* The step's pairs at positions [p0, p0 + gbn) of the permutation that belong to this rank's
+ * classes (tt_step), grouped by class in permutation order: class c's are
+ * st->cls_idx[st->cls_off[c] .. st->cls_off[c + 1]). */
+static void deal_classes(const tt_loop *l, int64_t p0, int64_t gbn)
+{
+    enum { AHEAD = 16 };
+    const tt_step *st = &l->st;
+    const int32_t *user = l->d->train.user;
+    int C = st->nclass, size = l->size, n = 0;
+    int64_t *off = st->cls_off;
+    for (int c = 0; c <= C; c++) off[c] = 0;
+    for (int64_t q = 0; q < gbn; q++) {
+        if (q + AHEAD < gbn) __builtin_prefetch(user + st->perm[p0 + q + AHEAD]);
+        uint32_t k = st->perm[p0 + q];
+        int c = (int)(user[k] % C);
+        if (c % size != l->rank) continue;
+        st->tmp_idx[n] = k;
+        st->tmp_cls[n++] = c;
+        off[c + 1]++;
+    }
+    for (int c = 0; c < C; c++) off[c + 1] += off[c];
+    for (int i = 0; i < n; i++) st->cls_idx[off[st->tmp_cls[i]]++] = st->tmp_idx[i];
+    for (int c = C; c > 0; c--) off[c] = off[c - 1]; /* back to the starts */
+    off[0] = 0;
+}
+
+/* One global step over positions [p0, p0 + gbn) of the permutation. Its pairs are dealt into
+ * nclass classes by user (user mod nclass), class c to rank c mod P, and each class is cut
+ * into micro-batches of at most st->mb_cap pairs in permutation order: what a micro-batch holds
+ * does not depend on P (so neither do the bits), and a user's id rows are only touched by the
+ * rank that owns them (twotower_sparse_users), so they never travel. The dense allreduce runs
+ * while the embedding rows are reduced, updated and shared. Returns RP_OK; *stop = 1 when any
+ * rank saw a signal (carried in the allreduce buffer). */
 static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
 {
     tt_loop *l = ctx;
@@ -292,17 +327,17 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     tt_step *st = &l->st;
     int rc = RP_OK, size = l->size, nbuf = 0;
     tt_model *m = &tr->m;
-    int64_t M = l->o->train.micro_batch, nmb = (gbn + M - 1) / M, c0 = 0, cc = 0;
     int64_t nd = m->n_dense;
     MPI_Request req = MPI_REQUEST_NULL;
     tt_adam adam;
-    rp_part_even(nmb, size, l->rank, &c0, &cc);
     memset(st->ibuf, 0, (size_t)(nd + 3) * sizeof *st->ibuf);
     twotower_sparse_begin(&st->sp);
-    for (int64_t c = c0; c < c0 + cc; c++) {
-        int64_t q0 = c * M, n = gbn - q0 < M ? gbn - q0 : M;
-        if (rc == RP_OK) rc = micro_batch(l->d, m, st, p0 + q0, (int)n, gbn);
-    }
+    deal_classes(l, p0, gbn);
+    for (int c = l->rank; c < st->nclass; c += size)
+        for (int64_t q = st->cls_off[c]; q < st->cls_off[c + 1] && rc == RP_OK; q += st->mb_cap) {
+            int64_t n = st->cls_off[c + 1] - q < st->mb_cap ? st->cls_off[c + 1] - q : st->mb_cap;
+            rc = micro_batch(l->d, m, st, st->cls_idx + q, (int)n, gbn);
+        }
     RP_AGREE(l->comm, rc); /* a local failure must not leave the others in the allreduce */
     st->ibuf[nd + 2] = rp_signal_raised() ? 1 : 0;
     RP_CALL(rp_int_cast(nd + 3, &nbuf));
@@ -373,14 +408,20 @@ static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt
 {
     int rc = RP_OK;
     const tt_model *m = &tr->m;
-    int M = o->train.micro_batch, E = m->E;
-    int64_t nmb_local = ((o->train.batch + M - 1) / M + size - 1) / size;
+    int M = o->train.micro_batch, E = m->E, B = o->train.batch;
     memset(st, 0, sizeof *st);
     RP_REQUIRE(E <= TT_MAX_EMB, RP_ERR_USAGE, "--emb-dim at most %d", TT_MAX_EMB);
+    /* a class holds batch / nclass = M pairs on average; up to 1.5 M go in one micro-batch */
+    st->nclass = (B + M - 1) / M;
+    st->mb_cap = M + M / 2;
+    RP_ALLOC(st->cls_off = malloc((size_t)(st->nclass + 1) * sizeof *st->cls_off));
+    RP_ALLOC(st->cls_idx = malloc((size_t)B * sizeof *st->cls_idx));
+    RP_ALLOC(st->tmp_idx = malloc((size_t)B * sizeof *st->tmp_idx));
+    RP_ALLOC(st->tmp_cls = malloc((size_t)B * sizeof *st->tmp_cls));
     RP_ALLOC(st->perm = malloc((size_t)d->train.n * sizeof *st->perm));
-    RP_ALLOC(st->users = malloc((size_t)M * sizeof(int32_t)));
-    RP_ALLOC(st->items = malloc((size_t)M * sizeof(int32_t)));
-    RP_ALLOC(st->y = malloc((size_t)M * sizeof(float)));
+    RP_ALLOC(st->users = malloc((size_t)st->mb_cap * sizeof(int32_t)));
+    RP_ALLOC(st->items = malloc((size_t)st->mb_cap * sizeof(int32_t)));
+    RP_ALLOC(st->y = malloc((size_t)st->mb_cap * sizeof(float)));
     RP_ALLOC(st->gbuf = malloc((size_t)(m->n_dense + 3) * sizeof(float)));
     RP_ALLOC(st->ibuf = malloc((size_t)(m->n_dense + 3) * sizeof(int64_t)));
     RP_ALLOC(st->uvals = malloc((size_t)E * sizeof(float)));
@@ -392,16 +433,24 @@ static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt
     RP_ALLOC(st->keep = malloc((size_t)(m->n_rows > 0 ? m->n_rows : 1) * sizeof *st->keep));
     for (int64_t r = 0; r < m->n_rows; r++) st->keep[r] = (int16_t)bias_column(m, r);
     RP_CALL(twotower_row_prior(o, d, m, &st->prior));
-    RP_CALL(twotower_ws_init(&st->ws, m, M));
-    RP_CALL(twotower_grad_init(&st->g, m, M));
-    RP_CALL(twotower_sparse_init(&st->sp, rank, size, m->n_rows, st->g.cap_rows * nmb_local,
-                                 E));
+    RP_CALL(twotower_ws_init(&st->ws, m, (int)st->mb_cap));
+    RP_CALL(twotower_grad_init(&st->g, m, (int)st->mb_cap));
+    /* a rank's pairs of a step touch at most rows-per-pair x batch distinct rows */
+    RP_CALL(twotower_sparse_init(&st->sp, rank, size, m->n_rows,
+                                 twotower_rows_per_pair(m) * (int64_t)B, E));
+    const tt_tower *tu = &m->tw[TT_USER];
+    RP_CALL(twotower_sparse_users(&st->sp, tu->id_base, tu->f->n * tu->id_span, tu->id_span,
+                                  st->nclass));
 cleanup:
     return rc;
 }
 
 static void step_clear(tt_step *st)
 {
+    free(st->cls_off);
+    free(st->cls_idx);
+    free(st->tmp_idx);
+    free(st->tmp_cls);
     free(st->perm);
     free(st->users);
     free(st->items);
@@ -448,9 +497,13 @@ static void loop_epoch_begin(void *ctx, int64_t epoch, int64_t *n)
     *n = l->d->train.n;
 }
 
+/* Validation reads every user's rows: they come from their owners first (and so are whole
+ * for the best copy that may follow). */
 static int loop_validate(void *ctx, double *rmse, double *mae)
 {
     tt_loop *l = ctx;
+    int rc = twotower_sparse_sync_users(l->comm, &l->st.sp, l->tr->m.emb);
+    if (rc != RP_OK) return rc;
     return twotower_evaluate_data(l->comm, &l->tr->m, l->d, &l->d->valid, rmse, mae, NULL);
 }
 
@@ -468,12 +521,14 @@ static void loop_restore_best(void *ctx)
     memcpy(tr->m.emb, tr->best_emb, (size_t)tr->m.n_rows * tr->m.E * sizeof(float));
 }
 
-/* Before a checkpoint: the embedding rows' Adam moments, each current only on its owner. */
+/* Before a checkpoint: the users' id rows and the embedding rows' Adam moments, each current
+ * only on its owner. */
 static int loop_before_checkpoint(void *ctx)
 {
     tt_loop *l = ctx;
     int rc = RP_OK;
     tt_train *tr = l->tr;
+    RP_CALL(twotower_sparse_sync_users(l->comm, &l->st.sp, tr->m.emb));
     RP_CALL(twotower_sparse_gather_state(l->comm, &l->st.sp, tr->m.n_rows, tr->m_emb));
     RP_CALL(twotower_sparse_gather_state(l->comm, &l->st.sp, tr->m.n_rows, tr->v_emb));
 cleanup:

@@ -294,6 +294,31 @@ static void row_prior_weights(void)
 /* The log target by hand: the filter keeps watch ratios in [0.4, 3) as log(wr) and their mean;
  * the gain is sum g r / sum g^2 (0 when not positive); the calibrated rows give the bias model
  * plus gamma exp(b_u + b_i) (u . v). */
+/* Row owners: a user's id rows (span 2 here, from row 10) go to the rank of the user's class
+ * (user mod 8, class c on rank c mod 3), every other row round-robin; the receive buffer is
+ * sized from the rows the rank then owns (3 of the 8 classes on rank 0: more than a third). */
+static void sparse_owners_follow_user_classes(void)
+{
+    for (int rank = 0; rank < 3; rank++) {
+        tt_sparse sp;
+        CU_ASSERT_EQUAL_FATAL(twotower_sparse_init(&sp, rank, 3, 100, 40, 8), RP_OK);
+        CU_ASSERT_EQUAL_FATAL(twotower_sparse_users(&sp, 10, 60, 2, 8), RP_OK);
+        int64_t own = 0;
+        for (int64_t r = 0; r < 100; r++) {
+            int want = r >= 10 && r < 70 ? (int)((r - 10) / 2 % 8 % 3) : (int)(r % 3);
+            CU_ASSERT_EQUAL(twotower_sparse_owner(&sp, r), want);
+            own += want == rank;
+        }
+        CU_ASSERT_EQUAL(sp.grecv_cap, (own < 40 ? own : 40) * 2 * 9);
+        twotower_sparse_clear(&sp);
+    }
+    tt_sparse one; /* no id block (span 0): plain round-robin */
+    CU_ASSERT_EQUAL_FATAL(twotower_sparse_init(&one, 1, 2, 50, 50, 8), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(twotower_sparse_users(&one, 10, 0, 0, 8), RP_OK);
+    for (int64_t r = 0; r < 50; r++) CU_ASSERT_EQUAL(twotower_sparse_owner(&one, r), (int)(r % 2));
+    twotower_sparse_clear(&one);
+}
+
 static void log_filter_and_calibration(void)
 {
     tt_data d;
@@ -328,7 +353,7 @@ static void log_filter_and_calibration(void)
 
 int test_twotower_register(void)
 {
-    RP_ADD_SUITE("twotower", RP_T(gradcheck_dot_mse), RP_T(gradcheck_dot_huber),
+    RP_ADD_SUITE("twotower", RP_T(sparse_owners_follow_user_classes), RP_T(gradcheck_dot_mse), RP_T(gradcheck_dot_huber),
                  RP_T(gradcheck_dot_mlp_bias), RP_T(gradcheck_cosine_mse),
                  RP_T(gradcheck_sigmoid_mse), RP_T(gradcheck_cosine_huber),
                  RP_T(gradcheck_sigmoid_huber), RP_T(score_convention),
