@@ -13,11 +13,13 @@ double rp_rng_uniform(uint64_t seed, uint64_t stream, uint64_t idx);
 /* rp_rng_normal - standard normal for the key (Box-Muller on two derived uniforms). */
 double rp_rng_normal(uint64_t seed, uint64_t stream, uint64_t idx);
 
-/* A cursor over one stream: draws idx = ctr, ctr+1, ... */
+/* A cursor over one stream: draws idx = ctr, ctr+1, ... Make one with rp_rng_init only (it
+ * sets the cached key). */
 typedef struct rp_rng {
     uint64_t seed;
     uint64_t stream;
     uint64_t ctr;
+    uint64_t key;   /* (seed, stream)'s part of the hash, set by rp_rng_init */
 } rp_rng;
 
 void rp_rng_init(rp_rng *r, uint64_t seed, uint64_t stream, uint64_t start);

@@ -11,7 +11,7 @@ static uint64_t mix64(uint64_t z)
 }
 
 /* (seed, stream)'s part of rp_rng_hash: the same for every draw of a cursor. */
-static uint64_t key_of(uint64_t seed, uint64_t stream)
+static inline uint64_t key_of(uint64_t seed, uint64_t stream)
 {
     uint64_t k = mix64(seed + 0x9E3779B97F4A7C15ULL);
     return mix64(k ^ (stream * 0xD6E8FEB86659FD93ULL + 0x632BE59BD9B4E019ULL));
@@ -28,17 +28,26 @@ uint64_t rp_rng_hash(uint64_t seed, uint64_t stream, uint64_t idx)
     return hash_keyed(key_of(seed, stream), idx);
 }
 
+/* 53 random bits, offset by half a step so 0 and 1 are never returned. */
+static inline double uniform_keyed(uint64_t key, uint64_t idx)
+{
+    return ((double)(hash_keyed(key, idx) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+static inline double normal_keyed(uint64_t key, uint64_t idx)
+{
+    double u1 = uniform_keyed(key, 2 * idx), u2 = uniform_keyed(key, 2 * idx + 1);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
 double rp_rng_uniform(uint64_t seed, uint64_t stream, uint64_t idx)
 {
-    /* 53 random bits, offset by half a step so 0 and 1 are never returned. */
-    return ((double)(rp_rng_hash(seed, stream, idx) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    return uniform_keyed(key_of(seed, stream), idx);
 }
 
 double rp_rng_normal(uint64_t seed, uint64_t stream, uint64_t idx)
 {
-    double u1 = rp_rng_uniform(seed, stream, 2 * idx);
-    double u2 = rp_rng_uniform(seed, stream, 2 * idx + 1);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    return normal_keyed(key_of(seed, stream), idx);
 }
 
 void rp_rng_init(rp_rng *r, uint64_t seed, uint64_t stream, uint64_t start)
@@ -46,11 +55,13 @@ void rp_rng_init(rp_rng *r, uint64_t seed, uint64_t stream, uint64_t start)
     r->seed = seed;
     r->stream = stream;
     r->ctr = start;
+    r->key = key_of(seed, stream);
 }
 
-uint64_t rp_rng_next(rp_rng *r) { return rp_rng_hash(r->seed, r->stream, r->ctr++); }
-double rp_rng_next_uniform(rp_rng *r) { return rp_rng_uniform(r->seed, r->stream, r->ctr++); }
-double rp_rng_next_normal(rp_rng *r) { return rp_rng_normal(r->seed, r->stream, r->ctr++); }
+/* A cursor's draws use its key: one finaliser per draw instead of three. */
+uint64_t rp_rng_next(rp_rng *r) { return hash_keyed(r->key, r->ctr++); }
+double rp_rng_next_uniform(rp_rng *r) { return uniform_keyed(r->key, r->ctr++); }
+double rp_rng_next_normal(rp_rng *r) { return normal_keyed(r->key, r->ctr++); }
 
 /* Draw with counter *ctr under key: rp_rng_next_below's value. Rejection keeps it unbiased:
  * draws from the incomplete top bucket, at or above UINT64_MAX - UINT64_MAX % n, are dropped.
@@ -66,7 +77,7 @@ static inline uint64_t below_keyed(uint64_t key, uint64_t *ctr, uint64_t n)
 
 uint64_t rp_rng_next_below(rp_rng *r, uint64_t n)
 {
-    return below_keyed(key_of(r->seed, r->stream), &r->ctr, n);
+    return below_keyed(r->key, &r->ctr, n);
 }
 
 /* Fisher-Yates in blocks of SHUFFLE_BLOCK swaps: draw the block's targets, prefetch them, swap
@@ -74,7 +85,7 @@ uint64_t rp_rng_next_below(rp_rng *r, uint64_t n)
 enum { SHUFFLE_BLOCK = 32 };
 #define RP_SHUFFLE_BODY(T)                                                              \
     do {                                                                                \
-        uint64_t key = key_of(r->seed, r->stream), j[SHUFFLE_BLOCK];                    \
+        uint64_t key = r->key, j[SHUFFLE_BLOCK];                                        \
         for (int64_t i = 0; i < n; i++) perm[i] = (T)i;                                 \
         for (int64_t i = n - 1; i > 0;) {                                               \
             int nb = i < SHUFFLE_BLOCK ? (int)i : SHUFFLE_BLOCK;                        \

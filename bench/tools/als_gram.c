@@ -122,7 +122,9 @@ int main(int argc, char **argv)
         return 70;
     }
     for (size_t e = 0; e < (size_t)rows * n; e++) {
-        lcol[e] = (int32_t)rp_rng_next_below(&(rp_rng){9, 2, e}, (uint64_t)ntab);
+        rp_rng g;
+        rp_rng_init(&g, 9, 2, e);
+        lcol[e] = (int32_t)rp_rng_next_below(&g, (uint64_t)ntab);
         val[e] = (float)rp_rng_uniform(9, 3, e);
     }
     double kk = k + 2.0, k1 = k + 1.0;

@@ -313,7 +313,8 @@ static void gram_kernel_matches_reference(void)
             int32_t lcol[150];
             float val[150];
             for (int64_t e = 0; e < n; e++) {
-                rp_rng g = {5, 7 + q, (uint64_t)e};
+                rp_rng g;
+                rp_rng_init(&g, 5, (uint64_t)(7 + q), (uint64_t)e);
                 lcol[e] = (int32_t)rp_rng_next_below(&g, (uint64_t)n_tab);
                 val[e] = (float)rp_rng_uniform(5, 8 + q, (uint64_t)e);
             }

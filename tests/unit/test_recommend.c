@@ -40,7 +40,8 @@ static void topk_matches_bruteforce(void)
         /* Scores on a coarse grid: many exact ties. */
         int levels = 1 + trial % 9;
         for (int i = 0; i < N; i++) {
-            rp_rng r = {7, (uint64_t)trial, (uint64_t)i};
+            rp_rng r;
+            rp_rng_init(&r, 7, (uint64_t)trial, (uint64_t)i);
             s[i] = (float)rp_rng_next_below(&r, (uint64_t)levels) / 8.0f;
             mark[i] = rp_rng_uniform(8, (uint64_t)trial, (uint64_t)i) < 0.3 ? 5u : 0u;
         }

@@ -27,6 +27,10 @@ static void rng_is_keyed(void)
     rp_rng_init(&r, 7, 9, 100);
     CU_ASSERT_EQUAL(rp_rng_next(&r), rp_rng_hash(7, 9, 100));
     CU_ASSERT_EQUAL(rp_rng_next(&r), rp_rng_hash(7, 9, 101));
+    /* the cursor's draws (from its cached key) equal the keyed functions, bit for bit */
+    CU_ASSERT(rp_rng_next_uniform(&r) == rp_rng_uniform(7, 9, 102));
+    CU_ASSERT(rp_rng_next_normal(&r) == rp_rng_normal(7, 9, 103));
+    CU_ASSERT_EQUAL(r.ctr, 104);
 }
 
 static void rng_moments(void)
