@@ -59,5 +59,15 @@ void rp_range_hash_update(rp_range_hash *h, const void *data, size_t n);
  * RP_ERR_INTERNAL. Clears h. */
 int rp_range_hash_end(MPI_Comm comm, rp_range_hash *h, int fd, char hex[65]);
 void rp_range_hash_clear(rp_range_hash *h);
+/* rp_range_hash_edge - where the hashing of the rank whose byte range starts at x begins: the
+ * block boundary nearest to x (0 for x = 0; fsize, i.e. no block, past the last block start or
+ * when the file is one block). A rank whose ranges are [x_r, x_{r+1}) hashes the blocks that
+ * start in [edge(x_r), edge(x_{r+1})): it first feeds [edge(x_r), x_r) when its edge lies below
+ * x_r (rp_range_hash_begin(from = min(edge, x_r), to = edge(x_{r+1}))), and
+ * rp_range_hash_end reads the rest of its last block: either way at most half a block is read
+ * twice, and every rank hashes about as many bytes as it parses (taking the blocks that start
+ * in a range gives the rank below a boundary the whole straddling block: at np 2 on the
+ * full-size inputs one rank hashed 738 MB and the other 583). Pure. */
+int64_t rp_range_hash_edge(int64_t fsize, int64_t block, int64_t x);
 
 #endif

@@ -172,6 +172,15 @@ void rp_range_hash_update(rp_range_hash *h, const void *data, size_t n)
     }
 }
 
+int64_t rp_range_hash_edge(int64_t fsize, int64_t block, int64_t x)
+{
+    if (x <= 0) return 0;
+    if (fsize <= block) return fsize; /* one block: rank 0's */
+    int64_t down = x / block * block, up = down + block;
+    if (up > fsize) up = fsize;
+    return x - down <= up - x ? down : up;
+}
+
 void rp_range_hash_clear(rp_range_hash *h)
 {
     if (h->cur_block >= 0) {

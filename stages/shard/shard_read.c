@@ -126,22 +126,30 @@ cleanup:
     return rc;
 }
 
-/* The lineage hash of the file (rp_hash_file's digest) over this rank's bytes [from, hi):
- * rank 0 starts at byte 0 and feeds the header here; the parse feeds [lo, hi). Local. */
-static int hash_begin(int fd, const char *path, int64_t from, int64_t lo, int64_t hi,
+/* The lineage hash of the file (rp_hash_file's digest): this rank hashes the blocks that start
+ * in [edge(lo), edge(hi)) (rp_range_hash_edge: the block boundary nearest to each range start,
+ * so the ranks hash about equal shares). When its edge lies below lo it first reads and feeds
+ * [edge, lo) here (rank 0: the header; others at most half a block); the parse then feeds
+ * [lo, hi) and rp_range_hash_end reads whatever of its last block lies past hi. Local. */
+static int hash_begin(int fd, const char *path, int rank, int size, int64_t lo, int64_t hi,
                       int64_t fsize, rp_range_hash *h)
 {
     int rc = RP_OK;
-    char head[4096];
-    size_t got = 0;
-    RP_CALL(rp_range_hash_begin(h, fsize, RP_HASH_BLOCK, from, hi));
-    RP_REQUIRE(lo - from <= (int64_t)sizeof head, RP_ERR_INTERNAL, "%s: header of %lld bytes",
-               path, (long long)(lo - from));
-    RP_REQUIRE(rp_file_pread_full(fd, head, (size_t)(lo - from), from, &got) == 0 &&
-                   got == (size_t)(lo - from), RP_ERR_IO, "%s: read failed at byte %lld", path,
-               (long long)from);
-    rp_range_hash_update(h, head, got);
+    char *buf = NULL;
+    int64_t edge = rank == 0 ? 0 : rp_range_hash_edge(fsize, RP_HASH_BLOCK, lo);
+    int64_t to = rank + 1 < size ? rp_range_hash_edge(fsize, RP_HASH_BLOCK, hi) : fsize;
+    int64_t from = edge < lo && edge < to ? edge : lo; /* no blocks of ours: nothing to read */
+    RP_CALL(rp_range_hash_begin(h, fsize, RP_HASH_BLOCK, from, to));
+    if (from < lo) RP_ALLOC(buf = malloc(1 << 20));
+    for (int64_t pos = from; pos < lo;) {
+        size_t want = lo - pos < (1 << 20) ? (size_t)(lo - pos) : (1 << 20), got = 0;
+        RP_REQUIRE(rp_file_pread_full(fd, buf, want, pos, &got) == 0 && got == want, RP_ERR_IO,
+                   "%s: read failed at byte %lld", path, (long long)pos);
+        rp_range_hash_update(h, buf, got);
+        pos += (int64_t)got;
+    }
 cleanup:
+    free(buf);
     return rc;
 }
 
@@ -160,12 +168,13 @@ int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_
                       shard_parsed *out)
 {
     int rc = RP_OK;
-    int rank = 0, fd = -1;
+    int rank = 0, size = 1, fd = -1;
     int64_t head[3] = {RP_OK, 0, 0}; /* verdict, file size, data start */
     int64_t lo = 0, hi = 0;
     rp_range_hash h = {.cur_block = -1};
     memset(out, 0, sizeof *out);
     RP_MPI(MPI_Comm_rank(comm, &rank));
+    RP_MPI(MPI_Comm_size(comm, &size));
     if (rank == 0) head[0] = check_head(path, &head[1], &head[2]);
     RP_MPI(MPI_Bcast(head, 3, MPI_INT64_T, 0, comm));
     if (head[0] != RP_OK) {
@@ -180,7 +189,7 @@ int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_
     RP_AGREE(comm, rc);
     rc = my_range(comm, fd, head[1], head[2], &lo, &hi);
     RP_AGREE(comm, rc);
-    rc = hash_begin(fd, path, rank == 0 ? 0 : lo, lo, hi, head[1], &h);
+    rc = hash_begin(fd, path, rank, size, lo, hi, head[1], &h);
     RP_AGREE(comm, rc);
     rc = stream_range(fd, path, lo, hi, window, allow_empty_time, &h, out);
     out->bytes = hi - lo;
