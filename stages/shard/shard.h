@@ -142,6 +142,10 @@ int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed
  * file"), RP_ERR_DATA ("path:1: header is ..."), RP_ERR_IO. */
 int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_empty_time,
                       shard_parsed *out);
+/* shard_stream_file_block - shard_stream_file with hash blocks of `block` bytes (the lineage
+ * digest is rp_hash_file_block's): for tests of the lanes on small files. */
+int shard_stream_file_block(MPI_Comm comm, const char *path, size_t window, int64_t block,
+                            int allow_empty_time, shard_parsed *out);
 /* shard_read_file - shard_stream_file + the bad-row report: rank 0 prints the first
  * SHARD_MAX_ERRS messages in file order and the total. Collective. Returns RP_OK (bad rows
  * within budget; *nbad_global, *nread_global set), RP_ERR_NOINPUT (also for a header-only
