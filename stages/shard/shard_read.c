@@ -328,6 +328,8 @@ static int lanes_join(lane *ln, int n, shard_parsed *out)
         lines += ln[j].part.n + ln[j].part.nbad + ln[j].ovf.n + ln[j].ovf.nbad;
     }
     if (!spill) base = NULL; /* now out's */
+    rp_log_debug("%d lane%s, %lld rows%s", n, n > 1 ? "s" : "", (long long)total,
+                 spill ? ", regions overflowed" : "");
 cleanup:
     if (rc != RP_OK && out->rows != base) free(out->rows);
     if (rc != RP_OK) free(out->wide), out->rows = NULL, out->wide = NULL;
