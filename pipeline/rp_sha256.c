@@ -69,8 +69,9 @@ static const uint32_t sha_k[64] = {
                             _mm_loadu_si128((const __m128i *)(p[l] + 64 * b + 16 * g)), bswap);   \
                     else                                                                          \
                         x = _mm_sha256msg2_epu32(                                                 \
-                            _mm_add_epi32(_mm_sha256msg1_epu32(w[l][g & 3], w[l][(g + 1) & 3]),   \
-                                          _mm_alignr_epi8(w[l][(g + 3) & 3], w[l][(g + 2) & 3], 4)), \
+                            _mm_add_epi32(                                                        \
+                                _mm_sha256msg1_epu32(w[l][g & 3], w[l][(g + 1) & 3]),             \
+                                _mm_alignr_epi8(w[l][(g + 3) & 3], w[l][(g + 2) & 3], 4)),        \
                             w[l][(g + 3) & 3]);                                                   \
                     w[l][g & 3] = x;                                                              \
                     __m128i m = _mm_add_epi32(x, k);                                              \

@@ -367,7 +367,7 @@ static int stream_lanes(int fd, const char *path, lane *ln, int n, int64_t lo, i
         rp_progress_update(&pg, done);
     }
     rp_progress_end(&pg);
-    for (int j = 1; j < n; j++) { /* each lane's last block ends in its range: none is open */
+    for (int j = 1; j < n; j++) { /* only the last lane's last block may go on past hi */
         RP_CALL(rp_range_hash_finish(&ln[j].h, fd));
         rp_range_hash_merge(&ln[0].h, &ln[j].h);
     }

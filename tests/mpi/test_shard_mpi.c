@@ -382,8 +382,8 @@ static void lanes_match_one_lane(void)
     for (int kind = 0; kind < 3; kind++) {
         lanes_csv(path, kind, 12000);
         shard_parsed one, many;
-        CU_ASSERT_EQUAL_FATAL(shard_stream_file_block(comm, path, 1 << 16, (int64_t)1 << 40, kind == 1, &one),
-                              RP_OK);
+        CU_ASSERT_EQUAL_FATAL(shard_stream_file_block(comm, path, 1 << 16, (int64_t)1 << 40,
+                                                      kind == 1, &one), RP_OK);
         for (size_t bi = 0; bi < 3; bi++) {
             for (size_t wi = 0; wi < 3; wi++) {
                 CU_ASSERT_EQUAL_FATAL(shard_stream_file_block(comm, path, windows[wi], blocks[bi],
@@ -420,7 +420,8 @@ static void lanes_match_one_lane(void)
 
 int test_shard_mpi_register(void)
 {
-    RP_ADD_SUITE("shard_mpi", RP_T(tiny_hand_computed), RP_T(wide_ids), RP_T(rank_count_independent),
-                 RP_T(bad_rows_across_ranks), RP_T(lanes_match_one_lane));
+    RP_ADD_SUITE("shard_mpi", RP_T(tiny_hand_computed), RP_T(wide_ids),
+                 RP_T(rank_count_independent), RP_T(bad_rows_across_ranks),
+                 RP_T(lanes_match_one_lane));
     return 0;
 }
