@@ -253,10 +253,20 @@ int shard_split_pairs(shard_pair *pairs, int64_t n, const shard_opts *opt, shard
                       shard_split *valid);
 /* shard_finish_test - order the test pairs by (user, time, item), no outlier rule. Local. */
 int shard_finish_test(shard_pair *pairs, int64_t n, shard_split *test);
-/* shard_target - the training target of a pair's watch ratio under the rule (clip caps it). */
-double shard_target(double wr, const shard_opts *opt, int split);
+/* shard_target - the training target of a pair's watch ratio under the rule (clip caps it).
+ * Inline, as shard_value: the write phase computes both for every pair twice (CSR and CSC). */
+static inline double shard_target(double wr, const shard_opts *opt, int split)
+{
+    if (split != SHARD_TEST && opt->outlier_rule == SHARD_OUT_CLIP && wr > opt->outlier_max)
+        return opt->outlier_max;
+    return wr;
+}
 /* shard_value - normalised value in [0, 1]. Pure. */
-float shard_value(double target, double nmin, double nmax);
+static inline float shard_value(double target, double nmin, double nmax)
+{
+    double v = nmax > nmin ? (target - nmin) / (nmax - nmin) : (target > nmin ? 1.0 : 0.0);
+    return (float)(v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v));
+}
 
 /* shard_write.c */
 /* shard_write_output - write shards.h5 atomically (datasets, attributes, stamp). Collective.
