@@ -142,6 +142,10 @@ int shard_parse_chunk(const rp_csv_chunk *ck, int allow_empty_time, shard_parsed
  * file"), RP_ERR_DATA ("path:1: header is ..."), RP_ERR_IO. */
 int shard_stream_file(MPI_Comm comm, const char *path, size_t window, int allow_empty_time,
                       shard_parsed *out);
+/* shard_stream_file_block - shard_stream_file with hash blocks of `block` bytes (the lineage
+ * digest is rp_hash_file_block's): for tests of the lanes on small files. */
+int shard_stream_file_block(MPI_Comm comm, const char *path, size_t window, int64_t block,
+                            int allow_empty_time, shard_parsed *out);
 /* shard_read_file - shard_stream_file + the bad-row report: rank 0 prints the first
  * SHARD_MAX_ERRS messages in file order and the total. Collective. Returns RP_OK (bad rows
  * within budget; *nbad_global, *nread_global set), RP_ERR_NOINPUT (also for a header-only
@@ -249,10 +253,20 @@ int shard_split_pairs(shard_pair *pairs, int64_t n, const shard_opts *opt, shard
                       shard_split *valid);
 /* shard_finish_test - order the test pairs by (user, time, item), no outlier rule. Local. */
 int shard_finish_test(shard_pair *pairs, int64_t n, shard_split *test);
-/* shard_target - the training target of a pair's watch ratio under the rule (clip caps it). */
-double shard_target(double wr, const shard_opts *opt, int split);
+/* shard_target - the training target of a pair's watch ratio under the rule (clip caps it).
+ * Inline, as shard_value: the write phase computes both for every pair twice (CSR and CSC). */
+static inline double shard_target(double wr, const shard_opts *opt, int split)
+{
+    if (split != SHARD_TEST && opt->outlier_rule == SHARD_OUT_CLIP && wr > opt->outlier_max)
+        return opt->outlier_max;
+    return wr;
+}
 /* shard_value - normalised value in [0, 1]. Pure. */
-float shard_value(double target, double nmin, double nmax);
+static inline float shard_value(double target, double nmin, double nmax)
+{
+    double v = nmax > nmin ? (target - nmin) / (nmax - nmin) : (target > nmin ? 1.0 : 0.0);
+    return (float)(v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v));
+}
 
 /* shard_write.c */
 /* shard_write_output - write shards.h5 atomically (datasets, attributes, stamp). Collective.

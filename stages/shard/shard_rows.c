@@ -360,19 +360,6 @@ cleanup:
     return rc;
 }
 
-double shard_target(double wr, const shard_opts *opt, int split)
-{
-    if (split != SHARD_TEST && opt->outlier_rule == SHARD_OUT_CLIP && wr > opt->outlier_max)
-        return opt->outlier_max;
-    return wr;
-}
-
-float shard_value(double target, double nmin, double nmax)
-{
-    double v = nmax > nmin ? (target - nmin) / (nmax - nmin) : (target > nmin ? 1.0 : 0.0);
-    return (float)(v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v));
-}
-
 /* Count a pair into its split; returns 1 if the outlier rule drops it. */
 static int account(shard_counts *c, const shard_pair *p, const shard_opts *opt, int apply_rule)
 {

@@ -185,7 +185,9 @@ static void hash_file_matches_serial(void)
 
 /* rp_range_hash over ranks' byte ranges gives rp_hash_file's digest: blocks smaller than the
  * file (a range starting mid-block, on a block boundary, or empty), one block, and a file of
- * exactly one block; bytes fed in uneven pieces. A changed byte changes the digest. */
+ * exactly one block; bytes fed in uneven pieces; and rp-shard's way (way 3): the blocks from
+ * rp_range_hash_edge of each range start, the bytes of [edge, start) fed first, the range
+ * itself, the rest of the last block read at the end. A changed byte changes the digest. */
 static void range_hash_matches_file_hash(void)
 {
     MPI_Comm comm = MPI_COMM_WORLD;
@@ -202,17 +204,25 @@ static void range_hash_matches_file_hash(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     const int64_t blocks[] = {1000, 999, 4500, 9000, 20000};
     /* cut points: as rp-shard's (proportional), and ones on a block boundary / empty ranges */
-    for (int way = 0; way < 3; way++) {
+    for (int way = 0; way < 4; way++) {
         for (size_t bi = 0; bi < sizeof blocks / sizeof *blocks; bi++) {
             int64_t from = (int64_t)N * rank / size, to = (int64_t)N * (rank + 1) / size;
+            int64_t feed_to = to;
+            if (way == 3) { /* as shard_read.c's hash_begin */
+                int64_t lo = from, edge = rank == 0 ? 0 : rp_range_hash_edge(N, blocks[bi], lo);
+                to = rank + 1 < size ? rp_range_hash_edge(N, blocks[bi], feed_to) : N;
+                from = edge < lo && edge < to ? edge : lo;
+                CU_ASSERT(lo - from <= blocks[bi] / 2 || blocks[bi] >= N);
+            }
             if (way == 1) from = rank == 0 ? 0 : 2000 + 1000 * (rank - 1), to = rank + 1 == size ? N : 2000 + 1000 * rank;
             if (way == 2) from = rank == 0 ? 0 : N, to = rank == 0 ? N : N; /* all on rank 0 */
             if (from > N) from = N;
             if (to > N) to = N;
             rp_range_hash h;
             CU_ASSERT_EQUAL_FATAL(rp_range_hash_begin(&h, N, blocks[bi], from, to), RP_OK);
-            for (int64_t p = from, step = 1; p < to; p += step, step = step * 3 % 1777 + 1) {
-                if (p + step > to) step = to - p;
+            if (way != 3) feed_to = to;
+            for (int64_t p = from, step = 1; p < feed_to; p += step, step = step * 3 % 1777 + 1) {
+                if (p + step > feed_to) step = feed_to - p;
                 rp_range_hash_update(&h, text + p, (size_t)step);
             }
             int fd = fileno(f);

@@ -9,6 +9,7 @@
 #include "rp_h5.h"
 #include "rp_mpi.h"
 #include "rp_schema.h"
+#include "rp_sha256.h"
 #include "rp_test.h"
 #include "shard.h"
 
@@ -345,9 +346,82 @@ static void bad_rows_across_ranks(void)
     }
 }
 
+/* A CSV for the lanes test: `n` data lines; kind 0: plain rows with a few wide ids and bad
+ * rows; kind 1: the first quarter of the rows 300 bytes long, the rest short (the regions,
+ * sized from the first window, overflow); kind 2: the first 40% bad (lane 0 stores no row). */
+static void lanes_csv(const char *path, int kind, int n)
+{
+    char *t = malloc((size_t)n * 400 + 200);
+    size_t o = (size_t)sprintf(t, "%s\n", SHARD_HEADER);
+    for (int i = 0; i < n; i++) {
+        long long user = i % 977 == 5 ? 5000000000LL + i : 1000 + i / 7;
+        long long item = i % 1301 == 9 ? 7000000000LL + i : 100 + i % 313;
+        if ((kind == 0 && i % 2003 == 17) || (kind == 2 && i < n * 2 / 5))
+            o += (size_t)sprintf(t + o, "%lld,%lld,1,2,x,20200101,nan,0.5\n", user, item);
+        else if (kind == 1 && i < n / 4)
+            o += (size_t)sprintf(t + o, "%lld,%lld,1,2,%0280d,20200101,%d.25,0.%d\n", user, item, i,
+                                 1593000000 + i, i % 97);
+        else
+            o += (size_t)sprintf(t + o, "%lld,%lld,1,2,t,20200101,%d.5,%d.%03d\n", user, item,
+                                 1593000000 + i, i % 4, i % 1000);
+    }
+    rp_test_write_file(path, t);
+    free(t);
+}
+
+/* The lanes (hash blocks smaller than a rank's range: up to four pieces read side by side, each
+ * parsed into its own region) give the rows, wide ids, bad-row notes with their line numbers,
+ * counts and lineage digest of one lane reading the range in order; with regions that overflow
+ * and a first lane without rows too. */
+static void lanes_match_one_lane(void)
+{
+    MPI_Comm comm = MPI_COMM_WORLD;
+    const char *path = rp_test_path("lanes.csv");
+    const int64_t blocks[] = {4096, 20000, 77777};
+    const size_t windows[] = {300, 4096, 1 << 20};
+    for (int kind = 0; kind < 3; kind++) {
+        lanes_csv(path, kind, 12000);
+        shard_parsed one, many;
+        CU_ASSERT_EQUAL_FATAL(shard_stream_file_block(comm, path, 1 << 16, (int64_t)1 << 40,
+                                                      kind == 1, &one), RP_OK);
+        for (size_t bi = 0; bi < 3; bi++) {
+            for (size_t wi = 0; wi < 3; wi++) {
+                CU_ASSERT_EQUAL_FATAL(shard_stream_file_block(comm, path, windows[wi], blocks[bi],
+                                                              kind == 1, &many), RP_OK);
+                CU_ASSERT_EQUAL(many.n, one.n);
+                CU_ASSERT_EQUAL(many.nbad, one.nbad);
+                CU_ASSERT_EQUAL(many.nerr, one.nerr);
+                CU_ASSERT_EQUAL(many.bytes, one.bytes);
+                CU_ASSERT(many.cap >= many.n);
+                int same = many.n == one.n;
+                for (int64_t k = 0; k < one.n && same; k++) {
+                    shard_raw a, b;
+                    shard_parsed_get(&one, k, &a);
+                    shard_parsed_get(&many, k, &b);
+                    same = memcmp(&a, &b, sizeof a) == 0;
+                }
+                CU_ASSERT(same);
+                for (int e = 0; e < one.nerr && e < many.nerr; e++) {
+                    CU_ASSERT_EQUAL(many.errs[e].line, one.errs[e].line);
+                    CU_ASSERT_STRING_EQUAL(many.errs[e].msg, one.errs[e].msg);
+                }
+                char want[65];
+                CU_ASSERT_EQUAL(rp_hash_file_block(comm, path, blocks[bi], want), RP_OK);
+                CU_ASSERT_STRING_EQUAL(many.sha256, want);
+                shard_parsed_clear(&many);
+            }
+        }
+        int64_t tot[2] = {one.n, one.nwide};
+        rp_mpi_sum_i64(comm, tot, 2);
+        CU_ASSERT(tot[0] > 6000 && (kind == 1 || tot[1] > 10)); /* rows and wide ids to check */
+        shard_parsed_clear(&one);
+    }
+}
+
 int test_shard_mpi_register(void)
 {
-    RP_ADD_SUITE("shard_mpi", RP_T(tiny_hand_computed), RP_T(wide_ids), RP_T(rank_count_independent),
-                 RP_T(bad_rows_across_ranks));
+    RP_ADD_SUITE("shard_mpi", RP_T(tiny_hand_computed), RP_T(wide_ids),
+                 RP_T(rank_count_independent), RP_T(bad_rows_across_ranks),
+                 RP_T(lanes_match_one_lane));
     return 0;
 }

@@ -184,6 +184,57 @@ static void sha256_known_vectors(void)
     CU_ASSERT_STRING_EQUAL(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+/* The SHA-NI path (when the CPU has it) against OpenSSL's: known vectors on both, then 1 to 4
+ * lanes of random bytes fed in random pieces (lengths around the 55/56/64-byte padding edges,
+ * partial blocks carried between calls, lanes at different offsets) give OpenSSL's digests. */
+static void sha256_ni_matches_openssl(void)
+{
+    enum { N = 20000 };
+    unsigned char *buf = malloc(4 * N), want[4][32], got[4][32];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 4 * N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        buf[i] = (unsigned char)x;
+    }
+    int ni = rp_sha256_select(1);
+    for (int round = 0; round < 200; round++) {
+        int k = 1 + round % 4;
+        size_t len = round < 130 ? (size_t)round : (size_t)(x % (N - 300));
+        rp_sha256 c[4], *pc[4];
+        const unsigned char *p[4];
+        rp_sha256_select(0);
+        for (int l = 0; l < k; l++) {
+            rp_sha256_init(&c[l]);
+            rp_sha256_update(&c[l], buf + (size_t)l * N + (size_t)l * 7, len);
+            rp_sha256_final(&c[l], want[l]);
+        }
+        rp_sha256_select(1);
+        for (int l = 0; l < k; l++) {
+            rp_sha256_init(&c[l]);
+            pc[l] = &c[l];
+        }
+        size_t at = 0;
+        while (at < len) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t step = x % 3 == 0 ? (size_t)(x % 70) : (size_t)(x % 3000);
+            if (step > len - at) step = len - at;
+            for (int l = 0; l < k; l++) p[l] = buf + (size_t)l * N + (size_t)l * 7 + at;
+            if (x % 5 == 0) rp_sha256_update(&c[0], p[0], step); /* lane 0 alone, then the rest */
+            if (x % 5 == 0 && k > 1) rp_sha256_update_lanes(pc + 1, p + 1, step, k - 1);
+            if (x % 5 != 0) rp_sha256_update_lanes(pc, p, step, k);
+            at += step;
+        }
+        for (int l = 0; l < k; l++) {
+            CU_ASSERT_EQUAL(rp_sha256_final(&c[l], got[l]), RP_OK);
+            CU_ASSERT(memcmp(got[l], want[l], 32) == 0);
+        }
+    }
+    if (ni) sha256_known_vectors(); /* the vectors through SHA-NI too */
+    rp_sha256_select(-1);
+    free(buf);
+}
+
 /* Float-written integers ("20200705.0") read as integers; any other fraction is rejected. */
 static void parse_i64_float_written(void)
 {
@@ -355,7 +406,8 @@ int test_rp_lib_register(void)
 {
     RP_ADD_SUITE("rp_lib", RP_T(rng_is_keyed), RP_T(rng_moments), RP_T(rng_below_matches_plain),
                  RP_T(rng_shuffle_matches_plain), RP_T(part_even_covers),
-                 RP_T(part_weighted_balances), RP_T(sha256_known_vectors), RP_T(hash_file_digests),
+                 RP_T(part_weighted_balances), RP_T(sha256_known_vectors),
+                 RP_T(sha256_ni_matches_openssl), RP_T(hash_file_digests),
                  RP_T(args_parse_kinds), RP_T(parse_i64_float_written),
                  RP_T(parse_f64_matches_strtod), RP_T(progress_line_format),
                  RP_T(mem_big_blocks));
