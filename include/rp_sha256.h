@@ -44,7 +44,9 @@ int rp_sha256_hex(const void *data, size_t n, char hex[65]);
 
 /* rp_hash_file - lineage hash of a file, computed in parallel and independent of the rank count:
  * files up to RP_HASH_BLOCK (64 MiB) get their plain SHA-256; larger ones the SHA-256 of the
- * concatenated SHA-256 digests of their 64 MiB blocks (blocks spread over ranks). Collective.
+ * concatenated SHA-256 digests of their 64 MiB blocks (blocks spread over ranks; a rank hashes
+ * up to four of its blocks side by side, rp_sha256_update_lanes: the lineage phase of a stage
+ * reading the full-size shards.h5 at np 2 went 0.146-0.177 -> 0.095-0.099 s). Collective.
  * Out: hex (65 bytes) on every rank. Returns RP_OK, RP_ERR_NOINPUT, RP_ERR_IO. */
 int rp_hash_file(MPI_Comm comm, const char *path, char hex[65]);
 /* rp_hash_file_block - rp_hash_file with blocks of `block` bytes (> 0): for tests of the
