@@ -53,9 +53,16 @@ for np in $NPS; do
           n = split($0, a, ","); s = 0; for (i = 1; i <= n; i++) s += a[i]; printf "%.1f", s / n}')
     mae=$(h5dump -d /history/valid_rmse "$out" | awk '/\(0\)/ {gsub(/.*\):/, "");
           n = split($0, a, ","); printf "%.5f", a[n]}')
+    sps[$np]=$(get samples_per_s)
     printf "$fmt" "rp-twotower np=$np" "$(get samples_per_s)" "$spe" \
         "$(get train_cpu_seconds)" "$(get peak_rss_mb_per_rank)" "$(get allreduce_bytes_per_step)" \
         "$(get sparse_bytes_per_step)" "$mae"
+done
+# strong scaling against the first rank count measured (np 2 / np 1 is the issue's figure)
+first=${NPS%% *}
+for np in $NPS; do
+    [ "$np" = "$first" ] || awk -v a="${sps[$np]}" -v b="${sps[$first]}" -v n="$np" -v f="$first" \
+        'BEGIN { if (a > 0 && b > 0) printf "np %s / np %s samples/s: %.2f\n", n, f, a / b }'
 done
 if ! "$PYTHON" -c "import torch, h5py" 2> /dev/null; then
     echo "PyTorch part skipped: apt-get install -y python3-torch python3-h5py"
