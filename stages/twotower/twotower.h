@@ -145,6 +145,9 @@ typedef struct tt_sparse {
     tt_fix loc;                 /* this rank's micro-batches' rows, then the others' records of
                                  * the rows it owns */
     int32_t *sel;               /* slots of loc holding the rows this rank updates */
+    int32_t *foreign;           /* slots of loc, ascending, whose rows other ranks own (noted
+                                 * when twotower_sparse_add creates them) */
+    int64_t nforeign;
     int64_t nsel;
     int64_t *gsend, *grecv;     /* gradient records [row | mask << 32, values] by owner */
     uint32_t *wrecv;            /* updated rows of all ranks [row, mask, float bits] */

@@ -88,6 +88,7 @@ int twotower_sparse_init(tt_sparse *sp, int rank, int size, int64_t n_rows, int6
     sp->E = E;
     RP_CALL(fix_init(&sp->loc, n_rows, cap * size, E));
     RP_ALLOC(sp->sel = malloc((size_t)(sp->loc.cap + 1) * sizeof *sp->sel));
+    RP_ALLOC(sp->foreign = malloc((size_t)(sp->loc.cap + 1) * sizeof *sp->foreign));
     sp->n_rows = n_rows;
     sp->cap = cap;
     if (size == 1) return RP_OK; /* the rank's sums are the step's: nothing moves */
@@ -104,6 +105,7 @@ void twotower_sparse_clear(tt_sparse *sp)
 {
     fix_clear(&sp->loc);
     free(sp->sel);
+    free(sp->foreign);
     free(sp->gsend);
     free(sp->grecv);
     free(sp->wrecv);
@@ -132,6 +134,7 @@ cleanup:
 void twotower_sparse_begin(tt_sparse *sp)
 {
     fix_reset(&sp->loc);
+    sp->nforeign = 0;
     sp->nput = 0;
 }
 
@@ -151,7 +154,12 @@ void twotower_sparse_add(tt_sparse *sp, const tt_grad *g)
     for (int64_t k = 0; k < g->nrows; k++) {
         if (k + 2 * AHEAD < g->nrows)
             fix_prefetch(&sp->loc, E, g->rows[k + 2 * AHEAD], g->rows[k + AHEAD]);
+        int64_t before = sp->loc.nrows;
         int64_t *dst = fix_slot(&sp->loc, E, g->rows[k]);
+        /* a new row another rank owns: remembered for the packing (its slot is the last) */
+        if (sp->loc.nrows != before && sp->size > 1 &&
+            twotower_sparse_owner(sp, g->rows[k]) != sp->rank)
+            sp->foreign[sp->nforeign++] = (int32_t)before;
         const float *v = g->vals + (size_t)k * E;
         for (int q = 0; q < E; q++) dst[q] += rp_fix_of(v[q]);
     }
@@ -166,16 +174,16 @@ static void pack_by_owner(tt_sparse *sp, int *scnt, int *sdsp)
     const tt_fix *l = &sp->loc;
     int E = sp->E, size = sp->size;
     for (int p = 0; p < size; p++) scnt[p] = 0;
-    for (int64_t k = 0; k < l->nrows; k++) scnt[twotower_sparse_owner(sp, l->rows[k])]++;
-    scnt[sp->rank] = 0; /* its own rows are not sent */
+    for (int64_t f = 0; f < sp->nforeign; f++)
+        scnt[twotower_sparse_owner(sp, l->rows[sp->foreign[f]])]++;
     for (int p = 0, off = 0; p < size; p++) {
         sdsp[p] = off;
         off += scnt[p] * (1 + E);
         scnt[p] = 0;
     }
-    for (int64_t k = 0; k < l->nrows; k++) {
+    for (int64_t f = 0; f < sp->nforeign; f++) {
+        int64_t k = sp->foreign[f];
         int p = twotower_sparse_owner(sp, l->rows[k]);
-        if (p == sp->rank) continue;
         const int64_t *v = l->vals + (size_t)k * E;
         int64_t *dst = sp->gsend + sdsp[p] + scnt[p];
         uint32_t mask = mask_of_fix(v, E);
@@ -247,8 +255,11 @@ int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes)
                          comm));
     *bytes += (double)total * sizeof(int64_t);
     add_received(sp, total);
-    for (int64_t k = 0; k < sp->loc.nrows; k++)
-        if (twotower_sparse_owner(sp, sp->loc.rows[k]) == sp->rank) sp->sel[sp->nsel++] = (int32_t)k;
+    /* every slot but the foreign ones (ascending) is a row this rank owns */
+    for (int64_t k = 0, f = 0; k < sp->loc.nrows; k++) {
+        if (f < sp->nforeign && sp->foreign[f] == k) f++;
+        else sp->sel[sp->nsel++] = (int32_t)k;
+    }
 cleanup:
     return rc;
 }
