@@ -59,6 +59,19 @@ typedef struct eval_user_rank {
  * Order: prediction descending, ties by item index ascending. Local; RP_OK or RP_ERR_NOMEM. */
 int eval_rank_user(eval_item *items, int64_t n, const eval_rank_opts *ro, eval_user_rank *out);
 
+/* Raw id -> dense id (the index of v in the sorted raw ids, -1 if absent): a direct table when
+ * the ids span at most 4x their count plus 1024 (KuaiRec's are 0..n-1), else a binary search
+ * (two per truth row cost ~0.6 s of rp-eval per rank at full size). ids are borrowed. */
+typedef struct eval_idmap {
+    const int64_t *ids;
+    int64_t n, lo, span;
+    int32_t *tab; /* [span], -1 = not an id; NULL: binary search */
+} eval_idmap;
+/* eval_idmap_init - never fails: without memory for the table it searches. */
+void eval_idmap_init(eval_idmap *m, const int64_t *ids, int64_t n);
+int32_t eval_idmap_get(const eval_idmap *m, int64_t v);
+void eval_idmap_clear(eval_idmap *m);
+
 /* eval_sort_ranked - items into ranked order: prediction descending, then item index
  * ascending (-0 and +0 tie), the order the rank metrics use: the order of a comparison sort
  * by (pred desc, item asc), by an LSD radix sort (1,411 users x 3,327 items, float

@@ -185,16 +185,7 @@ static int32_t dense_of(const int64_t *ids, int64_t n, int64_t v)
     return lo < n && ids[lo] == v ? (int32_t)lo : -1;
 }
 
-/* Raw id -> dense id (the index in the sorted raw ids): a direct table when the raw ids span
- * at most 4x their count plus 1024 (KuaiRec's are 0..n-1), else dense_of's binary search (two
- * per truth row cost ~0.3 s of rp-eval per rank at full size). */
-typedef struct id_map {
-    const int64_t *ids;
-    int64_t n, lo, span;
-    int32_t *tab; /* [span], -1 = not an id; NULL: binary search */
-} id_map;
-
-static void id_map_init(id_map *m, const int64_t *ids, int64_t n)
+void eval_idmap_init(eval_idmap *m, const int64_t *ids, int64_t n)
 {
     memset(m, 0, sizeof *m);
     m->ids = ids;
@@ -209,10 +200,16 @@ static void id_map_init(id_map *m, const int64_t *ids, int64_t n)
     for (int64_t k = 0; k < n; k++) m->tab[ids[k] - m->lo] = (int32_t)k;
 }
 
-static inline int32_t id_map_get(const id_map *m, int64_t v)
+int32_t eval_idmap_get(const eval_idmap *m, int64_t v)
 {
     if (m->tab == NULL) return dense_of(m->ids, m->n, v);
-    return (uint64_t)(v - m->lo) < (uint64_t)m->span ? m->tab[v - m->lo] : -1;
+    return (uint64_t)v - (uint64_t)m->lo < (uint64_t)m->span ? m->tab[v - m->lo] : -1;
+}
+
+void eval_idmap_clear(eval_idmap *m)
+{
+    free(m->tab);
+    memset(m, 0, sizeof *m);
 }
 
 /* Read an even block of truth rows and map raw ids to dense ones (unknown ids dropped).
@@ -223,7 +220,7 @@ static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
     int rc = RP_OK, rank = 0, size = 1, nd = 0;
     int64_t *uraw = NULL, *iraw = NULL, *ru = NULL, *ri = NULL, *pos = NULL, ud[2], id[2], d[3][2];
     int *own = NULL;
-    id_map um = {0}, im = {0};
+    eval_idmap um = {0}, im = {0};
     double *e = NULL;
     truth_rec *out = NULL;
     *recs = NULL;
@@ -249,10 +246,10 @@ static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
     RP_CALL(rp_h5_read(tf, dset, RP_F64, off, n, e));
     for (int p = 0; p < size; p++) per[p] = 0;
     int64_t m = 0;
-    id_map_init(&um, uraw, ud[0]);
-    id_map_init(&im, iraw, id[0]);
+    eval_idmap_init(&um, uraw, ud[0]);
+    eval_idmap_init(&im, iraw, id[0]);
     for (int64_t k = 0; k < n; k++) {
-        int32_t u = id_map_get(&um, ru[k]), i = id_map_get(&im, ri[k]);
+        int32_t u = eval_idmap_get(&um, ru[k]), i = eval_idmap_get(&im, ri[k]);
         if (!isfinite(e[k]))
             RP_FAIL_USER(RP_ERR_DATA, "%s: %s[%lld] is not finite", path, dset,
                          (long long)(off + k));
@@ -272,8 +269,8 @@ static int truth_block(MPI_Comm comm, hid_t shards, hid_t tf, const char *path,
     for (int64_t p = 0, at = 0; p < size; at += per[p], p++) pos[p] = at;
     for (int64_t k = 0; k < m; k++) (*recs)[pos[own[k]]++] = out[k];
 cleanup:
-    free(um.tab);
-    free(im.tab);
+    eval_idmap_clear(&um);
+    eval_idmap_clear(&im);
     free(uraw);
     free(iraw);
     free(ru);

@@ -2,6 +2,7 @@
  * brute-force O(n^2) reference (positions by counting, AUC over all pairs); NDCG with gains
  * clipped at OUTLIER_MAX; the share of the bias-to-truth gap. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -260,10 +261,33 @@ static void metric_names(void)
     for (int j = 0; j < m; j++) CU_ASSERT_STRING_EQUAL(n[j], want[j]);
 }
 
+/* Raw -> dense ids, by table (compact ids, negative ones too) and by search (spread ids): the
+ * index in the sorted ids, -1 for anything else, including values far outside the range. */
+static void idmap_table_and_search(void)
+{
+    const int64_t compact[] = {-3, -1, 0, 2, 5, 6, 9}, spread[] = {-7, 40, 1000000, INT64_MAX};
+    const int64_t probes[] = {INT64_MIN, -7, -4, -3, -1, 0, 1, 2, 5, 6, 9, 10, 40, 1000000,
+                              INT64_MAX - 1, INT64_MAX};
+    for (int w = 0; w < 2; w++) {
+        const int64_t *ids = w ? spread : compact;
+        int64_t n = w ? 4 : 7;
+        eval_idmap m;
+        eval_idmap_init(&m, ids, n);
+        CU_ASSERT_EQUAL(m.tab == NULL, w == 1);
+        for (size_t p = 0; p < sizeof probes / sizeof *probes; p++) {
+            int32_t want = -1;
+            for (int64_t k = 0; k < n; k++)
+                if (ids[k] == probes[p]) want = (int32_t)k;
+            CU_ASSERT_EQUAL(eval_idmap_get(&m, probes[p]), want);
+        }
+        eval_idmap_clear(&m);
+    }
+}
+
 int test_eval_metrics_register(void)
 {
     RP_ADD_SUITE("eval_metrics", RP_T(hand_computed), RP_T(undefined_cases),
                  RP_T(against_brute_force), RP_T(radix_order_and_wide_k), RP_T(clipped_gains), RP_T(gap_share),
-                 RP_T(metric_names));
+                 RP_T(metric_names), RP_T(idmap_table_and_search));
     return 0;
 }
