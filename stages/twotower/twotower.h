@@ -137,9 +137,10 @@ typedef struct tt_fix {
     int64_t nrows, cap;
 } tt_fix;
 
-/* The embedding rows of a step (twotower_sparse.c). Row r is owned by rank r mod size: the owner
- * alone sums r's gradient over all ranks and runs Adam on it (so its moments of r are the only
- * current ones), then sends the updated row to the others. */
+/* The embedding rows of a step (twotower_sparse.c). Each row has one owner
+ * (twotower_sparse_owner): the owner alone sums the row's gradient over all ranks and runs Adam
+ * on it (so its moments of the row are the only current ones), then sends the updated row to the
+ * others, except a user's id rows, which only their owner reads during an epoch. */
 typedef struct tt_sparse {
     int rank, size, E;
     tt_fix loc;                 /* this rank's micro-batches' rows, then the others' records of

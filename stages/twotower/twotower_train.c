@@ -1,6 +1,6 @@
 /* twotower_train.c - data-parallel training of the two-tower model: a global shuffle per epoch
  * (independent of the rank count), each rank computes the gradient of its share of every global
- * batch; dense gradients are summed with one MPI_Allreduce and every replica applies the same
+ * batch (the pairs of its user classes, train_step); dense gradients are summed with one MPI_Allreduce and every replica applies the same
  * Adam update to them; each embedding row is updated by the rank that owns it
  * (twotower_sparse.c). The epoch loop is rp_trainer's. */
 #include <math.h>
