@@ -35,6 +35,10 @@ uint64_t rp_rng_next_below(rp_rng *r, uint64_t n);
  * the draws do not depend on the table, so a block of them is made first and its swap targets
  * prefetched (the plain loop waits for memory at every swap). */
 void rp_rng_shuffle_u32(rp_rng *r, uint32_t *perm, int64_t n);
+/* rp_rng_permute_u32 - the same swaps on the entries perm already holds: perm[i] becomes the
+ * entry at position rp_rng_shuffle_u32's perm[i] (so a table of tagged indices is shuffled as
+ * the indices would be). */
+void rp_rng_permute_u32(rp_rng *r, uint32_t *perm, int64_t n);
 /* rp_rng_shuffle_i64 - the same on int64 entries. */
 void rp_rng_shuffle_i64(rp_rng *r, int64_t *perm, int64_t n);
 

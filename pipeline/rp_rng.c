@@ -80,13 +80,12 @@ uint64_t rp_rng_next_below(rp_rng *r, uint64_t n)
     return below_keyed(r->key, &r->ctr, n);
 }
 
-/* Fisher-Yates in blocks of SHUFFLE_BLOCK swaps: draw the block's targets, prefetch them, swap
- * in the plain loop's order. */
+/* Fisher-Yates in blocks of SHUFFLE_BLOCK swaps on the given entries: draw the block's targets,
+ * prefetch them, swap in the plain loop's order. */
 enum { SHUFFLE_BLOCK = 32 };
 #define RP_SHUFFLE_BODY(T)                                                              \
     do {                                                                                \
         uint64_t key = r->key, j[SHUFFLE_BLOCK];                                        \
-        for (int64_t i = 0; i < n; i++) perm[i] = (T)i;                                 \
         for (int64_t i = n - 1; i > 0;) {                                               \
             int nb = i < SHUFFLE_BLOCK ? (int)i : SHUFFLE_BLOCK;                        \
             for (int b = 0; b < nb; b++) {                                              \
@@ -101,8 +100,19 @@ enum { SHUFFLE_BLOCK = 32 };
         }                                                                               \
     } while (0)
 
-void rp_rng_shuffle_u32(rp_rng *r, uint32_t *perm, int64_t n) { RP_SHUFFLE_BODY(uint32_t); }
-void rp_rng_shuffle_i64(rp_rng *r, int64_t *perm, int64_t n) { RP_SHUFFLE_BODY(int64_t); }
+void rp_rng_permute_u32(rp_rng *r, uint32_t *perm, int64_t n) { RP_SHUFFLE_BODY(uint32_t); }
+
+void rp_rng_shuffle_u32(rp_rng *r, uint32_t *perm, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
+    rp_rng_permute_u32(r, perm, n);
+}
+
+void rp_rng_shuffle_i64(rp_rng *r, int64_t *perm, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    RP_SHUFFLE_BODY(int64_t);
+}
 
 uint64_t rp_rng_stream(const char *name)
 {

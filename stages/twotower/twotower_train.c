@@ -40,6 +40,10 @@ typedef struct tt_step {
     /* A step's pairs are dealt into nclass classes by user (train_step); this rank's, grouped by
      * class: cls_idx[cls_off[c] .. cls_off[c + 1]) (pair indices); tmp_* the unsorted deal. */
     int nclass;
+    /* perm's entries are pair | class << cls_shift when both fit in 32 bits (cls_shift 32:
+     * untagged, the class is read from the pair's user) */
+    int cls_shift;
+    uint8_t *cls_mine;       /* [nclass] 1 for this rank's classes */
     int64_t mb_cap;          /* pairs in a micro-batch, at most */
     int64_t *cls_off;        /* [nclass + 1] */
     uint32_t *cls_idx, *tmp_idx; /* [batch] */
@@ -57,12 +61,33 @@ typedef struct tt_loop {
 } tt_loop;
 
 /* The epoch's permutation of the training interactions: Fisher-Yates keyed by (seed, epoch),
- * computed identically on every rank. */
-static void make_perm(uint64_t seed, int64_t epoch, int64_t n, uint32_t *perm)
+ * computed identically on every rank. Each pair index carries its user's class in the top bits
+ * when they are free (st->cls_shift), so dealing a step reads the permutation alone instead of
+ * a random user per pair on every rank (a cost no rank count divides). */
+static void make_perm(uint64_t seed, int64_t epoch, const tt_split *s, tt_step *st)
 {
     rp_rng r;
+    uint32_t *perm = st->perm, C = (uint32_t)st->nclass;
+    int64_t n = s->n;
     rp_rng_init(&r, seed, rp_rng_stream("twotower.shuffle"), (uint64_t)epoch * (uint64_t)n);
-    rp_rng_shuffle_u32(&r, perm, n);
+    if (st->cls_shift < 32)
+        for (int64_t k = 0; k < n; k++)
+            perm[k] = (uint32_t)k | ((uint32_t)s->user[k] % C) << st->cls_shift;
+    else
+        for (int64_t k = 0; k < n; k++) perm[k] = (uint32_t)k;
+    rp_rng_permute_u32(&r, perm, n);
+}
+
+/* Bits above the pair indices [0, n) that hold a class number below nclass: 32 when they do
+ * not fit (or RP_TT_CLASS_TAGS=0, for tests of the untagged path). */
+static int class_shift(int64_t n, int nclass)
+{
+    const char *env = getenv("RP_TT_CLASS_TAGS");
+    int bits = 0;
+    while ((1 << bits) < nclass) bits++;
+    if (env != NULL && strcmp(env, "0") == 0) return 32;
+    if (bits == 0) return 32; /* one class: every pair is class 0 */
+    return n <= ((int64_t)1 << (32 - bits)) ? 32 - bits : 32;
 }
 
 /* A step's Adam coefficients in float, computed once per step (not per row). */
@@ -295,14 +320,21 @@ static void deal_classes(const tt_loop *l, int64_t p0, int64_t gbn)
     enum { AHEAD = 16 };
     const tt_step *st = &l->st;
     const int32_t *user = l->d->train.user;
-    int C = st->nclass, size = l->size, n = 0;
+    const uint32_t *perm = st->perm + p0;
+    int C = st->nclass, n = 0, shift = st->cls_shift;
+    uint32_t idx_mask = shift < 32 ? (1u << shift) - 1u : 0xffffffffu;
     int64_t *off = st->cls_off;
     for (int c = 0; c <= C; c++) off[c] = 0;
     for (int64_t q = 0; q < gbn; q++) {
-        if (q + AHEAD < gbn) __builtin_prefetch(user + st->perm[p0 + q + AHEAD]);
-        uint32_t k = st->perm[p0 + q];
-        int c = (int)(user[k] % C);
-        if (c % size != l->rank) continue;
+        uint32_t v = perm[q], k = v & idx_mask;
+        int c;
+        if (shift < 32) {
+            c = (int)(v >> shift);
+        } else {
+            if (q + AHEAD < gbn) __builtin_prefetch(user + perm[q + AHEAD]);
+            c = (int)((uint32_t)user[k] % (uint32_t)C);
+        }
+        if (!st->cls_mine[c]) continue;
         st->tmp_idx[n] = k;
         st->tmp_cls[n++] = c;
         off[c + 1]++;
@@ -414,6 +446,9 @@ static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt
     /* a class holds batch / nclass = M pairs on average; up to 1.5 M go in one micro-batch */
     st->nclass = (B + M - 1) / M;
     st->mb_cap = M + M / 2;
+    st->cls_shift = class_shift(d->train.n, st->nclass);
+    RP_ALLOC(st->cls_mine = malloc((size_t)st->nclass));
+    for (int c = 0; c < st->nclass; c++) st->cls_mine[c] = c % size == rank;
     RP_ALLOC(st->cls_off = malloc((size_t)(st->nclass + 1) * sizeof *st->cls_off));
     RP_ALLOC(st->cls_idx = malloc((size_t)B * sizeof *st->cls_idx));
     RP_ALLOC(st->tmp_idx = malloc((size_t)B * sizeof *st->tmp_idx));
@@ -447,6 +482,7 @@ cleanup:
 
 static void step_clear(tt_step *st)
 {
+    free(st->cls_mine);
     free(st->cls_off);
     free(st->cls_idx);
     free(st->tmp_idx);
@@ -493,7 +529,7 @@ static int train_alloc(const tt_opts *o, tt_train *tr)
 static void loop_epoch_begin(void *ctx, int64_t epoch, int64_t *n)
 {
     tt_loop *l = ctx;
-    make_perm((uint64_t)l->o->seed, epoch, l->d->train.n, l->st.perm);
+    make_perm((uint64_t)l->o->seed, epoch, &l->d->train, &l->st);
     *n = l->d->train.n;
 }
 

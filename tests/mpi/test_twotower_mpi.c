@@ -118,12 +118,19 @@ static void rank_count_free(int prior, char hw[65])
     CU_ASSERT(ms == mw);
 }
 
+/* ... and the same bits whether the epoch's permutation carries the pairs' classes
+ * (the default while indices and classes fit in 32 bits) or the step reads them from the users
+ * (RP_TT_CLASS_TAGS=0, the path of larger data). */
 static void replicas_identical_and_rank_count_free(void)
 {
-    char h0[65] = "", h1[65] = "";
+    char h0[65] = "", h1[65] = "", hu[65] = "";
     rank_count_free(0, h0);
     rank_count_free(1, h1);
     CU_ASSERT_STRING_NOT_EQUAL(h0, h1);
+    setenv("RP_TT_CLASS_TAGS", "0", 1);
+    rank_count_free(0, hu);
+    unsetenv("RP_TT_CLASS_TAGS");
+    CU_ASSERT_STRING_EQUAL(hu, h0);
 }
 
 static void resume_equals_uninterrupted(void)

@@ -80,7 +80,8 @@ static void rng_below_matches_plain(void)
 }
 
 /* The blocked shuffles equal the plain Fisher-Yates loop, entry by entry, for sizes around the
- * block (32) and a table beyond the cache; the cursor ends where the loop's ends. */
+ * block (32) and a table beyond the cache; the cursor ends where the loop's ends. Permuting
+ * given entries (tagged indices) moves them as the shuffle moves the indices. */
 static void rng_shuffle_matches_plain(void)
 {
     const int64_t ns[] = {0, 1, 2, 31, 32, 33, 64, 65, 1000, 300000};
@@ -89,7 +90,8 @@ static void rng_shuffle_matches_plain(void)
         uint32_t *p = malloc((size_t)(n + 1) * sizeof *p), *q = malloc((size_t)(n + 1) * sizeof *q);
         int64_t *p64 = malloc((size_t)(n + 1) * sizeof *p64);
         CU_ASSERT_FATAL(p && q && p64);
-        rp_rng a, b, c;
+        rp_rng a, b, c, d;
+        rp_rng_init(&d, 42, 7, (uint64_t)n);
         rp_rng_init(&a, 42, 7, (uint64_t)n);
         rp_rng_init(&b, 42, 7, (uint64_t)n);
         rp_rng_init(&c, 42, 7, (uint64_t)n);
@@ -111,6 +113,12 @@ static void rng_shuffle_matches_plain(void)
         CU_ASSERT(same64);
         CU_ASSERT_EQUAL(a.ctr, b.ctr);
         CU_ASSERT_EQUAL(c.ctr, b.ctr);
+        for (int64_t i = 0; i < n; i++) p[i] = (uint32_t)i | (uint32_t)(i * 7 % 5) << 29;
+        rp_rng_permute_u32(&d, p, n);
+        int tagged = 1;
+        for (int64_t i = 0; i < n; i++) tagged &= p[i] == (q[i] | (uint32_t)(q[i] * 7 % 5) << 29);
+        CU_ASSERT(tagged);
+        CU_ASSERT_EQUAL(d.ctr, b.ctr);
         free(p);
         free(q);
         free(p64);
