@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "rp_h5.h"
+#include "rp_fixed.h"
 #include "rp_mpi.h"
+#include "rp_rng.h"
 #include "rp_sha256.h"
 #include "rp_test.h"
 #include "twotower.h"
@@ -131,6 +133,94 @@ static void replicas_identical_and_rank_count_free(void)
     rank_count_free(0, hu);
     unsetenv("RP_TT_CLASS_TAGS");
     CU_ASSERT_STRING_EQUAL(hu, h0);
+}
+
+/* Rank p's gradient of step t in the sparse test: distinct random rows of [0, nrows), some
+ * columns zero (bias-like rows carry one value), values from 1e-9 to 0.5 so that records
+ * travel both as int32 pairs and as int64. */
+static void sparse_grad(int p, int t, int nrows, int E, tt_grad *g, int32_t *used)
+{
+    rp_rng r;
+    rp_rng_init(&r, 99, (uint64_t)p, (uint64_t)t << 32);
+    memset(used, 0, (size_t)nrows * sizeof *used);
+    g->nrows = 0;
+    for (int k = 0; k < g->cap_rows; k++) {
+        int32_t row = (int32_t)rp_rng_next_below(&r, (uint64_t)nrows);
+        if (used[row]) continue;
+        used[row] = 1;
+        float *v = g->vals + g->nrows * E;
+        int kind = (int)rp_rng_next_below(&r, 4);
+        for (int q = 0; q < E; q++) {
+            double mag = kind == 3 ? 0.5 : 1e-6;
+            v[q] = (kind == 0 && q > 0) ? 0.0f : (float)((rp_rng_next_uniform(&r) - 0.5) * mag);
+        }
+        g->rows[g->nrows++] = row;
+    }
+}
+
+/* The owner-partitioned reduction is exact: every row's sum over the ranks reaches its owner
+ * bit for bit (narrow and wide records, masked columns), each touched row exactly once, and
+ * after the owners' update every rank holds every updated row. Three steps reuse the buffers. */
+static void sparse_reduce_and_share_exact(void)
+{
+    enum { E = 8, NROWS = 700, PER = 260 };
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    tt_sparse sp;
+    tt_grad g = {.cap_rows = PER};
+    int64_t *want = malloc((size_t)NROWS * E * sizeof *want);
+    int32_t *used = malloc(NROWS * sizeof *used), *touched = malloc(NROWS * sizeof *touched);
+    float *emb = calloc((size_t)NROWS * E, sizeof *emb);
+    g.rows = malloc(PER * sizeof *g.rows);
+    g.vals = malloc((size_t)PER * E * sizeof *g.vals);
+    CU_ASSERT_FATAL(want && used && touched && emb && g.rows && g.vals);
+    CU_ASSERT_EQUAL_FATAL(twotower_sparse_init(&sp, rank, size, NROWS, PER, E), RP_OK);
+    CU_ASSERT_EQUAL_FATAL(twotower_sparse_users(&sp, 0, 0, 0, 1), RP_OK);
+    for (int t = 0; t < 3; t++) {
+        memset(want, 0, (size_t)NROWS * E * sizeof *want);
+        memset(touched, 0, NROWS * sizeof *touched);
+        twotower_sparse_begin(&sp);
+        for (int p = 0; p < size; p++) {
+            sparse_grad(p, t, NROWS, E, &g, used);
+            for (int64_t k = 0; k < g.nrows; k++) {
+                touched[g.rows[k]] = 1;
+                for (int q = 0; q < E; q++)
+                    want[(size_t)g.rows[k] * E + q] += rp_fix_of(g.vals[k * E + q]);
+            }
+            if (p == rank) twotower_sparse_add(&sp, &g);
+        }
+        double bytes = 0;
+        CU_ASSERT_EQUAL_FATAL(twotower_sparse_reduce(MPI_COMM_WORLD, &sp, &bytes), RP_OK);
+        int exact = 1, nmine = 0;
+        for (int64_t k = 0; k < sp.nsel; k++) {
+            int32_t row = sp.loc.rows[sp.sel[k]];
+            const int64_t *sum = sp.loc.vals + (size_t)sp.sel[k] * E;
+            exact &= touched[row] == 1 && twotower_sparse_owner(&sp, row) == rank;
+            touched[row] = 2; /* seen once */
+            for (int q = 0; q < E; q++) exact &= sum[q] == want[(size_t)row * E + q];
+            float *w = emb + (size_t)row * E;
+            for (int q = 0; q < E; q++) w[q] = (float)rp_fix_to(sum[q]);
+            twotower_sparse_put(&sp, row, w);
+        }
+        for (int r = 0; r < NROWS; r++) nmine += touched[r] == 1 && twotower_sparse_owner(&sp, r) == rank;
+        CU_ASSERT(exact);
+        CU_ASSERT_EQUAL(nmine, 0); /* no touched row of this rank was left out */
+        CU_ASSERT(size == 1 || bytes > 0);
+        CU_ASSERT_EQUAL_FATAL(twotower_sparse_share(MPI_COMM_WORLD, &sp, emb, &bytes), RP_OK);
+        int whole = 1;
+        for (int r = 0; r < NROWS; r++)
+            for (int q = 0; q < E && touched[r]; q++)
+                whole &= emb[(size_t)r * E + q] == (float)rp_fix_to(want[(size_t)r * E + q]);
+        CU_ASSERT(whole);
+    }
+    twotower_sparse_clear(&sp);
+    free(g.rows);
+    free(g.vals);
+    free(want);
+    free(used);
+    free(touched);
+    free(emb);
 }
 
 static void resume_equals_uninterrupted(void)
@@ -338,6 +428,7 @@ static void log_target_calibrated(void)
 int test_twotower_mpi_register(void)
 {
     RP_ADD_SUITE("twotower_mpi", RP_T(replicas_identical_and_rank_count_free),
+                 RP_T(sparse_reduce_and_share_exact),
                  RP_T(resume_equals_uninterrupted), RP_T(planted_problem_is_learned),
                  RP_T(best_epoch_by_valid_rmse), RP_T(loser_falls_back_to_bias),
                  RP_T(log_target_calibrated));
