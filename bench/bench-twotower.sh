@@ -54,10 +54,13 @@ for np in $NPS; do
     mae=$(h5dump -d /history/valid_rmse "$out" | awk '/\(0\)/ {gsub(/.*\):/, "");
           n = split($0, a, ","); printf "%.5f", a[n]}')
     sps[$np]=$(get samples_per_s)
+    phases[$np]="compute $(get compute_seconds) s, exchange $(get exchange_seconds) s, wait $(get wait_seconds) s, update $(get update_seconds) s"
     printf "$fmt" "rp-twotower np=$np" "$(get samples_per_s)" "$spe" \
         "$(get train_cpu_seconds)" "$(get peak_rss_mb_per_rank)" "$(get allreduce_bytes_per_step)" \
         "$(get sparse_bytes_per_step)" "$mae"
 done
+# where a rank's training time went (rp-twotower's summary line, docs/stages/twotower.md)
+for np in $NPS; do echo "phases np=$np: ${phases[$np]}"; done
 # strong scaling against the first rank count measured (np 2 / np 1 is the issue's figure)
 first=${NPS%% *}
 for np in $NPS; do

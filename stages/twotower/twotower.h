@@ -227,6 +227,11 @@ double twotower_pair_pred(const tt_model *m, const float *su, const float *si);
 void twotower_score_attrs(const tt_model *m, int *sigmoid, double *scale, double *shift);
 
 /* twotower_train.c */
+/* Phases of a training step: the micro-batches (forward, backward, fixed-point sums); the
+ * exchange (agreement, reduction and sharing of the rows, the dense allreduce's wait: waiting
+ * for slower ranks shows here); the owners' Adam updates. EXCHANGE_MIN: after training, the
+ * exchange time of the rank that waited least (about the exchange's own cost). */
+enum { TT_PH_COMPUTE, TT_PH_EXCHANGE, TT_PH_UPDATE, TT_PH_EXCHANGE_MIN, TT_PH_N };
 typedef struct tt_train {
     tt_model m;
     float *best_dense, *best_emb;
@@ -238,6 +243,9 @@ typedef struct tt_train {
     float *fb_user, *fb_item;  /* fallback /score rows [n, D + 2] (NULL: no fallback) */
     double fb_mu;
     double bytes_dense, bytes_sparse; /* traffic statistics of this run */
+    /* seconds of the training steps by phase (TT_PH_*), this rank's; after twotower_train
+     * the maximum over ranks (EXCHANGE_MIN: the minimum) */
+    double phase_s[TT_PH_N];
     double gamma;              /* log target: the gain of the model as written (1: clipped) */
 } tt_train;
 

@@ -227,4 +227,9 @@ void twotower_report(rp_stage *st, const tt_train *tr)
                  l->steps_done > 0 ? tr->bytes_dense / l->steps_done : 0.0);
     rp_stage_add(st, "sparse_bytes_per_step", "%.0f",
                  l->steps_done > 0 ? tr->bytes_sparse / l->steps_done : 0.0);
+    rp_stage_add(st, "compute_seconds", "%.3f", tr->phase_s[TT_PH_COMPUTE]);
+    rp_stage_add(st, "exchange_seconds", "%.3f", tr->phase_s[TT_PH_EXCHANGE_MIN]);
+    rp_stage_add(st, "wait_seconds", "%.3f",
+                 tr->phase_s[TT_PH_EXCHANGE] - tr->phase_s[TT_PH_EXCHANGE_MIN]);
+    rp_stage_add(st, "update_seconds", "%.3f", tr->phase_s[TT_PH_UPDATE]);
 }

@@ -362,6 +362,7 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     int64_t nd = m->n_dense;
     MPI_Request req = MPI_REQUEST_NULL;
     tt_adam adam;
+    double t0 = MPI_Wtime(), t1, t2, t3, t4;
     memset(st->ibuf, 0, (size_t)(nd + 3) * sizeof *st->ibuf);
     twotower_sparse_begin(&st->sp);
     deal_classes(l, p0, gbn);
@@ -370,6 +371,7 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
             int64_t n = st->cls_off[c + 1] - q < st->mb_cap ? st->cls_off[c + 1] - q : st->mb_cap;
             rc = micro_batch(l->d, m, st, st->cls_idx + q, (int)n, gbn);
         }
+    t1 = MPI_Wtime();
     RP_AGREE(l->comm, rc); /* a local failure must not leave the others in the allreduce */
     st->ibuf[nd + 2] = rp_signal_raised() ? 1 : 0;
     RP_CALL(rp_int_cast(nd + 3, &nbuf));
@@ -378,11 +380,17 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     tr->bytes_dense += (double)nbuf * sizeof(int64_t);
     adam_coeffs(l->o, l->d, tr, &adam);
     RP_CALL(twotower_sparse_reduce(l->comm, &st->sp, &tr->bytes_sparse));
+    t2 = MPI_Wtime();
     rows_step(l->o, tr, st, &adam);
+    t3 = MPI_Wtime();
     RP_CALL(twotower_sparse_share(l->comm, &st->sp, m->emb, &tr->bytes_sparse));
     RP_MPI(MPI_Wait(&req, MPI_STATUS_IGNORE));
+    t4 = MPI_Wtime();
     for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)rp_fix_to(st->ibuf[k]);
     dense_step(l->o, tr, st, &adam);
+    tr->phase_s[TT_PH_COMPUTE] += t1 - t0;
+    tr->phase_s[TT_PH_EXCHANGE] += (t2 - t1) + (t4 - t3);
+    tr->phase_s[TT_PH_UPDATE] += (t3 - t2) + (MPI_Wtime() - t4);
     tr->loop.ep_sse += rp_fix_to(st->ibuf[nd]);
     tr->loop.ep_sae += rp_fix_to(st->ibuf[nd + 1]);
     tr->loop.ep_n += (double)gbn;
@@ -599,6 +607,10 @@ int twotower_train(MPI_Comm comm, const tt_opts *o, const tt_data *d, tt_train *
                 (long long)tr->m.n_dense, (long long)tr->m.n_rows, tr->m.E, o->train.batch,
                 l.size);
     rc = rp_trainer_run(comm, &o->train, &tr->loop, &ops, &ck);
+    RP_AGREE(comm, rc);
+    tr->phase_s[TT_PH_EXCHANGE_MIN] = -tr->phase_s[TT_PH_EXCHANGE];
+    RP_MPI(MPI_Allreduce(MPI_IN_PLACE, tr->phase_s, TT_PH_N, MPI_DOUBLE, MPI_MAX, comm));
+    tr->phase_s[TT_PH_EXCHANGE_MIN] = -tr->phase_s[TT_PH_EXCHANGE_MIN];
 cleanup:
     step_clear(&l.st);
     return rp_mpi_agree(comm, rc);

@@ -19,6 +19,15 @@ tt 2 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out o2.h5 "${common[@
 tt 1 "$RP_BIN/rp-twotower" --shards s.h5 --features f.h5 --out o1.h5 "${common[@]}" > sum1.txt \
     || fail "np 1 run"
 grep -q "^rp-twotower: ok .*valid_mae=" sum2.txt || fail "summary line: $(cat sum2.txt)"
+# the step's phases: with two ranks rows are exchanged, with one nothing is
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$2"; }
+for f in compute_seconds exchange_seconds wait_seconds update_seconds; do
+    [ -n "$(field $f sum2.txt)" ] || fail "summary line lacks $f: $(cat sum2.txt)"
+done
+awk -v c="$(field compute_seconds sum2.txt)" -v x="$(field exchange_seconds sum2.txt)" \
+    'BEGIN { exit !(c > 0 && x >= 0) }' || fail "np 2 phases: $(cat sum2.txt)"
+[ "$(field exchange_seconds sum1.txt) $(field wait_seconds sum1.txt)" = "0.000 0.000" ] \
+    || fail "np 1 exchanged: $(cat sum1.txt)"
 [ ! -e o2.h5.ckpt ] || fail "checkpoint left after a successful run"
 for ds in /score/user /score/item /user_embedding /item_embedding /weights/head \
           /weights/user/layer0/W /weights/item/emb/tags /weights/user/id_vector \
