@@ -186,9 +186,9 @@ void twotower_sparse_add(tt_sparse *sp, const tt_grad *g)
 }
 
 /* Records [row | mask << 32, values of the mask (int64, or int32 pairs: REC_NARROW)] of the
- * rows of loc other ranks own, grouped by owner: counts and offsets in words. One pass over the sums (they outgrow the core's cache):
- * each owner's records go to a region sized for its rows at full width, and MPI_Alltoallv
- * takes the regions' starts with the words used. */
+ * rows of loc other ranks own, grouped by owner: counts and offsets in words. One pass over
+ * the sums (they outgrow the core's cache): each owner's records go to a region sized for its
+ * rows at full width, and MPI_Alltoallv takes the regions' starts with the words used. */
 static void pack_by_owner(tt_sparse *sp, int *scnt, int *sdsp)
 {
     const tt_fix *l = &sp->loc;

@@ -1,8 +1,8 @@
 /* twotower_train.c - data-parallel training of the two-tower model: a global shuffle per epoch
  * (independent of the rank count), each rank computes the gradient of its share of every global
- * batch (the pairs of its user classes, train_step); dense gradients are summed with one MPI_Allreduce and every replica applies the same
- * Adam update to them; each embedding row is updated by the rank that owns it
- * (twotower_sparse.c). The epoch loop is rp_trainer's. */
+ * batch (the pairs of its user classes, train_step); dense gradients are summed with one
+ * MPI_Iallreduce and every replica applies the same Adam update to them; each embedding row is
+ * updated by the rank that owns it (twotower_sparse.c). The epoch loop is rp_trainer's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,9 +245,9 @@ static void dense_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_ada
 }
 
 /* Decay (with the row prior) then Adam on the embedding rows this rank owns (st->sp.sel: the
- * step's sums); each updated row is packed for the exchange while it is in cache. Rows are updated only when a step touched them (lazy, as torch's
- * SparseAdam). The rows are scattered over three tables (weights and moments): each is
- * prefetched a few rows ahead. */
+ * step's sums); each updated row is packed for the exchange while it is in cache. Rows are
+ * updated only when a step touched them (lazy, as torch's SparseAdam). The rows are scattered
+ * over three tables (weights and moments): each is prefetched a few rows ahead. */
 static void rows_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_adam *a)
 {
     enum { AHEAD = 8 };

@@ -203,7 +203,8 @@ static void sparse_reduce_and_share_exact(void)
             for (int q = 0; q < E; q++) w[q] = (float)rp_fix_to(sum[q]);
             twotower_sparse_put(&sp, row, w);
         }
-        for (int r = 0; r < NROWS; r++) nmine += touched[r] == 1 && twotower_sparse_owner(&sp, r) == rank;
+        for (int r = 0; r < NROWS; r++)
+            nmine += touched[r] == 1 && twotower_sparse_owner(&sp, r) == rank;
         CU_ASSERT(exact);
         CU_ASSERT_EQUAL(nmine, 0); /* no touched row of this rank was left out */
         CU_ASSERT(size == 1 || bytes > 0);
