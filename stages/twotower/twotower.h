@@ -160,7 +160,7 @@ typedef struct tt_sparse {
      * row mod size. */
     int64_t ubase, nurows;
     int uspan, nclass;
-    int64_t n_rows, cap;        /* of twotower_sparse_init */
+    int64_t n_rows, cap;        /* of the tt_sparse_shape */
 } tt_sparse;
 
 /* twotower_opts.c */
@@ -309,15 +309,20 @@ int twotower_bias_terms(MPI_Comm comm, const tt_opts *o, const tt_data *d, doubl
                         double **bi, double *mu);
 
 /* twotower_sparse.c */
-/* twotower_sparse_init - for a rank of size, n_rows embedding rows of width E, at most cap rows
- * touched by a rank per step. Returns RP_OK or RP_ERR_NOMEM (no jump). */
-int twotower_sparse_init(tt_sparse *sp, int rank, int size, int64_t n_rows, int64_t cap, int E);
+/* What twotower_sparse_init needs: rank of size; n_rows embedding rows of width E, at most cap
+ * of them touched by a rank per step; the users' id rows: uspan rows per user from row ubase,
+ * nurows in all (uspan 0: none), the user of row ubase + uspan u + j being u, of class
+ * u mod nclass (twotower_train.c). */
+typedef struct tt_sparse_shape {
+    int rank, size, E;
+    int64_t n_rows, cap;
+    int64_t ubase, nurows;
+    int uspan, nclass;
+} tt_sparse_shape;
+/* twotower_sparse_init - buffers for the shape; the receive buffer is sized from the rows this
+ * rank owns. Returns RP_OK or RP_ERR_NOMEM (no jump). */
+int twotower_sparse_init(tt_sparse *sp, const tt_sparse_shape *sh);
 void twotower_sparse_clear(tt_sparse *sp);
-/* twotower_sparse_users - the users' id rows: span rows per user from row base, nrows in all
- * (span 0: none); the user of row base + span u + j is u, and belongs to class u mod nclass
- * (twotower_train.c). Sizes the receive buffer from the rows this rank then owns: call it
- * after twotower_sparse_init, before the first step. Returns RP_OK or RP_ERR_NOMEM (no jump). */
-int twotower_sparse_users(tt_sparse *sp, int64_t base, int64_t nrows, int span, int nclass);
 /* twotower_sparse_owner - the rank that owns (sums, updates) embedding row `row`: a user's id
  * row belongs to the rank that trains the user's class; other rows are dealt round-robin, so
  * whatever the tables' sizes a step's touched rows spread evenly. */

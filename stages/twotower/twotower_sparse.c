@@ -99,11 +99,30 @@ static inline int record_words(uint32_t mask, int E)
     return mask_count(mask, E);
 }
 
-int twotower_sparse_init(tt_sparse *sp, int rank, int size, int64_t n_rows, int64_t cap, int E)
+/* The users' id block and the receive buffer, sized from the rows this rank owns. */
+static int sparse_users(tt_sparse *sp, const tt_sparse_shape *sh)
 {
     int rc = RP_OK;
+    int64_t n_own = 0;
+    sp->ubase = sh->ubase;
+    sp->nurows = sh->uspan > 0 ? sh->nurows : 0;
+    sp->uspan = sh->uspan > 0 ? sh->uspan : 1;
+    sp->nclass = sh->nclass > 0 ? sh->nclass : 1;
+    if (sp->size == 1) return RP_OK;
+    /* a sender's records are distinct rows this rank owns: at most min(cap, owned) each */
+    for (int64_t r = 0; r < sp->n_rows; r++) n_own += twotower_sparse_owner(sp, r) == sp->rank;
+    sp->grecv_cap = (sp->cap < n_own ? sp->cap : n_own) * (sp->size - 1) * (1 + sp->E);
+    RP_ALLOC(sp->grecv = malloc((size_t)(sp->grecv_cap + 1) * sizeof *sp->grecv));
+cleanup:
+    return rc;
+}
+
+int twotower_sparse_init(tt_sparse *sp, const tt_sparse_shape *sh)
+{
+    int rc = RP_OK, size = sh->size, E = sh->E;
+    int64_t n_rows = sh->n_rows, cap = sh->cap;
     memset(sp, 0, sizeof *sp);
-    sp->rank = rank;
+    sp->rank = sh->rank;
     sp->size = size;
     sp->E = E;
     RP_CALL(fix_init(&sp->loc, n_rows, cap * size, E));
@@ -111,6 +130,7 @@ int twotower_sparse_init(tt_sparse *sp, int rank, int size, int64_t n_rows, int6
     RP_ALLOC(sp->foreign = malloc((size_t)(sp->loc.cap + 1) * sizeof *sp->foreign));
     sp->n_rows = n_rows;
     sp->cap = cap;
+    RP_CALL(sparse_users(sp, sh));
     if (size == 1) return RP_OK; /* the rank's sums are the step's: nothing moves */
     sp->wrecv_cap = (cap * size < n_rows ? cap * size : n_rows) * (2 + E);
     RP_ALLOC(sp->gsend = malloc((size_t)(cap + 1) * (1 + E) * sizeof *sp->gsend));
@@ -131,24 +151,6 @@ void twotower_sparse_clear(tt_sparse *sp)
     free(sp->wrecv);
     free(sp->counts);
     memset(sp, 0, sizeof *sp);
-}
-
-int twotower_sparse_users(tt_sparse *sp, int64_t base, int64_t nrows, int span, int nclass)
-{
-    int rc = RP_OK;
-    int64_t n_own = 0;
-    sp->ubase = base;
-    sp->nurows = span > 0 ? nrows : 0;
-    sp->uspan = span > 0 ? span : 1;
-    sp->nclass = nclass > 0 ? nclass : 1;
-    if (sp->size == 1) return RP_OK;
-    /* a sender's records are distinct rows this rank owns: at most min(cap, owned) each */
-    for (int64_t r = 0; r < sp->n_rows; r++) n_own += twotower_sparse_owner(sp, r) == sp->rank;
-    sp->grecv_cap = (sp->cap < n_own ? sp->cap : n_own) * (sp->size - 1) * (1 + sp->E);
-    free(sp->grecv);
-    RP_ALLOC(sp->grecv = malloc((size_t)(sp->grecv_cap + 1) * sizeof *sp->grecv));
-cleanup:
-    return rc;
 }
 
 void twotower_sparse_begin(tt_sparse *sp)

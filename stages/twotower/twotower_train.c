@@ -349,7 +349,7 @@ static void deal_classes(const tt_loop *l, int64_t p0, int64_t gbn)
  * nclass classes by user (user mod nclass), class c to rank c mod P, and each class is cut
  * into micro-batches of at most st->mb_cap pairs in permutation order: what a micro-batch holds
  * does not depend on P (so neither do the bits), and a user's id rows are only touched by the
- * rank that owns them (twotower_sparse_users), so they never travel. The dense allreduce runs
+ * rank that owns them (twotower_sparse_owner), so they never travel. The dense allreduce runs
  * while the embedding rows are reduced, updated and shared. Returns RP_OK; *stop = 1 when any
  * rank saw a signal (carried in the allreduce buffer). */
 static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
@@ -478,12 +478,13 @@ static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt
     RP_CALL(twotower_row_prior(o, d, m, &st->prior));
     RP_CALL(twotower_ws_init(&st->ws, m, (int)st->mb_cap));
     RP_CALL(twotower_grad_init(&st->g, m, (int)st->mb_cap));
-    /* a rank's pairs of a step touch at most rows-per-pair x batch distinct rows */
-    RP_CALL(twotower_sparse_init(&st->sp, rank, size, m->n_rows,
-                                 twotower_rows_per_pair(m) * (int64_t)B, E));
     const tt_tower *tu = &m->tw[TT_USER];
-    RP_CALL(twotower_sparse_users(&st->sp, tu->id_base, tu->f->n * tu->id_span, tu->id_span,
-                                  st->nclass));
+    /* a rank's pairs of a step touch at most rows-per-pair x batch distinct rows */
+    const tt_sparse_shape sh = {.rank = rank, .size = size, .E = E, .n_rows = m->n_rows,
+                                .cap = twotower_rows_per_pair(m) * (int64_t)B,
+                                .ubase = tu->id_base, .nurows = tu->f->n * tu->id_span,
+                                .uspan = tu->id_span, .nclass = st->nclass};
+    RP_CALL(twotower_sparse_init(&st->sp, &sh));
 cleanup:
     return rc;
 }

@@ -175,8 +175,9 @@ static void sparse_reduce_and_share_exact(void)
     g.rows = malloc(PER * sizeof *g.rows);
     g.vals = malloc((size_t)PER * E * sizeof *g.vals);
     CU_ASSERT_FATAL(want && used && touched && emb && g.rows && g.vals);
-    CU_ASSERT_EQUAL_FATAL(twotower_sparse_init(&sp, rank, size, NROWS, PER, E), RP_OK);
-    CU_ASSERT_EQUAL_FATAL(twotower_sparse_users(&sp, 0, 0, 0, 1), RP_OK);
+    tt_sparse_shape sh = {.rank = rank, .size = size, .E = E, .n_rows = NROWS, .cap = PER,
+                          .nclass = 1}; /* no users' id block */
+    CU_ASSERT_EQUAL_FATAL(twotower_sparse_init(&sp, &sh), RP_OK);
     for (int t = 0; t < 3; t++) {
         memset(want, 0, (size_t)NROWS * E * sizeof *want);
         memset(touched, 0, NROWS * sizeof *touched);

@@ -301,8 +301,9 @@ static void sparse_owners_follow_user_classes(void)
 {
     for (int rank = 0; rank < 3; rank++) {
         tt_sparse sp;
-        CU_ASSERT_EQUAL_FATAL(twotower_sparse_init(&sp, rank, 3, 100, 40, 8), RP_OK);
-        CU_ASSERT_EQUAL_FATAL(twotower_sparse_users(&sp, 10, 60, 2, 8), RP_OK);
+        tt_sparse_shape sh = {.rank = rank, .size = 3, .E = 8, .n_rows = 100, .cap = 40,
+                              .ubase = 10, .nurows = 60, .uspan = 2, .nclass = 8};
+        CU_ASSERT_EQUAL_FATAL(twotower_sparse_init(&sp, &sh), RP_OK);
         int64_t own = 0;
         for (int64_t r = 0; r < 100; r++) {
             int want = r >= 10 && r < 70 ? (int)((r - 10) / 2 % 8 % 3) : (int)(r % 3);
@@ -313,8 +314,9 @@ static void sparse_owners_follow_user_classes(void)
         twotower_sparse_clear(&sp);
     }
     tt_sparse one; /* no id block (span 0): plain round-robin */
-    CU_ASSERT_EQUAL_FATAL(twotower_sparse_init(&one, 1, 2, 50, 50, 8), RP_OK);
-    CU_ASSERT_EQUAL_FATAL(twotower_sparse_users(&one, 10, 0, 0, 8), RP_OK);
+    tt_sparse_shape sh1 = {.rank = 1, .size = 2, .E = 8, .n_rows = 50, .cap = 50, .ubase = 10,
+                           .nclass = 8};
+    CU_ASSERT_EQUAL_FATAL(twotower_sparse_init(&one, &sh1), RP_OK);
     for (int64_t r = 0; r < 50; r++) CU_ASSERT_EQUAL(twotower_sparse_owner(&one, r), (int)(r % 2));
     twotower_sparse_clear(&one);
 }
