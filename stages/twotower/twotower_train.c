@@ -43,6 +43,7 @@ typedef struct tt_step {
     /* perm's entries are pair | class << cls_shift when both fit in 32 bits (cls_shift 32:
      * untagged, the class is read from the pair's user) */
     int cls_shift;
+    int32_t *user_cls;       /* [n_users] a user's class, user mod nclass (no division per pair) */
     uint8_t *cls_mine;       /* [nclass] 1 for this rank's classes */
     int64_t mb_cap;          /* pairs in a micro-batch, at most */
     int64_t *cls_off;        /* [nclass + 1] */
@@ -67,12 +68,12 @@ typedef struct tt_loop {
 static void make_perm(uint64_t seed, int64_t epoch, const tt_split *s, tt_step *st)
 {
     rp_rng r;
-    uint32_t *perm = st->perm, C = (uint32_t)st->nclass;
+    uint32_t *perm = st->perm;
     int64_t n = s->n;
     rp_rng_init(&r, seed, rp_rng_stream("twotower.shuffle"), (uint64_t)epoch * (uint64_t)n);
     if (st->cls_shift < 32)
         for (int64_t k = 0; k < n; k++)
-            perm[k] = (uint32_t)k | ((uint32_t)s->user[k] % C) << st->cls_shift;
+            perm[k] = (uint32_t)k | (uint32_t)st->user_cls[s->user[k]] << st->cls_shift;
     else
         for (int64_t k = 0; k < n; k++) perm[k] = (uint32_t)k;
     rp_rng_permute_u32(&r, perm, n);
@@ -332,7 +333,7 @@ static void deal_classes(const tt_loop *l, int64_t p0, int64_t gbn)
             c = (int)(v >> shift);
         } else {
             if (q + AHEAD < gbn) __builtin_prefetch(user + perm[q + AHEAD]);
-            c = (int)((uint32_t)user[k] % (uint32_t)C);
+            c = st->user_cls[user[k]];
         }
         if (!st->cls_mine[c]) continue;
         st->tmp_idx[n] = k;
@@ -455,6 +456,8 @@ static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt
     st->nclass = (B + M - 1) / M;
     st->mb_cap = M + M / 2;
     st->cls_shift = class_shift(d->train.n, st->nclass);
+    RP_ALLOC(st->user_cls = malloc((size_t)(d->n_users > 0 ? d->n_users : 1) * sizeof(int32_t)));
+    for (int64_t u = 0; u < d->n_users; u++) st->user_cls[u] = (int32_t)(u % st->nclass);
     RP_ALLOC(st->cls_mine = malloc((size_t)st->nclass));
     for (int c = 0; c < st->nclass; c++) st->cls_mine[c] = c % size == rank;
     RP_ALLOC(st->cls_off = malloc((size_t)(st->nclass + 1) * sizeof *st->cls_off));
@@ -491,6 +494,7 @@ cleanup:
 
 static void step_clear(tt_step *st)
 {
+    free(st->user_cls);
     free(st->cls_mine);
     free(st->cls_off);
     free(st->cls_idx);
