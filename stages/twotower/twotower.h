@@ -150,6 +150,7 @@ typedef struct tt_sparse {
                                  * when twotower_sparse_add creates them) */
     int64_t nforeign;
     int64_t nsel;
+    uint64_t *seen;             /* [n_rows / 64 + 1] bitmap, all zero between steps */
     int64_t *gsend, *grecv;     /* gradient records [row | mask << 32, values] by owner */
     uint32_t *wrecv;            /* updated rows of all ranks [row, mask, float bits] */
     int64_t nput;               /* words of this rank's updated rows at the start of wrecv */
@@ -341,9 +342,10 @@ void twotower_sparse_begin(tt_sparse *sp);
 void twotower_sparse_add(tt_sparse *sp, const tt_grad *g);
 /* twotower_sparse_reduce - the step's gradient sums, over all ranks, of the rows this rank owns:
  * afterwards sp->sel[0..nsel) are the slots of sp->loc holding them (with one rank, every row
- * touched). Each rank's records go only to the rows' owners (MPI_Alltoallv), with the nonzero
- * columns only. Adds the bytes received to *bytes. Collective. Returns RP_OK, RP_ERR_INTERNAL
- * (over capacity: a bug) or an MPI failure. */
+ * touched), in ascending row order when they are more than one row in 64 of the table. Each
+ * rank's records go only to the rows' owners (MPI_Alltoallv), with the nonzero columns only.
+ * Adds the bytes received to *bytes. Collective. Returns RP_OK, RP_ERR_INTERNAL (over capacity:
+ * a bug) or an MPI failure. */
 int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes);
 /* twotower_sparse_put - after the owner's update of row `row` (its E floats at w): append its
  * record [row, mask, nonzero floats] for twotower_sparse_share while the row is in cache (nothing

@@ -128,6 +128,7 @@ int twotower_sparse_init(tt_sparse *sp, const tt_sparse_shape *sh)
     RP_CALL(fix_init(&sp->loc, n_rows, cap * size, E));
     RP_ALLOC(sp->sel = malloc((size_t)(sp->loc.cap + 1) * sizeof *sp->sel));
     RP_ALLOC(sp->foreign = malloc((size_t)(sp->loc.cap + 1) * sizeof *sp->foreign));
+    RP_ALLOC(sp->seen = calloc((size_t)(n_rows + 64) / 64, sizeof *sp->seen));
     sp->n_rows = n_rows;
     sp->cap = cap;
     RP_CALL(sparse_users(sp, sh));
@@ -146,6 +147,7 @@ void twotower_sparse_clear(tt_sparse *sp)
     fix_clear(&sp->loc);
     free(sp->sel);
     free(sp->foreign);
+    free(sp->seen);
     free(sp->gsend);
     free(sp->grecv);
     free(sp->wrecv);
@@ -278,6 +280,26 @@ static void add_received(tt_sparse *sp, int64_t total)
     }
 }
 
+/* Put sel in ascending row order when the step's rows are dense enough in the table that a
+ * scan of a bitmap of all rows costs less than it saves: the update then walks the weights and
+ * the two moments (three tables) in order instead of at random, and the other ranks write the
+ * shared rows in that order too. Each row is updated on its own, so the bits do not change. */
+static void sel_in_row_order(tt_sparse *sp)
+{
+    const tt_fix *l = &sp->loc;
+    int64_t nw = (sp->n_rows + 63) / 64, n = 0;
+    if (sp->nsel < 2 || nw > sp->nsel) return;
+    for (int64_t k = 0; k < sp->nsel; k++) {
+        int32_t r = l->rows[sp->sel[k]];
+        sp->seen[r >> 6] |= (uint64_t)1 << (r & 63);
+    }
+    for (int64_t w = 0; w < nw; w++) {
+        uint64_t b = sp->seen[w];
+        sp->seen[w] = 0;
+        for (; b != 0; b &= b - 1) sp->sel[n++] = l->slot[w * 64 + __builtin_ctzll(b)];
+    }
+}
+
 int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes)
 {
     int rc = RP_OK, size = sp->size;
@@ -286,6 +308,7 @@ int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes)
     sp->nsel = 0;
     if (size == 1) {
         for (int64_t k = 0; k < sp->loc.nrows; k++) sp->sel[sp->nsel++] = (int32_t)k;
+        sel_in_row_order(sp);
         return RP_OK;
     }
     pack_by_owner(sp, scnt, sdsp);
@@ -306,6 +329,7 @@ int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes)
         if (f < sp->nforeign && sp->foreign[f] == k) f++;
         else sp->sel[sp->nsel++] = (int32_t)k;
     }
+    sel_in_row_order(sp);
 cleanup:
     return rc;
 }

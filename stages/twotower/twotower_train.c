@@ -44,6 +44,11 @@ typedef struct tt_step {
      * untagged, the class is read from the pair's user) */
     int cls_shift;
     int32_t *user_cls;       /* [n_users] a user's class, user mod nclass (no division per pair) */
+    /* [n_train] each training pair in one word, value bits << 32 | user << item_bits | item, when
+     * the ids fit in 32 bits (else NULL: the split's three arrays are read): a micro-batch gathers
+     * random pairs, and one cache line per pair instead of three is most of that gather's cost */
+    uint64_t *pairs;
+    int item_bits;
     uint8_t *cls_mine;       /* [nclass] 1 for this rank's classes */
     int64_t mb_cap;          /* pairs in a micro-batch, at most */
     int64_t *cls_off;        /* [nclass + 1] */
@@ -263,6 +268,7 @@ static void rows_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_adam
             __builtin_prefetch(m->emb + ra, 1);
             __builtin_prefetch(tr->m_emb + ra, 1);
             __builtin_prefetch(tr->v_emb + ra, 1);
+            __builtin_prefetch(f->vals + (size_t)sel[k + AHEAD] * E);
         }
         int32_t row = f->rows[sel[k]];
         size_t r = (size_t)row * E;
@@ -279,16 +285,26 @@ static void rows_step(const tt_opts *o, tt_train *tr, tt_step *st, const tt_adam
     }
 }
 
-/* Gradient of the micro-batch of the n training pairs idx[0..n), added to this rank's
- * fixed-point sums (dense into st->ibuf, rows into st->loc). RP_ERR_INTERNAL when the layer
- * engine refused a product (logged where it happened). */
-static int micro_batch(const tt_data *d, const tt_model *m, tt_step *st, const uint32_t *idx,
-                       int n, int64_t gbn)
+/* The users, items and targets of the training pairs idx[0..n) into st->users, items, y. */
+static void gather_pairs(const tt_data *d, tt_step *st, const uint32_t *idx, int n)
 {
     enum { AHEAD = 16 };
+    if (st->pairs != NULL) {
+        uint32_t imask = (1u << st->item_bits) - 1u;
+        for (int i = 0; i < n; i++) {
+            if (i + AHEAD < n) __builtin_prefetch(st->pairs + idx[i + AHEAD]);
+            uint64_t w = st->pairs[idx[i]];
+            uint32_t ids = (uint32_t)w, vb = (uint32_t)(w >> 32);
+            st->users[i] = (int32_t)(ids >> st->item_bits);
+            st->items[i] = (int32_t)(ids & imask);
+            memcpy(&st->y[i], &vb, sizeof vb);
+        }
+        return;
+    }
     for (int i = 0; i < n; i++) {
         if (i + AHEAD < n) { /* the samples are scattered over three large arrays */
             uint32_t ka = idx[i + AHEAD];
+            __builtin_prefetch(d->train.user + ka);
             __builtin_prefetch(d->train.item + ka);
             __builtin_prefetch(d->train.value + ka);
         }
@@ -297,6 +313,15 @@ static int micro_batch(const tt_data *d, const tt_model *m, tt_step *st, const u
         st->items[i] = d->train.item[k];
         st->y[i] = d->train.value[k];
     }
+}
+
+/* Gradient of the micro-batch of the n training pairs idx[0..n), added to this rank's
+ * fixed-point sums (dense into st->ibuf, rows into st->loc). RP_ERR_INTERNAL when the layer
+ * engine refused a product (logged where it happened). */
+static int micro_batch(const tt_data *d, const tt_model *m, tt_step *st, const uint32_t *idx,
+                       int n, int64_t gbn)
+{
+    gather_pairs(d, st, idx, n);
     twotower_grad_reset(&st->g, m);
     double sse = 0.0, sae = 0.0;
     if (isnan(twotower_loss_grad(m, st->users, st->items, st->y, n, 1.0f / (float)gbn, &st->ws,
@@ -444,6 +469,34 @@ cleanup:
     return rc;
 }
 
+/* Bits of the ids [0, n). */
+static int id_bits(int64_t n)
+{
+    int b = 0;
+    while (b < 63 && ((int64_t)1 << b) < n) b++;
+    return b;
+}
+
+/* st->pairs when the ids fit in 32 bits (RP_TT_PACKED_PAIRS=0 keeps the three arrays, for the
+ * tests of that path). */
+static int pack_pairs(const tt_data *d, tt_step *st)
+{
+    int rc = RP_OK, ub = id_bits(d->n_users), ib = id_bits(d->n_items);
+    const char *env = getenv("RP_TT_PACKED_PAIRS");
+    const tt_split *s = &d->train;
+    st->pairs = NULL;
+    st->item_bits = ib;
+    if (ub + ib > 32 || ib >= 32 || (env != NULL && strcmp(env, "0") == 0)) return RP_OK;
+    RP_ALLOC(st->pairs = malloc((size_t)(s->n > 0 ? s->n : 1) * sizeof *st->pairs));
+    for (int64_t k = 0; k < s->n; k++) {
+        uint32_t vb;
+        memcpy(&vb, &s->value[k], sizeof vb);
+        st->pairs[k] = (uint64_t)vb << 32 | (uint32_t)s->user[k] << ib | (uint32_t)s->item[k];
+    }
+cleanup:
+    return rc;
+}
+
 static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt_train *tr,
                       tt_step *st)
 {
@@ -458,6 +511,7 @@ static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt
     st->cls_shift = class_shift(d->train.n, st->nclass);
     RP_ALLOC(st->user_cls = malloc((size_t)(d->n_users > 0 ? d->n_users : 1) * sizeof(int32_t)));
     for (int64_t u = 0; u < d->n_users; u++) st->user_cls[u] = (int32_t)(u % st->nclass);
+    RP_CALL(pack_pairs(d, st));
     RP_ALLOC(st->cls_mine = malloc((size_t)st->nclass));
     for (int c = 0; c < st->nclass; c++) st->cls_mine[c] = c % size == rank;
     RP_ALLOC(st->cls_off = malloc((size_t)(st->nclass + 1) * sizeof *st->cls_off));
@@ -495,6 +549,7 @@ cleanup:
 static void step_clear(tt_step *st)
 {
     free(st->user_cls);
+    free(st->pairs);
     free(st->cls_mine);
     free(st->cls_off);
     free(st->cls_idx);

@@ -122,10 +122,12 @@ static void rank_count_free(int prior, char hw[65])
 
 /* ... and the same bits whether the epoch's permutation carries the pairs' classes
  * (the default while indices and classes fit in 32 bits) or the step reads them from the users
- * (RP_TT_CLASS_TAGS=0, the path of larger data). */
+ * (RP_TT_CLASS_TAGS=0, the path of larger data), and whether a micro-batch gathers its pairs
+ * from one packed word each (the default while the ids fit in 32 bits) or from the split's
+ * three arrays (RP_TT_PACKED_PAIRS=0). */
 static void replicas_identical_and_rank_count_free(void)
 {
-    char h0[65] = "", h1[65] = "", hu[65] = "";
+    char h0[65] = "", h1[65] = "", hu[65] = "", hp[65] = "";
     rank_count_free(0, h0);
     rank_count_free(1, h1);
     CU_ASSERT_STRING_NOT_EQUAL(h0, h1);
@@ -133,6 +135,10 @@ static void replicas_identical_and_rank_count_free(void)
     rank_count_free(0, hu);
     unsetenv("RP_TT_CLASS_TAGS");
     CU_ASSERT_STRING_EQUAL(hu, h0);
+    setenv("RP_TT_PACKED_PAIRS", "0", 1);
+    rank_count_free(0, hp);
+    unsetenv("RP_TT_PACKED_PAIRS");
+    CU_ASSERT_STRING_EQUAL(hp, h0);
 }
 
 /* Rank p's gradient of step t in the sparse test: distinct random rows of [0, nrows), some
@@ -193,9 +199,10 @@ static void sparse_reduce_and_share_exact(void)
         }
         double bytes = 0;
         CU_ASSERT_EQUAL_FATAL(twotower_sparse_reduce(MPI_COMM_WORLD, &sp, &bytes), RP_OK);
-        int exact = 1, nmine = 0;
+        int exact = 1, nmine = 0, ascending = 1;
         for (int64_t k = 0; k < sp.nsel; k++) {
             int32_t row = sp.loc.rows[sp.sel[k]];
+            ascending &= k == 0 || row > sp.loc.rows[sp.sel[k - 1]];
             const int64_t *sum = sp.loc.vals + (size_t)sp.sel[k] * E;
             exact &= touched[row] == 1 && twotower_sparse_owner(&sp, row) == rank;
             touched[row] = 2; /* seen once */
@@ -207,6 +214,7 @@ static void sparse_reduce_and_share_exact(void)
         for (int r = 0; r < NROWS; r++)
             nmine += touched[r] == 1 && twotower_sparse_owner(&sp, r) == rank;
         CU_ASSERT(exact);
+        CU_ASSERT(ascending); /* the rows are dense in the table: updated in row order */
         CU_ASSERT_EQUAL(nmine, 0); /* no touched row of this rank was left out */
         CU_ASSERT(size == 1 || bytes > 0);
         CU_ASSERT_EQUAL_FATAL(twotower_sparse_share(MPI_COMM_WORLD, &sp, emb, &bytes), RP_OK);
