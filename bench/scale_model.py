@@ -158,12 +158,22 @@ def main():
             t["rp-twotower"] = (comp + comm, mem,
                                 f"CPU on <= 8 ranks ({steps:,.0f} steps; between nodes "
                                 f"+{comm64:.0f} s of exchange); train split on every rank")
-            # seqrec, 1 epoch: windows per user, <= 8 ranks; every split on every rank
+            # seqrec, 1 epoch, from its summary line's phases (rank 0's clock): every split read
+            # on every rank (read_seconds, grows with the views, not divided by P); training,
+            # windows per user on <= 8 ranks (train_seconds); validation, calibration and
+            # scoring partitioned over all P (the rest of fit_seconds, and score_seconds)
             if "rp-seqrec" in meas:
-                c = cost("rp-seqrec", lambda s: s["users"])
-                mem = (180 + 16 * (d["train"] + d["valid"] + d["test"]) / 1e6) / 1e3
-                t["rp-seqrec"] = (c * d["users"] / min(P, 8), mem,
-                                  "windows on <= 8 ranks; every split on every rank")
+                m1, f = meas["rp-seqrec"], meas["rp-seqrec"]["f"]
+                s1, npm = sizes(m1["x"]), m1["np"]
+                read = float(f.get("read_seconds", 0) or 0) * x / m1["x"]
+                tr = float(f.get("train_seconds", 0) or 0)
+                rest = float(f.get("fit_seconds", 0) or 0) - tr + float(f.get("score_seconds", 0)
+                                                                       or 0)
+                train = tr * npm / s1["users"] * d["users"] / min(P, 8)
+                mem = (55 + (m1["mb"] - 55) * x / m1["x"]) / 1e3
+                t["rp-seqrec"] = (read + train + rest * npm * x / m1["x"] / P, mem,
+                                  f"the read of every split on every rank ({read:,.0f} s); "
+                                  "windows on <= 8 ranks")
             # hybrid: the validation pairs and their component inputs on every rank: measured
             # 138 MB (1x) and 1,071 MB (10x) per rank at np 2, i.e. ~34 MB + 104 MB x X
             if "rp-hybrid" in meas:

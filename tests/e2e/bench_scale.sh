@@ -61,13 +61,15 @@ else
     echo "| stage | s @0.316 | CPU s @0.316 | MB/rank @0.316 | s @1 | CPU s @1 | MB/rank @1 | r |"
     echo "|---|---|---|---|---|---|---|---|"
     for s in synth shard als twotower; do echo "| rp-$s | 1 | 1.0 | 30 | 10 | 10.0 | 300 | 1 |"; done
+    echo "| rp-seqrec | 1 | 1.0 | 30 | 10 | 10.0 | 455 | 1 |"
     echo "Summary lines:"
     echo '```'
-    for s in synth shard als twotower; do echo; done
+    for s in synth shard als twotower seqrec; do echo; done
     echo "rp-synth: ok seconds=1 peak_rss_mb_per_rank=300 nprocs=2"
     echo "rp-shard: ok seconds=1 peak_rss_mb_per_rank=300 nprocs=2"
     echo "rp-als: ok sweeps=5 sweep_cpu_s_best=0.5 gflop_per_sweep=22 seconds=1 peak_rss_mb_per_rank=300 nprocs=2"
     echo "rp-twotower: ok sparse_bytes_per_step=2154815 seconds=1 peak_rss_mb_per_rank=300 nprocs=2"
+    echo "rp-seqrec: ok train_seconds=4.0 read_seconds=2.0 fit_seconds=6.0 score_seconds=3.0 seconds=12 peak_rss_mb_per_rank=455 nprocs=2"
     echo '```'
     } > scale.md
     python3 "$RP_TOP/bench/scale_model.py" scale.md > model.txt 2> model.err ||
@@ -79,6 +81,9 @@ else
     # two-tower: 70 MB + 22 B x 9.25B train interactions = 203.6 GB per rank, whatever N
     grep "rp-twotower" model.txt | tail -n 1 | grep -q "| 203\.[0-9] (!) |" ||
         fail "two-tower memory at 1000x: $(grep rp-twotower model.txt | tail -n 1)"
+    # seqrec: every split read on every rank, 2 s x 100 at 100x whatever N; 55 MB + 400 MB x 100
+    grep "^| rp-seqrec" model.txt | head -n 1 | grep -q "| 40\.1 (!) |.*read of every split on every rank (200 s)" ||
+        fail "seqrec at 100x: $(grep "^| rp-seqrec" model.txt | head -n 1)"
     python3 "$RP_TOP/bench/scale_model.py" /dev/null > /dev/null 2>&1 &&
         fail "scale_model.py accepted a file without a table"
 fi
