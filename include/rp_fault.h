@@ -1,12 +1,18 @@
 /* rp_fault.h - fault injection for tests: RP_FAULT="kind:N@rank" makes the N-th allocation
  * (alloc), HDF5 dataset read (h5read) or write (h5write) on one rank fail, through RP_ALLOC,
- * rp_malloc/rp_calloc/rp_realloc and rp_h5_read/rp_h5_write. Unset: no effect. */
+ * rp_malloc/rp_calloc/rp_realloc and rp_h5_read/rp_h5_write, or its N-th training step (step:
+ * rp-twotower's, as a refused layer product would). Unset: no effect. */
 #ifndef RP_FAULT_H
 #define RP_FAULT_H
 
 #include <stddef.h>
 
-typedef enum { RP_FAULT_ALLOC = 0, RP_FAULT_H5READ = 1, RP_FAULT_H5WRITE = 2 } rp_fault_kind;
+typedef enum {
+    RP_FAULT_ALLOC = 0,
+    RP_FAULT_H5READ = 1,
+    RP_FAULT_H5WRITE = 2,
+    RP_FAULT_STEP = 3
+} rp_fault_kind;
 
 /* rp_fault_init - read $RP_FAULT for this rank (rp_stage_begin calls it). Local. Returns 0, or
  * -1 (logged) when the variable is malformed. Before it is called no fault fires. */

@@ -9,7 +9,7 @@
 #include "rp_log.h"
 #include "rp_mem.h"
 
-static const char *const kind_names[] = {"alloc", "h5read", "h5write"};
+static const char *const kind_names[] = {"alloc", "h5read", "h5write", "step"};
 #define NKINDS (sizeof kind_names / sizeof kind_names[0])
 
 /* Process-wide, set once by rp_fault_init: which operation of which kind fails here. */
@@ -28,7 +28,7 @@ int rp_fault_init(int rank)
     int at = -1, used = 0;
     if (sscanf(spec, "%15[a-z0-9]:%lld@%d%n", kind, &nth, &at, &used) != 3 ||
         spec[used] != '\0' || nth < 1 || at < 0) {
-        rp_log_user_error("RP_FAULT='%s': expected kind:N@rank (kind alloc, h5read or h5write)",
+        rp_log_user_error("RP_FAULT='%s': expected kind:N@rank (kind alloc, h5read, h5write or step)",
                           spec);
         return -1;
     }
@@ -39,7 +39,7 @@ int rp_fault_init(int rank)
             return 0;
         }
     }
-    rp_log_user_error("RP_FAULT='%s': unknown kind '%s' (alloc, h5read or h5write)", spec, kind);
+    rp_log_user_error("RP_FAULT='%s': unknown kind '%s' (alloc, h5read, h5write or step)", spec, kind);
     return -1;
 }
 

@@ -20,6 +20,9 @@
 #define TT_ITEM 1
 #define TT_MAX_EMB 1024
 #define TT_EMBED_CHUNK 1024
+/* MPI tags of the embedding rows' point-to-point exchanges in a step (twotower_sparse.c) */
+#define TT_TAG_REDUCE 7101
+#define TT_TAG_SHARE 7102
 
 /* Heads: pred = a*s + c + b_u + b_i with s = u.v (dot: a fixed at 1, not learned) or
  * cos(u, v); sigmoid: pred = sigmoid(a*u.v + c + b_u + b_i). */
@@ -154,7 +157,9 @@ typedef struct tt_sparse {
     int64_t *gsend, *grecv;     /* gradient records [row | mask << 32, values] by owner */
     uint32_t *wrecv;            /* updated rows of all ranks [row, mask, float bits] */
     int64_t nput;               /* words of this rank's updated rows at the start of wrecv */
-    int *counts;                /* [4 * size] counts and offsets of the collectives */
+    int *counts;                /* [2 * size] words and offsets of gsend by owner */
+    MPI_Request *reqs;          /* [size] this rank's sends of an exchange */
+    float *emb_share;           /* the table twotower_sparse_share writes into */
     int64_t grecv_cap, wrecv_cap; /* words */
     /* The users' id rows [ubase, ubase + nurows), span rows per user, belong to the rank that
      * trains the user's class (user mod nclass, class c on rank c mod size); other rows to rank
@@ -343,9 +348,10 @@ void twotower_sparse_add(tt_sparse *sp, const tt_grad *g);
 /* twotower_sparse_reduce - the step's gradient sums, over all ranks, of the rows this rank owns:
  * afterwards sp->sel[0..nsel) are the slots of sp->loc holding them (with one rank, every row
  * touched), in ascending row order when they are more than one row in 64 of the table. Each
- * rank's records go only to the rows' owners (MPI_Alltoallv), with the nonzero columns only.
- * Adds the bytes received to *bytes. Collective. Returns RP_OK, RP_ERR_INTERNAL (over capacity:
- * a bug) or an MPI failure. */
+ * rank's records go only to the rows' owners (one message per owner, point-to-point, sized by
+ * MPI_Probe), with the nonzero columns only. Adds the bytes received to *bytes. Collective in
+ * effect (every rank must call it in the same step). Returns RP_OK, RP_ERR_INTERNAL (over
+ * capacity: a bug) or an MPI failure. */
 int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes);
 /* twotower_sparse_put - after the owner's update of row `row` (its E floats at w): append its
  * record [row, mask, nonzero floats] for twotower_sparse_share while the row is in cache (nothing
@@ -384,10 +390,10 @@ static inline void twotower_sparse_put(tt_sparse *sp, int32_t row, const float *
     sp->nput += n;
 }
 /* twotower_sparse_share - after the owners updated their rows (sp->sel) in emb and appended them
- * (twotower_sparse_put): every rank gets every updated row, bit for bit (MPI_Allgatherv of the
- * records [row, mask, nonzero floats]). Adds
- * the bytes of the receive buffer (this rank's records included) to *bytes. Collective. Returns
- * as twotower_sparse_reduce. */
+ * (twotower_sparse_put): every rank gets every updated row, bit for bit (each rank sends its
+ * records [row, mask, nonzero floats] to every other rank, point-to-point, and writes each
+ * sender's rows as they arrive). Adds the bytes of the receive buffer (this rank's records
+ * included) to *bytes. Collective in effect. Returns as twotower_sparse_reduce. */
 int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *bytes);
 /* twotower_sparse_gather_state - make an owner-kept array a [n_rows, E] (Adam moments) whole on
  * every rank: each row from its owner, bit for bit. Collective. */

@@ -136,7 +136,8 @@ int twotower_sparse_init(tt_sparse *sp, const tt_sparse_shape *sh)
     sp->wrecv_cap = (cap * size < n_rows ? cap * size : n_rows) * (2 + E);
     RP_ALLOC(sp->gsend = malloc((size_t)(cap + 1) * (1 + E) * sizeof *sp->gsend));
     RP_ALLOC(sp->wrecv = malloc((size_t)(sp->wrecv_cap + 1) * sizeof *sp->wrecv));
-    RP_ALLOC(sp->counts = malloc((size_t)size * 4 * sizeof *sp->counts));
+    RP_ALLOC(sp->counts = malloc((size_t)size * 2 * sizeof *sp->counts));
+    RP_ALLOC(sp->reqs = malloc((size_t)size * sizeof *sp->reqs));
 cleanup:
     if (rc != RP_OK) twotower_sparse_clear(sp);
     return rc;
@@ -152,6 +153,7 @@ void twotower_sparse_clear(tt_sparse *sp)
     free(sp->grecv);
     free(sp->wrecv);
     free(sp->counts);
+    free(sp->reqs);
     memset(sp, 0, sizeof *sp);
 }
 
@@ -242,13 +244,14 @@ static inline int32_t record_row(const int64_t *w)
     return (int32_t)(uint32_t)((uint64_t)w[0] & 0xffffffffu);
 }
 
-/* Add the received records to loc: this rank's sums of its rows become the step's. Two cursors
- * run ahead (the records' lengths vary) to prefetch slots and sums, as twotower_sparse_add. */
-static void add_received(tt_sparse *sp, int64_t total)
+/* Add the n received words of records at w to loc: this rank's sums of its rows become the
+ * step's. Two cursors run ahead (the records' lengths vary) to prefetch slots and sums, as
+ * twotower_sparse_add. */
+static void add_received(tt_sparse *sp, const int64_t *w, int64_t n)
 {
     enum { AHEAD = 8 };
     int E = sp->E;
-    const int64_t *w = sp->grecv, *end = sp->grecv + total, *near = w, *far = w;
+    const int64_t *end = w + n, *near = w, *far = w;
     for (int k = 0; k < 2 * AHEAD && far < end; k++) {
         if (k < AHEAD) near = record_next(near, E);
         far = record_next(far, E);
@@ -300,10 +303,43 @@ static void sel_in_row_order(tt_sparse *sp)
     }
 }
 
+/* After this rank's sends of the step's exchange were posted (sp->reqs, tag): receive the other
+ * ranks' blocks in turn, from the previous rank back, each into recv + *total with its size
+ * from MPI_Probe (at most cap words in all), and hand each to take(sp, block, words) as it
+ * arrives; then wait for the sends. Point-to-point: the exchange needs no collective for its
+ * counts, and a rank works on one sender's block while the others' are still arriving.
+ * Messages of one tag from one sender arrive in order, so consecutive steps cannot mix. */
+static int receive_blocks(MPI_Comm comm, tt_sparse *sp, MPI_Datatype t, void *recv,
+                          size_t word_bytes, int64_t cap, int tag,
+                          void (*take)(tt_sparse *, const void *, int64_t), int64_t *total)
+{
+    int rc = RP_OK, size = sp->size, rank = sp->rank;
+    for (int k = 1; k < size; k++) {
+        int p = (rank + size - k) % size, n = 0;
+        MPI_Status st;
+        RP_MPI(MPI_Probe(p, tag, comm, &st));
+        RP_MPI(MPI_Get_count(&st, t, &n));
+        /* the capacity holds the most all senders can send: a shortfall is a bug */
+        RP_REQUIRE(*total + n <= cap, RP_ERR_INTERNAL, "sparse exchange of %lld words over "
+                   "its capacity %lld", (long long)(*total + n), (long long)cap);
+        char *dst = (char *)recv + (size_t)*total * word_bytes;
+        RP_MPI(MPI_Recv(dst, n, t, p, tag, comm, MPI_STATUS_IGNORE));
+        take(sp, dst, n);
+        *total += n;
+    }
+    RP_MPI(MPI_Waitall(size, sp->reqs, MPI_STATUSES_IGNORE));
+cleanup:
+    return rc;
+}
+
+static void take_records(tt_sparse *sp, const void *block, int64_t n)
+{
+    add_received(sp, block, n);
+}
+
 int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes)
 {
     int rc = RP_OK, size = sp->size;
-    int *scnt = sp->counts, *sdsp = scnt + size, *rcnt = sdsp + size, *rdsp = rcnt + size;
     int64_t total = 0;
     sp->nsel = 0;
     if (size == 1) {
@@ -311,19 +347,18 @@ int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes)
         sel_in_row_order(sp);
         return RP_OK;
     }
+    /* one owner's records (size 2), or each owner's region of gsend sent on its own */
+    int *scnt = sp->counts, *sdsp = scnt + size;
     pack_by_owner(sp, scnt, sdsp);
-    RP_MPI(MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, comm));
-    for (int p = 0; p < size; p++) {
-        rdsp[p] = (int)total;
-        total += rcnt[p];
+    for (int p = 0; p < size; p++) sp->reqs[p] = MPI_REQUEST_NULL;
+    for (int k = 1; k < size; k++) {
+        int p = (sp->rank + k) % size;
+        RP_MPI(MPI_Isend(sp->gsend + sdsp[p], scnt[p], MPI_INT64_T, p, TT_TAG_REDUCE, comm,
+                         &sp->reqs[p]));
     }
-    /* a sender's records are distinct rows this rank owns, so the capacity always holds them */
-    RP_REQUIRE(total <= sp->grecv_cap, RP_ERR_INTERNAL, "sparse reduction of %lld words "
-               "over its capacity", (long long)total);
-    RP_MPI(MPI_Alltoallv(sp->gsend, scnt, sdsp, MPI_INT64_T, sp->grecv, rcnt, rdsp, MPI_INT64_T,
-                         comm));
+    RP_CALL(receive_blocks(comm, sp, MPI_INT64_T, sp->grecv, sizeof(int64_t), sp->grecv_cap,
+                           TT_TAG_REDUCE, take_records, &total));
     *bytes += (double)total * sizeof(int64_t);
-    add_received(sp, total);
     /* every slot but the foreign ones (ascending) is a row this rank owns */
     for (int64_t k = 0, f = 0; k < sp->loc.nrows; k++) {
         if (f < sp->nforeign && sp->foreign[f] == k) f++;
@@ -349,30 +384,29 @@ static void unpack_updated(const uint32_t *w, const uint32_t *end, int E, float 
     }
 }
 
+/* The updated rows of one other rank, written into the table (sp->emb_share). */
+static void take_rows(tt_sparse *sp, const void *block, int64_t n)
+{
+    unpack_updated(block, (const uint32_t *)block + n, sp->E, sp->emb_share);
+}
+
 int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *bytes)
 {
     int rc = RP_OK, size = sp->size, nown = 0;
-    int *cnt = sp->counts, *dsp = cnt + size;
-    int64_t total = 0, mine = 0;
+    int64_t total = 0;
     if (size == 1) return RP_OK;
-    /* packed first at the start of the buffer (twotower_sparse_put), moved to its place once
-     * the offsets are known */
-    mine = sp->nput;
-    RP_CALL(rp_int_cast(mine, &nown));
-    RP_MPI(MPI_Allgather(&nown, 1, MPI_INT, cnt, 1, MPI_INT, comm));
-    for (int p = 0; p < size; p++) {
-        dsp[p] = (int)(total < INT32_MAX ? total : 0); /* an overflow fails below */
-        total += cnt[p];
+    /* this rank's records are at the start of wrecv (twotower_sparse_put); the others' follow */
+    RP_CALL(rp_int_cast(sp->nput, &nown));
+    for (int p = 0; p < size; p++) sp->reqs[p] = MPI_REQUEST_NULL;
+    for (int k = 1; k < size; k++) {
+        int p = (sp->rank + k) % size;
+        RP_MPI(MPI_Isend(sp->wrecv, nown, MPI_UINT32_T, p, TT_TAG_SHARE, comm, &sp->reqs[p]));
     }
-    RP_REQUIRE(total <= sp->wrecv_cap, RP_ERR_INTERNAL, "updated rows of %lld words over "
-               "their capacity", (long long)total);
-    memmove(sp->wrecv + dsp[sp->rank], sp->wrecv, (size_t)mine * sizeof *sp->wrecv);
-    RP_MPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, sp->wrecv, cnt, dsp, MPI_UINT32_T,
-                          comm));
+    sp->emb_share = emb;
+    total = sp->nput;
+    RP_CALL(receive_blocks(comm, sp, MPI_UINT32_T, sp->wrecv, sizeof(uint32_t), sp->wrecv_cap,
+                           TT_TAG_SHARE, take_rows, &total));
     *bytes += (double)total * sizeof(uint32_t);
-    for (int p = 0; p < size; p++)
-        if (p != sp->rank)
-            unpack_updated(sp->wrecv + dsp[p], sp->wrecv + dsp[p] + cnt[p], sp->E, emb);
 cleanup:
     return rc;
 }

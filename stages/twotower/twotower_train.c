@@ -23,6 +23,8 @@
 #define ADAM_B1 0.9
 #define ADAM_B2 0.999
 #define ADAM_EPS 1e-8f
+/* the step's control word: ranks that saw a signal + TT_CTRL_FAILED x ranks that failed */
+#define TT_CTRL_FAILED ((int64_t)1 << 32)
 
 
 /* Per-step scratch that is not part of the model or the checkpoint. */
@@ -376,8 +378,9 @@ static void deal_classes(const tt_loop *l, int64_t p0, int64_t gbn)
  * into micro-batches of at most st->mb_cap pairs in permutation order: what a micro-batch holds
  * does not depend on P (so neither do the bits), and a user's id rows are only touched by the
  * rank that owns them (twotower_sparse_owner), so they never travel. The dense allreduce runs
- * while the embedding rows are reduced, updated and shared. Returns RP_OK; *stop = 1 when any
- * rank saw a signal (carried in the allreduce buffer). */
+ * while the embedding rows are reduced, updated and shared. Returns RP_OK, or RP_ERR_INTERNAL on
+ * every rank when one failed; *stop = 1 when any rank saw a signal (both carried in the
+ * allreduce buffer). */
 static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
 {
     tt_loop *l = ctx;
@@ -397,9 +400,16 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
             int64_t n = st->cls_off[c + 1] - q < st->mb_cap ? st->cls_off[c + 1] - q : st->mb_cap;
             rc = micro_batch(l->d, m, st, st->cls_idx + q, (int)n, gbn);
         }
+    if (rc == RP_OK && rp_fault_hit(RP_FAULT_STEP)) {
+        rp_log_error(__FILE__, __LINE__, "training step failed (injected by RP_FAULT)");
+        rc = RP_ERR_INTERNAL;
+    }
     t1 = MPI_Wtime();
-    RP_AGREE(l->comm, rc); /* a local failure must not leave the others in the allreduce */
-    st->ibuf[nd + 2] = rp_signal_raised() ? 1 : 0;
+    /* A local failure travels in the control word (above the signal count), so the step needs
+     * no agreement of its own: a failed rank still takes part in the exchange, and every rank
+     * leaves after it. */
+    st->ibuf[nd + 2] = (rp_signal_raised() ? 1 : 0) + (rc != RP_OK ? TT_CTRL_FAILED : 0);
+    rc = RP_OK;
     RP_CALL(rp_int_cast(nd + 3, &nbuf));
     if (size > 1)
         RP_MPI(MPI_Iallreduce(MPI_IN_PLACE, st->ibuf, nbuf, MPI_INT64_T, MPI_SUM, l->comm, &req));
@@ -412,6 +422,10 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     RP_CALL(twotower_sparse_share(l->comm, &st->sp, m->emb, &tr->bytes_sparse));
     RP_MPI(MPI_Wait(&req, MPI_STATUS_IGNORE));
     t4 = MPI_Wtime();
+    if (st->ibuf[nd + 2] >= TT_CTRL_FAILED) {
+        rc = RP_ERR_INTERNAL; /* logged by the rank that failed */
+        goto cleanup;
+    }
     for (int64_t k = 0; k < nd; k++) st->gbuf[k] = (float)rp_fix_to(st->ibuf[k]);
     dense_step(l->o, tr, st, &adam);
     tr->phase_s[TT_PH_COMPUTE] += t1 - t0;
@@ -421,7 +435,7 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     tr->loop.ep_sae += rp_fix_to(st->ibuf[nd + 1]);
     tr->loop.ep_n += (double)gbn;
     tr->loop.samples_done += (double)gbn;
-    *stop = st->ibuf[nd + 2] > 0;
+    *stop = st->ibuf[nd + 2] % TT_CTRL_FAILED > 0;
 cleanup:
     return rc;
 }
