@@ -159,7 +159,6 @@ typedef struct tt_sparse {
     int64_t nput;               /* words of this rank's updated rows at the start of wrecv */
     int *counts;                /* [2 * size] words and offsets of gsend by owner */
     MPI_Request *reqs;          /* [size] this rank's sends of an exchange */
-    float *emb_share;           /* the table twotower_sparse_share writes into */
     int64_t grecv_cap, wrecv_cap; /* words */
     /* The users' id rows [ubase, ubase + nurows), span rows per user, belong to the rank that
      * trains the user's class (user mod nclass, class c on rank c mod size); other rows to rank

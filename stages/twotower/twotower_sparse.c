@@ -305,13 +305,14 @@ static void sel_in_row_order(tt_sparse *sp)
 
 /* After this rank's sends of the step's exchange were posted (sp->reqs, tag): receive the other
  * ranks' blocks in turn, from the previous rank back, each into recv + *total with its size
- * from MPI_Probe (at most cap words in all), and hand each to take(sp, block, words) as it
+ * from MPI_Probe (at most cap words in all), and hand each to take(sp, block, words, arg) as it
  * arrives; then wait for the sends. Point-to-point: the exchange needs no collective for its
  * counts, and a rank works on one sender's block while the others' are still arriving.
  * Messages of one tag from one sender arrive in order, so consecutive steps cannot mix. */
 static int receive_blocks(MPI_Comm comm, tt_sparse *sp, MPI_Datatype t, void *recv,
                           size_t word_bytes, int64_t cap, int tag,
-                          void (*take)(tt_sparse *, const void *, int64_t), int64_t *total)
+                          void (*take)(tt_sparse *, const void *, int64_t, void *), void *arg,
+                          int64_t *total)
 {
     int rc = RP_OK, size = sp->size, rank = sp->rank;
     for (int k = 1; k < size; k++) {
@@ -324,7 +325,7 @@ static int receive_blocks(MPI_Comm comm, tt_sparse *sp, MPI_Datatype t, void *re
                    "its capacity %lld", (long long)(*total + n), (long long)cap);
         char *dst = (char *)recv + (size_t)*total * word_bytes;
         RP_MPI(MPI_Recv(dst, n, t, p, tag, comm, MPI_STATUS_IGNORE));
-        take(sp, dst, n);
+        take(sp, dst, n, arg);
         *total += n;
     }
     RP_MPI(MPI_Waitall(size, sp->reqs, MPI_STATUSES_IGNORE));
@@ -332,8 +333,9 @@ cleanup:
     return rc;
 }
 
-static void take_records(tt_sparse *sp, const void *block, int64_t n)
+static void take_records(tt_sparse *sp, const void *block, int64_t n, void *arg)
 {
+    (void)arg;
     add_received(sp, block, n);
 }
 
@@ -357,7 +359,7 @@ int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes)
                          &sp->reqs[p]));
     }
     RP_CALL(receive_blocks(comm, sp, MPI_INT64_T, sp->grecv, sizeof(int64_t), sp->grecv_cap,
-                           TT_TAG_REDUCE, take_records, &total));
+                           TT_TAG_REDUCE, take_records, NULL, &total));
     *bytes += (double)total * sizeof(int64_t);
     /* every slot but the foreign ones (ascending) is a row this rank owns */
     for (int64_t k = 0, f = 0; k < sp->loc.nrows; k++) {
@@ -384,10 +386,10 @@ static void unpack_updated(const uint32_t *w, const uint32_t *end, int E, float 
     }
 }
 
-/* The updated rows of one other rank, written into the table (sp->emb_share). */
-static void take_rows(tt_sparse *sp, const void *block, int64_t n)
+/* The updated rows of one other rank, written into the table emb. */
+static void take_rows(tt_sparse *sp, const void *block, int64_t n, void *emb)
 {
-    unpack_updated(block, (const uint32_t *)block + n, sp->E, sp->emb_share);
+    unpack_updated(block, (const uint32_t *)block + n, sp->E, emb);
 }
 
 int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *bytes)
@@ -402,10 +404,9 @@ int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *byte
         int p = (sp->rank + k) % size;
         RP_MPI(MPI_Isend(sp->wrecv, nown, MPI_UINT32_T, p, TT_TAG_SHARE, comm, &sp->reqs[p]));
     }
-    sp->emb_share = emb;
     total = sp->nput;
     RP_CALL(receive_blocks(comm, sp, MPI_UINT32_T, sp->wrecv, sizeof(uint32_t), sp->wrecv_cap,
-                           TT_TAG_SHARE, take_rows, &total));
+                           TT_TAG_SHARE, take_rows, emb, &total));
     *bytes += (double)total * sizeof(uint32_t);
 cleanup:
     return rc;
