@@ -5,10 +5,11 @@
 # 7,176 users, 10,728 videos, ~10M training interactions; feature widths like the real ones).
 # Variables: EPOCHS (2), BATCH (8192), NPS ("1 2"), THREADS ("1 2"; empty: no PyTorch runs),
 # BENCH_DIR (temp dir), PYTHON (/usr/bin/python3), BIND (none). Timings are noisy on a shared
-# machine; cpu_s is rp-twotower's train_cpu_seconds (CPU time of the training steps, the maximum over ranks,
-# including the time a rank polls in MPI while it waits). Both sides train the same
-# model (rp-twotower's default architecture and schedule) without weight decay and with bias
-# terms starting at 0 (PyTorch's SparseAdam has no decay; the script has no bias-model start).
+# machine; cpu_s is rp-twotower's train_cpu_seconds (CPU time of the training steps, the
+# maximum over ranks, including the time a rank polls in MPI while it waits). Both sides train
+# the same model (rp-twotower's default architecture and schedule) without weight decay and
+# with bias terms starting at 0 (PyTorch's SparseAdam has no decay; the script has no
+# bias-model start).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/env.sh"
