@@ -328,6 +328,11 @@ typedef struct tt_sparse_shape {
  * rank owns. Returns RP_OK or RP_ERR_NOMEM (no jump). */
 int twotower_sparse_init(tt_sparse *sp, const tt_sparse_shape *sh);
 void twotower_sparse_clear(tt_sparse *sp);
+/* tt_user_class - the class of user u among nclass: a step's pairs are dealt to ranks by it
+ * (class c to rank c mod size), and so are the users' id rows (twotower_sparse_owner). */
+static inline int tt_user_class(int64_t u, int nclass) { return (int)(u % nclass); }
+/* tt_class_rank - the rank that trains class c. */
+static inline int tt_class_rank(int c, int size) { return c % size; }
 /* twotower_sparse_owner - the rank that owns (sums, updates) embedding row `row`: a user's id
  * row belongs to the rank that trains the user's class; other rows are dealt round-robin, so
  * whatever the tables' sizes a step's touched rows spread evenly. */
@@ -335,7 +340,7 @@ static inline int twotower_sparse_owner(const tt_sparse *sp, int64_t row)
 {
     int size = sp->size;
     if ((uint64_t)(row - sp->ubase) < (uint64_t)sp->nurows)
-        return (int)((row - sp->ubase) / sp->uspan % sp->nclass % size);
+        return tt_class_rank(tt_user_class((row - sp->ubase) / sp->uspan, sp->nclass), size);
     /* a power of two (the usual rank counts) needs no division */
     return (size & (size - 1)) == 0 ? (int)(row & (size - 1)) : (int)(row % size);
 }

@@ -395,7 +395,7 @@ static int train_step(void *ctx, int64_t p0, int64_t gbn, int *stop)
     memset(st->ibuf, 0, (size_t)(nd + 3) * sizeof *st->ibuf);
     twotower_sparse_begin(&st->sp);
     deal_classes(l, p0, gbn);
-    for (int c = l->rank; c < st->nclass; c += size)
+    for (int c = 0; c < st->nclass; c++) /* another rank's classes hold no pairs here */
         for (int64_t q = st->cls_off[c]; q < st->cls_off[c + 1] && rc == RP_OK; q += st->mb_cap) {
             int64_t n = st->cls_off[c + 1] - q < st->mb_cap ? st->cls_off[c + 1] - q : st->mb_cap;
             rc = micro_batch(l->d, m, st, st->cls_idx + q, (int)n, gbn);
@@ -524,10 +524,10 @@ static int step_alloc(int rank, int size, const tt_opts *o, const tt_data *d, tt
     st->mb_cap = M + M / 2;
     st->cls_shift = class_shift(d->train.n, st->nclass);
     RP_ALLOC(st->user_cls = malloc((size_t)(d->n_users > 0 ? d->n_users : 1) * sizeof(int32_t)));
-    for (int64_t u = 0; u < d->n_users; u++) st->user_cls[u] = (int32_t)(u % st->nclass);
+    for (int64_t u = 0; u < d->n_users; u++) st->user_cls[u] = tt_user_class(u, st->nclass);
     RP_CALL(pack_pairs(d, st));
     RP_ALLOC(st->cls_mine = malloc((size_t)st->nclass));
-    for (int c = 0; c < st->nclass; c++) st->cls_mine[c] = c % size == rank;
+    for (int c = 0; c < st->nclass; c++) st->cls_mine[c] = tt_class_rank(c, size) == rank;
     RP_ALLOC(st->cls_off = malloc((size_t)(st->nclass + 1) * sizeof *st->cls_off));
     RP_ALLOC(st->cls_idx = malloc((size_t)B * sizeof *st->cls_idx));
     RP_ALLOC(st->tmp_idx = malloc((size_t)B * sizeof *st->tmp_idx));
