@@ -349,7 +349,7 @@ int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes)
         sel_in_row_order(sp);
         return RP_OK;
     }
-    /* one owner's records (size 2), or each owner's region of gsend sent on its own */
+    /* each owner's region of gsend goes to it as one message */
     int *scnt = sp->counts, *sdsp = scnt + size;
     pack_by_owner(sp, scnt, sdsp);
     for (int p = 0; p < size; p++) sp->reqs[p] = MPI_REQUEST_NULL;
