@@ -28,8 +28,8 @@ int rp_fault_init(int rank)
     int at = -1, used = 0;
     if (sscanf(spec, "%15[a-z0-9]:%lld@%d%n", kind, &nth, &at, &used) != 3 ||
         spec[used] != '\0' || nth < 1 || at < 0) {
-        rp_log_user_error("RP_FAULT='%s': expected kind:N@rank (kind alloc, h5read, h5write or step)",
-                          spec);
+        rp_log_user_error("RP_FAULT='%s': expected kind:N@rank (kind alloc, h5read, h5write or "
+                          "step)", spec);
         return -1;
     }
     for (size_t k = 0; k < NKINDS; k++) {
@@ -39,7 +39,8 @@ int rp_fault_init(int rank)
             return 0;
         }
     }
-    rp_log_user_error("RP_FAULT='%s': unknown kind '%s' (alloc, h5read, h5write or step)", spec, kind);
+    rp_log_user_error("RP_FAULT='%s': unknown kind '%s' (alloc, h5read, h5write or step)", spec,
+                      kind);
     return -1;
 }
 

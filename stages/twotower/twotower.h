@@ -157,7 +157,7 @@ typedef struct tt_sparse {
     int64_t *gsend, *grecv;     /* gradient records [row | mask << 32, values] by owner */
     uint32_t *wrecv;            /* updated rows of all ranks [row, mask, float bits] */
     int64_t nput;               /* words of this rank's updated rows at the start of wrecv */
-    int *counts;                /* [2 * size] words and offsets of gsend by owner */
+    int *counts;                /* [2 * size] words and offsets of an exchange's sends */
     MPI_Request *reqs;          /* [size] this rank's sends of an exchange */
     int64_t grecv_cap, wrecv_cap; /* words */
     /* The users' id rows [ubase, ubase + nurows), span rows per user, belong to the rank that
@@ -233,8 +233,8 @@ void twotower_score_attrs(const tt_model *m, int *sigmoid, double *scale, double
 
 /* twotower_train.c */
 /* Phases of a training step: the micro-batches (forward, backward, fixed-point sums); the
- * exchange (agreement, reduction and sharing of the rows, the dense allreduce's wait: waiting
- * for slower ranks shows here); the owners' Adam updates. EXCHANGE_MIN: after training, the
+ * exchange (reduction and sharing of the rows, the dense allreduce's wait: waiting for slower
+ * ranks shows here); the owners' Adam updates. EXCHANGE_MIN: after training, the
  * exchange time of the rank that waited least (about the exchange's own cost). */
 enum { TT_PH_COMPUTE, TT_PH_EXCHANGE, TT_PH_UPDATE, TT_PH_EXCHANGE_MIN, TT_PH_N };
 typedef struct tt_train {

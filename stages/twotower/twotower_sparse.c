@@ -194,7 +194,7 @@ void twotower_sparse_add(tt_sparse *sp, const tt_grad *g)
 /* Records [row | mask << 32, values of the mask (int64, or int32 pairs: REC_NARROW)] of the
  * rows of loc other ranks own, grouped by owner: counts and offsets in words. One pass over
  * the sums (they outgrow the core's cache): each owner's records go to a region sized for its
- * rows at full width, and MPI_Alltoallv takes the regions' starts with the words used. */
+ * rows at full width, sent from its start with the words used. */
 static void pack_by_owner(tt_sparse *sp, int *scnt, int *sdsp)
 {
     const tt_fix *l = &sp->loc;
@@ -303,18 +303,26 @@ static void sel_in_row_order(tt_sparse *sp)
     }
 }
 
-/* After this rank's sends of the step's exchange were posted (sp->reqs, tag): receive the other
- * ranks' blocks in turn, from the previous rank back, each into recv + *total with its size
- * from MPI_Probe (at most cap words in all), and hand each to take(sp, block, words, arg) as it
- * arrives; then wait for the sends. Point-to-point: the exchange needs no collective for its
- * counts, and a rank works on one sender's block while the others' are still arriving.
- * Messages of one tag from one sender arrive in order, so consecutive steps cannot mix. */
-static int receive_blocks(MPI_Comm comm, tt_sparse *sp, MPI_Datatype t, void *recv,
-                          size_t word_bytes, int64_t cap, int tag,
-                          void (*take)(tt_sparse *, const void *, int64_t, void *), void *arg,
-                          int64_t *total)
+/* One exchange of a step: send words scnt[p] of the block at sdsp[p] of send to each other rank
+ * p, and receive the other ranks' blocks in turn, from the previous rank back, each into
+ * recv + *total with its size from MPI_Probe (at most cap words in all), handing each to
+ * take(sp, block, words, arg) as it arrives; then wait for the sends. Point-to-point: the
+ * exchange needs no collective for its counts, and a rank works on one sender's block while the
+ * others' are still arriving. Messages of one tag from one sender arrive in order, so
+ * consecutive steps cannot mix. */
+static int exchange_blocks(MPI_Comm comm, tt_sparse *sp, MPI_Datatype t, size_t word_bytes,
+                           const void *send, const int *scnt, const int *sdsp, void *recv,
+                           int64_t cap, int tag,
+                           void (*take)(tt_sparse *, const void *, int64_t, void *), void *arg,
+                           int64_t *total)
 {
     int rc = RP_OK, size = sp->size, rank = sp->rank;
+    for (int p = 0; p < size; p++) sp->reqs[p] = MPI_REQUEST_NULL;
+    for (int k = 1; k < size; k++) {
+        int p = (rank + k) % size;
+        RP_MPI(MPI_Isend((const char *)send + (size_t)sdsp[p] * word_bytes, scnt[p], t, p, tag,
+                         comm, &sp->reqs[p]));
+    }
     for (int k = 1; k < size; k++) {
         int p = (rank + size - k) % size, n = 0;
         MPI_Status st;
@@ -352,14 +360,9 @@ int twotower_sparse_reduce(MPI_Comm comm, tt_sparse *sp, double *bytes)
     /* each owner's region of gsend goes to it as one message */
     int *scnt = sp->counts, *sdsp = scnt + size;
     pack_by_owner(sp, scnt, sdsp);
-    for (int p = 0; p < size; p++) sp->reqs[p] = MPI_REQUEST_NULL;
-    for (int k = 1; k < size; k++) {
-        int p = (sp->rank + k) % size;
-        RP_MPI(MPI_Isend(sp->gsend + sdsp[p], scnt[p], MPI_INT64_T, p, TT_TAG_REDUCE, comm,
-                         &sp->reqs[p]));
-    }
-    RP_CALL(receive_blocks(comm, sp, MPI_INT64_T, sp->grecv, sizeof(int64_t), sp->grecv_cap,
-                           TT_TAG_REDUCE, take_records, NULL, &total));
+    RP_CALL(exchange_blocks(comm, sp, MPI_INT64_T, sizeof(int64_t), sp->gsend, scnt, sdsp,
+                            sp->grecv, sp->grecv_cap, TT_TAG_REDUCE, take_records, NULL,
+                            &total));
     *bytes += (double)total * sizeof(int64_t);
     /* every slot but the foreign ones (ascending) is a row this rank owns */
     for (int64_t k = 0, f = 0; k < sp->loc.nrows; k++) {
@@ -395,18 +398,19 @@ static void take_rows(tt_sparse *sp, const void *block, int64_t n, void *emb)
 int twotower_sparse_share(MPI_Comm comm, tt_sparse *sp, float *emb, double *bytes)
 {
     int rc = RP_OK, size = sp->size, nown = 0;
+    int *cnt = sp->counts, *dsp = cnt + size;
     int64_t total = 0;
     if (size == 1) return RP_OK;
-    /* this rank's records are at the start of wrecv (twotower_sparse_put); the others' follow */
+    /* this rank's records, at the start of wrecv (twotower_sparse_put), go to every other rank;
+     * theirs follow them */
     RP_CALL(rp_int_cast(sp->nput, &nown));
-    for (int p = 0; p < size; p++) sp->reqs[p] = MPI_REQUEST_NULL;
-    for (int k = 1; k < size; k++) {
-        int p = (sp->rank + k) % size;
-        RP_MPI(MPI_Isend(sp->wrecv, nown, MPI_UINT32_T, p, TT_TAG_SHARE, comm, &sp->reqs[p]));
+    for (int p = 0; p < size; p++) {
+        cnt[p] = nown;
+        dsp[p] = 0;
     }
     total = sp->nput;
-    RP_CALL(receive_blocks(comm, sp, MPI_UINT32_T, sp->wrecv, sizeof(uint32_t), sp->wrecv_cap,
-                           TT_TAG_SHARE, take_rows, emb, &total));
+    RP_CALL(exchange_blocks(comm, sp, MPI_UINT32_T, sizeof(uint32_t), sp->wrecv, cnt, dsp,
+                            sp->wrecv, sp->wrecv_cap, TT_TAG_SHARE, take_rows, emb, &total));
     *bytes += (double)total * sizeof(uint32_t);
 cleanup:
     return rc;

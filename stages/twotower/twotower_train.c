@@ -86,13 +86,20 @@ static void make_perm(uint64_t seed, int64_t epoch, const tt_split *s, tt_step *
     rp_rng_permute_u32(&r, perm, n);
 }
 
+/* Bits of the ids [0, n). */
+static int id_bits(int64_t n)
+{
+    int b = 0;
+    while (b < 63 && ((int64_t)1 << b) < n) b++;
+    return b;
+}
+
 /* Bits above the pair indices [0, n) that hold a class number below nclass: 32 when they do
  * not fit (or RP_TT_CLASS_TAGS=0, for tests of the untagged path). */
 static int class_shift(int64_t n, int nclass)
 {
     const char *env = getenv("RP_TT_CLASS_TAGS");
-    int bits = 0;
-    while ((1 << bits) < nclass) bits++;
+    int bits = id_bits(nclass);
     if (env != NULL && strcmp(env, "0") == 0) return 32;
     if (bits == 0) return 32; /* one class: every pair is class 0 */
     return n <= ((int64_t)1 << (32 - bits)) ? 32 - bits : 32;
@@ -481,14 +488,6 @@ cleanup:
     free(su);
     free(si);
     return rc;
-}
-
-/* Bits of the ids [0, n). */
-static int id_bits(int64_t n)
-{
-    int b = 0;
-    while (b < 63 && ((int64_t)1 << b) < n) b++;
-    return b;
 }
 
 /* st->pairs when the ids fit in 32 bits (RP_TT_PACKED_PAIRS=0 keeps the three arrays, for the
